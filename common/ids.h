@@ -1,0 +1,36 @@
+/*
+ * ids.h - identifiers shared by every component: user ids, chat ids,
+ * server message ids, client message ids. Formats are normative
+ * (docs/protocol.md, "Identifiers").
+ */
+#ifndef PARLEY_IDS_H
+#define PARLEY_IDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define IDS_USER_MAX 64        /* user id: 1..64 of [A-Za-z0-9._-] */
+#define IDS_CLIENT_MSG_MAX 64  /* client message id: 1..64 printable ASCII, no '/' */
+#define IDS_CHAT_MAX 140       /* "d:" + user + ":" + user, or "g:" + 22 chars */
+#define IDS_SERVER_ID_LEN 22   /* base64url of 16 random bytes, no padding */
+#define IDS_GROUP_ID_LEN 22
+
+/* true if s is a valid user id. */
+bool ids_valid_user(const char *s);
+/* true if s is a valid client message id. */
+bool ids_valid_client_msg(const char *s);
+/* true if s is a syntactically valid chat id ("d:a:b" with a < b, or "g:..."). */
+bool ids_valid_chat(const char *s);
+bool ids_is_group_chat(const char *chat_id);
+
+/* The direct chat id of two (valid, distinct) users: "d:{min}:{max}".
+ * out must hold IDS_CHAT_MAX + 1 bytes. Returns false on invalid input. */
+bool ids_direct_chat(const char *a, const char *b, char *out, size_t outlen);
+/* For a direct chat id and one of its users, copy the other user into out
+ * (IDS_USER_MAX + 1 bytes). false if user is not part of the chat. */
+bool ids_direct_peer(const char *chat_id, const char *user, char *out, size_t outlen);
+
+/* A fresh random id (base64url, 16 random bytes, 22 chars); out holds 23 bytes. */
+void ids_random(char out[IDS_SERVER_ID_LEN + 1]);
+
+#endif

@@ -1,0 +1,239 @@
+/*
+ * store.h - the Parley message store: one interface, several backends.
+ *
+ * Backends: "sqlite:PATH" (embedded default, store_sqlite.c) and
+ * "mongodb://..." (production, store_mongo.c). store_open() picks one from
+ * the URI. Every backend passes the same conformance suite (tests/store/).
+ *
+ * Threading: a store_t is a connection. It may be used by one thread at a
+ * time; open one handle per thread (SQLite WAL lets readers and one writer
+ * proceed together; MongoDB handles share the driver's connection pool).
+ * Asynchronous group-committed writes go through store_writer.h.
+ *
+ * Ownership: records filled in by a getter own their heap members; release
+ * them with the matching *_free() (which leaves the struct zeroed). Records
+ * passed to a setter are only read.
+ *
+ * Times are milliseconds since the Unix epoch (int64_t). Text ids are
+ * NUL-terminated UTF-8.
+ */
+#ifndef PARLEY_STORE_H
+#define PARLEY_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Return codes of every store_* function. */
+typedef enum {
+    STORE_OK = 0,
+    STORE_ENOTFOUND = -1,   /* no such record */
+    STORE_EEXIST = -2,      /* unique key already present (users, chats, members, media) */
+    STORE_EDUP = -3,        /* message_put: (sender, client_msg_id) already stored; the
+                               existing server_id and seq are copied into the record */
+    STORE_EINVAL = -4,      /* bad argument (NULL, empty id, seq not above the chat's last) */
+    STORE_EIO = -5,         /* backend failure (disk, network); see store_last_error() */
+    STORE_ENOMEM = -6,
+    STORE_EUNAVAIL = -7,    /* backend unreachable (MongoDB down); retryable */
+    STORE_ECLOSED = -8,     /* writer stopped */
+} store_rc;
+
+/* A short, static, human-readable name for a store_rc ("not found", ...). */
+const char *store_strerror(int rc);
+
+#define STORE_KEY_LEN 32    /* Ed25519 / X25519 public keys */
+#define STORE_SIG_LEN 64    /* Ed25519 signatures */
+#define STORE_SHA256_LEN 32
+
+typedef struct store store_t;
+
+typedef struct {
+    int busy_timeout_ms;    /* SQLite: wait this long on a locked database (default 5000) */
+    const char *mongo_write_concern; /* MongoDB: "majority" (default), "1", ... */
+} store_options;
+
+/*
+ * Open a connection. uri: "sqlite:PATH" (created with its schema if missing)
+ * or "mongodb://..." / "mongodb+srv://...". opts may be NULL for defaults.
+ * Returns STORE_OK and *out, or an error (STORE_EINVAL for an unknown scheme,
+ * STORE_EIO/STORE_EUNAVAIL when the backend cannot be reached) and *out NULL.
+ */
+int store_open(const char *uri, const store_options *opts, store_t **out);
+/* Close a connection. NULL is fine. */
+void store_close(store_t *s);
+/* The last error message on this connection (never NULL). */
+const char *store_last_error(store_t *s);
+
+/* Transactions. Writes outside begin/commit are each their own transaction.
+ * The async writer (store_writer.h) wraps each batch in begin/commit. */
+int store_begin(store_t *s);
+int store_commit(store_t *s);
+int store_rollback(store_t *s);
+
+/* ------------------------------------------------------------------ users */
+
+typedef struct {
+    char *user_id;
+    uint8_t identity_key[STORE_KEY_LEN];   /* Ed25519 public key */
+    int64_t created_at;
+    int64_t updated_at;                    /* last key change */
+} store_user;
+void store_user_free(store_user *u);
+
+/* Bind user_id to its identity key. STORE_EEXIST if the user exists. */
+int store_user_put(store_t *s, const store_user *u);
+/* Replace the identity key (and updated_at). STORE_ENOTFOUND if no such user. */
+int store_user_set_key(store_t *s, const char *user_id, const uint8_t key[STORE_KEY_LEN],
+                       int64_t updated_at);
+int store_user_get(store_t *s, const char *user_id, store_user *out);
+/* Users whose updated_at >= since, ascending by updated_at; *out is an array
+ * of *n records, free with store_user_array_free. For the broker's key cache. */
+int store_users_changed_since(store_t *s, int64_t since, store_user **out, size_t *n);
+void store_user_array_free(store_user *a, size_t n);
+
+/* ---------------------------------------------------------------- prekeys */
+
+typedef struct {
+    char *user_id;
+    uint32_t key_id;
+    uint8_t public_key[STORE_KEY_LEN];     /* X25519 */
+    uint8_t signature[STORE_SIG_LEN];      /* signed prekeys only: Ed25519 by identity key */
+    int64_t created_at;
+} store_prekey;
+void store_prekey_free(store_prekey *p);
+
+/* Signed prekey: replaces the current one; the previous one is kept until
+ * replaced again (clients accept messages to it while in flight). */
+int store_signed_prekey_put(store_t *s, const store_prekey *p);
+/* The current signed prekey. */
+int store_signed_prekey_get(store_t *s, const char *user_id, store_prekey *out);
+
+/* Add one-time prekeys (same user_id); duplicates of an existing key_id are
+ * STORE_EEXIST and nothing is added. */
+int store_otpk_add(store_t *s, const store_prekey *keys, size_t n);
+/* Remove and return one one-time prekey (lowest key_id) atomically: two
+ * concurrent pops never return the same key. STORE_ENOTFOUND when none left. */
+int store_otpk_pop(store_t *s, const char *user_id, store_prekey *out);
+int store_otpk_count(store_t *s, const char *user_id, size_t *count);
+/* Remove every one-time prekey of a user (identity key change). */
+int store_otpk_clear(store_t *s, const char *user_id);
+
+/* ------------------------------------------------------------------ chats */
+
+typedef enum { STORE_CHAT_DIRECT = 1, STORE_CHAT_GROUP = 2 } store_chat_type;
+
+typedef struct {
+    char *chat_id;          /* "d:{a}:{b}" or "g:{id}" */
+    store_chat_type type;
+    char *name;             /* may be NULL */
+    char *description;      /* may be NULL */
+    char *created_by;       /* may be NULL */
+    char *settings;         /* backend-opaque text (group settings, JSON); may be NULL */
+    int64_t created_at;
+    int64_t last_message_at;
+    uint64_t last_seq;      /* highest stored seq (read-only: maintained by message_put) */
+} store_chat;
+void store_chat_free(store_chat *c);
+
+int store_chat_put(store_t *s, const store_chat *c);        /* STORE_EEXIST if present */
+int store_chat_update(store_t *s, const store_chat *c);     /* name, description, settings */
+int store_chat_get(store_t *s, const char *chat_id, store_chat *out);
+int store_chat_delete(store_t *s, const char *chat_id);     /* with its members and messages */
+
+/* ---------------------------------------------------------------- members */
+
+typedef enum { STORE_ROLE_MEMBER = 1, STORE_ROLE_ADMIN = 2, STORE_ROLE_OWNER = 3 } store_role;
+
+typedef struct {
+    char *chat_id;
+    char *user_id;
+    store_role role;
+    int64_t joined_at;
+    uint64_t joined_seq;    /* the chat's last seq when the member joined */
+    uint64_t delivered_seq; /* cursor: every message <= this was delivered */
+    uint64_t read_seq;      /* cursor: every message <= this was read */
+} store_member;
+void store_member_free(store_member *m);
+void store_member_array_free(store_member *a, size_t n);
+
+int store_member_put(store_t *s, const store_member *m);    /* STORE_EEXIST if present */
+int store_member_get(store_t *s, const char *chat_id, const char *user_id, store_member *out);
+int store_member_set_role(store_t *s, const char *chat_id, const char *user_id, store_role role);
+int store_member_remove(store_t *s, const char *chat_id, const char *user_id);
+/* Move cursors forward: each is set to max(current, given); 0 leaves it.
+ * Cursors never move backwards. STORE_ENOTFOUND if not a member. */
+int store_member_advance(store_t *s, const char *chat_id, const char *user_id,
+                         uint64_t delivered_seq, uint64_t read_seq);
+/* Members of a chat, ordered by user_id. */
+int store_members_of_chat(store_t *s, const char *chat_id, store_member **out, size_t *n);
+/* Memberships of a user (one record per chat), ordered by chat_id. */
+int store_chats_of_user(store_t *s, const char *user_id, store_member **out, size_t *n);
+
+/* --------------------------------------------------------------- messages */
+
+typedef struct {
+    char *chat_id;
+    uint64_t seq;           /* per-chat, strictly increasing; 0 on put = assign next */
+    char *server_id;
+    char *sender;
+    char *client_msg_id;    /* unique per sender */
+    int64_t server_ts;
+    uint8_t *body;          /* opaque ciphertext (or an encoded SystemEvent) */
+    size_t body_len;
+    char *media_id;         /* may be NULL */
+    int64_t expires_at;     /* 0 = never */
+    int kind;               /* EnvelopeKind: 1 chat, 2 system */
+} store_message;
+void store_message_free(store_message *m);
+void store_message_array_free(store_message *a, size_t n);
+
+/*
+ * Store a message. The chat must exist (STORE_ENOTFOUND otherwise).
+ * seq == 0: the store assigns the chat's next seq and writes it into m->seq.
+ * seq  > 0: must be above every stored seq of the chat, else STORE_EINVAL.
+ * A second put with the same (sender, client_msg_id) stores nothing and
+ * returns STORE_EDUP, with m->seq and m->server_id (reallocated) set to the
+ * stored message's. Updates the chat's last_seq and last_message_at.
+ */
+int store_message_put(store_t *s, store_message *m);
+int store_message_get(store_t *s, const char *chat_id, uint64_t seq, store_message *out);
+int store_message_get_by_client_id(store_t *s, const char *sender, const char *client_msg_id,
+                                   store_message *out);
+/* Messages of chat_id with seq > after_seq, ascending, at most limit. */
+int store_messages_after(store_t *s, const char *chat_id, uint64_t after_seq, size_t limit,
+                         store_message **out, size_t *n);
+/* The highest stored seq of every chat (for the broker's in-memory counters):
+ * parallel arrays of *n chat ids (free each and the array) and seqs. */
+int store_chat_last_seqs(store_t *s, char ***chat_ids, uint64_t **seqs, size_t *n);
+/* Delete messages whose expires_at is in (0, now]; *deleted counts them. */
+int store_messages_expire(store_t *s, int64_t now, size_t *deleted);
+
+/* ------------------------------------------------------------------ media */
+
+typedef struct {
+    char *media_id;
+    char *owner;
+    uint64_t size;
+    uint8_t sha256[STORE_SHA256_LEN];      /* of the stored ciphertext */
+    char *content_type;
+    char *backend_key;      /* object key in the blob backend */
+    int64_t created_at;
+    int64_t expires_at;     /* 0 = never */
+} store_media;
+void store_media_free(store_media *m);
+void store_media_array_free(store_media *a, size_t n);
+
+int store_media_put(store_t *s, const store_media *m);      /* STORE_EEXIST if present */
+int store_media_get(store_t *s, const char *media_id, store_media *out);
+int store_media_delete(store_t *s, const char *media_id);
+/* Media with expires_at in (0, now], at most limit. */
+int store_media_expired(store_t *s, int64_t now, size_t limit, store_media **out, size_t *n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,36 @@
+# shellcheck shell=bash
+# Installs what Parley needs on Debian 12, idempotently: a second call installs nothing.
+# Sourced by scripts/run and scripts/test.
+
+PARLEY_APT_BUILD=(build-essential cmake pkg-config git
+  libmosquitto-dev mosquitto-dev libpaho-mqtt-dev libsodium-dev libmongoc-dev libbson-dev
+  libcurl4-openssl-dev libcmocka-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev
+  libprotobuf-c-dev protobuf-c-compiler)
+PARLEY_APT_RUN=(mosquitto mosquitto-clients sqlite3 curl ca-certificates)
+PARLEY_APT_TEST=(nodejs npm docker-compose python3 procps psmisc iproute2)
+
+parley_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# parley_apt_install PKG... - install the packages that are not installed yet.
+parley_apt_install() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "parley: installing ${missing[*]}" >&2
+  parley_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  parley_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# parley_npm_tools - the npm test tools (s3rver), under .tools/ in the tree.
+parley_npm_tools() {
+  local root; root="$(parley_src_dir)"
+  if [ -x "$root/.tools/node_modules/.bin/s3rver" ]; then return 0; fi
+  echo "parley: installing npm test tools into .tools/" >&2
+  mkdir -p "$root/.tools"
+  (cd "$root/.tools" && npm install --no-audit --no-fund --loglevel=error \
+      --prefix "$root/.tools" s3rver@3.7.1 >&2)
+}
+
+parley_src_dir() { (cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd); }

@@ -1,0 +1,181 @@
+# shellcheck shell=bash
+# tests/lib/harness.sh - shared helpers for integration tests against real
+# processes on loopback. Source it from a test script:
+#
+#   . "$PARLEY_SOURCE_DIR/tests/lib/harness.sh"
+#   h_start_keyserver; h_start_mosquitto
+#   ... mosquitto_pub -p "$H_MQTT_PORT" ...
+#   h_pass
+#
+# Every process started here is killed when the script exits; every wait is
+# bounded. Ports are picked free at run time so tests can run side by side.
+set -euo pipefail
+
+: "${PARLEY_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${PARLEY_BUILD_DIR:=$PARLEY_SOURCE_DIR/build}"
+H_NAME="$(basename "${0%.sh}")"
+H_TMP="$(mktemp -d "${TMPDIR:-/tmp}/parley-$H_NAME.XXXXXX")"
+H_STORE="sqlite:$H_TMP/parley.db"
+H_PIDS=()
+H_MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
+H_PLUGIN="$PARLEY_BUILD_DIR/broker-plugin/parley_plugin.so"
+H_PARLEY="$PARLEY_BUILD_DIR/client-lib/parley"
+export PATH="$PARLEY_BUILD_DIR/client-lib:$PARLEY_BUILD_DIR/keyserver:$PARLEY_BUILD_DIR/media-gateway:$PARLEY_BUILD_DIR/tests:$PATH"
+
+h_log() { echo "[$H_NAME] $*" >&2; }
+h_fail() { echo "[$H_NAME] FAIL: $*" >&2; h_dump_logs; exit 1; }
+h_pass() { h_log "PASS"; exit 0; }
+
+h_cleanup() {
+  local p
+  for p in "${H_PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
+  sleep 0.2
+  for p in "${H_PIDS[@]:-}"; do [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true; done
+  if [ "${H_KEEP:-0}" = 1 ]; then h_log "kept $H_TMP"; else rm -rf "$H_TMP"; fi
+}
+trap h_cleanup EXIT
+
+# Print the tail of every log file on failure.
+h_dump_logs() {
+  local f
+  for f in "$H_TMP"/*.log; do
+    [ -f "$f" ] || continue
+    echo "----- $f (last 40 lines)" >&2
+    tail -n 40 "$f" >&2
+  done
+}
+
+# h_port - print a free TCP port on 127.0.0.1.
+h_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# h_wait_port PORT [SECONDS] - wait until something listens on 127.0.0.1:PORT.
+h_wait_port() {
+  local port="$1" limit="${2:-20}" i
+  for ((i = 0; i < limit * 10; i++)); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  h_fail "nothing listens on port $port after ${limit}s"
+}
+
+# h_wait_for SECONDS CMD... - run CMD every 0.1 s until it succeeds (bounded).
+h_wait_for() {
+  local limit="$1" i; shift
+  for ((i = 0; i < limit * 10; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# h_bg NAME CMD... - start CMD in the background, logging to $H_TMP/NAME.log;
+# its pid is in H_LAST_PID and killed at exit.
+h_bg() {
+  local name="$1"; shift
+  "$@" >>"$H_TMP/$name.log" 2>&1 &
+  H_LAST_PID=$!
+  H_PIDS+=("$H_LAST_PID")
+}
+
+# h_mosquitto_conf [EXTRA_LINES] - write $H_TMP/mosquitto.conf for the broker
+# with the plugin on $H_MQTT_PORT (picked if unset) and $H_STORE.
+h_mosquitto_conf() {
+  : "${H_MQTT_PORT:=$(h_port)}"
+  mkdir -p "$H_TMP/mosq"
+  cat >"$H_TMP/mosquitto.conf" <<CONF
+per_listener_settings false
+allow_anonymous false
+listener $H_MQTT_PORT 127.0.0.1
+persistence true
+persistence_location $H_TMP/mosq/
+autosave_interval 1
+max_queued_messages ${H_MAX_QUEUED:-1000}
+log_dest stderr
+log_type all
+plugin $H_PLUGIN
+plugin_opt_store $H_STORE
+plugin_opt_admins ${H_ADMINS:-admin}
+${1:-}
+CONF
+}
+
+# h_start_mosquitto [EXTRA_CONF_LINES] - mosquitto with the Parley plugin.
+# Sets H_MQTT_PORT, H_MQTT_URL, H_MOSQ_PID.
+h_start_mosquitto() {
+  h_mosquitto_conf "${1:-}"
+  h_bg mosquitto "$H_MOSQUITTO" -c "$H_TMP/mosquitto.conf"
+  H_MOSQ_PID=$H_LAST_PID
+  h_wait_port "$H_MQTT_PORT"
+  H_MQTT_URL="tcp://127.0.0.1:$H_MQTT_PORT"
+  export PARLEY_MQTT_URL="$H_MQTT_URL"
+}
+
+# h_restart_mosquitto - start again with the same config (after a kill).
+h_restart_mosquitto() {
+  h_bg mosquitto "$H_MOSQUITTO" -c "$H_TMP/mosquitto.conf"
+  H_MOSQ_PID=$H_LAST_PID
+  h_wait_port "$H_MQTT_PORT"
+}
+
+# h_start_bare_mosquitto - mosquitto without the plugin, anonymous allowed.
+h_start_bare_mosquitto() {
+  : "${H_MQTT_PORT:=$(h_port)}"
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$H_MQTT_PORT" >"$H_TMP/bare.conf"
+  h_bg mosquitto-bare "$H_MOSQUITTO" -c "$H_TMP/bare.conf"
+  H_MOSQ_PID=$H_LAST_PID
+  h_wait_port "$H_MQTT_PORT"
+}
+
+# h_start_keyserver [ARGS...] - the keyserver on $H_STORE. Sets H_KS_PORT, H_KS_URL.
+h_start_keyserver() {
+  H_KS_PORT="$(h_port)"
+  h_bg keyserver "$PARLEY_BUILD_DIR/keyserver/parley-keyserver" \
+    --listen "127.0.0.1:$H_KS_PORT" --store "$H_STORE" "$@"
+  H_KS_PID=$H_LAST_PID
+  h_wait_port "$H_KS_PORT"
+  H_KS_URL="http://127.0.0.1:$H_KS_PORT"
+  export PARLEY_KEYSERVER_URL="$H_KS_URL"
+}
+
+# h_start_media [ARGS...] - the media gateway (default backend: file:$H_TMP/media).
+# Sets H_MEDIA_PORT, H_MEDIA_URL.
+h_start_media() {
+  H_MEDIA_PORT="$(h_port)"
+  mkdir -p "$H_TMP/media"
+  local backend=(--backend "file:$H_TMP/media")
+  for a in "$@"; do [ "$a" = --backend ] && backend=(); done
+  h_bg media "$PARLEY_BUILD_DIR/media-gateway/parley-media" \
+    --listen "127.0.0.1:$H_MEDIA_PORT" --store "$H_STORE" "${backend[@]}" "$@"
+  H_MEDIA_PID=$H_LAST_PID
+  h_wait_port "$H_MEDIA_PORT"
+  H_MEDIA_URL="http://127.0.0.1:$H_MEDIA_PORT"
+  export PARLEY_MEDIA_URL="$H_MEDIA_URL"
+}
+
+# h_start_s3rver - a real S3 protocol server (checks SigV4) from .tools/.
+# Sets H_S3_PORT, H_S3_URL; access key S3RVER / secret S3RVER; bucket "parley".
+h_start_s3rver() {
+  local bin="$PARLEY_SOURCE_DIR/.tools/node_modules/.bin/s3rver"
+  [ -x "$bin" ] || h_fail "s3rver missing: run ./scripts/test (it installs the npm test tools)"
+  H_S3_PORT="$(h_port)"
+  mkdir -p "$H_TMP/s3"
+  h_bg s3rver "$bin" --address 127.0.0.1 --port "$H_S3_PORT" --directory "$H_TMP/s3" \
+    --configure-bucket parley --silent
+  H_S3_PID=$H_LAST_PID
+  h_wait_port "$H_S3_PORT" 30
+  H_S3_URL="http://127.0.0.1:$H_S3_PORT"
+}
+
+# h_user NAME - create identity NAME in its own state dir ($H_TMP/home-NAME)
+# and register it with the keyserver. Prints nothing; use h_home NAME.
+h_home() { echo "$H_TMP/home-$1"; }
+h_user() {
+  "$H_PARLEY" --home "$(h_home "$1")" init "$1" >>"$H_TMP/client-$1.log" 2>&1 ||
+    h_fail "parley init $1 failed"
+}
+
+h_assert_eq() { [ "$1" = "$2" ] || h_fail "${3:-assertion}: expected '$2', got '$1'"; }
+h_assert_contains() { grep -qF -- "$2" <<<"$1" || h_fail "${3:-assertion}: '$2' not in output: $1"; }
+h_assert_not_contains() { ! grep -qF -- "$2" <<<"$1" || h_fail "${3:-assertion}: '$2' unexpectedly in output"; }
