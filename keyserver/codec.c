@@ -1,0 +1,47 @@
+#include "codec.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool codec_get_b64(const json_t *obj, const char *name, uint8_t *out, size_t len)
+{
+    const json_t *v = json_object_get(obj, name);
+    if (!json_is_string(v))
+        return false;
+    const char *s = json_string_value(v);
+    size_t slen = json_string_length(v);
+    /* Exactly the padded encoding of len bytes: rejects trailing garbage and
+     * inputs that would decode to more than len bytes. */
+    if (slen != sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL) - 1)
+        return false;
+    size_t got = 0;
+    const char *end = NULL;
+    if (sodium_base642bin(out, len, s, slen, NULL, &got, &end, sodium_base64_VARIANT_ORIGINAL) != 0)
+        return false;
+    return got == len && end == s + slen;
+}
+
+bool codec_get_u32(const json_t *obj, const char *name, uint32_t *out)
+{
+    const json_t *v = json_object_get(obj, name);
+    if (!json_is_integer(v))
+        return false;
+    json_int_t i = json_integer_value(v);
+    if (i < 0 || i > (json_int_t)UINT32_MAX)
+        return false;
+    *out = (uint32_t)i;
+    return true;
+}
+
+json_t *codec_b64_json(const uint8_t *buf, size_t len)
+{
+    size_t cap = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+    char *s = malloc(cap);
+    if (!s)
+        return NULL;
+    sodium_bin2base64(s, cap, buf, len, sodium_base64_VARIANT_ORIGINAL);
+    json_t *j = json_string(s);
+    free(s);
+    return j;
+}

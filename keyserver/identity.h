@@ -1,0 +1,38 @@
+/*
+ * identity.h - identity registration: binding a user id to its Ed25519
+ * identity key, and signed key changes (docs/protocol.md "Keyserver API").
+ */
+#ifndef PARLEY_KS_IDENTITY_H
+#define PARLEY_KS_IDENTITY_H
+
+#include "metrics.h"
+#include "server.h"
+#include "store.h"
+
+#include <stddef.h>
+
+#define IDENTITY_REGISTER_DOMAIN "parley-register-v1\n"
+#define IDENTITY_CHANGE_DOMAIN "parley-key-change-v1\n"
+
+/*
+ * PUT /v1/identity/{user_id}. body: the request body (len bytes, not
+ * NUL-terminated). Registers, confirms (idempotent) or changes the key.
+ * Fills r with the answer (201/200 with the user record, or an error);
+ * never leaves a partial write behind.
+ */
+void identity_put(store_t *st, metrics *m, const char *user_id, const char *body, size_t len,
+                  server_reply *r);
+
+/* GET /v1/identity/{user_id}: 200 with the user record or 404 unknown_user. */
+void identity_get(store_t *st, const char *user_id, server_reply *r);
+
+/* The JSON of a user record {"user_id","identity_key","created_at","updated_at"}
+ * (NULL on out-of-memory). */
+json_t *identity_user_json(const store_user *u);
+
+/* Parse a JSON request body into *out (a new reference). Returns 0, or -1
+ * after filling r with 400 invalid_json (jansson's text) when the body is
+ * not a JSON object. */
+int identity__parse_body(const char *body, size_t len, json_t **out, server_reply *r);
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * parley-keyserver - identity registration and prekey bundles over HTTP.
+ *
+ *   parley-keyserver --listen HOST:PORT --store URI [--max-body BYTES]
+ *                    [--rate-limit N] [--threads N]
+ *
+ * Runs until SIGINT or SIGTERM, then stops cleanly (docs/keyserver.md).
+ */
+#include "log.h"
+#include "server.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: parley-keyserver --listen HOST:PORT --store URI [--max-body BYTES]\n"
+               "                        [--rate-limit N] [--threads N]\n"
+               "  --listen HOST:PORT  address to serve HTTP on ([V6ADDR]:PORT for IPv6)\n"
+               "  --store URI         sqlite:PATH or mongodb://...\n"
+               "  --max-body BYTES    largest request body accepted (default 65536)\n"
+               "  --rate-limit N      requests per minute per user and per IP, 0 = off "
+               "(default 120)\n"
+               "  --threads N         worker threads (default 4)\n");
+}
+
+/* Parse a decimal in [min, max]; false if it is not one. */
+static bool parse_num(const char *s, unsigned long long min, unsigned long long max,
+                      unsigned long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    if (!s || *s == '-' || *s == '\0')
+        return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    server_config cfg = {.max_body = 65536, .rate_limit = 120, .threads = 4};
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},  {"store", required_argument, NULL, 's'},
+        {"max-body", required_argument, NULL, 'b'}, {"rate-limit", required_argument, NULL, 'r'},
+        {"threads", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int c;
+    unsigned long long v;
+    const char *bad = NULL;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': cfg.listen = optarg; break;
+        case 's': cfg.store_uri = optarg; break;
+        case 'b':
+            if (!parse_num(optarg, 1, 64ull << 20, &v) && (bad = "max-body"))
+                goto bad_arg;
+            cfg.max_body = (size_t)v;
+            break;
+        case 'r':
+            if (!parse_num(optarg, 0, 1000000000ull, &v) && (bad = "rate-limit"))
+                goto bad_arg;
+            cfg.rate_limit = (unsigned)v;
+            break;
+        case 't':
+            if (!parse_num(optarg, 1, 256, &v) && (bad = "threads"))
+                goto bad_arg;
+            cfg.threads = (unsigned)v;
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc || !cfg.listen || !cfg.store_uri) {
+        usage(stderr);
+        return 2;
+    }
+    if (sodium_init() < 0) {
+        log_msg(LOG_ERROR, "keyserver", "libsodium failed to initialise");
+        return 1;
+    }
+
+    /* Block the stop signals in every thread (workers inherit the mask) and
+     * wait for them here. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    server *s = NULL;
+    if (server_start(&cfg, &s) != 0)
+        return 1;
+    int sig = 0;
+    sigwait(&stop, &sig);
+    log_msg(LOG_INFO, "keyserver", "signal %d: stopping", sig);
+    server_stop(s);
+    log_msg(LOG_INFO, "keyserver", "stopped");
+    return 0;
+
+bad_arg:
+    fprintf(stderr, "parley-keyserver: bad value for --%s: %s\n", bad, optarg);
+    usage(stderr);
+    return 2;
+}
