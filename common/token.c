@@ -2,6 +2,7 @@
 #include "ids.h"
 
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -72,6 +73,20 @@ int token_mint(const char *user_id, const char *client_id, int64_t expires_at,
     return TOKEN_OK;
 }
 
+/* true if s[0..n) uses only the base64url alphabet. libsodium 1.0.18 maps
+ * bytes >= 0x80 onto '_' (sign extension), so without this check one token
+ * would have several accepted spellings. */
+static int b64url_alphabet(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
 /* Split and decode; payload NUL-terminated in pbuf. */
 static int decode(const char *token, char *pbuf, size_t pcap, size_t *plen,
                   unsigned char sig[crypto_sign_BYTES])
@@ -80,6 +95,8 @@ static int decode(const char *token, char *pbuf, size_t pcap, size_t *plen,
         return TOKEN_EMALFORMED;
     const char *dot = strchr(token, '.');
     if (!dot || strchr(dot + 1, '.'))
+        return TOKEN_EMALFORMED;
+    if (!b64url_alphabet(token, (size_t)(dot - token)) || !b64url_alphabet(dot + 1, strlen(dot + 1)))
         return TOKEN_EMALFORMED;
     const char *end = NULL;
     if (sodium_base642bin((unsigned char *)pbuf, pcap - 1, token, (size_t)(dot - token), NULL,
@@ -118,6 +135,8 @@ static int parse_payload(const char *p, token_claims *out)
     int64_t v = 0;
     for (const char *c = num; *c; c++) {
         if (*c < '0' || *c > '9')
+            return TOKEN_EMALFORMED;
+        if (v > (INT64_MAX - (*c - '0')) / 10) /* would overflow */
             return TOKEN_EMALFORMED;
         v = v * 10 + (*c - '0');
     }
