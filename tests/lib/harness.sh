@@ -99,6 +99,9 @@ plugin_opt_store $H_STORE
 plugin_opt_admins ${H_ADMINS:-admin}
 ${1:-}
 CONF
+  # As root, mosquitto would switch to user "mosquitto", which cannot open
+  # the store in the private $H_TMP: stay the invoking user.
+  if [ "$(id -u)" = 0 ]; then echo "user root" >>"$H_TMP/mosquitto.conf"; fi
 }
 
 # h_start_mosquitto [EXTRA_CONF_LINES] - mosquitto with the Parley plugin.
@@ -154,15 +157,18 @@ h_start_media() {
   export PARLEY_MEDIA_URL="$H_MEDIA_URL"
 }
 
-# h_start_s3rver - a real S3 protocol server (checks SigV4) from .tools/.
+# h_start_s3rver [ARGS...] - a real S3 protocol server from .tools/. s3rver 3.7.1
+# checks the access key but not SigV4 signatures (its v4 check is unimplemented):
+# tests that need a signature check put tests/media/sigv4_proxy.py in front.
 # Sets H_S3_PORT, H_S3_URL; access key S3RVER / secret S3RVER; bucket "parley".
+# Extra ARGS go to s3rver (e.g. --service-endpoint localhost for vhost buckets).
 h_start_s3rver() {
   local bin="$PARLEY_SOURCE_DIR/.tools/node_modules/.bin/s3rver"
   [ -x "$bin" ] || h_fail "s3rver missing: run ./scripts/test (it installs the npm test tools)"
   H_S3_PORT="$(h_port)"
   mkdir -p "$H_TMP/s3"
   h_bg s3rver "$bin" --address 127.0.0.1 --port "$H_S3_PORT" --directory "$H_TMP/s3" \
-    --configure-bucket parley --silent
+    --configure-bucket parley --silent "$@"
   H_S3_PID=$H_LAST_PID
   h_wait_port "$H_S3_PORT" 30
   H_S3_URL="http://127.0.0.1:$H_S3_PORT"

@@ -1,0 +1,153 @@
+/*
+ * main.c - parley-media: option parsing, startup and shutdown only.
+ *
+ *   parley-media --listen HOST:PORT --store URI --backend file:DIR|s3:ENDPOINT/BUCKET
+ *                [--s3-access-key K --s3-secret-key S --s3-region R --s3-virtual-host]
+ *                [--max-size BYTES] [--retention-s SECONDS] [--retention-interval-s SECONDS]
+ *
+ * S3 credentials may also come from PARLEY_S3_ACCESS_KEY / PARLEY_S3_SECRET_KEY.
+ * Runs until SIGINT or SIGTERM.
+ */
+#include "blob.h"
+#include "log.h"
+#include "metrics.h"
+#include "retention.h"
+#include "server.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_MAX_SIZE (100ull * 1024 * 1024)
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: parley-media --listen HOST:PORT --store URI --backend file:DIR|s3:URL/BUCKET\n"
+            "         [--s3-access-key K] [--s3-secret-key S] [--s3-region R] [--s3-virtual-host]\n"
+            "         [--max-size BYTES] [--retention-s SECONDS] [--retention-interval-s SECONDS]\n"
+            "S3 keys may also come from PARLEY_S3_ACCESS_KEY / PARLEY_S3_SECRET_KEY.\n");
+}
+
+static int parse_num(const char *s, unsigned long long *out)
+{
+    char *end;
+    if (!s || !*s || *s == '-')
+        return -1;
+    *out = strtoull(s, &end, 10);
+    return *end ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"store", required_argument, NULL, 's'},
+        {"backend", required_argument, NULL, 'b'},
+        {"s3-access-key", required_argument, NULL, 'A'},
+        {"s3-secret-key", required_argument, NULL, 'S'},
+        {"s3-region", required_argument, NULL, 'R'},
+        {"s3-virtual-host", no_argument, NULL, 'V'},
+        {"max-size", required_argument, NULL, 'm'},
+        {"retention-s", required_argument, NULL, 'r'},
+        {"retention-interval-s", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *listen = NULL, *store_uri = NULL, *backend = NULL;
+    blob_s3_options s3 = {0};
+    unsigned long long max_size = DEFAULT_MAX_SIZE, retention_s = 0, interval_s = 60;
+    int c;
+    s3.access_key = getenv("PARLEY_S3_ACCESS_KEY");
+    s3.secret_key = getenv("PARLEY_S3_SECRET_KEY");
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': listen = optarg; break;
+        case 's': store_uri = optarg; break;
+        case 'b': backend = optarg; break;
+        case 'A': s3.access_key = optarg; break;
+        case 'S': s3.secret_key = optarg; break;
+        case 'R': s3.region = optarg; break;
+        case 'V': s3.virtual_host = true; break;
+        case 'm':
+            if (parse_num(optarg, &max_size) || max_size == 0) {
+                fprintf(stderr, "parley-media: bad --max-size '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'r':
+            if (parse_num(optarg, &retention_s) || retention_s > 100ull * 365 * 86400) {
+                fprintf(stderr, "parley-media: bad --retention-s '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'i':
+            if (parse_num(optarg, &interval_s) || interval_s == 0 || interval_s > 86400) {
+                fprintf(stderr, "parley-media: bad --retention-interval-s '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!listen || !store_uri || !backend || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    const char *lvl = getenv("PARLEY_LOG_LEVEL");
+    if (lvl && log_parse_level(lvl) >= 0)
+        log_set_level((log_level)log_parse_level(lvl));
+    if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "parley-media: cannot initialise libsodium/libcurl\n");
+        return 1;
+    }
+
+    int rc = 1;
+    blob_backend *blob = NULL;
+    server *srv = NULL;
+    retention *ret = NULL;
+    sigset_t sigs;
+    char err[BLOB_ERR_MAX];
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    /* Block the stop signals in every thread; main waits for them below. */
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (blob_open(backend, &s3, &blob, err) != BLOB_OK) {
+        log_msg(LOG_ERROR, "media", "%s", err);
+        goto fail;
+    }
+    metrics_init(blob->name);
+    if (retention_start(store_uri, blob, (int)interval_s, &ret) != 0)
+        goto fail;
+    server_config cfg = {
+        .listen = listen,
+        .store_uri = store_uri,
+        .blob = blob,
+        .max_size = max_size,
+        .retention_s = (int64_t)retention_s,
+    };
+    if (server_start(&cfg, &srv, err, sizeof err) != 0) {
+        log_msg(LOG_ERROR, "media", "%s", err);
+        goto fail;
+    }
+    log_msg(LOG_INFO, "media", "listening on %s, backend %s, max size %llu, retention %llus",
+            listen, blob->name, max_size, retention_s);
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log_msg(LOG_INFO, "media", "stopping (signal %d)", sig);
+    rc = 0;
+fail:
+    server_stop(srv);
+    retention_stop(ret);
+    blob_close(blob);
+    curl_global_cleanup();
+    return rc;
+}
