@@ -1,16 +1,58 @@
 /*
  * plugin.c - Parley's mosquitto plugin entry points (plugin API v5):
  * version negotiation, option parsing, callback registration and cleanup.
- * Each concern lives in its own file.
+ * Each concern lives in its own file (docs/broker-plugin.md has the map).
  */
-#include <mosquitto.h>
-#include <mosquitto_broker.h>
-#include <mosquitto_plugin.h>
-#include <string.h>
+#include "plugin_int.h"
+#include "dispatch.h"
+#include "groups.h"
+#include "log.h"
 
-static mosquitto_plugin_id_t *g_id;
+#include <time.h>
 
-int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
+pp_state pp;
+
+int64_t pp_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t pp_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* MOSQ_EVT_RELOAD: apply the options that can change at run time
+ * (config.c). mosquitto 2.0.11 passes no plugin options on reload, so the
+ * start-up options plus plugin_opt_options_file are read again. */
+static int reload_cb(int event, void *event_data, void *userdata)
+{
+    struct mosquitto_evt_reload *ed = event_data;
+    config__reload(ed->options, ed->option_count);
+    worker__set_refresh_ms(pp.cfg.key_refresh_ms);
+    return MOSQ_ERR_SUCCESS;
+}
+
+static const struct {
+    int event;
+    MOSQ_FUNC_generic_callback cb;
+} pp_callbacks[] = {
+    {MOSQ_EVT_BASIC_AUTH, auth__basic_auth_cb},
+    {MOSQ_EVT_ACL_CHECK, acl__check_cb},
+    {MOSQ_EVT_MESSAGE, dispatch__message_cb},
+    {MOSQ_EVT_TICK, dispatch__tick_cb},
+    {MOSQ_EVT_DISCONNECT, presence__disconnect_cb},
+    {MOSQ_EVT_RELOAD, reload_cb},
+};
+#define PP_NCALLBACKS (sizeof pp_callbacks / sizeof pp_callbacks[0])
+
+#define PP_EXPORT __attribute__((visibility("default")))
+
+PP_EXPORT int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
 {
     for (int i = 0; i < supported_version_count; i++)
         if (supported_versions[i] == 5)
@@ -18,19 +60,83 @@ int mosquitto_plugin_version(int supported_version_count, const int *supported_v
     return -1;
 }
 
-int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
+PP_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
                           struct mosquitto_opt *options, int option_count)
 {
-    g_id = identifier;
+    store_t *s = NULL;
+    size_t registered = 0;
+    int rc = config__init(options, option_count);
+    if (rc != MOSQ_ERR_SUCCESS)
+        return rc;
+    pp.id = identifier;
     *userdata = NULL;
-    mosquitto_log_printf(MOSQ_LOG_NOTICE, "parley: plugin loaded with %d option(s)", option_count);
-    for (int i = 0; i < option_count; i++)
-        mosquitto_log_printf(MOSQ_LOG_NOTICE, "parley: option %s = %s", options[i].key,
-                             options[i].value ? options[i].value : "");
+    rc = MOSQ_ERR_UNKNOWN;
+    int src = store_open(pp.cfg.store_uri, NULL, &s);
+    if (src != STORE_OK) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "parley: cannot open store %s: %s (%s)", pp.cfg.store_uri,
+                             store_strerror(src), store_last_error(NULL));
+        goto fail;
+    }
+    /* Blocking reads are fine here: the broker is not serving yet. */
+    if (auth__init(s) != 0 || envelope__init(s) != 0 || groups__init(s) != 0 ||
+        presence__init() != 0 || limits__init() != 0)
+        goto fail;
+    store_writer_options wo = {.batch_max = pp.cfg.batch_max,
+                               .max_delay_ms = pp.cfg.batch_delay_ms};
+    src = store_writer_start(pp.cfg.store_uri, NULL, &wo, &pp.writer);
+    if (src != STORE_OK) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "parley: cannot start the store writer: %s",
+                             store_strerror(src));
+        goto fail;
+    }
+    if (worker__start(s) != 0)
+        goto fail;
+    s = NULL; /* the worker owns it now */
+    for (; registered < PP_NCALLBACKS; registered++) {
+        if (mosquitto_callback_register(pp.id, pp_callbacks[registered].event,
+                                        pp_callbacks[registered].cb, NULL, NULL) != MOSQ_ERR_SUCCESS) {
+            mosquitto_log_printf(MOSQ_LOG_ERR, "parley: cannot register callback %d",
+                                 pp_callbacks[registered].event);
+            goto fail;
+        }
+    }
+    pp.next_metrics_ms = pp_now_ms() + (int64_t)pp.cfg.metrics_interval_s * 1000;
+    mosquitto_log_printf(MOSQ_LOG_NOTICE, "parley: plugin ready (store %s, max_payload %zu)",
+                         pp.cfg.store_uri, pp.cfg.max_payload);
     return MOSQ_ERR_SUCCESS;
+fail:
+    while (registered > 0) {
+        registered--;
+        mosquitto_callback_unregister(pp.id, pp_callbacks[registered].event,
+                                      pp_callbacks[registered].cb, NULL);
+    }
+    worker__stop();
+    store_writer_stop(pp.writer);
+    pp.writer = NULL;
+    tasks__drain(true);
+    store_close(s);
+    limits__cleanup();
+    presence__cleanup();
+    groups__cleanup();
+    envelope__cleanup();
+    auth__cleanup();
+    config__cleanup();
+    return rc;
 }
 
-int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int option_count)
+PP_EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int option_count)
 {
+    for (size_t i = PP_NCALLBACKS; i > 0; i--)
+        mosquitto_callback_unregister(pp.id, pp_callbacks[i - 1].event, pp_callbacks[i - 1].cb, NULL);
+    worker__stop();
+    store_writer_stop(pp.writer); /* commits what is queued; callbacks queue tasks */
+    pp.writer = NULL;
+    tasks__drain(true);
+    limits__cleanup();
+    presence__cleanup();
+    groups__cleanup();
+    envelope__cleanup();
+    auth__cleanup();
+    config__cleanup();
     return MOSQ_ERR_SUCCESS;
 }

@@ -1,0 +1,164 @@
+/*
+ * auth.c - CONNECT authentication: username = user id, password = a token
+ * (common/token.h) minted for the connection's client id and verified
+ * against the user's identity key.
+ *
+ * The broker thread cannot wait for the store, so identity keys live in an
+ * in-memory cache: loaded completely at init, then refreshed by the reader
+ * thread with store_users_changed_since every key_refresh_ms (and at once
+ * when a CONNECT names a user the cache does not know; the client retries).
+ */
+#include "plugin_int.h"
+#include "token.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+    uint8_t key[STORE_KEY_LEN];
+} auth_key;
+
+/* Re-read this much before the newest updated_at seen, so a key written
+ * with a slightly older timestamp by another process is not missed. */
+#define AUTH_REFRESH_OVERLAP_MS 2000
+
+static strmap *auth_keys;       /* broker thread */
+static int64_t auth_since;      /* reader thread after init */
+
+typedef struct {
+    pp_task task;
+    store_user *users;
+    size_t n;
+} auth_refresh_task;
+
+static void auth_apply(store_user *users, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        auth_key *k = malloc(sizeof *k);
+        if (!k)
+            continue;
+        memcpy(k->key, users[i].identity_key, STORE_KEY_LEN);
+        if (strmap_put(auth_keys, users[i].user_id, k) != 0)
+            free(k);
+    }
+}
+
+static int64_t auth_newest(const store_user *users, size_t n, int64_t since)
+{
+    for (size_t i = 0; i < n; i++)
+        if (users[i].updated_at > since)
+            since = users[i].updated_at;
+    return since;
+}
+
+int auth__init(store_t *s)
+{
+    store_user *users = NULL;
+    size_t n = 0;
+    auth_keys = strmap_new(free);
+    if (!auth_keys)
+        return -1;
+    int rc = store_users_changed_since(s, 0, &users, &n);
+    if (rc != STORE_OK) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "parley: cannot load identity keys: %s (%s)",
+                             store_strerror(rc), store_last_error(s));
+        return -1;
+    }
+    auth_apply(users, n);
+    auth_since = auth_newest(users, n, 0);
+    store_user_array_free(users, n);
+    mosquitto_log_printf(MOSQ_LOG_NOTICE, "parley: %zu identity key(s) loaded", n);
+    return 0;
+}
+
+void auth__cleanup(void)
+{
+    strmap_free(auth_keys);
+    auth_keys = NULL;
+}
+
+bool auth__user_exists(const char *user_id)
+{
+    return strmap_get(auth_keys, user_id) != NULL;
+}
+
+static void auth_refresh_done(pp_task *t, bool stopping)
+{
+    auth_refresh_task *r = (auth_refresh_task *)t;
+    if (!stopping)
+        auth_apply(r->users, r->n);
+    store_user_array_free(r->users, r->n);
+    free(r);
+}
+
+void auth__refresh_work(store_t *s)
+{
+    store_user *users = NULL;
+    size_t n = 0;
+    int64_t since = auth_since > AUTH_REFRESH_OVERLAP_MS ? auth_since - AUTH_REFRESH_OVERLAP_MS : 0;
+    int rc = store_users_changed_since(s, since, &users, &n);
+    if (rc != STORE_OK || n == 0) {
+        if (rc != STORE_OK)
+            store_user_array_free(users, n);
+        return;
+    }
+    auth_refresh_task *r = calloc(1, sizeof *r);
+    if (!r) {
+        store_user_array_free(users, n);
+        return;
+    }
+    auth_since = auth_newest(users, n, auth_since);
+    r->task.done = auth_refresh_done;
+    r->users = users;
+    r->n = n;
+    tasks__push(&r->task);
+}
+
+static pp_auth_fail auth_reason(int trc)
+{
+    switch (trc) {
+    case TOKEN_EUSER: return PP_AUTH_WRONG_USER;
+    case TOKEN_ECLIENT: return PP_AUTH_WRONG_CLIENT;
+    case TOKEN_EEXPIRED: return PP_AUTH_EXPIRED;
+    case TOKEN_ELIFETIME: return PP_AUTH_LIFETIME;
+    case TOKEN_ESIGNATURE: return PP_AUTH_BAD_SIGNATURE;
+    default: return PP_AUTH_MALFORMED;
+    }
+}
+
+int auth__basic_auth_cb(int event, void *event_data, void *userdata)
+{
+    struct mosquitto_evt_basic_auth *ed = event_data;
+    const char *client_id = mosquitto_client_id(ed->client);
+    pp_auth_fail why;
+
+    if (!ed->username || !ids_valid_user(ed->username)) {
+        why = PP_AUTH_BAD_USER_ID;
+        goto fail;
+    }
+    if (!ed->password || !*ed->password || !client_id) {
+        why = PP_AUTH_NO_PASSWORD;
+        goto fail;
+    }
+    const auth_key *k = strmap_get(auth_keys, ed->username);
+    if (!k) {
+        why = PP_AUTH_UNKNOWN_USER;
+        worker__kick_refresh(); /* maybe registered a moment ago */
+        goto fail;
+    }
+    int rc = token_verify(ed->password, ed->username, client_id, (int64_t)time(NULL), k->key);
+    if (rc != TOKEN_OK) {
+        why = auth_reason(rc);
+        goto fail;
+    }
+    pp.m.auth_ok++;
+    presence__connected(ed->client, ed->username);
+    return MOSQ_ERR_SUCCESS;
+fail:
+    pp.m.auth_failed[why]++;
+    mosquitto_log_printf(MOSQ_LOG_INFO, "parley: refused CONNECT of client %s (user %s): %s",
+                         client_id ? client_id : "?", ed->username ? ed->username : "?",
+                         metrics__auth_name(why));
+    return MOSQ_ERR_AUTH;
+}

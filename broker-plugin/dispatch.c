@@ -1,0 +1,70 @@
+/*
+ * dispatch.c - topic routing for client publishes, and the tick.
+ */
+#include "plugin_int.h"
+#include "dispatch.h"
+#include "groups.h"
+
+#include <string.h>
+
+int dispatch__message_cb(int event, void *event_data, void *userdata)
+{
+    struct mosquitto_evt_message *ed = event_data;
+    const char *me = mosquitto_client_username(ed->client);
+    const char *client_id = mosquitto_client_id(ed->client);
+    char user[IDS_USER_MAX + 1];
+    const char *leaf = NULL;
+
+    if (!me || !client_id) {
+        publish__discard(ed);
+        return MOSQ_ERR_SUCCESS;
+    }
+    if (publish__parse_user_topic(ed->topic, user, &leaf)) {
+        bool ctl = strcmp(leaf, "ctl") == 0;
+        if (!limits__allow(client_id, ed->payloadlen)) {
+            pp.m.rate_limited++;
+            if (!strcmp(leaf, "inbox")) {
+                receipts__rejected(me, NULL, NULL, PP_REJ_RATE_LIMITED,
+                                   "too many messages or bytes per second; retry later");
+            } else if (ctl) {
+                control__respond(me, "", 429, "rate_limited", "too many requests per second");
+            }
+            publish__discard(ed);
+            return MOSQ_ERR_SUCCESS;
+        }
+        if (!strcmp(leaf, "inbox")) {
+            envelope__handle(ed, me, user);
+            return MOSQ_ERR_SUCCESS;
+        }
+        if (ctl && !strcmp(user, me)) {
+            control__handle(ed, me);
+            return MOSQ_ERR_SUCCESS;
+        }
+        if (!strcmp(leaf, "typing")) {
+            typing__handle(ed, me, user);
+            return MOSQ_ERR_SUCCESS;
+        }
+    } else if (!strncmp(ed->topic, "parley/g/", 9)) {
+        groups__handle_publish(ed, me);
+        return MOSQ_ERR_SUCCESS;
+    }
+    /* Anything else passed the ACL only by mistake: route it nowhere. */
+    publish__discard(ed);
+    return MOSQ_ERR_SUCCESS;
+}
+
+int dispatch__tick_cb(int event, void *event_data, void *userdata)
+{
+    int64_t now_us = pp_mono_us();
+    if (pp.last_tick_us) {
+        uint64_t gap = (uint64_t)(now_us - pp.last_tick_us);
+        pp.m.tick_gap_us_total += gap;
+        if (gap > pp.m.tick_gap_us_max)
+            pp.m.tick_gap_us_max = gap;
+        pp.m.ticks++;
+    }
+    pp.last_tick_us = now_us;
+    tasks__drain(false);
+    metrics__tick(pp_now_ms());
+    return MOSQ_ERR_SUCCESS;
+}

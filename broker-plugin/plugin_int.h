@@ -1,0 +1,252 @@
+/*
+ * plugin_int.h - state and internal interfaces shared by the files of the
+ * Parley mosquitto plugin (docs/broker-plugin.md explains the design).
+ *
+ * Threads: every function here runs on the broker thread unless its comment
+ * says otherwise. The writer thread (store_writer) and the reader thread
+ * (worker.c) never touch the state below; they hand results back as
+ * pp_task objects through the completion queue (tasks.c), drained in
+ * MOSQ_EVT_TICK.
+ */
+#ifndef PARLEY_PLUGIN_INT_H
+#define PARLEY_PLUGIN_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+
+#include "ids.h"
+#include "parley.pb-c.h"
+#include "store.h"
+#include "store_writer.h"
+#include "strmap.h"
+
+/* Topic a refused, duplicate or consumed publish is redirected to so that
+ * mosquitto still acknowledges it but routes it nowhere: '$' topics match no
+ * wildcard and the ACL lets nobody subscribe to it. */
+#define PP_DISCARD_TOPIC "$parley/discard"
+#define PP_TOPIC_MAX 256
+/* Bytes an Envelope may carry besides its body (ids, timestamps, tags). */
+#define PP_ENVELOPE_OVERHEAD 1024
+#define PP_SYNC_DEFAULT 100
+#define PP_SYNC_MAX 500
+#define PP_SYNC_MAX_BYTES (1024 * 1024) /* a sync page stops growing past this */
+#define PP_DEDUP_MAX 65536              /* (sender, client_msg_id) entries kept */
+
+/* ------------------------------------------------------------ options */
+
+typedef struct {
+    char *store_uri;          /* plugin_opt_store (required) */
+    char *admins;             /* plugin_opt_admins: comma-separated user ids */
+    size_t max_payload;       /* plugin_opt_max_payload: body bytes (65536) */
+    double rate_messages;     /* plugin_opt_rate_messages: per client per s (50) */
+    double rate_bytes;        /* plugin_opt_rate_bytes: per client per s (1 MiB) */
+    size_t batch_max;         /* plugin_opt_batch_max (256) */
+    int batch_delay_ms;       /* plugin_opt_batch_delay_ms (2) */
+    int key_refresh_ms;       /* plugin_opt_key_refresh_ms (250) */
+    int metrics_interval_s;   /* plugin_opt_metrics_interval (10) */
+    size_t max_group_size;    /* plugin_opt_max_group_size: members per group (1024) */
+    char *options_file;       /* plugin_opt_options_file: more options, re-read on reload */
+} pp_config;
+
+/* config.c: parse plugin_opt_* (and the options file) into pp.cfg. */
+int config__init(struct mosquitto_opt *opts, int n);
+void config__reload(struct mosquitto_opt *opts, int n);
+void config__cleanup(void);
+
+/* ------------------------------------------------------------ metrics */
+
+typedef enum {
+    PP_REJ_MALFORMED = 0,
+    PP_REJ_TOO_LARGE,
+    PP_REJ_BAD_CLIENT_MSG_ID,
+    PP_REJ_UNKNOWN_RECIPIENT,
+    PP_REJ_SELF_SEND,
+    PP_REJ_RATE_LIMITED,
+    PP_REJ_OVERLOADED,
+    PP_REJ_STORE_FAILED,
+    PP_REJ_COUNT
+} pp_reject;
+
+typedef enum {
+    PP_AUTH_NO_PASSWORD = 0,
+    PP_AUTH_BAD_USER_ID,
+    PP_AUTH_UNKNOWN_USER,
+    PP_AUTH_MALFORMED,
+    PP_AUTH_WRONG_USER,
+    PP_AUTH_WRONG_CLIENT,
+    PP_AUTH_EXPIRED,
+    PP_AUTH_LIFETIME,
+    PP_AUTH_BAD_SIGNATURE,
+    PP_AUTH_COUNT
+} pp_auth_fail;
+
+typedef struct {
+    uint64_t messages_in;       /* envelopes accepted and routed */
+    uint64_t messages_stored;   /* STORED receipts sent */
+    uint64_t duplicates;        /* retries answered from the de-dup map */
+    uint64_t acks;              /* ack requests recorded */
+    uint64_t requests;          /* control requests received */
+    uint64_t typing;            /* typing events relayed */
+    uint64_t rejected[PP_REJ_COUNT];
+    uint64_t auth_ok;
+    uint64_t auth_failed[PP_AUTH_COUNT];
+    uint64_t acl_denied;
+    uint64_t rate_limited;      /* refused publishes */
+    uint64_t store_errors;      /* failed writer operations */
+    uint64_t ticks;
+    uint64_t tick_gap_us_total; /* time between ticks, for the docs' figure */
+    uint64_t tick_gap_us_max;
+} pp_metrics;
+
+/* ------------------------------------------------------------ tasks */
+
+/* A unit of work travelling between threads. work() runs on the reader
+ * thread (worker.c) with its store handle; done() runs on the broker thread
+ * from MOSQ_EVT_TICK and must free the task. Writer completions set rc and
+ * queue the task without a work step. */
+typedef struct pp_task pp_task;
+struct pp_task {
+    pp_task *next;
+    void (*work)(pp_task *t, store_t *s);
+    void (*done)(pp_task *t, bool stopping); /* stopping: free only, publish nothing */
+    int rc;
+};
+
+/* Queue a finished task for the broker thread. Any thread. */
+void tasks__push(pp_task *t);
+/* Run done() of every queued task (broker thread). */
+void tasks__drain(bool stopping);
+/* Tasks waiting for the broker thread (any thread). */
+size_t tasks__pending(void);
+
+/* ------------------------------------------------------------ state */
+
+typedef struct {
+    mosquitto_plugin_id_t *id;
+    pp_config cfg;
+    store_writer *writer;
+    pp_metrics m;
+    int64_t next_metrics_ms;
+    int64_t last_tick_us;
+} pp_state;
+
+extern pp_state pp;
+
+/* Milliseconds since the Unix epoch / monotonic microseconds. */
+int64_t pp_now_ms(void);
+int64_t pp_mono_us(void);
+
+/* ------------------------------------------------------------ publish helpers (publish.c) */
+
+/* Encode msg and publish it to topic (QoS 1). Returns MOSQ_ERR_*. */
+int publish__msg(const char *topic, const ProtobufCMessage *msg, bool retain);
+/* Replace the event's topic with PP_DISCARD_TOPIC and clear retain, so the
+ * publish is acknowledged and routed nowhere. */
+void publish__discard(struct mosquitto_evt_message *ed);
+/* Replace the event's payload with a mosquitto-allocated copy of buf. */
+int publish__set_payload(struct mosquitto_evt_message *ed, const ProtobufCMessage *msg);
+/* Split "parley/u/{user}/{leaf}" into user and leaf; false if not that shape. */
+bool publish__parse_user_topic(const char *topic, char user[IDS_USER_MAX + 1], const char **leaf);
+
+/* ------------------------------------------------------------ auth.c */
+
+int auth__init(store_t *s);          /* load every identity key (blocking, at init) */
+void auth__cleanup(void);
+int auth__basic_auth_cb(int event, void *event_data, void *userdata);
+bool auth__user_exists(const char *user_id);
+/* Worker thread: fetch keys changed since the last refresh; queue the result. */
+void auth__refresh_work(store_t *s);
+
+/* ------------------------------------------------------------ acl.c */
+
+int acl__check_cb(int event, void *event_data, void *userdata);
+bool acl__is_admin(const char *user_id);
+
+/* ------------------------------------------------------------ envelope.c */
+
+int envelope__init(store_t *s);      /* load every chat's last seq (blocking, at init) */
+void envelope__cleanup(void);
+/* A publish to parley/u/{recipient}/inbox. */
+void envelope__handle(struct mosquitto_evt_message *ed, const char *me, const char *recipient);
+/* The chat's last assigned seq, or 0 if the chat is unknown. */
+uint64_t envelope__last_seq(const char *chat_id);
+/* Mark a message stored / failed in the de-dup map (persist.c). */
+/* stamped_id: the id this broker stamped; server_id/seq: what the store holds
+ * (the original ones when the store reported a duplicate). */
+void envelope__stored(const char *sender, const char *client_msg_id, const char *stamped_id,
+                      const char *server_id, uint64_t seq);
+void envelope__failed(const char *sender, const char *client_msg_id, const char *server_id);
+
+/* ------------------------------------------------------------ persist.c */
+
+/* Queue the creation of a direct chat and its two members. */
+int persist__create_direct_chat(const char *chat_id, const char *a, const char *b, int64_t now);
+/* Queue a stamped envelope; a STORED (or REJECTED) receipt follows the commit. */
+int persist__message(const Parley__V1__Envelope *env);
+
+/* ------------------------------------------------------------ receipts.c */
+
+void receipts__stored(const char *sender, const char *chat_id, uint64_t seq,
+                      const char *server_id, const char *client_msg_id);
+void receipts__rejected(const char *sender, const char *client_msg_id, const char *chat_id,
+                        pp_reject why, const char *message);
+void receipts__cursor(const char *to, const char *chat_id, uint64_t seq, const char *by, bool read);
+const char *receipts__reject_code(pp_reject why);
+
+/* ------------------------------------------------------------ control.c */
+
+/* A publish to parley/u/{me}/ctl. */
+void control__handle(struct mosquitto_evt_message *ed, const char *me);
+/* Send a Response (status 0 with result, or an error). */
+void control__respond(const char *me, const char *req_id, uint32_t status, const char *error,
+                      const char *message);
+
+/* ------------------------------------------------------------ sync.c */
+
+void sync__request(const char *me, const char *req_id, const Parley__V1__SyncRequest *rq);
+void sync__list_chats(const char *me, const char *req_id);
+
+/* ------------------------------------------------------------ worker.c */
+
+int worker__start(store_t *s);       /* takes the store handle */
+void worker__stop(void);
+/* Queue a task whose work() runs on the reader thread. Returns 0 or -1
+ * (stopped / queue full: the task still belongs to the caller). */
+int worker__submit(pp_task *t);
+/* Refresh the key cache now instead of at the next interval. */
+void worker__kick_refresh(void);
+void worker__set_refresh_ms(int ms);
+size_t worker__pending(void);
+
+/* ------------------------------------------------------------ presence.c */
+
+int presence__init(void);
+void presence__cleanup(void);
+void presence__connected(struct mosquitto *client, const char *user);
+int presence__disconnect_cb(int event, void *event_data, void *userdata);
+size_t presence__users_online(void);
+size_t presence__connections(void);
+/* A publish to parley/u/{peer}/typing. */
+void typing__handle(struct mosquitto_evt_message *ed, const char *me, const char *peer);
+
+/* ------------------------------------------------------------ limits.c */
+
+int limits__init(void);
+void limits__cleanup(void);
+/* Charge one message of len bytes to client_id; false if over the limit. */
+bool limits__allow(const char *client_id, size_t len);
+void limits__forget(const char *client_id);
+size_t limits__limited_clients(void);
+
+/* ------------------------------------------------------------ metrics.c */
+
+void metrics__tick(int64_t now_ms);
+const char *metrics__auth_name(pp_auth_fail why);
+void metrics__publish(void);
+
+#endif

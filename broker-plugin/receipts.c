@@ -1,0 +1,66 @@
+/*
+ * receipts.c - Receipt messages on parley/u/{user}/receipts (QoS 1):
+ * STORED after the commit, REJECTED with an error code, DELIVERED/READ when
+ * the other member's cursor moves.
+ */
+#include "plugin_int.h"
+
+#include <stdio.h>
+
+static const char *const reject_codes[PP_REJ_COUNT] = {
+    [PP_REJ_MALFORMED] = "malformed",
+    [PP_REJ_TOO_LARGE] = "too_large",
+    [PP_REJ_BAD_CLIENT_MSG_ID] = "bad_client_msg_id",
+    [PP_REJ_UNKNOWN_RECIPIENT] = "unknown_recipient",
+    [PP_REJ_SELF_SEND] = "self_send",
+    [PP_REJ_RATE_LIMITED] = "rate_limited",
+    [PP_REJ_OVERLOADED] = "overloaded",
+    [PP_REJ_STORE_FAILED] = "store_failed",
+};
+
+const char *receipts__reject_code(pp_reject why)
+{
+    return why < PP_REJ_COUNT ? reject_codes[why] : "internal";
+}
+
+static void receipts_send(const char *to, Parley__V1__Receipt *r)
+{
+    char topic[PP_TOPIC_MAX];
+    snprintf(topic, sizeof topic, "parley/u/%s/receipts", to);
+    r->ts = pp_now_ms();
+    publish__msg(topic, &r->base, false);
+}
+
+void receipts__stored(const char *sender, const char *chat_id, uint64_t seq,
+                      const char *server_id, const char *client_msg_id)
+{
+    Parley__V1__Receipt r = PARLEY__V1__RECEIPT__INIT;
+    r.status = PARLEY__V1__RECEIPT_STATUS__STORED;
+    r.chat_id = (char *)chat_id;
+    r.seq = seq;
+    r.server_id = (char *)server_id;
+    r.client_msg_id = (char *)client_msg_id;
+    receipts_send(sender, &r);
+}
+
+void receipts__rejected(const char *sender, const char *client_msg_id, const char *chat_id,
+                        pp_reject why, const char *message)
+{
+    Parley__V1__Receipt r = PARLEY__V1__RECEIPT__INIT;
+    r.status = PARLEY__V1__RECEIPT_STATUS__REJECTED;
+    r.chat_id = (char *)(chat_id ? chat_id : "");
+    r.client_msg_id = (char *)(client_msg_id ? client_msg_id : "");
+    r.error = (char *)receipts__reject_code(why);
+    r.error_message = (char *)message;
+    receipts_send(sender, &r);
+}
+
+void receipts__cursor(const char *to, const char *chat_id, uint64_t seq, const char *by, bool read)
+{
+    Parley__V1__Receipt r = PARLEY__V1__RECEIPT__INIT;
+    r.status = read ? PARLEY__V1__RECEIPT_STATUS__READ : PARLEY__V1__RECEIPT_STATUS__DELIVERED;
+    r.chat_id = (char *)chat_id;
+    r.seq = seq;
+    r.by = (char *)by;
+    receipts_send(to, &r);
+}

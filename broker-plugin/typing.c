@@ -1,0 +1,30 @@
+/*
+ * typing.c - typing indicators on parley/u/{peer}/typing: the plugin
+ * rewrites user, chat_id and ts, then lets mosquitto relay it. Never stored.
+ */
+#include "plugin_int.h"
+
+#include <string.h>
+
+void typing__handle(struct mosquitto_evt_message *ed, const char *me, const char *peer)
+{
+    char chat_id[IDS_CHAT_MAX + 1];
+    Parley__V1__Typing *in = parley__v1__typing__unpack(NULL, ed->payloadlen, ed->payload);
+    if (!in || !strcmp(me, peer) || !auth__user_exists(peer) ||
+        !ids_direct_chat(me, peer, chat_id, sizeof chat_id)) {
+        publish__discard(ed);
+        goto out;
+    }
+    Parley__V1__Typing out = PARLEY__V1__TYPING__INIT;
+    out.user = (char *)me;
+    out.chat_id = chat_id;
+    out.typing = in->typing;
+    out.ts = pp_now_ms();
+    if (publish__set_payload(ed, &out.base) != MOSQ_ERR_SUCCESS)
+        publish__discard(ed);
+    else
+        pp.m.typing++;
+out:
+    if (in)
+        parley__v1__typing__free_unpacked(in, NULL);
+}
