@@ -233,6 +233,31 @@ int store_media_delete(store_t *s, const char *media_id);
 /* Media with expires_at in (0, now], at most limit. */
 int store_media_expired(store_t *s, int64_t now, size_t limit, store_media **out, size_t *n);
 
+/* ------------------------------------------------- enumeration (admin) */
+/* For parley-admin (tools/): walk every record of a store, page by page.
+ * Not for hot paths. A backend without them returns STORE_EINVAL. */
+
+/* Chats with chat_id > after (NULL or "" = from the first), ascending by
+ * chat_id, at most limit (capped at STORE_PAGE_MAX); free the array with
+ * store_chat_array_free. last_seq/last_message_at are the stored values. */
+int store_chats_list(store_t *s, const char *after, size_t limit, store_chat **out, size_t *n);
+void store_chat_array_free(store_chat *a, size_t n);
+/* Every one-time prekey of a user, ascending by key_id, without removing
+ * them; free with store_prekey_array_free. */
+int store_otpk_list(store_t *s, const char *user_id, store_prekey **out, size_t *n);
+void store_prekey_array_free(store_prekey *a, size_t n);
+/* The previous signed prekey of a user (kept until replaced again);
+ * STORE_ENOTFOUND if there is none. */
+int store_signed_prekey_get_previous(store_t *s, const char *user_id, store_prekey *out);
+/* Media with media_id > after (NULL or "" = from the first), ascending by
+ * media_id, at most limit (capped at STORE_PAGE_MAX). */
+int store_media_list(store_t *s, const char *after, size_t limit, store_media **out, size_t *n);
+/* Raise a chat's last_seq and last_message_at to at least the given values
+ * (never lowers them): a copied chat keeps its counters even when its newest
+ * messages expired. STORE_ENOTFOUND if no such chat. */
+int store_chat_raise_seq(store_t *s, const char *chat_id, uint64_t last_seq,
+                         int64_t last_message_at);
+
 #ifdef __cplusplus
 }
 #endif

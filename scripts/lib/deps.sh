@@ -7,7 +7,7 @@ PARLEY_APT_BUILD=(build-essential cmake pkg-config git
   libcurl4-openssl-dev libcmocka-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev
   libprotobuf-c-dev protobuf-c-compiler)
 PARLEY_APT_RUN=(mosquitto mosquitto-clients sqlite3 curl ca-certificates)
-PARLEY_APT_TEST=(nodejs npm docker-compose python3 procps psmisc iproute2)
+PARLEY_APT_TEST=(nodejs docker-compose python3 procps psmisc iproute2 jq)
 
 parley_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -27,6 +27,8 @@ parley_apt_install() {
 parley_npm_tools() {
   local root; root="$(parley_src_dir)"
   if [ -x "$root/.tools/node_modules/.bin/s3rver" ]; then return 0; fi
+  # nodejs from NodeSource bundles npm; Debian's nodejs needs the separate npm package.
+  command -v npm >/dev/null 2>&1 || parley_apt_install npm
   echo "parley: installing npm test tools into .tools/" >&2
   mkdir -p "$root/.tools"
   (cd "$root/.tools" && npm install --no-audit --no-fund --loglevel=error \

@@ -1,0 +1,790 @@
+/*
+ * store.c - the public store_* entry points: argument checks, then dispatch
+ * to the connection's backend (store_backend.h). Also the record *_free()
+ * helpers, store_strerror() and the writer's op allocation.
+ */
+#include "store_backend.h"
+#include "store_writer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The message of the last failed store_open() on this thread, returned by
+ * store_last_error(NULL). */
+static _Thread_local char open_err[256];
+
+const char *store_strerror(int rc)
+{
+    switch (rc) {
+    case STORE_OK: return "ok";
+    case STORE_ENOTFOUND: return "not found";
+    case STORE_EEXIST: return "already exists";
+    case STORE_EDUP: return "duplicate client message id";
+    case STORE_EINVAL: return "invalid argument";
+    case STORE_EIO: return "storage backend error";
+    case STORE_ENOMEM: return "out of memory";
+    case STORE_EUNAVAIL: return "storage backend unavailable";
+    case STORE_ECLOSED: return "writer stopped";
+    default: return "unknown store error";
+    }
+}
+
+void store__set_error(store_t *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err, sizeof s->err, fmt, ap);
+    va_end(ap);
+}
+
+char *store__strdup(const char *src)
+{
+    return src ? strdup(src) : NULL;
+}
+
+/* ------------------------------------------------------------ arg checks */
+
+/* Fail with STORE_EINVAL unless id is a non-empty string of at most
+ * STORE_ID_MAX bytes. */
+static int check_id(store_t *s, const char *id, const char *what)
+{
+    if (!id || !id[0]) {
+        store__set_error(s, "%s is missing", what);
+        return STORE_EINVAL;
+    }
+    if (strnlen(id, STORE_ID_MAX + 1) > STORE_ID_MAX) {
+        store__set_error(s, "%s is longer than %d bytes", what, STORE_ID_MAX);
+        return STORE_EINVAL;
+    }
+    return STORE_OK;
+}
+
+/* Optional id: NULL is fine, "" is not. */
+static int check_opt_id(store_t *s, const char *id, const char *what)
+{
+    return id ? check_id(s, id, what) : STORE_OK;
+}
+
+static int check_opt_text(store_t *s, const char *text, size_t max, const char *what)
+{
+    if (text && strnlen(text, max + 1) > max) {
+        store__set_error(s, "%s is longer than %zu bytes", what, max);
+        return STORE_EINVAL;
+    }
+    return STORE_OK;
+}
+
+static int check_ptr(store_t *s, const void *p, const char *what)
+{
+    if (!p) {
+        store__set_error(s, "%s is NULL", what);
+        return STORE_EINVAL;
+    }
+    return STORE_OK;
+}
+
+static int check_role(store_t *s, int role)
+{
+    if (role < STORE_ROLE_MEMBER || role > STORE_ROLE_OWNER) {
+        store__set_error(s, "invalid member role %d", role);
+        return STORE_EINVAL;
+    }
+    return STORE_OK;
+}
+
+static int check_chat(store_t *s, const store_chat *c, bool need_type)
+{
+    int rc;
+    if ((rc = check_ptr(s, c, "chat")) || (rc = check_id(s, c->chat_id, "chat_id")))
+        return rc;
+    if (need_type && c->type != STORE_CHAT_DIRECT && c->type != STORE_CHAT_GROUP) {
+        store__set_error(s, "invalid chat type %d", (int)c->type);
+        return STORE_EINVAL;
+    }
+    if ((rc = check_opt_text(s, c->name, STORE_TEXT_MAX, "chat name")) ||
+        (rc = check_opt_text(s, c->description, STORE_TEXT_MAX, "chat description")) ||
+        (rc = check_opt_id(s, c->created_by, "created_by")) ||
+        (rc = check_opt_text(s, c->settings, STORE_SETTINGS_MAX, "chat settings")))
+        return rc;
+    return STORE_OK;
+}
+
+static int check_prekey(store_t *s, const store_prekey *p)
+{
+    int rc;
+    if ((rc = check_ptr(s, p, "prekey")))
+        return rc;
+    return check_id(s, p->user_id, "user_id");
+}
+
+/* Common prologue: s must be an open connection; clears its error. */
+#define ENTER(s)                              \
+    do {                                      \
+        if (!(s))                             \
+            return STORE_EINVAL;              \
+        (s)->err[0] = '\0';                   \
+    } while (0)
+
+#define CHECK(expr)                           \
+    do {                                      \
+        int check_rc_ = (expr);               \
+        if (check_rc_ != STORE_OK)            \
+            return check_rc_;                 \
+    } while (0)
+
+/* --------------------------------------------------------- connections */
+
+int store_open(const char *uri, const store_options *opts, store_t **out)
+{
+    store_options o = { .busy_timeout_ms = 5000, .mongo_write_concern = "majority" };
+    open_err[0] = '\0';
+    if (!out) {
+        snprintf(open_err, sizeof open_err, "store_open: out is NULL");
+        return STORE_EINVAL;
+    }
+    *out = NULL;
+    if (!uri || !uri[0]) {
+        snprintf(open_err, sizeof open_err, "store_open: no store URI given");
+        return STORE_EINVAL;
+    }
+    if (opts) {
+        if (opts->busy_timeout_ms > 0)
+            o.busy_timeout_ms = opts->busy_timeout_ms;
+        if (opts->mongo_write_concern && opts->mongo_write_concern[0])
+            o.mongo_write_concern = opts->mongo_write_concern;
+    }
+    if (strncmp(uri, "sqlite:", 7) == 0)
+        return store_sqlite__open(uri, &o, out, open_err, sizeof open_err);
+    if (strncmp(uri, "mongodb://", 10) == 0 || strncmp(uri, "mongodb+srv://", 14) == 0) {
+#ifdef PARLEY_HAVE_MONGO_BACKEND
+        return store_mongo__open(uri, &o, out, open_err, sizeof open_err);
+#else
+        snprintf(open_err, sizeof open_err,
+                 "store_open: built without the MongoDB backend (PARLEY_MONGO=OFF)");
+        return STORE_EINVAL;
+#endif
+    }
+    snprintf(open_err, sizeof open_err,
+             "store_open: unknown store URI scheme (want sqlite:PATH or mongodb://...)");
+    return STORE_EINVAL;
+}
+
+void store_close(store_t *s)
+{
+    if (s)
+        s->vt->close(s);
+}
+
+const char *store_last_error(store_t *s)
+{
+    if (!s)
+        return open_err;
+    return s->err;
+}
+
+int store_begin(store_t *s)
+{
+    ENTER(s);
+    return s->vt->begin(s);
+}
+
+int store_commit(store_t *s)
+{
+    ENTER(s);
+    return s->vt->commit(s);
+}
+
+int store_rollback(store_t *s)
+{
+    ENTER(s);
+    return s->vt->rollback(s);
+}
+
+/* ---------------------------------------------------------------- users */
+
+int store_user_put(store_t *s, const store_user *u)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, u, "user"));
+    CHECK(check_id(s, u->user_id, "user_id"));
+    return s->vt->user_put(s, u);
+}
+
+int store_user_set_key(store_t *s, const char *user_id, const uint8_t key[STORE_KEY_LEN],
+                       int64_t updated_at)
+{
+    ENTER(s);
+    CHECK(check_id(s, user_id, "user_id"));
+    CHECK(check_ptr(s, key, "key"));
+    return s->vt->user_set_key(s, user_id, key, updated_at);
+}
+
+int store_user_get(store_t *s, const char *user_id, store_user *out)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    memset(out, 0, sizeof *out);
+    CHECK(check_id(s, user_id, "user_id"));
+    return s->vt->user_get(s, user_id, out);
+}
+
+int store_users_changed_since(store_t *s, int64_t since, store_user **out, size_t *n)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    CHECK(check_ptr(s, n, "n"));
+    *out = NULL;
+    *n = 0;
+    return s->vt->users_changed_since(s, since, out, n);
+}
+
+/* -------------------------------------------------------------- prekeys */
+
+int store_signed_prekey_put(store_t *s, const store_prekey *p)
+{
+    ENTER(s);
+    CHECK(check_prekey(s, p));
+    return s->vt->signed_prekey_put(s, p);
+}
+
+int store_signed_prekey_get(store_t *s, const char *user_id, store_prekey *out)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    memset(out, 0, sizeof *out);
+    CHECK(check_id(s, user_id, "user_id"));
+    return s->vt->signed_prekey_get(s, user_id, out);
+}
+
+int store_otpk_add(store_t *s, const store_prekey *keys, size_t n)
+{
+    ENTER(s);
+    if (n == 0)
+        return STORE_OK;
+    CHECK(check_ptr(s, keys, "keys"));
+    if (n > STORE_OTPK_BATCH_MAX) {
+        store__set_error(s, "too many one-time prekeys in one call (%zu > %d)", n,
+                         STORE_OTPK_BATCH_MAX);
+        return STORE_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        CHECK(check_prekey(s, &keys[i]));
+        if (strcmp(keys[i].user_id, keys[0].user_id) != 0) {
+            store__set_error(s, "one-time prekeys of one call must share a user_id");
+            return STORE_EINVAL;
+        }
+    }
+    return s->vt->otpk_add(s, keys, n);
+}
+
+int store_otpk_pop(store_t *s, const char *user_id, store_prekey *out)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    memset(out, 0, sizeof *out);
+    CHECK(check_id(s, user_id, "user_id"));
+    return s->vt->otpk_pop(s, user_id, out);
+}
+
+int store_otpk_count(store_t *s, const char *user_id, size_t *count)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, count, "count"));
+    *count = 0;
+    CHECK(check_id(s, user_id, "user_id"));
+    return s->vt->otpk_count(s, user_id, count);
+}
+
+int store_otpk_clear(store_t *s, const char *user_id)
+{
+    ENTER(s);
+    CHECK(check_id(s, user_id, "user_id"));
+    return s->vt->otpk_clear(s, user_id);
+}
+
+/* ---------------------------------------------------------------- chats */
+
+int store_chat_put(store_t *s, const store_chat *c)
+{
+    ENTER(s);
+    CHECK(check_chat(s, c, true));
+    return s->vt->chat_put(s, c);
+}
+
+int store_chat_update(store_t *s, const store_chat *c)
+{
+    ENTER(s);
+    CHECK(check_chat(s, c, false));
+    return s->vt->chat_update(s, c);
+}
+
+int store_chat_get(store_t *s, const char *chat_id, store_chat *out)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    memset(out, 0, sizeof *out);
+    CHECK(check_id(s, chat_id, "chat_id"));
+    return s->vt->chat_get(s, chat_id, out);
+}
+
+int store_chat_delete(store_t *s, const char *chat_id)
+{
+    ENTER(s);
+    CHECK(check_id(s, chat_id, "chat_id"));
+    return s->vt->chat_delete(s, chat_id);
+}
+
+/* -------------------------------------------------------------- members */
+
+int store_member_put(store_t *s, const store_member *m)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, m, "member"));
+    CHECK(check_id(s, m->chat_id, "chat_id"));
+    CHECK(check_id(s, m->user_id, "user_id"));
+    CHECK(check_role(s, (int)m->role));
+    return s->vt->member_put(s, m);
+}
+
+int store_member_get(store_t *s, const char *chat_id, const char *user_id, store_member *out)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    memset(out, 0, sizeof *out);
+    CHECK(check_id(s, chat_id, "chat_id"));
+    CHECK(check_id(s, user_id, "user_id"));
+    return s->vt->member_get(s, chat_id, user_id, out);
+}
+
+int store_member_set_role(store_t *s, const char *chat_id, const char *user_id, store_role role)
+{
+    ENTER(s);
+    CHECK(check_id(s, chat_id, "chat_id"));
+    CHECK(check_id(s, user_id, "user_id"));
+    CHECK(check_role(s, (int)role));
+    return s->vt->member_set_role(s, chat_id, user_id, role);
+}
+
+int store_member_remove(store_t *s, const char *chat_id, const char *user_id)
+{
+    ENTER(s);
+    CHECK(check_id(s, chat_id, "chat_id"));
+    CHECK(check_id(s, user_id, "user_id"));
+    return s->vt->member_remove(s, chat_id, user_id);
+}
+
+int store_member_advance(store_t *s, const char *chat_id, const char *user_id,
+                         uint64_t delivered_seq, uint64_t read_seq)
+{
+    ENTER(s);
+    CHECK(check_id(s, chat_id, "chat_id"));
+    CHECK(check_id(s, user_id, "user_id"));
+    if (delivered_seq > INT64_MAX || read_seq > INT64_MAX) {
+        store__set_error(s, "cursor out of range");
+        return STORE_EINVAL;
+    }
+    return s->vt->member_advance(s, chat_id, user_id, delivered_seq, read_seq);
+}
+
+int store_members_of_chat(store_t *s, const char *chat_id, store_member **out, size_t *n)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    CHECK(check_ptr(s, n, "n"));
+    *out = NULL;
+    *n = 0;
+    CHECK(check_id(s, chat_id, "chat_id"));
+    return s->vt->members_of_chat(s, chat_id, out, n);
+}
+
+int store_chats_of_user(store_t *s, const char *user_id, store_member **out, size_t *n)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    CHECK(check_ptr(s, n, "n"));
+    *out = NULL;
+    *n = 0;
+    CHECK(check_id(s, user_id, "user_id"));
+    return s->vt->chats_of_user(s, user_id, out, n);
+}
+
+/* ------------------------------------------------------------- messages */
+
+int store_message_put(store_t *s, store_message *m)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, m, "message"));
+    CHECK(check_id(s, m->chat_id, "chat_id"));
+    CHECK(check_id(s, m->server_id, "server_id"));
+    CHECK(check_id(s, m->sender, "sender"));
+    CHECK(check_id(s, m->client_msg_id, "client_msg_id"));
+    CHECK(check_opt_id(s, m->media_id, "media_id"));
+    if (m->body_len > 0 && !m->body) {
+        store__set_error(s, "message body is NULL with body_len %zu", m->body_len);
+        return STORE_EINVAL;
+    }
+    if (m->body_len > STORE_BODY_MAX) {
+        store__set_error(s, "message body too large (%zu > %d bytes)", m->body_len,
+                         STORE_BODY_MAX);
+        return STORE_EINVAL;
+    }
+    if (m->kind != 1 && m->kind != 2) {
+        store__set_error(s, "invalid message kind %d (1 chat, 2 system)", m->kind);
+        return STORE_EINVAL;
+    }
+    if (m->seq > INT64_MAX || m->expires_at < 0) {
+        store__set_error(s, "seq or expires_at out of range");
+        return STORE_EINVAL;
+    }
+    return s->vt->message_put(s, m);
+}
+
+int store_message_get(store_t *s, const char *chat_id, uint64_t seq, store_message *out)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    memset(out, 0, sizeof *out);
+    CHECK(check_id(s, chat_id, "chat_id"));
+    if (seq == 0 || seq > INT64_MAX) {
+        store__set_error(s, "seq out of range");
+        return STORE_EINVAL;
+    }
+    return s->vt->message_get(s, chat_id, seq, out);
+}
+
+int store_message_get_by_client_id(store_t *s, const char *sender, const char *client_msg_id,
+                                   store_message *out)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    memset(out, 0, sizeof *out);
+    CHECK(check_id(s, sender, "sender"));
+    CHECK(check_id(s, client_msg_id, "client_msg_id"));
+    return s->vt->message_get_by_client_id(s, sender, client_msg_id, out);
+}
+
+int store_messages_after(store_t *s, const char *chat_id, uint64_t after_seq, size_t limit,
+                         store_message **out, size_t *n)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    CHECK(check_ptr(s, n, "n"));
+    *out = NULL;
+    *n = 0;
+    CHECK(check_id(s, chat_id, "chat_id"));
+    if (after_seq > INT64_MAX) {
+        store__set_error(s, "after_seq out of range");
+        return STORE_EINVAL;
+    }
+    if (limit == 0)
+        return STORE_OK;
+    if (limit > STORE_PAGE_MAX)
+        limit = STORE_PAGE_MAX;
+    return s->vt->messages_after(s, chat_id, after_seq, limit, out, n);
+}
+
+int store_chat_last_seqs(store_t *s, char ***chat_ids, uint64_t **seqs, size_t *n)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, chat_ids, "chat_ids"));
+    CHECK(check_ptr(s, seqs, "seqs"));
+    CHECK(check_ptr(s, n, "n"));
+    *chat_ids = NULL;
+    *seqs = NULL;
+    *n = 0;
+    return s->vt->chat_last_seqs(s, chat_ids, seqs, n);
+}
+
+int store_messages_expire(store_t *s, int64_t now, size_t *deleted)
+{
+    size_t dummy = 0;
+    ENTER(s);
+    if (!deleted)
+        deleted = &dummy;
+    *deleted = 0;
+    return s->vt->messages_expire(s, now, deleted);
+}
+
+/* ---------------------------------------------------------------- media */
+
+int store_media_put(store_t *s, const store_media *m)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, m, "media"));
+    CHECK(check_id(s, m->media_id, "media_id"));
+    CHECK(check_id(s, m->owner, "owner"));
+    CHECK(check_opt_text(s, m->content_type, STORE_TEXT_MAX, "content_type"));
+    CHECK(check_opt_text(s, m->backend_key, STORE_TEXT_MAX, "backend_key"));
+    if (m->size > INT64_MAX || m->expires_at < 0) {
+        store__set_error(s, "media size or expires_at out of range");
+        return STORE_EINVAL;
+    }
+    return s->vt->media_put(s, m);
+}
+
+int store_media_get(store_t *s, const char *media_id, store_media *out)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    memset(out, 0, sizeof *out);
+    CHECK(check_id(s, media_id, "media_id"));
+    return s->vt->media_get(s, media_id, out);
+}
+
+int store_media_delete(store_t *s, const char *media_id)
+{
+    ENTER(s);
+    CHECK(check_id(s, media_id, "media_id"));
+    return s->vt->media_delete(s, media_id);
+}
+
+int store_media_expired(store_t *s, int64_t now, size_t limit, store_media **out, size_t *n)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    CHECK(check_ptr(s, n, "n"));
+    *out = NULL;
+    *n = 0;
+    if (limit == 0)
+        return STORE_OK;
+    if (limit > STORE_PAGE_MAX)
+        limit = STORE_PAGE_MAX;
+    return s->vt->media_expired(s, now, limit, out, n);
+}
+
+/* ------------------------------------------------------------ enumeration */
+
+static int unsupported(store_t *s, const char *what)
+{
+    store__set_error(s, "%s is not supported by the %s backend", what, s->vt->name);
+    return STORE_EINVAL;
+}
+
+int store_chats_list(store_t *s, const char *after, size_t limit, store_chat **out, size_t *n)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    CHECK(check_ptr(s, n, "n"));
+    *out = NULL;
+    *n = 0;
+    CHECK(check_opt_text(s, after, STORE_ID_MAX, "after"));
+    if (!s->vt->chats_list)
+        return unsupported(s, "store_chats_list");
+    if (limit == 0)
+        return STORE_OK;
+    if (limit > STORE_PAGE_MAX)
+        limit = STORE_PAGE_MAX;
+    return s->vt->chats_list(s, after ? after : "", limit, out, n);
+}
+
+int store_otpk_list(store_t *s, const char *user_id, store_prekey **out, size_t *n)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    CHECK(check_ptr(s, n, "n"));
+    *out = NULL;
+    *n = 0;
+    CHECK(check_id(s, user_id, "user_id"));
+    if (!s->vt->otpk_list)
+        return unsupported(s, "store_otpk_list");
+    return s->vt->otpk_list(s, user_id, out, n);
+}
+
+int store_signed_prekey_get_previous(store_t *s, const char *user_id, store_prekey *out)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    memset(out, 0, sizeof *out);
+    CHECK(check_id(s, user_id, "user_id"));
+    if (!s->vt->signed_prekey_get_previous)
+        return unsupported(s, "store_signed_prekey_get_previous");
+    return s->vt->signed_prekey_get_previous(s, user_id, out);
+}
+
+int store_media_list(store_t *s, const char *after, size_t limit, store_media **out, size_t *n)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    CHECK(check_ptr(s, n, "n"));
+    *out = NULL;
+    *n = 0;
+    CHECK(check_opt_text(s, after, STORE_ID_MAX, "after"));
+    if (!s->vt->media_list)
+        return unsupported(s, "store_media_list");
+    if (limit == 0)
+        return STORE_OK;
+    if (limit > STORE_PAGE_MAX)
+        limit = STORE_PAGE_MAX;
+    return s->vt->media_list(s, after ? after : "", limit, out, n);
+}
+
+int store_chat_raise_seq(store_t *s, const char *chat_id, uint64_t last_seq,
+                         int64_t last_message_at)
+{
+    ENTER(s);
+    CHECK(check_id(s, chat_id, "chat_id"));
+    if (last_seq > INT64_MAX) {
+        store__set_error(s, "last_seq out of range");
+        return STORE_EINVAL;
+    }
+    if (!s->vt->chat_raise_seq)
+        return unsupported(s, "store_chat_raise_seq");
+    return s->vt->chat_raise_seq(s, chat_id, last_seq, last_message_at);
+}
+
+/* ----------------------------------------------------------- free helpers */
+
+void store_user_free(store_user *u)
+{
+    if (!u)
+        return;
+    free(u->user_id);
+    memset(u, 0, sizeof *u);
+}
+
+void store_user_array_free(store_user *a, size_t n)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_user_free(&a[i]);
+    free(a);
+}
+
+void store_prekey_free(store_prekey *p)
+{
+    if (!p)
+        return;
+    free(p->user_id);
+    memset(p, 0, sizeof *p);
+}
+
+void store_prekey_array_free(store_prekey *a, size_t n)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_prekey_free(&a[i]);
+    free(a);
+}
+
+void store_chat_array_free(store_chat *a, size_t n)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_chat_free(&a[i]);
+    free(a);
+}
+
+void store_chat_free(store_chat *c)
+{
+    if (!c)
+        return;
+    free(c->chat_id);
+    free(c->name);
+    free(c->description);
+    free(c->created_by);
+    free(c->settings);
+    memset(c, 0, sizeof *c);
+}
+
+void store_member_free(store_member *m)
+{
+    if (!m)
+        return;
+    free(m->chat_id);
+    free(m->user_id);
+    memset(m, 0, sizeof *m);
+}
+
+void store_member_array_free(store_member *a, size_t n)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_member_free(&a[i]);
+    free(a);
+}
+
+void store_message_free(store_message *m)
+{
+    if (!m)
+        return;
+    free(m->chat_id);
+    free(m->server_id);
+    free(m->sender);
+    free(m->client_msg_id);
+    free(m->body);
+    free(m->media_id);
+    memset(m, 0, sizeof *m);
+}
+
+void store_message_array_free(store_message *a, size_t n)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_message_free(&a[i]);
+    free(a);
+}
+
+void store_media_free(store_media *m)
+{
+    if (!m)
+        return;
+    free(m->media_id);
+    free(m->owner);
+    free(m->content_type);
+    free(m->backend_key);
+    memset(m, 0, sizeof *m);
+}
+
+void store_media_array_free(store_media *a, size_t n)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_media_free(&a[i]);
+    free(a);
+}
+
+/* ------------------------------------------------------------ writer ops */
+
+store_op *store_op_new(store_op_type type)
+{
+    store_op *op;
+    if (type < STORE_OP_MESSAGE_PUT || type > STORE_OP_MEMBER_SET_ROLE)
+        return NULL;
+    op = calloc(1, sizeof *op);
+    if (op)
+        op->type = type;
+    return op;
+}
+
+void store_op_free(store_op *op)
+{
+    if (!op)
+        return;
+    switch (op->type) {
+    case STORE_OP_MESSAGE_PUT:
+        store_message_free(&op->u.message);
+        break;
+    case STORE_OP_MEMBER_ADVANCE:
+        free(op->u.advance.chat_id);
+        free(op->u.advance.user_id);
+        break;
+    case STORE_OP_CHAT_PUT:
+    case STORE_OP_CHAT_UPDATE:
+        store_chat_free(&op->u.chat);
+        break;
+    case STORE_OP_MEMBER_PUT:
+    case STORE_OP_MEMBER_REMOVE:
+    case STORE_OP_MEMBER_SET_ROLE:
+        store_member_free(&op->u.member);
+        break;
+    }
+    free(op);
+}
+

@@ -1,0 +1,123 @@
+/*
+ * store_backend.h - internal: the contract between store.c (public entry
+ * points) and a store backend (store_sqlite.c, store_mongo.c).
+ *
+ * A backend defines its own connection struct whose FIRST member is a
+ * `struct store`, fills `vt` with its function table, and returns the
+ * embedded `struct store *` from its open function. store.c checks every
+ * argument (NULL, empty ids, enum values, sizes; see docs/store.md
+ * "Limits") before it dispatches, so a backend function receives:
+ *   - s non-NULL, every required id non-NULL and non-empty (<= STORE_ID_MAX),
+ *   - valid enum values, out-pointers non-NULL and zeroed by store.c,
+ *   - s->err already cleared.
+ * A backend writes a human-readable message with store__set_error() before
+ * it returns STORE_EIO / STORE_EUNAVAIL / STORE_EINVAL (and may for others).
+ * Semantics of each function are those of the same-named function in
+ * store.h; the conformance suite (tests/store/) is the arbiter.
+ * A write that fails changes nothing, also inside store_begin/commit (the
+ * surrounding transaction stays usable): the async writer relies on it to
+ * keep one bad op from poisoning its batch.
+ */
+#ifndef PARLEY_STORE_BACKEND_H
+#define PARLEY_STORE_BACKEND_H
+
+#include "store.h"
+
+#include <stdarg.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Limits enforced by store.c for every backend (docs/store.md "Limits"). */
+#define STORE_ID_MAX 255                 /* bytes of any text id */
+#define STORE_TEXT_MAX (64 * 1024)       /* name, description, content_type, ... */
+#define STORE_SETTINGS_MAX (1024 * 1024) /* chat settings text */
+#define STORE_BODY_MAX (8 * 1024 * 1024) /* message body bytes */
+#define STORE_OTPK_BATCH_MAX 10000       /* one-time prekeys per store_otpk_add */
+#define STORE_PAGE_MAX 10000             /* limit of messages_after / media_expired */
+
+struct store_vtable {
+    const char *name;   /* "sqlite", "mongodb" */
+
+    void (*close)(store_t *s);   /* frees the connection (never NULL s) */
+    int (*begin)(store_t *s);
+    int (*commit)(store_t *s);
+    int (*rollback)(store_t *s);
+
+    int (*user_put)(store_t *s, const store_user *u);
+    int (*user_set_key)(store_t *s, const char *user_id, const uint8_t key[STORE_KEY_LEN],
+                        int64_t updated_at);
+    int (*user_get)(store_t *s, const char *user_id, store_user *out);
+    int (*users_changed_since)(store_t *s, int64_t since, store_user **out, size_t *n);
+
+    int (*signed_prekey_put)(store_t *s, const store_prekey *p);
+    int (*signed_prekey_get)(store_t *s, const char *user_id, store_prekey *out);
+    int (*otpk_add)(store_t *s, const store_prekey *keys, size_t n);
+    int (*otpk_pop)(store_t *s, const char *user_id, store_prekey *out);
+    int (*otpk_count)(store_t *s, const char *user_id, size_t *count);
+    int (*otpk_clear)(store_t *s, const char *user_id);
+
+    int (*chat_put)(store_t *s, const store_chat *c);
+    int (*chat_update)(store_t *s, const store_chat *c);
+    int (*chat_get)(store_t *s, const char *chat_id, store_chat *out);
+    int (*chat_delete)(store_t *s, const char *chat_id);
+
+    int (*member_put)(store_t *s, const store_member *m);
+    int (*member_get)(store_t *s, const char *chat_id, const char *user_id, store_member *out);
+    int (*member_set_role)(store_t *s, const char *chat_id, const char *user_id,
+                           store_role role);
+    int (*member_remove)(store_t *s, const char *chat_id, const char *user_id);
+    int (*member_advance)(store_t *s, const char *chat_id, const char *user_id,
+                          uint64_t delivered_seq, uint64_t read_seq);
+    int (*members_of_chat)(store_t *s, const char *chat_id, store_member **out, size_t *n);
+    int (*chats_of_user)(store_t *s, const char *user_id, store_member **out, size_t *n);
+
+    int (*message_put)(store_t *s, store_message *m);
+    int (*message_get)(store_t *s, const char *chat_id, uint64_t seq, store_message *out);
+    int (*message_get_by_client_id)(store_t *s, const char *sender, const char *client_msg_id,
+                                    store_message *out);
+    int (*messages_after)(store_t *s, const char *chat_id, uint64_t after_seq, size_t limit,
+                          store_message **out, size_t *n);
+    int (*chat_last_seqs)(store_t *s, char ***chat_ids, uint64_t **seqs, size_t *n);
+    int (*messages_expire)(store_t *s, int64_t now, size_t *deleted);
+
+    int (*media_put)(store_t *s, const store_media *m);
+    int (*media_get)(store_t *s, const char *media_id, store_media *out);
+    int (*media_delete)(store_t *s, const char *media_id);
+    int (*media_expired)(store_t *s, int64_t now, size_t limit, store_media **out, size_t *n);
+
+    /* Enumeration for parley-admin (store.h "enumeration"); NULL when a
+     * backend lacks them (store.c then returns STORE_EINVAL). */
+    int (*chats_list)(store_t *s, const char *after, size_t limit, store_chat **out, size_t *n);
+    int (*otpk_list)(store_t *s, const char *user_id, store_prekey **out, size_t *n);
+    int (*signed_prekey_get_previous)(store_t *s, const char *user_id, store_prekey *out);
+    int (*media_list)(store_t *s, const char *after, size_t limit, store_media **out, size_t *n);
+    int (*chat_raise_seq)(store_t *s, const char *chat_id, uint64_t last_seq,
+                          int64_t last_message_at);
+};
+
+/* The common head of every backend connection. */
+struct store {
+    const struct store_vtable *vt;
+    char err[256];      /* last error message, "" if none */
+};
+
+/* Backends. Each opens a connection from the full URI and the (defaulted,
+ * never NULL) options; on failure it returns the error, sets *out NULL and,
+ * when errbuf is non-NULL, writes a message into errbuf (errlen bytes). */
+int store_sqlite__open(const char *uri, const store_options *opts, store_t **out,
+                       char *errbuf, size_t errlen);
+int store_mongo__open(const char *uri, const store_options *opts, store_t **out,
+                      char *errbuf, size_t errlen);
+
+/* printf into s->err (truncated to fit). */
+void store__set_error(store_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* strdup that maps NULL to NULL; returns NULL on out-of-memory too (check
+ * src != NULL to tell them apart). */
+char *store__strdup(const char *src);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,604 @@
+/*
+ * store_bson.c - store records <-> BSON documents, and the filter, update
+ * and index documents of the MongoDB backend. Pure functions (no I/O).
+ */
+#include "store_bson.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const store_bson__collections[] = {
+    STORE_BSON_USERS, STORE_BSON_SIGNED_PREKEYS, STORE_BSON_OTPKS, STORE_BSON_CHATS,
+    STORE_BSON_MEMBERS, STORE_BSON_MESSAGES, STORE_BSON_MEDIA, NULL,
+};
+
+/* ------------------------------------------------------------ writers */
+
+static bool put_str(bson_t *d, const char *key, const char *v)
+{
+    return v != NULL && bson_append_utf8(d, key, -1, v, -1);
+}
+
+/* Optional text: omitted when NULL. */
+static bool put_opt_str(bson_t *d, const char *key, const char *v)
+{
+    return v == NULL || bson_append_utf8(d, key, -1, v, -1);
+}
+
+static bool put_u64(bson_t *d, const char *key, uint64_t v)
+{
+    return v <= (uint64_t)INT64_MAX && bson_append_int64(d, key, -1, (int64_t)v);
+}
+
+static bool put_bin(bson_t *d, const char *key, const uint8_t *v, size_t len)
+{
+    if (len > UINT32_MAX || (v == NULL && len > 0))
+        return false;
+    static const uint8_t empty[1] = {0};
+    return bson_append_binary(d, key, -1, BSON_SUBTYPE_BINARY, v ? v : empty, (uint32_t)len);
+}
+
+/* ------------------------------------------------------------ readers */
+
+typedef struct {
+    const bson_t *doc;
+    char *err;
+    size_t errlen;
+    int rc;         /* first error, STORE_OK while none */
+} reader;
+
+static void rd_fail(reader *r, int rc, const char *key, const char *what)
+{
+    if (r->rc != STORE_OK)
+        return;
+    r->rc = rc;
+    if (r->err && r->errlen)
+        snprintf(r->err, r->errlen, "mongodb document: field \"%s\" %s", key, what);
+}
+
+/* Find key; returns false (and records an error when required) if absent. */
+static bool rd_find(reader *r, const char *key, bool required, bson_iter_t *it)
+{
+    if (bson_iter_init_find(it, r->doc, key) && !BSON_ITER_HOLDS_NULL(it))
+        return true;
+    if (required)
+        rd_fail(r, STORE_EIO, key, "is missing");
+    return false;
+}
+
+/* Text field into a fresh heap string; optional ones stay NULL when absent. */
+static char *rd_str(reader *r, const char *key, bool required)
+{
+    bson_iter_t it;
+    if (!rd_find(r, key, required, &it))
+        return NULL;
+    if (!BSON_ITER_HOLDS_UTF8(&it)) {
+        rd_fail(r, STORE_EIO, key, "is not a string");
+        return NULL;
+    }
+    uint32_t len = 0;
+    const char *v = bson_iter_utf8(&it, &len);
+    char *copy = malloc((size_t)len + 1);
+    if (!copy) {
+        rd_fail(r, STORE_ENOMEM, key, "out of memory");
+        return NULL;
+    }
+    memcpy(copy, v, len);
+    copy[len] = '\0';
+    return copy;
+}
+
+static int64_t rd_i64(reader *r, const char *key, bool required)
+{
+    bson_iter_t it;
+    if (!rd_find(r, key, required, &it))
+        return 0;
+    if (!BSON_ITER_HOLDS_INT64(&it) && !BSON_ITER_HOLDS_INT32(&it) &&
+        !BSON_ITER_HOLDS_DOUBLE(&it)) {
+        rd_fail(r, STORE_EIO, key, "is not a number");
+        return 0;
+    }
+    return bson_iter_as_int64(&it);
+}
+
+static uint64_t rd_u64(reader *r, const char *key, bool required)
+{
+    int64_t v = rd_i64(r, key, required);
+    if (v < 0) {
+        rd_fail(r, STORE_EIO, key, "is negative");
+        return 0;
+    }
+    return (uint64_t)v;
+}
+
+/* Binary field of exactly len bytes into out. */
+static void rd_fixed_bin(reader *r, const char *key, uint8_t *out, size_t len)
+{
+    bson_iter_t it;
+    if (!rd_find(r, key, true, &it))
+        return;
+    if (!BSON_ITER_HOLDS_BINARY(&it)) {
+        rd_fail(r, STORE_EIO, key, "is not binary");
+        return;
+    }
+    bson_subtype_t sub;
+    uint32_t n = 0;
+    const uint8_t *v = NULL;
+    bson_iter_binary(&it, &sub, &n, &v);
+    if (n != len) {
+        rd_fail(r, STORE_EIO, key, "has the wrong length");
+        return;
+    }
+    memcpy(out, v, len);
+}
+
+/* Binary field of any length into a fresh heap buffer (never NULL on success). */
+static uint8_t *rd_bin(reader *r, const char *key, size_t *len)
+{
+    bson_iter_t it;
+    *len = 0;
+    if (!rd_find(r, key, true, &it))
+        return NULL;
+    if (!BSON_ITER_HOLDS_BINARY(&it)) {
+        rd_fail(r, STORE_EIO, key, "is not binary");
+        return NULL;
+    }
+    bson_subtype_t sub;
+    uint32_t n = 0;
+    const uint8_t *v = NULL;
+    bson_iter_binary(&it, &sub, &n, &v);
+    uint8_t *copy = malloc(n ? n : 1);
+    if (!copy) {
+        rd_fail(r, STORE_ENOMEM, key, "out of memory");
+        return NULL;
+    }
+    if (n)
+        memcpy(copy, v, n);
+    *len = n;
+    return copy;
+}
+
+/* ------------------------------------------------------------- users */
+
+bool store_bson__user_to_doc(const store_user *u, bson_t *doc)
+{
+    return put_str(doc, "_id", u->user_id) && put_str(doc, "user_id", u->user_id) &&
+           put_bin(doc, "identity_key", u->identity_key, STORE_KEY_LEN) &&
+           BSON_APPEND_INT64(doc, "created_at", u->created_at) &&
+           BSON_APPEND_INT64(doc, "updated_at", u->updated_at);
+}
+
+int store_bson__user_from_doc(const bson_t *doc, store_user *out, char *err, size_t errlen)
+{
+    reader r = {doc, err, errlen, STORE_OK};
+    memset(out, 0, sizeof *out);
+    out->user_id = rd_str(&r, "_id", true);
+    rd_fixed_bin(&r, "identity_key", out->identity_key, STORE_KEY_LEN);
+    out->created_at = rd_i64(&r, "created_at", true);
+    out->updated_at = rd_i64(&r, "updated_at", true);
+    if (r.rc != STORE_OK)
+        store_user_free(out);
+    return r.rc;
+}
+
+/* ----------------------------------------------------------- prekeys */
+
+bool store_bson__signed_prekey_to_doc(const store_prekey *p, bson_t *doc)
+{
+    return BSON_APPEND_INT64(doc, "key_id", (int64_t)p->key_id) &&
+           put_bin(doc, "public_key", p->public_key, STORE_KEY_LEN) &&
+           put_bin(doc, "signature", p->signature, STORE_SIG_LEN) &&
+           BSON_APPEND_INT64(doc, "created_at", p->created_at);
+}
+
+static uint32_t rd_key_id(reader *r)
+{
+    int64_t v = rd_i64(r, "key_id", true);
+    if (v < 0 || v > (int64_t)UINT32_MAX) {
+        rd_fail(r, STORE_EIO, "key_id", "is out of range");
+        return 0;
+    }
+    return (uint32_t)v;
+}
+
+int store_bson__signed_prekey_from_doc(const bson_t *doc, const char *user_id,
+                                       store_prekey *out, char *err, size_t errlen)
+{
+    reader r = {doc, err, errlen, STORE_OK};
+    memset(out, 0, sizeof *out);
+    out->user_id = strdup(user_id ? user_id : "");
+    if (!out->user_id)
+        rd_fail(&r, STORE_ENOMEM, "user_id", "out of memory");
+    out->key_id = rd_key_id(&r);
+    rd_fixed_bin(&r, "public_key", out->public_key, STORE_KEY_LEN);
+    rd_fixed_bin(&r, "signature", out->signature, STORE_SIG_LEN);
+    out->created_at = rd_i64(&r, "created_at", true);
+    if (r.rc != STORE_OK)
+        store_prekey_free(out);
+    return r.rc;
+}
+
+bool store_bson__otpk_to_doc(const store_prekey *p, bson_t *doc)
+{
+    return put_str(doc, "user_id", p->user_id) &&
+           BSON_APPEND_INT64(doc, "key_id", (int64_t)p->key_id) &&
+           put_bin(doc, "public_key", p->public_key, STORE_KEY_LEN) &&
+           BSON_APPEND_INT64(doc, "created_at", p->created_at);
+}
+
+int store_bson__otpk_from_doc(const bson_t *doc, store_prekey *out, char *err, size_t errlen)
+{
+    reader r = {doc, err, errlen, STORE_OK};
+    memset(out, 0, sizeof *out);
+    out->user_id = rd_str(&r, "user_id", true);
+    out->key_id = rd_key_id(&r);
+    rd_fixed_bin(&r, "public_key", out->public_key, STORE_KEY_LEN);
+    out->created_at = rd_i64(&r, "created_at", true);
+    if (r.rc != STORE_OK)
+        store_prekey_free(out);
+    return r.rc;
+}
+
+/* ------------------------------------------------------------- chats */
+
+bool store_bson__chat_to_doc(const store_chat *c, bson_t *doc)
+{
+    return put_str(doc, "_id", c->chat_id) && put_str(doc, "chat_id", c->chat_id) &&
+           BSON_APPEND_INT32(doc, "type", (int32_t)c->type) &&
+           put_opt_str(doc, "name", c->name) &&
+           put_opt_str(doc, "description", c->description) &&
+           put_opt_str(doc, "created_by", c->created_by) &&
+           put_opt_str(doc, "settings", c->settings) &&
+           BSON_APPEND_INT64(doc, "created_at", c->created_at) &&
+           BSON_APPEND_INT64(doc, "last_message_at", c->last_message_at) &&
+           put_u64(doc, "last_seq", c->last_seq);
+}
+
+int store_bson__chat_from_doc(const bson_t *doc, store_chat *out, char *err, size_t errlen)
+{
+    reader r = {doc, err, errlen, STORE_OK};
+    memset(out, 0, sizeof *out);
+    out->chat_id = rd_str(&r, "_id", true);
+    int64_t type = rd_i64(&r, "type", true);
+    if (r.rc == STORE_OK && type != STORE_CHAT_DIRECT && type != STORE_CHAT_GROUP)
+        rd_fail(&r, STORE_EIO, "type", "is not a chat type");
+    out->type = (store_chat_type)type;
+    out->name = rd_str(&r, "name", false);
+    out->description = rd_str(&r, "description", false);
+    out->created_by = rd_str(&r, "created_by", false);
+    out->settings = rd_str(&r, "settings", false);
+    out->created_at = rd_i64(&r, "created_at", true);
+    out->last_message_at = rd_i64(&r, "last_message_at", false);
+    out->last_seq = rd_u64(&r, "last_seq", false);
+    if (r.rc != STORE_OK)
+        store_chat_free(out);
+    return r.rc;
+}
+
+/* ----------------------------------------------------------- members */
+
+bool store_bson__member_to_doc(const store_member *m, bson_t *doc)
+{
+    return put_str(doc, "chat_id", m->chat_id) && put_str(doc, "user_id", m->user_id) &&
+           BSON_APPEND_INT32(doc, "role", (int32_t)m->role) &&
+           BSON_APPEND_INT64(doc, "joined_at", m->joined_at) &&
+           put_u64(doc, "joined_seq", m->joined_seq) &&
+           put_u64(doc, "delivered_seq", m->delivered_seq) &&
+           put_u64(doc, "read_seq", m->read_seq);
+}
+
+int store_bson__member_from_doc(const bson_t *doc, store_member *out, char *err, size_t errlen)
+{
+    reader r = {doc, err, errlen, STORE_OK};
+    memset(out, 0, sizeof *out);
+    out->chat_id = rd_str(&r, "chat_id", true);
+    out->user_id = rd_str(&r, "user_id", true);
+    int64_t role = rd_i64(&r, "role", true);
+    if (r.rc == STORE_OK && (role < STORE_ROLE_MEMBER || role > STORE_ROLE_OWNER))
+        rd_fail(&r, STORE_EIO, "role", "is not a role");
+    out->role = (store_role)role;
+    out->joined_at = rd_i64(&r, "joined_at", true);
+    out->joined_seq = rd_u64(&r, "joined_seq", false);
+    out->delivered_seq = rd_u64(&r, "delivered_seq", false);
+    out->read_seq = rd_u64(&r, "read_seq", false);
+    if (r.rc != STORE_OK)
+        store_member_free(out);
+    return r.rc;
+}
+
+/* ---------------------------------------------------------- messages */
+
+bool store_bson__message_to_doc(const store_message *m, bson_t *doc)
+{
+    return m->seq > 0 && put_str(doc, "_id", m->server_id) &&
+           put_str(doc, "chat_id", m->chat_id) && put_u64(doc, "seq", m->seq) &&
+           put_str(doc, "server_id", m->server_id) && put_str(doc, "sender", m->sender) &&
+           put_str(doc, "client_msg_id", m->client_msg_id) &&
+           BSON_APPEND_INT64(doc, "server_ts", m->server_ts) &&
+           put_bin(doc, "body", m->body, m->body_len) &&
+           put_opt_str(doc, "media_id", m->media_id) &&
+           BSON_APPEND_INT64(doc, "expires_at", m->expires_at) &&
+           BSON_APPEND_INT32(doc, "kind", (int32_t)m->kind);
+}
+
+int store_bson__message_from_doc(const bson_t *doc, store_message *out, char *err,
+                                 size_t errlen)
+{
+    reader r = {doc, err, errlen, STORE_OK};
+    memset(out, 0, sizeof *out);
+    out->chat_id = rd_str(&r, "chat_id", true);
+    out->seq = rd_u64(&r, "seq", true);
+    out->server_id = rd_str(&r, "server_id", true);
+    out->sender = rd_str(&r, "sender", true);
+    out->client_msg_id = rd_str(&r, "client_msg_id", true);
+    out->server_ts = rd_i64(&r, "server_ts", true);
+    out->body = rd_bin(&r, "body", &out->body_len);
+    out->media_id = rd_str(&r, "media_id", false);
+    out->expires_at = rd_i64(&r, "expires_at", false);
+    out->kind = (int)rd_i64(&r, "kind", true);
+    if (r.rc != STORE_OK)
+        store_message_free(out);
+    return r.rc;
+}
+
+/* ------------------------------------------------------------- media */
+
+bool store_bson__media_to_doc(const store_media *m, bson_t *doc)
+{
+    return put_str(doc, "_id", m->media_id) && put_str(doc, "media_id", m->media_id) &&
+           put_str(doc, "owner", m->owner) && put_u64(doc, "size", m->size) &&
+           put_bin(doc, "sha256", m->sha256, STORE_SHA256_LEN) &&
+           put_opt_str(doc, "content_type", m->content_type) &&
+           put_opt_str(doc, "backend_key", m->backend_key) &&
+           BSON_APPEND_INT64(doc, "created_at", m->created_at) &&
+           BSON_APPEND_INT64(doc, "expires_at", m->expires_at);
+}
+
+int store_bson__media_from_doc(const bson_t *doc, store_media *out, char *err, size_t errlen)
+{
+    reader r = {doc, err, errlen, STORE_OK};
+    memset(out, 0, sizeof *out);
+    out->media_id = rd_str(&r, "_id", true);
+    out->owner = rd_str(&r, "owner", true);
+    out->size = rd_u64(&r, "size", true);
+    rd_fixed_bin(&r, "sha256", out->sha256, STORE_SHA256_LEN);
+    out->content_type = rd_str(&r, "content_type", false);
+    out->backend_key = rd_str(&r, "backend_key", false);
+    out->created_at = rd_i64(&r, "created_at", true);
+    out->expires_at = rd_i64(&r, "expires_at", false);
+    if (r.rc != STORE_OK)
+        store_media_free(out);
+    return r.rc;
+}
+
+/* ----------------------------------------------- filters and updates */
+
+bool store_bson__id_filter(const char *id, bson_t *filter)
+{
+    return put_str(filter, "_id", id);
+}
+
+bool store_bson__member_filter(const char *chat_id, const char *user_id, bson_t *filter)
+{
+    return put_str(filter, "chat_id", chat_id) && put_str(filter, "user_id", user_id);
+}
+
+bool store_bson__message_filter(const char *chat_id, uint64_t seq, bson_t *filter)
+{
+    return put_str(filter, "chat_id", chat_id) && put_u64(filter, "seq", seq);
+}
+
+bool store_bson__client_id_filter(const char *sender, const char *client_msg_id, bson_t *filter)
+{
+    return put_str(filter, "sender", sender) && put_str(filter, "client_msg_id", client_msg_id);
+}
+
+bool store_bson__users_since_query(int64_t since, bson_t *filter, bson_t *opts)
+{
+    bson_t ge, sort;
+    bool ok = BSON_APPEND_DOCUMENT_BEGIN(filter, "updated_at", &ge) &&
+              BSON_APPEND_INT64(&ge, "$gte", since) && bson_append_document_end(filter, &ge);
+    ok = ok && BSON_APPEND_DOCUMENT_BEGIN(opts, "sort", &sort) &&
+         BSON_APPEND_INT32(&sort, "updated_at", 1) && BSON_APPEND_INT32(&sort, "_id", 1) &&
+         bson_append_document_end(opts, &sort);
+    return ok;
+}
+
+bool store_bson__user_set_key_update(const uint8_t key[STORE_KEY_LEN], int64_t updated_at,
+                                     bson_t *update)
+{
+    bson_t set;
+    return BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set) &&
+           put_bin(&set, "identity_key", key, STORE_KEY_LEN) &&
+           BSON_APPEND_INT64(&set, "updated_at", updated_at) &&
+           bson_append_document_end(update, &set);
+}
+
+bool store_bson__signed_prekey_update(const store_prekey *p, bson_t *pipeline)
+{
+    bson_t stage, set, lit, pk;
+    return p->user_id != NULL && BSON_APPEND_DOCUMENT_BEGIN(pipeline, "0", &stage) &&
+           BSON_APPEND_DOCUMENT_BEGIN(&stage, "$set", &set) &&
+           put_str(&set, "user_id", p->user_id) &&
+           BSON_APPEND_UTF8(&set, "previous", "$current") &&
+           BSON_APPEND_DOCUMENT_BEGIN(&set, "current", &lit) &&
+           BSON_APPEND_DOCUMENT_BEGIN(&lit, "$literal", &pk) &&
+           store_bson__signed_prekey_to_doc(p, &pk) && bson_append_document_end(&lit, &pk) &&
+           bson_append_document_end(&set, &lit) && bson_append_document_end(&stage, &set) &&
+           bson_append_document_end(pipeline, &stage);
+}
+
+bool store_bson__otpk_pop_sort(bson_t *sort)
+{
+    return BSON_APPEND_INT32(sort, "key_id", 1);
+}
+
+bool store_bson__chat_update(const store_chat *c, bson_t *update)
+{
+    const char *keys[] = {"name", "description", "settings"};
+    const char *vals[] = {c->name, c->description, c->settings};
+    bson_t set, unset;
+    bool ok = BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set);
+    for (size_t i = 0; ok && i < 3; i++)
+        if (vals[i])
+            ok = BSON_APPEND_UTF8(&set, keys[i], vals[i]);
+    ok = ok && bson_append_document_end(update, &set);
+    if (ok && (!c->name || !c->description || !c->settings)) {
+        ok = BSON_APPEND_DOCUMENT_BEGIN(update, "$unset", &unset);
+        for (size_t i = 0; ok && i < 3; i++)
+            if (!vals[i])
+                ok = BSON_APPEND_UTF8(&unset, keys[i], "");
+        ok = ok && bson_append_document_end(update, &unset);
+    }
+    return ok;
+}
+
+bool store_bson__seq_alloc_update(int64_t server_ts, bson_t *update)
+{
+    bson_t inc, max;
+    return BSON_APPEND_DOCUMENT_BEGIN(update, "$inc", &inc) &&
+           BSON_APPEND_INT64(&inc, "last_seq", 1) && bson_append_document_end(update, &inc) &&
+           BSON_APPEND_DOCUMENT_BEGIN(update, "$max", &max) &&
+           BSON_APPEND_INT64(&max, "last_message_at", server_ts) &&
+           bson_append_document_end(update, &max);
+}
+
+bool store_bson__seq_explicit(const char *chat_id, uint64_t seq, int64_t server_ts,
+                              bson_t *filter, bson_t *update)
+{
+    bson_t lt, set, max;
+    return seq > 0 && put_str(filter, "_id", chat_id) &&
+           BSON_APPEND_DOCUMENT_BEGIN(filter, "last_seq", &lt) && put_u64(&lt, "$lt", seq) &&
+           bson_append_document_end(filter, &lt) &&
+           BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set) && put_u64(&set, "last_seq", seq) &&
+           bson_append_document_end(update, &set) &&
+           BSON_APPEND_DOCUMENT_BEGIN(update, "$max", &max) &&
+           BSON_APPEND_INT64(&max, "last_message_at", server_ts) &&
+           bson_append_document_end(update, &max);
+}
+
+bool store_bson__seq_undo(const char *chat_id, uint64_t seq, int64_t old_last_seq,
+                          int64_t old_last_message_at, bson_t *filter, bson_t *update)
+{
+    bson_t set;
+    return put_str(filter, "_id", chat_id) && put_u64(filter, "last_seq", seq) &&
+           BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set) &&
+           BSON_APPEND_INT64(&set, "last_seq", old_last_seq) &&
+           BSON_APPEND_INT64(&set, "last_message_at", old_last_message_at) &&
+           bson_append_document_end(update, &set);
+}
+
+bool store_bson__raise_seq_update(uint64_t last_seq, int64_t last_message_at, bson_t *update)
+{
+    bson_t max;
+    return BSON_APPEND_DOCUMENT_BEGIN(update, "$max", &max) && put_u64(&max, "last_seq", last_seq) &&
+           BSON_APPEND_INT64(&max, "last_message_at", last_message_at) &&
+           bson_append_document_end(update, &max);
+}
+
+bool store_bson__page_query(const char *after, size_t limit, bson_t *filter, bson_t *opts)
+{
+    bson_t gt, sort;
+    return after != NULL && limit <= (size_t)INT64_MAX &&
+           BSON_APPEND_DOCUMENT_BEGIN(filter, "_id", &gt) && BSON_APPEND_UTF8(&gt, "$gt", after) &&
+           bson_append_document_end(filter, &gt) &&
+           BSON_APPEND_DOCUMENT_BEGIN(opts, "sort", &sort) && BSON_APPEND_INT32(&sort, "_id", 1) &&
+           bson_append_document_end(opts, &sort) && BSON_APPEND_INT64(opts, "limit", (int64_t)limit);
+}
+
+bool store_bson__member_advance_update(uint64_t delivered_seq, uint64_t read_seq,
+                                       bson_t *update)
+{
+    bson_t max;
+    if (delivered_seq == 0 && read_seq == 0)
+        return false;
+    return BSON_APPEND_DOCUMENT_BEGIN(update, "$max", &max) &&
+           (delivered_seq == 0 || put_u64(&max, "delivered_seq", delivered_seq)) &&
+           (read_seq == 0 || put_u64(&max, "read_seq", read_seq)) &&
+           bson_append_document_end(update, &max);
+}
+
+bool store_bson__member_role_update(store_role role, bson_t *update)
+{
+    bson_t set;
+    return BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set) &&
+           BSON_APPEND_INT32(&set, "role", (int32_t)role) &&
+           bson_append_document_end(update, &set);
+}
+
+bool store_bson__messages_after_query(const char *chat_id, uint64_t after_seq, size_t limit,
+                                      bson_t *filter, bson_t *opts)
+{
+    bson_t gt, sort;
+    return limit <= (size_t)INT64_MAX && put_str(filter, "chat_id", chat_id) &&
+           BSON_APPEND_DOCUMENT_BEGIN(filter, "seq", &gt) && put_u64(&gt, "$gt", after_seq) &&
+           bson_append_document_end(filter, &gt) &&
+           BSON_APPEND_DOCUMENT_BEGIN(opts, "sort", &sort) &&
+           BSON_APPEND_INT32(&sort, "seq", 1) && bson_append_document_end(opts, &sort) &&
+           BSON_APPEND_INT64(opts, "limit", (int64_t)limit);
+}
+
+bool store_bson__expired_filter(int64_t now, bson_t *filter)
+{
+    bson_t range;
+    return BSON_APPEND_DOCUMENT_BEGIN(filter, "expires_at", &range) &&
+           BSON_APPEND_INT64(&range, "$gt", 0) && BSON_APPEND_INT64(&range, "$lte", now) &&
+           bson_append_document_end(filter, &range);
+}
+
+bool store_bson__media_expired_opts(size_t limit, bson_t *opts)
+{
+    bson_t sort;
+    return limit <= (size_t)INT64_MAX && BSON_APPEND_DOCUMENT_BEGIN(opts, "sort", &sort) &&
+           BSON_APPEND_INT32(&sort, "expires_at", 1) && bson_append_document_end(opts, &sort) &&
+           BSON_APPEND_INT64(opts, "limit", (int64_t)limit);
+}
+
+/* ----------------------------------------------------------- indexes */
+
+/* One index: name, unique flag, and up to three ascending key fields. */
+typedef struct {
+    const char *collection;
+    const char *name;
+    bool unique;
+    const char *keys[3];
+} index_spec;
+
+static const index_spec INDEXES[] = {
+    {STORE_BSON_USERS, "updated_at", false, {"updated_at"}},
+    {STORE_BSON_OTPKS, "user_id_key_id", true, {"user_id", "key_id"}},
+    {STORE_BSON_MEMBERS, "chat_id_user_id", true, {"chat_id", "user_id"}},
+    {STORE_BSON_MEMBERS, "user_id", false, {"user_id"}},
+    {STORE_BSON_MESSAGES, "chat_id_seq", true, {"chat_id", "seq"}},
+    {STORE_BSON_MESSAGES, "sender_client_msg_id", true, {"sender", "client_msg_id"}},
+    {STORE_BSON_MESSAGES, "sender", false, {"sender"}},
+    {STORE_BSON_MESSAGES, "expires_at", false, {"expires_at"}},
+    {STORE_BSON_MEDIA, "expires_at", false, {"expires_at"}},
+};
+
+bool store_bson__create_indexes_cmd(const char *collection, bson_t *cmd)
+{
+    bson_t arr, idx, key;
+    size_t found = 0;
+    char numkey[16];
+    const char *numstr;
+    bool ok = BSON_APPEND_UTF8(cmd, "createIndexes", collection) &&
+              BSON_APPEND_ARRAY_BEGIN(cmd, "indexes", &arr);
+    for (size_t i = 0; ok && i < sizeof INDEXES / sizeof INDEXES[0]; i++) {
+        const index_spec *spec = &INDEXES[i];
+        if (strcmp(spec->collection, collection) != 0)
+            continue;
+        bson_uint32_to_string((uint32_t)found++, &numstr, numkey, sizeof numkey);
+        ok = BSON_APPEND_DOCUMENT_BEGIN(&arr, numstr, &idx) &&
+             BSON_APPEND_DOCUMENT_BEGIN(&idx, "key", &key);
+        for (size_t k = 0; ok && k < 3 && spec->keys[k]; k++)
+            ok = BSON_APPEND_INT32(&key, spec->keys[k], 1);
+        ok = ok && bson_append_document_end(&idx, &key) &&
+             BSON_APPEND_UTF8(&idx, "name", spec->name) &&
+             (!spec->unique || BSON_APPEND_BOOL(&idx, "unique", true)) &&
+             bson_append_document_end(&arr, &idx);
+    }
+    ok = ok && bson_append_array_end(cmd, &arr);
+    return ok && found > 0;
+}

@@ -1,0 +1,1574 @@
+/*
+ * store_mongo.c - the MongoDB store backend ("mongodb://..."), via the
+ * MongoDB C driver (libmongoc 1.23).
+ *
+ * Connections: one mongoc_client_pool_t per distinct URI, shared by every
+ * store_t of the process (reference counted); each store_t pops one client
+ * for its lifetime, so a store_t stays single-threaded as store.h requires.
+ * The database is the URI's path ("mongodb://h/parley" -> "parley"),
+ * "parley" when the URI has none. Unless the URI sets them,
+ * serverSelectionTimeoutMS and connectTimeoutMS are 2000 ms so an
+ * unreachable server fails fast with STORE_EUNAVAIL instead of hanging.
+ *
+ * Documents, indexes, filters and updates are built by store_bson.c;
+ * docs/operations.md ("MongoDB layout") describes them.
+ *
+ * Transactions (store_begin/commit/rollback, used by the group-commit
+ * writer): a batch is an undo log, not a server transaction. Each write
+ * runs at once with the configured write concern (default majority); in a
+ * batch it first records how to undo itself (the old document, the _id
+ * of what it inserted, or for a seq reservation a conditional give-back
+ * that cannot undo anyone else's seq). commit drops the log; rollback
+ * replays it newest first. A message put logs its own steps even outside
+ * a batch, so a put that fails half-way changes nothing.
+ * Why not a buffered unordered bulk write: the writer needs each op's own
+ * result when it runs (assigned seq, STORE_EDUP,
+ * STORE_ENOTFOUND), later ops of a batch must see earlier ones (a chat
+ * created then written to), and an unordered bulk cannot report "nothing
+ * stored" on failure. Why not a session transaction: it needs a replica
+ * set (the CI's mongo service is a standalone server), and any write error
+ * inside a MongoDB transaction (a duplicate key, for example) aborts it,
+ * contradicting store_writer.h ("if one operation fails, the others of the
+ * batch are still committed"). Cost of this choice: other connections see
+ * a batch's writes before commit (no isolation), and a crash mid-batch
+ * keeps the writes made so far (each one individually acknowledged; their
+ * callbacks were never called, so the writer's callers retry and dedup by
+ * client_msg_id). docs/operations.md ("MongoDB layout") says the same.
+ */
+#include "store_backend.h"
+#include "store_bson.h"
+#include "log.h"
+
+#include <mongoc/mongoc.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_DB "parley"
+#define DEFAULT_TIMEOUT_MS 2000
+#define WTIMEOUT_MS 10000
+
+enum { C_USERS, C_SPK, C_OTPK, C_CHATS, C_MEMBERS, C_MESSAGES, C_MEDIA, C_COUNT };
+
+/* A client pool shared by every connection to the same URI. */
+typedef struct pool_entry {
+    struct pool_entry *next;
+    char *key;                  /* the URI string as given */
+    mongoc_uri_t *uri;
+    mongoc_client_pool_t *pool;
+    int refs;
+    bool indexes_ready;
+} pool_entry;
+
+static pthread_once_t driver_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
+static pool_entry *pools;
+
+/* One step of a batch's undo log: delete what matches a filter, put back a
+ * document as it was (replace by _id, upsert), or apply a conditional
+ * update (update_one(doc, update): undoes a change only if nobody changed
+ * the document since). */
+typedef struct {
+    int coll;
+    bool restore;       /* true: doc is an old document; false: doc is a filter */
+    bson_t *doc;
+    bson_t *update;     /* with a filter: update_one instead of delete_many */
+} undo_entry;
+
+typedef struct {
+    struct store base;          /* first: store.c sees a store_t */
+    pool_entry *pe;
+    mongoc_client_t *client;
+    mongoc_collection_t *coll[C_COUNT];
+    bool in_batch;
+    undo_entry *undo;           /* the open batch's undo log, oldest first */
+    size_t undo_n, undo_cap;
+    bool undo_lost;             /* out of memory while logging: rollback is incomplete */
+} mongo_store;
+
+static mongo_store *ms_of(store_t *s)
+{
+    return (mongo_store *)s;
+}
+
+/* Driver log lines go through log.h; the driver's debug chatter is dropped. */
+static void driver_log(mongoc_log_level_t level, const char *domain, const char *message,
+                       void *ctx)
+{
+    (void)ctx;
+    if (level <= MONGOC_LOG_LEVEL_CRITICAL)
+        log_msg(LOG_ERROR, "mongodb", "%s: %s", domain, message);
+    else if (level <= MONGOC_LOG_LEVEL_WARNING)
+        log_msg(LOG_WARN, "mongodb", "%s: %s", domain, message);
+}
+
+static void driver_init(void)
+{
+    mongoc_init();
+    mongoc_log_set_handler(driver_log, NULL);
+}
+
+/* ------------------------------------------------------------- errors */
+
+/* Server error codes that mean "no primary right now": retryable. */
+static bool is_unavailable_code(uint32_t code)
+{
+    switch (code) {
+    case 91:    /* ShutdownInProgress */
+    case 189:   /* PrimarySteppedDown */
+    case 10107: /* NotWritablePrimary */
+    case 11600: /* InterruptedAtShutdown */
+    case 11602: /* InterruptedDueToReplStateChange */
+    case 13435: /* NotPrimaryNoSecondaryOk */
+    case 13436: /* NotPrimaryOrSecondary */
+    case 64:    /* WriteConcernFailed (wtimeout) */
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool is_dup_key(const bson_error_t *e)
+{
+    return e->code == 11000 || e->code == 11001 || e->code == 12582;
+}
+
+/* Map a driver error to a store_rc and record "mongodb WHAT: message". */
+static int fail_with(mongo_store *ms, const bson_error_t *e, const char *what)
+{
+    int rc = STORE_EIO;
+    if (e->domain == MONGOC_ERROR_SERVER_SELECTION || e->domain == MONGOC_ERROR_STREAM ||
+        e->domain == MONGOC_ERROR_WRITE_CONCERN || is_unavailable_code(e->code))
+        rc = STORE_EUNAVAIL;
+    store__set_error(&ms->base, "mongodb %s: %s", what, e->message);
+    return rc;
+}
+
+static int fail_msg(mongo_store *ms, int rc, const char *what, const char *msg)
+{
+    store__set_error(&ms->base, "mongodb %s: %s", what, msg);
+    return rc;
+}
+
+static int64_t reply_count(const bson_t *reply, const char *key)
+{
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, reply, key) && BSON_ITER_HOLDS_NUMBER(&it))
+        return bson_iter_as_int64(&it);
+    return 0;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+/* Find one document; *doc is a copy the caller destroys. STORE_ENOTFOUND
+ * when nothing matches. */
+static int find_one(mongo_store *ms, int c, const bson_t *filter, const bson_t *extra,
+                    bson_t **doc, const char *what)
+{
+    bson_t opts = BSON_INITIALIZER;
+    const bson_t *d = NULL;
+    bson_error_t err;
+    int rc = STORE_ENOTFOUND;
+    *doc = NULL;
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    if (extra)
+        bson_concat(&opts, extra);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(ms->coll[c], filter, &opts, NULL);
+    if (mongoc_cursor_next(cur, &d)) {
+        *doc = bson_copy(d);
+        rc = *doc ? STORE_OK : fail_msg(ms, STORE_ENOMEM, what, "out of memory");
+    } else if (mongoc_cursor_error(cur, &err)) {
+        rc = fail_with(ms, &err, what);
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&opts);
+    return rc;
+}
+
+/* Grow an array of records of size elem to hold one more; returns the new
+ * slot (zeroed) or NULL on out-of-memory. */
+static void *grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        void *p = realloc(*arr, ncap * elem);
+        if (!p)
+            return NULL;
+        *arr = p;
+        *cap = ncap;
+    }
+    void *slot = (char *)*arr + n * elem;
+    memset(slot, 0, elem);
+    return slot;
+}
+
+/* Decoder of one record type, for find_many. */
+typedef int (*decode_fn)(const bson_t *doc, void *out, char *err, size_t errlen);
+
+static int dec_user(const bson_t *d, void *o, char *e, size_t l)
+{
+    return store_bson__user_from_doc(d, o, e, l);
+}
+static int dec_member(const bson_t *d, void *o, char *e, size_t l)
+{
+    return store_bson__member_from_doc(d, o, e, l);
+}
+static int dec_message(const bson_t *d, void *o, char *e, size_t l)
+{
+    return store_bson__message_from_doc(d, o, e, l);
+}
+static int dec_media(const bson_t *d, void *o, char *e, size_t l)
+{
+    return store_bson__media_from_doc(d, o, e, l);
+}
+
+typedef void (*free_fn)(void *arr, size_t n);
+static void free_users(void *a, size_t n) { store_user_array_free(a, n); }
+static void free_members(void *a, size_t n) { store_member_array_free(a, n); }
+static void free_messages(void *a, size_t n) { store_message_array_free(a, n); }
+static void free_media(void *a, size_t n) { store_media_array_free(a, n); }
+
+/* Run a find and decode every document into a fresh array. */
+static int find_many(mongo_store *ms, int c, const bson_t *filter, const bson_t *opts,
+                     size_t elem, decode_fn dec, free_fn fr, void **out, size_t *n,
+                     const char *what)
+{
+    void *arr = NULL;
+    size_t cap = 0, cnt = 0;
+    const bson_t *d;
+    bson_error_t err;
+    int rc = STORE_OK;
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(ms->coll[c], filter, opts, NULL);
+    while (rc == STORE_OK && mongoc_cursor_next(cur, &d)) {
+        void *slot = grow(&arr, &cap, cnt, elem);
+        if (!slot) {
+            rc = fail_msg(ms, STORE_ENOMEM, what, "out of memory");
+            break;
+        }
+        rc = dec(d, slot, ms->base.err, sizeof ms->base.err);
+        if (rc == STORE_OK)
+            cnt++;
+    }
+    if (rc == STORE_OK && mongoc_cursor_error(cur, &err))
+        rc = fail_with(ms, &err, what);
+    mongoc_cursor_destroy(cur);
+    if (rc != STORE_OK) {
+        fr(arr, cnt);
+        return rc;
+    }
+    *out = arr;
+    *n = cnt;
+    return STORE_OK;
+}
+
+/* ------------------------------------------------------------ undo log */
+
+/* Record how to undo a write of the open batch; takes ownership of doc. */
+static void undo_push(mongo_store *ms, int c, bool restore, bson_t *doc)
+{
+    if (!doc) {
+        ms->undo_lost = true;
+        return;
+    }
+    if (ms->undo_n == ms->undo_cap) {
+        size_t ncap = ms->undo_cap ? ms->undo_cap * 2 : 32;
+        undo_entry *u = realloc(ms->undo, ncap * sizeof *u);
+        if (!u) {
+            ms->undo_lost = true;
+            bson_destroy(doc);
+            return;
+        }
+        ms->undo = u;
+        ms->undo_cap = ncap;
+    }
+    ms->undo[ms->undo_n++] = (undo_entry){c, restore, doc, NULL};
+}
+
+/* Log "update_one(filter, update)"; takes ownership of both. */
+static void undo_push_update(mongo_store *ms, int c, bson_t *filter, bson_t *update)
+{
+    size_t before = ms->undo_n;
+    if (!update) {
+        bson_destroy(filter);
+        ms->undo_lost = true;
+        return;
+    }
+    undo_push(ms, c, false, filter);
+    if (ms->undo_n > before)
+        ms->undo[ms->undo_n - 1].update = update;
+    else
+        bson_destroy(update);
+}
+
+/* Log "delete {_id: <doc's _id>}" (the undo of an insert). */
+static void undo_push_delete_id(mongo_store *ms, int c, const bson_t *doc)
+{
+    bson_iter_t it;
+    bson_t *f = bson_new();
+    if (!bson_iter_init_find(&it, doc, "_id") || !bson_append_iter(f, "_id", -1, &it)) {
+        bson_destroy(f);
+        f = NULL;
+    }
+    undo_push(ms, c, false, f);
+}
+
+/* Log the current state of every document matching filter (at most one
+ * when !many) so the batch's rollback can put it back. */
+static int undo_snapshot(mongo_store *ms, int c, const bson_t *filter, bool many,
+                         size_t *found, const char *what)
+{
+    bson_t opts = BSON_INITIALIZER;
+    const bson_t *d;
+    bson_error_t err;
+    int rc = STORE_OK;
+    *found = 0;
+    if (!many)
+        BSON_APPEND_INT64(&opts, "limit", 1);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(ms->coll[c], filter, &opts, NULL);
+    while (mongoc_cursor_next(cur, &d)) {
+        undo_push(ms, c, true, bson_copy(d));
+        (*found)++;
+    }
+    if (mongoc_cursor_error(cur, &err))
+        rc = fail_with(ms, &err, what);
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&opts);
+    return rc;
+}
+
+static void undo_clear(mongo_store *ms)
+{
+    for (size_t i = 0; i < ms->undo_n; i++) {
+        bson_destroy(ms->undo[i].doc);
+        bson_destroy(ms->undo[i].update);
+    }
+    ms->undo_n = 0;
+    ms->undo_lost = false;
+}
+
+/* Apply the undo log newest first, down to entry mark, and drop those
+ * entries. STORE_EIO (or EUNAVAIL) if any step failed. */
+static int undo_to(mongo_store *ms, size_t mark)
+{
+    int rc = ms->undo_lost ? STORE_EIO : STORE_OK;
+    bson_error_t err;
+    bson_iter_t it;
+    memset(&err, 0, sizeof err);
+    bson_strncpy(err.message, "document without _id", sizeof err.message);
+    if (ms->undo_lost)
+        store__set_error(&ms->base, "mongodb rollback: undo log incomplete (out of memory)");
+    for (size_t i = ms->undo_n; i-- > mark;) {
+        undo_entry *u = &ms->undo[i];
+        bool ok;
+        if (u->restore) {
+            bson_t f = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+            BSON_APPEND_BOOL(&opts, "upsert", true);
+            ok = bson_iter_init_find(&it, u->doc, "_id") && bson_append_iter(&f, "_id", -1, &it) &&
+                 mongoc_collection_replace_one(ms->coll[u->coll], &f, u->doc, &opts, NULL, &err);
+            bson_destroy(&f);
+            bson_destroy(&opts);
+        } else if (u->update) {
+            ok = mongoc_collection_update_one(ms->coll[u->coll], u->doc, u->update, NULL, NULL,
+                                              &err);
+        } else {
+            ok = mongoc_collection_delete_many(ms->coll[u->coll], u->doc, NULL, NULL, &err);
+        }
+        if (!ok && rc == STORE_OK)
+            rc = fail_with(ms, &err, "rollback");
+        bson_destroy(u->doc);
+        bson_destroy(u->update);
+    }
+    ms->undo_n = mark;
+    if (mark == 0)
+        ms->undo_lost = false;
+    return rc;
+}
+
+/* --------------------------------------------------------------- writes */
+
+/* insert_one (doc has its _id); a duplicate key becomes dup_rc. */
+static int insert(mongo_store *ms, int c, const bson_t *doc, int dup_rc, const char *what)
+{
+    bson_error_t err;
+    if (mongoc_collection_insert_one(ms->coll[c], doc, NULL, NULL, &err)) {
+        if (ms->in_batch)
+            undo_push_delete_id(ms, c, doc);
+        return STORE_OK;
+    }
+    if (is_dup_key(&err)) {
+        store__set_error(&ms->base, "mongodb %s: %s", what, err.message);
+        return dup_rc;
+    }
+    return fail_with(ms, &err, what);
+}
+
+/* update_one; STORE_ENOTFOUND when the filter matched nothing (and opts
+ * asked for no upsert). In a batch the old document is logged first; an
+ * upsert logs the delete of the new document (filter must hold its _id). */
+static int update_one(mongo_store *ms, int c, const bson_t *filter, const bson_t *update,
+                      const bson_t *opts, const char *what)
+{
+    bson_t reply;
+    bson_error_t err;
+    size_t before = 0;
+    int rc = STORE_OK;
+    if (ms->in_batch && (rc = undo_snapshot(ms, c, filter, false, &before, what)) != STORE_OK)
+        return rc;
+    if (!mongoc_collection_update_one(ms->coll[c], filter, update, opts, &reply, &err))
+        rc = fail_with(ms, &err, what);
+    else if (reply_count(&reply, "matchedCount") == 0 && reply_count(&reply, "upsertedCount") == 0)
+        rc = STORE_ENOTFOUND;
+    else if (ms->in_batch && before == 0)
+        undo_push_delete_id(ms, c, filter);
+    bson_destroy(&reply);
+    return rc;
+}
+
+/* delete_one / delete_many; *deleted gets the count (may be NULL). In a
+ * batch the documents are logged first. */
+static int delete_docs(mongo_store *ms, int c, const bson_t *filter, bool many, int64_t *deleted,
+                       const char *what)
+{
+    bson_t reply;
+    bson_error_t err;
+    size_t before = 0;
+    int rc = STORE_OK;
+    if (ms->in_batch && (rc = undo_snapshot(ms, c, filter, many, &before, what)) != STORE_OK)
+        return rc;
+    bool ok = many ? mongoc_collection_delete_many(ms->coll[c], filter, NULL, &reply, &err)
+                   : mongoc_collection_delete_one(ms->coll[c], filter, NULL, &reply, &err);
+    if (!ok)
+        rc = fail_with(ms, &err, what);
+    else if (deleted)
+        *deleted = reply_count(&reply, "deletedCount");
+    bson_destroy(&reply);
+    return rc;
+}
+
+static int bad_value(mongo_store *ms, const char *what)
+{
+    return fail_msg(ms, STORE_EINVAL, what, "value cannot be stored (too large or missing)");
+}
+
+/* -------------------------------------------------------- transactions */
+
+static int mg_begin(store_t *s)
+{
+    mongo_store *ms = ms_of(s);
+    if (ms->in_batch)
+        return fail_msg(ms, STORE_EINVAL, "begin", "a batch is already open");
+    undo_clear(ms);
+    ms->in_batch = true;
+    return STORE_OK;
+}
+
+static int mg_commit(store_t *s)
+{
+    mongo_store *ms = ms_of(s);
+    if (!ms->in_batch)
+        return fail_msg(ms, STORE_EINVAL, "commit", "no batch is open");
+    ms->in_batch = false;   /* every write was acknowledged when it ran */
+    undo_clear(ms);
+    return STORE_OK;
+}
+
+static int mg_rollback(store_t *s)
+{
+    mongo_store *ms = ms_of(s);
+    if (!ms->in_batch)
+        return fail_msg(ms, STORE_EINVAL, "rollback", "no batch is open");
+    ms->in_batch = false;
+    return undo_to(ms, 0);
+}
+
+/* --------------------------------------------------------------- users */
+
+static int mg_user_put(store_t *s, const store_user *u)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t doc = BSON_INITIALIZER;
+    int rc = store_bson__user_to_doc(u, &doc) ? insert(ms, C_USERS, &doc, STORE_EEXIST, "user_put")
+                                              : bad_value(ms, "user_put");
+    bson_destroy(&doc);
+    return rc;
+}
+
+static int mg_user_set_key(store_t *s, const char *user_id, const uint8_t key[STORE_KEY_LEN],
+                           int64_t updated_at)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER;
+    int rc = (store_bson__id_filter(user_id, &f) &&
+              store_bson__user_set_key_update(key, updated_at, &u))
+                 ? update_one(ms, C_USERS, &f, &u, NULL, "user_set_key")
+                 : bad_value(ms, "user_set_key");
+    bson_destroy(&f);
+    bson_destroy(&u);
+    return rc;
+}
+
+static int mg_user_get(store_t *s, const char *user_id, store_user *out)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, *doc = NULL;
+    int rc = store_bson__id_filter(user_id, &f) ? find_one(ms, C_USERS, &f, NULL, &doc, "user_get")
+                                                : bad_value(ms, "user_get");
+    if (rc == STORE_OK)
+        rc = store_bson__user_from_doc(doc, out, s->err, sizeof s->err);
+    bson_destroy(doc);
+    bson_destroy(&f);
+    return rc;
+}
+
+static int mg_users_changed_since(store_t *s, int64_t since, store_user **out, size_t *n)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
+    int rc = store_bson__users_since_query(since, &f, &o)
+                 ? find_many(ms, C_USERS, &f, &o, sizeof **out, dec_user, free_users,
+                             (void **)out, n, "users_changed_since")
+                 : bad_value(ms, "users_changed_since");
+    bson_destroy(&f);
+    bson_destroy(&o);
+    return rc;
+}
+
+/* ------------------------------------------------------------- prekeys */
+
+static int mg_signed_prekey_put(store_t *s, const store_prekey *p)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, pipe = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&opts, "upsert", true);
+    int rc = (store_bson__id_filter(p->user_id, &f) && store_bson__signed_prekey_update(p, &pipe))
+                 ? update_one(ms, C_SPK, &f, &pipe, &opts, "signed_prekey_put")
+                 : bad_value(ms, "signed_prekey_put");
+    bson_destroy(&f);
+    bson_destroy(&pipe);
+    bson_destroy(&opts);
+    return rc;
+}
+
+/* The "current" or "previous" key of a user's signed_prekeys document. */
+static int spk_slot_get(store_t *s, const char *user_id, const char *slot, store_prekey *out)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, *doc = NULL, cur;
+    bson_iter_t it;
+    int rc = store_bson__id_filter(user_id, &f)
+                 ? find_one(ms, C_SPK, &f, NULL, &doc, "signed_prekey_get")
+                 : bad_value(ms, "signed_prekey_get");
+    if (rc == STORE_OK) {
+        const uint8_t *data;
+        uint32_t len;
+        if (bson_iter_init_find(&it, doc, slot) && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+            bson_iter_document(&it, &len, &data);
+            if (bson_init_static(&cur, data, len))
+                rc = store_bson__signed_prekey_from_doc(&cur, user_id, out, s->err,
+                                                        sizeof s->err);
+            else
+                rc = fail_msg(ms, STORE_EIO, "signed_prekey_get", "corrupt document");
+        } else {
+            rc = STORE_ENOTFOUND;
+        }
+    }
+    bson_destroy(doc);
+    bson_destroy(&f);
+    return rc;
+}
+
+static int mg_signed_prekey_get(store_t *s, const char *user_id, store_prekey *out)
+{
+    return spk_slot_get(s, user_id, "current", out);
+}
+
+static int mg_signed_prekey_get_previous(store_t *s, const char *user_id, store_prekey *out)
+{
+    return spk_slot_get(s, user_id, "previous", out);
+}
+
+/* {_id: {$in: [ids...]}} (NULL on out-of-memory). */
+static bson_t *ids_filter(const bson_oid_t *ids, size_t n)
+{
+    bson_t *f = bson_new(), in, arr;
+    char numkey[16];
+    const char *key;
+    bool ok = BSON_APPEND_DOCUMENT_BEGIN(f, "_id", &in) && BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+    for (size_t i = 0; ok && i < n; i++) {
+        bson_uint32_to_string((uint32_t)i, &key, numkey, sizeof numkey);
+        ok = BSON_APPEND_OID(&arr, key, &ids[i]);
+    }
+    ok = ok && bson_append_array_end(&in, &arr) && bson_append_document_end(f, &in);
+    if (!ok) {
+        bson_destroy(f);
+        return NULL;
+    }
+    return f;
+}
+
+static int mg_otpk_add(store_t *s, const store_prekey *keys, size_t n)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t **docs = calloc(n, sizeof *docs);
+    bson_oid_t *ids = calloc(n, sizeof *ids);
+    bson_t opts = BSON_INITIALIZER, reply = BSON_INITIALIZER;
+    bson_error_t err;
+    int rc = STORE_OK;
+    if (!docs || !ids) {
+        rc = fail_msg(ms, STORE_ENOMEM, "otpk_add", "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        docs[i] = bson_new();
+        bson_oid_init(&ids[i], NULL);
+        if (!BSON_APPEND_OID(docs[i], "_id", &ids[i]) ||
+            !store_bson__otpk_to_doc(&keys[i], docs[i])) {
+            rc = bad_value(ms, "otpk_add");
+            goto done;
+        }
+    }
+    BSON_APPEND_BOOL(&opts, "ordered", true);
+    bson_destroy(&reply);
+    if (mongoc_collection_insert_many(ms->coll[C_OTPK], (const bson_t **)docs, n, &opts, &reply,
+                                      &err)) {
+        if (ms->in_batch)
+            undo_push(ms, C_OTPK, false, ids_filter(ids, n));
+        goto done;
+    }
+    rc = is_dup_key(&err) ? STORE_EEXIST : fail_with(ms, &err, "otpk_add");
+    if (rc == STORE_EEXIST)
+        store__set_error(s, "mongodb otpk_add: %s", err.message);
+    /* All or nothing: remove what this call inserted before the failure. */
+    bson_t *f = ids_filter(ids, n);
+    bson_error_t derr;
+    if (!f || !mongoc_collection_delete_many(ms->coll[C_OTPK], f, NULL, NULL, &derr)) {
+        rc = STORE_EIO;
+        store__set_error(s, "mongodb otpk_add: %s; removing the partial batch failed: %s",
+                         err.message, f ? derr.message : "out of memory");
+    }
+    bson_destroy(f);
+done:
+    for (size_t i = 0; docs && i < n; i++)
+        bson_destroy(docs[i]);
+    free(docs);
+    free(ids);
+    bson_destroy(&opts);
+    bson_destroy(&reply);
+    return rc;
+}
+
+static int mg_otpk_pop(store_t *s, const char *user_id, store_prekey *out)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t q = BSON_INITIALIZER, sort = BSON_INITIALIZER, reply, val;
+    bson_error_t err;
+    bson_iter_t it;
+    int rc = STORE_OK;
+    mongoc_find_and_modify_opts_t *fam = mongoc_find_and_modify_opts_new();
+    bson_init(&reply);
+    if (!BSON_APPEND_UTF8(&q, "user_id", user_id) || !store_bson__otpk_pop_sort(&sort)) {
+        rc = bad_value(ms, "otpk_pop");
+        goto done;
+    }
+    mongoc_find_and_modify_opts_set_sort(fam, &sort);
+    mongoc_find_and_modify_opts_set_flags(fam, MONGOC_FIND_AND_MODIFY_REMOVE);
+    bson_destroy(&reply);
+    if (!mongoc_collection_find_and_modify_with_opts(ms->coll[C_OTPK], &q, fam, &reply, &err)) {
+        rc = fail_with(ms, &err, "otpk_pop");
+        goto done;
+    }
+    if (!bson_iter_init_find(&it, &reply, "value") || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        rc = STORE_ENOTFOUND;
+        goto done;
+    }
+    const uint8_t *data;
+    uint32_t len;
+    bson_iter_document(&it, &len, &data);
+    if (!bson_init_static(&val, data, len)) {
+        rc = fail_msg(ms, STORE_EIO, "otpk_pop", "corrupt reply");
+        goto done;
+    }
+    rc = store_bson__otpk_from_doc(&val, out, s->err, sizeof s->err);
+    if (ms->in_batch)
+        undo_push(ms, C_OTPK, true, bson_copy(&val));
+done:
+    mongoc_find_and_modify_opts_destroy(fam);
+    bson_destroy(&q);
+    bson_destroy(&sort);
+    bson_destroy(&reply);
+    return rc;
+}
+
+static int mg_otpk_count(store_t *s, const char *user_id, size_t *count)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t q = BSON_INITIALIZER;
+    bson_error_t err;
+    BSON_APPEND_UTF8(&q, "user_id", user_id);
+    int64_t c = mongoc_collection_count_documents(ms->coll[C_OTPK], &q, NULL, NULL, NULL, &err);
+    bson_destroy(&q);
+    if (c < 0)
+        return fail_with(ms, &err, "otpk_count");
+    *count = (size_t)c;
+    return STORE_OK;
+}
+
+static int mg_otpk_clear(store_t *s, const char *user_id)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t q = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&q, "user_id", user_id);
+    int rc = delete_docs(ms, C_OTPK, &q, true, NULL, "otpk_clear");
+    bson_destroy(&q);
+    return rc;
+}
+
+/* --------------------------------------------------------------- chats */
+
+static int mg_chat_put(store_t *s, const store_chat *c)
+{
+    mongo_store *ms = ms_of(s);
+    store_chat copy = *c;
+    copy.last_seq = 0;      /* read-only: maintained by message_put */
+    bson_t doc = BSON_INITIALIZER;
+    int rc = store_bson__chat_to_doc(&copy, &doc)
+                 ? insert(ms, C_CHATS, &doc, STORE_EEXIST, "chat_put")
+                 : bad_value(ms, "chat_put");
+    bson_destroy(&doc);
+    return rc;
+}
+
+static int mg_chat_update(store_t *s, const store_chat *c)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER;
+    int rc = (store_bson__id_filter(c->chat_id, &f) && store_bson__chat_update(c, &u))
+                 ? update_one(ms, C_CHATS, &f, &u, NULL, "chat_update")
+                 : bad_value(ms, "chat_update");
+    bson_destroy(&f);
+    bson_destroy(&u);
+    return rc;
+}
+
+static int mg_chat_get(store_t *s, const char *chat_id, store_chat *out)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, *doc = NULL;
+    int rc = store_bson__id_filter(chat_id, &f) ? find_one(ms, C_CHATS, &f, NULL, &doc, "chat_get")
+                                                : bad_value(ms, "chat_get");
+    if (rc == STORE_OK)
+        rc = store_bson__chat_from_doc(doc, out, s->err, sizeof s->err);
+    bson_destroy(doc);
+    bson_destroy(&f);
+    return rc;
+}
+
+static int mg_chat_delete(store_t *s, const char *chat_id)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, byc = BSON_INITIALIZER;
+    int64_t deleted = 0;
+    int rc;
+    store_bson__id_filter(chat_id, &f);
+    BSON_APPEND_UTF8(&byc, "chat_id", chat_id);
+    rc = delete_docs(ms, C_CHATS, &f, false, &deleted, "chat_delete");
+    if (rc == STORE_OK && deleted == 0)
+        rc = STORE_ENOTFOUND;
+    if (rc == STORE_OK)
+        rc = delete_docs(ms, C_MEMBERS, &byc, true, NULL, "chat_delete members");
+    if (rc == STORE_OK)
+        rc = delete_docs(ms, C_MESSAGES, &byc, true, NULL, "chat_delete messages");
+    bson_destroy(&f);
+    bson_destroy(&byc);
+    return rc;
+}
+
+/* ------------------------------------------------------------- members */
+
+static int chat_exists(mongo_store *ms, const char *chat_id, const char *what)
+{
+    bson_t f = BSON_INITIALIZER, *doc = NULL, proj = BSON_INITIALIZER, p;
+    store_bson__id_filter(chat_id, &f);
+    BSON_APPEND_DOCUMENT_BEGIN(&proj, "projection", &p);
+    BSON_APPEND_INT32(&p, "_id", 1);
+    bson_append_document_end(&proj, &p);
+    int rc = find_one(ms, C_CHATS, &f, &proj, &doc, what);
+    bson_destroy(doc);
+    bson_destroy(&f);
+    bson_destroy(&proj);
+    return rc;
+}
+
+static int mg_member_put(store_t *s, const store_member *m)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t doc = BSON_INITIALIZER;
+    int rc = chat_exists(ms, m->chat_id, "member_put");
+    if (rc == STORE_ENOTFOUND)
+        store__set_error(s, "mongodb member_put: no chat %s", m->chat_id);
+    bson_oid_t oid;
+    bson_oid_init(&oid, NULL);
+    if (rc == STORE_OK)
+        rc = (BSON_APPEND_OID(&doc, "_id", &oid) && store_bson__member_to_doc(m, &doc))
+                 ? insert(ms, C_MEMBERS, &doc, STORE_EEXIST, "member_put")
+                 : bad_value(ms, "member_put");
+    bson_destroy(&doc);
+    return rc;
+}
+
+static int mg_member_get(store_t *s, const char *chat_id, const char *user_id,
+                         store_member *out)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, *doc = NULL;
+    int rc = store_bson__member_filter(chat_id, user_id, &f)
+                 ? find_one(ms, C_MEMBERS, &f, NULL, &doc, "member_get")
+                 : bad_value(ms, "member_get");
+    if (rc == STORE_OK)
+        rc = store_bson__member_from_doc(doc, out, s->err, sizeof s->err);
+    bson_destroy(doc);
+    bson_destroy(&f);
+    return rc;
+}
+
+static int mg_member_set_role(store_t *s, const char *chat_id, const char *user_id,
+                              store_role role)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER;
+    int rc = (store_bson__member_filter(chat_id, user_id, &f) &&
+              store_bson__member_role_update(role, &u))
+                 ? update_one(ms, C_MEMBERS, &f, &u, NULL, "member_set_role")
+                 : bad_value(ms, "member_set_role");
+    bson_destroy(&f);
+    bson_destroy(&u);
+    return rc;
+}
+
+static int mg_member_remove(store_t *s, const char *chat_id, const char *user_id)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER;
+    int64_t deleted = 0;
+    int rc = store_bson__member_filter(chat_id, user_id, &f)
+                 ? delete_docs(ms, C_MEMBERS, &f, false, &deleted, "member_remove")
+                 : bad_value(ms, "member_remove");
+    if (rc == STORE_OK && deleted == 0)
+        rc = STORE_ENOTFOUND;
+    bson_destroy(&f);
+    return rc;
+}
+
+static int mg_member_advance(store_t *s, const char *chat_id, const char *user_id,
+                             uint64_t delivered_seq, uint64_t read_seq)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER, *doc = NULL;
+    int rc;
+    if (!store_bson__member_filter(chat_id, user_id, &f))
+        rc = bad_value(ms, "member_advance");
+    else if (store_bson__member_advance_update(delivered_seq, read_seq, &u))
+        rc = update_one(ms, C_MEMBERS, &f, &u, NULL, "member_advance");
+    else if (delivered_seq > INT64_MAX || read_seq > INT64_MAX)
+        rc = bad_value(ms, "member_advance");
+    else   /* nothing to move: only report whether the member exists */
+        rc = find_one(ms, C_MEMBERS, &f, NULL, &doc, "member_advance");
+    bson_destroy(doc);
+    bson_destroy(&f);
+    bson_destroy(&u);
+    return rc;
+}
+
+static int members_by(store_t *s, const char *field, const char *value, const char *sort_by,
+                      store_member **out, size_t *n, const char *what)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER, sort;
+    BSON_APPEND_UTF8(&f, field, value);
+    BSON_APPEND_DOCUMENT_BEGIN(&o, "sort", &sort);
+    BSON_APPEND_INT32(&sort, sort_by, 1);
+    bson_append_document_end(&o, &sort);
+    int rc = find_many(ms, C_MEMBERS, &f, &o, sizeof **out, dec_member, free_members,
+                       (void **)out, n, what);
+    bson_destroy(&f);
+    bson_destroy(&o);
+    return rc;
+}
+
+static int mg_members_of_chat(store_t *s, const char *chat_id, store_member **out, size_t *n)
+{
+    return members_by(s, "chat_id", chat_id, "user_id", out, n, "members_of_chat");
+}
+
+static int mg_chats_of_user(store_t *s, const char *user_id, store_member **out, size_t *n)
+{
+    return members_by(s, "user_id", user_id, "chat_id", out, n, "chats_of_user");
+}
+
+/* ------------------------------------------------------------ messages */
+
+/* If (sender, client_msg_id) is stored, copy its seq and server_id into m
+ * and return STORE_EDUP; STORE_ENOTFOUND if not stored. */
+static int find_dup(mongo_store *ms, store_message *m)
+{
+    bson_t f = BSON_INITIALIZER, *doc = NULL;
+    store_message old;
+    int rc = store_bson__client_id_filter(m->sender, m->client_msg_id, &f)
+                 ? find_one(ms, C_MESSAGES, &f, NULL, &doc, "message_put")
+                 : bad_value(ms, "message_put");
+    if (rc == STORE_OK)
+        rc = store_bson__message_from_doc(doc, &old, ms->base.err, sizeof ms->base.err);
+    if (rc == STORE_OK) {
+        free(m->server_id);
+        m->server_id = old.server_id;
+        old.server_id = NULL;
+        m->seq = old.seq;
+        store_message_free(&old);
+        rc = STORE_EDUP;
+    }
+    bson_destroy(doc);
+    bson_destroy(&f);
+    return rc;
+}
+
+/* Log the undo of a seq reservation: put the chat's last_seq and
+ * last_message_at back to their values in old, only if last_seq is still
+ * seq (a later reservation by anyone keeps the gap instead). */
+static void undo_seq(mongo_store *ms, const char *chat_id, uint64_t seq, const bson_t *old)
+{
+    bson_t *f = bson_new(), *u = bson_new();
+    bson_iter_t it;
+    int64_t last = 0, lma = 0;
+    if (bson_iter_init_find(&it, old, "last_seq") && BSON_ITER_HOLDS_NUMBER(&it))
+        last = bson_iter_as_int64(&it);
+    if (bson_iter_init_find(&it, old, "last_message_at") && BSON_ITER_HOLDS_NUMBER(&it))
+        lma = bson_iter_as_int64(&it);
+    if (!store_bson__seq_undo(chat_id, seq, last, lma, f, u)) {
+        bson_destroy(u);
+        u = NULL;
+    }
+    undo_push_update(ms, C_CHATS, f, u);
+}
+
+/* Reserve m->seq on the chat document (assign the next one when 0). */
+static int reserve_seq(mongo_store *ms, store_message *m)
+{
+    bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER, reply;
+    bson_error_t err;
+    bson_iter_t it;
+    int rc = STORE_OK;
+    bson_init(&reply);
+    if (m->seq == 0) {
+        mongoc_find_and_modify_opts_t *fam = mongoc_find_and_modify_opts_new();
+        store_bson__id_filter(m->chat_id, &f);
+        store_bson__seq_alloc_update(m->server_ts, &u);
+        mongoc_find_and_modify_opts_set_update(fam, &u);
+        bson_destroy(&reply);
+        /* The reply holds the chat as it was before the $inc: the new seq is
+         * its last_seq + 1 (the $inc is atomic), and a batch can restore it. */
+        if (!mongoc_collection_find_and_modify_with_opts(ms->coll[C_CHATS], &f, fam, &reply,
+                                                         &err)) {
+            rc = fail_with(ms, &err, "message_put seq");
+        } else if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+            const uint8_t *data;
+            uint32_t len;
+            bson_t old;
+            bson_iter_t f_it;
+            bson_iter_document(&it, &len, &data);
+            int64_t last = 0;
+            if (bson_init_static(&old, data, len) && bson_iter_init_find(&f_it, &old, "last_seq") &&
+                BSON_ITER_HOLDS_NUMBER(&f_it))
+                last = bson_iter_as_int64(&f_it);
+            m->seq = (uint64_t)(last < 0 ? 0 : last) + 1;
+            if (ms->in_batch)
+                undo_seq(ms, m->chat_id, m->seq, &old);
+        } else {
+            rc = fail_msg(ms, STORE_ENOTFOUND, "message_put", "no such chat");
+        }
+        mongoc_find_and_modify_opts_destroy(fam);
+    } else {
+        bson_t *old = NULL, idf = BSON_INITIALIZER;
+        bool batch = ms->in_batch;
+        if (!store_bson__seq_explicit(m->chat_id, m->seq, m->server_ts, &f, &u)) {
+            rc = bad_value(ms, "message_put");
+        } else {
+            /* The chat's counters before, for a conditional undo (not a
+             * snapshot restore, which could undo someone else's seq). */
+            store_bson__id_filter(m->chat_id, &idf);
+            rc = batch ? find_one(ms, C_CHATS, &idf, NULL, &old, "message_put seq") : STORE_OK;
+            if (rc == STORE_OK) {
+                ms->in_batch = false;
+                rc = update_one(ms, C_CHATS, &f, &u, NULL, "message_put seq");
+                ms->in_batch = batch;
+            }
+            if (rc == STORE_OK && old)
+                undo_seq(ms, m->chat_id, m->seq, old);
+        }
+        bson_destroy(old);
+        bson_destroy(&idf);
+        if (rc == STORE_ENOTFOUND) {
+            rc = chat_exists(ms, m->chat_id, "message_put");
+            if (rc == STORE_OK)
+                rc = fail_msg(ms, STORE_EINVAL, "message_put",
+                              "seq is not above the chat's last seq");
+            else if (rc == STORE_ENOTFOUND)
+                fail_msg(ms, rc, "message_put", "no such chat");
+        }
+    }
+    bson_destroy(&f);
+    bson_destroy(&u);
+    bson_destroy(&reply);
+    return rc;
+}
+
+/* A message put is two writes (the chat's seq, then the message); it logs
+ * its undo steps even outside a batch so a failed insert gives the seq
+ * back, keeping the put atomic. */
+static int mg_message_put(store_t *s, store_message *m)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t doc = BSON_INITIALIZER;
+    uint64_t asked = m->seq;
+    bool own_log = !ms->in_batch;
+    size_t mark = ms->undo_n;
+    ms->in_batch = true;
+    int rc = find_dup(ms, m);
+    if (rc != STORE_ENOTFOUND)
+        goto done;
+    s->err[0] = '\0';
+    if ((rc = reserve_seq(ms, m)) != STORE_OK)
+        goto done;
+    if (!store_bson__message_to_doc(m, &doc)) {
+        rc = bad_value(ms, "message_put");
+        goto done;
+    }
+    rc = insert(ms, C_MESSAGES, &doc, STORE_EEXIST, "message_put");
+    if (rc == STORE_EEXIST) {
+        /* A concurrent put of the same (sender, client_msg_id) won the race,
+         * or the seq or server id is taken. */
+        m->seq = asked;
+        rc = find_dup(ms, m);
+        if (rc == STORE_ENOTFOUND)
+            rc = fail_msg(ms, STORE_EINVAL, "message_put",
+                          "seq or server_id already used in this chat");
+    }
+done:
+    if (rc != STORE_OK && ms->undo_n > mark) {
+        char saved[sizeof s->err];
+        memcpy(saved, s->err, sizeof saved);
+        if (undo_to(ms, mark) == STORE_OK)
+            memcpy(s->err, saved, sizeof saved);
+    }
+    if (rc != STORE_OK && rc != STORE_EDUP)
+        m->seq = asked;
+    if (own_log) {
+        ms->in_batch = false;
+        undo_clear(ms);
+    }
+    bson_destroy(&doc);
+    return rc;
+}
+
+static int get_message(store_t *s, const bson_t *f, store_message *out, const char *what)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t *doc = NULL;
+    int rc = find_one(ms, C_MESSAGES, f, NULL, &doc, what);
+    if (rc == STORE_OK)
+        rc = store_bson__message_from_doc(doc, out, s->err, sizeof s->err);
+    bson_destroy(doc);
+    return rc;
+}
+
+static int mg_message_get(store_t *s, const char *chat_id, uint64_t seq, store_message *out)
+{
+    bson_t f = BSON_INITIALIZER;
+    int rc = store_bson__message_filter(chat_id, seq, &f)
+                 ? get_message(s, &f, out, "message_get")
+                 : bad_value(ms_of(s), "message_get");
+    bson_destroy(&f);
+    return rc;
+}
+
+static int mg_message_get_by_client_id(store_t *s, const char *sender, const char *client_msg_id,
+                                       store_message *out)
+{
+    bson_t f = BSON_INITIALIZER;
+    int rc = store_bson__client_id_filter(sender, client_msg_id, &f)
+                 ? get_message(s, &f, out, "message_get_by_client_id")
+                 : bad_value(ms_of(s), "message_get_by_client_id");
+    bson_destroy(&f);
+    return rc;
+}
+
+static int mg_messages_after(store_t *s, const char *chat_id, uint64_t after_seq, size_t limit,
+                             store_message **out, size_t *n)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
+    int rc = store_bson__messages_after_query(chat_id, after_seq, limit, &f, &o)
+                 ? find_many(ms, C_MESSAGES, &f, &o, sizeof **out, dec_message, free_messages,
+                             (void **)out, n, "messages_after")
+                 : bad_value(ms, "messages_after");
+    bson_destroy(&f);
+    bson_destroy(&o);
+    return rc;
+}
+
+static int mg_chat_last_seqs(store_t *s, char ***chat_ids, uint64_t **seqs, size_t *n)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER, p;
+    const bson_t *d;
+    bson_error_t err;
+    bson_iter_t it;
+    char **ids = NULL;
+    uint64_t *vals = NULL;
+    size_t cap = 0, cnt = 0;
+    int rc = STORE_OK;
+    BSON_APPEND_DOCUMENT_BEGIN(&o, "projection", &p);
+    BSON_APPEND_INT32(&p, "last_seq", 1);
+    bson_append_document_end(&o, &p);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(ms->coll[C_CHATS], &f, &o, NULL);
+    while (mongoc_cursor_next(cur, &d)) {
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            char **ni = realloc(ids, ncap * sizeof *ni);
+            if (ni)
+                ids = ni;
+            uint64_t *nv = ni ? realloc(vals, ncap * sizeof *nv) : NULL;
+            if (!nv) {
+                rc = fail_msg(ms, STORE_ENOMEM, "chat_last_seqs", "out of memory");
+                break;
+            }
+            vals = nv;
+            cap = ncap;
+        }
+        if (!bson_iter_init_find(&it, d, "_id") || !BSON_ITER_HOLDS_UTF8(&it)) {
+            rc = fail_msg(ms, STORE_EIO, "chat_last_seqs", "chat without a text _id");
+            break;
+        }
+        ids[cnt] = strdup(bson_iter_utf8(&it, NULL));
+        if (!ids[cnt]) {
+            rc = fail_msg(ms, STORE_ENOMEM, "chat_last_seqs", "out of memory");
+            break;
+        }
+        vals[cnt] = 0;
+        if (bson_iter_init_find(&it, d, "last_seq") && BSON_ITER_HOLDS_NUMBER(&it) &&
+            bson_iter_as_int64(&it) > 0)
+            vals[cnt] = (uint64_t)bson_iter_as_int64(&it);
+        cnt++;
+    }
+    if (rc == STORE_OK && mongoc_cursor_error(cur, &err))
+        rc = fail_with(ms, &err, "chat_last_seqs");
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&f);
+    bson_destroy(&o);
+    if (rc != STORE_OK) {
+        for (size_t i = 0; i < cnt; i++)
+            free(ids[i]);
+        free(ids);
+        free(vals);
+        return rc;
+    }
+    *chat_ids = ids;
+    *seqs = vals;
+    *n = cnt;
+    return STORE_OK;
+}
+
+static int mg_messages_expire(store_t *s, int64_t now, size_t *deleted)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER;
+    int64_t d = 0;
+    int rc = store_bson__expired_filter(now, &f)
+                 ? delete_docs(ms, C_MESSAGES, &f, true, &d, "messages_expire")
+                 : bad_value(ms, "messages_expire");
+    if (rc == STORE_OK)
+        *deleted = (size_t)d;
+    bson_destroy(&f);
+    return rc;
+}
+
+/* --------------------------------------------------------------- media */
+
+static int mg_media_put(store_t *s, const store_media *m)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t doc = BSON_INITIALIZER;
+    int rc = store_bson__media_to_doc(m, &doc) ? insert(ms, C_MEDIA, &doc, STORE_EEXIST, "media_put")
+                                               : bad_value(ms, "media_put");
+    bson_destroy(&doc);
+    return rc;
+}
+
+static int mg_media_get(store_t *s, const char *media_id, store_media *out)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, *doc = NULL;
+    int rc = store_bson__id_filter(media_id, &f) ? find_one(ms, C_MEDIA, &f, NULL, &doc, "media_get")
+                                                 : bad_value(ms, "media_get");
+    if (rc == STORE_OK)
+        rc = store_bson__media_from_doc(doc, out, s->err, sizeof s->err);
+    bson_destroy(doc);
+    bson_destroy(&f);
+    return rc;
+}
+
+static int mg_media_delete(store_t *s, const char *media_id)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER;
+    int64_t deleted = 0;
+    int rc = store_bson__id_filter(media_id, &f)
+                 ? delete_docs(ms, C_MEDIA, &f, false, &deleted, "media_delete")
+                 : bad_value(ms, "media_delete");
+    if (rc == STORE_OK && deleted == 0)
+        rc = STORE_ENOTFOUND;
+    bson_destroy(&f);
+    return rc;
+}
+
+static int mg_media_expired(store_t *s, int64_t now, size_t limit, store_media **out, size_t *n)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
+    int rc = (store_bson__expired_filter(now, &f) && store_bson__media_expired_opts(limit, &o))
+                 ? find_many(ms, C_MEDIA, &f, &o, sizeof **out, dec_media, free_media,
+                             (void **)out, n, "media_expired")
+                 : bad_value(ms, "media_expired");
+    bson_destroy(&f);
+    bson_destroy(&o);
+    return rc;
+}
+
+/* -------------------------------------------------- enumeration (admin) */
+
+static int dec_chat(const bson_t *d, void *o, char *e, size_t l)
+{
+    return store_bson__chat_from_doc(d, o, e, l);
+}
+static int dec_otpk(const bson_t *d, void *o, char *e, size_t l)
+{
+    return store_bson__otpk_from_doc(d, o, e, l);
+}
+static void free_chats(void *a, size_t n) { store_chat_array_free(a, n); }
+static void free_prekeys(void *a, size_t n) { store_prekey_array_free(a, n); }
+
+static int mg_chats_list(store_t *s, const char *after, size_t limit, store_chat **out, size_t *n)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
+    int rc = store_bson__page_query(after, limit, &f, &o)
+                 ? find_many(ms, C_CHATS, &f, &o, sizeof **out, dec_chat, free_chats,
+                             (void **)out, n, "chats_list")
+                 : bad_value(ms, "chats_list");
+    bson_destroy(&f);
+    bson_destroy(&o);
+    return rc;
+}
+
+static int mg_otpk_list(store_t *s, const char *user_id, store_prekey **out, size_t *n)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER, sort;
+    BSON_APPEND_UTF8(&f, "user_id", user_id);
+    BSON_APPEND_DOCUMENT_BEGIN(&o, "sort", &sort);
+    store_bson__otpk_pop_sort(&sort);
+    bson_append_document_end(&o, &sort);
+    int rc = find_many(ms, C_OTPK, &f, &o, sizeof **out, dec_otpk, free_prekeys, (void **)out, n,
+                       "otpk_list");
+    bson_destroy(&f);
+    bson_destroy(&o);
+    return rc;
+}
+
+static int mg_media_list(store_t *s, const char *after, size_t limit, store_media **out,
+                         size_t *n)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
+    int rc = store_bson__page_query(after, limit, &f, &o)
+                 ? find_many(ms, C_MEDIA, &f, &o, sizeof **out, dec_media, free_media,
+                             (void **)out, n, "media_list")
+                 : bad_value(ms, "media_list");
+    bson_destroy(&f);
+    bson_destroy(&o);
+    return rc;
+}
+
+static int mg_chat_raise_seq(store_t *s, const char *chat_id, uint64_t last_seq,
+                             int64_t last_message_at)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER;
+    int rc = (store_bson__id_filter(chat_id, &f) &&
+              store_bson__raise_seq_update(last_seq, last_message_at, &u))
+                 ? update_one(ms, C_CHATS, &f, &u, NULL, "chat_raise_seq")
+                 : bad_value(ms, "chat_raise_seq");
+    bson_destroy(&f);
+    bson_destroy(&u);
+    return rc;
+}
+
+/* -------------------------------------------------------- connections */
+
+/* Drop one reference to a pool entry; the last one destroys it. */
+static void pool_release(pool_entry *pe)
+{
+    pthread_mutex_lock(&pools_lock);
+    if (--pe->refs == 0) {
+        for (pool_entry **pp = &pools; *pp; pp = &(*pp)->next)
+            if (*pp == pe) {
+                *pp = pe->next;
+                break;
+            }
+        mongoc_client_pool_destroy(pe->pool);
+        mongoc_uri_destroy(pe->uri);
+        free(pe->key);
+        free(pe);
+    }
+    pthread_mutex_unlock(&pools_lock);
+}
+
+/* Find or create the pool for uri_str; takes a reference. */
+static int pool_acquire(const char *uri_str, pool_entry **out, char *errbuf, size_t errlen)
+{
+    bson_error_t err;
+    pool_entry *pe = NULL;
+    mongoc_uri_t *uri = NULL;
+    int rc = STORE_OK;
+    pthread_mutex_lock(&pools_lock);
+    for (pe = pools; pe; pe = pe->next)
+        if (strcmp(pe->key, uri_str) == 0)
+            break;
+    if (pe) {
+        pe->refs++;
+        goto done;
+    }
+    uri = mongoc_uri_new_with_error(uri_str, &err);
+    if (!uri) {
+        snprintf(errbuf, errlen, "store_open: bad MongoDB URI: %s", err.message);
+        rc = STORE_EINVAL;
+        goto done;
+    }
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
+        mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
+                                       DEFAULT_TIMEOUT_MS);
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_CONNECTTIMEOUTMS))
+        mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, DEFAULT_TIMEOUT_MS);
+    pe = calloc(1, sizeof *pe);
+    if (!pe || !(pe->key = strdup(uri_str))) {
+        snprintf(errbuf, errlen, "store_open: out of memory");
+        rc = STORE_ENOMEM;
+        goto done;
+    }
+    pe->pool = mongoc_client_pool_new_with_error(uri, &err);
+    if (!pe->pool) {
+        snprintf(errbuf, errlen, "store_open: MongoDB client pool: %s", err.message);
+        rc = STORE_EINVAL;
+        goto done;
+    }
+    mongoc_client_pool_set_error_api(pe->pool, MONGOC_ERROR_API_VERSION_2);
+    mongoc_client_pool_set_appname(pe->pool, "parley");
+    pe->uri = uri;
+    uri = NULL;
+    pe->refs = 1;
+    pe->next = pools;
+    pools = pe;
+done:
+    if (rc != STORE_OK && pe) {
+        free(pe->key);
+        free(pe);
+        pe = NULL;
+    }
+    mongoc_uri_destroy(uri);
+    pthread_mutex_unlock(&pools_lock);
+    *out = pe;
+    return rc;
+}
+
+static mongoc_write_concern_t *make_write_concern(const char *spec)
+{
+    mongoc_write_concern_t *wc = mongoc_write_concern_new();
+    char *end = NULL;
+    long w = strtol(spec, &end, 10);
+    if (strcmp(spec, "majority") == 0)
+        mongoc_write_concern_set_wmajority(wc, WTIMEOUT_MS);
+    else if (end != spec && *end == '\0' && w >= 0 && w <= 50)
+        mongoc_write_concern_set_w(wc, (int32_t)w);
+    else
+        mongoc_write_concern_set_wtag(wc, spec);
+    if (mongoc_write_concern_get_w(wc) != 0 && !mongoc_write_concern_get_wmajority(wc))
+        mongoc_write_concern_set_wtimeout_int64(wc, WTIMEOUT_MS);
+    return wc;
+}
+
+static void mg_close(store_t *s)
+{
+    mongo_store *ms = ms_of(s);
+    if (ms->in_batch && ms->client) {   /* like closing SQLite mid-transaction */
+        ms->in_batch = false;
+        undo_to(ms, 0);
+    }
+    undo_clear(ms);
+    free(ms->undo);
+    for (int i = 0; i < C_COUNT; i++)
+        if (ms->coll[i])
+            mongoc_collection_destroy(ms->coll[i]);
+    if (ms->client)
+        mongoc_client_pool_push(ms->pe->pool, ms->client);
+    if (ms->pe)
+        pool_release(ms->pe);
+    free(ms);
+}
+
+static const struct store_vtable mongo_vtable = {
+    .name = "mongodb",
+    .close = mg_close,
+    .begin = mg_begin,
+    .commit = mg_commit,
+    .rollback = mg_rollback,
+    .user_put = mg_user_put,
+    .user_set_key = mg_user_set_key,
+    .user_get = mg_user_get,
+    .users_changed_since = mg_users_changed_since,
+    .signed_prekey_put = mg_signed_prekey_put,
+    .signed_prekey_get = mg_signed_prekey_get,
+    .otpk_add = mg_otpk_add,
+    .otpk_pop = mg_otpk_pop,
+    .otpk_count = mg_otpk_count,
+    .otpk_clear = mg_otpk_clear,
+    .chat_put = mg_chat_put,
+    .chat_update = mg_chat_update,
+    .chat_get = mg_chat_get,
+    .chat_delete = mg_chat_delete,
+    .member_put = mg_member_put,
+    .member_get = mg_member_get,
+    .member_set_role = mg_member_set_role,
+    .member_remove = mg_member_remove,
+    .member_advance = mg_member_advance,
+    .members_of_chat = mg_members_of_chat,
+    .chats_of_user = mg_chats_of_user,
+    .message_put = mg_message_put,
+    .message_get = mg_message_get,
+    .message_get_by_client_id = mg_message_get_by_client_id,
+    .messages_after = mg_messages_after,
+    .chat_last_seqs = mg_chat_last_seqs,
+    .messages_expire = mg_messages_expire,
+    .media_put = mg_media_put,
+    .media_get = mg_media_get,
+    .media_delete = mg_media_delete,
+    .media_expired = mg_media_expired,
+    .chats_list = mg_chats_list,
+    .otpk_list = mg_otpk_list,
+    .signed_prekey_get_previous = mg_signed_prekey_get_previous,
+    .media_list = mg_media_list,
+    .chat_raise_seq = mg_chat_raise_seq,
+};
+
+/* Ping the server (bounded by serverSelectionTimeoutMS), then create the
+ * indexes once per pool. */
+static int prepare(mongo_store *ms, const char *db, char *errbuf, size_t errlen)
+{
+    bson_t cmd = BSON_INITIALIZER, reply;
+    bson_error_t err;
+    int rc = STORE_OK;
+    BSON_APPEND_INT32(&cmd, "ping", 1);
+    if (!mongoc_client_command_simple(ms->client, "admin", &cmd, NULL, &reply, &err)) {
+        rc = fail_with(ms, &err, "connect");
+        snprintf(errbuf, errlen, "store_open: %s", ms->base.err);
+    }
+    bson_destroy(&reply);
+    bson_destroy(&cmd);
+    if (rc != STORE_OK)
+        return rc;
+
+    pthread_mutex_lock(&pools_lock);
+    bool ready = ms->pe->indexes_ready;
+    pthread_mutex_unlock(&pools_lock);
+    for (int i = 0; !ready && rc == STORE_OK && store_bson__collections[i]; i++) {
+        bson_init(&cmd);
+        if (store_bson__create_indexes_cmd(store_bson__collections[i], &cmd)) {
+            if (!mongoc_client_write_command_with_opts(ms->client, db, &cmd, NULL, &reply,
+                                                       &err)) {
+                rc = fail_with(ms, &err, "createIndexes");
+                snprintf(errbuf, errlen, "store_open: %s.%s: %s", db,
+                         store_bson__collections[i], ms->base.err);
+            }
+            bson_destroy(&reply);
+        }
+        bson_destroy(&cmd);
+    }
+    if (!ready && rc == STORE_OK) {
+        pthread_mutex_lock(&pools_lock);
+        ms->pe->indexes_ready = true;
+        pthread_mutex_unlock(&pools_lock);
+    }
+    return rc;
+}
+
+int store_mongo__open(const char *uri, const store_options *opts, store_t **out, char *errbuf,
+                      size_t errlen)
+{
+    mongo_store *ms = NULL;
+    mongoc_write_concern_t *wc = NULL;
+    char dummy[8];
+    int rc;
+    if (!errbuf) {
+        errbuf = dummy;
+        errlen = sizeof dummy;
+    }
+    *out = NULL;
+    pthread_once(&driver_once, driver_init);
+    ms = calloc(1, sizeof *ms);
+    if (!ms) {
+        snprintf(errbuf, errlen, "store_open: out of memory");
+        return STORE_ENOMEM;
+    }
+    ms->base.vt = &mongo_vtable;
+    if ((rc = pool_acquire(uri, &ms->pe, errbuf, errlen)) != STORE_OK)
+        goto fail;
+    ms->client = mongoc_client_pool_pop(ms->pe->pool);
+    if (!ms->client) {
+        snprintf(errbuf, errlen, "store_open: no MongoDB client available");
+        rc = STORE_EIO;
+        goto fail;
+    }
+    const char *db = mongoc_uri_get_database(ms->pe->uri);
+    if (!db || !db[0])
+        db = DEFAULT_DB;
+    const char *wspec = opts && opts->mongo_write_concern ? opts->mongo_write_concern : "majority";
+    if (strcmp(wspec, "0") == 0) {
+        /* Unacknowledged writes cannot report duplicates or missing records. */
+        snprintf(errbuf, errlen, "store_open: MongoDB write concern 0 is not supported");
+        rc = STORE_EINVAL;
+        goto fail;
+    }
+    /* A "w" in the URI wins (operators set it through --store); otherwise
+     * the store option, "majority" by default. */
+    bool uri_w = mongoc_uri_has_option(ms->pe->uri, MONGOC_URI_W);
+    if (uri_w && mongoc_write_concern_get_w(mongoc_uri_get_write_concern(ms->pe->uri)) == 0) {
+        snprintf(errbuf, errlen, "store_open: MongoDB write concern w=0 is not supported");
+        rc = STORE_EINVAL;
+        goto fail;
+    }
+    wc = make_write_concern(wspec);
+    for (int i = 0; i < C_COUNT; i++) {
+        ms->coll[i] = mongoc_client_get_collection(ms->client, db, store_bson__collections[i]);
+        if (!uri_w)
+            mongoc_collection_set_write_concern(ms->coll[i], wc);
+    }
+    if ((rc = prepare(ms, db, errbuf, errlen)) != STORE_OK)
+        goto fail;
+    mongoc_write_concern_destroy(wc);
+    *out = &ms->base;
+    return STORE_OK;
+fail:
+    mongoc_write_concern_destroy(wc);
+    mg_close(&ms->base);
+    return rc;
+}

@@ -1,0 +1,1482 @@
+/*
+ * store_sqlite.c - the SQLite backend of the store (store_backend.h).
+ *
+ * One struct sq per connection: the sqlite3 handle (opened NOMUTEX: a
+ * connection is used by one thread at a time) and a cache of prepared
+ * statements, prepared on first use and reset after every use so no read
+ * transaction stays open. Every write runs in its own IMMEDIATE transaction,
+ * or - inside store_begin/commit - in a savepoint, so a failing write
+ * changes nothing and leaves the surrounding transaction usable.
+ * See docs/store.md for the schema, pragmas and durability.
+ */
+#include "store_sqlite.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------- schema */
+
+/* migrations[i] takes a database from user_version i to i + 1. */
+static const char *const migrations[STORE_SQLITE_SCHEMA_VERSION] = {
+    /* 0 -> 1 */
+    "CREATE TABLE users ("
+    "  user_id TEXT PRIMARY KEY,"
+    "  identity_key BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX users_updated_at ON users(updated_at);"
+    /* slot 0 = current signed prekey, slot 1 = the previous one */
+    "CREATE TABLE signed_prekeys ("
+    "  user_id TEXT NOT NULL,"
+    "  slot INTEGER NOT NULL CHECK (slot IN (0, 1)),"
+    "  key_id INTEGER NOT NULL,"
+    "  public_key BLOB NOT NULL,"
+    "  signature BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (user_id, slot)) WITHOUT ROWID;"
+    "CREATE TABLE one_time_prekeys ("
+    "  user_id TEXT NOT NULL,"
+    "  key_id INTEGER NOT NULL,"
+    "  public_key BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (user_id, key_id)) WITHOUT ROWID;"
+    "CREATE TABLE chats ("
+    "  chat_id TEXT PRIMARY KEY,"
+    "  type INTEGER NOT NULL CHECK (type IN (1, 2)),"
+    "  name TEXT, description TEXT, created_by TEXT, settings TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_message_at INTEGER NOT NULL DEFAULT 0,"
+    "  last_seq INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE members ("
+    "  chat_id TEXT NOT NULL REFERENCES chats(chat_id) ON DELETE CASCADE,"
+    "  user_id TEXT NOT NULL,"
+    "  role INTEGER NOT NULL CHECK (role BETWEEN 1 AND 3),"
+    "  joined_at INTEGER NOT NULL,"
+    "  joined_seq INTEGER NOT NULL,"
+    "  delivered_seq INTEGER NOT NULL,"
+    "  read_seq INTEGER NOT NULL,"
+    "  PRIMARY KEY (chat_id, user_id)) WITHOUT ROWID;"
+    "CREATE INDEX members_user ON members(user_id);"
+    "CREATE TABLE messages ("
+    "  id INTEGER PRIMARY KEY,"
+    "  chat_id TEXT NOT NULL REFERENCES chats(chat_id) ON DELETE CASCADE,"
+    "  seq INTEGER NOT NULL,"
+    "  server_id TEXT NOT NULL,"
+    "  sender TEXT NOT NULL,"
+    "  client_msg_id TEXT NOT NULL,"
+    "  server_ts INTEGER NOT NULL,"
+    "  body BLOB,"
+    "  media_id TEXT,"
+    "  expires_at INTEGER NOT NULL DEFAULT 0,"
+    "  kind INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX messages_chat_seq ON messages(chat_id, seq);"
+    "CREATE UNIQUE INDEX messages_sender_client ON messages(sender, client_msg_id);"
+    "CREATE INDEX messages_expires ON messages(expires_at) WHERE expires_at > 0;"
+    "CREATE TABLE media ("
+    "  media_id TEXT PRIMARY KEY,"
+    "  owner TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  sha256 BLOB NOT NULL,"
+    "  content_type TEXT,"
+    "  backend_key TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX media_expires ON media(expires_at) WHERE expires_at > 0;",
+};
+
+/* ---------------------------------------------------- statement cache */
+
+enum {
+    ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
+    ST_USER_PUT, ST_USER_SET_KEY, ST_USER_GET, ST_USERS_SINCE,
+    ST_SPK_DROP_PREV, ST_SPK_DEMOTE, ST_SPK_INSERT, ST_SPK_GET,
+    ST_OTPK_ADD, ST_OTPK_POP, ST_OTPK_COUNT, ST_OTPK_CLEAR,
+    ST_CHAT_PUT, ST_CHAT_UPDATE, ST_CHAT_GET, ST_CHAT_DELETE, ST_CHAT_LAST_SEQ,
+    ST_CHAT_BUMP, ST_CHAT_LAST_SEQS,
+    ST_MEMBER_PUT, ST_MEMBER_GET, ST_MEMBER_SET_ROLE, ST_MEMBER_REMOVE, ST_MEMBER_ADVANCE,
+    ST_MEMBERS_OF_CHAT, ST_CHATS_OF_USER,
+    ST_MSG_INSERT, ST_MSG_UNDO, ST_MSG_GET, ST_MSG_BY_CLIENT, ST_MSG_DUP, ST_MSG_AFTER, ST_MSG_EXPIRE,
+    ST_MEDIA_PUT, ST_MEDIA_GET, ST_MEDIA_DELETE, ST_MEDIA_EXPIRED,
+    ST_CHATS_LIST, ST_OTPK_LIST, ST_SPK_GET_PREV, ST_MEDIA_LIST, ST_CHAT_RAISE,
+    ST_COUNT
+};
+
+#define MEMBER_COLS "chat_id, user_id, role, joined_at, joined_seq, delivered_seq, read_seq"
+#define MSG_COLS \
+    "chat_id, seq, server_id, sender, client_msg_id, server_ts, body, media_id, expires_at, kind"
+#define MEDIA_COLS \
+    "media_id, owner, size, sha256, content_type, backend_key, created_at, expires_at"
+
+static const char *const sql_text[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT store_op",
+    [ST_RELEASE] = "RELEASE store_op",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO store_op",
+    [ST_USER_PUT] = "INSERT INTO users (user_id, identity_key, created_at, updated_at) "
+                    "VALUES (?1, ?2, ?3, ?4)",
+    [ST_USER_SET_KEY] = "UPDATE users SET identity_key = ?2, updated_at = ?3 WHERE user_id = ?1",
+    [ST_USER_GET] = "SELECT user_id, identity_key, created_at, updated_at FROM users "
+                    "WHERE user_id = ?1",
+    [ST_USERS_SINCE] = "SELECT user_id, identity_key, created_at, updated_at FROM users "
+                       "WHERE updated_at >= ?1 ORDER BY updated_at, user_id",
+    [ST_SPK_DROP_PREV] = "DELETE FROM signed_prekeys WHERE user_id = ?1 AND slot = 1",
+    [ST_SPK_DEMOTE] = "UPDATE signed_prekeys SET slot = 1 WHERE user_id = ?1 AND slot = 0",
+    [ST_SPK_INSERT] = "INSERT INTO signed_prekeys "
+                      "(user_id, slot, key_id, public_key, signature, created_at) "
+                      "VALUES (?1, 0, ?2, ?3, ?4, ?5)",
+    [ST_SPK_GET] = "SELECT user_id, key_id, public_key, signature, created_at "
+                   "FROM signed_prekeys WHERE user_id = ?1 AND slot = 0",
+    [ST_OTPK_ADD] = "INSERT INTO one_time_prekeys (user_id, key_id, public_key, created_at) "
+                    "VALUES (?1, ?2, ?3, ?4)",
+    [ST_OTPK_POP] = "DELETE FROM one_time_prekeys WHERE user_id = ?1 AND key_id = "
+                    "(SELECT MIN(key_id) FROM one_time_prekeys WHERE user_id = ?1) "
+                    "RETURNING user_id, key_id, public_key, created_at",
+    [ST_OTPK_COUNT] = "SELECT count(*) FROM one_time_prekeys WHERE user_id = ?1",
+    [ST_OTPK_CLEAR] = "DELETE FROM one_time_prekeys WHERE user_id = ?1",
+    [ST_CHAT_PUT] = "INSERT INTO chats (chat_id, type, name, description, created_by, settings, "
+                    "created_at, last_message_at, last_seq) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
+    [ST_CHAT_UPDATE] = "UPDATE chats SET name = ?2, description = ?3, settings = ?4 "
+                       "WHERE chat_id = ?1",
+    [ST_CHAT_GET] = "SELECT chat_id, type, name, description, created_by, settings, created_at, "
+                    "last_message_at, last_seq FROM chats WHERE chat_id = ?1",
+    [ST_CHAT_DELETE] = "DELETE FROM chats WHERE chat_id = ?1",
+    [ST_CHAT_LAST_SEQ] = "SELECT last_seq FROM chats WHERE chat_id = ?1",
+    [ST_CHAT_BUMP] = "UPDATE chats SET last_seq = ?2, "
+                     "last_message_at = MAX(last_message_at, ?3) WHERE chat_id = ?1",
+    [ST_CHAT_LAST_SEQS] = "SELECT chat_id, last_seq FROM chats WHERE last_seq > 0 "
+                          "ORDER BY chat_id",
+    [ST_MEMBER_PUT] = "INSERT INTO members (" MEMBER_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_MEMBER_GET] = "SELECT " MEMBER_COLS " FROM members WHERE chat_id = ?1 AND user_id = ?2",
+    [ST_MEMBER_SET_ROLE] = "UPDATE members SET role = ?3 WHERE chat_id = ?1 AND user_id = ?2",
+    [ST_MEMBER_REMOVE] = "DELETE FROM members WHERE chat_id = ?1 AND user_id = ?2",
+    [ST_MEMBER_ADVANCE] = "UPDATE members SET delivered_seq = MAX(delivered_seq, ?3), "
+                          "read_seq = MAX(read_seq, ?4) WHERE chat_id = ?1 AND user_id = ?2",
+    [ST_MEMBERS_OF_CHAT] = "SELECT " MEMBER_COLS " FROM members WHERE chat_id = ?1 "
+                           "ORDER BY user_id",
+    [ST_CHATS_OF_USER] = "SELECT " MEMBER_COLS " FROM members WHERE user_id = ?1 "
+                         "ORDER BY chat_id",
+    [ST_MSG_INSERT] = "INSERT INTO messages (" MSG_COLS ") "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [ST_MSG_UNDO] = "DELETE FROM messages WHERE chat_id = ?1 AND seq = ?2",
+    [ST_MSG_GET] = "SELECT " MSG_COLS " FROM messages WHERE chat_id = ?1 AND seq = ?2",
+    [ST_MSG_BY_CLIENT] = "SELECT " MSG_COLS " FROM messages "
+                         "WHERE sender = ?1 AND client_msg_id = ?2",
+    [ST_MSG_DUP] = "SELECT seq, server_id FROM messages WHERE sender = ?1 AND client_msg_id = ?2",
+    [ST_MSG_AFTER] = "SELECT " MSG_COLS " FROM messages WHERE chat_id = ?1 AND seq > ?2 "
+                     "ORDER BY seq LIMIT ?3",
+    [ST_MSG_EXPIRE] = "DELETE FROM messages WHERE expires_at > 0 AND expires_at <= ?1",
+    [ST_MEDIA_PUT] = "INSERT INTO media (" MEDIA_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_MEDIA_GET] = "SELECT " MEDIA_COLS " FROM media WHERE media_id = ?1",
+    [ST_MEDIA_DELETE] = "DELETE FROM media WHERE media_id = ?1",
+    [ST_MEDIA_EXPIRED] = "SELECT " MEDIA_COLS " FROM media WHERE expires_at > 0 AND "
+                         "expires_at <= ?1 ORDER BY expires_at, media_id LIMIT ?2",
+    [ST_CHATS_LIST] = "SELECT chat_id, type, name, description, created_by, settings, "
+                      "created_at, last_message_at, last_seq FROM chats WHERE chat_id > ?1 "
+                      "ORDER BY chat_id LIMIT ?2",
+    [ST_OTPK_LIST] = "SELECT user_id, key_id, public_key, created_at FROM one_time_prekeys "
+                     "WHERE user_id = ?1 ORDER BY key_id",
+    [ST_SPK_GET_PREV] = "SELECT user_id, key_id, public_key, signature, created_at "
+                        "FROM signed_prekeys WHERE user_id = ?1 AND slot = 1",
+    [ST_MEDIA_LIST] = "SELECT " MEDIA_COLS " FROM media WHERE media_id > ?1 "
+                      "ORDER BY media_id LIMIT ?2",
+    [ST_CHAT_RAISE] = "UPDATE chats SET last_seq = MAX(last_seq, ?2), "
+                      "last_message_at = MAX(last_message_at, ?3) WHERE chat_id = ?1",
+};
+
+struct sq {
+    struct store base;      /* first: store_t * <-> struct sq * */
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+};
+
+static struct sq *SQ(store_t *s)
+{
+    return (struct sq *)s;
+}
+
+/* Map a SQLite result code to a store_rc, recording what failed. */
+static int sqerr(struct sq *q, int src, const char *what)
+{
+    int ext = src;
+    src &= 0xff;
+    if (src == SQLITE_CONSTRAINT) {
+        if (ext == SQLITE_CONSTRAINT_FOREIGNKEY) {
+            store__set_error(&q->base, "%s: referenced record does not exist", what);
+            return STORE_ENOTFOUND;
+        }
+        if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE) {
+            store__set_error(&q->base, "%s: already exists", what);
+            return STORE_EEXIST;
+        }
+        store__set_error(&q->base, "%s: %s", what, sqlite3_errmsg(q->db));
+        return STORE_EINVAL;
+    }
+    store__set_error(&q->base, "%s: %s", what, sqlite3_errmsg(q->db));
+    if (src == SQLITE_NOMEM)
+        return STORE_ENOMEM;
+    if (src == SQLITE_BUSY || src == SQLITE_LOCKED)
+        return STORE_EUNAVAIL;
+    return STORE_EIO;
+}
+
+/* The cached statement id, reset (callers bind every parameter); NULL on error
+ * (q->base.err set). */
+static sqlite3_stmt *stmt(struct sq *q, int id)
+{
+    sqlite3_stmt *s = q->st[id];
+    if (s) {
+        sqlite3_reset(s);   /* every caller binds every parameter again */
+        return s;
+    }
+    if (sqlite3_prepare_v3(q->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &q->st[id],
+                           NULL) != SQLITE_OK) {
+        store__set_error(&q->base, "prepare: %s", sqlite3_errmsg(q->db));
+        q->st[id] = NULL;
+        return NULL;
+    }
+    return q->st[id];
+}
+
+/* Run a statement that returns no rows; reset it. Returns STORE_OK or the
+ * mapped error. */
+static int run(struct sq *q, sqlite3_stmt *s, const char *what)
+{
+    int rc = sqlite3_step(s);
+    int out = STORE_OK;
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        out = sqerr(q, sqlite3_extended_errcode(q->db), what);
+    sqlite3_reset(s);
+    return out;
+}
+
+static int run_id(struct sq *q, int id, const char *what)
+{
+    sqlite3_stmt *s = stmt(q, id);
+    return s ? run(q, s, what) : STORE_EIO;
+}
+
+static int bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
+}
+
+static int bind_blob(sqlite3_stmt *s, int i, const void *v, size_t n)
+{
+    return sqlite3_bind_blob64(s, i, n ? v : "", n, SQLITE_STATIC);
+}
+
+/* Copy column i as a string (NULL stays NULL). STORE_ENOMEM on failure. */
+static int col_text(sqlite3_stmt *s, int i, char **out)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    *out = NULL;
+    if (!t)
+        return sqlite3_column_type(s, i) == SQLITE_NULL ? STORE_OK : STORE_ENOMEM;
+    *out = strdup((const char *)t);
+    return *out ? STORE_OK : STORE_ENOMEM;
+}
+
+/* Copy a fixed-length blob column (zero-filled if shorter). */
+static void col_fixed(sqlite3_stmt *s, int i, uint8_t *out, size_t len)
+{
+    const void *b = sqlite3_column_blob(s, i);
+    size_t n = (size_t)sqlite3_column_bytes(s, i);
+    memset(out, 0, len);
+    if (b)
+        memcpy(out, b, n < len ? n : len);
+}
+
+/* ---------------------------------------------------------- transactions */
+
+/* Start a write: an IMMEDIATE transaction of its own, or a savepoint inside
+ * the caller's transaction. *nested tells write_end which. */
+static int write_begin(struct sq *q, bool *nested)
+{
+    *nested = !sqlite3_get_autocommit(q->db);
+    return run_id(q, *nested ? ST_SAVEPOINT : ST_BEGIN, *nested ? "savepoint" : "begin");
+}
+
+/* Finish a write started by write_begin: keep it if rc is STORE_OK (or
+ * STORE_EDUP), undo it otherwise. Returns rc, or the commit error. */
+static int write_end(struct sq *q, bool nested, int rc)
+{
+    char keep[sizeof q->base.err];
+    int r;
+    bool ok = rc == STORE_OK || rc == STORE_EDUP;
+    if (ok) {
+        r = run_id(q, nested ? ST_RELEASE : ST_COMMIT, nested ? "release" : "commit");
+        if (r == STORE_OK)
+            return rc;
+        if (!nested && !sqlite3_get_autocommit(q->db)) {
+            memcpy(keep, q->base.err, sizeof keep);
+            run_id(q, ST_ROLLBACK, "rollback");
+            memcpy(q->base.err, keep, sizeof keep);
+        }
+        return r;
+    }
+    /* Undo; keep the original error message. */
+    memcpy(keep, q->base.err, sizeof keep);
+    if (nested) {
+        run_id(q, ST_ROLLBACK_TO, "rollback to savepoint");
+        run_id(q, ST_RELEASE, "release");
+    } else if (!sqlite3_get_autocommit(q->db)) {
+        run_id(q, ST_ROLLBACK, "rollback");
+    }
+    memcpy(q->base.err, keep, sizeof keep);
+    return rc;
+}
+
+static int sq_begin(store_t *s)
+{
+    struct sq *q = SQ(s);
+    if (!sqlite3_get_autocommit(q->db)) {
+        store__set_error(s, "begin: a transaction is already open");
+        return STORE_EINVAL;
+    }
+    return run_id(q, ST_BEGIN, "begin");
+}
+
+static int sq_commit(store_t *s)
+{
+    struct sq *q = SQ(s);
+    int rc;
+    char keep[sizeof s->err];
+    if (sqlite3_get_autocommit(q->db)) {
+        store__set_error(s, "commit: no transaction is open");
+        return STORE_EINVAL;
+    }
+    rc = run_id(q, ST_COMMIT, "commit");
+    if (rc != STORE_OK && !sqlite3_get_autocommit(q->db)) {
+        /* The transaction is still open: undo it so nothing of it stays. */
+        memcpy(keep, s->err, sizeof keep);
+        run_id(q, ST_ROLLBACK, "rollback");
+        memcpy(s->err, keep, sizeof keep);
+    }
+    return rc;
+}
+
+static int sq_rollback(store_t *s)
+{
+    struct sq *q = SQ(s);
+    if (sqlite3_get_autocommit(q->db)) {
+        store__set_error(s, "rollback: no transaction is open");
+        return STORE_EINVAL;
+    }
+    return run_id(q, ST_ROLLBACK, "rollback");
+}
+
+/* A single-statement write (INSERT/UPDATE/DELETE) already bound in s.
+ * Inside a caller's transaction a failing statement undoes only itself
+ * (SQLite statement journal), so no savepoint is needed. If must_change,
+ * zero changed rows is STORE_ENOTFOUND. */
+static int write_one(struct sq *q, sqlite3_stmt *s, const char *what, bool must_change)
+{
+    int rc = run(q, s, what);
+    if (rc == STORE_OK && must_change && sqlite3_changes(q->db) == 0) {
+        store__set_error(&q->base, "%s: not found", what);
+        rc = STORE_ENOTFOUND;
+    }
+    return rc;
+}
+
+/* ----------------------------------------------------------------- users */
+
+static int read_user(sqlite3_stmt *s, store_user *u)
+{
+    int rc = col_text(s, 0, &u->user_id);
+    col_fixed(s, 1, u->identity_key, STORE_KEY_LEN);
+    u->created_at = sqlite3_column_int64(s, 2);
+    u->updated_at = sqlite3_column_int64(s, 3);
+    return rc;
+}
+
+static int sq_user_put(store_t *st, const store_user *u)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_USER_PUT);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, u->user_id);
+    bind_blob(s, 2, u->identity_key, STORE_KEY_LEN);
+    sqlite3_bind_int64(s, 3, u->created_at);
+    sqlite3_bind_int64(s, 4, u->updated_at);
+    return write_one(q, s, "user_put", false);
+}
+
+static int sq_user_set_key(store_t *st, const char *user_id, const uint8_t key[STORE_KEY_LEN],
+                           int64_t updated_at)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_USER_SET_KEY);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, user_id);
+    bind_blob(s, 2, key, STORE_KEY_LEN);
+    sqlite3_bind_int64(s, 3, updated_at);
+    return write_one(q, s, "user_set_key", true);
+}
+
+/* Run a query expected to return at most one row and read it with fn.
+ * STORE_ENOTFOUND when there is no row. */
+static int get_one(struct sq *q, sqlite3_stmt *s, const char *what,
+                   int (*fn)(sqlite3_stmt *, void *), void *out)
+{
+    int rc = sqlite3_step(s);
+    int out_rc;
+    if (rc == SQLITE_ROW)
+        out_rc = fn(s, out);
+    else if (rc == SQLITE_DONE) {
+        store__set_error(&q->base, "%s: not found", what);
+        out_rc = STORE_ENOTFOUND;
+    } else
+        out_rc = sqerr(q, sqlite3_extended_errcode(q->db), what);
+    sqlite3_reset(s);
+    return out_rc;
+}
+
+/* Read every row of s into a growing array of elem-sized records. */
+static int get_all(struct sq *q, sqlite3_stmt *s, const char *what, size_t elem,
+                   int (*fn)(sqlite3_stmt *, void *), void **out, size_t *n,
+                   void (*free_fn)(void *, size_t))
+{
+    char *arr = NULL;
+    size_t cap = 0, cnt = 0;
+    int rc = STORE_OK, src;
+
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char *na = realloc(arr, ncap * elem);
+            if (!na) {
+                rc = STORE_ENOMEM;
+                goto fail;
+            }
+            memset(na + cap * elem, 0, (ncap - cap) * elem);
+            arr = na;
+            cap = ncap;
+        }
+        rc = fn(s, arr + cnt * elem);
+        cnt++;
+        if (rc != STORE_OK)
+            goto fail;
+    }
+    if (src != SQLITE_DONE) {
+        rc = sqerr(q, sqlite3_extended_errcode(q->db), what);
+        goto fail;
+    }
+    sqlite3_reset(s);
+    *out = arr;
+    *n = cnt;
+    return STORE_OK;
+fail:
+    sqlite3_reset(s);
+    if (rc == STORE_ENOMEM)
+        store__set_error(&q->base, "%s: out of memory", what);
+    free_fn(arr, cnt);
+    return rc;
+}
+
+static int user_row(sqlite3_stmt *s, void *out)
+{
+    return read_user(s, out);
+}
+
+static void user_arr_free(void *a, size_t n)
+{
+    store_user_array_free(a, n);
+}
+
+static int sq_user_get(store_t *st, const char *user_id, store_user *out)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_USER_GET);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, user_id);
+    rc = get_one(q, s, "user_get", user_row, out);
+    if (rc != STORE_OK)
+        store_user_free(out);
+    return rc;
+}
+
+static int sq_users_changed_since(store_t *st, int64_t since, store_user **out, size_t *n)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_USERS_SINCE);
+    if (!s)
+        return STORE_EIO;
+    sqlite3_bind_int64(s, 1, since);
+    return get_all(q, s, "users_changed_since", sizeof(store_user), user_row, (void **)out, n,
+                   user_arr_free);
+}
+
+/* --------------------------------------------------------------- prekeys */
+
+static int sq_signed_prekey_put(store_t *st, const store_prekey *p)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s;
+    bool nested;
+    int rc = write_begin(q, &nested);
+    if (rc != STORE_OK)
+        return rc;
+    if ((s = stmt(q, ST_SPK_DROP_PREV)) == NULL) {
+        rc = STORE_EIO;
+        goto done;
+    }
+    bind_text(s, 1, p->user_id);
+    if ((rc = run(q, s, "signed_prekey_put")) != STORE_OK)
+        goto done;
+    if ((s = stmt(q, ST_SPK_DEMOTE)) == NULL) {
+        rc = STORE_EIO;
+        goto done;
+    }
+    bind_text(s, 1, p->user_id);
+    if ((rc = run(q, s, "signed_prekey_put")) != STORE_OK)
+        goto done;
+    if ((s = stmt(q, ST_SPK_INSERT)) == NULL) {
+        rc = STORE_EIO;
+        goto done;
+    }
+    bind_text(s, 1, p->user_id);
+    sqlite3_bind_int64(s, 2, p->key_id);
+    bind_blob(s, 3, p->public_key, STORE_KEY_LEN);
+    bind_blob(s, 4, p->signature, STORE_SIG_LEN);
+    sqlite3_bind_int64(s, 5, p->created_at);
+    rc = run(q, s, "signed_prekey_put");
+done:
+    return write_end(q, nested, rc);
+}
+
+static int spk_row(sqlite3_stmt *s, void *out)
+{
+    store_prekey *p = out;
+    int rc = col_text(s, 0, &p->user_id);
+    p->key_id = (uint32_t)sqlite3_column_int64(s, 1);
+    col_fixed(s, 2, p->public_key, STORE_KEY_LEN);
+    col_fixed(s, 3, p->signature, STORE_SIG_LEN);
+    p->created_at = sqlite3_column_int64(s, 4);
+    return rc;
+}
+
+static int sq_signed_prekey_get(store_t *st, const char *user_id, store_prekey *out)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_SPK_GET);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, user_id);
+    rc = get_one(q, s, "signed_prekey_get", spk_row, out);
+    if (rc != STORE_OK)
+        store_prekey_free(out);
+    return rc;
+}
+
+static int sq_otpk_add(store_t *st, const store_prekey *keys, size_t n)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s;
+    bool nested;
+    int rc = write_begin(q, &nested);
+    if (rc != STORE_OK)
+        return rc;
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        if ((s = stmt(q, ST_OTPK_ADD)) == NULL) {
+            rc = STORE_EIO;
+            break;
+        }
+        bind_text(s, 1, keys[i].user_id);
+        sqlite3_bind_int64(s, 2, keys[i].key_id);
+        bind_blob(s, 3, keys[i].public_key, STORE_KEY_LEN);
+        sqlite3_bind_int64(s, 4, keys[i].created_at);
+        rc = run(q, s, "otpk_add");
+    }
+    return write_end(q, nested, rc);
+}
+
+static int otpk_row(sqlite3_stmt *s, void *out)
+{
+    store_prekey *p = out;
+    int rc = col_text(s, 0, &p->user_id);
+    p->key_id = (uint32_t)sqlite3_column_int64(s, 1);
+    col_fixed(s, 2, p->public_key, STORE_KEY_LEN);
+    p->created_at = sqlite3_column_int64(s, 3);
+    return rc;
+}
+
+static int sq_otpk_pop(store_t *st, const char *user_id, store_prekey *out)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s;
+    bool nested;
+    int rc = write_begin(q, &nested);
+    if (rc != STORE_OK)
+        return rc;
+    if ((s = stmt(q, ST_OTPK_POP)) == NULL) {
+        rc = STORE_EIO;
+        goto done;
+    }
+    bind_text(s, 1, user_id);
+    rc = get_one(q, s, "otpk_pop", otpk_row, out);
+done:
+    rc = write_end(q, nested, rc);
+    if (rc != STORE_OK)
+        store_prekey_free(out);
+    return rc;
+}
+
+static int sq_otpk_count(store_t *st, const char *user_id, size_t *count)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_OTPK_COUNT);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, user_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *count = (size_t)sqlite3_column_int64(s, 0);
+        rc = STORE_OK;
+    } else {
+        rc = sqerr(q, sqlite3_extended_errcode(q->db), "otpk_count");
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
+static int sq_otpk_clear(store_t *st, const char *user_id)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_OTPK_CLEAR);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, user_id);
+    return write_one(q, s, "otpk_clear", false);
+}
+
+/* ----------------------------------------------------------------- chats */
+
+static int sq_chat_put(store_t *st, const store_chat *c)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_CHAT_PUT);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, c->chat_id);
+    sqlite3_bind_int(s, 2, (int)c->type);
+    bind_text(s, 3, c->name);
+    bind_text(s, 4, c->description);
+    bind_text(s, 5, c->created_by);
+    bind_text(s, 6, c->settings);
+    sqlite3_bind_int64(s, 7, c->created_at);
+    sqlite3_bind_int64(s, 8, c->last_message_at);
+    return write_one(q, s, "chat_put", false);
+}
+
+static int sq_chat_update(store_t *st, const store_chat *c)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_CHAT_UPDATE);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, c->chat_id);
+    bind_text(s, 2, c->name);
+    bind_text(s, 3, c->description);
+    bind_text(s, 4, c->settings);
+    return write_one(q, s, "chat_update", true);
+}
+
+static int chat_row(sqlite3_stmt *s, void *out)
+{
+    store_chat *c = out;
+    int rc = STORE_OK;
+    rc |= col_text(s, 0, &c->chat_id);
+    c->type = (store_chat_type)sqlite3_column_int(s, 1);
+    rc |= col_text(s, 2, &c->name);
+    rc |= col_text(s, 3, &c->description);
+    rc |= col_text(s, 4, &c->created_by);
+    rc |= col_text(s, 5, &c->settings);
+    c->created_at = sqlite3_column_int64(s, 6);
+    c->last_message_at = sqlite3_column_int64(s, 7);
+    c->last_seq = (uint64_t)sqlite3_column_int64(s, 8);
+    return rc ? STORE_ENOMEM : STORE_OK;
+}
+
+static int sq_chat_get(store_t *st, const char *chat_id, store_chat *out)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_CHAT_GET);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, chat_id);
+    rc = get_one(q, s, "chat_get", chat_row, out);
+    if (rc != STORE_OK)
+        store_chat_free(out);
+    return rc;
+}
+
+static int sq_chat_delete(store_t *st, const char *chat_id)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_CHAT_DELETE);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, chat_id);
+    /* members and messages go with it (ON DELETE CASCADE) */
+    return write_one(q, s, "chat_delete", true);
+}
+
+/* --------------------------------------------------------------- members */
+
+static int member_row(sqlite3_stmt *s, void *out)
+{
+    store_member *m = out;
+    int rc = STORE_OK;
+    rc |= col_text(s, 0, &m->chat_id);
+    rc |= col_text(s, 1, &m->user_id);
+    m->role = (store_role)sqlite3_column_int(s, 2);
+    m->joined_at = sqlite3_column_int64(s, 3);
+    m->joined_seq = (uint64_t)sqlite3_column_int64(s, 4);
+    m->delivered_seq = (uint64_t)sqlite3_column_int64(s, 5);
+    m->read_seq = (uint64_t)sqlite3_column_int64(s, 6);
+    return rc ? STORE_ENOMEM : STORE_OK;
+}
+
+static void member_arr_free(void *a, size_t n)
+{
+    store_member_array_free(a, n);
+}
+
+static int sq_member_put(store_t *st, const store_member *m)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_MEMBER_PUT);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, m->chat_id);
+    bind_text(s, 2, m->user_id);
+    sqlite3_bind_int(s, 3, (int)m->role);
+    sqlite3_bind_int64(s, 4, m->joined_at);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)m->joined_seq);
+    sqlite3_bind_int64(s, 6, (sqlite3_int64)m->delivered_seq);
+    sqlite3_bind_int64(s, 7, (sqlite3_int64)m->read_seq);
+    return write_one(q, s, "member_put", false);
+}
+
+static int sq_member_get(store_t *st, const char *chat_id, const char *user_id,
+                         store_member *out)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_MEMBER_GET);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, chat_id);
+    bind_text(s, 2, user_id);
+    rc = get_one(q, s, "member_get", member_row, out);
+    if (rc != STORE_OK)
+        store_member_free(out);
+    return rc;
+}
+
+static int sq_member_set_role(store_t *st, const char *chat_id, const char *user_id,
+                              store_role role)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_MEMBER_SET_ROLE);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, chat_id);
+    bind_text(s, 2, user_id);
+    sqlite3_bind_int(s, 3, (int)role);
+    return write_one(q, s, "member_set_role", true);
+}
+
+static int sq_member_remove(store_t *st, const char *chat_id, const char *user_id)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_MEMBER_REMOVE);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, chat_id);
+    bind_text(s, 2, user_id);
+    return write_one(q, s, "member_remove", true);
+}
+
+static int sq_member_advance(store_t *st, const char *chat_id, const char *user_id,
+                             uint64_t delivered_seq, uint64_t read_seq)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_MEMBER_ADVANCE);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, chat_id);
+    bind_text(s, 2, user_id);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)delivered_seq);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)read_seq);
+    return write_one(q, s, "member_advance", true);
+}
+
+static int sq_members_of_chat(store_t *st, const char *chat_id, store_member **out, size_t *n)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_MEMBERS_OF_CHAT);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, chat_id);
+    return get_all(q, s, "members_of_chat", sizeof(store_member), member_row, (void **)out, n,
+                   member_arr_free);
+}
+
+static int sq_chats_of_user(store_t *st, const char *user_id, store_member **out, size_t *n)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_CHATS_OF_USER);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, user_id);
+    return get_all(q, s, "chats_of_user", sizeof(store_member), member_row, (void **)out, n,
+                   member_arr_free);
+}
+
+/* -------------------------------------------------------------- messages */
+
+static int msg_row(sqlite3_stmt *s, void *out)
+{
+    store_message *m = out;
+    int rc = STORE_OK;
+    const void *b;
+    rc |= col_text(s, 0, &m->chat_id);
+    m->seq = (uint64_t)sqlite3_column_int64(s, 1);
+    rc |= col_text(s, 2, &m->server_id);
+    rc |= col_text(s, 3, &m->sender);
+    rc |= col_text(s, 4, &m->client_msg_id);
+    m->server_ts = sqlite3_column_int64(s, 5);
+    b = sqlite3_column_blob(s, 6);
+    m->body_len = (size_t)sqlite3_column_bytes(s, 6);
+    if (m->body_len) {
+        m->body = malloc(m->body_len);
+        if (!m->body || !b) {
+            m->body_len = 0;
+            rc |= STORE_ENOMEM;
+        } else {
+            memcpy(m->body, b, m->body_len);
+        }
+    }
+    rc |= col_text(s, 7, &m->media_id);
+    m->expires_at = sqlite3_column_int64(s, 8);
+    m->kind = sqlite3_column_int(s, 9);
+    return rc ? STORE_ENOMEM : STORE_OK;
+}
+
+static void msg_arr_free(void *a, size_t n)
+{
+    store_message_array_free(a, n);
+}
+
+/* If (sender, client_msg_id) is stored, copy its seq and server_id into m
+ * and return STORE_EDUP; STORE_OK if it is not stored. */
+static int find_dup(struct sq *q, store_message *m)
+{
+    sqlite3_stmt *s = stmt(q, ST_MSG_DUP);
+    int rc, src;
+    char *sid;
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, m->sender);
+    bind_text(s, 2, m->client_msg_id);
+    src = sqlite3_step(s);
+    if (src == SQLITE_DONE) {
+        rc = STORE_OK;
+    } else if (src == SQLITE_ROW) {
+        if ((rc = col_text(s, 1, &sid)) == STORE_OK) {
+            free(m->server_id);
+            m->server_id = sid;
+            m->seq = (uint64_t)sqlite3_column_int64(s, 0);
+            store__set_error(&q->base, "message_put: duplicate client message id");
+            rc = STORE_EDUP;
+        }
+    } else {
+        rc = sqerr(q, sqlite3_extended_errcode(q->db), "message_put");
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
+/* The hot path. Outside a transaction it runs in its own IMMEDIATE
+ * transaction. Inside one (the writer's batch) it uses no savepoint: the
+ * checks only read, the INSERT is atomic on its own, and if the UPDATE of
+ * the chat fails after the INSERT (a backend failure) the INSERT is undone
+ * by hand; so a failing put changes nothing either way. */
+static int sq_message_put(store_t *st, store_message *m)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s;
+    uint64_t last, seq = 0;
+    bool nested = !sqlite3_get_autocommit(q->db), inserted = false;
+    int rc = nested ? STORE_OK : run_id(q, ST_BEGIN, "begin"), src;
+    if (rc != STORE_OK)
+        return rc;
+
+    /* The chat's last seq (and existence). */
+    if ((s = stmt(q, ST_CHAT_LAST_SEQ)) == NULL) {
+        rc = STORE_EIO;
+        goto done;
+    }
+    bind_text(s, 1, m->chat_id);
+    src = sqlite3_step(s);
+    if (src != SQLITE_ROW) {
+        rc = src == SQLITE_DONE ? STORE_ENOTFOUND : sqerr(q, sqlite3_extended_errcode(q->db),
+                                                         "message_put");
+        sqlite3_reset(s);
+        if (rc == STORE_ENOTFOUND) {
+            /* A retry is a duplicate even if its chat is gone meanwhile. */
+            if ((rc = find_dup(q, m)) == STORE_OK) {
+                store__set_error(st, "message_put: no such chat");
+                rc = STORE_ENOTFOUND;
+            }
+        }
+        goto done;
+    }
+    last = (uint64_t)sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+
+    seq = m->seq ? m->seq : last + 1;
+    if (seq <= last) {
+        if ((rc = find_dup(q, m)) == STORE_OK) {
+            store__set_error(st, "message_put: seq %llu is not above the chat's last seq %llu",
+                             (unsigned long long)seq, (unsigned long long)last);
+            rc = STORE_EINVAL;
+        }
+        goto done;
+    }
+
+    if ((s = stmt(q, ST_MSG_INSERT)) == NULL) {
+        rc = STORE_EIO;
+        goto done;
+    }
+    bind_text(s, 1, m->chat_id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
+    bind_text(s, 3, m->server_id);
+    bind_text(s, 4, m->sender);
+    bind_text(s, 5, m->client_msg_id);
+    sqlite3_bind_int64(s, 6, m->server_ts);
+    bind_blob(s, 7, m->body, m->body_len);
+    bind_text(s, 8, m->media_id);
+    sqlite3_bind_int64(s, 9, m->expires_at);
+    sqlite3_bind_int(s, 10, m->kind);
+    rc = run(q, s, "message_put");
+    if (rc == STORE_EEXIST) {
+        /* (sender, client_msg_id) taken: a retry. */
+        if ((rc = find_dup(q, m)) == STORE_OK) {
+            store__set_error(st, "message_put: seq %llu already taken",
+                             (unsigned long long)seq);
+            rc = STORE_EIO;
+        }
+        goto done;
+    }
+    if (rc != STORE_OK)
+        goto done;
+    inserted = true;
+
+    if ((s = stmt(q, ST_CHAT_BUMP)) == NULL) {
+        rc = STORE_EIO;
+        goto done;
+    }
+    bind_text(s, 1, m->chat_id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
+    sqlite3_bind_int64(s, 3, m->server_ts);
+    if ((rc = run(q, s, "message_put")) == STORE_OK)
+        m->seq = seq;
+done:
+    if (!nested)
+        return write_end(q, false, rc);
+    if (rc != STORE_OK && rc != STORE_EDUP && inserted) {
+        /* undo the INSERT; keep the original error message */
+        char keep[sizeof st->err];
+        memcpy(keep, st->err, sizeof keep);
+        if ((s = stmt(q, ST_MSG_UNDO)) != NULL) {
+            bind_text(s, 1, m->chat_id);
+            sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
+            run(q, s, "message_put undo");
+        }
+        memcpy(st->err, keep, sizeof keep);
+    }
+    return rc;
+}
+
+static int sq_message_get(store_t *st, const char *chat_id, uint64_t seq, store_message *out)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_MSG_GET);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, chat_id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
+    rc = get_one(q, s, "message_get", msg_row, out);
+    if (rc != STORE_OK)
+        store_message_free(out);
+    return rc;
+}
+
+static int sq_message_get_by_client_id(store_t *st, const char *sender,
+                                       const char *client_msg_id, store_message *out)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_MSG_BY_CLIENT);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, sender);
+    bind_text(s, 2, client_msg_id);
+    rc = get_one(q, s, "message_get_by_client_id", msg_row, out);
+    if (rc != STORE_OK)
+        store_message_free(out);
+    return rc;
+}
+
+static int sq_messages_after(store_t *st, const char *chat_id, uint64_t after_seq, size_t limit,
+                             store_message **out, size_t *n)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_MSG_AFTER);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, chat_id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)after_seq);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)limit);
+    return get_all(q, s, "messages_after", sizeof(store_message), msg_row, (void **)out, n,
+                   msg_arr_free);
+}
+
+struct last_seq {
+    char *chat_id;
+    uint64_t seq;
+};
+
+static int last_seq_row(sqlite3_stmt *s, void *out)
+{
+    struct last_seq *l = out;
+    l->seq = (uint64_t)sqlite3_column_int64(s, 1);
+    return col_text(s, 0, &l->chat_id);
+}
+
+static void last_seq_free(void *a, size_t n)
+{
+    struct last_seq *l = a;
+    for (size_t i = 0; l && i < n; i++)
+        free(l[i].chat_id);
+    free(a);
+}
+
+static int sq_chat_last_seqs(store_t *st, char ***chat_ids, uint64_t **seqs, size_t *n)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_CHAT_LAST_SEQS);
+    struct last_seq *rows = NULL;
+    size_t cnt = 0;
+    char **ids = NULL;
+    uint64_t *sq_ = NULL;
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    rc = get_all(q, s, "chat_last_seqs", sizeof(struct last_seq), last_seq_row, (void **)&rows,
+                 &cnt, last_seq_free);
+    if (rc != STORE_OK)
+        return rc;
+    if (cnt == 0)
+        goto out;
+    ids = malloc(cnt * sizeof *ids);
+    sq_ = malloc(cnt * sizeof *sq_);
+    if (!ids || !sq_) {
+        free(ids);
+        free(sq_);
+        last_seq_free(rows, cnt);
+        store__set_error(st, "chat_last_seqs: out of memory");
+        return STORE_ENOMEM;
+    }
+    for (size_t i = 0; i < cnt; i++) {
+        ids[i] = rows[i].chat_id;
+        sq_[i] = rows[i].seq;
+    }
+out:
+    free(rows);
+    *chat_ids = ids;
+    *seqs = sq_;
+    *n = cnt;
+    return STORE_OK;
+}
+
+static int sq_messages_expire(store_t *st, int64_t now, size_t *deleted)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_MSG_EXPIRE);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    sqlite3_bind_int64(s, 1, now);
+    rc = write_one(q, s, "messages_expire", false);
+    if (rc == STORE_OK)
+        *deleted = (size_t)sqlite3_changes64(q->db);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- media */
+
+static int media_row(sqlite3_stmt *s, void *out)
+{
+    store_media *m = out;
+    int rc = STORE_OK;
+    rc |= col_text(s, 0, &m->media_id);
+    rc |= col_text(s, 1, &m->owner);
+    m->size = (uint64_t)sqlite3_column_int64(s, 2);
+    col_fixed(s, 3, m->sha256, STORE_SHA256_LEN);
+    rc |= col_text(s, 4, &m->content_type);
+    rc |= col_text(s, 5, &m->backend_key);
+    m->created_at = sqlite3_column_int64(s, 6);
+    m->expires_at = sqlite3_column_int64(s, 7);
+    return rc ? STORE_ENOMEM : STORE_OK;
+}
+
+static void media_arr_free(void *a, size_t n)
+{
+    store_media_array_free(a, n);
+}
+
+static int sq_media_put(store_t *st, const store_media *m)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_MEDIA_PUT);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, m->media_id);
+    bind_text(s, 2, m->owner);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)m->size);
+    bind_blob(s, 4, m->sha256, STORE_SHA256_LEN);
+    bind_text(s, 5, m->content_type);
+    bind_text(s, 6, m->backend_key);
+    sqlite3_bind_int64(s, 7, m->created_at);
+    sqlite3_bind_int64(s, 8, m->expires_at);
+    return write_one(q, s, "media_put", false);
+}
+
+static int sq_media_get(store_t *st, const char *media_id, store_media *out)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_MEDIA_GET);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, media_id);
+    rc = get_one(q, s, "media_get", media_row, out);
+    if (rc != STORE_OK)
+        store_media_free(out);
+    return rc;
+}
+
+static int sq_media_delete(store_t *st, const char *media_id)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_MEDIA_DELETE);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, media_id);
+    return write_one(q, s, "media_delete", true);
+}
+
+static int sq_media_expired(store_t *st, int64_t now, size_t limit, store_media **out,
+                            size_t *n)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_MEDIA_EXPIRED);
+    if (!s)
+        return STORE_EIO;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+    return get_all(q, s, "media_expired", sizeof(store_media), media_row, (void **)out, n,
+                   media_arr_free);
+}
+
+/* ---------------------------------------------- enumeration (admin tools) */
+
+static void chat_arr_free(void *a, size_t n)
+{
+    store_chat_array_free(a, n);
+}
+
+static void prekey_arr_free(void *a, size_t n)
+{
+    store_prekey_array_free(a, n);
+}
+
+static int sq_chats_list(store_t *st, const char *after, size_t limit, store_chat **out,
+                         size_t *n)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_CHATS_LIST);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, after);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+    return get_all(q, s, "chats_list", sizeof(store_chat), chat_row, (void **)out, n,
+                   chat_arr_free);
+}
+
+static int sq_otpk_list(store_t *st, const char *user_id, store_prekey **out, size_t *n)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_OTPK_LIST);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, user_id);
+    return get_all(q, s, "otpk_list", sizeof(store_prekey), otpk_row, (void **)out, n,
+                   prekey_arr_free);
+}
+
+static int sq_signed_prekey_get_previous(store_t *st, const char *user_id, store_prekey *out)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_SPK_GET_PREV);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, user_id);
+    rc = get_one(q, s, "signed_prekey_get_previous", spk_row, out);
+    if (rc != STORE_OK)
+        store_prekey_free(out);
+    return rc;
+}
+
+static int sq_media_list(store_t *st, const char *after, size_t limit, store_media **out,
+                         size_t *n)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_MEDIA_LIST);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, after);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+    return get_all(q, s, "media_list", sizeof(store_media), media_row, (void **)out, n,
+                   media_arr_free);
+}
+
+static int sq_chat_raise_seq(store_t *st, const char *chat_id, uint64_t last_seq,
+                             int64_t last_message_at)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_CHAT_RAISE);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, chat_id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)last_seq);
+    sqlite3_bind_int64(s, 3, last_message_at);
+    return write_one(q, s, "chat_raise_seq", true);
+}
+
+/* ------------------------------------------------------------ open/close */
+
+static void sq_close(store_t *st)
+{
+    struct sq *q = SQ(st);
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(q->st[i]);
+    sqlite3_close(q->db);
+    free(q);
+}
+
+static const struct store_vtable sqlite_vt = {
+    .name = "sqlite",
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .user_put = sq_user_put,
+    .user_set_key = sq_user_set_key,
+    .user_get = sq_user_get,
+    .users_changed_since = sq_users_changed_since,
+    .signed_prekey_put = sq_signed_prekey_put,
+    .signed_prekey_get = sq_signed_prekey_get,
+    .otpk_add = sq_otpk_add,
+    .otpk_pop = sq_otpk_pop,
+    .otpk_count = sq_otpk_count,
+    .otpk_clear = sq_otpk_clear,
+    .chat_put = sq_chat_put,
+    .chat_update = sq_chat_update,
+    .chat_get = sq_chat_get,
+    .chat_delete = sq_chat_delete,
+    .member_put = sq_member_put,
+    .member_get = sq_member_get,
+    .member_set_role = sq_member_set_role,
+    .member_remove = sq_member_remove,
+    .member_advance = sq_member_advance,
+    .members_of_chat = sq_members_of_chat,
+    .chats_of_user = sq_chats_of_user,
+    .message_put = sq_message_put,
+    .message_get = sq_message_get,
+    .message_get_by_client_id = sq_message_get_by_client_id,
+    .messages_after = sq_messages_after,
+    .chat_last_seqs = sq_chat_last_seqs,
+    .messages_expire = sq_messages_expire,
+    .media_put = sq_media_put,
+    .media_get = sq_media_get,
+    .media_delete = sq_media_delete,
+    .media_expired = sq_media_expired,
+    .chats_list = sq_chats_list,
+    .otpk_list = sq_otpk_list,
+    .signed_prekey_get_previous = sq_signed_prekey_get_previous,
+    .media_list = sq_media_list,
+    .chat_raise_seq = sq_chat_raise_seq,
+};
+
+static int exec(struct sq *q, const char *sql, const char *what)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(q->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        store__set_error(&q->base, "%s: %s", what, msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? STORE_EUNAVAIL : STORE_EIO;
+    }
+    return STORE_OK;
+}
+
+static int read_version(struct sq *q, int *version)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(q->db, "PRAGMA user_version", -1, &s, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+        *version = sqlite3_column_int(s, 0);
+        sqlite3_finalize(s);
+        return STORE_OK;
+    }
+    store__set_error(&q->base, "read schema version: %s", sqlite3_errmsg(q->db));
+    sqlite3_finalize(s);
+    return STORE_EIO;
+}
+
+/* Bring the schema to STORE_SQLITE_SCHEMA_VERSION in one IMMEDIATE
+ * transaction (so two processes opening a new file do not race). */
+static int migrate(struct sq *q)
+{
+    char sql[64];
+    int v, rc;
+    if ((rc = read_version(q, &v)) != STORE_OK)
+        return rc;
+    if (v == STORE_SQLITE_SCHEMA_VERSION)
+        return STORE_OK;
+    if ((rc = exec(q, "BEGIN IMMEDIATE", "migrate")) != STORE_OK)
+        return rc;
+    if ((rc = read_version(q, &v)) != STORE_OK)
+        goto fail;
+    if (v > STORE_SQLITE_SCHEMA_VERSION || v < 0) {
+        store__set_error(&q->base, "database schema version %d is newer than this build (%d)",
+                         v, STORE_SQLITE_SCHEMA_VERSION);
+        rc = STORE_EIO;
+        goto fail;
+    }
+    for (; v < STORE_SQLITE_SCHEMA_VERSION; v++)
+        if ((rc = exec(q, migrations[v], "migrate")) != STORE_OK)
+            goto fail;
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", STORE_SQLITE_SCHEMA_VERSION);
+    if ((rc = exec(q, sql, "migrate")) != STORE_OK)
+        goto fail;
+    return exec(q, "COMMIT", "migrate");
+fail:
+    sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* Split "PATH[?synchronous=full|normal]" into path and the pragma value.
+ * Returns STORE_OK, or STORE_EINVAL with a message in errbuf. */
+static int parse_uri(const char *spec, char **path, const char **sync, char *errbuf,
+                     size_t errlen)
+{
+    const char *q = strchr(spec, '?');
+    size_t plen = q ? (size_t)(q - spec) : strlen(spec);
+
+    *sync = "FULL";
+    if (plen == 0) {
+        snprintf(errbuf, errlen, "store_open: sqlite URI has no path (want sqlite:PATH)");
+        return STORE_EINVAL;
+    }
+    if (q) {
+        if (strcmp(q + 1, "synchronous=normal") == 0) {
+            *sync = "NORMAL";
+        } else if (strcmp(q + 1, "synchronous=full") != 0) {
+            snprintf(errbuf, errlen, "store_open: unknown sqlite URI option '%s' "
+                     "(supported: synchronous=full|normal)", q + 1);
+            return STORE_EINVAL;
+        }
+    }
+    *path = strndup(spec, plen);
+    if (!*path) {
+        snprintf(errbuf, errlen, "store_open: out of memory");
+        return STORE_ENOMEM;
+    }
+    return STORE_OK;
+}
+
+int store_sqlite__open(const char *uri, const store_options *opts, store_t **out,
+                       char *errbuf, size_t errlen)
+{
+    char *path = NULL, pragma[64];
+    const char *sync;
+    struct sq *q = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = parse_uri(uri + strlen("sqlite:"), &path, &sync, errbuf, errlen);
+    if (rc != STORE_OK)
+        return rc;
+    rc = STORE_EIO;
+    q = calloc(1, sizeof *q);
+    if (!q) {
+        free(path);
+        snprintf(errbuf, errlen, "store_open: out of memory");
+        return STORE_ENOMEM;
+    }
+    q->base.vt = &sqlite_vt;
+    if (sqlite3_open_v2(path, &q->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        store__set_error(&q->base, "open %s: %s", path,
+                         q->db ? sqlite3_errmsg(q->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(q->db, 1);
+    sqlite3_busy_timeout(q->db, opts->busy_timeout_ms);
+    /* journal_mode first: it needs no schema. synchronous=FULL (default): a
+     * commit is on disk (WAL fsynced) before the callback says "durable". */
+    snprintf(pragma, sizeof pragma, "PRAGMA synchronous = %s", sync);
+    if ((rc = exec(q, "PRAGMA journal_mode = WAL", "open")) != STORE_OK ||
+        (rc = exec(q, pragma, "open")) != STORE_OK ||
+        (rc = exec(q, "PRAGMA foreign_keys = ON", "open")) != STORE_OK ||
+        (rc = exec(q, "PRAGMA temp_store = MEMORY", "open")) != STORE_OK ||
+        (rc = exec(q, "PRAGMA cache_size = -16000", "open")) != STORE_OK ||
+        /* checkpoint every 8000 pages (32 MB) instead of 1000: pages rewritten by
+         * many commits (index leaves) are copied to the database once per
+         * checkpoint, +~18% inserts/s in bench/store.sh; the WAL file is cut back
+         * to 64 MB after a checkpoint. */
+        (rc = exec(q, "PRAGMA wal_autocheckpoint = 8000", "open")) != STORE_OK ||
+        (rc = exec(q, "PRAGMA journal_size_limit = 67108864", "open")) != STORE_OK ||
+        (rc = migrate(q)) != STORE_OK)
+        goto fail;
+    free(path);
+    *out = &q->base;
+    return STORE_OK;
+fail:
+    snprintf(errbuf, errlen, "store_open: %s", q->base.err);
+    free(path);
+    sq_close(&q->base);
+    return rc == STORE_OK ? STORE_EIO : rc;
+}
+

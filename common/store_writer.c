@@ -1,0 +1,287 @@
+/*
+ * store_writer.c - the asynchronous group-commit writer (store_writer.h).
+ *
+ * Submitters append to a FIFO under a mutex; one thread takes up to
+ * batch_max ops (waiting at most max_delay_ms for a batch to fill), applies
+ * them between store_begin and store_commit on its own connection, then
+ * calls every callback and frees the ops. Each op is atomic on its own (the
+ * backend undoes a failing write without touching the rest of the
+ * transaction), so one bad op does not poison its batch. A backend failure
+ * (STORE_EIO / ENOMEM / EUNAVAIL) in an op, or a failed begin/commit, fails
+ * the whole batch: it is rolled back and every op reports that error.
+ */
+#include "store_writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct item {
+    store_op *op;
+    store_done_cb cb;
+    void *ctx;
+    int rc;
+    struct item *next;
+};
+
+struct store_writer {
+    store_t *s;
+    store_writer_options opt;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;          /* work arrived, batch full, or stop */
+    struct item *head, *tail;   /* queued, not yet taken */
+    size_t queued;              /* items in head..tail */
+    size_t pending;             /* queued + being applied */
+    bool stopping;
+    store_writer_stats stats;
+};
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Apply one op on the writer's connection. */
+static int apply(store_t *s, store_op *op)
+{
+    switch (op->type) {
+    case STORE_OP_MESSAGE_PUT:
+        return store_message_put(s, &op->u.message);
+    case STORE_OP_MEMBER_ADVANCE:
+        return store_member_advance(s, op->u.advance.chat_id, op->u.advance.user_id,
+                                    op->u.advance.delivered_seq, op->u.advance.read_seq);
+    case STORE_OP_CHAT_PUT:
+        return store_chat_put(s, &op->u.chat);
+    case STORE_OP_CHAT_UPDATE:
+        return store_chat_update(s, &op->u.chat);
+    case STORE_OP_MEMBER_PUT:
+        return store_member_put(s, &op->u.member);
+    case STORE_OP_MEMBER_REMOVE:
+        return store_member_remove(s, op->u.member.chat_id, op->u.member.user_id);
+    case STORE_OP_MEMBER_SET_ROLE:
+        return store_member_set_role(s, op->u.member.chat_id, op->u.member.user_id,
+                                     op->u.member.role);
+    }
+    return STORE_EINVAL;
+}
+
+static bool backend_failure(int rc)
+{
+    return rc == STORE_EIO || rc == STORE_ENOMEM || rc == STORE_EUNAVAIL;
+}
+
+/* Apply a batch in one transaction and set each item's rc. Returns the
+ * commit time in microseconds (0 if nothing was committed). */
+static uint64_t run_batch(store_writer *w, struct item *batch)
+{
+    struct item *it;
+    int rc = store_begin(w->s), fatal = STORE_OK;
+    uint64_t t0;
+
+    if (rc != STORE_OK) {
+        fatal = rc;
+        goto fail;
+    }
+    for (it = batch; it; it = it->next) {
+        it->rc = apply(w->s, it->op);
+        if (backend_failure(it->rc)) {
+            fatal = it->rc;
+            store_rollback(w->s);
+            goto fail;
+        }
+    }
+    t0 = now_us();
+    rc = store_commit(w->s);
+    if (rc != STORE_OK) {
+        fatal = rc;
+        goto fail;
+    }
+    t0 = now_us() - t0;
+    return t0 > 0 ? t0 : 1;
+fail:
+    for (it = batch; it; it = it->next)
+        it->rc = fatal;
+    return 0;
+}
+
+static void *writer_main(void *arg)
+{
+    store_writer *w = arg;
+    struct item *batch, *last, *it, *next;
+    size_t n;
+    uint64_t commit_us;
+    struct timespec deadline;
+
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->queued == 0 && !w->stopping)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->queued == 0 && w->stopping)
+            break;
+        /* Give the batch up to max_delay_ms to fill. */
+        if (w->queued < w->opt.batch_max && !w->stopping && w->opt.max_delay_ms > 0) {
+            clock_gettime(CLOCK_MONOTONIC, &deadline);
+            deadline.tv_nsec += (long)w->opt.max_delay_ms * 1000000L;
+            deadline.tv_sec += deadline.tv_nsec / 1000000000L;
+            deadline.tv_nsec %= 1000000000L;
+            while (w->queued < w->opt.batch_max && !w->stopping)
+                if (pthread_cond_timedwait(&w->cv, &w->mu, &deadline) == ETIMEDOUT)
+                    break;
+        }
+        /* Take up to batch_max items. */
+        batch = w->head;
+        last = NULL;
+        n = 0;
+        for (it = w->head; it && n < w->opt.batch_max; it = it->next) {
+            last = it;
+            n++;
+        }
+        w->head = last->next;
+        if (!w->head)
+            w->tail = NULL;
+        last->next = NULL;
+        w->queued -= n;
+        pthread_mutex_unlock(&w->mu);
+
+        commit_us = run_batch(w, batch);
+        for (it = batch; it; it = next) {
+            next = it->next;
+            if (it->cb)
+                it->cb(it->op, it->rc, it->ctx);
+            store_op_free(it->op);
+            free(it);
+        }
+
+        pthread_mutex_lock(&w->mu);
+        w->pending -= n;
+        w->stats.ops += n;
+        if (commit_us) {
+            w->stats.batches++;
+            w->stats.commit_us_total += commit_us;
+            if (commit_us > w->stats.commit_us_max)
+                w->stats.commit_us_max = commit_us;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+int store_writer_start(const char *uri, const store_options *sopts,
+                       const store_writer_options *opts, store_writer **out)
+{
+    store_writer *w = NULL;
+    pthread_condattr_t ca;
+    int rc;
+
+    if (!out)
+        return STORE_EINVAL;
+    *out = NULL;
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return STORE_ENOMEM;
+    /* 0 = default; a negative max_delay_ms means "never wait for a batch to fill" */
+    w->opt.batch_max = opts && opts->batch_max ? opts->batch_max : 256;
+    w->opt.max_delay_ms = opts && opts->max_delay_ms > 0 ? opts->max_delay_ms : 2;
+    w->opt.queue_max = opts && opts->queue_max ? opts->queue_max : 100000;
+    if (opts && opts->max_delay_ms < 0)
+        w->opt.max_delay_ms = 0;
+    rc = store_open(uri, sopts, &w->s);
+    if (rc != STORE_OK)
+        goto fail;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);  /* batch deadline immune to clock jumps */
+    pthread_cond_init(&w->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        rc = STORE_ENOMEM;
+        goto fail;
+    }
+    *out = w;
+    return STORE_OK;
+fail:
+    store_close(w->s);
+    free(w);
+    return rc;
+}
+
+int store_writer_submit(store_writer *w, store_op *op, store_done_cb cb, void *ctx)
+{
+    struct item *it;
+    int rc = STORE_OK;
+
+    if (!w || !op)
+        return STORE_EINVAL;
+    it = malloc(sizeof *it);
+    if (!it)
+        return STORE_ENOMEM;
+    *it = (struct item){ .op = op, .cb = cb, .ctx = ctx, .rc = STORE_OK, .next = NULL };
+
+    pthread_mutex_lock(&w->mu);
+    if (w->stopping) {
+        rc = STORE_ECLOSED;
+    } else if (w->pending >= w->opt.queue_max) {
+        rc = STORE_ENOMEM;
+    } else {
+        if (w->tail)
+            w->tail->next = it;
+        else
+            w->head = it;
+        w->tail = it;
+        w->queued++;
+        w->pending++;
+        /* Wake the writer when work appears and when a batch is full, not
+         * on every op. */
+        if (w->queued == 1 || w->queued == w->opt.batch_max)
+            pthread_cond_signal(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (rc != STORE_OK)
+        free(it);
+    return rc;
+}
+
+size_t store_writer_pending(store_writer *w)
+{
+    size_t n;
+    if (!w)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    n = w->pending;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
+void store_writer_get_stats(store_writer *w, store_writer_stats *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    *out = w->stats;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void store_writer_stop(store_writer *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stopping = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    store_close(w->s);
+    free(w);
+}

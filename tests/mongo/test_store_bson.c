@@ -1,0 +1,582 @@
+/*
+ * test_store_bson.c - the MongoDB backend's BSON mapping (common/store_bson.c)
+ * without a server: every record round-trips record -> BSON -> record, the
+ * field types are the documented ones (binary subtype 0, int64 times), and
+ * the filter/update/index documents are exactly the intended ones.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_bson.h"
+
+/* Compare doc with the canonical extended JSON text want (whitespace-free
+ * comparison after a round through libbson, so the types must match:
+ * {"$numberLong": "1"} is an int64, {"$numberInt": "1"} an int32). */
+static void assert_doc(const bson_t *doc, const char *want)
+{
+    bson_error_t err;
+    bson_t *expect = bson_new_from_json((const uint8_t *)want, -1, &err);
+    if (!expect)
+        fail_msg("bad expected JSON (%s): %s", err.message, want);
+    char *got_s = bson_as_canonical_extended_json(doc, NULL);
+    char *want_s = bson_as_canonical_extended_json(expect, NULL);
+    if (strcmp(got_s, want_s) != 0)
+        fail_msg("document mismatch\n got: %s\nwant: %s", got_s, want_s);
+    bson_free(got_s);
+    bson_free(want_s);
+    bson_destroy(expect);
+}
+
+/* Type of field key in doc (0 if absent). */
+static bson_type_t type_of(const bson_t *doc, const char *key)
+{
+    bson_iter_t it;
+    return bson_iter_init_find(&it, doc, key) ? bson_iter_type(&it) : (bson_type_t)0;
+}
+
+static bson_subtype_t subtype_of(const bson_t *doc, const char *key)
+{
+    bson_iter_t it;
+    bson_subtype_t sub = (bson_subtype_t)0xff;
+    uint32_t len;
+    const uint8_t *data;
+    assert_true(bson_iter_init_find(&it, doc, key));
+    assert_int_equal(bson_iter_type(&it), BSON_TYPE_BINARY);
+    bson_iter_binary(&it, &sub, &len, &data);
+    return sub;
+}
+
+static void fill(uint8_t *p, size_t n, uint8_t seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(seed + i * 7);
+}
+
+/* ------------------------------------------------------------ records */
+
+static void test_user_roundtrip(void **state)
+{
+    (void)state;
+    store_user u = {.user_id = "alice", .created_at = 1700000000123, .updated_at = 1700000009999};
+    fill(u.identity_key, sizeof u.identity_key, 3);
+    bson_t doc = BSON_INITIALIZER;
+    assert_true(store_bson__user_to_doc(&u, &doc));
+    assert_int_equal(type_of(&doc, "created_at"), BSON_TYPE_INT64);
+    assert_int_equal(type_of(&doc, "updated_at"), BSON_TYPE_INT64);
+    assert_int_equal(subtype_of(&doc, "identity_key"), BSON_SUBTYPE_BINARY);
+
+    store_user back;
+    char err[128] = "";
+    assert_int_equal(store_bson__user_from_doc(&doc, &back, err, sizeof err), STORE_OK);
+    assert_string_equal(back.user_id, "alice");
+    assert_memory_equal(back.identity_key, u.identity_key, STORE_KEY_LEN);
+    assert_int_equal(back.created_at, u.created_at);
+    assert_int_equal(back.updated_at, u.updated_at);
+    store_user_free(&back);
+    bson_destroy(&doc);
+}
+
+static void test_prekey_roundtrip(void **state)
+{
+    (void)state;
+    store_prekey p = {.user_id = "bob", .key_id = 4000000000u, .created_at = 42};
+    fill(p.public_key, sizeof p.public_key, 9);
+    fill(p.signature, sizeof p.signature, 11);
+    char err[128] = "";
+
+    bson_t spk = BSON_INITIALIZER;
+    assert_true(store_bson__signed_prekey_to_doc(&p, &spk));
+    assert_int_equal(type_of(&spk, "key_id"), BSON_TYPE_INT64);
+    assert_int_equal(subtype_of(&spk, "signature"), BSON_SUBTYPE_BINARY);
+    assert_int_equal(type_of(&spk, "user_id"), 0);   /* lives at the top level */
+    store_prekey back;
+    assert_int_equal(store_bson__signed_prekey_from_doc(&spk, "bob", &back, err, sizeof err),
+                     STORE_OK);
+    assert_string_equal(back.user_id, "bob");
+    assert_int_equal(back.key_id, 4000000000u);
+    assert_memory_equal(back.public_key, p.public_key, STORE_KEY_LEN);
+    assert_memory_equal(back.signature, p.signature, STORE_SIG_LEN);
+    assert_int_equal(back.created_at, 42);
+    store_prekey_free(&back);
+    bson_destroy(&spk);
+
+    bson_t otpk = BSON_INITIALIZER;
+    assert_true(store_bson__otpk_to_doc(&p, &otpk));
+    assert_int_equal(type_of(&otpk, "signature"), 0);
+    assert_int_equal(store_bson__otpk_from_doc(&otpk, &back, err, sizeof err), STORE_OK);
+    assert_string_equal(back.user_id, "bob");
+    assert_int_equal(back.key_id, 4000000000u);
+    assert_memory_equal(back.public_key, p.public_key, STORE_KEY_LEN);
+    uint8_t zero[STORE_SIG_LEN] = {0};
+    assert_memory_equal(back.signature, zero, STORE_SIG_LEN);
+    store_prekey_free(&back);
+    bson_destroy(&otpk);
+}
+
+static void test_chat_roundtrip_full(void **state)
+{
+    (void)state;
+    store_chat c = {.chat_id = "g:AAAAAAAAAAAAAAAAAAAAAA", .type = STORE_CHAT_GROUP,
+                    .name = "team", .description = "the team", .created_by = "alice",
+                    .settings = "{\"only_admins\":true}", .created_at = 5,
+                    .last_message_at = 6, .last_seq = 77};
+    bson_t doc = BSON_INITIALIZER;
+    assert_true(store_bson__chat_to_doc(&c, &doc));
+    assert_doc(&doc,
+               "{\"_id\": \"g:AAAAAAAAAAAAAAAAAAAAAA\", \"chat_id\": \"g:AAAAAAAAAAAAAAAAAAAAAA\","
+               " \"type\": {\"$numberInt\": \"2\"}, \"name\": \"team\","
+               " \"description\": \"the team\", \"created_by\": \"alice\","
+               " \"settings\": \"{\\\"only_admins\\\":true}\","
+               " \"created_at\": {\"$numberLong\": \"5\"},"
+               " \"last_message_at\": {\"$numberLong\": \"6\"},"
+               " \"last_seq\": {\"$numberLong\": \"77\"}}");
+    store_chat back;
+    char err[128] = "";
+    assert_int_equal(store_bson__chat_from_doc(&doc, &back, err, sizeof err), STORE_OK);
+    assert_string_equal(back.chat_id, c.chat_id);
+    assert_int_equal(back.type, STORE_CHAT_GROUP);
+    assert_string_equal(back.name, "team");
+    assert_string_equal(back.description, "the team");
+    assert_string_equal(back.created_by, "alice");
+    assert_string_equal(back.settings, c.settings);
+    assert_int_equal(back.created_at, 5);
+    assert_int_equal(back.last_message_at, 6);
+    assert_int_equal(back.last_seq, 77);
+    store_chat_free(&back);
+    bson_destroy(&doc);
+}
+
+static void test_chat_roundtrip_optional_missing(void **state)
+{
+    (void)state;
+    store_chat c = {.chat_id = "d:alice:bob", .type = STORE_CHAT_DIRECT, .created_at = 1};
+    bson_t doc = BSON_INITIALIZER;
+    assert_true(store_bson__chat_to_doc(&c, &doc));
+    assert_int_equal(type_of(&doc, "name"), 0);
+    assert_int_equal(type_of(&doc, "description"), 0);
+    assert_int_equal(type_of(&doc, "created_by"), 0);
+    assert_int_equal(type_of(&doc, "settings"), 0);
+    store_chat back;
+    char err[128] = "";
+    assert_int_equal(store_bson__chat_from_doc(&doc, &back, err, sizeof err), STORE_OK);
+    assert_null(back.name);
+    assert_null(back.description);
+    assert_null(back.created_by);
+    assert_null(back.settings);
+    assert_int_equal(back.last_seq, 0);
+    store_chat_free(&back);
+    bson_destroy(&doc);
+}
+
+static void test_member_roundtrip(void **state)
+{
+    (void)state;
+    store_member m = {.chat_id = "d:alice:bob", .user_id = "bob", .role = STORE_ROLE_ADMIN,
+                      .joined_at = 123, .joined_seq = 4, .delivered_seq = 9, .read_seq = 8};
+    bson_t doc = BSON_INITIALIZER;
+    assert_true(store_bson__member_to_doc(&m, &doc));
+    assert_int_equal(type_of(&doc, "delivered_seq"), BSON_TYPE_INT64);
+    store_member back;
+    char err[128] = "";
+    assert_int_equal(store_bson__member_from_doc(&doc, &back, err, sizeof err), STORE_OK);
+    assert_string_equal(back.chat_id, "d:alice:bob");
+    assert_string_equal(back.user_id, "bob");
+    assert_int_equal(back.role, STORE_ROLE_ADMIN);
+    assert_int_equal(back.joined_at, 123);
+    assert_int_equal(back.joined_seq, 4);
+    assert_int_equal(back.delivered_seq, 9);
+    assert_int_equal(back.read_seq, 8);
+    store_member_free(&back);
+    bson_destroy(&doc);
+}
+
+static void test_message_roundtrip(void **state)
+{
+    (void)state;
+    uint8_t body[300];
+    fill(body, sizeof body, 1);
+    store_message m = {.chat_id = "d:alice:bob", .seq = 12, .server_id = "SSSSSSSSSSSSSSSSSSSSSS",
+                       .sender = "alice", .client_msg_id = "c-1", .server_ts = 1700000000001,
+                       .body = body, .body_len = sizeof body, .media_id = "m1",
+                       .expires_at = 1800000000000, .kind = 1};
+    bson_t doc = BSON_INITIALIZER;
+    assert_true(store_bson__message_to_doc(&m, &doc));
+    assert_int_equal(subtype_of(&doc, "body"), BSON_SUBTYPE_BINARY);
+    assert_int_equal(type_of(&doc, "server_ts"), BSON_TYPE_INT64);
+    assert_int_equal(type_of(&doc, "expires_at"), BSON_TYPE_INT64);
+    assert_int_equal(type_of(&doc, "seq"), BSON_TYPE_INT64);
+    assert_int_equal(type_of(&doc, "_id"), BSON_TYPE_UTF8);
+    store_message back;
+    char err[128] = "";
+    assert_int_equal(store_bson__message_from_doc(&doc, &back, err, sizeof err), STORE_OK);
+    assert_string_equal(back.chat_id, m.chat_id);
+    assert_int_equal(back.seq, 12);
+    assert_string_equal(back.server_id, m.server_id);
+    assert_string_equal(back.sender, "alice");
+    assert_string_equal(back.client_msg_id, "c-1");
+    assert_int_equal(back.server_ts, m.server_ts);
+    assert_int_equal(back.body_len, sizeof body);
+    assert_memory_equal(back.body, body, sizeof body);
+    assert_string_equal(back.media_id, "m1");
+    assert_int_equal(back.expires_at, m.expires_at);
+    assert_int_equal(back.kind, 1);
+    store_message_free(&back);
+    bson_destroy(&doc);
+
+    /* Empty body, no media, no expiry. */
+    store_message e = {.chat_id = "g:x", .seq = 1, .server_id = "id2", .sender = "bob",
+                       .client_msg_id = "c-2", .server_ts = 3, .kind = 2};
+    bson_init(&doc);
+    assert_true(store_bson__message_to_doc(&e, &doc));
+    assert_int_equal(type_of(&doc, "media_id"), 0);
+    assert_int_equal(store_bson__message_from_doc(&doc, &back, err, sizeof err), STORE_OK);
+    assert_int_equal(back.body_len, 0);
+    assert_non_null(back.body);
+    assert_null(back.media_id);
+    assert_int_equal(back.expires_at, 0);
+    assert_int_equal(back.kind, 2);
+    store_message_free(&back);
+    bson_destroy(&doc);
+}
+
+static void test_media_roundtrip(void **state)
+{
+    (void)state;
+    store_media m = {.media_id = "M1", .owner = "alice", .size = 5000000000ull,
+                     .content_type = "image/jpeg", .backend_key = "ab/M1",
+                     .created_at = 10, .expires_at = 20};
+    fill(m.sha256, sizeof m.sha256, 5);
+    bson_t doc = BSON_INITIALIZER;
+    assert_true(store_bson__media_to_doc(&m, &doc));
+    assert_int_equal(subtype_of(&doc, "sha256"), BSON_SUBTYPE_BINARY);
+    assert_int_equal(type_of(&doc, "size"), BSON_TYPE_INT64);
+    store_media back;
+    char err[128] = "";
+    assert_int_equal(store_bson__media_from_doc(&doc, &back, err, sizeof err), STORE_OK);
+    assert_string_equal(back.media_id, "M1");
+    assert_string_equal(back.owner, "alice");
+    assert_true(back.size == 5000000000ull);
+    assert_memory_equal(back.sha256, m.sha256, STORE_SHA256_LEN);
+    assert_string_equal(back.content_type, "image/jpeg");
+    assert_string_equal(back.backend_key, "ab/M1");
+    assert_int_equal(back.created_at, 10);
+    assert_int_equal(back.expires_at, 20);
+    store_media_free(&back);
+    bson_destroy(&doc);
+
+    store_media bare = {.media_id = "M2", .owner = "bob", .size = 0, .created_at = 1};
+    bson_init(&doc);
+    assert_true(store_bson__media_to_doc(&bare, &doc));
+    assert_int_equal(store_bson__media_from_doc(&doc, &back, err, sizeof err), STORE_OK);
+    assert_null(back.content_type);
+    assert_null(back.backend_key);
+    assert_int_equal(back.expires_at, 0);
+    store_media_free(&back);
+    bson_destroy(&doc);
+}
+
+/* ------------------------------------------------ malformed documents */
+
+static void test_from_doc_rejects_malformed(void **state)
+{
+    (void)state;
+    char err[128];
+    store_user u;
+    bson_error_t jerr;
+
+    /* Missing identity_key. */
+    bson_t *d = bson_new_from_json((const uint8_t *)"{\"_id\": \"a\", \"created_at\": 1,"
+                                   " \"updated_at\": 2}", -1, &jerr);
+    assert_non_null(d);
+    err[0] = '\0';
+    assert_int_equal(store_bson__user_from_doc(d, &u, err, sizeof err), STORE_EIO);
+    assert_non_null(strstr(err, "identity_key"));
+    assert_null(u.user_id);   /* freed and zeroed on error */
+    bson_destroy(d);
+
+    /* Key of the wrong length. */
+    d = bson_new_from_json((const uint8_t *)"{\"_id\": \"a\", \"identity_key\":"
+                           " {\"$binary\": {\"base64\": \"AAAA\", \"subType\": \"00\"}},"
+                           " \"created_at\": 1, \"updated_at\": 2}", -1, &jerr);
+    assert_non_null(d);
+    assert_int_equal(store_bson__user_from_doc(d, &u, err, sizeof err), STORE_EIO);
+    assert_non_null(strstr(err, "wrong length"));
+    bson_destroy(d);
+
+    /* Text where a number belongs; int32 numbers are accepted. */
+    store_member m;
+    d = bson_new_from_json((const uint8_t *)"{\"chat_id\": \"c\", \"user_id\": \"u\","
+                           " \"role\": 1, \"joined_at\": \"yesterday\"}", -1, &jerr);
+    assert_non_null(d);
+    assert_int_equal(store_bson__member_from_doc(d, &m, err, sizeof err), STORE_EIO);
+    assert_non_null(strstr(err, "joined_at"));
+    assert_null(m.chat_id);
+    bson_destroy(d);
+
+    /* Unknown role, negative seq. */
+    d = bson_new_from_json((const uint8_t *)"{\"chat_id\": \"c\", \"user_id\": \"u\","
+                           " \"role\": 9, \"joined_at\": 1}", -1, &jerr);
+    assert_int_equal(store_bson__member_from_doc(d, &m, err, sizeof err), STORE_EIO);
+    bson_destroy(d);
+    d = bson_new_from_json((const uint8_t *)"{\"chat_id\": \"c\", \"user_id\": \"u\","
+                           " \"role\": 1, \"joined_at\": 1, \"read_seq\": -4}", -1, &jerr);
+    assert_int_equal(store_bson__member_from_doc(d, &m, err, sizeof err), STORE_EIO);
+    assert_non_null(strstr(err, "negative"));
+    bson_destroy(d);
+
+    /* Chat type out of range. */
+    store_chat c;
+    d = bson_new_from_json((const uint8_t *)"{\"_id\": \"c\", \"type\": 7, \"created_at\": 1}",
+                           -1, &jerr);
+    assert_int_equal(store_bson__chat_from_doc(d, &c, err, sizeof err), STORE_EIO);
+    bson_destroy(d);
+
+    /* Message body that is a string. */
+    store_message msg;
+    d = bson_new_from_json((const uint8_t *)"{\"chat_id\": \"c\", \"seq\": 1,"
+                           " \"server_id\": \"s\", \"sender\": \"a\", \"client_msg_id\": \"x\","
+                           " \"server_ts\": 1, \"body\": \"plain\", \"kind\": 1}", -1, &jerr);
+    assert_int_equal(store_bson__message_from_doc(d, &msg, err, sizeof err), STORE_EIO);
+    assert_non_null(strstr(err, "body"));
+    assert_null(msg.chat_id);
+    bson_destroy(d);
+
+    /* Prekey id above 32 bits. */
+    store_prekey p;
+    d = bson_new_from_json((const uint8_t *)"{\"user_id\": \"a\", \"key_id\":"
+                           " {\"$numberLong\": \"4294967296\"}, \"public_key\":"
+                           " {\"$binary\": {\"base64\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+                           " \"subType\": \"00\"}}, \"created_at\": 1}", -1, &jerr);
+    assert_non_null(d);
+    assert_int_equal(store_bson__otpk_from_doc(d, &p, err, sizeof err), STORE_EIO);
+    assert_non_null(strstr(err, "key_id"));
+    bson_destroy(d);
+}
+
+static void test_to_doc_rejects_unrepresentable(void **state)
+{
+    (void)state;
+    bson_t doc = BSON_INITIALIZER;
+    store_message m = {.chat_id = "c", .seq = (uint64_t)INT64_MAX + 1, .server_id = "s",
+                       .sender = "a", .client_msg_id = "x", .kind = 1};
+    assert_false(store_bson__message_to_doc(&m, &doc));
+    bson_reinit(&doc);
+    m.seq = 0;   /* must be assigned before it is stored */
+    assert_false(store_bson__message_to_doc(&m, &doc));
+    bson_reinit(&doc);
+    m.seq = 1;
+    m.server_id = NULL;
+    assert_false(store_bson__message_to_doc(&m, &doc));
+    bson_reinit(&doc);
+    store_user u = {.user_id = NULL};
+    assert_false(store_bson__user_to_doc(&u, &doc));
+    bson_destroy(&doc);
+}
+
+/* ---------------------------------------------- filters and updates */
+
+static void test_seq_documents(void **state)
+{
+    (void)state;
+    bson_t u = BSON_INITIALIZER, f = BSON_INITIALIZER;
+    assert_true(store_bson__seq_alloc_update(1700, &u));
+    assert_doc(&u, "{\"$inc\": {\"last_seq\": {\"$numberLong\": \"1\"}},"
+                   " \"$max\": {\"last_message_at\": {\"$numberLong\": \"1700\"}}}");
+    bson_reinit(&u);
+    assert_true(store_bson__seq_explicit("d:a:b", 9, 1800, &f, &u));
+    assert_doc(&f, "{\"_id\": \"d:a:b\", \"last_seq\": {\"$lt\": {\"$numberLong\": \"9\"}}}");
+    assert_doc(&u, "{\"$set\": {\"last_seq\": {\"$numberLong\": \"9\"}},"
+                   " \"$max\": {\"last_message_at\": {\"$numberLong\": \"1800\"}}}");
+    bson_reinit(&f);
+    bson_reinit(&u);
+    assert_false(store_bson__seq_explicit("d:a:b", 0, 1, &f, &u));
+    /* Giving a reserved seq back only matches while it is still the last. */
+    bson_reinit(&f);
+    bson_reinit(&u);
+    assert_true(store_bson__seq_undo("d:a:b", 12, 11, 1500, &f, &u));
+    assert_doc(&f, "{\"_id\": \"d:a:b\", \"last_seq\": {\"$numberLong\": \"12\"}}");
+    assert_doc(&u, "{\"$set\": {\"last_seq\": {\"$numberLong\": \"11\"},"
+                   " \"last_message_at\": {\"$numberLong\": \"1500\"}}}");
+    bson_reinit(&u);
+    assert_true(store_bson__raise_seq_update(40, 99, &u));
+    assert_doc(&u, "{\"$max\": {\"last_seq\": {\"$numberLong\": \"40\"},"
+                   " \"last_message_at\": {\"$numberLong\": \"99\"}}}");
+    bson_destroy(&u);
+    bson_destroy(&f);
+}
+
+static void test_member_documents(void **state)
+{
+    (void)state;
+    bson_t u = BSON_INITIALIZER;
+    assert_true(store_bson__member_advance_update(5, 3, &u));
+    assert_doc(&u, "{\"$max\": {\"delivered_seq\": {\"$numberLong\": \"5\"},"
+                   " \"read_seq\": {\"$numberLong\": \"3\"}}}");
+    bson_reinit(&u);
+    assert_true(store_bson__member_advance_update(0, 3, &u));
+    assert_doc(&u, "{\"$max\": {\"read_seq\": {\"$numberLong\": \"3\"}}}");
+    bson_reinit(&u);
+    assert_false(store_bson__member_advance_update(0, 0, &u));
+    bson_reinit(&u);
+    assert_true(store_bson__member_role_update(STORE_ROLE_OWNER, &u));
+    assert_doc(&u, "{\"$set\": {\"role\": {\"$numberInt\": \"3\"}}}");
+    bson_reinit(&u);
+    assert_true(store_bson__member_filter("g:x", "bob", &u));
+    assert_doc(&u, "{\"chat_id\": \"g:x\", \"user_id\": \"bob\"}");
+    bson_destroy(&u);
+}
+
+static void test_query_documents(void **state)
+{
+    (void)state;
+    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
+    assert_true(store_bson__messages_after_query("d:a:b", 41, 100, &f, &o));
+    assert_doc(&f, "{\"chat_id\": \"d:a:b\", \"seq\": {\"$gt\": {\"$numberLong\": \"41\"}}}");
+    assert_doc(&o, "{\"sort\": {\"seq\": {\"$numberInt\": \"1\"}},"
+                   " \"limit\": {\"$numberLong\": \"100\"}}");
+    bson_reinit(&f);
+    assert_true(store_bson__expired_filter(99, &f));
+    assert_doc(&f, "{\"expires_at\": {\"$gt\": {\"$numberLong\": \"0\"},"
+                   " \"$lte\": {\"$numberLong\": \"99\"}}}");
+    bson_reinit(&f);
+    bson_reinit(&o);
+    assert_true(store_bson__users_since_query(7, &f, &o));
+    assert_doc(&f, "{\"updated_at\": {\"$gte\": {\"$numberLong\": \"7\"}}}");
+    assert_doc(&o, "{\"sort\": {\"updated_at\": {\"$numberInt\": \"1\"},"
+                   " \"_id\": {\"$numberInt\": \"1\"}}}");
+    bson_reinit(&f);
+    assert_true(store_bson__client_id_filter("alice", "c-1", &f));
+    assert_doc(&f, "{\"sender\": \"alice\", \"client_msg_id\": \"c-1\"}");
+    bson_reinit(&f);
+    assert_true(store_bson__message_filter("d:a:b", 3, &f));
+    assert_doc(&f, "{\"chat_id\": \"d:a:b\", \"seq\": {\"$numberLong\": \"3\"}}");
+    bson_reinit(&o);
+    assert_true(store_bson__media_expired_opts(10, &o));
+    assert_doc(&o, "{\"sort\": {\"expires_at\": {\"$numberInt\": \"1\"}},"
+                   " \"limit\": {\"$numberLong\": \"10\"}}");
+    bson_reinit(&f);
+    bson_reinit(&o);
+    assert_true(store_bson__page_query("g:abc", 500, &f, &o));
+    assert_doc(&f, "{\"_id\": {\"$gt\": \"g:abc\"}}");
+    assert_doc(&o, "{\"sort\": {\"_id\": {\"$numberInt\": \"1\"}},"
+                   " \"limit\": {\"$numberLong\": \"500\"}}");
+    bson_reinit(&o);
+    assert_true(store_bson__otpk_pop_sort(&o));
+    assert_doc(&o, "{\"key_id\": {\"$numberInt\": \"1\"}}");
+    bson_destroy(&f);
+    bson_destroy(&o);
+}
+
+static void test_update_documents(void **state)
+{
+    (void)state;
+    bson_t u = BSON_INITIALIZER;
+    store_chat c = {.chat_id = "g:x", .name = "new name", .description = NULL, .settings = "{}"};
+    assert_true(store_bson__chat_update(&c, &u));
+    assert_doc(&u, "{\"$set\": {\"name\": \"new name\", \"settings\": \"{}\"},"
+                   " \"$unset\": {\"description\": \"\"}}");
+    bson_reinit(&u);
+    c.description = "d";
+    assert_true(store_bson__chat_update(&c, &u));
+    assert_doc(&u, "{\"$set\": {\"name\": \"new name\", \"description\": \"d\","
+                   " \"settings\": \"{}\"}}");
+    bson_reinit(&u);
+
+    uint8_t key[STORE_KEY_LEN] = {0};
+    key[0] = 0xff;
+    assert_true(store_bson__user_set_key_update(key, 55, &u));
+    assert_doc(&u, "{\"$set\": {\"identity_key\": {\"$binary\": {\"base64\":"
+                   " \"/wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\", \"subType\": \"00\"}},"
+                   " \"updated_at\": {\"$numberLong\": \"55\"}}}");
+    bson_reinit(&u);
+
+    store_prekey p = {.user_id = "bob", .key_id = 7, .created_at = 8};
+    assert_true(store_bson__signed_prekey_update(&p, &u));
+    /* An update pipeline (array) with one $set stage: the old current becomes
+     * previous, the new key is a literal (never read as an expression). */
+    assert_doc(&u,
+               "{\"0\": {\"$set\": {\"user_id\": \"bob\", \"previous\": \"$current\","
+               " \"current\": {\"$literal\": {\"key_id\": {\"$numberLong\": \"7\"},"
+               " \"public_key\": {\"$binary\": {\"base64\":"
+               " \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\", \"subType\": \"00\"}},"
+               " \"signature\": {\"$binary\": {\"base64\": \"" 
+               "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==\","
+               " \"subType\": \"00\"}}, \"created_at\": {\"$numberLong\": \"8\"}}}}}}");
+    bson_destroy(&u);
+}
+
+static void test_index_documents(void **state)
+{
+    (void)state;
+    bson_t cmd = BSON_INITIALIZER;
+    assert_true(store_bson__create_indexes_cmd(STORE_BSON_MESSAGES, &cmd));
+    assert_doc(&cmd,
+               "{\"createIndexes\": \"messages\", \"indexes\": ["
+               " {\"key\": {\"chat_id\": {\"$numberInt\": \"1\"}, \"seq\": {\"$numberInt\": \"1\"}},"
+               "  \"name\": \"chat_id_seq\", \"unique\": true},"
+               " {\"key\": {\"sender\": {\"$numberInt\": \"1\"},"
+               "  \"client_msg_id\": {\"$numberInt\": \"1\"}},"
+               "  \"name\": \"sender_client_msg_id\", \"unique\": true},"
+               " {\"key\": {\"sender\": {\"$numberInt\": \"1\"}}, \"name\": \"sender\"},"
+               " {\"key\": {\"expires_at\": {\"$numberInt\": \"1\"}}, \"name\": \"expires_at\"}]}");
+    bson_reinit(&cmd);
+    assert_true(store_bson__create_indexes_cmd(STORE_BSON_MEMBERS, &cmd));
+    assert_doc(&cmd,
+               "{\"createIndexes\": \"members\", \"indexes\": ["
+               " {\"key\": {\"chat_id\": {\"$numberInt\": \"1\"}, \"user_id\": {\"$numberInt\": \"1\"}},"
+               "  \"name\": \"chat_id_user_id\", \"unique\": true},"
+               " {\"key\": {\"user_id\": {\"$numberInt\": \"1\"}}, \"name\": \"user_id\"}]}");
+    bson_reinit(&cmd);
+    assert_true(store_bson__create_indexes_cmd(STORE_BSON_OTPKS, &cmd));
+    assert_doc(&cmd,
+               "{\"createIndexes\": \"one_time_prekeys\", \"indexes\": ["
+               " {\"key\": {\"user_id\": {\"$numberInt\": \"1\"}, \"key_id\": {\"$numberInt\": \"1\"}},"
+               "  \"name\": \"user_id_key_id\", \"unique\": true}]}");
+    bson_reinit(&cmd);
+    assert_true(store_bson__create_indexes_cmd(STORE_BSON_USERS, &cmd));
+    assert_doc(&cmd, "{\"createIndexes\": \"users\", \"indexes\": ["
+                     " {\"key\": {\"updated_at\": {\"$numberInt\": \"1\"}}, \"name\": \"updated_at\"}]}");
+    bson_reinit(&cmd);
+    assert_true(store_bson__create_indexes_cmd(STORE_BSON_MEDIA, &cmd));
+    assert_doc(&cmd, "{\"createIndexes\": \"media\", \"indexes\": ["
+                     " {\"key\": {\"expires_at\": {\"$numberInt\": \"1\"}}, \"name\": \"expires_at\"}]}");
+    bson_reinit(&cmd);
+    /* chats and signed_prekeys are keyed by _id only. */
+    assert_false(store_bson__create_indexes_cmd(STORE_BSON_CHATS, &cmd));
+    bson_reinit(&cmd);
+    assert_false(store_bson__create_indexes_cmd(STORE_BSON_SIGNED_PREKEYS, &cmd));
+    bson_destroy(&cmd);
+
+    size_t n = 0;
+    while (store_bson__collections[n])
+        n++;
+    assert_int_equal(n, 7);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_user_roundtrip),
+        cmocka_unit_test(test_prekey_roundtrip),
+        cmocka_unit_test(test_chat_roundtrip_full),
+        cmocka_unit_test(test_chat_roundtrip_optional_missing),
+        cmocka_unit_test(test_member_roundtrip),
+        cmocka_unit_test(test_message_roundtrip),
+        cmocka_unit_test(test_media_roundtrip),
+        cmocka_unit_test(test_from_doc_rejects_malformed),
+        cmocka_unit_test(test_to_doc_rejects_unrepresentable),
+        cmocka_unit_test(test_seq_documents),
+        cmocka_unit_test(test_member_documents),
+        cmocka_unit_test(test_query_documents),
+        cmocka_unit_test(test_update_documents),
+        cmocka_unit_test(test_index_documents),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
