@@ -1,0 +1,338 @@
+/*
+ * cli.c - main(): global options, dispatch through cli_commands[], and the
+ * helpers every command shares.
+ */
+#include "cli.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+volatile int cli_stop;
+
+int64_t cli_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    cli_stop = 1;
+}
+
+void cli_install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int cli_error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("parley: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+int cli_fail(parley_client *c, int rc, const char *what)
+{
+    const char *detail = c ? parley_last_error(c) : "";
+    int code = rc == PARLEY_EINVAL ? CLI_USAGE : rc == PARLEY_ETIMEOUT ? CLI_TIMEOUT : CLI_FAIL;
+    if (detail && *detail)
+        return cli_error(code, "%s: %s", what, detail);
+    return cli_error(code, "%s: %s", what, parley_strerror(rc));
+}
+
+static const cli_command *find(const char *name)
+{
+    for (int i = 0; i < cli_ncommands; i++)
+        if (strcmp(cli_commands[i].name, name) == 0)
+            return &cli_commands[i];
+    return NULL;
+}
+
+int cli_usage(const char *name)
+{
+    const cli_command *cmd = find(name);
+    if (cmd)
+        fprintf(stderr, "usage: parley [GLOBAL OPTIONS] %s %s\n  %s\n", cmd->name, cmd->args,
+                cmd->summary);
+    return CLI_USAGE;
+}
+
+static void usage_all(FILE *f)
+{
+    fprintf(f, "usage: parley [--home DIR] [--mqtt URL] [--keyserver URL] [--media URL] "
+               "COMMAND [ARGS]\n\ncommands:\n");
+    for (int i = 0; i < cli_ncommands; i++)
+        fprintf(f, "  %s %s\n      %s\n", cli_commands[i].name, cli_commands[i].args,
+                cli_commands[i].summary);
+    fprintf(f, "\nenvironment: PARLEY_HOME, PARLEY_MQTT_URL, PARLEY_KEYSERVER_URL, "
+               "PARLEY_MEDIA_URL\nexit codes: 0 ok, 1 usage, 2 network or server refusal, "
+               "3 timeout\n");
+}
+
+int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, int nopts)
+{
+    int npos = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            for (i++; i < argc; i++)
+                argv[npos++] = argv[i];
+            break;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            argv[npos++] = argv[i];
+            continue;
+        }
+        const cli_opt *o = NULL;
+        for (int k = 0; k < nopts; k++)
+            if (strcmp(opts[k].name, a) == 0)
+                o = &opts[k];
+        if (!o) {
+            cli_error(CLI_USAGE, "%s: unknown option %s", cmd, a);
+            return -1;
+        }
+        if (o->has_value) {
+            if (i + 1 >= argc) {
+                cli_error(CLI_USAGE, "%s: option %s needs a value", cmd, a);
+                return -1;
+            }
+            *o->value = argv[++i];
+        } else {
+            *o->flag = true;
+        }
+    }
+    return npos;
+}
+
+long cli_number(const char *s)
+{
+    char *end = NULL;
+    if (!s || !*s)
+        return -1;
+    long v = strtol(s, &end, 10);
+    return *end || v < 0 ? -1 : v;
+}
+
+parley_client *cli_open(cli_ctx *ctx, int transient, int *code)
+{
+    parley_client *c = NULL;
+    parley_config cfg = ctx->cfg;
+    cfg.transient = transient;
+    int rc = parley_open(&cfg, &c);
+    if (rc != PARLEY_OK) {
+        *code = cli_error(CLI_FAIL, "cannot open the home %s: %s",
+                          cfg.home ? cfg.home : "(default)", parley_strerror(rc));
+        return NULL;
+    }
+    return c;
+}
+
+int cli_connect_synced(parley_client *c, int timeout_s)
+{
+    int rc = parley_connect(c);
+    if (rc != PARLEY_OK)
+        return cli_fail(c, rc, "connect");
+    rc = parley_sync(c, timeout_s * 1000);
+    if (rc != PARLEY_OK)
+        return cli_fail(c, rc, "sync");
+    return CLI_OK;
+}
+
+int cli_chat_arg(parley_client *c, const char *arg, char *out, size_t outlen)
+{
+    if (strncmp(arg, "d:", 2) == 0 || strncmp(arg, "g:", 2) == 0) {
+        snprintf(out, outlen, "%s", arg);
+        return PARLEY_OK;
+    }
+    return parley_direct_chat_id(c, arg, out, outlen);
+}
+
+static void print_json(json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+    json_decref(o);
+    fflush(stdout);
+}
+
+static const char *receipt_name(parley_receipt_status s)
+{
+    switch (s) {
+    case PARLEY_RECEIPT_STORED: return "stored";
+    case PARLEY_RECEIPT_DELIVERED: return "delivered";
+    case PARLEY_RECEIPT_READ: return "read";
+    case PARLEY_RECEIPT_REJECTED: return "rejected";
+    }
+    return "unknown";
+}
+
+void cli_print_message(const parley_message *m, bool json)
+{
+    if (json) {
+        json_t *text = json_stringn(m->text, m->text_len);
+        if (!text) /* not UTF-8: a peer's client is broken; say so rather than drop it */
+            text = json_string("(text is not valid UTF-8)");
+        json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:I}", "type",
+                              m->system ? "system" : "message", "chat_id", m->chat_id, "seq",
+                              (json_int_t)m->seq, "sender", m->sender, "server_id", m->server_id,
+                              "client_msg_id", m->client_msg_id, "text", text,
+                              "ts", (json_int_t)m->server_ts);
+        if (o && m->media_id)
+            json_object_set_new(o, "media",
+                                json_pack("{s:s, s:s, s:s, s:I}", "media_id", m->media_id,
+                                          "file_name", m->media_name, "content_type",
+                                          m->media_type, "size", (json_int_t)m->media_size));
+        print_json(o);
+        return;
+    }
+    printf("[%s #%llu] %s%s: %.*s", m->chat_id, (unsigned long long)m->seq,
+           m->system ? "* " : "", m->sender, (int)m->text_len, m->text);
+    if (m->media_id)
+        printf("%s[file %s, %s, %llu bytes; media id %s]", m->text_len ? " " : "", m->media_name,
+               m->media_type, (unsigned long long)m->media_size, m->media_id);
+    putchar('\n');
+    fflush(stdout);
+}
+
+void cli_print_receipt(const parley_receipt *r, bool json)
+{
+    const char *status = receipt_name(r->status);
+    if (json) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "type", "receipt", "status", status,
+                              "chat_id", r->chat_id, "seq", (json_int_t)r->seq);
+        if (o && *r->by)
+            json_object_set_new(o, "by", json_string(r->by));
+        if (o && *r->server_id)
+            json_object_set_new(o, "server_id", json_string(r->server_id));
+        if (o && *r->client_msg_id)
+            json_object_set_new(o, "client_msg_id", json_string(r->client_msg_id));
+        if (o && r->status == PARLEY_RECEIPT_REJECTED) {
+            json_object_set_new(o, "error", json_string(r->error));
+            json_object_set_new(o, "message", json_string(r->error_message));
+        }
+        if (o && r->all)
+            json_object_set_new(o, "all", json_true());
+        print_json(o);
+        return;
+    }
+    if (r->status == PARLEY_RECEIPT_REJECTED)
+        printf("[%s] rejected %s: %s %s\n", r->chat_id, r->client_msg_id, r->error,
+               r->error_message);
+    else if (*r->by)
+        printf("[%s] %s up to #%llu by %s\n", r->chat_id, status, (unsigned long long)r->seq,
+               r->by);
+    else
+        printf("[%s] %s #%llu\n", r->chat_id, status, (unsigned long long)r->seq);
+    fflush(stdout);
+}
+
+void cli_print_event(const parley_event *e, bool json)
+{
+    switch (e->type) {
+    case PARLEY_EVENT_UNDECRYPTABLE:
+        if (json)
+            print_json(json_pack("{s:s, s:s, s:I, s:s, s:s}", "type", "undecryptable", "chat_id",
+                                 e->chat_id, "seq", (json_int_t)e->seq, "sender", e->user,
+                                 "error", e->detail));
+        else
+            printf("[%s #%llu] %s: (message could not be decrypted: %s)\n", e->chat_id,
+                   (unsigned long long)e->seq, e->user, e->detail);
+        break;
+    case PARLEY_EVENT_IDENTITY_CHANGED:
+        if (json)
+            print_json(json_pack("{s:s, s:s}", "type", "identity_changed", "user", e->user));
+        else
+            fprintf(stderr, "parley: WARNING: the identity key of %s changed; compare the "
+                            "safety number (parley safety-number %s)\n", e->user, e->user);
+        break;
+    case PARLEY_EVENT_SYNCED:
+        if (json)
+            print_json(json_pack("{s:s}", "type", "synced"));
+        break;
+    case PARLEY_EVENT_CONNECTED:
+        break;
+    case PARLEY_EVENT_DISCONNECTED:
+        fprintf(stderr, "parley: disconnected (%s); reconnecting\n", e->detail);
+        break;
+    }
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    cli_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.prog = argv[0];
+    int i = 1;
+    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+        const char **dst = NULL;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage_all(stdout);
+            return CLI_OK;
+        }
+        if (strcmp(argv[i], "--home") == 0)
+            dst = &ctx.cfg.home;
+        else if (strcmp(argv[i], "--mqtt") == 0)
+            dst = &ctx.cfg.mqtt_url;
+        else if (strcmp(argv[i], "--keyserver") == 0)
+            dst = &ctx.cfg.keyserver_url;
+        else if (strcmp(argv[i], "--media") == 0)
+            dst = &ctx.cfg.media_url;
+        if (!dst)
+            return cli_error(CLI_USAGE, "unknown global option %s (see parley --help)", argv[i]);
+        if (i + 1 >= argc)
+            return cli_error(CLI_USAGE, "option %s needs a value", argv[i]);
+        *dst = argv[++i];
+    }
+    if (i >= argc) {
+        usage_all(stderr);
+        return CLI_USAGE;
+    }
+    /* Two-word commands ("group create") first, then one word. */
+    if (i + 1 < argc) {
+        char two[128];
+        snprintf(two, sizeof two, "%s %s", argv[i], argv[i + 1]);
+        const cli_command *cmd = find(two);
+        if (cmd)
+            return cmd->run(&ctx, argc - i - 2, argv + i + 2);
+    }
+    const cli_command *cmd = find(argv[i]);
+    if (!cmd) {
+        if (strcmp(argv[i], "help") == 0) {
+            usage_all(stdout);
+            return CLI_OK;
+        }
+        /* The first word of two-word commands: list them. */
+        size_t len = strlen(argv[i]);
+        int shown = 0;
+        for (int k = 0; k < cli_ncommands; k++) {
+            const cli_command *cc = &cli_commands[k];
+            if (strncmp(cc->name, argv[i], len) == 0 && cc->name[len] == ' ') {
+                fprintf(stderr, "%s  parley %s %s\n", shown++ ? "" : "usage:\n", cc->name, cc->args);
+            }
+        }
+        if (shown)
+            return CLI_USAGE;
+        return cli_error(CLI_USAGE, "unknown command '%s' (see parley --help)", argv[i]);
+    }
+    return cmd->run(&ctx, argc - i - 1, argv + i + 1);
+}

@@ -1,0 +1,79 @@
+/*
+ * cli.h - the `parley` command-line client: shared context and helpers
+ * (cli.c) and the command table (commands.c). Each command lives in a
+ * cmd_*.c file and has the signature of cli_run_fn.
+ *
+ * Exit codes: 0 ok, 1 usage, 2 network / server refusal / local failure,
+ * 3 timeout. Errors go to stderr as one line "parley: ...".
+ */
+#ifndef PARLEY_CLI_H
+#define PARLEY_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "parley/parley.h"
+
+enum { CLI_OK = 0, CLI_USAGE = 1, CLI_FAIL = 2, CLI_TIMEOUT = 3 };
+
+typedef struct {
+    parley_config cfg;      /* from the global options and the environment */
+    const char *prog;
+} cli_ctx;
+
+typedef int (*cli_run_fn)(cli_ctx *ctx, int argc, char **argv);
+
+typedef struct {
+    const char *name;       /* "send", or "group create" (two words) */
+    const char *args;       /* usage after the name */
+    const char *summary;
+    cli_run_fn run;         /* argv[0] is the first argument after the name */
+} cli_command;
+
+extern const cli_command cli_commands[];
+extern const int cli_ncommands;
+
+/* ---- helpers (cli.c) ---- */
+
+/* Print "parley: <fmt>" to stderr; returns code. */
+int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Map a parley_rc to an exit code, printing the client's last error. */
+int cli_fail(parley_client *c, int rc, const char *what);
+/* Usage of one command on stderr; returns CLI_USAGE. */
+int cli_usage(const char *name);
+
+/* Open the home (transient: see parley_config). Prints errors. NULL on failure
+ * with *code set. */
+parley_client *cli_open(cli_ctx *ctx, int transient, int *code);
+/* Connect and sync every chat (bounded). Returns an exit code. */
+int cli_connect_synced(parley_client *c, int timeout_s);
+
+/* Option parsing: a tiny getopt for "--name VALUE" and "--flag". Options may
+ * appear anywhere; positional arguments are compacted to the front of argv.
+ * Returns the number of positional arguments or -1 (unknown option, printed). */
+typedef struct {
+    const char *name;   /* "--count" */
+    int has_value;
+    const char **value; /* set to the value (has_value) */
+    bool *flag;         /* set to true (!has_value) */
+} cli_opt;
+int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, int nopts);
+/* Parse a positive integer option; -1 if malformed. */
+long cli_number(const char *s);
+
+/* A chat argument: a chat id (d:..., g:...) or a user id (the direct chat). */
+int cli_chat_arg(parley_client *c, const char *arg, char *out, size_t outlen);
+
+/* JSON output of one event line (jansson-escaped). */
+void cli_print_message(const parley_message *m, bool json);
+void cli_print_receipt(const parley_receipt *r, bool json);
+void cli_print_event(const parley_event *e, bool json);
+
+/* Monotonic milliseconds, for every deadline (wall-clock jumps must not end
+ * or stretch a wait). */
+int64_t cli_now_ms(void);
+
+extern volatile int cli_stop; /* set by SIGINT/SIGTERM */
+void cli_install_signals(void);
+
+#endif

@@ -1,0 +1,430 @@
+/*
+ * cmd_messages.c - send, listen, read, chats, history.
+ */
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+#define DEFAULT_TIMEOUT_S 30
+
+static long timeout_arg(const char *s, long dflt)
+{
+    return s ? cli_number(s) : dflt;
+}
+
+/* ---- send ---------------------------------------------------------------- */
+
+typedef struct {
+    const char *cmid;
+    bool json;
+    int done;      /* 1 stored, -1 rejected */
+    char chat_id[160];
+    unsigned long long seq;
+    char server_id[64];
+    char error[300];
+} send_wait;
+
+static void send_on_receipt(void *ud, const parley_receipt *r)
+{
+    send_wait *w = ud;
+    if (strcmp(r->client_msg_id, w->cmid) != 0)
+        return;
+    if (r->status == PARLEY_RECEIPT_STORED) {
+        w->done = 1;
+        snprintf(w->chat_id, sizeof w->chat_id, "%s", r->chat_id);
+        snprintf(w->server_id, sizeof w->server_id, "%s", r->server_id);
+        w->seq = (unsigned long long)r->seq;
+        if (w->json)
+            cli_print_receipt(r, true);
+    } else if (r->status == PARLEY_RECEIPT_REJECTED && r->will_retry) {
+        fprintf(stderr, "parley: send: the broker refused for now (%s: %s); retrying\n", r->error,
+                r->error_message);
+    } else if (r->status == PARLEY_RECEIPT_REJECTED) {
+        w->done = -1;
+        snprintf(w->error, sizeof w->error, "%s: %s", r->error, r->error_message);
+    }
+}
+
+static void quiet_event(void *ud, const parley_event *e)
+{
+    (void)ud;
+    if (e->type == PARLEY_EVENT_IDENTITY_CHANGED)
+        cli_print_event(e, false);
+}
+
+int cmd_send(cli_ctx *ctx, int argc, char **argv)
+{
+    const char *timeout = NULL;
+    bool json = false;
+    char cmid[80];
+    int code = CLI_OK;
+    cli_opt opts[] = {{"--timeout", 1, &timeout, NULL}, {"--json", 0, NULL, &json}};
+    if (cli_parse("send", argc, argv, opts, 2) != 2)
+        return cli_usage("send");
+    long t = timeout_arg(timeout, DEFAULT_TIMEOUT_S);
+    if (t < 0)
+        return cli_error(CLI_USAGE, "send: --timeout must be a number of seconds");
+    parley_client *c = cli_open(ctx, 1, &code);
+    if (!c)
+        return code;
+    send_wait w = {.json = json, .cmid = cmid};
+    parley_callbacks cb = {.on_receipt = send_on_receipt, .on_event = quiet_event, .ud = &w};
+    parley_set_callbacks(c, &cb);
+    int rc;
+    if (strncmp(argv[0], "g:", 2) == 0) {
+        /* A group send needs the member list: connect first. */
+        rc = parley_connect(c);
+        if (rc == PARLEY_OK)
+            rc = parley_wait_synced(c, (int)t * 1000);
+        if (rc == PARLEY_OK)
+            rc = parley_send_text(c, argv[0], argv[1], cmid);
+    } else {
+        /* Queue first (encrypting once), then connect: the outbox publishes it. */
+        rc = parley_send_text(c, argv[0], argv[1], cmid);
+        if (rc == PARLEY_OK)
+            rc = parley_connect(c);
+    }
+    if (rc != PARLEY_OK) {
+        code = cli_fail(c, rc, "send");
+        goto done;
+    }
+    int64_t deadline = cli_now_ms() + t * 1000;
+    while (!w.done && cli_now_ms() < deadline) {
+        rc = parley_poll(c, 200);
+        if (rc < 0) {
+            code = cli_fail(c, rc, "send");
+            goto done;
+        }
+        /* A listener of this home may have received the receipt first. */
+        if (!w.done) {
+            uint64_t seq = 0;
+            int st = parley_sent_status(c, cmid, &seq, w.server_id, sizeof w.server_id, w.chat_id,
+                                       sizeof w.chat_id);
+            if (st == PARLEY_SENT_STORED) {
+                w.done = 1;
+                w.seq = (unsigned long long)seq;
+                if (json)
+                    printf("{\"type\":\"receipt\",\"status\":\"stored\",\"chat_id\":\"%s\","
+                           "\"seq\":%llu,\"server_id\":\"%s\",\"client_msg_id\":\"%s\"}\n",
+                           w.chat_id, w.seq, w.server_id, cmid);
+            } else if (st == PARLEY_SENT_UNKNOWN) {
+                w.done = -1;
+                snprintf(w.error, sizeof w.error, "%s",
+                         "the message left the outbox without being stored (refused)");
+            }
+        }
+    }
+    if (w.done == 1) {
+        if (!json)
+            printf("stored %s seq %llu id %s\n", w.chat_id, w.seq, w.server_id);
+    } else if (w.done == -1) {
+        code = cli_error(CLI_FAIL, "send: rejected by the broker: %s", w.error);
+    } else {
+        const char *why = parley_last_error(c);
+        code = cli_error(CLI_TIMEOUT,
+                         "send: no stored receipt after %ld s%s%s (the message stays in the "
+                         "outbox and is retried by the next connection)",
+                         t, *why ? ": " : "", why);
+    }
+    parley_disconnect(c);
+
+done:
+    parley_close(c);
+    return code;
+}
+
+/* ---- listen -------------------------------------------------------------- */
+
+typedef struct {
+    parley_client *c;
+    bool json, read;
+    long count;    /* messages to wait for; 0: unlimited */
+    long seen;
+    int ack_failed;
+} listen_ctx;
+
+static void listen_on_message(void *ud, const parley_message *m)
+{
+    listen_ctx *l = ud;
+    cli_print_message(m, l->json);
+    l->seen++;
+    int rc = l->read ? parley_ack_read(l->c, m->chat_id, m->seq)
+                     : parley_ack_delivered(l->c, m->chat_id, m->seq);
+    if (rc != PARLEY_OK)
+        l->ack_failed = 1;
+}
+
+static void listen_on_receipt(void *ud, const parley_receipt *r)
+{
+    listen_ctx *l = ud;
+    cli_print_receipt(r, l->json);
+}
+
+static void listen_on_event(void *ud, const parley_event *e)
+{
+    listen_ctx *l = ud;
+    cli_print_event(e, l->json);
+    if (e->type == PARLEY_EVENT_UNDECRYPTABLE) {
+        l->seen++; /* it occupies its place in the sequence: ack it too */
+        parley_ack_delivered(l->c, e->chat_id, e->seq);
+    }
+}
+
+int cmd_listen(cli_ctx *ctx, int argc, char **argv)
+{
+    const char *count = NULL, *timeout = NULL;
+    bool json = false, read = false;
+    int code = CLI_OK;
+    cli_opt opts[] = {
+        {"--count", 1, &count, NULL},
+        {"--timeout", 1, &timeout, NULL},
+        {"--json", 0, NULL, &json},
+        {"--read", 0, NULL, &read},
+    };
+    if (cli_parse("listen", argc, argv, opts, 4) != 0)
+        return cli_usage("listen");
+    long n = count ? cli_number(count) : 0;
+    long t = timeout_arg(timeout, 0);
+    if (n < 0 || t < 0)
+        return cli_error(CLI_USAGE, "listen: --count and --timeout take numbers");
+    parley_client *c = cli_open(ctx, 0, &code);
+    if (!c)
+        return code;
+    /* One listener per home: two would share the MQTT client id and take
+     * the session from each other in turn. */
+    char lock_path[1100];
+    snprintf(lock_path, sizeof lock_path, "%s/listen.lock", parley_home(c));
+    int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        code = cli_error(CLI_FAIL, "listen: another `parley listen` is running for %s",
+                         parley_home(c));
+        if (lock_fd >= 0)
+            close(lock_fd);
+        parley_close(c);
+        return code;
+    }
+    listen_ctx l = {.c = c, .json = json, .read = read, .count = n};
+    parley_callbacks cb = {listen_on_message, listen_on_receipt, listen_on_event, &l};
+    parley_set_callbacks(c, &cb);
+    cli_install_signals();
+    int rc = parley_connect(c);
+    if (rc != PARLEY_OK) {
+        code = cli_fail(c, rc, "listen");
+        goto done;
+    }
+    int64_t deadline = t ? cli_now_ms() + t * 1000 : 0;
+    while (!cli_stop && (!n || l.seen < n) && (!deadline || cli_now_ms() < deadline)) {
+        rc = parley_poll(c, 200);
+        if (rc < 0) {
+            code = cli_fail(c, rc, "listen");
+            goto done;
+        }
+    }
+    /* Let the last acks reach the broker before leaving. */
+    if (parley_is_connected(c))
+        parley_flush(c, 5000);
+    if (n && l.seen < n && !cli_stop)
+        code = cli_error(CLI_TIMEOUT, "listen: %ld of %ld messages after %ld s", l.seen, n, t);
+    parley_disconnect(c);
+
+done:
+    parley_close(c);
+    close(lock_fd); /* releases the lock */
+    return code;
+}
+
+/* ---- read ---------------------------------------------------------------- */
+
+typedef struct {
+    const char *chat_id;
+    unsigned long long last;
+} last_seq_ctx;
+
+static int find_last(void *ud, const parley_chat *ch)
+{
+    last_seq_ctx *x = ud;
+    if (strcmp(ch->chat_id, x->chat_id) != 0)
+        return 0;
+    x->last = (unsigned long long)ch->synced_seq;
+    return 1;
+}
+
+int cmd_read(cli_ctx *ctx, int argc, char **argv)
+{
+    const char *timeout = NULL;
+    char chat_id[160];
+    int code = CLI_OK;
+    cli_opt opts[] = {{"--timeout", 1, &timeout, NULL}};
+    int npos = cli_parse("read", argc, argv, opts, 1);
+    if (npos != 1 && npos != 2)
+        return cli_usage("read");
+    long t = timeout_arg(timeout, DEFAULT_TIMEOUT_S);
+    long seq = npos == 2 ? cli_number(argv[1]) : 0;
+    if (t < 0 || seq < 0 || (npos == 2 && seq == 0))
+        return cli_error(CLI_USAGE, "read: SEQ and --timeout must be positive numbers");
+    parley_client *c = cli_open(ctx, 1, &code);
+    if (!c)
+        return code;
+    int rc = cli_chat_arg(c, argv[0], chat_id, sizeof chat_id);
+    if (rc != PARLEY_OK) {
+        code = cli_fail(c, rc, "read");
+        goto done;
+    }
+    code = cli_connect_synced(c, (int)t);
+    if (code != CLI_OK)
+        goto done;
+    if (!seq) {
+        last_seq_ctx x = {chat_id, 0};
+        parley_chats(c, find_last, &x);
+        seq = (long)x.last;
+        if (!seq) {
+            code = cli_error(CLI_FAIL, "read: no messages in %s", chat_id);
+            goto done;
+        }
+    }
+    rc = parley_ack_read(c, chat_id, (uint64_t)seq);
+    if (rc == PARLEY_OK)
+        rc = parley_flush(c, (int)t * 1000);
+    if (rc != PARLEY_OK)
+        code = cli_fail(c, rc, "read");
+    else
+        printf("read %s up to %ld\n", chat_id, seq);
+    parley_disconnect(c);
+
+done:
+    parley_close(c);
+    return code;
+}
+
+/* ---- chats / history ----------------------------------------------------- */
+
+static int sync_first(parley_client *c, bool offline, long t)
+{
+    if (offline)
+        return CLI_OK;
+    int code = cli_connect_synced(c, (int)t);
+    parley_disconnect(c);
+    return code;
+}
+
+static int print_chat(void *ud, const parley_chat *ch)
+{
+    bool json = *(bool *)ud;
+    if (json) {
+        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "chat_id", ch->chat_id,
+                              "name", ch->name, "last_seq", (json_int_t)ch->last_seq,
+                              "synced_seq", (json_int_t)ch->synced_seq, "delivered_seq",
+                              (json_int_t)ch->delivered_seq, "read_seq",
+                              (json_int_t)ch->read_seq, "last_message_at",
+                              (json_int_t)ch->last_message_at);
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (s)
+            puts(s);
+        free(s);
+        json_decref(o);
+    } else {
+        printf("%-40s %-20s last %llu  delivered %llu  read %llu\n", ch->chat_id, ch->name,
+               (unsigned long long)ch->last_seq, (unsigned long long)ch->delivered_seq,
+               (unsigned long long)ch->read_seq);
+    }
+    return 0;
+}
+
+int cmd_chats(cli_ctx *ctx, int argc, char **argv)
+{
+    const char *timeout = NULL;
+    bool json = false, offline = false;
+    int code = CLI_OK;
+    cli_opt opts[] = {
+        {"--timeout", 1, &timeout, NULL},
+        {"--json", 0, NULL, &json},
+        {"--offline", 0, NULL, &offline},
+    };
+    if (cli_parse("chats", argc, argv, opts, 3) != 0)
+        return cli_usage("chats");
+    long t = timeout_arg(timeout, DEFAULT_TIMEOUT_S);
+    if (t < 0)
+        return cli_error(CLI_USAGE, "chats: --timeout must be a number of seconds");
+    parley_client *c = cli_open(ctx, 1, &code);
+    if (!c)
+        return code;
+    code = sync_first(c, offline, t);
+    if (code == CLI_OK) {
+        int rc = parley_chats(c, print_chat, &json);
+        if (rc != PARLEY_OK)
+            code = cli_fail(c, rc, "chats");
+    }
+    parley_close(c);
+    return code;
+}
+
+typedef struct {
+    bool json;
+    const char *me;
+} history_ctx;
+
+static int print_history(void *ud, const parley_message *m)
+{
+    history_ctx *h = ud;
+    if (m->system < 0) {
+        if (h->json) {
+            json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "type", "undecryptable", "chat_id",
+                                  m->chat_id, "seq", (json_int_t)m->seq, "sender", m->sender);
+            char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            if (s)
+                puts(s);
+            free(s);
+            json_decref(o);
+        } else {
+            printf("[%s #%llu] %s: (message could not be decrypted)\n", m->chat_id,
+                   (unsigned long long)m->seq, m->sender);
+        }
+        return 0;
+    }
+    cli_print_message(m, h->json);
+    return 0;
+}
+
+int cmd_history(cli_ctx *ctx, int argc, char **argv)
+{
+    const char *timeout = NULL;
+    bool json = false, offline = false;
+    char chat_id[160];
+    int code = CLI_OK;
+    cli_opt opts[] = {
+        {"--timeout", 1, &timeout, NULL},
+        {"--json", 0, NULL, &json},
+        {"--offline", 0, NULL, &offline},
+    };
+    if (cli_parse("history", argc, argv, opts, 3) != 1)
+        return cli_usage("history");
+    long t = timeout_arg(timeout, DEFAULT_TIMEOUT_S);
+    if (t < 0)
+        return cli_error(CLI_USAGE, "history: --timeout must be a number of seconds");
+    parley_client *c = cli_open(ctx, 1, &code);
+    if (!c)
+        return code;
+    int rc = cli_chat_arg(c, argv[0], chat_id, sizeof chat_id);
+    if (rc != PARLEY_OK) {
+        code = cli_fail(c, rc, "history");
+        goto done;
+    }
+    code = sync_first(c, offline, t);
+    if (code != CLI_OK)
+        goto done;
+    history_ctx h = {json, parley_user_id(c)};
+    rc = parley_history(c, chat_id, print_history, &h);
+    if (rc != PARLEY_OK)
+        code = cli_fail(c, rc, "history");
+
+done:
+    parley_close(c);
+    return code;
+}

@@ -1,0 +1,69 @@
+/*
+ * commands.c - the dispatch table of the `parley` command. Adding a command
+ * is one row here plus its cmd_*.c file.
+ */
+#include "cli.h"
+
+/* cmd_identity.c */
+int cmd_init(cli_ctx *ctx, int argc, char **argv);
+int cmd_token(cli_ctx *ctx, int argc, char **argv);
+int cmd_safety_number(cli_ctx *ctx, int argc, char **argv);
+int cmd_status(cli_ctx *ctx, int argc, char **argv);
+int cmd_rotate_identity(cli_ctx *ctx, int argc, char **argv);
+/* cmd_messages.c */
+int cmd_send(cli_ctx *ctx, int argc, char **argv);
+int cmd_listen(cli_ctx *ctx, int argc, char **argv);
+int cmd_read(cli_ctx *ctx, int argc, char **argv);
+int cmd_chats(cli_ctx *ctx, int argc, char **argv);
+int cmd_history(cli_ctx *ctx, int argc, char **argv);
+/* cmd_media.c */
+int cmd_send_file(cli_ctx *ctx, int argc, char **argv);
+int cmd_fetch(cli_ctx *ctx, int argc, char **argv);
+/* cmd_groups.c */
+int cmd_group_create(cli_ctx *ctx, int argc, char **argv);
+int cmd_group_add(cli_ctx *ctx, int argc, char **argv);
+int cmd_group_remove(cli_ctx *ctx, int argc, char **argv);
+int cmd_group_promote(cli_ctx *ctx, int argc, char **argv);
+int cmd_group_demote(cli_ctx *ctx, int argc, char **argv);
+int cmd_group_leave(cli_ctx *ctx, int argc, char **argv);
+int cmd_group_info(cli_ctx *ctx, int argc, char **argv);
+int cmd_group_send(cli_ctx *ctx, int argc, char **argv);
+int cmd_groups(cli_ctx *ctx, int argc, char **argv);
+
+const cli_command cli_commands[] = {
+    {"init", "USER", "create this home's identity and register it with the keyserver", cmd_init},
+    {"token", "[--client-id ID] [--lifetime S] [--json]",
+     "print an MQTT client id, user name and password (a fresh token)", cmd_token},
+    {"status", "[--json]", "print this home's user, client id and outbox size", cmd_status},
+    {"rotate-identity", "", "replace the identity key (signed by the old one); drops sessions",
+     cmd_rotate_identity},
+    {"safety-number", "USER", "print the safety number to compare with USER", cmd_safety_number},
+    {"send", "USER TEXT [--timeout S] [--json]",
+     "send an encrypted message and wait for the stored receipt", cmd_send},
+    {"listen", "[--count N] [--timeout S] [--json] [--read]",
+     "print incoming messages and receipts (acks delivered; --read also acks read)", cmd_listen},
+    {"read", "CHAT [SEQ] [--timeout S]", "mark CHAT read up to SEQ (default: the last message)",
+     cmd_read},
+    {"chats", "[--offline] [--timeout S] [--json]", "list chats with last seq and cursors",
+     cmd_chats},
+    {"history", "CHAT [--offline] [--timeout S] [--json]",
+     "print a chat's messages from the local store after a sync", cmd_history},
+    {"group create", "NAME [USER...] [--timeout S]",
+     "create a group with these members; prints the group id on its last line", cmd_group_create},
+    {"group add", "GROUP USER... [--timeout S]", "add members to a group", cmd_group_add},
+    {"group remove", "GROUP USER... [--timeout S]", "remove members from a group",
+     cmd_group_remove},
+    {"group promote", "GROUP USER [--timeout S]", "make a member an admin", cmd_group_promote},
+    {"group demote", "GROUP USER [--timeout S]", "make an admin a plain member", cmd_group_demote},
+    {"group leave", "GROUP [--timeout S]", "leave a group", cmd_group_leave},
+    {"group info", "GROUP [--json] [--timeout S]", "a group's name and members", cmd_group_info},
+    {"group send", "GROUP TEXT [--timeout S] [--json]",
+     "send an encrypted message to a group (same as: send g:... TEXT)", cmd_group_send},
+    {"groups", "[--json] [--timeout S]", "list this user's groups", cmd_groups},
+    {"send-file", "USER|GROUP PATH [--type CONTENT_TYPE] [--timeout S]",
+     "encrypt and upload a file, send its reference, wait for the stored receipt", cmd_send_file},
+    {"fetch", "MEDIA_OR_MESSAGE_ID [--out PATH]",
+     "download, verify and decrypt the media of a received message", cmd_fetch},
+};
+
+const int cli_ncommands = (int)(sizeof cli_commands / sizeof cli_commands[0]);

@@ -1,0 +1,304 @@
+/*
+ * parley.h - the Parley client SDK (libparley).
+ *
+ * A parley_client owns one local state directory (the "home": identity key,
+ * a SQLite database of contacts, chats, messages and the outbox) and at most
+ * one MQTT connection. The library is driven by the application:
+ * parley_poll() runs every callback, on the caller's thread; nothing happens
+ * behind the application's back except network I/O. A client is not
+ * thread-safe: use it from one thread at a time.
+ *
+ * Every function returning int returns PARLEY_OK (0) or a negative
+ * parley_rc; parley_strerror() describes it and parley_last_error() gives the
+ * detail of the last failure on this client (a server's error message, a
+ * path, ...). When a function that takes a callback fails, the callback is
+ * never called for that operation.
+ */
+#ifndef PARLEY_PARLEY_H
+#define PARLEY_PARLEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parley/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    PARLEY_OK = 0,
+    PARLEY_EINVAL = -1,     /* bad argument (user id, chat id, text too long, ...) */
+    PARLEY_ENOIDENT = -2,   /* the home has no identity yet (run parley_identity_create) */
+    PARLEY_EEXIST = -3,     /* the home already has an identity */
+    PARLEY_ESTORE = -4,     /* local state could not be read or written */
+    PARLEY_ENET = -5,       /* a server could not be reached */
+    PARLEY_EREFUSED = -6,   /* a server refused the request (see parley_last_error) */
+    PARLEY_ETIMEOUT = -7,   /* a bounded wait ran out */
+    PARLEY_ENOMEM = -8,
+    PARLEY_ECRYPTO = -9,    /* a key or signature did not verify; a message did not decrypt */
+    PARLEY_ENOTFOUND = -10, /* no such user, chat or message */
+    PARLEY_ENOTCONN = -11,  /* the operation needs a connection and there is none */
+} parley_rc;
+
+/* A static description of rc. Never NULL. */
+PARLEY_API const char *parley_strerror(int rc);
+
+typedef struct parley_client parley_client;
+
+/* Where the servers are. NULL fields fall back to the environment
+ * (PARLEY_MQTT_URL, PARLEY_KEYSERVER_URL, PARLEY_MEDIA_URL), then to
+ * tcp://127.0.0.1:1883, http://127.0.0.1:8081, http://127.0.0.1:8082. */
+typedef struct {
+    const char *home;          /* state directory; NULL: $PARLEY_HOME, else ~/.parley */
+    const char *mqtt_url;      /* tcp://host:port */
+    const char *keyserver_url; /* http://host:port */
+    const char *media_url;     /* http://host:port */
+    int transient;             /* 1: connect with a throwaway client id and a clean
+                                  session, without the inbox subscription (live
+                                  messages stay queued for the home's persistent
+                                  session); chats still sync from the store. For
+                                  one-shot commands running beside a listener. */
+} parley_config;
+
+/* Open (creating if needed, mode 0700) the home directory and its local
+ * store. The home need not hold an identity yet. On success *out owns the
+ * client; free it with parley_close(). Returns PARLEY_OK, PARLEY_EINVAL,
+ * PARLEY_ESTORE or PARLEY_ENOMEM (then *out is NULL). */
+PARLEY_API int parley_open(const parley_config *cfg, parley_client **out);
+
+/* Disconnect (if connected), wipe every key held in memory and free the
+ * client. NULL is a no-op. Unsent messages stay in the persistent outbox. */
+PARLEY_API void parley_close(parley_client *c);
+
+/* Detail of the last failure on this client ("" if none). Owned by c, valid
+ * until the next call on c. */
+PARLEY_API const char *parley_last_error(const parley_client *c);
+
+/* ---- identity ---------------------------------------------------------- */
+
+/* Create the identity of user_id in this home: an Ed25519 identity key
+ * (secret part in HOME/identity.key, mode 0600) and a stable MQTT client id.
+ * Does not talk to any server. Returns PARLEY_OK, PARLEY_EINVAL (bad user
+ * id), PARLEY_EEXIST (already created), PARLEY_ESTORE. */
+PARLEY_API int parley_identity_create(parley_client *c, const char *user_id);
+
+/* Register the identity with the keyserver and upload this home's signed
+ * prekey and one-time prekeys (generating them if needed). Idempotent.
+ * Returns PARLEY_OK, PARLEY_ENOIDENT, PARLEY_ENET, PARLEY_EREFUSED (the user
+ * id is bound to another key: detail in parley_last_error), PARLEY_ESTORE. */
+PARLEY_API int parley_register(parley_client *c);
+
+/* Replace this home's identity key with a new one (a lost or compromised
+ * key): the keyserver accepts the change because the current key signs it.
+ * Every session and prekey of the old key is dropped and fresh prekeys are
+ * uploaded; contacts are warned of the change when they next hear from this
+ * user. Returns PARLEY_OK, PARLEY_ENOIDENT, PARLEY_ENET, PARLEY_EREFUSED,
+ * PARLEY_ESTORE (the old identity stays in place on any failure before the
+ * keyserver accepted the change). */
+PARLEY_API int parley_identity_rotate(parley_client *c);
+
+/* The home directory this client uses. Owned by c. */
+PARLEY_API const char *parley_home(const parley_client *c);
+
+/* The user id of this home, or NULL without an identity. Owned by c. */
+PARLEY_API const char *parley_user_id(const parley_client *c);
+
+/* This home's stable MQTT client id, or NULL without an identity. */
+PARLEY_API const char *parley_client_id(const parley_client *c);
+
+/* Mint an access token (docs/protocol.md, "Tokens") for client_id (NULL:
+ * this home's MQTT client id) valid for lifetime_s seconds (0: one hour).
+ * out receives a NUL-terminated token; outlen >= 512 is always enough.
+ * Returns PARLEY_OK, PARLEY_ENOIDENT, PARLEY_EINVAL. */
+PARLEY_API int parley_token(parley_client *c, const char *client_id, int lifetime_s, char *out,
+                            size_t outlen);
+
+/* The safety number of this user and peer: 60 decimal digits in 12 groups of
+ * five separated by spaces, identical on both sides. Fetches the peer's
+ * identity key from the keyserver if it is not known yet. out: >= 80 bytes.
+ * Returns PARLEY_OK, PARLEY_ENOIDENT, PARLEY_ENOTFOUND, PARLEY_ENET. */
+PARLEY_API int parley_safety_number(parley_client *c, const char *peer, char *out, size_t outlen);
+
+/* ---- events ------------------------------------------------------------ */
+
+typedef struct {
+    const char *chat_id;       /* "d:a:b" or "g:..." */
+    uint64_t seq;              /* per-chat sequence number */
+    const char *server_id;
+    const char *sender;        /* authenticated sender */
+    const char *client_msg_id;
+    int64_t server_ts;         /* ms since the epoch */
+    const char *text;          /* decrypted UTF-8 text, NUL-terminated */
+    size_t text_len;
+    int system;                /* 1: a server event (text is a description), 0: a user message */
+    /* A media object referenced by the message (its key stays in the local
+     * store, for fetching): NULL media_id when there is none. */
+    const char *media_id;
+    const char *media_name;
+    const char *media_type;
+    uint64_t media_size;       /* plaintext bytes */
+} parley_message;
+
+typedef enum {
+    PARLEY_RECEIPT_STORED = 1,
+    PARLEY_RECEIPT_DELIVERED = 2,
+    PARLEY_RECEIPT_READ = 3,
+    PARLEY_RECEIPT_REJECTED = 4,
+} parley_receipt_status;
+
+typedef struct {
+    parley_receipt_status status;
+    const char *chat_id;
+    uint64_t seq;              /* STORED: the message's seq; DELIVERED/READ: cursor covering <= seq */
+    const char *server_id;     /* STORED */
+    const char *client_msg_id; /* STORED/REJECTED */
+    const char *by;            /* DELIVERED/READ: who moved the cursor */
+    int64_t ts;
+    const char *error;         /* REJECTED: error code and message */
+    const char *error_message;
+    int all;                   /* groups: every member reached the cursor */
+    int will_retry;            /* REJECTED for a transient reason (rate_limited, overloaded,
+                                  store_failed): the message stays in the outbox and is
+                                  republished later; otherwise it was dropped from the outbox */
+} parley_receipt;
+
+typedef enum {
+    PARLEY_EVENT_CONNECTED = 1,     /* connected, subscribed; outbox flushed, sync started */
+    PARLEY_EVENT_DISCONNECTED = 2,  /* connection lost or refused; detail says why; reconnect follows */
+    PARLEY_EVENT_SYNCED = 3,        /* every chat has been synced since the last connect */
+    PARLEY_EVENT_UNDECRYPTABLE = 4, /* a message could not be decrypted (chat_id, seq, user, detail) */
+    PARLEY_EVENT_IDENTITY_CHANGED = 5, /* user's identity key differs from the one seen before */
+} parley_event_type;
+
+typedef struct {
+    parley_event_type type;
+    const char *chat_id; /* UNDECRYPTABLE */
+    uint64_t seq;        /* UNDECRYPTABLE */
+    const char *user;    /* UNDECRYPTABLE: the sender; IDENTITY_CHANGED: the contact */
+    const char *detail;  /* human-readable reason; never NULL */
+} parley_event;
+
+/* Callbacks run inside parley_poll() (and the blocking helpers) on the
+ * caller's thread; the pointers they receive are valid during the call only.
+ * A callback may call parley_ack_* and parley_send_*; it must not call
+ * parley_close(). Any member may be NULL. */
+typedef struct {
+    void (*on_message)(void *ud, const parley_message *m);
+    void (*on_receipt)(void *ud, const parley_receipt *r);
+    void (*on_event)(void *ud, const parley_event *e);
+    void *ud;
+} parley_callbacks;
+
+PARLEY_API void parley_set_callbacks(parley_client *c, const parley_callbacks *cb);
+
+/* ---- connection -------------------------------------------------------- */
+
+/* Start connecting to the broker (username = user id, password = a fresh
+ * token for the client id, persistent session, QoS 1). Returns at once;
+ * progress happens in parley_poll(), which also reconnects with backoff (and
+ * a new token) whenever the connection is lost or refused. On connect the
+ * client subscribes to its topics, republishes the outbox and syncs every
+ * chat from its cursor. Returns PARLEY_OK, PARLEY_ENOIDENT, PARLEY_EINVAL
+ * (bad URL), PARLEY_ENOMEM. */
+PARLEY_API int parley_connect(parley_client *c);
+
+/* Process network events for at most timeout_ms milliseconds (0: only what
+ * is pending), running callbacks. Returns the number of events processed
+ * (>= 0) or a negative parley_rc on a local failure (PARLEY_ESTORE). */
+PARLEY_API int parley_poll(parley_client *c, int timeout_ms);
+
+/* 1 when connected and subscribed, else 0. */
+PARLEY_API int parley_is_connected(const parley_client *c);
+
+/* 1 when every chat has been synced since the last connect, else 0. */
+PARLEY_API int parley_is_synced(const parley_client *c);
+
+/* Poll until connected and synced, at most timeout_ms. Returns PARLEY_OK,
+ * PARLEY_ETIMEOUT (detail: the last connection error), PARLEY_ESTORE. */
+PARLEY_API int parley_wait_synced(parley_client *c, int timeout_ms);
+
+/* Sync every chat from its cursor now (connecting first if needed, see
+ * parley_connect) and wait until done, at most timeout_ms. Messages found
+ * reach on_message like live ones. A persistent client syncs by itself on
+ * every connect; a transient one only through this call. Returns PARLEY_OK,
+ * PARLEY_ETIMEOUT, PARLEY_ENOTCONN, PARLEY_ESTORE. */
+PARLEY_API int parley_sync(parley_client *c, int timeout_ms);
+
+/* Poll until every control request sent so far (acks, sync) has been
+ * answered by the broker, at most timeout_ms. Returns PARLEY_OK,
+ * PARLEY_ETIMEOUT, PARLEY_ENOTCONN (the connection dropped meanwhile). */
+PARLEY_API int parley_flush(parley_client *c, int timeout_ms);
+
+/* Disconnect cleanly (no-op when not connected). */
+PARLEY_API void parley_disconnect(parley_client *c);
+
+/* ---- sending ----------------------------------------------------------- */
+
+/* Encrypt text for `to` (a user id, or a "g:..." group chat id) and queue
+ * it in the persistent outbox; it is published now if connected, else on the
+ * next connect, and republished with the same client message id until the
+ * broker's STORED (or REJECTED) receipt arrives. client_msg_id (optional,
+ * >= 65 bytes) receives the message's client id. Returns PARLEY_OK,
+ * PARLEY_EINVAL, PARLEY_ENOIDENT, PARLEY_ENET / PARLEY_ENOTFOUND (the
+ * recipient's keys could not be fetched on first contact), PARLEY_ECRYPTO,
+ * PARLEY_ESTORE. */
+PARLEY_API int parley_send_text(parley_client *c, const char *to, const char *text,
+                                char *client_msg_id);
+
+typedef enum {
+    PARLEY_SENT_QUEUED = 1,  /* in the outbox, waiting for the broker */
+    PARLEY_SENT_STORED = 2,  /* stored by the broker: seq / server_id / chat_id filled */
+    PARLEY_SENT_UNKNOWN = 3, /* neither: refused by the broker, or not sent from this home */
+} parley_sent_state;
+
+/* Where a message this home sent is, from the local store - also when
+ * another process of the same home (a listener) received its receipt.
+ * server_id (>= 23 bytes) and chat_id (>= 141 bytes) may be NULL. Returns a
+ * parley_sent_state (> 0) or PARLEY_ESTORE. */
+PARLEY_API int parley_sent_status(parley_client *c, const char *client_msg_id, uint64_t *seq,
+                                  char *server_id, size_t server_id_len, char *chat_id,
+                                  size_t chat_id_len);
+
+/* Number of messages still waiting for their STORED receipt. */
+PARLEY_API int parley_outbox_count(parley_client *c);
+
+/* Record that every message of chat_id up to seq has been delivered to (or
+ * read by) the user; the broker turns it into a receipt for the senders.
+ * Cursors never move backwards; when offline the ack is sent on the next
+ * connect. Returns PARLEY_OK, PARLEY_EINVAL, PARLEY_ENOTFOUND, PARLEY_ESTORE. */
+PARLEY_API int parley_ack_delivered(parley_client *c, const char *chat_id, uint64_t seq);
+PARLEY_API int parley_ack_read(parley_client *c, const char *chat_id, uint64_t seq);
+
+/* ---- local state ------------------------------------------------------- */
+
+typedef struct {
+    const char *chat_id;
+    const char *name;       /* the peer for direct chats, the group name for groups */
+    uint64_t last_seq;      /* the chat's last sequence number as last seen from the server */
+    uint64_t synced_seq;    /* every message up to this seq has been processed locally */
+    uint64_t delivered_seq; /* this user's cursors */
+    uint64_t read_seq;
+    int64_t last_message_at;
+} parley_chat;
+
+/* Call fn for every chat of the local store, most recent first. A non-zero
+ * return from fn stops the walk. Returns PARLEY_OK or PARLEY_ESTORE. */
+PARLEY_API int parley_chats(parley_client *c, int (*fn)(void *ud, const parley_chat *chat),
+                            void *ud);
+
+/* Call fn for every message of chat_id in the local store, oldest first
+ * (received messages, own sent messages, system events; undecryptable
+ * messages have text "" and system = -1). Returns PARLEY_OK, PARLEY_EINVAL,
+ * PARLEY_ESTORE. */
+PARLEY_API int parley_history(parley_client *c, const char *chat_id,
+                              int (*fn)(void *ud, const parley_message *m), void *ud);
+
+/* The direct chat id of this user and peer into out (>= 141 bytes). */
+PARLEY_API int parley_direct_chat_id(parley_client *c, const char *peer, char *out, size_t outlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,272 @@
+#include "ksclient.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parley/parley.h"
+
+#define KS_TIMEOUT_S 15L
+#define KS_MAX_RESPONSE (1024 * 1024)
+#define REGISTER_DOMAIN "parley-register-v1\n"
+
+typedef struct {
+    char *data;
+    size_t len;
+} buf;
+
+static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
+{
+    buf *b = ud;
+    size_t n = size * nmemb;
+    if (b->len + n > KS_MAX_RESPONSE)
+        return 0;
+    char *nd = realloc(b->data, b->len + n + 1);
+    if (!nd)
+        return 0;
+    memcpy(nd + b->len, p, n);
+    b->data = nd;
+    b->len += n;
+    b->data[b->len] = 0;
+    return n;
+}
+
+/* One HTTP exchange. *resp receives the parsed JSON body (may be NULL for an
+ * empty body). Returns PARLEY_OK for 2xx; error statuses are turned into
+ * PARLEY_ENOTFOUND / PARLEY_EREFUSED with errbuf "STATUS error: message". */
+static int http(const char *method, const char *base, const char *path, const char *bearer,
+                json_t *body, json_t **resp, char *errbuf, size_t errlen)
+{
+    CURL *h = NULL;
+    struct curl_slist *hdrs = NULL;
+    char *payload = NULL;
+    char url[1024], auth[700];
+    buf b = {0};
+    int ret = PARLEY_ENET;
+    long status = 0;
+
+    *resp = NULL;
+    if (snprintf(url, sizeof url, "%s%s", base, path) >= (int)sizeof url) {
+        snprintf(errbuf, errlen, "keyserver URL too long");
+        ret = PARLEY_EINVAL;
+        goto fail;
+    }
+    h = curl_easy_init();
+    if (!h) {
+        ret = PARLEY_ENOMEM;
+        goto fail;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, KS_TIMEOUT_S);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    hdrs = curl_slist_append(hdrs, "Accept: application/json");
+    if (bearer) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", bearer);
+        hdrs = curl_slist_append(hdrs, auth);
+    }
+    if (body) {
+        payload = json_dumps(body, JSON_COMPACT);
+        if (!payload) {
+            ret = PARLEY_ENOMEM;
+            goto fail;
+        }
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    CURLcode cc = curl_easy_perform(h);
+    if (cc != CURLE_OK) {
+        snprintf(errbuf, errlen, "keyserver %s: %s", base, curl_easy_strerror(cc));
+        ret = PARLEY_ENET;
+        goto fail;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (b.len) {
+        json_error_t je;
+        *resp = json_loadb(b.data, b.len, 0, &je);
+    }
+    if (status >= 200 && status < 300) {
+        ret = PARLEY_OK;
+    } else {
+        const char *code = json_string_value(json_object_get(*resp, "error"));
+        const char *msg = json_string_value(json_object_get(*resp, "message"));
+        snprintf(errbuf, errlen, "keyserver: %ld %s: %s", status, code ? code : "error",
+                 msg ? msg : (b.data ? b.data : ""));
+        ret = status == 404 ? PARLEY_ENOTFOUND : PARLEY_EREFUSED;
+        json_decref(*resp);
+        *resp = NULL;
+    }
+
+fail:
+    free(payload);
+    free(b.data);
+    curl_slist_free_all(hdrs);
+    if (h)
+        curl_easy_cleanup(h);
+    return ret;
+}
+
+static json_t *b64(const uint8_t *p, size_t n)
+{
+    char out[256];
+    if (sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL) > sizeof out)
+        return NULL;
+    sodium_bin2base64(out, sizeof out, p, n, sodium_base64_VARIANT_ORIGINAL);
+    return json_string(out);
+}
+
+/* Decode a base64 JSON string of exactly n bytes. 0 ok, -1 otherwise. */
+static int unb64(json_t *v, uint8_t *out, size_t n)
+{
+    const char *s = json_string_value(v);
+    size_t got = 0;
+    if (!s || sodium_base642bin(out, n, s, strlen(s), NULL, &got, NULL,
+                                sodium_base64_VARIANT_ORIGINAL) != 0 || got != n)
+        return -1;
+    return 0;
+}
+
+int ksclient_put_identity(const char *base, const char *user, const uint8_t pk[32],
+                          const uint8_t sk[64], const uint8_t *change_sig, char *errbuf,
+                          size_t errlen)
+{
+    char path[128], msg[sizeof REGISTER_DOMAIN + 65];
+    uint8_t sig[crypto_sign_BYTES];
+    json_t *body = NULL, *resp = NULL;
+    int ret;
+
+    snprintf(path, sizeof path, "/v1/identity/%s", user);
+    int mlen = snprintf(msg, sizeof msg, "%s%s", REGISTER_DOMAIN, user);
+    crypto_sign_detached(sig, NULL, (const uint8_t *)msg, (size_t)mlen, sk);
+    body = json_object();
+    if (!body || json_object_set_new(body, "identity_key", b64(pk, 32)) ||
+        json_object_set_new(body, "proof", b64(sig, sizeof sig)) ||
+        (change_sig && json_object_set_new(body, "change_signature", b64(change_sig, 64)))) {
+        ret = PARLEY_ENOMEM;
+        goto fail;
+    }
+    ret = http("PUT", base, path, NULL, body, &resp, errbuf, errlen);
+
+fail:
+    json_decref(body);
+    json_decref(resp);
+    return ret;
+}
+
+int ksclient_get_identity(const char *base, const char *user, uint8_t pk[32], char *errbuf,
+                          size_t errlen)
+{
+    char path[128];
+    json_t *resp = NULL;
+    snprintf(path, sizeof path, "/v1/identity/%s", user);
+    int ret = http("GET", base, path, NULL, NULL, &resp, errbuf, errlen);
+    if (ret == PARLEY_OK && unb64(json_object_get(resp, "identity_key"), pk, 32) != 0) {
+        snprintf(errbuf, errlen, "keyserver: malformed identity of %s", user);
+        ret = PARLEY_ECRYPTO;
+    }
+    json_decref(resp);
+    return ret;
+}
+
+static json_t *prekey_json(const ksclient_prekey *k, int with_sig)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "key_id", json_integer(k->key_id)) ||
+        json_object_set_new(o, "public_key", b64(k->pub, 32)) ||
+        (with_sig && json_object_set_new(o, "signature", b64(k->sig, 64)))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+int ksclient_put_keys(const char *base, const char *token, const ksclient_prekey *spk,
+                      const ksclient_prekey *otks, size_t n, char *errbuf, size_t errlen)
+{
+    json_t *body = json_object(), *arr = json_array(), *resp = NULL;
+    int ret = PARLEY_ENOMEM;
+
+    if (!body || !arr || n > KSCLIENT_MAX_OTK)
+        goto fail;
+    if (spk && json_object_set_new(body, "signed_prekey", prekey_json(spk, 1)))
+        goto fail;
+    for (size_t i = 0; i < n; i++)
+        if (json_array_append_new(arr, prekey_json(&otks[i], 0)))
+            goto fail;
+    if (json_object_set(body, "one_time_prekeys", arr))
+        goto fail;
+    ret = http("PUT", base, "/v2/keys", token, body, &resp, errbuf, errlen);
+
+fail:
+    json_decref(arr);
+    json_decref(body);
+    json_decref(resp);
+    return ret;
+}
+
+int ksclient_key_count(const char *base, const char *token, int *count, char *errbuf,
+                       size_t errlen)
+{
+    json_t *resp = NULL;
+    int ret = http("GET", base, "/v2/keys", token, NULL, &resp, errbuf, errlen);
+    if (ret == PARLEY_OK) {
+        json_t *v = json_object_get(resp, "count");
+        if (!json_is_integer(v)) {
+            snprintf(errbuf, errlen, "keyserver: malformed key count");
+            ret = PARLEY_ECRYPTO;
+        } else {
+            *count = (int)json_integer_value(v);
+        }
+    }
+    json_decref(resp);
+    return ret;
+}
+
+static int parse_prekey(json_t *o, ksclient_prekey *k, int with_sig)
+{
+    json_t *id = json_object_get(o, "key_id");
+    if (!json_is_integer(id) || json_integer_value(id) < 0 ||
+        json_integer_value(id) > UINT32_MAX)
+        return -1;
+    k->key_id = (uint32_t)json_integer_value(id);
+    if (unb64(json_object_get(o, "public_key"), k->pub, 32) != 0)
+        return -1;
+    if (with_sig && unb64(json_object_get(o, "signature"), k->sig, 64) != 0)
+        return -1;
+    return 0;
+}
+
+int ksclient_get_bundle(const char *base, const char *token, const char *user,
+                        ksclient_bundle *out, char *errbuf, size_t errlen)
+{
+    char path[128];
+    json_t *resp = NULL;
+    memset(out, 0, sizeof *out);
+    snprintf(path, sizeof path, "/v2/keys/%s", user);
+    int ret = http("GET", base, path, token, NULL, &resp, errbuf, errlen);
+    if (ret != PARLEY_OK)
+        goto done;
+    json_t *otk = json_object_get(resp, "one_time_prekey");
+    if (unb64(json_object_get(resp, "identity_key"), out->identity_key, 32) != 0 ||
+        parse_prekey(json_object_get(resp, "signed_prekey"), &out->signed_prekey, 1) != 0 ||
+        (json_is_object(otk) && parse_prekey(otk, &out->one_time, 0) != 0)) {
+        snprintf(errbuf, errlen, "keyserver: malformed key bundle of %s", user);
+        ret = PARLEY_ECRYPTO;
+        goto done;
+    }
+    out->has_one_time = json_is_object(otk);
+
+done:
+    json_decref(resp);
+    return ret;
+}

@@ -1,0 +1,696 @@
+#include "lstore.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct lstore {
+    sqlite3 *db;
+};
+
+static const char *SCHEMA =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "PRAGMA secure_delete=ON;"
+    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB);"
+    "CREATE TABLE IF NOT EXISTS contacts(user_id TEXT PRIMARY KEY, identity_key BLOB NOT NULL,"
+    "  first_seen INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS chats(chat_id TEXT PRIMARY KEY, type INTEGER NOT NULL,"
+    "  name TEXT NOT NULL DEFAULT '', last_seq INTEGER NOT NULL DEFAULT 0,"
+    "  synced_seq INTEGER NOT NULL DEFAULT 0, delivered_seq INTEGER NOT NULL DEFAULT 0,"
+    "  read_seq INTEGER NOT NULL DEFAULT 0, sent_delivered INTEGER NOT NULL DEFAULT 0,"
+    "  sent_read INTEGER NOT NULL DEFAULT 0, last_message_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS messages(chat_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+    "  server_id TEXT NOT NULL, sender TEXT NOT NULL, client_msg_id TEXT NOT NULL,"
+    "  server_ts INTEGER NOT NULL, status INTEGER NOT NULL, body BLOB,"
+    "  media_id TEXT, media BLOB);"
+    "CREATE INDEX IF NOT EXISTS messages_media ON messages(media_id) WHERE media_id IS NOT NULL;"
+    /* A seq can be stamped twice when the broker crashed before storing
+     * the first message: both stay, told apart by their server ids. */
+    "CREATE UNIQUE INDEX IF NOT EXISTS messages_server_id ON messages(server_id);"
+    "CREATE INDEX IF NOT EXISTS messages_chat_seq ON messages(chat_id, seq);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS messages_sender_cmid ON messages(sender, client_msg_id);"
+    "CREATE TABLE IF NOT EXISTS outbox(client_msg_id TEXT PRIMARY KEY, chat_id TEXT NOT NULL,"
+    "  topic TEXT NOT NULL, body BLOB NOT NULL, plain BLOB, created_at INTEGER NOT NULL,"
+    "  last_attempt INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS blobs(ns TEXT NOT NULL, k TEXT NOT NULL, v BLOB NOT NULL,"
+    "  PRIMARY KEY(ns, k));";
+
+lstore *lstore_open(const char *path, char *errbuf, size_t errlen)
+{
+    lstore *s = NULL;
+    sqlite3 *db = NULL;
+    char *err = NULL;
+
+    /* Create the file ourselves so that it is 0600 from the first byte. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(errbuf, errlen, "cannot open %s", path);
+        goto fail;
+    }
+    close(fd);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+        SQLITE_OK) {
+        snprintf(errbuf, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_exec(db, SCHEMA, NULL, NULL, &err) != SQLITE_OK) {
+        snprintf(errbuf, errlen, "%s: %s", path, err ? err : "schema");
+        goto fail;
+    }
+    s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
+    s->db = db;
+    return s;
+
+fail:
+    sqlite3_free(err);
+    if (db)
+        sqlite3_close(db);
+    return NULL;
+}
+
+void lstore_close(lstore *s)
+{
+    if (!s)
+        return;
+    sqlite3_close(s->db);
+    free(s);
+}
+
+const char *lstore_error(lstore *s)
+{
+    return s ? sqlite3_errmsg(s->db) : "no store";
+}
+
+static int exec(lstore *s, const char *sql)
+{
+    return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+int lstore_begin(lstore *s) { return exec(s, "BEGIN IMMEDIATE"); }
+int lstore_commit(lstore *s) { return exec(s, "COMMIT"); }
+void lstore_rollback(lstore *s) { (void)exec(s, "ROLLBACK"); }
+
+static sqlite3_stmt *prep(lstore *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    return st;
+}
+
+/* Run a statement that returns no rows; finalizes it. */
+static int run(sqlite3_stmt *st)
+{
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static uint8_t *dup_blob(const void *p, size_t n)
+{
+    uint8_t *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    if (n)
+        memcpy(out, p, n);
+    out[n] = 0;
+    return out;
+}
+
+/* ---- meta --------------------------------------------------------------- */
+
+int lstore_meta_get(lstore *s, const char *key, uint8_t **out, size_t *len)
+{
+    sqlite3_stmt *st = prep(s, "SELECT v FROM meta WHERE k = ?");
+    int ret = -1;
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        *out = dup_blob(sqlite3_column_blob(st, 0), n);
+        if (*out) {
+            *len = n;
+            ret = 1;
+        }
+    } else if (rc == SQLITE_DONE) {
+        ret = 0;
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int lstore_meta_set(lstore *s, const char *key, const void *val, size_t len)
+{
+    sqlite3_stmt *st = prep(s, "INSERT INTO meta(k, v) VALUES(?, ?) "
+                               "ON CONFLICT(k) DO UPDATE SET v = excluded.v");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, val, (int)len, SQLITE_STATIC);
+    return run(st);
+}
+
+int lstore_meta_get_str(lstore *s, const char *key, char *out, size_t outlen)
+{
+    uint8_t *v = NULL;
+    size_t n = 0;
+    int rc = lstore_meta_get(s, key, &v, &n);
+    if (rc != 1)
+        return rc;
+    if (n >= outlen) {
+        free(v);
+        return -1;
+    }
+    memcpy(out, v, n);
+    out[n] = 0;
+    free(v);
+    return 1;
+}
+
+int lstore_meta_get_int(lstore *s, const char *key, int64_t *out)
+{
+    char buf[32];
+    int rc = lstore_meta_get_str(s, key, buf, sizeof buf);
+    if (rc == 1)
+        *out = strtoll(buf, NULL, 10);
+    return rc;
+}
+
+int lstore_meta_set_int(lstore *s, const char *key, int64_t v)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%lld", (long long)v);
+    return lstore_meta_set(s, key, buf, (size_t)n);
+}
+
+/* ---- contacts ----------------------------------------------------------- */
+
+int lstore_contact_get(lstore *s, const char *user, uint8_t ik[32])
+{
+    sqlite3_stmt *st = prep(s, "SELECT identity_key FROM contacts WHERE user_id = ?");
+    int ret = -1;
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+        memcpy(ik, sqlite3_column_blob(st, 0), 32);
+        ret = 1;
+    } else if (rc == SQLITE_DONE) {
+        ret = 0;
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int lstore_contact_set(lstore *s, const char *user, const uint8_t ik[32])
+{
+    sqlite3_stmt *st = prep(s, "INSERT INTO contacts(user_id, identity_key, first_seen, updated_at) "
+                               "VALUES(?, ?, strftime('%s','now'), strftime('%s','now')) "
+                               "ON CONFLICT(user_id) DO UPDATE SET identity_key = excluded.identity_key,"
+                               " updated_at = excluded.updated_at");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, ik, 32, SQLITE_STATIC);
+    return run(st);
+}
+
+/* ---- chats -------------------------------------------------------------- */
+
+#define CHAT_COLUMNS                                                                          \
+    "chat_id, name, type, last_seq, synced_seq, delivered_seq, read_seq, sent_delivered, "    \
+    "sent_read, last_message_at"
+
+static void read_chat(sqlite3_stmt *st, lstore_chat *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->chat_id, sizeof c->chat_id, "%s", (const char *)sqlite3_column_text(st, 0));
+    snprintf(c->name, sizeof c->name, "%s", (const char *)sqlite3_column_text(st, 1));
+    c->type = sqlite3_column_int(st, 2);
+    c->last_seq = (uint64_t)sqlite3_column_int64(st, 3);
+    c->synced_seq = (uint64_t)sqlite3_column_int64(st, 4);
+    c->delivered_seq = (uint64_t)sqlite3_column_int64(st, 5);
+    c->read_seq = (uint64_t)sqlite3_column_int64(st, 6);
+    c->sent_delivered = (uint64_t)sqlite3_column_int64(st, 7);
+    c->sent_read = (uint64_t)sqlite3_column_int64(st, 8);
+    c->last_message_at = sqlite3_column_int64(st, 9);
+}
+
+int lstore_chat_get(lstore *s, const char *chat_id, lstore_chat *out)
+{
+    sqlite3_stmt *st = prep(s, "SELECT " CHAT_COLUMNS " FROM chats WHERE chat_id = ?");
+    int ret = -1;
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, chat_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        read_chat(st, out);
+        ret = 1;
+    } else if (rc == SQLITE_DONE) {
+        ret = 0;
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int lstore_chat_ensure(lstore *s, const char *chat_id, int type, const char *name)
+{
+    sqlite3_stmt *st = prep(s, "INSERT OR IGNORE INTO chats(chat_id, type, name) VALUES(?, ?, ?)");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, chat_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, type);
+    sqlite3_bind_text(st, 3, name ? name : "", -1, SQLITE_STATIC);
+    return run(st);
+}
+
+int lstore_chat_set_synced(lstore *s, const char *chat_id, uint64_t synced_seq, int64_t ts)
+{
+    sqlite3_stmt *st = prep(s, "UPDATE chats SET synced_seq = max(synced_seq, ?1),"
+                               " last_seq = max(last_seq, ?1),"
+                               " last_message_at = max(last_message_at, ?2) WHERE chat_id = ?3");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)synced_seq);
+    sqlite3_bind_int64(st, 2, ts);
+    sqlite3_bind_text(st, 3, chat_id, -1, SQLITE_STATIC);
+    return run(st);
+}
+
+int lstore_chat_raise(lstore *s, const char *chat_id, const char *column, uint64_t v)
+{
+    static const char *allowed[] = {"last_seq", "delivered_seq", "read_seq", "sent_delivered",
+                                    "sent_read"};
+    int ok = 0;
+    for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
+        ok |= strcmp(column, allowed[i]) == 0;
+    if (!ok)
+        return -1;
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE chats SET %s = max(%s, ?) WHERE chat_id = ?", column,
+             column);
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)v);
+    sqlite3_bind_text(st, 2, chat_id, -1, SQLITE_STATIC);
+    return run(st);
+}
+
+int lstore_chat_set_name(lstore *s, const char *chat_id, const char *name)
+{
+    sqlite3_stmt *st = prep(s, "UPDATE chats SET name = ? WHERE chat_id = ?");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, chat_id, -1, SQLITE_STATIC);
+    return run(st);
+}
+
+int lstore_chat_each(lstore *s, int (*fn)(void *ud, const lstore_chat *c), void *ud)
+{
+    sqlite3_stmt *st =
+        prep(s, "SELECT " CHAT_COLUMNS " FROM chats ORDER BY last_message_at DESC, chat_id");
+    if (!st)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lstore_chat c;
+        read_chat(st, &c);
+        if (fn(ud, &c))
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- messages ----------------------------------------------------------- */
+
+int lstore_msg_insert(lstore *s, const lstore_msg *m)
+{
+    sqlite3_stmt *st = prep(s, "INSERT OR IGNORE INTO messages(chat_id, seq, server_id, sender,"
+                               " client_msg_id, server_ts, status, body, media_id, media)"
+                               " VALUES(?,?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, m->chat_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)m->seq);
+    sqlite3_bind_text(st, 3, m->server_id ? m->server_id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, m->sender ? m->sender : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, m->client_msg_id ? m->client_msg_id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, m->server_ts);
+    sqlite3_bind_int(st, 7, m->status);
+    sqlite3_bind_blob(st, 8, m->body, (int)m->body_len, SQLITE_STATIC);
+    if (m->media_id) {
+        sqlite3_bind_text(st, 9, m->media_id, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 10, m->media, (int)m->media_len, SQLITE_STATIC);
+    }
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return -1;
+    return sqlite3_changes(s->db) > 0 ? 1 : 0;
+}
+
+int lstore_msg_exists(lstore *s, const char *sender, const char *client_msg_id)
+{
+    sqlite3_stmt *st = prep(s, "SELECT 1 FROM messages WHERE sender = ? AND client_msg_id = ?");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, sender, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, client_msg_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int lstore_msg_pending_each(lstore *s, const char *chat_id, const char *sender,
+                            int (*fn)(void *ud, const lstore_msg *m), void *ud)
+{
+    sqlite3_stmt *st = prep(s, "SELECT chat_id, seq, server_id, sender, client_msg_id, server_ts,"
+                               " status, body FROM messages WHERE chat_id = ? AND sender = ?"
+                               " AND status = 5 ORDER BY seq, rowid");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, chat_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lstore_msg m = {
+            .chat_id = (const char *)sqlite3_column_text(st, 0),
+            .seq = (uint64_t)sqlite3_column_int64(st, 1),
+            .server_id = (const char *)sqlite3_column_text(st, 2),
+            .sender = (const char *)sqlite3_column_text(st, 3),
+            .client_msg_id = (const char *)sqlite3_column_text(st, 4),
+            .server_ts = sqlite3_column_int64(st, 5),
+            .status = sqlite3_column_int(st, 6),
+            .body = sqlite3_column_blob(st, 7),
+            .body_len = (size_t)sqlite3_column_bytes(st, 7),
+        };
+        if (fn(ud, &m))
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int lstore_msg_update(lstore *s, const lstore_msg *m)
+{
+    sqlite3_stmt *st = prep(s, "UPDATE messages SET status = ?, body = ?, media_id = ?, media = ?"
+                               " WHERE server_id = ?");
+    if (!st)
+        return -1;
+    sqlite3_bind_int(st, 1, m->status);
+    sqlite3_bind_blob(st, 2, m->body, (int)m->body_len, SQLITE_STATIC);
+    if (m->media_id) {
+        sqlite3_bind_text(st, 3, m->media_id, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 4, m->media, (int)m->media_len, SQLITE_STATIC);
+    }
+    sqlite3_bind_text(st, 5, m->server_id, -1, SQLITE_STATIC);
+    return run(st);
+}
+
+int lstore_msg_media(lstore *s, const char *media_id, uint8_t **out, size_t *len)
+{
+    sqlite3_stmt *st = prep(s, "SELECT media FROM messages WHERE media_id = ? AND media IS NOT NULL"
+                               " LIMIT 1");
+    int ret = -1;
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, media_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        *out = dup_blob(sqlite3_column_blob(st, 0), n);
+        if (*out) {
+            *len = n;
+            ret = 1;
+        }
+    } else if (rc == SQLITE_DONE) {
+        ret = 0;
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int lstore_msg_own(lstore *s, const char *sender, const char *client_msg_id, uint64_t *seq,
+                   char *server_id, size_t sid_len, char *chat_id, size_t chat_len)
+{
+    sqlite3_stmt *st = prep(s, "SELECT seq, server_id, chat_id FROM messages"
+                               " WHERE sender = ? AND client_msg_id = ?");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, sender, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, client_msg_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *seq = (uint64_t)sqlite3_column_int64(st, 0);
+        snprintf(server_id, sid_len, "%s", (const char *)sqlite3_column_text(st, 1));
+        snprintf(chat_id, chat_len, "%s", (const char *)sqlite3_column_text(st, 2));
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int lstore_outbox_has(lstore *s, const char *client_msg_id)
+{
+    sqlite3_stmt *st = prep(s, "SELECT 1 FROM outbox WHERE client_msg_id = ?");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, client_msg_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int lstore_msg_has_server_id(lstore *s, const char *server_id)
+{
+    sqlite3_stmt *st = prep(s, "SELECT 1 FROM messages WHERE server_id = ?");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, server_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int lstore_msg_each(lstore *s, const char *chat_id, int (*fn)(void *ud, const lstore_msg *m),
+                    void *ud)
+{
+    sqlite3_stmt *st = prep(s, "SELECT chat_id, seq, server_id, sender, client_msg_id, server_ts,"
+                               " status, body, media_id, media FROM messages WHERE chat_id = ? AND status != 4"
+                               " ORDER BY seq, rowid");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, chat_id, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lstore_msg m = {
+            .chat_id = (const char *)sqlite3_column_text(st, 0),
+            .seq = (uint64_t)sqlite3_column_int64(st, 1),
+            .server_id = (const char *)sqlite3_column_text(st, 2),
+            .sender = (const char *)sqlite3_column_text(st, 3),
+            .client_msg_id = (const char *)sqlite3_column_text(st, 4),
+            .server_ts = sqlite3_column_int64(st, 5),
+            .status = sqlite3_column_int(st, 6),
+            .body = sqlite3_column_text(st, 7), /* NUL-terminated copy of the blob */
+            .body_len = (size_t)sqlite3_column_bytes(st, 7),
+            .media_id = (const char *)sqlite3_column_text(st, 8),
+            .media = sqlite3_column_blob(st, 9),
+            .media_len = (size_t)sqlite3_column_bytes(st, 9),
+        };
+        if (fn(ud, &m))
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- outbox ------------------------------------------------------------- */
+
+int lstore_outbox_add(lstore *s, const lstore_outbox *o)
+{
+    /* last_attempt = created_at: the process that queued it publishes it at
+     * once; other processes of the home wait for the retry period. */
+    sqlite3_stmt *st = prep(s, "INSERT INTO outbox(client_msg_id, chat_id, topic, body, plain,"
+                               " created_at, last_attempt) VALUES(?1,?2,?3,?4,?5,?6,?6)");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, o->client_msg_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, o->chat_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, o->topic, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, o->body, (int)o->body_len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 5, o->plain, (int)o->plain_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, o->created_at);
+    return run(st);
+}
+
+static void read_outbox(sqlite3_stmt *st, lstore_outbox *o)
+{
+    o->client_msg_id = (const char *)sqlite3_column_text(st, 0);
+    o->chat_id = (const char *)sqlite3_column_text(st, 1);
+    o->topic = (const char *)sqlite3_column_text(st, 2);
+    o->body = sqlite3_column_blob(st, 3);
+    o->body_len = (size_t)sqlite3_column_bytes(st, 3);
+    o->plain = sqlite3_column_blob(st, 4);
+    o->plain_len = (size_t)sqlite3_column_bytes(st, 4);
+    o->created_at = sqlite3_column_int64(st, 5);
+    o->last_attempt = sqlite3_column_int64(st, 6);
+}
+
+#define OUTBOX_COLUMNS "client_msg_id, chat_id, topic, body, plain, created_at, last_attempt"
+
+int lstore_outbox_get(lstore *s, const char *client_msg_id,
+                      void (*fn)(void *ud, const lstore_outbox *o), void *ud)
+{
+    sqlite3_stmt *st = prep(s, "SELECT " OUTBOX_COLUMNS " FROM outbox WHERE client_msg_id = ?");
+    int ret = -1;
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, client_msg_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        lstore_outbox o;
+        read_outbox(st, &o);
+        fn(ud, &o);
+        ret = 1;
+    } else if (rc == SQLITE_DONE) {
+        ret = 0;
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int lstore_outbox_del(lstore *s, const char *client_msg_id)
+{
+    sqlite3_stmt *st = prep(s, "DELETE FROM outbox WHERE client_msg_id = ?");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, client_msg_id, -1, SQLITE_STATIC);
+    return run(st);
+}
+
+int lstore_outbox_touch(lstore *s, const char *client_msg_id, int64_t now_ms)
+{
+    sqlite3_stmt *st = prep(s, "UPDATE outbox SET last_attempt = ? WHERE client_msg_id = ?");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, now_ms);
+    sqlite3_bind_text(st, 2, client_msg_id, -1, SQLITE_STATIC);
+    return run(st);
+}
+
+int lstore_outbox_each(lstore *s, int64_t older_than_ms,
+                       int (*fn)(void *ud, const lstore_outbox *o), void *ud)
+{
+    sqlite3_stmt *st = prep(s, "SELECT " OUTBOX_COLUMNS " FROM outbox WHERE last_attempt < ?"
+                               " ORDER BY created_at, rowid");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, older_than_ms);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lstore_outbox o;
+        read_outbox(st, &o);
+        if (fn(ud, &o))
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int count(lstore *s, const char *sql, const char *arg)
+{
+    sqlite3_stmt *st = prep(s, sql);
+    int n = -1;
+    if (!st)
+        return -1;
+    if (arg)
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+int lstore_outbox_count(lstore *s)
+{
+    return count(s, "SELECT count(*) FROM outbox", NULL);
+}
+
+/* ---- blobs -------------------------------------------------------------- */
+
+int lstore_blob_get(lstore *s, const char *ns, const char *key, uint8_t **out, size_t *len)
+{
+    sqlite3_stmt *st = prep(s, "SELECT v FROM blobs WHERE ns = ? AND k = ?");
+    int ret = -1;
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        *out = dup_blob(sqlite3_column_blob(st, 0), n);
+        if (*out) {
+            *len = n;
+            ret = 1;
+        }
+    } else if (rc == SQLITE_DONE) {
+        ret = 0;
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int lstore_blob_set(lstore *s, const char *ns, const char *key, const void *val, size_t len)
+{
+    sqlite3_stmt *st = prep(s, "INSERT INTO blobs(ns, k, v) VALUES(?, ?, ?) "
+                               "ON CONFLICT(ns, k) DO UPDATE SET v = excluded.v");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, val, (int)len, SQLITE_STATIC);
+    return run(st);
+}
+
+int lstore_blob_del(lstore *s, const char *ns, const char *key)
+{
+    sqlite3_stmt *st = prep(s, "DELETE FROM blobs WHERE ns = ? AND k = ?");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    return run(st);
+}
+
+int lstore_blob_count(lstore *s, const char *ns)
+{
+    return count(s, "SELECT count(*) FROM blobs WHERE ns = ?", ns);
+}
+
+int lstore_blob_clear(lstore *s, const char *ns)
+{
+    sqlite3_stmt *st = prep(s, "DELETE FROM blobs WHERE ns = ?");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+    return run(st);
+}

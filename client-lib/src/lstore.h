@@ -1,0 +1,149 @@
+/*
+ * lstore.h - the client's local state: one SQLite database (WAL) in the home
+ * directory, mode 0600. Tables: meta (key/value), contacts (known identity
+ * keys, trust on first use), chats (cursors), messages (decrypted history),
+ * outbox (ciphertext waiting for its STORED receipt), prekeys and sessions
+ * (end-to-end encryption state, private parts never leave this file).
+ *
+ * Every function returns 0 on success and -1 on a SQLite failure (the
+ * message is in lstore_error()), unless documented otherwise.
+ */
+#ifndef PARLEY_LSTORE_H
+#define PARLEY_LSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lstore lstore;
+
+/* Open or create path (mode 0600). NULL on failure (errbuf filled). */
+lstore *lstore_open(const char *path, char *errbuf, size_t errlen);
+void lstore_close(lstore *s);
+const char *lstore_error(lstore *s);
+
+/* One transaction around several writes. */
+int lstore_begin(lstore *s);
+int lstore_commit(lstore *s);
+void lstore_rollback(lstore *s);
+
+/* meta: small values by key. get returns 1 found, 0 missing, -1 error;
+ * *out is malloc'd (NUL-terminated past len) and owned by the caller. */
+int lstore_meta_get(lstore *s, const char *key, uint8_t **out, size_t *len);
+int lstore_meta_set(lstore *s, const char *key, const void *val, size_t len);
+int lstore_meta_get_str(lstore *s, const char *key, char *out, size_t outlen); /* 1/0/-1 */
+int lstore_meta_get_int(lstore *s, const char *key, int64_t *out);             /* 1/0/-1 */
+int lstore_meta_set_int(lstore *s, const char *key, int64_t v);
+
+/* contacts: the identity key seen for a user (32 bytes). get: 1/0/-1. */
+int lstore_contact_get(lstore *s, const char *user, uint8_t ik[32]);
+int lstore_contact_set(lstore *s, const char *user, const uint8_t ik[32]);
+
+/* chats */
+typedef struct {
+    char chat_id[141];
+    char name[129];
+    int type;               /* 1 direct, 2 group */
+    uint64_t last_seq;
+    uint64_t synced_seq;
+    uint64_t delivered_seq; /* local cursors (what the app acked) */
+    uint64_t read_seq;
+    uint64_t sent_delivered; /* what the broker has acknowledged knowing */
+    uint64_t sent_read;
+    int64_t last_message_at;
+} lstore_chat;
+
+/* get: 1 found, 0 missing, -1 error. */
+int lstore_chat_get(lstore *s, const char *chat_id, lstore_chat *out);
+/* Insert if missing (type, name), leaving an existing row untouched. */
+int lstore_chat_ensure(lstore *s, const char *chat_id, int type, const char *name);
+int lstore_chat_set_synced(lstore *s, const char *chat_id, uint64_t synced_seq, int64_t ts);
+/* Raise last_seq / delivered_seq / read_seq / sent_* (never lowers). */
+int lstore_chat_raise(lstore *s, const char *chat_id, const char *column, uint64_t v);
+int lstore_chat_set_name(lstore *s, const char *chat_id, const char *name);
+/* Walk chats (most recent first); fn returns non-zero to stop. */
+int lstore_chat_each(lstore *s, int (*fn)(void *ud, const lstore_chat *c), void *ud);
+
+/* messages */
+typedef enum {
+    LSTORE_MSG_RECEIVED = 0,
+    LSTORE_MSG_OWN = 1,
+    LSTORE_MSG_UNDECRYPTABLE = 2,
+    LSTORE_MSG_SYSTEM = 3,
+    LSTORE_MSG_HIDDEN = 4, /* protocol traffic (a sender-key distribution): not history */
+    LSTORE_MSG_PENDING_KEY = 5, /* group message waiting for its sender key; body = ciphertext */
+} lstore_msg_status;
+
+typedef struct {
+    const char *chat_id;
+    uint64_t seq;
+    const char *server_id;
+    const char *sender;
+    const char *client_msg_id;
+    int64_t server_ts;
+    int status;
+    const uint8_t *body;
+    size_t body_len;
+    const char *media_id;  /* NULL: none */
+    const uint8_t *media;  /* the packed MediaRef (secret key inside) */
+    size_t media_len;
+} lstore_msg;
+
+/* Insert a message. Returns 1 inserted, 0 duplicate (server_id or
+ * (sender, client_msg_id) already present), -1 error. */
+int lstore_msg_insert(lstore *s, const lstore_msg *m);
+/* 1 if a message (sender, client_msg_id) is stored, 0 if not, -1 error. */
+int lstore_msg_exists(lstore *s, const char *sender, const char *client_msg_id);
+/* Walk the PENDING_KEY messages of (chat_id, sender), oldest first; body is
+ * the raw ciphertext. fn returns non-zero to stop. */
+int lstore_msg_pending_each(lstore *s, const char *chat_id, const char *sender,
+                            int (*fn)(void *ud, const lstore_msg *m), void *ud);
+/* Replace a message's status and content (a pending message decrypted). */
+int lstore_msg_update(lstore *s, const lstore_msg *m);
+/* The packed MediaRef stored with a received or sent message that
+ * references media_id: 1 found (*out malloc'd), 0 none, -1 error. */
+int lstore_msg_media(lstore *s, const char *media_id, uint8_t **out, size_t *len);
+/* An own message by client message id: 1 found (seq, server_id, chat_id
+ * filled), 0 not, -1 error. */
+int lstore_msg_own(lstore *s, const char *sender, const char *client_msg_id, uint64_t *seq,
+                   char *server_id, size_t sid_len, char *chat_id, size_t chat_len);
+/* 1 if client_msg_id waits in the outbox, 0 if not, -1 error. */
+int lstore_outbox_has(lstore *s, const char *client_msg_id);
+/* 1 if a message with this server id is stored, 0 if not, -1 error. */
+int lstore_msg_has_server_id(lstore *s, const char *server_id);
+int lstore_msg_each(lstore *s, const char *chat_id, int (*fn)(void *ud, const lstore_msg *m),
+                    void *ud);
+
+/* outbox */
+typedef struct {
+    const char *client_msg_id;
+    const char *chat_id;
+    const char *topic;
+    const uint8_t *body;   /* ciphertext, published as is on every retry */
+    size_t body_len;
+    const uint8_t *plain;  /* what the user wrote, kept for the local history */
+    size_t plain_len;
+    int64_t created_at;
+    int64_t last_attempt;  /* ms; 0 never published */
+} lstore_outbox;
+
+int lstore_outbox_add(lstore *s, const lstore_outbox *o);
+/* get by client_msg_id: 1 found (fn called), 0 missing, -1 error. */
+int lstore_outbox_get(lstore *s, const char *client_msg_id,
+                      void (*fn)(void *ud, const lstore_outbox *o), void *ud);
+int lstore_outbox_del(lstore *s, const char *client_msg_id);
+int lstore_outbox_touch(lstore *s, const char *client_msg_id, int64_t now_ms);
+/* Walk entries last attempted before older_than_ms (oldest first). */
+int lstore_outbox_each(lstore *s, int64_t older_than_ms,
+                       int (*fn)(void *ud, const lstore_outbox *o), void *ud);
+int lstore_outbox_count(lstore *s);
+
+/* Opaque key/value blobs for the end-to-end engine, by namespace and key
+ * ("session", peer), ("prekey", id) ... get: 1/0/-1, *out malloc'd. */
+int lstore_blob_get(lstore *s, const char *ns, const char *key, uint8_t **out, size_t *len);
+int lstore_blob_set(lstore *s, const char *ns, const char *key, const void *val, size_t len);
+int lstore_blob_del(lstore *s, const char *ns, const char *key);
+int lstore_blob_count(lstore *s, const char *ns);
+/* Delete every blob of a namespace. */
+int lstore_blob_clear(lstore *s, const char *ns);
+
+#endif

@@ -1,0 +1,233 @@
+/*
+ * session.c - the connection state machine, driven from parley_poll():
+ *
+ *   IDLE -parley_connect-> WAIT -timer-> CONNECTING -CONNACK-> SUBSCRIBING
+ *        -SUBACK-> READY (outbox flushed, chats synced, acks resent)
+ *   any refusal or loss -> WAIT with exponential backoff (200 ms .. 5 s) and a
+ *   freshly minted token on the next attempt.
+ */
+#include "client.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ids.h"
+#include "token.h"
+
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 5000
+#define OUTBOX_RETRY_MS 10000   /* republish an unacknowledged message after this long */
+#define OUTBOX_SCAN_MS 1000
+#define KEY_CHECK_MS (3600 * 1000)
+#define RESYNC_MS 15000         /* background sync: new groups, anything missed live */
+#define REQUEST_EXPIRY_MS 60000 /* a control request unanswered this long is given up */
+
+static void schedule_retry(parley_client *c)
+{
+    int64_t delay = BACKOFF_MIN_MS;
+    for (int i = 0; i < c->attempts && delay < BACKOFF_MAX_MS; i++)
+        delay *= 2;
+    if (delay > BACKOFF_MAX_MS)
+        delay = BACKOFF_MAX_MS;
+    c->attempts++;
+    c->state = SESSION_WAIT;
+    c->synced = 0;
+    c->next_attempt_ms = client__mono_ms() + delay;
+}
+
+int parley_connect(parley_client *c)
+{
+    char err[256];
+    if (!c->has_identity)
+        return client__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+    if (c->state != SESSION_IDLE)
+        return PARLEY_OK;
+    if (!c->mq) {
+        if (c->transient) {
+            char rnd[IDS_SERVER_ID_LEN + 1];
+            ids_random(rnd);
+            snprintf(c->conn_client_id, sizeof c->conn_client_id, "%s~%.10s", c->client_id, rnd);
+        } else {
+            snprintf(c->conn_client_id, sizeof c->conn_client_id, "%s", c->client_id);
+        }
+        c->mq = conn_new(c->mqtt_url, c->conn_client_id, !c->transient, err, sizeof err);
+        if (!c->mq)
+            return client__fail(c, PARLEY_EINVAL, "%s", err);
+    }
+    c->attempts = 0;
+    c->state = SESSION_WAIT;
+    c->next_attempt_ms = 0;
+    return PARLEY_OK;
+}
+
+void parley_disconnect(parley_client *c)
+{
+    if (c->mq)
+        conn_disconnect(c->mq);
+    c->state = SESSION_IDLE;
+    c->synced = 0;
+}
+
+int parley_is_connected(const parley_client *c)
+{
+    return c->state == SESSION_READY;
+}
+
+int parley_is_synced(const parley_client *c)
+{
+    return c->state == SESSION_READY && c->synced;
+}
+
+int client__publish(parley_client *c, const char *topic, const void *payload, size_t len)
+{
+    if (c->state != SESSION_READY)
+        return -1;
+    return conn_publish(c->mq, topic, payload, len);
+}
+
+static void start_attempt(parley_client *c)
+{
+    char token[TOKEN_MAX_LEN], err[256];
+    if (parley_token(c, c->conn_client_id, 0, token, sizeof token) != PARLEY_OK) {
+        schedule_retry(c);
+        return;
+    }
+    if (conn_start(c->mq, c->user, token, err, sizeof err) != 0) {
+        client__fail(c, PARLEY_ENET, "%s", err);
+        schedule_retry(c);
+    } else {
+        c->state = SESSION_CONNECTING;
+    }
+    sodium_memzero(token, sizeof token);
+}
+
+static void subscribe_own(parley_client *c)
+{
+    char t[4][128];
+    char *topics[4];
+    const char *leaf[4] = {"receipts", "rsp", "inbox", "typing"};
+    int n = c->transient ? 2 : 4;
+    for (int i = 0; i < n; i++) {
+        client__topic(c, t[i], sizeof t[i], c->user, leaf[i]);
+        topics[i] = t[i];
+    }
+    if (conn_subscribe(c->mq, topics, n) != 0) {
+        client__fail(c, PARLEY_ENET, "cannot subscribe");
+        conn_disconnect(c->mq);
+        schedule_retry(c);
+        return;
+    }
+    c->state = SESSION_SUBSCRIBING;
+}
+
+static int handle(parley_client *c, conn_ev *e)
+{
+    switch (e->type) {
+    case CONN_EV_CONNECTED:
+        if (c->state == SESSION_CONNECTING)
+            subscribe_own(c);
+        return 0;
+    case CONN_EV_CONNECT_FAILED:
+    case CONN_EV_LOST:
+        if (c->state == SESSION_IDLE)
+            return 0;
+        client__fail(c, e->type == CONN_EV_LOST ? PARLEY_ENET : PARLEY_EREFUSED, "%s: %s",
+                     c->mqtt_url, e->detail);
+        if (e->type == CONN_EV_LOST)
+            c->attempts = 0;
+        schedule_retry(c);
+        client__emit_event(c, PARLEY_EVENT_DISCONNECTED, NULL, 0, NULL, c->err);
+        return 0;
+    case CONN_EV_SUBSCRIBED:
+        if (c->state != SESSION_SUBSCRIBING)
+            return 0; /* a later subscription (group topics) */
+        c->state = SESSION_READY;
+        c->attempts = 0;
+        c->err[0] = 0;
+        c->last_resync_ms = client__mono_ms();
+        client__emit_event(c, PARLEY_EVENT_CONNECTED, NULL, 0, NULL, c->mqtt_url);
+        return client__on_ready(c);
+    case CONN_EV_SUB_FAILED:
+        client__fail(c, PARLEY_EREFUSED, "%s: %s", c->mqtt_url, e->detail);
+        if (c->state == SESSION_SUBSCRIBING) {
+            conn_disconnect(c->mq);
+            schedule_retry(c);
+            client__emit_event(c, PARLEY_EVENT_DISCONNECTED, NULL, 0, NULL, c->err);
+        }
+        return 0;
+    case CONN_EV_MESSAGE:
+        return client__on_message(c, e->topic, e->payload, e->len);
+    }
+    return 0;
+}
+
+int client__step(parley_client *c, int timeout_ms)
+{
+    int64_t now = client__mono_ms();
+    if (c->state == SESSION_WAIT && now >= c->next_attempt_ms)
+        start_attempt(c);
+    if (c->state == SESSION_READY && now - c->last_outbox_scan_ms >= OUTBOX_SCAN_MS) {
+        c->last_outbox_scan_ms = now;
+        if (client__outbox_flush(c, OUTBOX_RETRY_MS) < 0)
+            return PARLEY_ESTORE;
+        client__expire_requests(c, REQUEST_EXPIRY_MS);
+    }
+    if (c->state == SESSION_READY && !c->transient && now - c->last_resync_ms >= RESYNC_MS) {
+        c->last_resync_ms = now;
+        client__resync(c);
+    }
+    if (c->state == SESSION_READY && now - c->last_key_check_ms >= KEY_CHECK_MS) {
+        c->last_key_check_ms = now;
+        client__prekeys_maintain(c, 0); /* best effort; retried next hour or connect */
+    }
+    if (c->state == SESSION_WAIT) {
+        int64_t until = c->next_attempt_ms - now;
+        if (until < (int64_t)timeout_ms)
+            timeout_ms = until > 0 ? (int)until : 0;
+    }
+    if (!c->mq)
+        return 0;
+    conn_ev *e = conn_next(c->mq, timeout_ms);
+    if (!e)
+        return 0;
+    int rc = handle(c, e);
+    conn_ev_free(e);
+    return rc < 0 ? rc : 1;
+}
+
+int parley_poll(parley_client *c, int timeout_ms)
+{
+    int64_t deadline = client__mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int n = 0;
+    for (;;) {
+        int64_t left = deadline - client__mono_ms();
+        int rc = client__step(c, n > 0 || left <= 0 ? 0 : (int)left);
+        if (rc < 0)
+            return rc;
+        if (rc > 0) {
+            n++;
+            continue; /* drain everything already queued */
+        }
+        if (n > 0 || client__mono_ms() >= deadline)
+            return n;
+    }
+}
+
+int parley_wait_synced(parley_client *c, int timeout_ms)
+{
+    int64_t deadline = client__mono_ms() + timeout_ms;
+    while (!parley_is_synced(c)) {
+        int64_t left = deadline - client__mono_ms();
+        if (left <= 0) {
+            char last[CLIENT_ERR_MAX];
+            snprintf(last, sizeof last, "%s", c->err);
+            return client__fail(c, PARLEY_ETIMEOUT, "not connected after %d ms%s%.400s",
+                                timeout_ms, last[0] ? ": " : "", last);
+        }
+        int rc = parley_poll(c, left > 200 ? 200 : (int)left);
+        if (rc < 0)
+            return rc;
+    }
+    return PARLEY_OK;
+}
