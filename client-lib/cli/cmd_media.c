@@ -3,7 +3,7 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+#include <stdint.h>
 
 #include "cli.h"
 #include "parley/media.h"
@@ -69,12 +69,26 @@ int cmd_send_file(cli_ctx *ctx, int argc, char **argv)
         code = cli_fail(c, rc, "send-file");
         goto done;
     }
-    time_t deadline = time(NULL) + t;
-    while (!w.done && time(NULL) < deadline) {
+    int64_t deadline = cli_now_ms() + (int64_t)t * 1000; /* monotonic: immune to clock jumps */
+    while (!w.done && cli_now_ms() < deadline) {
         rc = parley_poll(c, 200);
         if (rc < 0) {
             code = cli_fail(c, rc, "send-file");
             goto done;
+        }
+        /* A listener of this home may have received the receipt first. */
+        if (!w.done) {
+            uint64_t seq = 0;
+            int st = parley_sent_status(c, cmid, &seq, w.server_id, sizeof w.server_id, w.chat_id,
+                                       sizeof w.chat_id);
+            if (st == PARLEY_SENT_STORED) {
+                w.done = 1;
+                w.seq = (unsigned long long)seq;
+            } else if (st == PARLEY_SENT_UNKNOWN) {
+                w.done = -1;
+                snprintf(w.error, sizeof w.error, "%s",
+                         "the message left the outbox without being stored (refused)");
+            }
         }
     }
     if (w.done == 1)
