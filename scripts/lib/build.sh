@@ -1,9 +1,13 @@
 # shellcheck shell=bash
-# parley_build [cmake args...] - configure and build into $PARLEY_BUILD_DIR (default build/).
+# parley_build [cmake args...] - configure and build into $PARLEY_BUILD_DIR (default build/);
+# prints the build directory. With PARLEY_BUILD_TARGETS set (space-separated),
+# builds only those targets.
 parley_build() {
   local root; root="$(parley_src_dir)"
   local bdir="${PARLEY_BUILD_DIR:-$root/build}"
+  local targets=() t
+  for t in ${PARLEY_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
   cmake -S "$root" -B "$bdir" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" "$@" >&2
-  cmake --build "$bdir" -j "$(nproc)" >&2
+  cmake --build "$bdir" -j "$(nproc)" "${targets[@]}" >&2
   echo "$bdir"
 }
