@@ -7,7 +7,11 @@ parley_build() {
   local bdir="${PARLEY_BUILD_DIR:-$root/build}"
   local targets=() t
   for t in ${PARLEY_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
-  cmake -S "$root" -B "$bdir" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" "$@" >&2
-  cmake --build "$bdir" -j "$(nproc)" "${targets[@]}" >&2
+  # Explicit returns: errexit does not apply inside the command substitution
+  # that callers use ("bdir=$(parley_build)").
+  cmake -S "$root" -B "$bdir" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" "$@" >&2 ||
+    { echo "parley: cmake configure failed" >&2; return 1; }
+  cmake --build "$bdir" -j "$(nproc)" "${targets[@]}" >&2 ||
+    { echo "parley: build failed" >&2; return 1; }
   echo "$bdir"
 }
