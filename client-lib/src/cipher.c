@@ -2,7 +2,8 @@
  * cipher.c - end-to-end encryption of message bodies with the crypto/ core:
  * prekey generation, upload, replenishment and rotation; pairwise sessions
  * (X3DH on first contact, then the Double Ratchet) persisted in the local
- * store; trust on first use of each contact's identity key.
+ * store; each contact's identity key pinned on first contact, after a check
+ * with the keyserver (GET /v1/identity), and re-checked on changes.
  *
  * Sessions are loaded from and saved to the store inside the caller's
  * transaction, so that two processes sharing a home never fork a ratchet.
@@ -301,6 +302,109 @@ int client__note_identity(parley_client *c, const char *user, const uint8_t ik[3
     return 1;
 }
 
+void client__identity_prefetch(parley_client *c, const char *sender, const uint8_t *body,
+                               size_t len)
+{
+    e2e_message_info info;
+    uint8_t known[32];
+
+    c->vouch.valid = 0;
+    if (!body || len == 0 || e2e_message_inspect(body, len, &info) != E2E_OK ||
+        info.kind != E2E_KIND_PREKEY)
+        return;
+    int rc = lstore_contact_get(c->store, sender, known);
+    if (rc == 1 && sodium_memcmp(known, info.identity_key, 32) == 0)
+        return; /* the pinned key: nothing to ask */
+    memset(&c->vouch, 0, sizeof c->vouch);
+    snprintf(c->vouch.user, sizeof c->vouch.user, "%s", sender);
+    c->vouch.rc = ksclient_get_identity(c->keyserver_url, sender, c->vouch.ik, c->vouch.err,
+                                        sizeof c->vouch.err);
+    c->vouch.valid = 1;
+}
+
+/* May a PreKey message from sender carrying identity key ik start a session?
+ * PARLEY_OK: ik is the pinned key, or the keyserver serves ik (first contact
+ * or a change, recorded by the caller after decryption). PARLEY_ECRYPTO:
+ * refused (the keyserver serves another key, or none). PARLEY_ENET: not
+ * checked (keyserver unreachable or failing): keep the message for a retry. */
+static int identity_vouched(parley_client *c, const char *sender, const uint8_t ik[32])
+{
+    uint8_t known[32];
+    int rc = lstore_contact_get(c->store, sender, known);
+    if (rc < 0)
+        return store_fail(c);
+    if (rc == 1 && sodium_memcmp(known, ik, 32) == 0)
+        return PARLEY_OK;
+    const char *what = rc == 1 ? "changed identity key" : "identity key";
+    if (!c->vouch.valid || strcmp(c->vouch.user, sender) != 0)
+        return client__fail(c, PARLEY_ENET, "the %s of %s was not checked with the keyserver: "
+                            "kept for a retry", what, sender);
+    if (c->vouch.rc == PARLEY_ENOTFOUND)
+        return client__fail(c, PARLEY_ECRYPTO, "refused: the keyserver has no identity key for "
+                            "%s", sender);
+    if (c->vouch.rc != PARLEY_OK)
+        return client__fail(c, PARLEY_ENET, "cannot check the %s of %s with the keyserver "
+                            "(%s): kept for a retry", what, sender, c->vouch.err);
+    if (sodium_memcmp(c->vouch.ik, ik, 32) != 0)
+        return client__fail(c, PARLEY_ECRYPTO, "refused: the %s of %s in this message does not "
+                            "match the keyserver's", what, sender);
+    return PARLEY_OK;
+}
+
+/* 1 if peer's identity was checked with the keyserver in the last minute. */
+static int idcheck_recent(parley_client *c, const char *peer)
+{
+    int64_t now = client__mono_ms();
+    for (int i = 0; i < CLIENT_IDCHECK_MAX; i++)
+        if (c->idcheck[i].user[0] && strcmp(c->idcheck[i].user, peer) == 0)
+            return now - c->idcheck[i].at_ms < CLIENT_IDCHECK_MS;
+    return 0;
+}
+
+static void idcheck_note(parley_client *c, const char *peer)
+{
+    client_idcheck *e = NULL;
+    for (int i = 0; i < CLIENT_IDCHECK_MAX && !e; i++)
+        if (strcmp(c->idcheck[i].user, peer) == 0)
+            e = &c->idcheck[i];
+    if (!e) {
+        e = &c->idcheck[c->idcheck_next];
+        c->idcheck_next = (c->idcheck_next + 1) % CLIENT_IDCHECK_MAX;
+    }
+    snprintf(e->user, sizeof e->user, "%s", peer);
+    e->at_ms = client__mono_ms();
+}
+
+/* A session with peer exists: does the keyserver still serve the identity
+ * key it was made with? 1 yes (or not known: unreachable), 0 the key
+ * changed (the change is recorded and surfaced, the session dropped), <0
+ * local failure. */
+static int session_still_valid(parley_client *c, const char *peer)
+{
+    uint8_t ik[32], known[32];
+    char err[CLIENT_ERR_MAX];
+
+    if (idcheck_recent(c, peer))
+        return 1;
+    if (ksclient_get_identity(c->keyserver_url, peer, ik, err, sizeof err) != PARLEY_OK)
+        return 1; /* cannot tell: keep using the session (documented) */
+    int rc = lstore_contact_get(c->store, peer, known);
+    if (rc < 0)
+        return store_fail(c);
+    if (rc == 1 && sodium_memcmp(known, ik, 32) == 0) {
+        idcheck_note(c, peer);
+        return 1;
+    }
+    if (lstore_begin(c->store) != 0)
+        return store_fail(c);
+    if (client__note_identity(c, peer, ik) < 0 || lstore_blob_del(c->store, "session", peer) != 0 ||
+        lstore_commit(c->store) != 0) {
+        lstore_rollback(c->store);
+        return store_fail(c);
+    }
+    return 0;
+}
+
 /* ---- sessions --------------------------------------------------------------- */
 
 static int session_load(parley_client *c, const char *peer, ratchet_session **out)
@@ -350,8 +454,12 @@ int client__prepare_session(parley_client *c, const char *peer)
         goto done;
     }
     if (have == 1) {
-        ret = PARLEY_OK;
-        goto done;
+        int valid = session_still_valid(c, peer);
+        if (valid != 0) {
+            ret = valid > 0 ? PARLEY_OK : PARLEY_ESTORE;
+            goto done;
+        }
+        /* The contact's identity changed: start over from a fresh bundle. */
     }
     ret = keyserver_token(c, token, sizeof token);
     if (ret != PARLEY_OK)
@@ -386,6 +494,7 @@ int client__prepare_session(parley_client *c, const char *peer)
         ret = store_fail(c);
         goto done;
     }
+    idcheck_note(c, peer);
     ret = PARLEY_OK;
 
 done:
@@ -513,8 +622,12 @@ int client__decrypt(parley_client *c, const char *sender, const uint8_t *body, s
     if (rc == -1)
         return store_fail(c);
     if (info.kind == E2E_KIND_PREKEY) {
-        ret = decrypt_prekey(c, sender, &info, body, len, &s, content, content_len);
-        /* Trust on first use; a different key than before is surfaced. */
+        /* A key we have not pinned (first contact, or a change) must be
+         * the one the keyserver serves; the message authenticates it. */
+        ret = identity_vouched(c, sender, info.identity_key);
+        if (ret == PARLEY_OK)
+            ret = decrypt_prekey(c, sender, &info, body, len, &s, content, content_len);
+        /* Pinned on first contact; a change is surfaced. */
         if (ret == PARLEY_OK && client__note_identity(c, sender, info.identity_key) < 0)
             ret = store_fail(c);
     } else if (rc != 1) {

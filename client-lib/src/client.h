@@ -61,6 +61,26 @@ typedef struct {
     size_t len;
 } client_held;
 
+/* cipher.c: what the keyserver said about one sender's identity key,
+ * looked up before a delivery's transaction opens (client__identity_prefetch)
+ * and used by client__decrypt for a PreKey message. */
+typedef struct {
+    int valid;
+    char user[65];
+    int rc;                  /* ksclient_get_identity's parley_rc */
+    uint8_t ik[32];          /* rc == PARLEY_OK: the key the keyserver serves */
+    char err[CLIENT_ERR_MAX];
+} client_vouch;
+
+/* cipher.c: when this client last checked a contact's identity key with the
+ * keyserver before a send (client__prepare_session). */
+#define CLIENT_IDCHECK_MAX 16
+#define CLIENT_IDCHECK_MS 60000
+typedef struct {
+    char user[65];
+    int64_t at_ms;
+} client_idcheck;
+
 struct parley_client {
     char home[CLIENT_PATH_MAX];
     char mqtt_url[CLIENT_URL_MAX];
@@ -105,6 +125,11 @@ struct parley_client {
      * messages are decrypted after the current delivery. */
     char retry[16][IDS_RETRY_MAX];
     int nretry;
+
+    /* cipher.c */
+    client_vouch vouch;
+    client_idcheck idcheck[CLIENT_IDCHECK_MAX];
+    int idcheck_next;
 };
 
 /* Wall-clock time (timestamps that are stored or sent). */
@@ -132,6 +157,10 @@ int client__expire_requests(parley_client *c, int64_t max_age_ms);
 /* A background list_chats + sync of the chats behind (new groups, messages
  * missed live). No-op while a sync runs. */
 int client__resync(parley_client *c);
+/* Retry the direct messages kept (LSTORE_MSG_PENDING_KEY) because their
+ * sender's identity key could not be checked with the keyserver: decrypted
+ * and delivered late, refused (UNDECRYPTABLE), or kept again. parley_rc. */
+int client__retry_kept(parley_client *c);
 /* Called once subscriptions are in place: list chats, sync, resend acks. */
 int client__on_ready(parley_client *c);
 /* Send a Request (packed by the caller into a Parley__V1__Request* req with
@@ -201,12 +230,24 @@ void client__group_subscribe(parley_client *c, const char *chat_id);
  * peer's bundle on first contact. parley_rc. */
 int client__encrypt(parley_client *c, const char *peer, const uint8_t *content, size_t len,
                     uint8_t **body, size_t *body_len);
-/* Decrypt body from sender; *content malloc'd. parley_rc (PARLEY_ECRYPTO
- * with detail in c->err if it cannot be decrypted). */
+/* Decrypt body from sender; *content malloc'd. parley_rc: PARLEY_ECRYPTO
+ * with detail in c->err if it cannot be decrypted (or a PreKey message's
+ * identity key is refused), PARLEY_ENET if a PreKey message's identity key
+ * could not be checked with the keyserver (keep the ciphertext, retry). */
 int client__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
                     uint8_t **content, size_t *content_len);
-/* Make sure a session with peer exists (fetching the bundle on first
- * contact); call outside any transaction. parley_rc. */
+/* Before a delivery's transaction: if body is a PreKey message whose
+ * identity key is not the one pinned for sender, ask the keyserver for
+ * sender's key (GET /v1/identity) and remember the answer in c->vouch for
+ * client__decrypt. Never fails (a failed lookup is remembered as such). */
+void client__identity_prefetch(parley_client *c, const char *sender, const uint8_t *body,
+                               size_t len);
+/* Make sure a usable session with peer exists; call outside any transaction.
+ * On first contact: fetch the bundle and run X3DH. With a session: check
+ * peer's identity key with the keyserver (at most once a minute per peer);
+ * if it changed, surface PARLEY_EVENT_IDENTITY_CHANGED, drop the old session
+ * and start a new one from a fresh bundle. An unreachable keyserver keeps
+ * the existing session. parley_rc. */
 int client__prepare_session(parley_client *c, const char *peer);
 /* Generate/upload prekeys as needed (init, replenish, rotation). parley_rc. */
 int client__prekeys_maintain(parley_client *c, int force_upload);

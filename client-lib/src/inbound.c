@@ -250,6 +250,8 @@ int client__on_ready(parley_client *c)
     if (c->transient) {
         c->synced = 1; /* syncs only on request (parley_sync) */
     } else {
+        if (client__retry_kept(c) == PARLEY_ESTORE)
+            return PARLEY_ESTORE;
         start_sync(c);
         client__prekeys_maintain(c, 0); /* replenish one-time prekeys; best effort */
         c->last_key_check_ms = client__mono_ms();
@@ -350,7 +352,8 @@ static void describe_system(parley_client *c, const Parley__V1__Envelope *env, c
 }
 
 /* Decrypt and unpack an envelope body into text. PARLEY_OK with *text
- * malloc'd, or PARLEY_ECRYPTO with c->err set. Runs inside the caller's
+ * malloc'd, or PARLEY_ECRYPTO with c->err set, or PARLEY_ENET (a PreKey
+ * message whose sender's identity key could not be checked: retry later). Runs inside the caller's
  * transaction (the ratchet state is saved with the message). */
 static int open_body(parley_client *c, const Parley__V1__Envelope *env, char **text, size_t *tlen,
                      int *hidden, uint8_t **media, size_t *media_len)
@@ -369,7 +372,7 @@ static int open_body(parley_client *c, const Parley__V1__Envelope *env, char **t
                                            env->body.len, &pt, &ptlen)
                    : client__decrypt(c, env->sender, env->body.data, env->body.len, &pt, &ptlen);
     if (rc != PARLEY_OK) {
-        ret = rc == PARLEY_ESTORE ? PARLEY_ESTORE : PARLEY_ECRYPTO;
+        ret = rc == PARLEY_ESTORE || rc == PARLEY_ENET ? rc : PARLEY_ECRYPTO;
         goto fail;
     }
     ct = parley__e2e__v1__content__unpack(NULL, ptlen, pt);
@@ -501,6 +504,18 @@ static int open_pending(parley_client *c, const char *chat_id, const char *sende
     int hidden = 0, ret = 0;
     char detail[CLIENT_ERR_MAX] = "";
 
+    if (!ids_is_group_chat(chat_id)) {
+        /* A direct message kept because the keyserver could not vouch for
+         * its sender's identity key: ask again, outside the transaction. */
+        if (lstore_msg_pending_each(c->store, chat_id, sender, load_pending, &p) != 0)
+            return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+        if (p.found)
+            client__identity_prefetch(c, sender, p.env.body.data, p.env.body.len);
+        free_pending(&p);
+        memset(&p, 0, sizeof p);
+        p.server_id = server_id;
+        p.env = (Parley__V1__Envelope)PARLEY__V1__ENVELOPE__INIT;
+    }
     if (lstore_begin(c->store) != 0)
         return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     if (lstore_msg_pending_each(c->store, chat_id, sender, load_pending, &p) != 0)
@@ -518,6 +533,11 @@ static int open_pending(parley_client *c, const char *chat_id, const char *sende
     int rc = open_body(c, &p.env, &text, &tlen, &hidden, &media, &media_len);
     if (rc == PARLEY_ESTORE || rc == PARLEY_ENOMEM)
         goto fail_store;
+    if (rc == PARLEY_ENET) {
+        /* Still not checked: stays pending, already reported once. */
+        lstore_rollback(c->store);
+        goto done;
+    }
     if (rc != PARLEY_OK) {
         snprintf(detail, sizeof detail, "%s", c->err);
         m.status = LSTORE_MSG_UNDECRYPTABLE;
@@ -597,6 +617,41 @@ static int retry_pending(parley_client *c)
     return 0;
 }
 
+typedef struct {
+    char chats[64][141];
+    int n;
+} direct_chats;
+
+static int collect_direct(void *ud, const lstore_chat *ch)
+{
+    direct_chats *d = ud;
+    if (ch->type == 1)
+        snprintf(d->chats[d->n++], sizeof d->chats[0], "%s", ch->chat_id);
+    return d->n == 64;
+}
+
+int client__retry_kept(parley_client *c)
+{
+    direct_chats d = {.n = 0};
+    /* The 64 most recent direct chats: kept messages are recent ones. */
+    if (lstore_chat_each(c->store, collect_direct, &d) != 0)
+        return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+    for (int i = 0; i < d.n; i++) {
+        char peer[IDS_USER_MAX + 1];
+        pending_list l = {.n = 0};
+        if (!ids_direct_peer(d.chats[i], c->user, peer, sizeof peer))
+            continue;
+        if (lstore_msg_pending_each(c->store, d.chats[i], peer, collect_pending, &l) != 0)
+            return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+        for (int j = 0; j < l.n; j++) {
+            int rc = open_pending(c, d.chats[i], peer, l.ids[j].server_id);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
 /* One envelope of the chat's sequence that is next (or authoritative).
  * Transaction: decrypt (ratchet state) + message row + cursor, then the
  * application callback. */
@@ -606,9 +661,13 @@ static int deliver(parley_client *c, const Parley__V1__Envelope *env)
     size_t tlen = 0, media_len = 0;
     uint8_t *media = NULL;
     Parley__E2e__V1__MediaRef *mref = NULL;
-    int status = LSTORE_MSG_RECEIVED, ret = 0, hidden = 0, has_key = 1;
+    int status = LSTORE_MSG_RECEIVED, ret = 0, hidden = 0, has_key = 1, kept = 0;
     char detail[CLIENT_ERR_MAX] = "";
 
+    c->vouch.valid = 0;
+    if (env->kind != PARLEY__V1__ENVELOPE_KIND__SYSTEM && !ids_is_group_chat(env->chat_id) &&
+        strcmp(env->sender, c->user) != 0)
+        client__identity_prefetch(c, env->sender, env->body.data, env->body.len);
     if (lstore_begin(c->store) != 0)
         return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     int own = strcmp(env->sender, c->user) == 0;
@@ -654,7 +713,15 @@ static int deliver(parley_client *c, const Parley__V1__Envelope *env)
                 int rc = open_body(c, env, &text, &tlen, &hidden, &media, &media_len);
                 if (rc == PARLEY_ESTORE || rc == PARLEY_ENOMEM)
                     goto fail_store;
-                if (rc != PARLEY_OK) {
+                if (rc == PARLEY_ENET) {
+                    /* The sender's identity key could not be checked: keep
+                     * the ciphertext, report it, retry (client__retry_kept). */
+                    snprintf(detail, sizeof detail, "%s", c->err);
+                    status = LSTORE_MSG_PENDING_KEY;
+                    kept = 1;
+                    m.body = env->body.data;
+                    m.body_len = env->body.len;
+                } else if (rc != PARLEY_OK) {
                     snprintf(detail, sizeof detail, "%s", c->err);
                     status = LSTORE_MSG_UNDECRYPTABLE;
                 } else if (hidden) {
@@ -684,7 +751,10 @@ static int deliver(parley_client *c, const Parley__V1__Envelope *env)
         lstore_commit(c->store) != 0)
         goto fail_store;
 
-    if (!own && (status == LSTORE_MSG_HIDDEN || status == LSTORE_MSG_PENDING_KEY)) {
+    if (!own && kept) {
+        client__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, env->chat_id, env->seq, env->sender,
+                           detail);
+    } else if (!own && (status == LSTORE_MSG_HIDDEN || status == LSTORE_MSG_PENDING_KEY)) {
         /* nothing for the application (yet) */
     } else if (!own && status == LSTORE_MSG_UNDECRYPTABLE) {
         client__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, env->chat_id, env->seq, env->sender,

@@ -176,6 +176,7 @@ int client__step(parley_client *c, int timeout_ms)
     if (c->state == SESSION_READY && !c->transient && now - c->last_resync_ms >= RESYNC_MS) {
         c->last_resync_ms = now;
         client__resync(c);
+        client__retry_kept(c); /* best effort; again at the next resync */
     }
     if (c->state == SESSION_READY && now - c->last_key_check_ms >= KEY_CHECK_MS) {
         c->last_key_check_ms = now;
