@@ -7,8 +7,10 @@
  * Per-chat sequence numbers are assigned here, synchronously, from an
  * in-memory counter loaded at init (store_chat_last_seqs), so the order of a
  * chat is total. A bounded map (sender, client_msg_id) -> (server_id, seq,
- * stored?) makes retries idempotent while the broker runs; after a restart
- * the store's EDUP keeps "stored once" (docs/protocol.md, "Sending a message").
+ * stored?) (dedup.c) makes retries idempotent while the broker runs; after a
+ * restart the store's EDUP keeps "stored once" (docs/protocol.md, "Sending a
+ * message"). The checks, the stamping and the retry answer are shared with
+ * group sends (group_msg.c).
  */
 #include "plugin_int.h"
 
@@ -16,20 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    char server_id[IDS_SERVER_ID_LEN + 1];
-    char chat_id[IDS_CHAT_MAX + 1];
-    uint64_t seq;
-    bool stored;
-} dedup_entry;
-
-#define DEDUP_KEY_MAX (IDS_USER_MAX + 1 + IDS_CLIENT_MSG_MAX + 1)
 #define MEDIA_ID_MAX 128
 
 static strmap *env_seqs;       /* chat_id -> uint64_t* last assigned seq */
-static strmap *env_dedup;      /* "sender\nclient_msg_id" -> dedup_entry* */
-static char **env_ring;        /* insertion order, for eviction */
-static size_t env_ring_pos;
+static pp_dedup *env_dedup;    /* retries of 1:1 sends (dedup.c) */
 
 int envelope__init(store_t *s)
 {
@@ -38,9 +30,8 @@ int envelope__init(store_t *s)
     size_t n = 0;
     int ret = -1;
     env_seqs = strmap_new(free);
-    env_dedup = strmap_new(free);
-    env_ring = calloc(PP_DEDUP_MAX, sizeof *env_ring);
-    if (!env_seqs || !env_dedup || !env_ring)
+    env_dedup = dedup__new();
+    if (!env_seqs || !env_dedup)
         goto out;
     int rc = store_chat_last_seqs(s, &ids, &seqs, &n);
     if (rc != STORE_OK) {
@@ -69,68 +60,15 @@ out:
 void envelope__cleanup(void)
 {
     strmap_free(env_seqs);
-    strmap_free(env_dedup);
-    env_seqs = env_dedup = NULL;
-    if (env_ring)
-        for (size_t i = 0; i < PP_DEDUP_MAX; i++)
-            free(env_ring[i]);
-    free(env_ring);
-    env_ring = NULL;
-    env_ring_pos = 0;
+    env_seqs = NULL;
+    dedup__free(env_dedup);
+    env_dedup = NULL;
 }
 
 uint64_t envelope__last_seq(const char *chat_id)
 {
     const uint64_t *v = strmap_get(env_seqs, chat_id);
     return v ? *v : 0;
-}
-
-static void dedup_key(char out[DEDUP_KEY_MAX], const char *sender, const char *client_msg_id)
-{
-    snprintf(out, DEDUP_KEY_MAX, "%s\n%s", sender, client_msg_id);
-}
-
-static void dedup_insert(const char *key, const char *server_id, const char *chat_id, uint64_t seq)
-{
-    dedup_entry *e = calloc(1, sizeof *e);
-    char *k = strdup(key);
-    if (!e || !k || strmap_put(env_dedup, key, e) != 0) {
-        free(e);
-        free(k);
-        return;
-    }
-    snprintf(e->server_id, sizeof e->server_id, "%s", server_id);
-    snprintf(e->chat_id, sizeof e->chat_id, "%s", chat_id);
-    e->seq = seq;
-    /* Evict the oldest entry. */
-    if (env_ring[env_ring_pos]) {
-        strmap_remove(env_dedup, env_ring[env_ring_pos]);
-        free(env_ring[env_ring_pos]);
-    }
-    env_ring[env_ring_pos] = k;
-    env_ring_pos = (env_ring_pos + 1) % PP_DEDUP_MAX;
-}
-
-void envelope__stored(const char *sender, const char *client_msg_id, const char *stamped_id,
-                      const char *server_id, uint64_t seq)
-{
-    char key[DEDUP_KEY_MAX];
-    dedup_key(key, sender, client_msg_id);
-    dedup_entry *e = strmap_get(env_dedup, key);
-    if (e && !strcmp(e->server_id, stamped_id)) {
-        e->stored = true;
-        e->seq = seq;
-        snprintf(e->server_id, sizeof e->server_id, "%s", server_id);
-    }
-}
-
-void envelope__failed(const char *sender, const char *client_msg_id, const char *server_id)
-{
-    char key[DEDUP_KEY_MAX];
-    dedup_key(key, sender, client_msg_id);
-    dedup_entry *e = strmap_get(env_dedup, key);
-    if (e && !strcmp(e->server_id, server_id))
-        strmap_remove(env_dedup, key); /* a retry is stamped afresh */
 }
 
 /* The chat's counter, creating the chat (in memory and through the writer)
@@ -150,42 +88,88 @@ static uint64_t *envelope_chat(const char *chat_id, const char *a, const char *b
     return v;
 }
 
+Parley__V1__Envelope *envelope__unpack_checked(const struct mosquitto_evt_message *ed,
+                                               char cmid[IDS_CLIENT_MSG_MAX + 1], pp_reject *why,
+                                               const char **reason)
+{
+    Parley__V1__Envelope *in = NULL;
+    if (ed->payloadlen > pp.cfg.max_payload + PP_ENVELOPE_OVERHEAD) {
+        *why = PP_REJ_TOO_LARGE;
+        *reason = "envelope larger than the server's payload limit";
+        return NULL;
+    }
+    in = parley__v1__envelope__unpack(NULL, ed->payloadlen, ed->payload);
+    if (!in) {
+        *why = PP_REJ_MALFORMED;
+        *reason = "payload is not a parley.v1.Envelope";
+        return NULL;
+    }
+    if (!ids_valid_client_msg(in->client_msg_id)) {
+        *why = PP_REJ_BAD_CLIENT_MSG_ID;
+        *reason = "client_msg_id must be 1-64 printable ASCII characters without '/'";
+        goto fail;
+    }
+    snprintf(cmid, IDS_CLIENT_MSG_MAX + 1, "%s", in->client_msg_id);
+    if (in->body.len > pp.cfg.max_payload) {
+        *why = PP_REJ_TOO_LARGE;
+        *reason = "body larger than the server's payload limit";
+        goto fail;
+    }
+    if (strlen(in->media_id) > MEDIA_ID_MAX) {
+        *why = PP_REJ_MALFORMED;
+        *reason = "media_id too long";
+        goto fail;
+    }
+    return in;
+fail:
+    parley__v1__envelope__free_unpacked(in, NULL);
+    return NULL;
+}
+
+bool envelope__answer_retry(const pp_dedup *d, struct mosquitto_evt_message *ed, const char *me,
+                            const char *cmid)
+{
+    const pp_dedup_entry *dup = dedup__find(d, me, cmid);
+    if (!dup)
+        return false;
+    pp.m.duplicates++;
+    if (dup->stored)
+        receipts__stored(me, dup->chat_id, dup->seq, dup->server_id, cmid);
+    publish__discard(ed);
+    return true;
+}
+
+void envelope__stamp(Parley__V1__Envelope *out, const Parley__V1__Envelope *in,
+                     const struct mosquitto_evt_message *ed, const char *me, const char *cmid,
+                     const char *chat_id, uint64_t seq, int64_t now,
+                     char server_id[IDS_SERVER_ID_LEN + 1])
+{
+    ids_random(server_id);
+    *out = (Parley__V1__Envelope)PARLEY__V1__ENVELOPE__INIT;
+    out->server_id = server_id;
+    out->chat_id = (char *)chat_id;
+    out->seq = seq;
+    out->sender = (char *)me;
+    out->server_ts = now;
+    out->client_msg_id = (char *)cmid;
+    out->body = in->body;
+    out->media_id = in->media_id;
+    out->ttl_s = in->ttl_s;
+    out->kind = PARLEY__V1__ENVELOPE_KIND__CHAT;
+    out->sender_client_id = (char *)mosquitto_client_id(ed->client);
+}
+
 void envelope__handle(struct mosquitto_evt_message *ed, const char *me, const char *recipient)
 {
     Parley__V1__Envelope *in = NULL;
     char cmid[IDS_CLIENT_MSG_MAX + 1] = "";
     char chat_id[IDS_CHAT_MAX + 1] = "";
-    char key[DEDUP_KEY_MAX];
     pp_reject why;
     const char *reason;
 
-    if (ed->payloadlen > pp.cfg.max_payload + PP_ENVELOPE_OVERHEAD) {
-        why = PP_REJ_TOO_LARGE;
-        reason = "envelope larger than the server's payload limit";
+    in = envelope__unpack_checked(ed, cmid, &why, &reason);
+    if (!in)
         goto reject;
-    }
-    in = parley__v1__envelope__unpack(NULL, ed->payloadlen, ed->payload);
-    if (!in) {
-        why = PP_REJ_MALFORMED;
-        reason = "payload is not a parley.v1.Envelope";
-        goto reject;
-    }
-    if (!ids_valid_client_msg(in->client_msg_id)) {
-        why = PP_REJ_BAD_CLIENT_MSG_ID;
-        reason = "client_msg_id must be 1-64 printable ASCII characters without '/'";
-        goto reject;
-    }
-    snprintf(cmid, sizeof cmid, "%s", in->client_msg_id);
-    if (in->body.len > pp.cfg.max_payload) {
-        why = PP_REJ_TOO_LARGE;
-        reason = "body larger than the server's payload limit";
-        goto reject;
-    }
-    if (strlen(in->media_id) > MEDIA_ID_MAX) {
-        why = PP_REJ_MALFORMED;
-        reason = "media_id too long";
-        goto reject;
-    }
     if (!strcmp(me, recipient)) {
         why = PP_REJ_SELF_SEND;
         reason = "a user cannot send a direct message to itself";
@@ -196,17 +180,9 @@ void envelope__handle(struct mosquitto_evt_message *ed, const char *me, const ch
         reason = "no such user";
         goto reject;
     }
-
-    dedup_key(key, me, cmid);
-    dedup_entry *dup = strmap_get(env_dedup, key);
-    if (dup) {
-        /* A retry: same server id and seq, routed and stored only once. */
-        pp.m.duplicates++;
-        if (dup->stored)
-            receipts__stored(me, dup->chat_id, dup->seq, dup->server_id, cmid);
-        publish__discard(ed);
+    /* A retry: same server id and seq, routed and stored only once. */
+    if (envelope__answer_retry(env_dedup, ed, me, cmid))
         goto out;
-    }
 
     int64_t now = pp_now_ms();
     uint64_t *counter = envelope_chat(chat_id, me, recipient, now);
@@ -216,27 +192,16 @@ void envelope__handle(struct mosquitto_evt_message *ed, const char *me, const ch
         goto reject;
     }
     char server_id[IDS_SERVER_ID_LEN + 1];
-    ids_random(server_id);
-    Parley__V1__Envelope out = PARLEY__V1__ENVELOPE__INIT;
-    out.server_id = server_id;
-    out.chat_id = chat_id;
-    out.seq = *counter + 1;
-    out.sender = (char *)me;
-    out.server_ts = now;
-    out.client_msg_id = cmid;
-    out.body = in->body;
-    out.media_id = in->media_id;
-    out.ttl_s = in->ttl_s;
-    out.kind = PARLEY__V1__ENVELOPE_KIND__CHAT;
+    Parley__V1__Envelope out;
+    envelope__stamp(&out, in, ed, me, cmid, chat_id, *counter + 1, now, server_id);
     out.recipient = (char *)recipient;
-    out.sender_client_id = (char *)mosquitto_client_id(ed->client);
-    if (persist__message(&out) != 0) {
+    if (persist__message(&out, env_dedup) != 0) {
         why = PP_REJ_OVERLOADED;
         reason = "the server's store queue is full; retry later";
         goto reject;
     }
     *counter = out.seq;
-    dedup_insert(key, server_id, chat_id, out.seq);
+    dedup__insert(env_dedup, me, cmid, server_id, chat_id, out.seq);
     if (publish__set_payload(ed, &out.base) != MOSQ_ERR_SUCCESS)
         publish__discard(ed); /* stored; the recipient gets it by sync */
     pp.m.messages_in++;

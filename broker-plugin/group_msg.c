@@ -17,59 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MEDIA_ID_MAX 128
-#define DEDUP_KEY_MAX (IDS_USER_MAX + 1 + IDS_CLIENT_MSG_MAX + 1)
-
-typedef struct {
-    char server_id[IDS_SERVER_ID_LEN + 1];
-    char chat_id[IDS_CHAT_MAX + 1];
-    uint64_t seq;
-    bool stored;
-} gdedup_entry;
-
-static strmap *gm_dedup;  /* "sender\nclient_msg_id" -> gdedup_entry* */
-static char **gm_ring;    /* insertion order, for eviction */
-static size_t gm_ring_pos;
+static pp_dedup *gm_dedup; /* retries of group sends (dedup.c); NULL if out of memory */
 
 void group_msg__init(void)
 {
-    gm_dedup = strmap_new(free);
-    gm_ring = calloc(PP_DEDUP_MAX, sizeof *gm_ring);
+    gm_dedup = dedup__new();
 }
 
 void group_msg__cleanup(void)
 {
-    strmap_free(gm_dedup);
+    dedup__free(gm_dedup);
     gm_dedup = NULL;
-    if (gm_ring)
-        for (size_t i = 0; i < PP_DEDUP_MAX; i++)
-            free(gm_ring[i]);
-    free(gm_ring);
-    gm_ring = NULL;
-    gm_ring_pos = 0;
-}
-
-static void gm_dedup_insert(const char *key, const char *server_id, const char *chat_id,
-                            uint64_t seq)
-{
-    if (!gm_dedup || !gm_ring)
-        return;
-    gdedup_entry *e = calloc(1, sizeof *e);
-    char *k = strdup(key);
-    if (!e || !k || strmap_put(gm_dedup, key, e) != 0) {
-        free(e);
-        free(k);
-        return;
-    }
-    snprintf(e->server_id, sizeof e->server_id, "%s", server_id);
-    snprintf(e->chat_id, sizeof e->chat_id, "%s", chat_id);
-    e->seq = seq;
-    if (gm_ring[gm_ring_pos]) {
-        strmap_remove(gm_dedup, gm_ring[gm_ring_pos]);
-        free(gm_ring[gm_ring_pos]);
-    }
-    gm_ring[gm_ring_pos] = k;
-    gm_ring_pos = (gm_ring_pos + 1) % PP_DEDUP_MAX;
 }
 
 void group_msg__note_sender(group *g, uint64_t seq, const char *sender)
@@ -172,133 +130,19 @@ void group_msg__check_all(group *g)
     }
 }
 
-/* ------------------------------------------------------------------ persistence */
-
-typedef struct {
-    pp_task task;
-    char sender[IDS_USER_MAX + 1];
-    char client_msg_id[IDS_CLIENT_MSG_MAX + 1];
-    char chat_id[IDS_CHAT_MAX + 1];
-    char stamped_id[IDS_SERVER_ID_LEN + 1];
-    char server_id[IDS_SERVER_ID_LEN + 1];
-    uint64_t seq;
-} gm_store_task;
-
-/* Writer thread. */
-static void gm_store_cb(store_op *op, int rc, void *ctx)
-{
-    gm_store_task *t = ctx;
-    t->task.rc = rc;
-    if ((rc == STORE_OK || rc == STORE_EDUP) && op->u.message.server_id) {
-        snprintf(t->server_id, sizeof t->server_id, "%s", op->u.message.server_id);
-        t->seq = op->u.message.seq;
-    }
-    tasks__push(&t->task);
-}
-
-/* Broker thread. */
-static void gm_store_done(pp_task *task, bool stopping)
-{
-    gm_store_task *t = (gm_store_task *)task;
-    char key[DEDUP_KEY_MAX];
-    if (stopping)
-        goto out;
-    snprintf(key, sizeof key, "%s\n%s", t->sender, t->client_msg_id);
-    gdedup_entry *e = gm_dedup ? strmap_get(gm_dedup, key) : NULL;
-    if (t->task.rc == STORE_OK || t->task.rc == STORE_EDUP) {
-        if (e && !strcmp(e->server_id, t->stamped_id)) {
-            e->stored = true;
-            e->seq = t->seq;
-            snprintf(e->server_id, sizeof e->server_id, "%s", t->server_id);
-        }
-        receipts__stored(t->sender, t->chat_id, t->seq, t->server_id, t->client_msg_id);
-        pp.m.messages_stored++;
-    } else {
-        pp.m.store_errors++;
-        mosquitto_log_printf(MOSQ_LOG_ERR, "parley: storing %s seq %llu failed: %s", t->chat_id,
-                             (unsigned long long)t->seq, store_strerror(t->task.rc));
-        if (e && !strcmp(e->server_id, t->stamped_id))
-            strmap_remove(gm_dedup, key); /* a retry is stamped afresh */
-        pp.m.rejected[PP_REJ_STORE_FAILED]++;
-        receipts__rejected(t->sender, t->client_msg_id, t->chat_id, PP_REJ_STORE_FAILED,
-                           "the message could not be stored; retry with the same client_msg_id");
-    }
-out:
-    free(t);
-}
-
-static int gm_persist(const Parley__V1__Envelope *env)
-{
-    store_op *op = store_op_new(STORE_OP_MESSAGE_PUT);
-    gm_store_task *t = calloc(1, sizeof *t);
-    if (!op || !t)
-        goto fail;
-    store_message *m = &op->u.message;
-    m->chat_id = strdup(env->chat_id);
-    m->seq = env->seq;
-    m->server_id = strdup(env->server_id);
-    m->sender = strdup(env->sender);
-    m->client_msg_id = strdup(env->client_msg_id);
-    m->server_ts = env->server_ts;
-    m->body_len = env->body.len;
-    m->body = malloc(env->body.len ? env->body.len : 1);
-    m->media_id = *env->media_id ? strdup(env->media_id) : NULL;
-    m->expires_at = env->ttl_s ? env->server_ts + (int64_t)env->ttl_s * 1000 : 0;
-    m->kind = (int)env->kind;
-    if (!m->chat_id || !m->server_id || !m->sender || !m->client_msg_id || !m->body ||
-        (*env->media_id && !m->media_id))
-        goto fail;
-    if (env->body.len)
-        memcpy(m->body, env->body.data, env->body.len);
-    t->task.done = gm_store_done;
-    snprintf(t->sender, sizeof t->sender, "%s", env->sender);
-    snprintf(t->client_msg_id, sizeof t->client_msg_id, "%s", env->client_msg_id);
-    snprintf(t->chat_id, sizeof t->chat_id, "%s", env->chat_id);
-    snprintf(t->stamped_id, sizeof t->stamped_id, "%s", env->server_id);
-    snprintf(t->server_id, sizeof t->server_id, "%s", env->server_id);
-    t->seq = env->seq;
-    if (store_writer_submit(pp.writer, op, gm_store_cb, t) != STORE_OK)
-        goto fail;
-    return 0;
-fail:
-    store_op_free(op);
-    free(t);
-    return -1;
-}
-
 /* ------------------------------------------------------------------ publishes */
 
 static void gm_message(struct mosquitto_evt_message *ed, const char *me, group *g)
 {
     Parley__V1__Envelope *in = NULL;
     char cmid[IDS_CLIENT_MSG_MAX + 1] = "";
-    char key[DEDUP_KEY_MAX];
-    const char *code = "malformed", *reason;
+    pp_reject why;
+    const char *code, *reason;
     group_member *mine = group__member(g, me);
 
-    if (ed->payloadlen > pp.cfg.max_payload + PP_ENVELOPE_OVERHEAD) {
-        code = "too_large";
-        reason = "envelope larger than the server's payload limit";
-        goto reject;
-    }
-    in = parley__v1__envelope__unpack(NULL, ed->payloadlen, ed->payload);
+    in = envelope__unpack_checked(ed, cmid, &why, &reason);
     if (!in) {
-        reason = "payload is not a parley.v1.Envelope";
-        goto reject;
-    }
-    if (!ids_valid_client_msg(in->client_msg_id)) {
-        code = "bad_client_msg_id";
-        reason = "client_msg_id must be 1-64 printable ASCII characters without '/'";
-        goto reject;
-    }
-    snprintf(cmid, sizeof cmid, "%s", in->client_msg_id);
-    if (in->body.len > pp.cfg.max_payload) {
-        code = "too_large";
-        reason = "body larger than the server's payload limit";
-        goto reject;
-    }
-    if (strlen(in->media_id) > MEDIA_ID_MAX) {
-        reason = "media_id too long";
+        code = receipts__reject_code(why);
         goto reject;
     }
     if (!mine) {
@@ -311,36 +155,18 @@ static void gm_message(struct mosquitto_evt_message *ed, const char *me, group *
         reason = "only admins may send to this group";
         goto reject;
     }
-    snprintf(key, sizeof key, "%s\n%s", me, cmid);
-    gdedup_entry *dup = gm_dedup ? strmap_get(gm_dedup, key) : NULL;
-    if (dup) {
-        pp.m.duplicates++;
-        if (dup->stored)
-            receipts__stored(me, dup->chat_id, dup->seq, dup->server_id, cmid);
-        publish__discard(ed);
+    if (envelope__answer_retry(gm_dedup, ed, me, cmid))
         goto out;
-    }
     char server_id[IDS_SERVER_ID_LEN + 1];
-    ids_random(server_id);
-    Parley__V1__Envelope out = PARLEY__V1__ENVELOPE__INIT;
-    out.server_id = server_id;
-    out.chat_id = g->chat_id;
-    out.seq = g->last_seq + 1;
-    out.sender = (char *)me;
-    out.server_ts = pp_now_ms();
-    out.client_msg_id = cmid;
-    out.body = in->body;
-    out.media_id = in->media_id;
-    out.ttl_s = in->ttl_s;
-    out.kind = PARLEY__V1__ENVELOPE_KIND__CHAT;
-    out.sender_client_id = (char *)mosquitto_client_id(ed->client);
-    if (gm_persist(&out) != 0) {
+    Parley__V1__Envelope out;
+    envelope__stamp(&out, in, ed, me, cmid, g->chat_id, g->last_seq + 1, pp_now_ms(), server_id);
+    if (persist__message(&out, gm_dedup) != 0) {
         code = "overloaded";
         reason = "the server's store queue is full; retry later";
         goto reject;
     }
     g->last_seq = out.seq;
-    gm_dedup_insert(key, server_id, g->chat_id, out.seq);
+    dedup__insert(gm_dedup, me, cmid, server_id, g->chat_id, out.seq);
     group_msg__note_sender(g, out.seq, me);
     /* The sender has its own message: its cursors move with it. */
     mine->delivered_seq = mine->read_seq = out.seq;
@@ -360,20 +186,10 @@ out:
 static void gm_typing(struct mosquitto_evt_message *ed, const char *me, group *g)
 {
     Parley__V1__Typing *in = parley__v1__typing__unpack(NULL, ed->payloadlen, ed->payload);
-    if (!in || !group__member(g, me)) {
-        publish__discard(ed);
-        goto out;
-    }
-    Parley__V1__Typing t = PARLEY__V1__TYPING__INIT;
-    t.user = (char *)me;
-    t.chat_id = g->chat_id;
-    t.typing = in->typing;
-    t.ts = pp_now_ms();
-    if (publish__set_payload(ed, &t.base) != MOSQ_ERR_SUCCESS)
+    if (!in || !group__member(g, me))
         publish__discard(ed);
     else
-        pp.m.typing++;
-out:
+        typing__relay(ed, me, g->chat_id, in);
     if (in)
         parley__v1__typing__free_unpacked(in, NULL);
 }

@@ -18,6 +18,7 @@ typedef struct {
     char *server_id;     /* the stamped id, then (on EDUP) the stored one */
     char *stamped_id;
     uint64_t seq;
+    pp_dedup *dedup;     /* the sender's retry map, updated on completion */
 } persist_msg_task;
 
 static void persist_msg_task_free(persist_msg_task *t)
@@ -53,14 +54,14 @@ static void persist_msg_done(pp_task *task, bool stopping)
     if (stopping)
         goto out;
     if (t->task.rc == STORE_OK || t->task.rc == STORE_EDUP) {
-        envelope__stored(t->sender, t->client_msg_id, t->stamped_id, t->server_id, t->seq);
+        dedup__stored(t->dedup, t->sender, t->client_msg_id, t->stamped_id, t->server_id, t->seq);
         receipts__stored(t->sender, t->chat_id, t->seq, t->server_id, t->client_msg_id);
         pp.m.messages_stored++;
     } else {
         pp.m.store_errors++;
         mosquitto_log_printf(MOSQ_LOG_ERR, "parley: storing %s seq %llu failed: %s", t->chat_id,
                              (unsigned long long)t->seq, store_strerror(t->task.rc));
-        envelope__failed(t->sender, t->client_msg_id, t->stamped_id);
+        dedup__failed(t->dedup, t->sender, t->client_msg_id, t->stamped_id);
         pp.m.rejected[PP_REJ_STORE_FAILED]++;
         receipts__rejected(t->sender, t->client_msg_id, t->chat_id, PP_REJ_STORE_FAILED,
                            "the message could not be stored; retry with the same client_msg_id");
@@ -74,7 +75,7 @@ static char *dup_or_null(const char *s)
     return s && *s ? strdup(s) : NULL;
 }
 
-int persist__message(const Parley__V1__Envelope *env)
+int persist__message(const Parley__V1__Envelope *env, pp_dedup *dedup)
 {
     store_op *op = store_op_new(STORE_OP_MESSAGE_PUT);
     persist_msg_task *t = calloc(1, sizeof *t);
@@ -99,6 +100,7 @@ int persist__message(const Parley__V1__Envelope *env)
     t->server_id = strdup(env->server_id);
     t->stamped_id = strdup(env->server_id);
     t->seq = env->seq;
+    t->dedup = dedup;
     if (!m->chat_id || !m->server_id || !m->sender || !m->client_msg_id || !m->body ||
         (*env->media_id && !m->media_id) || !t->sender || !t->client_msg_id || !t->chat_id ||
         !t->server_id || !t->stamped_id)

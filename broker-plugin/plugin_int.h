@@ -167,6 +167,33 @@ void auth__refresh_work(store_t *s);
 int acl__check_cb(int event, void *event_data, void *userdata);
 bool acl__is_admin(const char *user_id);
 
+/* ------------------------------------------------------------ dedup.c */
+
+/* Retries of a (sender, client_msg_id): bounded to PP_DEDUP_MAX entries, the
+ * oldest evicted first. Every function accepts a NULL map (finds nothing,
+ * changes nothing). */
+typedef struct pp_dedup pp_dedup;
+typedef struct {
+    char server_id[IDS_SERVER_ID_LEN + 1];
+    char chat_id[IDS_CHAT_MAX + 1];
+    uint64_t seq;
+    bool stored;
+} pp_dedup_entry;
+
+pp_dedup *dedup__new(void);          /* NULL if out of memory */
+void dedup__free(pp_dedup *d);
+const pp_dedup_entry *dedup__find(const pp_dedup *d, const char *sender, const char *client_msg_id);
+/* Remember a stamped message (not yet stored). */
+void dedup__insert(pp_dedup *d, const char *sender, const char *client_msg_id,
+                   const char *server_id, const char *chat_id, uint64_t seq);
+/* The write of the message stamped stamped_id completed: mark it stored with
+ * what the store holds (server_id, seq: the original ones on a duplicate). */
+void dedup__stored(pp_dedup *d, const char *sender, const char *client_msg_id,
+                   const char *stamped_id, const char *server_id, uint64_t seq);
+/* The write failed: forget the entry so that a retry is stamped afresh. */
+void dedup__failed(pp_dedup *d, const char *sender, const char *client_msg_id,
+                   const char *stamped_id);
+
 /* ------------------------------------------------------------ envelope.c */
 
 int envelope__init(store_t *s);      /* load every chat's last seq (blocking, at init) */
@@ -175,19 +202,39 @@ void envelope__cleanup(void);
 void envelope__handle(struct mosquitto_evt_message *ed, const char *me, const char *recipient);
 /* The chat's last assigned seq, or 0 if the chat is unknown. */
 uint64_t envelope__last_seq(const char *chat_id);
-/* Mark a message stored / failed in the de-dup map (persist.c). */
-/* stamped_id: the id this broker stamped; server_id/seq: what the store holds
- * (the original ones when the store reported a duplicate). */
-void envelope__stored(const char *sender, const char *client_msg_id, const char *stamped_id,
-                      const char *server_id, uint64_t seq);
-void envelope__failed(const char *sender, const char *client_msg_id, const char *server_id);
+/* The checks every client Envelope passes (1:1 and group sends): payload
+ * and body within max_payload, a valid client_msg_id (copied to cmid, which
+ * the caller initialises to ""), a media_id of at most 128 characters.
+ * Returns the unpacked Envelope (the caller frees it), or NULL with *why and
+ * *reason set (the caller rejects; cmid holds the id if it was valid). */
+Parley__V1__Envelope *envelope__unpack_checked(const struct mosquitto_evt_message *ed,
+                                               char cmid[IDS_CLIENT_MSG_MAX + 1], pp_reject *why,
+                                               const char **reason);
+/* If (me, cmid) is a retry found in d: count it, repeat the STORED receipt
+ * when the first copy is stored, discard the publish and return true.
+ * Otherwise do nothing and return false. */
+bool envelope__answer_retry(const pp_dedup *d, struct mosquitto_evt_message *ed, const char *me,
+                            const char *cmid);
+/* Stamp a client's Envelope in into *out: a fresh server_id (written to the
+ * caller's buffer), chat_id, seq, sender me, server_ts now, kind CHAT and the
+ * publishing client's id; client_msg_id (cmid), body, media_id and ttl_s come
+ * from the client. recipient is left empty. out borrows every string and
+ * in's body. */
+void envelope__stamp(Parley__V1__Envelope *out, const Parley__V1__Envelope *in,
+                     const struct mosquitto_evt_message *ed, const char *me, const char *cmid,
+                     const char *chat_id, uint64_t seq, int64_t now,
+                     char server_id[IDS_SERVER_ID_LEN + 1]);
 
 /* ------------------------------------------------------------ persist.c */
 
 /* Queue the creation of a direct chat and its two members. */
 int persist__create_direct_chat(const char *chat_id, const char *a, const char *b, int64_t now);
-/* Queue a stamped envelope; a STORED (or REJECTED) receipt follows the commit. */
-int persist__message(const Parley__V1__Envelope *env);
+/* Queue a stamped envelope; a STORED (or REJECTED) receipt follows the
+ * commit, and the (sender, client_msg_id) entry of dedup is marked stored
+ * (or dropped). dedup may be NULL and must outlive the write (the plugin
+ * drains every task before it frees its maps). Returns 0, or -1 if the
+ * writer refused (queue full) or memory ran out; nothing is queued then. */
+int persist__message(const Parley__V1__Envelope *env, pp_dedup *dedup);
 
 /* ------------------------------------------------------------ receipts.c */
 
@@ -233,6 +280,11 @@ size_t presence__users_online(void);
 size_t presence__connections(void);
 /* A publish to parley/u/{peer}/typing. */
 void typing__handle(struct mosquitto_evt_message *ed, const char *me, const char *peer);
+/* Relay a Typing publish as (me, chat_id, in->typing, now): the payload is
+ * replaced and mosquitto routes it (never stored); discarded if the payload
+ * cannot be replaced. Used for 1:1 and group typing. */
+void typing__relay(struct mosquitto_evt_message *ed, const char *me, const char *chat_id,
+                   const Parley__V1__Typing *in);
 
 /* ------------------------------------------------------------ limits.c */
 

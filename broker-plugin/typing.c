@@ -1,10 +1,25 @@
 /*
  * typing.c - typing indicators on parley/u/{peer}/typing: the plugin
  * rewrites user, chat_id and ts, then lets mosquitto relay it. Never stored.
+ * Group typing (group_msg.c) is relayed the same way.
  */
 #include "plugin_int.h"
 
 #include <string.h>
+
+void typing__relay(struct mosquitto_evt_message *ed, const char *me, const char *chat_id,
+                   const Parley__V1__Typing *in)
+{
+    Parley__V1__Typing out = PARLEY__V1__TYPING__INIT;
+    out.user = (char *)me;
+    out.chat_id = (char *)chat_id;
+    out.typing = in->typing;
+    out.ts = pp_now_ms();
+    if (publish__set_payload(ed, &out.base) != MOSQ_ERR_SUCCESS)
+        publish__discard(ed);
+    else
+        pp.m.typing++;
+}
 
 void typing__handle(struct mosquitto_evt_message *ed, const char *me, const char *peer)
 {
@@ -15,15 +30,7 @@ void typing__handle(struct mosquitto_evt_message *ed, const char *me, const char
         publish__discard(ed);
         goto out;
     }
-    Parley__V1__Typing out = PARLEY__V1__TYPING__INIT;
-    out.user = (char *)me;
-    out.chat_id = chat_id;
-    out.typing = in->typing;
-    out.ts = pp_now_ms();
-    if (publish__set_payload(ed, &out.base) != MOSQ_ERR_SUCCESS)
-        publish__discard(ed);
-    else
-        pp.m.typing++;
+    typing__relay(ed, me, chat_id, in);
 out:
     if (in)
         parley__v1__typing__free_unpacked(in, NULL);

@@ -18,19 +18,21 @@
 
 #include "client.h"
 #include "e2e.pb-c.h"
+#include "testkit.h"
 
 static int unhex(const char *h, uint8_t **out, size_t *len)
 {
     size_t n = strlen(h);
-    if (n % 2)
-        return -1;
     *out = malloc(n / 2 + 1);
     if (!*out)
         return -1;
-    if (sodium_hex2bin(*out, n / 2, h, n, NULL, len, NULL) != 0) {
+    long got = testkit_unhex(h, n, *out);
+    if (got < 0) {
         free(*out);
+        *out = NULL;
         return -1;
     }
+    *len = (size_t)got;
     return 0;
 }
 

@@ -26,24 +26,13 @@
 #include <string.h>
 
 #include "parley.pb-c.h"
+#include "testkit.h"
 
 static int usage(void)
 {
     fprintf(stderr, "usage: gtool create|get|list|add|remove|role|leave|update|decode ... "
                     "(see tests/groups/gtool.c)\n");
     return 2;
-}
-
-static int write_msg(const ProtobufCMessage *m)
-{
-    size_t len = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return 1;
-    protobuf_c_message_pack(m, buf);
-    int rc = fwrite(buf, 1, len, stdout) == len ? 0 : 1;
-    free(buf);
-    return rc;
 }
 
 static Parley__V1__Permission perm(const char *s)
@@ -132,37 +121,10 @@ static int cmd_request(const char *op, int argc, char **argv)
     } else {
         return usage();
     }
-    return write_msg(&r.base);
+    return testkit_write_msg(&r.base);
 }
 
 /* ------------------------------------------------------------------ decode */
-
-static void json_s(const char *key, const char *s, size_t len, int *first)
-{
-    printf("%s\"%s\":\"", *first ? "" : ",", key);
-    *first = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
-static void json_str(const char *key, const char *s, int *first)
-{
-    json_s(key, s ? s : "", s ? strlen(s) : 0, first);
-}
-
-static void json_n(const char *key, long long v, int *first)
-{
-    printf("%s\"%s\":%lld", *first ? "" : ",", key, v);
-    *first = 0;
-}
 
 static const char *role_name(int r)
 {
@@ -182,13 +144,14 @@ static const char *event_name(int t)
     return t >= 0 && t <= 7 ? names[t] : "unknown";
 }
 
-static void print_response(const Parley__V1__Response *r)
+static void print_response(const ProtobufCMessage *m)
 {
+    const Parley__V1__Response *r = (const Parley__V1__Response *)m;
     int f = 1;
     putchar('{');
-    json_str("req_id", r->req_id, &f);
-    json_n("status", r->status, &f);
-    json_str("error", r->error, &f);
+    testkit_json_str("req_id", r->req_id, &f);
+    testkit_json_num("status", r->status, &f);
+    testkit_json_str("error", r->error, &f);
     if (r->result_case == PARLEY__V1__RESPONSE__RESULT_GROUP) {
         const Parley__V1__GroupInfo *g = r->group;
         char members[8192] = "";
@@ -210,13 +173,13 @@ static void print_response(const Parley__V1__Response *r)
             }
             free(list[i]);
         }
-        json_str("chat_id", g->chat_id, &f);
-        json_str("name", g->name, &f);
-        json_str("description", g->description, &f);
-        json_str("members", members, &f);
-        json_n("n_members", (long long)g->n_members, &f);
-        json_n("last_seq", (long long)g->last_seq, &f);
-        json_n("send", g->settings ? g->settings->send : 0, &f);
+        testkit_json_str("chat_id", g->chat_id, &f);
+        testkit_json_str("name", g->name, &f);
+        testkit_json_str("description", g->description, &f);
+        testkit_json_str("members", members, &f);
+        testkit_json_num("n_members", (long long)g->n_members, &f);
+        testkit_json_num("last_seq", (long long)g->last_seq, &f);
+        testkit_json_num("send", g->settings ? g->settings->send : 0, &f);
     } else if (r->result_case == PARLEY__V1__RESPONSE__RESULT_GROUPS) {
         char ids[8192] = "";
         for (size_t i = 0; i < r->groups->n_groups; i++) {
@@ -226,8 +189,8 @@ static void print_response(const Parley__V1__Response *r)
                 strcat(ids, r->groups->groups[i]->chat_id);
             }
         }
-        json_str("groups", ids, &f);
-        json_n("n_groups", (long long)r->groups->n_groups, &f);
+        testkit_json_str("groups", ids, &f);
+        testkit_json_num("n_groups", (long long)r->groups->n_groups, &f);
     } else if (r->result_case == PARLEY__V1__RESPONSE__RESULT_SYNC_PAGE) {
         const Parley__V1__SyncPage *p = r->sync_page;
         char seqs[8192] = "";
@@ -254,23 +217,24 @@ static void print_response(const Parley__V1__Response *r)
             if (ev)
                 parley__v1__system_event__free_unpacked(ev, NULL);
         }
-        json_str("seqs", seqs, &f);
-        json_str("events", events, &f);
-        json_n("more", p->more, &f);
-        json_n("last_seq", (long long)p->last_seq, &f);
+        testkit_json_str("seqs", seqs, &f);
+        testkit_json_str("events", events, &f);
+        testkit_json_num("more", p->more, &f);
+        testkit_json_num("last_seq", (long long)p->last_seq, &f);
     }
     putchar('}');
 }
 
-static void print_envelope(const Parley__V1__Envelope *e)
+static void print_envelope(const ProtobufCMessage *m)
 {
+    const Parley__V1__Envelope *e = (const Parley__V1__Envelope *)m;
     int f = 1;
     putchar('{');
-    json_str("chat_id", e->chat_id, &f);
-    json_n("seq", (long long)e->seq, &f);
-    json_str("sender", e->sender, &f);
-    json_n("kind", e->kind, &f);
-    json_str("client_msg_id", e->client_msg_id, &f);
+    testkit_json_str("chat_id", e->chat_id, &f);
+    testkit_json_num("seq", (long long)e->seq, &f);
+    testkit_json_str("sender", e->sender, &f);
+    testkit_json_num("kind", e->kind, &f);
+    testkit_json_str("client_msg_id", e->client_msg_id, &f);
     if (e->kind == PARLEY__V1__ENVELOPE_KIND__SYSTEM) {
         Parley__V1__SystemEvent *ev =
             parley__v1__system_event__unpack(NULL, e->body.len, e->body.data);
@@ -283,106 +247,48 @@ static void print_envelope(const Parley__V1__Envelope *e)
                     strcat(users, ev->users[i]);
                 }
             }
-            json_str("event", event_name(ev->type), &f);
-            json_str("actor", ev->actor, &f);
-            json_str("users", users, &f);
-            json_str("role", role_name(ev->role), &f);
-            json_str("name", ev->name, &f);
+            testkit_json_str("event", event_name(ev->type), &f);
+            testkit_json_str("actor", ev->actor, &f);
+            testkit_json_str("users", users, &f);
+            testkit_json_str("role", role_name(ev->role), &f);
+            testkit_json_str("name", ev->name, &f);
             parley__v1__system_event__free_unpacked(ev, NULL);
         } else {
-            json_str("event", "undecodable", &f);
+            testkit_json_str("event", "undecodable", &f);
         }
     } else {
-        json_s("body", (const char *)e->body.data, e->body.len > 200 ? 200 : e->body.len, &f);
+        testkit_json_strn("body", (const char *)e->body.data,
+                          e->body.len > 200 ? 200 : e->body.len, &f);
     }
     putchar('}');
 }
 
-static const char *receipt_status(int s)
+static void print_receipt(const ProtobufCMessage *m)
 {
-    static const char *const names[] = {"unspecified", "stored", "delivered", "read", "rejected"};
-    return s >= 0 && s <= 4 ? names[s] : "unknown";
-}
-
-static void decode_one(const char *what, const uint8_t *buf, size_t len)
-{
+    const Parley__V1__Receipt *r = (const Parley__V1__Receipt *)m;
     int f = 1;
-    if (!strcmp(what, "response")) {
-        Parley__V1__Response *r = parley__v1__response__unpack(NULL, len, buf);
-        if (!r)
-            goto bad;
-        print_response(r);
-        parley__v1__response__free_unpacked(r, NULL);
-    } else if (!strcmp(what, "envelope")) {
-        Parley__V1__Envelope *e = parley__v1__envelope__unpack(NULL, len, buf);
-        if (!e)
-            goto bad;
-        print_envelope(e);
-        parley__v1__envelope__free_unpacked(e, NULL);
-    } else {
-        Parley__V1__Receipt *r = parley__v1__receipt__unpack(NULL, len, buf);
-        if (!r)
-            goto bad;
-        putchar('{');
-        json_str("status", receipt_status(r->status), &f);
-        json_str("chat_id", r->chat_id, &f);
-        json_n("seq", (long long)r->seq, &f);
-        json_str("by", r->by, &f);
-        json_n("all", r->all, &f);
-        json_str("error", r->error, &f);
-        json_str("client_msg_id", r->client_msg_id, &f);
-        putchar('}');
-        parley__v1__receipt__free_unpacked(r, NULL);
-    }
-    putchar('\n');
-    return;
-bad:
-    printf("{\"error\":\"undecodable\"}\n");
+    putchar('{');
+    testkit_json_str("status", testkit_receipt_status(r->status), &f);
+    testkit_json_str("chat_id", r->chat_id, &f);
+    testkit_json_num("seq", (long long)r->seq, &f);
+    testkit_json_str("by", r->by, &f);
+    testkit_json_num("all", r->all, &f);
+    testkit_json_str("error", r->error, &f);
+    testkit_json_str("client_msg_id", r->client_msg_id, &f);
+    putchar('}');
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+static const testkit_decoder decoders[] = {
+    {"response", &parley__v1__response__descriptor, print_response},
+    {"envelope", &parley__v1__envelope__descriptor, print_envelope},
+    {"receipt", &parley__v1__receipt__descriptor, print_receipt},
+    {NULL, NULL, NULL},
+};
 
 static int cmd_decode(int argc, char **argv)
 {
-    if (argc != 1 || (strcmp(argv[0], "response") && strcmp(argv[0], "envelope") &&
-                      strcmp(argv[0], "receipt")))
-        return usage();
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, stdin)) >= 0) {
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
-            line[--n] = '\0';
-        uint8_t *buf = malloc((size_t)n / 2 + 1);
-        if (!buf)
-            break;
-        size_t len = 0;
-        int ok = n % 2 == 0;
-        for (ssize_t i = 0; ok && i < n; i += 2) {
-            int hi = hexval(line[i]), lo = hexval(line[i + 1]);
-            if (hi < 0 || lo < 0)
-                ok = 0;
-            else
-                buf[len++] = (uint8_t)(hi << 4 | lo);
-        }
-        if (ok)
-            decode_one(argv[0], buf, len);
-        else
-            printf("{\"error\":\"not hex\"}\n");
-        fflush(stdout);
-        free(buf);
-    }
-    free(line);
-    return 0;
+    const testkit_decoder *d = argc == 1 ? testkit_decoder_find(decoders, argv[0]) : NULL;
+    return d ? testkit_decode_hex_lines(d) : usage();
 }
 
 int main(int argc, char **argv)

@@ -146,6 +146,11 @@ void receipts__rejected(const char *sender, const char *client_msg_id, const cha
     s->rstatus = PARLEY__V1__RECEIPT_STATUS__REJECTED;
 }
 
+const char *receipts__reject_code(pp_reject why)
+{
+    return "rejected";
+}
+
 void publish__discard(struct mosquitto_evt_message *ed)
 {
     ed->topic = PP_DISCARD_TOPIC;

@@ -14,6 +14,7 @@
  *
  * Output goes to stdout; errors to stderr with exit status 1.
  */
+#include "testkit.h"
 #include "token.h"
 
 #include <errno.h>
@@ -23,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define B64_32 sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)
 #define B64_64 sodium_base64_ENCODED_LEN(64, sodium_base64_VARIANT_ORIGINAL)
@@ -34,29 +34,6 @@ static int die(const char *what)
     return 1;
 }
 
-static bool write_file(const char *dir, const char *name, const uint8_t *buf, size_t len)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return false;
-    bool ok = fwrite(buf, 1, len, f) == len;
-    return fclose(f) == 0 && ok;
-}
-
-static bool read_file(const char *dir, const char *name, uint8_t *buf, size_t len)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    bool ok = fread(buf, 1, len, f) == len;
-    fclose(f);
-    return ok;
-}
-
 static void b64(char *out, size_t outlen, const uint8_t *buf, size_t len)
 {
     sodium_bin2base64(out, outlen, buf, len, sodium_base64_VARIANT_ORIGINAL);
@@ -64,20 +41,18 @@ static void b64(char *out, size_t outlen, const uint8_t *buf, size_t len)
 
 static int keygen(const char *dir)
 {
-    uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return die("cannot create the key directory");
-    crypto_sign_keypair(pk, sk);
-    bool ok = write_file(dir, "sk", sk, sizeof sk) && write_file(dir, "pk", pk, sizeof pk);
-    sodium_memzero(sk, sizeof sk);
-    return ok ? 0 : die("cannot write the key files");
+    if (testkit_keygen(NULL, dir, "sk", -1, "pk", -1) != 0)
+        return die("cannot write the key files");
+    return 0;
 }
 
 static int pubkey(const char *dir)
 {
     uint8_t pk[32];
     char s[B64_32];
-    if (!read_file(dir, "pk", pk, sizeof pk))
+    if (testkit_read_file(NULL, dir, "pk", pk, sizeof pk) != 0)
         return die("cannot read pk");
     b64(s, sizeof s, pk, sizeof pk);
     printf("%s\n", s);
@@ -91,7 +66,7 @@ static bool sign_with(const char *dir, const char *prefix, const char *a, const 
     uint8_t sk[crypto_sign_SECRETKEYBYTES];
     unsigned char msg[512];
     size_t plen = strlen(prefix), alen = strlen(a);
-    if (plen + alen + blen > sizeof msg || !read_file(dir, "sk", sk, sizeof sk))
+    if (plen + alen + blen > sizeof msg || testkit_read_file(NULL, dir, "sk", sk, sizeof sk) != 0)
         return false;
     memcpy(msg, prefix, plen);
     memcpy(msg + plen, a, alen);
@@ -106,7 +81,7 @@ static int register_body(const char *dir, const char *user)
 {
     uint8_t pk[32], sig[64];
     char spk[B64_32], ssig[B64_64];
-    if (!read_file(dir, "pk", pk, sizeof pk) ||
+    if (testkit_read_file(NULL, dir, "pk", pk, sizeof pk) != 0 ||
         !sign_with(dir, "parley-register-v1\n", user, NULL, 0, sig))
         return die("cannot read the keys");
     b64(spk, sizeof spk, pk, sizeof pk);
@@ -119,7 +94,7 @@ static int change_body(const char *olddir, const char *newdir, const char *user)
 {
     uint8_t pk[32], proof[64], change[64], tail[33];
     char spk[B64_32], sproof[B64_64], schange[B64_64];
-    if (!read_file(newdir, "pk", pk, sizeof pk) ||
+    if (testkit_read_file(NULL, newdir, "pk", pk, sizeof pk) != 0 ||
         !sign_with(newdir, "parley-register-v1\n", user, NULL, 0, proof))
         return die("cannot read the new keys");
     tail[0] = '\n';
@@ -167,7 +142,7 @@ static int prekeys_body(int argc, char **argv)
     char spk[B64_32], ssig[B64_64];
     printf("{");
     if (!no_signed) {
-        if (!read_file(dir, "sk", sk, sizeof sk))
+        if (testkit_read_file(NULL, dir, "sk", sk, sizeof sk) != 0)
             return die("cannot read sk");
         x25519_pub(pk);
         crypto_sign_detached(sig, NULL, pk, sizeof pk, sk);
@@ -198,15 +173,12 @@ static int prekeys_body(int argc, char **argv)
 static int token(const char *dir, const char *user, const char *client, const char *ttl_s)
 {
     uint8_t sk[crypto_sign_SECRETKEYBYTES];
-    char tok[TOKEN_MAX_LEN];
     long ttl = ttl_s ? strtol(ttl_s, NULL, 10) : TOKEN_DEFAULT_LIFETIME_S;
-    if (!read_file(dir, "sk", sk, sizeof sk))
+    if (testkit_read_file(NULL, dir, "sk", sk, sizeof sk) != 0)
         return die("cannot read sk");
-    int rc = token_mint(user, client, (int64_t)time(NULL) + ttl, sk, tok, sizeof tok);
-    sodium_memzero(sk, sizeof sk);
+    int rc = testkit_print_token(user, client, ttl, sk);
     if (rc != TOKEN_OK)
         return die(token_strerror(rc));
-    printf("%s\n", tok);
     return 0;
 }
 

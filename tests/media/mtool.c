@@ -20,6 +20,7 @@
 #include "media_file.h"
 #include "media_http.h"
 #include "store.h"
+#include "testkit.h"
 #include "token.h"
 
 #include <curl/curl.h>
@@ -110,16 +111,12 @@ static int cmd_token(int argc, char **argv)
         return 1;
     }
     long ttl = argc > 5 ? strtol(argv[5], NULL, 10) : TOKEN_DEFAULT_LIFETIME_S;
-    char tok[TOKEN_MAX_LEN];
-    int rc = token_mint(argv[3], argc > 4 ? argv[4] : "media", (int64_t)time(NULL) + ttl, sk, tok,
-                        sizeof tok);
-    sodium_memzero(sk, sizeof sk);
+    int rc = testkit_print_token(argv[3], argc > 4 ? argv[4] : "media", ttl, sk);
     sodium_memzero(hex, sizeof hex);
     if (rc != TOKEN_OK) {
         fprintf(stderr, "mtool: token_mint: %s\n", token_strerror(rc));
         return 1;
     }
-    printf("%s\n", tok);
     return 0;
 }
 

@@ -19,7 +19,6 @@
  *
  * Exit status: 0 ok, 1 failure (message on stderr), 2 usage.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@
 #include "ids.h"
 #include "parley.pb-c.h"
 #include "store.h"
+#include "testkit.h"
 #include "token.h"
 
 static int usage(void)
@@ -40,51 +40,12 @@ static int usage(void)
     return 2;
 }
 
-static int read_file(const char *dir, const char *name, uint8_t *buf, size_t len)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "ptool: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    size_t n = fread(buf, 1, len, f);
-    fclose(f);
-    if (n != len) {
-        fprintf(stderr, "ptool: %s: short file\n", path);
-        return -1;
-    }
-    return 0;
-}
-
-static int write_file(const char *dir, const char *name, const uint8_t *buf, size_t len, int mode)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(buf, 1, len, f) != len) {
-        fprintf(stderr, "ptool: %s: %s\n", path, strerror(errno));
-        if (f)
-            fclose(f);
-        return -1;
-    }
-    fclose(f);
-    chmod(path, (mode_t)mode);
-    return 0;
-}
-
 static int cmd_keygen(int argc, char **argv)
 {
-    uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
     if (argc != 1)
         return usage();
     mkdir(argv[0], 0700);
-    crypto_sign_keypair(pk, sk);
-    int rc = write_file(argv[0], "identity.sk", sk, sizeof sk, 0600) ||
-             write_file(argv[0], "identity.pk", pk, sizeof pk, 0644);
-    sodium_memzero(sk, sizeof sk);
-    return rc ? 1 : 0;
+    return testkit_keygen("ptool", argv[0], "identity.sk", 0600, "identity.pk", 0644) ? 1 : 0;
 }
 
 static int cmd_register(int argc, char **argv)
@@ -93,7 +54,7 @@ static int cmd_register(int argc, char **argv)
     uint8_t pk[crypto_sign_PUBLICKEYBYTES];
     if (argc != 3)
         return usage();
-    if (read_file(argv[2], "identity.pk", pk, sizeof pk) != 0)
+    if (testkit_read_file("ptool", argv[2], "identity.pk", pk, sizeof pk) != 0)
         return 1;
     int rc = store_open(argv[0], NULL, &s);
     if (rc != STORE_OK) {
@@ -119,32 +80,17 @@ static int cmd_register(int argc, char **argv)
 static int cmd_token(int argc, char **argv)
 {
     uint8_t sk[crypto_sign_SECRETKEYBYTES];
-    char tok[TOKEN_MAX_LEN];
     if (argc < 3 || argc > 4)
         return usage();
     long long ttl = argc == 4 ? atoll(argv[3]) : TOKEN_DEFAULT_LIFETIME_S;
-    if (read_file(argv[0], "identity.sk", sk, sizeof sk) != 0)
+    if (testkit_read_file("ptool", argv[0], "identity.sk", sk, sizeof sk) != 0)
         return 1;
-    int rc = token_mint(argv[1], argv[2], (int64_t)time(NULL) + ttl, sk, tok, sizeof tok);
-    sodium_memzero(sk, sizeof sk);
+    int rc = testkit_print_token(argv[1], argv[2], ttl, sk);
     if (rc != TOKEN_OK) {
         fprintf(stderr, "ptool: token: %s\n", token_strerror(rc));
         return 1;
     }
-    printf("%s\n", tok);
     return 0;
-}
-
-static int write_msg(const ProtobufCMessage *m)
-{
-    size_t len = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return 1;
-    protobuf_c_message_pack(m, buf);
-    int rc = fwrite(buf, 1, len, stdout) == len ? 0 : 1;
-    free(buf);
-    return rc;
 }
 
 static int cmd_envelope(int argc, char **argv)
@@ -186,7 +132,7 @@ static int cmd_envelope(int argc, char **argv)
         e.body.data = (uint8_t *)body;
         e.body.len = strlen(body);
     }
-    int rc = write_msg(&e.base);
+    int rc = testkit_write_msg(&e.base);
     free(fill);
     return rc;
 }
@@ -205,7 +151,7 @@ static int cmd_typing(int argc, char **argv)
         else
             return usage();
     }
-    return write_msg(&t.base);
+    return testkit_write_msg(&t.base);
 }
 
 static int cmd_request(int argc, char **argv)
@@ -243,205 +189,136 @@ static int cmd_request(int argc, char **argv)
     } else {
         return usage();
     }
-    return write_msg(&r.base);
+    return testkit_write_msg(&r.base);
 }
 
 /* ------------------------------------------------------------------ decode */
-
-static void json_str(const char *key, const char *s, size_t len, int *first)
-{
-    printf("%s\"%s\":\"", *first ? "" : ",", key);
-    *first = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
-static void json_s(const char *key, const char *s, int *first)
-{
-    json_str(key, s ? s : "", s ? strlen(s) : 0, first);
-}
-
-static void json_n(const char *key, long long v, int *first)
-{
-    printf("%s\"%s\":%lld", *first ? "" : ",", key, v);
-    *first = 0;
-}
 
 static void print_envelope(const Parley__V1__Envelope *e)
 {
     int f = 1;
     putchar('{');
-    json_s("server_id", e->server_id, &f);
-    json_s("chat_id", e->chat_id, &f);
-    json_n("seq", (long long)e->seq, &f);
-    json_s("sender", e->sender, &f);
-    json_n("server_ts", (long long)e->server_ts, &f);
-    json_s("client_msg_id", e->client_msg_id, &f);
-    json_str("body", (const char *)e->body.data, e->body.len > 200 ? 200 : e->body.len, &f);
-    json_n("body_len", (long long)e->body.len, &f);
-    json_s("media_id", e->media_id, &f);
-    json_n("ttl_s", e->ttl_s, &f);
-    json_n("kind", e->kind, &f);
-    json_s("recipient", e->recipient, &f);
-    json_s("sender_client_id", e->sender_client_id, &f);
+    testkit_json_str("server_id", e->server_id, &f);
+    testkit_json_str("chat_id", e->chat_id, &f);
+    testkit_json_num("seq", (long long)e->seq, &f);
+    testkit_json_str("sender", e->sender, &f);
+    testkit_json_num("server_ts", (long long)e->server_ts, &f);
+    testkit_json_str("client_msg_id", e->client_msg_id, &f);
+    testkit_json_strn("body", (const char *)e->body.data, e->body.len > 200 ? 200 : e->body.len,
+                      &f);
+    testkit_json_num("body_len", (long long)e->body.len, &f);
+    testkit_json_str("media_id", e->media_id, &f);
+    testkit_json_num("ttl_s", e->ttl_s, &f);
+    testkit_json_num("kind", e->kind, &f);
+    testkit_json_str("recipient", e->recipient, &f);
+    testkit_json_str("sender_client_id", e->sender_client_id, &f);
     putchar('}');
 }
 
-static const char *receipt_status(int s)
+static void print_envelope_msg(const ProtobufCMessage *m)
 {
-    static const char *const names[] = {"unspecified", "stored", "delivered", "read", "rejected"};
-    return s >= 0 && s <= 4 ? names[s] : "unknown";
+    print_envelope((const Parley__V1__Envelope *)m);
 }
 
-static void decode_one(const char *what, const uint8_t *buf, size_t len)
+static void print_receipt(const ProtobufCMessage *m)
 {
+    const Parley__V1__Receipt *r = (const Parley__V1__Receipt *)m;
     int f = 1;
-    if (!strcmp(what, "envelope")) {
-        Parley__V1__Envelope *e = parley__v1__envelope__unpack(NULL, len, buf);
-        if (!e)
-            goto bad;
-        print_envelope(e);
-        parley__v1__envelope__free_unpacked(e, NULL);
-    } else if (!strcmp(what, "receipt")) {
-        Parley__V1__Receipt *r = parley__v1__receipt__unpack(NULL, len, buf);
-        if (!r)
-            goto bad;
-        putchar('{');
-        json_s("status", receipt_status(r->status), &f);
-        json_s("chat_id", r->chat_id, &f);
-        json_n("seq", (long long)r->seq, &f);
-        json_s("server_id", r->server_id, &f);
-        json_s("client_msg_id", r->client_msg_id, &f);
-        json_s("by", r->by, &f);
-        json_n("ts", (long long)r->ts, &f);
-        json_s("error", r->error, &f);
-        json_s("error_message", r->error_message, &f);
-        putchar('}');
-        parley__v1__receipt__free_unpacked(r, NULL);
-    } else if (!strcmp(what, "response")) {
-        Parley__V1__Response *r = parley__v1__response__unpack(NULL, len, buf);
-        if (!r)
-            goto bad;
-        putchar('{');
-        json_s("req_id", r->req_id, &f);
-        json_n("status", r->status, &f);
-        json_s("error", r->error, &f);
-        json_s("error_message", r->error_message, &f);
-        if (r->result_case == PARLEY__V1__RESPONSE__RESULT_SYNC_PAGE) {
-            const Parley__V1__SyncPage *p = r->sync_page;
-            printf(",\"sync_page\":{");
-            f = 1;
-            json_s("chat_id", p->chat_id, &f);
-            json_n("more", p->more, &f);
-            json_n("next_after_seq", (long long)p->next_after_seq, &f);
-            json_n("last_seq", (long long)p->last_seq, &f);
-            printf(",\"messages\":[");
-            for (size_t i = 0; i < p->n_messages; i++) {
-                if (i)
-                    putchar(',');
-                print_envelope(p->messages[i]);
-            }
-            printf("]}");
-        } else if (r->result_case == PARLEY__V1__RESPONSE__RESULT_CHAT_LIST) {
-            printf(",\"chats\":[");
-            for (size_t i = 0; i < r->chat_list->n_chats; i++) {
-                const Parley__V1__ChatSummary *c = r->chat_list->chats[i];
-                printf("%s{", i ? "," : "");
-                f = 1;
-                json_s("chat_id", c->chat_id, &f);
-                json_n("type", c->type, &f);
-                json_s("name", c->name, &f);
-                json_s("peer", c->peer, &f);
-                json_n("last_seq", (long long)c->last_seq, &f);
-                json_n("delivered_seq", (long long)c->delivered_seq, &f);
-                json_n("read_seq", (long long)c->read_seq, &f);
-                json_n("last_message_at", (long long)c->last_message_at, &f);
-                putchar('}');
-            }
-            putchar(']');
-        }
-        putchar('}');
-        parley__v1__response__free_unpacked(r, NULL);
-    } else if (!strcmp(what, "presence")) {
-        Parley__V1__Presence *p = parley__v1__presence__unpack(NULL, len, buf);
-        if (!p)
-            goto bad;
-        putchar('{');
-        json_s("user", p->user, &f);
-        json_s("state", p->state == 1 ? "online" : p->state == 2 ? "offline" : "unspecified", &f);
-        json_n("last_seen", (long long)p->last_seen, &f);
-        putchar('}');
-        parley__v1__presence__free_unpacked(p, NULL);
-    } else if (!strcmp(what, "typing")) {
-        Parley__V1__Typing *t = parley__v1__typing__unpack(NULL, len, buf);
-        if (!t)
-            goto bad;
-        putchar('{');
-        json_s("user", t->user, &f);
-        json_s("chat_id", t->chat_id, &f);
-        json_n("typing", t->typing, &f);
-        json_n("ts", (long long)t->ts, &f);
-        putchar('}');
-        parley__v1__typing__free_unpacked(t, NULL);
-    }
-    putchar('\n');
-    return;
-bad:
-    printf("{\"error\":\"undecodable\"}\n");
+    putchar('{');
+    testkit_json_str("status", testkit_receipt_status(r->status), &f);
+    testkit_json_str("chat_id", r->chat_id, &f);
+    testkit_json_num("seq", (long long)r->seq, &f);
+    testkit_json_str("server_id", r->server_id, &f);
+    testkit_json_str("client_msg_id", r->client_msg_id, &f);
+    testkit_json_str("by", r->by, &f);
+    testkit_json_num("ts", (long long)r->ts, &f);
+    testkit_json_str("error", r->error, &f);
+    testkit_json_str("error_message", r->error_message, &f);
+    putchar('}');
 }
 
-static int hexval(int c)
+static void print_response(const ProtobufCMessage *m)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    const Parley__V1__Response *r = (const Parley__V1__Response *)m;
+    int f = 1;
+    putchar('{');
+    testkit_json_str("req_id", r->req_id, &f);
+    testkit_json_num("status", r->status, &f);
+    testkit_json_str("error", r->error, &f);
+    testkit_json_str("error_message", r->error_message, &f);
+    if (r->result_case == PARLEY__V1__RESPONSE__RESULT_SYNC_PAGE) {
+        const Parley__V1__SyncPage *p = r->sync_page;
+        printf(",\"sync_page\":{");
+        f = 1;
+        testkit_json_str("chat_id", p->chat_id, &f);
+        testkit_json_num("more", p->more, &f);
+        testkit_json_num("next_after_seq", (long long)p->next_after_seq, &f);
+        testkit_json_num("last_seq", (long long)p->last_seq, &f);
+        printf(",\"messages\":[");
+        for (size_t i = 0; i < p->n_messages; i++) {
+            if (i)
+                putchar(',');
+            print_envelope(p->messages[i]);
+        }
+        printf("]}");
+    } else if (r->result_case == PARLEY__V1__RESPONSE__RESULT_CHAT_LIST) {
+        printf(",\"chats\":[");
+        for (size_t i = 0; i < r->chat_list->n_chats; i++) {
+            const Parley__V1__ChatSummary *c = r->chat_list->chats[i];
+            printf("%s{", i ? "," : "");
+            f = 1;
+            testkit_json_str("chat_id", c->chat_id, &f);
+            testkit_json_num("type", c->type, &f);
+            testkit_json_str("name", c->name, &f);
+            testkit_json_str("peer", c->peer, &f);
+            testkit_json_num("last_seq", (long long)c->last_seq, &f);
+            testkit_json_num("delivered_seq", (long long)c->delivered_seq, &f);
+            testkit_json_num("read_seq", (long long)c->read_seq, &f);
+            testkit_json_num("last_message_at", (long long)c->last_message_at, &f);
+            putchar('}');
+        }
+        putchar(']');
+    }
+    putchar('}');
 }
+
+static void print_presence(const ProtobufCMessage *m)
+{
+    const Parley__V1__Presence *p = (const Parley__V1__Presence *)m;
+    int f = 1;
+    putchar('{');
+    testkit_json_str("user", p->user, &f);
+    testkit_json_str("state", p->state == 1 ? "online" : p->state == 2 ? "offline" : "unspecified",
+                     &f);
+    testkit_json_num("last_seen", (long long)p->last_seen, &f);
+    putchar('}');
+}
+
+static void print_typing(const ProtobufCMessage *m)
+{
+    const Parley__V1__Typing *t = (const Parley__V1__Typing *)m;
+    int f = 1;
+    putchar('{');
+    testkit_json_str("user", t->user, &f);
+    testkit_json_str("chat_id", t->chat_id, &f);
+    testkit_json_num("typing", t->typing, &f);
+    testkit_json_num("ts", (long long)t->ts, &f);
+    putchar('}');
+}
+
+static const testkit_decoder decoders[] = {
+    {"envelope", &parley__v1__envelope__descriptor, print_envelope_msg},
+    {"receipt", &parley__v1__receipt__descriptor, print_receipt},
+    {"response", &parley__v1__response__descriptor, print_response},
+    {"presence", &parley__v1__presence__descriptor, print_presence},
+    {"typing", &parley__v1__typing__descriptor, print_typing},
+    {NULL, NULL, NULL},
+};
 
 static int cmd_decode(int argc, char **argv)
 {
-    if (argc != 1 || (strcmp(argv[0], "envelope") && strcmp(argv[0], "receipt") &&
-                      strcmp(argv[0], "response") && strcmp(argv[0], "presence") &&
-                      strcmp(argv[0], "typing")))
-        return usage();
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, stdin)) >= 0) {
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
-            line[--n] = '\0';
-        uint8_t *buf = malloc((size_t)n / 2 + 1);
-        if (!buf)
-            break;
-        size_t len = 0;
-        int ok = n % 2 == 0;
-        for (ssize_t i = 0; ok && i < n; i += 2) {
-            int hi = hexval(line[i]), lo = hexval(line[i + 1]);
-            if (hi < 0 || lo < 0)
-                ok = 0;
-            else
-                buf[len++] = (uint8_t)(hi << 4 | lo);
-        }
-        if (ok)
-            decode_one(argv[0], buf, len);
-        else
-            printf("{\"error\":\"not hex\"}\n");
-        fflush(stdout);
-        free(buf);
-    }
-    free(line);
-    return 0;
+    const testkit_decoder *d = argc == 1 ? testkit_decoder_find(decoders, argv[0]) : NULL;
+    return d ? testkit_decode_hex_lines(d) : usage();
 }
 
 int main(int argc, char **argv)
