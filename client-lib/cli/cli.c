@@ -277,6 +277,29 @@ void cli_print_event(const parley_event *e, bool json)
     fflush(stdout);
 }
 
+void cli_print_presence(const parley_presence *p, bool json)
+{
+    if (json)
+        print_json(json_pack("{s:s, s:s, s:b, s:I}", "type", "presence", "user", p->user,
+                             "online", p->online, "last_seen", (json_int_t)p->last_seen));
+    else
+        printf("[presence] %s is %s (since %lld)\n", p->user, p->online ? "online" : "offline",
+               (long long)p->last_seen);
+    fflush(stdout);
+}
+
+void cli_print_typing(const parley_typing *t, bool json)
+{
+    if (json)
+        print_json(json_pack("{s:s, s:s, s:s, s:b, s:I}", "type", "typing", "user", t->user,
+                             "chat_id", t->chat_id, "typing", t->typing, "ts",
+                             (json_int_t)t->ts));
+    else
+        printf("[%s] %s %s\n", t->chat_id, t->user,
+               t->typing ? "is typing..." : "stopped typing");
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
     cli_ctx ctx;

@@ -68,6 +68,8 @@ int cli_chat_arg(parley_client *c, const char *arg, char *out, size_t outlen);
 void cli_print_message(const parley_message *m, bool json);
 void cli_print_receipt(const parley_receipt *r, bool json);
 void cli_print_event(const parley_event *e, bool json);
+void cli_print_presence(const parley_presence *p, bool json);
+void cli_print_typing(const parley_typing *t, bool json);
 
 /* Monotonic milliseconds, for every deadline (wall-clock jumps must not end
  * or stretch a wait). */

@@ -1,5 +1,5 @@
 /*
- * cmd_messages.c - send, listen, read, chats, history.
+ * cmd_messages.c - send, listen, typing, read, chats, history.
  */
 #include <fcntl.h>
 #include <jansson.h>
@@ -177,9 +177,36 @@ static void listen_on_event(void *ud, const parley_event *e)
     }
 }
 
+static void listen_on_presence(void *ud, const parley_presence *p)
+{
+    listen_ctx *l = ud;
+    cli_print_presence(p, l->json);
+}
+
+static void listen_on_typing(void *ud, const parley_typing *t)
+{
+    listen_ctx *l = ud;
+    cli_print_typing(t, l->json);
+}
+
+/* Watch every user of a comma-separated list. parley_rc. */
+static int watch_list(parley_client *c, const char *list)
+{
+    char buf[1024], *save = NULL;
+    if (strlen(list) >= sizeof buf)
+        return PARLEY_EINVAL;
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *u = strtok_r(buf, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+        int rc = parley_watch_presence(c, u);
+        if (rc != PARLEY_OK)
+            return rc;
+    }
+    return PARLEY_OK;
+}
+
 int cmd_listen(cli_ctx *ctx, int argc, char **argv)
 {
-    const char *count = NULL, *timeout = NULL;
+    const char *count = NULL, *timeout = NULL, *presence = NULL;
     bool json = false, read = false;
     int code = CLI_OK;
     cli_opt opts[] = {
@@ -187,8 +214,9 @@ int cmd_listen(cli_ctx *ctx, int argc, char **argv)
         {"--timeout", 1, &timeout, NULL},
         {"--json", 0, NULL, &json},
         {"--read", 0, NULL, &read},
+        {"--presence", 1, &presence, NULL},
     };
-    if (cli_parse("listen", argc, argv, opts, 4) != 0)
+    if (cli_parse("listen", argc, argv, opts, 5) != 0)
         return cli_usage("listen");
     long n = count ? cli_number(count) : 0;
     long t = timeout_arg(timeout, 0);
@@ -211,10 +239,21 @@ int cmd_listen(cli_ctx *ctx, int argc, char **argv)
         return code;
     }
     listen_ctx l = {.c = c, .json = json, .read = read, .count = n};
-    parley_callbacks cb = {listen_on_message, listen_on_receipt, listen_on_event, &l};
+    parley_callbacks cb = {.on_message = listen_on_message,
+                           .on_receipt = listen_on_receipt,
+                           .on_event = listen_on_event,
+                           .on_presence = listen_on_presence,
+                           .on_typing = listen_on_typing,
+                           .ud = &l};
     parley_set_callbacks(c, &cb);
     cli_install_signals();
-    int rc = parley_connect(c);
+    int rc = presence ? watch_list(c, presence) : PARLEY_OK;
+    if (rc != PARLEY_OK) {
+        code = rc == PARLEY_EINVAL ? cli_error(CLI_USAGE, "listen: --presence: invalid user list")
+                                   : cli_fail(c, rc, "listen");
+        goto done;
+    }
+    rc = parley_connect(c);
     if (rc != PARLEY_OK) {
         code = cli_fail(c, rc, "listen");
         goto done;
@@ -237,6 +276,50 @@ int cmd_listen(cli_ctx *ctx, int argc, char **argv)
 done:
     parley_close(c);
     close(lock_fd); /* releases the lock */
+    return code;
+}
+
+/* ---- typing -------------------------------------------------------------- */
+
+int cmd_typing(cli_ctx *ctx, int argc, char **argv)
+{
+    const char *timeout = NULL;
+    bool stop = false;
+    int code = CLI_OK;
+    cli_opt opts[] = {{"--timeout", 1, &timeout, NULL}, {"--stop", 0, NULL, &stop}};
+    if (cli_parse("typing", argc, argv, opts, 2) != 1)
+        return cli_usage("typing");
+    long t = timeout_arg(timeout, DEFAULT_TIMEOUT_S);
+    if (t < 0)
+        return cli_error(CLI_USAGE, "typing: --timeout must be a number of seconds");
+    parley_client *c = cli_open(ctx, 1, &code);
+    if (!c)
+        return code;
+    parley_callbacks cb = {.on_event = quiet_event};
+    parley_set_callbacks(c, &cb);
+    int rc = parley_connect(c);
+    int64_t deadline = cli_now_ms() + t * 1000;
+    while (rc == PARLEY_OK && !parley_is_connected(c) && cli_now_ms() < deadline) {
+        int n = parley_poll(c, 200);
+        rc = n < 0 ? n : PARLEY_OK;
+    }
+    if (rc == PARLEY_OK && !parley_is_connected(c)) {
+        const char *why = parley_last_error(c);
+        code = cli_error(CLI_TIMEOUT, "typing: not connected after %ld s%s%s", t,
+                         *why ? ": " : "", why);
+        goto done;
+    }
+    if (rc == PARLEY_OK)
+        rc = parley_send_typing(c, argv[0], !stop);
+    if (rc != PARLEY_OK) {
+        code = rc == PARLEY_EINVAL ? cli_error(CLI_USAGE, "typing: invalid recipient %s", argv[0])
+                                   : cli_fail(c, rc, "typing");
+        goto done;
+    }
+    parley_disconnect(c); /* the publish goes out before the DISCONNECT */
+
+done:
+    parley_close(c);
     return code;
 }
 

@@ -16,6 +16,7 @@ int cmd_listen(cli_ctx *ctx, int argc, char **argv);
 int cmd_read(cli_ctx *ctx, int argc, char **argv);
 int cmd_chats(cli_ctx *ctx, int argc, char **argv);
 int cmd_history(cli_ctx *ctx, int argc, char **argv);
+int cmd_typing(cli_ctx *ctx, int argc, char **argv);
 /* cmd_media.c */
 int cmd_send_file(cli_ctx *ctx, int argc, char **argv);
 int cmd_fetch(cli_ctx *ctx, int argc, char **argv);
@@ -40,8 +41,13 @@ const cli_command cli_commands[] = {
     {"safety-number", "USER", "print the safety number to compare with USER", cmd_safety_number},
     {"send", "USER TEXT [--timeout S] [--json]",
      "send an encrypted message and wait for the stored receipt", cmd_send},
-    {"listen", "[--count N] [--timeout S] [--json] [--read]",
-     "print incoming messages and receipts (acks delivered; --read also acks read)", cmd_listen},
+    {"listen", "[--count N] [--timeout S] [--json] [--read] [--presence USER[,USER...]]",
+     "print incoming messages, receipts, typing and the presence of USERs (acks delivered; "
+     "--read also acks read)",
+     cmd_listen},
+    {"typing", "USER|GROUP [--stop] [--timeout S]",
+     "tell USER or GROUP that you are typing (--stop: that you stopped); never stored",
+     cmd_typing},
     {"read", "CHAT [SEQ] [--timeout S]", "mark CHAT read up to SEQ (default: the last message)",
      cmd_read},
     {"chats", "[--offline] [--timeout S] [--json]", "list chats with last seq and cursors",

@@ -5,6 +5,7 @@
  *   session.c  connection state machine: connect, subscribe, reconnect, poll
  *   inbound.c  envelopes, receipts, responses; per-chat ordering and sync
  *   outbox.c   sending: the persistent outbox and its retries; acks
+ *   presence.c presence watches and typing indicators (never stored)
  *   cipher.c   end-to-end encryption of message bodies (crypto/ core)
  *   lstore.c   the local SQLite store;  ksclient.c  the keyserver API
  *   conn.c     Paho MQTTAsync, events queued to the application thread
@@ -126,6 +127,10 @@ struct parley_client {
     char retry[16][IDS_RETRY_MAX];
     int nretry;
 
+    /* presence.c: users whose presence is watched */
+    char watch[PARLEY_WATCH_MAX][65];
+    int nwatch;
+
     /* cipher.c */
     client_vouch vouch;
     client_idcheck idcheck[CLIENT_IDCHECK_MAX];
@@ -203,6 +208,14 @@ int client__send_ack(parley_client *c, const char *chat_id, uint64_t seq, int re
 /* For media: the packed MediaRef (Parley__E2e__V1__MediaRef, with its
  * secret key) of a message that referenced media_id, read from the local
  * store: lstore_msg_media(c->store, media_id, &buf, &len). */
+
+/* presence.c */
+/* A message on parley/presence/{user} or a .../typing topic: surfaced to
+ * on_presence / on_typing; malformed ones are ignored. Returns 0. */
+int client__presence_on_message(parley_client *c, const char *topic, const uint8_t *payload,
+                                size_t len);
+/* Subscribe to the presence of every watched user (once connected). */
+void client__presence_subscribe(parley_client *c);
 
 /* group.c */
 /* Encrypt text for the group with this user's sender key (distributing it to

@@ -21,7 +21,6 @@ struct conn {
     char username[128];
     char password[600];
     int persistent;
-    int sub_n; /* topics of the subscription in flight */
 };
 
 static void push(conn *c, conn_ev *e)
@@ -115,28 +114,41 @@ static void on_connect_failure(void *ctx, MQTTAsync_failureData *r)
     push_simple(ctx, CONN_EV_CONNECT_FAILED, code, detail);
 }
 
+/* The context of one subscribe: several may be in flight at once (own
+ * topics, group topics, presence), each with its own topic count. */
+typedef struct {
+    conn *c;
+    int n;
+} sub_req;
+
 static void on_subscribe(void *ctx, MQTTAsync_successData *r)
 {
     /* MQTT 3.1.1: a refused topic comes back as granted QoS 0x80. */
-    conn *c = ctx;
-    if (r && c->sub_n == 1 && r->alt.qos == 0x80) {
-        push_simple(ctx, CONN_EV_SUB_FAILED, 0x80, "subscription refused");
+    sub_req *s = ctx;
+    conn *c = s->c;
+    int n = s->n;
+    free(s);
+    if (r && n == 1 && r->alt.qos == 0x80) {
+        push_simple(c, CONN_EV_SUB_FAILED, 0x80, "subscription refused");
         return;
     }
-    if (r && c->sub_n > 1 && r->alt.qosList) {
-        for (int i = 0; i < c->sub_n; i++) {
+    if (r && n > 1 && r->alt.qosList) {
+        for (int i = 0; i < n; i++) {
             if (r->alt.qosList[i] == 0x80) {
-                push_simple(ctx, CONN_EV_SUB_FAILED, 0x80, "subscription refused");
+                push_simple(c, CONN_EV_SUB_FAILED, 0x80, "subscription refused");
                 return;
             }
         }
     }
-    push_simple(ctx, CONN_EV_SUBSCRIBED, 0, "subscribed");
+    push_simple(c, CONN_EV_SUBSCRIBED, 0, "subscribed");
 }
 
 static void on_subscribe_failure(void *ctx, MQTTAsync_failureData *r)
 {
-    push_simple(ctx, CONN_EV_SUB_FAILED, r ? r->code : -1, "subscription refused");
+    sub_req *s = ctx;
+    conn *c = s->c;
+    free(s);
+    push_simple(c, CONN_EV_SUB_FAILED, r ? r->code : -1, "subscription refused");
 }
 
 /* ---- API (application thread) -------------------------------------------- */
@@ -223,24 +235,42 @@ int conn_subscribe(conn *c, char *const *topics, int n)
     MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
     if (n <= 0 || n > 16)
         return -1;
+    sub_req *s = malloc(sizeof *s);
+    if (!s)
+        return -1;
+    s->c = c;
+    s->n = n;
     for (int i = 0; i < n; i++)
         qos[i] = 1;
-    c->sub_n = n;
     o.onSuccess = on_subscribe;
     o.onFailure = on_subscribe_failure;
-    o.context = c;
-    return MQTTAsync_subscribeMany(c->mq, n, topics, qos, &o) == MQTTASYNC_SUCCESS ? 0 : -1;
+    o.context = s;
+    if (MQTTAsync_subscribeMany(c->mq, n, topics, qos, &o) != MQTTASYNC_SUCCESS) {
+        free(s);
+        return -1;
+    }
+    return 0;
 }
 
-int conn_publish(conn *c, const char *topic, const void *payload, size_t len)
+static int publish(conn *c, const char *topic, const void *payload, size_t len, int qos)
 {
     MQTTAsync_message m = MQTTAsync_message_initializer;
     MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
     m.payload = (void *)payload;
     m.payloadlen = (int)len;
-    m.qos = 1;
+    m.qos = qos;
     m.retained = 0;
     return MQTTAsync_sendMessage(c->mq, topic, &m, &o) == MQTTASYNC_SUCCESS ? 0 : -1;
+}
+
+int conn_publish(conn *c, const char *topic, const void *payload, size_t len)
+{
+    return publish(c, topic, payload, len, 1);
+}
+
+int conn_publish_qos0(conn *c, const char *topic, const void *payload, size_t len)
+{
+    return publish(c, topic, payload, len, 0);
 }
 
 void conn_disconnect(conn *c)

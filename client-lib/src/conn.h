@@ -48,6 +48,8 @@ int conn_subscribe(conn *c, char *const *topics, int n);
 /* Publish at QoS 1 (Paho retries until PUBACK while the connection lives).
  * 0 queued, -1 not connected or refused. */
 int conn_publish(conn *c, const char *topic, const void *payload, size_t len);
+/* Publish at QoS 0 (fire and forget: typing indicators). 0 queued, -1 not. */
+int conn_publish_qos0(conn *c, const char *topic, const void *payload, size_t len);
 /* Disconnect cleanly (bounded wait); no event follows. */
 void conn_disconnect(conn *c);
 

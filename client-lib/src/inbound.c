@@ -1033,5 +1033,7 @@ int client__on_message(parley_client *c, const char *topic, const uint8_t *paylo
         parley__v1__envelope__free_unpacked(env, NULL);
         return rc;
     }
-    return 0; /* typing and anything else: not surfaced yet */
+    if (ends_with(topic, "/typing") || strncmp(topic, "parley/presence/", 16) == 0)
+        return client__presence_on_message(c, topic, payload, len);
+    return 0; /* anything else: ignored */
 }

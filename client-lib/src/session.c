@@ -147,6 +147,7 @@ static int handle(parley_client *c, conn_ev *e)
         c->err[0] = 0;
         c->last_resync_ms = client__mono_ms();
         client__emit_event(c, PARLEY_EVENT_CONNECTED, NULL, 0, NULL, c->mqtt_url);
+        client__presence_subscribe(c);
         return client__on_ready(c);
     case CONN_EV_SUB_FAILED:
         client__fail(c, PARLEY_EREFUSED, "%s: %s", c->mqtt_url, e->detail);

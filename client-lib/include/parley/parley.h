@@ -179,6 +179,23 @@ typedef struct {
     const char *detail;  /* human-readable reason; never NULL */
 } parley_event;
 
+/* A user's presence, as the broker publishes it (retained: the current value
+ * arrives as soon as the user is watched, then every change). */
+typedef struct {
+    const char *user;
+    int online;        /* 1 online (some connection of user is up), 0 offline */
+    int64_t last_seen; /* ms since the epoch; online: when the session started,
+                          offline: when the last connection ended */
+} parley_presence;
+
+/* A typing indicator from another user (never stored, may be lost). */
+typedef struct {
+    const char *user;    /* the authenticated sender */
+    const char *chat_id; /* "d:a:b", or "g:..." for a group */
+    int typing;          /* 1 started typing, 0 stopped */
+    int64_t ts;          /* ms since the epoch (the broker's clock) */
+} parley_typing;
+
 /* Callbacks run inside parley_poll() (and the blocking helpers) on the
  * caller's thread; the pointers they receive are valid during the call only.
  * A callback may call parley_ack_* and parley_send_*; it must not call
@@ -188,6 +205,11 @@ typedef struct {
     void (*on_receipt)(void *ud, const parley_receipt *r);
     void (*on_event)(void *ud, const parley_event *e);
     void *ud;
+    /* Added after ud so that positional initializers of the first four
+     * members keep working. on_typing needs a persistent (non-transient)
+     * client: a transient one does not subscribe to its typing topic. */
+    void (*on_presence)(void *ud, const parley_presence *p);
+    void (*on_typing)(void *ud, const parley_typing *t);
 } parley_callbacks;
 
 PARLEY_API void parley_set_callbacks(parley_client *c, const parley_callbacks *cb);
@@ -269,6 +291,25 @@ PARLEY_API int parley_outbox_count(parley_client *c);
  * connect. Returns PARLEY_OK, PARLEY_EINVAL, PARLEY_ENOTFOUND, PARLEY_ESTORE. */
 PARLEY_API int parley_ack_delivered(parley_client *c, const char *chat_id, uint64_t seq);
 PARLEY_API int parley_ack_read(parley_client *c, const char *chat_id, uint64_t seq);
+
+/* ---- presence and typing ------------------------------------------------ */
+
+#define PARLEY_WATCH_MAX 16 /* users one client can watch */
+
+/* Watch user's presence: its current value reaches on_presence as soon as
+ * the subscription is in place (now if connected, else on the next connect;
+ * kept across reconnects), then every change. Watching a user twice is a
+ * no-op. Returns PARLEY_OK, PARLEY_EINVAL (bad user id), PARLEY_ENOMEM (more
+ * than PARLEY_WATCH_MAX users), PARLEY_ENET (the subscription could not be
+ * sent; the user is not watched). */
+PARLEY_API int parley_watch_presence(parley_client *c, const char *user);
+
+/* Tell `to` (a user id, or a "g:..." group chat id) that this user started
+ * (typing = 1) or stopped (0) typing: one MQTT publish at QoS 0, never
+ * stored, not queued when offline, not retried (it may be lost). Returns
+ * PARLEY_OK, PARLEY_EINVAL (bad recipient, or this user), PARLEY_ENOIDENT,
+ * PARLEY_ENOTCONN, PARLEY_ENOMEM. */
+PARLEY_API int parley_send_typing(parley_client *c, const char *to, int typing);
 
 /* ---- local state ------------------------------------------------------- */
 
