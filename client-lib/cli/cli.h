@@ -75,6 +75,16 @@ void cli_print_typing(const parley_typing *t, bool json);
  * or stretch a wait). */
 int64_t cli_now_ms(void);
 
+/* Queues one message to `to` (user or "g:" id) and writes its client message
+ * id into cmid (80 bytes). Returns a PARLEY_* code. */
+typedef int (*cli_queue_fn)(parley_client *c, const char *to, void *arg, char *cmid);
+/* send / send-file: queue with `queue` (after connecting and syncing for a
+ * group, before connecting for a user), then wait up to timeout_s for the
+ * STORED receipt and print it ("stored CHAT seq N id ID", or a JSON receipt).
+ * Disconnects; the caller closes c. Returns a CLI_* exit code. */
+int cli_send_and_wait(parley_client *c, const char *cmd, const char *to, cli_queue_fn queue,
+                      void *arg, long timeout_s, bool json);
+
 extern volatile int cli_stop; /* set by SIGINT/SIGTERM */
 void cli_install_signals(void);
 

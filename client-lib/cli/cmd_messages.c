@@ -21,49 +21,15 @@ static long timeout_arg(const char *s, long dflt)
 
 /* ---- send ---------------------------------------------------------------- */
 
-typedef struct {
-    const char *cmid;
-    bool json;
-    int done;      /* 1 stored, -1 rejected */
-    char chat_id[160];
-    unsigned long long seq;
-    char server_id[64];
-    char error[300];
-} send_wait;
-
-static void send_on_receipt(void *ud, const parley_receipt *r)
+static int queue_text(parley_client *c, const char *to, void *arg, char *cmid)
 {
-    send_wait *w = ud;
-    if (strcmp(r->client_msg_id, w->cmid) != 0)
-        return;
-    if (r->status == PARLEY_RECEIPT_STORED) {
-        w->done = 1;
-        snprintf(w->chat_id, sizeof w->chat_id, "%s", r->chat_id);
-        snprintf(w->server_id, sizeof w->server_id, "%s", r->server_id);
-        w->seq = (unsigned long long)r->seq;
-        if (w->json)
-            cli_print_receipt(r, true);
-    } else if (r->status == PARLEY_RECEIPT_REJECTED && r->will_retry) {
-        fprintf(stderr, "parley: send: the broker refused for now (%s: %s); retrying\n", r->error,
-                r->error_message);
-    } else if (r->status == PARLEY_RECEIPT_REJECTED) {
-        w->done = -1;
-        snprintf(w->error, sizeof w->error, "%s: %s", r->error, r->error_message);
-    }
-}
-
-static void quiet_event(void *ud, const parley_event *e)
-{
-    (void)ud;
-    if (e->type == PARLEY_EVENT_IDENTITY_CHANGED)
-        cli_print_event(e, false);
+    return parley_send_text(c, to, arg, cmid);
 }
 
 int cmd_send(cli_ctx *ctx, int argc, char **argv)
 {
     const char *timeout = NULL;
     bool json = false;
-    char cmid[80];
     int code = CLI_OK;
     cli_opt opts[] = {{"--timeout", 1, &timeout, NULL}, {"--json", 0, NULL, &json}};
     if (cli_parse("send", argc, argv, opts, 2) != 2)
@@ -74,68 +40,7 @@ int cmd_send(cli_ctx *ctx, int argc, char **argv)
     parley_client *c = cli_open(ctx, 1, &code);
     if (!c)
         return code;
-    send_wait w = {.json = json, .cmid = cmid};
-    parley_callbacks cb = {.on_receipt = send_on_receipt, .on_event = quiet_event, .ud = &w};
-    parley_set_callbacks(c, &cb);
-    int rc;
-    if (strncmp(argv[0], "g:", 2) == 0) {
-        /* A group send needs the member list: connect first. */
-        rc = parley_connect(c);
-        if (rc == PARLEY_OK)
-            rc = parley_wait_synced(c, (int)t * 1000);
-        if (rc == PARLEY_OK)
-            rc = parley_send_text(c, argv[0], argv[1], cmid);
-    } else {
-        /* Queue first (encrypting once), then connect: the outbox publishes it. */
-        rc = parley_send_text(c, argv[0], argv[1], cmid);
-        if (rc == PARLEY_OK)
-            rc = parley_connect(c);
-    }
-    if (rc != PARLEY_OK) {
-        code = cli_fail(c, rc, "send");
-        goto done;
-    }
-    int64_t deadline = cli_now_ms() + t * 1000;
-    while (!w.done && cli_now_ms() < deadline) {
-        rc = parley_poll(c, 200);
-        if (rc < 0) {
-            code = cli_fail(c, rc, "send");
-            goto done;
-        }
-        /* A listener of this home may have received the receipt first. */
-        if (!w.done) {
-            uint64_t seq = 0;
-            int st = parley_sent_status(c, cmid, &seq, w.server_id, sizeof w.server_id, w.chat_id,
-                                       sizeof w.chat_id);
-            if (st == PARLEY_SENT_STORED) {
-                w.done = 1;
-                w.seq = (unsigned long long)seq;
-                if (json)
-                    printf("{\"type\":\"receipt\",\"status\":\"stored\",\"chat_id\":\"%s\","
-                           "\"seq\":%llu,\"server_id\":\"%s\",\"client_msg_id\":\"%s\"}\n",
-                           w.chat_id, w.seq, w.server_id, cmid);
-            } else if (st == PARLEY_SENT_UNKNOWN) {
-                w.done = -1;
-                snprintf(w.error, sizeof w.error, "%s",
-                         "the message left the outbox without being stored (refused)");
-            }
-        }
-    }
-    if (w.done == 1) {
-        if (!json)
-            printf("stored %s seq %llu id %s\n", w.chat_id, w.seq, w.server_id);
-    } else if (w.done == -1) {
-        code = cli_error(CLI_FAIL, "send: rejected by the broker: %s", w.error);
-    } else {
-        const char *why = parley_last_error(c);
-        code = cli_error(CLI_TIMEOUT,
-                         "send: no stored receipt after %ld s%s%s (the message stays in the "
-                         "outbox and is retried by the next connection)",
-                         t, *why ? ": " : "", why);
-    }
-    parley_disconnect(c);
-
-done:
+    code = cli_send_and_wait(c, "send", argv[0], queue_text, argv[1], t, json);
     parley_close(c);
     return code;
 }
@@ -280,6 +185,13 @@ done:
 }
 
 /* ---- typing -------------------------------------------------------------- */
+
+static void quiet_event(void *ud, const parley_event *e)
+{
+    (void)ud;
+    if (e->type == PARLEY_EVENT_IDENTITY_CHANGED)
+        cli_print_event(e, false);
+}
 
 int cmd_typing(cli_ctx *ctx, int argc, char **argv)
 {

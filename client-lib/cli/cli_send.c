@@ -1,0 +1,115 @@
+/*
+ * cli_send.c - the part `send` and `send-file` share: queue one message,
+ * connect, and wait (bounded) for its STORED receipt.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct {
+    const char *cmd;
+    const char *cmid;
+    bool json;
+    int done;      /* 1 stored, -1 rejected */
+    char chat_id[160];
+    unsigned long long seq;
+    char server_id[64];
+    char error[300];
+} send_wait;
+
+static void send_on_receipt(void *ud, const parley_receipt *r)
+{
+    send_wait *w = ud;
+    if (!r->client_msg_id || strcmp(r->client_msg_id, w->cmid) != 0)
+        return;
+    if (r->status == PARLEY_RECEIPT_STORED) {
+        w->done = 1;
+        snprintf(w->chat_id, sizeof w->chat_id, "%s", r->chat_id);
+        snprintf(w->server_id, sizeof w->server_id, "%s", r->server_id);
+        w->seq = (unsigned long long)r->seq;
+        if (w->json)
+            cli_print_receipt(r, true);
+    } else if (r->status == PARLEY_RECEIPT_REJECTED && r->will_retry) {
+        fprintf(stderr, "parley: %s: the broker refused for now (%s: %s); retrying\n", w->cmd,
+                r->error, r->error_message);
+    } else if (r->status == PARLEY_RECEIPT_REJECTED) {
+        w->done = -1;
+        snprintf(w->error, sizeof w->error, "%s: %s", r->error, r->error_message);
+    }
+}
+
+static void send_on_event(void *ud, const parley_event *e)
+{
+    (void)ud;
+    if (e->type == PARLEY_EVENT_IDENTITY_CHANGED)
+        cli_print_event(e, false);
+}
+
+/* A listener of this home may have received the receipt first: ask the outbox. */
+static void send_check_outbox(parley_client *c, send_wait *w)
+{
+    uint64_t seq = 0;
+    int st = parley_sent_status(c, w->cmid, &seq, w->server_id, sizeof w->server_id, w->chat_id,
+                                sizeof w->chat_id);
+    if (st == PARLEY_SENT_STORED) {
+        w->done = 1;
+        w->seq = (unsigned long long)seq;
+        if (w->json)
+            printf("{\"type\":\"receipt\",\"status\":\"stored\",\"chat_id\":\"%s\","
+                   "\"seq\":%llu,\"server_id\":\"%s\",\"client_msg_id\":\"%s\"}\n",
+                   w->chat_id, w->seq, w->server_id, w->cmid);
+    } else if (st == PARLEY_SENT_UNKNOWN) {
+        w->done = -1;
+        snprintf(w->error, sizeof w->error, "%s",
+                 "the message left the outbox without being stored (refused)");
+    }
+}
+
+int cli_send_and_wait(parley_client *c, const char *cmd, const char *to, cli_queue_fn queue,
+                      void *arg, long timeout_s, bool json)
+{
+    char cmid[80] = "";
+    int code = CLI_OK;
+    send_wait w = {.cmd = cmd, .cmid = cmid, .json = json};
+    parley_callbacks cb = {.on_receipt = send_on_receipt, .on_event = send_on_event, .ud = &w};
+    parley_set_callbacks(c, &cb);
+    int rc;
+    if (strncmp(to, "g:", 2) == 0) {
+        /* A group send needs the member list: connect first. */
+        rc = parley_connect(c);
+        if (rc == PARLEY_OK)
+            rc = parley_wait_synced(c, (int)timeout_s * 1000);
+        if (rc == PARLEY_OK)
+            rc = queue(c, to, arg, cmid);
+    } else {
+        /* Queue first (encrypting once), then connect: the outbox publishes it. */
+        rc = queue(c, to, arg, cmid);
+        if (rc == PARLEY_OK)
+            rc = parley_connect(c);
+    }
+    if (rc != PARLEY_OK)
+        return cli_fail(c, rc, cmd);
+    int64_t deadline = cli_now_ms() + (int64_t)timeout_s * 1000; /* monotonic */
+    while (!w.done && cli_now_ms() < deadline) {
+        rc = parley_poll(c, 200);
+        if (rc < 0)
+            return cli_fail(c, rc, cmd);
+        if (!w.done)
+            send_check_outbox(c, &w);
+    }
+    if (w.done == 1) {
+        if (!json)
+            printf("stored %s seq %llu id %s\n", w.chat_id, w.seq, w.server_id);
+    } else if (w.done == -1) {
+        code = cli_error(CLI_FAIL, "%s: rejected by the broker: %s", cmd, w.error);
+    } else {
+        const char *why = parley_last_error(c);
+        code = cli_error(CLI_TIMEOUT,
+                         "%s: no stored receipt after %ld s%s%s (the message stays in the "
+                         "outbox and is retried by the next connection)",
+                         cmd, timeout_s, *why ? ": " : "", why);
+    }
+    parley_disconnect(c);
+    return code;
+}
