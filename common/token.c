@@ -1,4 +1,5 @@
 #include "token.h"
+#include "b64.h"
 #include "ids.h"
 
 #include <sodium.h>
@@ -73,20 +74,6 @@ int token_mint(const char *user_id, const char *client_id, int64_t expires_at,
     return TOKEN_OK;
 }
 
-/* true if s[0..n) uses only the base64url alphabet. libsodium 1.0.18 maps
- * bytes >= 0x80 onto '_' (sign extension), so without this check one token
- * would have several accepted spellings. */
-static int b64url_alphabet(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return 0;
-    }
-    return 1;
-}
-
 /* Split and decode; payload NUL-terminated in pbuf. */
 static int decode(const char *token, char *pbuf, size_t pcap, size_t *plen,
                   unsigned char sig[crypto_sign_BYTES])
@@ -96,20 +83,16 @@ static int decode(const char *token, char *pbuf, size_t pcap, size_t *plen,
     const char *dot = strchr(token, '.');
     if (!dot || strchr(dot + 1, '.'))
         return TOKEN_EMALFORMED;
-    if (!b64url_alphabet(token, (size_t)(dot - token)) || !b64url_alphabet(dot + 1, strlen(dot + 1)))
+    long n = b64_decode((uint8_t *)pbuf, pcap - 1, token, (size_t)(dot - token),
+                        sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    if (n < 0)
         return TOKEN_EMALFORMED;
-    const char *end = NULL;
-    if (sodium_base642bin((unsigned char *)pbuf, pcap - 1, token, (size_t)(dot - token), NULL,
-                          plen, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
-        end != dot)
-        return TOKEN_EMALFORMED;
+    *plen = (size_t)n;
     pbuf[*plen] = '\0';
     if (memchr(pbuf, '\0', *plen))
         return TOKEN_EMALFORMED;
-    size_t slen = 0;
-    if (sodium_base642bin(sig, crypto_sign_BYTES, dot + 1, strlen(dot + 1), NULL, &slen, &end,
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
-        slen != crypto_sign_BYTES || *end != '\0')
+    if (b64_decode(sig, crypto_sign_BYTES, dot + 1, strlen(dot + 1),
+                   sodium_base64_VARIANT_URLSAFE_NO_PADDING) != crypto_sign_BYTES)
         return TOKEN_EMALFORMED;
     return TOKEN_OK;
 }

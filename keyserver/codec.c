@@ -1,5 +1,7 @@
 #include "codec.h"
 
+#include "b64.h"
+
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,19 +17,7 @@ bool codec_get_b64(const json_t *obj, const char *name, uint8_t *out, size_t len
      * inputs that would decode to more than len bytes. */
     if (slen != sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL) - 1)
         return false;
-    /* libsodium 1.0.18 decodes bytes >= 0x80 as '/': accept only the
-     * alphabet, so every value has exactly one spelling. */
-    for (size_t i = 0; i < slen; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '+' || c == '/' || c == '='))
-            return false;
-    }
-    size_t got = 0;
-    const char *end = NULL;
-    if (sodium_base642bin(out, len, s, slen, NULL, &got, &end, sodium_base64_VARIANT_ORIGINAL) != 0)
-        return false;
-    return got == len && end == s + slen;
+    return b64_decode(out, len, s, slen, sodium_base64_VARIANT_ORIGINAL) == (long)len;
 }
 
 bool codec_get_u32(const json_t *obj, const char *name, uint32_t *out)

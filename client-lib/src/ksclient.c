@@ -1,5 +1,7 @@
 #include "ksclient.h"
 
+#include "b64.h"
+
 #include <curl/curl.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -127,9 +129,7 @@ static json_t *b64(const uint8_t *p, size_t n)
 static int unb64(json_t *v, uint8_t *out, size_t n)
 {
     const char *s = json_string_value(v);
-    size_t got = 0;
-    if (!s || sodium_base642bin(out, n, s, strlen(s), NULL, &got, NULL,
-                                sodium_base64_VARIANT_ORIGINAL) != 0 || got != n)
+    if (!s || b64_decode(out, n, s, strlen(s), sodium_base64_VARIANT_ORIGINAL) != (long)n)
         return -1;
     return 0;
 }
