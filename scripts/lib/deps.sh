@@ -23,16 +23,25 @@ parley_apt_install() {
   parley_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# parley_npm_tools - the npm test tools (s3rver), under .tools/ in the tree.
+# parley_npm_tools - the npm test tools (s3rver), under .tools/ in the tree, at
+# exactly the versions of the committed lockfile scripts/npm/package-lock.json
+# (npm ci: every dependency pinned by version and integrity hash). Installs
+# again only when the lockfile changed since the last install.
 parley_npm_tools() {
   local root; root="$(parley_src_dir)"
-  if [ -x "$root/.tools/node_modules/.bin/s3rver" ]; then return 0; fi
+  local lock="$root/scripts/npm/package-lock.json" tools="$root/.tools"
+  if [ -x "$tools/node_modules/.bin/s3rver" ] && cmp -s "$lock" "$tools/package-lock.json" &&
+     cmp -s "$root/scripts/npm/package.json" "$tools/package.json"; then
+    return 0
+  fi
   # nodejs from NodeSource bundles npm; Debian's nodejs needs the separate npm package.
   command -v npm >/dev/null 2>&1 || parley_apt_install npm
-  echo "parley: installing npm test tools into .tools/" >&2
-  mkdir -p "$root/.tools"
-  (cd "$root/.tools" && npm install --no-audit --no-fund --loglevel=error \
-      --prefix "$root/.tools" s3rver@3.7.1 >&2)
+  echo "parley: installing the npm test tools of scripts/npm/package-lock.json into .tools/" >&2
+  mkdir -p "$tools"
+  cp "$root/scripts/npm/package.json" "$lock" "$tools/"
+  # npm ci removes node_modules first, so an older install cannot leave strays.
+  (cd "$tools" && npm ci --no-audit --no-fund --loglevel=error >&2) ||
+    { echo "parley: npm ci in .tools/ failed" >&2; rm -f "$tools/package-lock.json"; return 1; }
 }
 
 parley_src_dir() { (cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd); }
