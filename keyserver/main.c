@@ -2,7 +2,8 @@
  * parley-keyserver - identity registration and prekey bundles over HTTP.
  *
  *   parley-keyserver --listen HOST:PORT --store URI [--max-body BYTES]
- *                    [--rate-limit N] [--threads N]
+ *                    [--rate-limit N] [--threads N] [--max-conns-per-ip N]
+ *                    [--header-timeout S] [--otpk-pair-limit N] [--otpk-target-limit N]
  *
  * Runs until SIGINT or SIGTERM, then stops cleanly (docs/keyserver.md).
  */
@@ -22,13 +23,23 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: parley-keyserver --listen HOST:PORT --store URI [--max-body BYTES]\n"
-               "                        [--rate-limit N] [--threads N]\n"
+               "                        [--rate-limit N] [--threads N] [--max-conns-per-ip N]\n"
+               "                        [--header-timeout S] [--otpk-pair-limit N]\n"
+               "                        [--otpk-target-limit N]\n"
                "  --listen HOST:PORT  address to serve HTTP on ([V6ADDR]:PORT for IPv6)\n"
                "  --store URI         sqlite:PATH or mongodb://...\n"
                "  --max-body BYTES    largest request body accepted (default 65536)\n"
                "  --rate-limit N      requests per minute per user and per IP, 0 = off "
                "(default 120)\n"
-               "  --threads N         worker threads (default 4)\n");
+               "  --threads N         worker threads (default 4)\n"
+               "  --max-conns-per-ip N  concurrent connections per IPv4 address or IPv6 /64,\n"
+               "                      0 = no limit (default 32)\n"
+               "  --header-timeout S  seconds a client has to send a request's line and\n"
+               "                      headers, 0 = no deadline (default 10)\n"
+               "  --otpk-pair-limit N one-time prekeys one user may take of another per hour;\n"
+               "                      beyond it bundles come without one, 0 = off (default 5)\n"
+               "  --otpk-target-limit N  one-time prekeys handed out per user per hour;\n"
+               "                      beyond it bundles come without one, 0 = off (default 100)\n");
 }
 
 /* Parse a decimal in [min, max]; false if it is not one. */
@@ -48,11 +59,17 @@ static bool parse_num(const char *s, unsigned long long min, unsigned long long 
 
 int main(int argc, char **argv)
 {
-    server_config cfg = {.max_body = 65536, .rate_limit = 120, .threads = 4};
+    server_config cfg = {.max_body = 65536, .rate_limit = 120, .threads = 4,
+                         .conns_per_ip = 32, .header_timeout_s = 10, .otpk_pair_limit = 5,
+                         .otpk_target_limit = 100};
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},  {"store", required_argument, NULL, 's'},
         {"max-body", required_argument, NULL, 'b'}, {"rate-limit", required_argument, NULL, 'r'},
         {"threads", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+        {"max-conns-per-ip", required_argument, NULL, 'c'},
+        {"header-timeout", required_argument, NULL, 'H'},
+        {"otpk-pair-limit", required_argument, NULL, 'p'},
+        {"otpk-target-limit", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0}};
     int c;
     unsigned long long v;
@@ -75,6 +92,26 @@ int main(int argc, char **argv)
             if (!parse_num(optarg, 1, 256, &v) && (bad = "threads"))
                 goto bad_arg;
             cfg.threads = (unsigned)v;
+            break;
+        case 'c':
+            if (!parse_num(optarg, 0, 100000, &v) && (bad = "max-conns-per-ip"))
+                goto bad_arg;
+            cfg.conns_per_ip = (unsigned)v;
+            break;
+        case 'H':
+            if (!parse_num(optarg, 0, 3600, &v) && (bad = "header-timeout"))
+                goto bad_arg;
+            cfg.header_timeout_s = (unsigned)v;
+            break;
+        case 'p':
+            if (!parse_num(optarg, 0, 1000000, &v) && (bad = "otpk-pair-limit"))
+                goto bad_arg;
+            cfg.otpk_pair_limit = (unsigned)v;
+            break;
+        case 'T':
+            if (!parse_num(optarg, 0, 1000000, &v) && (bad = "otpk-target-limit"))
+                goto bad_arg;
+            cfg.otpk_target_limit = (unsigned)v;
             break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;

@@ -31,6 +31,10 @@ static const struct {
     {"parley_keyserver_registrations_total", "Identities registered for the first time."},
     {"parley_keyserver_key_changes_total", "Identity keys replaced by a signed key change."},
     {"parley_keyserver_body_too_large_total", "Requests refused with 413."},
+    {"parley_keyserver_otpk_withheld_total",
+     "Prekey bundles served without a one-time prekey because a hand-out limit was reached."},
+    {"parley_keyserver_invalid_path_total",
+     "Requests refused with 400 invalid_path (control character in the path)."},
 };
 
 /* Auth failure reasons tracked as label values; anything else is "other". */

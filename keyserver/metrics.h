@@ -31,6 +31,8 @@ typedef enum {
     METRICS_REGISTRATIONS,     /* identities created */
     METRICS_KEY_CHANGES,       /* identity keys replaced */
     METRICS_BODY_TOO_LARGE,    /* requests answered 413 */
+    METRICS_OTPK_WITHHELD,     /* bundles served without a one-time prekey by the hand-out limits */
+    METRICS_INVALID_PATH,      /* requests refused for a control character in the path */
     METRICS_COUNTER_COUNT_
 } metrics_counter;
 

@@ -177,7 +177,8 @@ void prekeys_count(store_t *st, const char *user, server_reply *r)
         server_reply_json(r, 200, json_pack("{s:I}", "count", (json_int_t)n));
 }
 
-void prekeys_bundle(store_t *st, metrics *m, const char *target, server_reply *r)
+void prekeys_bundle(store_t *st, metrics *m, const char *target, bool may_pop,
+                    server_reply *r)
 {
     store_user u = {0};
     store_prekey spk = {0}, otpk = {0};
@@ -214,6 +215,13 @@ void prekeys_bundle(store_t *st, metrics *m, const char *target, server_reply *r
                   codec_b64_json(spk.signature, STORE_SIG_LEN));
     if (!b) {
         server_reply_error(r, 500, "internal", "out of memory");
+        goto out;
+    }
+    if (!may_pop) { /* over a hand-out limit: the bundle without one */
+        metrics_inc(m, METRICS_OTPK_WITHHELD, 1);
+        metrics_inc(m, METRICS_BUNDLES_SERVED, 1);
+        server_reply_json(r, 200, b);
+        b = NULL;
         goto out;
     }
     /* Pop last: nothing after it can fail in a way that loses the key, except

@@ -10,6 +10,7 @@
 #include "server.h"
 #include "store.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define PREKEYS_MAX_PER_UPLOAD 100
@@ -31,8 +32,11 @@ void prekeys_count(store_t *st, const char *user, server_reply *r);
 /*
  * GET /v2/keys/{target}: the prekey bundle of target, handing out (and
  * deleting) one one-time prekey atomically; the one_time_prekey member is
- * absent when none is left. 404 unknown_user / no_signed_prekey.
+ * absent when none is left, and when may_pop is false (the caller's
+ * hand-out limits say no: nothing is popped). 404 unknown_user /
+ * no_signed_prekey.
  */
-void prekeys_bundle(store_t *st, metrics *m, const char *target, server_reply *r);
+void prekeys_bundle(store_t *st, metrics *m, const char *target, bool may_pop,
+                    server_reply *r);
 
 #endif

@@ -16,23 +16,28 @@ typedef struct rl_entry {
 
 struct ratelimit {
     pthread_mutex_t lock;
-    double capacity;          /* = per_minute */
+    double capacity;          /* burst size */
     double per_ms;            /* refill rate */
     unsigned count;
     rl_entry *table[RL_BUCKETS];
 };
 
-ratelimit *ratelimit_new(unsigned per_minute)
+ratelimit *ratelimit_new_period(unsigned capacity, unsigned period_s)
 {
-    if (per_minute == 0)
+    if (capacity == 0 || period_s == 0)
         return NULL;
     ratelimit *rl = calloc(1, sizeof *rl);
     if (!rl)
         return NULL;
     pthread_mutex_init(&rl->lock, NULL);
-    rl->capacity = per_minute;
-    rl->per_ms = per_minute / 60000.0;
+    rl->capacity = capacity;
+    rl->per_ms = capacity / (period_s * 1000.0);
     return rl;
+}
+
+ratelimit *ratelimit_new(unsigned per_minute)
+{
+    return ratelimit_new_period(per_minute, 60);
 }
 
 void ratelimit_free(ratelimit *rl)

@@ -15,6 +15,9 @@ typedef struct ratelimit ratelimit;
 /* A limiter allowing per_minute requests per key (per_minute > 0).
  * NULL on out-of-memory. */
 ratelimit *ratelimit_new(unsigned per_minute);
+/* A limiter allowing a burst of capacity per key, refilled continuously at
+ * capacity per period_s seconds (both > 0; NULL otherwise or on OOM). */
+ratelimit *ratelimit_new_period(unsigned capacity, unsigned period_s);
 void ratelimit_free(ratelimit *rl);
 
 /*

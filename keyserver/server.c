@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include "auth.h"
+#include "guard.h"
 #include "identity.h"
 #include "ids.h"
 #include "log.h"
@@ -29,6 +30,9 @@ struct server {
     struct MHD_Daemon *mhd;
     pool *pool;
     ratelimit *rl;                   /* NULL: rate limiting off */
+    ratelimit *otpk_pair;            /* one-time prekey hand-outs per (requester, target) */
+    ratelimit *otpk_target;          /* ... per target; NULL: that limit is off */
+    http_guard *guard;               /* per-IP connection limit, header deadline */
     metrics *m;
 };
 
@@ -213,28 +217,12 @@ static bool method_ok(request *rq, const char *method)
     return true;
 }
 
-static void client_ip(struct MHD_Connection *conn, char *out, size_t outlen)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    snprintf(out, outlen, "unknown");
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
-                  (socklen_t)outlen);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
-                  (socklen_t)outlen);
-}
-
 /* Take one request from key's budget; false fills r with 429. */
 static bool rate_ok(server *s, const char *kind, const char *who, server_reply *r)
 {
     if (!s->rl)
         return true;
-    char key[IDS_USER_MAX + INET6_ADDRSTRLEN + 8];
+    char key[IDS_USER_MAX + HTTP_CLIENT_KEY_MAX + 8];
     snprintf(key, sizeof key, "%s:%s", kind, who);
     unsigned retry = 0;
     if (ratelimit_take(s->rl, key, mono_us() / 1000, &retry))
@@ -258,6 +246,13 @@ static enum MHD_Result on_headers(server *s, struct MHD_Connection *conn, reques
                                   const char *url, const char *method)
 {
     server_reply r = {0};
+    if (!http_path_ok(url)) {
+        rq->mroute = METRICS_ROUTE_OTHER;
+        metrics_inc(s->m, METRICS_INVALID_PATH, 1);
+        server_reply_error(&r, 400, "invalid_path",
+                           "the path holds a control character (raw or percent-encoded)");
+        return send_reply(conn, rq, &r, NULL, false);
+    }
     if (!match_route(url, rq)) {
         rq->mroute = METRICS_ROUTE_OTHER;
         server_reply_error(&r, 404, "not_found", "no route %s", url);
@@ -274,8 +269,8 @@ static enum MHD_Result on_headers(server *s, struct MHD_Connection *conn, reques
     if (rq->kind == ROUTE_HEALTHZ || rq->kind == ROUTE_METRICS)
         return MHD_YES; /* monitoring is never rate limited */
 
-    char ip[INET6_ADDRSTRLEN];
-    client_ip(conn, ip, sizeof ip);
+    char ip[HTTP_CLIENT_KEY_MAX];
+    http_conn_client_key(conn, ip, sizeof ip); /* IPv6: the /64 */
     if (!rate_ok(s, "ip", ip, &r))
         return send_reply(conn, rq, &r, NULL, false);
 
@@ -370,6 +365,28 @@ static void health(server *s, server_reply *r)
                                             store_strerror(rc)));
 }
 
+/*
+ * May a bundle of target fetched by requester hand out a one-time prekey?
+ * Takes one from the (requester, target) bucket, then one from target's
+ * bucket. Over either limit the bundle is served without one (never 429:
+ * session set-up stays available, only the draining stops).
+ */
+static bool otpk_allowed(server *s, const char *requester, const char *target)
+{
+    if (!ids_valid_user(target))
+        return true; /* refused as invalid_user_id anyway */
+    char key[IDS_USER_MAX + ARG_MAX + 8];
+    int64_t now = mono_us() / 1000;
+    if (s->otpk_pair) {
+        snprintf(key, sizeof key, "%s>%s", requester, target);
+        if (!ratelimit_take(s->otpk_pair, key, now, NULL))
+            return false;
+    }
+    if (s->otpk_target && !ratelimit_take(s->otpk_target, target, now, NULL))
+        return false;
+    return true;
+}
+
 /* The whole request is in: run its handler. */
 static enum MHD_Result on_complete(server *s, struct MHD_Connection *conn, request *rq)
 {
@@ -381,7 +398,8 @@ static enum MHD_Result on_complete(server *s, struct MHD_Connection *conn, reque
         return send_reply(conn, rq, &r, NULL, false);
     }
     if (rq->kind == ROUTE_METRICS) {
-        char *text = metrics_render(s->m);
+        char *text = http_guard_metrics_append(s->guard, metrics_render(s->m),
+                                               "parley_keyserver", "");
         if (!text)
             return MHD_NO;
         return send_text(conn, rq, 200, text, "text/plain; version=0.0.4; charset=utf-8");
@@ -411,7 +429,7 @@ static enum MHD_Result on_complete(server *s, struct MHD_Connection *conn, reque
             prekeys_count(st, rq->user, &r);
         break;
     case ROUTE_KEYS_USER:
-        prekeys_bundle(st, s->m, rq->arg, &r);
+        prekeys_bundle(st, s->m, rq->arg, otpk_allowed(s, rq->user, rq->arg), &r);
         break;
     default:
         server_reply_error(&r, 404, "not_found", "no such route");
@@ -434,6 +452,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         rq->start_us = mono_us();
         *con_cls = rq;
+        http_guard_headers_done(conn);
         return on_headers(s, conn, rq, url, method);
     }
     if (*upload_data_size) {
@@ -449,6 +468,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     server *s = cls;
     request *rq = *con_cls;
+    http_guard_request_done(conn);
     if (!rq)
         return;
     int64_t took_us = mono_us() - rq->start_us;
@@ -523,6 +543,16 @@ int server_start(const server_config *cfg, server **out)
         goto fail;
     if (cfg->rate_limit && !(s->rl = ratelimit_new(cfg->rate_limit)))
         goto fail;
+    if (cfg->otpk_pair_limit && !(s->otpk_pair = ratelimit_new_period(cfg->otpk_pair_limit, 3600)))
+        goto fail;
+    if (cfg->otpk_target_limit &&
+        !(s->otpk_target = ratelimit_new_period(cfg->otpk_target_limit, 3600)))
+        goto fail;
+    http_guard_config gc = {.per_ip_connections = cfg->conns_per_ip,
+                            .header_timeout_ms = cfg->header_timeout_s * 1000u,
+                            .component = LOG_COMPONENT};
+    if (!(s->guard = http_guard_new(&gc)))
+        goto fail;
     int rc = pool_new(cfg->store_uri, &s->pool);
     if (rc != STORE_OK) {
         log_msg(LOG_ERROR, LOG_COMPONENT, "cannot open store %s: %s", cfg->store_uri,
@@ -533,7 +563,9 @@ int server_start(const server_config *cfg, server **out)
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
+        flags, 0, http_guard_accept, s->guard, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_logger, s, MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, s->guard,
+        MHD_OPTION_UNESCAPE_CALLBACK, http_guard_unescape, s->guard,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned int)(cfg->threads ? cfg->threads : 1), MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)30, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
@@ -542,8 +574,12 @@ int server_start(const server_config *cfg, server **out)
         goto fail;
     }
     log_msg(LOG_INFO, LOG_COMPONENT,
-            "listening on %s (store %s, %u threads, max body %zu, rate limit %u/min)",
-            cfg->listen, cfg->store_uri, cfg->threads, cfg->max_body, cfg->rate_limit);
+            "listening on %s (store %s, %u threads, max body %zu, rate limit %u/min, "
+            "%u connections per IP, header deadline %u s, one-time prekeys per hour: %u per "
+            "requester and target, %u per target)",
+            cfg->listen, cfg->store_uri, cfg->threads, cfg->max_body, cfg->rate_limit,
+            cfg->conns_per_ip, cfg->header_timeout_s, cfg->otpk_pair_limit,
+            cfg->otpk_target_limit);
     *out = s;
     return 0;
 fail:
@@ -557,8 +593,11 @@ void server_stop(server *s)
         return;
     if (s->mhd)
         MHD_stop_daemon(s->mhd);
+    http_guard_free(s->guard);
     pool_free(s->pool);
     ratelimit_free(s->rl);
+    ratelimit_free(s->otpk_pair);
+    ratelimit_free(s->otpk_target);
     metrics_free(s->m);
     free(s);
 }

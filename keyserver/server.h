@@ -38,6 +38,10 @@ typedef struct {
     size_t max_body;           /* bytes; larger bodies are 413 */
     unsigned rate_limit;       /* requests per minute per user and per IP; 0 = off */
     unsigned threads;          /* libmicrohttpd worker threads */
+    unsigned conns_per_ip;     /* concurrent connections per IPv4 address / IPv6 /64; 0 = off */
+    unsigned header_timeout_s; /* deadline for a request's line and headers; 0 = off */
+    unsigned otpk_pair_limit;  /* one-time prekeys per (requester, target) per hour; 0 = off */
+    unsigned otpk_target_limit;/* one-time prekeys per target per hour; 0 = off */
 } server_config;
 
 typedef struct server server;
