@@ -4,6 +4,7 @@
  *   parley-media --listen HOST:PORT --store URI --backend file:DIR|s3:ENDPOINT/BUCKET
  *                [--s3-access-key K --s3-secret-key S --s3-region R --s3-virtual-host]
  *                [--max-size BYTES] [--retention-s SECONDS] [--retention-interval-s SECONDS]
+ *                [--max-conns-per-ip N] [--header-timeout SECONDS]
  *
  * S3 credentials may also come from PARLEY_S3_ACCESS_KEY / PARLEY_S3_SECRET_KEY.
  * Runs until SIGINT or SIGTERM.
@@ -30,6 +31,8 @@ static void usage(FILE *f)
             "usage: parley-media --listen HOST:PORT --store URI --backend file:DIR|s3:URL/BUCKET\n"
             "         [--s3-access-key K] [--s3-secret-key S] [--s3-region R] [--s3-virtual-host]\n"
             "         [--max-size BYTES] [--retention-s SECONDS] [--retention-interval-s SECONDS]\n"
+            "         [--max-conns-per-ip N (default 32, 0 = no limit)]\n"
+            "         [--header-timeout SECONDS (request line + headers deadline, default 10, 0 = off)]\n"
             "S3 keys may also come from PARLEY_S3_ACCESS_KEY / PARLEY_S3_SECRET_KEY.\n");
 }
 
@@ -55,12 +58,15 @@ int main(int argc, char **argv)
         {"max-size", required_argument, NULL, 'm'},
         {"retention-s", required_argument, NULL, 'r'},
         {"retention-interval-s", required_argument, NULL, 'i'},
+        {"max-conns-per-ip", required_argument, NULL, 'c'},
+        {"header-timeout", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *listen = NULL, *store_uri = NULL, *backend = NULL;
     blob_s3_options s3 = {0};
     unsigned long long max_size = DEFAULT_MAX_SIZE, retention_s = 0, interval_s = 60;
+    unsigned long long conns_per_ip = 32, header_timeout_s = 10;
     int c;
     s3.access_key = getenv("PARLEY_S3_ACCESS_KEY");
     s3.secret_key = getenv("PARLEY_S3_SECRET_KEY");
@@ -88,6 +94,18 @@ int main(int argc, char **argv)
         case 'i':
             if (parse_num(optarg, &interval_s) || interval_s == 0 || interval_s > 86400) {
                 fprintf(stderr, "parley-media: bad --retention-interval-s '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'c':
+            if (parse_num(optarg, &conns_per_ip) || conns_per_ip > 100000) {
+                fprintf(stderr, "parley-media: bad --max-conns-per-ip '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'H':
+            if (parse_num(optarg, &header_timeout_s) || header_timeout_s > 3600) {
+                fprintf(stderr, "parley-media: bad --header-timeout '%s'\n", optarg);
                 return 2;
             }
             break;
@@ -133,13 +151,17 @@ int main(int argc, char **argv)
         .blob = blob,
         .max_size = max_size,
         .retention_s = (int64_t)retention_s,
+        .conns_per_ip = (unsigned)conns_per_ip,
+        .header_timeout_s = (unsigned)header_timeout_s,
     };
     if (server_start(&cfg, &srv, err, sizeof err) != 0) {
         log_msg(LOG_ERROR, "media", "%s", err);
         goto fail;
     }
-    log_msg(LOG_INFO, "media", "listening on %s, backend %s, max size %llu, retention %llus",
-            listen, blob->name, max_size, retention_s);
+    log_msg(LOG_INFO, "media",
+            "listening on %s, backend %s, max size %llu, retention %llus, %llu connections per "
+            "IP, header deadline %llus",
+            listen, blob->name, max_size, retention_s, conns_per_ip, header_timeout_s);
     int sig = 0;
     sigwait(&sigs, &sig);
     log_msg(LOG_INFO, "media", "stopping (signal %d)", sig);

@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #include "server.h"
 #include "auth.h"
+#include "guard.h"
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
@@ -48,6 +49,7 @@
 struct server {
     server_config cfg;
     struct MHD_Daemon *daemon;
+    http_guard *guard;              /* per-IP connection limit, header deadline */
 };
 
 /* State of an upload in progress, in *con_cls (only uploads keep state
@@ -234,6 +236,28 @@ static bool parse_u64(const char *s, size_t n, uint64_t *out)
     return true;
 }
 
+/* Parse n decimal digits (any count), saturating at UINT64_MAX: a position
+ * beyond any object size behaves the same whatever its exact value (RFC
+ * 9110 14.1.1: a last-pos past the end means the end; a first-pos past it
+ * is unsatisfiable). false if s is not all digits. */
+static bool parse_u64_sat(const char *s, size_t n, uint64_t *out)
+{
+    if (n == 0)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            v = UINT64_MAX;
+        else
+            v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
 typedef enum { RANGE_NONE, RANGE_OK, RANGE_UNSATISFIABLE } range_rc;
 
 /*
@@ -251,9 +275,9 @@ static range_rc parse_range(const char *h, uint64_t size, uint64_t *off, uint64_
         return RANGE_NONE;
     uint64_t a = 0, b = 0;
     bool has_a = dash > spec, has_b = dash[1] != '\0';
-    if (has_a && !parse_u64(spec, (size_t)(dash - spec), &a))
+    if (has_a && !parse_u64_sat(spec, (size_t)(dash - spec), &a))
         return RANGE_NONE;
-    if (has_b && !parse_u64(dash + 1, strlen(dash + 1), &b))
+    if (has_b && !parse_u64_sat(dash + 1, strlen(dash + 1), &b))
         return RANGE_NONE;
     if (!has_a && !has_b)
         return RANGE_NONE;
@@ -308,13 +332,16 @@ static enum MHD_Result handle_health(server *srv, struct MHD_Connection *c)
                                srv->cfg.blob->name, "store", ok ? "ok" : store_strerror(rc)));
 }
 
-static enum MHD_Result handle_metrics(struct MHD_Connection *c)
+static enum MHD_Result handle_metrics(server *srv, struct MHD_Connection *c)
 {
     char *text = NULL;
     size_t len = 0;
-    if (metrics_render(&text, &len) != 0)
+    char labels[64];
+    snprintf(labels, sizeof labels, "{backend=\"%s\"}", srv->cfg.blob->name);
+    if (metrics_render(&text, &len) != 0 ||
+        !(text = http_guard_metrics_append(srv->guard, text, "parley_media", labels)))
         return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
-    return send_text(c, MHD_HTTP_OK, "text/plain; version=0.0.4", text, len,
+    return send_text(c, MHD_HTTP_OK, "text/plain; version=0.0.4", text, strlen(text),
                      MHD_RESPMEM_MUST_FREE);
 }
 
@@ -635,13 +662,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return upload_data(u, c, data, data_size);
         return upload_finish(u, c);
     }
+    http_guard_headers_done(c);
+    if (!http_path_ok(url))
+        return send_error(c, MHD_HTTP_BAD_REQUEST, "invalid_path",
+                          "the path holds a control character (raw or percent-encoded)");
     if (strcmp(url, "/healthz") == 0)
         return strcmp(method, MHD_HTTP_METHOD_GET) == 0
                    ? handle_health(srv, c)
                    : send_405(c, "GET");
     if (strcmp(url, "/metrics") == 0)
         return strcmp(method, MHD_HTTP_METHOD_GET) == 0
-                   ? handle_metrics(c)
+                   ? handle_metrics(srv, c)
                    : send_405(c, "GET");
     if (strcmp(url, MEDIA_PREFIX) == 0)
         return strcmp(method, MHD_HTTP_METHOD_POST) == 0
@@ -657,6 +688,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     upload_ctx *u = *con_cls;
+    http_guard_request_done(c);
     if (!u)
         return;
     if (u->writer) {
@@ -720,15 +752,26 @@ int server_start(const server_config *cfg, server **out, char *err, size_t errle
         return -1;
     }
     srv->cfg = *cfg;
+    http_guard_config gc = {.per_ip_connections = cfg->conns_per_ip,
+                            .header_timeout_ms = cfg->header_timeout_s * 1000u,
+                            .component = "media"};
+    if (!(srv->guard = http_guard_new(&gc))) {
+        snprintf(err, errlen, "cannot set up the connection guard");
+        free(srv);
+        return -1;
+    }
     srv->daemon = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        0, http_guard_accept, srv->guard, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, srv, MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, srv->guard,
+        MHD_OPTION_UNESCAPE_CALLBACK, http_guard_unescape, srv->guard,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen, strerror(errno));
+        http_guard_free(srv->guard);
         free(srv);
         return -1;
     }
@@ -741,5 +784,6 @@ void server_stop(server *srv)
     if (!srv)
         return;
     MHD_stop_daemon(srv->daemon);
+    http_guard_free(srv->guard);
     free(srv);
 }

@@ -19,6 +19,8 @@ typedef struct {
     blob_backend *blob;         /* shared; outlives the server */
     uint64_t max_size;          /* largest accepted upload, bytes */
     int64_t retention_s;        /* expires_at = created_at + retention_s (0: never) */
+    unsigned conns_per_ip;      /* concurrent connections per IPv4 address / IPv6 /64; 0 = off */
+    unsigned header_timeout_s;  /* deadline for a request's line and headers; 0 = off */
 } server_config;
 
 typedef struct server server;
