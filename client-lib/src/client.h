@@ -62,6 +62,20 @@ typedef struct {
     size_t len;
 } client_held;
 
+/* inbound.c: a chat whose live deliveries the server has not confirmed yet.
+ * A live envelope never moves the stored cursor (chats.synced_seq) past the
+ * last_seq the server reported; the messages shown from live deliveries
+ * beyond it are tracked here (memory only) until a sync page confirms them. */
+#define CLIENT_CONFIRM_MAX 64
+typedef struct {
+    char chat_id[141];
+    uint64_t live_seq;  /* processed in order from live deliveries, beyond synced_seq */
+    uint64_t want;      /* highest live seq (processed, deferred or held) not yet confirmed */
+    uint64_t last_seen; /* last_seq of the previous confirming answer (progress check) */
+    int attempts;       /* confirming answers in a row without progress */
+    int64_t next_ms;    /* monotonic time of the next confirming sync; 0: none scheduled */
+} client_confirm;
+
 /* cipher.c: what the keyserver said about one sender's identity key,
  * looked up before a delivery's transaction opens (client__identity_prefetch)
  * and used by client__decrypt for a PreKey message. */
@@ -116,6 +130,8 @@ struct parley_client {
     client_req reqs[CLIENT_REQ_MAX];
     client_held held[CLIENT_HELD_MAX];
     int nheld;
+    client_confirm confirm[CLIENT_CONFIRM_MAX];
+    int nconfirm;
     uint64_t req_counter;
     /* Group chats to sync once the direct chats are (their sender keys
      * travel in direct chats). */
@@ -166,6 +182,9 @@ int client__resync(parley_client *c);
  * sender's identity key could not be checked with the keyserver: decrypted
  * and delivered late, refused (UNDECRYPTABLE), or kept again. parley_rc. */
 int client__retry_kept(parley_client *c);
+/* Send the confirming syncs that are due at monotonic time now_ms (see
+ * client_confirm). Called from client__step. */
+void client__confirm_tick(parley_client *c, int64_t now_ms);
 /* Called once subscriptions are in place: list chats, sync, resend acks. */
 int client__on_ready(parley_client *c);
 /* Send a Request (packed by the caller into a Parley__V1__Request* req with

@@ -4,11 +4,21 @@
  * sync that fills the gaps.
  *
  * Ordering: a chat's messages reach the application in seq order, once.
- * chats.synced_seq is the highest seq processed; a live envelope beyond
- * synced_seq + 1 is held in memory and the chat is synced from synced_seq;
- * when the sync ends, held envelopes are processed in order (the server's
- * pages are authoritative about gaps). Duplicates are dropped by seq and by
- * (sender, client_msg_id).
+ * The server is the authority on seqs. chats.synced_seq (the cursor syncs
+ * start from) only moves to seqs the server vouched for: sync pages (on our
+ * rsp topic, which only the plugin publishes), STORED receipts, and live
+ * envelopes at most at the chat's last_seq as the server reported it
+ * (list_chats, sync_page.last_seq, STORED). A live envelope is only a fast
+ * path: one that is next in order and authenticates (it decrypts, or is a
+ * known duplicate) is shown at once, but beyond last_seq it only advances an
+ * in-memory position (client_confirm.live_seq) and a confirming sync follows;
+ * one that does not authenticate moves nothing and is left to that sync; one
+ * beyond the next seq is held and the chat synced from synced_seq. When the
+ * sync answers, held envelopes up to its last_seq are processed in order; the
+ * rest wait for a few more syncs with backoff (the store commits after the
+ * live delivery), then are dropped. A forged seq (seq 1,000,000 in a will
+ * message, say) therefore never hides the real messages that follow.
+ * Duplicates are dropped by seq, by server id and by (sender, client_msg_id).
  */
 #include "client.h"
 
@@ -21,7 +31,16 @@
 #include "ids.h"
 #include "parley.pb-c.h"
 
-static int process_envelope(parley_client *c, const Parley__V1__Envelope *env, int from_sync);
+/* How an envelope reached process_envelope. */
+enum {
+    ENV_LIVE = 0,  /* live delivery on an inbox topic: unconfirmed */
+    ENV_HELD = 1,  /* a held live envelope, released by a sync answer (no gap check) */
+    ENV_PAGE = 2,  /* from a sync page: the server vouches for its seq */
+};
+static int process_envelope(parley_client *c, const Parley__V1__Envelope *env, int how);
+
+#define CONFIRM_DELAY_MS 250 /* first confirming sync after an unconfirmed live envelope */
+#define CONFIRM_MAX 4        /* confirming answers without progress before giving up */
 
 void client__emit_event(parley_client *c, parley_event_type type, const char *chat_id,
                         uint64_t seq, const char *user, const char *detail)
@@ -188,6 +207,99 @@ static void sync_finished(parley_client *c)
     }
 }
 
+/* ---- confirmation of live seqs (client_confirm) -------------------------- */
+
+static client_confirm *confirm_find(parley_client *c, const char *chat_id, int create)
+{
+    for (int i = 0; i < c->nconfirm; i++)
+        if (strcmp(c->confirm[i].chat_id, chat_id) == 0)
+            return &c->confirm[i];
+    if (!create || c->nconfirm >= CLIENT_CONFIRM_MAX)
+        return NULL;
+    client_confirm *k = &c->confirm[c->nconfirm++];
+    memset(k, 0, sizeof *k);
+    snprintf(k->chat_id, sizeof k->chat_id, "%s", chat_id);
+    return k;
+}
+
+static void confirm_drop(parley_client *c, client_confirm *k)
+{
+    *k = c->confirm[--c->nconfirm];
+}
+
+/* Where the chat's live order stands: the cursor, or beyond it the last
+ * live envelope processed in order and not confirmed yet. */
+static uint64_t order_pos(parley_client *c, const lstore_chat *ch)
+{
+    client_confirm *k = confirm_find(c, ch->chat_id, 0);
+    return k && k->live_seq > ch->synced_seq ? k->live_seq : ch->synced_seq;
+}
+
+/* seq was seen live and the server has not confirmed it: sync the chat
+ * (from synced) CONFIRM_DELAY_MS from now, or now. */
+static void confirm_want(parley_client *c, const char *chat_id, uint64_t seq, uint64_t synced,
+                         int now)
+{
+    client_confirm *k = confirm_find(c, chat_id, 1);
+    if (k && seq > k->want)
+        k->want = seq;
+    if (sync_in_flight(c, chat_id))
+        return; /* its answer is checked against want */
+    if (now || !k) {
+        if (send_sync(c, chat_id, synced) == 0)
+            sync_started(c);
+        if (k)
+            k->next_ms = 0;
+    } else if (k->next_ms == 0) {
+        k->next_ms = client__mono_ms() + CONFIRM_DELAY_MS;
+    }
+}
+
+void client__confirm_tick(parley_client *c, int64_t now_ms)
+{
+    if (c->state != SESSION_READY)
+        return;
+    for (int i = 0; i < c->nconfirm; i++) {
+        client_confirm *k = &c->confirm[i];
+        lstore_chat ch;
+        /* next_ms 0 with nothing in flight: the request was lost (expired,
+         * or the connection dropped): ask again now. */
+        if (k->want == 0 || (k->next_ms != 0 && now_ms < k->next_ms) ||
+            sync_in_flight(c, k->chat_id))
+            continue;
+        if (lstore_chat_get(c->store, k->chat_id, &ch) != 1) {
+            confirm_drop(c, k--);
+            continue;
+        }
+        if (send_sync(c, k->chat_id, ch.synced_seq) == 0) {
+            sync_started(c);
+            k->next_ms = 0;
+        } else {
+            k->next_ms = now_ms + CONFIRM_DELAY_MS;
+        }
+    }
+}
+
+/* Forget the held envelopes of chat_id above seq. */
+static void held_drop_above(parley_client *c, const char *chat_id, uint64_t seq)
+{
+    for (int i = 0; i < c->nheld; i++) {
+        if (c->held[i].seq > seq && strcmp(c->held[i].chat_id, chat_id) == 0) {
+            free(c->held[i].payload);
+            c->held[i--] = c->held[--c->nheld];
+        }
+    }
+}
+
+static uint64_t held_max(parley_client *c, const char *chat_id)
+{
+    uint64_t m = 0;
+    for (int i = 0; i < c->nheld; i++)
+        if (c->held[i].seq > m && strcmp(c->held[i].chat_id, chat_id) == 0)
+            m = c->held[i].seq;
+    return m;
+}
+
 int client__expire_requests(parley_client *c, int64_t max_age_ms)
 {
     int64_t now = client__mono_ms();
@@ -245,6 +357,8 @@ int client__on_ready(parley_client *c)
     c->syncs_pending = 0;
     c->ndeferred = 0;
     c->synced = 0;
+    for (int i = 0; i < c->nconfirm; i++)
+        c->confirm[i].next_ms = 0; /* unconfirmed chats: ask again at once */
     if (client__outbox_flush(c, 0) < 0)
         return PARLEY_ESTORE;
     if (c->transient) {
@@ -293,8 +407,9 @@ static void hold(parley_client *c, const Parley__V1__Envelope *env)
 }
 
 /* Process held envelopes of chat_id: those that are next in sequence, or
- * (authoritative, after a sync) all of them in seq order. */
-static int drain_held(parley_client *c, const char *chat_id, int all)
+ * (after a sync answered with last_seq = upto) all of them up to upto, in
+ * seq order. */
+static int drain_held_upto(parley_client *c, const char *chat_id, int all, uint64_t upto)
 {
     for (;;) {
         lstore_chat ch;
@@ -310,19 +425,72 @@ static int drain_held(parley_client *c, const char *chat_id, int all)
         if (best < 0)
             return 0;
         client_held h = c->held[best];
-        if (!all && h.seq > ch.synced_seq + 1)
+        if (all ? h.seq > upto : h.seq > order_pos(c, &ch) + 1)
             return 0;
         c->held[best] = c->held[--c->nheld];
         int rc = 0;
         Parley__V1__Envelope *env = parley__v1__envelope__unpack(NULL, h.len, h.payload);
         if (env) {
-            rc = process_envelope(c, env, 1);
+            rc = process_envelope(c, env, all ? ENV_HELD : ENV_LIVE);
             parley__v1__envelope__free_unpacked(env, NULL);
         }
         free(h.payload);
         if (rc < 0)
             return rc;
     }
+}
+
+static int drain_held(parley_client *c, const char *chat_id)
+{
+    return drain_held_upto(c, chat_id, 0, 0);
+}
+
+/* A sync of chat_id answered (last page) and the server says its last seq
+ * is last: release held envelopes up to it; what was seen live beyond it
+ * waits for a few more answers (with backoff), then is dropped. */
+static int confirm_answer(parley_client *c, const char *chat_id, uint64_t last)
+{
+    int rc = drain_held_upto(c, chat_id, 1, last);
+    if (rc < 0)
+        return rc;
+    client_confirm *k = confirm_find(c, chat_id, 0);
+    uint64_t hi = held_max(c, chat_id);
+    if (k && k->want > hi)
+        hi = k->want;
+    if (hi <= last) {
+        lstore_chat ch;
+        if (k) {
+            k->want = 0;
+            k->attempts = 0;
+            k->next_ms = 0;
+            k->last_seen = last;
+            if (lstore_chat_get(c->store, chat_id, &ch) == 1 && k->live_seq <= ch.synced_seq)
+                confirm_drop(c, k);
+        }
+        return 0;
+    }
+    if (!k)
+        k = confirm_find(c, chat_id, 1);
+    if (!k) {
+        held_drop_above(c, chat_id, last);
+        return 0;
+    }
+    if (hi > k->want)
+        k->want = hi;
+    if (last > k->last_seen)
+        k->attempts = 0; /* progress: the store is catching up */
+    else
+        k->attempts++;
+    k->last_seen = last;
+    if (k->attempts >= CONFIRM_MAX) {
+        /* The server does not have these seqs: forged, or lost. Forget them
+         * and order live envelopes from the cursor again. */
+        held_drop_above(c, chat_id, last);
+        confirm_drop(c, k);
+        return 0;
+    }
+    k->next_ms = client__mono_ms() + ((int64_t)CONFIRM_DELAY_MS << k->attempts);
+    return 0;
 }
 
 /* ---- envelopes ------------------------------------------------------------ */
@@ -654,8 +822,10 @@ int client__retry_kept(parley_client *c)
 
 /* One envelope of the chat's sequence that is next (or authoritative).
  * Transaction: decrypt (ratchet state) + message row + cursor, then the
- * application callback. */
-static int deliver(parley_client *c, const Parley__V1__Envelope *env)
+ * application callback. trusted: from a sync page. Returns 0 processed,
+ * 1 deferred (a live envelope that could not be authenticated: nothing
+ * stored, nothing moved, the sync decides), <0 on a local failure. */
+static int deliver(parley_client *c, const Parley__V1__Envelope *env, int trusted)
 {
     char *text = NULL, sysdesc[512];
     size_t tlen = 0, media_len = 0;
@@ -663,6 +833,7 @@ static int deliver(parley_client *c, const Parley__V1__Envelope *env)
     Parley__E2e__V1__MediaRef *mref = NULL;
     int status = LSTORE_MSG_RECEIVED, ret = 0, hidden = 0, has_key = 1, kept = 0;
     char detail[CLIENT_ERR_MAX] = "";
+    lstore_chat ch;
 
     c->vouch.valid = 0;
     if (env->kind != PARLEY__V1__ENVELOPE_KIND__SYSTEM && !ids_is_group_chat(env->chat_id) &&
@@ -670,15 +841,31 @@ static int deliver(parley_client *c, const Parley__V1__Envelope *env)
         client__identity_prefetch(c, env->sender, env->body.data, env->body.len);
     if (lstore_begin(c->store) != 0)
         return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+    if (lstore_chat_get(c->store, env->chat_id, &ch) != 1)
+        goto fail_store;
     int own = strcmp(env->sender, c->user) == 0;
-    if (own) {
+    if (own && env->kind == PARLEY__V1__ENVELOPE_KIND__SYSTEM) {
+        own = 0; /* system events we caused are shown like any other */
+    } else if (own && trusted) {
         /* Our own message, seen through a sync page: settles the outbox. */
-        if (env->kind != PARLEY__V1__ENVELOPE_KIND__SYSTEM &&
-            client__outbox_done(c, env->client_msg_id, env->chat_id, env->seq, env->server_id,
+        if (client__outbox_done(c, env->client_msg_id, env->chat_id, env->seq, env->server_id,
                                 env->server_ts, 1) < 0)
             goto fail_store;
-        if (env->kind == PARLEY__V1__ENVELOPE_KIND__SYSTEM)
-            own = 0; /* system events we caused are shown like any other */
+    } else if (own) {
+        /* Our own echo on a group topic (recognised by sender == us; the
+         * broker does not disclose client ids). Only the STORED receipt or a
+         * sync page settles the outbox: the echo comes before the store
+         * commit, which can still fail. One we never sent is not ours. */
+        uint64_t oseq;
+        char osid[IDS_SERVER_ID_LEN + 8], ochat[IDS_CHAT_MAX + 1];
+        int queued = lstore_outbox_has(c->store, env->client_msg_id);
+        int sent = queued == 0 ? lstore_msg_own(c->store, c->user, env->client_msg_id, &oseq,
+                                               osid, sizeof osid, ochat, sizeof ochat)
+                               : 0;
+        if (queued < 0 || sent < 0)
+            goto fail_store;
+        if (!queued && !sent)
+            goto deferred;
     }
     if (!own) {
         lstore_msg m = {
@@ -705,6 +892,8 @@ static int deliver(parley_client *c, const Parley__V1__Envelope *env)
                  * has not arrived yet: keep the ciphertext until it does. */
                 if (has_key < 0)
                     goto fail_store;
+                if (!trusted)
+                    goto deferred; /* cannot be checked yet: the sync page copy waits */
                 status = LSTORE_MSG_PENDING_KEY;
                 hidden = 1;
                 m.body = env->body.data;
@@ -713,6 +902,12 @@ static int deliver(parley_client *c, const Parley__V1__Envelope *env)
                 int rc = open_body(c, env, &text, &tlen, &hidden, &media, &media_len);
                 if (rc == PARLEY_ESTORE || rc == PARLEY_ENOMEM)
                     goto fail_store;
+                if (rc != PARLEY_OK && !trusted) {
+                    /* Not authenticated (forged, or not checkable now): the
+                     * session is unchanged (rollback); the copy of a sync
+                     * page, whose seq the server vouches for, is recorded. */
+                    goto deferred;
+                }
                 if (rc == PARLEY_ENET) {
                     /* The sender's identity key could not be checked: keep
                      * the ciphertext, report it, retry (client__retry_kept). */
@@ -747,7 +942,11 @@ static int deliver(parley_client *c, const Parley__V1__Envelope *env)
         if (dup)
             own = 1; /* nothing to tell the application */
     }
-    if (lstore_chat_set_synced(c->store, env->chat_id, env->seq, env->server_ts) != 0 ||
+    /* The cursor: a sync page's seq is the server's; a live one only when it
+     * is the next seq and the server reported it (last_seq) already. */
+    uint64_t cursor = trusted || (env->seq <= ch.last_seq && env->seq == ch.synced_seq + 1)
+                          ? env->seq : 0;
+    if (lstore_chat_set_synced(c->store, env->chat_id, cursor, env->server_ts) != 0 ||
         lstore_commit(c->store) != 0)
         goto fail_store;
 
@@ -779,6 +978,11 @@ static int deliver(parley_client *c, const Parley__V1__Envelope *env)
     }
     goto done;
 
+deferred:
+    lstore_rollback(c->store);
+    c->nretry = 0; /* nothing of this envelope happened */
+    ret = 1;
+    goto done;
 fail_store:
     lstore_rollback(c->store);
     ret = client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
@@ -804,7 +1008,7 @@ static int valid_envelope(const Parley__V1__Envelope *env)
            ids_valid_user(env->sender) && env->server_id && env->client_msg_id;
 }
 
-static int process_envelope(parley_client *c, const Parley__V1__Envelope *env, int from_sync)
+static int process_envelope(parley_client *c, const Parley__V1__Envelope *env, int how)
 {
     lstore_chat ch;
     char peer[IDS_USER_MAX + 1] = "";
@@ -817,28 +1021,46 @@ static int process_envelope(parley_client *c, const Parley__V1__Envelope *env, i
     if (lstore_chat_ensure(c->store, env->chat_id, group ? 2 : 1, group ? "" : peer) != 0 ||
         lstore_chat_get(c->store, env->chat_id, &ch) != 1)
         return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
-    if (env->seq <= ch.synced_seq) {
+    int trusted = how == ENV_PAGE;
+    uint64_t pos = trusted ? ch.synced_seq : order_pos(c, &ch);
+    if (env->seq <= pos) {
         /* Already processed - unless the broker crashed before storing the
          * message we saw with this seq and stamped another one with it
          * after the restart: an unknown server id is a message we lack
-         * (retries of known messages are dropped by client message id). */
+         * (retries of known messages are dropped by client message id).
+         * Such a late one never moves the cursor (it is behind it). */
         int known = lstore_msg_has_server_id(c->store, env->server_id);
         if (known < 0)
             return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
         if (known || strcmp(env->sender, c->user) == 0)
             return 0;
-        return deliver(c, env);
+        int rc = deliver(c, env, trusted);
+        return rc < 0 ? rc : 0;
     }
-    if (env->seq > ch.synced_seq + 1 && !from_sync) {
+    if (how == ENV_LIVE && env->seq > pos + 1) {
+        /* A hole: hold it and sync from the cursor. */
         hold(c, env);
-        if (!sync_in_flight(c, env->chat_id) && send_sync(c, env->chat_id, ch.synced_seq) == 0)
-            sync_started(c);
+        confirm_want(c, env->chat_id, env->seq, ch.synced_seq, 1);
         return 0;
     }
-    int rc = deliver(c, env);
+    int rc = deliver(c, env, trusted);
     if (rc < 0)
         return rc;
-    return drain_held(c, env->chat_id, 0);
+    if (!trusted) {
+        if (lstore_chat_get(c->store, env->chat_id, &ch) != 1)
+            return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+        if (rc == 0 && env->seq > ch.synced_seq) {
+            /* Shown, but beyond what the server confirmed: remember the
+             * position for the live order, and confirm it with a sync. */
+            client_confirm *k = confirm_find(c, env->chat_id, 1);
+            if (k && env->seq > k->live_seq)
+                k->live_seq = env->seq;
+            confirm_want(c, env->chat_id, env->seq, ch.synced_seq, 0);
+        } else if (rc == 1) {
+            confirm_want(c, env->chat_id, env->seq, ch.synced_seq, 0);
+        }
+    }
+    return drain_held(c, env->chat_id);
 }
 
 /* ---- responses ------------------------------------------------------------ */
@@ -883,7 +1105,7 @@ static int on_sync_page(parley_client *c, client_req *r, const Parley__V1__SyncP
     snprintf(chat_id, sizeof chat_id, "%s", r->chat_id);
     r->kind = REQ_NONE;
     for (size_t i = 0; i < p->n_messages; i++) {
-        int rc = process_envelope(c, p->messages[i], 1);
+        int rc = process_envelope(c, p->messages[i], ENV_PAGE);
         if (rc < 0)
             return rc;
     }
@@ -893,7 +1115,7 @@ static int on_sync_page(parley_client *c, client_req *r, const Parley__V1__SyncP
     }
     if (lstore_chat_raise(c->store, chat_id, "last_seq", p->last_seq) != 0)
         return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
-    int rc = drain_held(c, chat_id, 1);
+    int rc = confirm_answer(c, chat_id, p->last_seq);
     sync_finished(c);
     return rc;
 }
@@ -915,6 +1137,17 @@ static int on_response(parley_client *c, const uint8_t *payload, size_t len)
     if (r->status != 0) {
         client__fail(c, PARLEY_EREFUSED, "request %s refused: %u %s: %s", r->req_id, r->status,
                      r->error ? r->error : "", r->error_message ? r->error_message : "");
+        if (q->kind == REQ_SYNC) {
+            client_confirm *k = confirm_find(c, q->chat_id, 0);
+            if (r->status == 403 || r->status == 404) {
+                /* Not ours to read: nothing seen live in it is confirmed. */
+                held_drop_above(c, q->chat_id, 0);
+                if (k)
+                    confirm_drop(c, k);
+            } else if (k) {
+                k->next_ms = client__mono_ms() + CONFIRM_DELAY_MS; /* busy: later */
+            }
+        }
         if (q->kind == REQ_SYNC || q->kind == REQ_LIST_CHATS)
             sync_finished(c);
         q->kind = REQ_NONE;
@@ -986,7 +1219,10 @@ static int on_receipt(parley_client *c, const uint8_t *payload, size_t len)
         }
         /* Our message may have closed a gap: held messages can follow. */
         if (r->chat_id && ids_valid_chat(r->chat_id)) {
-            rc = drain_held(c, r->chat_id, 0);
+            client_confirm *k = confirm_find(c, r->chat_id, 0);
+            if (k && status == PARLEY_RECEIPT_STORED && k->live_seq && k->live_seq + 1 == r->seq)
+                k->live_seq = r->seq; /* ours is next in the live order too */
+            rc = drain_held(c, r->chat_id);
             if (rc < 0)
                 goto done;
         }
@@ -1029,7 +1265,7 @@ int client__on_message(parley_client *c, const char *topic, const uint8_t *paylo
         Parley__V1__Envelope *env = parley__v1__envelope__unpack(NULL, len, payload);
         if (!env)
             return 0; /* not an envelope: ignored */
-        int rc = process_envelope(c, env, 0);
+        int rc = process_envelope(c, env, ENV_LIVE);
         parley__v1__envelope__free_unpacked(env, NULL);
         return rc;
     }
