@@ -78,6 +78,18 @@ static bool config_apply(pp_config *c, const char *k, const char *v)
         if (!config_number(k, v, 1, 1LL << 40, &x))
             return false;
         c->rate_bytes = (double)x;
+    } else if (!strcmp(k, "rate_user_messages")) {
+        if (!config_number(k, v, 1, 1000000, &x))
+            return false;
+        c->rate_user_messages = (double)x;
+    } else if (!strcmp(k, "rate_user_bytes")) {
+        if (!config_number(k, v, 1, 1LL << 40, &x))
+            return false;
+        c->rate_user_bytes = (double)x;
+    } else if (!strcmp(k, "max_groups_per_user")) {
+        if (!config_number(k, v, 1, 1000000, &x))
+            return false;
+        c->max_groups_per_user = (size_t)x;
     } else if (!strcmp(k, "batch_max")) {
         if (!config_number(k, v, 1, 100000, &x))
             return false;
@@ -158,6 +170,9 @@ static int config_parse(const config_kv *kv, int n, pp_config *c)
         goto fail;
     if (!c->admins && !config_string(&c->admins, ""))
         goto fail;
+    c->rate_user_messages = 100;
+    c->rate_user_bytes = 2 * 1024 * 1024;
+    c->max_groups_per_user = 512;
     if (!c->store_uri || !*c->store_uri) {
         mosquitto_log_printf(MOSQ_LOG_ERR, "parley: plugin_opt_store is required (e.g. sqlite:/var/lib/parley.db)");
         goto fail;

@@ -4,6 +4,7 @@
 #include "plugin_int.h"
 #include "dispatch.h"
 #include "groups.h"
+#include "hardening.h"
 
 #include <string.h>
 
@@ -15,16 +16,31 @@ int dispatch__message_cb(int event, void *event_data, void *userdata)
     char user[IDS_USER_MAX + 1];
     const char *leaf = NULL;
 
+    willguard__message_seen();
+    /* MQTT 5 properties of the sender (user properties, response topic,
+     * correlation data, content type, ...) never reach a recipient: nothing
+     * the plugin routes carries them. mosquitto 2.0.11 takes the event's
+     * properties pointer as the message's but does not free a replaced
+     * list, so the plugin frees it. */
+    if (ed->properties)
+        mosquitto_property_free_all(&ed->properties);
+    ed->properties = NULL;
     if (!me || !client_id) {
         publish__discard(ed);
         return MOSQ_ERR_SUCCESS;
     }
     if (publish__parse_user_topic(ed->topic, user, &leaf)) {
         bool ctl = strcmp(leaf, "ctl") == 0;
-        if (!limits__allow(client_id, ed->payloadlen)) {
+        if (!limits__allow(me, client_id, ed->payloadlen)) {
             pp.m.rate_limited++;
             if (!strcmp(leaf, "inbox")) {
-                receipts__rejected(me, NULL, NULL, PP_REJ_RATE_LIMITED,
+                char cmid[IDS_CLIENT_MSG_MAX + 1];
+                char chat_id[IDS_CHAT_MAX + 1] = "";
+                envelope__peek_cmid(ed->payload, ed->payloadlen, cmid);
+                if (strcmp(me, user) && !ids_direct_chat(me, user, chat_id, sizeof chat_id))
+                    chat_id[0] = '\0';
+                pp.m.rejected[PP_REJ_RATE_LIMITED]++;
+                receipts__rejected(me, cmid, chat_id, PP_REJ_RATE_LIMITED,
                                    "too many messages or bytes per second; retry later");
             } else if (ctl) {
                 control__respond(me, "", 429, "rate_limited", "too many requests per second");
@@ -64,7 +80,10 @@ int dispatch__tick_cb(int event, void *event_data, void *userdata)
         pp.m.ticks++;
     }
     pp.last_tick_us = now_us;
+    willguard__tick();
     tasks__drain(false);
-    metrics__tick(pp_now_ms());
+    int64_t now_ms = pp_now_ms();
+    presence__sweep(now_ms);
+    metrics__tick(now_ms);
     return MOSQ_ERR_SUCCESS;
 }

@@ -59,6 +59,8 @@ void group__drop(const char *chat_id);
 /* Add a member to the model (role, joined_seq); NULL on OOM. */
 group_member *group__add_member(group *g, const char *user_id, store_role role, int64_t now);
 void group__remove_member(group *g, const char *user_id);
+/* Groups user_id is a member of (kept by add/remove/drop and the load). */
+size_t group__groups_of(const char *user_id);
 void group__set_role(group *g, group_member *m, store_role role);
 /* "send=1,edit_info=2,add_members=2" <-> the three permissions. */
 char *group__settings_text(const group *g);
@@ -87,7 +89,7 @@ group_reply *group__reply_new(const char *me, const char *req_id, const char *ch
 /*
  * Announce ev in g's sequence: stamp a SYSTEM envelope (sender = actor),
  * publish it on parley/g/{id}/inbox and to the inbox of each of the extra
- * users (removed members), persist it. reply (may be NULL; owned from here
+ * users (removed members, new members), persist it. reply (may be NULL; owned from here
  * on) is answered once the envelope is durable. Returns 0, or -1 when the
  * writer refused (reply then already answered 503).
  */

@@ -11,6 +11,7 @@
  */
 #include "group_int.h"
 #include "groups.h"
+#include "hardening.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -159,7 +160,7 @@ static void gm_message(struct mosquitto_evt_message *ed, const char *me, group *
         goto out;
     char server_id[IDS_SERVER_ID_LEN + 1];
     Parley__V1__Envelope out;
-    envelope__stamp(&out, in, ed, me, cmid, g->chat_id, g->last_seq + 1, pp_now_ms(), server_id);
+    envelope__stamp(&out, in, me, cmid, g->chat_id, g->last_seq + 1, pp_now_ms(), server_id);
     if (persist__message(&out, gm_dedup) != 0) {
         code = "overloaded";
         reason = "the server's store queue is full; retry later";
@@ -212,11 +213,15 @@ void groups__handle_publish(struct mosquitto_evt_message *ed, const char *me)
         publish__discard(ed);
         return;
     }
-    if (!limits__allow(client_id, ed->payloadlen)) {
+    if (!limits__allow(me, client_id, ed->payloadlen)) {
         pp.m.rate_limited++;
-        if (inbox)
-            receipts__rejected(me, NULL, chat_id, PP_REJ_RATE_LIMITED,
+        if (inbox) {
+            char cmid[IDS_CLIENT_MSG_MAX + 1];
+            envelope__peek_cmid(ed->payload, ed->payloadlen, cmid);
+            pp.m.rejected[PP_REJ_RATE_LIMITED]++;
+            receipts__rejected(me, cmid, chat_id, PP_REJ_RATE_LIMITED,
                                "too many messages or bytes per second; retry later");
+        }
         publish__discard(ed);
         return;
     }

@@ -8,6 +8,7 @@
  */
 #include "group_int.h"
 #include "groups.h"
+#include "hardening.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -67,10 +68,17 @@ static group *ops_group(const char *me, const char *req_id, const char *chat_id,
 }
 
 /* Check a list of users to add: valid, registered, not yet members, no
- * repeats, and room in the group. Returns true or answers the refusal. */
-static bool ops_check_new_members(const char *me, const char *req_id, const group *g,
+ * repeats, room in the group and in each user's max_groups_per_user.
+ * Returns true, or false after answering the refusal, or false with no
+ * answer yet when some users are unknown to the key cache: the request
+ * then runs again once the store said whether they exist (lookup.c). */
+static bool ops_check_new_members(const char *me, const Parley__V1__Request *rq, const group *g,
                                   char *const *users, size_t n, size_t current)
 {
+    const char *req_id = rq->req_id;
+    char **ask = NULL;
+    size_t n_ask = 0;
+    bool ok = false;
     if (n == 0) {
         ops_refuse(me, req_id, 400, "bad_request", "no user ids given");
         return false;
@@ -78,29 +86,58 @@ static bool ops_check_new_members(const char *me, const char *req_id, const grou
     for (size_t i = 0; i < n; i++) {
         if (!ids_valid_user(users[i])) {
             ops_refuse(me, req_id, 400, "bad_request", "invalid user id '%.64s'", users[i]);
-            return false;
+            goto out;
         }
-        if (!auth__user_exists(users[i])) {
+        lookup_answer known = lookup__user(users[i]);
+        if (known == LOOKUP_NO) {
             ops_refuse(me, req_id, 404, "unknown_user", "no such user: %s", users[i]);
-            return false;
+            goto out;
+        }
+        if (known == LOOKUP_ASK) {
+            if (!ask && !(ask = calloc(n, sizeof *ask))) {
+                control__respond(me, req_id, 500, "internal", "out of memory");
+                goto out;
+            }
+            ask[n_ask++] = users[i];
         }
         if ((g && group__member(g, users[i])) || !strcmp(users[i], me)) {
             ops_refuse(me, req_id, 409, "already_member", "%s is already a member", users[i]);
-            return false;
+            goto out;
         }
         for (size_t j = 0; j < i; j++)
             if (!strcmp(users[i], users[j])) {
                 ops_refuse(me, req_id, 400, "bad_request", "%s is listed twice", users[i]);
-                return false;
+                goto out;
             }
     }
     if (current + n > pp.cfg.max_group_size) {
         char msg[128];
         snprintf(msg, sizeof msg, "a group has at most %zu members", pp.cfg.max_group_size);
         control__respond(me, req_id, 413, "group_full", msg);
-        return false;
+        goto out;
     }
-    return true;
+    if (!g && group__groups_of(me) >= pp.cfg.max_groups_per_user) {
+        ops_refuse(me, req_id, 409, "too_many_groups",
+                   "you are a member of %zu groups, the most a user may be in",
+                   pp.cfg.max_groups_per_user);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (group__groups_of(users[i]) >= pp.cfg.max_groups_per_user) {
+            ops_refuse(me, req_id, 409, "too_many_groups",
+                       "%s is a member of %zu groups, the most a user may be in", users[i],
+                       pp.cfg.max_groups_per_user);
+            goto out;
+        }
+    if (n_ask) {
+        if (lookup__defer_request(me, rq, ask, n_ask) != 0)
+            control__respond(me, req_id, 503, "overloaded", "the server is busy; retry later");
+        goto out;
+    }
+    ok = true;
+out:
+    free(ask);
+    return ok;
 }
 
 static void ops_settings_event(const group *g, Parley__V1__GroupSettings *s)
@@ -139,8 +176,14 @@ static void ops_create(const char *me, const Parley__V1__Request *rq)
         ops_refuse(me, rq->req_id, 400, "bad_request", "invalid permission in settings");
         return;
     }
-    if (c->n_members && !ops_check_new_members(me, rq->req_id, NULL, c->members, c->n_members, 1))
+    if (c->n_members && !ops_check_new_members(me, rq, NULL, c->members, c->n_members, 1))
         return;
+    if (!c->n_members && group__groups_of(me) >= pp.cfg.max_groups_per_user) {
+        ops_refuse(me, rq->req_id, 409, "too_many_groups",
+                   "you are a member of %zu groups, the most a user may be in",
+                   pp.cfg.max_groups_per_user);
+        return;
+    }
     do {
         ids_random(rid);
         snprintf(chat_id, sizeof chat_id, "g:%s", rid);
@@ -184,7 +227,8 @@ static void ops_create(const char *me, const Parley__V1__Request *rq)
     ev.name = g->name;
     ev.description = g->description;
     ev.settings = &evs;
-    group__announce(g, me, &ev, reply, NULL, 0);
+    /* The initial members learn of the group in their own inbox too. */
+    group__announce(g, me, &ev, reply, c->members, c->n_members);
     return;
 oom:
     free(reply);
@@ -313,8 +357,7 @@ static void ops_add(const char *me, const Parley__V1__Request *rq)
                    g->chat_id);
         return;
     }
-    if (!ops_check_new_members(me, rq->req_id, g, a->user_ids, a->n_user_ids,
-                               strmap_count(g->members)))
+    if (!ops_check_new_members(me, rq, g, a->user_ids, a->n_user_ids, strmap_count(g->members)))
         return;
     group_reply *reply = ops_reply(me, rq->req_id, g->chat_id);
     if (!reply)
@@ -333,7 +376,9 @@ static void ops_add(const char *me, const Parley__V1__Request *rq)
     ev.actor = (char *)me;
     ev.users = a->user_ids;
     ev.n_users = a->n_user_ids;
-    group__announce(g, me, &ev, reply, NULL, 0);
+    /* Also to each added user's own inbox: they are not subscribed to the
+     * group's topic yet and would otherwise learn of it only by polling. */
+    group__announce(g, me, &ev, reply, a->user_ids, a->n_user_ids);
 }
 
 static void ops_remove(const char *me, const Parley__V1__Request *rq)

@@ -17,6 +17,35 @@
 #include <string.h>
 
 static strmap *groups_map; /* chat_id -> group* */
+static strmap *groups_per_user; /* user_id -> size_t*: groups the user is a member of */
+
+static void groups_count(const char *user_id, int delta)
+{
+    size_t *n = groups_per_user ? strmap_get(groups_per_user, user_id) : NULL;
+    if (delta > 0) {
+        if (!n) {
+            n = calloc(1, sizeof *n);
+            if (!n || strmap_put(groups_per_user, user_id, n) != 0) {
+                free(n);
+                return; /* out of memory: the count undercounts, nothing worse */
+            }
+        }
+        (*n)++;
+    } else if (n && *n > 0 && --*n == 0) {
+        strmap_remove(groups_per_user, user_id);
+    }
+}
+
+size_t group__groups_of(const char *user_id)
+{
+    const size_t *n = groups_per_user ? strmap_get(groups_per_user, user_id) : NULL;
+    return n ? *n : 0;
+}
+
+static void group_uncount_member(const char *key, void *value, void *ctx)
+{
+    groups_count(key, -1);
+}
 
 /* ------------------------------------------------------------------ model */
 
@@ -62,6 +91,9 @@ group *group__new(const char *chat_id)
 
 void group__drop(const char *chat_id)
 {
+    group *g = group__find(chat_id);
+    if (g)
+        strmap_foreach(g->members, group_uncount_member, NULL);
     strmap_remove(groups_map, chat_id);
 }
 
@@ -81,6 +113,7 @@ group_member *group__add_member(group *g, const char *user_id, store_role role, 
     }
     if (role == STORE_ROLE_OWNER)
         g->owners++;
+    groups_count(user_id, +1);
     return m;
 }
 
@@ -89,6 +122,8 @@ void group__remove_member(group *g, const char *user_id)
     group_member *m = strmap_get(g->members, user_id);
     if (m && m->role == STORE_ROLE_OWNER)
         g->owners--;
+    if (m)
+        groups_count(user_id, -1);
     strmap_remove(g->members, user_id);
 }
 
@@ -279,7 +314,8 @@ int groups__init(store_t *s)
     char after[IDS_CHAT_MAX + 1] = "";
     size_t total = 0;
     groups_map = strmap_new(group_free);
-    if (!groups_map)
+    groups_per_user = strmap_new(free);
+    if (!groups_map || !groups_per_user)
         return -1;
     group_msg__init();
     for (;;) {
@@ -319,6 +355,8 @@ void groups__cleanup(void)
 {
     strmap_free(groups_map);
     groups_map = NULL;
+    strmap_free(groups_per_user);
+    groups_per_user = NULL;
     group_msg__cleanup();
 }
 

@@ -3,7 +3,7 @@
  * $SYS/parley/... (decimal text, like mosquitto's own $SYS tree) every
  * metrics_interval seconds. Only users in plugin_opt_admins may read $SYS.
  */
-#include "plugin_int.h"
+#include "hardening.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -59,6 +59,7 @@ void metrics__publish(void)
     metrics_put("limits/rate_limited_clients", limits__limited_clients());
     metrics_put("clients/users_online", presence__users_online());
     metrics_put("clients/connections", presence__connections());
+    metrics_put("acl/wills_refused", willguard__refused());
     metrics_put("store/queue_depth", pp.writer ? store_writer_pending(pp.writer) : 0);
     metrics_put("store/errors", pp.m.store_errors);
     metrics_put("store/ops", ws.ops);

@@ -6,6 +6,7 @@
 #include "plugin_int.h"
 #include "dispatch.h"
 #include "groups.h"
+#include "hardening.h"
 #include "log.h"
 
 #include <time.h>
@@ -42,10 +43,12 @@ static const struct {
     MOSQ_FUNC_generic_callback cb;
 } pp_callbacks[] = {
     {MOSQ_EVT_BASIC_AUTH, auth__basic_auth_cb},
-    {MOSQ_EVT_ACL_CHECK, acl__check_cb},
+    /* acl.c's table, behind the will guard (willguard.c) */
+    {MOSQ_EVT_ACL_CHECK, willguard__acl_cb},
     {MOSQ_EVT_MESSAGE, dispatch__message_cb},
     {MOSQ_EVT_TICK, dispatch__tick_cb},
     {MOSQ_EVT_DISCONNECT, presence__disconnect_cb},
+    {MOSQ_EVT_DISCONNECT, willguard__disconnect_cb},
     {MOSQ_EVT_RELOAD, reload_cb},
 };
 #define PP_NCALLBACKS (sizeof pp_callbacks / sizeof pp_callbacks[0])
@@ -79,7 +82,7 @@ PP_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
     }
     /* Blocking reads are fine here: the broker is not serving yet. */
     if (auth__init(s) != 0 || envelope__init(s) != 0 || groups__init(s) != 0 ||
-        presence__init() != 0 || limits__init() != 0)
+        presence__init() != 0 || limits__init() != 0 || lookup__init() != 0)
         goto fail;
     store_writer_options wo = {.batch_max = pp.cfg.batch_max,
                                .max_delay_ms = pp.cfg.batch_delay_ms};
@@ -115,6 +118,7 @@ fail:
     pp.writer = NULL;
     tasks__drain(true);
     store_close(s);
+    lookup__cleanup();
     limits__cleanup();
     presence__cleanup();
     groups__cleanup();
@@ -132,6 +136,7 @@ PP_EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opt
     store_writer_stop(pp.writer); /* commits what is queued; callbacks queue tasks */
     pp.writer = NULL;
     tasks__drain(true);
+    lookup__cleanup();
     limits__cleanup();
     presence__cleanup();
     groups__cleanup();

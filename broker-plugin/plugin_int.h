@@ -50,6 +50,9 @@ typedef struct {
     int key_refresh_ms;       /* plugin_opt_key_refresh_ms (250) */
     int metrics_interval_s;   /* plugin_opt_metrics_interval (10) */
     size_t max_group_size;    /* plugin_opt_max_group_size: members per group (1024) */
+    double rate_user_messages; /* plugin_opt_rate_user_messages: per user per s (100) */
+    double rate_user_bytes;    /* plugin_opt_rate_user_bytes: per user per s (2 MiB) */
+    size_t max_groups_per_user; /* plugin_opt_max_groups_per_user (512) */
     char *options_file;       /* plugin_opt_options_file: more options, re-read on reload */
 } pp_config;
 
@@ -216,13 +219,12 @@ Parley__V1__Envelope *envelope__unpack_checked(const struct mosquitto_evt_messag
 bool envelope__answer_retry(const pp_dedup *d, struct mosquitto_evt_message *ed, const char *me,
                             const char *cmid);
 /* Stamp a client's Envelope in into *out: a fresh server_id (written to the
- * caller's buffer), chat_id, seq, sender me, server_ts now, kind CHAT and the
- * publishing client's id; client_msg_id (cmid), body, media_id and ttl_s come
- * from the client. recipient is left empty. out borrows every string and
- * in's body. */
-void envelope__stamp(Parley__V1__Envelope *out, const Parley__V1__Envelope *in,
-                     const struct mosquitto_evt_message *ed, const char *me, const char *cmid,
-                     const char *chat_id, uint64_t seq, int64_t now,
+ * caller's buffer), chat_id, seq, sender me, server_ts now, kind CHAT;
+ * client_msg_id (cmid), body, media_id and ttl_s come from the client.
+ * recipient and sender_client_id are left empty (a client id is never
+ * disclosed to other users). out borrows every string and in's body. */
+void envelope__stamp(Parley__V1__Envelope *out, const Parley__V1__Envelope *in, const char *me,
+                     const char *cmid, const char *chat_id, uint64_t seq, int64_t now,
                      char server_id[IDS_SERVER_ID_LEN + 1]);
 
 /* ------------------------------------------------------------ persist.c */
@@ -290,8 +292,9 @@ void typing__relay(struct mosquitto_evt_message *ed, const char *me, const char 
 
 int limits__init(void);
 void limits__cleanup(void);
-/* Charge one message of len bytes to client_id; false if over the limit. */
-bool limits__allow(const char *client_id, size_t len);
+/* Charge one message of len bytes to client_id and to user (the user's
+ * bucket holds all its client ids together); false if either is over. */
+bool limits__allow(const char *user, const char *client_id, size_t len);
 void limits__forget(const char *client_id);
 size_t limits__limited_clients(void);
 

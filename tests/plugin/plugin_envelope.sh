@@ -51,7 +51,7 @@ h_assert_eq "$(p_json_field chat_id <"$H_TMP/bob.json" | sort -u)" "d:alice:bob"
 h_assert_eq "$(p_json_field recipient <"$H_TMP/bob.json" | sort -u)" "bob" "recipient"
 h_assert_eq "$(p_json_field kind <"$H_TMP/bob.json" | sort -u)" "1" "kind CHAT"
 h_assert_eq "$(head -1 "$H_TMP/bob.json" | p_json_field body)" "hello bob" "body"
-h_assert_eq "$(head -1 "$H_TMP/bob.json" | p_json_field sender_client_id)" "alice-1" "sender client id"
+h_assert_eq "$(head -1 "$H_TMP/bob.json" | p_json_field sender_client_id)" "" "sender client id never disclosed to the recipient"
 h_assert_eq "$(p_json_field server_id <"$H_TMP/bob.json" | grep -cE '^[A-Za-z0-9_-]{22}$')" "3" "server ids"
 h_assert_eq "$(sed -n 2p "$H_TMP/bob.json" | p_json_field body_len)" "1000" "body at the limit"
 
