@@ -32,6 +32,8 @@ case "\$*" in
 esac
 SH
 chmod 755 "$H_TMP/bin/systemctl" "$H_TMP/bin"
+# Created by this user: the stand-in may run as root (sudo) and only appends.
+: >"$H_TMP/systemctl.calls"
 
 s_run PATH="$H_TMP/bin:$PATH" PARLEY_SYSTEM_MOSQUITTO_CONF=/nonexistent/mosquitto.conf
 s_wait_banner
