@@ -1,12 +1,20 @@
 /*
- * auth.c - CONNECT authentication: username = user id, password = a token
- * (common/token.h) minted for the connection's client id and verified
- * against the user's identity key.
+ * auth.c - CONNECT authentication: username = user id, client id =
+ * "{user}.{tag}" (common/ids.h), password = a token (common/token.h) of
+ * audience "mqtt" minted for that client id and verified against the user's
+ * identity key. A keyserver or media token, or another user's client id, is
+ * refused.
  *
  * The broker thread cannot wait for the store, so identity keys live in an
  * in-memory cache: loaded completely at init, then refreshed by the reader
- * thread with store_users_changed_since every key_refresh_ms (and at once
- * when a CONNECT names a user the cache does not know; the client retries).
+ * thread with store_users_changed_since every key_refresh_ms. A CONNECT that
+ * names a user the cache does not know (registered a moment ago) is looked up
+ * at once in the store when the store is SQLite: one indexed read of a local
+ * WAL database, with a 2 ms busy bound and at most AUTH_LOOKUPS_PER_S per
+ * second, so a fresh registration can connect at once; otherwise (MongoDB,
+ * or over the budget) the reader thread refreshes and the client retries.
+ * When a refresh finds a user's key changed, the user's open connections are
+ * closed: they were authenticated by the old key.
  */
 #include "plugin_int.h"
 #include "token.h"
@@ -23,8 +31,14 @@ typedef struct {
  * with a slightly older timestamp by another process is not missed. */
 #define AUTH_REFRESH_OVERLAP_MS 2000
 
+#define AUTH_LOOKUPS_PER_S 200 /* synchronous lookups of unknown users */
+#define AUTH_LOOKUP_BUSY_MS 2
+
 static strmap *auth_keys;       /* broker thread */
 static int64_t auth_since;      /* reader thread after init */
+static store_t *auth_store;     /* broker thread: SQLite only, unknown users at CONNECT */
+static int64_t auth_lookup_window_ms;
+static unsigned auth_lookups_in_window;
 
 typedef struct {
     pp_task task;
@@ -35,13 +49,49 @@ typedef struct {
 static void auth_apply(store_user *users, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        auth_key *old = strmap_get(auth_keys, users[i].user_id);
+        if (old && memcmp(old->key, users[i].identity_key, STORE_KEY_LEN) == 0)
+            continue;
         auth_key *k = malloc(sizeof *k);
         if (!k)
             continue;
         memcpy(k->key, users[i].identity_key, STORE_KEY_LEN);
-        if (strmap_put(auth_keys, users[i].user_id, k) != 0)
+        if (strmap_put(auth_keys, users[i].user_id, k) != 0) {
             free(k);
+            continue;
+        }
+        if (old) /* a key change: what the old key authenticated ends */
+            presence__kick_user(users[i].user_id, "identity key changed");
     }
+}
+
+/* Look an unknown user up in the store on the broker thread (SQLite only,
+ * bounded); true if the user now is in the cache. */
+static bool auth_lookup_now(const char *user_id)
+{
+    if (!auth_store)
+        return false;
+    int64_t now = pp_now_ms();
+    if (now - auth_lookup_window_ms >= 1000) {
+        auth_lookup_window_ms = now;
+        auth_lookups_in_window = 0;
+    }
+    if (auth_lookups_in_window >= AUTH_LOOKUPS_PER_S)
+        return false;
+    auth_lookups_in_window++;
+    store_user u = {0};
+    if (store_user_get(auth_store, user_id, &u) != STORE_OK)
+        return false;
+    auth_key *k = malloc(sizeof *k);
+    if (k) {
+        memcpy(k->key, u.identity_key, STORE_KEY_LEN);
+        if (strmap_put(auth_keys, user_id, k) != 0) {
+            free(k);
+            k = NULL;
+        }
+    }
+    store_user_free(&u);
+    return k != NULL;
 }
 
 static int64_t auth_newest(const store_user *users, size_t n, int64_t since)
@@ -69,11 +119,18 @@ int auth__init(store_t *s)
     auth_since = auth_newest(users, n, 0);
     store_user_array_free(users, n);
     mosquitto_log_printf(MOSQ_LOG_NOTICE, "parley: %zu identity key(s) loaded", n);
+    if (strncmp(pp.cfg.store_uri, "sqlite:", 7) == 0) {
+        store_options o = {.busy_timeout_ms = AUTH_LOOKUP_BUSY_MS};
+        if (store_open(pp.cfg.store_uri, &o, &auth_store) != STORE_OK)
+            auth_store = NULL; /* the reader thread's refresh still works */
+    }
     return 0;
 }
 
 void auth__cleanup(void)
 {
+    store_close(auth_store);
+    auth_store = NULL;
     strmap_free(auth_keys);
     auth_keys = NULL;
 }
@@ -123,6 +180,7 @@ static pp_auth_fail auth_reason(int trc)
     case TOKEN_EEXPIRED: return PP_AUTH_EXPIRED;
     case TOKEN_ELIFETIME: return PP_AUTH_LIFETIME;
     case TOKEN_ESIGNATURE: return PP_AUTH_BAD_SIGNATURE;
+    case TOKEN_EAUDIENCE: return PP_AUTH_AUDIENCE;
     default: return PP_AUTH_MALFORMED;
     }
 }
@@ -141,19 +199,31 @@ int auth__basic_auth_cb(int event, void *event_data, void *userdata)
         why = PP_AUTH_NO_PASSWORD;
         goto fail;
     }
+    if (!ids_valid_client_id(ed->username, client_id)) {
+        why = PP_AUTH_BAD_CLIENT_ID; /* no user can take another's client id */
+        goto fail;
+    }
     const auth_key *k = strmap_get(auth_keys, ed->username);
+    if (!k && auth_lookup_now(ed->username))
+        k = strmap_get(auth_keys, ed->username);
     if (!k) {
         why = PP_AUTH_UNKNOWN_USER;
         worker__kick_refresh(); /* maybe registered a moment ago */
         goto fail;
     }
-    int rc = token_verify(ed->password, ed->username, client_id, (int64_t)time(NULL), k->key);
+    int64_t expires_at = 0;
+    int rc = token_verify(ed->password, TOKEN_AUD_MQTT, ed->username, client_id,
+                          (int64_t)time(NULL), k->key, &expires_at);
     if (rc != TOKEN_OK) {
         why = auth_reason(rc);
         goto fail;
     }
+    int admit = presence__admit(ed->client, ed->username, client_id, expires_at);
+    if (admit != 0) {
+        why = (pp_auth_fail)admit;
+        goto fail;
+    }
     pp.m.auth_ok++;
-    presence__connected(ed->client, ed->username);
     return MOSQ_ERR_SUCCESS;
 fail:
     pp.m.auth_failed[why]++;

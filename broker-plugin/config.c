@@ -106,6 +106,18 @@ static bool config_apply(pp_config *c, const char *k, const char *v)
         if (!config_number(k, v, 2, 100000, &x))
             return false;
         c->max_group_size = (size_t)x;
+    } else if (!strcmp(k, "max_connections_per_user")) {
+        if (!config_number(k, v, 1, 100000, &x))
+            return false;
+        c->max_conns_per_user = (size_t)x;
+    } else if (!strcmp(k, "max_sessions_per_user")) {
+        if (!config_number(k, v, 1, 100000, &x))
+            return false;
+        c->max_sessions_per_user = (size_t)x;
+    } else if (!strcmp(k, "session_expiry")) {
+        if (!config_number(k, v, 60, 10LL * 365 * 86400, &x))
+            return false;
+        c->session_expiry_s = x;
     } else if (!strcmp(k, "metrics_interval")) {
         if (!config_number(k, v, 1, 86400, &x))
             return false;
@@ -158,11 +170,17 @@ static int config_parse(const config_kv *kv, int n, pp_config *c)
     c->max_payload = 65536;
     c->rate_messages = 50;
     c->rate_bytes = 1024 * 1024;
+    c->rate_user_messages = 100;
+    c->rate_user_bytes = 2 * 1024 * 1024;
+    c->max_groups_per_user = 512;
     c->batch_max = 256;
     c->batch_delay_ms = 2;
     c->key_refresh_ms = 250;
     c->metrics_interval_s = 10;
     c->max_group_size = 1024;
+    c->max_conns_per_user = 16;
+    c->max_sessions_per_user = 8;
+    c->session_expiry_s = 7 * 86400;
     for (int i = 0; i < n; i++)
         if (!config_apply(c, kv[i].key, kv[i].value ? kv[i].value : ""))
             goto fail;
@@ -170,9 +188,6 @@ static int config_parse(const config_kv *kv, int n, pp_config *c)
         goto fail;
     if (!c->admins && !config_string(&c->admins, ""))
         goto fail;
-    c->rate_user_messages = 100;
-    c->rate_user_bytes = 2 * 1024 * 1024;
-    c->max_groups_per_user = 512;
     if (!c->store_uri || !*c->store_uri) {
         mosquitto_log_printf(MOSQ_LOG_ERR, "parley: plugin_opt_store is required (e.g. sqlite:/var/lib/parley.db)");
         goto fail;

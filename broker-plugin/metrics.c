@@ -18,6 +18,10 @@ static const char *const auth_names[PP_AUTH_COUNT] = {
     [PP_AUTH_EXPIRED] = "expired",
     [PP_AUTH_LIFETIME] = "lifetime_too_long",
     [PP_AUTH_BAD_SIGNATURE] = "bad_signature",
+    [PP_AUTH_AUDIENCE] = "wrong_audience",
+    [PP_AUTH_BAD_CLIENT_ID] = "bad_client_id",
+    [PP_AUTH_TOO_MANY_CONNS] = "too_many_connections",
+    [PP_AUTH_TOO_MANY_SESSIONS] = "too_many_sessions",
 };
 
 const char *metrics__auth_name(pp_auth_fail why)
@@ -55,11 +59,11 @@ void metrics__publish(void)
         metrics_put(name, pp.m.auth_failed[i]);
     }
     metrics_put("acl/denied", pp.m.acl_denied);
+    metrics_put("acl/wills_refused", willguard__refused());
     metrics_put("limits/rate_limited", pp.m.rate_limited);
     metrics_put("limits/rate_limited_clients", limits__limited_clients());
     metrics_put("clients/users_online", presence__users_online());
     metrics_put("clients/connections", presence__connections());
-    metrics_put("acl/wills_refused", willguard__refused());
     metrics_put("store/queue_depth", pp.writer ? store_writer_pending(pp.writer) : 0);
     metrics_put("store/errors", pp.m.store_errors);
     metrics_put("store/ops", ws.ops);

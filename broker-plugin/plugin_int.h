@@ -53,6 +53,9 @@ typedef struct {
     double rate_user_messages; /* plugin_opt_rate_user_messages: per user per s (100) */
     double rate_user_bytes;    /* plugin_opt_rate_user_bytes: per user per s (2 MiB) */
     size_t max_groups_per_user; /* plugin_opt_max_groups_per_user (512) */
+    size_t max_conns_per_user;    /* plugin_opt_max_connections_per_user (16) */
+    size_t max_sessions_per_user; /* plugin_opt_max_sessions_per_user: persistent (8) */
+    int64_t session_expiry_s;     /* plugin_opt_session_expiry: as persistent_client_expiration (7 d) */
     char *options_file;       /* plugin_opt_options_file: more options, re-read on reload */
 } pp_config;
 
@@ -85,6 +88,10 @@ typedef enum {
     PP_AUTH_EXPIRED,
     PP_AUTH_LIFETIME,
     PP_AUTH_BAD_SIGNATURE,
+    PP_AUTH_AUDIENCE,          /* a keyserver or media token */
+    PP_AUTH_BAD_CLIENT_ID,     /* client id is not "{user}.{tag}" */
+    PP_AUTH_TOO_MANY_CONNS,    /* max_connections_per_user reached */
+    PP_AUTH_TOO_MANY_SESSIONS, /* max_sessions_per_user persistent client ids */
     PP_AUTH_COUNT
 } pp_auth_fail;
 
@@ -276,7 +283,17 @@ size_t worker__pending(void);
 
 int presence__init(void);
 void presence__cleanup(void);
-void presence__connected(struct mosquitto *client, const char *user);
+/* Admit an authenticated connection of user with client_id whose token
+ * expires at token_expires_at (Unix s): 0, or the pp_auth_fail reason
+ * (PP_AUTH_TOO_MANY_CONNS, PP_AUTH_TOO_MANY_SESSIONS) to refuse it. A session
+ * takeover (a client id already connected) always passes. */
+int presence__admit(struct mosquitto *client, const char *user, const char *client_id,
+                    int64_t token_expires_at);
+/* Close every connection of user (no will). why is logged. */
+void presence__kick_user(const char *user, const char *why);
+/* From the tick, at most once a second: close connections whose token has
+ * expired, forget persistent sessions unused for session_expiry. */
+void presence__sweep(int64_t now_ms);
 int presence__disconnect_cb(int event, void *event_data, void *userdata);
 size_t presence__users_online(void);
 size_t presence__connections(void);

@@ -1,10 +1,16 @@
 /*
- * presence.c - who is online. A connection counts from its successful
- * BASIC_AUTH until mosquitto's DISCONNECT event for the same client object
- * (mosquitto 2.0 raises it for every connection that ends, session takeover
- * included). A user's first connection publishes a retained
- * Presence{ONLINE} on parley/presence/{user}; the end of its last one
- * publishes Presence{OFFLINE, last_seen}.
+ * presence.c - connections and who is online. A connection counts from its
+ * admission (successful BASIC_AUTH) until mosquitto's DISCONNECT event for
+ * the same client object (mosquitto 2.0 raises it for every connection that
+ * ends, session takeover included). A user's first connection publishes a
+ * retained Presence{ONLINE} on parley/presence/{user}; the end of its last
+ * one publishes Presence{OFFLINE, last_seen}.
+ *
+ * Bounds kept here: at most max_connections_per_user connections and
+ * max_sessions_per_user persistent client ids (clean session off) per user;
+ * a persistent client id not seen for session_expiry is forgotten (set it
+ * to mosquitto's persistent_client_expiration). A connection is closed when
+ * its token expires.
  */
 #include "plugin_int.h"
 
@@ -12,26 +18,72 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PRESENCE_SWEEP_MS 1000
+
+typedef struct {
+    char *user;
+    char *client_id;
+    int64_t expires_at; /* token expiry, Unix s */
+} presence_conn;
+
 typedef struct {
     size_t connections;
     int64_t since;
 } presence_user;
 
-static strmap *pr_conns;   /* "%p" of struct mosquitto -> user id (char*) */
-static strmap *pr_users;   /* user id -> presence_user* */
+typedef struct {
+    char *client_id;
+    int64_t last_ms; /* last connect or disconnect */
+} presence_session;
+
+typedef struct {
+    size_t n;
+    presence_session *v;
+} presence_sessions;
+
+static strmap *pr_conns;    /* "%p" of struct mosquitto -> presence_conn* */
+static strmap *pr_users;    /* user id -> presence_user* (online users) */
+static strmap *pr_cids;     /* client id -> live connections with it (size_t*) */
+static strmap *pr_sessions; /* user id -> presence_sessions* */
+static int64_t pr_next_sweep_ms, pr_next_session_sweep_ms;
+
+static void conn_free(void *p)
+{
+    presence_conn *c = p;
+    if (!c)
+        return;
+    free(c->user);
+    free(c->client_id);
+    free(c);
+}
+
+static void sessions_free(void *p)
+{
+    presence_sessions *s = p;
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i].client_id);
+    free(s->v);
+    free(s);
+}
 
 int presence__init(void)
 {
-    pr_conns = strmap_new(free);
+    pr_conns = strmap_new(conn_free);
     pr_users = strmap_new(free);
-    return pr_conns && pr_users ? 0 : -1;
+    pr_cids = strmap_new(free);
+    pr_sessions = strmap_new(sessions_free);
+    return pr_conns && pr_users && pr_cids && pr_sessions ? 0 : -1;
 }
 
 void presence__cleanup(void)
 {
     strmap_free(pr_conns);
     strmap_free(pr_users);
-    pr_conns = pr_users = NULL;
+    strmap_free(pr_cids);
+    strmap_free(pr_sessions);
+    pr_conns = pr_users = pr_cids = pr_sessions = NULL;
 }
 
 size_t presence__users_online(void)
@@ -55,29 +107,111 @@ static void presence_publish(const char *user, bool online, int64_t when)
     publish__msg(topic, &p.base, true);
 }
 
-void presence__connected(struct mosquitto *client, const char *user)
+/* ---- persistent sessions -------------------------------------------------- */
+
+/* Drop sessions of s unused for session_expiry and not connected now. */
+static void sessions_expire(presence_sessions *s, int64_t now_ms)
+{
+    int64_t max_age_ms = pp.cfg.session_expiry_s * 1000;
+    size_t keep = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (now_ms - s->v[i].last_ms > max_age_ms && !strmap_get(pr_cids, s->v[i].client_id)) {
+            free(s->v[i].client_id);
+            continue;
+        }
+        s->v[keep++] = s->v[i];
+    }
+    s->n = keep;
+}
+
+static presence_session *sessions_find(presence_sessions *s, const char *client_id)
+{
+    for (size_t i = 0; s && i < s->n; i++)
+        if (!strcmp(s->v[i].client_id, client_id))
+            return &s->v[i];
+    return NULL;
+}
+
+/* Record a persistent client id of user; false if the user is at the cap. */
+static bool sessions_admit(const char *user, const char *client_id, int64_t now_ms)
+{
+    presence_sessions *s = strmap_get(pr_sessions, user);
+    presence_session *e = sessions_find(s, client_id);
+    if (e) {
+        e->last_ms = now_ms;
+        return true;
+    }
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s || strmap_put(pr_sessions, user, s) != 0) {
+            free(s);
+            return false;
+        }
+    }
+    sessions_expire(s, now_ms);
+    if (s->n >= pp.cfg.max_sessions_per_user)
+        return false;
+    presence_session *v = realloc(s->v, (s->n + 1) * sizeof *v);
+    char *id = strdup(client_id);
+    if (!v || !id) {
+        if (v)
+            s->v = v;
+        free(id);
+        return false;
+    }
+    s->v = v;
+    s->v[s->n++] = (presence_session){.client_id = id, .last_ms = now_ms};
+    return true;
+}
+
+/* ---- connections ------------------------------------------------------------ */
+
+int presence__admit(struct mosquitto *client, const char *user, const char *client_id,
+                    int64_t token_expires_at)
 {
     char key[32];
     snprintf(key, sizeof key, "%p", (void *)client);
     if (strmap_get(pr_conns, key))
-        return;
-    char *u = strdup(user);
-    if (!u || strmap_put(pr_conns, key, u) != 0) {
-        free(u);
-        return;
-    }
+        return 0;
+    int64_t now = pp_now_ms();
+    bool takeover = strmap_get(pr_cids, client_id) != NULL;
     presence_user *pu = strmap_get(pr_users, user);
+    if (!takeover && pu && pu->connections >= pp.cfg.max_conns_per_user)
+        return PP_AUTH_TOO_MANY_CONNS;
+    if (!mosquitto_client_clean_session(client) && !sessions_admit(user, client_id, now))
+        return PP_AUTH_TOO_MANY_SESSIONS;
+
+    presence_conn *c = calloc(1, sizeof *c);
+    size_t *cid_n = strmap_get(pr_cids, client_id);
+    bool new_cid = cid_n == NULL;
+    if (new_cid)
+        cid_n = calloc(1, sizeof *cid_n);
+    if (!c || !cid_n || !(c->user = strdup(user)) || !(c->client_id = strdup(client_id)) ||
+        (new_cid && strmap_put(pr_cids, client_id, cid_n) != 0)) {
+        conn_free(c);
+        if (new_cid)
+            free(cid_n);
+        return 0; /* out of memory: admit untracked rather than lock users out */
+    }
+    c->expires_at = token_expires_at;
+    if (strmap_put(pr_conns, key, c) != 0) {
+        conn_free(c);
+        if (new_cid)
+            strmap_remove(pr_cids, client_id);
+        return 0;
+    }
+    (*cid_n)++;
     if (!pu) {
         pu = calloc(1, sizeof *pu);
         if (!pu || strmap_put(pr_users, user, pu) != 0) {
             free(pu);
-            strmap_remove(pr_conns, key);
-            return;
+            return 0;
         }
-        pu->since = pp_now_ms();
+        pu->since = now;
         presence_publish(user, true, pu->since);
     }
     pu->connections++;
+    return 0;
 }
 
 int presence__disconnect_cb(int event, void *event_data, void *userdata)
@@ -88,14 +222,92 @@ int presence__disconnect_cb(int event, void *event_data, void *userdata)
     if (client_id)
         limits__forget(client_id);
     snprintf(key, sizeof key, "%p", (void *)ed->client);
-    char *user = strmap_take(pr_conns, key);
-    if (!user)
+    presence_conn *c = strmap_take(pr_conns, key);
+    if (!c)
         return MOSQ_ERR_SUCCESS;
-    presence_user *pu = strmap_get(pr_users, user);
+    int64_t now = pp_now_ms();
+    size_t *cid_n = strmap_get(pr_cids, c->client_id);
+    if (cid_n && --*cid_n == 0)
+        strmap_remove(pr_cids, c->client_id);
+    presence_session *e = sessions_find(strmap_get(pr_sessions, c->user), c->client_id);
+    if (e)
+        e->last_ms = now;
+    presence_user *pu = strmap_get(pr_users, c->user);
     if (pu && --pu->connections == 0) {
-        strmap_remove(pr_users, user);
-        presence_publish(user, false, pp_now_ms());
+        strmap_remove(pr_users, c->user);
+        presence_publish(c->user, false, now);
     }
-    free(user);
+    conn_free(c);
     return MOSQ_ERR_SUCCESS;
+}
+
+/* ---- closing connections ------------------------------------------------------ */
+
+typedef struct {
+    const char *user;    /* match this user, or */
+    int64_t expired_at;  /* tokens expired at or before this (Unix s) */
+    char **ids;
+    size_t n, cap;
+} presence_pick;
+
+static void pick_conn(const char *key, void *value, void *ctx)
+{
+    (void)key;
+    presence_conn *c = value;
+    presence_pick *p = ctx;
+    if (p->user ? strcmp(c->user, p->user) != 0 : c->expires_at > p->expired_at)
+        return;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 8;
+        char **v = realloc(p->ids, cap * sizeof *v);
+        if (!v)
+            return;
+        p->ids = v;
+        p->cap = cap;
+    }
+    if ((p->ids[p->n] = strdup(c->client_id)) != NULL)
+        p->n++;
+}
+
+/* Close the picked connections: collected first, because each kick raises
+ * the DISCONNECT event, which edits pr_conns. */
+static void kick_picked(presence_pick *p, const char *why)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "parley: closing connection of client %s: %s",
+                             p->ids[i], why);
+        mosquitto_kick_client_by_clientid(p->ids[i], false);
+        free(p->ids[i]);
+    }
+    free(p->ids);
+}
+
+void presence__kick_user(const char *user, const char *why)
+{
+    if (!strmap_get(pr_users, user))
+        return;
+    presence_pick p = {.user = user};
+    strmap_foreach(pr_conns, pick_conn, &p);
+    kick_picked(&p, why);
+}
+
+static void expire_sessions(const char *key, void *value, void *ctx)
+{
+    (void)key;
+    sessions_expire(value, *(const int64_t *)ctx);
+}
+
+void presence__sweep(int64_t now_ms)
+{
+    if (now_ms < pr_next_sweep_ms)
+        return;
+    pr_next_sweep_ms = now_ms + PRESENCE_SWEEP_MS;
+    presence_pick p = {.expired_at = now_ms / 1000 - 1}; /* valid through expires_at */
+    strmap_foreach(pr_conns, pick_conn, &p);
+    kick_picked(&p, "token expired");
+    /* Sessions: a slower cadence is enough; entries only matter at the cap. */
+    if (now_ms >= pr_next_session_sweep_ms) {
+        pr_next_session_sweep_ms = now_ms + 60 * PRESENCE_SWEEP_MS;
+        strmap_foreach(pr_sessions, expire_sessions, &now_ms);
+    }
 }

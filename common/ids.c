@@ -32,6 +32,26 @@ bool ids_valid_client_msg(const char *s)
     return true;
 }
 
+bool ids_valid_client_id(const char *user, const char *client_id)
+{
+    if (!ids_valid_user(user) || !client_id)
+        return false;
+    size_t ulen = strlen(user);
+    if (strncmp(client_id, user, ulen) != 0 || client_id[ulen] != '.')
+        return false;
+    const char *tag = client_id + ulen + 1;
+    size_t n = strlen(tag);
+    if (n == 0 || n > IDS_CLIENT_TAG_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = tag[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
 bool ids_is_group_chat(const char *chat_id)
 {
     return chat_id && chat_id[0] == 'g' && chat_id[1] == ':';

@@ -14,11 +14,17 @@
 #define IDS_CHAT_MAX 140       /* "d:" + user + ":" + user, or "g:" + 22 chars */
 #define IDS_SERVER_ID_LEN 22   /* base64url of 16 random bytes, no padding */
 #define IDS_GROUP_ID_LEN 22
+#define IDS_CLIENT_TAG_MAX 32  /* MQTT client id: user "." tag, tag 1..32 of [A-Za-z0-9_-] */
 
 /* true if s is a valid user id. */
 bool ids_valid_user(const char *s);
 /* true if s is a valid client message id. */
 bool ids_valid_client_msg(const char *s);
+/* true if client_id is the MQTT client id form bound to user:
+ * user "." tag with tag 1..IDS_CLIENT_TAG_MAX of [A-Za-z0-9_-]. The tag has
+ * no '.', so a client id names exactly one user (its text before the last
+ * '.'). */
+bool ids_valid_client_id(const char *user, const char *client_id);
 /* true if s is a syntactically valid chat id ("d:a:b" with a < b, or "g:..."). */
 bool ids_valid_chat(const char *s);
 bool ids_is_group_chat(const char *chat_id);

@@ -7,8 +7,26 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TOKEN_DOMAIN "parley-token-v1\n"
-#define PAYLOAD_MAX (IDS_USER_MAX + TOKEN_CLIENT_ID_MAX + 32)
+#define TOKEN_DOMAIN "parley-token-v2\n"
+#define AUDIENCE_MAX 9 /* strlen("keyserver") */
+#define PAYLOAD_MAX (AUDIENCE_MAX + IDS_USER_MAX + TOKEN_CLIENT_ID_MAX + 32)
+
+static const char *const audience_names[] = {"mqtt", "keyserver", "media"};
+
+const char *token_audience_name(token_audience aud)
+{
+    if ((unsigned)aud >= sizeof audience_names / sizeof audience_names[0])
+        return NULL;
+    return audience_names[aud];
+}
+
+int token_audience_parse(const char *s)
+{
+    for (size_t i = 0; s && i < sizeof audience_names / sizeof audience_names[0]; i++)
+        if (strcmp(s, audience_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
 
 const char *token_strerror(int rc)
 {
@@ -20,6 +38,7 @@ const char *token_strerror(int rc)
     case TOKEN_EEXPIRED: return "token expired";
     case TOKEN_ELIFETIME: return "token lifetime too long";
     case TOKEN_ESIGNATURE: return "bad token signature";
+    case TOKEN_EAUDIENCE: return "token minted for another service";
     default: return "unknown token error";
     }
 }
@@ -46,13 +65,15 @@ static size_t signed_message(const char *payload, size_t plen, unsigned char *bu
     return dlen + plen;
 }
 
-int token_mint(const char *user_id, const char *client_id, int64_t expires_at,
-               const uint8_t sk[64], char *out, size_t outlen)
+int token_mint(token_audience aud, const char *user_id, const char *client_id,
+               int64_t expires_at, const uint8_t sk[64], char *out, size_t outlen)
 {
-    if (!ids_valid_user(user_id) || !client_id || !valid_client_id(client_id) || expires_at <= 0)
+    const char *aname = token_audience_name(aud);
+    if (!aname || !ids_valid_user(user_id) || !client_id || !valid_client_id(client_id) ||
+        expires_at <= 0)
         return TOKEN_EMALFORMED;
     char payload[PAYLOAD_MAX];
-    int plen = snprintf(payload, sizeof payload, "%s\n%s\n%lld", user_id, client_id,
+    int plen = snprintf(payload, sizeof payload, "%s\n%s\n%s\n%lld", aname, user_id, client_id,
                         (long long)expires_at);
     if (plen < 0 || (size_t)plen >= sizeof payload)
         return TOKEN_EMALFORMED;
@@ -99,6 +120,17 @@ static int decode(const char *token, char *pbuf, size_t pcap, size_t *plen,
 
 static int parse_payload(const char *p, token_claims *out)
 {
+    const char *nl0 = strchr(p, '\n');
+    if (!nl0 || (size_t)(nl0 - p) > AUDIENCE_MAX)
+        return TOKEN_EMALFORMED;
+    char aname[AUDIENCE_MAX + 1];
+    memcpy(aname, p, (size_t)(nl0 - p));
+    aname[nl0 - p] = '\0';
+    int aud = token_audience_parse(aname);
+    if (aud < 0)
+        return TOKEN_EMALFORMED;
+    out->audience = (token_audience)aud;
+    p = nl0 + 1;
     const char *nl1 = strchr(p, '\n');
     if (!nl1)
         return TOKEN_EMALFORMED;
@@ -113,7 +145,8 @@ static int parse_payload(const char *p, token_claims *out)
     memcpy(out->client_id, nl1 + 1, clen);
     out->client_id[clen] = '\0';
     const char *num = nl2 + 1;
-    if (*num == '\0' || strlen(num) > 19)
+    /* Canonical decimal only: one signed payload per expiry. */
+    if (*num == '\0' || strlen(num) > 19 || (num[0] == '0' && num[1] != '\0'))
         return TOKEN_EMALFORMED;
     int64_t v = 0;
     for (const char *c = num; *c; c++) {
@@ -140,8 +173,8 @@ int token_parse(const char *token, token_claims *out)
     return parse_payload(payload, out);
 }
 
-int token_verify(const char *token, const char *user_id, const char *client_id, int64_t now,
-                 const uint8_t pk[32])
+int token_verify(const char *token, token_audience aud, const char *user_id,
+                 const char *client_id, int64_t now, const uint8_t pk[32], int64_t *expires_at)
 {
     char payload[PAYLOAD_MAX + 1];
     size_t plen;
@@ -152,9 +185,11 @@ int token_verify(const char *token, const char *user_id, const char *client_id, 
         rc = parse_payload(payload, &c);
     if (rc != TOKEN_OK)
         return rc;
+    if (c.audience != aud)
+        return TOKEN_EAUDIENCE;
     if (!user_id || strcmp(c.user_id, user_id) != 0)
         return TOKEN_EUSER;
-    if (!client_id || strcmp(c.client_id, client_id) != 0)
+    if (client_id && strcmp(c.client_id, client_id) != 0)
         return TOKEN_ECLIENT;
     if (c.expires_at < now)
         return TOKEN_EEXPIRED;
@@ -164,5 +199,7 @@ int token_verify(const char *token, const char *user_id, const char *client_id, 
     size_t mlen = signed_message(payload, plen, msg, sizeof msg);
     if (mlen == 0 || crypto_sign_verify_detached(sig, msg, mlen, pk) != 0)
         return TOKEN_ESIGNATURE;
+    if (expires_at)
+        *expires_at = c.expires_at;
     return TOKEN_OK;
 }

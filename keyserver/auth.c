@@ -17,7 +17,7 @@ static const char *token_label(int rc)
     switch (rc) {
     case TOKEN_EMALFORMED: return "malformed";
     case TOKEN_EUSER: return "wrong_user";
-    case TOKEN_ECLIENT: return "wrong_audience";
+    case TOKEN_EAUDIENCE: return "wrong_audience";
     case TOKEN_EEXPIRED: return "expired";
     case TOKEN_ELIFETIME: return "lifetime";
     case TOKEN_ESIGNATURE: return "signature";
@@ -38,6 +38,8 @@ int auth_check(store_t *st, const char *authorization, int64_t now, auth_result 
 
     token_claims claims;
     int trc = token_parse(token, &claims);
+    if (trc == TOKEN_OK && claims.audience != TOKEN_AUD_KEYSERVER)
+        trc = TOKEN_EAUDIENCE; /* refused before any store read */
     if (trc != TOKEN_OK)
         return denied(out, token_strerror(trc), token_label(trc));
 
@@ -49,7 +51,8 @@ int auth_check(store_t *st, const char *authorization, int64_t now, auth_result 
         out->store_rc = src;
         return AUTH_ESTORE;
     }
-    trc = token_verify(token, claims.user_id, AUTH_AUDIENCE, now, u.identity_key);
+    trc = token_verify(token, TOKEN_AUD_KEYSERVER, claims.user_id, NULL, now, u.identity_key,
+                       NULL);
     store_user_free(&u);
     if (trc != TOKEN_OK)
         return denied(out, token_strerror(trc), token_label(trc));

@@ -1,7 +1,7 @@
 /*
  * auth.h - bearer-token authentication of keyserver requests
  * (docs/protocol.md "Tokens"): "Authorization: Bearer <token>", minted by
- * the user's identity key for client id "keyserver", verified against the
+ * the user's identity key for audience "keyserver", verified against the
  * identity key registered in the store.
  */
 #ifndef PARLEY_KS_AUTH_H
@@ -11,8 +11,6 @@
 #include "store.h"
 
 #include <stdint.h>
-
-#define AUTH_AUDIENCE "keyserver"
 
 typedef enum {
     AUTH_OK = 0,

@@ -2,6 +2,7 @@
  * auth.c - bearer-token verification for the media gateway: parse the
  * token to find its user, fetch that user's identity key from the store,
  * verify signature, audience ("media") and lifetime with token_verify().
+ * A token of another audience is refused before the store is read.
  */
 #include "auth.h"
 #include "token.h"
@@ -21,6 +22,8 @@ int auth_bearer(store_t *s, const char *header, int64_t now, char *user, const c
         tok++;
     token_claims claims;
     int rc = token_parse(tok, &claims);
+    if (rc == TOKEN_OK && claims.audience != TOKEN_AUD_MEDIA)
+        rc = TOKEN_EAUDIENCE;
     if (rc != TOKEN_OK) {
         *reason = token_strerror(rc);
         return AUTH_EINVALID;
@@ -35,7 +38,7 @@ int auth_bearer(store_t *s, const char *header, int64_t now, char *user, const c
         *reason = "store unavailable";
         return AUTH_ESTORE;
     }
-    rc = token_verify(tok, claims.user_id, AUTH_CLIENT_ID, now, u.identity_key);
+    rc = token_verify(tok, TOKEN_AUD_MEDIA, claims.user_id, NULL, now, u.identity_key, NULL);
     store_user_free(&u);
     if (rc != TOKEN_OK) {
         *reason = token_strerror(rc);

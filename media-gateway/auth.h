@@ -1,6 +1,6 @@
 /*
  * auth.h - bearer-token authentication of media gateway requests
- * (docs/protocol.md, "Tokens": audience/client id "media").
+ * (docs/protocol.md, "Tokens": audience "media").
  */
 #ifndef PARLEY_MEDIA_AUTH_H
 #define PARLEY_MEDIA_AUTH_H
@@ -9,8 +9,6 @@
 #include "store.h"
 
 #include <stdint.h>
-
-#define AUTH_CLIENT_ID "media"
 
 typedef enum {
     AUTH_OK = 0,

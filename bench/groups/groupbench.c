@@ -239,7 +239,7 @@ static int open_conn(bench *b, conn *c, int user, const char *client_id, int por
         char tok[TOKEN_MAX_LEN];
         user_keys(user, pk, sk);
         user_name(name, sizeof name, user);
-        int rc = token_mint(name, client_id, (int64_t)time(NULL) + 3600, sk, tok, sizeof tok);
+        int rc = token_mint(TOKEN_AUD_MQTT, name, client_id, (int64_t)time(NULL) + 3600, sk, tok, sizeof tok);
         sodium_memzero(sk, sizeof sk);
         if (rc != TOKEN_OK || mosquitto_username_pw_set(c->m, name, tok) != MOSQ_ERR_SUCCESS)
             return -1;

@@ -44,16 +44,17 @@ done:
 
 int cmd_token(cli_ctx *ctx, int argc, char **argv)
 {
-    const char *client_id = NULL, *lifetime = NULL;
+    const char *client_id = NULL, *lifetime = NULL, *audience = "mqtt";
     bool json = false;
     int code = CLI_OK;
     char token[1024];
     cli_opt opts[] = {
+        {"--audience", 1, &audience, NULL},
         {"--client-id", 1, &client_id, NULL},
         {"--lifetime", 1, &lifetime, NULL},
         {"--json", 0, NULL, &json},
     };
-    if (cli_parse("token", argc, argv, opts, 3) != 0)
+    if (cli_parse("token", argc, argv, opts, 4) != 0)
         return cli_usage("token");
     long life = lifetime ? cli_number(lifetime) : 0;
     if (life < 0)
@@ -63,22 +64,22 @@ int cmd_token(cli_ctx *ctx, int argc, char **argv)
         return code;
     if (!client_id)
         client_id = parley_client_id(c);
-    int rc = parley_token(c, client_id, (int)life, token, sizeof token);
+    int rc = parley_token(c, audience, client_id, (int)life, token, sizeof token);
     if (rc != PARLEY_OK) {
         code = cli_fail(c, rc, "token");
         goto done;
     }
     if (json) {
-        json_t *o = json_pack("{s:s, s:s, s:s}", "client_id", client_id, "username",
-                              parley_user_id(c), "password", token);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "audience", audience, "client_id",
+                              client_id, "username", parley_user_id(c), "password", token);
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         if (s)
             puts(s);
         free(s);
         json_decref(o);
     } else {
-        printf("client id: %s\nusername:  %s\npassword:  %s\n", client_id, parley_user_id(c),
-               token);
+        printf("audience:  %s\nclient id: %s\nusername:  %s\npassword:  %s\n", audience,
+               client_id, parley_user_id(c), token);
     }
 
 done:

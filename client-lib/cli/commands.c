@@ -33,7 +33,7 @@ int cmd_groups(cli_ctx *ctx, int argc, char **argv);
 
 const cli_command cli_commands[] = {
     {"init", "USER", "create this home's identity and register it with the keyserver", cmd_init},
-    {"token", "[--client-id ID] [--lifetime S] [--json]",
+    {"token", "[--audience mqtt|keyserver|media] [--client-id ID] [--lifetime S] [--json]",
      "print an MQTT client id, user name and password (a fresh token)", cmd_token},
     {"status", "[--json]", "print this home's user, client id and outbox size", cmd_status},
     {"rotate-identity", "", "replace the identity key (signed by the old one); drops sessions",

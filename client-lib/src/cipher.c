@@ -37,7 +37,7 @@ static int store_fail(parley_client *c)
 
 static int keyserver_token(parley_client *c, char *out, size_t n)
 {
-    return parley_token(c, "keyserver", 300, out, n);
+    return parley_token(c, "keyserver", NULL, 300, out, n);
 }
 
 /* ---- prekeys ------------------------------------------------------------- */

@@ -280,17 +280,21 @@ fail:
     return ret;
 }
 
-int parley_token(parley_client *c, const char *client_id, int lifetime_s, char *out, size_t outlen)
+int parley_token(parley_client *c, const char *audience, const char *client_id, int lifetime_s,
+                 char *out, size_t outlen)
 {
     if (!c->has_identity)
         return client__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+    int aud = token_audience_parse(audience ? audience : "mqtt");
+    if (aud < 0)
+        return client__fail(c, PARLEY_EINVAL, "unknown token audience '%s'", audience);
     if (lifetime_s <= 0)
         lifetime_s = TOKEN_DEFAULT_LIFETIME_S;
     if (lifetime_s > TOKEN_MAX_LIFETIME_S)
         return client__fail(c, PARLEY_EINVAL, "token lifetime above %d s", TOKEN_MAX_LIFETIME_S);
     int64_t exp = (int64_t)time(NULL) + lifetime_s;
-    if (token_mint(c->user, client_id ? client_id : c->client_id, exp, c->id_sk, out, outlen) !=
-        TOKEN_OK)
+    if (token_mint((token_audience)aud, c->user, client_id ? client_id : c->client_id, exp,
+                   c->id_sk, out, outlen) != TOKEN_OK)
         return client__fail(c, PARLEY_EINVAL, "cannot mint a token for client id '%s'",
                             client_id ? client_id : c->client_id);
     return PARLEY_OK;
@@ -304,6 +308,9 @@ int parley_register(parley_client *c)
                                    sizeof c->err);
     if (rc != PARLEY_OK)
         return rc;
+    /* When: the broker may refuse this identity for a moment (session.c). */
+    if (lstore_meta_set_int(c->store, "registered_at", client__now_ms()) != 0)
+        return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     return client__prekeys_maintain(c, 1);
 }
 

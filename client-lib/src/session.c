@@ -4,7 +4,12 @@
  *   IDLE -parley_connect-> WAIT -timer-> CONNECTING -CONNACK-> SUBSCRIBING
  *        -SUBACK-> READY (outbox flushed, chats synced, acks resent)
  *   any refusal or loss -> WAIT with exponential backoff (200 ms .. 5 s) and a
- *   freshly minted token on the next attempt.
+ *   freshly minted token on the next attempt (tokens expire; the broker closes
+ *   a connection whose token expired, and the reconnect carries a new one).
+ *   A CONNECT refused as "not authorized" within FRESH_REGISTRATION_MS of this
+ *   home's registration (the broker may not have seen the new identity key
+ *   yet) is retried every FRESH_RETRY_MS, silently: the application hears of
+ *   it (PARLEY_EVENT_DISCONNECTED) only if it persists past that window.
  */
 #include "client.h"
 
@@ -22,6 +27,21 @@
 #define KEY_CHECK_MS (3600 * 1000)
 #define RESYNC_MS 15000         /* background sync: new groups, anything missed live */
 #define REQUEST_EXPIRY_MS 60000 /* a control request unanswered this long is given up */
+#define FRESH_REGISTRATION_MS 10000 /* a refusal this soon after registering is expected */
+#define FRESH_RETRY_MS 100
+#define TOKEN_EXPIRY_SLACK_MS 5000 /* a loss this close to the token's expiry is the expiry */
+
+/* 1 if this home registered its identity less than FRESH_REGISTRATION_MS
+ * ago (meta registered_at, wall clock: set by parley_register, possibly in
+ * another process such as `parley init`). */
+static int fresh_registration(parley_client *c)
+{
+    int64_t at = 0;
+    if (lstore_meta_get_int(c->store, "registered_at", &at) != 1)
+        return 0;
+    int64_t age = client__now_ms() - at;
+    return age >= 0 && age < FRESH_REGISTRATION_MS;
+}
 
 static void schedule_retry(parley_client *c)
 {
@@ -47,7 +67,7 @@ int parley_connect(parley_client *c)
         if (c->transient) {
             char rnd[IDS_SERVER_ID_LEN + 1];
             ids_random(rnd);
-            snprintf(c->conn_client_id, sizeof c->conn_client_id, "%s~%.10s", c->client_id, rnd);
+            snprintf(c->conn_client_id, sizeof c->conn_client_id, "%s-%.10s", c->client_id, rnd);
         } else {
             snprintf(c->conn_client_id, sizeof c->conn_client_id, "%s", c->client_id);
         }
@@ -89,10 +109,11 @@ int client__publish(parley_client *c, const char *topic, const void *payload, si
 static void start_attempt(parley_client *c)
 {
     char token[TOKEN_MAX_LEN], err[256];
-    if (parley_token(c, c->conn_client_id, 0, token, sizeof token) != PARLEY_OK) {
+    if (parley_token(c, "mqtt", c->conn_client_id, 0, token, sizeof token) != PARLEY_OK) {
         schedule_retry(c);
         return;
     }
+    c->token_expires_ms = client__mono_ms() + (int64_t)TOKEN_DEFAULT_LIFETIME_S * 1000;
     if (conn_start(c->mq, c->user, token, err, sizeof err) != 0) {
         client__fail(c, PARLEY_ENET, "%s", err);
         schedule_retry(c);
@@ -134,6 +155,24 @@ static int handle(parley_client *c, conn_ev *e)
             return 0;
         client__fail(c, e->type == CONN_EV_LOST ? PARLEY_ENET : PARLEY_EREFUSED, "%s: %s",
                      c->mqtt_url, e->detail);
+        if (e->type == CONN_EV_CONNECT_FAILED && (e->code == 4 || e->code == 5) &&
+            fresh_registration(c)) {
+            /* Expected for a moment after registering: retry soon, quietly. */
+            c->state = SESSION_WAIT;
+            c->synced = 0;
+            c->next_attempt_ms = client__mono_ms() + FRESH_RETRY_MS;
+            return 0;
+        }
+        if (e->type == CONN_EV_LOST && c->token_expires_ms > 0 &&
+            client__mono_ms() >= c->token_expires_ms - TOKEN_EXPIRY_SLACK_MS) {
+            /* The broker closed the connection because its token expired:
+             * reconnect at once with a new one; nothing to tell. */
+            c->state = SESSION_WAIT;
+            c->synced = 0;
+            c->attempts = 0;
+            c->next_attempt_ms = client__mono_ms();
+            return 0;
+        }
         if (e->type == CONN_EV_LOST)
             c->attempts = 0;
         schedule_retry(c);
@@ -174,6 +213,8 @@ int client__step(parley_client *c, int timeout_ms)
             return PARLEY_ESTORE;
         client__expire_requests(c, REQUEST_EXPIRY_MS);
     }
+    if (c->state == SESSION_READY && c->nconfirm > 0)
+        client__confirm_tick(c, now); /* syncs that confirm seqs seen live */
     if (c->state == SESSION_READY && !c->transient && now - c->last_resync_ms >= RESYNC_MS) {
         c->last_resync_ms = now;
         client__resync(c);

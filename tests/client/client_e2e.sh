@@ -43,7 +43,7 @@ grep -aq "$SECRET" "$(h_home bob)"/parley.db* || h_fail "bob's local history lac
 # 2. Garbage in an envelope body, published as alice with a raw MQTT client:
 #    bob reports it undecryptable, keeps running, and alice's next message
 #    still decrypts.
-read -r pass < <(c_parley alice token --json --client-id alice-raw |
+read -r pass < <(c_parley alice token --json --client-id alice.raw |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["password"])')
 python3 - "$H_TMP/garbage.bin" <<'PY'
 import os, sys
@@ -53,7 +53,7 @@ body = os.urandom(60)
 open(sys.argv[1], "wb").write(field(6, b"garbage-1") + field(7, body))
 PY
 for attempt in $(seq 1 30); do
-  if mosquitto_pub -h 127.0.0.1 -p "$H_MQTT_PORT" -i alice-raw -u alice -P "$pass" -q 1 \
+  if mosquitto_pub -h 127.0.0.1 -p "$H_MQTT_PORT" -i alice.raw -u alice -P "$pass" -q 1 \
       -t parley/u/bob/inbox -f "$H_TMP/garbage.bin" 2>>"$H_TMP/pub.log"; then break; fi
   sleep 0.3
 done

@@ -16,7 +16,7 @@ h_user carol
 # forge CMID - publish, as alice (a genuine MQTT login: the broker stamps
 # her as sender), a PreKey message carrying a random identity key instead
 # of hers, as a malicious server or a stolen token could.
-ALICE_RAW_PASS="$(c_parley alice token --json --client-id alice-raw |
+ALICE_RAW_PASS="$(c_parley alice token --json --client-id alice.raw |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["password"])')"
 forge() {
   python3 - "$H_TMP/forged.bin" "$1" <<'PY'
@@ -42,7 +42,7 @@ open(sys.argv[1], "wb").write(ld(6, sys.argv[2].encode()) + ld(7, e2e))
 PY
   local attempt
   for attempt in $(seq 1 30); do
-    if mosquitto_pub -h 127.0.0.1 -p "$H_MQTT_PORT" -i alice-raw -u alice -P "$ALICE_RAW_PASS" \
+    if mosquitto_pub -h 127.0.0.1 -p "$H_MQTT_PORT" -i alice.raw -u alice -P "$ALICE_RAW_PASS" \
         -q 1 -t parley/u/bob/inbox -f "$H_TMP/forged.bin" 2>>"$H_TMP/pub.log"; then return 0; fi
     sleep 0.3
   done

@@ -9,9 +9,9 @@ h_start_mosquitto
 h_user alice
 h_user bob
 
-json="$(c_parley alice token --json --client-id alice-sub)"
+json="$(c_parley alice token --json --client-id alice.sub)"
 read -r cid user pass < <(python3 -c 'import json,sys; o=json.loads(sys.argv[1]); print(o["client_id"], o["username"], o["password"])' "$json")
-h_assert_eq "$cid" alice-sub "client id"
+h_assert_eq "$cid" alice.sub "client id"
 h_assert_eq "$user" alice "user name"
 
 # mosquitto_sub connects as alice with a persistent session and subscribes

@@ -90,31 +90,39 @@ static void seeds_token(void)
 
     memset(seed, 'T', sizeof seed);   /* fuzz_token.c's key */
     crypto_sign_seed_keypair(pk, sk, seed);
-    if (token_mint("alice", "client-1", 1700000000, sk, tok, sizeof tok) == TOKEN_OK)
+    if (token_mint(TOKEN_AUD_MQTT, "alice", "alice.c1", 1700000000, sk, tok, sizeof tok) ==
+        TOKEN_OK)
         put_str("token", "ok_alice", tok);
-    if (token_mint("bob.b_-9", "keyserver", 1, sk, tok, sizeof tok) == TOKEN_OK)
+    if (token_mint(TOKEN_AUD_KEYSERVER, "bob.b_-9", "bob.b_-9.x", 1, sk, tok, sizeof tok) ==
+        TOKEN_OK)
         put_str("token", "ok_bob_keyserver", tok);
     memset(longuser, 'u', 64);
     longuser[64] = '\0';
-    if (token_mint(longuser, "media client with spaces ~!", 9223372036854775807LL, sk, tok,
-                   sizeof tok) == TOKEN_OK)
+    if (token_mint(TOKEN_AUD_MEDIA, longuser, "media client with spaces ~!",
+                   9223372036854775807LL, sk, tok, sizeof tok) == TOKEN_OK)
         put_str("token", "ok_long_fields_max_expiry", tok);
     /* Well-formed payloads with a zero signature. */
     memset(sig, 0, sizeof sig);
     b64url(s64, sizeof s64, sig, sizeof sig);
-    b64url(p64, sizeof p64, "carol\nc\n0042", 12);
+    b64url(p64, sizeof p64, "mqtt\ncarol\nc\n0042", 17);
     snprintf(buf, sizeof buf, "%s.%s", p64, s64);
     put_str("token", "bad_sig_leading_zero_expiry", buf);
-    b64url(p64, sizeof p64, "carol\nc\n12\nx", 12);
+    b64url(p64, sizeof p64, "mqtt\ncarol\nc\n12\nx", 17);
     snprintf(buf, sizeof buf, "%s.%s", p64, s64);
     put_str("token", "bad_extra_field", buf);
-    b64url(p64, sizeof p64, "car/ol\nc\n12", 11);
+    b64url(p64, sizeof p64, "mqtt\ncar/ol\nc\n12", 16);
     snprintf(buf, sizeof buf, "%s.%s", p64, s64);
     put_str("token", "bad_user_slash", buf);
     put_str("token", "bad_no_dot", "YWxpY2UKYwox");
     put_str("token", "bad_two_dots", "a.b.c");
     put_str("token", "bad_empty", "");
     put_str("token", "bad_padding", "YWxpY2UKYwox==.AAAA");
+    b64url(p64, sizeof p64, "carol\nc\n12", 10); /* version 1 payload: no audience */
+    snprintf(buf, sizeof buf, "%s.%s", p64, s64);
+    put_str("token", "bad_v1_no_audience", buf);
+    b64url(p64, sizeof p64, "smtp\ncarol\nc\n12", 15);
+    snprintf(buf, sizeof buf, "%s.%s", p64, s64);
+    put_str("token", "bad_unknown_audience", buf);
 }
 
 /* ---- ids -------------------------------------------------------------------- */

@@ -32,15 +32,16 @@ h_assert_eq "$KS_STATUS" 401 "Basic auth"
 refused "garbage" "malformed token"
 refused "$(ks_token alice keyserver -10)" "token expired"
 refused "$(ks_token alice keyserver 200000)" "token lifetime too long"
-refused "$(ks_token alice media)" "another client id"
+refused "$(ks_token alice media)" "another service"
+refused "$(ks_token alice mqtt)" "another service"
 refused "$(kstool token "$B" alice keyserver)" "bad token signature"   # alice's claim, bob's key
 kstool keygen "$H_TMP/keys-ghost"
 refused "$(kstool token "$H_TMP/keys-ghost" ghost keyserver)" "unknown user"
-# A valid token of alice with its payload's user swapped for bob: bad signature.
+# A valid token of alice with its payload's user (line 2) swapped for bob: bad signature.
 tok="$(ks_token alice)"
 payload="$(cut -d. -f1 <<<"$tok" | tr -- '-_' '+/')"
 while [ $(( ${#payload} % 4 )) -ne 0 ]; do payload="$payload="; done
-forged="$(base64 -d <<<"$payload" | sed '1s/^alice$/bob/' | base64 -w0 | tr -- '+/' '-_' | tr -d '=')"
+forged="$(base64 -d <<<"$payload" | sed '2s/^alice$/bob/' | base64 -w0 | tr -- '+/' '-_' | tr -d '=')"
 refused "$forged.$(cut -d. -f2 <<<"$tok")" "bad token signature"
 
 # Nothing was stored by any refused request.

@@ -9,11 +9,13 @@
  *   kstool prekeys-body DIR N [--start-id K] [--bad-sig] [--no-signed] [--dup]
  *                                           PUT /v2/keys body: a signed prekey with id K
  *                                           and N one-time prekeys with ids K..K+N-1
- *   kstool token DIR USER CLIENT_ID [TTL]   a token expiring TTL seconds from now
+ *   kstool token DIR USER AUDIENCE [TTL]    a token for AUDIENCE (keyserver, media,
+ *                                           mqtt) expiring TTL seconds from now
  *                                           (default 3600; negative = already expired)
  *
  * Output goes to stdout; errors to stderr with exit status 1.
  */
+#include "ids.h"
 #include "testkit.h"
 #include "token.h"
 
@@ -170,13 +172,15 @@ static int prekeys_body(int argc, char **argv)
     return 0;
 }
 
-static int token(const char *dir, const char *user, const char *client, const char *ttl_s)
+static int token(const char *dir, const char *user, const char *audience, const char *ttl_s)
 {
+    char client_id[IDS_USER_MAX + 8];
+    snprintf(client_id, sizeof client_id, "%s.kstool", user);
     uint8_t sk[crypto_sign_SECRETKEYBYTES];
     long ttl = ttl_s ? strtol(ttl_s, NULL, 10) : TOKEN_DEFAULT_LIFETIME_S;
     if (testkit_read_file(NULL, dir, "sk", sk, sizeof sk) != 0)
         return die("cannot read sk");
-    int rc = testkit_print_token(user, client, ttl, sk);
+    int rc = testkit_print_token(audience, user, client_id, ttl, sk);
     if (rc != TOKEN_OK)
         return die(token_strerror(rc));
     return 0;
@@ -202,6 +206,6 @@ int main(int argc, char **argv)
     fprintf(stderr, "usage: kstool keygen DIR | pubkey DIR | register-body DIR USER |\n"
                     "       change-body OLDDIR NEWDIR USER |\n"
                     "       prekeys-body DIR N [--start-id K] [--bad-sig] [--no-signed] [--dup] |\n"
-                    "       token DIR USER CLIENT_ID [TTL]\n");
+                    "       token DIR USER AUDIENCE [TTL]\n");
     return 2;
 }

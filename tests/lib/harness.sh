@@ -88,10 +88,14 @@ h_mosquitto_conf() {
 per_listener_settings false
 allow_anonymous false
 listener $H_MQTT_PORT 127.0.0.1
+max_connections 10000
 persistence true
 persistence_location $H_TMP/mosq/
 autosave_interval 1
 max_queued_messages ${H_MAX_QUEUED:-1000}
+max_queued_bytes 1048576
+persistent_client_expiration 7d
+memory_limit 1073741824
 log_dest stderr
 log_type all
 plugin $H_PLUGIN

@@ -4,7 +4,8 @@
  * functions (client-lib/src/media/) as subcommands.
  *
  *   mtool user STORE USER KEYFILE          new identity, stored; secret key -> KEYFILE
- *   mtool token KEYFILE USER [AUD] [TTL_S]  print a token (audience "media", 3600 s)
+ *   mtool token KEYFILE USER [AUD] [TTL_S]  print a token (audience "media", 3600 s;
+ *                                           client id USER.mtool)
  *   mtool encrypt IN OUT                   print "key=HEX sha256=HEX size=N csize=N"
  *   mtool decrypt IN OUT KEYHEX [SHAHEX]   verify and decrypt
  *   mtool upload URL TOKEN FILE [CTYPE]    upload ciphertext; print "media_id=ID size=N sha256=HEX"
@@ -19,6 +20,7 @@
 #include "media_crypto.h"
 #include "media_file.h"
 #include "media_http.h"
+#include "ids.h"
 #include "store.h"
 #include "testkit.h"
 #include "token.h"
@@ -111,7 +113,9 @@ static int cmd_token(int argc, char **argv)
         return 1;
     }
     long ttl = argc > 5 ? strtol(argv[5], NULL, 10) : TOKEN_DEFAULT_LIFETIME_S;
-    int rc = testkit_print_token(argv[3], argc > 4 ? argv[4] : "media", ttl, sk);
+    char client_id[IDS_USER_MAX + 8];
+    snprintf(client_id, sizeof client_id, "%s.mtool", argv[3]);
+    int rc = testkit_print_token(argc > 4 ? argv[4] : "media", argv[3], client_id, ttl, sk);
     sodium_memzero(hex, sizeof hex);
     if (rc != TOKEN_OK) {
         fprintf(stderr, "mtool: token_mint: %s\n", token_strerror(rc));

@@ -193,7 +193,7 @@ static void test_auth(void **state)
     int64_t now = (int64_t)time(NULL);
     char tok[TOKEN_MAX_LEN], hdr[TOKEN_MAX_LEN + 16], user[IDS_USER_MAX + 1];
     const char *reason;
-    assert_int_equal(token_mint("carol", "media", now + 600, sk, tok, sizeof tok), TOKEN_OK);
+    assert_int_equal(token_mint(TOKEN_AUD_MEDIA, "carol", "carol.t", now + 600, sk, tok, sizeof tok), TOKEN_OK);
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
     assert_int_equal(auth_bearer(s, hdr, now, user, &reason), AUTH_OK);
     assert_string_equal(user, "carol");
@@ -201,13 +201,17 @@ static void test_auth(void **state)
     assert_int_equal(auth_bearer(s, tok, now, user, &reason), AUTH_EMISSING); /* no "Bearer " */
     assert_int_equal(auth_bearer(s, hdr, now + 601, user, &reason), AUTH_EINVALID); /* expired */
     assert_int_equal(auth_bearer(s, "Bearer x.y", now, user, &reason), AUTH_EINVALID);
-    assert_int_equal(token_mint("carol", "keyserver", now + 600, sk, tok, sizeof tok), TOKEN_OK);
+    assert_int_equal(token_mint(TOKEN_AUD_KEYSERVER, "carol", "carol.t", now + 600, sk, tok, sizeof tok), TOKEN_OK);
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
     assert_int_equal(auth_bearer(s, hdr, now, user, &reason), AUTH_EINVALID); /* audience */
-    assert_int_equal(token_mint("carol", "media", now + 600, sk2, tok, sizeof tok), TOKEN_OK);
+    assert_int_equal(token_mint(TOKEN_AUD_MQTT, "carol", "carol.t", now + 600, sk, tok, sizeof tok),
+                     TOKEN_OK);
+    snprintf(hdr, sizeof hdr, "Bearer %s", tok);
+    assert_int_equal(auth_bearer(s, hdr, now, user, &reason), AUTH_EINVALID); /* MQTT token */
+    assert_int_equal(token_mint(TOKEN_AUD_MEDIA, "carol", "carol.t", now + 600, sk2, tok, sizeof tok), TOKEN_OK);
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
     assert_int_equal(auth_bearer(s, hdr, now, user, &reason), AUTH_EINVALID); /* other key */
-    assert_int_equal(token_mint("dave", "media", now + 600, sk2, tok, sizeof tok), TOKEN_OK);
+    assert_int_equal(token_mint(TOKEN_AUD_MEDIA, "dave", "dave.t", now + 600, sk2, tok, sizeof tok), TOKEN_OK);
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
     assert_int_equal(auth_bearer(s, hdr, now, user, &reason), AUTH_EUNKNOWN);
     sodium_memzero(sk, sizeof sk);

@@ -18,12 +18,18 @@ p_user() {
   done
 }
 
-# p_token USER CLIENT_ID [TTL_S] - print a connect token.
-p_token() { ptool token "$H_TMP/keys-$1" "$1" "$2" "${3:-3600}"; }
+# p_token USER CLIENT_ID [TTL_S] [AUDIENCE] - print a token (audience mqtt).
+p_token() { ptool token "$H_TMP/keys-$1" "$1" "$2" "${3:-3600}" ${4:+"$4"}; }
 
-# p_auth USER CLIENT_ID - the connection arguments for mosquitto_pub/sub.
+# p_cid USER NAME - the MQTT client id of USER's connection NAME: the broker
+# accepts only "USER.TAG" (docs/protocol.md, "Identifiers"), so a NAME that
+# is not already of that form becomes the tag.
+p_cid() { case "$2" in "$1".*) echo "$2" ;; *) echo "$1.$2" ;; esac; }
+
+# p_auth USER NAME - the connection arguments for mosquitto_pub/sub.
 p_auth() {
-  echo "-h 127.0.0.1 -p $H_MQTT_PORT -i $2 -u $1 -P $(p_token "$1" "$2")"
+  local cid; cid="$(p_cid "$1" "$2")"
+  echo "-h 127.0.0.1 -p $H_MQTT_PORT -i $cid -u $1 -P $(p_token "$1" "$cid")"
 }
 
 # p_sub NAME USER CLIENT_ID COUNT TOPIC... - subscribe in the background
@@ -31,7 +37,7 @@ p_auth() {
 # $H_TMP/NAME.out; waits until the subscription is active. Extra mosquitto_sub
 # options can be given in P_SUB_OPTS.
 p_sub() {
-  local name="$1" user="$2" cid="$3" count="$4"; shift 4
+  local name="$1" user="$2" cid count="$4"; cid="$(p_cid "$2" "$3")"; shift 4
   local topics=() t
   for t in "$@"; do topics+=(-t "$t"); done
   : >"$H_TMP/$name.out"
@@ -92,7 +98,7 @@ p_json_field() {
   sed -E -n "s/^\\{(.*[{,])?\"$1\":(\"(([^\"\\\\]|\\\\.)*)\"|(-?[0-9]+)).*/\\3\\5/p"
 }
 
-# p_connect USER CLIENT_ID PASSWORD - try a CONNECT (mosquitto_pub of one
+# p_connect USER CLIENT_ID PASSWORD - try a CONNECT with exactly this client id (mosquitto_pub of one
 # typing event to USER's own typing topic); prints mosquitto_pub's output,
 # returns its exit status.
 p_connect() {

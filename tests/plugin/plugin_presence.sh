@@ -22,7 +22,7 @@ h_assert_eq "$(p_decode presence late | p_json_field state)" "online" "retained 
 # online, offline, online - an OFFLINE after the first disconnect would
 # show up as online, offline, offline.
 kill "$P_PID_al1"; wait "$P_PID_al1" 2>/dev/null || true
-h_wait_for 20 grep -q "Client alice-1 .*disconnect\|Socket error on client alice-1\|Client alice-1 closed" "$H_TMP/mosquitto.log" ||
+h_wait_for 20 grep -q "Client alice\.alice-1 .*disconnect\|Socket error on client alice\.alice-1\|Client alice\.alice-1 closed" "$H_TMP/mosquitto.log" ||
   h_fail "alice-1 did not disconnect"
 p_env "$H_TMP/m" m1 --body wake
 p_pub bob bob-1 parley/u/alice/inbox "$H_TMP/m"    # ends alice-2 (-C 1)

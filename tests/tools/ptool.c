@@ -4,7 +4,9 @@
  *
  *   ptool keygen DIR                      identity key pair -> DIR/identity.{pk,sk}
  *   ptool register STORE_URI USER DIR     write USER with DIR's key into the store
- *   ptool token DIR USER CLIENT_ID [TTL_S] print a connect token (TTL may be < 0)
+ *   ptool token DIR USER CLIENT_ID [TTL_S] [AUDIENCE]
+ *                                         print a connect token (TTL may be < 0;
+ *                                         audience "mqtt" unless given)
  *   ptool envelope --client-msg-id ID [--sender U] [--body TEXT] [--body-size N]
  *                  [--media-id M] [--ttl S]          encoded Envelope on stdout
  *   ptool typing [--on|--off] [--user U]             encoded Typing on stdout
@@ -80,12 +82,13 @@ static int cmd_register(int argc, char **argv)
 static int cmd_token(int argc, char **argv)
 {
     uint8_t sk[crypto_sign_SECRETKEYBYTES];
-    if (argc < 3 || argc > 4)
+    if (argc < 3 || argc > 5)
         return usage();
-    long long ttl = argc == 4 ? atoll(argv[3]) : TOKEN_DEFAULT_LIFETIME_S;
+    long long ttl = argc >= 4 ? atoll(argv[3]) : TOKEN_DEFAULT_LIFETIME_S;
+    const char *audience = argc == 5 ? argv[4] : "mqtt";
     if (testkit_read_file("ptool", argv[0], "identity.sk", sk, sizeof sk) != 0)
         return 1;
-    int rc = testkit_print_token(argv[1], argv[2], ttl, sk);
+    int rc = testkit_print_token(audience, argv[1], argv[2], ttl, sk);
     if (rc != TOKEN_OK) {
         fprintf(stderr, "ptool: token: %s\n", token_strerror(rc));
         return 1;

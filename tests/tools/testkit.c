@@ -76,11 +76,14 @@ int testkit_keygen(const char *prog, const char *dir, const char *sk_name, int s
 
 /* ------------------------------------------------------------ tokens */
 
-int testkit_print_token(const char *user, const char *client_id, long long ttl_s, uint8_t *sk)
+int testkit_print_token(const char *audience, const char *user, const char *client_id,
+                        long long ttl_s, uint8_t *sk)
 {
     char tok[TOKEN_MAX_LEN];
-    int rc = token_mint(user, client_id, (int64_t)time(NULL) + (int64_t)ttl_s, sk, tok,
-                        sizeof tok);
+    int aud = token_audience_parse(audience);
+    int rc = aud < 0 ? TOKEN_EMALFORMED
+                     : token_mint((token_audience)aud, user, client_id,
+                                  (int64_t)time(NULL) + (int64_t)ttl_s, sk, tok, sizeof tok);
     sodium_memzero(sk, crypto_sign_SECRETKEYBYTES);
     if (rc == TOKEN_OK)
         printf("%s\n", tok);

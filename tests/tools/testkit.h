@@ -33,10 +33,13 @@ int testkit_keygen(const char *prog, const char *dir, const char *sk_name, int s
 
 /* ------------------------------------------------------------ tokens */
 
-/* Mint a token for (user, client_id) expiring ttl_s seconds from now (ttl_s
- * may be negative) and print it on stdout with a newline. sk is wiped on
- * every path. Returns TOKEN_OK or the token_mint error (nothing printed). */
-int testkit_print_token(const char *user, const char *client_id, long long ttl_s, uint8_t *sk);
+/* Mint a token for audience ("mqtt", "keyserver", "media") and (user,
+ * client_id) expiring ttl_s seconds from now (ttl_s may be negative) and print
+ * it on stdout with a newline. sk is wiped on every path. Returns TOKEN_OK or
+ * the token_mint error (nothing printed; TOKEN_EMALFORMED for an unknown
+ * audience). */
+int testkit_print_token(const char *audience, const char *user, const char *client_id,
+                        long long ttl_s, uint8_t *sk);
 
 /* ------------------------------------------------------------ protobuf */
 

@@ -107,12 +107,16 @@ PARLEY_API const char *parley_user_id(const parley_client *c);
 /* This home's stable MQTT client id, or NULL without an identity. */
 PARLEY_API const char *parley_client_id(const parley_client *c);
 
-/* Mint an access token (docs/protocol.md, "Tokens") for client_id (NULL:
- * this home's MQTT client id) valid for lifetime_s seconds (0: one hour).
- * out receives a NUL-terminated token; outlen >= 512 is always enough.
- * Returns PARLEY_OK, PARLEY_ENOIDENT, PARLEY_EINVAL. */
-PARLEY_API int parley_token(parley_client *c, const char *client_id, int lifetime_s, char *out,
-                            size_t outlen);
+/* Mint an access token (docs/protocol.md, "Tokens") for one service:
+ * audience "mqtt" (NULL means "mqtt"), "keyserver" or "media"; a token is
+ * refused by every other service. client_id NULL: this home's MQTT client id
+ * (the broker accepts only "{user}.{tag}" client ids of this user). Valid for
+ * lifetime_s seconds (0: one hour). out receives a NUL-terminated token;
+ * outlen >= 512 is always enough.
+ * Returns PARLEY_OK, PARLEY_ENOIDENT, PARLEY_EINVAL (unknown audience, bad
+ * client id or lifetime). */
+PARLEY_API int parley_token(parley_client *c, const char *audience, const char *client_id,
+                            int lifetime_s, char *out, size_t outlen);
 
 /* The safety number of this user and peer: 60 decimal digits in 12 groups of
  * five separated by spaces, identical on both sides. Fetches the peer's

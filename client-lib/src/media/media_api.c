@@ -38,7 +38,7 @@ static int media_token(parley_client *c, char *tok, size_t len)
 {
     if (!c->media_url[0])
         return client__fail(c, PARLEY_EINVAL, "no media gateway URL (--media or PARLEY_MEDIA_URL)");
-    return parley_token(c, "media", 0, tok, len);
+    return parley_token(c, "media", NULL, 0, tok, len);
 }
 
 int parley_send_file(parley_client *c, const char *to, const char *path,
