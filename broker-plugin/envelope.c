@@ -295,6 +295,7 @@ static void envelope_send(struct mosquitto_evt_message *ed, const char *me, cons
         goto out;
     }
     if (known != LOOKUP_YES || !chat_id[0]) {
+        chat_id[0] = '\0'; /* no such chat either */
         why = PP_REJ_UNKNOWN_RECIPIENT;
         reason = "no such user";
         goto reject;
