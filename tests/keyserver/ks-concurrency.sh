@@ -6,7 +6,7 @@
 . "$PARLEY_SOURCE_DIR/tests/lib/harness.sh"
 . "$PARLEY_SOURCE_DIR/tests/keyserver/ks_lib.sh"
 
-h_start_keyserver --rate-limit 0 --threads 8
+h_start_keyserver --rate-limit 0 --threads 8 --otpk-pair-limit 0 --otpk-target-limit 0
 ks_user alice
 ks_user bob
 A="$(ks_keydir alice)"

@@ -47,7 +47,9 @@ ks_req GET /
 ks_expect 404 not_found
 ks_req GET "/v1/%FF%FE"          # not UTF-8 once unescaped: still a JSON error
 ks_expect 404 not_found
-ks_req GET "/v1/identity/%FF%0A"
+ks_req GET "/v1/identity/%FF%0A"   # a control character: refused before routing
+ks_expect 400 invalid_path
+ks_req GET "/v1/identity/%FF%FE"
 ks_expect 400 invalid_user_id
 ks_req DELETE /v1/identity/alice
 ks_expect 405 method_not_allowed
