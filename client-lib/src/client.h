@@ -119,6 +119,7 @@ struct parley_client {
     session_state state;
     int64_t next_attempt_ms;
     int attempts;            /* consecutive failed connects (backoff) */
+    int64_t token_expires_ms; /* monotonic: when the current attempt's token expires */
     int synced;              /* every chat synced since the last connect */
     int syncs_pending;       /* list_chats + sync pages in flight */
     int64_t last_outbox_scan_ms;
