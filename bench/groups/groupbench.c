@@ -224,9 +224,13 @@ static int pump(bench *b, int timeout_ms)
     return 0;
 }
 
-static int open_conn(bench *b, conn *c, int user, const char *client_id, int port)
+/* Connect as user with client id "{user name}.{tag}" (the form the plugin
+ * requires). */
+static int open_conn(bench *b, conn *c, int user, const char *tag, int port)
 {
-    char name[32];
+    char name[32], client_id[80];
+    user_name(name, sizeof name, user);
+    snprintf(client_id, sizeof client_id, "%s.%s", name, tag);
     c->b = b;
     c->m = mosquitto_new(client_id, true, c);
     if (!c->m)
@@ -238,8 +242,8 @@ static int open_conn(bench *b, conn *c, int user, const char *client_id, int por
         uint8_t pk[32], sk[64];
         char tok[TOKEN_MAX_LEN];
         user_keys(user, pk, sk);
-        user_name(name, sizeof name, user);
-        int rc = token_mint(TOKEN_AUD_MQTT, name, client_id, (int64_t)time(NULL) + 3600, sk, tok, sizeof tok);
+        int rc = token_mint(TOKEN_AUD_MQTT, name, client_id, (int64_t)time(NULL) + 3600, sk, tok,
+                            sizeof tok);
         sodium_memzero(sk, sizeof sk);
         if (rc != TOKEN_OK || mosquitto_username_pw_set(c->m, name, tok) != MOSQ_ERR_SUCCESS)
             return -1;
@@ -375,9 +379,9 @@ static int cmd_run(int argc, char **argv)
     for (int i = 0; i < b.n; i += BATCH) {
         int end = i + BATCH < b.n ? i + BATCH : b.n;
         for (int j = i; j < end; j++) {
-            char cid[48];
-            snprintf(cid, sizeof cid, "gb-sub-%d", j);
-            if (open_conn(&b, &b.subs[j], j, cid, port) != 0) {
+            char tag[32];
+            snprintf(tag, sizeof tag, "sub%d", j);
+            if (open_conn(&b, &b.subs[j], j, tag, port) != 0) {
                 fprintf(stderr, "groupbench: connect %d failed\n", j);
                 return 1;
             }
@@ -385,7 +389,7 @@ static int cmd_run(int argc, char **argv)
         if (wait_all(&b, i, end, is_connected, "CONNACK") != 0)
             return 1;
     }
-    if (open_conn(&b, &b.pub, 0, "gb-pub", port) != 0)
+    if (open_conn(&b, &b.pub, 0, "pub", port) != 0)
         return 1;
     while (!b.pub.connected && !b.pub.failed)
         pump(&b, 50);

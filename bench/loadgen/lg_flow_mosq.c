@@ -361,7 +361,7 @@ int lg_flow_mosq__run(const lg_flow_opts *o, lg_flow_result *r)
                 snprintf(err, errsz, "invalid user id prefix '%s'", o->prefix);
                 goto done;
             }
-            snprintf(cs[k]->client_id, sizeof cs[k]->client_id, "%s-lg", cs[k]->user);
+            snprintf(cs[k]->client_id, sizeof cs[k]->client_id, "%s.lg", cs[k]->user);
         }
         snprintf(p->inbox, sizeof p->inbox, "parley/u/%s/inbox", p->rcv.user);
         snprintf(p->receipts, sizeof p->receipts, "parley/u/%s/receipts", p->snd.user);

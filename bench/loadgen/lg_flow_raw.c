@@ -425,7 +425,7 @@ int lg_flow_raw__run(const lg_flow_opts *o, lg_flow_result *r)
                 snprintf(err, errsz, "invalid user id prefix '%s'", o->prefix);
                 goto out;
             }
-            snprintf(cs[k]->client_id, sizeof cs[k]->client_id, "%s-lg", cs[k]->user);
+            snprintf(cs[k]->client_id, sizeof cs[k]->client_id, "%s.lg", cs[k]->user);
         }
         snprintf(p->inbox, sizeof p->inbox, "parley/u/%s/inbox", p->rcv.user);
         snprintf(p->receipts, sizeof p->receipts, "parley/u/%s/receipts", p->snd.user);

@@ -176,7 +176,7 @@ static void *worker_main(void *arg)
             w->prep_failed++;
             continue;
         }
-        snprintf(cid, sizeof cid, "%s-idle", user);
+        snprintf(cid, sizeof cid, "%s.idle", user);
         if (o->parley && lg_ident_token(user, cid, token) != TOKEN_OK) {
             w->prep_failed++;
             continue;
