@@ -22,7 +22,7 @@ c_wait_line 60 "$H_TMP/bob1.out" "\"text\":\"second $SECRET\""
 # Bob's init uploaded 100 one-time prekeys; alice's first contact used one.
 ks_count() {
   local tok
-  tok="$(c_parley "$1" token --client-id keyserver --json |
+  tok="$(c_parley "$1" token --audience keyserver --json |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["password"])')"
   curl -sf -H "Authorization: Bearer $tok" "$H_KS_URL/v2/keys"
 }

@@ -11,7 +11,7 @@ h_user alice
 h_user bob
 
 tok() {
-  c_parley "$1" token --client-id keyserver --json |
+  c_parley "$1" token --audience keyserver --json |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["password"])'
 }
 ks_count() { curl -sf -H "Authorization: Bearer $(tok "$1")" "$H_KS_URL/v2/keys"; }
