@@ -24,6 +24,7 @@ typedef struct {
     char *user;
     char *client_id;
     int64_t expires_at; /* token expiry, Unix s */
+    size_t heap_idx;    /* position in pr_heap */
 } presence_conn;
 
 typedef struct {
@@ -46,6 +47,75 @@ static strmap *pr_users;    /* user id -> presence_user* (online users) */
 static strmap *pr_cids;     /* client id -> live connections with it (size_t*) */
 static strmap *pr_sessions; /* user id -> presence_sessions* */
 static int64_t pr_next_sweep_ms, pr_next_session_sweep_ms;
+
+/* ---- token expiry: a binary min-heap of connections by expires_at ----------
+ * Each connection knows its index, so a disconnect removes it in O(log n)
+ * and the sweep looks only at expired ones. */
+
+static presence_conn **pr_heap;
+static size_t pr_heap_n, pr_heap_cap;
+
+static void heap_set(size_t i, presence_conn *c)
+{
+    pr_heap[i] = c;
+    c->heap_idx = i;
+}
+
+static void heap_up(size_t i)
+{
+    presence_conn *c = pr_heap[i];
+    while (i > 0 && pr_heap[(i - 1) / 2]->expires_at > c->expires_at) {
+        heap_set(i, pr_heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    heap_set(i, c);
+}
+
+static void heap_down(size_t i)
+{
+    presence_conn *c = pr_heap[i];
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        int64_t best = c->expires_at;
+        if (l < pr_heap_n && pr_heap[l]->expires_at < best)
+            m = l, best = pr_heap[l]->expires_at;
+        if (l + 1 < pr_heap_n && pr_heap[l + 1]->expires_at < best)
+            m = l + 1;
+        if (m == i)
+            break;
+        heap_set(i, pr_heap[m]);
+        i = m;
+    }
+    heap_set(i, c);
+}
+
+static int heap_push(presence_conn *c)
+{
+    if (pr_heap_n == pr_heap_cap) {
+        size_t cap = pr_heap_cap ? pr_heap_cap * 2 : 64;
+        presence_conn **v = realloc(pr_heap, cap * sizeof *v);
+        if (!v)
+            return -1;
+        pr_heap = v;
+        pr_heap_cap = cap;
+    }
+    heap_set(pr_heap_n++, c);
+    heap_up(pr_heap_n - 1);
+    return 0;
+}
+
+static void heap_remove(presence_conn *c)
+{
+    size_t i = c->heap_idx;
+    if (i >= pr_heap_n || pr_heap[i] != c)
+        return;
+    presence_conn *last = pr_heap[--pr_heap_n];
+    if (i == pr_heap_n)
+        return;
+    heap_set(i, last);
+    heap_up(i);
+    heap_down(last->heap_idx);
+}
 
 static void conn_free(void *p)
 {
@@ -79,6 +149,9 @@ int presence__init(void)
 
 void presence__cleanup(void)
 {
+    free(pr_heap);
+    pr_heap = NULL;
+    pr_heap_n = pr_heap_cap = 0;
     strmap_free(pr_conns);
     strmap_free(pr_users);
     strmap_free(pr_cids);
@@ -194,7 +267,14 @@ int presence__admit(struct mosquitto *client, const char *user, const char *clie
         return 0; /* out of memory: admit untracked rather than lock users out */
     }
     c->expires_at = token_expires_at;
+    if (heap_push(c) != 0) {
+        conn_free(c);
+        if (new_cid)
+            strmap_remove(pr_cids, client_id);
+        return 0;
+    }
     if (strmap_put(pr_conns, key, c) != 0) {
+        heap_remove(c);
         conn_free(c);
         if (new_cid)
             strmap_remove(pr_cids, client_id);
@@ -225,6 +305,7 @@ int presence__disconnect_cb(int event, void *event_data, void *userdata)
     presence_conn *c = strmap_take(pr_conns, key);
     if (!c)
         return MOSQ_ERR_SUCCESS;
+    heap_remove(c);
     int64_t now = pp_now_ms();
     size_t *cid_n = strmap_get(pr_cids, c->client_id);
     if (cid_n && --*cid_n == 0)
@@ -244,19 +325,13 @@ int presence__disconnect_cb(int event, void *event_data, void *userdata)
 /* ---- closing connections ------------------------------------------------------ */
 
 typedef struct {
-    const char *user;    /* match this user, or */
-    int64_t expired_at;  /* tokens expired at or before this (Unix s) */
+    const char *user;
     char **ids;
     size_t n, cap;
 } presence_pick;
 
-static void pick_conn(const char *key, void *value, void *ctx)
+static void pick_id(presence_pick *p, const char *client_id)
 {
-    (void)key;
-    presence_conn *c = value;
-    presence_pick *p = ctx;
-    if (p->user ? strcmp(c->user, p->user) != 0 : c->expires_at > p->expired_at)
-        return;
     if (p->n == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 8;
         char **v = realloc(p->ids, cap * sizeof *v);
@@ -265,8 +340,17 @@ static void pick_conn(const char *key, void *value, void *ctx)
         p->ids = v;
         p->cap = cap;
     }
-    if ((p->ids[p->n] = strdup(c->client_id)) != NULL)
+    if ((p->ids[p->n] = strdup(client_id)) != NULL)
         p->n++;
+}
+
+static void pick_conn(const char *key, void *value, void *ctx)
+{
+    (void)key;
+    presence_conn *c = value;
+    presence_pick *p = ctx;
+    if (!strcmp(c->user, p->user))
+        pick_id(p, c->client_id);
 }
 
 /* Close the picked connections: collected first, because each kick raises
@@ -302,8 +386,13 @@ void presence__sweep(int64_t now_ms)
     if (now_ms < pr_next_sweep_ms)
         return;
     pr_next_sweep_ms = now_ms + PRESENCE_SWEEP_MS;
-    presence_pick p = {.expired_at = now_ms / 1000 - 1}; /* valid through expires_at */
-    strmap_foreach(pr_conns, pick_conn, &p);
+    /* A token is valid through its expires_at second. */
+    presence_pick p = {0};
+    while (pr_heap_n > 0 && pr_heap[0]->expires_at < now_ms / 1000) {
+        presence_conn *c = pr_heap[0];
+        pick_id(&p, c->client_id);
+        heap_remove(c); /* the DISCONNECT event will not find it again */
+    }
     kick_picked(&p, "token expired");
     /* Sessions: a slower cadence is enough; entries only matter at the cap. */
     if (now_ms >= pr_next_session_sweep_ms) {
