@@ -54,7 +54,13 @@ static void test_parse_range(void **state)
         {"bytes=-", 100, RANGE_NONE, 0, 0},
         {"bytes=a-b", 100, RANGE_NONE, 0, 0},
         {"items=0-1", 100, RANGE_NONE, 0, 0},
-        {"bytes=99999999999999999999-", 100, RANGE_NONE, 0, 0},
+        /* 20+ digits (RFC 9110: any length): past the end, or clamped */
+        {"bytes=99999999999999999999-", 100, RANGE_UNSATISFIABLE, 0, 0},
+        {"bytes=18446744073709551616-", 100, RANGE_UNSATISFIABLE, 0, 0}, /* 2^64 */
+        {"bytes=0-99999999999999999999", 100, RANGE_OK, 0, 100},
+        {"bytes=-99999999999999999999", 100, RANGE_OK, 0, 100},
+        {"bytes=00000000000000000000000090-", 100, RANGE_OK, 90, 10},
+        {"bytes=99999999999999999999-5", 100, RANGE_NONE, 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint64_t off = 0, len = 0;
