@@ -64,7 +64,7 @@ h_assert_contains "$(cat "$H_TMP/err")" "hash mismatch"
 cp "$H_TMP/orig.blob" "$DIR/$media_id"
 
 # deleted by its owner: the fetch is refused by the gateway
-tok="$(p alice token --client-id media --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["password"])')"
+tok="$(p alice token --audience media --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["password"])')"
 h_assert_eq "$(curl -sS -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $tok" \
   "$H_MEDIA_URL/v1/media/$media_id")" 204 "owner delete"
 if p bob fetch "$media_id" --out "$H_TMP/gone.jpg" 2>"$H_TMP/err"; then h_fail "deleted media fetched"; fi
