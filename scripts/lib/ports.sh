@@ -124,15 +124,17 @@ parley_free_packaged_mosquitto() {
   return 0
 }
 
-# parley_free_port_from PORT BIND - the first port above PORT that nothing
-# holds (for suggestions).
+# parley_free_port_from PORT BIND [SKIP...] - the first port above PORT that
+# nothing holds and that is not one of SKIP (the other ports we want), for
+# suggestions.
 parley_free_port_from() {
-  local p="$1"
+  local p="$1" bind="$2"; shift 2
   while [ "$p" -lt 65535 ]; do
     p=$((p + 1))
-    [ -z "$(parley_port_holders "$p" "$2")" ] && { echo "$p"; return 0; }
+    case " $* " in *" $p "*) continue ;; esac
+    [ -z "$(parley_port_holders "$p" "$bind")" ] && { echo "$p"; return 0; }
   done
-  echo "$1"
+  echo "$p"
 }
 
 # parley_listens PID PORT - true when process PID listens on TCP PORT.

@@ -14,6 +14,12 @@ s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(3600)' "$1"
 }
 
 s_ports
+# The media port right above the keyserver port (when free), as with the
+# defaults 8081/8082: the suggested keyserver port must skip it.
+if python3 -c 'import socket,sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' "$((KS_PORT + 1))" 2>/dev/null &&
+   [ "$((KS_PORT + 1))" != "$MQTT_PORT" ]; then
+  MEDIA_PORT=$((KS_PORT + 1))
+fi
 # 1. Another mosquitto (not /usr/sbin/mosquitto -c /etc/mosquitto/mosquitto.conf)
 #    on the MQTT port, and an unrelated server on the keyserver port.
 H_MQTT_PORT="$MQTT_PORT" h_start_bare_mosquitto
@@ -31,6 +37,9 @@ h_assert_contains "$mqtt_line" "or choose another port, e.g. PARLEY_MQTT_PORT=" 
 h_assert_contains "$mqtt_line" "mosquitto.service" "MQTT refusal names the packaged service"
 grep -qE "port $KS_PORT \(PARLEY_KEYSERVER_PORT\) is in use by pid $ks_holder: [^ ]*python3 -c import socket" <<<"$ks_line" ||
   s_fail "keyserver refusal does not name the python3 holder"
+suggested="$(sed -n 's/.*e\.g\. PARLEY_KEYSERVER_PORT=\([0-9]*\) .*/\1/p' <<<"$ks_line")"
+[ -n "$suggested" ] && [ "$suggested" != "$MEDIA_PORT" ] && [ "$suggested" != "$MQTT_PORT" ] &&
+  [ "$suggested" != "$KS_PORT" ] || s_fail "suggested keyserver port '$suggested' is not another free port"
 # One line per port and nothing else (no service was started to print anything).
 h_assert_eq "$(grep -c . "$RUN_LOG")" 2 "lines printed by the refused run"
 h_assert_not_contains "$out" "Parley is running" "refused run"
