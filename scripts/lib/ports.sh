@@ -115,7 +115,8 @@ parley_free_packaged_mosquitto() {
     elif parley_is_packaged_mosquitto "$pid"; then
       echo "parley: port $port is held by Debian's packaged mosquitto ($(parley_proc_desc "$pid")), not run by systemd here;" \
         "stopping it with SIGTERM (start it again with: service mosquitto start)" >&2
-      parley_root kill -TERM "$pid" || true
+      # As root (sudo) only when it is not ours: it runs as user mosquitto.
+      kill -TERM "$pid" 2>/dev/null || parley_root kill -TERM "$pid" || true
     else
       continue
     fi

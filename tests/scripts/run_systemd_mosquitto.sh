@@ -31,6 +31,13 @@ case "\$*" in
   *) echo "systemctl stand-in: unexpected: \$*" >&2; exit 1 ;;
 esac
 SH
+if [ "$S_ROOT" = 0 ]; then
+  # This user cannot become root, and the broker runs as this user: a stand-in
+  # sudo runs the stand-in systemctl as is (scripts/run uses sudo for systemctl
+  # when not root).
+  printf '#!/bin/sh\nexec "$@"\n' >"$H_TMP/bin/sudo"
+  chmod 755 "$H_TMP/bin/sudo"
+fi
 chmod 755 "$H_TMP/bin/systemctl" "$H_TMP/bin"
 # Created by this user: the stand-in may run as root (sudo) and only appends.
 : >"$H_TMP/systemctl.calls"
