@@ -5,7 +5,8 @@
 . "$PARLEY_SOURCE_DIR/tests/lib/harness.sh"
 . "$PARLEY_SOURCE_DIR/tests/client/lib.sh"
 
-h_start_keyserver --rate-limit 0
+# The hand-out limits (issue 11, prekey draining) are off: this test drains on purpose.
+h_start_keyserver --rate-limit 0 --otpk-pair-limit 0 --otpk-target-limit 0
 h_start_mosquitto
 h_user alice
 h_user bob
