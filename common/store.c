@@ -411,9 +411,9 @@ int store_chats_of_user(store_t *s, const char *user_id, store_member **out, siz
 
 /* ------------------------------------------------------------- messages */
 
-int store_message_put(store_t *s, store_message *m)
+/* The argument checks of message_put / message_append / put_many. */
+static int check_message(store_t *s, const store_message *m)
 {
-    ENTER(s);
     CHECK(check_ptr(s, m, "message"));
     CHECK(check_id(s, m->chat_id, "chat_id"));
     CHECK(check_id(s, m->server_id, "server_id"));
@@ -437,7 +437,59 @@ int store_message_put(store_t *s, store_message *m)
         store__set_error(s, "seq or expires_at out of range");
         return STORE_EINVAL;
     }
+    return STORE_OK;
+}
+
+int store_message_put(store_t *s, store_message *m)
+{
+    ENTER(s);
+    CHECK(check_message(s, m));
     return s->vt->message_put(s, m);
+}
+
+int store_message_append(store_t *s, store_message *m)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, m, "message"));
+    if (m->seq != 0) {
+        store__set_error(s, "message_append: seq must be 0 (the store assigns it)");
+        return STORE_EINVAL;
+    }
+    CHECK(check_message(s, m));
+    return s->vt->message_put(s, m);
+}
+
+void store__message_put_many(store_t *s, store_message *const *msgs, int *rcs, size_t n)
+{
+    size_t i, ok = 0;
+    if (!s || (n && (!msgs || !rcs)))
+        return;
+    s->err[0] = '\0';
+    /* Checks first: a message that fails them gets its own STORE_EINVAL
+     * and is handed to the backend as NULL (skipped). */
+    for (i = 0; i < n; i++) {
+        rcs[i] = check_message(s, msgs[i]);
+        if (rcs[i] == STORE_OK)
+            ok++;
+    }
+    if (ok == 0)
+        return;
+    if (s->vt->message_put_many) {
+        s->vt->message_put_many(s, msgs, rcs, n);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (rcs[i] != STORE_OK)
+            continue;
+        rcs[i] = s->vt->message_put(s, msgs[i]);
+        if (rcs[i] == STORE_EIO || rcs[i] == STORE_ENOMEM || rcs[i] == STORE_EUNAVAIL) {
+            /* a backend failure ends the run: the caller rolls back */
+            for (size_t j = i + 1; j < n; j++)
+                if (rcs[j] == STORE_OK)
+                    rcs[j] = rcs[i];
+            return;
+        }
+    }
 }
 
 int store_message_get(store_t *s, const char *chat_id, uint64_t seq, store_message *out)

@@ -200,6 +200,26 @@ void store_message_array_free(store_message *a, size_t n);
  * stored message's. Updates the chat's last_seq and last_message_at.
  */
 int store_message_put(store_t *s, store_message *m);
+
+/*
+ * Append a message: the store is the sequencer. m->seq must be 0 (else
+ * STORE_EINVAL); the rest is store_message_put with seq == 0, whose contract,
+ * the same on every backend and across any number of connections,
+ * processes and (MongoDB) nodes on one store, is:
+ *  - STORE_OK: the message is stored once with the chat's next seq
+ *    (last_seq + 1), written into m->seq; per-chat seqs have no gaps (a
+ *    failed or rolled-back append consumes no seq) and a seq becomes
+ *    visible to readers only together with or after every lower seq of the
+ *    chat (commit order = seq order).
+ *  - STORE_EDUP: (sender, client_msg_id) is already stored (a retry, from
+ *    any connection, process or node, before or after a restart): nothing
+ *    is stored; m->seq and m->server_id (reallocated) are the original's.
+ *  - STORE_ENOTFOUND: no such chat (unless the retry rule above applies).
+ *  - any other error: nothing stored, m->seq is left 0.
+ * Inside store_begin/commit the seq is the one the commit makes visible.
+ * Through the writer, use STORE_OP_MESSAGE_PUT with seq 0 (store_writer.h).
+ */
+int store_message_append(store_t *s, store_message *m);
 int store_message_get(store_t *s, const char *chat_id, uint64_t seq, store_message *out);
 int store_message_get_by_client_id(store_t *s, const char *sender, const char *client_msg_id,
                                    store_message *out);

@@ -74,6 +74,13 @@ struct store_vtable {
     int (*chats_of_user)(store_t *s, const char *user_id, store_member **out, size_t *n);
 
     int (*message_put)(store_t *s, store_message *m);
+    /* Optional: put msgs[0..n) in order, as n message_put calls would, each
+     * result in rcs[i]. Entries whose rcs[i] is not STORE_OK on entry failed
+     * store.c's checks: skip them. Called inside store_begin/commit (the
+     * writer's batch). A backend failure may be reported for every message
+     * from the failing one on; the caller then rolls the batch back. NULL:
+     * store.c loops over message_put. */
+    void (*message_put_many)(store_t *s, store_message *const *msgs, int *rcs, size_t n);
     int (*message_get)(store_t *s, const char *chat_id, uint64_t seq, store_message *out);
     int (*message_get_by_client_id)(store_t *s, const char *sender, const char *client_msg_id,
                                     store_message *out);
@@ -110,6 +117,11 @@ int store_sqlite__open(const char *uri, const store_options *opts, store_t **out
                        char *errbuf, size_t errlen);
 int store_mongo__open(const char *uri, const store_options *opts, store_t **out,
                       char *errbuf, size_t errlen);
+
+/* For the writer: put a run of messages in order inside the open
+ * transaction (checks of store_message_put per message, then the backend's
+ * message_put_many or a loop). rcs[i] gets each message's result. */
+void store__message_put_many(store_t *s, store_message *const *msgs, int *rcs, size_t n);
 
 /* printf into s->err (truncated to fit). */
 void store__set_error(store_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

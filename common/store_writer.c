@@ -6,11 +6,18 @@
  * them between store_begin and store_commit on its own connection, then
  * calls every callback and frees the ops. Each op is atomic on its own (the
  * backend undoes a failing write without touching the rest of the
- * transaction), so one bad op does not poison its batch. A backend failure
- * (STORE_EIO / ENOMEM / EUNAVAIL) in an op, or a failed begin/commit, fails
- * the whole batch: it is rolled back and every op reports that error.
+ * transaction), so one bad op does not poison its batch. Consecutive message
+ * puts go to the backend as one run (store__message_put_many: MongoDB writes
+ * them with one insertMany). A backend failure (STORE_EIO / ENOMEM /
+ * EUNAVAIL) in an op, or a failed begin/commit, rolls the whole batch back.
+ * STORE_EUNAVAIL (SQLite busy after the busy timeout, a MongoDB transient
+ * transaction error or no primary) is retried: the whole batch runs again,
+ * with every seq the rolled-back attempt assigned given back, for up to
+ * RETRY_BUDGET_MS; any other backend failure, or EUNAVAIL past the budget,
+ * fails every op of the batch with that error.
  */
 #include "store_writer.h"
+#include "store_backend.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -23,6 +30,7 @@ struct item {
     store_done_cb cb;
     void *ctx;
     int rc;
+    uint64_t seq0;              /* message put: the seq as submitted (0 = append) */
     struct item *next;
 };
 
@@ -37,7 +45,13 @@ struct store_writer {
     size_t pending;             /* queued + being applied */
     bool stopping;
     store_writer_stats stats;
+    store_message **run_msgs;   /* batch_max slots: a run of message puts */
+    int *run_rcs;
 };
+
+/* How long a batch failing with STORE_EUNAVAIL is retried. */
+#define RETRY_BUDGET_MS 10000
+#define RETRY_BACKOFF_MAX_MS 100
 
 static uint64_t now_us(void)
 {
@@ -75,37 +89,87 @@ static bool backend_failure(int rc)
     return rc == STORE_EIO || rc == STORE_ENOMEM || rc == STORE_EUNAVAIL;
 }
 
-/* Apply a batch in one transaction and set each item's rc. Returns the
- * commit time in microseconds (0 if nothing was committed). */
-static uint64_t run_batch(store_writer *w, struct item *batch)
+/* Put the submitted seqs back (a rolled-back attempt assigned some). */
+static void restore_seqs(struct item *batch)
 {
-    struct item *it;
-    int rc = store_begin(w->s), fatal = STORE_OK;
-    uint64_t t0;
+    for (struct item *it = batch; it; it = it->next)
+        if (it->op->type == STORE_OP_MESSAGE_PUT)
+            it->op->u.message.seq = it->seq0;
+}
 
-    if (rc != STORE_OK) {
-        fatal = rc;
-        goto fail;
-    }
-    for (it = batch; it; it = it->next) {
-        it->rc = apply(w->s, it->op);
-        if (backend_failure(it->rc)) {
-            fatal = it->rc;
-            store_rollback(w->s);
-            goto fail;
+/* One attempt: apply the batch in one transaction and set each item's rc.
+ * Returns STORE_OK when committed (*commit_us set), else the error that
+ * failed the whole batch (rolled back). */
+static int run_batch_once(store_writer *w, struct item *batch, uint64_t *commit_us)
+{
+    struct item *it, *run;
+    size_t n, i;
+    uint64_t t0;
+    int rc = store_begin(w->s);
+
+    if (rc != STORE_OK)
+        return rc;
+    for (it = batch; it;) {
+        if (it->op->type != STORE_OP_MESSAGE_PUT) {
+            it->rc = apply(w->s, it->op);
+            if (backend_failure(it->rc))
+                goto fail;
+            it = it->next;
+            continue;
+        }
+        /* a run of consecutive message puts */
+        for (run = it, n = 0; it && it->op->type == STORE_OP_MESSAGE_PUT; it = it->next)
+            w->run_msgs[n++] = &it->op->u.message;
+        store__message_put_many(w->s, w->run_msgs, w->run_rcs, n);
+        for (i = 0; i < n; i++, run = run->next) {
+            run->rc = w->run_rcs[i];
+            if (backend_failure(run->rc)) {
+                it = run;
+                goto fail;
+            }
         }
     }
     t0 = now_us();
     rc = store_commit(w->s);
-    if (rc != STORE_OK) {
-        fatal = rc;
-        goto fail;
-    }
+    if (rc != STORE_OK)
+        return rc;
     t0 = now_us() - t0;
-    return t0 > 0 ? t0 : 1;
+    *commit_us = t0 > 0 ? t0 : 1;
+    return STORE_OK;
 fail:
+    rc = it->rc;
+    store_rollback(w->s);
+    return rc;
+}
+
+/* Apply a batch, retrying it while it fails with STORE_EUNAVAIL (within
+ * RETRY_BUDGET_MS), and set each item's rc. Returns the commit time in
+ * microseconds (0 if nothing was committed). */
+static uint64_t run_batch(store_writer *w, struct item *batch, uint64_t *retries)
+{
+    struct item *it;
+    uint64_t commit_us = 0, start = now_us();
+    unsigned backoff_ms = 1;
+    int rc;
+
     for (it = batch; it; it = it->next)
-        it->rc = fatal;
+        if (it->op->type == STORE_OP_MESSAGE_PUT)
+            it->seq0 = it->op->u.message.seq;
+    for (;;) {
+        rc = run_batch_once(w, batch, &commit_us);
+        if (rc == STORE_OK)
+            return commit_us;
+        restore_seqs(batch);
+        if (rc != STORE_EUNAVAIL || now_us() - start > (uint64_t)RETRY_BUDGET_MS * 1000u)
+            break;
+        struct timespec ts = { 0, (long)backoff_ms * 1000000L };
+        nanosleep(&ts, NULL);
+        if (backoff_ms < RETRY_BACKOFF_MAX_MS)
+            backoff_ms *= 2;
+        (*retries)++;
+    }
+    for (it = batch; it; it = it->next)
+        it->rc = rc;
     return 0;
 }
 
@@ -114,7 +178,7 @@ static void *writer_main(void *arg)
     store_writer *w = arg;
     struct item *batch, *last, *it, *next;
     size_t n;
-    uint64_t commit_us;
+    uint64_t commit_us, retries;
     struct timespec deadline;
 
     pthread_mutex_lock(&w->mu);
@@ -148,7 +212,8 @@ static void *writer_main(void *arg)
         w->queued -= n;
         pthread_mutex_unlock(&w->mu);
 
-        commit_us = run_batch(w, batch);
+        retries = 0;
+        commit_us = run_batch(w, batch, &retries);
         for (it = batch; it; it = next) {
             next = it->next;
             if (it->cb)
@@ -160,6 +225,7 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&w->mu);
         w->pending -= n;
         w->stats.ops += n;
+        w->stats.batch_retries += retries;
         if (commit_us) {
             w->stats.batches++;
             w->stats.commit_us_total += commit_us;
@@ -190,6 +256,12 @@ int store_writer_start(const char *uri, const store_options *sopts,
     w->opt.queue_max = opts && opts->queue_max ? opts->queue_max : 100000;
     if (opts && opts->max_delay_ms < 0)
         w->opt.max_delay_ms = 0;
+    w->run_msgs = calloc(w->opt.batch_max, sizeof *w->run_msgs);
+    w->run_rcs = calloc(w->opt.batch_max, sizeof *w->run_rcs);
+    if (!w->run_msgs || !w->run_rcs) {
+        rc = STORE_ENOMEM;
+        goto fail;
+    }
     rc = store_open(uri, sopts, &w->s);
     if (rc != STORE_OK)
         goto fail;
@@ -208,6 +280,8 @@ int store_writer_start(const char *uri, const store_options *sopts,
     return STORE_OK;
 fail:
     store_close(w->s);
+    free(w->run_msgs);
+    free(w->run_rcs);
     free(w);
     return rc;
 }
@@ -283,5 +357,7 @@ void store_writer_stop(store_writer *w)
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     store_close(w->s);
+    free(w->run_msgs);
+    free(w->run_rcs);
     free(w);
 }

@@ -9,8 +9,19 @@
  * STORE_OK (or STORE_EDUP) means the write is durable.
  *
  * If one operation fails, the others of the batch are still committed; the
- * failed one reports its error. If the commit itself fails, every operation
- * of the batch reports the error and nothing of it is stored.
+ * failed one reports its error. A batch failing with STORE_EUNAVAIL (SQLite
+ * busy past the busy timeout, a MongoDB transient transaction error) is run
+ * again, whole, for up to 10 s. If the batch still fails (or the commit
+ * itself fails), every operation of the batch reports the error and nothing
+ * of it is stored.
+ *
+ * Appends: STORE_OP_MESSAGE_PUT with u.message.seq == 0 is
+ * store_message_append (store.h): the store assigns the chat's next seq in
+ * the batch's transaction. The callback then gets rc STORE_OK with
+ * op->u.message.seq = the assigned seq (server_id as submitted), or
+ * STORE_EDUP with op->u.message.seq and op->u.message.server_id = the
+ * originally stored message's (a retry; nothing new stored), or an error
+ * with op->u.message.seq back at 0 (nothing stored, no seq consumed).
  *
  * The callback must not block for long and must not call back into the
  * writer's submit with a wait; it typically pushes the result onto a queue.
@@ -62,7 +73,8 @@ void store_op_free(store_op *op);
 
 /* Called on the writer thread once the op's batch is committed (or failed).
  * rc: the op's result (STORE_OK, STORE_EDUP, or an error). For
- * STORE_OP_MESSAGE_PUT, op->u.message.seq/server_id hold the stored values. */
+ * STORE_OP_MESSAGE_PUT with STORE_OK or STORE_EDUP, op->u.message.seq and
+ * server_id hold the stored values; on an error seq is as submitted. */
 typedef void (*store_done_cb)(store_op *op, int rc, void *ctx);
 
 typedef struct store_writer store_writer;
@@ -97,6 +109,7 @@ typedef struct {
     uint64_t batches;       /* transactions committed */
     uint64_t commit_us_total;
     uint64_t commit_us_max;
+    uint64_t batch_retries; /* batches run again after STORE_EUNAVAIL (busy, transient) */
 } store_writer_stats;
 void store_writer_get_stats(store_writer *w, store_writer_stats *out);
 

@@ -1185,6 +1185,8 @@ int main(int argc, char **argv)
 
     if (strcmp(mode, "crash-child") == 0 && argc == 4)
         return conf_crash_child(argv[2], argv[3]);
+    if (strcmp(mode, "append-child") == 0 && argc == 5)
+        return conf_append_child(argv[2], atoi(argv[3]), argv[4]);
     if (strcmp(mode, "sqlite") == 0) {
         conf_is_sqlite = 1;
         snprintf(tmpdir, sizeof tmpdir, "%s/parley-store-XXXXXX",
@@ -1209,6 +1211,8 @@ int main(int argc, char **argv)
         all[n++] = tests[i];
     for (size_t i = 0; i < conf_writer_tests_n && n < sizeof all / sizeof all[0]; i++)
         all[n++] = conf_writer_tests[i];
+    for (size_t i = 0; i < conf_seq_tests_n && n < sizeof all / sizeof all[0]; i++)
+        all[n++] = conf_seq_tests[i];
     rc = _cmocka_run_group_tests(conf_is_sqlite ? "store_conformance_sqlite"
                                                 : "store_conformance_mongo",
                                  all, n, NULL, NULL);

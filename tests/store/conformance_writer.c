@@ -463,6 +463,9 @@ static void test_writer_batch_failure(void **state)
         assert_int_equal(r[i].calls, 1);
         assert_int_equal(r[i].rc, STORE_EUNAVAIL);
     }
+    /* the appends' seqs were given back with the rolled-back batch */
+    assert_int_equal(r[1].seq, 0);
+    assert_int_equal(r[2].seq, 0);
     assert_int_equal(store_chat_get(st->s, "g:f", &c), STORE_ENOTFOUND);
     submit_ok(w, chat_op(STORE_OP_CHAT_PUT, "g:f"), record_cb, &after);
     store_writer_stop(w);
