@@ -1,3 +1,4 @@
+/* b64.c - strict base64 decoding, one spelling per value (b64.h). */
 #include "b64.h"
 
 #include <sodium.h>

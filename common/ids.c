@@ -1,3 +1,4 @@
+/* ids.c - validation and construction of Parley identifiers (ids.h). */
 #include "ids.h"
 
 #include <sodium.h>

@@ -1,3 +1,4 @@
+/* log.c - one-line server logging to stderr with a level from PARLEY_LOG_LEVEL (log.h). */
 #include "log.h"
 
 #include <stdarg.h>

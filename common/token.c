@@ -1,3 +1,4 @@
+/* token.c - minting and verifying audience-bound access tokens (token.h). */
 #include "token.h"
 #include "b64.h"
 #include "ids.h"

@@ -1,3 +1,4 @@
+/* lg_flow.c - the message-flow run (lg_flow.h): sender/receiver pairs over MQTT. */
 #include "lg_flow.h"
 
 #include <string.h>

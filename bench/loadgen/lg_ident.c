@@ -1,3 +1,4 @@
+/* lg_ident.c - benchmark identities (lg_ident.h): derived keys, registration, tokens. */
 #include "lg_ident.h"
 
 #include "store.h"
@@ -34,7 +35,8 @@ int lg_ident_token(const char *user_id, const char *client_id, char out[TOKEN_MA
 {
     uint8_t pk[32], sk[64];
     lg_ident_keypair(user_id, pk, sk);
-    int rc = token_mint(TOKEN_AUD_MQTT, user_id, client_id, (int64_t)time(NULL) + TOKEN_DEFAULT_LIFETIME_S, sk,
+    int rc = token_mint(TOKEN_AUD_MQTT, user_id, client_id,
+                        (int64_t)time(NULL) + TOKEN_DEFAULT_LIFETIME_S, sk,
                         out, TOKEN_MAX_LEN);
     sodium_memzero(sk, sizeof sk);
     return rc;

@@ -1,3 +1,4 @@
+/* lg_idle.c - the idle-connection run (lg_idle.h): connect rate and memory per connection. */
 #include "lg_idle.h"
 
 #include "lg_clock.h"

@@ -1,7 +1,7 @@
 /*
  * lg_idle.h - the idle-connection run: open `clients` MQTT 3.1.1
  * connections (user ids {prefix}{base} .. {prefix}{base+clients-1}, client
- * id "{user}-idle", a token as password in Parley mode), measure how fast
+ * id "{user}.idle", a token as password in Parley mode), measure how fast
  * the broker accepts them (CONNECT to CONNACK; with the Parley plugin every
  * CONNACK is a verified token), hold them idle and read the broker's memory
  * from /proc/{broker_pid}/status.

@@ -1,3 +1,4 @@
+/* lg_mqtt.c - the MQTT 3.1.1 packets the load generator speaks (lg_mqtt.h). */
 #include "lg_mqtt.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* lg_payload.c - the load generator's envelopes with a timing stamp (lg_payload.h). */
 #include "lg_payload.h"
 
 #include "parley.pb-c.h"

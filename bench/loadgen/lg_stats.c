@@ -1,3 +1,4 @@
+/* lg_stats.c - latency samples and exact percentiles (lg_stats.h). */
 #include "lg_stats.h"
 
 #include <stdlib.h>

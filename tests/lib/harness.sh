@@ -19,6 +19,14 @@ H_STORE="sqlite:$H_TMP/parley.db"
 H_PIDS=()
 H_MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 H_PLUGIN="$PARLEY_BUILD_DIR/broker-plugin/parley_plugin.so"
+# A sanitizer build of the plugin (-DPARLEY_SANITIZE=ON) needs the ASan
+# runtime loaded first into the uninstrumented mosquitto; the broker's own
+# allocations are not ours, so leak detection is off for that process.
+H_MOSQ_ENV=()
+if [ -e "$H_PLUGIN" ] && ldd "$H_PLUGIN" 2>/dev/null | grep -q libasan; then
+  H_MOSQ_ENV=(env "LD_PRELOAD=$(gcc -print-file-name=libasan.so)"
+    "ASAN_OPTIONS=detect_leaks=0:abort_on_error=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}")
+fi
 H_PARLEY="$PARLEY_BUILD_DIR/client-lib/parley"
 export PATH="$PARLEY_BUILD_DIR/client-lib:$PARLEY_BUILD_DIR/keyserver:$PARLEY_BUILD_DIR/media-gateway:$PARLEY_BUILD_DIR/tests:$PATH"
 
@@ -112,7 +120,7 @@ CONF
 # Sets H_MQTT_PORT, H_MQTT_URL, H_MOSQ_PID.
 h_start_mosquitto() {
   h_mosquitto_conf "${1:-}"
-  h_bg mosquitto "$H_MOSQUITTO" -c "$H_TMP/mosquitto.conf"
+  h_bg mosquitto "${H_MOSQ_ENV[@]}" "$H_MOSQUITTO" -c "$H_TMP/mosquitto.conf"
   H_MOSQ_PID=$H_LAST_PID
   h_wait_port "$H_MQTT_PORT"
   H_MQTT_URL="tcp://127.0.0.1:$H_MQTT_PORT"
@@ -121,7 +129,7 @@ h_start_mosquitto() {
 
 # h_restart_mosquitto - start again with the same config (after a kill).
 h_restart_mosquitto() {
-  h_bg mosquitto "$H_MOSQUITTO" -c "$H_TMP/mosquitto.conf"
+  h_bg mosquitto "${H_MOSQ_ENV[@]}" "$H_MOSQUITTO" -c "$H_TMP/mosquitto.conf"
   H_MOSQ_PID=$H_LAST_PID
   h_wait_port "$H_MQTT_PORT"
 }
