@@ -464,6 +464,58 @@ bool store_bson__seq_alloc_update(int64_t server_ts, bson_t *update)
            bson_append_document_end(update, &max);
 }
 
+bool store_bson__seq_alloc_n_update(uint64_t n, int64_t max_ts, bson_t *update)
+{
+    bson_t inc, max;
+    return n > 0 && BSON_APPEND_DOCUMENT_BEGIN(update, "$inc", &inc) &&
+           put_u64(&inc, "last_seq", n) && bson_append_document_end(update, &inc) &&
+           BSON_APPEND_DOCUMENT_BEGIN(update, "$max", &max) &&
+           BSON_APPEND_INT64(&max, "last_message_at", max_ts) &&
+           bson_append_document_end(update, &max);
+}
+
+bool store_bson__client_ids_query(const char *const *senders, const char *const *client_msg_ids,
+                                  size_t n, bson_t *filter, bson_t *opts)
+{
+    bson_t arr, one, proj;
+    char key[16];
+    const char *k;
+    bool ok = n > 0 && BSON_APPEND_ARRAY_BEGIN(filter, "$or", &arr);
+    for (size_t i = 0; ok && i < n; i++) {
+        bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+        ok = bson_append_document_begin(&arr, k, -1, &one) && put_str(&one, "sender", senders[i]) &&
+             put_str(&one, "client_msg_id", client_msg_ids[i]) &&
+             bson_append_document_end(&arr, &one);
+    }
+    ok = ok && bson_append_array_end(filter, &arr);
+    return ok && BSON_APPEND_DOCUMENT_BEGIN(opts, "projection", &proj) &&
+           BSON_APPEND_INT32(&proj, "_id", 0) && BSON_APPEND_INT32(&proj, "sender", 1) &&
+           BSON_APPEND_INT32(&proj, "client_msg_id", 1) && BSON_APPEND_INT32(&proj, "seq", 1) &&
+           BSON_APPEND_INT32(&proj, "server_id", 1) && bson_append_document_end(opts, &proj);
+}
+
+int store_bson__dup_from_doc(const bson_t *doc, const char **sender, const char **client_msg_id,
+                             uint64_t *seq, const char **server_id, char *err, size_t errlen)
+{
+    bson_iter_t it;
+    const char *names[3] = {"sender", "client_msg_id", "server_id"};
+    const char **outs[3] = {sender, client_msg_id, server_id};
+    for (int i = 0; i < 3; i++) {
+        if (!bson_iter_init_find(&it, doc, names[i]) || !BSON_ITER_HOLDS_UTF8(&it)) {
+            snprintf(err, errlen, "mongodb message: %s missing or not a string", names[i]);
+            return STORE_EIO;
+        }
+        *outs[i] = bson_iter_utf8(&it, NULL);
+    }
+    if (!bson_iter_init_find(&it, doc, "seq") || !BSON_ITER_HOLDS_NUMBER(&it) ||
+        bson_iter_as_int64(&it) <= 0) {
+        snprintf(err, errlen, "mongodb message: seq missing or not positive");
+        return STORE_EIO;
+    }
+    *seq = (uint64_t)bson_iter_as_int64(&it);
+    return STORE_OK;
+}
+
 bool store_bson__seq_explicit(const char *chat_id, uint64_t seq, int64_t server_ts,
                               bson_t *filter, bson_t *update)
 {

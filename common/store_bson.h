@@ -113,6 +113,21 @@ bool store_bson__chat_update(const store_chat *c, bson_t *update);
  * with {$inc: {last_seq: 1}, $max: {last_message_at: ts}}, returning the
  * new document: its last_seq is the message's seq. */
 bool store_bson__seq_alloc_update(int64_t server_ts, bson_t *update);
+/* Seq assignment for a run of n appends to one chat (message_put_many):
+ * find_and_modify on {_id: chat} with {$inc: {last_seq: n}, $max:
+ * {last_message_at: max_ts}}, returning the document as it was: the
+ * messages get its last_seq + 1 .. + n. n must be 1..INT64_MAX. */
+bool store_bson__seq_alloc_n_update(uint64_t n, int64_t max_ts, bson_t *update);
+/* The duplicates of a run of message puts in one find: filter
+ * {$or: [{sender: s0, client_msg_id: c0}, ...]} (n >= 1; served by the
+ * unique index sender_client_msg_id) and opts {projection: {_id: 0, sender: 1,
+ * client_msg_id: 1, seq: 1, server_id: 1}}. */
+bool store_bson__client_ids_query(const char *const *senders, const char *const *client_msg_ids,
+                                  size_t n, bson_t *filter, bson_t *opts);
+/* Read one document of that query; the strings point into doc. STORE_OK or
+ * STORE_EIO (message in err) when a field is missing or mistyped. */
+int store_bson__dup_from_doc(const bson_t *doc, const char **sender, const char **client_msg_id,
+                             uint64_t *seq, const char **server_id, char *err, size_t errlen);
 /* Explicit seq (message_put with seq > 0): update_one with the filter
  * {_id: chat, last_seq: {$lt: seq}} and {$set: {last_seq: seq},
  * $max: {last_message_at: ts}}; no match means the chat is missing or

@@ -14,26 +14,31 @@
  * docs/operations.md ("MongoDB layout") describes them.
  *
  * Transactions (store_begin/commit/rollback, used by the group-commit
- * writer): a batch is an undo log, not a server transaction. Each write
- * runs at once with the configured write concern (default majority); in a
- * batch it first records how to undo itself (the old document, the _id
- * of what it inserted, or for a seq reservation a conditional give-back
- * that cannot undo anyone else's seq). commit drops the log; rollback
- * replays it newest first. A message put logs its own steps even outside
- * a batch, so a put that fails half-way changes nothing.
- * Why not a buffered unordered bulk write: the writer needs each op's own
- * result when it runs (assigned seq, STORE_EDUP,
- * STORE_ENOTFOUND), later ops of a batch must see earlier ones (a chat
- * created then written to), and an unordered bulk cannot report "nothing
- * stored" on failure. Why not a session transaction: it needs a replica
- * set (the CI's mongo service is a standalone server), and any write error
- * inside a MongoDB transaction (a duplicate key, for example) aborts it,
- * contradicting store_writer.h ("if one operation fails, the others of the
- * batch are still committed"). Cost of this choice: other connections see
- * a batch's writes before commit (no isolation), and a crash mid-batch
- * keeps the writes made so far (each one individually acknowledged; their
- * callbacks were never called, so the writer's callers retry and dedup by
- * client_msg_id). docs/operations.md ("MongoDB layout") says the same.
+ * writer): one MongoDB multi-document transaction per batch, on a session
+ * of the connection's client (a replica set is required: a standalone
+ * mongod has no transactions). Read concern "snapshot"; the write concern
+ * (default majority) applies to the commit. Message appends take the
+ * chat's next seq with findOneAndUpdate $inc on the chat document inside
+ * the transaction: the document's write lock is held until commit/abort,
+ * so a concurrent appender on any node gets a WriteConflict
+ * (TransientTransactionError) and its batch is retried by the writer;
+ * commit order is seq order and an aborted batch consumes no seq. A run of
+ * message puts (message_put_many) costs one find for the duplicates of the
+ * whole run, one findOneAndUpdate per distinct chat, and one insertMany at
+ * commit: the message documents of a transaction are buffered and inserted
+ * together (before any read of the messages collection in the same
+ * transaction, so the transaction always sees its own writes).
+ * A write error inside a transaction aborts it on the server, so logical
+ * failures are found by reads first (duplicate ids, existing keys, missing
+ * chats) and cause no write; any driver or server error inside a
+ * transaction is STORE_EUNAVAIL (retry the batch). commit retries
+ * commitTransaction on UnknownTransactionCommitResult and maps
+ * TransientTransactionError to STORE_EUNAVAIL.
+ * Outside store_begin/commit every call is a single atomic write, except
+ * message_put, which runs in a transaction of its own (retried on
+ * transient errors), and otpk_add (one insertMany, all or nothing by
+ * removing a partial batch). docs/operations.md ("MongoDB layout") has the
+ * documents and indexes.
  */
 #include "store_backend.h"
 #include "store_bson.h"
@@ -45,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DEFAULT_DB "parley"
 #define DEFAULT_TIMEOUT_MS 2000
@@ -66,27 +72,29 @@ static pthread_once_t driver_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
 static pool_entry *pools;
 
-/* One step of a batch's undo log: delete what matches a filter, put back a
- * document as it was (replace by _id, upsert), or apply a conditional
- * update (update_one(doc, update): undoes a change only if nobody changed
- * the document since). */
+/* A message document of the open transaction, inserted at commit (or
+ * before the transaction reads messages), with what in-transaction dedup
+ * needs. */
 typedef struct {
-    int coll;
-    bool restore;       /* true: doc is an old document; false: doc is a filter */
     bson_t *doc;
-    bson_t *update;     /* with a filter: update_one instead of delete_many */
-} undo_entry;
+    char *sender, *client_msg_id, *server_id;
+    uint64_t seq;
+} pend_msg;
 
 typedef struct {
     struct store base;          /* first: store.c sees a store_t */
     pool_entry *pe;
     mongoc_client_t *client;
     mongoc_collection_t *coll[C_COUNT];
-    bool in_batch;
-    undo_entry *undo;           /* the open batch's undo log, oldest first */
-    size_t undo_n, undo_cap;
-    bool undo_lost;             /* out of memory while logging: rollback is incomplete */
+    mongoc_write_concern_t *wc; /* the transactions' write concern (commit) */
+    mongoc_client_session_t *sess;  /* started on first store_begin */
+    bool in_txn;
+    pend_msg *pend;             /* messages of the open transaction, not yet inserted */
+    size_t pend_n, pend_cap;
 } mongo_store;
+
+#define TXN_RETRY_MS 10000      /* message_put's own transaction: retry budget */
+#define COMMIT_TRIES 3          /* commitTransaction on UnknownTransactionCommitResult */
 
 static mongo_store *ms_of(store_t *s)
 {
@@ -139,10 +147,20 @@ static bool is_dup_key(const bson_error_t *e)
 static int fail_with(mongo_store *ms, const bson_error_t *e, const char *what)
 {
     int rc = STORE_EIO;
+    if (e->code == 20 || e->code == 263) {
+        /* IllegalOperation ("Transaction numbers are only allowed on a replica
+         * set member or mongos"), OperationNotSupportedInTransaction */
+        store__set_error(&ms->base, "mongodb %s: %s (Parley needs a MongoDB replica set: a "
+                         "standalone mongod has no transactions; see docs/operations.md)",
+                         what, e->message);
+        return STORE_EIO;
+    }
     if (e->domain == MONGOC_ERROR_SERVER_SELECTION || e->domain == MONGOC_ERROR_STREAM ||
-        e->domain == MONGOC_ERROR_WRITE_CONCERN || is_unavailable_code(e->code))
+        e->domain == MONGOC_ERROR_WRITE_CONCERN || is_unavailable_code(e->code) ||
+        ms->in_txn)     /* the server aborted the transaction: run the batch again */
         rc = STORE_EUNAVAIL;
-    store__set_error(&ms->base, "mongodb %s: %s", what, e->message);
+    store__set_error(&ms->base, "mongodb %s%s: %s", what, ms->in_txn ? " (transaction)" : "",
+                     e->message);
     return rc;
 }
 
@@ -162,6 +180,23 @@ static int64_t reply_count(const bson_t *reply, const char *key)
 
 /* ------------------------------------------------------------ helpers */
 
+/* out = a copy of opts (may be NULL) plus the session when a transaction is
+ * open; the caller destroys out. */
+static bool with_session(mongo_store *ms, const bson_t *opts, bson_t *out)
+{
+    bson_error_t err;
+    bson_init(out);
+    if (opts && !bson_concat(out, opts))
+        return false;
+    if (ms->in_txn && !mongoc_client_session_append(ms->sess, out, &err)) {
+        store__set_error(&ms->base, "mongodb session: %s", err.message);
+        return false;
+    }
+    return true;
+}
+
+static int flush_pending(mongo_store *ms);
+
 /* Find one document; *doc is a copy the caller destroys. STORE_ENOTFOUND
  * when nothing matches. */
 static int find_one(mongo_store *ms, int c, const bson_t *filter, const bson_t *extra,
@@ -172,10 +207,17 @@ static int find_one(mongo_store *ms, int c, const bson_t *filter, const bson_t *
     bson_error_t err;
     int rc = STORE_ENOTFOUND;
     *doc = NULL;
+    bson_t sopts;
     BSON_APPEND_INT64(&opts, "limit", 1);
     if (extra)
         bson_concat(&opts, extra);
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(ms->coll[c], filter, &opts, NULL);
+    if (!with_session(ms, &opts, &sopts)) {
+        bson_destroy(&sopts);
+        bson_destroy(&opts);
+        return STORE_EIO;
+    }
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(ms->coll[c], filter, &sopts, NULL);
+    bson_destroy(&sopts);
     if (mongoc_cursor_next(cur, &d)) {
         *doc = bson_copy(d);
         rc = *doc ? STORE_OK : fail_msg(ms, STORE_ENOMEM, what, "out of memory");
@@ -240,7 +282,15 @@ static int find_many(mongo_store *ms, int c, const bson_t *filter, const bson_t 
     const bson_t *d;
     bson_error_t err;
     int rc = STORE_OK;
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(ms->coll[c], filter, opts, NULL);
+    bson_t sopts;
+    if (c == C_MESSAGES && (rc = flush_pending(ms)) != STORE_OK)
+        return rc;
+    if (!with_session(ms, opts, &sopts)) {
+        bson_destroy(&sopts);
+        return STORE_EIO;
+    }
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(ms->coll[c], filter, &sopts, NULL);
+    bson_destroy(&sopts);
     while (rc == STORE_OK && mongoc_cursor_next(cur, &d)) {
         void *slot = grow(&arr, &cap, cnt, elem);
         if (!slot) {
@@ -263,186 +313,88 @@ static int find_many(mongo_store *ms, int c, const bson_t *filter, const bson_t 
     return STORE_OK;
 }
 
-/* ------------------------------------------------------------ undo log */
+/* --------------------------------------------------------------- writes */
 
-/* Record how to undo a write of the open batch; takes ownership of doc. */
-static void undo_push(mongo_store *ms, int c, bool restore, bson_t *doc)
+/* insert_one (doc has its _id); a duplicate key becomes dup_rc. Inside a
+ * transaction a duplicate key would abort it, so the _id is looked up
+ * first (members, whose unique key is not the _id, check before calling). */
+static int insert(mongo_store *ms, int c, const bson_t *doc, int dup_rc, const char *what)
 {
-    if (!doc) {
-        ms->undo_lost = true;
-        return;
-    }
-    if (ms->undo_n == ms->undo_cap) {
-        size_t ncap = ms->undo_cap ? ms->undo_cap * 2 : 32;
-        undo_entry *u = realloc(ms->undo, ncap * sizeof *u);
-        if (!u) {
-            ms->undo_lost = true;
-            bson_destroy(doc);
-            return;
-        }
-        ms->undo = u;
-        ms->undo_cap = ncap;
-    }
-    ms->undo[ms->undo_n++] = (undo_entry){c, restore, doc, NULL};
-}
-
-/* Log "update_one(filter, update)"; takes ownership of both. */
-static void undo_push_update(mongo_store *ms, int c, bson_t *filter, bson_t *update)
-{
-    size_t before = ms->undo_n;
-    if (!update) {
-        bson_destroy(filter);
-        ms->undo_lost = true;
-        return;
-    }
-    undo_push(ms, c, false, filter);
-    if (ms->undo_n > before)
-        ms->undo[ms->undo_n - 1].update = update;
-    else
-        bson_destroy(update);
-}
-
-/* Log "delete {_id: <doc's _id>}" (the undo of an insert). */
-static void undo_push_delete_id(mongo_store *ms, int c, const bson_t *doc)
-{
-    bson_iter_t it;
-    bson_t *f = bson_new();
-    if (!bson_iter_init_find(&it, doc, "_id") || !bson_append_iter(f, "_id", -1, &it)) {
-        bson_destroy(f);
-        f = NULL;
-    }
-    undo_push(ms, c, false, f);
-}
-
-/* Log the current state of every document matching filter (at most one
- * when !many) so the batch's rollback can put it back. */
-static int undo_snapshot(mongo_store *ms, int c, const bson_t *filter, bool many,
-                         size_t *found, const char *what)
-{
-    bson_t opts = BSON_INITIALIZER;
-    const bson_t *d;
     bson_error_t err;
+    bson_t opts;
+    bson_iter_t it;
     int rc = STORE_OK;
-    *found = 0;
-    if (!many)
-        BSON_APPEND_INT64(&opts, "limit", 1);
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(ms->coll[c], filter, &opts, NULL);
-    while (mongoc_cursor_next(cur, &d)) {
-        undo_push(ms, c, true, bson_copy(d));
-        (*found)++;
+    if (ms->in_txn && c != C_MEMBERS && bson_iter_init_find(&it, doc, "_id")) {
+        bson_t f = BSON_INITIALIZER, *old = NULL;
+        bson_append_iter(&f, "_id", -1, &it);
+        rc = find_one(ms, c, &f, NULL, &old, what);
+        bson_destroy(old);
+        bson_destroy(&f);
+        if (rc == STORE_OK) {
+            store__set_error(&ms->base, "mongodb %s: already exists", what);
+            return dup_rc;
+        }
+        if (rc != STORE_ENOTFOUND)
+            return rc;
     }
-    if (mongoc_cursor_error(cur, &err))
+    if (!with_session(ms, NULL, &opts)) {
+        bson_destroy(&opts);
+        return STORE_EIO;
+    }
+    if (mongoc_collection_insert_one(ms->coll[c], doc, &opts, NULL, &err))
+        rc = STORE_OK;
+    else if (is_dup_key(&err) && !ms->in_txn) {
+        store__set_error(&ms->base, "mongodb %s: %s", what, err.message);
+        rc = dup_rc;
+    } else
         rc = fail_with(ms, &err, what);
-    mongoc_cursor_destroy(cur);
     bson_destroy(&opts);
     return rc;
 }
 
-static void undo_clear(mongo_store *ms)
-{
-    for (size_t i = 0; i < ms->undo_n; i++) {
-        bson_destroy(ms->undo[i].doc);
-        bson_destroy(ms->undo[i].update);
-    }
-    ms->undo_n = 0;
-    ms->undo_lost = false;
-}
-
-/* Apply the undo log newest first, down to entry mark, and drop those
- * entries. STORE_EIO (or EUNAVAIL) if any step failed. */
-static int undo_to(mongo_store *ms, size_t mark)
-{
-    int rc = ms->undo_lost ? STORE_EIO : STORE_OK;
-    bson_error_t err;
-    bson_iter_t it;
-    memset(&err, 0, sizeof err);
-    bson_strncpy(err.message, "document without _id", sizeof err.message);
-    if (ms->undo_lost)
-        store__set_error(&ms->base, "mongodb rollback: undo log incomplete (out of memory)");
-    for (size_t i = ms->undo_n; i-- > mark;) {
-        undo_entry *u = &ms->undo[i];
-        bool ok;
-        if (u->restore) {
-            bson_t f = BSON_INITIALIZER, opts = BSON_INITIALIZER;
-            BSON_APPEND_BOOL(&opts, "upsert", true);
-            ok = bson_iter_init_find(&it, u->doc, "_id") && bson_append_iter(&f, "_id", -1, &it) &&
-                 mongoc_collection_replace_one(ms->coll[u->coll], &f, u->doc, &opts, NULL, &err);
-            bson_destroy(&f);
-            bson_destroy(&opts);
-        } else if (u->update) {
-            ok = mongoc_collection_update_one(ms->coll[u->coll], u->doc, u->update, NULL, NULL,
-                                              &err);
-        } else {
-            ok = mongoc_collection_delete_many(ms->coll[u->coll], u->doc, NULL, NULL, &err);
-        }
-        if (!ok && rc == STORE_OK)
-            rc = fail_with(ms, &err, "rollback");
-        bson_destroy(u->doc);
-        bson_destroy(u->update);
-    }
-    ms->undo_n = mark;
-    if (mark == 0)
-        ms->undo_lost = false;
-    return rc;
-}
-
-/* --------------------------------------------------------------- writes */
-
-/* insert_one (doc has its _id); a duplicate key becomes dup_rc. */
-static int insert(mongo_store *ms, int c, const bson_t *doc, int dup_rc, const char *what)
-{
-    bson_error_t err;
-    if (mongoc_collection_insert_one(ms->coll[c], doc, NULL, NULL, &err)) {
-        if (ms->in_batch)
-            undo_push_delete_id(ms, c, doc);
-        return STORE_OK;
-    }
-    if (is_dup_key(&err)) {
-        store__set_error(&ms->base, "mongodb %s: %s", what, err.message);
-        return dup_rc;
-    }
-    return fail_with(ms, &err, what);
-}
-
 /* update_one; STORE_ENOTFOUND when the filter matched nothing (and opts
- * asked for no upsert). In a batch the old document is logged first; an
- * upsert logs the delete of the new document (filter must hold its _id). */
+ * asked for no upsert). */
 static int update_one(mongo_store *ms, int c, const bson_t *filter, const bson_t *update,
                       const bson_t *opts, const char *what)
 {
-    bson_t reply;
+    bson_t reply, sopts;
     bson_error_t err;
-    size_t before = 0;
     int rc = STORE_OK;
-    if (ms->in_batch && (rc = undo_snapshot(ms, c, filter, false, &before, what)) != STORE_OK)
-        return rc;
-    if (!mongoc_collection_update_one(ms->coll[c], filter, update, opts, &reply, &err))
+    bson_init(&reply);
+    if (!with_session(ms, opts, &sopts))
+        rc = STORE_EIO;
+    else if (!mongoc_collection_update_one(ms->coll[c], filter, update, &sopts, &reply, &err))
         rc = fail_with(ms, &err, what);
     else if (reply_count(&reply, "matchedCount") == 0 && reply_count(&reply, "upsertedCount") == 0)
         rc = STORE_ENOTFOUND;
-    else if (ms->in_batch && before == 0)
-        undo_push_delete_id(ms, c, filter);
+    bson_destroy(&sopts);
     bson_destroy(&reply);
     return rc;
 }
 
-/* delete_one / delete_many; *deleted gets the count (may be NULL). In a
- * batch the documents are logged first. */
+/* delete_one / delete_many; *deleted gets the count (may be NULL). */
 static int delete_docs(mongo_store *ms, int c, const bson_t *filter, bool many, int64_t *deleted,
                        const char *what)
 {
-    bson_t reply;
+    bson_t reply, opts;
     bson_error_t err;
-    size_t before = 0;
     int rc = STORE_OK;
-    if (ms->in_batch && (rc = undo_snapshot(ms, c, filter, many, &before, what)) != STORE_OK)
+    bool ok;
+    if (c == C_MESSAGES && (rc = flush_pending(ms)) != STORE_OK)
         return rc;
-    bool ok = many ? mongoc_collection_delete_many(ms->coll[c], filter, NULL, &reply, &err)
-                   : mongoc_collection_delete_one(ms->coll[c], filter, NULL, &reply, &err);
+    bson_init(&reply);
+    if (!with_session(ms, NULL, &opts)) {
+        bson_destroy(&opts);
+        bson_destroy(&reply);
+        return STORE_EIO;
+    }
+    ok = many ? mongoc_collection_delete_many(ms->coll[c], filter, &opts, &reply, &err)
+              : mongoc_collection_delete_one(ms->coll[c], filter, &opts, &reply, &err);
     if (!ok)
         rc = fail_with(ms, &err, what);
     else if (deleted)
         *deleted = reply_count(&reply, "deletedCount");
+    bson_destroy(&opts);
     bson_destroy(&reply);
     return rc;
 }
@@ -454,33 +406,123 @@ static int bad_value(mongo_store *ms, const char *what)
 
 /* -------------------------------------------------------- transactions */
 
+static void pend_clear(mongo_store *ms)
+{
+    for (size_t i = 0; i < ms->pend_n; i++) {
+        bson_destroy(ms->pend[i].doc);
+        free(ms->pend[i].sender);
+        free(ms->pend[i].client_msg_id);
+        free(ms->pend[i].server_id);
+    }
+    ms->pend_n = 0;
+}
+
+/* Insert the buffered message documents of the open transaction with one
+ * insertMany (ordered). */
+static int flush_pending(mongo_store *ms)
+{
+    bson_t opts = BSON_INITIALIZER, sopts;
+    bson_error_t err;
+    const bson_t **docs;
+    int rc = STORE_OK;
+    if (!ms->in_txn || ms->pend_n == 0)
+        return STORE_OK;
+    docs = malloc(ms->pend_n * sizeof *docs);
+    if (!docs)
+        return fail_msg(ms, STORE_ENOMEM, "message insert", "out of memory");
+    for (size_t i = 0; i < ms->pend_n; i++)
+        docs[i] = ms->pend[i].doc;
+    BSON_APPEND_BOOL(&opts, "ordered", true);
+    if (!with_session(ms, &opts, &sopts))
+        rc = STORE_EIO;
+    else if (!mongoc_collection_insert_many(ms->coll[C_MESSAGES], docs, ms->pend_n, &sopts, NULL,
+                                            &err))
+        rc = fail_with(ms, &err, "message insertMany");
+    free(docs);
+    bson_destroy(&sopts);
+    bson_destroy(&opts);
+    pend_clear(ms);
+    return rc;
+}
+
 static int mg_begin(store_t *s)
 {
     mongo_store *ms = ms_of(s);
-    if (ms->in_batch)
-        return fail_msg(ms, STORE_EINVAL, "begin", "a batch is already open");
-    undo_clear(ms);
-    ms->in_batch = true;
+    bson_error_t err;
+    mongoc_transaction_opt_t *to;
+    mongoc_read_concern_t *rcn;
+    bool ok;
+    if (ms->in_txn)
+        return fail_msg(ms, STORE_EINVAL, "begin", "a transaction is already open");
+    if (!ms->sess) {
+        ms->sess = mongoc_client_start_session(ms->client, NULL, &err);
+        if (!ms->sess)
+            return fail_with(ms, &err, "start session");
+    }
+    to = mongoc_transaction_opts_new();
+    rcn = mongoc_read_concern_new();
+    mongoc_read_concern_set_level(rcn, MONGOC_READ_CONCERN_LEVEL_SNAPSHOT);
+    mongoc_transaction_opts_set_read_concern(to, rcn);
+    if (ms->wc)
+        mongoc_transaction_opts_set_write_concern(to, ms->wc);
+    ok = mongoc_client_session_start_transaction(ms->sess, to, &err);
+    mongoc_read_concern_destroy(rcn);
+    mongoc_transaction_opts_destroy(to);
+    if (!ok)
+        return fail_with(ms, &err, "start transaction");
+    pend_clear(ms);
+    ms->in_txn = true;
     return STORE_OK;
+}
+
+static void txn_abort(mongo_store *ms)
+{
+    bson_error_t err;
+    pend_clear(ms);
+    if (ms->sess && mongoc_client_session_in_transaction(ms->sess))
+        mongoc_client_session_abort_transaction(ms->sess, &err);   /* best effort */
+    ms->in_txn = false;
 }
 
 static int mg_commit(store_t *s)
 {
     mongo_store *ms = ms_of(s);
-    if (!ms->in_batch)
-        return fail_msg(ms, STORE_EINVAL, "commit", "no batch is open");
-    ms->in_batch = false;   /* every write was acknowledged when it ran */
-    undo_clear(ms);
-    return STORE_OK;
+    bson_error_t err;
+    bson_t reply;
+    int rc;
+    if (!ms->in_txn)
+        return fail_msg(ms, STORE_EINVAL, "commit", "no transaction is open");
+    if ((rc = flush_pending(ms)) != STORE_OK) {
+        txn_abort(ms);
+        return rc;
+    }
+    for (int tries = 1;; tries++) {
+        bool ok = mongoc_client_session_commit_transaction(ms->sess, &reply, &err);
+        bool unknown = !ok && mongoc_error_has_label(&reply, "UnknownTransactionCommitResult");
+        bool transient = !ok && mongoc_error_has_label(&reply, "TransientTransactionError");
+        bson_destroy(&reply);
+        if (ok) {
+            ms->in_txn = false;
+            return STORE_OK;
+        }
+        if (unknown && tries < COMMIT_TRIES)
+            continue;   /* commitTransaction is idempotent: ask again */
+        ms->in_txn = false;
+        rc = fail_with(ms, &err, "commit");
+        if (transient || unknown)
+            rc = STORE_EUNAVAIL;
+        txn_abort(ms);
+        return rc;
+    }
 }
 
 static int mg_rollback(store_t *s)
 {
     mongo_store *ms = ms_of(s);
-    if (!ms->in_batch)
-        return fail_msg(ms, STORE_EINVAL, "rollback", "no batch is open");
-    ms->in_batch = false;
-    return undo_to(ms, 0);
+    if (!ms->in_txn)
+        return fail_msg(ms, STORE_EINVAL, "rollback", "no transaction is open");
+    txn_abort(ms);
+    return STORE_OK;
 }
 
 /* --------------------------------------------------------------- users */
@@ -630,11 +672,16 @@ static int mg_otpk_add(store_t *s, const store_prekey *keys, size_t n)
         }
     }
     BSON_APPEND_BOOL(&opts, "ordered", true);
+    if (ms->in_txn && !mongoc_client_session_append(ms->sess, &opts, &err)) {
+        rc = fail_with(ms, &err, "otpk_add");
+        goto done;
+    }
     bson_destroy(&reply);
     if (mongoc_collection_insert_many(ms->coll[C_OTPK], (const bson_t **)docs, n, &opts, &reply,
-                                      &err)) {
-        if (ms->in_batch)
-            undo_push(ms, C_OTPK, false, ids_filter(ids, n));
+                                      &err))
+        goto done;
+    if (ms->in_txn) {   /* the transaction is aborted: nothing of it stays */
+        rc = fail_with(ms, &err, "otpk_add");
         goto done;
     }
     rc = is_dup_key(&err) ? STORE_EEXIST : fail_with(ms, &err, "otpk_add");
@@ -674,6 +721,16 @@ static int mg_otpk_pop(store_t *s, const char *user_id, store_prekey *out)
     }
     mongoc_find_and_modify_opts_set_sort(fam, &sort);
     mongoc_find_and_modify_opts_set_flags(fam, MONGOC_FIND_AND_MODIFY_REMOVE);
+    if (ms->in_txn) {
+        bson_t extra = BSON_INITIALIZER;
+        bool ok = mongoc_client_session_append(ms->sess, &extra, &err) &&
+                  mongoc_find_and_modify_opts_append(fam, &extra);
+        bson_destroy(&extra);
+        if (!ok) {
+            rc = fail_with(ms, &err, "otpk_pop");
+            goto done;
+        }
+    }
     bson_destroy(&reply);
     if (!mongoc_collection_find_and_modify_with_opts(ms->coll[C_OTPK], &q, fam, &reply, &err)) {
         rc = fail_with(ms, &err, "otpk_pop");
@@ -691,8 +748,6 @@ static int mg_otpk_pop(store_t *s, const char *user_id, store_prekey *out)
         goto done;
     }
     rc = store_bson__otpk_from_doc(&val, out, s->err, sizeof s->err);
-    if (ms->in_batch)
-        undo_push(ms, C_OTPK, true, bson_copy(&val));
 done:
     mongoc_find_and_modify_opts_destroy(fam);
     bson_destroy(&q);
@@ -704,10 +759,12 @@ done:
 static int mg_otpk_count(store_t *s, const char *user_id, size_t *count)
 {
     mongo_store *ms = ms_of(s);
-    bson_t q = BSON_INITIALIZER;
+    bson_t q = BSON_INITIALIZER, opts;
     bson_error_t err;
     BSON_APPEND_UTF8(&q, "user_id", user_id);
-    int64_t c = mongoc_collection_count_documents(ms->coll[C_OTPK], &q, NULL, NULL, NULL, &err);
+    with_session(ms, NULL, &opts);
+    int64_t c = mongoc_collection_count_documents(ms->coll[C_OTPK], &q, &opts, NULL, NULL, &err);
+    bson_destroy(&opts);
     bson_destroy(&q);
     if (c < 0)
         return fail_with(ms, &err, "otpk_count");
@@ -810,6 +867,19 @@ static int mg_member_put(store_t *s, const store_member *m)
         store__set_error(s, "mongodb member_put: no chat %s", m->chat_id);
     bson_oid_t oid;
     bson_oid_init(&oid, NULL);
+    if (rc == STORE_OK && ms->in_txn) {
+        /* a duplicate key would abort the transaction: look first */
+        bson_t f = BSON_INITIALIZER, *old = NULL;
+        rc = store_bson__member_filter(m->chat_id, m->user_id, &f)
+                 ? find_one(ms, C_MEMBERS, &f, NULL, &old, "member_put")
+                 : bad_value(ms, "member_put");
+        bson_destroy(old);
+        bson_destroy(&f);
+        if (rc == STORE_OK)
+            rc = fail_msg(ms, STORE_EEXIST, "member_put", "already a member");
+        else if (rc == STORE_ENOTFOUND)
+            rc = STORE_OK;
+    }
     if (rc == STORE_OK)
         rc = (BSON_APPEND_OID(&doc, "_id", &oid) && store_bson__member_to_doc(m, &doc))
                  ? insert(ms, C_MEMBERS, &doc, STORE_EEXIST, "member_put")
@@ -909,10 +979,37 @@ static int mg_chats_of_user(store_t *s, const char *user_id, store_member **out,
 
 /* ------------------------------------------------------------ messages */
 
-/* If (sender, client_msg_id) is stored, copy its seq and server_id into m
- * and return STORE_EDUP; STORE_ENOTFOUND if not stored. */
+/* The buffered message of the open transaction with this client id. */
+static pend_msg *pend_find(mongo_store *ms, const char *sender, const char *client_msg_id)
+{
+    for (size_t i = ms->pend_n; i-- > 0;)
+        if (strcmp(ms->pend[i].client_msg_id, client_msg_id) == 0 &&
+            strcmp(ms->pend[i].sender, sender) == 0)
+            return &ms->pend[i];
+    return NULL;
+}
+
+/* m is a retry of the stored (or buffered) message seq/server_id. */
+static int set_dup(mongo_store *ms, store_message *m, const char *server_id, uint64_t seq)
+{
+    char *sid = strdup(server_id);
+    if (!sid)
+        return fail_msg(ms, STORE_ENOMEM, "message_put", "out of memory");
+    free(m->server_id);
+    m->server_id = sid;
+    m->seq = seq;
+    store__set_error(&ms->base, "mongodb message_put: duplicate client message id");
+    return STORE_EDUP;
+}
+
+/* If (sender, client_msg_id) is stored (or buffered in the transaction),
+ * copy its seq and server_id into m and return STORE_EDUP; STORE_ENOTFOUND
+ * if not stored. */
 static int find_dup(mongo_store *ms, store_message *m)
 {
+    pend_msg *p = ms->in_txn ? pend_find(ms, m->sender, m->client_msg_id) : NULL;
+    if (p)
+        return set_dup(ms, m, p->server_id, p->seq);
     bson_t f = BSON_INITIALIZER, *doc = NULL;
     store_message old;
     int rc = store_bson__client_id_filter(m->sender, m->client_msg_id, &f)
@@ -921,93 +1018,71 @@ static int find_dup(mongo_store *ms, store_message *m)
     if (rc == STORE_OK)
         rc = store_bson__message_from_doc(doc, &old, ms->base.err, sizeof ms->base.err);
     if (rc == STORE_OK) {
-        free(m->server_id);
-        m->server_id = old.server_id;
-        old.server_id = NULL;
-        m->seq = old.seq;
+        rc = set_dup(ms, m, old.server_id, old.seq);
         store_message_free(&old);
-        rc = STORE_EDUP;
     }
     bson_destroy(doc);
     bson_destroy(&f);
     return rc;
 }
 
-/* Log the undo of a seq reservation: put the chat's last_seq and
- * last_message_at back to their values in old, only if last_seq is still
- * seq (a later reservation by anyone keeps the gap instead). */
-static void undo_seq(mongo_store *ms, const char *chat_id, uint64_t seq, const bson_t *old)
+/* find_and_modify on the chat with update; *old_last = the chat's last_seq
+ * before it. STORE_ENOTFOUND when there is no such chat. */
+static int chat_fam(mongo_store *ms, const char *chat_id, const bson_t *update,
+                    uint64_t *old_last)
 {
-    bson_t *f = bson_new(), *u = bson_new();
-    bson_iter_t it;
-    int64_t last = 0, lma = 0;
-    if (bson_iter_init_find(&it, old, "last_seq") && BSON_ITER_HOLDS_NUMBER(&it))
-        last = bson_iter_as_int64(&it);
-    if (bson_iter_init_find(&it, old, "last_message_at") && BSON_ITER_HOLDS_NUMBER(&it))
-        lma = bson_iter_as_int64(&it);
-    if (!store_bson__seq_undo(chat_id, seq, last, lma, f, u)) {
-        bson_destroy(u);
-        u = NULL;
+    bson_t f = BSON_INITIALIZER, reply, extra;
+    bson_error_t err;
+    bson_iter_t it, f_it;
+    int rc = STORE_OK;
+    mongoc_find_and_modify_opts_t *fam = mongoc_find_and_modify_opts_new();
+    store_bson__id_filter(chat_id, &f);
+    mongoc_find_and_modify_opts_set_update(fam, update);
+    if (!with_session(ms, NULL, &extra) || !mongoc_find_and_modify_opts_append(fam, &extra)) {
+        bson_destroy(&extra);
+        bson_destroy(&f);
+        mongoc_find_and_modify_opts_destroy(fam);
+        return fail_msg(ms, STORE_EIO, "message_put seq", "cannot build options");
     }
-    undo_push_update(ms, C_CHATS, f, u);
+    /* The reply holds the chat as it was before the $inc. */
+    if (!mongoc_collection_find_and_modify_with_opts(ms->coll[C_CHATS], &f, fam, &reply, &err)) {
+        rc = fail_with(ms, &err, "message_put seq");
+    } else if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        const uint8_t *data;
+        uint32_t len;
+        bson_t old;
+        int64_t last = 0;
+        bson_iter_document(&it, &len, &data);
+        if (bson_init_static(&old, data, len) && bson_iter_init_find(&f_it, &old, "last_seq") &&
+            BSON_ITER_HOLDS_NUMBER(&f_it))
+            last = bson_iter_as_int64(&f_it);
+        *old_last = last < 0 ? 0 : (uint64_t)last;
+    } else {
+        rc = fail_msg(ms, STORE_ENOTFOUND, "message_put", "no such chat");
+    }
+    bson_destroy(&reply);
+    bson_destroy(&extra);
+    bson_destroy(&f);
+    mongoc_find_and_modify_opts_destroy(fam);
+    return rc;
 }
 
 /* Reserve m->seq on the chat document (assign the next one when 0). */
 static int reserve_seq(mongo_store *ms, store_message *m)
 {
-    bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER, reply;
-    bson_error_t err;
-    bson_iter_t it;
-    int rc = STORE_OK;
-    bson_init(&reply);
+    bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER;
+    uint64_t last = 0;
+    int rc;
     if (m->seq == 0) {
-        mongoc_find_and_modify_opts_t *fam = mongoc_find_and_modify_opts_new();
-        store_bson__id_filter(m->chat_id, &f);
-        store_bson__seq_alloc_update(m->server_ts, &u);
-        mongoc_find_and_modify_opts_set_update(fam, &u);
-        bson_destroy(&reply);
-        /* The reply holds the chat as it was before the $inc: the new seq is
-         * its last_seq + 1 (the $inc is atomic), and a batch can restore it. */
-        if (!mongoc_collection_find_and_modify_with_opts(ms->coll[C_CHATS], &f, fam, &reply,
-                                                         &err)) {
-            rc = fail_with(ms, &err, "message_put seq");
-        } else if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
-            const uint8_t *data;
-            uint32_t len;
-            bson_t old;
-            bson_iter_t f_it;
-            bson_iter_document(&it, &len, &data);
-            int64_t last = 0;
-            if (bson_init_static(&old, data, len) && bson_iter_init_find(&f_it, &old, "last_seq") &&
-                BSON_ITER_HOLDS_NUMBER(&f_it))
-                last = bson_iter_as_int64(&f_it);
-            m->seq = (uint64_t)(last < 0 ? 0 : last) + 1;
-            if (ms->in_batch)
-                undo_seq(ms, m->chat_id, m->seq, &old);
-        } else {
-            rc = fail_msg(ms, STORE_ENOTFOUND, "message_put", "no such chat");
-        }
-        mongoc_find_and_modify_opts_destroy(fam);
+        rc = store_bson__seq_alloc_update(m->server_ts, &u)
+                 ? chat_fam(ms, m->chat_id, &u, &last)
+                 : bad_value(ms, "message_put");
+        if (rc == STORE_OK)
+            m->seq = last + 1;
     } else {
-        bson_t *old = NULL, idf = BSON_INITIALIZER;
-        bool batch = ms->in_batch;
-        if (!store_bson__seq_explicit(m->chat_id, m->seq, m->server_ts, &f, &u)) {
-            rc = bad_value(ms, "message_put");
-        } else {
-            /* The chat's counters before, for a conditional undo (not a
-             * snapshot restore, which could undo someone else's seq). */
-            store_bson__id_filter(m->chat_id, &idf);
-            rc = batch ? find_one(ms, C_CHATS, &idf, NULL, &old, "message_put seq") : STORE_OK;
-            if (rc == STORE_OK) {
-                ms->in_batch = false;
-                rc = update_one(ms, C_CHATS, &f, &u, NULL, "message_put seq");
-                ms->in_batch = batch;
-            }
-            if (rc == STORE_OK && old)
-                undo_seq(ms, m->chat_id, m->seq, old);
-        }
-        bson_destroy(old);
-        bson_destroy(&idf);
+        rc = store_bson__seq_explicit(m->chat_id, m->seq, m->server_ts, &f, &u)
+                 ? update_one(ms, C_CHATS, &f, &u, NULL, "message_put seq")
+                 : bad_value(ms, "message_put");
         if (rc == STORE_ENOTFOUND) {
             rc = chat_exists(ms, m->chat_id, "message_put");
             if (rc == STORE_OK)
@@ -1019,63 +1094,308 @@ static int reserve_seq(mongo_store *ms, store_message *m)
     }
     bson_destroy(&f);
     bson_destroy(&u);
-    bson_destroy(&reply);
     return rc;
 }
 
-/* A message put is two writes (the chat's seq, then the message); it logs
- * its undo steps even outside a batch so a failed insert gives the seq
- * back, keeping the put atomic. */
+/* Buffer m (seq assigned) for the transaction's insertMany. */
+static int pend_push(mongo_store *ms, const store_message *m)
+{
+    pend_msg *p;
+    if (ms->pend_n == ms->pend_cap) {
+        size_t ncap = ms->pend_cap ? ms->pend_cap * 2 : 64;
+        pend_msg *np = realloc(ms->pend, ncap * sizeof *np);
+        if (!np)
+            return fail_msg(ms, STORE_ENOMEM, "message_put", "out of memory");
+        ms->pend = np;
+        ms->pend_cap = ncap;
+    }
+    p = &ms->pend[ms->pend_n];
+    memset(p, 0, sizeof *p);
+    p->seq = m->seq;
+    p->doc = bson_new();
+    p->sender = strdup(m->sender);
+    p->client_msg_id = strdup(m->client_msg_id);
+    p->server_id = strdup(m->server_id);
+    if (!p->doc || !p->sender || !p->client_msg_id || !p->server_id ||
+        !store_bson__message_to_doc(m, p->doc)) {
+        bson_destroy(p->doc);
+        free(p->sender);
+        free(p->client_msg_id);
+        free(p->server_id);
+        return fail_msg(ms, STORE_ENOMEM, "message_put", "cannot build the document");
+    }
+    ms->pend_n++;
+    return STORE_OK;
+}
+
+/* Inside the open transaction: dedup (stored or buffered), reserve the seq,
+ * buffer the document. A logical failure writes nothing (the reads come
+ * first); the document is built before the seq is taken, so a message that
+ * cannot be stored never consumes a seq. */
+static int put_in_txn(mongo_store *ms, store_message *m)
+{
+    uint64_t asked = m->seq;
+    bson_t probe = BSON_INITIALIZER;
+    store_message tmp = *m;
+    int rc = find_dup(ms, m);
+    if (rc != STORE_ENOTFOUND)
+        return rc;
+    ms->base.err[0] = '\0';
+    tmp.seq = 1;    /* any valid seq: does the document fit at all? */
+    rc = store_bson__message_to_doc(&tmp, &probe) ? STORE_OK : bad_value(ms, "message_put");
+    bson_destroy(&probe);
+    if (rc == STORE_OK && (rc = reserve_seq(ms, m)) == STORE_OK)
+        rc = pend_push(ms, m);
+    if (rc != STORE_OK)
+        m->seq = asked;
+    return rc;
+}
+
+/* A put outside store_begin/commit runs in a transaction of its own,
+ * retried on transient errors (write conflicts with other appenders). */
 static int mg_message_put(store_t *s, store_message *m)
 {
     mongo_store *ms = ms_of(s);
-    bson_t doc = BSON_INITIALIZER;
     uint64_t asked = m->seq;
-    bool own_log = !ms->in_batch;
-    size_t mark = ms->undo_n;
-    ms->in_batch = true;
-    int rc = find_dup(ms, m);
-    if (rc != STORE_ENOTFOUND)
-        goto done;
-    s->err[0] = '\0';
-    if ((rc = reserve_seq(ms, m)) != STORE_OK)
-        goto done;
-    if (!store_bson__message_to_doc(m, &doc)) {
-        rc = bad_value(ms, "message_put");
+    struct timespec t0, t1, pause;
+    long waited_ms, backoff_ms = 1;
+    int rc;
+    if (ms->in_txn)
+        return put_in_txn(ms, m);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if ((rc = mg_begin(s)) != STORE_OK)
+            return rc;
+        rc = put_in_txn(ms, m);
+        if (rc == STORE_OK || rc == STORE_EDUP) {
+            int c = mg_commit(s);
+            if (c == STORE_OK)
+                return rc;
+            rc = c;
+        } else {
+            char keep[sizeof s->err];
+            memcpy(keep, s->err, sizeof keep);
+            txn_abort(ms);
+            memcpy(s->err, keep, sizeof keep);
+        }
+        m->seq = asked;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        waited_ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        if (rc != STORE_EUNAVAIL || waited_ms > TXN_RETRY_MS)
+            return rc;
+        pause = (struct timespec){0, backoff_ms * 1000000L};
+        nanosleep(&pause, NULL);
+        if (backoff_ms < 100)
+            backoff_ms *= 2;
+    }
+}
+
+/* A backend failure ends the run: it and every later message report it
+ * (the caller rolls the transaction back). */
+static void fail_rest(int *rcs, size_t from, size_t n, int rc)
+{
+    for (size_t i = from; i < n; i++)
+        if (rcs[i] == STORE_OK)
+            rcs[i] = rc;
+}
+
+static bool is_backend(int rc)
+{
+    return rc == STORE_EIO || rc == STORE_ENOMEM || rc == STORE_EUNAVAIL;
+}
+
+/* A run of message puts inside the open transaction, with as few round
+ * trips as the semantics allow: one find for the duplicates of the whole
+ * run, one findOneAndUpdate ($inc by the count) per distinct chat, and the
+ * documents go to the transaction's insertMany. Same results as n
+ * message_put calls in order. Explicit seqs (seq > 0) take the one-by-one
+ * path. */
+static void mg_message_put_many(store_t *s, store_message *const *msgs, int *rcs, size_t n)
+{
+    mongo_store *ms = ms_of(s);
+    const char **senders = NULL, **cmids = NULL;
+    size_t *ask = NULL, nask = 0, i, j;
+    int *state = NULL;      /* 0 new, 1 duplicate (rcs set), 2 dup of an earlier one (j in dupof) */
+    size_t *dupof = NULL;
+    bool explicit_seq = false;
+    int rc = STORE_OK;
+
+    for (i = 0; i < n; i++)
+        if (rcs[i] == STORE_OK && msgs[i]->seq != 0)
+            explicit_seq = true;
+    if (!ms->in_txn || explicit_seq) {
+        for (i = 0; i < n; i++) {
+            if (rcs[i] != STORE_OK)
+                continue;
+            rcs[i] = mg_message_put(s, msgs[i]);
+            if (is_backend(rcs[i])) {
+                fail_rest(rcs, i + 1, n, rcs[i]);
+                return;
+            }
+        }
+        return;
+    }
+    senders = calloc(n, sizeof *senders);
+    cmids = calloc(n, sizeof *cmids);
+    ask = calloc(n, sizeof *ask);
+    state = calloc(n, sizeof *state);
+    dupof = calloc(n, sizeof *dupof);
+    if (!senders || !cmids || !ask || !state || !dupof) {
+        fail_rest(rcs, 0, n, fail_msg(ms, STORE_ENOMEM, "message_put", "out of memory"));
         goto done;
     }
-    rc = insert(ms, C_MESSAGES, &doc, STORE_EEXIST, "message_put");
-    if (rc == STORE_EEXIST) {
-        /* A concurrent put of the same (sender, client_msg_id) won the race,
-         * or the seq or server id is taken. */
-        m->seq = asked;
-        rc = find_dup(ms, m);
-        if (rc == STORE_ENOTFOUND)
-            rc = fail_msg(ms, STORE_EINVAL, "message_put",
-                          "seq or server_id already used in this chat");
+    /* 1. duplicates: buffered by an earlier run, earlier in this run, stored */
+    for (i = 0; i < n; i++) {
+        pend_msg *p;
+        if (rcs[i] != STORE_OK)
+            continue;
+        if ((p = pend_find(ms, msgs[i]->sender, msgs[i]->client_msg_id)) != NULL) {
+            rcs[i] = set_dup(ms, msgs[i], p->server_id, p->seq);
+            state[i] = 1;
+            continue;
+        }
+        for (j = 0; j < i; j++)
+            if (rcs[j] == STORE_OK && state[j] == 0 &&
+                strcmp(msgs[j]->client_msg_id, msgs[i]->client_msg_id) == 0 &&
+                strcmp(msgs[j]->sender, msgs[i]->sender) == 0)
+                break;
+        if (j < i) {
+            state[i] = 2;
+            dupof[i] = j;
+            continue;
+        }
+        senders[nask] = msgs[i]->sender;
+        cmids[nask] = msgs[i]->client_msg_id;
+        ask[nask++] = i;
+    }
+    if (nask > 0) {
+        bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER, so;
+        const bson_t *d;
+        bson_error_t err;
+        if (!store_bson__client_ids_query(senders, cmids, nask, &f, &o) ||
+            !with_session(ms, &o, &so)) {
+            rc = bad_value(ms, "message_put");
+        } else {
+            mongoc_cursor_t *cur = mongoc_collection_find_with_opts(ms->coll[C_MESSAGES], &f,
+                                                                    &so, NULL);
+            while (rc == STORE_OK && mongoc_cursor_next(cur, &d)) {
+                const char *snd, *cid, *sid;
+                uint64_t seq;
+                rc = store_bson__dup_from_doc(d, &snd, &cid, &seq, &sid, s->err, sizeof s->err);
+                for (size_t k = 0; rc == STORE_OK && k < nask; k++) {
+                    i = ask[k];
+                    if (state[i] == 0 && strcmp(cmids[k], cid) == 0 &&
+                        strcmp(senders[k], snd) == 0) {
+                        rcs[i] = set_dup(ms, msgs[i], sid, seq);
+                        state[i] = 1;
+                        if (rcs[i] == STORE_ENOMEM)
+                            rc = STORE_ENOMEM;
+                    }
+                }
+            }
+            if (rc == STORE_OK && mongoc_cursor_error(cur, &err))
+                rc = fail_with(ms, &err, "message_put duplicates");
+            mongoc_cursor_destroy(cur);
+        }
+        bson_destroy(&so);
+        bson_destroy(&f);
+        bson_destroy(&o);
+        if (rc != STORE_OK) {
+            fail_rest(rcs, 0, n, rc);
+            goto done;
+        }
+    }
+    /* 2. per distinct chat: count the new messages, take the seqs at once */
+    for (i = 0; i < n; i++) {
+        size_t cnt = 0;
+        int64_t max_ts = INT64_MIN;
+        uint64_t last = 0;
+        bool first = true;
+        if (rcs[i] != STORE_OK || state[i] != 0 || msgs[i]->seq != 0)
+            continue;   /* not new, or its chat was done already (seq set) */
+        for (j = 0; j < i; j++)
+            if (rcs[j] == STORE_ENOTFOUND && state[j] == 0 &&
+                strcmp(msgs[j]->chat_id, msgs[i]->chat_id) == 0)
+                first = false;  /* the chat is known to be missing */
+        if (!first) {
+            rcs[i] = fail_msg(ms, STORE_ENOTFOUND, "message_put", "no such chat");
+            continue;
+        }
+        for (j = i; j < n; j++)
+            if (rcs[j] == STORE_OK && state[j] == 0 &&
+                strcmp(msgs[j]->chat_id, msgs[i]->chat_id) == 0) {
+                bson_t probe = BSON_INITIALIZER;
+                store_message tmp = *msgs[j];
+                tmp.seq = 1;
+                if (!store_bson__message_to_doc(&tmp, &probe)) {
+                    rcs[j] = bad_value(ms, "message_put");   /* never takes a seq */
+                } else {
+                    cnt++;
+                    if (msgs[j]->server_ts > max_ts)
+                        max_ts = msgs[j]->server_ts;
+                }
+                bson_destroy(&probe);
+            }
+        if (cnt == 0)
+            continue;
+        bson_t u = BSON_INITIALIZER;
+        rc = store_bson__seq_alloc_n_update(cnt, max_ts, &u)
+                 ? chat_fam(ms, msgs[i]->chat_id, &u, &last)
+                 : bad_value(ms, "message_put");
+        bson_destroy(&u);
+        if (rc == STORE_ENOTFOUND) {
+            for (j = i; j < n; j++)
+                if (rcs[j] == STORE_OK && state[j] == 0 &&
+                    strcmp(msgs[j]->chat_id, msgs[i]->chat_id) == 0)
+                    rcs[j] = fail_msg(ms, STORE_ENOTFOUND, "message_put", "no such chat");
+            rc = STORE_OK;
+            continue;
+        }
+        if (rc != STORE_OK) {
+            fail_rest(rcs, 0, n, rc);
+            goto done;
+        }
+        for (j = i; j < n; j++)
+            if (rcs[j] == STORE_OK && state[j] == 0 &&
+                strcmp(msgs[j]->chat_id, msgs[i]->chat_id) == 0)
+                msgs[j]->seq = ++last;
+    }
+    /* 3. buffer the documents in order; resolve the in-run duplicates */
+    for (i = 0; i < n; i++) {
+        if (rcs[i] != STORE_OK)
+            continue;
+        if (state[i] == 2) {
+            j = dupof[i];
+            rcs[i] = rcs[j] == STORE_OK ? set_dup(ms, msgs[i], msgs[j]->server_id, msgs[j]->seq)
+                                        : rcs[j];
+            continue;
+        }
+        if (state[i] != 0)
+            continue;
+        if ((rc = pend_push(ms, msgs[i])) != STORE_OK) {
+            fail_rest(rcs, 0, n, rc);
+            goto done;
+        }
     }
 done:
-    if (rc != STORE_OK && ms->undo_n > mark) {
-        char saved[sizeof s->err];
-        memcpy(saved, s->err, sizeof saved);
-        if (undo_to(ms, mark) == STORE_OK)
-            memcpy(s->err, saved, sizeof saved);
-    }
-    if (rc != STORE_OK && rc != STORE_EDUP)
-        m->seq = asked;
-    if (own_log) {
-        ms->in_batch = false;
-        undo_clear(ms);
-    }
-    bson_destroy(&doc);
-    return rc;
+    /* a failed message keeps the seq it was given (0) */
+    for (i = 0; i < n; i++)
+        if (rcs[i] != STORE_OK && rcs[i] != STORE_EDUP && state && state[i] == 0)
+            msgs[i]->seq = 0;
+    free(senders);
+    free(cmids);
+    free(ask);
+    free(state);
+    free(dupof);
 }
 
 static int get_message(store_t *s, const bson_t *f, store_message *out, const char *what)
 {
     mongo_store *ms = ms_of(s);
     bson_t *doc = NULL;
-    int rc = find_one(ms, C_MESSAGES, f, NULL, &doc, what);
+    int rc = flush_pending(ms);     /* the transaction sees its own messages */
+    if (rc == STORE_OK)
+        rc = find_one(ms, C_MESSAGES, f, NULL, &doc, what);
     if (rc == STORE_OK)
         rc = store_bson__message_from_doc(doc, out, s->err, sizeof s->err);
     bson_destroy(doc);
@@ -1107,9 +1427,15 @@ static int mg_messages_after(store_t *s, const char *chat_id, uint64_t after_seq
                              store_message **out, size_t *n)
 {
     mongo_store *ms = ms_of(s);
-    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
-    int rc = store_bson__messages_after_query(chat_id, after_seq, limit, &f, &o)
-                 ? find_many(ms, C_MESSAGES, &f, &o, sizeof **out, dec_message, free_messages,
+    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER, rcn;
+    bool ok = store_bson__messages_after_query(chat_id, after_seq, limit, &f, &o);
+    /* Outside a transaction read one point-in-time snapshot (MongoDB 5.0+):
+     * a plain find may yield between index entries and so see seq k+1,
+     * committed after it passed k's place, without k. */
+    if (ok && !ms->in_txn)
+        ok = BSON_APPEND_DOCUMENT_BEGIN(&o, "readConcern", &rcn) &&
+             BSON_APPEND_UTF8(&rcn, "level", "snapshot") && bson_append_document_end(&o, &rcn);
+    int rc = ok  ? find_many(ms, C_MESSAGES, &f, &o, sizeof **out, dec_message, free_messages,
                              (void **)out, n, "messages_after")
                  : bad_value(ms, "messages_after");
     bson_destroy(&f);
@@ -1131,6 +1457,11 @@ static int mg_chat_last_seqs(store_t *s, char ***chat_ids, uint64_t **seqs, size
     BSON_APPEND_DOCUMENT_BEGIN(&o, "projection", &p);
     BSON_APPEND_INT32(&p, "last_seq", 1);
     bson_append_document_end(&o, &p);
+    if (ms->in_txn && !mongoc_client_session_append(ms->sess, &o, &err)) {
+        bson_destroy(&f);
+        bson_destroy(&o);
+        return fail_with(ms, &err, "chat_last_seqs");
+    }
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(ms->coll[C_CHATS], &f, &o, NULL);
     while (mongoc_cursor_next(cur, &d)) {
         if (cnt == cap) {
@@ -1410,12 +1741,14 @@ static mongoc_write_concern_t *make_write_concern(const char *spec)
 static void mg_close(store_t *s)
 {
     mongo_store *ms = ms_of(s);
-    if (ms->in_batch && ms->client) {   /* like closing SQLite mid-transaction */
-        ms->in_batch = false;
-        undo_to(ms, 0);
-    }
-    undo_clear(ms);
-    free(ms->undo);
+    if (ms->in_txn)     /* like closing SQLite mid-transaction */
+        txn_abort(ms);
+    pend_clear(ms);
+    free(ms->pend);
+    if (ms->sess)
+        mongoc_client_session_destroy(ms->sess);
+    if (ms->wc)
+        mongoc_write_concern_destroy(ms->wc);
     for (int i = 0; i < C_COUNT; i++)
         if (ms->coll[i])
             mongoc_collection_destroy(ms->coll[i]);
@@ -1454,6 +1787,7 @@ static const struct store_vtable mongo_vtable = {
     .members_of_chat = mg_members_of_chat,
     .chats_of_user = mg_chats_of_user,
     .message_put = mg_message_put,
+    .message_put_many = mg_message_put_many,
     .message_get = mg_message_get,
     .message_get_by_client_id = mg_message_get_by_client_id,
     .messages_after = mg_messages_after,
@@ -1564,7 +1898,12 @@ int store_mongo__open(const char *uri, const store_options *opts, store_t **out,
     }
     if ((rc = prepare(ms, db, errbuf, errlen)) != STORE_OK)
         goto fail;
-    mongoc_write_concern_destroy(wc);
+    /* the transactions' write concern: the URI's "w" if set, else the option */
+    if (uri_w) {
+        mongoc_write_concern_destroy(wc);
+        wc = mongoc_write_concern_copy(mongoc_uri_get_write_concern(ms->pe->uri));
+    }
+    ms->wc = wc;
     *out = &ms->base;
     return STORE_OK;
 fail:

@@ -382,6 +382,66 @@ static void test_to_doc_rejects_unrepresentable(void **state)
 
 /* ---------------------------------------------- filters and updates */
 
+/* A run of appends: one $inc by the count per chat, one find for the
+ * duplicates of the whole run, and reading its projected documents. */
+static void test_append_run_documents(void **state)
+{
+    (void)state;
+    bson_t u = BSON_INITIALIZER, f = BSON_INITIALIZER, o = BSON_INITIALIZER;
+    const char *senders[2] = {"alice", "bob"}, *cmids[2] = {"c-1", "c-2"};
+    const char *snd = NULL, *cid = NULL, *sid = NULL;
+    uint64_t seq = 0;
+    char err[128];
+
+    assert_true(store_bson__seq_alloc_n_update(37, 1700, &u));
+    assert_doc(&u, "{\"$inc\": {\"last_seq\": {\"$numberLong\": \"37\"}},"
+                   " \"$max\": {\"last_message_at\": {\"$numberLong\": \"1700\"}}}");
+    bson_reinit(&u);
+    assert_false(store_bson__seq_alloc_n_update(0, 1, &u));
+    bson_reinit(&u);
+    assert_false(store_bson__seq_alloc_n_update((uint64_t)INT64_MAX + 1, 1, &u));
+
+    assert_true(store_bson__client_ids_query(senders, cmids, 2, &f, &o));
+    assert_doc(&f, "{\"$or\": [{\"sender\": \"alice\", \"client_msg_id\": \"c-1\"},"
+                   " {\"sender\": \"bob\", \"client_msg_id\": \"c-2\"}]}");
+    assert_doc(&o, "{\"projection\": {\"_id\": {\"$numberInt\": \"0\"},"
+                   " \"sender\": {\"$numberInt\": \"1\"},"
+                   " \"client_msg_id\": {\"$numberInt\": \"1\"},"
+                   " \"seq\": {\"$numberInt\": \"1\"},"
+                   " \"server_id\": {\"$numberInt\": \"1\"}}}");
+    bson_reinit(&f);
+    bson_reinit(&o);
+    assert_false(store_bson__client_ids_query(senders, cmids, 0, &f, &o));
+
+    /* what the find returns for a stored message (seq as stored: int64) */
+    bson_t *d = bson_new_from_json((const uint8_t *)"{\"sender\": \"bob\", \"client_msg_id\":"
+                                   " \"c-2\", \"seq\": {\"$numberLong\": \"12\"},"
+                                   " \"server_id\": \"s-9\"}", -1, NULL);
+    assert_non_null(d);
+    assert_int_equal(store_bson__dup_from_doc(d, &snd, &cid, &seq, &sid, err, sizeof err),
+                     STORE_OK);
+    assert_string_equal(snd, "bob");
+    assert_string_equal(cid, "c-2");
+    assert_string_equal(sid, "s-9");
+    assert_int_equal(seq, 12);
+    bson_destroy(d);
+    /* a document missing a field, or with seq 0, is a backend error */
+    d = bson_new_from_json((const uint8_t *)"{\"sender\": \"bob\", \"client_msg_id\": \"c-2\","
+                           " \"seq\": 3}", -1, NULL);
+    assert_int_equal(store_bson__dup_from_doc(d, &snd, &cid, &seq, &sid, err, sizeof err),
+                     STORE_EIO);
+    assert_non_null(strstr(err, "server_id"));
+    bson_destroy(d);
+    d = bson_new_from_json((const uint8_t *)"{\"sender\": \"bob\", \"client_msg_id\": \"c-2\","
+                           " \"seq\": 0, \"server_id\": \"s\"}", -1, NULL);
+    assert_int_equal(store_bson__dup_from_doc(d, &snd, &cid, &seq, &sid, err, sizeof err),
+                     STORE_EIO);
+    bson_destroy(d);
+    bson_destroy(&u);
+    bson_destroy(&f);
+    bson_destroy(&o);
+}
+
 static void test_seq_documents(void **state)
 {
     (void)state;
@@ -577,6 +637,7 @@ int main(void)
         cmocka_unit_test(test_query_documents),
         cmocka_unit_test(test_update_documents),
         cmocka_unit_test(test_index_documents),
+        cmocka_unit_test(test_append_run_documents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
