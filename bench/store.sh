@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# bench/store.sh - message store benchmark: inserts/s of messages with 100-byte
-# bodies through the group-commit writer against one transaction per message,
-# same run, same machine, fresh SQLite files. Rewrites only the "Store" section
+# bench/store.sh - message store benchmark: appends/s of messages with 100-byte
+# bodies through the group-commit writer at batch_max 1, 64, 256 and 1024 and
+# with one transaction per message; every configuration both as appends (seq 0:
+# the store sequences and de-duplicates in the transaction) and with explicit
+# seqs (seq > 0, the old in-memory sequencing); same run, same machine, fresh
+# SQLite files. Rewrites only the "Store" section
 # of docs/benchmarks.md (between <!-- store:begin --> and <!-- store:end -->).
 #
-#   bench/store.sh                      # 200k group-commit inserts, 2k single, 3 rounds
-#   STORE_BENCH_GROUP=50000 STORE_BENCH_SINGLE=500 STORE_BENCH_ROUNDS=1 bench/store.sh
+#   bench/store.sh                      # 200k group-commit inserts, 3k at batch_max 1,
+#                                       # 2k single, 3 rounds
+#   STORE_BENCH_GROUP=50000 STORE_BENCH_B1=1000 STORE_BENCH_SINGLE=500 STORE_BENCH_ROUNDS=1 bench/store.sh
 #
 # Every configuration runs once per round, rounds interleaved so drifting load on
 # a shared machine hits all alike; the table shows the median round by rate and
@@ -15,6 +19,7 @@ src="$(cd "$(dirname "$0")/.." && pwd)"
 bdir="${PARLEY_BUILD_DIR:-$src/build}"
 group_n="${STORE_BENCH_GROUP:-200000}"
 single_n="${STORE_BENCH_SINGLE:-2000}"
+b1_n="${STORE_BENCH_B1:-3000}"     # batch_max 1 commits once per message: fewer messages
 rounds="${STORE_BENCH_ROUNDS:-3}"
 doc="$src/docs/benchmarks.md"
 bin="$bdir/bench/store/store_bench"
@@ -26,13 +31,16 @@ fi
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/parley-store-bench.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-# The configurations: the durable default first, then a larger batch, then
-# synchronous=normal to show what the fsyncs cost.
-configs=(
-  "-g $group_n -s $single_n -B 256 -S full"
-  "-g $group_n -s 0 -B 1024 -S full"
-  "-g $group_n -s $single_n -B 256 -S normal"
-)
+# The configurations: appends and explicit seqs at each batch_max (durable
+# default), then synchronous=normal at 256 to show what the fsyncs cost.
+configs=()
+for e in "" "-E"; do
+  configs+=("-g $b1_n -s $single_n -B 1 -S full $e")
+  for b in 64 256 1024; do
+    configs+=("-g $group_n -s 0 -B $b -S full $e")
+  done
+done
+configs+=("-g $group_n -s 0 -B 256 -S normal")
 out="$tmp/out.txt"
 : >"$out"
 for ((r = 1; r <= rounds; r++)); do
@@ -58,15 +66,16 @@ group = None
 for line in open(sys.argv[1]):
     f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
     if f.get("mode") == "single":
-        runs.setdefault(("single", f["sync"], "1"), []).append(f)
+        runs.setdefault(("single", f["sync"], "1", f["seq"]), []).append(f)
     elif f.get("mode") == "group":
         group = f
-        runs.setdefault(("group", f["sync"], f["batch_max"]), []).append(f)
+        runs.setdefault(("group", f["sync"], f["batch_max"], f["seq"]), []).append(f)
     elif f.get("mode") == "group-stats" and group is not None:
         group.update({"stat_" + k: v for k, v in f.items()})
         group = None
 names = {"single": "one transaction per message", "group": "group commit (writer)"}
-for key in sorted(runs, key=lambda k: (k[1], k[0] != "single", int(k[2]))):
+seqs = {"append": "append (seq 0)", "explicit": "explicit seq"}
+for key in sorted(runs, key=lambda k: (k[1], k[0] != "single", int(k[2]), k[3])):
     rs = sorted(runs[key], key=lambda f: float(f["rate"]))
     m = rs[(len(rs) - 1) // 2]  # the median (the lower one of an even count)
     lo, hi = float(rs[0]["rate"]), float(rs[-1]["rate"])
@@ -77,8 +86,8 @@ for key in sorted(runs, key=lambda k: (k[1], k[0] != "single", int(k[2]))):
         share = "%.0f%%" % (float(commits) * float(cus) / 1e6 / float(m["secs"]) * 100)
     else:
         commits, per, cus, share = m["msgs"], "1", "-", "-"
-    print("| %s | %s | %s | %s | %s | **%.0f** | %.0f-%.0f | %s | %s | %s | %s | %s |" % (
-        names[key[0]], key[1], key[2], m["msgs"], m["secs"], float(m["rate"]), lo, hi,
+    print("| %s | %s | %s | %s | %s | %s | **%.0f** | %.0f-%.0f | %s | %s | %s | %s | %s |" % (
+        names[key[0]], seqs[key[3]], key[1], key[2], m["msgs"], m["secs"], float(m["rate"]), lo, hi,
         m["cpu_us_per_msg"], commits, per, cus, share))
 EOF
 )"
@@ -87,8 +96,12 @@ EOF
   echo "<!-- store:begin -->"
   echo "## Store"
   echo
-  echo "Message inserts per second into the SQLite store (\`common/store_sqlite.c\`), 100-byte"
-  echo "bodies spread over 100 chats, seq assigned by the store, fresh database file per run."
+  echo "Message appends per second into the SQLite store (\`common/store_sqlite.c\`), 100-byte"
+  echo "bodies spread over 100 chats, fresh database file per run. \"append (seq 0)\" is"
+  echo "\`store_message_append\` / \`STORE_OP_MESSAGE_PUT\` with seq 0: inside the writer's"
+  echo "transaction the store reads the chat's last_seq, inserts the message with the next seq"
+  echo "(de-duplicated by the unique index on (sender, client_msg_id)) and bumps last_seq."
+  echo "\"explicit seq\" is the old path, the seq counted by the caller (seq > 0), same run."
   echo "\"group commit\" goes through the async writer (\`common/store_writer.c\`: one thread, one"
   echo "transaction per batch, a callback per op after the commit); \"one transaction per message\""
   echo "calls \`store_message_put\` directly, so every message is its own durable commit."
@@ -96,8 +109,8 @@ EOF
   echo "\`normal\` is shown only to measure what the fsyncs cost (see docs/store.md)."
   echo "Each configuration ran $rounds times (rounds interleaved); the row is the median round."
   echo
-  echo "| mode | synchronous | batch_max | messages | seconds | inserts/s | range of $rounds rounds | CPU µs/msg | commits | avg ops/commit | avg commit µs | time in commit |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| mode | seqs | synchronous | batch_max | messages | seconds | appends/s | range of $rounds rounds | CPU µs/msg | commits | avg ops/commit | avg commit µs | time in commit |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   echo "$table"
   echo
   echo "- machine: $(nproc) CPUs ($cpu), $(uname -sr), database on $fs; load average at the end: $load"
@@ -111,9 +124,14 @@ EOF
   echo "  dirtied to the WAL (with 100 chats about one leaf of the (chat_id, seq) index per chat) and"
   echo "  fdatasyncs it. The avg commit µs of \`full\` and \`normal\` at batch_max 256 differ by"
   echo "  the fsync; the rest is page writes. A larger batch_max spreads both over more messages."
+  echo "- append vs explicit seq: on SQLite both run the same statements per message inside the"
+  echo "  batch (read the chat's last_seq, INSERT into messages, whose unique (sender, client_msg_id)"
+  echo "  index is the de-duplication, UPDATE last_seq; an explicit seq needs the read too, to refuse"
+  echo "  a seq not above last_seq), so compare their CPU µs/msg: wall-clock rates on a shared"
+  echo "  machine move with its load by more than the two paths differ (see the ranges)"
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "- command: \`STORE_BENCH_GROUP=$group_n STORE_BENCH_SINGLE=$single_n STORE_BENCH_ROUNDS=$rounds bench/store.sh\`"
-  echo "  (runs \`store_bench -g N -s M -B BATCH -S full|normal\`, see \`bench/store/store_bench.c\`)"
+  echo "- command: \`STORE_BENCH_GROUP=$group_n STORE_BENCH_B1=$b1_n STORE_BENCH_SINGLE=$single_n STORE_BENCH_ROUNDS=$rounds bench/store.sh\`"
+  echo "  (runs \`store_bench -g N -s M -B BATCH -S full|normal [-E]\`, see \`bench/store/store_bench.c\`)"
   echo "<!-- store:end -->"
 } >"$section"
 

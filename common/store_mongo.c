@@ -1217,6 +1217,7 @@ static void mg_message_put_many(store_t *s, store_message *const *msgs, int *rcs
     size_t *ask = NULL, nask = 0, i, j;
     int *state = NULL;      /* 0 new, 1 duplicate (rcs set), 2 dup of an earlier one (j in dupof) */
     size_t *dupof = NULL;
+    bool *took = NULL;      /* passed store.c's checks: seq 0 on entry, reset on failure */
     bool explicit_seq = false;
     int rc = STORE_OK;
 
@@ -1240,10 +1241,13 @@ static void mg_message_put_many(store_t *s, store_message *const *msgs, int *rcs
     ask = calloc(n, sizeof *ask);
     state = calloc(n, sizeof *state);
     dupof = calloc(n, sizeof *dupof);
-    if (!senders || !cmids || !ask || !state || !dupof) {
+    took = calloc(n, sizeof *took);
+    if (!senders || !cmids || !ask || !state || !dupof || !took) {
         fail_rest(rcs, 0, n, fail_msg(ms, STORE_ENOMEM, "message_put", "out of memory"));
         goto done;
     }
+    for (i = 0; i < n; i++)
+        took[i] = rcs[i] == STORE_OK;
     /* 1. duplicates: buffered by an earlier run, earlier in this run, stored */
     for (i = 0; i < n; i++) {
         pend_msg *p;
@@ -1269,7 +1273,7 @@ static void mg_message_put_many(store_t *s, store_message *const *msgs, int *rcs
         ask[nask++] = i;
     }
     if (nask > 0) {
-        bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER, so;
+        bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER, so = BSON_INITIALIZER;
         const bson_t *d;
         bson_error_t err;
         if (!store_bson__client_ids_query(senders, cmids, nask, &f, &o) ||
@@ -1365,9 +1369,12 @@ static void mg_message_put_many(store_t *s, store_message *const *msgs, int *rcs
         if (rcs[i] != STORE_OK)
             continue;
         if (state[i] == 2) {
+            /* the same client id earlier in the run: stored now (OK) or
+             * before (EDUP); msgs[j] holds the original's seq and server_id */
             j = dupof[i];
-            rcs[i] = rcs[j] == STORE_OK ? set_dup(ms, msgs[i], msgs[j]->server_id, msgs[j]->seq)
-                                        : rcs[j];
+            rcs[i] = rcs[j] == STORE_OK || rcs[j] == STORE_EDUP
+                         ? set_dup(ms, msgs[i], msgs[j]->server_id, msgs[j]->seq)
+                         : rcs[j];
             continue;
         }
         if (state[i] != 0)
@@ -1378,10 +1385,11 @@ static void mg_message_put_many(store_t *s, store_message *const *msgs, int *rcs
         }
     }
 done:
-    /* a failed message keeps the seq it was given (0) */
-    for (i = 0; i < n; i++)
-        if (rcs[i] != STORE_OK && rcs[i] != STORE_EDUP && state && state[i] == 0)
+    /* a failed append gets its seq 0 back */
+    for (i = 0; took && i < n; i++)
+        if (took[i] && rcs[i] != STORE_OK && rcs[i] != STORE_EDUP)
             msgs[i]->seq = 0;
+    free(took);
     free(senders);
     free(cmids);
     free(ask);

@@ -4,6 +4,12 @@
  *   group:  through the async writer (store_writer.h), group commit
  *   single: one transaction (one durable commit) per message, store_message_put
  *
+ * Seqs: by default every message is an append (seq 0): the store takes the
+ * chat's next seq and de-duplicates by (sender, client_msg_id) inside the
+ * writer's transaction (store_message_append). -E puts explicit seqs
+ * instead (seq > 0, counted per chat by the benchmark, as a broker that
+ * sequences in memory would), so both can be compared in one run.
+ *
  * Usage: store_bench [-u URI_PREFIX] [-g N] [-s N] [-b BYTES] [-c CHATS] [-B BATCH]
  *   -u  store URI prefix; a fresh file per mode is made under it
  *       (default "sqlite:/tmp/parley-bench"; "-group.db" / "-single.db" appended)
@@ -13,7 +19,9 @@
  *   -c  chats the messages are spread over, round-robin (default 100)
  *   -B  writer batch_max (default 256)
  *   -S  SQLite synchronous mode for both runs: full (default) or normal
- * Prints one line per mode:  mode=... msgs=N secs=S rate=R/s ... cpu_us_per_msg=C
+ *   -E  explicit seqs (seq > 0) instead of appends (seq 0)
+ * Prints one line per mode:  mode=... seq=append|explicit msgs=N secs=S rate=R/s ...
+ * cpu_us_per_msg=C
  * (C: CPU time of the whole process, every thread, per message: what the
  * store costs independent of how busy the machine is).
  * Exits non-zero on any failed write.
@@ -36,6 +44,7 @@ struct cfg {
     int chats;
     size_t batch;
     const char *sync;   /* "full" or "normal" */
+    int explicit_seq;   /* -E */
 };
 
 static double now_s(void)
@@ -91,7 +100,7 @@ static store_t *fresh_store(const char *uri, int chats)
 }
 
 /* Fill m with heap copies (as the broker does for every message). */
-static int make_msg(store_message *m, long i, int chats, size_t body)
+static int make_msg(store_message *m, long i, int chats, size_t body, int explicit_seq)
 {
     char chat[32], cmid[32], sid[32];
     memset(m, 0, sizeof *m);
@@ -106,6 +115,8 @@ static int make_msg(store_message *m, long i, int chats, size_t body)
     m->body_len = body;
     m->server_ts = 1700000000000LL + i;
     m->kind = 1;
+    /* message i goes to chat i % chats: its seq there is i / chats + 1 */
+    m->seq = explicit_seq ? (uint64_t)(i / chats) + 1 : 0;
     if (!m->chat_id || !m->sender || !m->client_msg_id || !m->server_id || !m->body)
         return -1;
     memset(m->body, (int)(i & 0xff), body);
@@ -178,7 +189,7 @@ static int run_group(const struct cfg *c)
     c0 = cpu_s();
     for (long i = 0; i < c->group_n; i++) {
         store_op *op = store_op_new(STORE_OP_MESSAGE_PUT);
-        if (!op || make_msg(&op->u.message, i, c->chats, c->body) != 0) {
+        if (!op || make_msg(&op->u.message, i, c->chats, c->body, c->explicit_seq) != 0) {
             fprintf(stderr, "out of memory\n");
             return -1;
         }
@@ -192,9 +203,9 @@ static int run_group(const struct cfg *c)
     c1 = cpu_s();
     store_writer_get_stats(w, &st);
     store_writer_stop(w);
-    printf("mode=group msgs=%ld ok=%ld failed=%ld secs=%.3f rate=%.0f batch_max=%zu "
+    printf("mode=group seq=%s msgs=%ld ok=%ld failed=%ld secs=%.3f rate=%.0f batch_max=%zu "
            "sync=%s body=%zu chats=%d queue_full_waits=%ld cpu_us_per_msg=%.1f\n",
-           c->group_n, d.ok, d.failed, t1 - t0, (double)d.ok / (t1 - t0), c->batch, c->sync,
+           c->explicit_seq ? "explicit" : "append", c->group_n, d.ok, d.failed, t1 - t0, (double)d.ok / (t1 - t0), c->batch, c->sync,
            c->body, c->chats, full_waits, (c1 - c0) * 1e6 / (double)(d.ok ? d.ok : 1));
     if (st.batches)
         printf("mode=group-stats ops=%llu batches=%llu avg_batch=%.1f "
@@ -221,7 +232,7 @@ static int run_single(const struct cfg *c)
     t0 = now_s();
     c0 = cpu_s();
     for (long i = 0; i < c->single_n; i++) {
-        if (make_msg(&m, i, c->chats, c->body) != 0)
+        if (make_msg(&m, i, c->chats, c->body, c->explicit_seq) != 0)
             return -1;
         if (store_message_put(s, &m) == STORE_OK)
             ok++;
@@ -231,9 +242,9 @@ static int run_single(const struct cfg *c)
     }
     t1 = now_s();
     c1 = cpu_s();
-    printf("mode=single msgs=%ld ok=%ld secs=%.3f rate=%.0f sync=%s body=%zu chats=%d "
+    printf("mode=single seq=%s msgs=%ld ok=%ld secs=%.3f rate=%.0f sync=%s body=%zu chats=%d "
            "cpu_us_per_msg=%.1f\n",
-           c->single_n, ok, t1 - t0, (double)ok / (t1 - t0), c->sync, c->body, c->chats,
+           c->explicit_seq ? "explicit" : "append", c->single_n, ok, t1 - t0, (double)ok / (t1 - t0), c->sync, c->body, c->chats,
            (c1 - c0) * 1e6 / (double)(ok ? ok : 1));
     store_close(s);
     remove_db(uri);
@@ -247,7 +258,7 @@ int main(int argc, char **argv)
                      .sync = "full" };
     int opt, rc = 0;
 
-    while ((opt = getopt(argc, argv, "u:g:s:b:c:B:S:")) != -1) {
+    while ((opt = getopt(argc, argv, "u:g:s:b:c:B:S:E")) != -1) {
         switch (opt) {
         case 'u': c.prefix = optarg; break;
         case 'g': c.group_n = atol(optarg); break;
@@ -256,9 +267,10 @@ int main(int argc, char **argv)
         case 'c': c.chats = atoi(optarg); break;
         case 'B': c.batch = (size_t)atol(optarg); break;
         case 'S': c.sync = optarg; break;
+        case 'E': c.explicit_seq = 1; break;
         default:
             fprintf(stderr, "usage: %s [-u URI_PREFIX] [-g N] [-s N] [-b BYTES] [-c CHATS] "
-                            "[-B BATCH] [-S full|normal]\n", argv[0]);
+                            "[-B BATCH] [-S full|normal] [-E]\n", argv[0]);
             return 2;
         }
     }
