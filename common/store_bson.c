@@ -530,17 +530,6 @@ bool store_bson__seq_explicit(const char *chat_id, uint64_t seq, int64_t server_
            bson_append_document_end(update, &max);
 }
 
-bool store_bson__seq_undo(const char *chat_id, uint64_t seq, int64_t old_last_seq,
-                          int64_t old_last_message_at, bson_t *filter, bson_t *update)
-{
-    bson_t set;
-    return put_str(filter, "_id", chat_id) && put_u64(filter, "last_seq", seq) &&
-           BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set) &&
-           BSON_APPEND_INT64(&set, "last_seq", old_last_seq) &&
-           BSON_APPEND_INT64(&set, "last_message_at", old_last_message_at) &&
-           bson_append_document_end(update, &set);
-}
-
 bool store_bson__raise_seq_update(uint64_t last_seq, int64_t last_message_at, bson_t *update)
 {
     bson_t max;

@@ -111,7 +111,7 @@ bool store_bson__chat_update(const store_chat *c, bson_t *update);
 
 /* Seq assignment (message_put with seq 0): find_and_modify on {_id: chat}
  * with {$inc: {last_seq: 1}, $max: {last_message_at: ts}}, returning the
- * new document: its last_seq is the message's seq. */
+ * document as it was: the message's seq is its last_seq + 1. */
 bool store_bson__seq_alloc_update(int64_t server_ts, bson_t *update);
 /* Seq assignment for a run of n appends to one chat (message_put_many):
  * find_and_modify on {_id: chat} with {$inc: {last_seq: n}, $max:
@@ -135,11 +135,6 @@ int store_bson__dup_from_doc(const bson_t *doc, const char **sender, const char 
 bool store_bson__seq_explicit(const char *chat_id, uint64_t seq, int64_t server_ts,
                               bson_t *filter, bson_t *update);
 
-/* Undo of a seq reservation: update_one with the filter {_id: chat,
- * last_seq: seq} (only if nobody reserved a later seq since) and
- * {$set: {last_seq: old_last_seq, last_message_at: old_last_message_at}}. */
-bool store_bson__seq_undo(const char *chat_id, uint64_t seq, int64_t old_last_seq,
-                          int64_t old_last_message_at, bson_t *filter, bson_t *update);
 /* chat_raise_seq: {$max: {last_seq: s, last_message_at: t}} */
 bool store_bson__raise_seq_update(uint64_t last_seq, int64_t last_message_at, bson_t *update);
 /* chats_list / media_list: {_id: {$gt: after}}, {sort: {_id: 1}, limit: n} */
