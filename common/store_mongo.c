@@ -1185,8 +1185,7 @@ static int mg_message_put(store_t *s, store_message *m)
             return rc;
         pause = (struct timespec){0, backoff_ms * 1000000L};
         nanosleep(&pause, NULL);
-        if (backoff_ms < 100)
-            backoff_ms *= 2;
+        backoff_ms = backoff_ms * 2 < 100 ? backoff_ms * 2 : 100;
     }
 }
 

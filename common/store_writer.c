@@ -164,8 +164,7 @@ static uint64_t run_batch(store_writer *w, struct item *batch, uint64_t *retries
             break;
         struct timespec ts = { 0, (long)backoff_ms * 1000000L };
         nanosleep(&ts, NULL);
-        if (backoff_ms < RETRY_BACKOFF_MAX_MS)
-            backoff_ms *= 2;
+        backoff_ms = backoff_ms * 2 < RETRY_BACKOFF_MAX_MS ? backoff_ms * 2 : RETRY_BACKOFF_MAX_MS;
         (*retries)++;
     }
     for (it = batch; it; it = it->next)
