@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "guard.h"
+#include "prom.h"
 
 #include "log.h"
 
@@ -389,23 +390,21 @@ char *http_guard_metrics_append(http_guard *g, char *text, const char *prefix,
         return NULL;
     http_guard_stats st;
     http_guard_get_stats(g, &st);
-    char *out = NULL;
-    int n = asprintf(&out,
-                     "%s"
-                     "# HELP %s_connections_refused_total Connections refused by the per-IP "
-                     "connection limit.\n# TYPE %s_connections_refused_total counter\n"
-                     "%s_connections_refused_total%s %llu\n"
-                     "# HELP %s_header_timeouts_total Connections cut because the request "
-                     "headers did not arrive within the deadline.\n"
-                     "# TYPE %s_header_timeouts_total counter\n"
-                     "%s_header_timeouts_total%s %llu\n"
-                     "# HELP %s_connections_open HTTP connections open now.\n"
-                     "# TYPE %s_connections_open gauge\n%s_connections_open%s %u\n",
-                     text, prefix, prefix, prefix, labels, (unsigned long long)st.refused,
-                     prefix, prefix, prefix, labels, (unsigned long long)st.header_timeouts,
-                     prefix, prefix, prefix, labels, st.open);
+    http_prom t = {0};
+    char name[128];
+    http_prom_printf(&t, "%s", text);
     free(text);
-    return n < 0 ? NULL : out;
+    snprintf(name, sizeof name, "%s_connections_refused_total", prefix);
+    http_prom_counter(&t, name, "Connections refused by the per-IP connection limit.", labels,
+                      st.refused);
+    snprintf(name, sizeof name, "%s_header_timeouts_total", prefix);
+    http_prom_counter(&t, name,
+                      "Connections cut because the request headers did not arrive within the "
+                      "deadline.",
+                      labels, st.header_timeouts);
+    snprintf(name, sizeof name, "%s_connections_open", prefix);
+    http_prom_gauge(&t, name, "HTTP connections open now.", labels, st.open);
+    return http_prom_finish(&t);
 }
 
 /* ------------------------------------------------------------ URL paths */

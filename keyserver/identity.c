@@ -6,19 +6,19 @@
 #include <sodium.h>
 #include <string.h>
 
-int identity__parse_body(const char *body, size_t len, json_t **out, server_reply *r)
+int identity__parse_body(const char *body, size_t len, json_t **out, http_reply *r)
 {
     json_error_t err;
     *out = NULL;
     json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &err);
     if (!j) {
-        server_reply_error(r, 400, "invalid_json", "%s (line %d, column %d)", err.text, err.line,
+        http_reply_error(r, 400, "invalid_json", "%s (line %d, column %d)", err.text, err.line,
                            err.column);
         return -1;
     }
     if (!json_is_object(j)) {
         json_decref(j);
-        server_reply_error(r, 400, "invalid_json", "the body must be a JSON object");
+        http_reply_error(r, 400, "invalid_json", "the body must be a JSON object");
         return -1;
     }
     *out = j;
@@ -83,42 +83,42 @@ static int change_key(store_t *st, const char *user_id, const uint8_t old_key[32
 }
 
 void identity_put(store_t *st, metrics *m, const char *user_id, const char *body, size_t len,
-                  server_reply *r)
+                  http_reply *r)
 {
     json_t *req = NULL;
     store_user u = {0};
     uint8_t key[STORE_KEY_LEN], proof[crypto_sign_BYTES], change[crypto_sign_BYTES];
 
     if (!ids_valid_user(user_id)) {
-        server_reply_error(r, 400, "invalid_user_id",
+        http_reply_error(r, 400, "invalid_user_id",
                            "a user id is 1-64 characters of [A-Za-z0-9._-]");
         goto out;
     }
     if (identity__parse_body(body, len, &req, r) != 0)
         goto out;
     if (!codec_get_b64(req, "identity_key", key, sizeof key)) {
-        server_reply_error(r, 400, "invalid_key",
+        http_reply_error(r, 400, "invalid_key",
                            "identity_key must be the base64 of a 32-byte Ed25519 public key");
         goto out;
     }
     if (!codec_get_b64(req, "proof", proof, sizeof proof)) {
-        server_reply_error(r, 400, "invalid_key", "proof must be the base64 of a 64-byte signature");
+        http_reply_error(r, 400, "invalid_key", "proof must be the base64 of a 64-byte signature");
         goto out;
     }
     bool has_change = json_object_get(req, "change_signature") != NULL;
     if (has_change && !codec_get_b64(req, "change_signature", change, sizeof change)) {
-        server_reply_error(r, 400, "invalid_key",
+        http_reply_error(r, 400, "invalid_key",
                            "change_signature must be the base64 of a 64-byte signature");
         goto out;
     }
     if (!verify_concat(proof, key, IDENTITY_REGISTER_DOMAIN, user_id, NULL, 0)) {
-        server_reply_error(r, 403, "invalid_proof",
+        http_reply_error(r, 403, "invalid_proof",
                            "proof is not a signature by identity_key over the registration "
                            "message");
         goto out;
     }
 
-    int64_t now = server_now_ms();
+    int64_t now = http_now_ms();
     for (int attempt = 0; attempt < 2; attempt++) {
         int rc = store_user_get(st, user_id, &u);
         if (rc == STORE_ENOTFOUND) {
@@ -128,73 +128,73 @@ void identity_put(store_t *st, metrics *m, const char *user_id, const char *body
             if (rc == STORE_EEXIST)
                 continue; /* registered concurrently: answer as for an existing user */
             if (rc != STORE_OK) {
-                server_reply_store_error(r, rc, store_last_error(st));
+                http_reply_store_error(r, rc, store_last_error(st));
                 goto out;
             }
             metrics_inc(m, METRICS_REGISTRATIONS, 1);
-            server_reply_json(r, 201, identity_user_json(&nu));
+            http_reply_json(r, 201, identity_user_json(&nu));
             goto out;
         }
         if (rc != STORE_OK) {
-            server_reply_store_error(r, rc, store_last_error(st));
+            http_reply_store_error(r, rc, store_last_error(st));
             goto out;
         }
         break;
     }
     if (!u.user_id) {
-        server_reply_error(r, 503, "store_unavailable", "the user record could not be read");
+        http_reply_error(r, 503, "store_unavailable", "the user record could not be read");
         goto out;
     }
     if (memcmp(u.identity_key, key, sizeof key) == 0) {
-        server_reply_json(r, 200, identity_user_json(&u));
+        http_reply_json(r, 200, identity_user_json(&u));
         goto out;
     }
     if (!has_change) {
-        server_reply_error(r, 409, "identity_exists",
+        http_reply_error(r, 409, "identity_exists",
                            "user %s is bound to another identity key; a key change needs "
                            "change_signature",
                            user_id);
         goto out;
     }
     if (!verify_change(change, u.identity_key, user_id, key)) {
-        server_reply_error(r, 403, "invalid_signature",
+        http_reply_error(r, 403, "invalid_signature",
                            "change_signature is not a signature by the current identity key "
                            "over the key-change message");
         goto out;
     }
     int rc = change_key(st, user_id, u.identity_key, key, now);
     if (rc == 1) {
-        server_reply_error(r, 409, "identity_exists",
+        http_reply_error(r, 409, "identity_exists",
                            "the identity key of %s changed concurrently; retry", user_id);
         goto out;
     }
     if (rc != STORE_OK) {
-        server_reply_store_error(r, rc, store_last_error(st));
+        http_reply_store_error(r, rc, store_last_error(st));
         goto out;
     }
     metrics_inc(m, METRICS_KEY_CHANGES, 1);
     memcpy(u.identity_key, key, sizeof key);
     u.updated_at = now;
-    server_reply_json(r, 200, identity_user_json(&u));
+    http_reply_json(r, 200, identity_user_json(&u));
 out:
     store_user_free(&u);
     json_decref(req);
 }
 
-void identity_get(store_t *st, const char *user_id, server_reply *r)
+void identity_get(store_t *st, const char *user_id, http_reply *r)
 {
     store_user u = {0};
     if (!ids_valid_user(user_id)) {
-        server_reply_error(r, 400, "invalid_user_id",
+        http_reply_error(r, 400, "invalid_user_id",
                            "a user id is 1-64 characters of [A-Za-z0-9._-]");
         return;
     }
     int rc = store_user_get(st, user_id, &u);
     if (rc == STORE_ENOTFOUND)
-        server_reply_error(r, 404, "unknown_user", "no user %s", user_id);
+        http_reply_error(r, 404, "unknown_user", "no user %s", user_id);
     else if (rc != STORE_OK)
-        server_reply_store_error(r, rc, store_last_error(st));
+        http_reply_store_error(r, rc, store_last_error(st));
     else
-        server_reply_json(r, 200, identity_user_json(&u));
+        http_reply_json(r, 200, identity_user_json(&u));
     store_user_free(&u);
 }

@@ -6,7 +6,7 @@
 #define PARLEY_KS_IDENTITY_H
 
 #include "metrics.h"
-#include "server.h"
+#include "service.h"
 #include "store.h"
 
 #include <stddef.h>
@@ -21,10 +21,10 @@
  * never leaves a partial write behind.
  */
 void identity_put(store_t *st, metrics *m, const char *user_id, const char *body, size_t len,
-                  server_reply *r);
+                  http_reply *r);
 
 /* GET /v1/identity/{user_id}: 200 with the user record or 404 unknown_user. */
-void identity_get(store_t *st, const char *user_id, server_reply *r);
+void identity_get(store_t *st, const char *user_id, http_reply *r);
 
 /* The JSON of a user record {"user_id","identity_key","created_at","updated_at"}
  * (NULL on out-of-memory). */
@@ -33,6 +33,6 @@ json_t *identity_user_json(const store_user *u);
 /* Parse a JSON request body into *out (a new reference). Returns 0, or -1
  * after filling r with 400 invalid_json (jansson's text) when the body is
  * not a JSON object. */
-int identity__parse_body(const char *body, size_t len, json_t **out, server_reply *r);
+int identity__parse_body(const char *body, size_t len, json_t **out, http_reply *r);
 
 #endif

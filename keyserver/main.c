@@ -7,6 +7,7 @@
  *
  * Runs until SIGINT or SIGTERM, then stops cleanly (docs/keyserver.md).
  */
+#include "listen.h"
 #include "log.h"
 #include "server.h"
 
@@ -119,6 +120,13 @@ int main(int argc, char **argv)
     }
     if (optind != argc || !cfg.listen || !cfg.store_uri) {
         usage(stderr);
+        return 2;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char err[512];
+    if (http_listen_parse(cfg.listen, &ss, &sslen, err, sizeof err) != 0) {
+        fprintf(stderr, "parley-keyserver: %s\n", err);
         return 2;
     }
     if (sodium_init() < 0) {

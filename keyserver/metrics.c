@@ -1,6 +1,7 @@
 #include "metrics.h"
 
-#include <stdarg.h>
+#include "prom.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,92 +96,47 @@ void metrics_auth_failure(metrics *m, const char *reason)
     add(&m->auth[i], 1);
 }
 
-/* A growing text buffer; on out-of-memory it sets failed and stops. */
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int failed;
-} text;
-
-static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(text *t, const char *fmt, ...)
-{
-    if (t->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->failed = 1;
-            return;
-        }
-        if ((size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t ncap = t->cap * 2 + (size_t)n;
-        char *nb = realloc(t->buf, ncap);
-        if (!nb) {
-            t->failed = 1;
-            return;
-        }
-        t->buf = nb;
-        t->cap = ncap;
-    }
-}
+#define REQ "parley_keyserver_requests_total"
+#define DUR "parley_keyserver_request_duration_seconds"
+#define AUTH "parley_keyserver_auth_failures_total"
 
 char *metrics_render(metrics *m)
 {
-    text t = {.cap = 8192};
-    t.buf = malloc(t.cap);
-    if (!t.buf)
-        return NULL;
-    t.buf[0] = '\0';
+    http_prom t = {0};
 
-    put(&t, "# HELP parley_keyserver_requests_total HTTP requests by route and status code.\n"
-            "# TYPE parley_keyserver_requests_total counter\n");
+    http_prom_family(&t, REQ, "counter", "HTTP requests by route and status code.");
     for (int r = 0; r < METRICS_ROUTE_COUNT_; r++)
         for (int s = 0; s < N_STATUS; s++) {
             uint64_t v = get(&m->routes[r].by_status[s]);
             if (v)
-                put(&t, "parley_keyserver_requests_total{route=\"%s\",code=\"%d\"} %llu\n",
-                    route_names[r], s + STATUS_MIN, (unsigned long long)v);
+                http_prom_printf(&t, REQ "{route=\"%s\",code=\"%d\"} %llu\n", route_names[r],
+                                 s + STATUS_MIN, (unsigned long long)v);
         }
 
-    put(&t, "# HELP parley_keyserver_request_duration_seconds Request latency by route.\n"
-            "# TYPE parley_keyserver_request_duration_seconds histogram\n");
+    http_prom_family(&t, DUR, "histogram", "Request latency by route.");
     for (int r = 0; r < METRICS_ROUTE_COUNT_; r++) {
         const route_stats *rs = &m->routes[r];
+        const char *name = route_names[r];
         uint64_t count = get(&rs->count), cum = 0;
         for (size_t b = 0; b < N_BUCKETS; b++) {
             cum += get(&rs->buckets[b]);
-            put(&t, "parley_keyserver_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
-                route_names[r], (double)bucket_us[b] / 1e6, (unsigned long long)cum);
+            http_prom_printf(&t, DUR "_bucket{route=\"%s\",le=\"%g\"} %llu\n", name,
+                             (double)bucket_us[b] / 1e6, (unsigned long long)cum);
         }
-        put(&t, "parley_keyserver_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
-            route_names[r], (unsigned long long)count);
-        put(&t, "parley_keyserver_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
-            route_names[r], (double)get(&rs->sum_us) / 1e6);
-        put(&t, "parley_keyserver_request_duration_seconds_count{route=\"%s\"} %llu\n",
-            route_names[r], (unsigned long long)count);
+        http_prom_printf(&t, DUR "_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name,
+                         (unsigned long long)count);
+        http_prom_printf(&t, DUR "_sum{route=\"%s\"} %.6f\n", name,
+                         (double)get(&rs->sum_us) / 1e6);
+        http_prom_printf(&t, DUR "_count{route=\"%s\"} %llu\n", name, (unsigned long long)count);
     }
 
-    put(&t, "# HELP parley_keyserver_auth_failures_total Requests refused with 401, by reason.\n"
-            "# TYPE parley_keyserver_auth_failures_total counter\n");
+    http_prom_family(&t, AUTH, "counter", "Requests refused with 401, by reason.");
     for (size_t i = 0; i < N_AUTH; i++)
-        put(&t, "parley_keyserver_auth_failures_total{reason=\"%s\"} %llu\n", auth_reasons[i],
-            (unsigned long long)get(&m->auth[i]));
+        http_prom_printf(&t, AUTH "{reason=\"%s\"} %llu\n", auth_reasons[i],
+                         (unsigned long long)get(&m->auth[i]));
 
     for (int c = 0; c < METRICS_COUNTER_COUNT_; c++)
-        put(&t, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", counter_info[c].name,
-            counter_info[c].help, counter_info[c].name, counter_info[c].name,
-            (unsigned long long)get(&m->counters[c]));
-
-    if (t.failed) {
-        free(t.buf);
-        return NULL;
-    }
-    return t.buf;
+        http_prom_counter(&t, counter_info[c].name, counter_info[c].help, "",
+                          get(&m->counters[c]));
+    return http_prom_finish(&t);
 }

@@ -25,7 +25,7 @@ static int cmp_u32(const void *a, const void *b)
 /* Parse and validate body into up (user ids point at user). 0 or -1 with r
  * filled. identity_key: the user's key, to verify the signed prekey. */
 static int parse_upload(const json_t *req, const char *user, const uint8_t identity_key[32],
-                        int64_t now, upload *up, server_reply *r)
+                        int64_t now, upload *up, http_reply *r)
 {
     const json_t *spk = json_object_get(req, "signed_prekey");
     const json_t *list = json_object_get(req, "one_time_prekeys");
@@ -34,13 +34,13 @@ static int parse_upload(const json_t *req, const char *user, const uint8_t ident
 
     if (spk && !json_is_null(spk)) {
         if (!json_is_object(spk) || !codec_get_u32(spk, "key_id", &up->signed_pk.key_id)) {
-            server_reply_error(r, 400, "invalid_key",
+            http_reply_error(r, 400, "invalid_key",
                                "signed_prekey must be an object with a key_id in 0..4294967295");
             goto out;
         }
         if (!codec_get_b64(spk, "public_key", up->signed_pk.public_key, STORE_KEY_LEN) ||
             !codec_get_b64(spk, "signature", up->signed_pk.signature, STORE_SIG_LEN)) {
-            server_reply_error(r, 400, "invalid_key",
+            http_reply_error(r, 400, "invalid_key",
                                "signed_prekey needs public_key (base64 of 32 bytes) and "
                                "signature (base64 of 64 bytes)");
             goto out;
@@ -51,12 +51,12 @@ static int parse_upload(const json_t *req, const char *user, const uint8_t ident
     }
     if (list && !json_is_null(list)) {
         if (!json_is_array(list)) {
-            server_reply_error(r, 400, "invalid_key", "one_time_prekeys must be an array");
+            http_reply_error(r, 400, "invalid_key", "one_time_prekeys must be an array");
             goto out;
         }
         size_t n = json_array_size(list);
         if (n > PREKEYS_MAX_PER_UPLOAD) {
-            server_reply_error(r, 400, "too_many_prekeys",
+            http_reply_error(r, 400, "too_many_prekeys",
                                "%zu one-time prekeys in one request; at most %d", n,
                                PREKEYS_MAX_PER_UPLOAD);
             goto out;
@@ -65,7 +65,7 @@ static int parse_upload(const json_t *req, const char *user, const uint8_t ident
             up->otpks = calloc(n, sizeof *up->otpks);
             ids = malloc(n * sizeof *ids);
             if (!up->otpks || !ids) {
-                server_reply_error(r, 500, "internal", "out of memory");
+                http_reply_error(r, 500, "internal", "out of memory");
                 goto out;
             }
         }
@@ -74,7 +74,7 @@ static int parse_upload(const json_t *req, const char *user, const uint8_t ident
             store_prekey *p = &up->otpks[i];
             if (!json_is_object(e) || !codec_get_u32(e, "key_id", &p->key_id) ||
                 !codec_get_b64(e, "public_key", p->public_key, STORE_KEY_LEN)) {
-                server_reply_error(r, 400, "invalid_key",
+                http_reply_error(r, 400, "invalid_key",
                                    "one_time_prekeys[%zu] needs key_id (0..4294967295) and "
                                    "public_key (base64 of 32 bytes)",
                                    i);
@@ -88,7 +88,7 @@ static int parse_upload(const json_t *req, const char *user, const uint8_t ident
         qsort(ids, n, sizeof *ids, cmp_u32);
         for (size_t i = 1; i < n; i++) {
             if (ids[i] == ids[i - 1]) {
-                server_reply_error(r, 409, "duplicate_key_id",
+                http_reply_error(r, 409, "duplicate_key_id",
                                    "one-time prekey id %u appears twice in the request", ids[i]);
                 goto out;
             }
@@ -97,7 +97,7 @@ static int parse_upload(const json_t *req, const char *user, const uint8_t ident
     if (up->has_signed &&
         crypto_sign_verify_detached(up->signed_pk.signature, up->signed_pk.public_key,
                                     STORE_KEY_LEN, identity_key) != 0) {
-        server_reply_error(r, 422, "invalid_signature",
+        http_reply_error(r, 422, "invalid_signature",
                            "signed_prekey.signature is not a signature by the identity key "
                            "over the public key");
         goto out;
@@ -109,7 +109,7 @@ out:
 }
 
 void prekeys_put(store_t *st, metrics *m, const char *user, const char *body, size_t len,
-                 server_reply *r)
+                 http_reply *r)
 {
     json_t *req = NULL;
     store_user u = {0};
@@ -121,10 +121,10 @@ void prekeys_put(store_t *st, metrics *m, const char *user, const char *body, si
         goto out;
     int rc = store_user_get(st, user, &u);
     if (rc != STORE_OK) { /* authenticated a moment ago: a missing user is a store problem */
-        server_reply_store_error(r, rc, store_last_error(st));
+        http_reply_store_error(r, rc, store_last_error(st));
         goto out;
     }
-    if (parse_upload(req, user, u.identity_key, server_now_ms(), &up, r) != 0)
+    if (parse_upload(req, user, u.identity_key, http_now_ms(), &up, r) != 0)
         goto out;
 
     rc = store_begin(st);
@@ -138,7 +138,7 @@ void prekeys_put(store_t *st, metrics *m, const char *user, const char *body, si
         if (rc == STORE_EEXIST) {
             store_rollback(st);
             in_tx = false;
-            server_reply_error(r, 409, "duplicate_key_id",
+            http_reply_error(r, 409, "duplicate_key_id",
                                "a one-time prekey id of this request is already stored; "
                                "nothing was stored");
             goto out;
@@ -154,11 +154,11 @@ void prekeys_put(store_t *st, metrics *m, const char *user, const char *body, si
     if (up.has_signed)
         metrics_inc(m, METRICS_SIGNED_PREKEYS, 1);
     metrics_inc(m, METRICS_OTPK_UPLOADED, up.n_otpks);
-    server_reply_json(r, 200, json_pack("{s:I}", "one_time_prekeys", (json_int_t)count));
+    http_reply_json(r, 200, json_pack("{s:I}", "one_time_prekeys", (json_int_t)count));
     goto out;
 
 store_fail:
-    server_reply_store_error(r, rc, store_last_error(st));
+    http_reply_store_error(r, rc, store_last_error(st));
 out:
     if (in_tx)
         store_rollback(st);
@@ -167,31 +167,31 @@ out:
     json_decref(req);
 }
 
-void prekeys_count(store_t *st, const char *user, server_reply *r)
+void prekeys_count(store_t *st, const char *user, http_reply *r)
 {
     size_t n = 0;
     int rc = store_otpk_count(st, user, &n);
     if (rc != STORE_OK)
-        server_reply_store_error(r, rc, store_last_error(st));
+        http_reply_store_error(r, rc, store_last_error(st));
     else
-        server_reply_json(r, 200, json_pack("{s:I}", "count", (json_int_t)n));
+        http_reply_json(r, 200, json_pack("{s:I}", "count", (json_int_t)n));
 }
 
 void prekeys_bundle(store_t *st, metrics *m, const char *target, bool may_pop,
-                    server_reply *r)
+                    http_reply *r)
 {
     store_user u = {0};
     store_prekey spk = {0}, otpk = {0};
     json_t *b = NULL;
 
     if (!ids_valid_user(target)) {
-        server_reply_error(r, 400, "invalid_user_id",
+        http_reply_error(r, 400, "invalid_user_id",
                            "a user id is 1-64 characters of [A-Za-z0-9._-]");
         goto out;
     }
     int rc = store_user_get(st, target, &u);
     if (rc == STORE_ENOTFOUND) {
-        server_reply_error(r, 404, "unknown_user", "no user %s", target);
+        http_reply_error(r, 404, "unknown_user", "no user %s", target);
         goto out;
     }
     if (rc != STORE_OK)
@@ -202,7 +202,7 @@ void prekeys_bundle(store_t *st, metrics *m, const char *target, bool may_pop,
     if (rc == STORE_ENOTFOUND ||
         (rc == STORE_OK && crypto_sign_verify_detached(spk.signature, spk.public_key,
                                                        STORE_KEY_LEN, u.identity_key) != 0)) {
-        server_reply_error(r, 404, "no_signed_prekey",
+        http_reply_error(r, 404, "no_signed_prekey",
                            "user %s has no signed prekey for the current identity key", target);
         goto out;
     }
@@ -214,13 +214,13 @@ void prekeys_bundle(store_t *st, metrics *m, const char *target, bool may_pop,
                   codec_b64_json(spk.public_key, STORE_KEY_LEN), "signature",
                   codec_b64_json(spk.signature, STORE_SIG_LEN));
     if (!b) {
-        server_reply_error(r, 500, "internal", "out of memory");
+        http_reply_error(r, 500, "internal", "out of memory");
         goto out;
     }
     if (!may_pop) { /* over a hand-out limit: the bundle without one */
         metrics_inc(m, METRICS_OTPK_WITHHELD, 1);
         metrics_inc(m, METRICS_BUNDLES_SERVED, 1);
-        server_reply_json(r, 200, b);
+        http_reply_json(r, 200, b);
         b = NULL;
         goto out;
     }
@@ -231,7 +231,7 @@ void prekeys_bundle(store_t *st, metrics *m, const char *target, bool may_pop,
         json_t *o = json_pack("{s:I, s:o}", "key_id", (json_int_t)otpk.key_id, "public_key",
                               codec_b64_json(otpk.public_key, STORE_KEY_LEN));
         if (!o || json_object_set_new(b, "one_time_prekey", o) != 0) {
-            server_reply_error(r, 500, "internal", "out of memory");
+            http_reply_error(r, 500, "internal", "out of memory");
             goto out;
         }
     } else if (rc == STORE_ENOTFOUND) {
@@ -240,12 +240,12 @@ void prekeys_bundle(store_t *st, metrics *m, const char *target, bool may_pop,
         goto store_fail;
     }
     metrics_inc(m, METRICS_BUNDLES_SERVED, 1);
-    server_reply_json(r, 200, b);
+    http_reply_json(r, 200, b);
     b = NULL;
     goto out;
 
 store_fail:
-    server_reply_store_error(r, rc, store_last_error(st));
+    http_reply_store_error(r, rc, store_last_error(st));
 out:
     json_decref(b);
     store_prekey_free(&spk);

@@ -1,13 +1,13 @@
 /*
  * prekeys.h - prekey upload, count and bundle fetch with Signal /v2/keys
  * semantics (docs/protocol.md "Keyserver API"). Every handler runs for an
- * authenticated user (auth.h) and fills a server_reply.
+ * authenticated user (auth.h) and fills a http_reply.
  */
 #ifndef PARLEY_KS_PREKEYS_H
 #define PARLEY_KS_PREKEYS_H
 
 #include "metrics.h"
-#include "server.h"
+#include "service.h"
 #include "store.h"
 
 #include <stdbool.h>
@@ -24,10 +24,10 @@
  * 200 {"one_time_prekeys": remaining count} or an error.
  */
 void prekeys_put(store_t *st, metrics *m, const char *user, const char *body, size_t len,
-                 server_reply *r);
+                 http_reply *r);
 
 /* GET /v2/keys: 200 {"count": n}, the user's remaining one-time prekeys. */
-void prekeys_count(store_t *st, const char *user, server_reply *r);
+void prekeys_count(store_t *st, const char *user, http_reply *r);
 
 /*
  * GET /v2/keys/{target}: the prekey bundle of target, handing out (and
@@ -37,6 +37,6 @@ void prekeys_count(store_t *st, const char *user, server_reply *r);
  * no_signed_prekey.
  */
 void prekeys_bundle(store_t *st, metrics *m, const char *target, bool may_pop,
-                    server_reply *r);
+                    http_reply *r);
 
 #endif

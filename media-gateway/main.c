@@ -1,7 +1,7 @@
 /*
  * main.c - parley-media: option parsing, startup and shutdown only.
  *
- *   parley-media --listen HOST:PORT --store URI --backend file:DIR|s3:ENDPOINT/BUCKET
+ *   parley-media --listen HOST:PORT|[V6ADDR]:PORT --store URI --backend file:DIR|s3:ENDPOINT/BUCKET
  *                [--s3-access-key K --s3-secret-key S --s3-region R --s3-virtual-host]
  *                [--max-size BYTES] [--retention-s SECONDS] [--retention-interval-s SECONDS]
  *                [--max-conns-per-ip N] [--header-timeout SECONDS]
@@ -10,6 +10,7 @@
  * Runs until SIGINT or SIGTERM.
  */
 #include "blob.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics.h"
 #include "retention.h"
@@ -28,7 +29,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: parley-media --listen HOST:PORT --store URI --backend file:DIR|s3:URL/BUCKET\n"
+            "usage: parley-media --listen HOST:PORT|[V6ADDR]:PORT --store URI --backend file:DIR|s3:URL/BUCKET\n"
             "         [--s3-access-key K] [--s3-secret-key S] [--s3-region R] [--s3-virtual-host]\n"
             "         [--max-size BYTES] [--retention-s SECONDS] [--retention-interval-s SECONDS]\n"
             "         [--max-conns-per-ip N (default 32, 0 = no limit)]\n"
@@ -117,6 +118,13 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char lerr[512];
+    if (http_listen_parse(listen, &ss, &sslen, lerr, sizeof lerr) != 0) {
+        fprintf(stderr, "parley-media: %s\n", lerr);
+        return 2;
+    }
     const char *lvl = getenv("PARLEY_LOG_LEVEL");
     if (lvl && log_parse_level(lvl) >= 0)
         log_set_level((log_level)log_parse_level(lvl));
@@ -154,10 +162,8 @@ int main(int argc, char **argv)
         .conns_per_ip = (unsigned)conns_per_ip,
         .header_timeout_s = (unsigned)header_timeout_s,
     };
-    if (server_start(&cfg, &srv, err, sizeof err) != 0) {
-        log_msg(LOG_ERROR, "media", "%s", err);
+    if (server_start(&cfg, &srv) != 0)
         goto fail;
-    }
     log_msg(LOG_INFO, "media",
             "listening on %s, backend %s, max size %llu, retention %llus, %llu connections per "
             "IP, header deadline %llus",

@@ -4,6 +4,8 @@
  */
 #include "metrics.h"
 
+#include "prom.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,30 +68,23 @@ void metrics_error(const char *code)
 
 int metrics_render(char **out, size_t *len)
 {
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&buf, &size);
-    if (!f)
-        return -1;
+    http_prom t = {0};
+    char labels[64];
+    snprintf(labels, sizeof labels, "{backend=\"%s\"}", backend_label);
     for (int i = 0; i < METRIC_COUNTER_COUNT; i++)
-        fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s{backend=\"%s\"} %llu\n",
-                counter_info[i].name, counter_info[i].help, counter_info[i].name,
-                counter_info[i].name, backend_label,
-                (unsigned long long)atomic_load(&counters[i]));
+        http_prom_counter(&t, counter_info[i].name, counter_info[i].help, labels,
+                          atomic_load(&counters[i]));
     for (int i = 0; i < METRIC_GAUGE_COUNT; i++)
-        fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s{backend=\"%s\"} %lld\n", gauge_info[i].name,
-                gauge_info[i].help, gauge_info[i].name, gauge_info[i].name, backend_label,
-                (long long)atomic_load(&gauges[i]));
-    fprintf(f, "# HELP parley_media_errors_total Error responses by error code.\n"
-               "# TYPE parley_media_errors_total counter\n");
+        http_prom_gauge(&t, gauge_info[i].name, gauge_info[i].help, labels,
+                        atomic_load(&gauges[i]));
+    http_prom_family(&t, "parley_media_errors_total", "counter", "Error responses by error code.");
     for (size_t i = 0; i < N_ERRORS; i++)
-        fprintf(f, "parley_media_errors_total{backend=\"%s\",code=\"%s\"} %llu\n", backend_label,
-                error_codes[i], (unsigned long long)atomic_load(&errors[i]));
-    if (fclose(f) != 0) {
-        free(buf);
+        http_prom_printf(&t, "parley_media_errors_total{backend=\"%s\",code=\"%s\"} %llu\n",
+                         backend_label, error_codes[i],
+                         (unsigned long long)atomic_load(&errors[i]));
+    *out = http_prom_finish(&t);
+    if (!*out)
         return -1;
-    }
-    *out = buf;
-    *len = size;
+    *len = strlen(*out);
     return 0;
 }

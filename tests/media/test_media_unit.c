@@ -1,10 +1,14 @@
 /*
  * test_media_unit.c - unit tests of the media gateway's internals (Range
- * parsing and id checks from server.c, the file blob backend, metrics,
+ * parsing and id checks from objects.c and upload.c, the file blob backend, metrics,
  * bearer auth against a real SQLite store) and of the client-side media
  * encryption (client-lib/src/media/media_crypto.c) at record boundaries.
  */
-#include "../../media-gateway/server.c"
+#include "../../media-gateway/objects.c"
+#include "../../media-gateway/upload.c"
+
+#include "bearer.h"
+#include "metrics.h"
 
 #include "media_crypto.h"
 #include "token.h"
@@ -197,29 +201,29 @@ static void test_auth(void **state)
     assert_int_equal(store_user_put(s, &u), STORE_OK);
 
     int64_t now = (int64_t)time(NULL);
-    char tok[TOKEN_MAX_LEN], hdr[TOKEN_MAX_LEN + 16], user[IDS_USER_MAX + 1];
-    const char *reason;
+    char tok[TOKEN_MAX_LEN], hdr[TOKEN_MAX_LEN + 16];
+    http_bearer_result br;
     assert_int_equal(token_mint(TOKEN_AUD_MEDIA, "carol", "carol.t", now + 600, sk, tok, sizeof tok), TOKEN_OK);
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
-    assert_int_equal(auth_bearer(s, hdr, now, user, &reason), AUTH_OK);
-    assert_string_equal(user, "carol");
-    assert_int_equal(auth_bearer(s, NULL, now, user, &reason), AUTH_EMISSING);
-    assert_int_equal(auth_bearer(s, tok, now, user, &reason), AUTH_EMISSING); /* no "Bearer " */
-    assert_int_equal(auth_bearer(s, hdr, now + 601, user, &reason), AUTH_EINVALID); /* expired */
-    assert_int_equal(auth_bearer(s, "Bearer x.y", now, user, &reason), AUTH_EINVALID);
+    assert_int_equal(http_bearer_check(s, hdr, TOKEN_AUD_MEDIA, now, &br), HTTP_BEARER_OK);
+    assert_string_equal(br.user_id, "carol");
+    assert_int_equal(http_bearer_check(s, NULL, TOKEN_AUD_MEDIA, now, &br), HTTP_BEARER_EMISSING);
+    assert_int_equal(http_bearer_check(s, tok, TOKEN_AUD_MEDIA, now, &br), HTTP_BEARER_EMISSING); /* no "Bearer " */
+    assert_int_equal(http_bearer_check(s, hdr, TOKEN_AUD_MEDIA, now + 601, &br), HTTP_BEARER_EINVALID); /* expired */
+    assert_int_equal(http_bearer_check(s, "Bearer x.y", TOKEN_AUD_MEDIA, now, &br), HTTP_BEARER_EINVALID);
     assert_int_equal(token_mint(TOKEN_AUD_KEYSERVER, "carol", "carol.t", now + 600, sk, tok, sizeof tok), TOKEN_OK);
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
-    assert_int_equal(auth_bearer(s, hdr, now, user, &reason), AUTH_EINVALID); /* audience */
+    assert_int_equal(http_bearer_check(s, hdr, TOKEN_AUD_MEDIA, now, &br), HTTP_BEARER_EINVALID); /* audience */
     assert_int_equal(token_mint(TOKEN_AUD_MQTT, "carol", "carol.t", now + 600, sk, tok, sizeof tok),
                      TOKEN_OK);
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
-    assert_int_equal(auth_bearer(s, hdr, now, user, &reason), AUTH_EINVALID); /* MQTT token */
+    assert_int_equal(http_bearer_check(s, hdr, TOKEN_AUD_MEDIA, now, &br), HTTP_BEARER_EINVALID); /* MQTT token */
     assert_int_equal(token_mint(TOKEN_AUD_MEDIA, "carol", "carol.t", now + 600, sk2, tok, sizeof tok), TOKEN_OK);
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
-    assert_int_equal(auth_bearer(s, hdr, now, user, &reason), AUTH_EINVALID); /* other key */
+    assert_int_equal(http_bearer_check(s, hdr, TOKEN_AUD_MEDIA, now, &br), HTTP_BEARER_EINVALID); /* other key */
     assert_int_equal(token_mint(TOKEN_AUD_MEDIA, "dave", "dave.t", now + 600, sk2, tok, sizeof tok), TOKEN_OK);
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
-    assert_int_equal(auth_bearer(s, hdr, now, user, &reason), AUTH_EUNKNOWN);
+    assert_int_equal(http_bearer_check(s, hdr, TOKEN_AUD_MEDIA, now, &br), HTTP_BEARER_EUNKNOWN);
     sodium_memzero(sk, sizeof sk);
     sodium_memzero(sk2, sizeof sk2);
     store_close(s);

@@ -1,0 +1,63 @@
+/*
+ * bearer.c - the Bearer token check of both HTTP services (bearer.h).
+ */
+#include "bearer.h"
+
+#include <string.h>
+#include <strings.h>
+
+static int result(http_bearer_result *out, int rc, const char *reason, const char *label)
+{
+    out->reason = reason;
+    out->label = label;
+    return rc;
+}
+
+static const char *token_label(int rc)
+{
+    switch (rc) {
+    case TOKEN_EMALFORMED: return "malformed";
+    case TOKEN_EUSER: return "wrong_user";
+    case TOKEN_EAUDIENCE: return "wrong_audience";
+    case TOKEN_EEXPIRED: return "expired";
+    case TOKEN_ELIFETIME: return "lifetime";
+    case TOKEN_ESIGNATURE: return "signature";
+    default: return "other";
+    }
+}
+
+int http_bearer_check(store_t *st, const char *authorization, token_audience audience,
+                      int64_t now, http_bearer_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!authorization)
+        return result(out, HTTP_BEARER_EMISSING, "missing Authorization header", "missing");
+    if (strncasecmp(authorization, "Bearer ", 7) != 0)
+        return result(out, HTTP_BEARER_EMISSING, "Authorization is not a Bearer token",
+                      "malformed");
+    const char *token = authorization + 7;
+    while (*token == ' ')
+        token++;
+
+    token_claims claims;
+    int trc = token_parse(token, &claims);
+    if (trc == TOKEN_OK && claims.audience != audience)
+        trc = TOKEN_EAUDIENCE; /* refused before any store read */
+    if (trc != TOKEN_OK)
+        return result(out, HTTP_BEARER_EINVALID, token_strerror(trc), token_label(trc));
+
+    store_user u = {0};
+    int src = store_user_get(st, claims.user_id, &u);
+    if (src == STORE_ENOTFOUND)
+        return result(out, HTTP_BEARER_EUNKNOWN, "unknown user", "unknown_user");
+    if (src != STORE_OK) {
+        out->store_rc = src;
+        return result(out, HTTP_BEARER_ESTORE, "store unavailable", "other");
+    }
+    trc = token_verify(token, audience, claims.user_id, NULL, now, u.identity_key, NULL);
+    store_user_free(&u);
+    if (trc != TOKEN_OK)
+        return result(out, HTTP_BEARER_EINVALID, token_strerror(trc), token_label(trc));
+    memcpy(out->user_id, claims.user_id, sizeof out->user_id); /* bounded by token_parse */
+    return result(out, HTTP_BEARER_OK, "ok", "ok");
+}

@@ -1,0 +1,44 @@
+/*
+ * bearer.h - "Authorization: Bearer <token>" for the HTTP services
+ * (docs/protocol.md "Tokens"): the token is parsed to find its user, its
+ * audience is checked before any store read, then it is verified
+ * (signature, audience, lifetime) against the identity key the store holds
+ * for that user. Shared by the keyserver (audience "keyserver") and the
+ * media gateway (audience "media").
+ */
+#ifndef PARLEY_HTTP_BEARER_H
+#define PARLEY_HTTP_BEARER_H
+
+#include "ids.h"
+#include "store.h"
+#include "token.h"
+
+#include <stdint.h>
+
+typedef enum {
+    HTTP_BEARER_OK = 0,
+    HTTP_BEARER_EMISSING = -1,   /* no Authorization header, or not "Bearer ..." */
+    HTTP_BEARER_EINVALID = -2,   /* malformed, expired, wrong audience, bad signature, ... */
+    HTTP_BEARER_EUNKNOWN = -3,   /* the token's user is not registered */
+    HTTP_BEARER_ESTORE = -4,     /* the store failed; store_rc says how; retry later */
+} http_bearer_rc;
+
+typedef struct {
+    char user_id[IDS_USER_MAX + 1];  /* the authenticated user (HTTP_BEARER_OK) */
+    const char *reason;              /* human text (static), the 401 message */
+    const char *label;               /* metrics label (static): "missing", "malformed",
+                                        "wrong_user", "wrong_audience", "expired",
+                                        "lifetime", "signature", "unknown_user", "other" */
+    int store_rc;                    /* HTTP_BEARER_ESTORE: the store_rc */
+} http_bearer_result;
+
+/*
+ * Authenticate the value of an Authorization header (NULL = absent) at
+ * time now (Unix seconds) for audience, looking the token's user up in st.
+ * Returns one of http_bearer_rc; out is always filled (reason and label
+ * are "ok" on success). Never logs, never keeps the token.
+ */
+int http_bearer_check(store_t *st, const char *authorization, token_audience audience,
+                      int64_t now, http_bearer_result *out) __attribute__((warn_unused_result));
+
+#endif
