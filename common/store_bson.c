@@ -464,6 +464,21 @@ bool store_bson__seq_alloc_update(int64_t server_ts, bson_t *update)
            bson_append_document_end(update, &max);
 }
 
+bool store_bson__otpk_keys_filter(const store_prekey *keys, size_t n, bson_t *filter)
+{
+    bson_t in, arr;
+    char key[16];
+    const char *k;
+    bool ok = n > 0 && put_str(filter, "user_id", keys[0].user_id) &&
+              BSON_APPEND_DOCUMENT_BEGIN(filter, "key_id", &in) &&
+              BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+    for (size_t i = 0; ok && i < n; i++) {
+        bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+        ok = bson_append_int64(&arr, k, -1, (int64_t)keys[i].key_id);
+    }
+    return ok && bson_append_array_end(&in, &arr) && bson_append_document_end(filter, &in);
+}
+
 bool store_bson__seq_alloc_n_update(uint64_t n, int64_t max_ts, bson_t *update)
 {
     bson_t inc, max;

@@ -102,6 +102,10 @@ bool store_bson__user_set_key_update(const uint8_t key[STORE_KEY_LEN], int64_t u
  * one atomic statement keeps the replaced key as "previous". */
 bool store_bson__signed_prekey_update(const store_prekey *p, bson_t *pipeline);
 
+/* otpk_add inside a transaction (where a duplicate key would abort it):
+ * {user_id: u, key_id: {$in: [k0, k1, ...]}} over keys[0..n) (all of user u),
+ * counted first. */
+bool store_bson__otpk_keys_filter(const store_prekey *keys, size_t n, bson_t *filter);
 /* otpk_pop: find_and_modify on {user_id: u} with sort {key_id: 1}, remove. */
 bool store_bson__otpk_pop_sort(bson_t *sort);
 

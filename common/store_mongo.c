@@ -672,9 +672,30 @@ static int mg_otpk_add(store_t *s, const store_prekey *keys, size_t n)
         }
     }
     BSON_APPEND_BOOL(&opts, "ordered", true);
-    if (ms->in_txn && !mongoc_client_session_append(ms->sess, &opts, &err)) {
-        rc = fail_with(ms, &err, "otpk_add");
-        goto done;
+    if (ms->in_txn) {
+        /* a duplicate key would abort the transaction: count the keys first */
+        bson_t f = BSON_INITIALIZER, copts;
+        int64_t have = -1;
+        bson_set_error(&err, 0, 0, "cannot build the key query");
+        if (store_bson__otpk_keys_filter(keys, n, &f) && with_session(ms, NULL, &copts))
+            have = mongoc_collection_count_documents(ms->coll[C_OTPK], &f, &copts, NULL, NULL,
+                                                     &err);
+        else
+            bson_init(&copts);
+        bson_destroy(&copts);
+        bson_destroy(&f);
+        if (have < 0) {
+            rc = fail_with(ms, &err, "otpk_add");
+            goto done;
+        }
+        if (have > 0) {
+            rc = fail_msg(ms, STORE_EEXIST, "otpk_add", "a key_id is already stored");
+            goto done;
+        }
+        if (!mongoc_client_session_append(ms->sess, &opts, &err)) {
+            rc = fail_with(ms, &err, "otpk_add");
+            goto done;
+        }
     }
     bson_destroy(&reply);
     if (mongoc_collection_insert_many(ms->coll[C_OTPK], (const bson_t **)docs, n, &opts, &reply,

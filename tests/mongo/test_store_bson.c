@@ -442,6 +442,20 @@ static void test_append_run_documents(void **state)
     bson_destroy(&o);
 }
 
+/* otpk_add in a transaction counts the batch's keys first. */
+static void test_otpk_keys_filter(void **state)
+{
+    (void)state;
+    store_prekey k[2] = { { .user_id = "alice", .key_id = 7 }, { .user_id = "alice", .key_id = 9 } };
+    bson_t f = BSON_INITIALIZER;
+    assert_true(store_bson__otpk_keys_filter(k, 2, &f));
+    assert_doc(&f, "{\"user_id\": \"alice\", \"key_id\": {\"$in\": [{\"$numberLong\": \"7\"},"
+                   " {\"$numberLong\": \"9\"}]}}");
+    bson_reinit(&f);
+    assert_false(store_bson__otpk_keys_filter(k, 0, &f));
+    bson_destroy(&f);
+}
+
 static void test_seq_documents(void **state)
 {
     (void)state;
@@ -631,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_update_documents),
         cmocka_unit_test(test_index_documents),
         cmocka_unit_test(test_append_run_documents),
+        cmocka_unit_test(test_otpk_keys_filter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
