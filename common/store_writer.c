@@ -145,7 +145,7 @@ fail:
 /* Apply a batch, retrying it while it fails with STORE_EUNAVAIL (within
  * RETRY_BUDGET_MS), and set each item's rc. Returns the commit time in
  * microseconds (0 if nothing was committed). */
-static uint64_t run_batch(store_writer *w, struct item *batch, uint64_t *retries)
+static uint64_t run_batch(store_writer *w, struct item *batch)
 {
     struct item *it;
     uint64_t commit_us = 0, start = now_us();
@@ -165,7 +165,9 @@ static uint64_t run_batch(store_writer *w, struct item *batch, uint64_t *retries
         struct timespec ts = { 0, (long)backoff_ms * 1000000L };
         nanosleep(&ts, NULL);
         backoff_ms = backoff_ms * 2 < RETRY_BACKOFF_MAX_MS ? backoff_ms * 2 : RETRY_BACKOFF_MAX_MS;
-        (*retries)++;
+        pthread_mutex_lock(&w->mu);    /* visible at once in the stats */
+        w->stats.batch_retries++;
+        pthread_mutex_unlock(&w->mu);
     }
     for (it = batch; it; it = it->next)
         it->rc = rc;
@@ -177,7 +179,7 @@ static void *writer_main(void *arg)
     store_writer *w = arg;
     struct item *batch, *last, *it, *next;
     size_t n;
-    uint64_t commit_us, retries;
+    uint64_t commit_us;
     struct timespec deadline;
 
     pthread_mutex_lock(&w->mu);
@@ -211,8 +213,7 @@ static void *writer_main(void *arg)
         w->queued -= n;
         pthread_mutex_unlock(&w->mu);
 
-        retries = 0;
-        commit_us = run_batch(w, batch, &retries);
+        commit_us = run_batch(w, batch);
         for (it = batch; it; it = next) {
             next = it->next;
             if (it->cb)
@@ -224,7 +225,6 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&w->mu);
         w->pending -= n;
         w->stats.ops += n;
-        w->stats.batch_retries += retries;
         if (commit_us) {
             w->stats.batches++;
             w->stats.commit_us_total += commit_us;

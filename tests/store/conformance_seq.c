@@ -379,8 +379,16 @@ static void test_append_busy_is_retried(void **state)
         snprintf(id, sizeof id, "b%d", i);
         submit(w, append_op("g:busy", "alice", id, NULL), res_cb, &r[i]);
     }
-    /* hold the lock for several busy timeouts (the retry budget is 10 s) */
-    usleep(400 * 1000);
+    /* hold the lock until the writer has found it busy and rerun the batch
+     * at least once (well inside its 10 s retry budget), then let go */
+    for (int i = 0; i < WAIT_LIMIT_S * 1000; i++) {
+        store_writer_get_stats(w, &stats);
+        if (stats.batch_retries >= 1)
+            break;
+        usleep(1000);
+    }
+    assert_true(stats.batch_retries >= 1);
+    assert_int_equal(store_writer_pending(w), 3);   /* nothing failed meanwhile */
     assert_int_equal(store_rollback(st->s), STORE_OK);
     for (int i = 0; i < WAIT_LIMIT_S * 100 && store_writer_pending(w) > 0; i++)
         usleep(10000);
