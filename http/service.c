@@ -289,6 +289,11 @@ store_t *http_request_store(http_request *rq)
     return st;
 }
 
+void http_request_store_failed(http_request *rq)
+{
+    rq->store_broken = true;
+}
+
 void http_reply_metrics(http_request *rq, http_reply *r, char *text, const char *prefix,
                         const char *labels, const char *content_type)
 {

@@ -114,6 +114,9 @@ void **http_request_state(http_request *rq);
  * opened (logged). A 503 store_unavailable reply closes it after the
  * request, so the next one reconnects. */
 store_t *http_request_store(http_request *rq);
+/* The store failed this request in a way the handle may not survive:
+ * close this thread's handle after the request (the next one reconnects). */
+void http_request_store_failed(http_request *rq);
 /* The guard's connection counters appended to text (a malloc'd
  * Prometheus text, consumed) under prefix and labels; then r is 200 with
  * it as content_type (500 on out of memory). */

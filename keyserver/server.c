@@ -167,6 +167,8 @@ static void route_healthz(void *app, http_request *rq, http_reply *r)
     store_user_free(&u);
     if (rc == STORE_ENOTFOUND)
         rc = STORE_OK;
+    if (rc != STORE_OK)
+        http_request_store_failed(rq);
     if (rc == STORE_OK)
         http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
     else

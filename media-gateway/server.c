@@ -26,6 +26,8 @@ static void route_healthz(void *app, http_request *rq, http_reply *r)
     int rc = s ? store_media_get(s, "healthz-probe", &m) : STORE_EUNAVAIL;
     store_media_free(&m);
     bool ok = rc == STORE_OK || rc == STORE_ENOTFOUND;
+    if (!ok)
+        http_request_store_failed(rq);
     http_reply_json(r, ok ? 200 : 503,
                     json_pack("{s:s,s:s,s:s}", "status", ok ? "ok" : "unavailable", "backend",
                               cfg->blob->name, "store", ok ? "ok" : store_strerror(rc)));
