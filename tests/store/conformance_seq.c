@@ -167,7 +167,7 @@ static void check_unique(char **cmids, size_t n)
 struct reader {
     const char *uri;
     const char *chat_id;
-    volatile int stop;
+    int stop;           /* __atomic: set by the test thread */
     uint64_t seen;      /* highest seq seen */
     long polls;
     int error;          /* 0 ok, 1 gap seen, 2 store error */
@@ -184,7 +184,7 @@ static void *reader_main(void *arg)
         return NULL;
     }
     while (!r->error) {
-        int last_round = r->stop;   /* one more full read after the writers ended */
+        int last_round = __atomic_load_n(&r->stop, __ATOMIC_ACQUIRE); /* one more full read */
         for (;;) {
             store_message *a = NULL;
             size_t n = 0;
@@ -462,7 +462,7 @@ static void test_append_multi_writer(void **state)
     }
     for (int i = 0; i < MW_WRITERS; i++)
         pthread_join(th[i], NULL);
-    rd.stop = 1;
+    __atomic_store_n(&rd.stop, 1, __ATOMIC_RELEASE);
     pthread_join(rt, NULL);
     if (rd.error)
         fail_msg("reader: %s", rd.msg);
@@ -623,7 +623,7 @@ static void test_append_multi_process(void **state)
         if (!done || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
             fail_msg("append-child %d failed (status %d)", i, status);
     }
-    rd.stop = 1;
+    __atomic_store_n(&rd.stop, 1, __ATOMIC_RELEASE);
     pthread_join(rt, NULL);
     if (rd.error)
         fail_msg("reader: %s", rd.msg);
