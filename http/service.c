@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,32 @@ int64_t http_mono_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* --------------------------------------------------------------- signals */
+
+static void stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+}
+
+void http_signals_block(void)
+{
+    sigset_t set;
+    stop_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int http_signals_wait(void)
+{
+    sigset_t set;
+    int sig = 0;
+    stop_signals(&set);
+    sigwait(&set, &sig);
+    return sig;
 }
 
 /* --------------------------------------------------------------- replies */

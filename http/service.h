@@ -185,6 +185,13 @@ int http_service_start(const http_service_config *cfg, http_service **out);
  * handlers run), close the threads' store handles, free. NULL is fine. */
 void http_service_stop(http_service *s);
 
+/* Block SIGINT and SIGTERM in the calling thread, so in every thread it
+ * starts afterwards (call it first in main, before any thread), and ignore
+ * SIGPIPE (a client that went away is an error return, not a death). */
+void http_signals_block(void);
+/* Wait for SIGINT or SIGTERM (blocked by http_signals_block); returns it. */
+int http_signals_wait(void);
+
 /* Milliseconds since the Unix epoch; microseconds of the monotonic clock. */
 int64_t http_now_ms(void);
 int64_t http_mono_us(void);

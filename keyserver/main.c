@@ -10,11 +10,10 @@
 #include "listen.h"
 #include "log.h"
 #include "server.h"
+#include "service.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -134,20 +133,14 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    /* Block the stop signals in every thread (workers inherit the mask) and
-     * wait for them here. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    /* The stop signals are blocked in every thread (workers inherit the
+     * mask) and waited for here. */
+    http_signals_block();
 
     server *s = NULL;
     if (server_start(&cfg, &s) != 0)
         return 1;
-    int sig = 0;
-    sigwait(&stop, &sig);
+    int sig = http_signals_wait();
     log_msg(LOG_INFO, "keyserver", "signal %d: stopping", sig);
     server_stop(s);
     log_msg(LOG_INFO, "keyserver", "stopped");

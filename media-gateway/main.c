@@ -15,10 +15,10 @@
 #include "metrics.h"
 #include "retention.h"
 #include "server.h"
+#include "service.h"
 
 #include <curl/curl.h>
 #include <getopt.h>
-#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,14 +137,9 @@ int main(int argc, char **argv)
     blob_backend *blob = NULL;
     server *srv = NULL;
     retention *ret = NULL;
-    sigset_t sigs;
     char err[BLOB_ERR_MAX];
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
     /* Block the stop signals in every thread; main waits for them below. */
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    http_signals_block();
 
     if (blob_open(backend, &s3, &blob, err) != BLOB_OK) {
         log_msg(LOG_ERROR, "media", "%s", err);
@@ -168,8 +163,7 @@ int main(int argc, char **argv)
             "listening on %s, backend %s, max size %llu, retention %llus, %llu connections per "
             "IP, header deadline %llus",
             listen, blob->name, max_size, retention_s, conns_per_ip, header_timeout_s);
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    int sig = http_signals_wait();
     log_msg(LOG_INFO, "media", "stopping (signal %d)", sig);
     rc = 0;
 fail:
