@@ -9,10 +9,10 @@
  */
 #include "listen.h"
 #include "log.h"
+#include "options.h"
 #include "server.h"
 #include "service.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <sodium.h>
 #include <stdbool.h>
@@ -42,21 +42,6 @@ static void usage(FILE *f)
                "                      beyond it bundles come without one, 0 = off (default 100)\n");
 }
 
-/* Parse a decimal in [min, max]; false if it is not one. */
-static bool parse_num(const char *s, unsigned long long min, unsigned long long max,
-                      unsigned long long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    if (!s || *s == '-' || *s == '\0')
-        return false;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 int main(int argc, char **argv)
 {
     server_config cfg = {.max_body = 65536, .rate_limit = 120, .threads = 4,
@@ -79,37 +64,37 @@ int main(int argc, char **argv)
         case 'l': cfg.listen = optarg; break;
         case 's': cfg.store_uri = optarg; break;
         case 'b':
-            if (!parse_num(optarg, 1, 64ull << 20, &v) && (bad = "max-body"))
+            if (!http_parse_uint(optarg, 1, 64ull << 20, &v) && (bad = "max-body"))
                 goto bad_arg;
             cfg.max_body = (size_t)v;
             break;
         case 'r':
-            if (!parse_num(optarg, 0, 1000000000ull, &v) && (bad = "rate-limit"))
+            if (!http_parse_uint(optarg, 0, 1000000000ull, &v) && (bad = "rate-limit"))
                 goto bad_arg;
             cfg.rate_limit = (unsigned)v;
             break;
         case 't':
-            if (!parse_num(optarg, 1, 256, &v) && (bad = "threads"))
+            if (!http_parse_uint(optarg, 1, 256, &v) && (bad = "threads"))
                 goto bad_arg;
             cfg.threads = (unsigned)v;
             break;
         case 'c':
-            if (!parse_num(optarg, 0, 100000, &v) && (bad = "max-conns-per-ip"))
+            if (!http_parse_uint(optarg, 0, 100000, &v) && (bad = "max-conns-per-ip"))
                 goto bad_arg;
             cfg.conns_per_ip = (unsigned)v;
             break;
         case 'H':
-            if (!parse_num(optarg, 0, 3600, &v) && (bad = "header-timeout"))
+            if (!http_parse_uint(optarg, 0, 3600, &v) && (bad = "header-timeout"))
                 goto bad_arg;
             cfg.header_timeout_s = (unsigned)v;
             break;
         case 'p':
-            if (!parse_num(optarg, 0, 1000000, &v) && (bad = "otpk-pair-limit"))
+            if (!http_parse_uint(optarg, 0, 1000000, &v) && (bad = "otpk-pair-limit"))
                 goto bad_arg;
             cfg.otpk_pair_limit = (unsigned)v;
             break;
         case 'T':
-            if (!parse_num(optarg, 0, 1000000, &v) && (bad = "otpk-target-limit"))
+            if (!http_parse_uint(optarg, 0, 1000000, &v) && (bad = "otpk-target-limit"))
                 goto bad_arg;
             cfg.otpk_target_limit = (unsigned)v;
             break;

@@ -13,12 +13,14 @@
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "options.h"
 #include "retention.h"
 #include "server.h"
 #include "service.h"
 
 #include <curl/curl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,15 +37,6 @@ static void usage(FILE *f)
             "         [--max-conns-per-ip N (default 32, 0 = no limit)]\n"
             "         [--header-timeout SECONDS (request line + headers deadline, default 10, 0 = off)]\n"
             "S3 keys may also come from PARLEY_S3_ACCESS_KEY / PARLEY_S3_SECRET_KEY.\n");
-}
-
-static int parse_num(const char *s, unsigned long long *out)
-{
-    char *end;
-    if (!s || !*s || *s == '-')
-        return -1;
-    *out = strtoull(s, &end, 10);
-    return *end ? -1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -81,31 +74,31 @@ int main(int argc, char **argv)
         case 'R': s3.region = optarg; break;
         case 'V': s3.virtual_host = true; break;
         case 'm':
-            if (parse_num(optarg, &max_size) || max_size == 0) {
+            if (!http_parse_uint(optarg, 1, ULLONG_MAX, &max_size)) {
                 fprintf(stderr, "parley-media: bad --max-size '%s'\n", optarg);
                 return 2;
             }
             break;
         case 'r':
-            if (parse_num(optarg, &retention_s) || retention_s > 100ull * 365 * 86400) {
+            if (!http_parse_uint(optarg, 0, 100ull * 365 * 86400, &retention_s)) {
                 fprintf(stderr, "parley-media: bad --retention-s '%s'\n", optarg);
                 return 2;
             }
             break;
         case 'i':
-            if (parse_num(optarg, &interval_s) || interval_s == 0 || interval_s > 86400) {
+            if (!http_parse_uint(optarg, 1, 86400, &interval_s)) {
                 fprintf(stderr, "parley-media: bad --retention-interval-s '%s'\n", optarg);
                 return 2;
             }
             break;
         case 'c':
-            if (parse_num(optarg, &conns_per_ip) || conns_per_ip > 100000) {
+            if (!http_parse_uint(optarg, 0, 100000, &conns_per_ip)) {
                 fprintf(stderr, "parley-media: bad --max-conns-per-ip '%s'\n", optarg);
                 return 2;
             }
             break;
         case 'H':
-            if (parse_num(optarg, &header_timeout_s) || header_timeout_s > 3600) {
+            if (!http_parse_uint(optarg, 0, 3600, &header_timeout_s)) {
                 fprintf(stderr, "parley-media: bad --header-timeout '%s'\n", optarg);
                 return 2;
             }

@@ -1,14 +1,17 @@
 /*
  * test_http_service.c - unit tests of the HTTP skeleton both services use
- * (http/): --listen parsing (IPv4, IPv6, names, the port range), route
+ * (http/): --listen parsing (IPv4, IPv6, names, the port range), numeric
+ * command-line values, route
  * patterns and the Allow list (service.c, #included), reply helpers and
  * the Prometheus text builder.
  */
 #include "../../http/service.c"
 
+#include "options.h"
 #include "prom.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -61,6 +64,24 @@ static void test_listen_parse(void **state)
     assert_int_equal(http_listen_parse("127.0.0.1:65536", &ss, &len, err, sizeof err), -1);
     assert_non_null(strstr(err, "from 1 to 65535"));
     assert_int_equal(http_listen_parse(NULL, &ss, &len, err, sizeof err), -1);
+}
+
+static void test_parse_uint(void **state)
+{
+    unsigned long long v = 7;
+    assert_true(http_parse_uint("0", 0, 10, &v));
+    assert_int_equal(v, 0);
+    assert_true(http_parse_uint("65536", 1, 64ull << 20, &v));
+    assert_int_equal(v, 65536);
+    assert_true(http_parse_uint("18446744073709551615", 1, ULLONG_MAX, &v));
+    assert_true(v == ULLONG_MAX);
+    v = 7;
+    const char *bad[] = {"", "-5", "+5", " 5", "5 ", "5x", "0x10", "18446744073709551616", "11"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(http_parse_uint(bad[i], 0, 10, &v)); /* "11": over the maximum */
+    assert_false(http_parse_uint(NULL, 0, 10, &v));
+    assert_false(http_parse_uint("0", 1, 10, &v)); /* under the minimum */
+    assert_int_equal(v, 7);                        /* untouched on failure */
 }
 
 static void test_route_match(void **state)
@@ -165,7 +186,8 @@ static void test_prom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_listen_parse),   cmocka_unit_test(test_route_match),
+        cmocka_unit_test(test_listen_parse),   cmocka_unit_test(test_parse_uint),
+        cmocka_unit_test(test_route_match),
         cmocka_unit_test(test_method_allowed), cmocka_unit_test(test_replies),
         cmocka_unit_test(test_stream_freed_once), cmocka_unit_test(test_prom),
     };
