@@ -14,6 +14,7 @@ HP_PORT="$(h_port)"
 cat >"$H_TMP/haproxy.cfg" <<CFG
 global
     maxconn 1000
+    stats socket $H_TMP/haproxy.sock mode 600 level admin
 defaults
     mode tcp
     timeout connect 5s
@@ -63,12 +64,33 @@ PY
 
 # 2. Per-address limit: five silent sockets are held, the sixth is closed at
 #    once (long before the 2 s deadline).
-python3 - "$HP_PORT" >"$H_TMP/limit.out" 2>&1 <<'PY' || h_fail "per-address limit: $(cat "$H_TMP/limit.out")"
+python3 - "$HP_PORT" "$H_TMP/haproxy.sock" >"$H_TMP/limit.out" 2>&1 <<'PY' || h_fail "per-address limit: $(cat "$H_TMP/limit.out")"
 import socket, sys, time
 port = int(sys.argv[1])
 src = ("127.0.0.3", 0)  # an address of its own: the other parts are not counted
 held = [socket.create_connection(("127.0.0.1", port), timeout=30, source_address=src)
         for _ in range(5)]
+# Wait (bounded) until HAProxy has accepted and counted all five, so the
+# sixth is the one over the limit whatever the machine's load.
+def conn_cur():
+    a = socket.socket(socket.AF_UNIX)
+    a.connect(sys.argv[2])
+    a.sendall(b"show table mqtt\n")
+    out = b""
+    while True:
+        d = a.recv(4096)
+        if not d:
+            break
+        out += d
+    a.close()
+    for line in out.decode().splitlines():
+        if "key=127.0.0.3" in line:
+            return int(line.split("conn_cur=")[1].split()[0])
+    return 0
+deadline = time.monotonic() + 20
+while conn_cur() < 5:
+    assert time.monotonic() < deadline, "HAProxy did not count the five connections"
+    time.sleep(0.05)
 t0 = time.monotonic()
 try:  # refused at accept: a reset during connect or right after it
     s = socket.create_connection(("127.0.0.1", port), timeout=30, source_address=src)
