@@ -4,7 +4,7 @@
  * outbox: presence is the broker's retained value on parley/presence/{user},
  * typing is one QoS 0 publish relayed by the plugin.
  */
-#include "client.h"
+#include "parley_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,31 +25,31 @@ static int subscribe_presence(parley_client *c, const char *const *users, int n)
         snprintf(t[i], sizeof t[i], PRESENCE_PREFIX "%s", users[i]);
         topics[i] = t[i];
     }
-    return conn_subscribe(c->mq, topics, n);
+    return client__subscribe(c, topics, n);
 }
 
 int parley_watch_presence(parley_client *c, const char *user)
 {
     if (!user || !ids_valid_user(user))
         return client__fail(c, PARLEY_EINVAL, "invalid user id");
-    for (int i = 0; i < c->nwatch; i++)
-        if (strcmp(c->watch[i], user) == 0)
+    for (int i = 0; i < c->presence.nwatch; i++)
+        if (strcmp(c->presence.watch[i], user) == 0)
             return PARLEY_OK;
-    if (c->nwatch >= PARLEY_WATCH_MAX)
+    if (c->presence.nwatch >= PARLEY_WATCH_MAX)
         return client__fail(c, PARLEY_ENOMEM, "at most %d users can be watched",
                             PARLEY_WATCH_MAX);
-    if (c->state == SESSION_READY && subscribe_presence(c, &user, 1) != 0)
+    if (client__link_ready(c) && subscribe_presence(c, &user, 1) != 0)
         return client__fail(c, PARLEY_ENET, "cannot subscribe to the presence of %s", user);
-    snprintf(c->watch[c->nwatch++], sizeof c->watch[0], "%s", user);
+    snprintf(c->presence.watch[c->presence.nwatch++], sizeof c->presence.watch[0], "%s", user);
     return PARLEY_OK;
 }
 
 void client__presence_subscribe(parley_client *c)
 {
     const char *users[PARLEY_WATCH_MAX];
-    for (int i = 0; i < c->nwatch; i++)
-        users[i] = c->watch[i];
-    if (subscribe_presence(c, users, c->nwatch) != 0)
+    for (int i = 0; i < c->presence.nwatch; i++)
+        users[i] = c->presence.watch[i];
+    if (subscribe_presence(c, users, c->presence.nwatch) != 0)
         client__fail(c, PARLEY_ENET, "cannot subscribe to presence"); /* again on reconnect */
 }
 
@@ -68,14 +68,14 @@ int parley_send_typing(parley_client *c, const char *to, int typing)
         client__topic(c, topic, sizeof topic, to, "typing");
     else
         return client__fail(c, PARLEY_EINVAL, "invalid recipient: %s", to);
-    if (c->state != SESSION_READY)
+    if (!client__link_ready(c))
         return client__fail(c, PARLEY_ENOTCONN, "not connected");
     msg.typing = typing ? 1 : 0;
     size_t n = parley__v1__typing__get_packed_size(&msg);
     if (n > sizeof buf)
         return client__fail(c, PARLEY_ENOMEM, "typing message too large");
     parley__v1__typing__pack(&msg, buf);
-    if (conn_publish_qos0(c->mq, topic, buf, n) != 0)
+    if (client__publish_qos0(c, topic, buf, n) != 0)
         return client__fail(c, PARLEY_ENOTCONN, "not connected");
     return PARLEY_OK;
 }

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "client.h"
+#include "parley_int.h"
 #include "crypto/sender_keys.h"
 #include "e2e.pb-c.h"
 #include "parley.pb-c.h"

@@ -1,6 +1,6 @@
 /*
  * test_inbound_order.c - the client's per-chat ordering and cursors
- * (inbound.c) without a network: the broker's side is played by the test.
+ * (order.c, deliver.c, dispatch.c) without a network: the broker's side is played by the test.
  * Publishes (control requests) are captured with the linker's --wrap of
  * client__publish; end-to-end decryption is replaced (--wrap of
  * client__decrypt) by a toy rule: a body "OK" + packed Content decrypts, any
@@ -22,7 +22,7 @@
 
 #include <cmocka.h>
 
-#include "client.h"
+#include "parley_int.h"
 #include "e2e.pb-c.h"
 #include "parley.pb-c.h"
 
@@ -44,7 +44,7 @@ static int g_nreqs;
 int __wrap_client__publish(parley_client *c, const char *topic, const void *payload, size_t len);
 int __wrap_client__publish(parley_client *c, const char *topic, const void *payload, size_t len)
 {
-    if (c->state != SESSION_READY)
+    if (c->link.state != LINK_READY)
         return -1;
     size_t tl = strlen(topic);
     if (tl < 4 || strcmp(topic + tl - 4, "/ctl") != 0)
@@ -211,7 +211,7 @@ static int setup(void **state)
         return -1;
     parley_callbacks cb = {.on_message = on_message, .on_event = on_event, .ud = f};
     parley_set_callbacks(f->c, &cb);
-    f->c->state = SESSION_READY; /* as if connected and subscribed */
+    f->c->link.state = LINK_READY; /* as if connected and subscribed */
     g_nreqs = 0;
 
     /* Connect-time sync: list_chats says the chat ends at 2, a page brings 1, 2. */
@@ -288,7 +288,7 @@ static void forged_huge_seq_never_moves_the_cursor(void **state)
     assert_int_equal(chat(f).synced_seq, 2);
     assert_int_equal(chat(f).last_seq, 2);
     assert_int_equal(f->nshown, 0);
-    assert_int_equal(f->c->nheld, 1); /* waits for a few more answers */
+    assert_int_equal(f->c->order.nheld, 1); /* waits for a few more answers */
 
     /* A real message after it is shown at once... */
     make_env(&real3, 3, "bob", "real", 1);
@@ -307,8 +307,8 @@ static void forged_huge_seq_never_moves_the_cursor(void **state)
      * confirming syncs. */
     int rounds = answer_confirmations(f, 3, 3);
     assert_in_range(rounds, 1, 8);
-    assert_int_equal(f->c->nheld, 0);
-    assert_int_equal(f->c->nconfirm, 0);
+    assert_int_equal(f->c->order.nheld, 0);
+    assert_int_equal(f->c->order.nconfirm, 0);
     assert_int_equal(chat(f).synced_seq, 3);
     assert_int_equal(chat(f).last_seq, 3);
 
@@ -346,7 +346,7 @@ static void unauthenticated_live_envelope_moves_nothing(void **state)
     assert_int_equal(chat(f).synced_seq, 3);
 
     answer_confirmations(f, 3, 3);
-    assert_int_equal(f->c->nheld, 0);
+    assert_int_equal(f->c->order.nheld, 0);
     assert_int_equal(chat(f).synced_seq, 3);
     assert_int_equal(lstore_msg_has_server_id(f->c->store, forged.sid), 0);
 

@@ -16,7 +16,7 @@
 
 #include <sodium.h>
 
-#include "client.h"
+#include "parley_int.h"
 #include "e2e.pb-c.h"
 #include "testkit.h"
 

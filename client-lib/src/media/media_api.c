@@ -3,7 +3,7 @@
  * between media_file.c (encrypt + upload, download + verify + decrypt) and
  * the client's send path and local store (MediaRef inside Content).
  */
-#include "client.h"
+#include "parley_int.h"
 #include "lstore.h"
 #include "media_file.h"
 #include "parley/media.h"

@@ -1,5 +1,5 @@
 /*
- * test_session.c - the connection state machine (session.c) without a
+ * test_loop.c - the connection state machine (loop.c) without a
  * network: the MQTT connection (conn.c) is replaced through the linker's
  * --wrap, so the test decides what the "broker" answers and sees every token
  * the client presents.
@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "client.h"
+#include "parley_int.h"
 #include "conn.h"
 
 /* ---- the connection, played by the test ------------------------------------ */
@@ -208,8 +208,8 @@ static void refusal_right_after_registration_is_quiet_and_quick(void **state)
     push(CONN_EV_CONNECT_FAILED, 5, "connect refused: not authorized");
     drain(f);
     assert_int_equal(f->disconnected, 0);
-    assert_int_equal(f->c->state, SESSION_WAIT);
-    int64_t due = f->c->next_attempt_ms - client__mono_ms();
+    assert_int_equal(f->c->link.state, LINK_WAIT);
+    int64_t due = f->c->loop.next_attempt_ms - client__mono_ms();
     assert_true(due <= 100); /* FRESH_RETRY_MS, not the 200 ms .. 5 s backoff */
     until_attempt(f, 2);
     push(CONN_EV_CONNECT_FAILED, 5, "connect refused: not authorized");
@@ -234,7 +234,7 @@ static void persistent_refusal_is_reported(void **state)
     assert_string_equal(parley_last_error(f->c) + strlen(parley_last_error(f->c)) -
                             strlen("not authorized"),
                         "not authorized");
-    int64_t due = f->c->next_attempt_ms - client__mono_ms();
+    int64_t due = f->c->loop.next_attempt_ms - client__mono_ms();
     assert_true(due > 100 && due <= 200); /* the normal backoff */
 }
 
@@ -269,11 +269,11 @@ static void reconnect_after_server_close_uses_a_fresh_token(void **state)
     /* A close when the token is due to expire: reconnect at once, quietly,
      * with yet another token. */
     int before = f->disconnected;
-    f->c->token_expires_ms = client__mono_ms() + 1000; /* as if an hour had passed */
+    f->c->loop.token_expires_ms = client__mono_ms() + 1000; /* as if an hour had passed */
     push(CONN_EV_LOST, 0, "connection lost");
     drain(f);
     assert_int_equal(f->disconnected, before);
-    assert_true(f->c->next_attempt_ms <= client__mono_ms());
+    assert_true(f->c->loop.next_attempt_ms <= client__mono_ms());
     until_attempt(f, 3);
     push(CONN_EV_CONNECTED, 0, "connected");
     drain(f);

@@ -1,5 +1,7 @@
 /*
- * session.c - the connection state machine, driven from parley_poll():
+ * loop.c - the MQTT connection's state machine and the receive loop, driven
+ * from parley_poll() and the blocking helpers (parley_wait_synced,
+ * parley_sync, parley_flush, and client__call for the group management API):
  *
  *   IDLE -parley_connect-> WAIT -timer-> CONNECTING -CONNACK-> SUBSCRIBING
  *        -SUBACK-> READY (outbox flushed, chats synced, acks resent)
@@ -11,13 +13,14 @@
  *   yet) is retried every FRESH_RETRY_MS, silently: the application hears of
  *   it (PARLEY_EVENT_DISCONNECTED) only if it persists past that window.
  */
-#include "client.h"
+#include "parley_int.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ids.h"
+#include "parley.pb-c.h"
 #include "token.h"
 
 #define BACKOFF_MIN_MS 200
@@ -46,14 +49,14 @@ static int fresh_registration(parley_client *c)
 static void schedule_retry(parley_client *c)
 {
     int64_t delay = BACKOFF_MIN_MS;
-    for (int i = 0; i < c->attempts && delay < BACKOFF_MAX_MS; i++)
+    for (int i = 0; i < c->loop.attempts && delay < BACKOFF_MAX_MS; i++)
         delay *= 2;
     if (delay > BACKOFF_MAX_MS)
         delay = BACKOFF_MAX_MS;
-    c->attempts++;
-    c->state = SESSION_WAIT;
-    c->synced = 0;
-    c->next_attempt_ms = client__mono_ms() + delay;
+    c->loop.attempts++;
+    c->link.state = LINK_WAIT;
+    c->order.synced = 0;
+    c->loop.next_attempt_ms = client__mono_ms() + delay;
 }
 
 int parley_connect(parley_client *c)
@@ -61,64 +64,57 @@ int parley_connect(parley_client *c)
     char err[256];
     if (!c->has_identity)
         return client__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
-    if (c->state != SESSION_IDLE)
+    if (c->link.state != LINK_IDLE)
         return PARLEY_OK;
-    if (!c->mq) {
+    if (!c->link.mq) {
         if (c->transient) {
             char rnd[IDS_SERVER_ID_LEN + 1];
             ids_random(rnd);
-            snprintf(c->conn_client_id, sizeof c->conn_client_id, "%s-%.10s", c->client_id, rnd);
+            snprintf(c->link.client_id, sizeof c->link.client_id, "%s-%.10s", c->client_id, rnd);
         } else {
-            snprintf(c->conn_client_id, sizeof c->conn_client_id, "%s", c->client_id);
+            snprintf(c->link.client_id, sizeof c->link.client_id, "%s", c->client_id);
         }
-        c->mq = conn_new(c->mqtt_url, c->conn_client_id, !c->transient, err, sizeof err);
-        if (!c->mq)
+        c->link.mq = conn_new(c->mqtt_url, c->link.client_id, !c->transient, err, sizeof err);
+        if (!c->link.mq)
             return client__fail(c, PARLEY_EINVAL, "%s", err);
     }
-    c->attempts = 0;
-    c->state = SESSION_WAIT;
-    c->next_attempt_ms = 0;
+    c->loop.attempts = 0;
+    c->link.state = LINK_WAIT;
+    c->loop.next_attempt_ms = 0;
     return PARLEY_OK;
 }
 
 void parley_disconnect(parley_client *c)
 {
-    if (c->mq)
-        conn_disconnect(c->mq);
-    c->state = SESSION_IDLE;
-    c->synced = 0;
+    if (c->link.mq)
+        conn_disconnect(c->link.mq);
+    c->link.state = LINK_IDLE;
+    c->order.synced = 0;
 }
 
 int parley_is_connected(const parley_client *c)
 {
-    return c->state == SESSION_READY;
+    return c->link.state == LINK_READY;
 }
 
 int parley_is_synced(const parley_client *c)
 {
-    return c->state == SESSION_READY && c->synced;
-}
-
-int client__publish(parley_client *c, const char *topic, const void *payload, size_t len)
-{
-    if (c->state != SESSION_READY)
-        return -1;
-    return conn_publish(c->mq, topic, payload, len);
+    return c->link.state == LINK_READY && c->order.synced;
 }
 
 static void start_attempt(parley_client *c)
 {
     char token[TOKEN_MAX_LEN], err[256];
-    if (parley_token(c, "mqtt", c->conn_client_id, 0, token, sizeof token) != PARLEY_OK) {
+    if (parley_token(c, "mqtt", c->link.client_id, 0, token, sizeof token) != PARLEY_OK) {
         schedule_retry(c);
         return;
     }
-    c->token_expires_ms = client__mono_ms() + (int64_t)TOKEN_DEFAULT_LIFETIME_S * 1000;
-    if (conn_start(c->mq, c->user, token, err, sizeof err) != 0) {
+    c->loop.token_expires_ms = client__mono_ms() + (int64_t)TOKEN_DEFAULT_LIFETIME_S * 1000;
+    if (conn_start(c->link.mq, c->user, token, err, sizeof err) != 0) {
         client__fail(c, PARLEY_ENET, "%s", err);
         schedule_retry(c);
     } else {
-        c->state = SESSION_CONNECTING;
+        c->link.state = LINK_CONNECTING;
     }
     sodium_memzero(token, sizeof token);
 }
@@ -133,65 +129,84 @@ static void subscribe_own(parley_client *c)
         client__topic(c, t[i], sizeof t[i], c->user, leaf[i]);
         topics[i] = t[i];
     }
-    if (conn_subscribe(c->mq, topics, n) != 0) {
+    if (conn_subscribe(c->link.mq, topics, n) != 0) {
         client__fail(c, PARLEY_ENET, "cannot subscribe");
-        conn_disconnect(c->mq);
+        conn_disconnect(c->link.mq);
         schedule_retry(c);
         return;
     }
-    c->state = SESSION_SUBSCRIBING;
+    c->link.state = LINK_SUBSCRIBING;
+}
+
+/* Called once subscriptions are in place: outbox, kept messages, list
+ * chats and sync, prekeys. */
+static int on_ready(parley_client *c)
+{
+    client__order_reset(c);
+    if (client__outbox_flush(c, 0) < 0)
+        return PARLEY_ESTORE;
+    if (c->transient) {
+        c->order.synced = 1; /* syncs only on request (parley_sync) */
+    } else {
+        if (client__retry_kept(c) == PARLEY_ESTORE)
+            return PARLEY_ESTORE;
+        client__sync_start(c, 0);
+        client__prekeys_maintain(c, 0); /* replenish one-time prekeys; best effort */
+        c->loop.last_key_check_ms = client__mono_ms();
+    }
+    return 0;
 }
 
 static int handle(parley_client *c, conn_ev *e)
 {
     switch (e->type) {
     case CONN_EV_CONNECTED:
-        if (c->state == SESSION_CONNECTING)
+        if (c->link.state == LINK_CONNECTING)
             subscribe_own(c);
         return 0;
     case CONN_EV_CONNECT_FAILED:
     case CONN_EV_LOST:
-        if (c->state == SESSION_IDLE)
+        if (c->link.state == LINK_IDLE)
             return 0;
         client__fail(c, e->type == CONN_EV_LOST ? PARLEY_ENET : PARLEY_EREFUSED, "%s: %s",
                      c->mqtt_url, e->detail);
         if (e->type == CONN_EV_CONNECT_FAILED && (e->code == 4 || e->code == 5) &&
             fresh_registration(c)) {
             /* Expected for a moment after registering: retry soon, quietly. */
-            c->state = SESSION_WAIT;
-            c->synced = 0;
-            c->next_attempt_ms = client__mono_ms() + FRESH_RETRY_MS;
+            c->link.state = LINK_WAIT;
+            c->order.synced = 0;
+            c->loop.next_attempt_ms = client__mono_ms() + FRESH_RETRY_MS;
             return 0;
         }
-        if (e->type == CONN_EV_LOST && c->token_expires_ms > 0 &&
-            client__mono_ms() >= c->token_expires_ms - TOKEN_EXPIRY_SLACK_MS) {
+        if (e->type == CONN_EV_LOST && c->loop.token_expires_ms > 0 &&
+            client__mono_ms() >= c->loop.token_expires_ms - TOKEN_EXPIRY_SLACK_MS) {
             /* The broker closed the connection because its token expired:
              * reconnect at once with a new one; nothing to tell. */
-            c->state = SESSION_WAIT;
-            c->synced = 0;
-            c->attempts = 0;
-            c->next_attempt_ms = client__mono_ms();
+            c->link.state = LINK_WAIT;
+            c->order.synced = 0;
+            c->loop.attempts = 0;
+            c->loop.next_attempt_ms = client__mono_ms();
             return 0;
         }
         if (e->type == CONN_EV_LOST)
-            c->attempts = 0;
+            c->loop.attempts = 0;
         schedule_retry(c);
         client__emit_event(c, PARLEY_EVENT_DISCONNECTED, NULL, 0, NULL, c->err);
         return 0;
     case CONN_EV_SUBSCRIBED:
-        if (c->state != SESSION_SUBSCRIBING)
+        if (c->link.state != LINK_SUBSCRIBING)
             return 0; /* a later subscription (group topics) */
-        c->state = SESSION_READY;
-        c->attempts = 0;
+        c->link.state = LINK_READY;
+        c->loop.attempts = 0;
         c->err[0] = 0;
-        c->last_resync_ms = client__mono_ms();
+        c->loop.last_resync_ms = client__mono_ms();
         client__emit_event(c, PARLEY_EVENT_CONNECTED, NULL, 0, NULL, c->mqtt_url);
         client__presence_subscribe(c);
-        return client__on_ready(c);
+        return on_ready(c);
     case CONN_EV_SUB_FAILED:
         client__fail(c, PARLEY_EREFUSED, "%s: %s", c->mqtt_url, e->detail);
-        if (c->state == SESSION_SUBSCRIBING) {
-            conn_disconnect(c->mq);
+        if (c->link.state == LINK_SUBSCRIBING) {
+            conn_disconnect(c->link.mq);
             schedule_retry(c);
             client__emit_event(c, PARLEY_EVENT_DISCONNECTED, NULL, 0, NULL, c->err);
         }
@@ -205,33 +220,37 @@ static int handle(parley_client *c, conn_ev *e)
 int client__step(parley_client *c, int timeout_ms)
 {
     int64_t now = client__mono_ms();
-    if (c->state == SESSION_WAIT && now >= c->next_attempt_ms)
+    if (c->link.state == LINK_WAIT && now >= c->loop.next_attempt_ms)
         start_attempt(c);
-    if (c->state == SESSION_READY && now - c->last_outbox_scan_ms >= OUTBOX_SCAN_MS) {
-        c->last_outbox_scan_ms = now;
+    if (c->link.state == LINK_READY && now - c->loop.last_outbox_scan_ms >= OUTBOX_SCAN_MS) {
+        c->loop.last_outbox_scan_ms = now;
         if (client__outbox_flush(c, OUTBOX_RETRY_MS) < 0)
             return PARLEY_ESTORE;
-        client__expire_requests(c, REQUEST_EXPIRY_MS);
+        client__order_expire(c, REQUEST_EXPIRY_MS);
     }
-    if (c->state == SESSION_READY && c->nconfirm > 0)
+    if (c->link.state == LINK_READY && c->order.nconfirm > 0)
         client__confirm_tick(c, now); /* syncs that confirm seqs seen live */
-    if (c->state == SESSION_READY && !c->transient && now - c->last_resync_ms >= RESYNC_MS) {
-        c->last_resync_ms = now;
+    /* A sender key named a group new to us: sync it soon (what was
+     * published before our subscription is in the store). */
+    if (c->link.state == LINK_READY && !c->transient &&
+        (now - c->loop.last_resync_ms >= RESYNC_MS || c->deliver.new_group)) {
+        c->loop.last_resync_ms = now;
+        c->deliver.new_group = 0;
         client__resync(c);
         client__retry_kept(c); /* best effort; again at the next resync */
     }
-    if (c->state == SESSION_READY && now - c->last_key_check_ms >= KEY_CHECK_MS) {
-        c->last_key_check_ms = now;
+    if (c->link.state == LINK_READY && now - c->loop.last_key_check_ms >= KEY_CHECK_MS) {
+        c->loop.last_key_check_ms = now;
         client__prekeys_maintain(c, 0); /* best effort; retried next hour or connect */
     }
-    if (c->state == SESSION_WAIT) {
-        int64_t until = c->next_attempt_ms - now;
+    if (c->link.state == LINK_WAIT) {
+        int64_t until = c->loop.next_attempt_ms - now;
         if (until < (int64_t)timeout_ms)
             timeout_ms = until > 0 ? (int)until : 0;
     }
-    if (!c->mq)
+    if (!c->link.mq)
         return 0;
-    conn_ev *e = conn_next(c->mq, timeout_ms);
+    conn_ev *e = conn_next(c->link.mq, timeout_ms);
     if (!e)
         return 0;
     int rc = handle(c, e);
@@ -273,4 +292,75 @@ int parley_wait_synced(parley_client *c, int timeout_ms)
             return rc;
     }
     return PARLEY_OK;
+}
+
+int client__call(parley_client *c, void *req, int timeout_ms, void **rsp)
+{
+    client_req *slot = NULL;
+    int64_t deadline = client__mono_ms() + timeout_ms;
+
+    *rsp = NULL;
+    if (c->link.state != LINK_READY)
+        return client__fail(c, PARLEY_ENOTCONN, "not connected to %s", c->mqtt_url);
+    if (client__request(c, req, REQ_CALL, NULL, &slot) != 0)
+        return PARLEY_ENOTCONN;
+    char req_id[sizeof slot->req_id];
+    snprintf(req_id, sizeof req_id, "%s", slot->req_id);
+    while (!slot->done) {
+        int64_t left = deadline - client__mono_ms();
+        if (left <= 0) {
+            slot->kind = REQ_NONE;
+            return client__fail(c, PARLEY_ETIMEOUT, "no response from the broker after %d ms",
+                                timeout_ms);
+        }
+        int rc = client__step(c, left > 200 ? 200 : (int)left);
+        if (rc < 0) {
+            slot->kind = REQ_NONE;
+            return rc;
+        }
+        if (slot->kind != REQ_CALL || strcmp(slot->req_id, req_id) != 0)
+            return client__fail(c, PARLEY_ENET, "connection lost during the request");
+    }
+    Parley__V1__Response *r = slot->response;
+    slot->response = NULL;
+    slot->kind = REQ_NONE;
+    if (r->status != 0) {
+        client__fail(c, PARLEY_EREFUSED, "%u %s: %s", r->status, r->error ? r->error : "",
+                     r->error_message ? r->error_message : "");
+        int rc = r->status == 404 ? PARLEY_ENOTFOUND : PARLEY_EREFUSED;
+        parley__v1__response__free_unpacked(r, NULL);
+        return rc;
+    }
+    *rsp = r;
+    return PARLEY_OK;
+}
+
+int parley_flush(parley_client *c, int timeout_ms)
+{
+    int64_t deadline = client__mono_ms() + timeout_ms;
+    for (;;) {
+        if (client__rpc_pending(c, REQ_NONE, NULL) == 0)
+            return PARLEY_OK;
+        if (c->link.state != LINK_READY)
+            return client__fail(c, PARLEY_ENOTCONN, "connection lost before the broker answered");
+        int64_t left = deadline - client__mono_ms();
+        if (left <= 0)
+            return client__fail(c, PARLEY_ETIMEOUT, "the broker did not answer within %d ms",
+                                timeout_ms);
+        int rc = client__step(c, left > 200 ? 200 : (int)left);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+int parley_sync(parley_client *c, int timeout_ms)
+{
+    int64_t deadline = client__mono_ms() + timeout_ms;
+    int rc = parley_wait_synced(c, timeout_ms);
+    if (rc != PARLEY_OK)
+        return rc;
+    if (client__sync_start(c, 0) != 0)
+        return PARLEY_ENOTCONN;
+    int64_t left = deadline - client__mono_ms();
+    return parley_wait_synced(c, left > 0 ? (int)left : 0);
 }

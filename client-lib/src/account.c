@@ -1,0 +1,119 @@
+/*
+ * account.c - the account with the keyserver: registration, identity key
+ * rotation, safety numbers.
+ */
+#include "parley_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crypto/safety_number.h"
+#include "ids.h"
+#include "ksclient.h"
+
+int parley_register(parley_client *c)
+{
+    if (!c->has_identity)
+        return client__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+    int rc = ksclient_put_identity(c->keyserver_url, c->user, c->id_pk, c->id_sk, NULL, c->err,
+                                   sizeof c->err);
+    if (rc != PARLEY_OK)
+        return rc;
+    /* When: the broker may refuse this identity for a moment (session.c). */
+    if (lstore_meta_set_int(c->store, "registered_at", client__now_ms()) != 0)
+        return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+    return client__prekeys_maintain(c, 1);
+}
+
+#define KEY_CHANGE_DOMAIN "parley-key-change-v1\n"
+
+/* Write sk to path (mode 0600, fsync'd). 0 or -1. */
+static int write_key(const char *path, const uint8_t sk[64])
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    int ok = write(fd, sk, 64) == 64 && fsync(fd) == 0;
+    close(fd);
+    return ok ? 0 : -1;
+}
+
+int parley_identity_rotate(parley_client *c)
+{
+    uint8_t pk[32], sk[64], sig[64];
+    uint8_t msg[sizeof KEY_CHANGE_DOMAIN + 65 + 32];
+    char path[CLIENT_PATH_MAX + 32], tmp[CLIENT_PATH_MAX + 40];
+    int ret;
+
+    if (!c->has_identity)
+        return client__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+    snprintf(path, sizeof path, "%s/%s", c->home, CLIENT_IDENTITY_FILE);
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    crypto_sign_keypair(pk, sk);
+    size_t n = (size_t)snprintf((char *)msg, sizeof msg, "%s%s\n", KEY_CHANGE_DOMAIN, c->user);
+    memcpy(msg + n, pk, 32);
+    crypto_sign_detached(sig, NULL, msg, n + 32, c->id_sk);
+    /* The new key is on disk before the keyserver knows it: a crash leaves
+     * identity.key.new behind, never an identity we cannot prove. */
+    if (write_key(tmp, sk) != 0) {
+        ret = client__fail(c, PARLEY_ESTORE, "cannot write %s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    ret = ksclient_put_identity(c->keyserver_url, c->user, pk, sk, sig, c->err, sizeof c->err);
+    if (ret != PARLEY_OK) {
+        unlink(tmp);
+        goto done;
+    }
+    if (rename(tmp, path) != 0) {
+        ret = client__fail(c, PARLEY_ESTORE, "the keyserver has the new key but %s could not "
+                           "replace %s: %s", tmp, path, strerror(errno));
+        goto done;
+    }
+    memcpy(c->id_pk, pk, 32);
+    memcpy(c->id_sk, sk, 64);
+    /* Sessions and prekeys belong to the old identity. */
+    if (lstore_begin(c->store) != 0 || lstore_blob_clear(c->store, "session") != 0 ||
+        lstore_blob_clear(c->store, "spk") != 0 || lstore_blob_clear(c->store, "otk") != 0 ||
+        lstore_meta_set_int(c->store, "spk_current", 0) != 0 ||
+        lstore_meta_set_int(c->store, "spk_previous", 0) != 0 ||
+        lstore_meta_set_int(c->store, "keys_uploaded", 0) != 0 || lstore_commit(c->store) != 0) {
+        lstore_rollback(c->store);
+        ret = client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+        goto done;
+    }
+    ret = client__prekeys_maintain(c, 1);
+
+done:
+    sodium_memzero(sk, sizeof sk);
+    return ret;
+}
+
+int parley_safety_number(parley_client *c, const char *peer, char *out, size_t outlen)
+{
+    uint8_t ik[32];
+    char digits[SAFETY_NUMBER_DIGITS + 1], fmt[SAFETY_NUMBER_FORMATTED_LEN + 1];
+
+    if (!c->has_identity)
+        return client__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+    if (!ids_valid_user(peer) || outlen < sizeof fmt)
+        return client__fail(c, PARLEY_EINVAL, "invalid user id '%s'", peer ? peer : "");
+    int known = lstore_contact_get(c->store, peer, ik);
+    if (known < 0)
+        return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+    if (known == 0) {
+        int rc = ksclient_get_identity(c->keyserver_url, peer, ik, c->err, sizeof c->err);
+        if (rc != PARLEY_OK)
+            return rc;
+        client__note_identity(c, peer, ik);
+    }
+    if (safety_number_compute(c->user, c->id_pk, peer, ik, digits) != E2E_OK ||
+        safety_number_format(digits, fmt) != E2E_OK)
+        return client__fail(c, PARLEY_ECRYPTO, "cannot compute the safety number");
+    snprintf(out, outlen, "%s", fmt);
+    return PARLEY_OK;
+}
+

@@ -1,0 +1,567 @@
+/*
+ * deliver.c - opening and delivering one envelope: decryption (pairwise.c or
+ * skeys.c), the Content checks (client_msg_id and group id bound inside the
+ * ciphertext), sender keys carried in pairwise messages, SYSTEM events
+ * (members.c, skeys.c), the message row and the cursor in one transaction,
+ * then the application's callback. Also the messages kept as ciphertext
+ * until they can be opened: group messages waiting for their sender key,
+ * direct messages whose sender's identity key could not be checked.
+ *
+ * Which envelope comes next, and whether its seq is vouched for, is
+ * order.c's business: this file is handed one envelope at a time.
+ */
+#include "parley_int.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "e2e.pb-c.h"
+#include "ids.h"
+#include "parley.pb-c.h"
+
+static int retry_pending(parley_client *c);
+
+/* Describe a SYSTEM envelope for the history, and apply a group's event
+ * (members.c, skeys.c) in the caller's transaction. parley_rc. */
+static int describe_system(parley_client *c, const Parley__V1__Envelope *env, char *out,
+                           size_t outlen)
+{
+    const uint8_t *body = env->body.data;
+    size_t len = env->body.len;
+    static const char *names[] = {"event",          "group created", "members added",
+                                  "members removed", "member left",  "role changed",
+                                  "info updated",   "settings updated"};
+    Parley__V1__SystemEvent *ev = parley__v1__system_event__unpack(NULL, len, body);
+    if (!ev) {
+        snprintf(out, outlen, "(unreadable system event)");
+        return PARLEY_OK;
+    }
+    int t = ev->type >= 0 && ev->type < 8 ? (int)ev->type : 0;
+    size_t used = (size_t)snprintf(out, outlen, "%s by %s", names[t], ev->actor ? ev->actor : "?");
+    for (size_t i = 0; i < ev->n_users && used < outlen; i++)
+        used += (size_t)snprintf(out + used, outlen - used, "%s%s", i ? ", " : ": ", ev->users[i]);
+    if (ev->name && *ev->name && used < outlen)
+        snprintf(out + used, outlen - used, " (name: %s)", ev->name);
+    int rc = PARLEY_OK;
+    if (ids_is_group_chat(env->chat_id)) {
+        rc = client__members_on_event(c, env->chat_id, env->seq, ev);
+        if (rc == PARLEY_OK)
+            rc = client__group_on_system(c, env->chat_id, ev);
+    }
+    parley__v1__system_event__free_unpacked(ev, NULL);
+    return rc;
+}
+
+/* A sender key in a pairwise message (caller's transaction): stored, and
+ * the group messages that waited for it are opened after this delivery. */
+static int on_skd(parley_client *c, const char *sender, const Parley__E2e__V1__SenderKeyDistribution *skd)
+{
+    lstore_chat known;
+    int had = skd->group_id ? lstore_chat_get(c->store, skd->group_id, &known) : 0;
+    if (had < 0)
+        return client__store_fail(c);
+    int rc = client__group_on_skd(c, sender, skd);
+    if (rc != PARLEY_OK)
+        return rc;
+    char pair[IDS_RETRY_MAX];
+    snprintf(pair, sizeof pair, "%s\n%s", skd->group_id, sender);
+    int queued = 0;
+    for (int i = 0; i < c->deliver.nretry; i++)
+        queued |= strcmp(c->deliver.retry[i], pair) == 0;
+    if (!queued && c->deliver.nretry < (int)(sizeof c->deliver.retry / sizeof c->deliver.retry[0]))
+        snprintf(c->deliver.retry[c->deliver.nretry++], sizeof c->deliver.retry[0], "%s", pair);
+    /* A group we had not heard of: we were just added. Subscribe, and sync
+     * it soon (what was published before the subscription is in the store). */
+    client__group_subscribe(c, skd->group_id);
+    if (!had)
+        c->deliver.new_group = 1;
+    return PARLEY_OK;
+}
+
+/* Decrypt and unpack an envelope body into text. PARLEY_OK with *text
+ * malloc'd, or PARLEY_ECRYPTO with c->err set, or PARLEY_ENET (a PreKey
+ * message whose sender's identity key could not be checked: retry later). Runs inside the caller's
+ * transaction (the ratchet state is saved with the message). */
+static int open_body(parley_client *c, const Parley__V1__Envelope *env, char **text, size_t *tlen,
+                     int *hidden, uint8_t **media, size_t *media_len)
+{
+    uint8_t *pt = NULL;
+    size_t ptlen = 0;
+    Parley__E2e__V1__Content *ct = NULL;
+    int ret = PARLEY_ECRYPTO;
+
+    *text = NULL;
+    *hidden = 0;
+    *media = NULL;
+    *media_len = 0;
+    int group = ids_is_group_chat(env->chat_id);
+    int rc = group ? client__group_decrypt(c, env->chat_id, env->sender, env->body.data,
+                                           env->body.len, &pt, &ptlen)
+                   : client__decrypt(c, env->sender, env->body.data, env->body.len, &pt, &ptlen);
+    if (rc != PARLEY_OK) {
+        ret = rc == PARLEY_ESTORE || rc == PARLEY_ENET ? rc : PARLEY_ECRYPTO;
+        goto fail;
+    }
+    ct = parley__e2e__v1__content__unpack(NULL, ptlen, pt);
+    if (!ct) {
+        client__fail(c, PARLEY_ECRYPTO, "decrypted content is malformed");
+        goto fail;
+    }
+    /* The client message id is bound inside the ciphertext: a replayed
+     * ciphertext under another id is refused. */
+    if (!ct->client_msg_id || strcmp(ct->client_msg_id, env->client_msg_id) != 0) {
+        client__fail(c, PARLEY_ECRYPTO, "client message id does not match the ciphertext");
+        goto fail;
+    }
+    /* A group message names its group inside the ciphertext too. */
+    if (group && (!ct->group_id || strcmp(ct->group_id, env->chat_id) != 0)) {
+        client__fail(c, PARLEY_ECRYPTO, "group id does not match the ciphertext");
+        goto fail;
+    }
+    if (!group && ct->skd) {
+        rc = on_skd(c, env->sender, ct->skd);
+        if (rc == PARLEY_ESTORE || rc == PARLEY_ENOMEM) {
+            ret = rc;
+            goto fail;
+        }
+        /* A key distribution alone is not a message for the user. */
+        *hidden = !ct->text || !*ct->text;
+    }
+    if (ct->media) {
+        if (!ct->media->media_id || !*ct->media->media_id || ct->media->key.len != 32) {
+            client__fail(c, PARLEY_ECRYPTO, "malformed media reference");
+            goto fail;
+        }
+        *media_len = parley__e2e__v1__media_ref__get_packed_size(ct->media);
+        *media = malloc(*media_len ? *media_len : 1);
+        if (!*media) {
+            ret = PARLEY_ENOMEM;
+            goto fail;
+        }
+        parley__e2e__v1__media_ref__pack(ct->media, *media);
+    }
+    const char *t = ct->text ? ct->text : "";
+    *tlen = strlen(t);
+    *text = malloc(*tlen + 1);
+    if (!*text) {
+        ret = PARLEY_ENOMEM;
+        goto fail;
+    }
+    memcpy(*text, t, *tlen + 1);
+    ret = PARLEY_OK;
+
+fail:
+    if (ret != PARLEY_OK && *media) {
+        sodium_memzero(*media, *media_len);
+        free(*media);
+        *media = NULL;
+    }
+    if (ct)
+        parley__e2e__v1__content__free_unpacked(ct, NULL);
+    if (pt) {
+        sodium_memzero(pt, ptlen);
+        free(pt);
+    }
+    return ret;
+}
+
+typedef struct {
+    char server_id[IDS_SERVER_ID_LEN + 8];
+} pending_id;
+
+typedef struct {
+    pending_id ids[64];
+    int n;
+} pending_list;
+
+static int collect_pending(void *ud, const lstore_msg *m)
+{
+    pending_list *l = ud;
+    snprintf(l->ids[l->n++].server_id, sizeof l->ids[0].server_id, "%s", m->server_id);
+    return l->n == 64;
+}
+
+typedef struct {
+    const char *server_id;
+    Parley__V1__Envelope env;
+    uint8_t *body;
+    int found;
+} pending_one;
+
+static int load_pending(void *ud, const lstore_msg *m)
+{
+    pending_one *p = ud;
+    if (strcmp(m->server_id, p->server_id) != 0)
+        return 0;
+    p->body = malloc(m->body_len ? m->body_len : 1);
+    if (!p->body)
+        return 1;
+    memcpy(p->body, m->body, m->body_len);
+    p->env.chat_id = strdup(m->chat_id);
+    p->env.sender = strdup(m->sender);
+    p->env.server_id = strdup(m->server_id);
+    p->env.client_msg_id = strdup(m->client_msg_id);
+    p->env.seq = m->seq;
+    p->env.server_ts = m->server_ts;
+    p->env.body.data = p->body;
+    p->env.body.len = m->body_len;
+    p->found = p->env.chat_id && p->env.sender && p->env.server_id && p->env.client_msg_id;
+    return 1;
+}
+
+static void free_pending(pending_one *p)
+{
+    free(p->env.chat_id);
+    free(p->env.sender);
+    free(p->env.server_id);
+    free(p->env.client_msg_id);
+    free(p->body);
+}
+
+/* Decrypt one waiting group message now that its sender key is here: the
+ * row is updated and the application told (late, but once). */
+static int open_pending(parley_client *c, const char *chat_id, const char *sender,
+                        const char *server_id)
+{
+    pending_one p = {.server_id = server_id, .env = PARLEY__V1__ENVELOPE__INIT};
+    char *text = NULL;
+    size_t tlen = 0, media_len = 0;
+    uint8_t *media = NULL;
+    Parley__E2e__V1__MediaRef *mref = NULL;
+    int hidden = 0, ret = 0;
+    char detail[CLIENT_ERR_MAX] = "";
+
+    if (!ids_is_group_chat(chat_id)) {
+        /* A direct message kept because the keyserver could not vouch for
+         * its sender's identity key: ask again, outside the transaction. */
+        if (lstore_msg_pending_each(c->store, chat_id, sender, load_pending, &p) != 0)
+            return client__store_fail(c);
+        if (p.found)
+            client__identity_prefetch(c, sender, p.env.body.data, p.env.body.len);
+        free_pending(&p);
+        memset(&p, 0, sizeof p);
+        p.server_id = server_id;
+        p.env = (Parley__V1__Envelope)PARLEY__V1__ENVELOPE__INIT;
+    }
+    if (lstore_begin(c->store) != 0)
+        return client__store_fail(c);
+    if (lstore_msg_pending_each(c->store, chat_id, sender, load_pending, &p) != 0)
+        goto fail_store;
+    int has = p.found ? client__group_has_key(c, chat_id, sender, p.env.body.data,
+                                              p.env.body.len) : 0;
+    if (has < 0)
+        goto fail_store;
+    if (!has) {
+        /* Not found, or it waits for another chain of this sender. */
+        lstore_rollback(c->store);
+        goto done;
+    }
+    lstore_msg m = {.server_id = server_id};
+    int rc = open_body(c, &p.env, &text, &tlen, &hidden, &media, &media_len);
+    if (rc == PARLEY_ESTORE || rc == PARLEY_ENOMEM)
+        goto fail_store;
+    if (rc == PARLEY_ENET) {
+        /* Still not checked: stays pending, already reported once. */
+        lstore_rollback(c->store);
+        goto done;
+    }
+    if (rc != PARLEY_OK) {
+        snprintf(detail, sizeof detail, "%s", c->err);
+        m.status = LSTORE_MSG_UNDECRYPTABLE;
+    } else {
+        m.status = LSTORE_MSG_RECEIVED;
+        m.body = (const uint8_t *)text;
+        m.body_len = tlen;
+        if (media)
+            mref = parley__e2e__v1__media_ref__unpack(NULL, media_len, media);
+        if (mref) {
+            m.media_id = mref->media_id;
+            m.media = media;
+            m.media_len = media_len;
+        }
+    }
+    if (lstore_msg_update(c->store, &m) != 0 || lstore_commit(c->store) != 0)
+        goto fail_store;
+    if (m.status == LSTORE_MSG_UNDECRYPTABLE) {
+        client__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, chat_id, p.env.seq, sender, detail);
+    } else if (!hidden && c->cb.on_message) {
+        parley_message pm = {
+            .chat_id = chat_id,
+            .seq = p.env.seq,
+            .server_id = server_id,
+            .sender = sender,
+            .client_msg_id = p.env.client_msg_id,
+            .server_ts = p.env.server_ts,
+            .text = text,
+            .text_len = tlen,
+            .media_id = mref ? mref->media_id : NULL,
+            .media_name = mref && mref->file_name ? mref->file_name : "",
+            .media_type = mref && mref->content_type ? mref->content_type : "",
+            .media_size = mref ? mref->size : 0,
+        };
+        c->cb.on_message(c->cb.ud, &pm);
+    }
+    goto done;
+
+fail_store:
+    lstore_rollback(c->store);
+    ret = client__store_fail(c);
+done:
+    if (text) {
+        sodium_memzero(text, tlen);
+        free(text);
+    }
+    if (mref)
+        parley__e2e__v1__media_ref__free_unpacked(mref, NULL);
+    if (media) {
+        sodium_memzero(media, media_len);
+        free(media);
+    }
+    free_pending(&p);
+    return ret;
+}
+
+/* Decrypt the group messages that waited for sender keys that just came. */
+static int retry_pending(parley_client *c)
+{
+    while (c->deliver.nretry > 0) {
+        char pair[IDS_RETRY_MAX];
+        snprintf(pair, sizeof pair, "%s", c->deliver.retry[--c->deliver.nretry]);
+        char *nl = strchr(pair, '\n');
+        if (!nl)
+            continue;
+        *nl = 0;
+        const char *chat_id = pair, *sender = nl + 1;
+        pending_list l = {.n = 0};
+        if (lstore_msg_pending_each(c->store, chat_id, sender, collect_pending, &l) != 0)
+            return client__store_fail(c);
+        for (int i = 0; i < l.n; i++) {
+            int rc = open_pending(c, chat_id, sender, l.ids[i].server_id);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+typedef struct {
+    char chats[64][141];
+    int n;
+} direct_chats;
+
+static int collect_direct(void *ud, const lstore_chat *ch)
+{
+    direct_chats *d = ud;
+    if (ch->type == 1)
+        snprintf(d->chats[d->n++], sizeof d->chats[0], "%s", ch->chat_id);
+    return d->n == 64;
+}
+
+int client__retry_kept(parley_client *c)
+{
+    direct_chats d = {.n = 0};
+    /* The 64 most recent direct chats: kept messages are recent ones. */
+    if (lstore_chat_each(c->store, collect_direct, &d) != 0)
+        return client__store_fail(c);
+    for (int i = 0; i < d.n; i++) {
+        char peer[IDS_USER_MAX + 1];
+        pending_list l = {.n = 0};
+        if (!ids_direct_peer(d.chats[i], c->user, peer, sizeof peer))
+            continue;
+        if (lstore_msg_pending_each(c->store, d.chats[i], peer, collect_pending, &l) != 0)
+            return client__store_fail(c);
+        for (int j = 0; j < l.n; j++) {
+            int rc = open_pending(c, d.chats[i], peer, l.ids[j].server_id);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* One envelope of the chat's sequence that is next (or authoritative).
+ * Transaction: decrypt (ratchet state) + message row + cursor, then the
+ * application callback. trusted: from a sync page. Returns 0 processed,
+ * 1 deferred (a live envelope that could not be authenticated: nothing
+ * stored, nothing moved, the sync decides), <0 on a local failure. */
+int client__deliver(parley_client *c, const void *venv, int trusted)
+{
+    const Parley__V1__Envelope *env = venv;
+    char *text = NULL, sysdesc[512];
+    size_t tlen = 0, media_len = 0;
+    uint8_t *media = NULL;
+    Parley__E2e__V1__MediaRef *mref = NULL;
+    int status = LSTORE_MSG_RECEIVED, ret = 0, hidden = 0, has_key = 1, kept = 0;
+    char detail[CLIENT_ERR_MAX] = "";
+    lstore_chat ch;
+
+    client__identity_forget(c);
+    if (env->kind != PARLEY__V1__ENVELOPE_KIND__SYSTEM && !ids_is_group_chat(env->chat_id) &&
+        strcmp(env->sender, c->user) != 0)
+        client__identity_prefetch(c, env->sender, env->body.data, env->body.len);
+    if (lstore_begin(c->store) != 0)
+        return client__store_fail(c);
+    if (lstore_chat_get(c->store, env->chat_id, &ch) != 1)
+        goto fail_store;
+    int own = strcmp(env->sender, c->user) == 0;
+    if (own && env->kind == PARLEY__V1__ENVELOPE_KIND__SYSTEM) {
+        own = 0; /* system events we caused are shown like any other */
+    } else if (own && trusted) {
+        /* Our own message, seen through a sync page: settles the outbox. */
+        if (client__outbox_done(c, env->client_msg_id, env->chat_id, env->seq, env->server_id,
+                                env->server_ts, 1) < 0)
+            goto fail_store;
+    } else if (own) {
+        /* Our own echo on a group topic (recognised by sender == us; the
+         * broker does not disclose client ids). Only the STORED receipt or a
+         * sync page settles the outbox: the echo comes before the store
+         * commit, which can still fail. One we never sent is not ours. */
+        uint64_t oseq;
+        char osid[IDS_SERVER_ID_LEN + 8], ochat[IDS_CHAT_MAX + 1];
+        int queued = lstore_outbox_has(c->store, env->client_msg_id);
+        int sent = queued == 0 ? lstore_msg_own(c->store, c->user, env->client_msg_id, &oseq,
+                                               osid, sizeof osid, ochat, sizeof ochat)
+                               : 0;
+        if (queued < 0 || sent < 0)
+            goto fail_store;
+        if (!queued && !sent)
+            goto deferred;
+    }
+    if (!own) {
+        lstore_msg m = {
+            .chat_id = env->chat_id,
+            .seq = env->seq,
+            .server_id = env->server_id,
+            .sender = env->sender,
+            .client_msg_id = env->client_msg_id,
+            .server_ts = env->server_ts,
+        };
+        int dup = lstore_msg_exists(c->store, env->sender, env->client_msg_id);
+        if (dup < 0)
+            goto fail_store;
+        if (!dup) {
+            if (env->kind == PARLEY__V1__ENVELOPE_KIND__SYSTEM) {
+                if (describe_system(c, env, sysdesc, sizeof sysdesc) != PARLEY_OK)
+                    goto fail_store;
+                status = LSTORE_MSG_SYSTEM;
+                m.body = (const uint8_t *)sysdesc;
+                m.body_len = strlen(sysdesc);
+            } else if (ids_is_group_chat(env->chat_id) &&
+                       (has_key = client__group_has_key(c, env->chat_id, env->sender,
+                                                        env->body.data, env->body.len)) != 1) {
+                /* The sender's key travels in our direct chat with them and
+                 * has not arrived yet: keep the ciphertext until it does. */
+                if (has_key < 0)
+                    goto fail_store;
+                if (!trusted)
+                    goto deferred; /* cannot be checked yet: the sync page copy waits */
+                status = LSTORE_MSG_PENDING_KEY;
+                hidden = 1;
+                m.body = env->body.data;
+                m.body_len = env->body.len;
+            } else {
+                int rc = open_body(c, env, &text, &tlen, &hidden, &media, &media_len);
+                if (rc == PARLEY_ESTORE || rc == PARLEY_ENOMEM)
+                    goto fail_store;
+                if (rc != PARLEY_OK && !trusted) {
+                    /* Not authenticated (forged, or not checkable now): the
+                     * session is unchanged (rollback); the copy of a sync
+                     * page, whose seq the server vouches for, is recorded. */
+                    goto deferred;
+                }
+                if (rc == PARLEY_ENET) {
+                    /* The sender's identity key could not be checked: keep
+                     * the ciphertext, report it, retry (client__retry_kept). */
+                    snprintf(detail, sizeof detail, "%s", c->err);
+                    status = LSTORE_MSG_PENDING_KEY;
+                    kept = 1;
+                    m.body = env->body.data;
+                    m.body_len = env->body.len;
+                } else if (rc != PARLEY_OK) {
+                    snprintf(detail, sizeof detail, "%s", c->err);
+                    status = LSTORE_MSG_UNDECRYPTABLE;
+                } else if (hidden) {
+                    status = LSTORE_MSG_HIDDEN;
+                } else {
+                    m.body = (const uint8_t *)text;
+                    m.body_len = tlen;
+                    if (media)
+                        mref = parley__e2e__v1__media_ref__unpack(NULL, media_len, media);
+                    if (mref) {
+                        m.media_id = mref->media_id;
+                        m.media = media;
+                        m.media_len = media_len;
+                    }
+                }
+            }
+            m.status = status;
+            int ins = lstore_msg_insert(c->store, &m);
+            if (ins < 0)
+                goto fail_store;
+            dup = ins == 0;
+        }
+        if (dup)
+            own = 1; /* nothing to tell the application */
+    }
+    /* The cursor: a sync page's seq is the server's; a live one only when it
+     * is the next seq and the server reported it (last_seq) already. */
+    uint64_t cursor = trusted || (env->seq <= ch.last_seq && env->seq == ch.synced_seq + 1)
+                          ? env->seq : 0;
+    if (lstore_chat_set_synced(c->store, env->chat_id, cursor, env->server_ts) != 0 ||
+        lstore_commit(c->store) != 0)
+        goto fail_store;
+
+    if (!own && kept) {
+        client__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, env->chat_id, env->seq, env->sender,
+                           detail);
+    } else if (!own && (status == LSTORE_MSG_HIDDEN || status == LSTORE_MSG_PENDING_KEY)) {
+        /* nothing for the application (yet) */
+    } else if (!own && status == LSTORE_MSG_UNDECRYPTABLE) {
+        client__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, env->chat_id, env->seq, env->sender,
+                           detail);
+    } else if (!own && c->cb.on_message) {
+        parley_message pm = {
+            .chat_id = env->chat_id,
+            .seq = env->seq,
+            .server_id = env->server_id,
+            .sender = env->sender,
+            .client_msg_id = env->client_msg_id,
+            .server_ts = env->server_ts,
+            .text = status == LSTORE_MSG_SYSTEM ? sysdesc : text,
+            .text_len = status == LSTORE_MSG_SYSTEM ? strlen(sysdesc) : tlen,
+            .system = status == LSTORE_MSG_SYSTEM,
+            .media_id = mref ? mref->media_id : NULL,
+            .media_name = mref && mref->file_name ? mref->file_name : "",
+            .media_type = mref && mref->content_type ? mref->content_type : "",
+            .media_size = mref ? mref->size : 0,
+        };
+        c->cb.on_message(c->cb.ud, &pm);
+    }
+    goto done;
+
+deferred:
+    lstore_rollback(c->store);
+    c->deliver.nretry = 0; /* nothing of this envelope happened */
+    ret = 1;
+    goto done;
+fail_store:
+    lstore_rollback(c->store);
+    ret = client__store_fail(c);
+done:
+    if (text) {
+        sodium_memzero(text, tlen);
+        free(text);
+    }
+    if (mref)
+        parley__e2e__v1__media_ref__free_unpacked(mref, NULL);
+    if (media) {
+        sodium_memzero(media, media_len);
+        free(media);
+    }
+    if (ret == 0 && c->deliver.nretry > 0)
+        ret = retry_pending(c);
+    return ret;
+}
+

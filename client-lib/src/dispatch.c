@@ -1,0 +1,200 @@
+/*
+ * dispatch.c - routes what the broker sends on our topics to the module it
+ * is for: receipts (outbox.c, then order.c for the gap an own message may
+ * close, then on_receipt), responses (rpc.c finds the request: order.c for
+ * sync answers, members.c for member refreshes, a blocking call keeps its
+ * own), envelopes on inbox topics (order.c), presence and typing
+ * (presence.c). A group's SYSTEM envelope on our own inbox (we were added,
+ * removed, or the group was created with us) also records the group at
+ * once: its topics are subscribed and its members asked for, without
+ * waiting for the envelope's turn in the group's order.
+ */
+#include "parley_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ids.h"
+#include "parley.pb-c.h"
+
+/* ---- responses ------------------------------------------------------------ */
+
+static int on_response(parley_client *c, const uint8_t *payload, size_t len)
+{
+    Parley__V1__Response *r = parley__v1__response__unpack(NULL, len, payload);
+    int rc = 0;
+    if (!r || !r->req_id)
+        goto done;
+    client_req *q = client__rpc_find(c, r->req_id);
+    if (!q)
+        goto done;
+    if (q->kind == REQ_CALL) {
+        q->response = r; /* collected by client__call */
+        q->done = 1;
+        return 0;
+    }
+    if (r->status != 0) {
+        client__fail(c, PARLEY_EREFUSED, "request %s refused: %u %s: %s", r->req_id, r->status,
+                     r->error ? r->error : "", r->error_message ? r->error_message : "");
+        client__order_finished(c, q, r->status);
+        goto done;
+    }
+    switch (q->kind) {
+    case REQ_LIST_CHATS:
+        rc = client__order_on_chat_list(c, q, r->result_case ==
+                                                  PARLEY__V1__RESPONSE__RESULT_CHAT_LIST
+                                              ? r->chat_list : NULL);
+        break;
+    case REQ_SYNC:
+        if (r->result_case == PARLEY__V1__RESPONSE__RESULT_SYNC_PAGE)
+            rc = client__order_on_sync_page(c, q, r->sync_page);
+        else
+            client__order_finished(c, q, 0);
+        break;
+    case REQ_GROUP_GET:
+        rc = client__members_on_response(c, r);
+        client__order_finished(c, q, 0);
+        break;
+    default:
+        q->kind = REQ_NONE;
+        break;
+    }
+
+done:
+    if (r)
+        parley__v1__response__free_unpacked(r, NULL);
+    return rc;
+}
+
+/* ---- receipts ------------------------------------------------------------- */
+
+/* Refusals that a later retry of the same message can overcome. */
+static int transient_refusal(const char *error)
+{
+    return error && (strcmp(error, "rate_limited") == 0 || strcmp(error, "overloaded") == 0 ||
+                     strcmp(error, "store_failed") == 0);
+}
+
+static int on_receipt(parley_client *c, const uint8_t *payload, size_t len)
+{
+    Parley__V1__Receipt *r = parley__v1__receipt__unpack(NULL, len, payload);
+    int rc = 0;
+    if (!r)
+        return 0;
+    int status = (int)r->status;
+    if (status < PARLEY_RECEIPT_STORED || status > PARLEY_RECEIPT_REJECTED)
+        goto done;
+    int will_retry = status == PARLEY_RECEIPT_REJECTED && transient_refusal(r->error);
+    /* A bad_client_msg_id refusal echoes the id escaped, for display: it
+     * may equal no id we sent, and settles nothing. */
+    int echoed = status == PARLEY_RECEIPT_REJECTED && r->error &&
+                 strcmp(r->error, "bad_client_msg_id") == 0;
+    if (will_retry && r->client_msg_id && client__outbox_later(c, r->client_msg_id) != 0) {
+        rc = client__store_fail(c);
+        goto done;
+    }
+    if (!will_retry && !echoed &&
+        (status == PARLEY_RECEIPT_STORED || status == PARLEY_RECEIPT_REJECTED) &&
+        r->client_msg_id && *r->client_msg_id) {
+        if (lstore_begin(c->store) != 0) {
+            rc = client__store_fail(c);
+            goto done;
+        }
+        if (client__outbox_done(c, r->client_msg_id, r->chat_id, r->seq, r->server_id, r->ts,
+                                status == PARLEY_RECEIPT_STORED) < 0 ||
+            lstore_commit(c->store) != 0) {
+            lstore_rollback(c->store);
+            rc = client__store_fail(c);
+            goto done;
+        }
+        /* Our message may have closed a gap: held messages can follow. */
+        rc = client__order_on_own_sent(c, r->chat_id, r->seq, status == PARLEY_RECEIPT_STORED);
+        if (rc < 0)
+            goto done;
+    }
+    if (c->cb.on_receipt) {
+        parley_receipt pr = {
+            .status = (parley_receipt_status)status,
+            .chat_id = r->chat_id ? r->chat_id : "",
+            .seq = r->seq,
+            .server_id = r->server_id ? r->server_id : "",
+            .client_msg_id = r->client_msg_id ? r->client_msg_id : "",
+            .by = r->by ? r->by : "",
+            .ts = r->ts,
+            .error = r->error ? r->error : "",
+            .error_message = r->error_message ? r->error_message : "",
+            .all = r->all,
+            .will_retry = will_retry,
+        };
+        c->cb.on_receipt(c->cb.ud, &pr);
+    }
+
+done:
+    parley__v1__receipt__free_unpacked(r, NULL);
+    return rc;
+}
+
+/* ---- envelopes ------------------------------------------------------------ */
+
+/* A group's SYSTEM envelope on our own inbox: the broker tells a user of
+ * the groups it joins (GROUP_CREATED, MEMBERS_ADDED) and leaves there. The
+ * envelope itself is ordered and de-duplicated like any other (its copy on
+ * the group topic or in a sync page has the same server id and seq). */
+static int on_own_group_event(parley_client *c, const Parley__V1__Envelope *env)
+{
+    Parley__V1__SystemEvent *ev =
+        parley__v1__system_event__unpack(NULL, env->body.len, env->body.data);
+    if (!ev)
+        return 0;
+    int joined = ev->type == PARLEY__V1__SYSTEM_EVENT__TYPE__GROUP_CREATED ||
+                 ev->type == PARLEY__V1__SYSTEM_EVENT__TYPE__MEMBERS_ADDED;
+    int rc = 0;
+    if (joined) {
+        const char *name = ev->type == PARLEY__V1__SYSTEM_EVENT__TYPE__GROUP_CREATED && ev->name
+                               ? ev->name : "";
+        lstore_chat ch;
+        int had = lstore_chat_get(c->store, env->chat_id, &ch);
+        if (had < 0 || lstore_chat_ensure(c->store, env->chat_id, 2, name) != 0 ||
+            (had == 0 && *name && lstore_chat_set_name(c->store, env->chat_id, name) != 0)) {
+            rc = client__store_fail(c);
+        } else {
+            client__group_subscribe(c, env->chat_id);
+            /* The event names the new members, not all of them: ask. */
+            if (!c->transient)
+                client__order_refresh_members(c, env->chat_id);
+        }
+    }
+    parley__v1__system_event__free_unpacked(ev, NULL);
+    return rc;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+int client__on_message(parley_client *c, const char *topic, const uint8_t *payload, size_t len)
+{
+    if (ends_with(topic, "/receipts"))
+        return on_receipt(c, payload, len);
+    if (ends_with(topic, "/rsp"))
+        return on_response(c, payload, len);
+    if (ends_with(topic, "/inbox")) {
+        Parley__V1__Envelope *env = parley__v1__envelope__unpack(NULL, len, payload);
+        if (!env)
+            return 0; /* not an envelope: ignored */
+        int rc = 0;
+        if (strncmp(topic, "parley/u/", 9) == 0 && env->kind == PARLEY__V1__ENVELOPE_KIND__SYSTEM &&
+            env->chat_id && ids_is_group_chat(env->chat_id) && ids_valid_chat(env->chat_id) &&
+            env->seq > 0)
+            rc = on_own_group_event(c, env);
+        if (rc == 0)
+            rc = client__order_envelope(c, env, ENV_LIVE);
+        parley__v1__envelope__free_unpacked(env, NULL);
+        return rc;
+    }
+    if (ends_with(topic, "/typing") || strncmp(topic, "parley/presence/", 16) == 0)
+        return client__presence_on_message(c, topic, payload, len);
+    return 0; /* anything else: ignored */
+}

@@ -1,0 +1,149 @@
+/*
+ * identity.c - this home's identity: the Ed25519 key (identity.key), the
+ * user id and the stable MQTT client id (local store meta), and the tokens
+ * minted with the key for the broker, the keyserver and the media gateway.
+ */
+#include "parley_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ids.h"
+#include "token.h"
+
+/* Load the identity (user id, client id, key) if the home has one. */
+int client__identity_load(parley_client *c)
+{
+    char path[CLIENT_PATH_MAX + 32];
+    int fd = -1, ret = PARLEY_ESTORE;
+
+    int r1 = lstore_meta_get_str(c->store, "user_id", c->user, sizeof c->user);
+    int r2 = lstore_meta_get_str(c->store, "client_id", c->client_id, sizeof c->client_id);
+    if (r1 < 0 || r2 < 0)
+        return client__fail(c, PARLEY_ESTORE, "%s", lstore_error(c->store));
+    if (r1 == 0)
+        return PARLEY_OK; /* no identity yet */
+    snprintf(path, sizeof path, "%s/%s", c->home, CLIENT_IDENTITY_FILE);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        client__fail(c, PARLEY_ESTORE, "cannot read %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (read(fd, c->id_sk, sizeof c->id_sk) != (ssize_t)sizeof c->id_sk) {
+        client__fail(c, PARLEY_ESTORE, "%s is truncated", path);
+        goto fail;
+    }
+    crypto_sign_ed25519_sk_to_pk(c->id_pk, c->id_sk);
+    c->has_identity = 1;
+    ret = PARLEY_OK;
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    if (ret != PARLEY_OK)
+        sodium_memzero(c->id_sk, sizeof c->id_sk);
+    return ret;
+}
+
+const char *parley_home(const parley_client *c)
+{
+    return c->home;
+}
+
+const char *parley_user_id(const parley_client *c)
+{
+    return c->has_identity ? c->user : NULL;
+}
+
+const char *parley_client_id(const parley_client *c)
+{
+    return c->has_identity ? c->client_id : NULL;
+}
+
+int parley_identity_create(parley_client *c, const char *user_id)
+{
+    char path[CLIENT_PATH_MAX + 32], rnd[IDS_SERVER_ID_LEN + 1];
+    int fd = -1, ret = PARLEY_ESTORE;
+
+    if (c->has_identity)
+        return client__fail(c, PARLEY_EEXIST, "this home already holds the identity of %s", c->user);
+    if (!ids_valid_user(user_id))
+        return client__fail(c, PARLEY_EINVAL,
+                            "invalid user id '%s' (1-64 characters of A-Z a-z 0-9 . _ -)",
+                            user_id ? user_id : "");
+    crypto_sign_keypair(c->id_pk, c->id_sk);
+    snprintf(path, sizeof path, "%s/%s", c->home, CLIENT_IDENTITY_FILE);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        client__fail(c, PARLEY_EEXIST, "cannot create %s: %s", path, strerror(errno));
+        ret = errno == EEXIST ? PARLEY_EEXIST : PARLEY_ESTORE;
+        goto fail;
+    }
+    if (write(fd, c->id_sk, sizeof c->id_sk) != (ssize_t)sizeof c->id_sk || fsync(fd) != 0) {
+        client__fail(c, PARLEY_ESTORE, "cannot write %s: %s", path, strerror(errno));
+        unlink(path);
+        goto fail;
+    }
+    /* A stable MQTT client id per home: the user id plus a random suffix. */
+    ids_random(rnd);
+    snprintf(c->client_id, sizeof c->client_id, "%s.%.12s", user_id, rnd);
+    snprintf(c->user, sizeof c->user, "%s", user_id);
+    if (lstore_begin(c->store) != 0 ||
+        lstore_meta_set(c->store, "client_id", c->client_id, strlen(c->client_id)) != 0 ||
+        lstore_meta_set(c->store, "user_id", c->user, strlen(c->user)) != 0 ||
+        lstore_commit(c->store) != 0) {
+        lstore_rollback(c->store);
+        client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+        unlink(path);
+        goto fail;
+    }
+    c->has_identity = 1;
+    ret = PARLEY_OK;
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    if (ret != PARLEY_OK) {
+        sodium_memzero(c->id_sk, sizeof c->id_sk);
+        c->user[0] = c->client_id[0] = 0;
+    }
+    return ret;
+}
+
+int parley_token(parley_client *c, const char *audience, const char *client_id, int lifetime_s,
+                 char *out, size_t outlen)
+{
+    if (!c->has_identity)
+        return client__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+    int aud = token_audience_parse(audience ? audience : "mqtt");
+    if (aud < 0)
+        return client__fail(c, PARLEY_EINVAL, "unknown token audience '%s'", audience);
+    if (lifetime_s <= 0)
+        lifetime_s = TOKEN_DEFAULT_LIFETIME_S;
+    if (lifetime_s > TOKEN_MAX_LIFETIME_S)
+        return client__fail(c, PARLEY_EINVAL, "token lifetime above %d s", TOKEN_MAX_LIFETIME_S);
+    int64_t exp = (int64_t)time(NULL) + lifetime_s;
+    if (token_mint((token_audience)aud, c->user, client_id ? client_id : c->client_id, exp,
+                   c->id_sk, out, outlen) != TOKEN_OK)
+        return client__fail(c, PARLEY_EINVAL, "cannot mint a token for client id '%s'",
+                            client_id ? client_id : c->client_id);
+    return PARLEY_OK;
+}
+
+int client__keyserver_token(parley_client *c, char *out, size_t n)
+{
+    return parley_token(c, "keyserver", NULL, 300, out, n);
+}
+
+keys_identity client__self_identity(parley_client *c)
+{
+    keys_identity id;
+    memcpy(id.pk, c->id_pk, 32);
+    memcpy(id.sk, c->id_sk, 64);
+    return id;
+}

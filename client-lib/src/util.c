@@ -1,0 +1,75 @@
+/*
+ * util.c - what every module of libparley uses: the clocks, the error
+ * detail (c->err), topic names and events to the application.
+ */
+#include "parley_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+const char *parley_strerror(int rc)
+{
+    switch (rc) {
+    case PARLEY_OK: return "success";
+    case PARLEY_EINVAL: return "invalid argument";
+    case PARLEY_ENOIDENT: return "no identity in this home (run: parley init USER)";
+    case PARLEY_EEXIST: return "an identity already exists in this home";
+    case PARLEY_ESTORE: return "local store failure";
+    case PARLEY_ENET: return "server unreachable";
+    case PARLEY_EREFUSED: return "refused by the server";
+    case PARLEY_ETIMEOUT: return "timed out";
+    case PARLEY_ENOMEM: return "out of memory";
+    case PARLEY_ECRYPTO: return "cryptographic failure";
+    case PARLEY_ENOTFOUND: return "not found";
+    case PARLEY_ENOTCONN: return "not connected";
+    default: return "unknown error";
+    }
+}
+
+int64_t client__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t client__mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int client__fail(parley_client *c, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int client__store_fail(parley_client *c)
+{
+    return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+}
+
+const char *parley_last_error(const parley_client *c)
+{
+    return c ? c->err : "no client";
+}
+
+void client__topic(parley_client *c, char *out, size_t outlen, const char *user, const char *leaf)
+{
+    (void)c;
+    snprintf(out, outlen, "parley/u/%s/%s", user, leaf);
+}
+
+void client__emit_event(parley_client *c, parley_event_type type, const char *chat_id,
+                        uint64_t seq, const char *user, const char *detail)
+{
+    parley_event ev = {type, chat_id, seq, user, detail ? detail : ""};
+    if (c->cb.on_event)
+        c->cb.on_event(c->cb.ud, &ev);
+}
