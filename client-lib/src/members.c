@@ -64,7 +64,7 @@ static void list_remove(member_list *l, const char *user)
     for (size_t i = 0; user && i < l->n; i++) {
         if (strcmp(l->users[i], user) == 0) {
             free(l->users[i]);
-            l->users[i] = l->users[--l->n];
+            memmove(&l->users[i], &l->users[i + 1], (--l->n - i) * sizeof *l->users);
             return;
         }
     }

@@ -19,28 +19,30 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 
-module() { # path relative to src -> module name (no extension)
-  local m="${1%.c}"
-  echo "${m%.h}"
-}
-
 # ---- 1. includes ------------------------------------------------------------
+# "file include" pairs of every source of client-lib/src, in one pass
+find "$src" -name '*.[ch]' | sort | xargs awk '
+  match($0, /^[ \t]*#[ \t]*include[ \t]*"[^"]*"/) {
+    s = substr($0, RSTART, RLENGTH); sub(/^[^"]*"/, "", s); sub(/"$/, "", s)
+    print FILENAME, s
+  }' >"$tmp/pairs"
 : >"$tmp/inc"
-while IFS= read -r f; do
+while read -r f inc; do
   rel="${f#"$src"/}"
-  dir="$(dirname "$rel")"
-  while IFS= read -r inc; do
-    if [ -f "$src/$dir/$inc" ]; then
-      target="$(realpath --relative-to="$src" "$src/$dir/$inc")"
-    elif [ -f "$src/$inc" ]; then
-      target="$inc"
-    else
-      continue # a system, generated or common/ header
-    fi
-    a="$(module "$rel")" b="$(module "$target")"
-    [ "$a" = "$b" ] || echo "$b $a" >>"$tmp/inc" # tsort: "before after" = callee caller
-  done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f")
-done < <(find "$src" -name '*.[ch]' | sort)
+  dir="${rel%/*}"
+  [ "$dir" = "$rel" ] && dir=.
+  if [ -f "$src/$dir/$inc" ]; then
+    target="$dir/$inc"
+  elif [ -f "$src/$inc" ]; then
+    target="$inc"
+  else
+    continue # a system, generated or common/ header
+  fi
+  target="${target#./}"
+  while [[ "$target" == */../* ]]; do target="$(sed 's#[^/]*/\.\./##' <<<"$target")"; done
+  a="${rel%.[ch]}" b="${target%.[ch]}" # x.c and x.h: one module
+  [ "$a" = "$b" ] || echo "$b $a" >>"$tmp/inc" # tsort: "before after" = included includer
+done <"$tmp/pairs"
 sort -u -o "$tmp/inc" "$tmp/inc"
 if ! tsort "$tmp/inc" >"$tmp/inc.order" 2>"$tmp/inc.err"; then
   echo "FAIL: include cycle in client-lib/src:" >&2
@@ -57,7 +59,8 @@ for o in "$@"; do
   rel="$(realpath "$o")"
   rel="${rel##*/parley_client_objs.dir/}"
   case "$rel" in src/*) rel="${rel#src/}" ;; *) continue ;; esac # common/ objects: not ours
-  m="$(module "${rel%.o}")"
+  m="${rel%.o}"
+  m="${m%.c}"
   nm -g --defined-only "$o" | awk -v m="$m" 'NF == 3 && $2 ~ /[TDBRV]/ { print $3, m }' >>"$tmp/defs"
   nm -u "$o" | awk -v m="$m" '{ print $NF, m }' >>"$tmp/uses"
 done
