@@ -28,6 +28,11 @@ fi
 G="$(tail -n 1 <<<"$out")"
 [[ "$G" == g:* ]] || h_fail "no group id on the last line: $out"
 
+# The broker announces the group on bob's and carol's own inboxes too: their
+# listeners record it (and subscribe to it) from that copy.
+c_wait_line 60 "$H_TMP/bob.out" "\"chat_id\":\"$G\".*group created by alice"
+c_wait_line 60 "$H_TMP/carol.out" "\"chat_id\":\"$G\".*group created by alice"
+
 c_listen alice alice --timeout 300
 c_wait_line 60 "$H_TMP/alice.out" '"synced"'
 
@@ -55,6 +60,10 @@ c_parley alice group send "$G" "after carol left" --timeout 60 >/dev/null || h_f
 c_wait_line 90 "$H_TMP/bob.out" '"text":"after carol left"'
 sleep 3
 h_assert_not_contains "$(cat "$H_TMP/carol.out")" "after carol left" "removed member"
+
+# One announcement, three copies (own inbox, group topic, sync): shown once.
+h_assert_eq "$(c_count "$H_TMP/bob.out" "group created by alice")" 1 "creation shown once to bob"
+h_assert_eq "$(c_count "$H_TMP/carol.out" "group created by alice")" 1 "creation shown once to carol"
 
 # Bad input: a clear error.
 set +e
