@@ -76,7 +76,8 @@ int cli_send_and_wait(parley_client *c, const char *cmd, const char *to, cli_que
     parley_set_callbacks(c, &cb);
     int rc;
     if (strncmp(to, "g:", 2) == 0) {
-        /* A group send needs the member list: connect first. */
+        /* Sync first, so that the group's member list is current (the
+         * library would send to the members it knew last, even offline). */
         rc = parley_connect(c);
         if (rc == PARLEY_OK)
             rc = parley_wait_synced(c, (int)timeout_s * 1000);

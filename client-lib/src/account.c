@@ -23,7 +23,7 @@ int parley_register(parley_client *c)
                                    sizeof c->err);
     if (rc != PARLEY_OK)
         return rc;
-    /* When: the broker may refuse this identity for a moment (session.c). */
+    /* When: the broker may refuse this identity for a moment (loop.c). */
     if (lstore_meta_set_int(c->store, "registered_at", client__now_ms()) != 0)
         return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     return client__prekeys_maintain(c, 1);

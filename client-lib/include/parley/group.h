@@ -6,10 +6,21 @@
  * the same on_message callback as direct messages.
  *
  * Every function here needs a connection (parley_connect, then
- * parley_wait_synced) and waits for the broker's answer at most timeout_ms.
- * Returns PARLEY_OK, PARLEY_EINVAL, PARLEY_ENOTCONN, PARLEY_ETIMEOUT,
- * PARLEY_ENOTFOUND (no such group, or not a member) or PARLEY_EREFUSED (the
- * broker refused: detail in parley_last_error, e.g. "403 forbidden: ...").
+ * parley_wait_synced) and waits for the broker's answer at most timeout_ms,
+ * running the receive loop meanwhile (callbacks may fire inside; never call
+ * these from a callback). Returns PARLEY_OK, PARLEY_EINVAL, PARLEY_ENOTCONN,
+ * PARLEY_ETIMEOUT, PARLEY_ENOTFOUND (no such group, or not a member) or
+ * PARLEY_EREFUSED (the broker refused: detail in parley_last_error, e.g.
+ * "403 forbidden: ..."; a 409 too_many_groups from create or add reads
+ * "too many groups: you, or a user to add, already belong to as many groups
+ * as the server allows").
+ *
+ * The library keeps each group's member list locally, from every answer
+ * that carries the group (create, add, remove, set_role, info, list) and
+ * from the group's SYSTEM events, and refreshes it on connect for groups it
+ * does not know yet (also those it is told about on its own inbox). A send
+ * to a group uses that list: it never waits for the broker, and works
+ * offline like a direct send. parley_group_info refreshes it explicitly.
  */
 #ifndef PARLEY_GROUP_H
 #define PARLEY_GROUP_H

@@ -264,11 +264,14 @@ PARLEY_API void parley_disconnect(parley_client *c);
 /* Encrypt text for `to` (a user id, or a "g:..." group chat id) and queue
  * it in the persistent outbox; it is published now if connected, else on the
  * next connect, and republished with the same client message id until the
- * broker's STORED (or REJECTED) receipt arrives. client_msg_id (optional,
+ * broker's STORED (or REJECTED) receipt arrives. A group message goes to the
+ * members the client knows locally (parley/group.h); a send never runs the
+ * receive loop, so no callback fires inside it. client_msg_id (optional,
  * >= 65 bytes) receives the message's client id. Returns PARLEY_OK,
  * PARLEY_EINVAL, PARLEY_ENOIDENT, PARLEY_ENET / PARLEY_ENOTFOUND (the
- * recipient's keys could not be fetched on first contact), PARLEY_ECRYPTO,
- * PARLEY_ESTORE. */
+ * recipient's keys could not be fetched on first contact; for a group: its
+ * member list is not known yet, it comes with the next connection or
+ * parley_group_info), PARLEY_ECRYPTO, PARLEY_ESTORE. */
 PARLEY_API int parley_send_text(parley_client *c, const char *to, const char *text,
                                 char *client_msg_id);
 
