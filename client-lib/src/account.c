@@ -18,15 +18,15 @@
 int parley_register(parley_client *c)
 {
     if (!c->has_identity)
-        return client__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+        return util__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
     int rc = ksclient_put_identity(c->keyserver_url, c->user, c->id_pk, c->id_sk, NULL, c->err,
                                    sizeof c->err);
     if (rc != PARLEY_OK)
         return rc;
     /* When: the broker may refuse this identity for a moment (loop.c). */
-    if (lstore_meta_set_int(c->store, "registered_at", client__now_ms()) != 0)
-        return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
-    return client__prekeys_maintain(c, 1);
+    if (lstore_meta_set_int(c->store, "registered_at", util__now_ms()) != 0)
+        return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+    return prekeys__maintain(c, 1);
 }
 
 #define KEY_CHANGE_DOMAIN "parley-key-change-v1\n"
@@ -50,7 +50,7 @@ int parley_identity_rotate(parley_client *c)
     int ret;
 
     if (!c->has_identity)
-        return client__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+        return util__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
     snprintf(path, sizeof path, "%s/%s", c->home, CLIENT_IDENTITY_FILE);
     snprintf(tmp, sizeof tmp, "%s.new", path);
     crypto_sign_keypair(pk, sk);
@@ -60,7 +60,7 @@ int parley_identity_rotate(parley_client *c)
     /* The new key is on disk before the keyserver knows it: a crash leaves
      * identity.key.new behind, never an identity we cannot prove. */
     if (write_key(tmp, sk) != 0) {
-        ret = client__fail(c, PARLEY_ESTORE, "cannot write %s: %s", tmp, strerror(errno));
+        ret = util__fail(c, PARLEY_ESTORE, "cannot write %s: %s", tmp, strerror(errno));
         goto done;
     }
     ret = ksclient_put_identity(c->keyserver_url, c->user, pk, sk, sig, c->err, sizeof c->err);
@@ -69,7 +69,7 @@ int parley_identity_rotate(parley_client *c)
         goto done;
     }
     if (rename(tmp, path) != 0) {
-        ret = client__fail(c, PARLEY_ESTORE, "the keyserver has the new key but %s could not "
+        ret = util__fail(c, PARLEY_ESTORE, "the keyserver has the new key but %s could not "
                            "replace %s: %s", tmp, path, strerror(errno));
         goto done;
     }
@@ -82,10 +82,10 @@ int parley_identity_rotate(parley_client *c)
         lstore_meta_set_int(c->store, "spk_previous", 0) != 0 ||
         lstore_meta_set_int(c->store, "keys_uploaded", 0) != 0 || lstore_commit(c->store) != 0) {
         lstore_rollback(c->store);
-        ret = client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+        ret = util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
         goto done;
     }
-    ret = client__prekeys_maintain(c, 1);
+    ret = prekeys__maintain(c, 1);
 
 done:
     sodium_memzero(sk, sizeof sk);
@@ -98,21 +98,21 @@ int parley_safety_number(parley_client *c, const char *peer, char *out, size_t o
     char digits[SAFETY_NUMBER_DIGITS + 1], fmt[SAFETY_NUMBER_FORMATTED_LEN + 1];
 
     if (!c->has_identity)
-        return client__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+        return util__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
     if (!ids_valid_user(peer) || outlen < sizeof fmt)
-        return client__fail(c, PARLEY_EINVAL, "invalid user id '%s'", peer ? peer : "");
+        return util__fail(c, PARLEY_EINVAL, "invalid user id '%s'", peer ? peer : "");
     int known = lstore_contact_get(c->store, peer, ik);
     if (known < 0)
-        return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+        return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     if (known == 0) {
         int rc = ksclient_get_identity(c->keyserver_url, peer, ik, c->err, sizeof c->err);
         if (rc != PARLEY_OK)
             return rc;
-        client__note_identity(c, peer, ik);
+        trust__note(c, peer, ik);
     }
     if (safety_number_compute(c->user, c->id_pk, peer, ik, digits) != E2E_OK ||
         safety_number_format(digits, fmt) != E2E_OK)
-        return client__fail(c, PARLEY_ECRYPTO, "cannot compute the safety number");
+        return util__fail(c, PARLEY_ECRYPTO, "cannot compute the safety number");
     snprintf(out, outlen, "%s", fmt);
     return PARLEY_OK;
 }

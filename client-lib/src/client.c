@@ -78,7 +78,7 @@ int parley_open(const parley_config *cfg, parley_client **out)
         rc = PARLEY_ESTORE;
         goto fail;
     }
-    rc = client__identity_load(c);
+    rc = identity__load(c);
     if (rc != PARLEY_OK)
         goto fail;
     *out = c;
@@ -97,8 +97,8 @@ void parley_close(parley_client *c)
         conn_free(c->link.mq);
         c->link.mq = NULL;
     }
-    client__rpc_free(c);
-    client__order_free(c);
+    rpc__free(c);
+    order__free(c);
     lstore_close(c->store);
     sodium_memzero(c->id_sk, sizeof c->id_sk);
     free(c);

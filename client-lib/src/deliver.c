@@ -46,9 +46,9 @@ static int describe_system(parley_client *c, const Parley__V1__Envelope *env, ch
         snprintf(out + used, outlen - used, " (name: %s)", ev->name);
     int rc = PARLEY_OK;
     if (ids_is_group_chat(env->chat_id)) {
-        rc = client__members_on_event(c, env->chat_id, env->seq, ev);
+        rc = members__on_event(c, env->chat_id, env->seq, ev);
         if (rc == PARLEY_OK)
-            rc = client__group_on_system(c, env->chat_id, ev);
+            rc = skeys__on_system(c, env->chat_id, ev);
     }
     parley__v1__system_event__free_unpacked(ev, NULL);
     return rc;
@@ -56,13 +56,14 @@ static int describe_system(parley_client *c, const Parley__V1__Envelope *env, ch
 
 /* A sender key in a pairwise message (caller's transaction): stored, and
  * the group messages that waited for it are opened after this delivery. */
-static int on_skd(parley_client *c, const char *sender, const Parley__E2e__V1__SenderKeyDistribution *skd)
+static int on_skd(parley_client *c, const char *sender,
+                  const Parley__E2e__V1__SenderKeyDistribution *skd)
 {
     lstore_chat known;
     int had = skd->group_id ? lstore_chat_get(c->store, skd->group_id, &known) : 0;
     if (had < 0)
-        return client__store_fail(c);
-    int rc = client__group_on_skd(c, sender, skd);
+        return util__store_fail(c);
+    int rc = skeys__on_skd(c, sender, skd);
     if (rc != PARLEY_OK)
         return rc;
     char pair[IDS_RETRY_MAX];
@@ -74,7 +75,7 @@ static int on_skd(parley_client *c, const char *sender, const Parley__E2e__V1__S
         snprintf(c->deliver.retry[c->deliver.nretry++], sizeof c->deliver.retry[0], "%s", pair);
     /* A group we had not heard of: we were just added. Subscribe, and sync
      * it soon (what was published before the subscription is in the store). */
-    client__group_subscribe(c, skd->group_id);
+    members__subscribe(c, skd->group_id);
     if (!had)
         c->deliver.new_group = 1;
     return PARLEY_OK;
@@ -97,27 +98,27 @@ static int open_body(parley_client *c, const Parley__V1__Envelope *env, char **t
     *media = NULL;
     *media_len = 0;
     int group = ids_is_group_chat(env->chat_id);
-    int rc = group ? client__group_decrypt(c, env->chat_id, env->sender, env->body.data,
+    int rc = group ? skeys__decrypt(c, env->chat_id, env->sender, env->body.data,
                                            env->body.len, &pt, &ptlen)
-                   : client__decrypt(c, env->sender, env->body.data, env->body.len, &pt, &ptlen);
+                   : pairwise__decrypt(c, env->sender, env->body.data, env->body.len, &pt, &ptlen);
     if (rc != PARLEY_OK) {
         ret = rc == PARLEY_ESTORE || rc == PARLEY_ENET ? rc : PARLEY_ECRYPTO;
         goto fail;
     }
     ct = parley__e2e__v1__content__unpack(NULL, ptlen, pt);
     if (!ct) {
-        client__fail(c, PARLEY_ECRYPTO, "decrypted content is malformed");
+        util__fail(c, PARLEY_ECRYPTO, "decrypted content is malformed");
         goto fail;
     }
     /* The client message id is bound inside the ciphertext: a replayed
      * ciphertext under another id is refused. */
     if (!ct->client_msg_id || strcmp(ct->client_msg_id, env->client_msg_id) != 0) {
-        client__fail(c, PARLEY_ECRYPTO, "client message id does not match the ciphertext");
+        util__fail(c, PARLEY_ECRYPTO, "client message id does not match the ciphertext");
         goto fail;
     }
     /* A group message names its group inside the ciphertext too. */
     if (group && (!ct->group_id || strcmp(ct->group_id, env->chat_id) != 0)) {
-        client__fail(c, PARLEY_ECRYPTO, "group id does not match the ciphertext");
+        util__fail(c, PARLEY_ECRYPTO, "group id does not match the ciphertext");
         goto fail;
     }
     if (!group && ct->skd) {
@@ -131,7 +132,7 @@ static int open_body(parley_client *c, const Parley__V1__Envelope *env, char **t
     }
     if (ct->media) {
         if (!ct->media->media_id || !*ct->media->media_id || ct->media->key.len != 32) {
-            client__fail(c, PARLEY_ECRYPTO, "malformed media reference");
+            util__fail(c, PARLEY_ECRYPTO, "malformed media reference");
             goto fail;
         }
         *media_len = parley__e2e__v1__media_ref__get_packed_size(ct->media);
@@ -237,19 +238,19 @@ static int open_pending(parley_client *c, const char *chat_id, const char *sende
         /* A direct message kept because the keyserver could not vouch for
          * its sender's identity key: ask again, outside the transaction. */
         if (lstore_msg_pending_each(c->store, chat_id, sender, load_pending, &p) != 0)
-            return client__store_fail(c);
+            return util__store_fail(c);
         if (p.found)
-            client__identity_prefetch(c, sender, p.env.body.data, p.env.body.len);
+            trust__prefetch(c, sender, p.env.body.data, p.env.body.len);
         free_pending(&p);
         memset(&p, 0, sizeof p);
         p.server_id = server_id;
         p.env = (Parley__V1__Envelope)PARLEY__V1__ENVELOPE__INIT;
     }
     if (lstore_begin(c->store) != 0)
-        return client__store_fail(c);
+        return util__store_fail(c);
     if (lstore_msg_pending_each(c->store, chat_id, sender, load_pending, &p) != 0)
         goto fail_store;
-    int has = p.found ? client__group_has_key(c, chat_id, sender, p.env.body.data,
+    int has = p.found ? skeys__has_key(c, chat_id, sender, p.env.body.data,
                                               p.env.body.len) : 0;
     if (has < 0)
         goto fail_store;
@@ -285,7 +286,7 @@ static int open_pending(parley_client *c, const char *chat_id, const char *sende
     if (lstore_msg_update(c->store, &m) != 0 || lstore_commit(c->store) != 0)
         goto fail_store;
     if (m.status == LSTORE_MSG_UNDECRYPTABLE) {
-        client__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, chat_id, p.env.seq, sender, detail);
+        util__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, chat_id, p.env.seq, sender, detail);
     } else if (!hidden && c->cb.on_message) {
         parley_message pm = {
             .chat_id = chat_id,
@@ -307,7 +308,7 @@ static int open_pending(parley_client *c, const char *chat_id, const char *sende
 
 fail_store:
     lstore_rollback(c->store);
-    ret = client__store_fail(c);
+    ret = util__store_fail(c);
 done:
     if (text) {
         sodium_memzero(text, tlen);
@@ -336,7 +337,7 @@ static int retry_pending(parley_client *c)
         const char *chat_id = pair, *sender = nl + 1;
         pending_list l = {.n = 0};
         if (lstore_msg_pending_each(c->store, chat_id, sender, collect_pending, &l) != 0)
-            return client__store_fail(c);
+            return util__store_fail(c);
         for (int i = 0; i < l.n; i++) {
             int rc = open_pending(c, chat_id, sender, l.ids[i].server_id);
             if (rc < 0)
@@ -359,19 +360,19 @@ static int collect_direct(void *ud, const lstore_chat *ch)
     return d->n == 64;
 }
 
-int client__retry_kept(parley_client *c)
+int deliver__retry_kept(parley_client *c)
 {
     direct_chats d = {.n = 0};
     /* The 64 most recent direct chats: kept messages are recent ones. */
     if (lstore_chat_each(c->store, collect_direct, &d) != 0)
-        return client__store_fail(c);
+        return util__store_fail(c);
     for (int i = 0; i < d.n; i++) {
         char peer[IDS_USER_MAX + 1];
         pending_list l = {.n = 0};
         if (!ids_direct_peer(d.chats[i], c->user, peer, sizeof peer))
             continue;
         if (lstore_msg_pending_each(c->store, d.chats[i], peer, collect_pending, &l) != 0)
-            return client__store_fail(c);
+            return util__store_fail(c);
         for (int j = 0; j < l.n; j++) {
             int rc = open_pending(c, d.chats[i], peer, l.ids[j].server_id);
             if (rc < 0)
@@ -386,7 +387,7 @@ int client__retry_kept(parley_client *c)
  * application callback. trusted: from a sync page. Returns 0 processed,
  * 1 deferred (a live envelope that could not be authenticated: nothing
  * stored, nothing moved, the sync decides), <0 on a local failure. */
-int client__deliver(parley_client *c, const void *venv, int trusted)
+int deliver__envelope(parley_client *c, const void *venv, int trusted)
 {
     const Parley__V1__Envelope *env = venv;
     char *text = NULL, sysdesc[512];
@@ -397,12 +398,12 @@ int client__deliver(parley_client *c, const void *venv, int trusted)
     char detail[CLIENT_ERR_MAX] = "";
     lstore_chat ch;
 
-    client__identity_forget(c);
+    trust__forget(c);
     if (env->kind != PARLEY__V1__ENVELOPE_KIND__SYSTEM && !ids_is_group_chat(env->chat_id) &&
         strcmp(env->sender, c->user) != 0)
-        client__identity_prefetch(c, env->sender, env->body.data, env->body.len);
+        trust__prefetch(c, env->sender, env->body.data, env->body.len);
     if (lstore_begin(c->store) != 0)
-        return client__store_fail(c);
+        return util__store_fail(c);
     if (lstore_chat_get(c->store, env->chat_id, &ch) != 1)
         goto fail_store;
     int own = strcmp(env->sender, c->user) == 0;
@@ -410,7 +411,7 @@ int client__deliver(parley_client *c, const void *venv, int trusted)
         own = 0; /* system events we caused are shown like any other */
     } else if (own && trusted) {
         /* Our own message, seen through a sync page: settles the outbox. */
-        if (client__outbox_done(c, env->client_msg_id, env->chat_id, env->seq, env->server_id,
+        if (outbox__done(c, env->client_msg_id, env->chat_id, env->seq, env->server_id,
                                 env->server_ts, 1) < 0)
             goto fail_store;
     } else if (own) {
@@ -449,7 +450,7 @@ int client__deliver(parley_client *c, const void *venv, int trusted)
                 m.body = (const uint8_t *)sysdesc;
                 m.body_len = strlen(sysdesc);
             } else if (ids_is_group_chat(env->chat_id) &&
-                       (has_key = client__group_has_key(c, env->chat_id, env->sender,
+                       (has_key = skeys__has_key(c, env->chat_id, env->sender,
                                                         env->body.data, env->body.len)) != 1) {
                 /* The sender's key travels in our direct chat with them and
                  * has not arrived yet: keep the ciphertext until it does. */
@@ -473,7 +474,7 @@ int client__deliver(parley_client *c, const void *venv, int trusted)
                 }
                 if (rc == PARLEY_ENET) {
                     /* The sender's identity key could not be checked: keep
-                     * the ciphertext, report it, retry (client__retry_kept). */
+                     * the ciphertext, report it, retry (deliver__retry_kept). */
                     snprintf(detail, sizeof detail, "%s", c->err);
                     status = LSTORE_MSG_PENDING_KEY;
                     kept = 1;
@@ -514,12 +515,12 @@ int client__deliver(parley_client *c, const void *venv, int trusted)
         goto fail_store;
 
     if (!own && kept) {
-        client__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, env->chat_id, env->seq, env->sender,
+        util__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, env->chat_id, env->seq, env->sender,
                            detail);
     } else if (!own && (status == LSTORE_MSG_HIDDEN || status == LSTORE_MSG_PENDING_KEY)) {
         /* nothing for the application (yet) */
     } else if (!own && status == LSTORE_MSG_UNDECRYPTABLE) {
-        client__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, env->chat_id, env->seq, env->sender,
+        util__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, env->chat_id, env->seq, env->sender,
                            detail);
     } else if (!own && c->cb.on_message) {
         parley_message pm = {
@@ -548,7 +549,7 @@ deferred:
     goto done;
 fail_store:
     lstore_rollback(c->store);
-    ret = client__store_fail(c);
+    ret = util__store_fail(c);
 done:
     if (text) {
         sodium_memzero(text, tlen);

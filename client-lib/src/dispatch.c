@@ -25,35 +25,35 @@ static int on_response(parley_client *c, const uint8_t *payload, size_t len)
     int rc = 0;
     if (!r || !r->req_id)
         goto done;
-    client_req *q = client__rpc_find(c, r->req_id);
+    client_req *q = rpc__find(c, r->req_id);
     if (!q)
         goto done;
     if (q->kind == REQ_CALL) {
-        q->response = r; /* collected by client__call */
+        q->response = r; /* collected by loop__call */
         q->done = 1;
         return 0;
     }
     if (r->status != 0) {
-        client__fail(c, PARLEY_EREFUSED, "request %s refused: %u %s: %s", r->req_id, r->status,
+        util__fail(c, PARLEY_EREFUSED, "request %s refused: %u %s: %s", r->req_id, r->status,
                      r->error ? r->error : "", r->error_message ? r->error_message : "");
-        client__order_finished(c, q, r->status);
+        order__finished(c, q, r->status);
         goto done;
     }
     switch (q->kind) {
     case REQ_LIST_CHATS:
-        rc = client__order_on_chat_list(c, q, r->result_case ==
+        rc = order__on_chat_list(c, q, r->result_case ==
                                                   PARLEY__V1__RESPONSE__RESULT_CHAT_LIST
                                               ? r->chat_list : NULL);
         break;
     case REQ_SYNC:
         if (r->result_case == PARLEY__V1__RESPONSE__RESULT_SYNC_PAGE)
-            rc = client__order_on_sync_page(c, q, r->sync_page);
+            rc = order__on_sync_page(c, q, r->sync_page);
         else
-            client__order_finished(c, q, 0);
+            order__finished(c, q, 0);
         break;
     case REQ_GROUP_GET:
-        rc = client__members_on_response(c, r);
-        client__order_finished(c, q, 0);
+        rc = members__on_response(c, r);
+        order__finished(c, q, 0);
         break;
     default:
         q->kind = REQ_NONE;
@@ -89,26 +89,26 @@ static int on_receipt(parley_client *c, const uint8_t *payload, size_t len)
      * may equal no id we sent, and settles nothing. */
     int echoed = status == PARLEY_RECEIPT_REJECTED && r->error &&
                  strcmp(r->error, "bad_client_msg_id") == 0;
-    if (will_retry && r->client_msg_id && client__outbox_later(c, r->client_msg_id) != 0) {
-        rc = client__store_fail(c);
+    if (will_retry && r->client_msg_id && outbox__later(c, r->client_msg_id) != 0) {
+        rc = util__store_fail(c);
         goto done;
     }
     if (!will_retry && !echoed &&
         (status == PARLEY_RECEIPT_STORED || status == PARLEY_RECEIPT_REJECTED) &&
         r->client_msg_id && *r->client_msg_id) {
         if (lstore_begin(c->store) != 0) {
-            rc = client__store_fail(c);
+            rc = util__store_fail(c);
             goto done;
         }
-        if (client__outbox_done(c, r->client_msg_id, r->chat_id, r->seq, r->server_id, r->ts,
+        if (outbox__done(c, r->client_msg_id, r->chat_id, r->seq, r->server_id, r->ts,
                                 status == PARLEY_RECEIPT_STORED) < 0 ||
             lstore_commit(c->store) != 0) {
             lstore_rollback(c->store);
-            rc = client__store_fail(c);
+            rc = util__store_fail(c);
             goto done;
         }
         /* Our message may have closed a gap: held messages can follow. */
-        rc = client__order_on_own_sent(c, r->chat_id, r->seq, status == PARLEY_RECEIPT_STORED);
+        rc = order__on_own_sent(c, r->chat_id, r->seq, status == PARLEY_RECEIPT_STORED);
         if (rc < 0)
             goto done;
     }
@@ -156,12 +156,12 @@ static int on_own_group_event(parley_client *c, const Parley__V1__Envelope *env)
         int had = lstore_chat_get(c->store, env->chat_id, &ch);
         if (had < 0 || lstore_chat_ensure(c->store, env->chat_id, 2, name) != 0 ||
             (had == 0 && *name && lstore_chat_set_name(c->store, env->chat_id, name) != 0)) {
-            rc = client__store_fail(c);
+            rc = util__store_fail(c);
         } else {
-            client__group_subscribe(c, env->chat_id);
+            members__subscribe(c, env->chat_id);
             /* The event names the new members, not all of them: ask. */
             if (!c->transient)
-                client__order_refresh_members(c, env->chat_id);
+                order__refresh_members(c, env->chat_id);
         }
     }
     parley__v1__system_event__free_unpacked(ev, NULL);
@@ -174,7 +174,7 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-int client__on_message(parley_client *c, const char *topic, const uint8_t *payload, size_t len)
+int dispatch__message(parley_client *c, const char *topic, const uint8_t *payload, size_t len)
 {
     if (ends_with(topic, "/receipts"))
         return on_receipt(c, payload, len);
@@ -190,11 +190,11 @@ int client__on_message(parley_client *c, const char *topic, const uint8_t *paylo
             env->seq > 0)
             rc = on_own_group_event(c, env);
         if (rc == 0)
-            rc = client__order_envelope(c, env, ENV_LIVE);
+            rc = order__envelope(c, env, ENV_LIVE);
         parley__v1__envelope__free_unpacked(env, NULL);
         return rc;
     }
     if (ends_with(topic, "/typing") || strncmp(topic, "parley/presence/", 16) == 0)
-        return client__presence_on_message(c, topic, payload, len);
+        return presence__on_message(c, topic, payload, len);
     return 0; /* anything else: ignored */
 }

@@ -1,7 +1,7 @@
 /*
  * group_api.c - the group management API (parley/group.h): create, add,
  * remove, roles, leave, info, list. Each is one control request that waits
- * for the broker's answer (client__call); every answer that carries a
+ * for the broker's answer (loop__call); every answer that carries a
  * GroupInfo refreshes the group's local member list (members.c), which is
  * what a group send uses. Nothing here is called by the library itself.
  */
@@ -18,19 +18,19 @@
 static int check_group(parley_client *c, const char *chat_id)
 {
     if (!chat_id || !ids_is_group_chat(chat_id) || !ids_valid_chat(chat_id))
-        return client__fail(c, PARLEY_EINVAL, "invalid group id '%s'", chat_id ? chat_id : "");
+        return util__fail(c, PARLEY_EINVAL, "invalid group id '%s'", chat_id ? chat_id : "");
     return PARLEY_OK;
 }
 
-/* client__call, with the refusals a user can act on spelled out. */
+/* loop__call, with the refusals a user can act on spelled out. */
 static int group_call(parley_client *c, Parley__V1__Request *req, int timeout_ms,
                       Parley__V1__Response **rsp)
 {
-    int rc = client__call(c, req, timeout_ms, (void **)rsp);
+    int rc = loop__call(c, req, timeout_ms, (void **)rsp);
     if (rc == PARLEY_EREFUSED && strstr(c->err, "409 too_many_groups")) {
         char detail[CLIENT_ERR_MAX];
         snprintf(detail, sizeof detail, "%s", c->err);
-        client__fail(c, PARLEY_EREFUSED, "too many groups: you, or a user to add, already "
+        util__fail(c, PARLEY_EREFUSED, "too many groups: you, or a user to add, already "
                      "belong to as many groups as the server allows (%.300s)", detail);
     }
     return rc;
@@ -59,7 +59,7 @@ static int emit_group(parley_client *c, const Parley__V1__GroupInfo *gi,
     parley_group g;
     parley_group_member *m = calloc(gi->n_members ? gi->n_members : 1, sizeof *m);
     if (!m)
-        return client__fail(c, PARLEY_ENOMEM, "out of memory");
+        return util__fail(c, PARLEY_ENOMEM, "out of memory");
     to_public(gi, &g, m);
     if (fn)
         fn(ud, &g);
@@ -75,10 +75,10 @@ int parley_group_create(parley_client *c, const char *name, const char *const *m
     Parley__V1__Response *rsp = NULL;
 
     if (!name || !*name)
-        return client__fail(c, PARLEY_EINVAL, "a group needs a name");
+        return util__fail(c, PARLEY_EINVAL, "a group needs a name");
     for (size_t i = 0; i < n; i++)
         if (!ids_valid_user(members[i]))
-            return client__fail(c, PARLEY_EINVAL, "invalid user id '%s'", members[i]);
+            return util__fail(c, PARLEY_EINVAL, "invalid user id '%s'", members[i]);
     gc.name = (char *)name;
     gc.members = (char **)members;
     gc.n_members = n;
@@ -88,10 +88,10 @@ int parley_group_create(parley_client *c, const char *name, const char *const *m
     if (rc != PARLEY_OK)
         return rc;
     if (rsp->result_case != PARLEY__V1__RESPONSE__RESULT_GROUP || !rsp->group->chat_id) {
-        rc = client__fail(c, PARLEY_EREFUSED, "the broker answered without the group");
+        rc = util__fail(c, PARLEY_EREFUSED, "the broker answered without the group");
     } else {
         /* The members as created: a send can follow at once, even offline. */
-        rc = client__members_set(c, rsp->group);
+        rc = members__set(c, rsp->group);
         snprintf(chat_id, chat_id_len, "%s", rsp->group->chat_id);
     }
     parley__v1__response__free_unpacked(rsp, NULL);
@@ -108,10 +108,10 @@ static int members_op(parley_client *c, const char *chat_id, const char *const *
     if (rc != PARLEY_OK)
         return rc;
     if (n == 0)
-        return client__fail(c, PARLEY_EINVAL, "no users given");
+        return util__fail(c, PARLEY_EINVAL, "no users given");
     for (size_t i = 0; i < n; i++)
         if (!ids_valid_user(users[i]))
-            return client__fail(c, PARLEY_EINVAL, "invalid user id '%s'", users[i]);
+            return util__fail(c, PARLEY_EINVAL, "invalid user id '%s'", users[i]);
     gm.chat_id = (char *)chat_id;
     gm.user_ids = (char **)users;
     gm.n_user_ids = n;
@@ -124,14 +124,14 @@ static int members_op(parley_client *c, const char *chat_id, const char *const *
     if (rc != PARLEY_OK)
         return rc;
     if (rsp->result_case == PARLEY__V1__RESPONSE__RESULT_GROUP)
-        rc = client__members_set(c, rsp->group);
+        rc = members__set(c, rsp->group);
     if (!add && rc == PARLEY_OK) {
         /* Our next message must not be readable by the removed members. */
         Parley__V1__SystemEvent ev = PARLEY__V1__SYSTEM_EVENT__INIT;
         ev.type = PARLEY__V1__SYSTEM_EVENT__TYPE__MEMBERS_REMOVED;
         ev.users = (char **)users;
         ev.n_users = n;
-        rc = client__group_on_system(c, chat_id, &ev);
+        rc = skeys__on_system(c, chat_id, &ev);
     }
     parley__v1__response__free_unpacked(rsp, NULL);
     return rc;
@@ -159,7 +159,7 @@ int parley_group_set_role(parley_client *c, const char *chat_id, const char *use
     if (rc != PARLEY_OK)
         return rc;
     if (!ids_valid_user(user) || role < PARLEY_ROLE_MEMBER || role > PARLEY_ROLE_OWNER)
-        return client__fail(c, PARLEY_EINVAL, "invalid user or role");
+        return util__fail(c, PARLEY_EINVAL, "invalid user or role");
     sr.chat_id = (char *)chat_id;
     sr.user_id = (char *)user;
     sr.role = (Parley__V1__Role)role;
@@ -169,7 +169,7 @@ int parley_group_set_role(parley_client *c, const char *chat_id, const char *use
     if (rc != PARLEY_OK)
         return rc;
     if (rsp->result_case == PARLEY__V1__RESPONSE__RESULT_GROUP)
-        rc = client__members_set(c, rsp->group);
+        rc = members__set(c, rsp->group);
     parley__v1__response__free_unpacked(rsp, NULL);
     return rc;
 }
@@ -190,7 +190,7 @@ int parley_group_leave(parley_client *c, const char *chat_id, int timeout_ms)
         return rc;
     parley__v1__response__free_unpacked(rsp, NULL);
     /* Our chain is useless now. */
-    return client__skeys_drop_own(c, chat_id);
+    return skeys__drop_own(c, chat_id);
 }
 
 int parley_group_info(parley_client *c, const char *chat_id,
@@ -209,9 +209,9 @@ int parley_group_info(parley_client *c, const char *chat_id,
     if (rc != PARLEY_OK)
         return rc;
     if (rsp->result_case != PARLEY__V1__RESPONSE__RESULT_GROUP) {
-        rc = client__fail(c, PARLEY_EREFUSED, "the broker answered without the group");
+        rc = util__fail(c, PARLEY_EREFUSED, "the broker answered without the group");
     } else {
-        rc = client__members_set(c, rsp->group);
+        rc = members__set(c, rsp->group);
         if (rc == PARLEY_OK)
             rc = emit_group(c, rsp->group, fn, ud);
     }
@@ -232,7 +232,7 @@ int parley_groups(parley_client *c, void (*fn)(void *ud, const parley_group *g),
         return rc;
     if (rsp->result_case == PARLEY__V1__RESPONSE__RESULT_GROUPS) {
         for (size_t i = 0; i < rsp->groups->n_groups && rc == PARLEY_OK; i++) {
-            rc = client__members_set(c, rsp->groups->groups[i]);
+            rc = members__set(c, rsp->groups->groups[i]);
             if (rc == PARLEY_OK)
                 rc = emit_group(c, rsp->groups->groups[i], fn, ud);
         }

@@ -12,9 +12,9 @@
 int parley_direct_chat_id(parley_client *c, const char *peer, char *out, size_t outlen)
 {
     if (!c->has_identity)
-        return client__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+        return util__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
     if (!ids_direct_chat(c->user, peer, out, outlen))
-        return client__fail(c, PARLEY_EINVAL, "invalid peer '%s'", peer ? peer : "");
+        return util__fail(c, PARLEY_EINVAL, "invalid peer '%s'", peer ? peer : "");
     return PARLEY_OK;
 }
 
@@ -42,7 +42,7 @@ int parley_chats(parley_client *c, int (*fn)(void *ud, const parley_chat *chat),
 {
     chats_walk w = {fn, ud};
     if (lstore_chat_each(c->store, chats_each, &w) != 0)
-        return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+        return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     return PARLEY_OK;
 }
 
@@ -85,9 +85,9 @@ int parley_history(parley_client *c, const char *chat_id,
 {
     history_walk w = {fn, ud};
     if (!ids_valid_chat(chat_id))
-        return client__fail(c, PARLEY_EINVAL, "invalid chat id '%s'", chat_id ? chat_id : "");
+        return util__fail(c, PARLEY_EINVAL, "invalid chat id '%s'", chat_id ? chat_id : "");
     if (lstore_msg_each(c->store, chat_id, history_each, &w) != 0)
-        return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+        return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     return PARLEY_OK;
 }
 
@@ -101,7 +101,7 @@ int parley_sent_status(parley_client *c, const char *client_msg_id, uint64_t *se
     int own = lstore_msg_own(c->store, c->user, client_msg_id, &s, sid, sizeof sid, chat,
                              sizeof chat);
     if (own < 0)
-        return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+        return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     if (own == 1) {
         if (seq)
             *seq = s;
@@ -113,7 +113,7 @@ int parley_sent_status(parley_client *c, const char *client_msg_id, uint64_t *se
     }
     int queued = lstore_outbox_has(c->store, client_msg_id);
     if (queued < 0)
-        return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+        return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     return queued ? PARLEY_SENT_QUEUED : PARLEY_SENT_UNKNOWN;
 }
 

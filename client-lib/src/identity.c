@@ -17,7 +17,7 @@
 #include "token.h"
 
 /* Load the identity (user id, client id, key) if the home has one. */
-int client__identity_load(parley_client *c)
+int identity__load(parley_client *c)
 {
     char path[CLIENT_PATH_MAX + 32];
     int fd = -1, ret = PARLEY_ESTORE;
@@ -25,17 +25,17 @@ int client__identity_load(parley_client *c)
     int r1 = lstore_meta_get_str(c->store, "user_id", c->user, sizeof c->user);
     int r2 = lstore_meta_get_str(c->store, "client_id", c->client_id, sizeof c->client_id);
     if (r1 < 0 || r2 < 0)
-        return client__fail(c, PARLEY_ESTORE, "%s", lstore_error(c->store));
+        return util__fail(c, PARLEY_ESTORE, "%s", lstore_error(c->store));
     if (r1 == 0)
         return PARLEY_OK; /* no identity yet */
     snprintf(path, sizeof path, "%s/%s", c->home, CLIENT_IDENTITY_FILE);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        client__fail(c, PARLEY_ESTORE, "cannot read %s: %s", path, strerror(errno));
+        util__fail(c, PARLEY_ESTORE, "cannot read %s: %s", path, strerror(errno));
         goto fail;
     }
     if (read(fd, c->id_sk, sizeof c->id_sk) != (ssize_t)sizeof c->id_sk) {
-        client__fail(c, PARLEY_ESTORE, "%s is truncated", path);
+        util__fail(c, PARLEY_ESTORE, "%s is truncated", path);
         goto fail;
     }
     crypto_sign_ed25519_sk_to_pk(c->id_pk, c->id_sk);
@@ -71,21 +71,21 @@ int parley_identity_create(parley_client *c, const char *user_id)
     int fd = -1, ret = PARLEY_ESTORE;
 
     if (c->has_identity)
-        return client__fail(c, PARLEY_EEXIST, "this home already holds the identity of %s", c->user);
+        return util__fail(c, PARLEY_EEXIST, "this home already holds the identity of %s", c->user);
     if (!ids_valid_user(user_id))
-        return client__fail(c, PARLEY_EINVAL,
+        return util__fail(c, PARLEY_EINVAL,
                             "invalid user id '%s' (1-64 characters of A-Z a-z 0-9 . _ -)",
                             user_id ? user_id : "");
     crypto_sign_keypair(c->id_pk, c->id_sk);
     snprintf(path, sizeof path, "%s/%s", c->home, CLIENT_IDENTITY_FILE);
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        client__fail(c, PARLEY_EEXIST, "cannot create %s: %s", path, strerror(errno));
+        util__fail(c, PARLEY_EEXIST, "cannot create %s: %s", path, strerror(errno));
         ret = errno == EEXIST ? PARLEY_EEXIST : PARLEY_ESTORE;
         goto fail;
     }
     if (write(fd, c->id_sk, sizeof c->id_sk) != (ssize_t)sizeof c->id_sk || fsync(fd) != 0) {
-        client__fail(c, PARLEY_ESTORE, "cannot write %s: %s", path, strerror(errno));
+        util__fail(c, PARLEY_ESTORE, "cannot write %s: %s", path, strerror(errno));
         unlink(path);
         goto fail;
     }
@@ -98,7 +98,7 @@ int parley_identity_create(parley_client *c, const char *user_id)
         lstore_meta_set(c->store, "user_id", c->user, strlen(c->user)) != 0 ||
         lstore_commit(c->store) != 0) {
         lstore_rollback(c->store);
-        client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+        util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
         unlink(path);
         goto fail;
     }
@@ -119,28 +119,28 @@ int parley_token(parley_client *c, const char *audience, const char *client_id, 
                  char *out, size_t outlen)
 {
     if (!c->has_identity)
-        return client__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+        return util__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
     int aud = token_audience_parse(audience ? audience : "mqtt");
     if (aud < 0)
-        return client__fail(c, PARLEY_EINVAL, "unknown token audience '%s'", audience);
+        return util__fail(c, PARLEY_EINVAL, "unknown token audience '%s'", audience);
     if (lifetime_s <= 0)
         lifetime_s = TOKEN_DEFAULT_LIFETIME_S;
     if (lifetime_s > TOKEN_MAX_LIFETIME_S)
-        return client__fail(c, PARLEY_EINVAL, "token lifetime above %d s", TOKEN_MAX_LIFETIME_S);
+        return util__fail(c, PARLEY_EINVAL, "token lifetime above %d s", TOKEN_MAX_LIFETIME_S);
     int64_t exp = (int64_t)time(NULL) + lifetime_s;
     if (token_mint((token_audience)aud, c->user, client_id ? client_id : c->client_id, exp,
                    c->id_sk, out, outlen) != TOKEN_OK)
-        return client__fail(c, PARLEY_EINVAL, "cannot mint a token for client id '%s'",
+        return util__fail(c, PARLEY_EINVAL, "cannot mint a token for client id '%s'",
                             client_id ? client_id : c->client_id);
     return PARLEY_OK;
 }
 
-int client__keyserver_token(parley_client *c, char *out, size_t n)
+int identity__keyserver_token(parley_client *c, char *out, size_t n)
 {
     return parley_token(c, "keyserver", NULL, 300, out, n);
 }
 
-keys_identity client__self_identity(parley_client *c)
+keys_identity identity__keys(parley_client *c)
 {
     keys_identity id;
     memcpy(id.pk, c->id_pk, 32);

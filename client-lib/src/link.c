@@ -4,26 +4,26 @@
  */
 #include "parley_int.h"
 
-int client__link_ready(const parley_client *c)
+int link__ready(const parley_client *c)
 {
     return c->link.state == LINK_READY;
 }
 
-int client__publish(parley_client *c, const char *topic, const void *payload, size_t len)
+int link__publish(parley_client *c, const char *topic, const void *payload, size_t len)
 {
     if (c->link.state != LINK_READY)
         return -1;
     return conn_publish(c->link.mq, topic, payload, len);
 }
 
-int client__subscribe(parley_client *c, char *const *topics, int n)
+int link__subscribe(parley_client *c, char *const *topics, int n)
 {
     if (c->link.state != LINK_READY || n <= 0)
         return -1;
     return conn_subscribe(c->link.mq, topics, n);
 }
 
-int client__publish_qos0(parley_client *c, const char *topic, const void *payload, size_t len)
+int link__publish_qos0(parley_client *c, const char *topic, const void *payload, size_t len)
 {
     if (c->link.state != LINK_READY)
         return -1;

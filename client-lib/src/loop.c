@@ -1,7 +1,7 @@
 /*
  * loop.c - the MQTT connection's state machine and the receive loop, driven
  * from parley_poll() and the blocking helpers (parley_wait_synced,
- * parley_sync, parley_flush, and client__call for the group management API):
+ * parley_sync, parley_flush, and loop__call for the group management API):
  *
  *   IDLE -parley_connect-> WAIT -timer-> CONNECTING -CONNACK-> SUBSCRIBING
  *        -SUBACK-> READY (outbox flushed, chats synced, acks resent)
@@ -42,7 +42,7 @@ static int fresh_registration(parley_client *c)
     int64_t at = 0;
     if (lstore_meta_get_int(c->store, "registered_at", &at) != 1)
         return 0;
-    int64_t age = client__now_ms() - at;
+    int64_t age = util__now_ms() - at;
     return age >= 0 && age < FRESH_REGISTRATION_MS;
 }
 
@@ -56,14 +56,14 @@ static void schedule_retry(parley_client *c)
     c->loop.attempts++;
     c->link.state = LINK_WAIT;
     c->order.synced = 0;
-    c->loop.next_attempt_ms = client__mono_ms() + delay;
+    c->loop.next_attempt_ms = util__mono_ms() + delay;
 }
 
 int parley_connect(parley_client *c)
 {
     char err[256];
     if (!c->has_identity)
-        return client__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+        return util__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
     if (c->link.state != LINK_IDLE)
         return PARLEY_OK;
     if (!c->link.mq) {
@@ -76,7 +76,7 @@ int parley_connect(parley_client *c)
         }
         c->link.mq = conn_new(c->mqtt_url, c->link.client_id, !c->transient, err, sizeof err);
         if (!c->link.mq)
-            return client__fail(c, PARLEY_EINVAL, "%s", err);
+            return util__fail(c, PARLEY_EINVAL, "%s", err);
     }
     c->loop.attempts = 0;
     c->link.state = LINK_WAIT;
@@ -109,9 +109,9 @@ static void start_attempt(parley_client *c)
         schedule_retry(c);
         return;
     }
-    c->loop.token_expires_ms = client__mono_ms() + (int64_t)TOKEN_DEFAULT_LIFETIME_S * 1000;
+    c->loop.token_expires_ms = util__mono_ms() + (int64_t)TOKEN_DEFAULT_LIFETIME_S * 1000;
     if (conn_start(c->link.mq, c->user, token, err, sizeof err) != 0) {
-        client__fail(c, PARLEY_ENET, "%s", err);
+        util__fail(c, PARLEY_ENET, "%s", err);
         schedule_retry(c);
     } else {
         c->link.state = LINK_CONNECTING;
@@ -126,11 +126,11 @@ static void subscribe_own(parley_client *c)
     const char *leaf[4] = {"receipts", "rsp", "inbox", "typing"};
     int n = c->transient ? 2 : 4;
     for (int i = 0; i < n; i++) {
-        client__topic(c, t[i], sizeof t[i], c->user, leaf[i]);
+        util__topic(c, t[i], sizeof t[i], c->user, leaf[i]);
         topics[i] = t[i];
     }
     if (conn_subscribe(c->link.mq, topics, n) != 0) {
-        client__fail(c, PARLEY_ENET, "cannot subscribe");
+        util__fail(c, PARLEY_ENET, "cannot subscribe");
         conn_disconnect(c->link.mq);
         schedule_retry(c);
         return;
@@ -142,17 +142,17 @@ static void subscribe_own(parley_client *c)
  * chats and sync, prekeys. */
 static int on_ready(parley_client *c)
 {
-    client__order_reset(c);
-    if (client__outbox_flush(c, 0) < 0)
+    order__reset(c);
+    if (outbox__flush(c, 0) < 0)
         return PARLEY_ESTORE;
     if (c->transient) {
         c->order.synced = 1; /* syncs only on request (parley_sync) */
     } else {
-        if (client__retry_kept(c) == PARLEY_ESTORE)
+        if (deliver__retry_kept(c) == PARLEY_ESTORE)
             return PARLEY_ESTORE;
-        client__sync_start(c, 0);
-        client__prekeys_maintain(c, 0); /* replenish one-time prekeys; best effort */
-        c->loop.last_key_check_ms = client__mono_ms();
+        order__sync_start(c, 0);
+        prekeys__maintain(c, 0); /* replenish one-time prekeys; best effort */
+        c->loop.last_key_check_ms = util__mono_ms();
     }
     return 0;
 }
@@ -168,30 +168,30 @@ static int handle(parley_client *c, conn_ev *e)
     case CONN_EV_LOST:
         if (c->link.state == LINK_IDLE)
             return 0;
-        client__fail(c, e->type == CONN_EV_LOST ? PARLEY_ENET : PARLEY_EREFUSED, "%s: %s",
+        util__fail(c, e->type == CONN_EV_LOST ? PARLEY_ENET : PARLEY_EREFUSED, "%s: %s",
                      c->mqtt_url, e->detail);
         if (e->type == CONN_EV_CONNECT_FAILED && (e->code == 4 || e->code == 5) &&
             fresh_registration(c)) {
             /* Expected for a moment after registering: retry soon, quietly. */
             c->link.state = LINK_WAIT;
             c->order.synced = 0;
-            c->loop.next_attempt_ms = client__mono_ms() + FRESH_RETRY_MS;
+            c->loop.next_attempt_ms = util__mono_ms() + FRESH_RETRY_MS;
             return 0;
         }
         if (e->type == CONN_EV_LOST && c->loop.token_expires_ms > 0 &&
-            client__mono_ms() >= c->loop.token_expires_ms - TOKEN_EXPIRY_SLACK_MS) {
+            util__mono_ms() >= c->loop.token_expires_ms - TOKEN_EXPIRY_SLACK_MS) {
             /* The broker closed the connection because its token expired:
              * reconnect at once with a new one; nothing to tell. */
             c->link.state = LINK_WAIT;
             c->order.synced = 0;
             c->loop.attempts = 0;
-            c->loop.next_attempt_ms = client__mono_ms();
+            c->loop.next_attempt_ms = util__mono_ms();
             return 0;
         }
         if (e->type == CONN_EV_LOST)
             c->loop.attempts = 0;
         schedule_retry(c);
-        client__emit_event(c, PARLEY_EVENT_DISCONNECTED, NULL, 0, NULL, c->err);
+        util__emit_event(c, PARLEY_EVENT_DISCONNECTED, NULL, 0, NULL, c->err);
         return 0;
     case CONN_EV_SUBSCRIBED:
         if (c->link.state != LINK_SUBSCRIBING)
@@ -199,49 +199,49 @@ static int handle(parley_client *c, conn_ev *e)
         c->link.state = LINK_READY;
         c->loop.attempts = 0;
         c->err[0] = 0;
-        c->loop.last_resync_ms = client__mono_ms();
-        client__emit_event(c, PARLEY_EVENT_CONNECTED, NULL, 0, NULL, c->mqtt_url);
-        client__presence_subscribe(c);
+        c->loop.last_resync_ms = util__mono_ms();
+        util__emit_event(c, PARLEY_EVENT_CONNECTED, NULL, 0, NULL, c->mqtt_url);
+        presence__subscribe(c);
         return on_ready(c);
     case CONN_EV_SUB_FAILED:
-        client__fail(c, PARLEY_EREFUSED, "%s: %s", c->mqtt_url, e->detail);
+        util__fail(c, PARLEY_EREFUSED, "%s: %s", c->mqtt_url, e->detail);
         if (c->link.state == LINK_SUBSCRIBING) {
             conn_disconnect(c->link.mq);
             schedule_retry(c);
-            client__emit_event(c, PARLEY_EVENT_DISCONNECTED, NULL, 0, NULL, c->err);
+            util__emit_event(c, PARLEY_EVENT_DISCONNECTED, NULL, 0, NULL, c->err);
         }
         return 0;
     case CONN_EV_MESSAGE:
-        return client__on_message(c, e->topic, e->payload, e->len);
+        return dispatch__message(c, e->topic, e->payload, e->len);
     }
     return 0;
 }
 
-int client__step(parley_client *c, int timeout_ms)
+int loop__step(parley_client *c, int timeout_ms)
 {
-    int64_t now = client__mono_ms();
+    int64_t now = util__mono_ms();
     if (c->link.state == LINK_WAIT && now >= c->loop.next_attempt_ms)
         start_attempt(c);
     if (c->link.state == LINK_READY && now - c->loop.last_outbox_scan_ms >= OUTBOX_SCAN_MS) {
         c->loop.last_outbox_scan_ms = now;
-        if (client__outbox_flush(c, OUTBOX_RETRY_MS) < 0)
+        if (outbox__flush(c, OUTBOX_RETRY_MS) < 0)
             return PARLEY_ESTORE;
-        client__order_expire(c, REQUEST_EXPIRY_MS);
+        order__expire(c, REQUEST_EXPIRY_MS);
     }
     if (c->link.state == LINK_READY && c->order.nconfirm > 0)
-        client__confirm_tick(c, now); /* syncs that confirm seqs seen live */
+        order__confirm_tick(c, now); /* syncs that confirm seqs seen live */
     /* A sender key named a group new to us: sync it soon (what was
      * published before our subscription is in the store). */
     if (c->link.state == LINK_READY && !c->transient &&
         (now - c->loop.last_resync_ms >= RESYNC_MS || c->deliver.new_group)) {
         c->loop.last_resync_ms = now;
         c->deliver.new_group = 0;
-        client__resync(c);
-        client__retry_kept(c); /* best effort; again at the next resync */
+        order__resync(c);
+        deliver__retry_kept(c); /* best effort; again at the next resync */
     }
     if (c->link.state == LINK_READY && now - c->loop.last_key_check_ms >= KEY_CHECK_MS) {
         c->loop.last_key_check_ms = now;
-        client__prekeys_maintain(c, 0); /* best effort; retried next hour or connect */
+        prekeys__maintain(c, 0); /* best effort; retried next hour or connect */
     }
     if (c->link.state == LINK_WAIT) {
         int64_t until = c->loop.next_attempt_ms - now;
@@ -260,31 +260,31 @@ int client__step(parley_client *c, int timeout_ms)
 
 int parley_poll(parley_client *c, int timeout_ms)
 {
-    int64_t deadline = client__mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = util__mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     int n = 0;
     for (;;) {
-        int64_t left = deadline - client__mono_ms();
-        int rc = client__step(c, n > 0 || left <= 0 ? 0 : (int)left);
+        int64_t left = deadline - util__mono_ms();
+        int rc = loop__step(c, n > 0 || left <= 0 ? 0 : (int)left);
         if (rc < 0)
             return rc;
         if (rc > 0) {
             n++;
             continue; /* drain everything already queued */
         }
-        if (n > 0 || client__mono_ms() >= deadline)
+        if (n > 0 || util__mono_ms() >= deadline)
             return n;
     }
 }
 
 int parley_wait_synced(parley_client *c, int timeout_ms)
 {
-    int64_t deadline = client__mono_ms() + timeout_ms;
+    int64_t deadline = util__mono_ms() + timeout_ms;
     while (!parley_is_synced(c)) {
-        int64_t left = deadline - client__mono_ms();
+        int64_t left = deadline - util__mono_ms();
         if (left <= 0) {
             char last[CLIENT_ERR_MAX];
             snprintf(last, sizeof last, "%s", c->err);
-            return client__fail(c, PARLEY_ETIMEOUT, "not connected after %d ms%s%.400s",
+            return util__fail(c, PARLEY_ETIMEOUT, "not connected after %d ms%s%.400s",
                                 timeout_ms, last[0] ? ": " : "", last);
         }
         int rc = parley_poll(c, left > 200 ? 200 : (int)left);
@@ -294,38 +294,38 @@ int parley_wait_synced(parley_client *c, int timeout_ms)
     return PARLEY_OK;
 }
 
-int client__call(parley_client *c, void *req, int timeout_ms, void **rsp)
+int loop__call(parley_client *c, void *req, int timeout_ms, void **rsp)
 {
     client_req *slot = NULL;
-    int64_t deadline = client__mono_ms() + timeout_ms;
+    int64_t deadline = util__mono_ms() + timeout_ms;
 
     *rsp = NULL;
     if (c->link.state != LINK_READY)
-        return client__fail(c, PARLEY_ENOTCONN, "not connected to %s", c->mqtt_url);
-    if (client__request(c, req, REQ_CALL, NULL, &slot) != 0)
+        return util__fail(c, PARLEY_ENOTCONN, "not connected to %s", c->mqtt_url);
+    if (rpc__request(c, req, REQ_CALL, NULL, &slot) != 0)
         return PARLEY_ENOTCONN;
     char req_id[sizeof slot->req_id];
     snprintf(req_id, sizeof req_id, "%s", slot->req_id);
     while (!slot->done) {
-        int64_t left = deadline - client__mono_ms();
+        int64_t left = deadline - util__mono_ms();
         if (left <= 0) {
             slot->kind = REQ_NONE;
-            return client__fail(c, PARLEY_ETIMEOUT, "no response from the broker after %d ms",
+            return util__fail(c, PARLEY_ETIMEOUT, "no response from the broker after %d ms",
                                 timeout_ms);
         }
-        int rc = client__step(c, left > 200 ? 200 : (int)left);
+        int rc = loop__step(c, left > 200 ? 200 : (int)left);
         if (rc < 0) {
             slot->kind = REQ_NONE;
             return rc;
         }
         if (slot->kind != REQ_CALL || strcmp(slot->req_id, req_id) != 0)
-            return client__fail(c, PARLEY_ENET, "connection lost during the request");
+            return util__fail(c, PARLEY_ENET, "connection lost during the request");
     }
     Parley__V1__Response *r = slot->response;
     slot->response = NULL;
     slot->kind = REQ_NONE;
     if (r->status != 0) {
-        client__fail(c, PARLEY_EREFUSED, "%u %s: %s", r->status, r->error ? r->error : "",
+        util__fail(c, PARLEY_EREFUSED, "%u %s: %s", r->status, r->error ? r->error : "",
                      r->error_message ? r->error_message : "");
         int rc = r->status == 404 ? PARLEY_ENOTFOUND : PARLEY_EREFUSED;
         parley__v1__response__free_unpacked(r, NULL);
@@ -337,17 +337,17 @@ int client__call(parley_client *c, void *req, int timeout_ms, void **rsp)
 
 int parley_flush(parley_client *c, int timeout_ms)
 {
-    int64_t deadline = client__mono_ms() + timeout_ms;
+    int64_t deadline = util__mono_ms() + timeout_ms;
     for (;;) {
-        if (client__rpc_pending(c, REQ_NONE, NULL) == 0)
+        if (rpc__pending(c, REQ_NONE, NULL) == 0)
             return PARLEY_OK;
         if (c->link.state != LINK_READY)
-            return client__fail(c, PARLEY_ENOTCONN, "connection lost before the broker answered");
-        int64_t left = deadline - client__mono_ms();
+            return util__fail(c, PARLEY_ENOTCONN, "connection lost before the broker answered");
+        int64_t left = deadline - util__mono_ms();
         if (left <= 0)
-            return client__fail(c, PARLEY_ETIMEOUT, "the broker did not answer within %d ms",
+            return util__fail(c, PARLEY_ETIMEOUT, "the broker did not answer within %d ms",
                                 timeout_ms);
-        int rc = client__step(c, left > 200 ? 200 : (int)left);
+        int rc = loop__step(c, left > 200 ? 200 : (int)left);
         if (rc < 0)
             return rc;
     }
@@ -355,12 +355,12 @@ int parley_flush(parley_client *c, int timeout_ms)
 
 int parley_sync(parley_client *c, int timeout_ms)
 {
-    int64_t deadline = client__mono_ms() + timeout_ms;
+    int64_t deadline = util__mono_ms() + timeout_ms;
     int rc = parley_wait_synced(c, timeout_ms);
     if (rc != PARLEY_OK)
         return rc;
-    if (client__sync_start(c, 0) != 0)
+    if (order__sync_start(c, 0) != 0)
         return PARLEY_ENOTCONN;
-    int64_t left = deadline - client__mono_ms();
+    int64_t left = deadline - util__mono_ms();
     return parley_wait_synced(c, left > 0 ? (int)left : 0);
 }

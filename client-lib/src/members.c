@@ -114,18 +114,18 @@ static int list_save(parley_client *c, const char *chat_id, const member_list *l
     return rc;
 }
 
-void client__group_subscribe(parley_client *c, const char *chat_id)
+void members__subscribe(parley_client *c, const char *chat_id)
 {
     char t[2][160];
     char *topics[2] = {t[0], t[1]};
-    if (c->transient || !client__link_ready(c) || !ids_is_group_chat(chat_id))
+    if (c->transient || !link__ready(c) || !ids_is_group_chat(chat_id))
         return;
     snprintf(t[0], sizeof t[0], "parley/g/%s/inbox", chat_id + 2);
     snprintf(t[1], sizeof t[1], "parley/g/%s/typing", chat_id + 2);
-    client__subscribe(c, topics, 2);
+    link__subscribe(c, topics, 2);
 }
 
-int client__members_set(parley_client *c, const void *vgi)
+int members__set(parley_client *c, const void *vgi)
 {
     const Parley__V1__GroupInfo *gi = vgi;
     member_list old, l;
@@ -134,11 +134,11 @@ int client__members_set(parley_client *c, const void *vgi)
         return PARLEY_OK;
     if (lstore_chat_ensure(c->store, gi->chat_id, 2, gi->name ? gi->name : "") != 0 ||
         (gi->name && *gi->name && lstore_chat_set_name(c->store, gi->chat_id, gi->name) != 0))
-        return client__store_fail(c);
-    client__group_subscribe(c, gi->chat_id);
+        return util__store_fail(c);
+    members__subscribe(c, gi->chat_id);
     int had = list_load(c, gi->chat_id, &old);
     if (had < 0)
-        return client__store_fail(c);
+        return util__store_fail(c);
     uint64_t newer = had ? old.seq : 0;
     list_free(&old);
     if (had && gi->last_seq < newer)
@@ -147,22 +147,22 @@ int client__members_set(parley_client *c, const void *vgi)
     for (size_t i = 0; i < gi->n_members; i++) {
         if (list_add(&l, gi->members[i]->user_id) != 0) {
             list_free(&l);
-            return client__fail(c, PARLEY_ENOMEM, "out of memory");
+            return util__fail(c, PARLEY_ENOMEM, "out of memory");
         }
     }
     int rc = list_save(c, gi->chat_id, &l);
     list_free(&l);
-    return rc == 0 ? PARLEY_OK : client__store_fail(c);
+    return rc == 0 ? PARLEY_OK : util__store_fail(c);
 }
 
-int client__members_on_event(parley_client *c, const char *chat_id, uint64_t seq,
+int members__on_event(parley_client *c, const char *chat_id, uint64_t seq,
                              const void *vev)
 {
     const Parley__V1__SystemEvent *ev = vev;
     member_list l;
     int rc = list_load(c, chat_id, &l);
     if (rc < 0)
-        return client__store_fail(c);
+        return util__store_fail(c);
     if (ev->type == PARLEY__V1__SYSTEM_EVENT__TYPE__GROUP_CREATED) {
         if (rc == 1 && seq <= l.seq) {
             list_free(&l);
@@ -193,14 +193,14 @@ int client__members_on_event(parley_client *c, const char *chat_id, uint64_t seq
     l.seq = seq;
     rc = list_save(c, chat_id, &l);
     list_free(&l);
-    return rc == 0 ? PARLEY_OK : client__store_fail(c);
+    return rc == 0 ? PARLEY_OK : util__store_fail(c);
 
 oom:
     list_free(&l);
-    return client__fail(c, PARLEY_ENOMEM, "out of memory");
+    return util__fail(c, PARLEY_ENOMEM, "out of memory");
 }
 
-int client__members_known(parley_client *c, const char *chat_id)
+int members__known(parley_client *c, const char *chat_id)
 {
     member_list l;
     int rc = list_load(c, chat_id, &l);
@@ -208,23 +208,23 @@ int client__members_known(parley_client *c, const char *chat_id)
     return rc;
 }
 
-int client__members_others(parley_client *c, const char *chat_id, char ***out, size_t *n)
+int members__others(parley_client *c, const char *chat_id, char ***out, size_t *n)
 {
     member_list l;
     *out = NULL;
     *n = 0;
     int rc = list_load(c, chat_id, &l);
     if (rc < 0)
-        return client__store_fail(c);
+        return util__store_fail(c);
     if (rc == 0)
-        return client__fail(c, PARLEY_ENOTFOUND,
+        return util__fail(c, PARLEY_ENOTFOUND,
                             "the members of %s are not known yet (they come with the next "
                             "connection, or parley_group_info)", chat_id);
     list_remove(&l, c->user);
     char **users = calloc(l.n + 1, sizeof *users);
     if (!users) {
         list_free(&l);
-        return client__fail(c, PARLEY_ENOMEM, "out of memory");
+        return util__fail(c, PARLEY_ENOMEM, "out of memory");
     }
     memcpy(users, l.users, l.n * sizeof *users);
     *out = users;
@@ -233,27 +233,27 @@ int client__members_others(parley_client *c, const char *chat_id, char ***out, s
     return PARLEY_OK;
 }
 
-void client__members_free(char **list, size_t n)
+void members__free(char **list, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(list[i]);
     free(list);
 }
 
-int client__members_refresh(parley_client *c, const char *chat_id)
+int members__refresh(parley_client *c, const char *chat_id)
 {
     Parley__V1__Request req = PARLEY__V1__REQUEST__INIT;
     Parley__V1__GroupGet gg = PARLEY__V1__GROUP_GET__INIT;
     gg.chat_id = (char *)chat_id;
     req.op_case = PARLEY__V1__REQUEST__OP_GROUP_GET;
     req.group_get = &gg;
-    return client__request(c, &req, REQ_GROUP_GET, chat_id, NULL);
+    return rpc__request(c, &req, REQ_GROUP_GET, chat_id, NULL);
 }
 
-int client__members_on_response(parley_client *c, const void *vrsp)
+int members__on_response(parley_client *c, const void *vrsp)
 {
     const Parley__V1__Response *r = vrsp;
     if (r->status != 0 || r->result_case != PARLEY__V1__RESPONSE__RESULT_GROUP)
         return PARLEY_OK;
-    return client__members_set(c, r->group);
+    return members__set(c, r->group);
 }

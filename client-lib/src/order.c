@@ -44,12 +44,12 @@ static int send_sync(parley_client *c, const char *chat_id, uint64_t after)
     s.limit = CLIENT_SYNC_PAGE;
     req.op_case = PARLEY__V1__REQUEST__OP_SYNC;
     req.sync = &s;
-    return client__request(c, &req, REQ_SYNC, chat_id, NULL);
+    return rpc__request(c, &req, REQ_SYNC, chat_id, NULL);
 }
 
 static int sync_in_flight(parley_client *c, const char *chat_id)
 {
-    return client__rpc_pending(c, REQ_SYNC, chat_id) > 0;
+    return rpc__pending(c, REQ_SYNC, chat_id) > 0;
 }
 
 static void sync_started(parley_client *c)
@@ -71,7 +71,7 @@ static void sync_finished(parley_client *c)
     }
     if (c->order.syncs_pending == 0 && !c->order.synced) {
         c->order.synced = 1;
-        client__emit_event(c, PARLEY_EVENT_SYNCED, NULL, 0, NULL, "synced");
+        util__emit_event(c, PARLEY_EVENT_SYNCED, NULL, 0, NULL, "synced");
     }
 }
 
@@ -119,13 +119,13 @@ static void confirm_want(parley_client *c, const char *chat_id, uint64_t seq, ui
         if (k)
             k->next_ms = 0;
     } else if (k->next_ms == 0) {
-        k->next_ms = client__mono_ms() + CONFIRM_DELAY_MS;
+        k->next_ms = util__mono_ms() + CONFIRM_DELAY_MS;
     }
 }
 
-void client__confirm_tick(parley_client *c, int64_t now_ms)
+void order__confirm_tick(parley_client *c, int64_t now_ms)
 {
-    if (!client__link_ready(c))
+    if (!link__ready(c))
         return;
     for (int i = 0; i < c->order.nconfirm; i++) {
         client_confirm *k = &c->order.confirm[i];
@@ -168,15 +168,15 @@ static uint64_t held_max(parley_client *c, const char *chat_id)
     return m;
 }
 
-void client__order_expire(parley_client *c, int64_t max_age_ms)
+void order__expire(parley_client *c, int64_t max_age_ms)
 {
-    for (int n = client__rpc_expire(c, max_age_ms); n > 0; n--)
+    for (int n = rpc__expire(c, max_age_ms); n > 0; n--)
         sync_finished(c);
 }
 
 /* list_chats, then a sync of every chat behind the server (see on_chat_list).
  * quiet: a background refresh that does not reset the synced state. */
-int client__sync_start(parley_client *c, int quiet)
+int order__sync_start(parley_client *c, int quiet)
 {
     if (!quiet)
         c->order.synced = 0;
@@ -184,23 +184,23 @@ int client__sync_start(parley_client *c, int quiet)
     Parley__V1__ListChatsRequest lc = PARLEY__V1__LIST_CHATS_REQUEST__INIT;
     req.op_case = PARLEY__V1__REQUEST__OP_LIST_CHATS;
     req.list_chats = &lc;
-    if (client__request(c, &req, REQ_LIST_CHATS, NULL, NULL) != 0)
+    if (rpc__request(c, &req, REQ_LIST_CHATS, NULL, NULL) != 0)
         return -1;
     sync_started(c);
     return 0;
 }
 
-int client__resync(parley_client *c)
+int order__resync(parley_client *c)
 {
-    if (!client__link_ready(c) || c->order.syncs_pending > 0)
+    if (!link__ready(c) || c->order.syncs_pending > 0)
         return 0;
-    return client__sync_start(c, 1);
+    return order__sync_start(c, 1);
 }
 
-void client__order_reset(parley_client *c)
+void order__reset(parley_client *c)
 {
     /* Requests of the previous connection will never be answered. */
-    client__rpc_expire(c, -1);
+    rpc__expire(c, -1);
     c->order.syncs_pending = 0;
     c->order.ndeferred = 0;
     c->order.synced = 0;
@@ -208,7 +208,7 @@ void client__order_reset(parley_client *c)
         c->order.confirm[i].next_ms = 0; /* unconfirmed chats: ask again at once */
 }
 
-void client__order_free(parley_client *c)
+void order__free(parley_client *c)
 {
     for (int i = 0; i < c->order.nheld; i++)
         free(c->order.held[i].payload);
@@ -261,7 +261,7 @@ static int drain_held_upto(parley_client *c, const char *chat_id, int all, uint6
         int rc = 0;
         Parley__V1__Envelope *env = parley__v1__envelope__unpack(NULL, h.len, h.payload);
         if (env) {
-            rc = client__order_envelope(c, env, all ? ENV_HELD : ENV_LIVE);
+            rc = order__envelope(c, env, all ? ENV_HELD : ENV_LIVE);
             parley__v1__envelope__free_unpacked(env, NULL);
         }
         free(h.payload);
@@ -319,7 +319,7 @@ static int confirm_answer(parley_client *c, const char *chat_id, uint64_t last)
         confirm_drop(c, k);
         return 0;
     }
-    k->next_ms = client__mono_ms() + ((int64_t)CONFIRM_DELAY_MS << k->attempts);
+    k->next_ms = util__mono_ms() + ((int64_t)CONFIRM_DELAY_MS << k->attempts);
     return 0;
 }
 
@@ -329,7 +329,7 @@ static int valid_envelope(const Parley__V1__Envelope *env)
            ids_valid_user(env->sender) && env->server_id && env->client_msg_id;
 }
 
-int client__order_envelope(parley_client *c, const void *venv, int how)
+int order__envelope(parley_client *c, const void *venv, int how)
 {
     const Parley__V1__Envelope *env = venv;
     lstore_chat ch;
@@ -342,7 +342,7 @@ int client__order_envelope(parley_client *c, const void *venv, int how)
         return 0; /* not one of our chats */
     if (lstore_chat_ensure(c->store, env->chat_id, group ? 2 : 1, group ? "" : peer) != 0 ||
         lstore_chat_get(c->store, env->chat_id, &ch) != 1)
-        return client__store_fail(c);
+        return util__store_fail(c);
     int trusted = how == ENV_PAGE;
     uint64_t pos = trusted ? ch.synced_seq : order_pos(c, &ch);
     if (env->seq <= pos) {
@@ -353,10 +353,10 @@ int client__order_envelope(parley_client *c, const void *venv, int how)
          * Such a late one never moves the cursor (it is behind it). */
         int known = lstore_msg_has_server_id(c->store, env->server_id);
         if (known < 0)
-            return client__store_fail(c);
+            return util__store_fail(c);
         if (known || strcmp(env->sender, c->user) == 0)
             return 0;
-        int rc = client__deliver(c, env, trusted);
+        int rc = deliver__envelope(c, env, trusted);
         return rc < 0 ? rc : 0;
     }
     if (how == ENV_LIVE && env->seq > pos + 1) {
@@ -365,12 +365,12 @@ int client__order_envelope(parley_client *c, const void *venv, int how)
         confirm_want(c, env->chat_id, env->seq, ch.synced_seq, 1);
         return 0;
     }
-    int rc = client__deliver(c, env, trusted);
+    int rc = deliver__envelope(c, env, trusted);
     if (rc < 0)
         return rc;
     if (!trusted) {
         if (lstore_chat_get(c->store, env->chat_id, &ch) != 1)
-            return client__store_fail(c);
+            return util__store_fail(c);
         if (rc == 0 && env->seq > ch.synced_seq) {
             /* Shown, but beyond what the server confirmed: remember the
              * position for the live order, and confirm it with a sync. */
@@ -395,20 +395,21 @@ static int on_chat_list(parley_client *c, const Parley__V1__ChatList *cl)
         int group = ids_is_group_chat(s->chat_id);
         /* Group topics: after each connect, and for groups new to us. */
         if (group && (!c->order.synced || lstore_chat_get(c->store, s->chat_id, &ch) == 0))
-            client__group_subscribe(c, s->chat_id);
+            members__subscribe(c, s->chat_id);
         const char *name = group ? s->name : s->peer;
         if (lstore_chat_ensure(c->store, s->chat_id, group ? 2 : 1, name ? name : "") != 0 ||
             (group && s->name && lstore_chat_set_name(c->store, s->chat_id, s->name) != 0) ||
             lstore_chat_raise(c->store, s->chat_id, "last_seq", s->last_seq) != 0 ||
             lstore_chat_get(c->store, s->chat_id, &ch) != 1)
-            return client__store_fail(c);
+            return util__store_fail(c);
         /* A group whose members we do not know (new to us): ask for them,
          * as part of this sync, so that a send can follow. */
-        if (group && client__members_known(c, s->chat_id) == 0)
-            client__order_refresh_members(c, s->chat_id);
+        if (group && members__known(c, s->chat_id) == 0)
+            order__refresh_members(c, s->chat_id);
         if (s->last_seq > ch.synced_seq && !sync_in_flight(c, s->chat_id)) {
             if (group && c->order.ndeferred < CLIENT_DEFERRED_MAX) {
-                snprintf(c->order.deferred[c->order.ndeferred], sizeof c->order.deferred[0], "%s", s->chat_id);
+                snprintf(c->order.deferred[c->order.ndeferred], sizeof c->order.deferred[0], "%s",
+                         s->chat_id);
                 c->order.deferred_after[c->order.ndeferred++] = ch.synced_seq;
             } else if (send_sync(c, s->chat_id, ch.synced_seq) == 0) {
                 sync_started(c);
@@ -416,21 +417,21 @@ static int on_chat_list(parley_client *c, const Parley__V1__ChatList *cl)
         }
         /* Acks made while offline (or lost): resend what the server lacks. */
         if (ch.delivered_seq > s->delivered_seq)
-            client__send_ack(c, s->chat_id, ch.delivered_seq, 0);
+            ack__send(c, s->chat_id, ch.delivered_seq, 0);
         if (ch.read_seq > s->read_seq)
-            client__send_ack(c, s->chat_id, ch.read_seq, 1);
+            ack__send(c, s->chat_id, ch.read_seq, 1);
     }
     return 0;
 }
 
-int client__order_on_sync_page(parley_client *c, client_req *r, const void *vp)
+int order__on_sync_page(parley_client *c, client_req *r, const void *vp)
 {
     const Parley__V1__SyncPage *p = vp;
     char chat_id[sizeof r->chat_id];
     snprintf(chat_id, sizeof chat_id, "%s", r->chat_id);
     r->kind = REQ_NONE;
     for (size_t i = 0; i < p->n_messages; i++) {
-        int rc = client__order_envelope(c, p->messages[i], ENV_PAGE);
+        int rc = order__envelope(c, p->messages[i], ENV_PAGE);
         if (rc < 0)
             return rc;
     }
@@ -439,13 +440,13 @@ int client__order_on_sync_page(parley_client *c, client_req *r, const void *vp)
             return 0; /* still the same sync */
     }
     if (lstore_chat_raise(c->store, chat_id, "last_seq", p->last_seq) != 0)
-        return client__store_fail(c);
+        return util__store_fail(c);
     int rc = confirm_answer(c, chat_id, p->last_seq);
     sync_finished(c);
     return rc;
 }
 
-int client__order_on_chat_list(parley_client *c, client_req *r, const void *cl)
+int order__on_chat_list(parley_client *c, client_req *r, const void *cl)
 {
     r->kind = REQ_NONE;
     int rc = cl ? on_chat_list(c, cl) : 0;
@@ -453,7 +454,7 @@ int client__order_on_chat_list(parley_client *c, client_req *r, const void *cl)
     return rc;
 }
 
-void client__order_finished(parley_client *c, client_req *r, unsigned status)
+void order__finished(parley_client *c, client_req *r, unsigned status)
 {
     if (r->kind == REQ_SYNC && status != 0) {
         client_confirm *k = confirm_find(c, r->chat_id, 0);
@@ -463,7 +464,7 @@ void client__order_finished(parley_client *c, client_req *r, unsigned status)
             if (k)
                 confirm_drop(c, k);
         } else if (k) {
-            k->next_ms = client__mono_ms() + CONFIRM_DELAY_MS; /* busy: later */
+            k->next_ms = util__mono_ms() + CONFIRM_DELAY_MS; /* busy: later */
         }
     }
     req_kind kind = r->kind;
@@ -472,14 +473,14 @@ void client__order_finished(parley_client *c, client_req *r, unsigned status)
         sync_finished(c);
 }
 
-void client__order_refresh_members(parley_client *c, const char *chat_id)
+void order__refresh_members(parley_client *c, const char *chat_id)
 {
-    if (client__rpc_pending(c, REQ_GROUP_GET, chat_id) == 0 &&
-        client__members_refresh(c, chat_id) == 0)
+    if (rpc__pending(c, REQ_GROUP_GET, chat_id) == 0 &&
+        members__refresh(c, chat_id) == 0)
         sync_started(c);
 }
 
-int client__order_on_own_sent(parley_client *c, const char *chat_id, uint64_t seq, int stored)
+int order__on_own_sent(parley_client *c, const char *chat_id, uint64_t seq, int stored)
 {
     if (!chat_id || !ids_valid_chat(chat_id))
         return 0;

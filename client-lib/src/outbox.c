@@ -15,7 +15,7 @@
 #include "ids.h"
 #include "parley.pb-c.h"
 
-int client__queue(parley_client *c, const char *cmid, const char *chat_id, const char *topic,
+int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const char *topic,
                   const uint8_t *body, size_t body_len, const char *plain, const char *media_id)
 {
     Parley__V1__Envelope env = PARLEY__V1__ENVELOPE__INIT;
@@ -28,7 +28,7 @@ int client__queue(parley_client *c, const char *cmid, const char *chat_id, const
     size_t n = parley__v1__envelope__get_packed_size(&env);
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf)
-        return client__fail(c, PARLEY_ENOMEM, "out of memory");
+        return util__fail(c, PARLEY_ENOMEM, "out of memory");
     parley__v1__envelope__pack(&env, buf);
     lstore_outbox o = {
         .client_msg_id = cmid,
@@ -38,11 +38,11 @@ int client__queue(parley_client *c, const char *cmid, const char *chat_id, const
         .body_len = n,
         .plain = (const uint8_t *)plain,
         .plain_len = plain ? strlen(plain) : 0,
-        .created_at = client__now_ms(),
+        .created_at = util__now_ms(),
     };
     int rc = lstore_outbox_add(c->store, &o);
     free(buf);
-    return rc == 0 ? PARLEY_OK : client__fail(c, PARLEY_ESTORE, "local store: %s",
+    return rc == 0 ? PARLEY_OK : util__fail(c, PARLEY_ESTORE, "local store: %s",
                                               lstore_error(c->store));
 }
 
@@ -55,7 +55,7 @@ typedef struct {
 static void publish_entry(void *ud, const lstore_outbox *o)
 {
     flush_ctx *f = ud;
-    if (client__publish(f->c, o->topic, o->body, o->body_len) != 0)
+    if (link__publish(f->c, o->topic, o->body, o->body_len) != 0)
         f->failed = 1; /* not connected any more */
     else
         f->published++;
@@ -73,13 +73,13 @@ static int collect(void *ud, const lstore_outbox *o)
     return t->n == 64;
 }
 
-int client__outbox_flush(parley_client *c, int64_t min_age_ms)
+int outbox__flush(parley_client *c, int64_t min_age_ms)
 {
-    if (!client__link_ready(c))
+    if (!link__ready(c))
         return 0;
     /* min_age 0 (a connect, a new message): everything, whatever the clock
      * says about earlier attempts. */
-    int64_t cutoff = min_age_ms == 0 ? INT64_MAX : client__now_ms() - min_age_ms;
+    int64_t cutoff = min_age_ms == 0 ? INT64_MAX : util__now_ms() - min_age_ms;
     flush_ctx f = {c, 0, 0};
     /* Publish in creation order, 64 at a time, marking each attempt. */
     for (;;) {
@@ -93,7 +93,7 @@ int client__outbox_flush(parley_client *c, int64_t min_age_ms)
                 return -1;
             if (f.failed)
                 return f.published;
-            if (lstore_outbox_touch(c->store, t.ids[i], client__now_ms()) != 0)
+            if (lstore_outbox_touch(c->store, t.ids[i], util__now_ms()) != 0)
                 return -1;
         }
         if (min_age_ms == 0)
@@ -136,7 +136,7 @@ static void record_own(void *ud, const lstore_outbox *o)
         d->rc = -1;
 }
 
-int client__outbox_done(parley_client *c, const char *client_msg_id, const char *chat_id,
+int outbox__done(parley_client *c, const char *client_msg_id, const char *chat_id,
                         uint64_t seq, const char *server_id, int64_t ts, int stored)
 {
     done_ctx d = {c, chat_id, seq, server_id ? server_id : "", ts, 0};
@@ -148,7 +148,7 @@ int client__outbox_done(parley_client *c, const char *client_msg_id, const char 
     return lstore_outbox_del(c->store, client_msg_id);
 }
 
-int client__outbox_later(parley_client *c, const char *client_msg_id)
+int outbox__later(parley_client *c, const char *client_msg_id)
 {
-    return lstore_outbox_touch(c->store, client_msg_id, client__now_ms());
+    return lstore_outbox_touch(c->store, client_msg_id, util__now_ms());
 }

@@ -51,26 +51,26 @@ static int session_save(parley_client *c, const char *peer, const ratchet_sessio
 static int session_still_valid(parley_client *c, const char *peer)
 {
     uint8_t ik[32];
-    int rc = client__trust_check(c, peer, ik);
+    int rc = trust__check(c, peer, ik);
     if (rc != 0)
         return rc;
     if (lstore_begin(c->store) != 0)
-        return client__store_fail(c);
-    if (client__note_identity(c, peer, ik) < 0 || lstore_blob_del(c->store, "session", peer) != 0 ||
+        return util__store_fail(c);
+    if (trust__note(c, peer, ik) < 0 || lstore_blob_del(c->store, "session", peer) != 0 ||
         lstore_commit(c->store) != 0) {
         lstore_rollback(c->store);
-        return client__store_fail(c);
+        return util__store_fail(c);
     }
     return 0;
 }
 
-int client__prepare_session(parley_client *c, const char *peer)
+int pairwise__prepare(parley_client *c, const char *peer)
 {
     char token[TOKEN_MAX_LEN];
     ksclient_bundle kb;
     x3dh_bundle xb;
     ratchet_session *s = NULL;
-    keys_identity id = client__self_identity(c);
+    keys_identity id = identity__keys(c);
     uint8_t *probe = NULL;
     size_t plen = 0;
     int ret;
@@ -81,7 +81,7 @@ int client__prepare_session(parley_client *c, const char *peer)
         free(probe);
     }
     if (have < 0) {
-        ret = client__store_fail(c);
+        ret = util__store_fail(c);
         goto done;
     }
     if (have == 1) {
@@ -92,13 +92,13 @@ int client__prepare_session(parley_client *c, const char *peer)
         }
         /* The contact's identity changed: start over from a fresh bundle. */
     }
-    ret = client__keyserver_token(c, token, sizeof token);
+    ret = identity__keyserver_token(c, token, sizeof token);
     if (ret != PARLEY_OK)
         goto done;
     ret = ksclient_get_bundle(c->keyserver_url, token, peer, &kb, c->err, sizeof c->err);
     sodium_memzero(token, sizeof token);
     if (ret == PARLEY_ENOTFOUND)
-        client__fail(c, PARLEY_ENOTFOUND, "no keys for user %s on the keyserver", peer);
+        util__fail(c, PARLEY_ENOTFOUND, "no keys for user %s on the keyserver", peer);
     if (ret != PARLEY_OK)
         goto done;
     memset(&xb, 0, sizeof xb);
@@ -111,21 +111,21 @@ int client__prepare_session(parley_client *c, const char *peer)
     memcpy(xb.one_time_prekey, kb.one_time.pub, 32);
     e2e_status st = ratchet_session_initiate(&s, &id, &xb);
     if (st != E2E_OK) {
-        ret = client__fail(c, PARLEY_ECRYPTO, "key bundle of %s refused: %s", peer,
+        ret = util__fail(c, PARLEY_ECRYPTO, "key bundle of %s refused: %s", peer,
                            e2e_strerror(st));
         goto done;
     }
     if (lstore_begin(c->store) != 0) {
-        ret = client__store_fail(c);
+        ret = util__store_fail(c);
         goto done;
     }
-    if (client__note_identity(c, peer, kb.identity_key) < 0 || session_save(c, peer, s) != 0 ||
+    if (trust__note(c, peer, kb.identity_key) < 0 || session_save(c, peer, s) != 0 ||
         lstore_commit(c->store) != 0) {
         lstore_rollback(c->store);
-        ret = client__store_fail(c);
+        ret = util__store_fail(c);
         goto done;
     }
-    client__trust_checked(c, peer);
+    trust__checked(c, peer);
     ret = PARLEY_OK;
 
 done:
@@ -134,7 +134,7 @@ done:
     return ret;
 }
 
-int client__encrypt(parley_client *c, const char *peer, const uint8_t *content, size_t len,
+int pairwise__encrypt(parley_client *c, const char *peer, const uint8_t *content, size_t len,
                     uint8_t **body, size_t *body_len)
 {
     ratchet_session *s = NULL;
@@ -143,22 +143,22 @@ int client__encrypt(parley_client *c, const char *peer, const uint8_t *content, 
     *body = NULL;
     int rc = session_load(c, peer, &s);
     if (rc == -1) {
-        ret = client__store_fail(c);
+        ret = util__store_fail(c);
         goto done;
     }
     if (rc != 1) {
-        ret = client__fail(c, PARLEY_ECRYPTO, "no usable session with %s", peer);
+        ret = util__fail(c, PARLEY_ECRYPTO, "no usable session with %s", peer);
         goto done;
     }
     e2e_status st = ratchet_encrypt(s, content, len, body, body_len);
     if (st != E2E_OK) {
-        ret = client__fail(c, PARLEY_ECRYPTO, "cannot encrypt for %s: %s", peer, e2e_strerror(st));
+        ret = util__fail(c, PARLEY_ECRYPTO, "cannot encrypt for %s: %s", peer, e2e_strerror(st));
         goto done;
     }
     if (session_save(c, peer, s) != 0) {
         free(*body);
         *body = NULL;
-        ret = client__store_fail(c);
+        ret = util__store_fail(c);
         goto done;
     }
     ret = PARLEY_OK;
@@ -176,7 +176,7 @@ static int decrypt_prekey(parley_client *c, const char *sender, const e2e_messag
 {
     keys_signed_prekey spk;
     keys_x25519 otk;
-    keys_identity id = client__self_identity(c);
+    keys_identity id = identity__keys(c);
     ratchet_session *fresh = NULL;
     int ret = PARLEY_ECRYPTO;
 
@@ -185,26 +185,26 @@ static int decrypt_prekey(parley_client *c, const char *sender, const e2e_messag
     if (*s && sodium_memcmp(ratchet_session_base_key(*s), info->base_key, 32) == 0) {
         e2e_status st = ratchet_decrypt(*s, body, len, pt, ptlen);
         ret = st == E2E_OK ? PARLEY_OK
-                           : client__fail(c, PARLEY_ECRYPTO, "%s", e2e_strerror(st));
+                           : util__fail(c, PARLEY_ECRYPTO, "%s", e2e_strerror(st));
         goto done;
     }
-    int rc = client__prekeys_spk(c, info->signed_prekey_id, &spk);
+    int rc = prekeys__spk(c, info->signed_prekey_id, &spk);
     if (rc < 0) {
-        ret = client__store_fail(c);
+        ret = util__store_fail(c);
         goto done;
     }
     if (rc == 0) {
-        ret = client__fail(c, PARLEY_ECRYPTO, "unknown signed prekey %u", info->signed_prekey_id);
+        ret = util__fail(c, PARLEY_ECRYPTO, "unknown signed prekey %u", info->signed_prekey_id);
         goto done;
     }
     if (info->has_one_time_prekey) {
-        rc = client__prekeys_otk(c, info->one_time_prekey_id, &otk);
+        rc = prekeys__otk(c, info->one_time_prekey_id, &otk);
         if (rc < 0) {
-            ret = client__store_fail(c);
+            ret = util__store_fail(c);
             goto done;
         }
         if (rc == 0) {
-            ret = client__fail(c, PARLEY_ECRYPTO, "one-time prekey %u already used or unknown",
+            ret = util__fail(c, PARLEY_ECRYPTO, "one-time prekey %u already used or unknown",
                                info->one_time_prekey_id);
             goto done;
         }
@@ -213,12 +213,12 @@ static int decrypt_prekey(parley_client *c, const char *sender, const e2e_messag
                                             info->has_one_time_prekey ? &otk : NULL, body, len,
                                             pt, ptlen);
     if (st != E2E_OK) {
-        ret = client__fail(c, PARLEY_ECRYPTO, "%s", e2e_strerror(st));
+        ret = util__fail(c, PARLEY_ECRYPTO, "%s", e2e_strerror(st));
         goto done;
     }
     if (info->has_one_time_prekey) {
-        if (client__prekeys_otk_used(c, info->one_time_prekey_id) != 0) {
-            ret = client__store_fail(c);
+        if (prekeys__otk_used(c, info->one_time_prekey_id) != 0) {
+            ret = util__store_fail(c);
             goto done;
         }
     }
@@ -235,7 +235,7 @@ done:
     return ret;
 }
 
-int client__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
+int pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
                     uint8_t **content, size_t *content_len)
 {
     e2e_message_info info;
@@ -244,29 +244,29 @@ int client__decrypt(parley_client *c, const char *sender, const uint8_t *body, s
 
     *content = NULL;
     if (!body || len == 0 || e2e_message_inspect(body, len, &info) != E2E_OK)
-        return client__fail(c, PARLEY_ECRYPTO, "not an end-to-end encrypted message");
+        return util__fail(c, PARLEY_ECRYPTO, "not an end-to-end encrypted message");
     if (info.kind == E2E_KIND_SENDER_KEY)
-        return client__fail(c, PARLEY_ECRYPTO, "group messages are not supported yet");
+        return util__fail(c, PARLEY_ECRYPTO, "group messages are not supported yet");
     int rc = session_load(c, sender, &s);
     if (rc == -1)
-        return client__store_fail(c);
+        return util__store_fail(c);
     if (info.kind == E2E_KIND_PREKEY) {
         /* A key we have not pinned (first contact, or a change) must be
          * the one the keyserver serves; the message authenticates it. */
-        ret = client__identity_vouched(c, sender, info.identity_key);
+        ret = trust__vouched(c, sender, info.identity_key);
         if (ret == PARLEY_OK)
             ret = decrypt_prekey(c, sender, &info, body, len, &s, content, content_len);
         /* Pinned on first contact; a change is surfaced. */
-        if (ret == PARLEY_OK && client__note_identity(c, sender, info.identity_key) < 0)
-            ret = client__store_fail(c);
+        if (ret == PARLEY_OK && trust__note(c, sender, info.identity_key) < 0)
+            ret = util__store_fail(c);
     } else if (rc != 1) {
-        ret = client__fail(c, PARLEY_ECRYPTO, "no session with %s", sender);
+        ret = util__fail(c, PARLEY_ECRYPTO, "no session with %s", sender);
     } else {
         e2e_status st = ratchet_decrypt(s, body, len, content, content_len);
-        ret = st == E2E_OK ? PARLEY_OK : client__fail(c, PARLEY_ECRYPTO, "%s", e2e_strerror(st));
+        ret = st == E2E_OK ? PARLEY_OK : util__fail(c, PARLEY_ECRYPTO, "%s", e2e_strerror(st));
     }
     if (ret == PARLEY_OK && session_save(c, sender, s) != 0)
-        ret = client__store_fail(c);
+        ret = util__store_fail(c);
     if (ret != PARLEY_OK && *content) {
         sodium_memzero(*content, *content_len);
         free(*content);

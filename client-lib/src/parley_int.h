@@ -1,7 +1,8 @@
 /*
  * parley_int.h - libparley's internal header: the parley_client structure
  * (its fields grouped by the module that owns them) and the internal
- * cross-file functions (prefix client__), one section per module.
+ * cross-file functions, one section per module, each named after its file
+ * (order.c holds order__*, members.c members__*).
  *
  * Modules, one job per file; calls only go down this list (a module calls
  * the ones below it, never one above: tests/client/check_layers.sh checks
@@ -12,7 +13,7 @@
  *     client.c     parley_open/close/set_callbacks
  *     account.c    registration, identity rotation, safety numbers
  *     loop.c       the MQTT connection state machine, parley_poll, the
- *                  blocking helpers (client__call, parley_flush/sync)
+ *                  blocking helpers (loop__call, parley_flush/sync)
  *   inbound
  *     dispatch.c   routes what the broker sends: receipts, responses, envelopes
  *     order.c      per-chat ordering and sync: cursors, held envelopes, confirmations
@@ -75,7 +76,7 @@ typedef enum {
     REQ_LIST_CHATS,
     REQ_SYNC,
     REQ_GROUP_GET, /* a background refresh of a group's members (members.c) */
-    REQ_CALL,      /* a blocking call waiting for its response (client__call) */
+    REQ_CALL,      /* a blocking call waiting for its response (loop__call) */
 } req_kind;
 
 typedef struct {
@@ -110,8 +111,8 @@ typedef struct {
 } client_confirm;
 
 /* trust.c: what the keyserver said about one sender's identity key,
- * looked up before a delivery's transaction opens (client__identity_prefetch)
- * and used by client__decrypt for a PreKey message. */
+ * looked up before a delivery's transaction opens (trust__prefetch)
+ * and used by pairwise__decrypt for a PreKey message. */
 typedef struct {
     int valid;
     char user[65];
@@ -121,7 +122,7 @@ typedef struct {
 } client_vouch;
 
 /* trust.c: when this client last checked a contact's identity key with the
- * keyserver before a send (client__trust_check). */
+ * keyserver before a send (trust__check). */
 #define CLIENT_IDCHECK_MAX 16
 #define CLIENT_IDCHECK_MS 60000
 typedef struct {
@@ -213,91 +214,92 @@ struct parley_client {
 /* ---- util.c: clocks, errors, topics, events ------------------------------ */
 
 /* Wall-clock time (timestamps that are stored or sent). */
-int64_t client__now_ms(void);
+int64_t util__now_ms(void);
 /* Monotonic time, for every wait, deadline and timer (immune to clock jumps). */
-int64_t client__mono_ms(void);
+int64_t util__mono_ms(void);
 /* Set c->err (printf-style) and return rc. */
-int client__fail(parley_client *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int util__fail(parley_client *c, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* c->err = the local store's last error; returns PARLEY_ESTORE. */
-int client__store_fail(parley_client *c);
+int util__store_fail(parley_client *c);
 /* Topic names for this user. */
-void client__topic(parley_client *c, char *out, size_t outlen, const char *user, const char *leaf);
+void util__topic(parley_client *c, char *out, size_t outlen, const char *user, const char *leaf);
 /* Emit an event to the application (on_event). */
-void client__emit_event(parley_client *c, parley_event_type type, const char *chat_id,
+void util__emit_event(parley_client *c, parley_event_type type, const char *chat_id,
                         uint64_t seq, const char *user, const char *detail);
 
 /* ---- link.c: the MQTT link ------------------------------------------------ */
 
 /* 1 if connected and subscribed (LINK_READY). */
-int client__link_ready(const parley_client *c);
+int link__ready(const parley_client *c);
 /* Publish a payload when ready; 0 published, -1 not connected. */
-int client__publish(parley_client *c, const char *topic, const void *payload, size_t len);
+int link__publish(parley_client *c, const char *topic, const void *payload, size_t len);
 /* The same at QoS 0 (typing indicators). */
-int client__publish_qos0(parley_client *c, const char *topic, const void *payload, size_t len);
+int link__publish_qos0(parley_client *c, const char *topic, const void *payload, size_t len);
 /* Subscribe to topics when ready; 0 requested, -1 not. */
-int client__subscribe(parley_client *c, char *const *topics, int n);
+int link__subscribe(parley_client *c, char *const *topics, int n);
 
 /* ---- identity.c ----------------------------------------------------------- */
 
 /* Load the identity (user id, client id, key) if the home has one. parley_rc. */
-int client__identity_load(parley_client *c);
+int identity__load(parley_client *c);
 /* A keyserver token (audience keyserver, 5 minutes). parley_rc. */
-int client__keyserver_token(parley_client *c, char *out, size_t n);
+int identity__keyserver_token(parley_client *c, char *out, size_t n);
 /* A copy of the identity key pair (wipe it with keys_wipe). */
-keys_identity client__self_identity(parley_client *c);
+keys_identity identity__keys(parley_client *c);
 
 /* ---- trust.c: contact identity keys -------------------------------------- */
 
 /* Record the identity key seen for user; surfaces a change. 0 same/new, 1 changed, -1 store. */
-int client__note_identity(parley_client *c, const char *user, const uint8_t ik[32]);
+int trust__note(parley_client *c, const char *user, const uint8_t ik[32]);
 /* Before a delivery's transaction: if body is a PreKey message whose
  * identity key is not the one pinned for sender, ask the keyserver for
  * sender's key (GET /v1/identity) and remember the answer for
- * client__identity_vouched. Never fails (a failed lookup is remembered). */
-void client__identity_prefetch(parley_client *c, const char *sender, const uint8_t *body,
+ * trust__vouched. Never fails (a failed lookup is remembered). */
+void trust__prefetch(parley_client *c, const char *sender, const uint8_t *body,
                                size_t len);
-/* Forget what client__identity_prefetch remembered. */
-void client__identity_forget(parley_client *c);
+/* Forget what trust__prefetch remembered. */
+void trust__forget(parley_client *c);
 /* May a PreKey message from sender carrying identity key ik start a session?
  * PARLEY_OK: pinned, or served by the keyserver. PARLEY_ECRYPTO: refused.
  * PARLEY_ENET: not checked (keep the message for a retry). */
-int client__identity_vouched(parley_client *c, const char *sender, const uint8_t ik[32]);
+int trust__vouched(parley_client *c, const char *sender, const uint8_t ik[32]);
 /* Before a send on an existing session: does the keyserver still serve the
  * key pinned for peer (asked at most once a minute per peer)? 1 yes or
  * unknown (unreachable), 0 it serves another key: *ik is that key (not
  * recorded yet), -1 local failure. */
-int client__trust_check(parley_client *c, const char *peer, uint8_t ik[32]);
+int trust__check(parley_client *c, const char *peer, uint8_t ik[32]);
 /* Remember that peer's key was checked just now. */
-void client__trust_checked(parley_client *c, const char *peer);
+void trust__checked(parley_client *c, const char *peer);
 
 /* ---- prekeys.c ----------------------------------------------------------- */
 
 /* Generate/upload prekeys as needed (init, replenish, rotation). parley_rc. */
-int client__prekeys_maintain(parley_client *c, int force_upload);
+int prekeys__maintain(parley_client *c, int force_upload);
 /* Our signed prekey key_id: 1 found, 0 missing, -1 store error. */
-int client__prekeys_spk(parley_client *c, uint32_t key_id, keys_signed_prekey *out);
+int prekeys__spk(parley_client *c, uint32_t key_id, keys_signed_prekey *out);
 /* One-time prekey key_id: 1 found, 0 missing (used), -1 store error. */
-int client__prekeys_otk(parley_client *c, uint32_t key_id, keys_x25519 *out);
+int prekeys__otk(parley_client *c, uint32_t key_id, keys_x25519 *out);
 /* Delete one-time prekey key_id (caller's transaction). 0 or -1. */
-int client__prekeys_otk_used(parley_client *c, uint32_t key_id);
+int prekeys__otk_used(parley_client *c, uint32_t key_id);
 
 /* ---- pairwise.c: pairwise sessions --------------------------------------- */
 
 /* Make sure a usable session with peer exists; call outside any transaction.
  * On first contact: fetch the bundle and run X3DH. With a session: check
- * peer's identity key with the keyserver (client__trust_check); if it
+ * peer's identity key with the keyserver (trust__check); if it
  * changed, surface PARLEY_EVENT_IDENTITY_CHANGED, drop the old session and
  * start a new one from a fresh bundle. An unreachable keyserver keeps the
  * existing session. parley_rc. */
-int client__prepare_session(parley_client *c, const char *peer);
+int pairwise__prepare(parley_client *c, const char *peer);
 /* Encrypt a Content for peer (a user id); *body malloc'd. parley_rc. */
-int client__encrypt(parley_client *c, const char *peer, const uint8_t *content, size_t len,
+int pairwise__encrypt(parley_client *c, const char *peer, const uint8_t *content, size_t len,
                     uint8_t **body, size_t *body_len);
 /* Decrypt body from sender; *content malloc'd. parley_rc: PARLEY_ECRYPTO
  * with detail in c->err if it cannot be decrypted (or a PreKey message's
  * identity key is refused), PARLEY_ENET if a PreKey message's identity key
  * could not be checked with the keyserver (keep the ciphertext, retry). */
-int client__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
+int pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
                     uint8_t **content, size_t *content_len);
 
 /* ---- skeys.c: Sender Keys glue ------------------------------------------- */
@@ -305,93 +307,93 @@ int client__decrypt(parley_client *c, const char *sender, const uint8_t *body, s
 /* A SenderKeyDistribution (Parley__E2e__V1__SenderKeyDistribution*) from
  * sender, in the caller's transaction: the chain is stored, the group
  * recorded as a chat. parley_rc. */
-int client__group_on_skd(parley_client *c, const char *sender, const void *skd);
+int skeys__on_skd(parley_client *c, const char *sender, const void *skd);
 /* 1 if this client holds the sender key a group message body needs (or the
  * body is not a sender-key message at all), 0 if not (yet), -1 on error. */
-int client__group_has_key(parley_client *c, const char *chat_id, const char *sender,
+int skeys__has_key(parley_client *c, const char *chat_id, const char *sender,
                           const uint8_t *body, size_t len);
 /* Decrypt a group message body (caller's transaction). parley_rc. */
-int client__group_decrypt(parley_client *c, const char *chat_id, const char *sender,
+int skeys__decrypt(parley_client *c, const char *chat_id, const char *sender,
                           const uint8_t *body, size_t len, uint8_t **pt, size_t *ptlen);
 /* A group SYSTEM event (Parley__V1__SystemEvent*): drop our own chain when
  * someone left (the next message starts a new one). parley_rc. */
-int client__group_on_system(parley_client *c, const char *chat_id, const void *ev);
+int skeys__on_system(parley_client *c, const char *chat_id, const void *ev);
 /* Drop our own chain of a group (we left). parley_rc. */
-int client__skeys_drop_own(parley_client *c, const char *chat_id);
+int skeys__drop_own(parley_client *c, const char *chat_id);
 /* Our own sending chain for a group (loaded or created; caller's
  * transaction): *state is a sender_keys_state*, dist a
  * sender_keys_distribution* filled with its current distribution. parley_rc. */
-int client__skeys_own(parley_client *c, const char *chat_id, void **state, void *dist);
+int skeys__own(parley_client *c, const char *chat_id, void **state, void *dist);
 /* Save our own chain after encrypting with it (caller's transaction). parley_rc. */
-int client__skeys_own_save(parley_client *c, const char *chat_id, const void *state);
+int skeys__own_save(parley_client *c, const char *chat_id, const void *state);
 /* 1 if member holds chain_id of our chain for the group, 0 not, -1 store. */
-int client__skeys_has_chain(parley_client *c, const char *chat_id, const char *member,
+int skeys__has_chain(parley_client *c, const char *chat_id, const char *member,
                             uint32_t chain_id);
 /* Record that member holds chain_id. 0 or -1. */
-int client__skeys_set_chain(parley_client *c, const char *chat_id, const char *member,
+int skeys__set_chain(parley_client *c, const char *chat_id, const char *member,
                             uint32_t chain_id);
 
 /* ---- rpc.c: control requests in flight ----------------------------------- */
 
 /* Send a Request (Parley__V1__Request*, req_id filled in here) on our ctl
  * topic and register it. 0, or -1 with c->err set (not connected, table full). */
-int client__request(parley_client *c, void *req, req_kind kind, const char *chat_id,
+int rpc__request(parley_client *c, void *req, req_kind kind, const char *chat_id,
                     client_req **out);
 /* The request a response answers, or NULL. */
-client_req *client__rpc_find(parley_client *c, const char *req_id);
+client_req *rpc__find(parley_client *c, const char *req_id);
 /* Requests of kind in flight (kind REQ_NONE: every kind but REQ_CALL). */
-int client__rpc_pending(parley_client *c, req_kind kind, const char *chat_id);
+int rpc__pending(parley_client *c, req_kind kind, const char *chat_id);
 /* Forget requests (not REQ_CALL) unanswered for max_age_ms, or all of them
  * (max_age_ms < 0: a new connection). Returns how many of them were sync
  * requests (REQ_SYNC, REQ_LIST_CHATS, REQ_GROUP_GET). */
-int client__rpc_expire(parley_client *c, int64_t max_age_ms);
+int rpc__expire(parley_client *c, int64_t max_age_ms);
 /* Free what the table holds (parley_close). */
-void client__rpc_free(parley_client *c);
+void rpc__free(parley_client *c);
 
 /* ---- outbox.c: the persistent outbox ------------------------------------- */
 
 /* Pack an envelope around body and add it to the outbox (in the caller's
  * transaction). parley_rc. */
-int client__queue(parley_client *c, const char *cmid, const char *chat_id, const char *topic,
+int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const char *topic,
                   const uint8_t *body, size_t body_len, const char *plain, const char *media_id);
 /* Publish every outbox entry last attempted before now - min_age_ms. */
-int client__outbox_flush(parley_client *c, int64_t min_age_ms);
+int outbox__flush(parley_client *c, int64_t min_age_ms);
 /* A STORED or REJECTED receipt (or a sync page's copy) of one of our
  * messages, in the caller's transaction. 0 or -1. */
-int client__outbox_done(parley_client *c, const char *client_msg_id, const char *chat_id,
+int outbox__done(parley_client *c, const char *client_msg_id, const char *chat_id,
                         uint64_t seq, const char *server_id, int64_t ts, int stored);
 /* A transient refusal: keep the entry, retry after the retry period. 0 or -1. */
-int client__outbox_later(parley_client *c, const char *client_msg_id);
+int outbox__later(parley_client *c, const char *client_msg_id);
 
 /* ---- ack.c --------------------------------------------------------------- */
 
 /* Publish an Ack request (read = 0 delivered, 1 read). 0 sent, -1 not. */
-int client__send_ack(parley_client *c, const char *chat_id, uint64_t seq, int read);
+int ack__send(parley_client *c, const char *chat_id, uint64_t seq, int read);
 
 /* ---- members.c: group members, kept locally ------------------------------ */
 
 /* Record a GroupInfo (Parley__V1__GroupInfo*): the chat, its name and its
  * members as of gi->last_seq; subscribes to its topics. parley_rc. */
-int client__members_set(parley_client *c, const void *gi);
+int members__set(parley_client *c, const void *gi);
 /* A group's SYSTEM event (Parley__V1__SystemEvent*) at seq: apply the
  * membership change it announces, unless the list is newer (caller's
  * transaction). parley_rc. */
-int client__members_on_event(parley_client *c, const char *chat_id, uint64_t seq,
+int members__on_event(parley_client *c, const char *chat_id, uint64_t seq,
                              const void *ev);
 /* The members of a group other than us, from the local list: *out is a
- * NULL-terminated array (free with client__members_free). PARLEY_ENOTFOUND
+ * NULL-terminated array (free with members__free). PARLEY_ENOTFOUND
  * if the list is not known yet. parley_rc. */
-int client__members_others(parley_client *c, const char *chat_id, char ***out, size_t *n);
-void client__members_free(char **list, size_t n);
+int members__others(parley_client *c, const char *chat_id, char ***out, size_t *n);
+void members__free(char **list, size_t n);
 /* 1 if the member list of a group is known locally, 0 not, -1 store. */
-int client__members_known(parley_client *c, const char *chat_id);
+int members__known(parley_client *c, const char *chat_id);
 /* Ask the broker for the group's GroupInfo (REQ_GROUP_GET, answered through
- * client__members_on_response). 0 sent, -1 not connected. */
-int client__members_refresh(parley_client *c, const char *chat_id);
+ * members__on_response). 0 sent, -1 not connected. */
+int members__refresh(parley_client *c, const char *chat_id);
 /* The answer to a refresh (Parley__V1__Response*). parley_rc. */
-int client__members_on_response(parley_client *c, const void *rsp);
+int members__on_response(parley_client *c, const void *rsp);
 /* Subscribe to a group's topics (when connected with a persistent session). */
-void client__group_subscribe(parley_client *c, const char *chat_id);
+void members__subscribe(parley_client *c, const char *chat_id);
 
 /* ---- deliver.c: opening and delivering one envelope ---------------------- */
 
@@ -401,56 +403,56 @@ void client__group_subscribe(parley_client *c, const char *chat_id);
  * Returns 0 processed, 1 deferred (a live envelope that could not be
  * authenticated: nothing stored, nothing moved, the sync decides), <0 on a
  * local failure. */
-int client__deliver(parley_client *c, const void *env, int trusted);
+int deliver__envelope(parley_client *c, const void *env, int trusted);
 /* Retry the direct messages kept (LSTORE_MSG_PENDING_KEY) because their
  * sender's identity key could not be checked with the keyserver: decrypted
  * and delivered late, refused (UNDECRYPTABLE), or kept again. parley_rc. */
-int client__retry_kept(parley_client *c);
+int deliver__retry_kept(parley_client *c);
 
 /* ---- order.c: per-chat ordering and sync --------------------------------- */
 
-/* How an envelope reached client__order_envelope. */
+/* How an envelope reached order__envelope. */
 enum {
     ENV_LIVE = 0,  /* live delivery on an inbox topic: unconfirmed */
     ENV_HELD = 1,  /* a held live envelope, released by a sync answer (no gap check) */
     ENV_PAGE = 2,  /* from a sync page: the server vouches for its seq */
 };
 /* An envelope (Parley__V1__Envelope*) for its chat's sequence. 0 or <0. */
-int client__order_envelope(parley_client *c, const void *env, int how);
+int order__envelope(parley_client *c, const void *env, int how);
 /* A list_chats answer (Parley__V1__ChatList*, NULL: none) to request r,
  * which is finished: chats recorded, syncs and member refreshes started,
  * offline acks resent. 0 or <0. */
-int client__order_on_chat_list(parley_client *c, client_req *r, const void *cl);
+int order__on_chat_list(parley_client *c, client_req *r, const void *cl);
 /* A sync page (Parley__V1__SyncPage*) answering request r. 0 or <0. */
-int client__order_on_sync_page(parley_client *c, client_req *r, const void *page);
+int order__on_sync_page(parley_client *c, client_req *r, const void *page);
 /* A sync-mode request (list_chats, sync, member refresh) answered without a
  * page to process, or refused with status (0: answered). r is finished. */
-void client__order_finished(parley_client *c, client_req *r, unsigned status);
+void order__finished(parley_client *c, client_req *r, unsigned status);
 /* Refresh a group's member list as part of the current sync (parley_is_synced
  * waits for it). No-op if one is in flight. */
-void client__order_refresh_members(parley_client *c, const char *chat_id);
+void order__refresh_members(parley_client *c, const char *chat_id);
 /* Our message in chat_id was settled (STORED at seq, or REJECTED): it may
  * close a gap, held envelopes can follow. 0 or <0. */
-int client__order_on_own_sent(parley_client *c, const char *chat_id, uint64_t seq, int stored);
+int order__on_own_sent(parley_client *c, const char *chat_id, uint64_t seq, int stored);
 /* list_chats, then a sync of every chat behind. quiet: a background refresh
  * that does not reset the synced state. 0 or -1. */
-int client__sync_start(parley_client *c, int quiet);
+int order__sync_start(parley_client *c, int quiet);
 /* A background list_chats + sync (no-op while a sync runs). */
-int client__resync(parley_client *c);
+int order__resync(parley_client *c);
 /* A new connection: requests of the previous one are forgotten, unconfirmed
  * chats confirmed again. */
-void client__order_reset(parley_client *c);
+void order__reset(parley_client *c);
 /* Give up on requests unanswered for max_age_ms (a sync then counts as finished). */
-void client__order_expire(parley_client *c, int64_t max_age_ms);
+void order__expire(parley_client *c, int64_t max_age_ms);
 /* Send the confirming syncs that are due at monotonic time now_ms. */
-void client__confirm_tick(parley_client *c, int64_t now_ms);
+void order__confirm_tick(parley_client *c, int64_t now_ms);
 /* Free held envelopes (parley_close). */
-void client__order_free(parley_client *c);
+void order__free(parley_client *c);
 
 /* ---- dispatch.c ---------------------------------------------------------- */
 
 /* A message the broker sent on one of our topics. 0 or <0 (local failure). */
-int client__on_message(parley_client *c, const char *topic, const uint8_t *payload, size_t len);
+int dispatch__message(parley_client *c, const char *topic, const uint8_t *payload, size_t len);
 
 /* ---- send.c: the send path ----------------------------------------------- */
 
@@ -460,27 +462,27 @@ int client__on_message(parley_client *c, const char *topic, const uint8_t *paylo
  * the local history shows for it. cmid_out: optional, 65 bytes. Works
  * offline (queued); a group's members come from the local list
  * (PARLEY_ENOTFOUND while it is not known). parley_rc. */
-int client__send_content(parley_client *c, const char *to, void *content, const char *plain,
+int send__content(parley_client *c, const char *to, void *content, const char *plain,
                          char *cmid_out);
 
 /* ---- presence.c ---------------------------------------------------------- */
 
 /* A message on parley/presence/{user} or a .../typing topic: surfaced to
  * on_presence / on_typing; malformed ones are ignored. Returns 0. */
-int client__presence_on_message(parley_client *c, const char *topic, const uint8_t *payload,
+int presence__on_message(parley_client *c, const char *topic, const uint8_t *payload,
                                 size_t len);
 /* Subscribe to the presence of every watched user (once connected). */
-void client__presence_subscribe(parley_client *c);
+void presence__subscribe(parley_client *c);
 
 /* ---- loop.c -------------------------------------------------------------- */
 
 /* Run the connection state machine and process one event (bounded wait).
  * Returns 1 if an event was processed, 0 if none, <0 on local failure. */
-int client__step(parley_client *c, int timeout_ms);
+int loop__step(parley_client *c, int timeout_ms);
 /* Send req and poll until its response arrives (or timeout_ms): the blocking
  * group management API only (never inside a send). On PARLEY_OK *rsp is the
  * Response (free with parley__v1__response__free_unpacked); a non-zero status
  * becomes PARLEY_EREFUSED (PARLEY_ENOTFOUND for 404) with the detail in c->err. */
-int client__call(parley_client *c, void *req, int timeout_ms, void **rsp);
+int loop__call(parley_client *c, void *req, int timeout_ms, void **rsp);
 
 #endif

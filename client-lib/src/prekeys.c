@@ -105,14 +105,14 @@ static int otk_load(parley_client *c, uint32_t key_id, keys_x25519 *kp)
 static int spk_rotate(parley_client *c, keys_signed_prekey *out)
 {
     int64_t cur = 0, prev = 0;
-    keys_identity id = client__self_identity(c);
+    keys_identity id = identity__keys(c);
     int ret = PARLEY_ESTORE;
 
     if (lstore_meta_get_int(c->store, "spk_current", &cur) < 0 ||
         lstore_meta_get_int(c->store, "spk_previous", &prev) < 0)
         goto done;
     if (keys_signed_prekey_generate(&id, (uint32_t)cur + 1, out) != E2E_OK) {
-        ret = client__fail(c, PARLEY_ECRYPTO, "cannot generate a signed prekey");
+        ret = util__fail(c, PARLEY_ECRYPTO, "cannot generate a signed prekey");
         goto done;
     }
     char pid[16];
@@ -120,7 +120,7 @@ static int spk_rotate(parley_client *c, keys_signed_prekey *out)
     if (lstore_begin(c->store) != 0)
         goto done;
     if ((prev > 0 && lstore_blob_del(c->store, "spk", pid) != 0) ||
-        spk_save(c, out, client__now_ms()) != 0 ||
+        spk_save(c, out, util__now_ms()) != 0 ||
         lstore_meta_set_int(c->store, "spk_previous", cur) != 0 ||
         lstore_meta_set_int(c->store, "spk_current", out->key_id) != 0 ||
         lstore_commit(c->store) != 0) {
@@ -132,7 +132,7 @@ static int spk_rotate(parley_client *c, keys_signed_prekey *out)
 done:
     keys_wipe(&id, sizeof id);
     if (ret == PARLEY_ESTORE)
-        client__store_fail(c);
+        util__store_fail(c);
     return ret;
 }
 
@@ -147,7 +147,7 @@ static int otk_generate(parley_client *c, ksclient_prekey *pub)
     if (lstore_meta_get_int(c->store, "otk_next_id", &next) < 0)
         goto done;
     if (keys_one_time_prekeys_generate((uint32_t)next, OTK_BATCH, k) != E2E_OK) {
-        ret = client__fail(c, PARLEY_ECRYPTO, "cannot generate one-time prekeys");
+        ret = util__fail(c, PARLEY_ECRYPTO, "cannot generate one-time prekeys");
         goto done;
     }
     if (lstore_begin(c->store) != 0)
@@ -178,7 +178,7 @@ done:
     keys_wipe(k, OTK_BATCH * sizeof *k);
     free(k);
     if (ret == PARLEY_ESTORE)
-        client__store_fail(c);
+        util__store_fail(c);
     return ret;
 }
 
@@ -189,7 +189,7 @@ static void spk_public(const keys_signed_prekey *k, ksclient_prekey *out)
     memcpy(out->sig, k->signature, 64);
 }
 
-int client__prekeys_maintain(parley_client *c, int force_upload)
+int prekeys__maintain(parley_client *c, int force_upload)
 {
     char token[TOKEN_MAX_LEN];
     keys_signed_prekey spk;
@@ -199,25 +199,25 @@ int client__prekeys_maintain(parley_client *c, int force_upload)
 
     memset(&spk, 0, sizeof spk);
     if (!c->has_identity)
-        return client__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+        return util__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
     otks = calloc(OTK_BATCH, sizeof *otks);
     if (!otks)
         return PARLEY_ENOMEM;
-    ret = client__keyserver_token(c, token, sizeof token);
+    ret = identity__keyserver_token(c, token, sizeof token);
     if (ret != PARLEY_OK)
         goto done;
     if (lstore_meta_get_int(c->store, "spk_current", &cur) < 0 ||
         lstore_meta_get_int(c->store, "keys_uploaded", &uploaded) < 0) {
-        ret = client__store_fail(c);
+        ret = util__store_fail(c);
         goto done;
     }
     /* The signed prekey: create on first use, rotate weekly. */
     int have = cur > 0 ? spk_load(c, (uint32_t)cur, &spk, &created) : 0;
     if (have < 0) {
-        ret = client__store_fail(c);
+        ret = util__store_fail(c);
         goto done;
     }
-    if (!have || client__now_ms() - created > SPK_ROTATE_MS) {
+    if (!have || util__now_ms() - created > SPK_ROTATE_MS) {
         ret = spk_rotate(c, &spk);
         if (ret != PARLEY_OK)
             goto done;
@@ -245,7 +245,7 @@ int client__prekeys_maintain(parley_client *c, int force_upload)
     ret = ksclient_put_keys(c->keyserver_url, token, upload_spk ? &spk_pub : NULL, otks,
                             upload_otk ? OTK_BATCH : 0, c->err, sizeof c->err);
     if (ret == PARLEY_OK && lstore_meta_set_int(c->store, "keys_uploaded", 1) != 0)
-        ret = client__store_fail(c);
+        ret = util__store_fail(c);
 
 done:
     keys_wipe(&spk, sizeof spk);
@@ -254,17 +254,17 @@ done:
     return ret;
 }
 
-int client__prekeys_spk(parley_client *c, uint32_t key_id, keys_signed_prekey *out)
+int prekeys__spk(parley_client *c, uint32_t key_id, keys_signed_prekey *out)
 {
     return spk_load(c, key_id, out, NULL);
 }
 
-int client__prekeys_otk(parley_client *c, uint32_t key_id, keys_x25519 *out)
+int prekeys__otk(parley_client *c, uint32_t key_id, keys_x25519 *out)
 {
     return otk_load(c, key_id, out);
 }
 
-int client__prekeys_otk_used(parley_client *c, uint32_t key_id)
+int prekeys__otk_used(parley_client *c, uint32_t key_id)
 {
     char oid[16];
     snprintf(oid, sizeof oid, "%u", key_id);

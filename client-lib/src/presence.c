@@ -25,32 +25,32 @@ static int subscribe_presence(parley_client *c, const char *const *users, int n)
         snprintf(t[i], sizeof t[i], PRESENCE_PREFIX "%s", users[i]);
         topics[i] = t[i];
     }
-    return client__subscribe(c, topics, n);
+    return link__subscribe(c, topics, n);
 }
 
 int parley_watch_presence(parley_client *c, const char *user)
 {
     if (!user || !ids_valid_user(user))
-        return client__fail(c, PARLEY_EINVAL, "invalid user id");
+        return util__fail(c, PARLEY_EINVAL, "invalid user id");
     for (int i = 0; i < c->presence.nwatch; i++)
         if (strcmp(c->presence.watch[i], user) == 0)
             return PARLEY_OK;
     if (c->presence.nwatch >= PARLEY_WATCH_MAX)
-        return client__fail(c, PARLEY_ENOMEM, "at most %d users can be watched",
+        return util__fail(c, PARLEY_ENOMEM, "at most %d users can be watched",
                             PARLEY_WATCH_MAX);
-    if (client__link_ready(c) && subscribe_presence(c, &user, 1) != 0)
-        return client__fail(c, PARLEY_ENET, "cannot subscribe to the presence of %s", user);
+    if (link__ready(c) && subscribe_presence(c, &user, 1) != 0)
+        return util__fail(c, PARLEY_ENET, "cannot subscribe to the presence of %s", user);
     snprintf(c->presence.watch[c->presence.nwatch++], sizeof c->presence.watch[0], "%s", user);
     return PARLEY_OK;
 }
 
-void client__presence_subscribe(parley_client *c)
+void presence__subscribe(parley_client *c)
 {
     const char *users[PARLEY_WATCH_MAX];
     for (int i = 0; i < c->presence.nwatch; i++)
         users[i] = c->presence.watch[i];
     if (subscribe_presence(c, users, c->presence.nwatch) != 0)
-        client__fail(c, PARLEY_ENET, "cannot subscribe to presence"); /* again on reconnect */
+        util__fail(c, PARLEY_ENET, "cannot subscribe to presence"); /* again on reconnect */
 }
 
 int parley_send_typing(parley_client *c, const char *to, int typing)
@@ -59,24 +59,24 @@ int parley_send_typing(parley_client *c, const char *to, int typing)
     char topic[160];
     uint8_t buf[16];
     if (!c->has_identity)
-        return client__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+        return util__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
     if (!to)
-        return client__fail(c, PARLEY_EINVAL, "invalid recipient");
+        return util__fail(c, PARLEY_EINVAL, "invalid recipient");
     if (ids_is_group_chat(to) && ids_valid_chat(to))
         snprintf(topic, sizeof topic, "parley/g/%s/typing", to + 2);
     else if (ids_valid_user(to) && strcmp(to, c->user) != 0)
-        client__topic(c, topic, sizeof topic, to, "typing");
+        util__topic(c, topic, sizeof topic, to, "typing");
     else
-        return client__fail(c, PARLEY_EINVAL, "invalid recipient: %s", to);
-    if (!client__link_ready(c))
-        return client__fail(c, PARLEY_ENOTCONN, "not connected");
+        return util__fail(c, PARLEY_EINVAL, "invalid recipient: %s", to);
+    if (!link__ready(c))
+        return util__fail(c, PARLEY_ENOTCONN, "not connected");
     msg.typing = typing ? 1 : 0;
     size_t n = parley__v1__typing__get_packed_size(&msg);
     if (n > sizeof buf)
-        return client__fail(c, PARLEY_ENOMEM, "typing message too large");
+        return util__fail(c, PARLEY_ENOMEM, "typing message too large");
     parley__v1__typing__pack(&msg, buf);
-    if (client__publish_qos0(c, topic, buf, n) != 0)
-        return client__fail(c, PARLEY_ENOTCONN, "not connected");
+    if (link__publish_qos0(c, topic, buf, n) != 0)
+        return util__fail(c, PARLEY_ENOTCONN, "not connected");
     return PARLEY_OK;
 }
 
@@ -115,7 +115,7 @@ static void on_typing(parley_client *c, const uint8_t *payload, size_t len)
     parley__v1__typing__free_unpacked(t, NULL);
 }
 
-int client__presence_on_message(parley_client *c, const char *topic, const uint8_t *payload,
+int presence__on_message(parley_client *c, const char *topic, const uint8_t *payload,
                                 size_t len)
 {
     if (strncmp(topic, PRESENCE_PREFIX, strlen(PRESENCE_PREFIX)) == 0)

@@ -12,7 +12,7 @@
 
 #include "parley.pb-c.h"
 
-client_req *client__rpc_find(parley_client *c, const char *req_id)
+client_req *rpc__find(parley_client *c, const char *req_id)
 {
     for (int i = 0; i < CLIENT_REQ_MAX; i++)
         if (c->rpc.reqs[i].kind != REQ_NONE && strcmp(c->rpc.reqs[i].req_id, req_id) == 0)
@@ -20,7 +20,7 @@ client_req *client__rpc_find(parley_client *c, const char *req_id)
     return NULL;
 }
 
-int client__request(parley_client *c, void *vreq, req_kind kind, const char *chat_id,
+int rpc__request(parley_client *c, void *vreq, req_kind kind, const char *chat_id,
                     client_req **out)
 {
     Parley__V1__Request *req = vreq;
@@ -33,7 +33,7 @@ int client__request(parley_client *c, void *vreq, req_kind kind, const char *cha
         if (c->rpc.reqs[i].kind == REQ_NONE)
             slot = &c->rpc.reqs[i];
     if (!slot) {
-        client__fail(c, PARLEY_ENOMEM, "too many requests in flight");
+        util__fail(c, PARLEY_ENOMEM, "too many requests in flight");
         return -1;
     }
     memset(slot, 0, sizeof *slot);
@@ -44,14 +44,14 @@ int client__request(parley_client *c, void *vreq, req_kind kind, const char *cha
     if (!buf)
         goto fail;
     parley__v1__request__pack(req, buf);
-    client__topic(c, topic, sizeof topic, c->user, "ctl");
-    if (client__publish(c, topic, buf, n) != 0) {
-        client__fail(c, PARLEY_ENOTCONN, "not connected");
+    util__topic(c, topic, sizeof topic, c->user, "ctl");
+    if (link__publish(c, topic, buf, n) != 0) {
+        util__fail(c, PARLEY_ENOTCONN, "not connected");
         goto fail;
     }
     slot->kind = kind;
     snprintf(slot->chat_id, sizeof slot->chat_id, "%s", chat_id ? chat_id : "");
-    slot->sent_ms = client__mono_ms();
+    slot->sent_ms = util__mono_ms();
     if (out)
         *out = slot;
     ret = 0;
@@ -62,7 +62,7 @@ fail:
     return ret;
 }
 
-int client__rpc_pending(parley_client *c, req_kind kind, const char *chat_id)
+int rpc__pending(parley_client *c, req_kind kind, const char *chat_id)
 {
     int n = 0;
     for (int i = 0; i < CLIENT_REQ_MAX; i++) {
@@ -76,9 +76,9 @@ int client__rpc_pending(parley_client *c, req_kind kind, const char *chat_id)
     return n;
 }
 
-int client__rpc_expire(parley_client *c, int64_t max_age_ms)
+int rpc__expire(parley_client *c, int64_t max_age_ms)
 {
-    int64_t now = client__mono_ms();
+    int64_t now = util__mono_ms();
     int syncs = 0;
     for (int i = 0; i < CLIENT_REQ_MAX; i++) {
         client_req *q = &c->rpc.reqs[i];
@@ -93,7 +93,7 @@ int client__rpc_expire(parley_client *c, int64_t max_age_ms)
     return syncs;
 }
 
-void client__rpc_free(parley_client *c)
+void rpc__free(parley_client *c)
 {
     for (int i = 0; i < CLIENT_REQ_MAX; i++) {
         if (c->rpc.reqs[i].response) { /* a call's answer not collected */

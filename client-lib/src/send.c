@@ -1,5 +1,5 @@
 /*
- * send.c - the send path: parley_send_text and client__send_content. A
+ * send.c - the send path: parley_send_text and send__content. A
  * direct message is encrypted with the pairwise session (pairwise.c); a
  * group message once with our Sender Keys chain (skeys.c), after handing the
  * chain, in pairwise messages, to every member who lacks it. The members come
@@ -47,7 +47,7 @@ static int valid_utf8(const char *s)
 
 /* Encrypt a Content (client_msg_id and sent_at filled in here) for peer
  * and queue it (caller's transaction; the session must exist:
- * client__prepare_session). cmid_out: optional, 65 bytes. parley_rc. */
+ * pairwise__prepare). cmid_out: optional, 65 bytes. parley_rc. */
 static int queue_pairwise(parley_client *c, const char *peer, const void *vcontent,
                            const char *plain, char *cmid_out)
 {
@@ -58,26 +58,26 @@ static int queue_pairwise(parley_client *c, const char *peer, const void *vconte
     int ret;
 
     if (!ids_direct_chat(c->user, peer, chat_id, sizeof chat_id))
-        return client__fail(c, PARLEY_EINVAL, "invalid recipient '%s'", peer);
+        return util__fail(c, PARLEY_EINVAL, "invalid recipient '%s'", peer);
     snprintf(topic, sizeof topic, "parley/u/%s/inbox", peer);
     ids_random(cmid);
     ct->client_msg_id = cmid;
-    ct->sent_at = client__now_ms();
+    ct->sent_at = util__now_ms();
     content_len = parley__e2e__v1__content__get_packed_size(ct);
     content = malloc(content_len ? content_len : 1);
     if (!content) {
-        ret = client__fail(c, PARLEY_ENOMEM, "out of memory");
+        ret = util__fail(c, PARLEY_ENOMEM, "out of memory");
         goto done;
     }
     parley__e2e__v1__content__pack(ct, content);
-    ret = client__encrypt(c, peer, content, content_len, &body, &body_len);
+    ret = pairwise__encrypt(c, peer, content, content_len, &body, &body_len);
     if (ret != PARLEY_OK)
         goto done;
     if (lstore_chat_ensure(c->store, chat_id, 1, peer) != 0) {
-        ret = client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+        ret = util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
         goto done;
     }
-    ret = client__queue(c, cmid, chat_id, topic, body, body_len, plain,
+    ret = outbox__queue(c, cmid, chat_id, topic, body, body_len, plain,
                         ct->media ? ct->media->media_id : NULL);
     if (ret == PARLEY_OK && cmid_out)
         snprintf(cmid_out, IDS_CLIENT_MSG_MAX + 1, "%s", cmid);
@@ -108,28 +108,28 @@ static int group_send(parley_client *c, const char *chat_id, void *vct, const ch
 
     memset(&d, 0, sizeof d);
     /* The members as this client knows them: no request, no waiting. */
-    ret = client__members_others(c, chat_id, &members, &n);
+    ret = members__others(c, chat_id, &members, &n);
     if (ret != PARLEY_OK)
         goto done;
     /* Pairwise sessions first (may fetch bundles: outside the transaction). */
     for (size_t i = 0; i < n; i++) {
-        ret = client__prepare_session(c, members[i]);
+        ret = pairwise__prepare(c, members[i]);
         if (ret != PARLEY_OK)
             goto done;
     }
     if (lstore_begin(c->store) != 0) {
-        ret = client__store_fail(c);
+        ret = util__store_fail(c);
         goto done;
     }
     in_tx = 1;
-    ret = client__skeys_own(c, chat_id, (void **)&own, &d);
+    ret = skeys__own(c, chat_id, (void **)&own, &d);
     if (ret != PARLEY_OK)
         goto done;
     /* Hand our chain to every member who lacks it. */
     for (size_t i = 0; i < n; i++) {
-        int has = client__skeys_has_chain(c, chat_id, members[i], d.chain_id);
+        int has = skeys__has_chain(c, chat_id, members[i], d.chain_id);
         if (has < 0) {
-            ret = client__store_fail(c);
+            ret = util__store_fail(c);
             goto done;
         }
         if (has)
@@ -148,8 +148,8 @@ static int group_send(parley_client *c, const char *chat_id, void *vct, const ch
         ret = queue_pairwise(c, members[i], &kc, NULL, NULL);
         if (ret != PARLEY_OK)
             goto done;
-        if (client__skeys_set_chain(c, chat_id, members[i], d.chain_id) != 0) {
-            ret = client__store_fail(c);
+        if (skeys__set_chain(c, chat_id, members[i], d.chain_id) != 0) {
+            ret = util__store_fail(c);
             goto done;
         }
     }
@@ -157,7 +157,7 @@ static int group_send(parley_client *c, const char *chat_id, void *vct, const ch
     ids_random(cmid);
     ct->client_msg_id = cmid;
     ct->group_id = (char *)chat_id;
-    ct->sent_at = client__now_ms();
+    ct->sent_at = util__now_ms();
     content_len = parley__e2e__v1__content__get_packed_size(ct);
     content = malloc(content_len ? content_len : 1);
     if (content)
@@ -165,28 +165,28 @@ static int group_send(parley_client *c, const char *chat_id, void *vct, const ch
     ct->client_msg_id = NULL; /* the caller's struct points at our buffers no more */
     ct->group_id = NULL;
     if (!content) {
-        ret = client__fail(c, PARLEY_ENOMEM, "out of memory");
+        ret = util__fail(c, PARLEY_ENOMEM, "out of memory");
         goto done;
     }
     e2e_status st = sender_keys_encrypt(own, content, content_len, &body, &body_len);
     if (st != E2E_OK) {
-        ret = client__fail(c, PARLEY_ECRYPTO, "cannot encrypt for the group: %s", e2e_strerror(st));
+        ret = util__fail(c, PARLEY_ECRYPTO, "cannot encrypt for the group: %s", e2e_strerror(st));
         goto done;
     }
     snprintf(topic, sizeof topic, "parley/g/%s/inbox", chat_id + 2);
-    ret = client__skeys_own_save(c, chat_id, own);
+    ret = skeys__own_save(c, chat_id, own);
     if (ret != PARLEY_OK)
         goto done;
     if (lstore_chat_ensure(c->store, chat_id, 2, "") != 0) {
-        ret = client__store_fail(c);
+        ret = util__store_fail(c);
         goto done;
     }
-    ret = client__queue(c, cmid, chat_id, topic, body, body_len, plain,
+    ret = outbox__queue(c, cmid, chat_id, topic, body, body_len, plain,
                         ct->media ? ct->media->media_id : NULL);
     if (ret != PARLEY_OK)
         goto done;
     if (lstore_commit(c->store) != 0) {
-        ret = client__store_fail(c);
+        ret = util__store_fail(c);
         goto done;
     }
     in_tx = 0;
@@ -202,11 +202,11 @@ done:
         free(content);
     }
     free(body);
-    client__members_free(members, n);
+    members__free(members, n);
     return ret;
 }
 
-int client__send_content(parley_client *c, const char *to, void *vct, const char *plain,
+int send__content(parley_client *c, const char *to, void *vct, const char *plain,
                          char *cmid_out)
 {
     Parley__E2e__V1__Content *ct = vct;
@@ -214,26 +214,26 @@ int client__send_content(parley_client *c, const char *to, void *vct, const char
     int ret;
 
     if (!c->has_identity)
-        return client__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+        return util__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
     if (ct->text && (strlen(ct->text) > TEXT_MAX || !valid_utf8(ct->text)))
-        return client__fail(c, PARLEY_EINVAL, "message text longer than %d bytes or not UTF-8",
+        return util__fail(c, PARLEY_EINVAL, "message text longer than %d bytes or not UTF-8",
                             TEXT_MAX);
     if (to && ids_is_group_chat(to)) {
         if (!ids_valid_chat(to))
-            return client__fail(c, PARLEY_EINVAL, "invalid group id '%s'", to);
+            return util__fail(c, PARLEY_EINVAL, "invalid group id '%s'", to);
         ret = group_send(c, to, ct, plain, cmid);
     } else {
         char chat_id[IDS_CHAT_MAX + 1];
         if (!to || !ids_direct_chat(c->user, to, chat_id, sizeof chat_id))
-            return client__fail(c, PARLEY_EINVAL, "invalid recipient '%s'", to ? to : "");
-        ret = client__prepare_session(c, to);
+            return util__fail(c, PARLEY_EINVAL, "invalid recipient '%s'", to ? to : "");
+        ret = pairwise__prepare(c, to);
         if (ret != PARLEY_OK)
             return ret;
         if (lstore_begin(c->store) != 0)
-            return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+            return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
         ret = queue_pairwise(c, to, ct, plain, cmid);
         if (ret == PARLEY_OK && lstore_commit(c->store) != 0)
-            ret = client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+            ret = util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
         if (ret != PARLEY_OK)
             lstore_rollback(c->store);
     }
@@ -241,8 +241,8 @@ int client__send_content(parley_client *c, const char *to, void *vct, const char
         return ret;
     /* Publish now if connected (in creation order: key distributions first);
      * offline, the next connection publishes it. */
-    if (client__outbox_flush(c, 0) < 0)
-        return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+    if (outbox__flush(c, 0) < 0)
+        return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     if (cmid_out)
         snprintf(cmid_out, IDS_CLIENT_MSG_MAX + 1, "%s", cmid);
     return PARLEY_OK;
@@ -251,8 +251,8 @@ int client__send_content(parley_client *c, const char *to, void *vct, const char
 int parley_send_text(parley_client *c, const char *to, const char *text, char *client_msg_id)
 {
     if (!text)
-        return client__fail(c, PARLEY_EINVAL, "message text missing");
+        return util__fail(c, PARLEY_EINVAL, "message text missing");
     Parley__E2e__V1__Content ct = PARLEY__E2E__V1__CONTENT__INIT;
     ct.text = (char *)text;
-    return client__send_content(c, to, &ct, text, client_msg_id);
+    return send__content(c, to, &ct, text, client_msg_id);
 }

@@ -56,7 +56,7 @@ static void peer_key(char *out, size_t n, const char *chat_id, const char *sende
 }
 
 /* 1 if member already holds chain_id of our chain for the group. */
-int client__skeys_has_chain(parley_client *c, const char *chat_id, const char *member, uint32_t chain_id)
+int skeys__has_chain(parley_client *c, const char *chat_id, const char *member, uint32_t chain_id)
 {
     char key[GROUP_KEY_MAX];
     uint8_t *b = NULL;
@@ -69,7 +69,7 @@ int client__skeys_has_chain(parley_client *c, const char *chat_id, const char *m
     return rc < 0 ? -1 : has;
 }
 
-int client__skeys_set_chain(parley_client *c, const char *chat_id, const char *member, uint32_t chain_id)
+int skeys__set_chain(parley_client *c, const char *chat_id, const char *member, uint32_t chain_id)
 {
     char key[GROUP_KEY_MAX];
     uint8_t b[4] = {(uint8_t)(chain_id >> 24), (uint8_t)(chain_id >> 16), (uint8_t)(chain_id >> 8),
@@ -78,7 +78,7 @@ int client__skeys_set_chain(parley_client *c, const char *chat_id, const char *m
     return lstore_blob_set(c->store, "sk_dist", key, b, sizeof b);
 }
 
-int client__group_on_skd(parley_client *c, const char *sender, const void *vskd)
+int skeys__on_skd(parley_client *c, const char *sender, const void *vskd)
 {
     const Parley__E2e__V1__SenderKeyDistribution *skd = vskd;
     sender_keys_distribution d;
@@ -90,7 +90,7 @@ int client__group_on_skd(parley_client *c, const char *sender, const void *vskd)
     if (!skd->group_id || !ids_is_group_chat(skd->group_id) || !ids_valid_chat(skd->group_id) ||
         strlen(skd->group_id) > SENDER_KEYS_GROUP_MAX || skd->chain_key.len != 32 ||
         skd->signature_key.len != 32) {
-        client__fail(c, PARLEY_ECRYPTO, "malformed sender key from %s", sender);
+        util__fail(c, PARLEY_ECRYPTO, "malformed sender key from %s", sender);
         goto done;
     }
     snprintf(d.group_id, sizeof d.group_id, "%s", skd->group_id);
@@ -99,13 +99,13 @@ int client__group_on_skd(parley_client *c, const char *sender, const void *vskd)
     memcpy(d.chain_key, skd->chain_key.data, 32);
     memcpy(d.signature_key, skd->signature_key.data, 32);
     if (sender_keys_from_distribution(&s, &d) != E2E_OK) {
-        client__fail(c, PARLEY_ECRYPTO, "unusable sender key from %s", sender);
+        util__fail(c, PARLEY_ECRYPTO, "unusable sender key from %s", sender);
         goto done;
     }
     peer_key(key, sizeof key, skd->group_id, sender, skd->chain_id);
     if (state_save(c, "sk_peer", key, s) != 0 ||
         lstore_chat_ensure(c->store, skd->group_id, 2, "") != 0) {
-        ret = client__store_fail(c);
+        ret = util__store_fail(c);
         goto done;
     }
     ret = PARLEY_OK;
@@ -116,7 +116,7 @@ done:
     return ret;
 }
 
-int client__group_has_key(parley_client *c, const char *chat_id, const char *sender,
+int skeys__has_key(parley_client *c, const char *chat_id, const char *sender,
                           const uint8_t *body, size_t len)
 {
     e2e_message_info info;
@@ -135,7 +135,7 @@ int client__group_has_key(parley_client *c, const char *chat_id, const char *sen
     return rc;
 }
 
-int client__group_decrypt(parley_client *c, const char *chat_id, const char *sender,
+int skeys__decrypt(parley_client *c, const char *chat_id, const char *sender,
                           const uint8_t *body, size_t len, uint8_t **pt, size_t *ptlen)
 {
     e2e_message_info info;
@@ -148,23 +148,23 @@ int client__group_decrypt(parley_client *c, const char *chat_id, const char *sen
     *pt = NULL;
     if (!body || !len || e2e_message_inspect(body, len, &info) != E2E_OK ||
         info.kind != E2E_KIND_SENDER_KEY)
-        return client__fail(c, PARLEY_ECRYPTO, "not a group message");
+        return util__fail(c, PARLEY_ECRYPTO, "not a group message");
     peer_key(key, sizeof key, chat_id, sender, info.chain_id);
     int rc = lstore_blob_get(c->store, "sk_peer", key, &b, &n);
     if (rc < 0)
-        return client__store_fail(c);
+        return util__store_fail(c);
     if (rc == 0)
-        return client__fail(c, PARLEY_ECRYPTO, "no sender key from %s for this group", sender);
+        return util__fail(c, PARLEY_ECRYPTO, "no sender key from %s for this group", sender);
     e2e_status st = sender_keys_deserialize(&s, b, n);
     sodium_memzero(b, n);
     free(b);
     if (st != E2E_OK)
-        return client__fail(c, PARLEY_ECRYPTO, "unreadable sender key state");
+        return util__fail(c, PARLEY_ECRYPTO, "unreadable sender key state");
     st = sender_keys_decrypt(s, body, len, pt, ptlen);
     if (st != E2E_OK) {
-        ret = client__fail(c, PARLEY_ECRYPTO, "%s", e2e_strerror(st));
+        ret = util__fail(c, PARLEY_ECRYPTO, "%s", e2e_strerror(st));
     } else if (state_save(c, "sk_peer", key, s) != 0) {
-        ret = client__store_fail(c);
+        ret = util__store_fail(c);
         sodium_memzero(*pt, *ptlen);
         free(*pt);
         *pt = NULL;
@@ -175,7 +175,7 @@ int client__group_decrypt(parley_client *c, const char *chat_id, const char *sen
     return ret;
 }
 
-int client__group_on_system(parley_client *c, const char *chat_id, const void *vev)
+int skeys__on_system(parley_client *c, const char *chat_id, const void *vev)
 {
     const Parley__V1__SystemEvent *ev = vev;
     if (ev->type != PARLEY__V1__SYSTEM_EVENT__TYPE__MEMBERS_REMOVED &&
@@ -183,35 +183,35 @@ int client__group_on_system(parley_client *c, const char *chat_id, const void *v
         return PARLEY_OK;
     /* Someone is gone: our next message starts a new chain, handed to the
      * remaining members only. */
-    return client__skeys_drop_own(c, chat_id);
+    return skeys__drop_own(c, chat_id);
 }
 
-int client__skeys_drop_own(parley_client *c, const char *chat_id)
+int skeys__drop_own(parley_client *c, const char *chat_id)
 {
     if (lstore_blob_del(c->store, "sk_own", chat_id) != 0)
-        return client__store_fail(c);
+        return util__store_fail(c);
     return PARLEY_OK;
 }
 
-int client__skeys_own(parley_client *c, const char *chat_id, void **state, void *vdist)
+int skeys__own(parley_client *c, const char *chat_id, void **state, void *vdist)
 {
     sender_keys_state *own = NULL;
     int have = own_load(c, chat_id, &own);
     if (have < 0)
-        return client__store_fail(c);
+        return util__store_fail(c);
     if (!have && sender_keys_create(&own, chat_id) != E2E_OK)
-        return client__fail(c, PARLEY_ECRYPTO, "cannot create a sender key");
+        return util__fail(c, PARLEY_ECRYPTO, "cannot create a sender key");
     if (sender_keys_distribution_get(own, vdist) != E2E_OK) {
         sender_keys_free(own);
-        return client__fail(c, PARLEY_ECRYPTO, "cannot read the sender key");
+        return util__fail(c, PARLEY_ECRYPTO, "cannot read the sender key");
     }
     *state = own;
     return PARLEY_OK;
 }
 
-int client__skeys_own_save(parley_client *c, const char *chat_id, const void *state)
+int skeys__own_save(parley_client *c, const char *chat_id, const void *state)
 {
     if (state_save(c, "sk_own", chat_id, state) != 0)
-        return client__store_fail(c);
+        return util__store_fail(c);
     return PARLEY_OK;
 }

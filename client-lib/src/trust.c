@@ -13,7 +13,7 @@
 
 #include "ksclient.h"
 
-int client__note_identity(parley_client *c, const char *user, const uint8_t ik[32])
+int trust__note(parley_client *c, const char *user, const uint8_t ik[32])
 {
     uint8_t known[32];
     int rc = lstore_contact_get(c->store, user, known);
@@ -25,17 +25,17 @@ int client__note_identity(parley_client *c, const char *user, const uint8_t ik[3
         return -1;
     if (rc == 0)
         return 0; /* first contact: trusted on first use */
-    client__emit_event(c, PARLEY_EVENT_IDENTITY_CHANGED, NULL, 0, user,
+    util__emit_event(c, PARLEY_EVENT_IDENTITY_CHANGED, NULL, 0, user,
                        "the identity key of this contact changed: verify the safety number");
     return 1;
 }
 
-void client__identity_forget(parley_client *c)
+void trust__forget(parley_client *c)
 {
     c->trust.vouch.valid = 0;
 }
 
-void client__identity_prefetch(parley_client *c, const char *sender, const uint8_t *body,
+void trust__prefetch(parley_client *c, const char *sender, const uint8_t *body,
                                size_t len)
 {
     e2e_message_info info;
@@ -50,8 +50,8 @@ void client__identity_prefetch(parley_client *c, const char *sender, const uint8
         return; /* the pinned key: nothing to ask */
     memset(&c->trust.vouch, 0, sizeof c->trust.vouch);
     snprintf(c->trust.vouch.user, sizeof c->trust.vouch.user, "%s", sender);
-    c->trust.vouch.rc = ksclient_get_identity(c->keyserver_url, sender, c->trust.vouch.ik, c->trust.vouch.err,
-                                        sizeof c->trust.vouch.err);
+    c->trust.vouch.rc = ksclient_get_identity(c->keyserver_url, sender, c->trust.vouch.ik,
+                                              c->trust.vouch.err, sizeof c->trust.vouch.err);
     c->trust.vouch.valid = 1;
 }
 
@@ -60,26 +60,26 @@ void client__identity_prefetch(parley_client *c, const char *sender, const uint8
  * or a change, recorded by the caller after decryption). PARLEY_ECRYPTO:
  * refused (the keyserver serves another key, or none). PARLEY_ENET: not
  * checked (keyserver unreachable or failing): keep the message for a retry. */
-int client__identity_vouched(parley_client *c, const char *sender, const uint8_t ik[32])
+int trust__vouched(parley_client *c, const char *sender, const uint8_t ik[32])
 {
     uint8_t known[32];
     int rc = lstore_contact_get(c->store, sender, known);
     if (rc < 0)
-        return client__store_fail(c);
+        return util__store_fail(c);
     if (rc == 1 && sodium_memcmp(known, ik, 32) == 0)
         return PARLEY_OK;
     const char *what = rc == 1 ? "changed identity key" : "identity key";
     if (!c->trust.vouch.valid || strcmp(c->trust.vouch.user, sender) != 0)
-        return client__fail(c, PARLEY_ENET, "the %s of %s was not checked with the keyserver: "
+        return util__fail(c, PARLEY_ENET, "the %s of %s was not checked with the keyserver: "
                             "kept for a retry", what, sender);
     if (c->trust.vouch.rc == PARLEY_ENOTFOUND)
-        return client__fail(c, PARLEY_ECRYPTO, "refused: the keyserver has no identity key for "
+        return util__fail(c, PARLEY_ECRYPTO, "refused: the keyserver has no identity key for "
                             "%s", sender);
     if (c->trust.vouch.rc != PARLEY_OK)
-        return client__fail(c, PARLEY_ENET, "cannot check the %s of %s with the keyserver "
+        return util__fail(c, PARLEY_ENET, "cannot check the %s of %s with the keyserver "
                             "(%s): kept for a retry", what, sender, c->trust.vouch.err);
     if (sodium_memcmp(c->trust.vouch.ik, ik, 32) != 0)
-        return client__fail(c, PARLEY_ECRYPTO, "refused: the %s of %s in this message does not "
+        return util__fail(c, PARLEY_ECRYPTO, "refused: the %s of %s in this message does not "
                             "match the keyserver's", what, sender);
     return PARLEY_OK;
 }
@@ -87,7 +87,7 @@ int client__identity_vouched(parley_client *c, const char *sender, const uint8_t
 /* 1 if peer's identity was checked with the keyserver in the last minute. */
 static int idcheck_recent(parley_client *c, const char *peer)
 {
-    int64_t now = client__mono_ms();
+    int64_t now = util__mono_ms();
     for (int i = 0; i < CLIENT_IDCHECK_MAX; i++)
         if (c->trust.idcheck[i].user[0] && strcmp(c->trust.idcheck[i].user, peer) == 0)
             return now - c->trust.idcheck[i].at_ms < CLIENT_IDCHECK_MS;
@@ -105,10 +105,10 @@ static void idcheck_note(parley_client *c, const char *peer)
         c->trust.idcheck_next = (c->trust.idcheck_next + 1) % CLIENT_IDCHECK_MAX;
     }
     snprintf(e->user, sizeof e->user, "%s", peer);
-    e->at_ms = client__mono_ms();
+    e->at_ms = util__mono_ms();
 }
 
-int client__trust_check(parley_client *c, const char *peer, uint8_t ik[32])
+int trust__check(parley_client *c, const char *peer, uint8_t ik[32])
 {
     uint8_t known[32];
     char err[CLIENT_ERR_MAX];
@@ -119,7 +119,7 @@ int client__trust_check(parley_client *c, const char *peer, uint8_t ik[32])
         return 1; /* cannot tell: keep using the session (documented) */
     int rc = lstore_contact_get(c->store, peer, known);
     if (rc < 0) {
-        client__store_fail(c);
+        util__store_fail(c);
         return -1;
     }
     if (rc == 1 && sodium_memcmp(known, ik, 32) == 0) {
@@ -129,7 +129,7 @@ int client__trust_check(parley_client *c, const char *peer, uint8_t ik[32])
     return 0;
 }
 
-void client__trust_checked(parley_client *c, const char *peer)
+void trust__checked(parley_client *c, const char *peer)
 {
     idcheck_note(c, peer);
 }

@@ -27,21 +27,21 @@ const char *parley_strerror(int rc)
     }
 }
 
-int64_t client__now_ms(void)
+int64_t util__now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t client__mono_ms(void)
+int64_t util__mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int client__fail(parley_client *c, int rc, const char *fmt, ...)
+int util__fail(parley_client *c, int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -50,9 +50,9 @@ int client__fail(parley_client *c, int rc, const char *fmt, ...)
     return rc;
 }
 
-int client__store_fail(parley_client *c)
+int util__store_fail(parley_client *c)
 {
-    return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+    return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
 }
 
 const char *parley_last_error(const parley_client *c)
@@ -60,13 +60,13 @@ const char *parley_last_error(const parley_client *c)
     return c ? c->err : "no client";
 }
 
-void client__topic(parley_client *c, char *out, size_t outlen, const char *user, const char *leaf)
+void util__topic(parley_client *c, char *out, size_t outlen, const char *user, const char *leaf)
 {
     (void)c;
     snprintf(out, outlen, "parley/u/%s/%s", user, leaf);
 }
 
-void client__emit_event(parley_client *c, parley_event_type type, const char *chat_id,
+void util__emit_event(parley_client *c, parley_event_type type, const char *chat_id,
                         uint64_t seq, const char *user, const char *detail)
 {
     parley_event ev = {type, chat_id, seq, user, detail ? detail : ""};

@@ -6,7 +6,9 @@
 #      path without extension (x.c and x.h are one module);
 #   2. the call graph: object -> the objects defining the global symbols it
 #      uses (nm: U in one object, T/D/B/R in another), one node per object file.
-# A cycle is whatever tsort(1) reports as a loop. Prints both graphs' sizes and
+# A cycle is whatever tsort(1) reports as a loop. Also fails if an object
+# defines a cross-file internal symbol (name with "__") not prefixed with its
+# file's name (order.c defines order__*, nothing else). Prints both graphs' sizes and
 # the modules in a bottom-up order (callees first). Run by ctest
 # (client_layers) with the objects of the parley_client_objs target.
 set -euo pipefail
@@ -65,6 +67,13 @@ for o in "$@"; do
   nm -u "$o" | awk -v m="$m" '{ print $NF, m }' >>"$tmp/uses"
 done
 [ -s "$tmp/defs" ] || { echo "FAIL: no object of client-lib/src given" >&2; exit 1; }
+# "sym module": an internal symbol x__y belongs in x.c
+if awk '$1 ~ /__/ { n = split($2, p, "/"); if (index($1, p[n] "__") != 1) print }' "$tmp/defs" |
+   grep . >"$tmp/misnamed"; then
+  echo "FAIL: internal symbols not named after their file:" >&2
+  sed 's/^/  /' "$tmp/misnamed" >&2
+  fail=1
+fi
 sort -u -o "$tmp/defs" "$tmp/defs"
 sort -u -o "$tmp/uses" "$tmp/uses"
 # symbol definer / symbol user -> "definer user" for symbols defined here

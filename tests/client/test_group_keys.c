@@ -72,7 +72,7 @@ static int give_dist(parley_client *bob, sender_keys_distribution d, size_t key_
     skd.signature_key.data = d.signature_key;
     skd.signature_key.len = sizeof d.signature_key;
     assert_int_equal(lstore_begin(bob->store), 0);
-    int rc = client__group_on_skd(bob, "alice", &skd);
+    int rc = skeys__on_skd(bob, "alice", &skd);
     assert_int_equal(lstore_commit(bob->store), 0);
     keys_wipe(&d, sizeof d);
     return rc;
@@ -107,7 +107,7 @@ static int decrypt(parley_client *bob, const char *sender, const uint8_t *body, 
     uint8_t *pt = NULL;
     size_t ptlen = 0;
     assert_int_equal(lstore_begin(bob->store), 0);
-    int rc = client__group_decrypt(bob, GROUP, sender, body, len, &pt, &ptlen);
+    int rc = skeys__decrypt(bob, GROUP, sender, body, len, &pt, &ptlen);
     assert_int_equal(lstore_commit(bob->store), 0);
     if (rc == PARLEY_OK) {
         Parley__E2e__V1__Content *ct = parley__e2e__v1__content__unpack(NULL, ptlen, pt);
@@ -195,10 +195,10 @@ static void test_departure_drops_own_chain(void **state)
     assert_int_equal(lstore_blob_set(f->bob->store, "sk_own", GROUP, "state", 5), 0);
     Parley__V1__SystemEvent ev = PARLEY__V1__SYSTEM_EVENT__INIT;
     ev.type = PARLEY__V1__SYSTEM_EVENT__TYPE__MEMBERS_ADDED;
-    assert_int_equal(client__group_on_system(f->bob, GROUP, &ev), PARLEY_OK);
+    assert_int_equal(skeys__on_system(f->bob, GROUP, &ev), PARLEY_OK);
     assert_int_equal(lstore_blob_count(f->bob->store, "sk_own"), 1);
     ev.type = PARLEY__V1__SYSTEM_EVENT__TYPE__MEMBER_LEFT;
-    assert_int_equal(client__group_on_system(f->bob, GROUP, &ev), PARLEY_OK);
+    assert_int_equal(skeys__on_system(f->bob, GROUP, &ev), PARLEY_OK);
     assert_int_equal(lstore_blob_count(f->bob->store, "sk_own"), 0);
 }
 

@@ -2,8 +2,8 @@
  * test_inbound_order.c - the client's per-chat ordering and cursors
  * (order.c, deliver.c, dispatch.c) without a network: the broker's side is played by the test.
  * Publishes (control requests) are captured with the linker's --wrap of
- * client__publish; end-to-end decryption is replaced (--wrap of
- * client__decrypt) by a toy rule: a body "OK" + packed Content decrypts, any
+ * link__publish; end-to-end decryption is replaced (--wrap of
+ * pairwise__decrypt) by a toy rule: a body "OK" + packed Content decrypts, any
  * other body fails authentication.
  *
  * Issue 11, "cursor poisoning": a forged envelope with seq 1,000,000 must not
@@ -41,8 +41,8 @@ typedef struct {
 static captured_req g_reqs[256];
 static int g_nreqs;
 
-int __wrap_client__publish(parley_client *c, const char *topic, const void *payload, size_t len);
-int __wrap_client__publish(parley_client *c, const char *topic, const void *payload, size_t len)
+int __wrap_link__publish(parley_client *c, const char *topic, const void *payload, size_t len);
+int __wrap_link__publish(parley_client *c, const char *topic, const void *payload, size_t len)
 {
     if (c->link.state != LINK_READY)
         return -1;
@@ -64,14 +64,14 @@ int __wrap_client__publish(parley_client *c, const char *topic, const void *payl
     return 0;
 }
 
-int __wrap_client__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
+int __wrap_pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
                            uint8_t **content, size_t *content_len);
-int __wrap_client__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
+int __wrap_pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
                            uint8_t **content, size_t *content_len)
 {
     (void)sender;
     if (len < 2 || memcmp(body, "OK", 2) != 0)
-        return client__fail(c, PARLEY_ECRYPTO, "message authentication failed");
+        return util__fail(c, PARLEY_ECRYPTO, "message authentication failed");
     *content_len = len - 2;
     *content = malloc(len - 1);
     assert_non_null(*content);
@@ -144,7 +144,7 @@ static void make_env(envelope *e, uint64_t seq, const char *sender, const char *
 
 static void live(fixture *f, const envelope *e)
 {
-    assert_int_equal(client__on_message(f->c, "parley/u/alice/inbox", e->buf, e->len), 0);
+    assert_int_equal(dispatch__message(f->c, "parley/u/alice/inbox", e->buf, e->len), 0);
 }
 
 /* The last captured request, which must be a sync of CHAT after `after`. */
@@ -164,7 +164,7 @@ static void respond(fixture *f, Parley__V1__Response *r)
     uint8_t *buf = malloc(n ? n : 1);
     assert_non_null(buf);
     parley__v1__response__pack(r, buf);
-    assert_int_equal(client__on_message(f->c, "parley/u/alice/rsp", buf, n), 0);
+    assert_int_equal(dispatch__message(f->c, "parley/u/alice/rsp", buf, n), 0);
     free(buf);
 }
 
@@ -215,7 +215,7 @@ static int setup(void **state)
     g_nreqs = 0;
 
     /* Connect-time sync: list_chats says the chat ends at 2, a page brings 1, 2. */
-    if (client__resync(f->c) != 0 || g_nreqs != 1 ||
+    if (order__resync(f->c) != 0 || g_nreqs != 1 ||
         g_reqs[0].op != PARLEY__V1__REQUEST__OP_LIST_CHATS)
         return -1;
     Parley__V1__Response r = PARLEY__V1__RESPONSE__INIT;
@@ -260,7 +260,7 @@ static int answer_confirmations(fixture *f, uint64_t after, uint64_t last)
     int rounds = 0;
     for (; rounds < 20; rounds++) {
         int before = g_nreqs;
-        client__confirm_tick(f->c, FAR_FUTURE);
+        order__confirm_tick(f->c, FAR_FUTURE);
         if (g_nreqs == before)
             return rounds;
         answer_sync(f, last_sync(after), NULL, 0, last);
@@ -297,7 +297,7 @@ static void forged_huge_seq_never_moves_the_cursor(void **state)
     assert_int_equal(f->shown[0], 3);
     /* ...but the cursor waits for the server (3 is beyond last_seq 2). */
     assert_int_equal(chat(f).synced_seq, 2);
-    client__confirm_tick(f->c, FAR_FUTURE);
+    order__confirm_tick(f->c, FAR_FUTURE);
     envelope *page[1] = {&real3};
     answer_sync(f, last_sync(2), page, 1, 3);
     assert_int_equal(chat(f).synced_seq, 3);
@@ -364,7 +364,7 @@ static void stored_receipt_advances_own_cursor(void **state)
     envelope echo, real4;
 
     assert_int_equal(lstore_begin(f->c->store), 0);
-    assert_int_equal(client__queue(f->c, "cmid-own-3", CHAT, "parley/u/bob/inbox", body,
+    assert_int_equal(outbox__queue(f->c, "cmid-own-3", CHAT, "parley/u/bob/inbox", body,
                                    sizeof body, "my text", NULL),
                      PARLEY_OK);
     assert_int_equal(lstore_commit(f->c->store), 0);
@@ -390,7 +390,7 @@ static void stored_receipt_advances_own_cursor(void **state)
     uint8_t buf[256];
     assert_true(n <= sizeof buf);
     parley__v1__receipt__pack(&r, buf);
-    assert_int_equal(client__on_message(f->c, "parley/u/alice/receipts", buf, n), 0);
+    assert_int_equal(dispatch__message(f->c, "parley/u/alice/receipts", buf, n), 0);
     assert_int_equal(lstore_outbox_has(f->c->store, "cmid-own-3"), 0);
     assert_int_equal(chat(f).synced_seq, 3);
     assert_int_equal(chat(f).last_seq, 3);
@@ -404,7 +404,7 @@ static void stored_receipt_advances_own_cursor(void **state)
     /* Beyond last_seq 3: confirmed by a sync, not by the envelope. */
     assert_int_equal(chat(f).synced_seq, 3);
     assert_int_equal(g_nreqs, before); /* the confirming sync waits CONFIRM_DELAY_MS */
-    client__confirm_tick(f->c, FAR_FUTURE);
+    order__confirm_tick(f->c, FAR_FUTURE);
     envelope *page[1] = {&real4};
     answer_sync(f, last_sync(3), page, 1, 4);
     assert_int_equal(chat(f).synced_seq, 4);

@@ -3,9 +3,9 @@
  * locally) and of the group send path (send.c) that uses them: a group send
  * asks the broker nothing, runs no receive loop, calls no application
  * callback, and works offline (queued, published on connect). Pairwise
- * sessions are replaced (--wrap of client__prepare_session and
- * client__encrypt: no keyserver), publishes captured (--wrap of
- * client__publish).
+ * sessions are replaced (--wrap of pairwise__prepare and
+ * pairwise__encrypt: no keyserver), publishes captured (--wrap of
+ * link__publish).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,8 +29,8 @@ static char g_pub[32][160];
 static int g_npub;
 static int g_prepared;
 
-int __wrap_client__publish(parley_client *c, const char *topic, const void *payload, size_t len);
-int __wrap_client__publish(parley_client *c, const char *topic, const void *payload, size_t len)
+int __wrap_link__publish(parley_client *c, const char *topic, const void *payload, size_t len);
+int __wrap_link__publish(parley_client *c, const char *topic, const void *payload, size_t len)
 {
     (void)payload, (void)len;
     if (c->link.state != LINK_READY)
@@ -40,17 +40,17 @@ int __wrap_client__publish(parley_client *c, const char *topic, const void *payl
     return 0;
 }
 
-int __wrap_client__prepare_session(parley_client *c, const char *peer);
-int __wrap_client__prepare_session(parley_client *c, const char *peer)
+int __wrap_pairwise__prepare(parley_client *c, const char *peer);
+int __wrap_pairwise__prepare(parley_client *c, const char *peer)
 {
     (void)c, (void)peer;
     g_prepared++;
     return PARLEY_OK;
 }
 
-int __wrap_client__encrypt(parley_client *c, const char *peer, const uint8_t *content, size_t len,
+int __wrap_pairwise__encrypt(parley_client *c, const char *peer, const uint8_t *content, size_t len,
                            uint8_t **body, size_t *body_len);
-int __wrap_client__encrypt(parley_client *c, const char *peer, const uint8_t *content, size_t len,
+int __wrap_pairwise__encrypt(parley_client *c, const char *peer, const uint8_t *content, size_t len,
                            uint8_t **body, size_t *body_len)
 {
     (void)c, (void)peer;
@@ -134,7 +134,7 @@ static void set_info(parley_client *c, const char **members, size_t n, uint64_t 
     gi.last_seq = last;
     gi.members = gmp;
     gi.n_members = n;
-    assert_int_equal(client__members_set(c, &gi), PARLEY_OK);
+    assert_int_equal(members__set(c, &gi), PARLEY_OK);
 }
 
 static void event(parley_client *c, Parley__V1__SystemEvent__Type type, uint64_t seq,
@@ -145,7 +145,7 @@ static void event(parley_client *c, Parley__V1__SystemEvent__Type type, uint64_t
     ev.actor = (char *)actor;
     ev.users = users;
     ev.n_users = n;
-    assert_int_equal(client__members_on_event(c, GROUP, seq, &ev), PARLEY_OK);
+    assert_int_equal(members__on_event(c, GROUP, seq, &ev), PARLEY_OK);
 }
 
 /* The members other than us, sorted, joined with ",". */
@@ -153,7 +153,7 @@ static const char *others(parley_client *c, char *out, size_t outlen)
 {
     char **l = NULL;
     size_t n = 0;
-    assert_int_equal(client__members_others(c, GROUP, &l, &n), PARLEY_OK);
+    assert_int_equal(members__others(c, GROUP, &l, &n), PARLEY_OK);
     assert_null(l[n]);
     for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; j < n; j++)
@@ -167,7 +167,7 @@ static const char *others(parley_client *c, char *out, size_t outlen)
         strncat(out, i ? "," : "", outlen - strlen(out) - 1);
         strncat(out, l[i], outlen - strlen(out) - 1);
     }
-    client__members_free(l, n);
+    members__free(l, n);
     return out;
 }
 
@@ -179,11 +179,11 @@ static void list_follows_info_and_events_in_seq_order(void **state)
     size_t n = 0;
     char *dave[] = {"dave"}, *bob[] = {"bob"}, *erin[] = {"erin"};
 
-    assert_int_equal(client__members_known(f->c, GROUP), 0);
-    assert_int_equal(client__members_others(f->c, GROUP, &l, &n), PARLEY_ENOTFOUND);
+    assert_int_equal(members__known(f->c, GROUP), 0);
+    assert_int_equal(members__others(f->c, GROUP, &l, &n), PARLEY_ENOTFOUND);
     /* A partial event on an unknown list records nothing (a refresh will). */
     event(f->c, PARLEY__V1__SYSTEM_EVENT__TYPE__MEMBERS_ADDED, 3, "bob", dave, 1);
-    assert_int_equal(client__members_known(f->c, GROUP), 0);
+    assert_int_equal(members__known(f->c, GROUP), 0);
 
     const char *m[] = {"alice", "bob", "carol"};
     set_info(f->c, m, 3, 5);
@@ -215,7 +215,7 @@ static void group_created_event_is_the_whole_list(void **state)
     char buf[256];
     char *users[] = {"alice", "carol"};
     event(f->c, PARLEY__V1__SYSTEM_EVENT__TYPE__GROUP_CREATED, 1, "bob", users, 2);
-    assert_int_equal(client__members_known(f->c, GROUP), 1);
+    assert_int_equal(members__known(f->c, GROUP), 1);
     assert_string_equal(others(f->c, buf, sizeof buf), "bob,carol");
 }
 
@@ -260,7 +260,7 @@ static void group_send_works_offline(void **state)
 
     /* Connected: published in creation order. */
     f->c->link.state = LINK_READY;
-    assert_int_equal(client__outbox_flush(f->c, 0), 4);
+    assert_int_equal(outbox__flush(f->c, 0), 4);
     assert_int_equal(g_npub, 4);
     assert_string_equal(g_pub[0], "parley/u/bob/inbox");
     assert_string_equal(g_pub[1], "parley/u/carol/inbox");
@@ -275,8 +275,8 @@ static void group_send_works_offline(void **state)
     ev.actor = "carol";
     ev.users = carol;
     ev.n_users = 1;
-    assert_int_equal(client__members_on_event(f->c, GROUP, 2, &ev), PARLEY_OK);
-    assert_int_equal(client__group_on_system(f->c, GROUP, &ev), PARLEY_OK);
+    assert_int_equal(members__on_event(f->c, GROUP, 2, &ev), PARLEY_OK);
+    assert_int_equal(skeys__on_system(f->c, GROUP, &ev), PARLEY_OK);
     int before = parley_outbox_count(f->c);
     assert_int_equal(parley_send_text(f->c, GROUP, "without carol", NULL), PARLEY_OK);
     assert_int_equal(parley_outbox_count(f->c), before + 2); /* bob's key + the message */

@@ -2,8 +2,8 @@
  * test_order.c - unit tests of the inbound core (order.c: per-chat ordering
  * and sync; deliver.c: one envelope; dispatch.c: routing) without a network.
  * The broker is played by the test: publishes are captured with --wrap of
- * client__publish and client__subscribe (link.c); decryption is replaced
- * (--wrap of client__decrypt) by a toy rule: a body "OK" + packed Content
+ * link__publish and link__subscribe (link.c); decryption is replaced
+ * (--wrap of pairwise__decrypt) by a toy rule: a body "OK" + packed Content
  * decrypts, anything else fails authentication.
  *
  * Covered: per-chat ordering with chats interleaved; held envelopes released
@@ -48,8 +48,8 @@ static int g_nreqs;
 static char g_subs[32][160];
 static int g_nsubs;
 
-int __wrap_client__publish(parley_client *c, const char *topic, const void *payload, size_t len);
-int __wrap_client__publish(parley_client *c, const char *topic, const void *payload, size_t len)
+int __wrap_link__publish(parley_client *c, const char *topic, const void *payload, size_t len);
+int __wrap_link__publish(parley_client *c, const char *topic, const void *payload, size_t len)
 {
     if (c->link.state != LINK_READY)
         return -1;
@@ -73,8 +73,8 @@ int __wrap_client__publish(parley_client *c, const char *topic, const void *payl
     return 0;
 }
 
-int __wrap_client__subscribe(parley_client *c, char *const *topics, int n);
-int __wrap_client__subscribe(parley_client *c, char *const *topics, int n)
+int __wrap_link__subscribe(parley_client *c, char *const *topics, int n);
+int __wrap_link__subscribe(parley_client *c, char *const *topics, int n)
 {
     if (c->link.state != LINK_READY)
         return -1;
@@ -85,14 +85,14 @@ int __wrap_client__subscribe(parley_client *c, char *const *topics, int n)
     return 0;
 }
 
-int __wrap_client__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
+int __wrap_pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
                            uint8_t **content, size_t *content_len);
-int __wrap_client__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
+int __wrap_pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
                            uint8_t **content, size_t *content_len)
 {
     (void)sender;
     if (len < 2 || memcmp(body, "OK", 2) != 0)
-        return client__fail(c, PARLEY_ECRYPTO, "message authentication failed");
+        return util__fail(c, PARLEY_ECRYPTO, "message authentication failed");
     *content_len = len - 2;
     *content = malloc(len - 1);
     assert_non_null(*content);
@@ -205,7 +205,7 @@ static void make_system(envelope *e, uint64_t seq, Parley__V1__SystemEvent__Type
 
 static void deliver_on(fixture *f, const char *topic, const envelope *e)
 {
-    assert_int_equal(client__on_message(f->c, topic, e->buf, e->len), 0);
+    assert_int_equal(dispatch__message(f->c, topic, e->buf, e->len), 0);
 }
 
 static void live(fixture *f, const envelope *e)
@@ -240,7 +240,7 @@ static void respond(fixture *f, Parley__V1__Response *r)
     uint8_t *buf = malloc(n ? n : 1);
     assert_non_null(buf);
     parley__v1__response__pack(r, buf);
-    assert_int_equal(client__on_message(f->c, "parley/u/alice/rsp", buf, n), 0);
+    assert_int_equal(dispatch__message(f->c, "parley/u/alice/rsp", buf, n), 0);
     free(buf);
 }
 
@@ -311,7 +311,7 @@ static int setup(void **state)
     g_nreqs = g_nsubs = 0;
 
     /* The connect-time sync: list_chats says bob's chat ends at 2. */
-    if (client__sync_start(f->c, 0) != 0 || g_nreqs != 1 ||
+    if (order__sync_start(f->c, 0) != 0 || g_nreqs != 1 ||
         g_reqs[0].op != PARLEY__V1__REQUEST__OP_LIST_CHATS)
         return -1;
     Parley__V1__Response r = PARLEY__V1__RESPONSE__INIT;
@@ -414,7 +414,7 @@ static void held_envelopes_follow_the_sync(void **state)
      * before the page's last_seq was recorded: they move no cursor. The
      * next sync (the background resync) does, and shows nothing twice. */
     assert_int_equal(chat(f, BOB).synced_seq, 3);
-    assert_int_equal(client__resync(f->c), 0);
+    assert_int_equal(order__resync(f->c), 0);
     Parley__V1__Response r = PARLEY__V1__RESPONSE__INIT;
     Parley__V1__ChatList cl = PARLEY__V1__CHAT_LIST__INIT;
     Parley__V1__ChatSummary s = PARLEY__V1__CHAT_SUMMARY__INIT, *sp = &s;
@@ -449,13 +449,13 @@ static void one_message_from_three_sources_is_shown_once(void **state)
     assert_int_equal(f->nshown, 1);
     live(f, &b3); /* the queued copy */
     envelope *page[1] = {&b3};
-    client__confirm_tick(f->c, INT64_MAX / 4);
+    order__confirm_tick(f->c, INT64_MAX / 4);
     answer_sync(f, sync_of(BOB, 2), page, 1, 3);
     assert_int_equal(f->nshown, 1);
     assert_int_equal(chat(f, BOB).synced_seq, 3);
 
     /* the sync page first (a reconnect's sync ran before the queue drained) */
-    assert_int_equal(client__sync_start(f->c, 1), 0);
+    assert_int_equal(order__sync_start(f->c, 1), 0);
     Parley__V1__Response r = PARLEY__V1__RESPONSE__INIT;
     Parley__V1__ChatList cl = PARLEY__V1__CHAT_LIST__INIT;
     Parley__V1__ChatSummary s = PARLEY__V1__CHAT_SUMMARY__INIT, *sp = &s;
@@ -480,7 +480,7 @@ static void one_message_from_three_sources_is_shown_once(void **state)
     envelope again;
     make_env(&again, BOB, 5, "bob", "m4");
     page[0] = &again;
-    assert_int_equal(client__sync_start(f->c, 1), 0);
+    assert_int_equal(order__sync_start(f->c, 1), 0);
     s.last_seq = 5;
     r.req_id = g_reqs[g_nreqs - 1].req_id;
     respond(f, &r);
@@ -551,7 +551,7 @@ static void answer_group_get(fixture *f, const char **members, size_t n, uint64_
 static size_t others(fixture *f, char ***list)
 {
     size_t n = 0;
-    assert_int_equal(client__members_others(f->c, GROUP, list, &n), PARLEY_OK);
+    assert_int_equal(members__others(f->c, GROUP, list, &n), PARLEY_OK);
     return n;
 }
 
@@ -566,7 +566,7 @@ static void group_created_on_own_inbox(void **state)
     make_system(&created, 1, PARLEY__V1__SYSTEM_EVENT__TYPE__GROUP_CREATED, "bob", users, 2,
                 "friends");
 
-    assert_int_equal(client__members_known(f->c, GROUP), 0);
+    assert_int_equal(members__known(f->c, GROUP), 0);
     live(f, &created);
     assert_true(subscribed(GROUP_TOPIC));
     assert_int_equal(count_ops(PARLEY__V1__REQUEST__OP_GROUP_GET, GROUP), 1);
@@ -578,11 +578,11 @@ static void group_created_on_own_inbox(void **state)
     char **list = NULL;
     size_t n = others(f, &list); /* the event names them all: bob and carol */
     assert_int_equal(n, 2);
-    client__members_free(list, n);
+    members__free(list, n);
 
     deliver_on(f, GROUP_TOPIC, &created); /* the group topic's copy */
     envelope *page[1] = {&created};
-    client__confirm_tick(f->c, INT64_MAX / 4);
+    order__confirm_tick(f->c, INT64_MAX / 4);
     answer_sync(f, sync_of(GROUP, 0), page, 1, 1); /* the sync's copy */
     assert_int_equal(f->nshown, 1);
     assert_int_equal(rows(f, GROUP), 1);
@@ -593,7 +593,7 @@ static void group_created_on_own_inbox(void **state)
     answer_group_get(f, m, 3, 1);
     n = others(f, &list);
     assert_int_equal(n, 2);
-    client__members_free(list, n);
+    members__free(list, n);
 }
 
 /* MEMBERS_ADDED naming us, on our own inbox, in a group with history: the
@@ -609,14 +609,14 @@ static void members_added_on_own_inbox(void **state)
 
     /* As after a reconnect: the persistent session's queue delivers it
      * while the connect-time sync runs. */
-    assert_int_equal(client__sync_start(f->c, 0), 0);
+    assert_int_equal(order__sync_start(f->c, 0), 0);
     captured_req *lc = &g_reqs[g_nreqs - 1];
     assert_int_equal(lc->op, PARLEY__V1__REQUEST__OP_LIST_CHATS);
     live(f, &added);
     assert_true(subscribed(GROUP_TOPIC));
     assert_int_equal(count_ops(PARLEY__V1__REQUEST__OP_GROUP_GET, GROUP), 1);
     assert_int_equal(f->nshown, 0); /* held: 1..6 are not ours to see, the sync says so */
-    assert_int_equal(client__members_known(f->c, GROUP), 0);
+    assert_int_equal(members__known(f->c, GROUP), 0);
 
     Parley__V1__Response r = PARLEY__V1__RESPONSE__INIT;
     Parley__V1__ChatList cl = PARLEY__V1__CHAT_LIST__INIT;
@@ -646,7 +646,7 @@ static void members_added_on_own_inbox(void **state)
     assert_int_equal(n, 2);
     assert_true((strcmp(list[0], "bob") == 0 && strcmp(list[1], "dave") == 0) ||
                 (strcmp(list[0], "dave") == 0 && strcmp(list[1], "bob") == 0));
-    client__members_free(list, n);
+    members__free(list, n);
     deliver_on(f, GROUP_TOPIC, &added); /* and the group topic's copy, late */
     assert_int_equal(f->nshown, 1);
 }

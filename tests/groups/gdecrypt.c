@@ -57,7 +57,7 @@ int main(int argc, char **argv)
     }
     if (lstore_begin(c->store) != 0)
         goto out;
-    int rc = client__group_decrypt(c, argv[2], argv[3], body, len, &pt, &ptlen);
+    int rc = skeys__decrypt(c, argv[2], argv[3], body, len, &pt, &ptlen);
     lstore_rollback(c->store);
     if (rc == PARLEY_OK) {
         Parley__E2e__V1__Content *ct = parley__e2e__v1__content__unpack(NULL, ptlen, pt);

@@ -30,14 +30,14 @@ static int media_fail(parley_client *c, int rc, const char *what, const char *er
     case MEDIA_ENOMEM: prc = PARLEY_ENOMEM; break;
     default: prc = PARLEY_EINVAL; break;
     }
-    return client__fail(c, prc, "%s: %s (%s)", what, media_strerror(rc), err);
+    return util__fail(c, prc, "%s: %s (%s)", what, media_strerror(rc), err);
 }
 
 /* A media token (audience "media"); PARLEY_OK or an error recorded on c. */
 static int media_token(parley_client *c, char *tok, size_t len)
 {
     if (!c->media_url[0])
-        return client__fail(c, PARLEY_EINVAL, "no media gateway URL (--media or PARLEY_MEDIA_URL)");
+        return util__fail(c, PARLEY_EINVAL, "no media gateway URL (--media or PARLEY_MEDIA_URL)");
     return parley_token(c, "media", NULL, 0, tok, len);
 }
 
@@ -49,7 +49,7 @@ int parley_send_file(parley_client *c, const char *to, const char *path,
     int ret;
 
     if (!path || !to)
-        return client__fail(c, PARLEY_EINVAL, "send-file: recipient and file are required");
+        return util__fail(c, PARLEY_EINVAL, "send-file: recipient and file are required");
     if ((ret = media_token(c, tok, sizeof tok)) != PARLEY_OK)
         return ret;
     ret = media_send_file(c->media_url, tok, path, content_type, &ref, err);
@@ -72,7 +72,7 @@ int parley_send_file(parley_client *c, const char *to, const char *path,
     ct.media = &mr;
     char plain[MEDIA_FILE_NAME_MAX + 64];
     snprintf(plain, sizeof plain, "[file %s]", ref.file_name);
-    ret = client__send_content(c, to, &ct, plain, client_msg_id);
+    ret = send__content(c, to, &ct, plain, client_msg_id);
     if (ret != PARLEY_OK) {
         /* Nobody can ever reference it: do not leave the object behind (if
          * even this fails, the gateway's retention removes it in time). */
@@ -125,15 +125,15 @@ static int load_ref(parley_client *c, const char *id, media_ref *ref)
             found = lstore_msg_media(c->store, f.media_id, &buf, &len);
     }
     if (found < 0)
-        return client__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+        return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     if (found == 0)
-        return client__fail(c, PARLEY_ENOTFOUND, "no message with media '%s' in the local store", id);
+        return util__fail(c, PARLEY_ENOTFOUND, "no message with media '%s' in the local store", id);
     Parley__E2e__V1__MediaRef *mr = parley__e2e__v1__media_ref__unpack(NULL, len, buf);
     sodium_memzero(buf, len);
     free(buf);
     int ret = PARLEY_OK;
     if (!mr || !mr->media_id || mr->key.len != MEDIA_KEY_LEN || mr->sha256.len != MEDIA_SHA256_LEN) {
-        ret = client__fail(c, PARLEY_ECRYPTO, "malformed media reference for '%s'", id);
+        ret = util__fail(c, PARLEY_ECRYPTO, "malformed media reference for '%s'", id);
     } else {
         snprintf(ref->media_id, sizeof ref->media_id, "%s", mr->media_id);
         memcpy(ref->key, mr->key.data, MEDIA_KEY_LEN);
@@ -157,7 +157,7 @@ int parley_fetch_media(parley_client *c, const char *id, const char *out_path, c
     int ret;
 
     if (!id || !*id)
-        return client__fail(c, PARLEY_EINVAL, "fetch: a media or message id is required");
+        return util__fail(c, PARLEY_EINVAL, "fetch: a media or message id is required");
     if ((ret = media_token(c, tok, sizeof tok)) != PARLEY_OK)
         return ret;
     if ((ret = load_ref(c, id, &ref)) != PARLEY_OK)
@@ -170,7 +170,7 @@ int parley_fetch_media(parley_client *c, const char *id, const char *out_path, c
             snprintf(name, sizeof name, "%s", ref.media_id);
         struct stat st;
         if (stat(name, &st) == 0) {
-            ret = client__fail(c, PARLEY_EEXIST, "fetch: %s exists (use --out)", name);
+            ret = util__fail(c, PARLEY_EEXIST, "fetch: %s exists (use --out)", name);
             goto done;
         }
         out_path = name;
