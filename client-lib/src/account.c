@@ -70,7 +70,7 @@ int parley_identity_rotate(parley_client *c)
     }
     if (rename(tmp, path) != 0) {
         ret = util__fail(c, PARLEY_ESTORE, "the keyserver has the new key but %s could not "
-                           "replace %s: %s", tmp, path, strerror(errno));
+                         "replace %s: %s", tmp, path, strerror(errno));
         goto done;
     }
     memcpy(c->id_pk, pk, 32);

@@ -1,3 +1,8 @@
+/*
+ * conn.c - the MQTT connection over Paho MQTTAsync (contract in conn.h):
+ * Paho's callbacks, on its threads, become events on a mutex-protected
+ * queue that the client drains on the application's thread (conn_next).
+ */
 #include "conn.h"
 
 #include <MQTTAsync.h>

@@ -98,8 +98,8 @@ static int open_body(parley_client *c, const Parley__V1__Envelope *env, char **t
     *media = NULL;
     *media_len = 0;
     int group = ids_is_group_chat(env->chat_id);
-    int rc = group ? skeys__decrypt(c, env->chat_id, env->sender, env->body.data,
-                                           env->body.len, &pt, &ptlen)
+    int rc = group ? skeys__decrypt(c, env->chat_id, env->sender, env->body.data, env->body.len,
+                                    &pt, &ptlen)
                    : pairwise__decrypt(c, env->sender, env->body.data, env->body.len, &pt, &ptlen);
     if (rc != PARLEY_OK) {
         ret = rc == PARLEY_ESTORE || rc == PARLEY_ENET ? rc : PARLEY_ECRYPTO;
@@ -251,7 +251,7 @@ static int open_pending(parley_client *c, const char *chat_id, const char *sende
     if (lstore_msg_pending_each(c->store, chat_id, sender, load_pending, &p) != 0)
         goto fail_store;
     int has = p.found ? skeys__has_key(c, chat_id, sender, p.env.body.data,
-                                              p.env.body.len) : 0;
+                                       p.env.body.len) : 0;
     if (has < 0)
         goto fail_store;
     if (!has) {
@@ -412,7 +412,7 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
     } else if (own && trusted) {
         /* Our own message, seen through a sync page: settles the outbox. */
         if (outbox__done(c, env->client_msg_id, env->chat_id, env->seq, env->server_id,
-                                env->server_ts, 1) < 0)
+                         env->server_ts, 1) < 0)
             goto fail_store;
     } else if (own) {
         /* Our own echo on a group topic (recognised by sender == us; the
@@ -451,7 +451,7 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
                 m.body_len = strlen(sysdesc);
             } else if (ids_is_group_chat(env->chat_id) &&
                        (has_key = skeys__has_key(c, env->chat_id, env->sender,
-                                                        env->body.data, env->body.len)) != 1) {
+                                                 env->body.data, env->body.len)) != 1) {
                 /* The sender's key travels in our direct chat with them and
                  * has not arrived yet: keep the ciphertext until it does. */
                 if (has_key < 0)
@@ -516,12 +516,12 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
 
     if (!own && kept) {
         util__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, env->chat_id, env->seq, env->sender,
-                           detail);
+                         detail);
     } else if (!own && (status == LSTORE_MSG_HIDDEN || status == LSTORE_MSG_PENDING_KEY)) {
         /* nothing for the application (yet) */
     } else if (!own && status == LSTORE_MSG_UNDECRYPTABLE) {
         util__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, env->chat_id, env->seq, env->sender,
-                           detail);
+                         detail);
     } else if (!own && c->cb.on_message) {
         parley_message pm = {
             .chat_id = env->chat_id,

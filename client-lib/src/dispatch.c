@@ -35,7 +35,7 @@ static int on_response(parley_client *c, const uint8_t *payload, size_t len)
     }
     if (r->status != 0) {
         util__fail(c, PARLEY_EREFUSED, "request %s refused: %u %s: %s", r->req_id, r->status,
-                     r->error ? r->error : "", r->error_message ? r->error_message : "");
+                   r->error ? r->error : "", r->error_message ? r->error_message : "");
         order__finished(c, q, r->status);
         goto done;
     }
@@ -101,7 +101,7 @@ static int on_receipt(parley_client *c, const uint8_t *payload, size_t len)
             goto done;
         }
         if (outbox__done(c, r->client_msg_id, r->chat_id, r->seq, r->server_id, r->ts,
-                                status == PARLEY_RECEIPT_STORED) < 0 ||
+                         status == PARLEY_RECEIPT_STORED) < 0 ||
             lstore_commit(c->store) != 0) {
             lstore_rollback(c->store);
             rc = util__store_fail(c);

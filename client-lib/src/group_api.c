@@ -31,7 +31,7 @@ static int group_call(parley_client *c, Parley__V1__Request *req, int timeout_ms
         char detail[CLIENT_ERR_MAX];
         snprintf(detail, sizeof detail, "%s", c->err);
         util__fail(c, PARLEY_EREFUSED, "too many groups: you, or a user to add, already "
-                     "belong to as many groups as the server allows (%.300s)", detail);
+                   "belong to as many groups as the server allows (%.300s)", detail);
     }
     return rc;
 }

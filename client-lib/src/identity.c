@@ -74,8 +74,8 @@ int parley_identity_create(parley_client *c, const char *user_id)
         return util__fail(c, PARLEY_EEXIST, "this home already holds the identity of %s", c->user);
     if (!ids_valid_user(user_id))
         return util__fail(c, PARLEY_EINVAL,
-                            "invalid user id '%s' (1-64 characters of A-Z a-z 0-9 . _ -)",
-                            user_id ? user_id : "");
+                          "invalid user id '%s' (1-64 characters of A-Z a-z 0-9 . _ -)",
+                          user_id ? user_id : "");
     crypto_sign_keypair(c->id_pk, c->id_sk);
     snprintf(path, sizeof path, "%s/%s", c->home, CLIENT_IDENTITY_FILE);
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -131,7 +131,7 @@ int parley_token(parley_client *c, const char *audience, const char *client_id, 
     if (token_mint((token_audience)aud, c->user, client_id ? client_id : c->client_id, exp,
                    c->id_sk, out, outlen) != TOKEN_OK)
         return util__fail(c, PARLEY_EINVAL, "cannot mint a token for client id '%s'",
-                            client_id ? client_id : c->client_id);
+                          client_id ? client_id : c->client_id);
     return PARLEY_OK;
 }
 

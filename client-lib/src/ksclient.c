@@ -1,3 +1,8 @@
+/*
+ * ksclient.c - the keyserver's HTTP API from the client side (libcurl +
+ * jansson; contract in ksclient.h): identities, prekey uploads and counts,
+ * prekey bundles.
+ */
 #include "ksclient.h"
 
 #include "b64.h"

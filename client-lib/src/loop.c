@@ -169,7 +169,7 @@ static int handle(parley_client *c, conn_ev *e)
         if (c->link.state == LINK_IDLE)
             return 0;
         util__fail(c, e->type == CONN_EV_LOST ? PARLEY_ENET : PARLEY_EREFUSED, "%s: %s",
-                     c->mqtt_url, e->detail);
+                   c->mqtt_url, e->detail);
         if (e->type == CONN_EV_CONNECT_FAILED && (e->code == 4 || e->code == 5) &&
             fresh_registration(c)) {
             /* Expected for a moment after registering: retry soon, quietly. */
@@ -285,7 +285,7 @@ int parley_wait_synced(parley_client *c, int timeout_ms)
             char last[CLIENT_ERR_MAX];
             snprintf(last, sizeof last, "%s", c->err);
             return util__fail(c, PARLEY_ETIMEOUT, "not connected after %d ms%s%.400s",
-                                timeout_ms, last[0] ? ": " : "", last);
+                              timeout_ms, last[0] ? ": " : "", last);
         }
         int rc = parley_poll(c, left > 200 ? 200 : (int)left);
         if (rc < 0)
@@ -311,7 +311,7 @@ int loop__call(parley_client *c, void *req, int timeout_ms, void **rsp)
         if (left <= 0) {
             slot->kind = REQ_NONE;
             return util__fail(c, PARLEY_ETIMEOUT, "no response from the broker after %d ms",
-                                timeout_ms);
+                              timeout_ms);
         }
         int rc = loop__step(c, left > 200 ? 200 : (int)left);
         if (rc < 0) {
@@ -326,7 +326,7 @@ int loop__call(parley_client *c, void *req, int timeout_ms, void **rsp)
     slot->kind = REQ_NONE;
     if (r->status != 0) {
         util__fail(c, PARLEY_EREFUSED, "%u %s: %s", r->status, r->error ? r->error : "",
-                     r->error_message ? r->error_message : "");
+                   r->error_message ? r->error_message : "");
         int rc = r->status == 404 ? PARLEY_ENOTFOUND : PARLEY_EREFUSED;
         parley__v1__response__free_unpacked(r, NULL);
         return rc;
@@ -346,7 +346,7 @@ int parley_flush(parley_client *c, int timeout_ms)
         int64_t left = deadline - util__mono_ms();
         if (left <= 0)
             return util__fail(c, PARLEY_ETIMEOUT, "the broker did not answer within %d ms",
-                                timeout_ms);
+                              timeout_ms);
         int rc = loop__step(c, left > 200 ? 200 : (int)left);
         if (rc < 0)
             return rc;

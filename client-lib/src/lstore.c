@@ -1,3 +1,7 @@
+/*
+ * lstore.c - the client's local SQLite store (contract in lstore.h):
+ * schema, prepared statements, transactions.
+ */
 #include "lstore.h"
 
 #include <fcntl.h>

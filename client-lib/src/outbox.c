@@ -43,7 +43,7 @@ int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const
     int rc = lstore_outbox_add(c->store, &o);
     free(buf);
     return rc == 0 ? PARLEY_OK : util__fail(c, PARLEY_ESTORE, "local store: %s",
-                                              lstore_error(c->store));
+                                            lstore_error(c->store));
 }
 
 typedef struct {
@@ -137,7 +137,7 @@ static void record_own(void *ud, const lstore_outbox *o)
 }
 
 int outbox__done(parley_client *c, const char *client_msg_id, const char *chat_id,
-                        uint64_t seq, const char *server_id, int64_t ts, int stored)
+                 uint64_t seq, const char *server_id, int64_t ts, int stored)
 {
     done_ctx d = {c, chat_id, seq, server_id ? server_id : "", ts, 0};
     if (stored && seq > 0) {

@@ -112,7 +112,7 @@ int pairwise__prepare(parley_client *c, const char *peer)
     e2e_status st = ratchet_session_initiate(&s, &id, &xb);
     if (st != E2E_OK) {
         ret = util__fail(c, PARLEY_ECRYPTO, "key bundle of %s refused: %s", peer,
-                           e2e_strerror(st));
+                         e2e_strerror(st));
         goto done;
     }
     if (lstore_begin(c->store) != 0) {
@@ -135,7 +135,7 @@ done:
 }
 
 int pairwise__encrypt(parley_client *c, const char *peer, const uint8_t *content, size_t len,
-                    uint8_t **body, size_t *body_len)
+                      uint8_t **body, size_t *body_len)
 {
     ratchet_session *s = NULL;
     int ret;
@@ -205,7 +205,7 @@ static int decrypt_prekey(parley_client *c, const char *sender, const e2e_messag
         }
         if (rc == 0) {
             ret = util__fail(c, PARLEY_ECRYPTO, "one-time prekey %u already used or unknown",
-                               info->one_time_prekey_id);
+                             info->one_time_prekey_id);
             goto done;
         }
     }
@@ -236,7 +236,7 @@ done:
 }
 
 int pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
-                    uint8_t **content, size_t *content_len)
+                      uint8_t **content, size_t *content_len)
 {
     e2e_message_info info;
     ratchet_session *s = NULL;

@@ -226,7 +226,7 @@ int util__store_fail(parley_client *c);
 void util__topic(parley_client *c, char *out, size_t outlen, const char *user, const char *leaf);
 /* Emit an event to the application (on_event). */
 void util__emit_event(parley_client *c, parley_event_type type, const char *chat_id,
-                        uint64_t seq, const char *user, const char *detail);
+                      uint64_t seq, const char *user, const char *detail);
 
 /* ---- link.c: the MQTT link ------------------------------------------------ */
 
@@ -257,7 +257,7 @@ int trust__note(parley_client *c, const char *user, const uint8_t ik[32]);
  * sender's key (GET /v1/identity) and remember the answer for
  * trust__vouched. Never fails (a failed lookup is remembered). */
 void trust__prefetch(parley_client *c, const char *sender, const uint8_t *body,
-                               size_t len);
+                     size_t len);
 /* Forget what trust__prefetch remembered. */
 void trust__forget(parley_client *c);
 /* May a PreKey message from sender carrying identity key ik start a session?
@@ -294,13 +294,13 @@ int prekeys__otk_used(parley_client *c, uint32_t key_id);
 int pairwise__prepare(parley_client *c, const char *peer);
 /* Encrypt a Content for peer (a user id); *body malloc'd. parley_rc. */
 int pairwise__encrypt(parley_client *c, const char *peer, const uint8_t *content, size_t len,
-                    uint8_t **body, size_t *body_len);
+                      uint8_t **body, size_t *body_len);
 /* Decrypt body from sender; *content malloc'd. parley_rc: PARLEY_ECRYPTO
  * with detail in c->err if it cannot be decrypted (or a PreKey message's
  * identity key is refused), PARLEY_ENET if a PreKey message's identity key
  * could not be checked with the keyserver (keep the ciphertext, retry). */
 int pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
-                    uint8_t **content, size_t *content_len);
+                      uint8_t **content, size_t *content_len);
 
 /* ---- skeys.c: Sender Keys glue ------------------------------------------- */
 
@@ -311,10 +311,10 @@ int skeys__on_skd(parley_client *c, const char *sender, const void *skd);
 /* 1 if this client holds the sender key a group message body needs (or the
  * body is not a sender-key message at all), 0 if not (yet), -1 on error. */
 int skeys__has_key(parley_client *c, const char *chat_id, const char *sender,
-                          const uint8_t *body, size_t len);
+                   const uint8_t *body, size_t len);
 /* Decrypt a group message body (caller's transaction). parley_rc. */
 int skeys__decrypt(parley_client *c, const char *chat_id, const char *sender,
-                          const uint8_t *body, size_t len, uint8_t **pt, size_t *ptlen);
+                   const uint8_t *body, size_t len, uint8_t **pt, size_t *ptlen);
 /* A group SYSTEM event (Parley__V1__SystemEvent*): drop our own chain when
  * someone left (the next message starts a new one). parley_rc. */
 int skeys__on_system(parley_client *c, const char *chat_id, const void *ev);
@@ -328,17 +328,17 @@ int skeys__own(parley_client *c, const char *chat_id, void **state, void *dist);
 int skeys__own_save(parley_client *c, const char *chat_id, const void *state);
 /* 1 if member holds chain_id of our chain for the group, 0 not, -1 store. */
 int skeys__has_chain(parley_client *c, const char *chat_id, const char *member,
-                            uint32_t chain_id);
+                     uint32_t chain_id);
 /* Record that member holds chain_id. 0 or -1. */
 int skeys__set_chain(parley_client *c, const char *chat_id, const char *member,
-                            uint32_t chain_id);
+                     uint32_t chain_id);
 
 /* ---- rpc.c: control requests in flight ----------------------------------- */
 
 /* Send a Request (Parley__V1__Request*, req_id filled in here) on our ctl
  * topic and register it. 0, or -1 with c->err set (not connected, table full). */
 int rpc__request(parley_client *c, void *req, req_kind kind, const char *chat_id,
-                    client_req **out);
+                 client_req **out);
 /* The request a response answers, or NULL. */
 client_req *rpc__find(parley_client *c, const char *req_id);
 /* Requests of kind in flight (kind REQ_NONE: every kind but REQ_CALL). */
@@ -361,7 +361,7 @@ int outbox__flush(parley_client *c, int64_t min_age_ms);
 /* A STORED or REJECTED receipt (or a sync page's copy) of one of our
  * messages, in the caller's transaction. 0 or -1. */
 int outbox__done(parley_client *c, const char *client_msg_id, const char *chat_id,
-                        uint64_t seq, const char *server_id, int64_t ts, int stored);
+                 uint64_t seq, const char *server_id, int64_t ts, int stored);
 /* A transient refusal: keep the entry, retry after the retry period. 0 or -1. */
 int outbox__later(parley_client *c, const char *client_msg_id);
 
@@ -379,7 +379,7 @@ int members__set(parley_client *c, const void *gi);
  * membership change it announces, unless the list is newer (caller's
  * transaction). parley_rc. */
 int members__on_event(parley_client *c, const char *chat_id, uint64_t seq,
-                             const void *ev);
+                      const void *ev);
 /* The members of a group other than us, from the local list: *out is a
  * NULL-terminated array (free with members__free). PARLEY_ENOTFOUND
  * if the list is not known yet. parley_rc. */
@@ -463,14 +463,14 @@ int dispatch__message(parley_client *c, const char *topic, const uint8_t *payloa
  * offline (queued); a group's members come from the local list
  * (PARLEY_ENOTFOUND while it is not known). parley_rc. */
 int send__content(parley_client *c, const char *to, void *content, const char *plain,
-                         char *cmid_out);
+                  char *cmid_out);
 
 /* ---- presence.c ---------------------------------------------------------- */
 
 /* A message on parley/presence/{user} or a .../typing topic: surfaced to
  * on_presence / on_typing; malformed ones are ignored. Returns 0. */
 int presence__on_message(parley_client *c, const char *topic, const uint8_t *payload,
-                                size_t len);
+                         size_t len);
 /* Subscribe to the presence of every watched user (once connected). */
 void presence__subscribe(parley_client *c);
 

@@ -207,7 +207,7 @@ done:
 }
 
 int send__content(parley_client *c, const char *to, void *vct, const char *plain,
-                         char *cmid_out)
+                  char *cmid_out)
 {
     Parley__E2e__V1__Content *ct = vct;
     char cmid[IDS_CLIENT_MSG_MAX + 1];
@@ -217,7 +217,7 @@ int send__content(parley_client *c, const char *to, void *vct, const char *plain
         return util__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
     if (ct->text && (strlen(ct->text) > TEXT_MAX || !valid_utf8(ct->text)))
         return util__fail(c, PARLEY_EINVAL, "message text longer than %d bytes or not UTF-8",
-                            TEXT_MAX);
+                          TEXT_MAX);
     if (to && ids_is_group_chat(to)) {
         if (!ids_valid_chat(to))
             return util__fail(c, PARLEY_EINVAL, "invalid group id '%s'", to);

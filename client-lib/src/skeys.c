@@ -117,7 +117,7 @@ done:
 }
 
 int skeys__has_key(parley_client *c, const char *chat_id, const char *sender,
-                          const uint8_t *body, size_t len)
+                   const uint8_t *body, size_t len)
 {
     e2e_message_info info;
     char key[GROUP_KEY_MAX];
@@ -136,7 +136,7 @@ int skeys__has_key(parley_client *c, const char *chat_id, const char *sender,
 }
 
 int skeys__decrypt(parley_client *c, const char *chat_id, const char *sender,
-                          const uint8_t *body, size_t len, uint8_t **pt, size_t *ptlen)
+                   const uint8_t *body, size_t len, uint8_t **pt, size_t *ptlen)
 {
     e2e_message_info info;
     sender_keys_state *s = NULL;

@@ -26,7 +26,7 @@ int trust__note(parley_client *c, const char *user, const uint8_t ik[32])
     if (rc == 0)
         return 0; /* first contact: trusted on first use */
     util__emit_event(c, PARLEY_EVENT_IDENTITY_CHANGED, NULL, 0, user,
-                       "the identity key of this contact changed: verify the safety number");
+                     "the identity key of this contact changed: verify the safety number");
     return 1;
 }
 
@@ -36,7 +36,7 @@ void trust__forget(parley_client *c)
 }
 
 void trust__prefetch(parley_client *c, const char *sender, const uint8_t *body,
-                               size_t len)
+                     size_t len)
 {
     e2e_message_info info;
     uint8_t known[32];
@@ -71,16 +71,16 @@ int trust__vouched(parley_client *c, const char *sender, const uint8_t ik[32])
     const char *what = rc == 1 ? "changed identity key" : "identity key";
     if (!c->trust.vouch.valid || strcmp(c->trust.vouch.user, sender) != 0)
         return util__fail(c, PARLEY_ENET, "the %s of %s was not checked with the keyserver: "
-                            "kept for a retry", what, sender);
+                          "kept for a retry", what, sender);
     if (c->trust.vouch.rc == PARLEY_ENOTFOUND)
         return util__fail(c, PARLEY_ECRYPTO, "refused: the keyserver has no identity key for "
-                            "%s", sender);
+                          "%s", sender);
     if (c->trust.vouch.rc != PARLEY_OK)
         return util__fail(c, PARLEY_ENET, "cannot check the %s of %s with the keyserver "
-                            "(%s): kept for a retry", what, sender, c->trust.vouch.err);
+                          "(%s): kept for a retry", what, sender, c->trust.vouch.err);
     if (sodium_memcmp(c->trust.vouch.ik, ik, 32) != 0)
         return util__fail(c, PARLEY_ECRYPTO, "refused: the %s of %s in this message does not "
-                            "match the keyserver's", what, sender);
+                          "match the keyserver's", what, sender);
     return PARLEY_OK;
 }
 
