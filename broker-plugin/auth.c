@@ -191,6 +191,15 @@ int auth__basic_auth_cb(int event, void *event_data, void *userdata)
     const char *client_id = mosquitto_client_id(ed->client);
     pp_auth_fail why;
 
+    /* The plugin's own wake connection (wake.c): the reserved user name with
+     * this start's secret, and nobody else under that name. It is neither
+     * admitted to presence nor given any topic. */
+    if (wake__is_user(ed->username)) {
+        if (client_id && wake__is_user(client_id) && wake__password_ok(ed->password))
+            return MOSQ_ERR_SUCCESS;
+        why = PP_AUTH_BAD_USER_ID;
+        goto fail;
+    }
     if (!ed->username || !ids_valid_user(ed->username)) {
         why = PP_AUTH_BAD_USER_ID;
         goto fail;

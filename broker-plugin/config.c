@@ -28,6 +28,7 @@ static void config_free(pp_config *c)
     free(c->store_uri);
     free(c->admins);
     free(c->options_file);
+    free(c->wake_socket);
     memset(c, 0, sizeof *c);
 }
 
@@ -66,6 +67,8 @@ static bool config_apply(pp_config *c, const char *k, const char *v)
         return config_string(&c->admins, v);
     if (!strcmp(k, "options_file"))
         return config_string(&c->options_file, v);
+    if (!strcmp(k, "wake_socket"))
+        return config_string(&c->wake_socket, v);
     if (!strcmp(k, "max_payload")) {
         if (!config_number(k, v, 1, 64 * 1024 * 1024, &x))
             return false;
@@ -156,7 +159,7 @@ static bool config_file(pp_config *c, const char *path)
             while (isspace((unsigned char)*val))
                 val++;
         }
-        if (!strcmp(p, "store") || !strcmp(p, "options_file"))
+        if (!strcmp(p, "store") || !strcmp(p, "options_file") || !strcmp(p, "wake_socket"))
             continue; /* only in mosquitto.conf */
         ok = config_apply(c, p, val);
     }
@@ -261,6 +264,9 @@ void config__reload(struct mosquitto_opt *opts, int n)
     pp.cfg.store_uri = NULL;
     c.batch_max = pp.cfg.batch_max;
     c.batch_delay_ms = pp.cfg.batch_delay_ms;
+    free(c.wake_socket); /* the wake connection is made at start only */
+    c.wake_socket = pp.cfg.wake_socket;
+    pp.cfg.wake_socket = NULL;
     config_free(&pp.cfg);
     pp.cfg = c;
     mosquitto_log_printf(MOSQ_LOG_NOTICE,

@@ -47,13 +47,6 @@ static void ack_task_free(ack_task *t)
     free(t);
 }
 
-static void ack_cb(store_op *op, int rc, void *ctx)
-{
-    ack_task *t = ctx;
-    t->task.rc = rc;
-    tasks__push(&t->task);
-}
-
 static void ack_done(pp_task *task, bool stopping)
 {
     ack_task *t = (ack_task *)task;
@@ -118,8 +111,10 @@ static void control_ack(const char *me, const Parley__V1__Request *rq)
     if (!t->me || !t->peer || !t->chat_id || !t->req_id || !op->u.advance.chat_id ||
         !op->u.advance.user_id)
         goto fail;
-    if (store_writer_submit(pp.writer, op, ack_cb, t) != STORE_OK)
+    if (writer__submit(op, &t->task) != 0) {
+        op = NULL; /* freed by writer__submit */
         goto fail;
+    }
     return;
 fail:
     store_op_free(op);

@@ -25,7 +25,7 @@ int dispatch__message_cb(int event, void *event_data, void *userdata)
     if (ed->properties)
         mosquitto_property_free_all(&ed->properties);
     ed->properties = NULL;
-    if (!me || !client_id) {
+    if (!me || !client_id || wake__is_user(me)) {
         publish__discard(ed);
         return MOSQ_ERR_SUCCESS;
     }
@@ -80,6 +80,7 @@ int dispatch__tick_cb(int event, void *event_data, void *userdata)
         pp.m.ticks++;
     }
     pp.last_tick_us = now_us;
+    wake__ticked(); /* before the drain: a task queued from here on wakes again */
     willguard__tick();
     tasks__drain(false);
     int64_t now_ms = pp_now_ms();

@@ -1,18 +1,18 @@
 /*
  * envelope.c - 1:1 sends: a publish to parley/u/{recipient}/inbox is
- * checked, stamped with the server fields (server_id, chat_id, seq, sender,
- * server_ts, kind, recipient; sender_client_id stays empty), re-encoded in
- * place of the client's payload, queued for the writer, and then routed by
- * mosquitto. A recipient the key cache does not know is looked up in the
- * store first (lookup.c); such a send is finished and published by the
- * plugin when the answer comes back.
+ * checked and consumed (redirected to PP_DISCARD_TOPIC); the message goes
+ * to the store (message.c), which assigns the chat's seq, and only after
+ * the commit is the stamped envelope delivered to the recipient's inbox and
+ * STORED sent. A recipient the key cache does not know is looked up in the
+ * store first (lookup.c); such a send resumes here when the answer comes
+ * back.
  *
- * Per-chat sequence numbers are assigned here, synchronously, from an
- * in-memory counter loaded at init (store_chat_last_seqs), so the order of a
- * chat is total. A bounded map (sender, client_msg_id) -> (server_id, seq,
- * stored?) (dedup.c) makes retries idempotent while the broker runs; after a
- * restart the store's EDUP keeps "stored once" (docs/protocol.md, "Sending a
- * message"). The checks, the stamping and the retry answer are shared with
+ * What stays in memory is the set of direct chats with their last
+ * committed seq (loaded at init, raised by each commit): it tells whether a
+ * chat must be created before its first message and bounds an ack's seq.
+ * It is not a sequencer: the store is. Retries need no map either: the
+ * store recognises (sender, client_msg_id) and answers with the original
+ * seq (docs/protocol.md, "Sending a message"). The checks are shared with
  * group sends (group_msg.c).
  */
 #include "hardening.h"
@@ -23,8 +23,7 @@
 
 #define MEDIA_ID_MAX 128
 
-static strmap *env_seqs;       /* chat_id -> uint64_t* last assigned seq */
-static pp_dedup *env_dedup;    /* retries of 1:1 sends (dedup.c) */
+static strmap *env_chats;       /* chat_id -> uint64_t* last committed seq */
 
 int envelope__init(store_t *s)
 {
@@ -32,9 +31,8 @@ int envelope__init(store_t *s)
     uint64_t *seqs = NULL;
     size_t n = 0;
     int ret = -1;
-    env_seqs = strmap_new(free);
-    env_dedup = dedup__new();
-    if (!env_seqs || !env_dedup)
+    env_chats = strmap_new(free);
+    if (!env_chats)
         goto out;
     int rc = store_chat_last_seqs(s, &ids, &seqs, &n);
     if (rc != STORE_OK) {
@@ -44,7 +42,7 @@ int envelope__init(store_t *s)
     }
     for (size_t i = 0; i < n; i++) {
         uint64_t *v = malloc(sizeof *v);
-        if (!v || strmap_put(env_seqs, ids[i], v) != 0) {
+        if (!v || strmap_put(env_chats, ids[i], v) != 0) {
             free(v);
             goto out;
         }
@@ -62,33 +60,42 @@ out:
 
 void envelope__cleanup(void)
 {
-    strmap_free(env_seqs);
-    env_seqs = NULL;
-    dedup__free(env_dedup);
-    env_dedup = NULL;
+    strmap_free(env_chats);
+    env_chats = NULL;
 }
 
 uint64_t envelope__last_seq(const char *chat_id)
 {
-    const uint64_t *v = strmap_get(env_seqs, chat_id);
+    const uint64_t *v = strmap_get(env_chats, chat_id);
     return v ? *v : 0;
 }
 
-/* The chat's counter, creating the chat (in memory and through the writer)
+/* The chat's entry, creating the chat (in memory and through the writer)
  * on its first message. NULL if the writer refused. */
 static uint64_t *envelope_chat(const char *chat_id, const char *a, const char *b, int64_t now)
 {
-    uint64_t *v = strmap_get(env_seqs, chat_id);
+    uint64_t *v = strmap_get(env_chats, chat_id);
     if (v)
         return v;
     v = calloc(1, sizeof *v);
     if (!v)
         return NULL;
-    if (persist__create_direct_chat(chat_id, a, b, now) != 0 || strmap_put(env_seqs, chat_id, v) != 0) {
+    if (writer__direct_chat(chat_id, a, b, now) != 0 || strmap_put(env_chats, chat_id, v) != 0) {
         free(v);
         return NULL;
     }
     return v;
+}
+
+/* Broker thread, after the commit: raise the chat's committed seq. */
+static void envelope_committed(const pp_committed *c, void *ctx)
+{
+    (void)ctx;
+    if (c->stopping || (c->rc != STORE_OK && c->rc != STORE_EDUP))
+        return;
+    uint64_t *v = strmap_get(env_chats, c->chat_id);
+    if (v && c->seq > *v)
+        *v = c->seq;
 }
 
 /* Bounded protobuf scan helpers for envelope__peek_cmid. */
@@ -227,42 +234,9 @@ Parley__V1__Envelope *envelope__unpack_checked(const struct mosquitto_evt_messag
     return envelope_unpack_buf(ed->payload, ed->payloadlen, cmid, why, reason);
 }
 
-bool envelope__answer_retry(const pp_dedup *d, struct mosquitto_evt_message *ed, const char *me,
-                            const char *cmid)
-{
-    const pp_dedup_entry *dup = dedup__find(d, me, cmid);
-    if (!dup)
-        return false;
-    pp.m.duplicates++;
-    if (dup->stored)
-        receipts__stored(me, dup->chat_id, dup->seq, dup->server_id, cmid);
-    publish__discard(ed);
-    return true;
-}
-
-void envelope__stamp(Parley__V1__Envelope *out, const Parley__V1__Envelope *in, const char *me,
-                     const char *cmid, const char *chat_id, uint64_t seq, int64_t now,
-                     char server_id[IDS_SERVER_ID_LEN + 1])
-{
-    ids_random(server_id);
-    *out = (Parley__V1__Envelope)PARLEY__V1__ENVELOPE__INIT;
-    out->server_id = server_id;
-    out->chat_id = (char *)chat_id;
-    out->seq = seq;
-    out->sender = (char *)me;
-    out->server_ts = now;
-    out->client_msg_id = (char *)cmid;
-    out->body = in->body;
-    out->media_id = in->media_id;
-    out->ttl_s = in->ttl_s;
-    out->kind = PARLEY__V1__ENVELOPE_KIND__CHAT;
-    /* sender_client_id stays empty: a user's MQTT client ids are nobody
-     * else's business (docs/security.md, "Holes found from outside"). */
-}
-
 /* A 1:1 send of payload from me to recipient. ed is the publish being
- * handled (stamped in place, or discarded), or NULL for a send resumed after
- * a store lookup (lookup.c), which the plugin publishes itself. */
+ * handled (consumed), or NULL for a send resumed after a store lookup
+ * (lookup.c). */
 static void envelope_send(struct mosquitto_evt_message *ed, const char *me, const char *recipient,
                           const void *payload, size_t len)
 {
@@ -291,7 +265,6 @@ static void envelope_send(struct mosquitto_evt_message *ed, const char *me, cons
             reason = "the server is busy; retry later";
             goto reject;
         }
-        publish__discard(ed);
         goto out;
     }
     if (known != LOOKUP_YES || !chat_id[0]) {
@@ -300,45 +273,24 @@ static void envelope_send(struct mosquitto_evt_message *ed, const char *me, cons
         reason = "no such user";
         goto reject;
     }
-    /* A retry: same server id and seq, routed and stored only once. */
-    if (ed) {
-        if (envelope__answer_retry(env_dedup, ed, me, cmid))
-            goto out;
-    } else {
-        const pp_dedup_entry *dup = dedup__find(env_dedup, me, cmid);
-        if (dup) {
-            pp.m.duplicates++;
-            if (dup->stored)
-                receipts__stored(me, dup->chat_id, dup->seq, dup->server_id, cmid);
-            goto out;
-        }
-    }
-
-    int64_t now = pp_now_ms();
-    uint64_t *counter = envelope_chat(chat_id, me, recipient, now);
-    if (!counter) {
+    if (!envelope_chat(chat_id, me, recipient, pp_now_ms())) {
         why = PP_REJ_OVERLOADED;
         reason = "the server's store queue is full; retry later";
         goto reject;
     }
-    char server_id[IDS_SERVER_ID_LEN + 1];
-    Parley__V1__Envelope out;
-    envelope__stamp(&out, in, me, cmid, chat_id, *counter + 1, now, server_id);
-    out.recipient = (char *)recipient;
-    if (persist__message(&out, env_dedup) != 0) {
+    /* Store, then forward (message.c); a retry is recognised by the store. */
+    pp_send s = {.chat_id = chat_id,
+                 .sender = me,
+                 .client_msg_id = cmid,
+                 .recipient = recipient,
+                 .body = in->body,
+                 .media_id = in->media_id,
+                 .ttl_s = in->ttl_s,
+                 .kind = PARLEY__V1__ENVELOPE_KIND__CHAT};
+    if (message__submit(&s, envelope_committed, NULL) != 0) {
         why = PP_REJ_OVERLOADED;
         reason = "the server's store queue is full; retry later";
         goto reject;
-    }
-    *counter = out.seq;
-    dedup__insert(env_dedup, me, cmid, server_id, chat_id, out.seq);
-    if (ed) {
-        if (publish__set_payload(ed, &out.base) != MOSQ_ERR_SUCCESS)
-            publish__discard(ed); /* stored; the recipient gets it by sync */
-    } else {
-        char topic[PP_TOPIC_MAX];
-        snprintf(topic, sizeof topic, "parley/u/%s/inbox", recipient);
-        publish__msg(topic, &out.base, false); /* on failure: stored, synced */
     }
     pp.m.messages_in++;
     goto out;
@@ -346,9 +298,9 @@ static void envelope_send(struct mosquitto_evt_message *ed, const char *me, cons
 reject:
     pp.m.rejected[why]++;
     receipts__rejected(me, cmid, chat_id, why, reason);
-    if (ed)
-        publish__discard(ed);
 out:
+    if (ed)
+        publish__discard(ed); /* consumed: delivered after the commit, if at all */
     if (in)
         parley__v1__envelope__free_unpacked(in, NULL);
 }

@@ -41,7 +41,8 @@ typedef struct {
     Parley__V1__Permission perm_send;
     Parley__V1__Permission perm_edit_info;
     Parley__V1__Permission perm_add_members;
-    uint64_t last_seq;                  /* last assigned seq (messages and events) */
+    uint64_t last_seq;                  /* last committed seq (messages and events) */
+    uint64_t pending;                   /* appends submitted, not yet completed */
     strmap *members;                    /* user_id -> group_member* */
     size_t owners;
     uint64_t all_delivered;             /* last "delivered to all" cursor announced */
@@ -87,9 +88,10 @@ int group__persist_advance(const group *g, const char *user_id, uint64_t deliver
 typedef struct group_reply group_reply;
 group_reply *group__reply_new(const char *me, const char *req_id, const char *chat_id);
 /*
- * Announce ev in g's sequence: stamp a SYSTEM envelope (sender = actor),
- * publish it on parley/g/{id}/inbox and to the inbox of each of the extra
- * users (removed members, new members), persist it. reply (may be NULL; owned from here
+ * Announce ev in g's sequence: append a SYSTEM envelope (sender = actor)
+ * through message.c; after the commit it is published on
+ * parley/g/{id}/inbox and to the inbox of each of the extra users (removed
+ * members, new members). reply (may be NULL; owned from here
  * on) is answered once the envelope is durable. Returns 0, or -1 when the
  * writer refused (reply then already answered 503).
  */
@@ -102,7 +104,5 @@ void group_msg__note_sender(group *g, uint64_t seq, const char *sender);
 /* Emit "delivered/read by all" receipts if every member has moved past the
  * last announced cursor (after acks and after members leave). */
 void group_msg__check_all(group *g);
-void group_msg__init(void);
-void group_msg__cleanup(void);
 
 #endif

@@ -1,9 +1,9 @@
 /*
- * group_msg.c - traffic on parley/g/{id}/...: group messages (checked,
- * stamped with the group's next seq, stored, fanned out by mosquitto to
- * every member's subscription), typing relay, per-member acks and the
- * DELIVERED / READ receipts they produce, including Receipt.all when every
- * member has reached a cursor.
+ * group_msg.c - traffic on parley/g/{id}/...: group messages (checked and
+ * consumed, stored with the group's next seq by the store, and after the
+ * commit fanned out on the group's topic: message.c), typing relay,
+ * per-member acks and the DELIVERED / READ receipts they produce, including
+ * Receipt.all when every member has reached a cursor.
  *
  * The sender of a message counts as having delivered and read it. Cursor
  * receipts go to the senders of the messages a cursor move covers (the last
@@ -18,19 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static pp_dedup *gm_dedup; /* retries of group sends (dedup.c); NULL if out of memory */
-
-void group_msg__init(void)
-{
-    gm_dedup = dedup__new();
-}
-
-void group_msg__cleanup(void)
-{
-    dedup__free(gm_dedup);
-    gm_dedup = NULL;
-}
-
 void group_msg__note_sender(group *g, uint64_t seq, const char *sender)
 {
     if (!g->ring && !(g->ring = calloc(GROUP_SENDER_RING, sizeof *g->ring)))
@@ -41,26 +28,6 @@ void group_msg__note_sender(group *g, uint64_t seq, const char *sender)
 }
 
 /* ------------------------------------------------------------------ receipts */
-
-static void gm_receipt(const char *to, Parley__V1__Receipt *r)
-{
-    char topic[PP_TOPIC_MAX];
-    snprintf(topic, sizeof topic, "parley/u/%s/receipts", to);
-    r->ts = pp_now_ms();
-    publish__msg(topic, &r->base, false);
-}
-
-static void gm_rejected(const char *to, const char *cmid, const char *chat_id, const char *code,
-                        const char *message)
-{
-    Parley__V1__Receipt r = PARLEY__V1__RECEIPT__INIT;
-    r.status = PARLEY__V1__RECEIPT_STATUS__REJECTED;
-    r.chat_id = (char *)(chat_id ? chat_id : "");
-    r.client_msg_id = (char *)(cmid ? cmid : "");
-    r.error = (char *)code;
-    r.error_message = (char *)message;
-    gm_receipt(to, &r);
-}
 
 /* Distinct senders of the remembered messages with seq in (from, to]. */
 static size_t gm_senders(const group *g, uint64_t from, uint64_t to, const char **out, size_t max)
@@ -90,15 +57,9 @@ static void gm_cursor_receipts(const group *g, uint64_t from, uint64_t to, const
 {
     const char *senders[GROUP_SENDER_RING];
     size_t n = gm_senders(g, from, to, senders, GROUP_SENDER_RING);
-    Parley__V1__Receipt r = PARLEY__V1__RECEIPT__INIT;
-    r.status = read ? PARLEY__V1__RECEIPT_STATUS__READ : PARLEY__V1__RECEIPT_STATUS__DELIVERED;
-    r.chat_id = (char *)g->chat_id;
-    r.seq = to;
-    r.by = (char *)(by ? by : "");
-    r.all = all;
     for (size_t i = 0; i < n; i++)
         if (!by || strcmp(senders[i], by))
-            gm_receipt(senders[i], &r);
+            receipts__group_cursor(senders[i], g->chat_id, to, by, read, all);
 }
 
 typedef struct {
@@ -133,6 +94,27 @@ void group_msg__check_all(group *g)
 
 /* ------------------------------------------------------------------ publishes */
 
+/* Broker thread, after the commit of a group send (message.c delivers it
+ * next): the group's committed seq, the sender ring, and the sender's own
+ * cursors, which move with its message. */
+static void gm_committed(const pp_committed *c, void *ctx)
+{
+    (void)ctx;
+    group *g = group__find(c->chat_id);
+    if (g && g->pending)
+        g->pending--;
+    if (c->stopping || c->rc != STORE_OK || !g)
+        return;
+    if (c->seq > g->last_seq)
+        g->last_seq = c->seq;
+    group_msg__note_sender(g, c->seq, c->sender);
+    group_member *mine = group__member(g, c->sender);
+    if (mine && c->seq > mine->delivered_seq) {
+        mine->delivered_seq = mine->read_seq = c->seq;
+        group__persist_advance(g, c->sender, c->seq, c->seq);
+    }
+}
+
 static void gm_message(struct mosquitto_evt_message *ed, const char *me, group *g)
 {
     Parley__V1__Envelope *in = NULL;
@@ -156,30 +138,26 @@ static void gm_message(struct mosquitto_evt_message *ed, const char *me, group *
         reason = "only admins may send to this group";
         goto reject;
     }
-    if (envelope__answer_retry(gm_dedup, ed, me, cmid))
-        goto out;
-    char server_id[IDS_SERVER_ID_LEN + 1];
-    Parley__V1__Envelope out;
-    envelope__stamp(&out, in, me, cmid, g->chat_id, g->last_seq + 1, pp_now_ms(), server_id);
-    if (persist__message(&out, gm_dedup) != 0) {
+    /* Store, then forward (message.c); a retry is recognised by the store. */
+    pp_send s = {.chat_id = g->chat_id,
+                 .sender = me,
+                 .client_msg_id = cmid,
+                 .body = in->body,
+                 .media_id = in->media_id,
+                 .ttl_s = in->ttl_s,
+                 .kind = PARLEY__V1__ENVELOPE_KIND__CHAT};
+    if (message__submit(&s, gm_committed, NULL) != 0) {
         code = "overloaded";
         reason = "the server's store queue is full; retry later";
         goto reject;
     }
-    g->last_seq = out.seq;
-    dedup__insert(gm_dedup, me, cmid, server_id, g->chat_id, out.seq);
-    group_msg__note_sender(g, out.seq, me);
-    /* The sender has its own message: its cursors move with it. */
-    mine->delivered_seq = mine->read_seq = out.seq;
-    group__persist_advance(g, me, out.seq, out.seq);
-    if (publish__set_payload(ed, &out.base) != MOSQ_ERR_SUCCESS)
-        publish__discard(ed); /* stored; members get it by sync */
+    g->pending++;
     pp.m.messages_in++;
     goto out;
 reject:
-    gm_rejected(me, cmid, g->chat_id, code, reason);
-    publish__discard(ed);
+    receipts__rejected_code(me, cmid, g->chat_id, code, reason);
 out:
+    publish__discard(ed); /* consumed: delivered after the commit, if at all */
     if (in)
         parley__v1__envelope__free_unpacked(in, NULL);
 }
@@ -244,14 +222,6 @@ typedef struct {
     bool read;
 } gm_ack_task;
 
-/* Writer thread. */
-static void gm_ack_cb(store_op *op, int rc, void *ctx)
-{
-    gm_ack_task *t = ctx;
-    t->task.rc = rc;
-    tasks__push(&t->task);
-}
-
 /* Broker thread: the cursor is durable; move it in memory, emit receipts. */
 static void gm_ack_done(pp_task *task, bool stopping)
 {
@@ -315,12 +285,15 @@ void groups__ack(const char *me, const char *req_id, const Parley__V1__Ack *ack)
     op->u.advance.read_seq = read ? ack->seq : 0;
     if (!op->u.advance.chat_id || !op->u.advance.user_id)
         goto fail;
-    if (store_writer_submit(pp.writer, op, gm_ack_cb, t) != STORE_OK)
-        goto fail;
+    if (writer__submit(op, &t->task) != 0) {
+        free(t);
+        goto overloaded;
+    }
     return;
 fail:
     store_op_free(op);
     free(t);
+overloaded:
     control__respond(me, req_id, 503, "overloaded",
                      "the server's store queue is full; retry later");
 }

@@ -105,8 +105,11 @@ group_member *group__add_member(group *g, const char *user_id, store_role role, 
     snprintf(m->user_id, sizeof m->user_id, "%s", user_id);
     m->role = role;
     m->joined_at = now;
-    m->joined_seq = g->last_seq;
-    m->delivered_seq = m->read_seq = g->last_seq;
+    /* Appends still in the writer's queue get the seqs after last_seq: a
+     * member added now starts after them (the store assigns seqs in
+     * submission order; one of them failing would move this up by one). */
+    m->joined_seq = g->last_seq + g->pending;
+    m->delivered_seq = m->read_seq = m->joined_seq;
     if (strmap_put(g->members, user_id, m) != 0) {
         free(m);
         return NULL;
@@ -317,7 +320,6 @@ int groups__init(store_t *s)
     groups_per_user = strmap_new(free);
     if (!groups_map || !groups_per_user)
         return -1;
-    group_msg__init();
     for (;;) {
         store_chat *chats = NULL;
         size_t n = 0;
@@ -357,7 +359,6 @@ void groups__cleanup(void)
     groups_map = NULL;
     strmap_free(groups_per_user);
     groups_per_user = NULL;
-    group_msg__cleanup();
 }
 
 /* ------------------------------------------------------------------ ACL */
@@ -407,22 +408,10 @@ uint32_t groups__sync_check(const char *me, const char *chat_id, uint64_t *floor
 
 /* ------------------------------------------------------------------ persistence */
 
-/* Writer thread: membership writes only log failures. */
-static void group_log_cb(store_op *op, int rc, void *ctx)
-{
-    if (rc != STORE_OK)
-        log_msg(LOG_ERROR, "parley-plugin", "group write (op %d) failed: %s", (int)op->type,
-                store_strerror(rc));
-}
-
+/* Membership writes only log failures (writer.c). */
 static int group_submit(store_op *op)
 {
-    if (store_writer_submit(pp.writer, op, group_log_cb, NULL) != STORE_OK) {
-        store_op_free(op);
-        mosquitto_log_printf(MOSQ_LOG_ERR, "parley: group write refused: store queue full");
-        return -1;
-    }
-    return 0;
+    return writer__submit(op, NULL);
 }
 
 static char *dup_or_null(const char *s)
@@ -510,7 +499,6 @@ int group__persist_advance(const group *g, const char *user_id, uint64_t deliver
 /* ------------------------------------------------------------------ announcements */
 
 struct group_reply {
-    pp_task task;
     char me[IDS_USER_MAX + 1];
     char req_id[65];
     char chat_id[IDS_CHAT_MAX + 1];
@@ -527,18 +515,25 @@ group_reply *group__reply_new(const char *me, const char *req_id, const char *ch
     return r;
 }
 
-/* Broker thread: the announcement is durable (or failed). */
-static void group_reply_done(pp_task *task, bool stopping)
+/* Broker thread: the announcement is durable (or failed); message.c
+ * delivers it right after this. */
+static void group_announced(const pp_committed *c, void *ctx)
 {
-    group_reply *r = (group_reply *)task;
-    if (stopping)
+    group_reply *r = ctx;
+    group *g = group__find(c->chat_id);
+    if (g && g->pending)
+        g->pending--;
+    if (c->stopping)
         goto out;
-    if (r->task.rc != STORE_OK && r->task.rc != STORE_EDUP) {
-        pp.m.store_errors++;
-        control__respond(r->me, r->req_id, 500, "store_failed", store_strerror(r->task.rc));
+    if (c->rc != STORE_OK) {
+        if (r)
+            control__respond(r->me, r->req_id, 500, "store_failed", store_strerror(c->rc));
         goto out;
     }
-    group *g = group__find(r->chat_id);
+    if (g && c->seq > g->last_seq)
+        g->last_seq = c->seq;
+    if (!r)
+        goto out;
     char topic[PP_TOPIC_MAX];
     Parley__V1__Response rsp = PARLEY__V1__RESPONSE__INIT;
     Parley__V1__GroupInfo info;
@@ -557,88 +552,32 @@ out:
     free(r);
 }
 
-/* Writer thread. */
-static void group_announce_cb(store_op *op, int rc, void *ctx)
-{
-    group_reply *r = ctx;
-    if (rc != STORE_OK)
-        log_msg(LOG_ERROR, "parley-plugin", "storing event %s seq %llu failed: %s",
-                op->u.message.chat_id, (unsigned long long)op->u.message.seq, store_strerror(rc));
-    if (r) {
-        r->task.rc = rc;
-        tasks__push(&r->task);
-    }
-}
-
 int group__announce(group *g, const char *actor, Parley__V1__SystemEvent *ev, group_reply *reply,
                     char *const *extra, size_t n_extra)
 {
-    char server_id[IDS_SERVER_ID_LEN + 1];
+    char rnd[IDS_SERVER_ID_LEN + 1];
     char cmid[IDS_CLIENT_MSG_MAX + 1];
-    char topic[PP_TOPIC_MAX];
-    uint8_t *body = NULL;
-    store_op *op = NULL;
     size_t len = protobuf_c_message_get_packed_size(&ev->base);
-
-    if (reply)
-        reply->task.done = group_reply_done;
-    ids_random(server_id);
-    snprintf(cmid, sizeof cmid, "sys-%s", server_id); /* unique per (sender, client_msg_id) */
-    body = malloc(len ? len : 1);
-    op = store_op_new(STORE_OP_MESSAGE_PUT);
-    if (!body || !op)
+    uint8_t *body = malloc(len ? len : 1);
+    if (!body)
         goto fail;
     protobuf_c_message_pack(&ev->base, body);
-
-    Parley__V1__Envelope env = PARLEY__V1__ENVELOPE__INIT;
-    env.server_id = server_id;
-    env.chat_id = g->chat_id;
-    env.seq = g->last_seq + 1;
-    env.sender = (char *)actor;
-    env.server_ts = pp_now_ms();
-    env.client_msg_id = cmid;
-    env.body.data = body;
-    env.body.len = len;
-    env.kind = PARLEY__V1__ENVELOPE_KIND__SYSTEM;
-
-    store_message *m = &op->u.message;
-    m->chat_id = strdup(g->chat_id);
-    m->seq = env.seq;
-    m->server_id = strdup(server_id);
-    m->sender = strdup(actor);
-    m->client_msg_id = strdup(cmid);
-    m->server_ts = env.server_ts;
-    m->body = body;
-    m->body_len = len;
-    m->kind = PARLEY__V1__ENVELOPE_KIND__SYSTEM;
-    body = NULL; /* the op owns it */
-    if (!m->chat_id || !m->server_id || !m->sender || !m->client_msg_id)
+    ids_random(rnd);
+    snprintf(cmid, sizeof cmid, "sys-%s", rnd); /* unique per (sender, client_msg_id) */
+    pp_send s = {.chat_id = g->chat_id,
+                 .sender = actor,
+                 .client_msg_id = cmid,
+                 .body = {.data = body, .len = len},
+                 .kind = PARLEY__V1__ENVELOPE_KIND__SYSTEM,
+                 .extra = extra,
+                 .n_extra = n_extra};
+    int rc = message__submit(&s, group_announced, reply);
+    free(body);
+    if (rc != 0)
         goto fail;
-    if (store_writer_submit(pp.writer, op, group_announce_cb, reply) != STORE_OK)
-        goto fail;
-    g->last_seq = env.seq;
-    /* The op (and its body) now belongs to the writer: publish from m. */
-    snprintf(topic, sizeof topic, "parley/g/%s/inbox", g->chat_id + 2);
-    Parley__V1__Envelope pub = env;
-    pub.body.data = NULL;
-    pub.body.len = 0;
-    size_t plen = protobuf_c_message_get_packed_size(&ev->base);
-    uint8_t *pbody = malloc(plen ? plen : 1);
-    if (pbody) {
-        protobuf_c_message_pack(&ev->base, pbody);
-        pub.body.data = pbody;
-        pub.body.len = plen;
-        publish__msg(topic, &pub.base, false);
-        for (size_t i = 0; i < n_extra; i++) {
-            snprintf(topic, sizeof topic, "parley/u/%s/inbox", extra[i]);
-            publish__msg(topic, &pub.base, false);
-        }
-        free(pbody);
-    }
+    g->pending++;
     return 0;
 fail:
-    free(body);
-    store_op_free(op);
     if (reply) {
         control__respond(reply->me, reply->req_id, 503, "overloaded",
                          "the server's store queue is full; retry later");

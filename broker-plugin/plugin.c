@@ -9,24 +9,6 @@
 #include "hardening.h"
 #include "log.h"
 
-#include <time.h>
-
-pp_state pp;
-
-int64_t pp_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t pp_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* MOSQ_EVT_RELOAD: apply the options that can change at run time
  * (config.c). mosquitto 2.0.11 passes no plugin options on reload, so the
  * start-up options plus plugin_opt_options_file are read again. */
@@ -95,6 +77,8 @@ PP_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
     if (worker__start(s) != 0)
         goto fail;
     s = NULL; /* the worker owns it now */
+    if (wake__start(pp.cfg.wake_socket) != 0)
+        goto fail;
     for (; registered < PP_NCALLBACKS; registered++) {
         if (mosquitto_callback_register(pp.id, pp_callbacks[registered].event,
                                         pp_callbacks[registered].cb, NULL, NULL) != MOSQ_ERR_SUCCESS) {
@@ -113,6 +97,7 @@ fail:
         mosquitto_callback_unregister(pp.id, pp_callbacks[registered].event,
                                       pp_callbacks[registered].cb, NULL);
     }
+    wake__stop();
     worker__stop();
     store_writer_stop(pp.writer);
     pp.writer = NULL;
@@ -132,6 +117,7 @@ PP_EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opt
 {
     for (size_t i = PP_NCALLBACKS; i > 0; i--)
         mosquitto_callback_unregister(pp.id, pp_callbacks[i - 1].event, pp_callbacks[i - 1].cb, NULL);
+    wake__stop();
     worker__stop();
     store_writer_stop(pp.writer); /* commits what is queued; callbacks queue tasks */
     pp.writer = NULL;

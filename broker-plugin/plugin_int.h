@@ -6,7 +6,13 @@
  * says otherwise. The writer thread (store_writer) and the reader thread
  * (worker.c) never touch the state below; they hand results back as
  * pp_task objects through the completion queue (tasks.c), drained in
- * MOSQ_EVT_TICK.
+ * MOSQ_EVT_TICK, which wake.c brings forward whenever a task is queued.
+ *
+ * The message path, bottom to top: state.c (pp, clocks) - tasks.c and
+ * wake.c (completion queue, waking the loop) - writer.c (the one door to
+ * the store writer) - message.c (stamping, store-then-forward, delivery) -
+ * receipts.c (every Receipt) - envelope.c / group_msg.c / groups.c (what a
+ * 1:1 send, a group send and a group event add).
  */
 #ifndef PARLEY_PLUGIN_INT_H
 #define PARLEY_PLUGIN_INT_H
@@ -35,7 +41,9 @@
 #define PP_SYNC_DEFAULT 100
 #define PP_SYNC_MAX 500
 #define PP_SYNC_MAX_BYTES (1024 * 1024) /* a sync page stops growing past this */
-#define PP_DEDUP_MAX 65536              /* (sender, client_msg_id) entries kept */
+/* The reserved user name of the plugin's own wake connection (wake.c);
+ * not a valid user id (common/ids.h), so no client can take it. */
+#define WAKE_USER "$parley-wake"
 
 /* ------------------------------------------------------------ options */
 
@@ -57,6 +65,7 @@ typedef struct {
     size_t max_sessions_per_user; /* plugin_opt_max_sessions_per_user: persistent (8) */
     int64_t session_expiry_s;     /* plugin_opt_session_expiry: as persistent_client_expiration (7 d) */
     char *options_file;       /* plugin_opt_options_file: more options, re-read on reload */
+    char *wake_socket;        /* plugin_opt_wake_socket: a "listener 0 PATH" unix socket */
 } pp_config;
 
 /* config.c: parse plugin_opt_* (and the options file) into pp.cfg. */
@@ -98,7 +107,7 @@ typedef enum {
 typedef struct {
     uint64_t messages_in;       /* envelopes accepted and routed */
     uint64_t messages_stored;   /* STORED receipts sent */
-    uint64_t duplicates;        /* retries answered from the de-dup map */
+    uint64_t duplicates;        /* retries the store recognised (STORE_EDUP) */
     uint64_t acks;              /* ack requests recorded */
     uint64_t requests;          /* control requests received */
     uint64_t typing;            /* typing events relayed */
@@ -117,24 +126,43 @@ typedef struct {
 
 /* A unit of work travelling between threads. work() runs on the reader
  * thread (worker.c) with its store handle; done() runs on the broker thread
- * from MOSQ_EVT_TICK and must free the task. Writer completions set rc and
- * queue the task without a work step. */
+ * from MOSQ_EVT_TICK and must free the task. Writer completions (writer.c)
+ * set rc, call take() if set, and queue the task without a work step. */
 typedef struct pp_task pp_task;
 struct pp_task {
     pp_task *next;
     void (*work)(pp_task *t, store_t *s);
+    /* Writer thread: copy (or take over) what done() needs from the
+     * completed op before the writer frees it. */
+    void (*take)(pp_task *t, store_op *op);
     void (*done)(pp_task *t, bool stopping); /* stopping: free only, publish nothing */
     int rc;
 };
 
-/* Queue a finished task for the broker thread. Any thread. */
+/* Queue a finished task for the broker thread and wake it (wake.c). Any
+ * thread. */
 void tasks__push(pp_task *t);
 /* Run done() of every queued task (broker thread). */
 void tasks__drain(bool stopping);
 /* Tasks waiting for the broker thread (any thread). */
 size_t tasks__pending(void);
 
-/* ------------------------------------------------------------ state */
+/* ------------------------------------------------------------ wake.c */
+
+/* Start the thread that keeps the wake connection to the unix socket
+ * listener at path (NULL: none; completions then wait for the idle tick). */
+int wake__start(const char *path);
+void wake__stop(void);
+/* Wake the broker thread (any thread; one wake outstanding at a time). */
+void wake__kick(void);
+/* The tick is running: the next kick must wake again (broker thread). */
+void wake__ticked(void);
+bool wake__is_user(const char *username);
+bool wake__password_ok(const char *password);
+bool wake__connected(void);
+uint64_t wake__sent(void);
+
+/* ------------------------------------------------------------ state (state.c) */
 
 typedef struct {
     mosquitto_plugin_id_t *id;
@@ -177,40 +205,68 @@ void auth__refresh_work(store_t *s);
 int acl__check_cb(int event, void *event_data, void *userdata);
 bool acl__is_admin(const char *user_id);
 
-/* ------------------------------------------------------------ dedup.c */
+/* ------------------------------------------------------------ writer.c */
 
-/* Retries of a (sender, client_msg_id): bounded to PP_DEDUP_MAX entries, the
- * oldest evicted first. Every function accepts a NULL map (finds nothing,
- * changes nothing). */
-typedef struct pp_dedup pp_dedup;
+/* The one door to the store writer. op goes to the writer; once its batch
+ * has committed (or failed), t->rc is set, t->take() (if set) runs on the
+ * writer thread, and t is queued for the broker thread (t->done). t may be
+ * NULL: then a failure other than STORE_EEXIST is only logged. Returns 0,
+ * or -1 if the writer refused (queue full, stopped): op is freed, t still
+ * belongs to the caller. */
+int writer__submit(store_op *op, pp_task *t);
+/* Queue the creation of a direct chat and its two members (log-only). */
+int writer__direct_chat(const char *chat_id, const char *a, const char *b, int64_t now);
+
+/* ------------------------------------------------------------ message.c */
+
+/* A message to append to a chat: a client's CHAT send or a SYSTEM event.
+ * Every string is copied by message__submit. */
 typedef struct {
-    char server_id[IDS_SERVER_ID_LEN + 1];
-    char chat_id[IDS_CHAT_MAX + 1];
-    uint64_t seq;
-    bool stored;
-} pp_dedup_entry;
+    const char *chat_id;
+    const char *sender;
+    const char *client_msg_id;
+    const char *recipient;     /* 1:1: the other member; NULL for a group */
+    ProtobufCBinaryData body;
+    const char *media_id;      /* NULL or "" for none */
+    uint32_t ttl_s;
+    Parley__V1__EnvelopeKind kind;
+    char *const *extra;        /* group: users whose own inbox gets it too */
+    size_t n_extra;
+} pp_send;
 
-pp_dedup *dedup__new(void);          /* NULL if out of memory */
-void dedup__free(pp_dedup *d);
-const pp_dedup_entry *dedup__find(const pp_dedup *d, const char *sender, const char *client_msg_id);
-/* Remember a stamped message (not yet stored). */
-void dedup__insert(pp_dedup *d, const char *sender, const char *client_msg_id,
-                   const char *server_id, const char *chat_id, uint64_t seq);
-/* The write of the message stamped stamped_id completed: mark it stored with
- * what the store holds (server_id, seq: the original ones on a duplicate). */
-void dedup__stored(pp_dedup *d, const char *sender, const char *client_msg_id,
-                   const char *stamped_id, const char *server_id, uint64_t seq);
-/* The write failed: forget the entry so that a retry is stamped afresh. */
-void dedup__failed(pp_dedup *d, const char *sender, const char *client_msg_id,
-                   const char *stamped_id);
+/* What message__submit's hook learns, on the broker thread. */
+typedef struct {
+    const char *chat_id;
+    const char *sender;
+    uint64_t seq;              /* the stored seq (the original one on a retry) */
+    int rc;                    /* STORE_OK, STORE_EDUP (a retry), or an error */
+    bool stopping;             /* the plugin is stopping: free only */
+} pp_committed;
+typedef void (*pp_committed_fn)(const pp_committed *c, void *ctx);
+
+/* Store, then forward: append s with seq 0 (the store assigns the chat's
+ * next seq and recognises a retry by (sender, client_msg_id)); after the
+ * commit, on the broker thread: hook(ctx) runs, then a fresh message is
+ * stamped and delivered (the recipient's inbox or the group's topic, plus
+ * the extra users' inboxes), and a CHAT send gets its STORED receipt. A
+ * retry (STORE_EDUP) is answered with STORED and the original seq and is
+ * not delivered again; a failure gets REJECTED store_failed. Returns 0, or
+ * -1 when the writer refused (nothing queued; the hook is never called). */
+int message__submit(const pp_send *s, pp_committed_fn hook, void *ctx);
+/* The one place an Envelope is stamped: every server field from the store's
+ * record (server_id, chat_id, seq, sender, server_ts, kind), the client's
+ * fields (client_msg_id, body, media_id) and ttl_s. out borrows m's strings.
+ * recipient and sender_client_id are left empty (a client id is never
+ * disclosed to other users). */
+void message__stamp(Parley__V1__Envelope *out, const store_message *m, uint32_t ttl_s);
 
 /* ------------------------------------------------------------ envelope.c */
 
-int envelope__init(store_t *s);      /* load every chat's last seq (blocking, at init) */
+int envelope__init(store_t *s);      /* load the chats and their last seqs (blocking, at init) */
 void envelope__cleanup(void);
-/* A publish to parley/u/{recipient}/inbox. */
+/* A publish to parley/u/{recipient}/inbox (consumed: stored, then delivered). */
 void envelope__handle(struct mosquitto_evt_message *ed, const char *me, const char *recipient);
-/* The chat's last assigned seq, or 0 if the chat is unknown. */
+/* The direct chat's last committed seq, or 0 if the chat is unknown. */
 uint64_t envelope__last_seq(const char *chat_id);
 /* The checks every client Envelope passes (1:1 and group sends): payload
  * and body within max_payload, a valid client_msg_id (copied to cmid, which
@@ -220,30 +276,6 @@ uint64_t envelope__last_seq(const char *chat_id);
 Parley__V1__Envelope *envelope__unpack_checked(const struct mosquitto_evt_message *ed,
                                                char cmid[IDS_CLIENT_MSG_MAX + 1], pp_reject *why,
                                                const char **reason);
-/* If (me, cmid) is a retry found in d: count it, repeat the STORED receipt
- * when the first copy is stored, discard the publish and return true.
- * Otherwise do nothing and return false. */
-bool envelope__answer_retry(const pp_dedup *d, struct mosquitto_evt_message *ed, const char *me,
-                            const char *cmid);
-/* Stamp a client's Envelope in into *out: a fresh server_id (written to the
- * caller's buffer), chat_id, seq, sender me, server_ts now, kind CHAT;
- * client_msg_id (cmid), body, media_id and ttl_s come from the client.
- * recipient and sender_client_id are left empty (a client id is never
- * disclosed to other users). out borrows every string and in's body. */
-void envelope__stamp(Parley__V1__Envelope *out, const Parley__V1__Envelope *in, const char *me,
-                     const char *cmid, const char *chat_id, uint64_t seq, int64_t now,
-                     char server_id[IDS_SERVER_ID_LEN + 1]);
-
-/* ------------------------------------------------------------ persist.c */
-
-/* Queue the creation of a direct chat and its two members. */
-int persist__create_direct_chat(const char *chat_id, const char *a, const char *b, int64_t now);
-/* Queue a stamped envelope; a STORED (or REJECTED) receipt follows the
- * commit, and the (sender, client_msg_id) entry of dedup is marked stored
- * (or dropped). dedup may be NULL and must outlive the write (the plugin
- * drains every task before it frees its maps). Returns 0, or -1 if the
- * writer refused (queue full) or memory ran out; nothing is queued then. */
-int persist__message(const Parley__V1__Envelope *env, pp_dedup *dedup);
 
 /* ------------------------------------------------------------ receipts.c */
 
@@ -252,6 +284,12 @@ void receipts__stored(const char *sender, const char *chat_id, uint64_t seq,
 void receipts__rejected(const char *sender, const char *client_msg_id, const char *chat_id,
                         pp_reject why, const char *message);
 void receipts__cursor(const char *to, const char *chat_id, uint64_t seq, const char *by, bool read);
+/* REJECTED with a code outside pp_reject (group sends: not_member, forbidden). */
+void receipts__rejected_code(const char *sender, const char *client_msg_id, const char *chat_id,
+                             const char *code, const char *message);
+/* A group cursor receipt (DELIVERED/READ by one member, or by all). */
+void receipts__group_cursor(const char *to, const char *chat_id, uint64_t seq, const char *by,
+                            bool read, bool all);
 const char *receipts__reject_code(pp_reject why);
 
 /* ------------------------------------------------------------ control.c */

@@ -1,7 +1,8 @@
 /*
  * receipts.c - Receipt messages on parley/u/{user}/receipts (QoS 1):
  * STORED after the commit, REJECTED with an error code, DELIVERED/READ when
- * the other member's cursor moves.
+ * the other member's cursor moves (1:1 and group). The one home for
+ * receipts: every file that answers a send or moves a cursor calls here.
  */
 #include "plugin_int.h"
 
@@ -46,13 +47,7 @@ void receipts__stored(const char *sender, const char *chat_id, uint64_t seq,
 void receipts__rejected(const char *sender, const char *client_msg_id, const char *chat_id,
                         pp_reject why, const char *message)
 {
-    Parley__V1__Receipt r = PARLEY__V1__RECEIPT__INIT;
-    r.status = PARLEY__V1__RECEIPT_STATUS__REJECTED;
-    r.chat_id = (char *)(chat_id ? chat_id : "");
-    r.client_msg_id = (char *)(client_msg_id ? client_msg_id : "");
-    r.error = (char *)receipts__reject_code(why);
-    r.error_message = (char *)message;
-    receipts_send(sender, &r);
+    receipts__rejected_code(sender, client_msg_id, chat_id, receipts__reject_code(why), message);
 }
 
 void receipts__cursor(const char *to, const char *chat_id, uint64_t seq, const char *by, bool read)
@@ -62,5 +57,29 @@ void receipts__cursor(const char *to, const char *chat_id, uint64_t seq, const c
     r.chat_id = (char *)chat_id;
     r.seq = seq;
     r.by = (char *)by;
+    receipts_send(to, &r);
+}
+
+void receipts__rejected_code(const char *sender, const char *client_msg_id, const char *chat_id,
+                             const char *code, const char *message)
+{
+    Parley__V1__Receipt r = PARLEY__V1__RECEIPT__INIT;
+    r.status = PARLEY__V1__RECEIPT_STATUS__REJECTED;
+    r.chat_id = (char *)(chat_id ? chat_id : "");
+    r.client_msg_id = (char *)(client_msg_id ? client_msg_id : "");
+    r.error = (char *)code;
+    r.error_message = (char *)message;
+    receipts_send(sender, &r);
+}
+
+void receipts__group_cursor(const char *to, const char *chat_id, uint64_t seq, const char *by,
+                            bool read, bool all)
+{
+    Parley__V1__Receipt r = PARLEY__V1__RECEIPT__INIT;
+    r.status = read ? PARLEY__V1__RECEIPT_STATUS__READ : PARLEY__V1__RECEIPT_STATUS__DELIVERED;
+    r.chat_id = (char *)chat_id;
+    r.seq = seq;
+    r.by = (char *)(by ? by : "");
+    r.all = all;
     receipts_send(to, &r);
 }

@@ -2,7 +2,8 @@
  * tasks.c - the completion queue: writer and reader threads push finished
  * tasks; the broker thread drains them in MOSQ_EVT_TICK (the only place
  * their results may be published, since mosquitto_broker_publish is not
- * thread-safe).
+ * thread-safe). Every push wakes the broker thread (wake.c), so a task
+ * waits for the next loop iteration, not for the 100 ms idle tick.
  */
 #include "plugin_int.h"
 
@@ -24,6 +25,7 @@ void tasks__push(pp_task *t)
     tasks_tail = t;
     tasks_count++;
     pthread_mutex_unlock(&tasks_lock);
+    wake__kick();
 }
 
 void tasks__drain(bool stopping)

@@ -109,7 +109,10 @@ log_type all
 plugin $H_PLUGIN
 plugin_opt_store $H_STORE
 plugin_opt_admins ${H_ADMINS:-admin}
+plugin_opt_wake_socket $H_TMP/wake.sock
 ${1:-}
+# the plugin's wake connection (docs/broker-plugin.md, "Waking the loop")
+listener 0 $H_TMP/wake.sock
 CONF
   # As root, mosquitto would switch to user "mosquitto", which cannot open
   # the store in the private $H_TMP: stay the invoking user.
