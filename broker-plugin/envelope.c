@@ -87,14 +87,22 @@ static uint64_t *envelope_chat(const char *chat_id, const char *a, const char *b
     return v;
 }
 
-/* Broker thread, after the commit: raise the chat's committed seq. */
+/* Broker thread, after the commit: raise the chat's committed seq. A chat
+ * that never had a message stored is forgotten when a write fails, so that
+ * the next send queues its creation again (the failed batch may have held
+ * it; STORE_EEXIST is harmless). */
 static void envelope_committed(const pp_committed *c, void *ctx)
 {
     (void)ctx;
-    if (c->stopping || (c->rc != STORE_OK && c->rc != STORE_EDUP))
-        return;
     uint64_t *v = strmap_get(env_chats, c->chat_id);
-    if (v && c->seq > *v)
+    if (c->stopping || !v)
+        return;
+    if (c->rc != STORE_OK && c->rc != STORE_EDUP) {
+        if (*v == 0)
+            strmap_remove(env_chats, c->chat_id);
+        return;
+    }
+    if (c->seq > *v)
         *v = c->seq;
 }
 

@@ -19,7 +19,7 @@ p_sub al_rc alice alice-r 10 parley/u/alice/receipts
 p_env "$H_TMP/m1" m1 --body "hello bob" --sender mallory --seq 99
 p_pub alice alice-1 parley/u/bob/inbox "$H_TMP/m1"
 # Wait for m1's STORED receipt before the retry, so the retry is answered
-# from the de-duplication map as "already stored".
+# by the store as "already stored" (STORE_EDUP) and is not delivered again.
 h_wait_for 20 grep -q . "$H_TMP/al_rc.out" || h_fail "no STORED receipt for m1"
 
 printf '\xff\xff\xff\xff' >"$H_TMP/garbage"
