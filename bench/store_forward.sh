@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# bench/store_forward.sh - one broker node: publish-to-delivery and
+# publish-to-STORED latency (p50/p99) at a low load and at half load, and the
+# maximum throughput, for three configurations in the same run, alternated:
+#   bare    mosquitto without the plugin
+#   prev    the previous plugin (deliver at once, store afterwards, receipts at
+#           the idle tick), built from git (--prev REV, default: the merge
+#           base of HEAD and main) in a scratch worktree
+#   parley  this tree's plugin (store, then forward; the loop woken by the
+#           plugin's wake connection)
+# Writes the section between <!-- stf:begin --> and <!-- stf:end --> of
+# docs/benchmarks.md (or prints it with --no-doc). Nothing here asserts a speed.
+#
+#   bench/store_forward.sh [--build-dir DIR] [--prev REV] [--rounds N]
+#                          [--duration S] [--pairs N] [--low-rate R] [--no-doc] [--keep]
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${PARLEY_BUILD_DIR:-$ROOT/build-bench}"
+PREV="" ROUNDS=2 DURATION=8 WARMUP=2 PAIRS=8 LOW=100 WRITE_DOC=1 KEEP=0 PAYLOAD=100
+CMDLINE="bench/store_forward.sh $*"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build-dir) mkdir -p "$2"; BUILD="$(cd "$2" && pwd)"; shift ;;
+    --prev) PREV="$2"; shift ;;
+    --rounds) ROUNDS="$2"; shift ;;
+    --duration) DURATION="$2"; shift ;;
+    --pairs) PAIRS="$2"; shift ;;
+    --low-rate) LOW="$2"; shift ;;
+    --no-doc) WRITE_DOC=0 ;;
+    --keep) KEEP=1 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "store_forward.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ -n "$PREV" ] || PREV="$(git -C "$ROOT" merge-base HEAD main)"
+PREV_SHORT="$(git -C "$ROOT" rev-parse --short "$PREV")"
+
+MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
+LOADGEN="$BUILD/bench/loadgen/parley-loadgen"
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/parley-stf.XXXXXX")"
+RESULTS="$TMP/results.jsonl"
+BROKER_PID=""
+PREV_TREE="$TMP/prev-src"
+
+log() { echo "[store_forward.sh] $*" >&2; }
+die() { log "FAIL: $*"; exit 1; }
+stop_broker() {
+  [ -n "$BROKER_PID" ] || return 0
+  kill -TERM "$BROKER_PID" 2>/dev/null || true
+  local i
+  for ((i = 0; i < 100; i++)); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$BROKER_PID" 2>/dev/null || true
+  wait "$BROKER_PID" 2>/dev/null || true
+  BROKER_PID=""
+}
+cleanup() {
+  stop_broker
+  git -C "$ROOT" worktree remove --force "$PREV_TREE" 2>/dev/null || true
+  if [ "$KEEP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+log "building parley-loadgen and parley_plugin in $BUILD"
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$TMP/cmake.log" 2>&1 ||
+  { tail -n 30 "$TMP/cmake.log" >&2; die "cmake configure failed"; }
+cmake --build "$BUILD" --target parley-loadgen parley_plugin -j2 >>"$TMP/cmake.log" 2>&1 ||
+  { tail -n 30 "$TMP/cmake.log" >&2; die "build failed"; }
+log "building the previous plugin ($PREV_SHORT) in a scratch worktree"
+git -C "$ROOT" worktree add --detach "$PREV_TREE" "$PREV" >>"$TMP/cmake.log" 2>&1 || die "git worktree add $PREV"
+cmake -S "$PREV_TREE" -B "$TMP/prev-build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >>"$TMP/cmake.log" 2>&1 ||
+  { tail -n 30 "$TMP/cmake.log" >&2; die "cmake configure (prev) failed"; }
+cmake --build "$TMP/prev-build" --target parley_plugin -j2 >>"$TMP/cmake.log" 2>&1 ||
+  { tail -n 30 "$TMP/cmake.log" >&2; die "build (prev) failed"; }
+declare -A PLUGIN=([parley]="$BUILD/broker-plugin/parley_plugin.so" [prev]="$TMP/prev-build/broker-plugin/parley_plugin.so")
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+wait_port() {
+  local i
+  for ((i = 0; i < 200; i++)); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    kill -0 "$BROKER_PID" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
+# start_broker bare|prev|parley - a fresh broker (and store) on a free port.
+RUN_NO=0
+start_broker() {
+  local cfg="$1"
+  RUN_NO=$((RUN_NO + 1))
+  RUN_DIR="$TMP/run-$RUN_NO-$cfg"
+  mkdir -p "$RUN_DIR"
+  PORT="$(free_port)"
+  cat >"$RUN_DIR/mosquitto.conf" <<CONF
+per_listener_settings false
+listener $PORT 127.0.0.1
+max_connections -1
+persistence false
+log_dest stderr
+log_type error
+log_type warning
+CONF
+  if [ "$cfg" = bare ]; then
+    echo "allow_anonymous true" >>"$RUN_DIR/mosquitto.conf"
+  else
+    "$LOADGEN" register --store "sqlite:$RUN_DIR/parley.db" --users $((2 * PAIRS)) \
+      >>"$RUN_DIR/register.log" 2>&1 || { cat "$RUN_DIR/register.log" >&2; die "register failed"; }
+    cat >>"$RUN_DIR/mosquitto.conf" <<CONF
+allow_anonymous false
+plugin ${PLUGIN[$cfg]}
+plugin_opt_store sqlite:$RUN_DIR/parley.db
+plugin_opt_rate_messages 1000000
+plugin_opt_rate_bytes 1099511627776
+plugin_opt_rate_user_messages 1000000
+plugin_opt_rate_user_bytes 1099511627776
+CONF
+    # The new plugin wakes the loop through a unix socket listener; the old
+    # one has no such option (it would refuse it), so only parley gets it.
+    [ "$cfg" = parley ] && printf 'plugin_opt_wake_socket %s\nlistener 0 %s\n' \
+      "$RUN_DIR/wake.sock" "$RUN_DIR/wake.sock" >>"$RUN_DIR/mosquitto.conf"
+    [ "$(id -u)" = 0 ] && echo "user root" >>"$RUN_DIR/mosquitto.conf"
+  fi
+  "$MOSQUITTO" -c "$RUN_DIR/mosquitto.conf" >"$RUN_DIR/mosquitto.log" 2>&1 &
+  BROKER_PID=$!
+  wait_port "$PORT" || { cat "$RUN_DIR/mosquitto.log" >&2; die "$cfg broker did not start"; }
+}
+
+# flow TAG CFG ARGS... - one parley-loadgen flow run against a fresh broker.
+flow() {
+  local tag="$1" cfg="$2" kind=parley out; shift 2
+  [ "$cfg" = bare ] && kind=bare
+  start_broker "$cfg"
+  sleep 0.3   # let the wake connection come up
+  out="$("$LOADGEN" flow --port "$PORT" --broker "$kind" --pairs "$PAIRS" --payload "$PAYLOAD" \
+    --qos 1 --warmup "$WARMUP" --duration "$DURATION" "$@" 2>>"$RUN_DIR/loadgen.log" || true)"
+  stop_broker
+  python3 - "$tag" "$cfg" "$out" >>"$RESULTS" <<'PY'
+import json, sys
+tag, cfg, line = sys.argv[1:4]
+try:
+    r = json.loads(line)
+except ValueError:
+    r = {"ok": False, "error": "no JSON from parley-loadgen: " + line[:200]}
+print(json.dumps({"tag": tag, "cfg": cfg, "r": r}))
+PY
+  log "$tag $cfg: $(tail -n1 "$RESULTS" | python3 -c 'import json,sys; d=json.load(sys.stdin)["r"]; print("throughput", d.get("throughput"), "p99_us", d.get("latency",{}).get("p99_us"), "stored_p99_us", (d.get("stored_latency") or {}).get("p99_us"), d.get("error",""))')"
+}
+
+MACHINE="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -sr)"
+STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+: >"$RESULTS"
+CFGS=(bare prev parley)
+for ((r = 1; r <= ROUNDS; r++)); do
+  for cfg in "${CFGS[@]}"; do flow max "$cfg"; done
+done
+HALF="$(python3 - "$RESULTS" <<'PY'
+import json, statistics, sys
+v = [json.loads(l) for l in open(sys.argv[1])]
+t = [statistics.median(ts) for ts in
+     ([x["r"].get("throughput", 0) for x in v if x["tag"] == "max" and x["cfg"] == c]
+      for c in ("bare", "prev", "parley")) if ts]
+print(int(min(t) / 2) if t and min(t) > 0 else 1000)
+PY
+)"
+log "half load (half of the slowest configuration's maximum): $HALF msg/s"
+for ((r = 1; r <= ROUNDS; r++)); do
+  for cfg in "${CFGS[@]}"; do flow low "$cfg" --rate "$LOW"; done
+  for cfg in "${CFGS[@]}"; do flow half "$cfg" --rate "$HALF"; done
+done
+LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+SECTION="$TMP/section.md"
+python3 - "$RESULTS" "$STARTED" "$MACHINE" "$LOAD_BEFORE" "$LOAD_AFTER" "$CMDLINE" "$PREV_SHORT" \
+  "$PAIRS" "$DURATION" "$WARMUP" "$LOW" "$HALF" >"$SECTION" <<'PY'
+import json, statistics, sys
+(results, started, machine, load0, load1, cmd, prev, pairs, dur, warm, low, half) = sys.argv[1:13]
+runs = [json.loads(l) for l in open(results)]
+def get(x, *path):
+    for p in path:
+        if not isinstance(x, dict) or p not in x:
+            return None
+        x = x[p]
+    return x
+def med(tag, cfg, *path):
+    v = [get(x["r"], *path) for x in runs if x["tag"] == tag and x["cfg"] == cfg]
+    v = [a for a in v if a is not None]
+    return statistics.median(v) if v else None
+def ms(us):
+    return "n/a" if us is None else "{:.2f} ms".format(us / 1000)
+def n(v):
+    return "n/a" if v is None else "{:,.0f}".format(v)
+names = {"bare": "bare mosquitto", "prev": "previous plugin ({}: deliver, then store)".format(prev),
+         "parley": "this plugin (store, then forward; woken loop)"}
+w = print
+w("Measured {} on {}; load average {} before, {} after.".format(started, machine, load0, load1))
+w("")
+w("Command: `{}` ({} sender/receiver pairs, QoS 1, 100-byte bodies, {} s measured after {} s "
+  "warmup per run, every run against a freshly started broker and a fresh SQLite store, "
+  "configurations alternated; medians of the runs).".format(cmd.strip(), pairs, dur, warm))
+w("")
+w("| configuration | max throughput (msg/s) | deliver p50 / p99 at {} msg/s | STORED p50 / p99 at {} msg/s | deliver p50 / p99 at {} msg/s (half load) | STORED p50 / p99 at {} msg/s |".format(low, low, n(float(half)), n(float(half))))
+w("|---|---:|---:|---:|---:|---:|")
+for c in ("bare", "prev", "parley"):
+    st = lambda tag, p: "—" if c == "bare" else ms(med(tag, c, "stored_latency", p))
+    w("| {} | {} | {} / {} | {} / {} | {} / {} | {} / {} |".format(
+        names[c], n(med("max", c, "throughput")),
+        ms(med("low", c, "latency", "p50_us")), ms(med("low", c, "latency", "p99_us")),
+        st("low", "p50_us"), st("low", "p99_us"),
+        ms(med("half", c, "latency", "p50_us")), ms(med("half", c, "latency", "p99_us")),
+        st("half", "p50_us"), st("half", "p99_us")))
+w("")
+w("Every run (throughput msg/s; deliver p99; STORED p99):")
+w("")
+for tag in ("max", "low", "half"):
+    for c in ("bare", "prev", "parley"):
+        rs = [x for x in runs if x["tag"] == tag and x["cfg"] == c]
+        w("- {} {}: {}".format(tag, c, "; ".join("{} msg/s, {}, {}{}".format(
+            n(get(x["r"], "throughput")), ms(get(x["r"], "latency", "p99_us")),
+            ms(get(x["r"], "stored_latency", "p99_us")),
+            " (error: {})".format(get(x["r"], "error")) if get(x["r"], "error") else "") for x in rs)))
+PY
+
+if [ "$WRITE_DOC" = 1 ]; then
+  DOC="$ROOT/docs/benchmarks.md"
+  grep -q '<!-- stf:begin -->' "$DOC" || die "no <!-- stf:begin --> marker in $DOC"
+  python3 - "$DOC" "$SECTION" <<'PY'
+import sys
+doc, sec = sys.argv[1:3]
+s = open(doc).read()
+a = s.index("<!-- stf:begin -->") + len("<!-- stf:begin -->")
+b = s.index("<!-- stf:end -->")
+open(doc, "w").write(s[:a] + "\n" + open(sec).read() + s[b:])
+PY
+  log "wrote $DOC"
+else
+  cat "$SECTION"
+fi
