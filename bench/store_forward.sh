@@ -98,6 +98,9 @@ start_broker() {
   PORT="$(free_port)"
   cat >"$RUN_DIR/mosquitto.conf" <<CONF
 per_listener_settings false
+# Receipts follow a PUBACK on the sender's connection: without TCP_NODELAY,
+# Nagle holds them until the client's delayed ACK (~40 ms). Same for all.
+set_tcp_nodelay true
 listener $PORT 127.0.0.1
 max_connections -1
 persistence false
