@@ -8,6 +8,7 @@
  * writer's batching only change with a restart.
  */
 #include "plugin_int.h"
+#include "bus.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -29,6 +30,8 @@ static void config_free(pp_config *c)
     free(c->admins);
     free(c->options_file);
     free(c->wake_socket);
+    free(c->cluster_nats);
+    free(c->node_id);
     memset(c, 0, sizeof *c);
 }
 
@@ -69,6 +72,28 @@ static bool config_apply(pp_config *c, const char *k, const char *v)
         return config_string(&c->options_file, v);
     if (!strcmp(k, "wake_socket"))
         return config_string(&c->wake_socket, v);
+    if (!strcmp(k, "cluster_nats"))
+        return config_string(&c->cluster_nats, v);
+    if (!strcmp(k, "node_id")) {
+        if (!bus__valid_node_id(v)) {
+            mosquitto_log_printf(MOSQ_LOG_ERR,
+                                 "parley: option node_id: '%s' is not 1..64 of [A-Za-z0-9_-]", v);
+            return false;
+        }
+        return config_string(&c->node_id, v);
+    }
+    if (!strcmp(k, "cluster_debug")) {
+        if (!config_number(k, v, 0, 1, &x))
+            return false;
+        c->cluster_debug = x != 0;
+        return true;
+    }
+    if (!strcmp(k, "cluster_heartbeat_ms")) {
+        if (!config_number(k, v, 100, 3600000, &x))
+            return false;
+        c->cluster_heartbeat_ms = (int)x;
+        return true;
+    }
     if (!strcmp(k, "max_payload")) {
         if (!config_number(k, v, 1, 64 * 1024 * 1024, &x))
             return false;
@@ -159,7 +184,8 @@ static bool config_file(pp_config *c, const char *path)
             while (isspace((unsigned char)*val))
                 val++;
         }
-        if (!strcmp(p, "store") || !strcmp(p, "options_file") || !strcmp(p, "wake_socket"))
+        if (!strcmp(p, "store") || !strcmp(p, "options_file") || !strcmp(p, "wake_socket") ||
+            !strcmp(p, "cluster_nats") || !strcmp(p, "node_id"))
             continue; /* only in mosquitto.conf */
         ok = config_apply(c, p, val);
     }
@@ -184,6 +210,7 @@ static int config_parse(const config_kv *kv, int n, pp_config *c)
     c->max_conns_per_user = 16;
     c->max_sessions_per_user = 8;
     c->session_expiry_s = 7 * 86400;
+    c->cluster_heartbeat_ms = 2000;
     for (int i = 0; i < n; i++)
         if (!config_apply(c, kv[i].key, kv[i].value ? kv[i].value : ""))
             goto fail;
@@ -267,6 +294,13 @@ void config__reload(struct mosquitto_opt *opts, int n)
     free(c.wake_socket); /* the wake connection is made at start only */
     c.wake_socket = pp.cfg.wake_socket;
     pp.cfg.wake_socket = NULL;
+    /* The bus keeps its servers, node id and debug handler until a restart. */
+    free(c.cluster_nats);
+    free(c.node_id);
+    c.cluster_nats = pp.cfg.cluster_nats;
+    c.node_id = pp.cfg.node_id;
+    c.cluster_debug = pp.cfg.cluster_debug;
+    pp.cfg.cluster_nats = pp.cfg.node_id = NULL;
     config_free(&pp.cfg);
     pp.cfg = c;
     mosquitto_log_printf(MOSQ_LOG_NOTICE,

@@ -85,6 +85,7 @@ int dispatch__tick_cb(int event, void *event_data, void *userdata)
     tasks__drain(false);
     int64_t now_ms = pp_now_ms();
     presence__sweep(now_ms);
+    cluster__tick();
     metrics__tick(now_ms);
     return MOSQ_ERR_SUCCESS;
 }

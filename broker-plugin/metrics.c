@@ -4,6 +4,7 @@
  * metrics_interval seconds. Only users in plugin_opt_admins may read $SYS.
  */
 #include "hardening.h"
+#include "bus.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -73,6 +74,22 @@ void metrics__publish(void)
     metrics_put("reader/queue_depth", worker__pending());
     metrics_put("tick/avg_interval_us", pp.m.ticks ? pp.m.tick_gap_us_total / pp.m.ticks : 0);
     metrics_put("tick/max_interval_us", pp.m.tick_gap_us_max);
+    if (bus__enabled()) {
+        bus_stats bs;
+        bus__get_stats(&bs);
+        metrics_put("cluster/connected", bs.connected);
+        metrics_put("cluster/messages_in", bs.msgs_in);
+        metrics_put("cluster/messages_out", bs.msgs_out);
+        metrics_put("cluster/bytes_in", bs.bytes_in);
+        metrics_put("cluster/bytes_out", bs.bytes_out);
+        metrics_put("cluster/dropped_in", bs.dropped_in);
+        metrics_put("cluster/dropped_out", bs.dropped_out);
+        metrics_put("cluster/disconnects", bs.disconnects);
+        metrics_put("cluster/reconnects", bs.reconnects);
+        metrics_put("cluster/subscriptions", bs.subscriptions);
+        metrics_put("cluster/presence/remote_users", cluster__remote_users());
+        metrics_put("cluster/presence/expired", cluster__expired());
+    }
 }
 
 void metrics__tick(int64_t now_ms)

@@ -4,6 +4,7 @@
  * Each concern lives in its own file (docs/broker-plugin.md has the map).
  */
 #include "plugin_int.h"
+#include "bus.h"
 #include "dispatch.h"
 #include "groups.h"
 #include "hardening.h"
@@ -79,6 +80,9 @@ PP_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
     s = NULL; /* the worker owns it now */
     if (wake__start(pp.cfg.wake_socket) != 0)
         goto fail;
+    /* The bus (only with plugin_opt_cluster_nats): handlers first. */
+    if (cluster__init() != 0 || bus__start() != 0)
+        goto fail;
     for (; registered < PP_NCALLBACKS; registered++) {
         if (mosquitto_callback_register(pp.id, pp_callbacks[registered].event,
                                         pp_callbacks[registered].cb, NULL, NULL) != MOSQ_ERR_SUCCESS) {
@@ -97,12 +101,14 @@ fail:
         mosquitto_callback_unregister(pp.id, pp_callbacks[registered].event,
                                       pp_callbacks[registered].cb, NULL);
     }
+    bus__stop();
     wake__stop();
     worker__stop();
     store_writer_stop(pp.writer);
     pp.writer = NULL;
     tasks__drain(true);
     store_close(s);
+    cluster__cleanup();
     lookup__cleanup();
     limits__cleanup();
     presence__cleanup();
@@ -117,11 +123,14 @@ PP_EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opt
 {
     for (size_t i = PP_NCALLBACKS; i > 0; i--)
         mosquitto_callback_unregister(pp.id, pp_callbacks[i - 1].event, pp_callbacks[i - 1].cb, NULL);
+    cluster__leave(); /* the other nodes drop this node's users at once */
+    bus__stop();      /* flushes the goodbye (bounded), then closes */
     wake__stop();
     worker__stop();
     store_writer_stop(pp.writer); /* commits what is queued; callbacks queue tasks */
     pp.writer = NULL;
     tasks__drain(true);
+    cluster__cleanup();
     lookup__cleanup();
     limits__cleanup();
     presence__cleanup();

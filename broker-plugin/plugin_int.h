@@ -66,6 +66,10 @@ typedef struct {
     int64_t session_expiry_s;     /* plugin_opt_session_expiry: as persistent_client_expiration (7 d) */
     char *options_file;       /* plugin_opt_options_file: more options, re-read on reload */
     char *wake_socket;        /* plugin_opt_wake_socket: a "listener 0 PATH" unix socket */
+    char *cluster_nats;       /* plugin_opt_cluster_nats: NATS URLs, comma-separated; NULL = one node */
+    char *node_id;            /* plugin_opt_node_id: this node's id (default: random per start) */
+    bool cluster_debug;       /* plugin_opt_cluster_debug: log the bus's test payloads */
+    int cluster_heartbeat_ms; /* plugin_opt_cluster_heartbeat_ms: presence heartbeat (2000) */
 } pp_config;
 
 /* config.c: parse plugin_opt_* (and the options file) into pp.cfg. */
@@ -335,6 +339,13 @@ void presence__sweep(int64_t now_ms);
 int presence__disconnect_cb(int event, void *event_data, void *userdata);
 size_t presence__users_online(void);
 size_t presence__connections(void);
+/* True if user has a connection on this node. */
+bool presence__local_online(const char *user);
+/* Call fn on every user connected to this node. */
+void presence__foreach_online(void (*fn)(const char *user, void *ctx), void *ctx);
+/* Publish the retained Presence of user (ONLINE since when / OFFLINE last
+ * seen when) on this node's broker. */
+void presence__publish(const char *user, bool online, int64_t when);
 /* A publish to parley/u/{peer}/typing. */
 void typing__handle(struct mosquitto_evt_message *ed, const char *me, const char *peer);
 /* Relay a Typing publish as (me, chat_id, in->typing, now): the payload is
@@ -342,6 +353,20 @@ void typing__handle(struct mosquitto_evt_message *ed, const char *me, const char
  * cannot be replaced. Used for 1:1 and group typing. */
 void typing__relay(struct mosquitto_evt_message *ed, const char *me, const char *chat_id,
                    const Parley__V1__Typing *in);
+
+/* ------------------------------------------------------------ cluster.c */
+
+/* Presence across nodes over the bus (docs/cluster.md). Everything is a
+ * no-op without plugin_opt_cluster_nats. */
+int cluster__init(void);             /* before bus__start: registers the handlers */
+void cluster__cleanup(void);
+void cluster__leave(void);           /* before bus__stop: tell the others */
+void cluster__tick(void);            /* heartbeat and expiry, from the tick */
+void cluster__local_online(const char *user);  /* first connection of user here */
+void cluster__local_offline(const char *user); /* last connection of user here ended */
+bool cluster__remote_online(const char *user); /* connected on another node */
+size_t cluster__remote_users(void);
+uint64_t cluster__expired(void);     /* entries dropped because their node went quiet */
 
 /* ------------------------------------------------------------ limits.c */
 

@@ -13,6 +13,7 @@
  * its token expires.
  */
 #include "plugin_int.h"
+#include "bus.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,7 +170,31 @@ size_t presence__connections(void)
     return pr_conns ? strmap_count(pr_conns) : 0;
 }
 
-static void presence_publish(const char *user, bool online, int64_t when)
+bool presence__local_online(const char *user)
+{
+    return pr_users && strmap_get(pr_users, user) != NULL;
+}
+
+typedef struct {
+    void (*fn)(const char *user, void *ctx);
+    void *ctx;
+} presence_walk;
+
+static void walk_user(const char *key, void *value, void *ctx)
+{
+    (void)value;
+    presence_walk *w = ctx;
+    w->fn(key, w->ctx);
+}
+
+void presence__foreach_online(void (*fn)(const char *user, void *ctx), void *ctx)
+{
+    presence_walk w = {fn, ctx};
+    if (pr_users)
+        strmap_foreach(pr_users, walk_user, &w);
+}
+
+void presence__publish(const char *user, bool online, int64_t when)
 {
     char topic[PP_TOPIC_MAX];
     Parley__V1__Presence p = PARLEY__V1__PRESENCE__INIT;
@@ -281,6 +306,10 @@ int presence__admit(struct mosquitto *client, const char *user, const char *clie
         return 0;
     }
     (*cid_n)++;
+    /* One watch per tracked connection (the DISCONNECT of each one
+     * unwatches): bus.c counts them and subscribes the user's subject
+     * while any is left. */
+    bus__watch_user(user);
     if (!pu) {
         pu = calloc(1, sizeof *pu);
         if (!pu || strmap_put(pr_users, user, pu) != 0) {
@@ -288,7 +317,10 @@ int presence__admit(struct mosquitto *client, const char *user, const char *clie
             return 0;
         }
         pu->since = now;
-        presence_publish(user, true, pu->since);
+        /* Online elsewhere in the cluster: the retained ONLINE is there. */
+        if (!cluster__remote_online(user))
+            presence__publish(user, true, pu->since);
+        cluster__local_online(user);
     }
     pu->connections++;
     return 0;
@@ -314,9 +346,13 @@ int presence__disconnect_cb(int event, void *event_data, void *userdata)
     if (e)
         e->last_ms = now;
     presence_user *pu = strmap_get(pr_users, c->user);
+    bus__unwatch_user(c->user);
     if (pu && --pu->connections == 0) {
         strmap_remove(pr_users, c->user);
-        presence_publish(c->user, false, now);
+        cluster__local_offline(c->user);
+        /* Still connected on another node: stays ONLINE. */
+        if (!cluster__remote_online(c->user))
+            presence__publish(c->user, false, now);
     }
     conn_free(c);
     return MOSQ_ERR_SUCCESS;

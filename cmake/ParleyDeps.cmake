@@ -10,6 +10,7 @@ pkg_check_modules(CURL        REQUIRED IMPORTED_TARGET libcurl)
 pkg_check_modules(PROTOBUFC   REQUIRED IMPORTED_TARGET libprotobuf-c)
 pkg_check_modules(CMOCKA      REQUIRED IMPORTED_TARGET cmocka)
 pkg_check_modules(LIBMOSQ     REQUIRED IMPORTED_TARGET libmosquitto)
+pkg_check_modules(NATS        REQUIRED IMPORTED_TARGET libnats)   # libnats-dev: the broker nodes' bus
 if(PARLEY_MONGO)
   pkg_check_modules(MONGOC    REQUIRED IMPORTED_TARGET libmongoc-1.0)
 endif()

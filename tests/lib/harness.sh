@@ -87,18 +87,18 @@ h_bg() {
   H_PIDS+=("$H_LAST_PID")
 }
 
-# h_mosquitto_conf [EXTRA_LINES] - write $H_TMP/mosquitto.conf for the broker
-# with the plugin on $H_MQTT_PORT (picked if unset) and $H_STORE.
-h_mosquitto_conf() {
-  : "${H_MQTT_PORT:=$(h_port)}"
-  mkdir -p "$H_TMP/mosq"
-  cat >"$H_TMP/mosquitto.conf" <<CONF
+# h_write_mosquitto_conf FILE PORT DIR [EXTRA_LINES] - a broker config with
+# the plugin on PORT and $H_STORE, persistence in DIR.
+h_write_mosquitto_conf() {
+  local file="$1" port="$2" dir="$3"
+  mkdir -p "$dir"
+  cat >"$file" <<CONF
 per_listener_settings false
 allow_anonymous false
-listener $H_MQTT_PORT 127.0.0.1
+listener $port 127.0.0.1
 max_connections 10000
 persistence true
-persistence_location $H_TMP/mosq/
+persistence_location $dir/
 autosave_interval 1
 max_queued_messages ${H_MAX_QUEUED:-1000}
 max_queued_bytes 1048576
@@ -109,14 +109,21 @@ log_type all
 plugin $H_PLUGIN
 plugin_opt_store $H_STORE
 plugin_opt_admins ${H_ADMINS:-admin}
-plugin_opt_wake_socket $H_TMP/wake.sock
-${1:-}
+plugin_opt_wake_socket $dir/wake.sock
+${4:-}
 # the plugin's wake connection (docs/broker-plugin.md, "Waking the loop")
-listener 0 $H_TMP/wake.sock
+listener 0 $dir/wake.sock
 CONF
   # As root, mosquitto would switch to user "mosquitto", which cannot open
   # the store in the private $H_TMP: stay the invoking user.
-  if [ "$(id -u)" = 0 ]; then echo "user root" >>"$H_TMP/mosquitto.conf"; fi
+  if [ "$(id -u)" = 0 ]; then echo "user root" >>"$file"; fi
+}
+
+# h_mosquitto_conf [EXTRA_LINES] - write $H_TMP/mosquitto.conf for the broker
+# with the plugin on $H_MQTT_PORT (picked if unset) and $H_STORE.
+h_mosquitto_conf() {
+  : "${H_MQTT_PORT:=$(h_port)}"
+  h_write_mosquitto_conf "$H_TMP/mosquitto.conf" "$H_MQTT_PORT" "$H_TMP/mosq" "${1:-}"
 }
 
 # h_start_mosquitto [EXTRA_CONF_LINES] - mosquitto with the Parley plugin.
@@ -200,3 +207,77 @@ h_user() {
 h_assert_eq() { [ "$1" = "$2" ] || h_fail "${3:-assertion}: expected '$2', got '$1'"; }
 h_assert_contains() { grep -qF -- "$2" <<<"$1" || h_fail "${3:-assertion}: '$2' not in output: $1"; }
 h_assert_not_contains() { ! grep -qF -- "$2" <<<"$1" || h_fail "${3:-assertion}: '$2' unexpectedly in output"; }
+
+# ---- a local cluster (docs/cluster.md): NATS servers, broker nodes, HAProxy ----
+. "$PARLEY_SOURCE_DIR/scripts/lib/cluster.sh"
+
+# h_start_nats_cluster N - N nats-server in one cluster (routes between all of
+# them) on free ports; waits until every server has its N-1 routes. Sets
+# H_NATS_PORTS[i], H_NATS_PIDS[i] (i = 1..N) and H_NATS_URLS (comma-separated).
+h_start_nats_cluster() {
+  local n="$1" i j routes=""
+  command -v nats-server >/dev/null || h_fail "nats-server missing (package nats-server)"
+  H_NATS_PORTS=() H_NATS_CPORTS=() H_NATS_MPORTS=() H_NATS_PIDS=() H_NATS_URLS=""
+  for ((i = 1; i <= n; i++)); do
+    H_NATS_PORTS[i]="$(h_port)" H_NATS_CPORTS[i]="$(h_port)" H_NATS_MPORTS[i]="$(h_port)"
+    routes+="${routes:+,}nats-route://127.0.0.1:${H_NATS_CPORTS[i]}"
+    H_NATS_URLS+="${H_NATS_URLS:+,}nats://127.0.0.1:${H_NATS_PORTS[i]}"
+  done
+  for ((i = 1; i <= n; i++)); do
+    parley_nats_conf "nats$i" 127.0.0.1 "${H_NATS_PORTS[i]}" "${H_NATS_CPORTS[i]}" "$routes" \
+      "${H_NATS_MPORTS[i]}" >"$H_TMP/nats$i.conf"
+    h_start_nats "$i"
+  done
+  for ((i = 1; i <= n; i++)); do
+    h_wait_for 30 h_nats_routes_ge "$i" $((n - 1)) ||
+      h_fail "nats$i has fewer than $((n - 1)) routes: $(curl -s "http://127.0.0.1:${H_NATS_MPORTS[i]}/routez" | head -c 300)"
+  done
+}
+
+# h_start_nats I - (re)start nats-server I of h_start_nats_cluster.
+h_start_nats() {
+  h_bg "nats$1" nats-server -c "$H_TMP/nats$1.conf"
+  H_NATS_PIDS[$1]=$H_LAST_PID
+  h_wait_port "${H_NATS_PORTS[$1]}"
+}
+
+# h_nats_routes_ge I N - true once nats-server I has at least N routes.
+h_nats_routes_ge() {
+  local r
+  r="$(curl -s --max-time 2 "http://127.0.0.1:${H_NATS_MPORTS[$1]}/routez" |
+    sed -n 's/.*"num_routes": *\([0-9]*\).*/\1/p')"
+  [ -n "$r" ] && [ "$r" -ge "$2" ]
+}
+
+# h_start_node I [EXTRA_CONF_LINES] - broker node I: mosquitto with the
+# plugin on $H_STORE (shared by every node), node id "node$I", its bus
+# connected to $H_NATS_URLS; log $H_TMP/node$I.log. Sets H_NODE_PORTS[I],
+# H_NODE_PIDS[I].
+h_start_node() {
+  local i="$1"
+  : "${H_NODE_PORTS[$i]:=$(h_port)}"
+  h_write_mosquitto_conf "$H_TMP/node$i.conf" "${H_NODE_PORTS[$i]}" "$H_TMP/mosq-node$i" \
+    "plugin_opt_cluster_nats $H_NATS_URLS
+plugin_opt_node_id node$i
+${2:-}"
+  h_bg "node$i" "${H_MOSQ_ENV[@]}" "$H_MOSQUITTO" -c "$H_TMP/node$i.conf"
+  H_NODE_PIDS[i]=$H_LAST_PID
+  h_wait_port "${H_NODE_PORTS[$i]}"
+}
+H_NODE_PORTS=() H_NODE_PIDS=()
+
+# h_start_haproxy [NODES] - HAProxy 2.6 in TCP mode in front of nodes 1..NODES
+# (default: every node started), hashing on the MQTT CONNECT username so
+# that a user's connections go to one node. Sets H_HAPROXY_PORT.
+h_start_haproxy() {
+  local n="${1:-${#H_NODE_PORTS[@]}}" i servers=()
+  command -v haproxy >/dev/null || h_fail "haproxy missing (package haproxy)"
+  H_HAPROXY_PORT="$(h_port)"
+  for ((i = 1; i <= n; i++)); do servers+=("127.0.0.1:${H_NODE_PORTS[i]}"); done
+  parley_haproxy_cfg "127.0.0.1:$H_HAPROXY_PORT" "${servers[@]}" >"$H_TMP/haproxy.cfg"
+  haproxy -c -f "$H_TMP/haproxy.cfg" >"$H_TMP/haproxy-check.log" 2>&1 ||
+    h_fail "haproxy refuses the config: $(cat "$H_TMP/haproxy-check.log")"
+  h_bg haproxy haproxy -db -f "$H_TMP/haproxy.cfg"
+  H_HAPROXY_PID=$H_LAST_PID
+  h_wait_port "$H_HAPROXY_PORT"
+}

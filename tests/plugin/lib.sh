@@ -41,20 +41,26 @@ p_sub() {
   local topics=() t
   for t in "$@"; do topics+=(-t "$t"); done
   : >"$H_TMP/$name.out"
-  local before
-  before="$(grep -c "Received SUBSCRIBE from $cid\$" "$H_TMP/mosquitto.log" || true)"
+  local before log="${P_MOSQ_LOG:-$H_TMP/mosquitto.log}"
+  before="$(p_grep_count "Received SUBSCRIBE from $cid\$" "$log")"
   # shellcheck disable=SC2046
   timeout $((${P_SUB_WAIT:-60} + 5)) stdbuf -oL mosquitto_sub $(p_auth "$user" "$cid") -q 1 -F %x -C "$count" -W ${P_SUB_WAIT:-60} \
     ${P_SUB_OPTS:-} "${topics[@]}" >"$H_TMP/$name.out" 2>"$H_TMP/$name.err" &
   H_PIDS+=($!)
   eval "P_PID_$name=$! P_COUNT_$name=$count"
   # Active once the broker logged the SUBSCRIBE of this client id.
-  h_wait_for 20 p_count_gt "Received SUBSCRIBE from $cid\$" "$H_TMP/mosquitto.log" "$before" ||
+  h_wait_for 20 p_count_gt "Received SUBSCRIBE from $cid\$" "$log" "$before" ||
     h_fail "subscription of $cid did not start: $(cat "$H_TMP/$name.err")"
 }
 
-# p_count_gt PATTERN FILE N - true once PATTERN matches more than N lines.
-p_count_gt() { [ "$(grep -c "$1" "$2" || true)" -gt "$3" ]; }
+# p_grep_count PATTERN FILES - lines matching PATTERN in FILES (a glob, for
+# the logs of several nodes).
+p_grep_count() {
+  # shellcheck disable=SC2086
+  cat $2 2>/dev/null | grep -c "$1" || true
+}
+# p_count_gt PATTERN FILES N - true once PATTERN matches more than N lines.
+p_count_gt() { [ "$(p_grep_count "$1" "$2")" -gt "$3" ]; }
 
 # p_wait_sub NAME - wait (bounded) for the background subscriber to finish;
 # fails unless it received all the messages it was started for.
