@@ -108,8 +108,8 @@ static void bus_event_done(pp_task *t, bool stopping)
         }
         case BUS_EV_DISCONNECTED:
             mosquitto_log_printf(MOSQ_LOG_WARNING,
-                                 "parley: cluster: node %s disconnected from NATS %s; reconnecting",
-                                 bus_node, e->text);
+                                 "parley: cluster: node %s disconnected from NATS; reconnecting",
+                                 bus_node);
             break;
         case BUS_EV_CLOSED:
             mosquitto_log_printf(MOSQ_LOG_NOTICE, "parley: cluster: NATS connection closed");

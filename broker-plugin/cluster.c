@@ -214,6 +214,9 @@ static void cl_presence(const bus_msg *m)
     for (line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (!ids_valid_user(line))
             continue;
+        if (pp.cfg.cluster_debug && m->type != BUS_T_HEARTBEAT)
+            mosquitto_log_printf(MOSQ_LOG_NOTICE, "parley: cluster debug: presence of %s on node %s: %s",
+                                 line, m->node, m->type == BUS_T_PRESENCE_ON ? "on" : "off");
         if (m->type == BUS_T_PRESENCE_OFF)
             cl_remote_off(line, m->node);
         else
