@@ -32,7 +32,8 @@ parley_haproxy_cfg() {
   cat <<CFG
 # generated - docs/cluster.md
 global
-    maxconn 20000
+    # at most about half the open-file limit (ulimit -n): two sockets per client
+    maxconn ${PARLEY_HAPROXY_MAXCONN:-4096}
 defaults
     mode tcp
     timeout connect 5s
@@ -41,11 +42,15 @@ defaults
 frontend mqtt
     bind $bind
     tcp-request inspect-delay 5s
+    # The username is taken here, once the CONNECT is complete: HAProxy 2.6's
+    # "balance hash req.payload(0,0),mqtt_field_value(connect,username)" in
+    # the backend finds no data there and falls back to round robin.
+    tcp-request content set-var(txn.mqtt_user) req.payload(0,0),mqtt_field_value(connect,username) if { req.payload(0,0),mqtt_is_valid }
     tcp-request content accept if { req.payload(0,0),mqtt_is_valid }
     tcp-request content reject
     default_backend brokers
 backend brokers
-    balance hash req.payload(0,0),mqtt_field_value(connect,username)
+    balance hash var(txn.mqtt_user)
     hash-type consistent
 CFG
   for s in "$@"; do
