@@ -15,7 +15,7 @@ s_port_base() {
       s_listening $((p + i)) && ok=0
       case " $MQTT_PORT $KS_PORT $MEDIA_PORT ${USED:-} " in *" $((p + i)) "*) ok=0 ;; esac
     done
-X
+    [ "$ok" = 1 ] && { echo "$p"; return; }
   done
 }
 
