@@ -28,12 +28,16 @@ CONF
 # connections go to the same node while it is up (correctness never depends
 # on it: docs/cluster.md).
 parley_haproxy_cfg() {
-  local bind="$1" i=0 s; shift
+  local bind="$1" i=0 s lim maxconn; shift
+  # Two sockets per client: at most 4096 clients, fewer if the hard limit
+  # on open files (which HAProxy raises its soft limit to) is lower.
+  lim="$(ulimit -Hn)"; [ "$lim" = unlimited ] && lim=1048576
+  maxconn=$(((lim - 100) / 2)); [ "$maxconn" -le 4096 ] || maxconn=4096
+  maxconn="${PARLEY_HAPROXY_MAXCONN:-$maxconn}"
   cat <<CFG
 # generated - docs/cluster.md
 global
-    # at most about half the open-file limit (ulimit -n): two sockets per client
-    maxconn ${PARLEY_HAPROXY_MAXCONN:-4096}
+    maxconn $maxconn
 defaults
     mode tcp
     timeout connect 5s
