@@ -37,4 +37,5 @@ c_nats_of() {
   port="$(grep -oE "node$1 (re)?connected to NATS nats://127.0.0.1:[0-9]+" "$H_TMP/node$1.log" |
     tail -n 1 | grep -oE '[0-9]+$')"
   for j in "${!H_NATS_PORTS[@]}"; do [ "${H_NATS_PORTS[j]}" = "$port" ] && echo "$j"; done
+  return 0
 }
