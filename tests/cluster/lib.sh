@@ -28,7 +28,7 @@ c_presence_state() { p_decode presence "$1" | tail -n 1 | p_json_field state; }
 # c_node_of CLIENT_ID - the node whose log has CLIENT_ID's connection.
 c_node_of() {
   grep -l "New client connected from .* as $1 " "$H_TMP"/node*.log 2>/dev/null |
-    sed -E 's/.*node([0-9]+)\.log/\1/' | tr '\n' ' ' | sed 's/ $//'
+    sed -E 's/.*node([0-9]+)\.log/\1/' | tr '\n' ' ' | sed 's/ $//' || true
 }
 
 # c_nats_of I - the index of the nats-server node I's bus is connected to now.
