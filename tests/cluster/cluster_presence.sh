@@ -62,6 +62,8 @@ kill -KILL "${H_NATS_PIDS[n]}"
 h_wait_for 20 grep -q "cluster: node node1 reconnected to NATS" "$H_TMP/node1.log" ||
   h_fail "node 1 did not reconnect after nats$n died"
 [ "$(c_nats_of 1)" != "$n" ] || h_fail "node 1 reconnected to the dead nats$n"
+h_wait_for 10 grep -q "cluster: resync after reconnect" "$H_TMP/node1.log" ||
+  h_fail "node 1 ran no resync after the reconnect"
 h_log "node 1 moved from nats$n to nats$(c_nats_of 1)"
 c_on 1
 p_wait_metric cluster/reconnects 1
