@@ -68,6 +68,7 @@ static bus_handler bus_handlers[BUS_T_COUNT];
 static bus_resync_fn bus_resync[BUS_MAX_HOOKS], bus_connect_hooks[BUS_MAX_HOOKS];
 static int bus_nresync, bus_nconnect;
 static bool bus_ever_connected;
+static int64_t bus_dup_warned_us; /* last warning about a node with our id */
 
 /* ---- tasks: what libnats' threads hand to the broker thread --------------- */
 
@@ -149,6 +150,18 @@ static void bus_msg_done(pp_task *t, bool stopping)
         uint8_t type = 0;
         if (!bus__unframe(m->data, m->len, &type, node, &bm.body, &bm.len)) {
             atomic_fetch_add(&st_drop_in, 1);
+        } else if (!strcmp(node, bus_node)) {
+            /* no_echo: this is not our own frame but another node's with
+             * our id, and the two would be taken for one. */
+            atomic_fetch_add(&st_drop_in, 1);
+            int64_t now = pp_mono_us();
+            if (now - bus_dup_warned_us > 60 * 1000000LL || !bus_dup_warned_us) {
+                bus_dup_warned_us = now;
+                mosquitto_log_printf(MOSQ_LOG_ERR,
+                                     "parley: cluster: another node uses node id %s; give every "
+                                     "node its own plugin_opt_node_id",
+                                     bus_node);
+            }
         } else if (type >= BUS_T_COUNT || !bus_handlers[type]) {
             atomic_fetch_add(&st_drop_in, 1);
         } else {

@@ -8,7 +8,7 @@
 # node no longer receives it. The frames are the debug payload of
 # plugin_opt_cluster_debug: a node publishes one on a user's subject when
 # the user's first connection there starts, and a node that receives one
-# logs it.
+# logs it. A node id used twice is reported.
 . "$PARLEY_SOURCE_DIR/tests/cluster/lib.sh"
 
 p_user admin bob carol dot.user
@@ -67,4 +67,10 @@ c_on 1
 p_wait_metric cluster/messages_out 5
 c_on 3
 p_wait_metric cluster/messages_in 3
+
+# A fourth node configured with node 1's id: node 1 says so (its heartbeat,
+# sent when it connects, reaches node 1).
+h_start_node 4 "plugin_opt_node_id node1"
+h_wait_for 20 grep -q "another node uses node id node1" "$H_TMP/node1.log" ||
+  h_fail "node 1 did not notice a second node1"
 h_pass
