@@ -5,6 +5,7 @@
  */
 #include "hardening.h"
 #include "bus.h"
+#include "gsync.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -89,6 +90,15 @@ void metrics__publish(void)
         metrics_put("cluster/subscriptions", bs.subscriptions);
         metrics_put("cluster/presence/remote_users", cluster__remote_users());
         metrics_put("cluster/presence/expired", cluster__expired());
+        gsync_stats gs;
+        gsync__get_stats(&gs);
+        metrics_put("cluster/deliveries_in", route__frames_in());
+        metrics_put("cluster/deliveries_malformed", route__frames_bad());
+        metrics_put("cluster/groups/watched", gs.watched);
+        metrics_put("cluster/groups/reloads", gs.reloads);
+        metrics_put("cluster/groups/repaired", gs.repaired);
+        metrics_put("cluster/groups/held", gs.held);
+        metrics_put("cluster/groups/duplicates", gs.duplicates);
     }
 }
 

@@ -195,6 +195,38 @@ int publish__set_payload(struct mosquitto_evt_message *ed, const ProtobufCMessag
 /* Split "parley/u/{user}/{leaf}" into user and leaf; false if not that shape. */
 bool publish__parse_user_topic(const char *topic, char user[IDS_USER_MAX + 1], const char **leaf);
 
+/* ------------------------------------------------------------ route.c */
+
+/* What a delivery carries besides its topic and payload, for the other
+ * nodes (route.c's frame): the seq of an inbox delivery and its chat and
+ * sender (all empty / 0 for receipts and typing). */
+#define ROUTE_F_SYSTEM 0x01      /* a SYSTEM envelope (a group event) */
+#define ROUTE_F_AFTER_GROUP 0x02 /* deliver after reloading the group chat_id */
+typedef struct {
+    uint8_t flags;
+    uint64_t seq;
+    const char *chat_id;
+    const char *sender;
+} route_meta;
+
+/* Encode msg and publish it on parley/u/{user}/{leaf} here and, in a
+ * cluster, on the user's bus subject. Returns MOSQ_ERR_* of the local
+ * publish. */
+int route__user(const char *user, const char *leaf, const ProtobufCMessage *msg,
+                const route_meta *meta);
+/* The same for a group's parley/g/{id}/inbox; with the bus on, this
+ * node's own copy goes through the group's gate (gsync.c). */
+int route__group(const char *chat_id, const ProtobufCMessage *msg, const route_meta *meta);
+/* Only the other nodes (a typing relay mosquitto routes here itself). kind
+ * is a bus_kind (BUS_USER or BUS_GROUP); no-op without the bus. */
+void route__remote(int kind, const char *id, const route_meta *meta, const char *topic,
+                   const void *payload, size_t len);
+/* Publish a copy of payload to this node's subscribers (QoS 1). */
+int route__publish_local(const char *topic, const void *payload, size_t len);
+void route__init(void);
+uint64_t route__frames_in(void);  /* deliveries received from other nodes */
+uint64_t route__frames_bad(void); /* ... refused as malformed */
+
 /* ------------------------------------------------------------ auth.c */
 
 int auth__init(store_t *s);          /* load every identity key (blocking, at init) */
@@ -272,6 +304,8 @@ void envelope__cleanup(void);
 void envelope__handle(struct mosquitto_evt_message *ed, const char *me, const char *recipient);
 /* The direct chat's last committed seq, or 0 if the chat is unknown. */
 uint64_t envelope__last_seq(const char *chat_id);
+/* Another node committed seq in the direct chat (cluster): raise it. */
+void envelope__note_seq(const char *chat_id, uint64_t seq);
 /* The checks every client Envelope passes (1:1 and group sends): payload
  * and body within max_payload, a valid client_msg_id (copied to cmid, which
  * the caller initialises to ""), a media_id of at most 128 characters.

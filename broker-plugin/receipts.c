@@ -26,10 +26,9 @@ const char *receipts__reject_code(pp_reject why)
 
 static void receipts_send(const char *to, Parley__V1__Receipt *r)
 {
-    char topic[PP_TOPIC_MAX];
-    snprintf(topic, sizeof topic, "parley/u/%s/receipts", to);
     r->ts = pp_now_ms();
-    publish__msg(topic, &r->base, false);
+    /* The user may be connected to another node (route.c). */
+    route__user(to, "receipts", &r->base, NULL);
 }
 
 void receipts__stored(const char *sender, const char *chat_id, uint64_t seq,
