@@ -29,6 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An item's SYSTEM event is in the model (a reload read it, or this node
+ * made it): it may be delivered. */
+#define GS_APPLIED 0x40
+
 typedef struct gs_item {
     struct gs_item *next;
     uint64_t seq;          /* 0 for an after-reload user delivery */
@@ -154,8 +158,10 @@ static void gs_deliver(gs_gate *gate, const gs_item *it)
     }
 }
 
-/* Deliver the held items that are next in order; a SYSTEM one stops the
- * drain and reloads the group first. */
+/* Deliver the held items that are next in order. A SYSTEM event made
+ * elsewhere waits for a reload of the group first, so that it and
+ * everything after it are delivered with the model it produced (a removed
+ * member gets neither; it is told on its own inbox). */
 static void gs_drain(gs_gate *g)
 {
     while (g->held && !g->reloading) {
@@ -170,14 +176,15 @@ static void gs_drain(gs_gate *g)
         }
         if (it->seq != g->seen + 1)
             break;
+        if ((it->flags & ROUTE_F_SYSTEM) && !(it->flags & (ROUTE_F_LOCAL | GS_APPLIED))) {
+            gs_reload(g, false);
+            break;
+        }
         g->held = it->next;
         g->n_held--;
         gs_st.held--;
         gs_deliver(g, it);
-        bool system = it->flags & ROUTE_F_SYSTEM;
         gs_item_free(it);
-        if (system)
-            gs_reload(g, false);
     }
     if (!g->held)
         g->gap_since_ms = 0;
@@ -319,6 +326,11 @@ static void gs_done(pp_task *task, bool stopping)
     if (!g)
         goto out;
     g->reloading = false;
+    /* The events this read has seen are applied; after a failed read they
+     * are delivered anyway (logged above) rather than held for ever. */
+    for (gs_item *it = g->held; it; it = it->next)
+        if (t->task.rc != STORE_OK || it->seq <= t->chat.last_seq)
+            it->flags |= GS_APPLIED;
     if (t->task.rc == STORE_OK) {
         if (!g->loaded) {
             /* First load: what arrived meanwhile is delivered in order
@@ -340,9 +352,13 @@ static void gs_done(pp_task *task, bool stopping)
          * clients see the hole and sync. */
         if (g->held && g->held->seq > g->seen + 1 && t->fetch)
             g->seen = g->held->seq - 1;
-    } else if (!g->loaded) {
-        g->loaded = true; /* deliver rather than hold forever */
-        g->seen = g->held ? g->held->seq - 1 : 0;
+    } else {
+        if (!g->loaded) {
+            g->loaded = true; /* deliver rather than hold forever */
+            g->seen = g->held ? g->held->seq - 1 : 0;
+        }
+        if (t->task.rc != STORE_ENOTFOUND && !g->gap_since_ms)
+            g->gap_since_ms = gs_now_ms(); /* read again at the tick */
     }
     for (gs_item *it = t->after_items; it; it = it->next)
         route__publish_local(it->topic, it->payload, it->len);
@@ -354,6 +370,23 @@ static void gs_done(pp_task *task, bool stopping)
     gs_gate_gc(g);
 out:
     gs_task_free(t);
+}
+
+/* Broker thread: every write this node submitted before the reload has
+ * committed; now read. */
+static void gs_barrier_done(pp_task *task, bool stopping)
+{
+    gs_task *t = (gs_task *)task;
+    if (stopping) {
+        gs_task_free(t);
+        return;
+    }
+    t->task.rc = STORE_OK;
+    t->task.done = gs_done;
+    if (worker__submit(&t->task) != 0) {
+        t->task.rc = STORE_EUNAVAIL; /* gs_done: logged, retried at the tick */
+        gs_done(&t->task, false);
+    }
 }
 
 static void gs_reload(gs_gate *g, bool fetch)
@@ -376,7 +409,11 @@ static void gs_reload(gs_gate *g, bool fetch)
     t->after_items = g->after;
     g->after = NULL;
     g->after_tail = &g->after;
-    if (worker__submit(&t->task) != 0) {
+    /* The read goes behind this node's own writes (a group it created or
+     * changed a moment ago must not be read back older than its model):
+     * a barrier through the writer first, then the reader thread. */
+    t->task.done = gs_barrier_done;
+    if (writer__submit(store_op_new(STORE_OP_BARRIER), &t->task) != 0) {
         /* Reader queue full: deliver what waited, try again at the tick. */
         for (gs_item *it = t->after_items; it; it = it->next)
             route__publish_local(it->topic, it->payload, it->len);

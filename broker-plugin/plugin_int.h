@@ -202,6 +202,7 @@ bool publish__parse_user_topic(const char *topic, char user[IDS_USER_MAX + 1], c
  * sender (all empty / 0 for receipts and typing). */
 #define ROUTE_F_SYSTEM 0x01      /* a SYSTEM envelope (a group event) */
 #define ROUTE_F_AFTER_GROUP 0x02 /* deliver after reloading the group chat_id */
+#define ROUTE_F_LOCAL 0x80       /* this node's own commit (never sent on the bus) */
 typedef struct {
     uint8_t flags;
     uint64_t seq;
@@ -329,6 +330,8 @@ void receipts__rejected_code(const char *sender, const char *client_msg_id, cons
 void receipts__group_cursor(const char *to, const char *chat_id, uint64_t seq, const char *by,
                             bool read, bool all);
 const char *receipts__reject_code(pp_reject why);
+/* RESYNC to this node's connections of user (after a bus reconnect). */
+void receipts__resync(const char *user);
 
 /* ------------------------------------------------------------ control.c */
 

@@ -43,6 +43,18 @@ void receipts__stored(const char *sender, const char *chat_id, uint64_t seq,
     receipts_send(sender, &r);
 }
 
+void receipts__resync(const char *user)
+{
+    char topic[PP_TOPIC_MAX];
+    Parley__V1__Receipt r = PARLEY__V1__RECEIPT__INIT;
+    r.status = PARLEY__V1__RECEIPT_STATUS__RESYNC;
+    r.ts = pp_now_ms();
+    /* This node's connections of the user only: the others did not miss
+     * anything this node missed. */
+    snprintf(topic, sizeof topic, "parley/u/%s/receipts", user);
+    publish__msg(topic, &r.base, false);
+}
+
 void receipts__rejected(const char *sender, const char *client_msg_id, const char *chat_id,
                         pp_reject why, const char *message)
 {

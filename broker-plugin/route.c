@@ -69,7 +69,7 @@ void route__remote(int kind, const char *id, const route_meta *meta, const char 
         return;
     uint8_t *p = b;
     uint64_t seq = meta ? meta->seq : 0;
-    *p++ = meta ? meta->flags : 0;
+    *p++ = meta ? (uint8_t)(meta->flags & ~ROUTE_F_LOCAL) : 0;
     for (int i = 7; i >= 0; i--)
         *p++ = (uint8_t)(seq >> (8 * i));
     *p++ = (uint8_t)cl;

@@ -807,7 +807,7 @@ void store_media_array_free(store_media *a, size_t n)
 store_op *store_op_new(store_op_type type)
 {
     store_op *op;
-    if (type < STORE_OP_MESSAGE_PUT || type > STORE_OP_MEMBER_SET_ROLE)
+    if (type < STORE_OP_MESSAGE_PUT || type > STORE_OP_BARRIER)
         return NULL;
     op = calloc(1, sizeof *op);
     if (op)
@@ -835,6 +835,8 @@ void store_op_free(store_op *op)
     case STORE_OP_MEMBER_REMOVE:
     case STORE_OP_MEMBER_SET_ROLE:
         store_member_free(&op->u.member);
+        break;
+    case STORE_OP_BARRIER:
         break;
     }
     free(op);

@@ -28,7 +28,6 @@
 #define OUTBOX_RETRY_MS 10000   /* republish an unacknowledged message after this long */
 #define OUTBOX_SCAN_MS 1000
 #define KEY_CHECK_MS (3600 * 1000)
-#define RESYNC_MS 15000         /* background sync: new groups, anything missed live */
 #define REQUEST_EXPIRY_MS 60000 /* a control request unanswered this long is given up */
 #define FRESH_REGISTRATION_MS 10000 /* a refusal this soon after registering is expected */
 #define FRESH_RETRY_MS 100
@@ -233,7 +232,7 @@ int loop__step(parley_client *c, int timeout_ms)
     /* A sender key named a group new to us: sync it soon (what was
      * published before our subscription is in the store). */
     if (c->link.state == LINK_READY && !c->transient &&
-        (now - c->loop.last_resync_ms >= RESYNC_MS || c->deliver.new_group)) {
+        (now - c->loop.last_resync_ms >= LOOP_RESYNC_MS || c->deliver.new_group)) {
         c->loop.last_resync_ms = now;
         c->deliver.new_group = 0;
         order__resync(c);

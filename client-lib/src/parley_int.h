@@ -130,6 +130,10 @@ typedef struct {
     int64_t at_ms;
 } client_idcheck;
 
+/* The background sync (list_chats + sync of every chat behind): every
+ * LOOP_RESYNC_MS, and at once after the broker's RESYNC receipt. */
+#define LOOP_RESYNC_MS 15000
+
 struct parley_client {
     /* client.c: configuration and the application's callbacks */
     char home[CLIENT_PATH_MAX];
@@ -164,7 +168,7 @@ struct parley_client {
         int64_t token_expires_ms; /* monotonic: when the current attempt's token expires */
         int64_t last_outbox_scan_ms;
         int64_t last_key_check_ms;
-        int64_t last_resync_ms;
+        int64_t last_resync_ms; /* LOOP_RESYNC_MS after it, the background sync runs */
     } loop;
 
     /* rpc.c */
