@@ -145,7 +145,7 @@ static void gs_reload(gs_gate *g, bool fetch);
 /* Deliver one item here; the group model learns the seq and its sender. */
 static void gs_deliver(gs_gate *gate, const gs_item *it)
 {
-    route__publish_local(it->topic, it->payload, it->len);
+    publish__raw(it->topic, it->payload, it->len);
     if (!it->seq)
         return;
     gate->seen = it->seq;
@@ -217,7 +217,7 @@ void gsync__frame(const char *chat_id, const route_meta *meta, const char *topic
     gs_gate *g = gs_gate_get(chat_id, false);
     if (!g || !g->watches) {
         /* No member of the group is connected here: nobody to order for. */
-        route__publish_local(topic, payload, len);
+        publish__raw(topic, payload, len);
         return;
     }
     if (g->loaded && meta->seq <= g->seen) {
@@ -237,7 +237,7 @@ void gsync__after_reload(const char *chat_id, const char *topic, const void *pay
     gs_gate *g = gs_gate_get(chat_id, true);
     gs_item *it = g ? gs_item_new(0, 0, NULL, topic, payload, len) : NULL;
     if (!it) {
-        route__publish_local(topic, payload, len); /* better early than never */
+        publish__raw(topic, payload, len); /* better early than never */
         return;
     }
     *g->after_tail = it;
@@ -294,7 +294,7 @@ static gs_item *gs_item_from_store(const store_message *m, const char *chat_id)
     char topic[PP_TOPIC_MAX];
     Parley__V1__Envelope env;
     uint32_t ttl = m->expires_at > m->server_ts ? (uint32_t)((m->expires_at - m->server_ts) / 1000) : 0;
-    message__stamp(&env, m, ttl);
+    stamp__envelope(&env, m, ttl);
     size_t len = protobuf_c_message_get_packed_size(&env.base);
     uint8_t *buf = malloc(len ? len : 1);
     if (!buf)
@@ -361,7 +361,7 @@ static void gs_done(pp_task *task, bool stopping)
             g->gap_since_ms = gs_now_ms(); /* read again at the tick */
     }
     for (gs_item *it = t->after_items; it; it = it->next)
-        route__publish_local(it->topic, it->payload, it->len);
+        publish__raw(it->topic, it->payload, it->len);
     if (g->again) {
         g->again = false;
         gs_reload(g, g->fetch);
@@ -416,7 +416,7 @@ static void gs_reload(gs_gate *g, bool fetch)
     if (writer__submit(store_op_new(STORE_OP_BARRIER), &t->task) != 0) {
         /* Reader queue full: deliver what waited, try again at the tick. */
         for (gs_item *it = t->after_items; it; it = it->next)
-            route__publish_local(it->topic, it->payload, it->len);
+            publish__raw(it->topic, it->payload, it->len);
         gs_task_free(t);
         g->fetch = g->fetch || fetch;
         if (!g->gap_since_ms)

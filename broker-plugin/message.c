@@ -47,24 +47,6 @@ static void msg_task_free(msg_task *t)
     free(t);
 }
 
-void message__stamp(Parley__V1__Envelope *out, const store_message *m, uint32_t ttl_s)
-{
-    *out = (Parley__V1__Envelope)PARLEY__V1__ENVELOPE__INIT;
-    out->server_id = m->server_id;
-    out->chat_id = m->chat_id;
-    out->seq = m->seq;
-    out->sender = m->sender;
-    out->server_ts = m->server_ts;
-    out->client_msg_id = m->client_msg_id;
-    out->body.data = m->body;
-    out->body.len = m->body_len;
-    out->media_id = m->media_id ? m->media_id : "";
-    out->ttl_s = ttl_s;
-    out->kind = (Parley__V1__EnvelopeKind)m->kind;
-    /* sender_client_id stays empty: a user's MQTT client ids are nobody
-     * else's business (docs/security.md, "Holes found from outside"). */
-}
-
 /* Writer thread: the op is freed after this returns; keep its record. */
 static void message_take(pp_task *task, store_op *op)
 {
@@ -83,7 +65,7 @@ static void message_deliver(const msg_task *t)
                        .seq = t->m.seq,
                        .chat_id = t->m.chat_id,
                        .sender = t->m.sender};
-    message__stamp(&env, &t->m, t->ttl_s);
+    stamp__envelope(&env, &t->m, t->ttl_s);
     /* On failure (out of memory) it is stored: the recipients sync. */
     if (t->recipient[0]) {
         env.recipient = (char *)t->recipient;

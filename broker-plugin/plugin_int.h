@@ -187,6 +187,8 @@ int64_t pp_mono_us(void);
 
 /* Encode msg and publish it to topic (QoS 1). Returns MOSQ_ERR_*. */
 int publish__msg(const char *topic, const ProtobufCMessage *msg, bool retain);
+/* Publish a copy of payload to topic on this node (QoS 1, not retained). */
+int publish__raw(const char *topic, const void *payload, size_t len);
 /* Replace the event's topic with PP_DISCARD_TOPIC and clear retain, so the
  * publish is acknowledged and routed nowhere. */
 void publish__discard(struct mosquitto_evt_message *ed);
@@ -222,8 +224,6 @@ int route__group(const char *chat_id, const ProtobufCMessage *msg, const route_m
  * is a bus_kind (BUS_USER or BUS_GROUP); no-op without the bus. */
 void route__remote(int kind, const char *id, const route_meta *meta, const char *topic,
                    const void *payload, size_t len);
-/* Publish a copy of payload to this node's subscribers (QoS 1). */
-int route__publish_local(const char *topic, const void *payload, size_t len);
 void route__init(void);
 uint64_t route__frames_in(void);  /* deliveries received from other nodes */
 uint64_t route__frames_bad(void); /* ... refused as malformed */
@@ -290,12 +290,12 @@ typedef void (*pp_committed_fn)(const pp_committed *c, void *ctx);
  * not delivered again; a failure gets REJECTED store_failed. Returns 0, or
  * -1 when the writer refused (nothing queued; the hook is never called). */
 int message__submit(const pp_send *s, pp_committed_fn hook, void *ctx);
-/* The one place an Envelope is stamped: every server field from the store's
- * record (server_id, chat_id, seq, sender, server_ts, kind), the client's
- * fields (client_msg_id, body, media_id) and ttl_s. out borrows m's strings.
- * recipient and sender_client_id are left empty (a client id is never
- * disclosed to other users). */
-void message__stamp(Parley__V1__Envelope *out, const store_message *m, uint32_t ttl_s);
+/* stamp.c - the one place an Envelope is stamped: every server field from
+ * the store's record (server_id, chat_id, seq, sender, server_ts, kind), the
+ * client's fields (client_msg_id, body, media_id) and ttl_s. out borrows m's
+ * strings. recipient and sender_client_id are left empty (a client id is
+ * never disclosed to other users). */
+void stamp__envelope(Parley__V1__Envelope *out, const store_message *m, uint32_t ttl_s);
 
 /* ------------------------------------------------------------ envelope.c */
 

@@ -36,23 +36,6 @@ static uint64_t route_in, route_bad;
 
 /* ---- sending ---------------------------------------------------------------------- */
 
-static int route_local(const char *topic, const void *payload, size_t len)
-{
-    uint8_t *buf = mosquitto_malloc(len ? len : 1);
-    if (!buf)
-        return MOSQ_ERR_NOMEM;
-    if (len)
-        memcpy(buf, payload, len);
-    /* On success mosquitto owns buf; on failure it is still ours. */
-    int rc = mosquitto_broker_publish(NULL, topic, (int)len, buf, 1, false, NULL);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        mosquitto_free(buf);
-        mosquitto_log_printf(MOSQ_LOG_WARNING, "parley: publish to %s failed: %s", topic,
-                             mosquitto_strerror(rc));
-    }
-    return rc;
-}
-
 void route__remote(int kind, const char *id, const route_meta *meta, const char *topic,
                    const void *payload, size_t len)
 {
@@ -108,7 +91,7 @@ int route__user(const char *user, const char *leaf, const ProtobufCMessage *msg,
     uint8_t *buf = route_pack(msg, &len);
     if (!buf)
         return MOSQ_ERR_NOMEM;
-    int rc = route_local(topic, buf, len);
+    int rc = publish__raw(topic, buf, len);
     route__remote(BUS_USER, user, meta, topic, buf, len);
     free(buf);
     return rc;
@@ -127,14 +110,9 @@ int route__group(const char *chat_id, const ProtobufCMessage *msg, const route_m
     if (bus__enabled() && meta && meta->seq)
         gsync__frame(chat_id, meta, topic, buf, len); /* this node's copy, in seq order */
     else
-        rc = route_local(topic, buf, len);
+        rc = publish__raw(topic, buf, len);
     free(buf);
     return rc;
-}
-
-int route__publish_local(const char *topic, const void *payload, size_t len)
-{
-    return route_local(topic, payload, len);
 }
 
 /* ---- receiving -------------------------------------------------------------------- */
@@ -201,7 +179,7 @@ static void route_deliver_frame(const bus_msg *m)
         if (meta.seq)
             gsync__frame(m->id, &meta, topic, p, len);
         else
-            route_local(topic, p, len); /* typing */
+            publish__raw(topic, p, len); /* typing */
         return;
     }
     if (meta.seq && !ids_is_group_chat(chat))
@@ -209,7 +187,7 @@ static void route_deliver_frame(const bus_msg *m)
     if ((meta.flags & ROUTE_F_AFTER_GROUP) && ids_is_group_chat(chat))
         gsync__after_reload(chat, topic, p, len);
     else
-        route_local(topic, p, len);
+        publish__raw(topic, p, len);
     return;
 bad:
     route_bad++;
