@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # bench/cluster.sh - the cluster's cost per message (docs/cluster.md): three
-# nats-server in one cluster and two broker nodes (mosquitto + plugin) on one
+# nats-server in one cluster and broker nodes (mosquitto + plugin) on one
 # SQLite store. parley-loadgen's senders connect to node 1; its recipients
 # connect to node 1 (same node) or node 2 (cross node: every delivery crosses
 # NATS). For each: publish-to-delivery and publish-to-STORED p50/p99 at a
-# low rate, and the maximum throughput, with both nodes' CPU time per
-# message. Baseline in the same run: one node without the bus. Rounds
-# alternate the three configurations. Writes the section between
+# low rate, and the maximum throughput, with the nodes' CPU time per
+# message. Baseline in the same run: one node without the bus. Then the
+# aggregate maximum of 1, 2 and 3 nodes with the bus, one loadgen per node
+# (its own users, senders and recipients on that node), run side by side.
+# Rounds alternate the configurations. Writes the section between
 # <!-- cluster:begin --> and <!-- cluster:end --> of docs/benchmarks.md (or
 # prints it with --no-doc). Nothing here asserts a speed.
 #
@@ -83,7 +85,7 @@ start() {
   RUN_NO=$((RUN_NO + 1))
   RUN_DIR="$TMP/run-$RUN_NO"
   mkdir -p "$RUN_DIR"
-  "$LOADGEN" register --store "sqlite:$RUN_DIR/parley.db" --users $((2 * PAIRS)) \
+  "$LOADGEN" register --store "sqlite:$RUN_DIR/parley.db" --users $((2 * PAIRS * 3)) \
     >"$RUN_DIR/register.log" 2>&1 || { cat "$RUN_DIR/register.log" >&2; die "register failed"; }
   if [ "$bus" = 1 ]; then
     declare -a nport cport
@@ -163,6 +165,38 @@ PY
   log "$tag $cfg: $(tail -n1 "$RESULTS" | python3 -c 'import json,sys; d=json.load(sys.stdin)["r"]; print("throughput", d.get("throughput"), "p99_us", d.get("latency",{}).get("p99_us"), "cpu_s", d.get("broker_cpu_s"), d.get("error",""))')"
 }
 
+# agg TAG NODES - NODES nodes with the bus, one loadgen per node at once.
+agg() {
+  local tag="$1" nodes="$2" i cpu=0 t0=() pids=()
+  start "$nodes" 1
+  for ((i = 1; i <= nodes; i++)); do t0[i]="$(cpu_ticks "${NODE_PID[i]}")"; done
+  for ((i = 1; i <= nodes; i++)); do
+    "$LOADGEN" flow --port "${NODE_PORT[i]}" --broker parley --pairs "$PAIRS" \
+      --base $(((i - 1) * 2 * PAIRS)) --qos 1 --warmup "$WARMUP" --duration "$DURATION" \
+      >"$RUN_DIR/agg$i.json" 2>>"$RUN_DIR/loadgen.log" &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || true; done
+  for ((i = 1; i <= nodes; i++)); do cpu=$((cpu + $(cpu_ticks "${NODE_PID[i]}") - t0[i])); done
+  stop_all
+  python3 - "$tag" "agg$nodes" "$cpu" "$(getconf CLK_TCK)" "$RUN_DIR" "$nodes" >>"$RESULTS" <<'PY'
+import json, sys
+tag, cfg, cpu, hz, d, n = sys.argv[1:7]
+rs = []
+for i in range(1, int(n) + 1):
+    try:
+        rs.append(json.loads(open("%s/agg%d.json" % (d, i)).read().strip().splitlines()[-1]))
+    except (ValueError, IndexError, OSError):
+        rs.append({"error": "no JSON from loadgen %d" % i})
+r = {"throughput": sum(x.get("throughput", 0) or 0 for x in rs),
+     "sent": sum(x.get("sent", 0) or 0 for x in rs),
+     "broker_cpu_s": int(cpu) / int(hz),
+     "error": "; ".join(x["error"] for x in rs if x.get("error"))}
+print(json.dumps({"tag": tag, "cfg": cfg, "r": r}))
+PY
+  log "$tag agg$nodes: $(tail -n1 "$RESULTS")"
+}
+
 MACHINE="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -sr)"
 STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -171,6 +205,7 @@ CFGS=(one same cross)
 for ((r = 1; r <= ROUNDS; r++)); do
   for cfg in "${CFGS[@]}"; do flow max "$cfg"; done
   for cfg in "${CFGS[@]}"; do flow low "$cfg" --rate "$LOW"; done
+  for nodes in 1 2 3; do agg max "$nodes"; done
 done
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -220,10 +255,18 @@ for c in ("one", "same", "cross"):
         ms(med("low", c, "latency", "p50_us")), ms(med("low", c, "latency", "p99_us")),
         ms(med("low", c, "stored_latency", "p50_us")), ms(med("low", c, "stored_latency", "p99_us"))))
 w("")
+w("Aggregate maximum, one loadgen per node ({} pairs each, senders and recipients on that node), "
+  "every node with the bus:".format(pairs))
+w("")
+w("| nodes | aggregate throughput (msg/s) | broker CPU per message |")
+w("|---:|---:|---:|")
+for k in (1, 2, 3):
+    w("| {} | {} | {} |".format(k, n(med("max", "agg%d" % k, "throughput")), us(cpu_per_msg("max", "agg%d" % k))))
+w("")
 w("Every run (throughput msg/s; deliver p99; broker CPU s):")
 w("")
 for tag in ("max", "low"):
-    for c in ("one", "same", "cross"):
+    for c in ("one", "same", "cross") + (("agg1", "agg2", "agg3") if tag == "max" else ()):
         rs = [x for x in runs if x["tag"] == tag and x["cfg"] == c]
         w("- {} {}: {}".format(tag, c, "; ".join("{} msg/s, {}, {:.2f} s{}".format(
             n(get(x["r"], "throughput")), ms(get(x["r"], "latency", "p99_us")),
