@@ -64,19 +64,37 @@ static const cli_command *find(const char *name)
     return NULL;
 }
 
+static void print_usage(FILE *f, const cli_command *cmd)
+{
+    fprintf(f, "usage: parley [GLOBAL OPTIONS] %s %s\n  %s\n", cmd->name, cmd->args, cmd->summary);
+}
+
 int cli_usage(const char *name)
 {
     const cli_command *cmd = find(name);
     if (cmd)
-        fprintf(stderr, "usage: parley [GLOBAL OPTIONS] %s %s\n  %s\n", cmd->name, cmd->args,
-                cmd->summary);
+        print_usage(stderr, cmd);
     return CLI_USAGE;
+}
+
+/* The two-word commands whose first word is `word` ("group"). false: none. */
+static bool list_group(FILE *f, const char *word)
+{
+    size_t len = strlen(word);
+    int shown = 0;
+    for (int k = 0; k < cli_ncommands; k++) {
+        const cli_command *cc = &cli_commands[k];
+        if (strncmp(cc->name, word, len) == 0 && cc->name[len] == ' ')
+            fprintf(f, "%s  parley %s %s\n", shown++ ? "" : "usage:\n", cc->name, cc->args);
+    }
+    return shown > 0;
 }
 
 static void usage_all(FILE *f)
 {
     fprintf(f, "usage: parley [--home DIR] [--mqtt URL] [--keyserver URL] [--media URL] "
-               "COMMAND [ARGS]\n\ncommands:\n");
+               "COMMAND [ARGS]\n       parley --help | --version | help COMMAND | COMMAND --help"
+               "\n\ncommands:\n");
     for (int i = 0; i < cli_ncommands; i++)
         fprintf(f, "  %s %s\n      %s\n", cli_commands[i].name, cli_commands[i].args,
                 cli_commands[i].summary);
@@ -300,16 +318,39 @@ void cli_print_typing(const parley_typing *t, bool json)
     fflush(stdout);
 }
 
+/* "-h" or "--help" among a command's arguments (before a "--"). */
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+static int run(cli_ctx *ctx, const cli_command *cmd, int argc, char **argv)
+{
+    if (wants_help(argc, argv)) {
+        print_usage(stdout, cmd);
+        return CLI_OK;
+    }
+    ctx->cmd = cmd;
+    return cmd->run(ctx, argc, argv);
+}
+
 int main(int argc, char **argv)
 {
     cli_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.prog = argv[0];
     int i = 1;
-    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+    for (; i < argc && argv[i][0] == '-'; i++) {
         const char **dst = NULL;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage_all(stdout);
+            return CLI_OK;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("parley %s (libparley %s)\n", PARLEY_PROJECT_VERSION, parley_version());
             return CLI_OK;
         }
         if (strcmp(argv[i], "--home") == 0)
@@ -336,26 +377,38 @@ int main(int argc, char **argv)
         snprintf(two, sizeof two, "%s %s", argv[i], argv[i + 1]);
         const cli_command *cmd = find(two);
         if (cmd)
-            return cmd->run(&ctx, argc - i - 2, argv + i + 2);
+            return run(&ctx, cmd, argc - i - 2, argv + i + 2);
     }
     const cli_command *cmd = find(argv[i]);
     if (!cmd) {
         if (strcmp(argv[i], "help") == 0) {
+            /* "parley help [COMMAND...]" */
+            if (i + 1 < argc) {
+                char name[128] = "";
+                for (int k = i + 1; k < argc && k < i + 3; k++)
+                    snprintf(name + strlen(name), sizeof name - strlen(name), "%s%s",
+                             k > i + 1 ? " " : "", argv[k]);
+                const cli_command *hc = find(name);
+                if (!hc && i + 2 < argc) {
+                    name[strlen(argv[i + 1])] = '\0';
+                    hc = find(name);
+                }
+                if (hc) {
+                    print_usage(stdout, hc);
+                    return CLI_OK;
+                }
+                if (!list_group(stdout, argv[i + 1]))
+                    return cli_error(CLI_USAGE, "help: unknown command '%s'", argv[i + 1]);
+                return CLI_OK;
+            }
             usage_all(stdout);
             return CLI_OK;
         }
-        /* The first word of two-word commands: list them. */
-        size_t len = strlen(argv[i]);
-        int shown = 0;
-        for (int k = 0; k < cli_ncommands; k++) {
-            const cli_command *cc = &cli_commands[k];
-            if (strncmp(cc->name, argv[i], len) == 0 && cc->name[len] == ' ') {
-                fprintf(stderr, "%s  parley %s %s\n", shown++ ? "" : "usage:\n", cc->name, cc->args);
-            }
-        }
-        if (shown)
-            return CLI_USAGE;
+        /* The first word of two-word commands: list them ("parley group --help": stdout, 0). */
+        bool help = wants_help(argc - i - 1, argv + i + 1);
+        if (list_group(help ? stdout : stderr, argv[i]))
+            return help ? CLI_OK : CLI_USAGE;
         return cli_error(CLI_USAGE, "unknown command '%s' (see parley --help)", argv[i]);
     }
-    return cmd->run(&ctx, argc - i - 1, argv + i + 1);
+    return run(&ctx, cmd, argc - i - 1, argv + i + 1);
 }

@@ -16,11 +16,7 @@
 
 enum { CLI_OK = 0, CLI_USAGE = 1, CLI_FAIL = 2, CLI_TIMEOUT = 3 };
 
-typedef struct {
-    parley_config cfg;      /* from the global options and the environment */
-    const char *prog;
-} cli_ctx;
-
+typedef struct cli_ctx cli_ctx;
 typedef int (*cli_run_fn)(cli_ctx *ctx, int argc, char **argv);
 
 typedef struct {
@@ -29,6 +25,12 @@ typedef struct {
     const char *summary;
     cli_run_fn run;         /* argv[0] is the first argument after the name */
 } cli_command;
+
+struct cli_ctx {
+    parley_config cfg;      /* from the global options and the environment */
+    const char *prog;
+    const cli_command *cmd; /* the command being run */
+};
 
 extern const cli_command cli_commands[];
 extern const int cli_ncommands;

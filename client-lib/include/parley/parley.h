@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "parley/export.h"
+#include "parley/version.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,6 +41,11 @@ typedef enum {
     PARLEY_ENOTFOUND = -10, /* no such user, chat or message */
     PARLEY_ENOTCONN = -11,  /* the operation needs a connection and there is none */
 } parley_rc;
+
+/* The version of the library actually loaded ("MAJOR.MINOR.PATCH"), which may
+ * differ from the headers' PARLEY_VERSION (parley/version.h) after an
+ * upgrade of the shared library. Static; never NULL. */
+PARLEY_API const char *parley_version(void);
 
 /* A static description of rc. Never NULL. */
 PARLEY_API const char *parley_strerror(int rc);
