@@ -66,7 +66,9 @@ static int cmd_migrate(int argc, char **argv)
         fprintf(stderr, "parley-admin migrate: --from and --to name the same store\n");
         return 2;
     }
-    if ((rc = store_open(from, NULL, &src)) != STORE_OK) {
+    /* The source is only read: a mistyped path must not become an empty store. */
+    store_options ro = {.read_only = 1};
+    if ((rc = store_open(from, &ro, &src)) != STORE_OK) {
         fprintf(stderr, "parley-admin: cannot open source %s: %s: %s\n", from,
                 store_strerror(rc), store_last_error(NULL));
         goto done;
