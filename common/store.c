@@ -153,6 +153,7 @@ int store_open(const char *uri, const store_options *opts, store_t **out)
             o.busy_timeout_ms = opts->busy_timeout_ms;
         if (opts->mongo_write_concern && opts->mongo_write_concern[0])
             o.mongo_write_concern = opts->mongo_write_concern;
+        o.read_only = opts->read_only;
     }
     if (strncmp(uri, "sqlite:", 7) == 0)
         return store_sqlite__open(uri, &o, out, open_err, sizeof open_err);

@@ -54,6 +54,9 @@ typedef struct store store_t;
 typedef struct {
     int busy_timeout_ms;    /* SQLite: wait this long on a locked database (default 5000) */
     const char *mongo_write_concern; /* MongoDB: "majority" (default), "1", ... */
+    int read_only;          /* 1: only read. SQLite: the file must exist and hold this build's
+                               schema (opened SQLITE_OPEN_READONLY, nothing created or
+                               migrated); MongoDB: no index is created */
 } store_options;
 
 /*

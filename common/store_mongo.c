@@ -89,6 +89,7 @@ typedef struct {
     mongoc_write_concern_t *wc; /* the transactions' write concern (commit) */
     mongoc_client_session_t *sess;  /* started on first store_begin */
     bool in_txn;
+    bool read_only;             /* store_options.read_only: no index creation */
     pend_msg *pend;             /* messages of the open transaction, not yet inserted */
     size_t pend_n, pend_cap;
 } mongo_store;
@@ -1850,7 +1851,7 @@ static int prepare(mongo_store *ms, const char *db, char *errbuf, size_t errlen)
         return rc;
 
     pthread_mutex_lock(&pools_lock);
-    bool ready = ms->pe->indexes_ready;
+    bool ready = ms->pe->indexes_ready || ms->read_only; /* read-only: create nothing */
     pthread_mutex_unlock(&pools_lock);
     for (int i = 0; !ready && rc == STORE_OK && store_bson__collections[i]; i++) {
         bson_init(&cmd);
@@ -1924,6 +1925,7 @@ int store_mongo__open(const char *uri, const store_options *opts, store_t **out,
         if (!uri_w)
             mongoc_collection_set_write_concern(ms->coll[i], wc);
     }
+    ms->read_only = opts->read_only;
     if ((rc = prepare(ms, db, errbuf, errlen)) != STORE_OK)
         goto fail;
     /* the transactions' write concern: the URI's "w" if set, else the option */

@@ -1445,15 +1445,32 @@ int store_sqlite__open(const char *uri, const store_options *opts, store_t **out
         return STORE_ENOMEM;
     }
     q->base.vt = &sqlite_vt;
-    if (sqlite3_open_v2(path, &q->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
+    int flags = opts->read_only ? SQLITE_OPEN_READONLY
+                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(path, &q->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         store__set_error(&q->base, "open %s: %s", path,
                          q->db ? sqlite3_errmsg(q->db) : "out of memory");
         goto fail;
     }
     sqlite3_extended_result_codes(q->db, 1);
     sqlite3_busy_timeout(q->db, opts->busy_timeout_ms);
+    if (opts->read_only) {
+        /* Nothing is written: no pragma that changes the file, no migration. */
+        int v = -1;
+        if ((rc = read_version(q, &v)) != STORE_OK)
+            goto fail;
+        if (v != STORE_SQLITE_SCHEMA_VERSION) {
+            store__set_error(&q->base, "%s: %s (schema version %d, this build reads %d)", path,
+                             v == 0 ? "not a Parley store (empty or another database)"
+                                    : "opened read-only, so it cannot be migrated",
+                             v, STORE_SQLITE_SCHEMA_VERSION);
+            rc = STORE_EINVAL;
+            goto fail;
+        }
+        free(path);
+        *out = &q->base;
+        return STORE_OK;
+    }
     /* journal_mode first: it needs no schema. synchronous=FULL (default): a
      * commit is on disk (WAL fsynced) before the callback says "durable". */
     snprintf(pragma, sizeof pragma, "PRAGMA synchronous = %s", sync);

@@ -26,6 +26,7 @@ static void usage(FILE *f)
                "                        [--rate-limit N] [--threads N] [--max-conns-per-ip N]\n"
                "                        [--header-timeout S] [--otpk-pair-limit N]\n"
                "                        [--otpk-target-limit N]\n"
+               "       parley-keyserver --help | --version\n"
                "  --listen HOST:PORT  address to serve HTTP on ([V6ADDR]:PORT for IPv6)\n"
                "  --store URI         sqlite:PATH or mongodb://...\n"
                "  --max-body BYTES    largest request body accepted (default 65536)\n"
@@ -51,6 +52,7 @@ int main(int argc, char **argv)
         {"listen", required_argument, NULL, 'l'},  {"store", required_argument, NULL, 's'},
         {"max-body", required_argument, NULL, 'b'}, {"rate-limit", required_argument, NULL, 'r'},
         {"threads", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {"max-conns-per-ip", required_argument, NULL, 'c'},
         {"header-timeout", required_argument, NULL, 'H'},
         {"otpk-pair-limit", required_argument, NULL, 'p'},
@@ -59,7 +61,7 @@ int main(int argc, char **argv)
     int c;
     unsigned long long v;
     const char *bad = NULL;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': cfg.listen = optarg; break;
         case 's': cfg.store_uri = optarg; break;
@@ -99,6 +101,7 @@ int main(int argc, char **argv)
             cfg.otpk_target_limit = (unsigned)v;
             break;
         case 'h': usage(stdout); return 0;
+        case 'V': printf("parley-keyserver %s\n", PARLEY_PROJECT_VERSION); return 0;
         default: usage(stderr); return 2;
         }
     }

@@ -36,6 +36,7 @@ static void usage(FILE *f)
             "         [--max-size BYTES] [--retention-s SECONDS] [--retention-interval-s SECONDS]\n"
             "         [--max-conns-per-ip N (default 32, 0 = no limit)]\n"
             "         [--header-timeout SECONDS (request line + headers deadline, default 10, 0 = off)]\n"
+            "       parley-media --help | --version\n"
             "S3 keys may also come from PARLEY_S3_ACCESS_KEY / PARLEY_S3_SECRET_KEY.\n");
 }
 
@@ -55,6 +56,7 @@ int main(int argc, char **argv)
         {"max-conns-per-ip", required_argument, NULL, 'c'},
         {"header-timeout", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
     };
     const char *listen = NULL, *store_uri = NULL, *backend = NULL;
@@ -104,6 +106,7 @@ int main(int argc, char **argv)
             }
             break;
         case 'h': usage(stdout); return 0;
+        case 'v': printf("parley-media %s\n", PARLEY_PROJECT_VERSION); return 0;
         default: usage(stderr); return 2;
         }
     }

@@ -142,6 +142,8 @@ struct parley_client {
     char media_url[CLIENT_URL_MAX];
     int transient;           /* throwaway client id, clean session, no inbox */
     parley_callbacks cb;
+    parley_progress_fn media_progress; /* media_api.c: parley_set_media_progress */
+    void *media_progress_ud;
     lstore *store;
 
     /* util.c: the last error's detail (parley_last_error) */
@@ -169,6 +171,8 @@ struct parley_client {
         int64_t last_outbox_scan_ms;
         int64_t last_key_check_ms;
         int64_t last_resync_ms; /* LOOP_RESYNC_MS after it, the background sync runs */
+        unsigned failures;        /* connection failures reported (DISCONNECTED events) */
+        int failure_rc;           /* the last one's code: PARLEY_ENET or PARLEY_EREFUSED */
     } loop;
 
     /* rpc.c */
