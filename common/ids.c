@@ -20,6 +20,34 @@ bool ids_valid_user(const char *s)
     return true;
 }
 
+static char ascii_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+bool ids_user_fold(const char *s, char *out, size_t outlen)
+{
+    if (!s || !out)
+        return false;
+    size_t n = strlen(s);
+    if (n + 1 > outlen)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        out[i] = ascii_lower(s[i]);
+    out[n] = '\0';
+    return true;
+}
+
+bool ids_user_same_fold(const char *a, const char *b)
+{
+    if (!a || !b)
+        return false;
+    for (; *a && *b; a++, b++)
+        if (ascii_lower(*a) != ascii_lower(*b))
+            return false;
+    return *a == *b;
+}
+
 bool ids_valid_client_msg(const char *s)
 {
     if (!s)

@@ -18,6 +18,17 @@
 
 /* true if s is a valid user id. */
 bool ids_valid_user(const char *s);
+/*
+ * The case rule (docs/protocol.md "Identifiers"): user ids are compared
+ * exactly (case-sensitive: "Bob" names one user and only that one), and no
+ * two registered users may have ids that differ only by ASCII case: the
+ * store refuses to register "bob" while "Bob" exists (store_user_put).
+ * ids_user_fold writes the ASCII lower-case form of s, the key that rule
+ * compares; false if s is NULL or does not fit outlen (with its NUL).
+ */
+bool ids_user_fold(const char *s, char *out, size_t outlen);
+/* true if a and b differ at most by ASCII case (both non-NULL). */
+bool ids_user_same_fold(const char *a, const char *b);
 /* true if s is a valid client message id. */
 bool ids_valid_client_msg(const char *s);
 /* true if client_id is the MQTT client id form bound to user:
