@@ -151,3 +151,24 @@ void ids_random(char out[IDS_SERVER_ID_LEN + 1])
     sodium_bin2base64(out, IDS_SERVER_ID_LEN + 1, raw, sizeof raw,
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
+
+void ids_invite_token_new(char out[IDS_INVITE_TOKEN_LEN + 1])
+{
+    unsigned char raw[32];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(out, IDS_INVITE_TOKEN_LEN + 1, raw, sizeof raw,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof raw);
+}
+
+bool ids_invite_id(const char *token, char out[IDS_INVITE_ID_LEN + 1])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    size_t n = token ? strnlen(token, IDS_INVITE_TOKEN_MAX + 1) : 0;
+    if (n == 0 || n > IDS_INVITE_TOKEN_MAX)
+        return false;
+    crypto_hash_sha256(h, (const unsigned char *)token, n);
+    sodium_bin2base64(out, IDS_INVITE_ID_LEN + 1, h, sizeof h,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return true;
+}
