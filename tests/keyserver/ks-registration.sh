@@ -10,7 +10,9 @@
 #    change keys; revoked invites are refused;
 #  - closed: every new id is 403 registration_closed, existing users work;
 #  - the policy comes from --registration or PARLEY_REGISTRATION; a bad
-#    value is refused at start.
+#    value is refused at start;
+#  - parley init --invite TOKEN (or PARLEY_INVITE) registers on an
+#    invite-only server; without one it prints the keyserver's reason.
 . "$PARLEY_SOURCE_DIR/tests/lib/harness.sh"
 . "$PARLEY_SOURCE_DIR/tests/keyserver/ks_lib.sh"
 
@@ -113,6 +115,22 @@ rid="$("$ADMIN" invite list | awk '$2 == "open" {print $1}' | head -1)"
 "$ADMIN" invite revoke "$rid" >/dev/null || h_fail "revoke"
 ks_req PUT /v1/identity/dave "$(reg_body dave dave "$rtok")"
 ks_expect 403 invalid_invite
+
+# The CLI: parley init without an invite is refused with the keyserver's
+# reason; with --invite (or PARLEY_INVITE) it registers and uploads prekeys.
+PARLEY_KEYSERVER_URL="$H_KS_URL"
+out="$("$H_PARLEY" --home "$H_TMP/home-hana" init hana 2>&1)" && h_fail "init without an invite: $out"
+h_assert_contains "$out" "invite" "init without an invite says why"
+ctok="$(invite)"
+"$H_PARLEY" --home "$H_TMP/home-hana" init hana --invite "$ctok" >"$H_TMP/init-hana.log" 2>&1 ||
+  h_fail "parley init --invite: $(cat "$H_TMP/init-hana.log")"
+ks_req GET /v1/identity/hana
+ks_expect 200
+ctok2="$(invite)"
+PARLEY_INVITE="$ctok2" "$H_PARLEY" --home "$H_TMP/home-ivan" init ivan >"$H_TMP/init-ivan.log" 2>&1 ||
+  h_fail "parley init with PARLEY_INVITE: $(cat "$H_TMP/init-ivan.log")"
+out="$("$H_PARLEY" --home "$H_TMP/home-jo" init jo --invite "$ctok" 2>&1)" && h_fail "reused invite accepted by init"
+h_assert_contains "$out" "already used" "init with a used invite"
 
 # Several invites at once, each usable once by a different user.
 mapfile -t toks < <(invite --count 2)
