@@ -12,12 +12,14 @@
 #include "ids.h"
 #include "store.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define PAGE 500
@@ -85,9 +87,21 @@ static int parse(int argc, char **argv, admin_args *a)
     return -1; /* go on */
 }
 
+/* Open the store. A sqlite: file that does not exist is refused rather
+ * than created: a mistyped path must not look like an empty store. */
 static store_t *open_store(const char *uri)
 {
     store_t *s = NULL;
+    if (strncmp(uri, "sqlite:", 7) == 0) {
+        const char *path = uri + 7, *q = strchr(path, '?');
+        char file[4096];
+        struct stat st;
+        snprintf(file, sizeof file, "%.*s", (int)(q ? (size_t)(q - path) : strlen(path)), path);
+        if (stat(file, &st) != 0) {
+            fprintf(stderr, "parley-admin: no store at %s: %s\n", file, strerror(errno));
+            return NULL;
+        }
+    }
     int rc = store_open(uri, NULL, &s);
     if (rc != STORE_OK) {
         fprintf(stderr, "parley-admin: cannot open store %s: %s: %s\n", uri, store_strerror(rc),
