@@ -51,7 +51,9 @@ typedef struct {
     size_t n;
 } auth_refresh_task;
 
-static void auth_apply(store_user *users, size_t n)
+/* Update the cache from users; live: the broker is serving (at init there
+ * are no connections to close, and presence is not set up yet). */
+static void auth_apply(store_user *users, size_t n, bool live)
 {
     for (size_t i = 0; i < n; i++) {
         const store_user *u = &users[i];
@@ -70,6 +72,8 @@ static void auth_apply(store_user *users, size_t n)
             free(k);
             continue;
         }
+        if (!live)
+            continue;
         if (cut_off) /* parley-admin users disable / delete: their connections end */
             presence__kick_user(u->user_id, u->status == STORE_USER_DELETED ? "user deleted"
                                                                              : "user disabled");
@@ -129,7 +133,7 @@ int auth__init(store_t *s)
                              store_strerror(rc), store_last_error(s));
         return -1;
     }
-    auth_apply(users, n);
+    auth_apply(users, n, false);
     auth_since = auth_newest(users, n, 0);
     store_user_array_free(users, n);
     mosquitto_log_printf(MOSQ_LOG_NOTICE, "parley: %zu identity key(s) loaded", n);
@@ -159,7 +163,7 @@ static void auth_refresh_done(pp_task *t, bool stopping)
 {
     auth_refresh_task *r = (auth_refresh_task *)t;
     if (!stopping)
-        auth_apply(r->users, r->n);
+        auth_apply(r->users, r->n, true);
     store_user_array_free(r->users, r->n);
     free(r);
 }

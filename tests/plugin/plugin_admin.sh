@@ -11,7 +11,8 @@
 #    user_deleted), removes keys, prekeys and group memberships, keeps the
 #    messages; the id cannot be registered again; sends to it are refused
 #    as unknown_recipient;
-#  - users list / show and the auth/failed/user_disabled|user_deleted counters.
+#  - users list / show and the auth/failed/user_disabled|user_deleted counters;
+#  - after a broker restart disabled and deleted users are refused at once.
 . "$PARLEY_SOURCE_DIR/tests/plugin/lib.sh"
 command -v sqlite3 >/dev/null || h_fail "sqlite3 missing (package sqlite3)"
 command -v jq >/dev/null || h_fail "jq missing"
@@ -133,4 +134,15 @@ h_assert_contains "$out" "deleted" "enable a deleted user"
 
 p_wait_metric auth/failed/user_disabled 1
 p_wait_metric auth/failed/user_deleted 1
+
+# A restart loads the statuses with the keys: carol disabled, bob deleted,
+# both refused from the first CONNECT on; alice connects.
+p_user carol
+"$ADMIN" users disable carol >/dev/null || h_fail "users disable carol"
+kill -TERM "$H_MOSQ_PID"
+wait "$H_MOSQ_PID" 2>/dev/null || true
+h_restart_mosquitto
+out="$(p_connect alice alice.r "$(p_token alice alice.r)")" || h_fail "alice after the restart: $out"
+p_expect_refused carol carol.r "$(p_token carol carol.r)" "disabled user after a restart"
+p_expect_refused bob bob.r "$(p_token bob bob.r)" "deleted user after a restart"
 h_pass
