@@ -24,6 +24,8 @@ static const char *const auth_names[PP_AUTH_COUNT] = {
     [PP_AUTH_BAD_CLIENT_ID] = "bad_client_id",
     [PP_AUTH_TOO_MANY_CONNS] = "too_many_connections",
     [PP_AUTH_TOO_MANY_SESSIONS] = "too_many_sessions",
+    [PP_AUTH_USER_DISABLED] = "user_disabled",
+    [PP_AUTH_USER_DELETED] = "user_deleted",
 };
 
 const char *metrics__auth_name(pp_auth_fail why)

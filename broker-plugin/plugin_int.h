@@ -105,6 +105,8 @@ typedef enum {
     PP_AUTH_BAD_CLIENT_ID,     /* client id is not "{user}.{tag}" */
     PP_AUTH_TOO_MANY_CONNS,    /* max_connections_per_user reached */
     PP_AUTH_TOO_MANY_SESSIONS, /* max_sessions_per_user persistent client ids */
+    PP_AUTH_USER_DISABLED,     /* parley-admin users disable */
+    PP_AUTH_USER_DELETED,      /* parley-admin users delete */
     PP_AUTH_COUNT
 } pp_auth_fail;
 
@@ -233,6 +235,8 @@ uint64_t route__frames_bad(void); /* ... refused as malformed */
 int auth__init(store_t *s);          /* load every identity key (blocking, at init) */
 void auth__cleanup(void);
 int auth__basic_auth_cb(int event, void *event_data, void *userdata);
+/* A registered user that is not deleted (a disabled user exists: messages
+ * to it are stored and wait until it is enabled). */
 bool auth__user_exists(const char *user_id);
 /* Worker thread: fetch keys changed since the last refresh; queue the result. */
 void auth__refresh_work(store_t *s);

@@ -4,6 +4,7 @@
  *   parley-keyserver --listen HOST:PORT --store URI [--max-body BYTES]
  *                    [--rate-limit N] [--threads N] [--max-conns-per-ip N]
  *                    [--header-timeout S] [--otpk-pair-limit N] [--otpk-target-limit N]
+ *                    [--registration open|invite|closed]
  *
  * Runs until SIGINT or SIGTERM, then stops cleanly (docs/keyserver.md).
  */
@@ -25,7 +26,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: parley-keyserver --listen HOST:PORT --store URI [--max-body BYTES]\n"
                "                        [--rate-limit N] [--threads N] [--max-conns-per-ip N]\n"
                "                        [--header-timeout S] [--otpk-pair-limit N]\n"
-               "                        [--otpk-target-limit N]\n"
+               "                        [--otpk-target-limit N] "
+               "[--registration open|invite|closed]\n"
                "       parley-keyserver --help | --version\n"
                "  --listen HOST:PORT  address to serve HTTP on ([V6ADDR]:PORT for IPv6)\n"
                "  --store URI         sqlite:PATH or mongodb://...\n"
@@ -40,7 +42,10 @@ static void usage(FILE *f)
                "  --otpk-pair-limit N one-time prekeys one user may take of another per hour;\n"
                "                      beyond it bundles come without one, 0 = off (default 5)\n"
                "  --otpk-target-limit N  one-time prekeys handed out per user per hour;\n"
-               "                      beyond it bundles come without one, 0 = off (default 100)\n");
+               "                      beyond it bundles come without one, 0 = off (default 100)\n"
+               "  --registration P    who may register a new user id: open (anyone), invite\n"
+               "                      (with a token from parley-admin invite) or closed\n"
+               "                      (default: $PARLEY_REGISTRATION, else open)\n");
 }
 
 int main(int argc, char **argv)
@@ -57,10 +62,11 @@ int main(int argc, char **argv)
         {"header-timeout", required_argument, NULL, 'H'},
         {"otpk-pair-limit", required_argument, NULL, 'p'},
         {"otpk-target-limit", required_argument, NULL, 'T'},
+        {"registration", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0}};
     int c;
     unsigned long long v;
-    const char *bad = NULL;
+    const char *bad = NULL, *reg = NULL, *reg_from = "--registration";
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': cfg.listen = optarg; break;
@@ -100,10 +106,20 @@ int main(int argc, char **argv)
                 goto bad_arg;
             cfg.otpk_target_limit = (unsigned)v;
             break;
+        case 'R': reg = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("parley-keyserver %s\n", PARLEY_PROJECT_VERSION); return 0;
         default: usage(stderr); return 2;
         }
+    }
+    if (!reg) {
+        reg = getenv("PARLEY_REGISTRATION");
+        reg_from = "PARLEY_REGISTRATION";
+    }
+    if (reg && !identity_registration_parse(reg, &cfg.registration)) {
+        fprintf(stderr, "parley-keyserver: bad registration policy \"%s\" from %s (want "
+                        "open, invite or closed)\n", reg, reg_from);
+        return 2;
     }
     if (optind != argc || !cfg.listen || !cfg.store_uri) {
         usage(stderr);

@@ -22,10 +22,16 @@ int cmd_init(cli_ctx *ctx, int argc, char **argv)
 {
     int code = CLI_OK;
     bool json = false;
-    cli_opt opts[] = {{"--json", 0, NULL, &json}};
+    const char *invite = NULL;
+    cli_opt opts[] = {
+        {"--json", 0, NULL, &json},
+        {"--invite", 1, &invite, NULL},
+    };
     int n = cli_parse("init", argc, argv, opts, 1);
     if (n != 1)
         return cli_usage("init");
+    if (!invite)
+        invite = getenv("PARLEY_INVITE");
     parley_client *c = cli_open(ctx, 1, &code);
     if (!c)
         return code;
@@ -42,7 +48,7 @@ int cmd_init(cli_ctx *ctx, int argc, char **argv)
         }
     }
     /* Registering again is harmless: it completes an earlier, interrupted init. */
-    int rc = parley_register(c);
+    int rc = parley_register_invite(c, invite && *invite ? invite : NULL);
     if (rc != PARLEY_OK) {
         code = cli_fail(c, rc, "register");
         goto done;

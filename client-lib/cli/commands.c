@@ -32,7 +32,9 @@ int cmd_group_send(cli_ctx *ctx, int argc, char **argv);
 int cmd_groups(cli_ctx *ctx, int argc, char **argv);
 
 const cli_command cli_commands[] = {
-    {"init", "USER [--json]", "create this home's identity and register it with the keyserver", cmd_init},
+    {"init", "USER [--invite TOKEN] [--json]", "create this home's identity and register it with "
+     "the keyserver (an invite token from the operator when registration is by invitation; "
+     "also $PARLEY_INVITE)", cmd_init},
     {"token", "[--audience mqtt|keyserver|media] [--client-id ID] [--lifetime S] [--json]",
      "print an MQTT client id, user name and password (a fresh token)", cmd_token},
     {"status", "[--json]", "print this home's user, client id and outbox size", cmd_status},

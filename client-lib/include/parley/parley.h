@@ -94,6 +94,14 @@ PARLEY_API int parley_identity_create(parley_client *c, const char *user_id);
  * Returns PARLEY_OK, PARLEY_ENOIDENT, PARLEY_ENET, PARLEY_EREFUSED (the user
  * id is bound to another key: detail in parley_last_error), PARLEY_ESTORE. */
 PARLEY_API int parley_register(parley_client *c);
+/* parley_register with an invite token (from the server's operator,
+ * parley-admin invite), which a keyserver with registration policy "invite"
+ * needs to register a new user id; used up by the registration. NULL = none.
+ * Also PARLEY_EINVAL (a token that is not 1-128 printable characters).
+ * The keyserver's refusal (invite_required, invite_used, invite_expired,
+ * registration_closed, user_id_taken, ...) is PARLEY_EREFUSED with its
+ * message in parley_last_error. */
+PARLEY_API int parley_register_invite(parley_client *c, const char *invite);
 
 /* Replace this home's identity key with a new one (a lost or compromised
  * key): the keyserver accepts the change because the current key signs it.
