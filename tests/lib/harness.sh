@@ -22,8 +22,11 @@ H_PLUGIN="$PARLEY_BUILD_DIR/broker-plugin/parley_plugin.so"
 # A sanitizer build of the plugin (-DPARLEY_SANITIZE=ON) needs the ASan
 # runtime loaded first into the uninstrumented mosquitto; the broker's own
 # allocations are not ours, so leak detection is off for that process.
+# (ldd's output is captured, not piped into grep -q: under pipefail, grep -q
+# exiting at the first match can kill ldd with SIGPIPE, the test then
+# starts mosquitto without the runtime and ASan refuses to run.)
 H_MOSQ_ENV=()
-if [ -e "$H_PLUGIN" ] && ldd "$H_PLUGIN" 2>/dev/null | grep -q libasan; then
+if [ -e "$H_PLUGIN" ] && [[ "$(ldd "$H_PLUGIN" 2>/dev/null)" == *libasan* ]]; then
   H_MOSQ_ENV=(env "LD_PRELOAD=$(gcc -print-file-name=libasan.so)"
     "ASAN_OPTIONS=detect_leaks=0:abort_on_error=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}")
 fi
