@@ -20,7 +20,7 @@ function(parley_add_cmocka_test name)
     set(T_TIMEOUT 300)
   endif()
   set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "unit;${T_LABELS}"
-    ENVIRONMENT "PARLEY_BUILD_DIR=${CMAKE_BINARY_DIR};PARLEY_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+    ENVIRONMENT "${PARLEY_TEST_ENV}")
 endfunction()
 
 # parley_add_script_test(NAME SCRIPT [LABELS ...] [TIMEOUT s])
@@ -34,5 +34,5 @@ function(parley_add_script_test name script)
     set(T_TIMEOUT 600)
   endif()
   set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "integration;${T_LABELS}"
-    ENVIRONMENT "PARLEY_BUILD_DIR=${CMAKE_BINARY_DIR};PARLEY_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+    ENVIRONMENT "${PARLEY_TEST_ENV}")
 endfunction()

@@ -44,9 +44,14 @@ h_assert_eq "$(pkg-config --modversion parley)" "$("$prefix/bin/parley" --versio
 flags="$(pkg-config --cflags --libs parley)" || h_fail "pkg-config --cflags --libs parley failed"
 h_assert_not_contains "$flags" "$PARLEY_SOURCE_DIR" "pkg-config flags point into the source tree"
 h_assert_not_contains "$flags" "$PARLEY_BUILD_DIR" "pkg-config flags point into the build tree"
+# A sanitizer build's libparley needs its program linked with the same runtime
+# (ASan must come first in the library list): only then are the build's
+# -fsanitize flags added (scripts/lib/sanitize.sh).
+san_flags=""
+[ "$H_SANITIZE" = 1 ] && san_flags="$PARLEY_SANITIZE_FLAGS"
 # shellcheck disable=SC2086
 cc -std=c11 -Wall -Wextra -Werror -o "$H_TMP/parley-echo" \
-  "$prefix/share/doc/parley/examples/echo.c" $flags \
+  "$prefix/share/doc/parley/examples/echo.c" $flags $san_flags \
   -Wl,-rpath,"$(pkg-config --variable=libdir parley)" 2>"$H_TMP/cc.log" ||
   h_fail "the example does not build against the installed tree: $(cat "$H_TMP/cc.log")"
 linked="$(ldd "$H_TMP/parley-echo" | awk '$1 == "libparley.so.0" {print $3}')"

@@ -19,17 +19,24 @@ H_STORE="sqlite:$H_TMP/parley.db"
 H_PIDS=()
 H_MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 H_PLUGIN="$PARLEY_BUILD_DIR/broker-plugin/parley_plugin.so"
-# A sanitizer build of the plugin (-DPARLEY_SANITIZE=ON) needs the ASan
-# runtime loaded first into the uninstrumented mosquitto; the broker's own
-# allocations are not ours, so leak detection is off for that process.
-# (ldd's output is captured, not piped into grep -q: under pipefail, grep -q
-# exiting at the first match can kill ldd with SIGPIPE, the test then
-# starts mosquitto without the runtime and ASan refuses to run.)
-H_MOSQ_ENV=()
-if [ -e "$H_PLUGIN" ] && [[ "$(ldd "$H_PLUGIN" 2>/dev/null)" == *libasan* ]]; then
-  H_MOSQ_ENV=(env "LD_PRELOAD=$(gcc -print-file-name=libasan.so)"
-    "ASAN_OPTIONS=detect_leaks=0:abort_on_error=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}")
+. "$PARLEY_SOURCE_DIR/scripts/lib/sanitize.sh"
+# A sanitizer build (-DPARLEY_SANITIZE=ON; HACKING.md, "Sanitizers"): every
+# instrumented process of the test (clients, servers, the plugin in mosquitto,
+# those scripts/run starts) writes its reports to $H_TMP/sanitizer.<pid>
+# instead of its stderr, which tests often capture or discard; h_cleanup stops
+# the processes, waits for them to exit (LeakSanitizer reports at exit) and
+# fails the test when any report was written. ctest gives the rest of the
+# options (CMakeLists.txt: PARLEY_TEST_ENV).
+H_SANITIZE=0
+if [ -e "$H_PLUGIN" ] && parley_sanitized "$H_PLUGIN"; then
+  H_SANITIZE=1
+  export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$H_TMP/sanitizer"
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$H_TMP/sanitizer"
 fi
+# mosquitto loads a sanitizer build of the plugin with the ASan runtime preloaded
+# and leak detection off for the broker process (scripts/lib/sanitize.sh).
+parley_mosq_env "$H_PLUGIN"
+H_MOSQ_ENV=("${PARLEY_MOSQ_ENV[@]}")
 H_PARLEY="$PARLEY_BUILD_DIR/client-lib/parley"
 export PATH="$PARLEY_BUILD_DIR/client-lib:$PARLEY_BUILD_DIR/keyserver:$PARLEY_BUILD_DIR/media-gateway:$PARLEY_BUILD_DIR/tests:$PATH"
 
@@ -37,12 +44,50 @@ h_log() { echo "[$H_NAME] $*" >&2; }
 h_fail() { echo "[$H_NAME] FAIL: $*" >&2; h_dump_logs; exit 1; }
 h_pass() { h_log "PASS"; exit 0; }
 
+# h_cleanup [RC] - the EXIT trap: stop every process, exit with RC (default: the
+# script's status), 1 if a sanitizer reported.
 h_cleanup() {
-  local p
+  local rc="${1:-$?}" p i
   for p in "${H_PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
   sleep 0.2
+  if [ "$H_SANITIZE" = 1 ]; then
+    # Let them finish their exit (a sanitized process stops more slowly and
+    # LeakSanitizer reports then), bounded.
+    for ((i = 0; i < 150; i++)); do
+      h_any_alive || break
+      sleep 0.1
+    done
+  fi
   for p in "${H_PIDS[@]:-}"; do [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true; done
+  if [ "$H_SANITIZE" = 1 ] && h_sanitizer_reports; then
+    h_log "FAIL: sanitizer reports (HACKING.md, \"Sanitizers\")"
+    [ "$rc" = 0 ] && rc=1
+  fi
   if [ "${H_KEEP:-0}" = 1 ]; then h_log "kept $H_TMP"; else rm -rf "$H_TMP"; fi
+  exit "$rc"
+}
+h_any_alive() {
+  local p
+  for p in "${H_PIDS[@]:-}"; do [ -n "$p" ] && kill -0 "$p" 2>/dev/null && return 0; done
+  return 1
+}
+# h_sanitizer_reports - print every sanitizer report of the test; true if any.
+# UBSan ignores log_path when it shares the process with ASan (GCC 12): its
+# reports ("runtime error:") are found in the processes' logs instead.
+h_sanitizer_reports() {
+  local f found=1
+  for f in "$H_TMP"/sanitizer.*; do
+    [ -f "$f" ] || continue
+    found=0
+    echo "----- $f" >&2
+    cat "$f" >&2
+  done
+  while IFS= read -r f; do
+    found=0
+    echo "----- UBSan in $f" >&2
+    grep -A 12 -F "runtime error: " "$f" >&2
+  done < <(grep -rlF --include='*.log' "runtime error: " "$H_TMP" 2>/dev/null)
+  return "$found"
 }
 trap h_cleanup EXIT
 

@@ -19,7 +19,7 @@ if [ "$(id -u)" = 0 ]; then S_ROOT=1; elif command -v sudo >/dev/null && sudo -n
 s_as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
 
 s_cleanup() {
-  local p
+  local rc=$? p
   if [ -n "$RUN_PID" ] && kill -0 "$RUN_PID" 2>/dev/null; then
     kill -TERM "$RUN_PID" 2>/dev/null || true
     h_wait_for 20 bash -c "! kill -0 $RUN_PID" || kill -KILL "$RUN_PID" 2>/dev/null || true
@@ -27,7 +27,7 @@ s_cleanup() {
   for p in "${ROOT_PIDS[@]:-}"; do
     [ -n "$p" ] && [ -d "/proc/$p" ] && { s_as_root kill -TERM "$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; }
   done
-  h_cleanup
+  h_cleanup "$rc"
 }
 trap s_cleanup EXIT
 
