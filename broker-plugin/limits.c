@@ -75,7 +75,7 @@ static bool limits_room(const limits_bucket *b, double rate_b, size_t len)
 
 bool limits__allow(const char *user, const char *client_id, size_t len)
 {
-    int64_t now = pp_mono_us();
+    int64_t now = clock_mono_us();
     limits_bucket *c = limits_refill(lim_buckets, client_id, pp.cfg.rate_messages,
                                      pp.cfg.rate_bytes, now);
     limits_bucket *u = limits_refill(lim_user_buckets, user, pp.cfg.rate_user_messages,
@@ -147,7 +147,7 @@ size_t limits__limited_clients(void)
     strmap_foreach(lim_buckets, limits_count, &n);
     /* User buckets that refilled completely hold no information: drop them
      * (keys are collected first; the map is not changed while walked). */
-    limits_sweep w = {.now = pp_mono_us()};
+    limits_sweep w = {.now = clock_mono_us()};
     strmap_foreach(lim_user_buckets, limits_count, &(size_t){0});
     strmap_foreach(lim_user_buckets, limits_find_full, &w);
     for (size_t i = 0; i < w.n; i++) {

@@ -25,6 +25,7 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include "clock.h"
 #include "ids.h"
 #include "parley.pb-c.h"
 #include "store.h"
@@ -180,10 +181,6 @@ typedef struct {
 } pp_state;
 
 extern pp_state pp;
-
-/* Milliseconds since the Unix epoch / monotonic microseconds. */
-int64_t pp_now_ms(void);
-int64_t pp_mono_us(void);
 
 /* ------------------------------------------------------------ publish helpers (publish.c) */
 

@@ -1,6 +1,6 @@
 /*
  * writer.c - the one door to the asynchronous, group-committing store
- * writer (common/store_writer.h): every store write of the plugin (messages
+ * writer (store/store_writer.h): every store write of the plugin (messages
  * and group events, chat and member creation, membership changes, cursor
  * advances) is submitted here, in the order the broker thread decides. The
  * writer applies ops in submission order and calls their completions in

@@ -48,22 +48,6 @@ struct http_request {
     void *state;                  /* the route's */
 };
 
-/* ---------------------------------------------------------------- clocks */
-
-int64_t http_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t http_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* --------------------------------------------------------------- signals */
 
 static void stop_signals(sigset_t *set)
@@ -414,7 +398,7 @@ static void on_headers(http_service *s, http_request *rq, const char *url, http_
         }
         http_bearer_result br;
         int brc = http_bearer_check(st, http_request_header(rq, MHD_HTTP_HEADER_AUTHORIZATION),
-                                    c->audience, http_now_ms() / 1000, &br);
+                                    c->audience, clock_now_ms() / 1000, &br);
         if (brc == HTTP_BEARER_ESTORE) {
             http_reply_store_error(r, br.store_rc, store_last_error(st));
             return;
@@ -484,7 +468,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         rq->svc = s;
         rq->conn = conn;
-        rq->start_us = http_mono_us();
+        rq->start_us = clock_mono_us();
         snprintf(rq->method, sizeof rq->method, "%s", method);
         *con_cls = rq;
         http_guard_headers_done(conn);
@@ -527,7 +511,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!rq)
         return;
     const http_service_config *c = &s->cfg;
-    int64_t took_us = http_mono_us() - rq->start_us;
+    int64_t took_us = clock_mono_us() - rq->start_us;
     if (rq->route && rq->route->done)
         rq->route->done(c->app, rq);
     if (rq->status) {

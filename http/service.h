@@ -25,6 +25,7 @@
 #ifndef PARLEY_HTTP_SERVICE_H
 #define PARLEY_HTTP_SERVICE_H
 
+#include "clock.h" /* clock_now_ms, clock_mono_us */
 #include "store.h"
 #include "token.h"
 
@@ -191,9 +192,5 @@ void http_service_stop(http_service *s);
 void http_signals_block(void);
 /* Wait for SIGINT or SIGTERM (blocked by http_signals_block); returns it. */
 int http_signals_wait(void);
-
-/* Milliseconds since the Unix epoch; microseconds of the monotonic clock. */
-int64_t http_now_ms(void);
-int64_t http_mono_us(void);
 
 #endif

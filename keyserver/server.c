@@ -44,7 +44,7 @@ static bool rate_ok(server *s, const char *kind, const char *who, http_reply *r)
     char key[IDS_USER_MAX + 64 + 8];
     snprintf(key, sizeof key, "%s:%s", kind, who);
     unsigned retry = 0;
-    if (ratelimit_take(s->rl, key, http_mono_us() / 1000, &retry))
+    if (ratelimit_take(s->rl, key, clock_mono_us() / 1000, &retry))
         return true;
     metrics_inc(s->m, METRICS_RATE_LIMITED, 1);
     http_reply_error(r, 429, "rate_limited", "more than %u requests per minute from this %s",
@@ -117,7 +117,7 @@ static bool otpk_allowed(server *s, const char *requester, const char *target)
     if (!ids_valid_user(target))
         return true; /* refused as invalid_user_id anyway */
     char key[2 * IDS_USER_MAX + 8];
-    int64_t now = http_mono_us() / 1000;
+    int64_t now = clock_mono_us() / 1000;
     if (s->otpk_pair) {
         snprintf(key, sizeof key, "%s>%s", requester, target);
         if (!ratelimit_take(s->otpk_pair, key, now, NULL))

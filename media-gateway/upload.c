@@ -195,7 +195,7 @@ void upload_finish(void *app, http_request *rq, http_reply *r)
     m.size = u->received;
     m.content_type = u->content_type;
     m.backend_key = u->media_id;
-    m.created_at = http_now_ms();
+    m.created_at = clock_now_ms();
     m.expires_at = cfg->retention_s > 0 ? m.created_at + cfg->retention_s * 1000 : 0;
     store_t *s = http_request_store(rq);
     rc = s ? store_media_put(s, &m) : STORE_EUNAVAIL;

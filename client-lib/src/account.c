@@ -41,7 +41,7 @@ int parley_register_invite(parley_client *c, const char *invite)
     if (rc != PARLEY_OK)
         return rc;
     /* When: the broker may refuse this identity for a moment (loop.c). */
-    if (lstore_meta_set_int(c->store, "registered_at", util__now_ms()) != 0)
+    if (lstore_meta_set_int(c->store, "registered_at", clock_now_ms()) != 0)
         return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     return prekeys__maintain(c, 1);
 }

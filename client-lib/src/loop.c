@@ -41,7 +41,7 @@ static int fresh_registration(parley_client *c)
     int64_t at = 0;
     if (lstore_meta_get_int(c->store, "registered_at", &at) != 1)
         return 0;
-    int64_t age = util__now_ms() - at;
+    int64_t age = clock_now_ms() - at;
     return age >= 0 && age < FRESH_REGISTRATION_MS;
 }
 
@@ -55,7 +55,7 @@ static void schedule_retry(parley_client *c)
     c->loop.attempts++;
     c->link.state = LINK_WAIT;
     c->order.synced = 0;
-    c->loop.next_attempt_ms = util__mono_ms() + delay;
+    c->loop.next_attempt_ms = clock_mono_ms() + delay;
 }
 
 int parley_connect(parley_client *c)
@@ -108,7 +108,7 @@ static void start_attempt(parley_client *c)
         schedule_retry(c);
         return;
     }
-    c->loop.token_expires_ms = util__mono_ms() + (int64_t)TOKEN_DEFAULT_LIFETIME_S * 1000;
+    c->loop.token_expires_ms = clock_mono_ms() + (int64_t)TOKEN_DEFAULT_LIFETIME_S * 1000;
     if (conn_start(c->link.mq, c->user, token, err, sizeof err) != 0) {
         util__fail(c, PARLEY_ENET, "%s", err);
         schedule_retry(c);
@@ -151,7 +151,7 @@ static int on_ready(parley_client *c)
             return PARLEY_ESTORE;
         order__sync_start(c, 0);
         prekeys__maintain(c, 0); /* replenish one-time prekeys; best effort */
-        c->loop.last_key_check_ms = util__mono_ms();
+        c->loop.last_key_check_ms = clock_mono_ms();
     }
     return 0;
 }
@@ -176,17 +176,17 @@ static int handle(parley_client *c, conn_ev *e)
             /* Expected for a moment after registering: retry soon, quietly. */
             c->link.state = LINK_WAIT;
             c->order.synced = 0;
-            c->loop.next_attempt_ms = util__mono_ms() + FRESH_RETRY_MS;
+            c->loop.next_attempt_ms = clock_mono_ms() + FRESH_RETRY_MS;
             return 0;
         }
         if (e->type == CONN_EV_LOST && c->loop.token_expires_ms > 0 &&
-            util__mono_ms() >= c->loop.token_expires_ms - TOKEN_EXPIRY_SLACK_MS) {
+            clock_mono_ms() >= c->loop.token_expires_ms - TOKEN_EXPIRY_SLACK_MS) {
             /* The broker closed the connection because its token expired:
              * reconnect at once with a new one; nothing to tell. */
             c->link.state = LINK_WAIT;
             c->order.synced = 0;
             c->loop.attempts = 0;
-            c->loop.next_attempt_ms = util__mono_ms();
+            c->loop.next_attempt_ms = clock_mono_ms();
             return 0;
         }
         if (e->type == CONN_EV_LOST)
@@ -202,7 +202,7 @@ static int handle(parley_client *c, conn_ev *e)
         c->link.state = LINK_READY;
         c->loop.attempts = 0;
         c->err[0] = 0;
-        c->loop.last_resync_ms = util__mono_ms();
+        c->loop.last_resync_ms = clock_mono_ms();
         util__emit_event(c, PARLEY_EVENT_CONNECTED, NULL, 0, NULL, c->mqtt_url);
         presence__subscribe(c);
         return on_ready(c);
@@ -222,7 +222,7 @@ static int handle(parley_client *c, conn_ev *e)
 
 int loop__step(parley_client *c, int timeout_ms)
 {
-    int64_t now = util__mono_ms();
+    int64_t now = clock_mono_ms();
     if (c->link.state == LINK_WAIT && now >= c->loop.next_attempt_ms)
         start_attempt(c);
     if (c->link.state == LINK_READY && now - c->loop.last_outbox_scan_ms >= OUTBOX_SCAN_MS) {
@@ -263,10 +263,10 @@ int loop__step(parley_client *c, int timeout_ms)
 
 int parley_poll(parley_client *c, int timeout_ms)
 {
-    int64_t deadline = util__mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     int n = 0;
     for (;;) {
-        int64_t left = deadline - util__mono_ms();
+        int64_t left = deadline - clock_mono_ms();
         int rc = loop__step(c, n > 0 || left <= 0 ? 0 : (int)left);
         if (rc < 0)
             return rc;
@@ -274,7 +274,7 @@ int parley_poll(parley_client *c, int timeout_ms)
             n++;
             continue; /* drain everything already queued */
         }
-        if (n > 0 || util__mono_ms() >= deadline)
+        if (n > 0 || clock_mono_ms() >= deadline)
             return n;
     }
 }
@@ -287,11 +287,11 @@ int parley_wait_connected(parley_client *c, int timeout_ms)
             return rc;
     }
     unsigned failures = c->loop.failures;
-    int64_t deadline = util__mono_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
     while (c->link.state != LINK_READY) {
         if (c->loop.failures != failures)
             return c->loop.failure_rc; /* c->err says why; the retry stays scheduled */
-        int64_t left = deadline - util__mono_ms();
+        int64_t left = deadline - clock_mono_ms();
         if (left <= 0) {
             char last[CLIENT_ERR_MAX];
             snprintf(last, sizeof last, "%s", c->err);
@@ -307,9 +307,9 @@ int parley_wait_connected(parley_client *c, int timeout_ms)
 
 int parley_wait_synced(parley_client *c, int timeout_ms)
 {
-    int64_t deadline = util__mono_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
     while (!parley_is_synced(c)) {
-        int64_t left = deadline - util__mono_ms();
+        int64_t left = deadline - clock_mono_ms();
         if (left <= 0) {
             char last[CLIENT_ERR_MAX];
             snprintf(last, sizeof last, "%s", c->err);
@@ -326,7 +326,7 @@ int parley_wait_synced(parley_client *c, int timeout_ms)
 int loop__call(parley_client *c, void *req, int timeout_ms, void **rsp)
 {
     client_req *slot = NULL;
-    int64_t deadline = util__mono_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
 
     *rsp = NULL;
     if (c->link.state != LINK_READY)
@@ -336,7 +336,7 @@ int loop__call(parley_client *c, void *req, int timeout_ms, void **rsp)
     char req_id[sizeof slot->req_id];
     snprintf(req_id, sizeof req_id, "%s", slot->req_id);
     while (!slot->done) {
-        int64_t left = deadline - util__mono_ms();
+        int64_t left = deadline - clock_mono_ms();
         if (left <= 0) {
             slot->kind = REQ_NONE;
             return util__fail(c, PARLEY_ETIMEOUT, "no response from the broker after %d ms",
@@ -366,13 +366,13 @@ int loop__call(parley_client *c, void *req, int timeout_ms, void **rsp)
 
 int parley_flush(parley_client *c, int timeout_ms)
 {
-    int64_t deadline = util__mono_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
     for (;;) {
         if (rpc__pending(c, REQ_NONE, NULL) == 0)
             return PARLEY_OK;
         if (c->link.state != LINK_READY)
             return util__fail(c, PARLEY_ENOTCONN, "connection lost before the broker answered");
-        int64_t left = deadline - util__mono_ms();
+        int64_t left = deadline - clock_mono_ms();
         if (left <= 0)
             return util__fail(c, PARLEY_ETIMEOUT, "the broker did not answer within %d ms",
                               timeout_ms);
@@ -384,12 +384,12 @@ int parley_flush(parley_client *c, int timeout_ms)
 
 int parley_sync(parley_client *c, int timeout_ms)
 {
-    int64_t deadline = util__mono_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
     int rc = parley_wait_synced(c, timeout_ms);
     if (rc != PARLEY_OK)
         return rc;
     if (order__sync_start(c, 0) != 0)
         return PARLEY_ENOTCONN;
-    int64_t left = deadline - util__mono_ms();
+    int64_t left = deadline - clock_mono_ms();
     return parley_wait_synced(c, left > 0 ? (int)left : 0);
 }

@@ -38,7 +38,7 @@ int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const
         .body_len = n,
         .plain = (const uint8_t *)plain,
         .plain_len = plain ? strlen(plain) : 0,
-        .created_at = util__now_ms(),
+        .created_at = clock_now_ms(),
     };
     int rc = lstore_outbox_add(c->store, &o);
     free(buf);
@@ -79,7 +79,7 @@ int outbox__flush(parley_client *c, int64_t min_age_ms)
         return 0;
     /* min_age 0 (a connect, a new message): everything, whatever the clock
      * says about earlier attempts. */
-    int64_t cutoff = min_age_ms == 0 ? INT64_MAX : util__now_ms() - min_age_ms;
+    int64_t cutoff = min_age_ms == 0 ? INT64_MAX : clock_now_ms() - min_age_ms;
     flush_ctx f = {c, 0, 0};
     /* Publish in creation order, 64 at a time, marking each attempt. */
     for (;;) {
@@ -93,7 +93,7 @@ int outbox__flush(parley_client *c, int64_t min_age_ms)
                 return -1;
             if (f.failed)
                 return f.published;
-            if (lstore_outbox_touch(c->store, t.ids[i], util__now_ms()) != 0)
+            if (lstore_outbox_touch(c->store, t.ids[i], clock_now_ms()) != 0)
                 return -1;
         }
         if (min_age_ms == 0)
@@ -150,5 +150,5 @@ int outbox__done(parley_client *c, const char *client_msg_id, const char *chat_i
 
 int outbox__later(parley_client *c, const char *client_msg_id)
 {
-    return lstore_outbox_touch(c->store, client_msg_id, util__now_ms());
+    return lstore_outbox_touch(c->store, client_msg_id, clock_now_ms());
 }

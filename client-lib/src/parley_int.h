@@ -44,6 +44,7 @@
 
 #include <stdint.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "crypto/keys.h"
 #include "lstore.h"
@@ -219,12 +220,9 @@ struct parley_client {
     } trust;
 };
 
-/* ---- util.c: clocks, errors, topics, events ------------------------------ */
-
-/* Wall-clock time (timestamps that are stored or sent). */
-int64_t util__now_ms(void);
-/* Monotonic time, for every wait, deadline and timer (immune to clock jumps). */
-int64_t util__mono_ms(void);
+/* ---- util.c: errors, topics, events --------------------------------------- */
+/* Clocks: common/clock.h (clock_now_ms for timestamps that are stored or
+ * sent, clock_mono_ms for every wait, deadline and timer). */
 /* Set c->err (printf-style) and return rc. */
 int util__fail(parley_client *c, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

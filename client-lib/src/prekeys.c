@@ -120,7 +120,7 @@ static int spk_rotate(parley_client *c, keys_signed_prekey *out)
     if (lstore_begin(c->store) != 0)
         goto done;
     if ((prev > 0 && lstore_blob_del(c->store, "spk", pid) != 0) ||
-        spk_save(c, out, util__now_ms()) != 0 ||
+        spk_save(c, out, clock_now_ms()) != 0 ||
         lstore_meta_set_int(c->store, "spk_previous", cur) != 0 ||
         lstore_meta_set_int(c->store, "spk_current", out->key_id) != 0 ||
         lstore_commit(c->store) != 0) {
@@ -217,7 +217,7 @@ int prekeys__maintain(parley_client *c, int force_upload)
         ret = util__store_fail(c);
         goto done;
     }
-    if (!have || util__now_ms() - created > SPK_ROTATE_MS) {
+    if (!have || clock_now_ms() - created > SPK_ROTATE_MS) {
         ret = spk_rotate(c, &spk);
         if (ret != PARLEY_OK)
             goto done;

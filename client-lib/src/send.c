@@ -62,7 +62,7 @@ static int queue_pairwise(parley_client *c, const char *peer, const void *vconte
     snprintf(topic, sizeof topic, "parley/u/%s/inbox", peer);
     ids_random(cmid);
     ct->client_msg_id = cmid;
-    ct->sent_at = util__now_ms();
+    ct->sent_at = clock_now_ms();
     content_len = parley__e2e__v1__content__get_packed_size(ct);
     content = malloc(content_len ? content_len : 1);
     if (!content) {
@@ -157,7 +157,7 @@ static int group_send(parley_client *c, const char *chat_id, void *vct, const ch
     ids_random(cmid);
     ct->client_msg_id = cmid;
     ct->group_id = (char *)chat_id;
-    ct->sent_at = util__now_ms();
+    ct->sent_at = clock_now_ms();
     content_len = parley__e2e__v1__content__get_packed_size(ct);
     content = malloc(content_len ? content_len : 1);
     if (content)

@@ -87,7 +87,7 @@ int trust__vouched(parley_client *c, const char *sender, const uint8_t ik[32])
 /* 1 if peer's identity was checked with the keyserver in the last minute. */
 static int idcheck_recent(parley_client *c, const char *peer)
 {
-    int64_t now = util__mono_ms();
+    int64_t now = clock_mono_ms();
     for (int i = 0; i < CLIENT_IDCHECK_MAX; i++)
         if (c->trust.idcheck[i].user[0] && strcmp(c->trust.idcheck[i].user, peer) == 0)
             return now - c->trust.idcheck[i].at_ms < CLIENT_IDCHECK_MS;
@@ -105,7 +105,7 @@ static void idcheck_note(parley_client *c, const char *peer)
         c->trust.idcheck_next = (c->trust.idcheck_next + 1) % CLIENT_IDCHECK_MAX;
     }
     snprintf(e->user, sizeof e->user, "%s", peer);
-    e->at_ms = util__mono_ms();
+    e->at_ms = clock_mono_ms();
 }
 
 int trust__check(parley_client *c, const char *peer, uint8_t ik[32])

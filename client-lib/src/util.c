@@ -32,20 +32,6 @@ const char *parley_strerror(int rc)
     }
 }
 
-int64_t util__now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t util__mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int util__fail(parley_client *c, int rc, const char *fmt, ...)
 {
     va_list ap;
