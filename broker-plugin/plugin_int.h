@@ -25,6 +25,14 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+/* logging.c: the plugin's lines go through common/log.h (PARLEY_LOG_LEVEL,
+ * PARLEY_LOG_FORMAT), as the HTTP services' do. logging__init reads the
+ * environment (-1: an unknown value, logged). Every mosquitto_log_printf
+ * call in the plugin's files lands in logging__printf. */
+int logging__init(void);
+void logging__printf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define mosquitto_log_printf logging__printf
+
 #include "ids.h"
 #include "parley.pb-c.h"
 #include "store.h"
