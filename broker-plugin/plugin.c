@@ -9,6 +9,7 @@
 #include "groups.h"
 #include "hardening.h"
 #include "log.h"
+#include "metrics_http.h"
 
 /* MOSQ_EVT_RELOAD: apply the options that can change at run time
  * (config.c). mosquitto 2.0.11 passes no plugin options on reload, so the
@@ -20,6 +21,7 @@ static int reload_cb(int event, void *event_data, void *userdata)
     struct mosquitto_evt_reload *ed = event_data;
     config__reload(ed->options, ed->option_count);
     worker__set_refresh_ms(pp.cfg.key_refresh_ms);
+    metrics_http__set_interval(pp.cfg.metrics_interval_s);
     pp_reload_recheck = true;
     return MOSQ_ERR_SUCCESS;
 }
@@ -110,6 +112,8 @@ PP_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
     /* The bus (only with plugin_opt_cluster_nats): handlers first. */
     if (cluster__init() != 0 || bus__start() != 0)
         goto fail;
+    if (metrics_http__start(pp.cfg.metrics_listen, pp.cfg.metrics_interval_s) != 0)
+        goto fail;
     for (; registered < PP_NCALLBACKS; registered++) {
         if (mosquitto_callback_register(pp.id, pp_callbacks[registered].event,
                                         pp_callbacks[registered].cb, NULL, NULL) != MOSQ_ERR_SUCCESS) {
@@ -128,6 +132,7 @@ fail:
         mosquitto_callback_unregister(pp.id, pp_callbacks[registered].event,
                                       pp_callbacks[registered].cb, NULL);
     }
+    metrics_http__stop();
     bus__stop();
     wake__stop();
     worker__stop();
@@ -150,6 +155,7 @@ PP_EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opt
 {
     for (size_t i = PP_NCALLBACKS; i > 0; i--)
         mosquitto_callback_unregister(pp.id, pp_callbacks[i - 1].event, pp_callbacks[i - 1].cb, NULL);
+    metrics_http__stop();
     cluster__leave(); /* the other nodes drop this node's users at once */
     bus__stop();      /* flushes the goodbye (bounded), then closes */
     wake__stop();

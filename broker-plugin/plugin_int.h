@@ -78,6 +78,7 @@ typedef struct {
     char *node_id;            /* plugin_opt_node_id: this node's id (default: random per start) */
     bool cluster_debug;       /* plugin_opt_cluster_debug: log the bus's test payloads */
     int cluster_heartbeat_ms; /* plugin_opt_cluster_heartbeat_ms: presence heartbeat (2000) */
+    char *metrics_listen;     /* plugin_opt_metrics_listen: Prometheus HOST:PORT; NULL = none */
 } pp_config;
 
 /* config.c: parse plugin_opt_* (and the options file) into pp.cfg. */
