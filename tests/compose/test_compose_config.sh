@@ -7,12 +7,13 @@
 #      replica set rs0 initiated by the compose file, MinIO, keyserver,
 #      media gateway, HAProxy; a health check on every long-running
 #      service; only HAProxy publishes 1883/8081/8082;
-#   3. the broker nodes: each mounts its own docker/nodes/nodeN (distinct
-#      plugin_opt_node_id), the shared config lists every NATS service and a
+#   3. the broker nodes: each has its own PARLEY_NODE_ID (its
+#      plugin_opt_node_id, docker/broker-start.sh) and data volume, the
+#      shared config lists every NATS service and a
 #      store URI naming every mongod of rs0, the same URI as the services';
 #   4. every --flag the compose file passes and every plugin_opt_* key of
-#      docker/mosquitto.conf and the node files exists in the code; the
-#      plugin path is where docker/Dockerfile installs it;
+#      docker/mosquitto.conf exists in the code; the plugin path and
+#      docker/broker-start.sh are where docker/Dockerfile installs them;
 #   5. docker/haproxy.cfg passes `haproxy -c`, sends MQTT to broker1..3 and
 #      hashes on the CONNECT username with scripts/lib/cluster.sh's rules;
 #   6. docker/nats.conf passes `nats-server -t` for each server name and
@@ -92,28 +93,26 @@ if f"plugin_opt_store {uri}\n" not in conf:
 m = re.search(r"^plugin_opt_cluster_nats (\S+)$", conf, re.M)
 if not m or sorted(m.group(1).split(",")) != [f"nats://nats{i}:4222" for i in (1, 2, 3)]:
     fail("docker/mosquitto.conf: plugin_opt_cluster_nats must list nats1..3:4222")
-if "include_dir /etc/parley/node\n" not in conf:
-    fail("docker/mosquitto.conf does not include the node's own file")
-# brokers: own node dir, own data volume, the shared config
-ids = set()
+if len(re.findall(r"^plugin_opt_node_id ", conf, re.M)) != 1:
+    fail("docker/mosquitto.conf needs exactly one plugin_opt_node_id line (broker-start.sh)")
+# brokers: started by broker-start.sh with their own node id and volume
+ids, vols_seen = set(), set()
 for i in (1, 2, 3):
     b = svc[f"broker{i}"]
-    if b["command"] != ["mosquitto", "-c", "/etc/parley/mosquitto.conf"]:
+    if b["command"] != ["parley-broker-start"]:
         fail(f"broker{i} command {b['command']}")
+    ids.add(b["environment"].get("PARLEY_NODE_ID"))
     vols = [v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in b["volumes"]]
-    node = [v for v in vols if v.split(":")[1] == "/etc/parley/node"]
-    if len(node) != 1 or not node[0].split(":")[0].endswith(f"docker/nodes/node{i}"):
-        fail(f"broker{i} does not mount docker/nodes/node{i}: {vols}")
-    nc = open(f"{src}/docker/nodes/node{i}/node.conf").read()
-    m = re.search(r"^plugin_opt_node_id (\S+)$", nc, re.M)
-    if not m:
-        fail(f"docker/nodes/node{i}/node.conf sets no node id")
-    ids.add(m.group(1))
+    vols_seen.update(v.split(":")[0] for v in vols)
+    if b["environment"].get("PARLEY_LOG_LEVEL") is None:
+        fail(f"broker{i} does not pass PARLEY_LOG_LEVEL")
     for dep in ("mongo1", "nats1", "nats2", "nats3"):
         if dep not in b["depends_on"]:
             fail(f"broker{i} does not depend on {dep}")
-if len(ids) != 3:
+if len(ids) != 3 or None in ids:
     fail(f"node ids are not distinct: {ids}")
+if len(vols_seen) != 3:
+    fail(f"broker volumes are shared: {vols_seen}")
 for i in (1, 2, 3):
     if svc[f"nats{i}"]["environment"]["PARLEY_NATS_NAME"] != f"nats{i}":
         fail(f"nats{i} has the wrong server name")
@@ -135,7 +134,7 @@ check_flags() {  # check_flags SERVICE MAIN_C
 }
 check_flags keyserver "$src/keyserver/main.c"
 check_flags media "$src/media-gateway/main.c"
-for f in "$src/docker/mosquitto.conf" "$src"/docker/nodes/node*/node.conf; do
+for f in "$src/docker/mosquitto.conf"; do
   for key in $(sed -n 's/^plugin_opt_\([a-z_]*\).*/\1/p' "$f"); do
     grep -q "\"$key\"" "$src/broker-plugin/config.c" ||
       h_fail "$f sets plugin_opt_$key, unknown to broker-plugin/config.c"
@@ -145,6 +144,8 @@ plugin="$(sed -n 's/^plugin \(.*\)$/\1/p' "$src/docker/mosquitto.conf")"
 [ -n "$plugin" ] || h_fail "docker/mosquitto.conf loads no plugin"
 grep -q "parley_plugin.so $plugin\$" "$src/docker/Dockerfile" ||
   h_fail "docker/Dockerfile does not install the plugin at $plugin"
+grep -q "^COPY docker/broker-start.sh /usr/local/bin/parley-broker-start\$" "$src/docker/Dockerfile" ||
+  h_fail "docker/Dockerfile does not install docker/broker-start.sh as parley-broker-start"
 
 # 5. HAProxy
 hcfg="$src/docker/haproxy.cfg"
