@@ -189,7 +189,8 @@ static bool config_file(pp_config *c, const char *path)
                 val++;
         }
         if (!strcmp(p, "store") || !strcmp(p, "options_file") || !strcmp(p, "wake_socket") ||
-            !strcmp(p, "cluster_nats") || !strcmp(p, "node_id") || !strcmp(p, "metrics_listen"))
+            !strcmp(p, "cluster_nats") || !strcmp(p, "node_id") ||
+            !strcmp(p, "metrics_listen"))
             continue; /* only in mosquitto.conf */
         ok = config_apply(c, p, val);
     }

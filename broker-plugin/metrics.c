@@ -110,8 +110,9 @@ static void metrics_report(metrics_out *o)
         "", presence__users_online());
     put(o, "clients/connections", "connections", M_GAUGE, "Authenticated connections on this node.",
         "", presence__connections());
-    put(o, "store/queue_depth", "store_queue_depth", M_GAUGE, "Writes waiting for the store writer.",
-        "", pp.writer ? store_writer_pending(pp.writer) : 0);
+    put(o, "store/queue_depth", "store_queue_depth", M_GAUGE,
+        "Writes waiting for the store writer.", "",
+        pp.writer ? store_writer_pending(pp.writer) : 0);
     put(o, "store/errors", "store_errors_total", M_COUNTER, "Failed store writer operations.", "",
         pp.m.store_errors);
     put(o, "store/ops", "store_ops_total", M_COUNTER, "Store writer operations committed.", "",

@@ -11,11 +11,12 @@
 #include "log.h"
 #include "metrics_http.h"
 
+/* From MOSQ_EVT_RELOAD to the next tick (basic_auth_cb). */
+static bool pp_reload_recheck;
+
 /* MOSQ_EVT_RELOAD: apply the options that can change at run time
  * (config.c). mosquitto 2.0.11 passes no plugin options on reload, so the
  * start-up options plus plugin_opt_options_file are read again. */
-static bool pp_reload_recheck;
-
 static int reload_cb(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_reload *ed = event_data;

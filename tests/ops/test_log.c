@@ -101,9 +101,11 @@ static void test_text_escapes(void **state)
     (void)state;
     log_set_format(LOG_FORMAT_TEXT);
     log_set_level(LOG_DEBUG);
-    CAPTURE(log_msg(LOG_INFO, "t", "user %s", "eve\n2026-01-01T00:00:00.000Z ERROR forged: x\x1b[31m"));
+    const char *evil = "eve\n2026-01-01T00:00:00.000Z ERROR forged: x\x1b[31m";
+    CAPTURE(log_msg(LOG_INFO, "t", "user %s", evil));
     assert_int_equal(count_lines(captured), 1);
-    assert_non_null(strstr(captured, "user eve\\n2026-01-01T00:00:00.000Z ERROR forged: x\\u001b[31m\n"));
+    assert_non_null(
+        strstr(captured, "user eve\\n2026-01-01T00:00:00.000Z ERROR forged: x\\u001b[31m\n"));
 }
 
 static json_t *parse_one(void)
@@ -121,7 +123,8 @@ static void test_json(void **state)
     (void)state;
     log_set_format(LOG_FORMAT_JSON);
     log_set_level(LOG_DEBUG);
-    CAPTURE(log_msg(LOG_ERROR, "keyserver", "a \"quoted\" \\ path\nnext\t\x01 \xff\xfe caf\xc3\xa9"));
+    const char *msg = "a \"quoted\" \\ path\nnext\t\x01 \xff\xfe caf\xc3\xa9";
+    CAPTURE(log_msg(LOG_ERROR, "keyserver", "%s", msg));
     json_t *j = parse_one();
     assert_string_equal(json_string_value(json_object_get(j, "level")), "error");
     assert_string_equal(json_string_value(json_object_get(j, "component")), "keyserver");
