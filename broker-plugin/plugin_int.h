@@ -26,6 +26,14 @@
 #include <mosquitto_plugin.h>
 
 #include "clock.h"
+/* logging.c: the plugin's lines go through common/log.h (PARLEY_LOG_LEVEL,
+ * PARLEY_LOG_FORMAT), as the HTTP services' do. logging__init reads the
+ * environment (-1: an unknown value, logged). Every mosquitto_log_printf
+ * call in the plugin's files lands in logging__printf. */
+int logging__init(void);
+void logging__printf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define mosquitto_log_printf logging__printf
+
 #include "ids.h"
 #include "parley.pb-c.h"
 #include "store.h"
@@ -71,6 +79,7 @@ typedef struct {
     char *node_id;            /* plugin_opt_node_id: this node's id (default: random per start) */
     bool cluster_debug;       /* plugin_opt_cluster_debug: log the bus's test payloads */
     int cluster_heartbeat_ms; /* plugin_opt_cluster_heartbeat_ms: presence heartbeat (2000) */
+    char *metrics_listen;     /* plugin_opt_metrics_listen: Prometheus HOST:PORT; NULL = none */
 } pp_config;
 
 /* config.c: parse plugin_opt_* (and the options file) into pp.cfg. */

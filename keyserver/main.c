@@ -132,6 +132,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "parley-keyserver: %s\n", err);
         return 2;
     }
+    if (log_init_env(err, sizeof err) != 0) {
+        fprintf(stderr, "parley-keyserver: %s\n", err);
+        return 2;
+    }
     if (sodium_init() < 0) {
         log_msg(LOG_ERROR, "keyserver", "libsodium failed to initialise");
         return 1;

@@ -121,9 +121,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "parley-media: %s\n", lerr);
         return 2;
     }
-    const char *lvl = getenv("PARLEY_LOG_LEVEL");
-    if (lvl && log_parse_level(lvl) >= 0)
-        log_set_level((log_level)log_parse_level(lvl));
+    if (log_init_env(lerr, sizeof lerr) != 0) {
+        fprintf(stderr, "parley-media: %s\n", lerr);
+        return 2;
+    }
     if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "parley-media: cannot initialise libsodium/libcurl\n");
         return 1;

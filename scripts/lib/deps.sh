@@ -7,7 +7,7 @@ PARLEY_APT_BUILD=(build-essential cmake pkg-config git
   libcurl4-openssl-dev libcmocka-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev
   libprotobuf-c-dev protobuf-c-compiler libnats-dev)
 PARLEY_APT_RUN=(mosquitto mosquitto-clients nats-server sqlite3 curl ca-certificates iproute2 procps)
-PARLEY_APT_TEST=(nodejs docker-compose python3 psmisc jq haproxy)
+PARLEY_APT_TEST=(nodejs docker-compose python3 psmisc jq haproxy python3-prometheus-client systemd)
 
 parley_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
