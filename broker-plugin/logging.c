@@ -23,7 +23,7 @@ int logging__init(void)
 {
     char err[160];
     if (log_init_env(err, sizeof err) != 0) {
-        log_msg(LOG_ERROR, "parley", "%s; the broker does not start", err);
+        log_msg(PARLEY_LOG_ERROR, "parley", "%s; the broker does not start", err);
         return -1;
     }
     return 0;
@@ -31,10 +31,10 @@ int logging__init(void)
 
 void logging__printf(int level, const char *fmt, ...)
 {
-    log_level lvl = level & MOSQ_LOG_ERR       ? LOG_ERROR
-                    : level & MOSQ_LOG_WARNING ? LOG_WARN
-                    : level & MOSQ_LOG_DEBUG   ? LOG_DEBUG
-                                               : LOG_INFO;
+    log_level lvl = level & MOSQ_LOG_ERR       ? PARLEY_LOG_ERROR
+                    : level & MOSQ_LOG_WARNING ? PARLEY_LOG_WARN
+                    : level & MOSQ_LOG_DEBUG   ? PARLEY_LOG_DEBUG
+                                               : PARLEY_LOG_INFO;
     if (!log_enabled(lvl))
         return;
     char text[2048];

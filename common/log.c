@@ -11,8 +11,8 @@
 #include <strings.h>
 #include <time.h>
 
-static int g_level = LOG_INFO;
-static int g_format = LOG_FORMAT_TEXT;
+static int g_level = PARLEY_LOG_INFO;
+static int g_format = PARLEY_LOG_FORMAT_TEXT;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 static const char *const level_tags[] = {"DEBUG", "INFO", "WARN", "ERROR"};
@@ -33,17 +33,17 @@ int log_parse_level(const char *s)
 int log_parse_format(const char *s)
 {
     if (s && strcasecmp(s, "text") == 0)
-        return LOG_FORMAT_TEXT;
+        return PARLEY_LOG_FORMAT_TEXT;
     if (s && strcasecmp(s, "json") == 0)
-        return LOG_FORMAT_JSON;
+        return PARLEY_LOG_FORMAT_JSON;
     return -1;
 }
 
 int log_init_env(char *err, size_t errlen)
 {
     const char *lv = getenv("PARLEY_LOG_LEVEL"), *fm = getenv("PARLEY_LOG_FORMAT");
-    int l = lv && *lv ? log_parse_level(lv) : LOG_INFO;
-    int f = fm && *fm ? log_parse_format(fm) : LOG_FORMAT_TEXT;
+    int l = lv && *lv ? log_parse_level(lv) : PARLEY_LOG_INFO;
+    int f = fm && *fm ? log_parse_format(fm) : PARLEY_LOG_FORMAT_TEXT;
     if (l < 0) {
         snprintf(err, errlen, "PARLEY_LOG_LEVEL: unknown level '%.40s' (debug, info, warn, error)",
                  lv);
@@ -148,7 +148,7 @@ static void put_escaped(log_buf *b, const char *str, int json)
 
 void log_msg(log_level lvl, const char *component, const char *fmt, ...)
 {
-    if ((int)lvl < g_level || (int)lvl < LOG_DEBUG || (int)lvl > LOG_ERROR)
+    if ((int)lvl < g_level || (int)lvl < PARLEY_LOG_DEBUG || (int)lvl > PARLEY_LOG_ERROR)
         return;
     char ts[40], text[2048], out[8192];
     struct timespec now;
@@ -162,7 +162,7 @@ void log_msg(log_level lvl, const char *component, const char *fmt, ...)
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     log_buf b = {out, 0, sizeof out - 2, 0}; /* room for "\n" and NUL */
-    if (g_format == LOG_FORMAT_JSON) {
+    if (g_format == PARLEY_LOG_FORMAT_JSON) {
         puts_(&b, "{\"ts\":\"");
         puts_(&b, ts);
         puts_(&b, "\",\"level\":\"");

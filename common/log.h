@@ -23,8 +23,14 @@
 
 #include <stddef.h>
 
-typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level;
-typedef enum { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 } log_format;
+/* PARLEY_-prefixed: <syslog.h> defines LOG_DEBUG, LOG_INFO, ... */
+typedef enum {
+    PARLEY_LOG_DEBUG = 0,
+    PARLEY_LOG_INFO = 1,
+    PARLEY_LOG_WARN = 2,
+    PARLEY_LOG_ERROR = 3
+} log_level;
+typedef enum { PARLEY_LOG_FORMAT_TEXT = 0, PARLEY_LOG_FORMAT_JSON = 1 } log_format;
 
 /* Read PARLEY_LOG_LEVEL and PARLEY_LOG_FORMAT (unset or empty: the
  * defaults). Returns 0, or -1 with the reason in err (errlen bytes, always

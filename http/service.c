@@ -124,7 +124,7 @@ void http_reply_error(http_reply *r, unsigned status, const char *code, const ch
 
 void http_reply_store_error(http_reply *r, int rc, const char *detail)
 {
-    log_msg(LOG_ERROR, "http", "store: %s: %s", store_strerror(rc), detail ? detail : "");
+    log_msg(PARLEY_LOG_ERROR, "http", "store: %s: %s", store_strerror(rc), detail ? detail : "");
     http_reply_error(r, 503, "store_unavailable", "the store failed: %s", store_strerror(rc));
 }
 
@@ -282,7 +282,7 @@ static int thread_store(http_service *s, store_t **out)
     if (!st) {
         int rc = store_open(s->cfg.store_uri, NULL, &st);
         if (rc != STORE_OK) {
-            log_msg(LOG_ERROR, s->cfg.component, "cannot open store: %s (%s)",
+            log_msg(PARLEY_LOG_ERROR, s->cfg.component, "cannot open store: %s (%s)",
                     store_strerror(rc), store_last_error(NULL));
             return rc;
         }
@@ -517,12 +517,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (rq->status) {
         if (c->finished)
             c->finished(c->app, rq, rq->status, rq->error, took_us);
-        log_msg(LOG_DEBUG, c->component, "%s %s user '%s' arg '%s': %u in %lld us", rq->method,
+        log_msg(PARLEY_LOG_DEBUG, c->component, "%s %s user '%s' arg '%s': %u in %lld us", rq->method,
                 rq->route ? rq->route->pattern : "-", rq->user,
                 rq->arg[0] && loggable(rq->arg) ? rq->arg : "-", rq->status, (long long)took_us);
     }
     if (rq->status >= 500 || (rq->status && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK))
-        log_msg(LOG_WARN, c->component, "request finished with status %u (termination %d)",
+        log_msg(PARLEY_LOG_WARN, c->component, "request finished with status %u (termination %d)",
                 rq->status, (int)toe);
     if (rq->store_broken || (rq->error && strcmp(rq->error, "store_unavailable") == 0)) {
         store_t *st = pthread_getspecific(s->store_key);
@@ -542,7 +542,7 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    log_msg(LOG_WARN, s->cfg.component, "libmicrohttpd: %s", line);
+    log_msg(PARLEY_LOG_WARN, s->cfg.component, "libmicrohttpd: %s", line);
 }
 
 /* ------------------------------------------------------------- lifecycle */
@@ -559,13 +559,13 @@ int http_service_start(const http_service_config *cfg, http_service **out)
     socklen_t sslen = 0;
     char err[512];
     if (http_listen_parse(cfg->listen, &ss, &sslen, err, sizeof err) != 0) {
-        log_msg(LOG_ERROR, cfg->component, "%s", err);
+        log_msg(PARLEY_LOG_ERROR, cfg->component, "%s", err);
         return -1;
     }
     store_t *probe = NULL;
     int rc = store_open(cfg->store_uri, NULL, &probe);
     if (rc != STORE_OK) {
-        log_msg(LOG_ERROR, cfg->component, "cannot open store %s: %s (%s)", cfg->store_uri,
+        log_msg(PARLEY_LOG_ERROR, cfg->component, "cannot open store %s: %s (%s)", cfg->store_uri,
                 store_strerror(rc), store_last_error(NULL));
         return -1;
     }
@@ -610,7 +610,7 @@ int http_service_start(const http_service_config *cfg, http_service **out)
         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->mhd) {
-        log_msg(LOG_ERROR, cfg->component, "cannot listen on %s: %s", cfg->listen,
+        log_msg(PARLEY_LOG_ERROR, cfg->component, "cannot listen on %s: %s", cfg->listen,
                 strerror(errno));
         goto fail;
     }
@@ -618,7 +618,7 @@ int http_service_start(const http_service_config *cfg, http_service **out)
     return 0;
 fail:
     if (!s)
-        log_msg(LOG_ERROR, cfg->component, "out of memory");
+        log_msg(PARLEY_LOG_ERROR, cfg->component, "out of memory");
     http_service_stop(s);
     return -1;
 }

@@ -137,7 +137,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (sodium_init() < 0) {
-        log_msg(LOG_ERROR, "keyserver", "libsodium failed to initialise");
+        log_msg(PARLEY_LOG_ERROR, "keyserver", "libsodium failed to initialise");
         return 1;
     }
 
@@ -149,9 +149,9 @@ int main(int argc, char **argv)
     if (server_start(&cfg, &s) != 0)
         return 1;
     int sig = http_signals_wait();
-    log_msg(LOG_INFO, "keyserver", "signal %d: stopping", sig);
+    log_msg(PARLEY_LOG_INFO, "keyserver", "signal %d: stopping", sig);
     server_stop(s);
-    log_msg(LOG_INFO, "keyserver", "stopped");
+    log_msg(PARLEY_LOG_INFO, "keyserver", "stopped");
     return 0;
 
 bad_arg:

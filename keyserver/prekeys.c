@@ -1,3 +1,8 @@
+/*
+ * prekeys.c - prekey upload, count and bundle fetch (prekeys.h): parses and
+ * checks an upload against the identity key, hands one-time prekeys out
+ * within the per-requester and per-target limits.
+ */
 #include "prekeys.h"
 
 #include "codec.h"

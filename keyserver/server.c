@@ -230,7 +230,7 @@ int server_start(const server_config *cfg, server **out)
     };
     if (http_service_start(&hc, &s->http) != 0)
         goto fail;
-    log_msg(LOG_INFO, LOG_COMPONENT,
+    log_msg(PARLEY_LOG_INFO, LOG_COMPONENT,
             "listening on %s (store %s, %u threads, max body %zu, rate limit %u/min, "
             "%u connections per IP, header deadline %u s, one-time prekeys per hour: %u per "
             "requester and target, %u per target, registration %s)",

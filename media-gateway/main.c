@@ -139,7 +139,7 @@ int main(int argc, char **argv)
     http_signals_block();
 
     if (blob_open(backend, &s3, &blob, err) != BLOB_OK) {
-        log_msg(LOG_ERROR, "media", "%s", err);
+        log_msg(PARLEY_LOG_ERROR, "media", "%s", err);
         goto fail;
     }
     metrics_init(blob->name);
@@ -156,12 +156,12 @@ int main(int argc, char **argv)
     };
     if (server_start(&cfg, &srv) != 0)
         goto fail;
-    log_msg(LOG_INFO, "media",
+    log_msg(PARLEY_LOG_INFO, "media",
             "listening on %s, backend %s, max size %llu, retention %llus, %llu connections per "
             "IP, header deadline %llus",
             listen, blob->name, max_size, retention_s, conns_per_ip, header_timeout_s);
     int sig = http_signals_wait();
-    log_msg(LOG_INFO, "media", "stopping (signal %d)", sig);
+    log_msg(PARLEY_LOG_INFO, "media", "stopping (signal %d)", sig);
     rc = 0;
 fail:
     server_stop(srv);

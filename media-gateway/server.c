@@ -78,7 +78,7 @@ int server_start(const server_config *cfg, server **out)
     *out = NULL;
     server *srv = calloc(1, sizeof *srv);
     if (!srv) {
-        log_msg(LOG_ERROR, "media", "out of memory");
+        log_msg(PARLEY_LOG_ERROR, "media", "out of memory");
         return -1;
     }
     srv->cfg = *cfg;

@@ -62,35 +62,35 @@ static void test_env(void **state)
     unsetenv("PARLEY_LOG_LEVEL");
     unsetenv("PARLEY_LOG_FORMAT");
     assert_int_equal(log_init_env(err, sizeof err), 0);
-    assert_int_equal(log_get_level(), LOG_INFO);
+    assert_int_equal(log_get_level(), PARLEY_LOG_INFO);
     setenv("PARLEY_LOG_LEVEL", "WARN", 1);
     setenv("PARLEY_LOG_FORMAT", "Json", 1);
     assert_int_equal(log_init_env(err, sizeof err), 0);
-    assert_int_equal(log_get_level(), LOG_WARN);
+    assert_int_equal(log_get_level(), PARLEY_LOG_WARN);
     /* Unknown values: refused with a message, settings unchanged. */
     setenv("PARLEY_LOG_LEVEL", "verbose", 1);
     assert_int_equal(log_init_env(err, sizeof err), -1);
     assert_non_null(strstr(err, "PARLEY_LOG_LEVEL: unknown level 'verbose'"));
     assert_non_null(strstr(err, "debug, info, warn, error"));
-    assert_int_equal(log_get_level(), LOG_WARN);
+    assert_int_equal(log_get_level(), PARLEY_LOG_WARN);
     setenv("PARLEY_LOG_LEVEL", "debug", 1);
     setenv("PARLEY_LOG_FORMAT", "yaml", 1);
     assert_int_equal(log_init_env(err, sizeof err), -1);
     assert_non_null(strstr(err, "PARLEY_LOG_FORMAT: unknown format 'yaml'"));
-    assert_int_equal(log_get_level(), LOG_WARN);
+    assert_int_equal(log_get_level(), PARLEY_LOG_WARN);
     /* Empty means the default. */
     setenv("PARLEY_LOG_LEVEL", "", 1);
     setenv("PARLEY_LOG_FORMAT", "", 1);
     assert_int_equal(log_init_env(err, sizeof err), 0);
-    assert_int_equal(log_get_level(), LOG_INFO);
+    assert_int_equal(log_get_level(), PARLEY_LOG_INFO);
 }
 
 static void test_level_filter(void **state)
 {
     (void)state;
-    log_set_format(LOG_FORMAT_TEXT);
-    log_set_level(LOG_WARN);
-    CAPTURE(log_msg(LOG_INFO, "t", "hidden"); log_msg(LOG_WARN, "t", "shown"));
+    log_set_format(PARLEY_LOG_FORMAT_TEXT);
+    log_set_level(PARLEY_LOG_WARN);
+    CAPTURE(log_msg(PARLEY_LOG_INFO, "t", "hidden"); log_msg(PARLEY_LOG_WARN, "t", "shown"));
     assert_null(strstr(captured, "hidden"));
     assert_non_null(strstr(captured, " WARN t: shown\n"));
     assert_int_equal(count_lines(captured), 1);
@@ -99,10 +99,10 @@ static void test_level_filter(void **state)
 static void test_text_escapes(void **state)
 {
     (void)state;
-    log_set_format(LOG_FORMAT_TEXT);
-    log_set_level(LOG_DEBUG);
+    log_set_format(PARLEY_LOG_FORMAT_TEXT);
+    log_set_level(PARLEY_LOG_DEBUG);
     const char *evil = "eve\n2026-01-01T00:00:00.000Z ERROR forged: x\x1b[31m";
-    CAPTURE(log_msg(LOG_INFO, "t", "user %s", evil));
+    CAPTURE(log_msg(PARLEY_LOG_INFO, "t", "user %s", evil));
     assert_int_equal(count_lines(captured), 1);
     assert_non_null(
         strstr(captured, "user eve\\n2026-01-01T00:00:00.000Z ERROR forged: x\\u001b[31m\n"));
@@ -121,10 +121,10 @@ static json_t *parse_one(void)
 static void test_json(void **state)
 {
     (void)state;
-    log_set_format(LOG_FORMAT_JSON);
-    log_set_level(LOG_DEBUG);
+    log_set_format(PARLEY_LOG_FORMAT_JSON);
+    log_set_level(PARLEY_LOG_DEBUG);
     const char *msg = "a \"quoted\" \\ path\nnext\t\x01 \xff\xfe caf\xc3\xa9";
-    CAPTURE(log_msg(LOG_ERROR, "keyserver", "%s", msg));
+    CAPTURE(log_msg(PARLEY_LOG_ERROR, "keyserver", "%s", msg));
     json_t *j = parse_one();
     assert_string_equal(json_string_value(json_object_get(j, "level")), "error");
     assert_string_equal(json_string_value(json_object_get(j, "component")), "keyserver");
@@ -145,15 +145,15 @@ static void test_json_long(void **state)
     char big[2000];
     memset(big, '\x02', sizeof big - 1);
     big[sizeof big - 1] = '\0';
-    log_set_format(LOG_FORMAT_JSON);
-    CAPTURE(log_msg(LOG_INFO, "t", "%s", big));
+    log_set_format(PARLEY_LOG_FORMAT_JSON);
+    CAPTURE(log_msg(PARLEY_LOG_INFO, "t", "%s", big));
     json_t *j = parse_one();
     const char *msg = json_string_value(json_object_get(j, "msg"));
     assert_non_null(msg);
     assert_true(strlen(msg) > 100);
     assert_true(strspn(msg, "\x02") == strlen(msg));
     json_decref(j);
-    log_set_format(LOG_FORMAT_TEXT);
+    log_set_format(PARLEY_LOG_FORMAT_TEXT);
 }
 
 int main(void)
