@@ -7,7 +7,10 @@
 #           the idle tick), built from git (--prev REV, default: the merge
 #           base of HEAD and main) in a scratch worktree
 #   parley  this tree's plugin (store, then forward; the loop woken by the
-#           plugin's wake connection)
+#           plugin's wake connection), SQLite synchronous=FULL (the default:
+#           every commit waits for fsync)
+#   normal  the same plugin on sqlite:...?synchronous=normal (WAL commits
+#           survive a crash of the process, not of the machine)
 # Writes the section between <!-- stf:begin --> and <!-- stf:end --> of
 # docs/benchmarks.md (or prints it with --no-doc). Nothing here asserts a speed.
 #
@@ -73,7 +76,8 @@ cmake -S "$PREV_TREE" -B "$TMP/prev-build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >>"
   { tail -n 30 "$TMP/cmake.log" >&2; die "cmake configure (prev) failed"; }
 cmake --build "$TMP/prev-build" --target parley_plugin -j2 >>"$TMP/cmake.log" 2>&1 ||
   { tail -n 30 "$TMP/cmake.log" >&2; die "build (prev) failed"; }
-declare -A PLUGIN=([parley]="$BUILD/broker-plugin/parley_plugin.so" [prev]="$TMP/prev-build/broker-plugin/parley_plugin.so")
+declare -A PLUGIN=([parley]="$BUILD/broker-plugin/parley_plugin.so" [normal]="$BUILD/broker-plugin/parley_plugin.so"
+                   [prev]="$TMP/prev-build/broker-plugin/parley_plugin.so")
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -116,7 +120,7 @@ CONF
     cat >>"$RUN_DIR/mosquitto.conf" <<CONF
 allow_anonymous false
 plugin ${PLUGIN[$cfg]}
-plugin_opt_store sqlite:$RUN_DIR/parley.db
+plugin_opt_store sqlite:$RUN_DIR/parley.db$([ "$cfg" = normal ] && echo '?synchronous=normal')
 plugin_opt_rate_messages 1000000
 plugin_opt_rate_bytes 1099511627776
 plugin_opt_rate_user_messages 1000000
@@ -124,7 +128,7 @@ plugin_opt_rate_user_bytes 1099511627776
 CONF
     # The new plugin wakes the loop through a unix socket listener; the old
     # one has no such option (it would refuse it), so only parley gets it.
-    [ "$cfg" = parley ] && printf 'plugin_opt_wake_socket %s\nlistener 0 %s\n' \
+    [ "$cfg" = parley ] || [ "$cfg" = normal ] && printf 'plugin_opt_wake_socket %s\nlistener 0 %s\n' \
       "$RUN_DIR/wake.sock" "$RUN_DIR/wake.sock" >>"$RUN_DIR/mosquitto.conf"
     [ "$(id -u)" = 0 ] && echo "user root" >>"$RUN_DIR/mosquitto.conf"
   fi
@@ -158,7 +162,7 @@ MACHINE="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | s
 STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$RESULTS"
-CFGS=(bare prev parley)
+CFGS=(bare prev parley normal)
 for ((r = 1; r <= ROUNDS; r++)); do
   for cfg in "${CFGS[@]}"; do flow max "$cfg"; done
 done
@@ -167,7 +171,7 @@ import json, statistics, sys
 v = [json.loads(l) for l in open(sys.argv[1])]
 t = [statistics.median(ts) for ts in
      ([x["r"].get("throughput", 0) for x in v if x["tag"] == "max" and x["cfg"] == c]
-      for c in ("bare", "prev", "parley")) if ts]
+      for c in ("bare", "prev", "parley", "normal")) if ts]
 print(int(min(t) / 2) if t and min(t) > 0 else 1000)
 PY
 )"
@@ -199,7 +203,8 @@ def ms(us):
 def n(v):
     return "n/a" if v is None else "{:,.0f}".format(v)
 names = {"bare": "bare mosquitto", "prev": "previous plugin ({}: deliver, then store)".format(prev),
-         "parley": "this plugin (store, then forward; woken loop)"}
+         "parley": "this plugin (store, then forward; woken loop), SQLite synchronous=FULL",
+         "normal": "this plugin, SQLite synchronous=NORMAL"}
 w = print
 w("Measured {} on {}; load average {} before, {} after.".format(started, machine, load0, load1))
 w("")
@@ -209,7 +214,7 @@ w("Command: `{}` ({} sender/receiver pairs, QoS 1, 100-byte bodies, {} s measure
 w("")
 w("| configuration | max throughput (msg/s) | deliver p50 / p99 at {} msg/s | STORED p50 / p99 at {} msg/s | deliver p50 / p99 at {} msg/s (half load) | STORED p50 / p99 at {} msg/s |".format(low, low, n(float(half)), n(float(half))))
 w("|---|---:|---:|---:|---:|---:|")
-for c in ("bare", "prev", "parley"):
+for c in ("bare", "prev", "parley", "normal"):
     st = lambda tag, p: "—" if c == "bare" else ms(med(tag, c, "stored_latency", p))
     w("| {} | {} | {} / {} | {} / {} | {} / {} | {} / {} |".format(
         names[c], n(med("max", c, "throughput")),
@@ -221,7 +226,7 @@ w("")
 w("Every run (throughput msg/s; deliver p99; STORED p99):")
 w("")
 for tag in ("max", "low", "half"):
-    for c in ("bare", "prev", "parley"):
+    for c in ("bare", "prev", "parley", "normal"):
         rs = [x for x in runs if x["tag"] == tag and x["cfg"] == c]
         w("- {} {}: {}".format(tag, c, "; ".join("{} msg/s, {}, {}{}".format(
             n(get(x["r"], "throughput")), ms(get(x["r"], "latency", "p99_us")),

@@ -21,11 +21,39 @@ typedef struct {
     bool member_checked;  /* groups: membership checked in memory (groups.c) */
     uint8_t *buf;         /* the encoded Response (reader thread) */
     size_t len;
+    /* Direct chats' last seqs the store reported (reader thread), for this
+     * node's ack check (envelope__note_seq): in a cluster, messages
+     * committed on other nodes reach this node's memory only this way
+     * when nobody here received them live. */
+    size_t n_seen;
+    char (*seen_ids)[IDS_CHAT_MAX + 1];
+    uint64_t *seen_seqs;
 } sync_task;
+
+/* Reader thread: remember a direct chat's last seq for sync_done. */
+static void sync_saw(sync_task *t, const char *chat_id, uint64_t last_seq, size_t cap)
+{
+    if (!chat_id || ids_is_group_chat(chat_id) || !last_seq)
+        return;
+    if (!t->seen_ids) {
+        t->seen_ids = calloc(cap ? cap : 1, sizeof *t->seen_ids);
+        t->seen_seqs = calloc(cap ? cap : 1, sizeof *t->seen_seqs);
+        if (!t->seen_ids || !t->seen_seqs)
+            return;
+    }
+    if (t->n_seen >= cap)
+        return;
+    snprintf(t->seen_ids[t->n_seen], sizeof t->seen_ids[t->n_seen], "%s", chat_id);
+    t->seen_seqs[t->n_seen++] = last_seq;
+}
 
 static void sync_done(pp_task *task, bool stopping)
 {
     sync_task *t = (sync_task *)task;
+    for (size_t i = 0; !stopping && t->seen_ids && t->seen_seqs && i < t->n_seen; i++)
+        envelope__note_seq(t->seen_ids[i], t->seen_seqs[i]);
+    free(t->seen_ids);
+    free(t->seen_seqs);
     if (!stopping && t->buf) {
         char topic[PP_TOPIC_MAX];
         snprintf(topic, sizeof topic, "parley/u/%s/rsp", t->me);
@@ -108,6 +136,7 @@ static void sync_work(pp_task *task, store_t *s)
     Parley__V1__SyncPage page = PARLEY__V1__SYNC_PAGE__INIT;
     page.chat_id = t->chat_id;
     page.last_seq = chat.last_seq;
+    sync_saw(t, t->chat_id, chat.last_seq, 1);
     size_t bytes = 0, k = 0;
     for (; k < n && k < t->limit; k++) {
         store_message *m = &msgs[k];
@@ -183,6 +212,7 @@ static void list_work(pp_task *task, store_t *s)
         parley__v1__chat_summary__init(c);
         c->chat_id = chats[k].chat_id;
         c->last_seq = chats[k].last_seq;
+        sync_saw(t, chats[k].chat_id, chats[k].last_seq, n);
         c->delivered_seq = mem[i].delivered_seq;
         c->read_seq = mem[i].read_seq;
         c->last_message_at = chats[k].last_message_at;
