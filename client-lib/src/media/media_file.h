@@ -32,7 +32,7 @@ void media_ref_wipe(media_ref *r);
  * (file_name = the base name of path; content_type as given, default
  * application/octet-stream). On error *ref is wiped and err says why.
  */
-int media_send_file(const char *base_url, const char *token, const char *path,
+int media_send_file(const char *base_url, const char *ca_file, const char *token, const char *path,
                     const char *content_type, media_ref *ref, char *err)
     __attribute__((warn_unused_result));
 
@@ -43,7 +43,8 @@ int media_send_file(const char *base_url, const char *token, const char *path,
  * plaintext has ref->size bytes), then remove the ciphertext. After a
  * network failure the partial ciphertext is kept for the next call.
  */
-int media_fetch_file(const char *base_url, const char *token, const media_ref *ref,
-                     const char *out_path, char *err) __attribute__((warn_unused_result));
+int media_fetch_file(const char *base_url, const char *ca_file, const char *token,
+                     const media_ref *ref, const char *out_path, char *err)
+    __attribute__((warn_unused_result));
 
 #endif
