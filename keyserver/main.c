@@ -4,6 +4,7 @@
  *   parley-keyserver --listen HOST:PORT --store URI [--max-body BYTES]
  *                    [--rate-limit N] [--threads N] [--max-conns-per-ip N]
  *                    [--header-timeout S] [--otpk-pair-limit N] [--otpk-target-limit N]
+ *                    [--tls-cert PEM --tls-key PEM]
  *
  * Runs until SIGINT or SIGTERM, then stops cleanly (docs/keyserver.md).
  */
@@ -25,7 +26,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: parley-keyserver --listen HOST:PORT --store URI [--max-body BYTES]\n"
                "                        [--rate-limit N] [--threads N] [--max-conns-per-ip N]\n"
                "                        [--header-timeout S] [--otpk-pair-limit N]\n"
-               "                        [--otpk-target-limit N]\n"
+               "                        [--otpk-target-limit N] [--tls-cert PEM --tls-key PEM]\n"
                "  --listen HOST:PORT  address to serve HTTP on ([V6ADDR]:PORT for IPv6)\n"
                "  --store URI         sqlite:PATH or mongodb://...\n"
                "  --max-body BYTES    largest request body accepted (default 65536)\n"
@@ -39,7 +40,9 @@ static void usage(FILE *f)
                "  --otpk-pair-limit N one-time prekeys one user may take of another per hour;\n"
                "                      beyond it bundles come without one, 0 = off (default 5)\n"
                "  --otpk-target-limit N  one-time prekeys handed out per user per hour;\n"
-               "                      beyond it bundles come without one, 0 = off (default 100)\n");
+               "                      beyond it bundles come without one, 0 = off (default 100)\n"
+               "  --tls-cert PEM      serve HTTPS with this certificate chain (server's first)\n"
+               "  --tls-key PEM       and its private key; both or neither\n");
 }
 
 int main(int argc, char **argv)
@@ -55,6 +58,8 @@ int main(int argc, char **argv)
         {"header-timeout", required_argument, NULL, 'H'},
         {"otpk-pair-limit", required_argument, NULL, 'p'},
         {"otpk-target-limit", required_argument, NULL, 'T'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0}};
     int c;
     unsigned long long v;
@@ -63,6 +68,8 @@ int main(int argc, char **argv)
         switch (c) {
         case 'l': cfg.listen = optarg; break;
         case 's': cfg.store_uri = optarg; break;
+        case 'C': cfg.tls_cert = optarg; break;
+        case 'K': cfg.tls_key = optarg; break;
         case 'b':
             if (!http_parse_uint(optarg, 1, 64ull << 20, &v) && (bad = "max-body"))
                 goto bad_arg;
@@ -104,6 +111,10 @@ int main(int argc, char **argv)
     }
     if (optind != argc || !cfg.listen || !cfg.store_uri) {
         usage(stderr);
+        return 2;
+    }
+    if (!cfg.tls_cert != !cfg.tls_key) {
+        fprintf(stderr, "parley-keyserver: --tls-cert and --tls-key go together\n");
         return 2;
     }
     struct sockaddr_storage ss;

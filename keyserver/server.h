@@ -20,6 +20,8 @@ typedef struct {
     unsigned header_timeout_s; /* deadline for a request's line and headers; 0 = off */
     unsigned otpk_pair_limit;  /* one-time prekeys per (requester, target) per hour; 0 = off */
     unsigned otpk_target_limit;/* one-time prekeys per target per hour; 0 = off */
+    const char *tls_cert;      /* HTTPS: PEM certificate chain and key (http/tls.h); */
+    const char *tls_key;       /* both NULL: plain HTTP */
 } server_config;
 
 typedef struct server server;
