@@ -644,9 +644,9 @@ int http_service_start(const http_service_config *cfg, http_service **out)
     if (!s->mhd) {
         if (s->tls)
             log_msg(LOG_ERROR, cfg->component,
-                    "cannot serve HTTPS on %s: %s (or --tls-cert %s / --tls-key %s are not a "
-                    "certificate and its key: libmicrohttpd's reason is above)",
-                    cfg->listen, strerror(errno), cfg->tls_cert, cfg->tls_key);
+                    "cannot serve HTTPS on %s with --tls-cert %s and --tls-key %s: "
+                    "libmicrohttpd's reason is above",
+                    cfg->listen, cfg->tls_cert, cfg->tls_key);
         else
             log_msg(LOG_ERROR, cfg->component, "cannot listen on %s: %s", cfg->listen,
                     strerror(errno));
