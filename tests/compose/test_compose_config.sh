@@ -3,7 +3,7 @@
 # to the code:
 #   1. `docker-compose config -q` accepts docker-compose.yml (no Docker engine
 #      needed) and the check really catches errors (a broken copy fails);
-#   2. the six services exist and MQTT 1883 / keyserver 8081 / media 8082 are
+#   2. the six services exist and MQTT 1883 / WebSocket 8083 / keyserver 8081 / media 8082 are
 #      published;
 #   3. every --flag the compose file passes to parley-keyserver, parley-media
 #      and the plugin_opt_* keys of docker/mosquitto.conf exist in the code;
@@ -30,9 +30,12 @@ for s in mongo minio minio-init mosquitto keyserver media; do
   grep -qx "$s" <<<"$services" || h_fail "service $s missing from docker-compose.yml"
 done
 full="$(cd "$src" && docker-compose -f "$compose_file" config)"
-for p in 1883 8081 8082; do
+for p in 1883 8083 8081 8082; do
   grep -Eq "published: ['\"]?$p['\"]?\$" <<<"$full" || h_fail "port $p is not published"
 done
+# the published WebSocket port is mosquitto's websockets listener
+grep -A1 -x "listener 8083 0.0.0.0" "$src/docker/mosquitto.conf" | grep -qx "protocol websockets" ||
+  h_fail "docker/mosquitto.conf has no websockets listener on 8083"
 h_assert_contains "$full" "--replSet" "mongo runs as a replica set"
 h_assert_contains "$full" "rs.initiate" "mongo healthcheck initiates the replica set"
 
