@@ -68,21 +68,26 @@ bool transport_curl_trust_error(CURLcode cc)
     return cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE;
 }
 
-int transport_probe(const char *url, const char *ca_file, char *why, size_t whylen)
+int transport_probe_target(const char *url, char *out, size_t outlen)
 {
     const scheme *s = find(mqtt_schemes, sizeof mqtt_schemes / sizeof *mqtt_schemes, url);
-    char target[512], errbuf[CURL_ERROR_SIZE] = "";
     if (!s || s->kind != TRANSPORT_TLS)
         return -1;
     /* host[:port] of the URL; without a port, the scheme's default. */
     const char *host = url + strlen(s->prefix);
     size_t hl = strcspn(host, "/?#");
-    const char *close = memchr(host, ']', hl);
-    const char *colon =
-        memchr(close ? close : host, ':', hl - (size_t)((close ? close : host) - host));
-    int n = snprintf(target, sizeof target, "https://%.*s%s%s/", (int)hl, host, colon ? "" : ":",
+    const char *close = memchr(host, ']', hl); /* [v6addr]: its colons are not the port's */
+    const char *from = close ? close : host;
+    const char *colon = memchr(from, ':', hl - (size_t)(from - host));
+    int n = snprintf(out, outlen, "https://%.*s%s%s/", (int)hl, host, colon ? "" : ":",
                      colon ? "" : s->default_port);
-    if (n < 0 || (size_t)n >= sizeof target)
+    return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+int transport_probe(const char *url, const char *ca_file, char *why, size_t whylen)
+{
+    char target[512], errbuf[CURL_ERROR_SIZE] = "";
+    if (transport_probe_target(url, target, sizeof target) != 0)
         return -1;
     CURL *h = curl_easy_init();
     if (!h)

@@ -52,6 +52,11 @@ bool transport_curl_trust_error(CURLcode cc);
  * is unreachable, or the handshake succeeded), -1 when url is not a TLS
  * URL or the probe could not run.
  */
+/* The https:// URL the probe connects to for a TLS broker URL: its host and
+ * port (the scheme's default port when it has none: 8883 for ssl:// and
+ * mqtts://, 443 for wss://), path "/". 0, or -1 (not a TLS broker URL, or
+ * longer than outlen). */
+int transport_probe_target(const char *url, char *out, size_t outlen);
 #define TRANSPORT_PROBE_S 5
 int transport_probe(const char *url, const char *ca_file, char *why, size_t whylen);
 
