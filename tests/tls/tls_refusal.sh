@@ -2,11 +2,12 @@
 # tls_refusal.sh - a client refuses a server whose certificate does not
 # match (issue 14, item 1): a certificate for another host name (signed by
 # the trusted CA), a certificate from a CA the client does not trust, and
-# the test CA against the system trust store. The keyserver over HTTPS and
-# the broker over mqtts://, ssl:// and wss:// are each refused with a
+# the test CA against the system trust store. The keyserver and the media
+# gateway over HTTPS and the broker over mqtts://, ssl:// and wss:// are
+# each refused with a
 # "TLS: ..." line naming the reason and exit code 2 (docs/client.md), fast
 # (not after --timeout), and nothing reaches the servers: no registration,
-# no CONNECT in the broker's log. The sentinel: the same commands against
+# no media file, no CONNECT in the broker's log. The sentinel: the same commands against
 # the good certificate then work, and the messages refused earlier, kept in
 # the outbox, arrive in order before it.
 . "$(dirname "$0")/../lib/harness.sh"
@@ -28,6 +29,7 @@ for p in "$GOOD" "$WRONG" "$UNTRUSTED" "$WS_WRONG"; do h_wait_port "$p"; done
 t_https_ks good; KS_GOOD=$T_KS_PORT
 t_https_ks wrongname; KS_WRONG=$T_KS_PORT
 t_https_ks untrusted; KS_UNTRUSTED=$T_KS_PORT
+t_https_media wrongname; MEDIA_WRONG=$T_MEDIA_PORT
 export PARLEY_CA_FILE="$CA"
 export PARLEY_KEYSERVER_URL="https://localhost:$KS_GOOD"
 
@@ -79,6 +81,12 @@ expect_tls_refusal "send, the test CA is not in the system trust store" \
 expect_tls_refusal "listen, broker certificate for another name" \
   "no alternative certificate subject name matches" \
   "$H_PARLEY" --home "$(h_home alice)" --mqtt "mqtts://localhost:$WRONG" listen --timeout 60
+# The media gateway over HTTPS: refused before the upload (nothing stored, nothing queued).
+head -c 1000 /dev/urandom >"$H_TMP/file.bin"
+expect_tls_refusal "send-file, media gateway certificate for another name" \
+  "no alternative certificate subject name matches target host name 'localhost'" \
+  "$H_PARLEY" --home "$(h_home alice)" --media "https://localhost:$MEDIA_WRONG" send-file bob "$H_TMP/file.bin"
+[ -z "$(find "$H_TMP/media" -type f)" ] || h_fail "the media gateway stored something: $(find "$H_TMP/media" -type f)"
 # Nothing reached the broker: it never saw a CONNECT from alice (bob's is there).
 grep -q "as bob\." "$H_TMP/mosquitto.log" || h_fail "no CONNECT from bob in the broker's log"
 ! grep -q "as alice\." "$H_TMP/mosquitto.log" || h_fail "alice reached the broker through a refused certificate"
