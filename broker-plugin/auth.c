@@ -14,7 +14,11 @@
  * second, so a fresh registration can connect at once; otherwise (MongoDB,
  * or over the budget) the reader thread refreshes and the client retries.
  * When a refresh finds a user's key changed, the user's open connections are
- * closed: they were authenticated by the old key.
+ * closed: they were authenticated by the old key. The cache holds each
+ * user's status too (store.h store_user_status): a disabled or deleted user
+ * is refused at CONNECT, and when a refresh finds a user newly disabled or
+ * deleted its open connections are closed, so parley-admin's change takes
+ * effect within key_refresh_ms on every node (each refreshes on its own).
  */
 #include "plugin_int.h"
 #include "token.h"
@@ -25,6 +29,7 @@
 
 typedef struct {
     uint8_t key[STORE_KEY_LEN];
+    store_user_status status;
 } auth_key;
 
 /* Re-read this much before the newest updated_at seen, so a key written
@@ -46,22 +51,34 @@ typedef struct {
     size_t n;
 } auth_refresh_task;
 
-static void auth_apply(store_user *users, size_t n)
+/* Update the cache from users; live: the broker is serving (at init there
+ * are no connections to close, and presence is not set up yet). */
+static void auth_apply(store_user *users, size_t n, bool live)
 {
     for (size_t i = 0; i < n; i++) {
-        auth_key *old = strmap_get(auth_keys, users[i].user_id);
-        if (old && memcmp(old->key, users[i].identity_key, STORE_KEY_LEN) == 0)
+        const store_user *u = &users[i];
+        auth_key *old = strmap_get(auth_keys, u->user_id);
+        if (old && memcmp(old->key, u->identity_key, STORE_KEY_LEN) == 0 &&
+            old->status == u->status)
             continue;
+        bool key_changed = old && memcmp(old->key, u->identity_key, STORE_KEY_LEN) != 0;
+        bool cut_off = u->status != STORE_USER_ACTIVE && (!old || old->status != u->status);
         auth_key *k = malloc(sizeof *k);
         if (!k)
             continue;
-        memcpy(k->key, users[i].identity_key, STORE_KEY_LEN);
-        if (strmap_put(auth_keys, users[i].user_id, k) != 0) {
+        memcpy(k->key, u->identity_key, STORE_KEY_LEN);
+        k->status = u->status;
+        if (strmap_put(auth_keys, u->user_id, k) != 0) {
             free(k);
             continue;
         }
-        if (old) /* a key change: what the old key authenticated ends */
-            presence__kick_user(users[i].user_id, "identity key changed");
+        if (!live)
+            continue;
+        if (cut_off) /* parley-admin users disable / delete: their connections end */
+            presence__kick_user(u->user_id, u->status == STORE_USER_DELETED ? "user deleted"
+                                                                             : "user disabled");
+        else if (key_changed) /* what the old key authenticated ends */
+            presence__kick_user(u->user_id, "identity key changed");
     }
 }
 
@@ -85,6 +102,7 @@ static bool auth_lookup_now(const char *user_id)
     auth_key *k = malloc(sizeof *k);
     if (k) {
         memcpy(k->key, u.identity_key, STORE_KEY_LEN);
+        k->status = u.status;
         if (strmap_put(auth_keys, user_id, k) != 0) {
             free(k);
             k = NULL;
@@ -115,7 +133,7 @@ int auth__init(store_t *s)
                              store_strerror(rc), store_last_error(s));
         return -1;
     }
-    auth_apply(users, n);
+    auth_apply(users, n, false);
     auth_since = auth_newest(users, n, 0);
     store_user_array_free(users, n);
     mosquitto_log_printf(MOSQ_LOG_NOTICE, "parley: %zu identity key(s) loaded", n);
@@ -137,14 +155,15 @@ void auth__cleanup(void)
 
 bool auth__user_exists(const char *user_id)
 {
-    return strmap_get(auth_keys, user_id) != NULL;
+    const auth_key *k = strmap_get(auth_keys, user_id);
+    return k && k->status != STORE_USER_DELETED;
 }
 
 static void auth_refresh_done(pp_task *t, bool stopping)
 {
     auth_refresh_task *r = (auth_refresh_task *)t;
     if (!stopping)
-        auth_apply(r->users, r->n);
+        auth_apply(r->users, r->n, true);
     store_user_array_free(r->users, r->n);
     free(r);
 }
@@ -218,6 +237,10 @@ int auth__basic_auth_cb(int event, void *event_data, void *userdata)
     if (!k) {
         why = PP_AUTH_UNKNOWN_USER;
         worker__kick_refresh(); /* maybe registered a moment ago */
+        goto fail;
+    }
+    if (k->status != STORE_USER_ACTIVE) {
+        why = k->status == STORE_USER_DELETED ? PP_AUTH_USER_DELETED : PP_AUTH_USER_DISABLED;
         goto fail;
     }
     int64_t expires_at = 0;

@@ -69,6 +69,8 @@ typedef enum {
     BUS_T_PRESENCE_OFF = 3,  /* body: a user id no longer connected there */
     BUS_T_HEARTBEAT = 4,     /* body: interval ms, then one online user per line */
     BUS_T_NODE_LEFT = 5,     /* the origin stops (clean shutdown) */
+    BUS_T_DELIVER = 6,       /* a publish for the subject's user or group (route.c) */
+    BUS_T_GROUP_CHANGED = 7, /* body: a group's chat id; reload it (gsync.c) */
     BUS_T_COUNT
 } bus_type;
 

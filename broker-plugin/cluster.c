@@ -294,13 +294,23 @@ static void cl_connected(void)
     cl_next_heartbeat_ms = cl_mono_ms() + pp.cfg.cluster_heartbeat_ms;
 }
 
+static void cl_tell_resync(const char *user, void *ctx)
+{
+    size_t *n = ctx;
+    receipts__resync(user);
+    (*n)++;
+}
+
 static void cl_resync(void)
 {
     /* What crossed the bus while this node was away is lost (core NATS is
-     * at-most-once). Presence repairs itself with the heartbeats; the
-     * message path (store-then-forward) will tell clients to sync here. */
+     * at-most-once). Presence repairs itself with the heartbeats, groups
+     * are read again (gsync.c), and every client here is told to sync. */
+    size_t n = 0;
+    presence__foreach_online(cl_tell_resync, &n);
     mosquitto_log_printf(MOSQ_LOG_NOTICE,
-                         "parley: cluster: resync after reconnect (presence: heartbeat sent)");
+                         "parley: cluster: resync after reconnect (heartbeat sent, %zu user(s) told to sync)",
+                         n);
 }
 
 int cluster__init(void)

@@ -4,6 +4,7 @@
 #include "plugin_int.h"
 #include "dispatch.h"
 #include "groups.h"
+#include "gsync.h"
 #include "hardening.h"
 
 #include <string.h>
@@ -86,6 +87,7 @@ int dispatch__tick_cb(int event, void *event_data, void *userdata)
     int64_t now_ms = pp_now_ms();
     presence__sweep(now_ms);
     cluster__tick();
+    gsync__tick();
     metrics__tick(now_ms);
     return MOSQ_ERR_SUCCESS;
 }

@@ -70,6 +70,21 @@ uint64_t envelope__last_seq(const char *chat_id)
     return v ? *v : 0;
 }
 
+void envelope__note_seq(const char *chat_id, uint64_t seq)
+{
+    uint64_t *v = strmap_get(env_chats, chat_id);
+    if (!v) {
+        if (!(v = calloc(1, sizeof *v)))
+            return;
+        if (strmap_put(env_chats, chat_id, v) != 0) {
+            free(v);
+            return;
+        }
+    }
+    if (seq > *v)
+        *v = seq;
+}
+
 /* The chat's entry, creating the chat (in memory and through the writer)
  * on its first message. NULL if the writer refused. */
 static uint64_t *envelope_chat(const char *chat_id, const char *a, const char *b, int64_t now)

@@ -104,5 +104,8 @@ void group_msg__note_sender(group *g, uint64_t seq, const char *sender);
 /* Emit "delivered/read by all" receipts if every member has moved past the
  * last announced cursor (after acks and after members leave). */
 void group_msg__check_all(group *g);
+/* The same cursors moved without receipts (a reload: the node where the
+ * acks arrived sent them). */
+void group_msg__check_all_quiet(group *g);
 
 #endif

@@ -92,6 +92,18 @@ void group_msg__check_all(group *g)
     }
 }
 
+void group_msg__check_all_quiet(group *g)
+{
+    if (strmap_count(g->members) == 0)
+        return;
+    gm_min mm = {UINT64_MAX, UINT64_MAX};
+    strmap_foreach(g->members, gm_min_visit, &mm);
+    if (mm.min_d > g->all_delivered)
+        g->all_delivered = mm.min_d;
+    if (mm.min_r > g->all_read)
+        g->all_read = mm.min_r;
+}
+
 /* ------------------------------------------------------------------ publishes */
 
 /* Broker thread, after the commit of a group send (message.c delivers it

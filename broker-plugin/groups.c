@@ -10,6 +10,7 @@
  */
 #include "group_int.h"
 #include "groups.h"
+#include "gsync.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -17,34 +18,78 @@
 #include <string.h>
 
 static strmap *groups_map; /* chat_id -> group* */
-static strmap *groups_per_user; /* user_id -> size_t*: groups the user is a member of */
+static strmap *groups_per_user; /* user_id -> user_groups*: groups the user is a member of */
 
-static void groups_count(const char *user_id, int delta)
+typedef struct {
+    size_t n, cap;
+    char (*ids)[IDS_CHAT_MAX + 1];
+} user_groups;
+
+static void user_groups_free(void *p)
 {
-    size_t *n = groups_per_user ? strmap_get(groups_per_user, user_id) : NULL;
+    user_groups *u = p;
+    if (u)
+        free(u->ids);
+    free(u);
+}
+
+/* Keep the user's list of groups, and (cluster) the watch of the group's
+ * bus subject while a member is connected here (gsync.c). */
+static void groups_count(const char *user_id, const char *chat_id, int delta)
+{
+    user_groups *u = groups_per_user ? strmap_get(groups_per_user, user_id) : NULL;
     if (delta > 0) {
-        if (!n) {
-            n = calloc(1, sizeof *n);
-            if (!n || strmap_put(groups_per_user, user_id, n) != 0) {
-                free(n);
+        if (!u) {
+            u = calloc(1, sizeof *u);
+            if (!u || strmap_put(groups_per_user, user_id, u) != 0) {
+                free(u);
                 return; /* out of memory: the count undercounts, nothing worse */
             }
         }
-        (*n)++;
-    } else if (n && *n > 0 && --*n == 0) {
-        strmap_remove(groups_per_user, user_id);
+        if (u->n == u->cap) {
+            size_t cap = u->cap ? u->cap * 2 : 4;
+            void *ids = realloc(u->ids, cap * sizeof *u->ids);
+            if (!ids)
+                return;
+            u->ids = ids;
+            u->cap = cap;
+        }
+        snprintf(u->ids[u->n++], IDS_CHAT_MAX + 1, "%s", chat_id);
+        if (presence__local_online(user_id))
+            gsync__watch(chat_id, +1);
+        return;
+    }
+    if (!u)
+        return;
+    for (size_t i = 0; i < u->n; i++) {
+        if (strcmp(u->ids[i], chat_id))
+            continue;
+        memcpy(u->ids[i], u->ids[u->n - 1], sizeof u->ids[i]);
+        if (--u->n == 0)
+            strmap_remove(groups_per_user, user_id);
+        if (presence__local_online(user_id))
+            gsync__watch(chat_id, -1);
+        return;
     }
 }
 
 size_t group__groups_of(const char *user_id)
 {
-    const size_t *n = groups_per_user ? strmap_get(groups_per_user, user_id) : NULL;
-    return n ? *n : 0;
+    const user_groups *u = groups_per_user ? strmap_get(groups_per_user, user_id) : NULL;
+    return u ? u->n : 0;
+}
+
+void groups__user_online(const char *user_id, bool online)
+{
+    const user_groups *u = groups_per_user ? strmap_get(groups_per_user, user_id) : NULL;
+    for (size_t i = 0; u && i < u->n; i++)
+        gsync__watch(u->ids[i], online ? +1 : -1);
 }
 
 static void group_uncount_member(const char *key, void *value, void *ctx)
 {
-    groups_count(key, -1);
+    const group *g = ctx;
+    groups_count(key, g->chat_id, -1);
 }
 
 /* ------------------------------------------------------------------ model */
@@ -93,7 +138,7 @@ void group__drop(const char *chat_id)
 {
     group *g = group__find(chat_id);
     if (g)
-        strmap_foreach(g->members, group_uncount_member, NULL);
+        strmap_foreach(g->members, group_uncount_member, g);
     strmap_remove(groups_map, chat_id);
 }
 
@@ -116,7 +161,7 @@ group_member *group__add_member(group *g, const char *user_id, store_role role, 
     }
     if (role == STORE_ROLE_OWNER)
         g->owners++;
-    groups_count(user_id, +1);
+    groups_count(user_id, g->chat_id, +1);
     return m;
 }
 
@@ -126,7 +171,7 @@ void group__remove_member(group *g, const char *user_id)
     if (m && m->role == STORE_ROLE_OWNER)
         g->owners--;
     if (m)
-        groups_count(user_id, -1);
+        groups_count(user_id, g->chat_id, -1);
     strmap_remove(g->members, user_id);
 }
 
@@ -312,12 +357,65 @@ static int groups_load_one(store_t *s, const store_chat *c)
     return 0;
 }
 
+void groups__reload(const store_chat *c, const store_member *ms, size_t n)
+{
+    group *g = group__find(c->chat_id);
+    if (!g && !(g = group__new(c->chat_id)))
+        return;
+    free(g->name);
+    free(g->description);
+    free(g->created_by);
+    g->name = c->name ? strdup(c->name) : NULL;
+    g->description = c->description ? strdup(c->description) : NULL;
+    g->created_by = c->created_by ? strdup(c->created_by) : NULL;
+    g->created_at = c->created_at;
+    if (c->last_seq > g->last_seq)
+        g->last_seq = c->last_seq;
+    group_parse_settings(g, c->settings);
+    /* Members the store no longer has: collected first (the walk must not
+     * change the map). */
+    size_t count = strmap_count(g->members), k = 0;
+    group_member **gone = calloc(count ? count : 1, sizeof *gone);
+    member_walk w = {gone, 0};
+    if (gone)
+        strmap_foreach(g->members, member_collect, &w);
+    for (size_t i = 0; i < w.n; i++) {
+        bool keep = false;
+        for (size_t j = 0; j < n && !keep; j++)
+            keep = !strcmp(ms[j].user_id, gone[i]->user_id);
+        if (!keep)
+            gone[k++] = gone[i];
+    }
+    for (size_t i = 0; i < k; i++)
+        group__remove_member(g, gone[i]->user_id);
+    free(gone);
+    for (size_t i = 0; i < n; i++) {
+        group_member *m = group__member(g, ms[i].user_id);
+        if (!m && !(m = group__add_member(g, ms[i].user_id, ms[i].role, ms[i].joined_at)))
+            continue; /* out of memory: this member is reloaded next time */
+        if (m->role != ms[i].role)
+            group__set_role(g, m, ms[i].role);
+        m->joined_at = ms[i].joined_at;
+        m->joined_seq = ms[i].joined_seq;
+        if (ms[i].delivered_seq > m->delivered_seq)
+            m->delivered_seq = ms[i].delivered_seq;
+        if (ms[i].read_seq > m->read_seq)
+            m->read_seq = ms[i].read_seq;
+    }
+    group_msg__check_all_quiet(g);
+}
+
+void groups__forget(const char *chat_id)
+{
+    group__drop(chat_id);
+}
+
 int groups__init(store_t *s)
 {
     char after[IDS_CHAT_MAX + 1] = "";
     size_t total = 0;
     groups_map = strmap_new(group_free);
-    groups_per_user = strmap_new(free);
+    groups_per_user = strmap_new(user_groups_free);
     if (!groups_map || !groups_per_user)
         return -1;
     for (;;) {
@@ -532,6 +630,7 @@ static void group_announced(const pp_committed *c, void *ctx)
     }
     if (g && c->seq > g->last_seq)
         g->last_seq = c->seq;
+    gsync__announce(c->chat_id); /* the other nodes read the group again */
     if (!r)
         goto out;
     char topic[PP_TOPIC_MAX];

@@ -35,4 +35,13 @@ void groups__ack(const char *me, const char *req_id, const Parley__V1__Ack *ack)
 uint32_t groups__sync_check(const char *me, const char *chat_id, uint64_t *floor,
                             const char **error);
 
+/* Cluster (gsync.c): replace the model of c's group with what the store
+ * holds (members added and removed through the usual paths, so watches and
+ * the user index follow), or forget a group the store no longer has. */
+void groups__reload(const store_chat *c, const store_member *ms, size_t n);
+void groups__forget(const char *chat_id);
+/* user_id's first connection on this node started (online) or its last one
+ * ended: watch or unwatch its groups' bus subjects (gsync.c). */
+void groups__user_online(const char *user_id, bool online);
+
 #endif

@@ -7,7 +7,7 @@
  * per user), and the request runs again on the broker thread when the
  * answer comes back through the completion queue, with lookup__user()
  * answering from that result. It is refused only if the store says the user
- * does not exist. A found user also kicks the key-cache refresh.
+ * does not exist (or was deleted: a tombstone counts as no user). A found user also kicks the key-cache refresh.
  *
  * A 1:1 send that waits is consumed (its publish is discarded) and, once
  * the answer is in, stamped and published by the plugin. Later sends to the
@@ -90,7 +90,7 @@ static void lookup_work(pp_task *task, store_t *s)
         memset(&u, 0, sizeof u);
         int rc = store_user_get(s, t->users[i], &u);
         if (rc == STORE_OK) {
-            t->exists[i] = true;
+            t->exists[i] = u.status != STORE_USER_DELETED; /* a tombstone is no user */
             store_user_free(&u);
         } else if (rc != STORE_ENOTFOUND && t->store_rc == STORE_OK) {
             t->store_rc = rc;

@@ -47,24 +47,6 @@ static void msg_task_free(msg_task *t)
     free(t);
 }
 
-void message__stamp(Parley__V1__Envelope *out, const store_message *m, uint32_t ttl_s)
-{
-    *out = (Parley__V1__Envelope)PARLEY__V1__ENVELOPE__INIT;
-    out->server_id = m->server_id;
-    out->chat_id = m->chat_id;
-    out->seq = m->seq;
-    out->sender = m->sender;
-    out->server_ts = m->server_ts;
-    out->client_msg_id = m->client_msg_id;
-    out->body.data = m->body;
-    out->body.len = m->body_len;
-    out->media_id = m->media_id ? m->media_id : "";
-    out->ttl_s = ttl_s;
-    out->kind = (Parley__V1__EnvelopeKind)m->kind;
-    /* sender_client_id stays empty: a user's MQTT client ids are nobody
-     * else's business (docs/security.md, "Holes found from outside"). */
-}
-
 /* Writer thread: the op is freed after this returns; keep its record. */
 static void message_take(pp_task *task, store_op *op)
 {
@@ -73,24 +55,30 @@ static void message_take(pp_task *task, store_op *op)
     memset(&op->u.message, 0, sizeof op->u.message);
 }
 
-/* Broker thread: deliver the stamped envelope. */
+/* Broker thread: deliver the stamped envelope, here and (route.c) on the
+ * other nodes. */
 static void message_deliver(const msg_task *t)
 {
-    char topic[PP_TOPIC_MAX];
     Parley__V1__Envelope env;
-    message__stamp(&env, &t->m, t->ttl_s);
+    bool system = t->m.kind == PARLEY__V1__ENVELOPE_KIND__SYSTEM;
+    route_meta meta = {.flags = system ? ROUTE_F_SYSTEM : 0,
+                       .seq = t->m.seq,
+                       .chat_id = t->m.chat_id,
+                       .sender = t->m.sender};
+    stamp__envelope(&env, &t->m, t->ttl_s);
+    /* On failure (out of memory) it is stored: the recipients sync. */
     if (t->recipient[0]) {
         env.recipient = (char *)t->recipient;
-        snprintf(topic, sizeof topic, "parley/u/%s/inbox", t->recipient);
+        route__user(t->recipient, "inbox", &env.base, &meta);
     } else {
-        snprintf(topic, sizeof topic, "parley/g/%s/inbox", t->m.chat_id + 2);
+        route__group(t->m.chat_id, &env.base, &meta);
     }
-    /* On failure (out of memory) it is stored: the recipients sync. */
-    publish__msg(topic, &env.base, false);
-    for (size_t i = 0; i < t->n_extra; i++) {
-        snprintf(topic, sizeof topic, "parley/u/%s/inbox", t->extra[i]);
-        publish__msg(topic, &env.base, false);
-    }
+    /* A group event's copy for a member's own inbox: another node delivers
+     * it once it has read the group again, so that the member's SUBSCRIBE
+     * to the group finds it a member there. */
+    meta.flags |= ROUTE_F_AFTER_GROUP;
+    for (size_t i = 0; i < t->n_extra; i++)
+        route__user(t->extra[i], "inbox", &env.base, &meta);
 }
 
 /* Broker thread. */

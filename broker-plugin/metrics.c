@@ -5,6 +5,7 @@
  */
 #include "hardening.h"
 #include "bus.h"
+#include "gsync.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,8 @@ static const char *const auth_names[PP_AUTH_COUNT] = {
     [PP_AUTH_BAD_CLIENT_ID] = "bad_client_id",
     [PP_AUTH_TOO_MANY_CONNS] = "too_many_connections",
     [PP_AUTH_TOO_MANY_SESSIONS] = "too_many_sessions",
+    [PP_AUTH_USER_DISABLED] = "user_disabled",
+    [PP_AUTH_USER_DELETED] = "user_deleted",
 };
 
 const char *metrics__auth_name(pp_auth_fail why)
@@ -89,6 +92,15 @@ void metrics__publish(void)
         metrics_put("cluster/subscriptions", bs.subscriptions);
         metrics_put("cluster/presence/remote_users", cluster__remote_users());
         metrics_put("cluster/presence/expired", cluster__expired());
+        gsync_stats gs;
+        gsync__get_stats(&gs);
+        metrics_put("cluster/deliveries_in", route__frames_in());
+        metrics_put("cluster/deliveries_malformed", route__frames_bad());
+        metrics_put("cluster/groups/watched", gs.watched);
+        metrics_put("cluster/groups/reloads", gs.reloads);
+        metrics_put("cluster/groups/repaired", gs.repaired);
+        metrics_put("cluster/groups/held", gs.held);
+        metrics_put("cluster/groups/duplicates", gs.duplicates);
     }
 }
 

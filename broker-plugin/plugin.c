@@ -7,6 +7,7 @@
 #include "bus.h"
 #include "dispatch.h"
 #include "groups.h"
+#include "gsync.h"
 #include "hardening.h"
 #include "log.h"
 
@@ -81,7 +82,8 @@ PP_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
     if (wake__start(pp.cfg.wake_socket) != 0)
         goto fail;
     /* The bus (only with plugin_opt_cluster_nats): handlers first. */
-    if (cluster__init() != 0 || bus__start() != 0)
+    route__init();
+    if (cluster__init() != 0 || gsync__init() != 0 || bus__start() != 0)
         goto fail;
     for (; registered < PP_NCALLBACKS; registered++) {
         if (mosquitto_callback_register(pp.id, pp_callbacks[registered].event,
@@ -108,6 +110,7 @@ fail:
     pp.writer = NULL;
     tasks__drain(true);
     store_close(s);
+    gsync__cleanup();
     cluster__cleanup();
     lookup__cleanup();
     limits__cleanup();
@@ -130,6 +133,7 @@ PP_EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opt
     store_writer_stop(pp.writer); /* commits what is queued; callbacks queue tasks */
     pp.writer = NULL;
     tasks__drain(true);
+    gsync__cleanup();
     cluster__cleanup();
     lookup__cleanup();
     limits__cleanup();

@@ -105,6 +105,8 @@ typedef enum {
     PP_AUTH_BAD_CLIENT_ID,     /* client id is not "{user}.{tag}" */
     PP_AUTH_TOO_MANY_CONNS,    /* max_connections_per_user reached */
     PP_AUTH_TOO_MANY_SESSIONS, /* max_sessions_per_user persistent client ids */
+    PP_AUTH_USER_DISABLED,     /* parley-admin users disable */
+    PP_AUTH_USER_DELETED,      /* parley-admin users delete */
     PP_AUTH_COUNT
 } pp_auth_fail;
 
@@ -187,6 +189,8 @@ int64_t pp_mono_us(void);
 
 /* Encode msg and publish it to topic (QoS 1). Returns MOSQ_ERR_*. */
 int publish__msg(const char *topic, const ProtobufCMessage *msg, bool retain);
+/* Publish a copy of payload to topic on this node (QoS 1, not retained). */
+int publish__raw(const char *topic, const void *payload, size_t len);
 /* Replace the event's topic with PP_DISCARD_TOPIC and clear retain, so the
  * publish is acknowledged and routed nowhere. */
 void publish__discard(struct mosquitto_evt_message *ed);
@@ -195,11 +199,44 @@ int publish__set_payload(struct mosquitto_evt_message *ed, const ProtobufCMessag
 /* Split "parley/u/{user}/{leaf}" into user and leaf; false if not that shape. */
 bool publish__parse_user_topic(const char *topic, char user[IDS_USER_MAX + 1], const char **leaf);
 
+/* ------------------------------------------------------------ route.c */
+
+/* What a delivery carries besides its topic and payload, for the other
+ * nodes (route.c's frame): the seq of an inbox delivery and its chat and
+ * sender (all empty / 0 for receipts and typing). */
+#define ROUTE_F_SYSTEM 0x01      /* a SYSTEM envelope (a group event) */
+#define ROUTE_F_AFTER_GROUP 0x02 /* deliver after reloading the group chat_id */
+#define ROUTE_F_LOCAL 0x80       /* this node's own commit (never sent on the bus) */
+typedef struct {
+    uint8_t flags;
+    uint64_t seq;
+    const char *chat_id;
+    const char *sender;
+} route_meta;
+
+/* Encode msg and publish it on parley/u/{user}/{leaf} here and, in a
+ * cluster, on the user's bus subject. Returns MOSQ_ERR_* of the local
+ * publish. */
+int route__user(const char *user, const char *leaf, const ProtobufCMessage *msg,
+                const route_meta *meta);
+/* The same for a group's parley/g/{id}/inbox; with the bus on, this
+ * node's own copy goes through the group's gate (gsync.c). */
+int route__group(const char *chat_id, const ProtobufCMessage *msg, const route_meta *meta);
+/* Only the other nodes (a typing relay mosquitto routes here itself). kind
+ * is a bus_kind (BUS_USER or BUS_GROUP); no-op without the bus. */
+void route__remote(int kind, const char *id, const route_meta *meta, const char *topic,
+                   const void *payload, size_t len);
+void route__init(void);
+uint64_t route__frames_in(void);  /* deliveries received from other nodes */
+uint64_t route__frames_bad(void); /* ... refused as malformed */
+
 /* ------------------------------------------------------------ auth.c */
 
 int auth__init(store_t *s);          /* load every identity key (blocking, at init) */
 void auth__cleanup(void);
 int auth__basic_auth_cb(int event, void *event_data, void *userdata);
+/* A registered user that is not deleted (a disabled user exists: messages
+ * to it are stored and wait until it is enabled). */
 bool auth__user_exists(const char *user_id);
 /* Worker thread: fetch keys changed since the last refresh; queue the result. */
 void auth__refresh_work(store_t *s);
@@ -257,12 +294,12 @@ typedef void (*pp_committed_fn)(const pp_committed *c, void *ctx);
  * not delivered again; a failure gets REJECTED store_failed. Returns 0, or
  * -1 when the writer refused (nothing queued; the hook is never called). */
 int message__submit(const pp_send *s, pp_committed_fn hook, void *ctx);
-/* The one place an Envelope is stamped: every server field from the store's
- * record (server_id, chat_id, seq, sender, server_ts, kind), the client's
- * fields (client_msg_id, body, media_id) and ttl_s. out borrows m's strings.
- * recipient and sender_client_id are left empty (a client id is never
- * disclosed to other users). */
-void message__stamp(Parley__V1__Envelope *out, const store_message *m, uint32_t ttl_s);
+/* stamp.c - the one place an Envelope is stamped: every server field from
+ * the store's record (server_id, chat_id, seq, sender, server_ts, kind), the
+ * client's fields (client_msg_id, body, media_id) and ttl_s. out borrows m's
+ * strings. recipient and sender_client_id are left empty (a client id is
+ * never disclosed to other users). */
+void stamp__envelope(Parley__V1__Envelope *out, const store_message *m, uint32_t ttl_s);
 
 /* ------------------------------------------------------------ envelope.c */
 
@@ -272,6 +309,8 @@ void envelope__cleanup(void);
 void envelope__handle(struct mosquitto_evt_message *ed, const char *me, const char *recipient);
 /* The direct chat's last committed seq, or 0 if the chat is unknown. */
 uint64_t envelope__last_seq(const char *chat_id);
+/* Another node committed seq in the direct chat (cluster): raise it. */
+void envelope__note_seq(const char *chat_id, uint64_t seq);
 /* The checks every client Envelope passes (1:1 and group sends): payload
  * and body within max_payload, a valid client_msg_id (copied to cmid, which
  * the caller initialises to ""), a media_id of at most 128 characters.
@@ -295,6 +334,8 @@ void receipts__rejected_code(const char *sender, const char *client_msg_id, cons
 void receipts__group_cursor(const char *to, const char *chat_id, uint64_t seq, const char *by,
                             bool read, bool all);
 const char *receipts__reject_code(pp_reject why);
+/* RESYNC to this node's connections of user (after a bus reconnect). */
+void receipts__resync(const char *user);
 
 /* ------------------------------------------------------------ control.c */
 

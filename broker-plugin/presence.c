@@ -13,6 +13,7 @@
  * its token expires.
  */
 #include "plugin_int.h"
+#include "groups.h"
 #include "bus.h"
 
 #include <stdio.h>
@@ -321,6 +322,7 @@ int presence__admit(struct mosquitto *client, const char *user, const char *clie
         if (!cluster__remote_online(user))
             presence__publish(user, true, pu->since);
         cluster__local_online(user);
+        groups__user_online(user, true); /* cluster: watch its groups (gsync.c) */
     }
     pu->connections++;
     return 0;
@@ -350,6 +352,7 @@ int presence__disconnect_cb(int event, void *event_data, void *userdata)
     if (pu && --pu->connections == 0) {
         strmap_remove(pr_users, c->user);
         cluster__local_offline(c->user);
+        groups__user_online(c->user, false);
         /* Still connected on another node: stays ONLINE. */
         if (!cluster__remote_online(c->user))
             presence__publish(c->user, false, now);

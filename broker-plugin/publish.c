@@ -24,6 +24,23 @@ int publish__msg(const char *topic, const ProtobufCMessage *msg, bool retain)
     return rc;
 }
 
+int publish__raw(const char *topic, const void *payload, size_t len)
+{
+    uint8_t *buf = mosquitto_malloc(len ? len : 1);
+    if (!buf)
+        return MOSQ_ERR_NOMEM;
+    if (len)
+        memcpy(buf, payload, len);
+    /* On success mosquitto owns buf; on failure it is still ours. */
+    int rc = mosquitto_broker_publish(NULL, topic, (int)len, buf, 1, false, NULL);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        mosquitto_free(buf);
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "parley: publish to %s failed: %s", topic,
+                             mosquitto_strerror(rc));
+    }
+    return rc;
+}
+
 void publish__discard(struct mosquitto_evt_message *ed)
 {
     char *t = mosquitto_strdup(PP_DISCARD_TOPIC);

@@ -26,10 +26,9 @@ const char *receipts__reject_code(pp_reject why)
 
 static void receipts_send(const char *to, Parley__V1__Receipt *r)
 {
-    char topic[PP_TOPIC_MAX];
-    snprintf(topic, sizeof topic, "parley/u/%s/receipts", to);
     r->ts = pp_now_ms();
-    publish__msg(topic, &r->base, false);
+    /* The user may be connected to another node (route.c). */
+    route__user(to, "receipts", &r->base, NULL);
 }
 
 void receipts__stored(const char *sender, const char *chat_id, uint64_t seq,
@@ -42,6 +41,18 @@ void receipts__stored(const char *sender, const char *chat_id, uint64_t seq,
     r.server_id = (char *)server_id;
     r.client_msg_id = (char *)client_msg_id;
     receipts_send(sender, &r);
+}
+
+void receipts__resync(const char *user)
+{
+    char topic[PP_TOPIC_MAX];
+    Parley__V1__Receipt r = PARLEY__V1__RECEIPT__INIT;
+    r.status = PARLEY__V1__RECEIPT_STATUS__RESYNC;
+    r.ts = pp_now_ms();
+    /* This node's connections of the user only: the others did not miss
+     * anything this node missed. */
+    snprintf(topic, sizeof topic, "parley/u/%s/receipts", user);
+    publish__msg(topic, &r.base, false);
 }
 
 void receipts__rejected(const char *sender, const char *client_msg_id, const char *chat_id,

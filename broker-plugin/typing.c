@@ -4,6 +4,7 @@
  * Group typing (group_msg.c) is relayed the same way.
  */
 #include "plugin_int.h"
+#include "bus.h"
 
 #include <string.h>
 
@@ -11,14 +12,21 @@ void typing__relay(struct mosquitto_evt_message *ed, const char *me, const char 
                    const Parley__V1__Typing *in)
 {
     Parley__V1__Typing out = PARLEY__V1__TYPING__INIT;
+    char peer[IDS_USER_MAX + 1];
     out.user = (char *)me;
     out.chat_id = (char *)chat_id;
     out.typing = in->typing;
     out.ts = pp_now_ms();
-    if (publish__set_payload(ed, &out.base) != MOSQ_ERR_SUCCESS)
+    if (publish__set_payload(ed, &out.base) != MOSQ_ERR_SUCCESS) {
         publish__discard(ed);
-    else
-        pp.m.typing++;
+        return;
+    }
+    pp.m.typing++;
+    /* mosquitto routes it here; the other nodes get a copy (route.c). */
+    if (ids_is_group_chat(chat_id))
+        route__remote(BUS_GROUP, chat_id, NULL, ed->topic, ed->payload, ed->payloadlen);
+    else if (ids_direct_peer(chat_id, me, peer, sizeof peer))
+        route__remote(BUS_USER, peer, NULL, ed->topic, ed->payload, ed->payloadlen);
 }
 
 void typing__handle(struct mosquitto_evt_message *ed, const char *me, const char *peer)

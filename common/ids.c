@@ -20,6 +20,34 @@ bool ids_valid_user(const char *s)
     return true;
 }
 
+static char ascii_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+bool ids_user_fold(const char *s, char *out, size_t outlen)
+{
+    if (!s || !out)
+        return false;
+    size_t n = strlen(s);
+    if (n + 1 > outlen)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        out[i] = ascii_lower(s[i]);
+    out[n] = '\0';
+    return true;
+}
+
+bool ids_user_same_fold(const char *a, const char *b)
+{
+    if (!a || !b)
+        return false;
+    for (; *a && *b; a++, b++)
+        if (ascii_lower(*a) != ascii_lower(*b))
+            return false;
+    return *a == *b;
+}
+
 bool ids_valid_client_msg(const char *s)
 {
     if (!s)
@@ -122,4 +150,25 @@ void ids_random(char out[IDS_SERVER_ID_LEN + 1])
     randombytes_buf(raw, sizeof raw);
     sodium_bin2base64(out, IDS_SERVER_ID_LEN + 1, raw, sizeof raw,
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+void ids_invite_token_new(char out[IDS_INVITE_TOKEN_LEN + 1])
+{
+    unsigned char raw[32];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(out, IDS_INVITE_TOKEN_LEN + 1, raw, sizeof raw,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof raw);
+}
+
+bool ids_invite_id(const char *token, char out[IDS_INVITE_ID_LEN + 1])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    size_t n = token ? strnlen(token, IDS_INVITE_TOKEN_MAX + 1) : 0;
+    if (n == 0 || n > IDS_INVITE_TOKEN_MAX)
+        return false;
+    crypto_hash_sha256(h, (const unsigned char *)token, n);
+    sodium_bin2base64(out, IDS_INVITE_ID_LEN + 1, h, sizeof h,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return true;
 }

@@ -18,6 +18,17 @@
 
 /* true if s is a valid user id. */
 bool ids_valid_user(const char *s);
+/*
+ * The case rule (docs/protocol.md "Identifiers"): user ids are compared
+ * exactly (case-sensitive: "Bob" names one user and only that one), and no
+ * two registered users may have ids that differ only by ASCII case: the
+ * store refuses to register "bob" while "Bob" exists (store_user_put).
+ * ids_user_fold writes the ASCII lower-case form of s, the key that rule
+ * compares; false if s is NULL or does not fit outlen (with its NUL).
+ */
+bool ids_user_fold(const char *s, char *out, size_t outlen);
+/* true if a and b differ at most by ASCII case (both non-NULL). */
+bool ids_user_same_fold(const char *a, const char *b);
 /* true if s is a valid client message id. */
 bool ids_valid_client_msg(const char *s);
 /* true if client_id is the MQTT client id form bound to user:
@@ -35,6 +46,18 @@ bool ids_direct_chat(const char *a, const char *b, char *out, size_t outlen);
 /* For a direct chat id and one of its users, copy the other user into out
  * (IDS_USER_MAX + 1 bytes). false if user is not part of the chat. */
 bool ids_direct_peer(const char *chat_id, const char *user, char *out, size_t outlen);
+
+/* Registration invites (keyserver policy "invite", docs/keyserver.md): the
+ * token is base64url of 32 random bytes (43 chars); the store keeps only
+ * its invite id, the base64url SHA-256 of the token text (43 chars). */
+#define IDS_INVITE_TOKEN_LEN 43
+#define IDS_INVITE_ID_LEN 43
+/* A fresh invite token; out holds IDS_INVITE_TOKEN_LEN + 1 bytes. */
+void ids_invite_token_new(char out[IDS_INVITE_TOKEN_LEN + 1]);
+/* The invite id of a token (any text of 1..IDS_INVITE_TOKEN_MAX bytes);
+ * false if the token is empty or longer. */
+#define IDS_INVITE_TOKEN_MAX 128
+bool ids_invite_id(const char *token, char out[IDS_INVITE_ID_LEN + 1]);
 
 /* A fresh random id (base64url, 16 random bytes, 22 chars); out holds 23 bytes. */
 void ids_random(char out[IDS_SERVER_ID_LEN + 1]);

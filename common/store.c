@@ -133,6 +133,8 @@ static int check_prekey(store_t *s, const store_prekey *p)
             return check_rc_;                 \
     } while (0)
 
+static int unsupported(store_t *s, const char *what);
+
 /* --------------------------------------------------------- connections */
 
 int store_open(const char *uri, const store_options *opts, store_t **out)
@@ -153,6 +155,7 @@ int store_open(const char *uri, const store_options *opts, store_t **out)
             o.busy_timeout_ms = opts->busy_timeout_ms;
         if (opts->mongo_write_concern && opts->mongo_write_concern[0])
             o.mongo_write_concern = opts->mongo_write_concern;
+        o.read_only = opts->read_only;
     }
     if (strncmp(uri, "sqlite:", 7) == 0)
         return store_sqlite__open(uri, &o, out, open_err, sizeof open_err);
@@ -208,6 +211,10 @@ int store_user_put(store_t *s, const store_user *u)
     ENTER(s);
     CHECK(check_ptr(s, u, "user"));
     CHECK(check_id(s, u->user_id, "user_id"));
+    if (u->status < STORE_USER_ACTIVE || u->status > STORE_USER_DELETED) {
+        store__set_error(s, "invalid user status %d", (int)u->status);
+        return STORE_EINVAL;
+    }
     return s->vt->user_put(s, u);
 }
 
@@ -237,6 +244,138 @@ int store_users_changed_since(store_t *s, int64_t since, store_user **out, size_
     *out = NULL;
     *n = 0;
     return s->vt->users_changed_since(s, since, out, n);
+}
+
+const char *store_user_status_name(int status)
+{
+    switch (status) {
+    case STORE_USER_ACTIVE: return "active";
+    case STORE_USER_DISABLED: return "disabled";
+    case STORE_USER_DELETED: return "deleted";
+    default: return "unknown";
+    }
+}
+
+int store_user_get_fold(store_t *s, const char *user_id, store_user *out)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    memset(out, 0, sizeof *out);
+    CHECK(check_id(s, user_id, "user_id"));
+    if (!s->vt->user_get_fold)
+        return unsupported(s, "store_user_get_fold");
+    return s->vt->user_get_fold(s, user_id, out);
+}
+
+int store_user_set_status(store_t *s, const char *user_id, store_user_status status,
+                          int64_t updated_at)
+{
+    ENTER(s);
+    CHECK(check_id(s, user_id, "user_id"));
+    if (status != STORE_USER_ACTIVE && status != STORE_USER_DISABLED) {
+        store__set_error(s, "user status %d cannot be set (active or disabled; deleting is "
+                            "store_user_delete)", (int)status);
+        return STORE_EINVAL;
+    }
+    if (!s->vt->user_set_status)
+        return unsupported(s, "store_user_set_status");
+    return s->vt->user_set_status(s, user_id, status, updated_at);
+}
+
+int store_user_delete(store_t *s, const char *user_id, int64_t now)
+{
+    ENTER(s);
+    CHECK(check_id(s, user_id, "user_id"));
+    if (!s->vt->user_delete)
+        return unsupported(s, "store_user_delete");
+    return s->vt->user_delete(s, user_id, now);
+}
+
+int store_users_list(store_t *s, const char *after, size_t limit, store_user **out, size_t *n)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    CHECK(check_ptr(s, n, "n"));
+    *out = NULL;
+    *n = 0;
+    CHECK(check_opt_text(s, after, STORE_ID_MAX, "after"));
+    if (!s->vt->users_list)
+        return unsupported(s, "store_users_list");
+    if (limit == 0)
+        return STORE_OK;
+    if (limit > STORE_PAGE_MAX)
+        limit = STORE_PAGE_MAX;
+    return s->vt->users_list(s, after ? after : "", limit, out, n);
+}
+
+/* -------------------------------------------------------------- invites */
+
+int store_invite_put(store_t *s, const store_invite *i)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, i, "invite"));
+    CHECK(check_id(s, i->invite_id, "invite_id"));
+    CHECK(check_opt_id(s, i->used_by, "used_by"));
+    CHECK(check_opt_text(s, i->note, STORE_TEXT_MAX, "note"));
+    if (i->expires_at <= 0 || i->used_at < 0) {
+        store__set_error(s, "an invite needs expires_at > 0 (and used_at >= 0)");
+        return STORE_EINVAL;
+    }
+    if (!s->vt->invite_put)
+        return unsupported(s, "store_invite_put");
+    return s->vt->invite_put(s, i);
+}
+
+int store_invite_get(store_t *s, const char *invite_id, store_invite *out)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    memset(out, 0, sizeof *out);
+    CHECK(check_id(s, invite_id, "invite_id"));
+    if (!s->vt->invite_get)
+        return unsupported(s, "store_invite_get");
+    return s->vt->invite_get(s, invite_id, out);
+}
+
+int store_invite_use(store_t *s, const char *invite_id, const char *user_id, int64_t now)
+{
+    ENTER(s);
+    CHECK(check_id(s, invite_id, "invite_id"));
+    CHECK(check_id(s, user_id, "user_id"));
+    if (now <= 0) {
+        store__set_error(s, "invite_use: now out of range");
+        return STORE_EINVAL;
+    }
+    if (!s->vt->invite_use)
+        return unsupported(s, "store_invite_use");
+    return s->vt->invite_use(s, invite_id, user_id, now);
+}
+
+int store_invites_list(store_t *s, const char *after, size_t limit, store_invite **out,
+                       size_t *n)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    CHECK(check_ptr(s, n, "n"));
+    *out = NULL;
+    *n = 0;
+    CHECK(check_opt_text(s, after, STORE_ID_MAX, "after"));
+    if (!s->vt->invites_list)
+        return unsupported(s, "store_invites_list");
+    if (limit == 0)
+        return STORE_OK;
+    if (limit > STORE_PAGE_MAX)
+        limit = STORE_PAGE_MAX;
+    return s->vt->invites_list(s, after ? after : "", limit, out, n);
+}
+
+int store_invite_delete(store_t *s, const char *invite_id)
+{
+    ENTER(s);
+    CHECK(check_id(s, invite_id, "invite_id"));
+    if (!s->vt->invite_delete)
+        return unsupported(s, "store_invite_delete");
+    return s->vt->invite_delete(s, invite_id);
 }
 
 /* -------------------------------------------------------------- prekeys */
@@ -704,6 +843,25 @@ void store_user_array_free(store_user *a, size_t n)
     free(a);
 }
 
+void store_invite_free(store_invite *i)
+{
+    if (!i)
+        return;
+    free(i->invite_id);
+    free(i->used_by);
+    free(i->note);
+    memset(i, 0, sizeof *i);
+}
+
+void store_invite_array_free(store_invite *a, size_t n)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_invite_free(&a[i]);
+    free(a);
+}
+
 void store_prekey_free(store_prekey *p)
 {
     if (!p)
@@ -807,7 +965,7 @@ void store_media_array_free(store_media *a, size_t n)
 store_op *store_op_new(store_op_type type)
 {
     store_op *op;
-    if (type < STORE_OP_MESSAGE_PUT || type > STORE_OP_MEMBER_SET_ROLE)
+    if (type < STORE_OP_MESSAGE_PUT || type > STORE_OP_BARRIER)
         return NULL;
     op = calloc(1, sizeof *op);
     if (op)
@@ -835,6 +993,8 @@ void store_op_free(store_op *op)
     case STORE_OP_MEMBER_REMOVE:
     case STORE_OP_MEMBER_SET_ROLE:
         store_member_free(&op->u.member);
+        break;
+    case STORE_OP_BARRIER:
         break;
     }
     free(op);

@@ -54,6 +54,9 @@ typedef struct store store_t;
 typedef struct {
     int busy_timeout_ms;    /* SQLite: wait this long on a locked database (default 5000) */
     const char *mongo_write_concern; /* MongoDB: "majority" (default), "1", ... */
+    int read_only;          /* 1: only read. SQLite: the file must exist and hold this build's
+                               schema (opened SQLITE_OPEN_READONLY, nothing created or
+                               migrated); MongoDB: no index is created */
 } store_options;
 
 /*
@@ -76,24 +79,88 @@ int store_rollback(store_t *s);
 
 /* ------------------------------------------------------------------ users */
 
+/* An account's state (docs/store.md "Users"). A disabled user is refused
+ * everywhere and can be enabled again; a deleted user is a tombstone: its
+ * identity key is all zeros, it has no prekeys and no group memberships,
+ * and its id can never be registered again. */
+typedef enum {
+    STORE_USER_ACTIVE = 0,
+    STORE_USER_DISABLED = 1,
+    STORE_USER_DELETED = 2,
+} store_user_status;
+
+/* "active", "disabled", "deleted" (or "unknown"). */
+const char *store_user_status_name(int status);
+
 typedef struct {
     char *user_id;
-    uint8_t identity_key[STORE_KEY_LEN];   /* Ed25519 public key */
+    uint8_t identity_key[STORE_KEY_LEN];   /* Ed25519 public key (zeros when deleted) */
     int64_t created_at;
-    int64_t updated_at;                    /* last key change */
+    int64_t updated_at;                    /* last change of key or status */
+    store_user_status status;
 } store_user;
 void store_user_free(store_user *u);
 
-/* Bind user_id to its identity key. STORE_EEXIST if the user exists. */
+/* Bind user_id to its identity key (with u->status). STORE_EEXIST if the
+ * user exists, or if a user whose id differs from user_id only by ASCII case
+ * exists (ids.h "case rule": no two users differ only by case; the check is
+ * atomic with the insert). */
 int store_user_put(store_t *s, const store_user *u);
 /* Replace the identity key (and updated_at). STORE_ENOTFOUND if no such user. */
 int store_user_set_key(store_t *s, const char *user_id, const uint8_t key[STORE_KEY_LEN],
                        int64_t updated_at);
 int store_user_get(store_t *s, const char *user_id, store_user *out);
+/* The user whose id equals user_id ignoring ASCII case (the id as
+ * registered is in out->user_id). STORE_ENOTFOUND if none. */
+int store_user_get_fold(store_t *s, const char *user_id, store_user *out);
 /* Users whose updated_at >= since, ascending by updated_at; *out is an array
  * of *n records, free with store_user_array_free. For the broker's key cache. */
 int store_users_changed_since(store_t *s, int64_t since, store_user **out, size_t *n);
 void store_user_array_free(store_user *a, size_t n);
+/* Set a user's status to STORE_USER_ACTIVE or STORE_USER_DISABLED and
+ * updated_at (so every key cache refreshing by updated_at sees it).
+ * STORE_ENOTFOUND if no such user; STORE_EINVAL for a deleted user (final)
+ * or another status (deleting is store_user_delete). */
+int store_user_set_status(store_t *s, const char *user_id, store_user_status status,
+                          int64_t updated_at);
+/* Delete a user, in one transaction: the record becomes a tombstone
+ * (status deleted, identity key zeroed, updated_at = now), its signed and
+ * one-time prekeys are removed and it is removed from every group chat
+ * (members of "g:" chats). Its messages, direct chats and media stay.
+ * STORE_ENOTFOUND if no such user; deleting a tombstone again is STORE_OK. */
+int store_user_delete(store_t *s, const char *user_id, int64_t now);
+/* Users with user_id > after (NULL or "" = from the first), ascending by
+ * user_id, at most limit (capped at STORE_PAGE_MAX), tombstones included. */
+int store_users_list(store_t *s, const char *after, size_t limit, store_user **out, size_t *n);
+
+/* ---------------------------------------------------------------- invites */
+
+/* A registration invite (keyserver policy "invite"). The store keeps only
+ * the SHA-256 of the token, as invite_id (base64url, no padding, 43
+ * characters); the token itself is shown once, by parley-admin invite. */
+typedef struct {
+    char *invite_id;
+    int64_t created_at;
+    int64_t expires_at;     /* > 0: refused at and after this time */
+    int64_t used_at;        /* 0 = unused */
+    char *used_by;          /* the user it registered; NULL while unused */
+    char *note;             /* operator's note; may be NULL */
+} store_invite;
+void store_invite_free(store_invite *i);
+void store_invite_array_free(store_invite *a, size_t n);
+
+int store_invite_put(store_t *s, const store_invite *i);   /* STORE_EEXIST if present */
+int store_invite_get(store_t *s, const char *invite_id, store_invite *out);
+/* Mark an invite used by user_id at now, only if it is unused and
+ * now < expires_at (one atomic conditional write: two registrations never
+ * use one invite). STORE_ENOTFOUND if there is no such usable invite
+ * (store_invite_get tells unknown, used and expired apart). */
+int store_invite_use(store_t *s, const char *invite_id, const char *user_id, int64_t now);
+/* Invites with invite_id > after, ascending, at most limit. */
+int store_invites_list(store_t *s, const char *after, size_t limit, store_invite **out,
+                       size_t *n);
+/* Remove an invite (revoke). STORE_ENOTFOUND if none. */
+int store_invite_delete(store_t *s, const char *invite_id);
 
 /* ---------------------------------------------------------------- prekeys */
 

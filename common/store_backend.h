@@ -50,6 +50,19 @@ struct store_vtable {
                         int64_t updated_at);
     int (*user_get)(store_t *s, const char *user_id, store_user *out);
     int (*users_changed_since)(store_t *s, int64_t since, store_user **out, size_t *n);
+    int (*user_get_fold)(store_t *s, const char *user_id, store_user *out);
+    int (*user_set_status)(store_t *s, const char *user_id, store_user_status status,
+                           int64_t updated_at);
+    int (*user_delete)(store_t *s, const char *user_id, int64_t now);
+    int (*users_list)(store_t *s, const char *after, size_t limit, store_user **out,
+                      size_t *n);
+
+    int (*invite_put)(store_t *s, const store_invite *i);
+    int (*invite_get)(store_t *s, const char *invite_id, store_invite *out);
+    int (*invite_use)(store_t *s, const char *invite_id, const char *user_id, int64_t now);
+    int (*invites_list)(store_t *s, const char *after, size_t limit, store_invite **out,
+                        size_t *n);
+    int (*invite_delete)(store_t *s, const char *invite_id);
 
     int (*signed_prekey_put)(store_t *s, const store_prekey *p);
     int (*signed_prekey_get)(store_t *s, const char *user_id, store_prekey *out);

@@ -4,13 +4,15 @@
  */
 #include "store_bson.h"
 
+#include "ids.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 const char *const store_bson__collections[] = {
     STORE_BSON_USERS, STORE_BSON_SIGNED_PREKEYS, STORE_BSON_OTPKS, STORE_BSON_CHATS,
-    STORE_BSON_MEMBERS, STORE_BSON_MESSAGES, STORE_BSON_MEDIA, NULL,
+    STORE_BSON_MEMBERS, STORE_BSON_MESSAGES, STORE_BSON_MEDIA, STORE_BSON_INVITES, NULL,
 };
 
 /* ------------------------------------------------------------ writers */
@@ -161,12 +163,23 @@ static uint8_t *rd_bin(reader *r, const char *key, size_t *len)
 
 /* ------------------------------------------------------------- users */
 
+/* ids_user_fold into a buffer as large as any store id. */
+#define STORE_BSON_ID_MAX 255 /* STORE_ID_MAX (store_backend.h) */
+static bool fold(const char *user_id, char out[STORE_BSON_ID_MAX + 1])
+{
+    return ids_user_fold(user_id, out, STORE_BSON_ID_MAX + 1);
+}
+
 bool store_bson__user_to_doc(const store_user *u, bson_t *doc)
 {
-    return put_str(doc, "_id", u->user_id) && put_str(doc, "user_id", u->user_id) &&
+    char f[STORE_BSON_ID_MAX + 1];
+    return u->status >= STORE_USER_ACTIVE && u->status <= STORE_USER_DELETED &&
+           fold(u->user_id, f) && put_str(doc, "_id", u->user_id) &&
+           put_str(doc, "user_id", u->user_id) && put_str(doc, "id_fold", f) &&
            put_bin(doc, "identity_key", u->identity_key, STORE_KEY_LEN) &&
            BSON_APPEND_INT64(doc, "created_at", u->created_at) &&
-           BSON_APPEND_INT64(doc, "updated_at", u->updated_at);
+           BSON_APPEND_INT64(doc, "updated_at", u->updated_at) &&
+           BSON_APPEND_INT32(doc, "status", (int32_t)u->status);
 }
 
 int store_bson__user_from_doc(const bson_t *doc, store_user *out, char *err, size_t errlen)
@@ -177,9 +190,86 @@ int store_bson__user_from_doc(const bson_t *doc, store_user *out, char *err, siz
     rd_fixed_bin(&r, "identity_key", out->identity_key, STORE_KEY_LEN);
     out->created_at = rd_i64(&r, "created_at", true);
     out->updated_at = rd_i64(&r, "updated_at", true);
+    int64_t status = rd_i64(&r, "status", false); /* absent: written before statuses */
+    if (status < STORE_USER_ACTIVE || status > STORE_USER_DELETED)
+        rd_fail(&r, STORE_EIO, "status", "is out of range");
+    out->status = (store_user_status)status;
     if (r.rc != STORE_OK)
         store_user_free(out);
     return r.rc;
+}
+
+bool store_bson__user_fold_filter(const char *user_id, bson_t *filter)
+{
+    char f[STORE_BSON_ID_MAX + 1];
+    return fold(user_id, f) && put_str(filter, "id_fold", f);
+}
+
+bool store_bson__user_status_query(const char *user_id, store_user_status status,
+                                   int64_t updated_at, bson_t *filter, bson_t *update)
+{
+    bson_t ne, set;
+    return put_str(filter, "_id", user_id) &&
+           BSON_APPEND_DOCUMENT_BEGIN(filter, "status", &ne) &&
+           BSON_APPEND_INT32(&ne, "$ne", STORE_USER_DELETED) &&
+           bson_append_document_end(filter, &ne) &&
+           BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set) &&
+           BSON_APPEND_INT32(&set, "status", (int32_t)status) &&
+           BSON_APPEND_INT64(&set, "updated_at", updated_at) &&
+           bson_append_document_end(update, &set);
+}
+
+bool store_bson__user_tombstone_update(int64_t now, bson_t *update)
+{
+    static const uint8_t zero[STORE_KEY_LEN];
+    bson_t set;
+    return BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set) &&
+           BSON_APPEND_INT32(&set, "status", STORE_USER_DELETED) &&
+           put_bin(&set, "identity_key", zero, STORE_KEY_LEN) &&
+           BSON_APPEND_INT64(&set, "updated_at", now) && bson_append_document_end(update, &set);
+}
+
+bool store_bson__user_groups_filter(const char *user_id, bson_t *filter)
+{
+    return put_str(filter, "user_id", user_id) && BSON_APPEND_REGEX(filter, "chat_id", "^g:", "");
+}
+
+/* ----------------------------------------------------------- invites */
+
+bool store_bson__invite_to_doc(const store_invite *i, bson_t *doc)
+{
+    return put_str(doc, "_id", i->invite_id) && put_str(doc, "invite_id", i->invite_id) &&
+           BSON_APPEND_INT64(doc, "created_at", i->created_at) &&
+           BSON_APPEND_INT64(doc, "expires_at", i->expires_at) &&
+           BSON_APPEND_INT64(doc, "used_at", i->used_at) &&
+           put_opt_str(doc, "used_by", i->used_by) && put_opt_str(doc, "note", i->note);
+}
+
+int store_bson__invite_from_doc(const bson_t *doc, store_invite *out, char *err, size_t errlen)
+{
+    reader r = {doc, err, errlen, STORE_OK};
+    memset(out, 0, sizeof *out);
+    out->invite_id = rd_str(&r, "_id", true);
+    out->created_at = rd_i64(&r, "created_at", true);
+    out->expires_at = rd_i64(&r, "expires_at", true);
+    out->used_at = rd_i64(&r, "used_at", true);
+    out->used_by = rd_str(&r, "used_by", false);
+    out->note = rd_str(&r, "note", false);
+    if (r.rc != STORE_OK)
+        store_invite_free(out);
+    return r.rc;
+}
+
+bool store_bson__invite_use_query(const char *invite_id, const char *user_id, int64_t now,
+                                  bson_t *filter, bson_t *update)
+{
+    bson_t gt, set;
+    return put_str(filter, "_id", invite_id) && BSON_APPEND_INT64(filter, "used_at", 0) &&
+           BSON_APPEND_DOCUMENT_BEGIN(filter, "expires_at", &gt) &&
+           BSON_APPEND_INT64(&gt, "$gt", now) && bson_append_document_end(filter, &gt) &&
+           BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set) &&
+           BSON_APPEND_INT64(&set, "used_at", now) && put_str(&set, "used_by", user_id) &&
+           bson_append_document_end(update, &set);
 }
 
 /* ----------------------------------------------------------- prekeys */
@@ -619,18 +709,20 @@ typedef struct {
     const char *name;
     bool unique;
     const char *keys[3];
+    bool partial_string;    /* only documents whose first key is a string */
 } index_spec;
 
 static const index_spec INDEXES[] = {
-    {STORE_BSON_USERS, "updated_at", false, {"updated_at"}},
-    {STORE_BSON_OTPKS, "user_id_key_id", true, {"user_id", "key_id"}},
-    {STORE_BSON_MEMBERS, "chat_id_user_id", true, {"chat_id", "user_id"}},
-    {STORE_BSON_MEMBERS, "user_id", false, {"user_id"}},
-    {STORE_BSON_MESSAGES, "chat_id_seq", true, {"chat_id", "seq"}},
-    {STORE_BSON_MESSAGES, "sender_client_msg_id", true, {"sender", "client_msg_id"}},
-    {STORE_BSON_MESSAGES, "sender", false, {"sender"}},
-    {STORE_BSON_MESSAGES, "expires_at", false, {"expires_at"}},
-    {STORE_BSON_MEDIA, "expires_at", false, {"expires_at"}},
+    {STORE_BSON_USERS, "updated_at", false, {"updated_at"}, false},
+    {STORE_BSON_USERS, "id_fold", true, {"id_fold"}, true},
+    {STORE_BSON_OTPKS, "user_id_key_id", true, {"user_id", "key_id"}, false},
+    {STORE_BSON_MEMBERS, "chat_id_user_id", true, {"chat_id", "user_id"}, false},
+    {STORE_BSON_MEMBERS, "user_id", false, {"user_id"}, false},
+    {STORE_BSON_MESSAGES, "chat_id_seq", true, {"chat_id", "seq"}, false},
+    {STORE_BSON_MESSAGES, "sender_client_msg_id", true, {"sender", "client_msg_id"}, false},
+    {STORE_BSON_MESSAGES, "sender", false, {"sender"}, false},
+    {STORE_BSON_MESSAGES, "expires_at", false, {"expires_at"}, false},
+    {STORE_BSON_MEDIA, "expires_at", false, {"expires_at"}, false},
 };
 
 bool store_bson__create_indexes_cmd(const char *collection, bson_t *cmd)
@@ -652,8 +744,15 @@ bool store_bson__create_indexes_cmd(const char *collection, bson_t *cmd)
             ok = BSON_APPEND_INT32(&key, spec->keys[k], 1);
         ok = ok && bson_append_document_end(&idx, &key) &&
              BSON_APPEND_UTF8(&idx, "name", spec->name) &&
-             (!spec->unique || BSON_APPEND_BOOL(&idx, "unique", true)) &&
-             bson_append_document_end(&arr, &idx);
+             (!spec->unique || BSON_APPEND_BOOL(&idx, "unique", true));
+        if (ok && spec->partial_string) {
+            bson_t pf, ty;
+            ok = BSON_APPEND_DOCUMENT_BEGIN(&idx, "partialFilterExpression", &pf) &&
+                 BSON_APPEND_DOCUMENT_BEGIN(&pf, spec->keys[0], &ty) &&
+                 BSON_APPEND_UTF8(&ty, "$type", "string") &&
+                 bson_append_document_end(&pf, &ty) && bson_append_document_end(&idx, &pf);
+        }
+        ok = ok && bson_append_document_end(&arr, &idx);
     }
     ok = ok && bson_append_array_end(cmd, &arr);
     return ok && found > 0;

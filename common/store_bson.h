@@ -6,7 +6,11 @@
  * without a server.
  *
  * Document shapes (docs/operations.md "MongoDB layout"):
- *   users            {_id: user_id, user_id, identity_key: bin, created_at, updated_at}
+ *   users            {_id: user_id, user_id, id_fold, identity_key: bin, created_at,
+ *                     updated_at, status}   (id_fold: ids_user_fold(user_id), unique;
+ *                     status 0 active, 1 disabled, 2 deleted; absent = 0)
+ *   invites          {_id: invite_id, invite_id, created_at, expires_at, used_at,
+ *                     used_by?, note?}
  *   signed_prekeys   {_id: user_id, user_id, current: PK, previous: PK}
  *                    PK = {key_id, public_key: bin, signature: bin, created_at}
  *   one_time_prekeys {user_id, key_id, public_key: bin, created_at}
@@ -47,6 +51,7 @@ extern "C" {
 #define STORE_BSON_MEMBERS "members"
 #define STORE_BSON_MESSAGES "messages"
 #define STORE_BSON_MEDIA "media"
+#define STORE_BSON_INVITES "invites"
 
 /* The collections, NULL-terminated, in creation order. */
 extern const char *const store_bson__collections[];
@@ -55,6 +60,25 @@ extern const char *const store_bson__collections[];
 
 bool store_bson__user_to_doc(const store_user *u, bson_t *doc);
 int store_bson__user_from_doc(const bson_t *doc, store_user *out, char *err, size_t errlen);
+
+/* {id_fold: ids_user_fold(user_id)}: the case rule's lookup (unique index
+ * "id_fold"). false if user_id is too long. */
+bool store_bson__user_fold_filter(const char *user_id, bson_t *filter);
+/* user_set_status: filter {_id: u, status: {$ne: 2}}, update
+ * {$set: {status: s, updated_at: t}} (a tombstone never comes back). */
+bool store_bson__user_status_query(const char *user_id, store_user_status status,
+                                   int64_t updated_at, bson_t *filter, bson_t *update);
+/* user_delete: {$set: {status: 2, identity_key: 32 zero bytes, updated_at: now}} */
+bool store_bson__user_tombstone_update(int64_t now, bson_t *update);
+/* user_delete: the user's group memberships {user_id: u, chat_id: {$regex: "^g:"}} */
+bool store_bson__user_groups_filter(const char *user_id, bson_t *filter);
+
+bool store_bson__invite_to_doc(const store_invite *i, bson_t *doc);
+int store_bson__invite_from_doc(const bson_t *doc, store_invite *out, char *err, size_t errlen);
+/* invite_use: filter {_id: id, used_at: 0, expires_at: {$gt: now}}, update
+ * {$set: {used_at: now, used_by: u}} */
+bool store_bson__invite_use_query(const char *invite_id, const char *user_id, int64_t now,
+                                  bson_t *filter, bson_t *update);
 
 /* A prekey as a sub-document (signed: with signature) or as a one-time
  * prekey document (with user_id, without signature). */
@@ -161,8 +185,10 @@ bool store_bson__media_expired_opts(size_t limit, bson_t *opts);
 
 /* The createIndexes command for one collection:
  * {createIndexes: name, indexes: [{key: {...}, name: "...", unique: true?}, ...]}.
+ * A unique index on "id_fold" is partial ({id_fold: {$type: "string"}}):
+ * user documents written before the field existed do not collide.
  * false for a collection without secondary indexes (users has updated_at,
- * so only chats and signed_prekeys return false). */
+ * so only chats, signed_prekeys and invites return false). */
 bool store_bson__create_indexes_cmd(const char *collection, bson_t *cmd);
 
 #ifdef __cplusplus

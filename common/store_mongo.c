@@ -56,7 +56,7 @@
 #define DEFAULT_TIMEOUT_MS 2000
 #define WTIMEOUT_MS 10000
 
-enum { C_USERS, C_SPK, C_OTPK, C_CHATS, C_MEMBERS, C_MESSAGES, C_MEDIA, C_COUNT };
+enum { C_USERS, C_SPK, C_OTPK, C_CHATS, C_MEMBERS, C_MESSAGES, C_MEDIA, C_INVITES, C_COUNT };
 
 /* A client pool shared by every connection to the same URI. */
 typedef struct pool_entry {
@@ -89,6 +89,7 @@ typedef struct {
     mongoc_write_concern_t *wc; /* the transactions' write concern (commit) */
     mongoc_client_session_t *sess;  /* started on first store_begin */
     bool in_txn;
+    bool read_only;             /* store_options.read_only: no index creation */
     pend_msg *pend;             /* messages of the open transaction, not yet inserted */
     size_t pend_n, pend_cap;
 } mongo_store;
@@ -527,13 +528,195 @@ static int mg_rollback(store_t *s)
 
 /* --------------------------------------------------------------- users */
 
+static int mg_user_get(store_t *s, const char *user_id, store_user *out);
+
+/* The case rule: STORE_OK if no user's id folds to user_id's fold,
+ * STORE_EEXIST if one does (looked up first, so a duplicate inside a
+ * transaction does not abort it; the unique index "id_fold" settles a race
+ * outside one). */
+static int fold_free(mongo_store *ms, const char *user_id, const char *what)
+{
+    bson_t f = BSON_INITIALIZER, *doc = NULL;
+    int rc = store_bson__user_fold_filter(user_id, &f) ? find_one(ms, C_USERS, &f, NULL, &doc, what)
+                                                       : bad_value(ms, what);
+    bson_destroy(doc);
+    bson_destroy(&f);
+    if (rc == STORE_OK) {
+        store__set_error(&ms->base, "mongodb %s: %s or an id differing only by case already "
+                                    "exists", what, user_id);
+        return STORE_EEXIST;
+    }
+    return rc == STORE_ENOTFOUND ? STORE_OK : rc;
+}
+
 static int mg_user_put(store_t *s, const store_user *u)
 {
     mongo_store *ms = ms_of(s);
     bson_t doc = BSON_INITIALIZER;
-    int rc = store_bson__user_to_doc(u, &doc) ? insert(ms, C_USERS, &doc, STORE_EEXIST, "user_put")
+    int rc = fold_free(ms, u->user_id, "user_put");
+    if (rc == STORE_OK)
+        rc = store_bson__user_to_doc(u, &doc) ? insert(ms, C_USERS, &doc, STORE_EEXIST, "user_put")
                                               : bad_value(ms, "user_put");
     bson_destroy(&doc);
+    return rc;
+}
+
+static int mg_user_get_fold(store_t *s, const char *user_id, store_user *out)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, *doc = NULL;
+    int rc = store_bson__user_fold_filter(user_id, &f)
+                 ? find_one(ms, C_USERS, &f, NULL, &doc, "user_get_fold")
+                 : bad_value(ms, "user_get_fold");
+    if (rc == STORE_OK)
+        rc = store_bson__user_from_doc(doc, out, s->err, sizeof s->err);
+    bson_destroy(doc);
+    bson_destroy(&f);
+    return rc;
+}
+
+static int mg_user_set_status(store_t *s, const char *user_id, store_user_status status,
+                              int64_t updated_at)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER;
+    store_user cur = {0};
+    int rc = store_bson__user_status_query(user_id, status, updated_at, &f, &u)
+                 ? update_one(ms, C_USERS, &f, &u, NULL, "user_set_status")
+                 : bad_value(ms, "user_set_status");
+    if (rc == STORE_ENOTFOUND) { /* no user, or a tombstone */
+        rc = mg_user_get(s, user_id, &cur);
+        if (rc == STORE_OK) {
+            store__set_error(s, "mongodb user_set_status: user %s was deleted", user_id);
+            rc = STORE_EINVAL;
+        }
+        store_user_free(&cur);
+    }
+    bson_destroy(&f);
+    bson_destroy(&u);
+    return rc;
+}
+
+/* Tombstone first (the user is refused from then on), then the prekeys and
+ * group memberships; not one transaction (a standalone server has none),
+ * but every step is idempotent: after an error, deleting again finishes. */
+static int mg_user_delete(store_t *s, const char *user_id, int64_t now)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER, byu = BSON_INITIALIZER,
+           g = BSON_INITIALIZER;
+    int rc = (store_bson__id_filter(user_id, &f) && store_bson__user_tombstone_update(now, &u) &&
+              BSON_APPEND_UTF8(&byu, "user_id", user_id) &&
+              store_bson__user_groups_filter(user_id, &g))
+                 ? update_one(ms, C_USERS, &f, &u, NULL, "user_delete")
+                 : bad_value(ms, "user_delete");
+    if (rc == STORE_ENOTFOUND)
+        store__set_error(s, "mongodb user_delete: no user %s", user_id);
+    if (rc == STORE_OK)
+        rc = delete_docs(ms, C_SPK, &f, false, NULL, "user_delete signed prekeys");
+    if (rc == STORE_OK)
+        rc = delete_docs(ms, C_OTPK, &byu, true, NULL, "user_delete one-time prekeys");
+    if (rc == STORE_OK)
+        rc = delete_docs(ms, C_MEMBERS, &g, true, NULL, "user_delete memberships");
+    bson_destroy(&f);
+    bson_destroy(&u);
+    bson_destroy(&byu);
+    bson_destroy(&g);
+    return rc;
+}
+
+static int mg_users_list(store_t *s, const char *after, size_t limit, store_user **out,
+                         size_t *n)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
+    int rc = store_bson__page_query(after, limit, &f, &o)
+                 ? find_many(ms, C_USERS, &f, &o, sizeof **out, dec_user, free_users,
+                             (void **)out, n, "users_list")
+                 : bad_value(ms, "users_list");
+    bson_destroy(&f);
+    bson_destroy(&o);
+    return rc;
+}
+
+/* ------------------------------------------------------------- invites */
+
+static int dec_invite(const bson_t *d, void *o, char *e, size_t l)
+{
+    return store_bson__invite_from_doc(d, o, e, l);
+}
+
+static void free_invites(void *a, size_t n)
+{
+    store_invite_array_free(a, n);
+}
+
+static int mg_invite_put(store_t *s, const store_invite *i)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t doc = BSON_INITIALIZER;
+    int rc = store_bson__invite_to_doc(i, &doc)
+                 ? insert(ms, C_INVITES, &doc, STORE_EEXIST, "invite_put")
+                 : bad_value(ms, "invite_put");
+    bson_destroy(&doc);
+    return rc;
+}
+
+static int mg_invite_get(store_t *s, const char *invite_id, store_invite *out)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, *doc = NULL;
+    int rc = store_bson__id_filter(invite_id, &f)
+                 ? find_one(ms, C_INVITES, &f, NULL, &doc, "invite_get")
+                 : bad_value(ms, "invite_get");
+    if (rc == STORE_OK)
+        rc = store_bson__invite_from_doc(doc, out, s->err, sizeof s->err);
+    bson_destroy(doc);
+    bson_destroy(&f);
+    return rc;
+}
+
+static int mg_invite_use(store_t *s, const char *invite_id, const char *user_id, int64_t now)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER;
+    int rc = store_bson__invite_use_query(invite_id, user_id, now, &f, &u)
+                 ? update_one(ms, C_INVITES, &f, &u, NULL, "invite_use")
+                 : bad_value(ms, "invite_use");
+    if (rc == STORE_ENOTFOUND)
+        store__set_error(s, "mongodb invite_use: no unused, unexpired invite %s", invite_id);
+    bson_destroy(&f);
+    bson_destroy(&u);
+    return rc;
+}
+
+static int mg_invites_list(store_t *s, const char *after, size_t limit, store_invite **out,
+                           size_t *n)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
+    int rc = store_bson__page_query(after, limit, &f, &o)
+                 ? find_many(ms, C_INVITES, &f, &o, sizeof **out, dec_invite, free_invites,
+                             (void **)out, n, "invites_list")
+                 : bad_value(ms, "invites_list");
+    bson_destroy(&f);
+    bson_destroy(&o);
+    return rc;
+}
+
+static int mg_invite_delete(store_t *s, const char *invite_id)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER;
+    int64_t deleted = 0;
+    int rc = store_bson__id_filter(invite_id, &f)
+                 ? delete_docs(ms, C_INVITES, &f, false, &deleted, "invite_delete")
+                 : bad_value(ms, "invite_delete");
+    if (rc == STORE_OK && deleted == 0) {
+        store__set_error(s, "mongodb invite_delete: no invite %s", invite_id);
+        rc = STORE_ENOTFOUND;
+    }
+    bson_destroy(&f);
     return rc;
 }
 
@@ -1797,6 +1980,15 @@ static const struct store_vtable mongo_vtable = {
     .user_set_key = mg_user_set_key,
     .user_get = mg_user_get,
     .users_changed_since = mg_users_changed_since,
+    .user_get_fold = mg_user_get_fold,
+    .user_set_status = mg_user_set_status,
+    .user_delete = mg_user_delete,
+    .users_list = mg_users_list,
+    .invite_put = mg_invite_put,
+    .invite_get = mg_invite_get,
+    .invite_use = mg_invite_use,
+    .invites_list = mg_invites_list,
+    .invite_delete = mg_invite_delete,
     .signed_prekey_put = mg_signed_prekey_put,
     .signed_prekey_get = mg_signed_prekey_get,
     .otpk_add = mg_otpk_add,
@@ -1850,7 +2042,7 @@ static int prepare(mongo_store *ms, const char *db, char *errbuf, size_t errlen)
         return rc;
 
     pthread_mutex_lock(&pools_lock);
-    bool ready = ms->pe->indexes_ready;
+    bool ready = ms->pe->indexes_ready || ms->read_only; /* read-only: create nothing */
     pthread_mutex_unlock(&pools_lock);
     for (int i = 0; !ready && rc == STORE_OK && store_bson__collections[i]; i++) {
         bson_init(&cmd);
@@ -1924,6 +2116,7 @@ int store_mongo__open(const char *uri, const store_options *opts, store_t **out,
         if (!uri_w)
             mongoc_collection_set_write_concern(ms->coll[i], wc);
     }
+    ms->read_only = opts->read_only;
     if ((rc = prepare(ms, db, errbuf, errlen)) != STORE_OK)
         goto fail;
     /* the transactions' write concern: the URI's "w" if set, else the option */

@@ -84,6 +84,18 @@ static const char *const migrations[STORE_SQLITE_SCHEMA_VERSION] = {
     "  created_at INTEGER NOT NULL,"
     "  expires_at INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX media_expires ON media(expires_at) WHERE expires_at > 0;",
+    /* 1 -> 2: account status (0 active, 1 disabled, 2 deleted), the case
+     * rule's lookup index, registration invites (hashed tokens) */
+    "ALTER TABLE users ADD COLUMN status INTEGER NOT NULL DEFAULT 0 "
+    "  CHECK (status IN (0, 1, 2));"
+    "CREATE INDEX users_fold ON users(lower(user_id));"
+    "CREATE TABLE invites ("
+    "  invite_id TEXT PRIMARY KEY,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  used_at INTEGER NOT NULL DEFAULT 0,"
+    "  used_by TEXT,"
+    "  note TEXT);",
 };
 
 /* ---------------------------------------------------- statement cache */
@@ -100,9 +112,14 @@ enum {
     ST_MSG_INSERT, ST_MSG_UNDO, ST_MSG_GET, ST_MSG_BY_CLIENT, ST_MSG_DUP, ST_MSG_AFTER, ST_MSG_EXPIRE,
     ST_MEDIA_PUT, ST_MEDIA_GET, ST_MEDIA_DELETE, ST_MEDIA_EXPIRED,
     ST_CHATS_LIST, ST_OTPK_LIST, ST_SPK_GET_PREV, ST_MEDIA_LIST, ST_CHAT_RAISE,
+    ST_USER_GET_FOLD, ST_USER_SET_STATUS, ST_USER_TOMBSTONE, ST_SPK_CLEAR, ST_USER_UNGROUP,
+    ST_USERS_LIST,
+    ST_INVITE_PUT, ST_INVITE_GET, ST_INVITE_USE, ST_INVITES_LIST, ST_INVITE_DELETE,
     ST_COUNT
 };
 
+#define USER_COLS "user_id, identity_key, created_at, updated_at, status"
+#define INVITE_COLS "invite_id, created_at, expires_at, used_at, used_by, note"
 #define MEMBER_COLS "chat_id, user_id, role, joined_at, joined_seq, delivered_seq, read_seq"
 #define MSG_COLS \
     "chat_id, seq, server_id, sender, client_msg_id, server_ts, body, media_id, expires_at, kind"
@@ -116,13 +133,32 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT store_op",
     [ST_RELEASE] = "RELEASE store_op",
     [ST_ROLLBACK_TO] = "ROLLBACK TO store_op",
-    [ST_USER_PUT] = "INSERT INTO users (user_id, identity_key, created_at, updated_at) "
-                    "VALUES (?1, ?2, ?3, ?4)",
+    /* the case rule: no row is inserted when an id equal up to ASCII case
+     * exists (one statement: atomic under SQLite's write lock) */
+    [ST_USER_PUT] = "INSERT INTO users (" USER_COLS ") "
+                    "SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS "
+                    "(SELECT 1 FROM users WHERE lower(user_id) = lower(?1))",
     [ST_USER_SET_KEY] = "UPDATE users SET identity_key = ?2, updated_at = ?3 WHERE user_id = ?1",
-    [ST_USER_GET] = "SELECT user_id, identity_key, created_at, updated_at FROM users "
-                    "WHERE user_id = ?1",
-    [ST_USERS_SINCE] = "SELECT user_id, identity_key, created_at, updated_at FROM users "
+    [ST_USER_GET] = "SELECT " USER_COLS " FROM users WHERE user_id = ?1",
+    [ST_USERS_SINCE] = "SELECT " USER_COLS " FROM users "
                        "WHERE updated_at >= ?1 ORDER BY updated_at, user_id",
+    [ST_USER_GET_FOLD] = "SELECT " USER_COLS " FROM users WHERE lower(user_id) = lower(?1) "
+                         "ORDER BY user_id LIMIT 1",
+    [ST_USER_SET_STATUS] = "UPDATE users SET status = ?2, updated_at = ?3 "
+                           "WHERE user_id = ?1 AND status <> 2",
+    [ST_USER_TOMBSTONE] = "UPDATE users SET status = 2, identity_key = zeroblob(32), "
+                          "updated_at = ?2 WHERE user_id = ?1",
+    [ST_SPK_CLEAR] = "DELETE FROM signed_prekeys WHERE user_id = ?1",
+    [ST_USER_UNGROUP] = "DELETE FROM members WHERE user_id = ?1 AND substr(chat_id, 1, 2) = 'g:'",
+    [ST_USERS_LIST] = "SELECT " USER_COLS " FROM users WHERE user_id > ?1 "
+                      "ORDER BY user_id LIMIT ?2",
+    [ST_INVITE_PUT] = "INSERT INTO invites (" INVITE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_INVITE_GET] = "SELECT " INVITE_COLS " FROM invites WHERE invite_id = ?1",
+    [ST_INVITE_USE] = "UPDATE invites SET used_at = ?3, used_by = ?2 "
+                      "WHERE invite_id = ?1 AND used_at = 0 AND expires_at > ?3",
+    [ST_INVITES_LIST] = "SELECT " INVITE_COLS " FROM invites WHERE invite_id > ?1 "
+                        "ORDER BY invite_id LIMIT ?2",
+    [ST_INVITE_DELETE] = "DELETE FROM invites WHERE invite_id = ?1",
     [ST_SPK_DROP_PREV] = "DELETE FROM signed_prekeys WHERE user_id = ?1 AND slot = 1",
     [ST_SPK_DEMOTE] = "UPDATE signed_prekeys SET slot = 1 WHERE user_id = ?1 AND slot = 0",
     [ST_SPK_INSERT] = "INSERT INTO signed_prekeys "
@@ -392,6 +428,7 @@ static int read_user(sqlite3_stmt *s, store_user *u)
     col_fixed(s, 1, u->identity_key, STORE_KEY_LEN);
     u->created_at = sqlite3_column_int64(s, 2);
     u->updated_at = sqlite3_column_int64(s, 3);
+    u->status = (store_user_status)sqlite3_column_int(s, 4);
     return rc;
 }
 
@@ -399,13 +436,21 @@ static int sq_user_put(store_t *st, const store_user *u)
 {
     struct sq *q = SQ(st);
     sqlite3_stmt *s = stmt(q, ST_USER_PUT);
+    int rc;
     if (!s)
         return STORE_EIO;
     bind_text(s, 1, u->user_id);
     bind_blob(s, 2, u->identity_key, STORE_KEY_LEN);
     sqlite3_bind_int64(s, 3, u->created_at);
     sqlite3_bind_int64(s, 4, u->updated_at);
-    return write_one(q, s, "user_put", false);
+    sqlite3_bind_int(s, 5, (int)u->status);
+    rc = write_one(q, s, "user_put", false);
+    if (rc == STORE_OK && sqlite3_changes(q->db) == 0) {
+        store__set_error(st, "user_put: %s or an id differing only by case already exists",
+                         u->user_id);
+        rc = STORE_EEXIST;
+    }
+    return rc;
 }
 
 static int sq_user_set_key(store_t *st, const char *user_id, const uint8_t key[STORE_KEY_LEN],
@@ -514,6 +559,185 @@ static int sq_users_changed_since(store_t *st, int64_t since, store_user **out, 
     sqlite3_bind_int64(s, 1, since);
     return get_all(q, s, "users_changed_since", sizeof(store_user), user_row, (void **)out, n,
                    user_arr_free);
+}
+
+static int sq_user_get_fold(store_t *st, const char *user_id, store_user *out)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_USER_GET_FOLD);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, user_id);
+    rc = get_one(q, s, "user_get_fold", user_row, out);
+    if (rc != STORE_OK)
+        store_user_free(out);
+    return rc;
+}
+
+/* Why a user update changed no row: STORE_ENOTFOUND, or STORE_EINVAL for a
+ * tombstone. */
+static int user_unchanged(struct sq *q, const char *user_id, const char *what)
+{
+    store_user u = {0};
+    int rc = sq_user_get(&q->base, user_id, &u);
+    if (rc == STORE_OK) {
+        rc = u.status == STORE_USER_DELETED ? STORE_EINVAL : STORE_OK;
+        if (rc != STORE_OK)
+            store__set_error(&q->base, "%s: user %s was deleted", what, user_id);
+    } else if (rc == STORE_ENOTFOUND) {
+        store__set_error(&q->base, "%s: no user %s", what, user_id);
+    }
+    store_user_free(&u);
+    return rc;
+}
+
+static int sq_user_set_status(store_t *st, const char *user_id, store_user_status status,
+                              int64_t updated_at)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_USER_SET_STATUS);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, user_id);
+    sqlite3_bind_int(s, 2, (int)status);
+    sqlite3_bind_int64(s, 3, updated_at);
+    rc = write_one(q, s, "user_set_status", false);
+    if (rc == STORE_OK && sqlite3_changes(q->db) == 0)
+        rc = user_unchanged(q, user_id, "user_set_status");
+    return rc;
+}
+
+/* Bind user_id to statement id and run it; STORE_EIO if it cannot be prepared. */
+static int run_user(struct sq *q, int id, const char *user_id, const char *what)
+{
+    sqlite3_stmt *s = stmt(q, id);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, user_id);
+    return run(q, s, what);
+}
+
+static int sq_user_delete(store_t *st, const char *user_id, int64_t now)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s;
+    bool nested;
+    int rc = write_begin(q, &nested);
+    if (rc != STORE_OK)
+        return rc;
+    if ((s = stmt(q, ST_USER_TOMBSTONE)) == NULL) {
+        rc = STORE_EIO;
+        goto done;
+    }
+    bind_text(s, 1, user_id);
+    sqlite3_bind_int64(s, 2, now);
+    if ((rc = write_one(q, s, "user_delete", true)) != STORE_OK)
+        goto done;
+    if ((rc = run_user(q, ST_SPK_CLEAR, user_id, "user_delete")) != STORE_OK ||
+        (rc = run_user(q, ST_OTPK_CLEAR, user_id, "user_delete")) != STORE_OK)
+        goto done;
+    rc = run_user(q, ST_USER_UNGROUP, user_id, "user_delete");
+done:
+    return write_end(q, nested, rc);
+}
+
+static int sq_users_list(store_t *st, const char *after, size_t limit, store_user **out,
+                         size_t *n)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_USERS_LIST);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, after);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+    return get_all(q, s, "users_list", sizeof(store_user), user_row, (void **)out, n,
+                   user_arr_free);
+}
+
+/* --------------------------------------------------------------- invites */
+
+static int invite_row(sqlite3_stmt *s, void *out)
+{
+    store_invite *i = out;
+    int rc = STORE_OK;
+    rc |= col_text(s, 0, &i->invite_id);
+    i->created_at = sqlite3_column_int64(s, 1);
+    i->expires_at = sqlite3_column_int64(s, 2);
+    i->used_at = sqlite3_column_int64(s, 3);
+    rc |= col_text(s, 4, &i->used_by);
+    rc |= col_text(s, 5, &i->note);
+    return rc ? STORE_ENOMEM : STORE_OK;
+}
+
+static void invite_arr_free(void *a, size_t n)
+{
+    store_invite_array_free(a, n);
+}
+
+static int sq_invite_put(store_t *st, const store_invite *i)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_INVITE_PUT);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, i->invite_id);
+    sqlite3_bind_int64(s, 2, i->created_at);
+    sqlite3_bind_int64(s, 3, i->expires_at);
+    sqlite3_bind_int64(s, 4, i->used_at);
+    bind_text(s, 5, i->used_by);
+    bind_text(s, 6, i->note);
+    return write_one(q, s, "invite_put", false);
+}
+
+static int sq_invite_get(store_t *st, const char *invite_id, store_invite *out)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_INVITE_GET);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, invite_id);
+    rc = get_one(q, s, "invite_get", invite_row, out);
+    if (rc != STORE_OK)
+        store_invite_free(out);
+    return rc;
+}
+
+static int sq_invite_use(store_t *st, const char *invite_id, const char *user_id, int64_t now)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_INVITE_USE);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, invite_id);
+    bind_text(s, 2, user_id);
+    sqlite3_bind_int64(s, 3, now);
+    return write_one(q, s, "invite_use", true);
+}
+
+static int sq_invites_list(store_t *st, const char *after, size_t limit, store_invite **out,
+                           size_t *n)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_INVITES_LIST);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, after);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+    return get_all(q, s, "invites_list", sizeof(store_invite), invite_row, (void **)out, n,
+                   invite_arr_free);
+}
+
+static int sq_invite_delete(store_t *st, const char *invite_id)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_INVITE_DELETE);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, invite_id);
+    return write_one(q, s, "invite_delete", true);
 }
 
 /* --------------------------------------------------------------- prekeys */
@@ -1303,6 +1527,15 @@ static const struct store_vtable sqlite_vt = {
     .user_set_key = sq_user_set_key,
     .user_get = sq_user_get,
     .users_changed_since = sq_users_changed_since,
+    .user_get_fold = sq_user_get_fold,
+    .user_set_status = sq_user_set_status,
+    .user_delete = sq_user_delete,
+    .users_list = sq_users_list,
+    .invite_put = sq_invite_put,
+    .invite_get = sq_invite_get,
+    .invite_use = sq_invite_use,
+    .invites_list = sq_invites_list,
+    .invite_delete = sq_invite_delete,
     .signed_prekey_put = sq_signed_prekey_put,
     .signed_prekey_get = sq_signed_prekey_get,
     .otpk_add = sq_otpk_add,
@@ -1445,15 +1678,32 @@ int store_sqlite__open(const char *uri, const store_options *opts, store_t **out
         return STORE_ENOMEM;
     }
     q->base.vt = &sqlite_vt;
-    if (sqlite3_open_v2(path, &q->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
+    int flags = opts->read_only ? SQLITE_OPEN_READONLY
+                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(path, &q->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         store__set_error(&q->base, "open %s: %s", path,
                          q->db ? sqlite3_errmsg(q->db) : "out of memory");
         goto fail;
     }
     sqlite3_extended_result_codes(q->db, 1);
     sqlite3_busy_timeout(q->db, opts->busy_timeout_ms);
+    if (opts->read_only) {
+        /* Nothing is written: no pragma that changes the file, no migration. */
+        int v = -1;
+        if ((rc = read_version(q, &v)) != STORE_OK)
+            goto fail;
+        if (v != STORE_SQLITE_SCHEMA_VERSION) {
+            store__set_error(&q->base, "%s: %s (schema version %d, this build reads %d)", path,
+                             v == 0 ? "not a Parley store (empty or another database)"
+                                    : "opened read-only, so it cannot be migrated",
+                             v, STORE_SQLITE_SCHEMA_VERSION);
+            rc = STORE_EINVAL;
+            goto fail;
+        }
+        free(path);
+        *out = &q->base;
+        return STORE_OK;
+    }
     /* journal_mode first: it needs no schema. synchronous=FULL (default): a
      * commit is on disk (WAL fsynced) before the callback says "durable". */
     snprintf(pragma, sizeof pragma, "PRAGMA synchronous = %s", sync);

@@ -80,6 +80,8 @@ static int apply(store_t *s, store_op *op)
     case STORE_OP_MEMBER_SET_ROLE:
         return store_member_set_role(s, op->u.member.chat_id, op->u.member.user_id,
                                      op->u.member.role);
+    case STORE_OP_BARRIER:
+        return STORE_OK;
     }
     return STORE_EINVAL;
 }

@@ -43,6 +43,8 @@ typedef enum {
     STORE_OP_MEMBER_PUT,        /* u.member */
     STORE_OP_MEMBER_REMOVE,     /* u.member (chat_id, user_id) */
     STORE_OP_MEMBER_SET_ROLE,   /* u.member (chat_id, user_id, role) */
+    STORE_OP_BARRIER,           /* nothing: completes once every op submitted
+                                   before it has committed (or failed) */
 } store_op_type;
 
 typedef struct {

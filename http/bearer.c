@@ -54,10 +54,20 @@ int http_bearer_check(store_t *st, const char *authorization, token_audience aud
         out->store_rc = src;
         return result(out, HTTP_BEARER_ESTORE, "store unavailable", "other");
     }
+    store_user_status status = u.status;
     trc = token_verify(token, audience, claims.user_id, NULL, now, u.identity_key, NULL);
     store_user_free(&u);
+    if (status == STORE_USER_DELETED) { /* its key is zeros: no token verifies */
+        out->error = "user_deleted";
+        return result(out, HTTP_BEARER_EREFUSED, "this user was deleted", "user_deleted");
+    }
     if (trc != TOKEN_OK)
         return result(out, HTTP_BEARER_EINVALID, token_strerror(trc), token_label(trc));
+    if (status != STORE_USER_ACTIVE) {
+        out->error = "user_disabled";
+        return result(out, HTTP_BEARER_EREFUSED, "this user is disabled by the operator",
+                      "user_disabled");
+    }
     memcpy(out->user_id, claims.user_id, sizeof out->user_id); /* bounded by token_parse */
     return result(out, HTTP_BEARER_OK, "ok", "ok");
 }

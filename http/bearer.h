@@ -4,7 +4,9 @@
  * audience is checked before any store read, then it is verified
  * (signature, audience, lifetime) against the identity key the store holds
  * for that user. Shared by the keyserver (audience "keyserver") and the
- * media gateway (audience "media").
+ * media gateway (audience "media"). The user record is read from the store
+ * on every request, so a user disabled or deleted with parley-admin is
+ * refused from its next request on (403 user_disabled / user_deleted).
  */
 #ifndef PARLEY_HTTP_BEARER_H
 #define PARLEY_HTTP_BEARER_H
@@ -21,6 +23,9 @@ typedef enum {
     HTTP_BEARER_EINVALID = -2,   /* malformed, expired, wrong audience, bad signature, ... */
     HTTP_BEARER_EUNKNOWN = -3,   /* the token's user is not registered */
     HTTP_BEARER_ESTORE = -4,     /* the store failed; store_rc says how; retry later */
+    HTTP_BEARER_EREFUSED = -5,   /* a valid token of a disabled or deleted user: the reply
+                                    is 403 with error = out->error ("user_disabled",
+                                    "user_deleted") */
 } http_bearer_rc;
 
 typedef struct {
@@ -28,7 +33,9 @@ typedef struct {
     const char *reason;              /* human text (static), the 401 message */
     const char *label;               /* metrics label (static): "missing", "malformed",
                                         "wrong_user", "wrong_audience", "expired",
-                                        "lifetime", "signature", "unknown_user", "other" */
+                                        "lifetime", "signature", "unknown_user",
+                                        "user_disabled", "user_deleted", "other" */
+    const char *error;               /* HTTP_BEARER_EREFUSED: the JSON error code (static) */
     int store_rc;                    /* HTTP_BEARER_ESTORE: the store_rc */
 } http_bearer_result;
 

@@ -421,6 +421,12 @@ static void on_headers(http_service *s, http_request *rq, const char *url, http_
             http_reply_store_error(r, br.store_rc, store_last_error(st));
             return;
         }
+        if (brc == HTTP_BEARER_EREFUSED) {
+            if (c->auth_failed)
+                c->auth_failed(c->app, br.label);
+            http_reply_error(r, 403, br.error, "%s", br.reason);
+            return;
+        }
         if (brc != HTTP_BEARER_OK) {
             if (c->auth_failed)
                 c->auth_failed(c->app, br.label);

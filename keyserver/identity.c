@@ -1,3 +1,8 @@
+/*
+ * identity.c - PUT/GET /v1/identity/{user_id}: registration under the
+ * registration policy (open, invite, closed), the user id case rule,
+ * idempotent confirmation and signed key changes (identity.h).
+ */
 #include "identity.h"
 
 #include "codec.h"
@@ -82,12 +87,126 @@ static int change_key(store_t *st, const char *user_id, const uint8_t old_key[32
     return rc;
 }
 
-void identity_put(store_t *st, metrics *m, const char *user_id, const char *body, size_t len,
-                  http_reply *r)
+bool identity_registration_parse(const char *s, identity_registration *out)
+{
+    static const char *const names[] = {"open", "invite", "closed"};
+    for (size_t i = 0; s && i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (identity_registration)i;
+            return true;
+        }
+    return false;
+}
+
+const char *identity_registration_name(identity_registration reg)
+{
+    switch (reg) {
+    case IDENTITY_REG_OPEN: return "open";
+    case IDENTITY_REG_INVITE: return "invite";
+    case IDENTITY_REG_CLOSED: return "closed";
+    }
+    return "?";
+}
+
+/* The 403 of a registration whose invite could not be used: unknown, used
+ * or expired (read after the conditional write refused it). */
+static void invite_refused(store_t *st, const char *invite_id, int64_t now, http_reply *r)
+{
+    store_invite inv = {0};
+    int rc = store_invite_get(st, invite_id, &inv);
+    if (rc == STORE_ENOTFOUND)
+        http_reply_error(r, 403, "invalid_invite", "this invite token is not valid");
+    else if (rc != STORE_OK)
+        http_reply_store_error(r, rc, store_last_error(st));
+    else if (inv.used_at != 0)
+        http_reply_error(r, 403, "invite_used", "this invite token was already used");
+    else if (inv.expires_at <= now)
+        http_reply_error(r, 403, "invite_expired", "this invite token has expired");
+    else /* used or revoked between the two reads */
+        http_reply_error(r, 403, "invalid_invite", "this invite token is not valid");
+    store_invite_free(&inv);
+}
+
+/* Register a new user (nu) under policy reg. Returns STORE_OK (registered),
+ * STORE_EEXIST (registered concurrently: the caller answers as for an
+ * existing user), or -1 after filling r. */
+static int register_new(store_t *st, identity_registration reg, const store_user *nu,
+                        const char *invite, http_reply *r)
+{
+    char invite_id[IDS_INVITE_ID_LEN + 1];
+    int rc;
+    if (reg == IDENTITY_REG_CLOSED) {
+        http_reply_error(r, 403, "registration_closed",
+                         "this server does not register new users");
+        return -1;
+    }
+    if (reg == IDENTITY_REG_OPEN) {
+        rc = store_user_put(st, nu);
+        if (rc == STORE_OK || rc == STORE_EEXIST)
+            return rc;
+        http_reply_store_error(r, rc, store_last_error(st));
+        return -1;
+    }
+    if (!invite) {
+        http_reply_error(r, 403, "invite_required",
+                         "this server registers new users with an invite token only "
+                         "(\"invite\" in the request body)");
+        return -1;
+    }
+    if (!ids_invite_id(invite, invite_id)) {
+        http_reply_error(r, 403, "invalid_invite", "this invite token is not valid");
+        return -1;
+    }
+    /* The invite is used in the same transaction as the registration: a
+     * refused registration leaves it usable, and two registrations never
+     * share one (the use is a conditional write). */
+    if ((rc = store_begin(st)) != STORE_OK) {
+        http_reply_store_error(r, rc, store_last_error(st));
+        return -1;
+    }
+    rc = store_invite_use(st, invite_id, nu->user_id, nu->created_at);
+    if (rc == STORE_ENOTFOUND) {
+        store_rollback(st);
+        invite_refused(st, invite_id, nu->created_at, r);
+        return -1;
+    }
+    if (rc == STORE_OK)
+        rc = store_user_put(st, nu);
+    if (rc == STORE_OK)
+        rc = store_commit(st);
+    else
+        store_rollback(st);
+    if (rc == STORE_OK || rc == STORE_EEXIST)
+        return rc;
+    http_reply_store_error(r, rc, store_last_error(st));
+    return -1;
+}
+
+/* A new id that another registered id equals up to case: 409 (true). */
+static bool case_taken(store_t *st, const char *user_id, http_reply *r)
+{
+    store_user other = {0};
+    int rc = store_user_get_fold(st, user_id, &other);
+    bool taken = rc == STORE_OK && strcmp(other.user_id, user_id) != 0;
+    if (taken)
+        http_reply_error(r, 409, "user_id_taken",
+                         "user id %s differs only by case from the registered user id %s",
+                         user_id, other.user_id);
+    else if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
+        http_reply_store_error(r, rc, store_last_error(st));
+        taken = true;
+    }
+    store_user_free(&other);
+    return taken;
+}
+
+void identity_put(store_t *st, metrics *m, identity_registration reg, const char *user_id,
+                  const char *body, size_t len, http_reply *r)
 {
     json_t *req = NULL;
     store_user u = {0};
     uint8_t key[STORE_KEY_LEN], proof[crypto_sign_BYTES], change[crypto_sign_BYTES];
+    const char *invite = NULL;
 
     if (!ids_valid_user(user_id)) {
         http_reply_error(r, 400, "invalid_user_id",
@@ -111,6 +230,14 @@ void identity_put(store_t *st, metrics *m, const char *user_id, const char *body
                            "change_signature must be the base64 of a 64-byte signature");
         goto out;
     }
+    json_t *jinv = json_object_get(req, "invite");
+    if (jinv && (!json_is_string(jinv) || json_string_length(jinv) == 0 ||
+                 json_string_length(jinv) > IDS_INVITE_TOKEN_MAX)) {
+        http_reply_error(r, 400, "invalid_invite",
+                         "invite must be a string of 1-%d characters", IDS_INVITE_TOKEN_MAX);
+        goto out;
+    }
+    invite = jinv ? json_string_value(jinv) : NULL;
     if (!verify_concat(proof, key, IDENTITY_REGISTER_DOMAIN, user_id, NULL, 0)) {
         http_reply_error(r, 403, "invalid_proof",
                            "proof is not a signature by identity_key over the registration "
@@ -122,15 +249,15 @@ void identity_put(store_t *st, metrics *m, const char *user_id, const char *body
     for (int attempt = 0; attempt < 2; attempt++) {
         int rc = store_user_get(st, user_id, &u);
         if (rc == STORE_ENOTFOUND) {
+            if (case_taken(st, user_id, r))
+                goto out;
             store_user nu = {.user_id = (char *)user_id, .created_at = now, .updated_at = now};
             memcpy(nu.identity_key, key, sizeof key);
-            rc = store_user_put(st, &nu);
+            rc = register_new(st, reg, &nu, invite, r);
             if (rc == STORE_EEXIST)
                 continue; /* registered concurrently: answer as for an existing user */
-            if (rc != STORE_OK) {
-                http_reply_store_error(r, rc, store_last_error(st));
+            if (rc != STORE_OK)
                 goto out;
-            }
             metrics_inc(m, METRICS_REGISTRATIONS, 1);
             http_reply_json(r, 201, identity_user_json(&nu));
             goto out;
@@ -142,7 +269,20 @@ void identity_put(store_t *st, metrics *m, const char *user_id, const char *body
         break;
     }
     if (!u.user_id) {
-        http_reply_error(r, 503, "store_unavailable", "the user record could not be read");
+        /* put said "exists" twice, get said "not found": a case variant
+         * registered concurrently */
+        if (!case_taken(st, user_id, r))
+            http_reply_error(r, 503, "store_unavailable", "the user record could not be read");
+        goto out;
+    }
+    if (u.status == STORE_USER_DELETED) {
+        http_reply_error(r, 403, "user_deleted",
+                         "user %s was deleted; its id cannot be registered again", user_id);
+        goto out;
+    }
+    if (u.status != STORE_USER_ACTIVE) {
+        http_reply_error(r, 403, "user_disabled", "user %s is disabled by the operator",
+                         user_id);
         goto out;
     }
     if (memcmp(u.identity_key, key, sizeof key) == 0) {
@@ -192,6 +332,8 @@ void identity_get(store_t *st, const char *user_id, http_reply *r)
     int rc = store_user_get(st, user_id, &u);
     if (rc == STORE_ENOTFOUND)
         http_reply_error(r, 404, "unknown_user", "no user %s", user_id);
+    else if (rc == STORE_OK && u.status == STORE_USER_DELETED)
+        http_reply_error(r, 410, "user_deleted", "user %s was deleted", user_id);
     else if (rc != STORE_OK)
         http_reply_store_error(r, rc, store_last_error(st));
     else

@@ -4,7 +4,7 @@
  *   parley-keyserver --listen HOST:PORT --store URI [--max-body BYTES]
  *                    [--rate-limit N] [--threads N] [--max-conns-per-ip N]
  *                    [--header-timeout S] [--otpk-pair-limit N] [--otpk-target-limit N]
- *                    [--tls-cert PEM --tls-key PEM]
+ *                    [--registration open|invite|closed] [--tls-cert PEM --tls-key PEM]
  *
  * Runs until SIGINT or SIGTERM, then stops cleanly (docs/keyserver.md).
  */
@@ -26,7 +26,10 @@ static void usage(FILE *f)
     fprintf(f, "usage: parley-keyserver --listen HOST:PORT --store URI [--max-body BYTES]\n"
                "                        [--rate-limit N] [--threads N] [--max-conns-per-ip N]\n"
                "                        [--header-timeout S] [--otpk-pair-limit N]\n"
-               "                        [--otpk-target-limit N] [--tls-cert PEM --tls-key PEM]\n"
+               "                        [--otpk-target-limit N] "
+               "[--registration open|invite|closed]\n"
+               "                        [--tls-cert PEM --tls-key PEM]\n"
+               "       parley-keyserver --help | --version\n"
                "  --listen HOST:PORT  address to serve HTTP on ([V6ADDR]:PORT for IPv6)\n"
                "  --store URI         sqlite:PATH or mongodb://...\n"
                "  --max-body BYTES    largest request body accepted (default 65536)\n"
@@ -41,6 +44,9 @@ static void usage(FILE *f)
                "                      beyond it bundles come without one, 0 = off (default 5)\n"
                "  --otpk-target-limit N  one-time prekeys handed out per user per hour;\n"
                "                      beyond it bundles come without one, 0 = off (default 100)\n"
+               "  --registration P    who may register a new user id: open (anyone), invite\n"
+               "                      (with a token from parley-admin invite) or closed\n"
+               "                      (default: $PARLEY_REGISTRATION, else open)\n"
                "  --tls-cert PEM      serve HTTPS with this certificate chain (server's first)\n"
                "  --tls-key PEM       and its private key; both or neither\n");
 }
@@ -54,17 +60,19 @@ int main(int argc, char **argv)
         {"listen", required_argument, NULL, 'l'},  {"store", required_argument, NULL, 's'},
         {"max-body", required_argument, NULL, 'b'}, {"rate-limit", required_argument, NULL, 'r'},
         {"threads", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {"max-conns-per-ip", required_argument, NULL, 'c'},
         {"header-timeout", required_argument, NULL, 'H'},
         {"otpk-pair-limit", required_argument, NULL, 'p'},
         {"otpk-target-limit", required_argument, NULL, 'T'},
+        {"registration", required_argument, NULL, 'R'},
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0}};
     int c;
     unsigned long long v;
-    const char *bad = NULL;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    const char *bad = NULL, *reg = NULL, *reg_from = "--registration";
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': cfg.listen = optarg; break;
         case 's': cfg.store_uri = optarg; break;
@@ -105,9 +113,20 @@ int main(int argc, char **argv)
                 goto bad_arg;
             cfg.otpk_target_limit = (unsigned)v;
             break;
+        case 'R': reg = optarg; break;
         case 'h': usage(stdout); return 0;
+        case 'V': printf("parley-keyserver %s\n", PARLEY_PROJECT_VERSION); return 0;
         default: usage(stderr); return 2;
         }
+    }
+    if (!reg) {
+        reg = getenv("PARLEY_REGISTRATION");
+        reg_from = "PARLEY_REGISTRATION";
+    }
+    if (reg && !identity_registration_parse(reg, &cfg.registration)) {
+        fprintf(stderr, "parley-keyserver: bad registration policy \"%s\" from %s (want "
+                        "open, invite or closed)\n", reg, reg_from);
+        return 2;
     }
     if (optind != argc || !cfg.listen || !cfg.store_uri) {
         usage(stderr);

@@ -41,7 +41,7 @@ static const struct {
 /* Auth failure reasons tracked as label values; anything else is "other". */
 static const char *auth_reasons[] = {"missing",   "malformed", "wrong_user", "wrong_audience",
                                      "expired",   "lifetime",  "signature",  "unknown_user",
-                                     "other"};
+                                     "user_disabled", "user_deleted", "other"};
 #define N_AUTH (sizeof auth_reasons / sizeof auth_reasons[0])
 
 typedef struct {

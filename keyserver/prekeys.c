@@ -194,6 +194,10 @@ void prekeys_bundle(store_t *st, metrics *m, const char *target, bool may_pop,
         http_reply_error(r, 404, "unknown_user", "no user %s", target);
         goto out;
     }
+    if (rc == STORE_OK && u.status == STORE_USER_DELETED) {
+        http_reply_error(r, 410, "user_deleted", "user %s was deleted", target);
+        goto out;
+    }
     if (rc != STORE_OK)
         goto store_fail;
     rc = store_signed_prekey_get(st, target, &spk);

@@ -143,7 +143,7 @@ static void route_keys(void *app, http_request *rq, http_reply *r)
     switch (http_request_route(rq)->id) {
     case ROUTE_IDENTITY:
         if (is_put(rq))
-            identity_put(st, s->m, arg, body, len, r);
+            identity_put(st, s->m, s->cfg.registration, arg, body, len, r);
         else
             identity_get(st, arg, r);
         break;
@@ -235,10 +235,11 @@ int server_start(const server_config *cfg, server **out)
     log_msg(LOG_INFO, LOG_COMPONENT,
             "listening on %s (%s, store %s, %u threads, max body %zu, rate limit %u/min, "
             "%u connections per IP, header deadline %u s, one-time prekeys per hour: %u per "
-            "requester and target, %u per target)",
+            "requester and target, %u per target, registration %s)",
             cfg->listen, cfg->tls_cert ? "HTTPS" : "HTTP", cfg->store_uri, cfg->threads,
             cfg->max_body, cfg->rate_limit, cfg->conns_per_ip, cfg->header_timeout_s,
-            cfg->otpk_pair_limit, cfg->otpk_target_limit);
+            cfg->otpk_pair_limit, cfg->otpk_target_limit,
+            identity_registration_name(cfg->registration));
     *out = s;
     return 0;
 fail:

@@ -8,6 +8,8 @@
 #ifndef PARLEY_KS_SERVER_H
 #define PARLEY_KS_SERVER_H
 
+#include "identity.h"
+
 #include <stddef.h>
 
 typedef struct {
@@ -20,6 +22,7 @@ typedef struct {
     unsigned header_timeout_s; /* deadline for a request's line and headers; 0 = off */
     unsigned otpk_pair_limit;  /* one-time prekeys per (requester, target) per hour; 0 = off */
     unsigned otpk_target_limit;/* one-time prekeys per target per hour; 0 = off */
+    identity_registration registration; /* who may register new user ids (open) */
     const char *tls_cert;      /* HTTPS: PEM certificate chain and key (http/tls.h); */
     const char *tls_key;       /* both NULL: plain HTTP */
 } server_config;

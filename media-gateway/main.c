@@ -37,6 +37,7 @@ static void usage(FILE *f)
             "         [--max-conns-per-ip N (default 32, 0 = no limit)]\n"
             "         [--header-timeout SECONDS (request line + headers deadline, default 10, 0 = off)]\n"
             "         [--tls-cert PEM --tls-key PEM (serve HTTPS with this certificate chain and key)]\n"
+            "       parley-media --help | --version\n"
             "S3 keys may also come from PARLEY_S3_ACCESS_KEY / PARLEY_S3_SECRET_KEY.\n");
 }
 
@@ -58,6 +59,7 @@ int main(int argc, char **argv)
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
     };
     const char *listen = NULL, *store_uri = NULL, *backend = NULL;
@@ -110,6 +112,7 @@ int main(int argc, char **argv)
             }
             break;
         case 'h': usage(stdout); return 0;
+        case 'v': printf("parley-media %s\n", PARLEY_PROJECT_VERSION); return 0;
         default: usage(stderr); return 2;
         }
     }

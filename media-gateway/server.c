@@ -33,6 +33,13 @@ static void route_healthz(void *app, http_request *rq, http_reply *r)
                               cfg->blob->name, "store", ok ? "ok" : store_strerror(rc)));
 }
 
+/* What a client checks before uploading (docs/protocol.md, "Media gateway API"). */
+static void route_limits(void *app, http_request *rq, http_reply *r)
+{
+    const server_config *cfg = app;
+    http_reply_json(r, 200, json_pack("{s:I}", "max_size", (json_int_t)cfg->max_size));
+}
+
 static void route_metrics(void *app, http_request *rq, http_reply *r)
 {
     const server_config *cfg = app;
@@ -57,6 +64,7 @@ static void finished(void *app, const http_request *rq, unsigned status, const c
 static const http_route routes[] = {
     {"/healthz", "GET", HTTP_ROUTE_OPEN, 0, route_healthz, NULL, NULL, NULL},
     {"/metrics", "GET", HTTP_ROUTE_OPEN, 0, route_metrics, NULL, NULL, NULL},
+    {"/v1/limits", "GET", HTTP_ROUTE_OPEN, 0, route_limits, NULL, NULL, NULL},
     {"/v1/media", "POST", HTTP_ROUTE_AUTH, 0, upload_begin, upload_body, upload_finish,
      upload_done},
     {"/v1/media/*/download", "GET", HTTP_ROUTE_AUTH | HTTP_ROUTE_SEGMENT, 0, objects_download,

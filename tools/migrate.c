@@ -18,6 +18,7 @@ static const char *const kind_names[MIGRATE_KIND_COUNT] = {
     [MIGRATE_MEMBERS] = "members",
     [MIGRATE_MESSAGES] = "messages",
     [MIGRATE_MEDIA] = "media",
+    [MIGRATE_INVITES] = "invites",
 };
 
 const char *migrate_kind_name(migrate_kind k)
@@ -334,6 +335,39 @@ static int copy_media(mig *m)
     return rc;
 }
 
+/* ----------------------------------------------------------- invites */
+
+static int copy_invites(mig *m)
+{
+    char *after = NULL;
+    int rc = STORE_OK;
+    for (;;) {
+        store_invite *inv = NULL;
+        size_t n = 0;
+        rc = store_invites_list(m->src, after, m->page, &inv, &n);
+        if (rc != STORE_OK) {
+            rc = stop(m, rc, m->src, "invites_list");
+            break;
+        }
+        for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+            if ((rc = tx_before_write(m)) != STORE_OK)
+                break;
+            rc = tally(m, MIGRATE_INVITES, store_invite_put(m->dst, &inv[i]), inv[i].invite_id);
+            if (rc == STORE_OK)
+                rc = tx_after_write(m);
+        }
+        free(after);
+        after = n ? strdup(inv[n - 1].invite_id) : NULL;
+        store_invite_array_free(inv, n);
+        if (rc == STORE_OK && n > 0 && !after)
+            rc = stop(m, STORE_ENOMEM, m->src, "invites_list");
+        if (rc != STORE_OK || n < m->page)
+            break;
+    }
+    free(after);
+    return rc;
+}
+
 int migrate_run(store_t *src, store_t *dst, const migrate_options *opts, migrate_stats *stats,
                 char *err, size_t errlen)
 {
@@ -352,6 +386,8 @@ int migrate_run(store_t *src, store_t *dst, const migrate_options *opts, migrate
         rc = copy_chats(&m);
     if (rc == STORE_OK)
         rc = copy_media(&m);
+    if (rc == STORE_OK)
+        rc = copy_invites(&m);
     if (rc == STORE_OK)
         rc = tx_commit(&m);
     if (rc != STORE_OK) {

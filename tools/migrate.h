@@ -7,7 +7,8 @@
  * previous one, then the current one), one-time prekeys, chats (with
  * their last_seq/last_message_at counters), members (roles and cursors),
  * messages (same seq, server id, sender, client id, timestamps, body),
- * media metadata. Blobs themselves live in the media backend and are not
+ * media metadata, registration invites (used or not). Users keep their
+ * status (a disabled user stays disabled, a deleted one a tombstone). Blobs themselves live in the media backend and are not
  * touched.
  *
  * Idempotent: a record already in the target (STORE_EEXIST, STORE_EDUP, or
@@ -31,6 +32,7 @@ typedef enum {
     MIGRATE_MEMBERS,
     MIGRATE_MESSAGES,
     MIGRATE_MEDIA,
+    MIGRATE_INVITES,
     MIGRATE_KIND_COUNT
 } migrate_kind;
 

@@ -7,21 +7,28 @@
  *       Prints one line of counts per kind of record. Exit status: 0 all
  *       copied or already present, 1 some records refused or the copy
  *       stopped on a backend error, 2 bad usage.
+ *
+ *   parley-admin users|groups|invite ...
+ *       Administer users, groups and registration invites (admin.h).
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "migrate.h"
 #include "store.h"
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: parley-admin migrate --from URI --to URI [--page N]\n"
-               "       parley-admin help\n"
+               "%s"
+               "       parley-admin help | --help | -h | --version\n"
                "URIs: sqlite:PATH or mongodb://HOST[:PORT]/DB[?options]\n"
-               "--page N  records per page and per target transaction (default 500)\n");
+               "--page N  records per page and per target transaction (default 500)\n"
+               "%s",
+            admin_usage, admin_usage_options);
 }
 
 static int cmd_migrate(int argc, char **argv)
@@ -66,7 +73,9 @@ static int cmd_migrate(int argc, char **argv)
         fprintf(stderr, "parley-admin migrate: --from and --to name the same store\n");
         return 2;
     }
-    if ((rc = store_open(from, NULL, &src)) != STORE_OK) {
+    /* The source is only read: a mistyped path must not become an empty store. */
+    store_options ro = {.read_only = 1};
+    if ((rc = store_open(from, &ro, &src)) != STORE_OK) {
         fprintf(stderr, "parley-admin: cannot open source %s: %s: %s\n", from,
                 store_strerror(rc), store_last_error(NULL));
         goto done;
@@ -105,7 +114,18 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "migrate") == 0)
         return cmd_migrate(argc - 1, argv + 1);
-    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
+    if (strcmp(argv[1], "users") == 0)
+        return admin_users(argc - 1, argv + 1);
+    if (strcmp(argv[1], "groups") == 0)
+        return admin_groups(argc - 1, argv + 1);
+    if (strcmp(argv[1], "invite") == 0)
+        return admin_invite(argc - 1, argv + 1);
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("parley-admin %s\n", PARLEY_PROJECT_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
         usage(stdout);
         return 0;
     }

@@ -27,6 +27,7 @@
 typedef struct {
     const char *host;
     int port;
+    int sub_port;           /* recipients connect here (0: port), e.g. another cluster node */
     bool parley;            /* authenticate with tokens (else anonymous) */
     bool receipts;          /* subscribe to and time `stored` receipts */
     const char *prefix;     /* user id prefix */

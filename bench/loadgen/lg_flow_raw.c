@@ -79,10 +79,10 @@ static int64_t g_start, g_warm, g_end, g_drain_end;
 
 /* ------------------------------------------------------------------ setup */
 
-static int tcp_connect(const lg_flow_opts *o)
+static int tcp_connect(const lg_flow_opts *o, int portnum)
 {
     char port[16];
-    snprintf(port, sizeof port, "%d", o->port);
+    snprintf(port, sizeof port, "%d", portnum);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
     if (getaddrinfo(o->host, port, &hints, &ai) != 0 || !ai)
         return -1;
@@ -124,8 +124,8 @@ static int await(rconn *c, uint8_t want, int byte_at)
     }
 }
 
-static int conn_setup(rconn *c, const lg_flow_opts *o, const char *filter, int qos, char *err,
-                      size_t errlen)
+static int conn_setup(rconn *c, const lg_flow_opts *o, int portnum, const char *filter, int qos,
+                      char *err, size_t errlen)
 {
     char token[TOKEN_MAX_LEN];
     if (o->parley) {
@@ -135,9 +135,9 @@ static int conn_setup(rconn *c, const lg_flow_opts *o, const char *filter, int q
             return -1;
         }
     }
-    c->fd = tcp_connect(o);
+    c->fd = tcp_connect(o, portnum);
     if (c->fd < 0) {
-        snprintf(err, errlen, "connect %s:%d: %s", o->host, o->port, strerror(errno));
+        snprintf(err, errlen, "connect %s:%d: %s", o->host, portnum, strerror(errno));
         return -1;
     }
     lg_buf out = {0};
@@ -436,8 +436,9 @@ int lg_flow_raw__run(const lg_flow_opts *o, lg_flow_result *r)
     }
     for (int i = 0; i < o->pairs; i++) {
         rpair *p = &ps[i];
-        if (conn_setup(&p->rcv, o, p->inbox, o->qos, err, errsz) != 0 ||
-            conn_setup(&p->snd, o, o->receipts ? p->receipts : NULL, 1, err, errsz) != 0)
+        if (conn_setup(&p->rcv, o, o->sub_port ? o->sub_port : o->port, p->inbox, o->qos, err,
+                       errsz) != 0 ||
+            conn_setup(&p->snd, o, o->port, o->receipts ? p->receipts : NULL, 1, err, errsz) != 0)
             goto out;
     }
     for (int t = 0; t < nt; t++) {

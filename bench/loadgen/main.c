@@ -33,6 +33,7 @@ static void usage(FILE *f)
           "common:   --host H (127.0.0.1) --port P (1883) --broker bare|parley (bare)\n"
           "          --prefix P (lg) --base B (0): users are {P}{B}, {P}{B+1}, ...\n"
           "flow:     --pairs N (8) --qos 0|1 (1) --payload BYTES (100)\n"
+          "          --sub-port P: recipients connect to P (another cluster node)\n"
           "          --rate MSGS_PER_S (0 = as fast as the window allows) --window N (64)\n"
           "          --warmup S (2) --duration S (10) --drain S (5)\n"
           "          --receipts / --no-receipts (default: on with --broker parley)\n"
@@ -43,13 +44,14 @@ static void usage(FILE *f)
 }
 
 enum {
-    O_HOST = 256, O_PORT, O_BROKER, O_PREFIX, O_BASE, O_PAIRS, O_QOS, O_PAYLOAD, O_RATE,
+    O_HOST = 256, O_PORT, O_SUB_PORT, O_BROKER, O_PREFIX, O_BASE, O_PAIRS, O_QOS, O_PAYLOAD, O_RATE,
     O_WINDOW, O_WARMUP, O_DURATION, O_DRAIN, O_RECEIPTS, O_NO_RECEIPTS, O_CLIENTS, O_THREADS,
     O_CWINDOW, O_HOLD, O_PID, O_STORE, O_USERS, O_CLIENT, O_HELP
 };
 
 static const struct option OPTS[] = {
     {"host", required_argument, 0, O_HOST},       {"port", required_argument, 0, O_PORT},
+    {"sub-port", required_argument, 0, O_SUB_PORT},
     {"broker", required_argument, 0, O_BROKER},   {"prefix", required_argument, 0, O_PREFIX},
     {"base", required_argument, 0, O_BASE},       {"pairs", required_argument, 0, O_PAIRS},
     {"qos", required_argument, 0, O_QOS},         {"payload", required_argument, 0, O_PAYLOAD},
@@ -104,6 +106,7 @@ int main(int argc, char **argv)
         switch (c) {
         case O_HOST: f.host = optarg; break;
         case O_PORT: f.port = (int)num("port", optarg, 1, 65535); break;
+        case O_SUB_PORT: f.sub_port = (int)num("sub-port", optarg, 1, 65535); break;
         case O_BROKER:
             if (strcmp(optarg, "bare") && strcmp(optarg, "parley")) {
                 fprintf(stderr, "parley-loadgen: --broker must be bare or parley\n");
@@ -141,6 +144,10 @@ int main(int argc, char **argv)
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
+    }
+    if (f.libmosquitto && f.sub_port) {
+        fprintf(stderr, "parley-loadgen: --sub-port needs --client raw\n");
+        return 2;
     }
     if (optind != argc) {
         fprintf(stderr, "parley-loadgen: unexpected argument '%s'\n", argv[optind]);

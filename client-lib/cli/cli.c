@@ -2,6 +2,7 @@
  * cli.c - main(): global options, dispatch through cli_commands[], and the
  * helpers every command shares.
  */
+#define _GNU_SOURCE /* strptime */
 #include "cli.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,19 +68,37 @@ static const cli_command *find(const char *name)
     return NULL;
 }
 
+static void print_usage(FILE *f, const cli_command *cmd)
+{
+    fprintf(f, "usage: parley [GLOBAL OPTIONS] %s %s\n  %s\n", cmd->name, cmd->args, cmd->summary);
+}
+
 int cli_usage(const char *name)
 {
     const cli_command *cmd = find(name);
     if (cmd)
-        fprintf(stderr, "usage: parley [GLOBAL OPTIONS] %s %s\n  %s\n", cmd->name, cmd->args,
-                cmd->summary);
+        print_usage(stderr, cmd);
     return CLI_USAGE;
+}
+
+/* The two-word commands whose first word is `word` ("group"). false: none. */
+static bool list_group(FILE *f, const char *word)
+{
+    size_t len = strlen(word);
+    int shown = 0;
+    for (int k = 0; k < cli_ncommands; k++) {
+        const cli_command *cc = &cli_commands[k];
+        if (strncmp(cc->name, word, len) == 0 && cc->name[len] == ' ')
+            fprintf(f, "%s  parley %s %s\n", shown++ ? "" : "usage:\n", cc->name, cc->args);
+    }
+    return shown > 0;
 }
 
 static void usage_all(FILE *f)
 {
     fprintf(f, "usage: parley [--home DIR] [--mqtt URL] [--keyserver URL] [--media URL] "
-               "[--cafile FILE] COMMAND [ARGS]\n\ncommands:\n");
+               "[--cafile FILE] COMMAND [ARGS]\n"
+               "       parley --help | --version | help COMMAND | COMMAND --help\n\ncommands:\n");
     for (int i = 0; i < cli_ncommands; i++)
         fprintf(f, "  %s %s\n      %s\n", cli_commands[i].name, cli_commands[i].args,
                 cli_commands[i].summary);
@@ -135,11 +155,34 @@ long cli_number(const char *s)
     return *end || v < 0 ? -1 : v;
 }
 
+/* The home parley_open would use (parley.h: --home, $PARLEY_HOME, ~/.parley). */
+static const char *home_path(const cli_ctx *ctx, char *buf, size_t len)
+{
+    if (ctx->cfg.home)
+        return ctx->cfg.home;
+    const char *env = getenv("PARLEY_HOME");
+    if (env && *env)
+        return env;
+    const char *h = getenv("HOME");
+    snprintf(buf, len, "%s/.parley", h && *h ? h : ".");
+    return buf;
+}
+
 parley_client *cli_open(cli_ctx *ctx, int transient, int *code)
 {
     parley_client *c = NULL;
     parley_config cfg = ctx->cfg;
     cfg.transient = transient;
+    /* Only `init` creates a home: a mistyped --home must not look like an
+     * empty identity (and must not leave an empty directory behind). */
+    char buf[4096];
+    const char *home = home_path(ctx, buf, sizeof buf);
+    struct stat st;
+    if (!(ctx->cmd && strcmp(ctx->cmd->name, "init") == 0) && stat(home, &st) != 0) {
+        *code = cli_error(CLI_USAGE, "no Parley home at %s (mistyped --home or PARLEY_HOME? "
+                                     "`parley init USER` creates one)", home);
+        return NULL;
+    }
     int rc = parley_open(&cfg, &c);
     if (rc != PARLEY_OK) {
         *code = cli_error(CLI_FAIL, "cannot open the home %s: %s",
@@ -149,12 +192,24 @@ parley_client *cli_open(cli_ctx *ctx, int transient, int *code)
     return c;
 }
 
+int cli_connect(parley_client *c, const char *what, int timeout_s)
+{
+    int rc = parley_wait_connected(c, timeout_s * 1000);
+    if (rc == PARLEY_OK)
+        return CLI_OK;
+    /* fail fast: no retry in a one-shot */
+    if (rc == PARLEY_ENET || rc == PARLEY_EREFUSED || rc == PARLEY_ETLS)
+        return cli_error(CLI_FAIL, "%s: cannot connect to the broker: %s", what,
+                         parley_last_error(c));
+    return cli_fail(c, rc, what);
+}
+
 int cli_connect_synced(parley_client *c, int timeout_s)
 {
-    int rc = parley_connect(c);
-    if (rc != PARLEY_OK)
-        return cli_fail(c, rc, "connect");
-    rc = parley_sync(c, timeout_s * 1000);
+    int code = cli_connect(c, "connect", timeout_s);
+    if (code != CLI_OK)
+        return code;
+    int rc = parley_sync(c, timeout_s * 1000);
     if (rc != PARLEY_OK)
         return cli_fail(c, rc, "sync");
     return CLI_OK;
@@ -167,6 +222,44 @@ int cli_chat_arg(parley_client *c, const char *arg, char *out, size_t outlen)
         return PARLEY_OK;
     }
     return parley_direct_chat_id(c, arg, out, outlen);
+}
+
+const char *cli_time(int64_t ms, char *buf, size_t len)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms <= 0 || !localtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+        snprintf(buf, len, "-");
+    return buf;
+}
+
+int64_t cli_parse_since(const char *s)
+{
+    char *end = NULL;
+    if (!s || !*s)
+        return -1;
+    long long v = strtoll(s, &end, 10);
+    if (end != s && v >= 0 && end[0] && !end[1]) { /* 90s, 15m, 2h, 7d: that long ago */
+        long long unit = end[0] == 's' ? 1 : end[0] == 'm' ? 60 : end[0] == 'h' ? 3600
+                       : end[0] == 'd' ? 86400 : 0;
+        if (!unit || v > 100LL * 365 * 86400 / unit)
+            return -1;
+        return (int64_t)time(NULL) * 1000 - v * unit * 1000;
+    }
+    /* An absolute local time: YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (or a space for T). */
+    static const char *const formats[] = {"%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M",
+                                          "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"};
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        struct tm tm;
+        memset(&tm, 0, sizeof tm);
+        const char *rest = strptime(s, formats[i], &tm);
+        if (rest && !*rest) {
+            tm.tm_isdst = -1;
+            time_t t = mktime(&tm);
+            return t == (time_t)-1 ? -1 : (int64_t)t * 1000;
+        }
+    }
+    return -1;
 }
 
 static void print_json(json_t *o)
@@ -210,8 +303,10 @@ void cli_print_message(const parley_message *m, bool json)
         print_json(o);
         return;
     }
-    printf("[%s #%llu] %s%s: %.*s", m->chat_id, (unsigned long long)m->seq,
-           m->system ? "* " : "", m->sender, (int)m->text_len, m->text);
+    char when[32];
+    printf("%s [%s #%llu] %s%s: %.*s", cli_time(m->server_ts, when, sizeof when), m->chat_id,
+           (unsigned long long)m->seq, m->system ? "* " : "", m->sender, (int)m->text_len,
+           m->text);
     if (m->media_id)
         printf("%s[file %s, %s, %llu bytes; media id %s]", m->text_len ? " " : "", m->media_name,
                m->media_type, (unsigned long long)m->media_size, m->media_id);
@@ -288,9 +383,11 @@ void cli_print_presence(const parley_presence *p, bool json)
     if (json)
         print_json(json_pack("{s:s, s:s, s:b, s:I}", "type", "presence", "user", p->user,
                              "online", p->online, "last_seen", (json_int_t)p->last_seen));
-    else
-        printf("[presence] %s is %s (since %lld)\n", p->user, p->online ? "online" : "offline",
-               (long long)p->last_seen);
+    else {
+        char when[32];
+        printf("[presence] %s is %s (%s %s)\n", p->user, p->online ? "online" : "offline",
+               p->online ? "since" : "last seen", cli_time(p->last_seen, when, sizeof when));
+    }
     fflush(stdout);
 }
 
@@ -306,16 +403,39 @@ void cli_print_typing(const parley_typing *t, bool json)
     fflush(stdout);
 }
 
+/* "-h" or "--help" among a command's arguments (before a "--"). */
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+static int run(cli_ctx *ctx, const cli_command *cmd, int argc, char **argv)
+{
+    if (wants_help(argc, argv)) {
+        print_usage(stdout, cmd);
+        return CLI_OK;
+    }
+    ctx->cmd = cmd;
+    return cmd->run(ctx, argc, argv);
+}
+
 int main(int argc, char **argv)
 {
     cli_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.prog = argv[0];
     int i = 1;
-    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+    for (; i < argc && argv[i][0] == '-'; i++) {
         const char **dst = NULL;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage_all(stdout);
+            return CLI_OK;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("parley %s (libparley %s)\n", PARLEY_PROJECT_VERSION, parley_version());
             return CLI_OK;
         }
         if (strcmp(argv[i], "--home") == 0)
@@ -349,27 +469,38 @@ int main(int argc, char **argv)
         snprintf(two, sizeof two, "%s %s", argv[i], argv[i + 1]);
         const cli_command *cmd = find(two);
         if (cmd)
-            return cmd->run(&ctx, argc - i - 2, argv + i + 2);
+            return run(&ctx, cmd, argc - i - 2, argv + i + 2);
     }
     const cli_command *cmd = find(argv[i]);
     if (!cmd) {
         if (strcmp(argv[i], "help") == 0) {
+            /* "parley help [COMMAND...]" */
+            if (i + 1 < argc) {
+                char name[128] = "";
+                for (int k = i + 1; k < argc && k < i + 3; k++)
+                    snprintf(name + strlen(name), sizeof name - strlen(name), "%s%s",
+                             k > i + 1 ? " " : "", argv[k]);
+                const cli_command *hc = find(name);
+                if (!hc && i + 2 < argc) {
+                    name[strlen(argv[i + 1])] = '\0';
+                    hc = find(name);
+                }
+                if (hc) {
+                    print_usage(stdout, hc);
+                    return CLI_OK;
+                }
+                if (!list_group(stdout, argv[i + 1]))
+                    return cli_error(CLI_USAGE, "help: unknown command '%s'", argv[i + 1]);
+                return CLI_OK;
+            }
             usage_all(stdout);
             return CLI_OK;
         }
-        /* The first word of two-word commands: list them. */
-        size_t len = strlen(argv[i]);
-        int shown = 0;
-        for (int k = 0; k < cli_ncommands; k++) {
-            const cli_command *cc = &cli_commands[k];
-            if (strncmp(cc->name, argv[i], len) == 0 && cc->name[len] == ' ') {
-                fprintf(stderr, "%s  parley %s %s\n", shown++ ? "" : "usage:\n", cc->name,
-                        cc->args);
-            }
-        }
-        if (shown)
-            return CLI_USAGE;
+        /* The first word of two-word commands: list them ("parley group --help": stdout, 0). */
+        bool help = wants_help(argc - i - 1, argv + i + 1);
+        if (list_group(help ? stdout : stderr, argv[i]))
+            return help ? CLI_OK : CLI_USAGE;
         return cli_error(CLI_USAGE, "unknown command '%s' (see parley --help)", argv[i]);
     }
-    return cmd->run(&ctx, argc - i - 1, argv + i + 1);
+    return run(&ctx, cmd, argc - i - 1, argv + i + 1);
 }

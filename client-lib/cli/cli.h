@@ -16,11 +16,7 @@
 
 enum { CLI_OK = 0, CLI_USAGE = 1, CLI_FAIL = 2, CLI_TIMEOUT = 3 };
 
-typedef struct {
-    parley_config cfg;      /* from the global options and the environment */
-    const char *prog;
-} cli_ctx;
-
+typedef struct cli_ctx cli_ctx;
 typedef int (*cli_run_fn)(cli_ctx *ctx, int argc, char **argv);
 
 typedef struct {
@@ -29,6 +25,12 @@ typedef struct {
     const char *summary;
     cli_run_fn run;         /* argv[0] is the first argument after the name */
 } cli_command;
+
+struct cli_ctx {
+    parley_config cfg;      /* from the global options and the environment */
+    const char *prog;
+    const cli_command *cmd; /* the command being run */
+};
 
 extern const cli_command cli_commands[];
 extern const int cli_ncommands;
@@ -45,8 +47,18 @@ int cli_usage(const char *name);
 /* Open the home (transient: see parley_config). Prints errors. NULL on failure
  * with *code set. */
 parley_client *cli_open(cli_ctx *ctx, int transient, int *code);
-/* Connect and sync every chat (bounded). Returns an exit code. */
+/* Connect and wait until connected (bounded), failing at the first refused
+ * or failed attempt (CLI_FAIL, "what: cannot connect to the broker: ...").
+ * Returns an exit code. */
+int cli_connect(parley_client *c, const char *what, int timeout_s);
+/* cli_connect, then sync every chat (bounded). Returns an exit code. */
 int cli_connect_synced(parley_client *c, int timeout_s);
+
+/* ms since the epoch as local "YYYY-MM-DD HH:MM:SS" into buf ("-" for 0). */
+const char *cli_time(int64_t ms, char *buf, size_t len);
+/* --since: "30s", "15m", "2h", "7d" ago, or a local "YYYY-MM-DD[THH:MM[:SS]]";
+ * ms since the epoch, or -1 if malformed. */
+int64_t cli_parse_since(const char *s);
 
 /* Option parsing: a tiny getopt for "--name VALUE" and "--flag". Options may
  * appear anywhere; positional arguments are compacted to the front of argv.

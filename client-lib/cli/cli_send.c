@@ -75,22 +75,26 @@ int cli_send_and_wait(parley_client *c, const char *cmd, const char *to, cli_que
     parley_callbacks cb = {.on_receipt = send_on_receipt, .on_event = send_on_event, .ud = &w};
     parley_set_callbacks(c, &cb);
     int rc;
+    /* Connect before queuing: a command that fails before sending (bad URL,
+     * broker unreachable or refusing us) leaves nothing in the outbox, and
+     * fails at the first refused attempt instead of retrying until the timeout. */
+    int code0 = cli_connect(c, cmd, (int)timeout_s);
+    if (code0 != CLI_OK)
+        return code0;
     if (strncmp(to, "g:", 2) == 0) {
         /* Sync first, so that the group's member list is current (the
          * library would send to the members it knew last, even offline). */
-        rc = parley_connect(c);
-        if (rc == PARLEY_OK)
-            rc = parley_wait_synced(c, (int)timeout_s * 1000);
+        rc = parley_wait_synced(c, (int)timeout_s * 1000);
         if (rc == PARLEY_OK)
             rc = queue(c, to, arg, cmid);
     } else {
-        /* Queue first (encrypting once), then connect: the outbox publishes it. */
-        rc = queue(c, to, arg, cmid);
-        if (rc == PARLEY_OK)
-            rc = parley_connect(c);
+        rc = queue(c, to, arg, cmid); /* published at once: we are connected */
     }
-    if (rc != PARLEY_OK)
-        return cli_fail(c, rc, cmd);
+    if (rc != PARLEY_OK) {
+        code = cli_fail(c, rc, cmd);
+        parley_disconnect(c);
+        return code;
+    }
     int64_t deadline = cli_now_ms() + (int64_t)timeout_s * 1000; /* monotonic */
     while (!w.done && cli_now_ms() < deadline) {
         rc = parley_poll(c, 200);

@@ -33,9 +33,9 @@ static parley_client *connect_ready(cli_ctx *ctx, long t, int *code)
 static int parse_timeout(const char *cmd, int *argc, char **argv, long *t, bool *json)
 {
     const char *timeout = NULL;
-    bool dummy = false;
-    cli_opt opts[] = {{"--timeout", 1, &timeout, NULL}, {"--json", 0, NULL, json ? json : &dummy}};
-    int n = cli_parse(cmd, *argc, argv, opts, 2);
+    /* --json only for the commands that print JSON (json != NULL). */
+    cli_opt opts[] = {{"--timeout", 1, &timeout, NULL}, {"--json", 0, NULL, json}};
+    int n = cli_parse(cmd, *argc, argv, opts, json ? 2 : 1);
     if (n < 0)
         return -1;
     *t = timeout ? cli_number(timeout) : GROUP_TIMEOUT_S;

@@ -8,12 +8,30 @@
 
 #include "cli.h"
 
+/* Print one JSON object on a line and free it. */
+static void print_obj(json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (s)
+        puts(s);
+    free(s);
+    json_decref(o);
+}
+
 int cmd_init(cli_ctx *ctx, int argc, char **argv)
 {
     int code = CLI_OK;
-    int n = cli_parse("init", argc, argv, NULL, 0);
+    bool json = false;
+    const char *invite = NULL;
+    cli_opt opts[] = {
+        {"--json", 0, NULL, &json},
+        {"--invite", 1, &invite, NULL},
+    };
+    int n = cli_parse("init", argc, argv, opts, 1);
     if (n != 1)
         return cli_usage("init");
+    if (!invite)
+        invite = getenv("PARLEY_INVITE");
     parley_client *c = cli_open(ctx, 1, &code);
     if (!c)
         return code;
@@ -30,12 +48,16 @@ int cmd_init(cli_ctx *ctx, int argc, char **argv)
         }
     }
     /* Registering again is harmless: it completes an earlier, interrupted init. */
-    int rc = parley_register(c);
+    int rc = parley_register_invite(c, invite && *invite ? invite : NULL);
     if (rc != PARLEY_OK) {
         code = cli_fail(c, rc, "register");
         goto done;
     }
-    printf("%s registered (client id %s)\n", parley_user_id(c), parley_client_id(c));
+    if (json)
+        print_obj(json_pack("{s:s, s:s, s:s}", "user", parley_user_id(c), "client_id",
+                            parley_client_id(c), "home", parley_home(c)));
+    else
+        printf("%s registered (client id %s)\n", parley_user_id(c), parley_client_id(c));
 
 done:
     parley_close(c);
@@ -91,7 +113,9 @@ int cmd_safety_number(cli_ctx *ctx, int argc, char **argv)
 {
     int code = CLI_OK;
     char sn[128];
-    if (cli_parse("safety-number", argc, argv, NULL, 0) != 1)
+    bool json = false;
+    cli_opt opts[] = {{"--json", 0, NULL, &json}};
+    if (cli_parse("safety-number", argc, argv, opts, 1) != 1)
         return cli_usage("safety-number");
     parley_client *c = cli_open(ctx, 1, &code);
     if (!c)
@@ -99,6 +123,9 @@ int cmd_safety_number(cli_ctx *ctx, int argc, char **argv)
     int rc = parley_safety_number(c, argv[0], sn, sizeof sn);
     if (rc != PARLEY_OK)
         code = cli_fail(c, rc, "safety-number");
+    else if (json)
+        print_obj(json_pack("{s:s, s:s, s:s}", "user", parley_user_id(c), "peer", argv[0],
+                            "safety_number", sn));
     else
         printf("%s\n", sn);
     parley_close(c);

@@ -3,6 +3,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "parley/media.h"
@@ -20,12 +21,34 @@ static int queue_file(parley_client *c, const char *to, void *arg, char *cmid)
     return parley_send_file(c, to, f->path, f->type, cmid);
 }
 
+/* Upload progress on stderr, only when it is a terminal: one line rewritten
+ * at each new percent, ended once the upload is complete. */
+typedef struct {
+    int last_pct;
+} progress_line;
+
+static void show_progress(void *ud, uint64_t done, uint64_t total)
+{
+    progress_line *p = ud;
+    int pct = (int)(done * 100 / total);
+    if (pct == p->last_pct)
+        return;
+    p->last_pct = pct;
+    fprintf(stderr, "\rsend-file: uploading %3d%% (%llu of %llu bytes)", pct,
+            (unsigned long long)done, (unsigned long long)total);
+    if (done >= total)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
 int cmd_send_file(cli_ctx *ctx, int argc, char **argv)
 {
     const char *timeout = NULL, *type = NULL;
+    bool json = false;
     int code = CLI_OK;
-    cli_opt opts[] = {{"--timeout", 1, &timeout, NULL}, {"--type", 1, &type, NULL}};
-    if (cli_parse("send-file", argc, argv, opts, 2) != 2)
+    cli_opt opts[] = {{"--timeout", 1, &timeout, NULL}, {"--type", 1, &type, NULL},
+                      {"--json", 0, NULL, &json}};
+    if (cli_parse("send-file", argc, argv, opts, 3) != 2)
         return cli_usage("send-file");
     long t = timeout ? cli_number(timeout) : MEDIA_TIMEOUT_S;
     if (t < 0)
@@ -33,8 +56,11 @@ int cmd_send_file(cli_ctx *ctx, int argc, char **argv)
     parley_client *c = cli_open(ctx, 1, &code);
     if (!c)
         return code;
+    progress_line pl = {-1};
+    if (isatty(STDERR_FILENO))
+        parley_set_media_progress(c, show_progress, &pl);
     file_arg f = {.path = argv[1], .type = type};
-    code = cli_send_and_wait(c, "send-file", argv[0], queue_file, &f, t, false);
+    code = cli_send_and_wait(c, "send-file", argv[0], queue_file, &f, t, json);
     parley_close(c);
     return code;
 }

@@ -209,20 +209,10 @@ int cmd_typing(cli_ctx *ctx, int argc, char **argv)
         return code;
     parley_callbacks cb = {.on_event = quiet_event};
     parley_set_callbacks(c, &cb);
-    int rc = parley_connect(c);
-    int64_t deadline = cli_now_ms() + t * 1000;
-    while (rc == PARLEY_OK && !parley_is_connected(c) && cli_now_ms() < deadline) {
-        int n = parley_poll(c, 200);
-        rc = n < 0 ? n : PARLEY_OK;
-    }
-    if (rc == PARLEY_OK && !parley_is_connected(c)) {
-        const char *why = parley_last_error(c);
-        code = cli_error(CLI_TIMEOUT, "typing: not connected after %ld s%s%s", t,
-                         *why ? ": " : "", why);
+    code = cli_connect(c, "typing", (int)t);
+    if (code != CLI_OK)
         goto done;
-    }
-    if (rc == PARLEY_OK)
-        rc = parley_send_typing(c, argv[0], !stop);
+    int rc = parley_send_typing(c, argv[0], !stop);
     if (rc != PARLEY_OK) {
         code = rc == PARLEY_EINVAL ? cli_error(CLI_USAGE, "typing: invalid recipient %s", argv[0])
                                    : cli_fail(c, rc, "typing");
@@ -239,7 +229,8 @@ done:
 
 typedef struct {
     const char *chat_id;
-    unsigned long long last;
+    int found;
+    unsigned long long synced, last;
 } last_seq_ctx;
 
 static int find_last(void *ud, const parley_chat *ch)
@@ -247,17 +238,20 @@ static int find_last(void *ud, const parley_chat *ch)
     last_seq_ctx *x = ud;
     if (strcmp(ch->chat_id, x->chat_id) != 0)
         return 0;
-    x->last = (unsigned long long)ch->synced_seq;
+    x->found = 1;
+    x->synced = (unsigned long long)ch->synced_seq;
+    x->last = (unsigned long long)ch->last_seq;
     return 1;
 }
 
 int cmd_read(cli_ctx *ctx, int argc, char **argv)
 {
     const char *timeout = NULL;
+    bool json = false;
     char chat_id[160];
     int code = CLI_OK;
-    cli_opt opts[] = {{"--timeout", 1, &timeout, NULL}};
-    int npos = cli_parse("read", argc, argv, opts, 1);
+    cli_opt opts[] = {{"--timeout", 1, &timeout, NULL}, {"--json", 0, NULL, &json}};
+    int npos = cli_parse("read", argc, argv, opts, 2);
     if (npos != 1 && npos != 2)
         return cli_usage("read");
     long t = timeout_arg(timeout, DEFAULT_TIMEOUT_S);
@@ -275,22 +269,40 @@ int cmd_read(cli_ctx *ctx, int argc, char **argv)
     code = cli_connect_synced(c, (int)t);
     if (code != CLI_OK)
         goto done;
+    /* After the sync the local chat knows the server's last seq. */
+    last_seq_ctx x = {chat_id, 0, 0, 0};
+    rc = parley_chats(c, find_last, &x);
+    if (rc != PARLEY_OK) {
+        code = cli_fail(c, rc, "read");
+        goto disconnect;
+    }
+    if (!x.found) {
+        code = cli_error(CLI_USAGE, "read: no chat %s", chat_id);
+        goto disconnect;
+    }
     if (!seq) {
-        last_seq_ctx x = {chat_id, 0};
-        parley_chats(c, find_last, &x);
-        seq = (long)x.last;
+        seq = (long)x.synced;
         if (!seq) {
             code = cli_error(CLI_FAIL, "read: no messages in %s", chat_id);
-            goto done;
+            goto disconnect;
         }
+    } else if ((unsigned long long)seq > x.last) {
+        /* The broker would refuse it (bad_seq) after we said "read". */
+        code = cli_error(CLI_USAGE, "read: %s has no message %ld (its last is %llu)", chat_id,
+                         seq, x.last);
+        goto disconnect;
     }
     rc = parley_ack_read(c, chat_id, (uint64_t)seq);
     if (rc == PARLEY_OK)
         rc = parley_flush(c, (int)t * 1000);
     if (rc != PARLEY_OK)
         code = cli_fail(c, rc, "read");
+    else if (json)
+        printf("{\"chat_id\":\"%s\",\"read_seq\":%ld}\n", chat_id, seq);
     else
         printf("read %s up to %ld\n", chat_id, seq);
+
+disconnect:
     parley_disconnect(c);
 
 done:
@@ -300,13 +312,24 @@ done:
 
 /* ---- chats / history ----------------------------------------------------- */
 
-static int sync_first(parley_client *c, bool offline, long t)
+/* Sync before reading the local store, unless --offline. When the broker
+ * cannot be reached (refused, unreachable, timeout), say so on stderr and
+ * show the local copy: exit 0, the warning tells it may be stale. */
+static int sync_first(parley_client *c, const char *cmd, bool offline, long t)
 {
     if (offline)
         return CLI_OK;
-    int code = cli_connect_synced(c, (int)t);
+    int rc = parley_wait_connected(c, (int)t * 1000);
+    if (rc == PARLEY_OK)
+        rc = parley_sync(c, (int)t * 1000);
     parley_disconnect(c);
-    return code;
+    if (rc == PARLEY_ENET || rc == PARLEY_EREFUSED || rc == PARLEY_ETIMEOUT ||
+        rc == PARLEY_ENOTCONN) {
+        fprintf(stderr, "parley: %s: cannot sync with the broker (%s); showing the local copy\n",
+                cmd, parley_last_error(c));
+        return CLI_OK;
+    }
+    return rc == PARLEY_OK ? CLI_OK : cli_fail(c, rc, cmd);
 }
 
 static int print_chat(void *ud, const parley_chat *ch)
@@ -350,7 +373,7 @@ int cmd_chats(cli_ctx *ctx, int argc, char **argv)
     parley_client *c = cli_open(ctx, 1, &code);
     if (!c)
         return code;
-    code = sync_first(c, offline, t);
+    code = sync_first(c, "chats", offline, t);
     if (code == CLI_OK) {
         int rc = parley_chats(c, print_chat, &json);
         if (rc != PARLEY_OK)
@@ -363,11 +386,25 @@ int cmd_chats(cli_ctx *ctx, int argc, char **argv)
 typedef struct {
     bool json;
     const char *me;
+    int64_t since;      /* ms since the epoch; 0: all */
+    long skip;          /* --limit: messages to pass over before printing */
+    long matched;       /* messages at or after since, counted in the first pass */
+    bool counting;
 } history_ctx;
 
 static int print_history(void *ud, const parley_message *m)
 {
     history_ctx *h = ud;
+    if (h->since && m->server_ts < h->since)
+        return 0;
+    if (h->counting) {
+        h->matched++;
+        return 0;
+    }
+    if (h->skip > 0) {
+        h->skip--;
+        return 0;
+    }
     if (m->system < 0) {
         if (h->json) {
             json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "type", "undecryptable", "chat_id",
@@ -378,7 +415,9 @@ static int print_history(void *ud, const parley_message *m)
             free(s);
             json_decref(o);
         } else {
-            printf("[%s #%llu] %s: (message could not be decrypted)\n", m->chat_id,
+            char when[32];
+            printf("%s [%s #%llu] %s: (message could not be decrypted)\n",
+                   cli_time(m->server_ts, when, sizeof when), m->chat_id,
                    (unsigned long long)m->seq, m->sender);
         }
         return 0;
@@ -389,7 +428,7 @@ static int print_history(void *ud, const parley_message *m)
 
 int cmd_history(cli_ctx *ctx, int argc, char **argv)
 {
-    const char *timeout = NULL;
+    const char *timeout = NULL, *limit = NULL, *since = NULL;
     bool json = false, offline = false;
     char chat_id[160];
     int code = CLI_OK;
@@ -397,12 +436,21 @@ int cmd_history(cli_ctx *ctx, int argc, char **argv)
         {"--timeout", 1, &timeout, NULL},
         {"--json", 0, NULL, &json},
         {"--offline", 0, NULL, &offline},
+        {"--limit", 1, &limit, NULL},
+        {"--since", 1, &since, NULL},
     };
-    if (cli_parse("history", argc, argv, opts, 3) != 1)
+    if (cli_parse("history", argc, argv, opts, 5) != 1)
         return cli_usage("history");
     long t = timeout_arg(timeout, DEFAULT_TIMEOUT_S);
     if (t < 0)
         return cli_error(CLI_USAGE, "history: --timeout must be a number of seconds");
+    long lim = limit ? cli_number(limit) : 0;
+    if (lim < 0 || (limit && lim == 0))
+        return cli_error(CLI_USAGE, "history: --limit must be a positive number of messages");
+    int64_t from = since ? cli_parse_since(since) : 0;
+    if (from < 0)
+        return cli_error(CLI_USAGE, "history: --since wants 30s, 15m, 2h, 7d or "
+                                    "YYYY-MM-DD[THH:MM[:SS]] (local time), not '%s'", since);
     parley_client *c = cli_open(ctx, 1, &code);
     if (!c)
         return code;
@@ -411,10 +459,21 @@ int cmd_history(cli_ctx *ctx, int argc, char **argv)
         code = cli_fail(c, rc, "history");
         goto done;
     }
-    code = sync_first(c, offline, t);
+    code = sync_first(c, "history", offline, t);
     if (code != CLI_OK)
         goto done;
-    history_ctx h = {json, parley_user_id(c)};
+    history_ctx h = {.json = json, .me = parley_user_id(c), .since = from};
+    if (lim) {
+        /* The last `lim` messages: count, then skip the older ones. */
+        h.counting = true;
+        rc = parley_history(c, chat_id, print_history, &h);
+        if (rc != PARLEY_OK) {
+            code = cli_fail(c, rc, "history");
+            goto done;
+        }
+        h.counting = false;
+        h.skip = h.matched > lim ? h.matched - lim : 0;
+    }
     rc = parley_history(c, chat_id, print_history, &h);
     if (rc != PARLEY_OK)
         code = cli_fail(c, rc, "history");

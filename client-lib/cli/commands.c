@@ -32,13 +32,15 @@ int cmd_group_send(cli_ctx *ctx, int argc, char **argv);
 int cmd_groups(cli_ctx *ctx, int argc, char **argv);
 
 const cli_command cli_commands[] = {
-    {"init", "USER", "create this home's identity and register it with the keyserver", cmd_init},
+    {"init", "USER [--invite TOKEN] [--json]", "create this home's identity and register it with "
+     "the keyserver (an invite token from the operator when registration is by invitation; "
+     "also $PARLEY_INVITE)", cmd_init},
     {"token", "[--audience mqtt|keyserver|media] [--client-id ID] [--lifetime S] [--json]",
      "print an MQTT client id, user name and password (a fresh token)", cmd_token},
     {"status", "[--json]", "print this home's user, client id and outbox size", cmd_status},
     {"rotate-identity", "", "replace the identity key (signed by the old one); drops sessions",
      cmd_rotate_identity},
-    {"safety-number", "USER", "print the safety number to compare with USER", cmd_safety_number},
+    {"safety-number", "USER [--json]", "print the safety number to compare with USER", cmd_safety_number},
     {"send", "USER TEXT [--timeout S] [--json]",
      "send an encrypted message and wait for the stored receipt", cmd_send},
     {"listen", "[--count N] [--timeout S] [--json] [--read] [--presence USER[,USER...]]",
@@ -48,12 +50,14 @@ const cli_command cli_commands[] = {
     {"typing", "USER|GROUP [--stop] [--timeout S]",
      "tell USER or GROUP that you are typing (--stop: that you stopped); never stored",
      cmd_typing},
-    {"read", "CHAT [SEQ] [--timeout S]", "mark CHAT read up to SEQ (default: the last message)",
+    {"read", "CHAT [SEQ] [--timeout S] [--json]",
+     "mark CHAT read up to SEQ (default: the last message; beyond it: refused)",
      cmd_read},
     {"chats", "[--offline] [--timeout S] [--json]", "list chats with last seq and cursors",
      cmd_chats},
-    {"history", "CHAT [--offline] [--timeout S] [--json]",
-     "print a chat's messages from the local store after a sync", cmd_history},
+    {"history", "CHAT [--limit N] [--since 2h|YYYY-MM-DD[THH:MM]] [--offline] [--timeout S] [--json]",
+     "print a chat's messages (the last N, those since a time) from the local store after a "
+     "sync", cmd_history},
     {"group create", "NAME [USER...] [--timeout S]",
      "create a group with these members; prints the group id on its last line", cmd_group_create},
     {"group add", "GROUP USER... [--timeout S]", "add members to a group", cmd_group_add},
@@ -66,7 +70,7 @@ const cli_command cli_commands[] = {
     {"group send", "GROUP TEXT [--timeout S] [--json]",
      "send an encrypted message to a group (same as: send g:... TEXT)", cmd_group_send},
     {"groups", "[--json] [--timeout S]", "list this user's groups", cmd_groups},
-    {"send-file", "USER|GROUP PATH [--type CONTENT_TYPE] [--timeout S]",
+    {"send-file", "USER|GROUP PATH [--type CONTENT_TYPE] [--timeout S] [--json]",
      "encrypt and upload a file, send its reference, wait for the stored receipt", cmd_send_file},
     {"fetch", "MEDIA_OR_MESSAGE_ID [--out PATH]",
      "download, verify and decrypt the media of a received message", cmd_fetch},

@@ -5,6 +5,7 @@
 #include "parley_int.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -15,12 +16,28 @@
 #include "ids.h"
 #include "ksclient.h"
 
+/* Printable ASCII only: an invite token travels in a JSON string. */
+static bool json_ok_text(const char *s)
+{
+    for (; *s; s++)
+        if (*s < 0x21 || *s > 0x7e)
+            return false;
+    return true;
+}
+
 int parley_register(parley_client *c)
+{
+    return parley_register_invite(c, NULL);
+}
+
+int parley_register_invite(parley_client *c, const char *invite)
 {
     if (!c->has_identity)
         return util__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+    if (invite && (!invite[0] || strlen(invite) > 128 || !json_ok_text(invite)))
+        return util__fail(c, PARLEY_EINVAL, "an invite token is 1-128 printable characters");
     int rc = ksclient_put_identity(c->keyserver_url, c->ca_file, c->user, c->id_pk, c->id_sk, NULL,
-                                   c->err, sizeof c->err);
+                                   invite, c->err, sizeof c->err);
     if (rc != PARLEY_OK)
         return rc;
     /* When: the broker may refuse this identity for a moment (loop.c). */
@@ -63,7 +80,7 @@ int parley_identity_rotate(parley_client *c)
         ret = util__fail(c, PARLEY_ESTORE, "cannot write %s: %s", tmp, strerror(errno));
         goto done;
     }
-    ret = ksclient_put_identity(c->keyserver_url, c->ca_file, c->user, pk, sk, sig, c->err,
+    ret = ksclient_put_identity(c->keyserver_url, c->ca_file, c->user, pk, sk, sig, NULL, c->err,
                                 sizeof c->err);
     if (ret != PARLEY_OK) {
         unlink(tmp);

@@ -152,7 +152,7 @@ static int unb64(json_t *v, uint8_t *out, size_t n)
 
 int ksclient_put_identity(const char *base, const char *ca_file, const char *user,
                           const uint8_t pk[32], const uint8_t sk[64], const uint8_t *change_sig,
-                          char *errbuf, size_t errlen)
+                          const char *invite, char *errbuf, size_t errlen)
 {
     char path[128], msg[sizeof REGISTER_DOMAIN + 65];
     uint8_t sig[crypto_sign_BYTES];
@@ -165,7 +165,8 @@ int ksclient_put_identity(const char *base, const char *ca_file, const char *use
     body = json_object();
     if (!body || json_object_set_new(body, "identity_key", b64(pk, 32)) ||
         json_object_set_new(body, "proof", b64(sig, sizeof sig)) ||
-        (change_sig && json_object_set_new(body, "change_signature", b64(change_sig, 64)))) {
+        (change_sig && json_object_set_new(body, "change_signature", b64(change_sig, 64))) ||
+        (invite && json_object_set_new(body, "invite", json_string(invite)))) {
         ret = PARLEY_ENOMEM;
         goto fail;
     }

@@ -21,10 +21,12 @@
 
 /* PUT /v1/identity/{user} with a proof signed by sk (64-byte Ed25519).
  * change_sig (NULL for a registration): the signature by the currently bound
- * key over "parley-key-change-v1\n" || user || "\n" || pk, for a key change. */
+ * key over "parley-key-change-v1\n" || user || "\n" || pk, for a key change.
+ * invite (NULL for none): the invite token a server with registration
+ * policy "invite" needs for a new id. */
 int ksclient_put_identity(const char *base, const char *ca_file, const char *user,
                           const uint8_t pk[32], const uint8_t sk[64], const uint8_t *change_sig,
-                          char *errbuf, size_t errlen);
+                          const char *invite, char *errbuf, size_t errlen);
 
 /* GET /v1/identity/{user} -> the Ed25519 identity public key. */
 int ksclient_get_identity(const char *base, const char *ca_file, const char *user, uint8_t pk[32],

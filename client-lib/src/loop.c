@@ -31,7 +31,6 @@
 #define OUTBOX_RETRY_MS 10000   /* republish an unacknowledged message after this long */
 #define OUTBOX_SCAN_MS 1000
 #define KEY_CHECK_MS (3600 * 1000)
-#define RESYNC_MS 15000         /* background sync: new groups, anything missed live */
 #define REQUEST_EXPIRY_MS 60000 /* a control request unanswered this long is given up */
 #define FRESH_REGISTRATION_MS 10000 /* a refusal this soon after registering is expected */
 #define FRESH_RETRY_MS 100
@@ -198,8 +197,10 @@ static int handle(parley_client *c, conn_ev *e)
             return 0;
         if (tls_refused(c, e))
             return PARLEY_ETLS;
-        util__fail(c, e->type == CONN_EV_LOST ? PARLEY_ENET : PARLEY_EREFUSED, "%s: %s",
-                   c->mqtt_url, e->detail);
+        /* A CONNACK refusal has a positive code (1-5); anything else (TCP
+         * refused, unknown host, TLS handshake) never reached the broker. */
+        int why = e->type == CONN_EV_LOST || e->code <= 0 ? PARLEY_ENET : PARLEY_EREFUSED;
+        util__fail(c, why, "%s: %s", c->mqtt_url, e->detail);
         if (e->type == CONN_EV_CONNECT_FAILED && (e->code == 4 || e->code == 5) &&
             fresh_registration(c)) {
             /* Expected for a moment after registering: retry soon, quietly. */
@@ -221,6 +222,8 @@ static int handle(parley_client *c, conn_ev *e)
         if (e->type == CONN_EV_LOST)
             c->loop.attempts = 0;
         schedule_retry(c);
+        c->loop.failures++;
+        c->loop.failure_rc = why;
         util__emit_event(c, PARLEY_EVENT_DISCONNECTED, NULL, 0, NULL, c->err);
         return 0;
     case CONN_EV_SUBSCRIBED:
@@ -263,7 +266,7 @@ int loop__step(parley_client *c, int timeout_ms)
     /* A sender key named a group new to us: sync it soon (what was
      * published before our subscription is in the store). */
     if (c->link.state == LINK_READY && !c->transient &&
-        (now - c->loop.last_resync_ms >= RESYNC_MS || c->deliver.new_group)) {
+        (now - c->loop.last_resync_ms >= LOOP_RESYNC_MS || c->deliver.new_group)) {
         c->loop.last_resync_ms = now;
         c->deliver.new_group = 0;
         order__resync(c);
@@ -304,6 +307,32 @@ int parley_poll(parley_client *c, int timeout_ms)
         if (n > 0 || util__mono_ms() >= deadline)
             return n;
     }
+}
+
+int parley_wait_connected(parley_client *c, int timeout_ms)
+{
+    if (c->link.state == LINK_IDLE) {
+        int rc = parley_connect(c);
+        if (rc != PARLEY_OK)
+            return rc;
+    }
+    unsigned failures = c->loop.failures;
+    int64_t deadline = util__mono_ms() + timeout_ms;
+    while (c->link.state != LINK_READY) {
+        if (c->loop.failures != failures)
+            return c->loop.failure_rc; /* c->err says why; the retry stays scheduled */
+        int64_t left = deadline - util__mono_ms();
+        if (left <= 0) {
+            char last[CLIENT_ERR_MAX];
+            snprintf(last, sizeof last, "%s", c->err);
+            return util__fail(c, PARLEY_ETIMEOUT, "not connected after %d ms%s%.400s",
+                              timeout_ms, last[0] ? ": " : "", last);
+        }
+        int rc = parley_poll(c, left > 200 ? 200 : (int)left);
+        if (rc < 0)
+            return rc;
+    }
+    return PARLEY_OK;
 }
 
 int parley_wait_synced(parley_client *c, int timeout_ms)

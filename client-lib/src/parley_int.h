@@ -131,6 +131,10 @@ typedef struct {
     int64_t at_ms;
 } client_idcheck;
 
+/* The background sync (list_chats + sync of every chat behind): every
+ * LOOP_RESYNC_MS, and at once after the broker's RESYNC receipt. */
+#define LOOP_RESYNC_MS 15000
+
 struct parley_client {
     /* client.c: configuration and the application's callbacks */
     char home[CLIENT_PATH_MAX];
@@ -140,6 +144,8 @@ struct parley_client {
     char ca_file[CLIENT_PATH_MAX]; /* TLS trust anchors; "" = the system store */
     int transient;           /* throwaway client id, clean session, no inbox */
     parley_callbacks cb;
+    parley_progress_fn media_progress; /* media_api.c: parley_set_media_progress */
+    void *media_progress_ud;
     lstore *store;
 
     /* util.c: the last error's detail (parley_last_error) */
@@ -166,7 +172,9 @@ struct parley_client {
         int64_t token_expires_ms; /* monotonic: when the current attempt's token expires */
         int64_t last_outbox_scan_ms;
         int64_t last_key_check_ms;
-        int64_t last_resync_ms;
+        int64_t last_resync_ms; /* LOOP_RESYNC_MS after it, the background sync runs */
+        unsigned failures;        /* connection failures reported (DISCONNECTED events) */
+        int failure_rc;           /* the last one's code: PARLEY_ENET or PARLEY_EREFUSED */
     } loop;
 
     /* rpc.c */

@@ -8,6 +8,11 @@
 #include <stdio.h>
 #include <time.h>
 
+const char *parley_version(void)
+{
+    return PARLEY_VERSION; /* parley/version.h, generated from the project version */
+}
+
 const char *parley_strerror(int rc)
 {
     switch (rc) {

@@ -41,7 +41,10 @@ rc=$?
 set -e
 [ "$rc" != 0 ] || h_fail "a token minted for another client id was accepted"
 
-# Without an identity: a clear error and exit code 2.
+# Without an identity (a home that exists, as `parley init` would leave it
+# after a failed start; a missing home is exit 1, client_cli_home): a clear
+# error and exit code 2.
+mkdir -m 700 "$H_TMP/empty-home"
 set +e
 err="$("$H_PARLEY" --home "$H_TMP/empty-home" token 2>&1)"; rc=$?
 set -e

@@ -5,7 +5,8 @@
  *
  * Input: byte 0 picks the output buffer size for the formatting helpers;
  * the rest is split at the first '\n' into strings a and b.
- * Invariants: validators agree with the documented grammar; a direct chat
+ * Invariants: validators agree with the documented grammar; the case
+ * rule's fold and the invite id behave as ids.h says; a direct chat
  * id built from two users is valid and yields each user's peer; a valid
  * direct chat id splits into users that rebuild it; the helpers never
  * write past outlen (exact-size heap buffers) and fail when it is short.
@@ -57,6 +58,28 @@ static size_t pick_len(uint8_t sel, size_t need)
     }
 }
 
+/* The case rule's fold: same length, ASCII lower case, equal to s up to
+ * case, a valid user id exactly when s is; refused when it does not fit.
+ * Invite ids: 43 characters for any token of 1..IDS_INVITE_TOKEN_MAX. */
+static void check_fold(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = malloc(n + 1);
+    char inv[IDS_INVITE_ID_LEN + 1];
+    FUZZ_CHECK(out != NULL);
+    FUZZ_CHECK(ids_user_fold(s, out, n + 1));
+    FUZZ_CHECK(strlen(out) == n);
+    for (size_t i = 0; i < n; i++)
+        FUZZ_CHECK(!(out[i] >= 'A' && out[i] <= 'Z'));
+    FUZZ_CHECK(ids_user_same_fold(s, out));
+    FUZZ_CHECK(ids_valid_user(out) == ids_valid_user(s));
+    FUZZ_CHECK(!ids_user_fold(s, out, n));
+    free(out);
+    FUZZ_CHECK(ids_invite_id(s, inv) == (n >= 1 && n <= IDS_INVITE_TOKEN_MAX));
+    if (n >= 1 && n <= IDS_INVITE_TOKEN_MAX)
+        FUZZ_CHECK(strlen(inv) == IDS_INVITE_ID_LEN);
+}
+
 static void check_one(const char *s, uint8_t sel)
 {
     bool user = ids_valid_user(s), chat = ids_valid_chat(s), group = ids_is_group_chat(s);
@@ -64,6 +87,7 @@ static void check_one(const char *s, uint8_t sel)
     FUZZ_CHECK(user == (bool)grammar_user(s));
     FUZZ_CHECK(ids_valid_client_msg(s) == (bool)grammar_client_msg(s));
     FUZZ_CHECK(group == (s[0] == 'g' && s[1] == ':'));
+    check_fold(s);
     if (!chat)
         return;
     FUZZ_CHECK(strlen(s) <= IDS_CHAT_MAX);

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # tests/groups/lib.sh - helpers for the group chat tests, on top of
 # tests/plugin/lib.sh (users in the store, mosquitto_pub / mosquitto_sub).
-. "$PARLEY_SOURCE_DIR/tests/plugin/lib.sh"
+# (Sourced once: the cluster tests load it on top of tests/cluster/lib.sh.)
+[ -n "${P_DB:-}" ] || . "$PARLEY_SOURCE_DIR/tests/plugin/lib.sh"
 
 command -v gtool >/dev/null || h_fail "gtool not built (expected in $PARLEY_BUILD_DIR/tests)"
 

@@ -168,7 +168,8 @@ static int cmd_upload(int argc, char **argv)
     if (rc != MEDIA_OK)
         return fail("hash", rc, err);
     media_info info;
-    rc = media_upload(argv[2], NULL, argv[3], argv[4], argc == 6 ? argv[5] : NULL, sha, &info, err);
+    rc = media_upload(argv[2], NULL, argv[3], argv[4], argc == 6 ? argv[5] : NULL, sha, NULL,
+                      &info, err);
     if (rc != MEDIA_OK)
         return fail("upload", rc, err);
     printf("media_id=%s size=%llu ", info.media_id, (unsigned long long)info.size);
@@ -200,8 +201,8 @@ static int cmd_send(int argc, char **argv)
         return usage();
     media_ref ref;
     char err[MEDIA_ERR_MAX];
-    int rc =
-        media_send_file(argv[2], NULL, argv[3], argv[4], argc == 6 ? argv[5] : NULL, &ref, err);
+    int rc = media_send_file(argv[2], NULL, argv[3], argv[4], argc == 6 ? argv[5] : NULL, NULL,
+                             &ref, err);
     if (rc != MEDIA_OK)
         return fail("send", rc, err);
     printf("media_id=%s ", ref.media_id);

@@ -132,6 +132,14 @@ static size_t populate(store_t *src)
     uint8_t key[STORE_KEY_LEN];
     memset(key, 'Z', sizeof key);
     OK(store_user_set_key(src, "bob", key, 500));
+    OK(store_user_set_status(src, "carol", STORE_USER_DISABLED, 600)); /* the status travels */
+    store_invite inv[2] = {
+        {.invite_id = "inv-open", .created_at = 1, .expires_at = 9000000000000, .note = "n"},
+        {.invite_id = "inv-used", .created_at = 2, .expires_at = 3, .used_at = 2,
+         .used_by = "alice"},
+    };
+    OK(store_invite_put(src, &inv[0]));
+    OK(store_invite_put(src, &inv[1]));
 
     store_chat chats[CHATS] = {
         {.chat_id = "d:alice:bob", .type = STORE_CHAT_DIRECT, .created_at = 10},
@@ -223,6 +231,7 @@ static void compare_stores(store_t *src, store_t *dst)
         assert_memory_equal(ua[i].identity_key, ub[i].identity_key, STORE_KEY_LEN);
         assert_int_equal(ua[i].created_at, ub[i].created_at);
         assert_int_equal(ua[i].updated_at, ub[i].updated_at);
+        assert_int_equal(ua[i].status, ub[i].status);
 
         const char *u = ua[i].user_id;
         store_prekey pa, pb;
@@ -251,6 +260,21 @@ static void compare_stores(store_t *src, store_t *dst)
     }
     store_user_array_free(ua, na);
     store_user_array_free(ub, nb);
+
+    store_invite *ia, *ib;
+    OK(store_invites_list(src, NULL, 100, &ia, &na));
+    OK(store_invites_list(dst, NULL, 100, &ib, &nb));
+    assert_int_equal(nb, na);
+    for (size_t i = 0; i < na; i++) {
+        assert_string_equal(ia[i].invite_id, ib[i].invite_id);
+        assert_int_equal(ia[i].created_at, ib[i].created_at);
+        assert_int_equal(ia[i].expires_at, ib[i].expires_at);
+        assert_int_equal(ia[i].used_at, ib[i].used_at);
+        same_opt_str(ia[i].used_by, ib[i].used_by);
+        same_opt_str(ia[i].note, ib[i].note);
+    }
+    store_invite_array_free(ia, na);
+    store_invite_array_free(ib, nb);
 
     store_chat *ca, *cb;
     OK(store_chats_list(src, NULL, 100, &ca, &na));
@@ -349,6 +373,7 @@ static void test_migrate_copies_everything_once(void **state)
     expect_counts(out, "members", 7, 0, 0);
     expect_counts(out, "messages", messages, 0, 0);
     expect_counts(out, "media", MEDIA, 0, 0);
+    expect_counts(out, "invites", 2, 0, 0);
     assert_non_null(strstr(out, "migration complete"));
 
     store_t *dst = open_store(dst_uri);
@@ -371,6 +396,7 @@ static void test_migrate_copies_everything_once(void **state)
     expect_counts(out, "members", 0, 7, 0);
     expect_counts(out, "messages", 0, messages, 0);
     expect_counts(out, "media", 0, MEDIA, 0);
+    expect_counts(out, "invites", 0, 2, 0);
     dst = open_store(dst_uri);
     compare_stores(src, dst);
     store_close(dst);

@@ -83,6 +83,101 @@ static void test_user_roundtrip(void **state)
     bson_destroy(&doc);
 }
 
+/* status and id_fold: written as int32 and the ASCII lower-case id; a
+ * document without status (written before statuses) reads as active. */
+static void test_user_status_documents(void **state)
+{
+    (void)state;
+    store_user u = {.user_id = "Bob.X", .created_at = 1, .updated_at = 2,
+                    .status = STORE_USER_DISABLED};
+    bson_t doc = BSON_INITIALIZER;
+    store_user back;
+    char err[128] = "";
+    assert_true(store_bson__user_to_doc(&u, &doc));
+    assert_int_equal(type_of(&doc, "status"), BSON_TYPE_INT32);
+    bson_iter_t it;
+    assert_true(bson_iter_init_find(&it, &doc, "id_fold"));
+    assert_string_equal(bson_iter_utf8(&it, NULL), "bob.x");
+    assert_int_equal(store_bson__user_from_doc(&doc, &back, err, sizeof err), STORE_OK);
+    assert_string_equal(back.user_id, "Bob.X");
+    assert_int_equal(back.status, STORE_USER_DISABLED);
+    store_user_free(&back);
+    bson_destroy(&doc);
+
+    u.status = (store_user_status)3;
+    bson_init(&doc);
+    assert_false(store_bson__user_to_doc(&u, &doc));
+    bson_destroy(&doc);
+
+    bson_error_t e;
+    bson_t *legacy = bson_new_from_json(
+        (const uint8_t *)"{\"_id\": \"old\", \"user_id\": \"old\", \"identity_key\": "
+                         "{\"$binary\": {\"base64\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+                         " \"subType\": \"00\"}}, \"created_at\": 1, \"updated_at\": 1}",
+        -1, &e);
+    assert_non_null(legacy);
+    assert_int_equal(store_bson__user_from_doc(legacy, &back, err, sizeof err), STORE_OK);
+    assert_int_equal(back.status, STORE_USER_ACTIVE);
+    store_user_free(&back);
+    BSON_APPEND_INT32(legacy, "status", 9);
+    assert_int_equal(store_bson__user_from_doc(legacy, &back, err, sizeof err), STORE_EIO);
+    assert_non_null(strstr(err, "status"));
+    assert_null(back.user_id);
+    bson_destroy(legacy);
+
+    bson_t f = BSON_INITIALIZER, up = BSON_INITIALIZER;
+    assert_true(store_bson__user_fold_filter("AliCe", &f));
+    assert_doc(&f, "{\"id_fold\": \"alice\"}");
+    bson_reinit(&f);
+    assert_true(store_bson__user_status_query("alice", STORE_USER_DISABLED, 77, &f, &up));
+    assert_doc(&f, "{\"_id\": \"alice\", \"status\": {\"$ne\": {\"$numberInt\": \"2\"}}}");
+    assert_doc(&up, "{\"$set\": {\"status\": {\"$numberInt\": \"1\"},"
+                    " \"updated_at\": {\"$numberLong\": \"77\"}}}");
+    bson_reinit(&up);
+    assert_true(store_bson__user_tombstone_update(88, &up));
+    assert_doc(&up, "{\"$set\": {\"status\": {\"$numberInt\": \"2\"}, \"identity_key\": "
+                    "{\"$binary\": {\"base64\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+                    " \"subType\": \"00\"}}, \"updated_at\": {\"$numberLong\": \"88\"}}}");
+    bson_reinit(&f);
+    assert_true(store_bson__user_groups_filter("alice", &f));
+    assert_doc(&f, "{\"user_id\": \"alice\", \"chat_id\": {\"$regularExpression\":"
+                   " {\"pattern\": \"^g:\", \"options\": \"\"}}}");
+    bson_destroy(&f);
+    bson_destroy(&up);
+}
+
+static void test_invite_documents(void **state)
+{
+    (void)state;
+    store_invite i = {.invite_id = "h4sh", .created_at = 10, .expires_at = 20, .note = "n"};
+    store_invite back;
+    char err[128] = "";
+    bson_t doc = BSON_INITIALIZER, f = BSON_INITIALIZER, up = BSON_INITIALIZER;
+    assert_true(store_bson__invite_to_doc(&i, &doc));
+    assert_doc(&doc, "{\"_id\": \"h4sh\", \"invite_id\": \"h4sh\","
+                     " \"created_at\": {\"$numberLong\": \"10\"},"
+                     " \"expires_at\": {\"$numberLong\": \"20\"},"
+                     " \"used_at\": {\"$numberLong\": \"0\"}, \"note\": \"n\"}");
+    assert_int_equal(store_bson__invite_from_doc(&doc, &back, err, sizeof err), STORE_OK);
+    assert_string_equal(back.invite_id, "h4sh");
+    assert_int_equal(back.expires_at, 20);
+    assert_null(back.used_by);
+    assert_string_equal(back.note, "n");
+    store_invite_free(&back);
+    bson_reinit(&doc);
+    BSON_APPEND_UTF8(&doc, "_id", "x");
+    assert_int_equal(store_bson__invite_from_doc(&doc, &back, err, sizeof err), STORE_EIO);
+
+    assert_true(store_bson__invite_use_query("h4sh", "bob", 15, &f, &up));
+    assert_doc(&f, "{\"_id\": \"h4sh\", \"used_at\": {\"$numberLong\": \"0\"},"
+                   " \"expires_at\": {\"$gt\": {\"$numberLong\": \"15\"}}}");
+    assert_doc(&up, "{\"$set\": {\"used_at\": {\"$numberLong\": \"15\"},"
+                    " \"used_by\": \"bob\"}}");
+    bson_destroy(&doc);
+    bson_destroy(&f);
+    bson_destroy(&up);
+}
+
 static void test_prekey_roundtrip(void **state)
 {
     (void)state;
@@ -609,7 +704,10 @@ static void test_index_documents(void **state)
     bson_reinit(&cmd);
     assert_true(store_bson__create_indexes_cmd(STORE_BSON_USERS, &cmd));
     assert_doc(&cmd, "{\"createIndexes\": \"users\", \"indexes\": ["
-                     " {\"key\": {\"updated_at\": {\"$numberInt\": \"1\"}}, \"name\": \"updated_at\"}]}");
+                     " {\"key\": {\"updated_at\": {\"$numberInt\": \"1\"}}, \"name\": \"updated_at\"},"
+                     " {\"key\": {\"id_fold\": {\"$numberInt\": \"1\"}}, \"name\": \"id_fold\","
+                     "  \"unique\": true,"
+                     "  \"partialFilterExpression\": {\"id_fold\": {\"$type\": \"string\"}}}]}");
     bson_reinit(&cmd);
     assert_true(store_bson__create_indexes_cmd(STORE_BSON_MEDIA, &cmd));
     assert_doc(&cmd, "{\"createIndexes\": \"media\", \"indexes\": ["
@@ -619,18 +717,23 @@ static void test_index_documents(void **state)
     assert_false(store_bson__create_indexes_cmd(STORE_BSON_CHATS, &cmd));
     bson_reinit(&cmd);
     assert_false(store_bson__create_indexes_cmd(STORE_BSON_SIGNED_PREKEYS, &cmd));
+    bson_reinit(&cmd);
+    assert_false(store_bson__create_indexes_cmd(STORE_BSON_INVITES, &cmd));
     bson_destroy(&cmd);
 
     size_t n = 0;
     while (store_bson__collections[n])
         n++;
-    assert_int_equal(n, 7);
+    assert_int_equal(n, 8);
+    assert_string_equal(store_bson__collections[7], "invites");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_user_roundtrip),
+        cmocka_unit_test(test_user_status_documents),
+        cmocka_unit_test(test_invite_documents),
         cmocka_unit_test(test_prekey_roundtrip),
         cmocka_unit_test(test_chat_roundtrip_full),
         cmocka_unit_test(test_chat_roundtrip_optional_missing),

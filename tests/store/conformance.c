@@ -7,6 +7,7 @@
  *                              exits 77 (ctest SKIP) when the variable is unset
  */
 #include "conformance.h"
+#include "store_sqlite.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -888,7 +889,7 @@ static void test_sqlite_schema_and_options(void **state)
     assert_int_equal(sqlite3_open(st->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(q, 0), 1);
+    assert_int_equal(sqlite3_column_int(q, 0), STORE_SQLITE_SCHEMA_VERSION);
     sqlite3_finalize(q);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
@@ -910,7 +911,7 @@ static void test_sqlite_schema_and_options(void **state)
     assert_int_equal(store_open(st->uri, NULL, &x), STORE_EIO);
     assert_null(x);
     assert_non_null(strstr(store_last_error(NULL), "newer"));
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(store_open(st->uri, NULL, &st->s), STORE_OK);
 }
@@ -1154,7 +1155,7 @@ static void test_bad_input(void **state)
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "sqlite";
-    struct CMUnitTest all[64];
+    struct CMUnitTest all[96];
     size_t n = 0;
     int rc;
     const struct CMUnitTest tests[] = {
@@ -1213,6 +1214,8 @@ int main(int argc, char **argv)
         all[n++] = conf_writer_tests[i];
     for (size_t i = 0; i < conf_seq_tests_n && n < sizeof all / sizeof all[0]; i++)
         all[n++] = conf_seq_tests[i];
+    for (size_t i = 0; i < conf_users_tests_n && n < sizeof all / sizeof all[0]; i++)
+        all[n++] = conf_users_tests[i];
     rc = _cmocka_run_group_tests(conf_is_sqlite ? "store_conformance_sqlite"
                                                 : "store_conformance_mongo",
                                  all, n, NULL, NULL);

@@ -53,6 +53,10 @@ extern const size_t conf_writer_tests_n;
  * acknowledged client message id to ACKFILE with one write(2) each. */
 int conf_crash_child(const char *uri, const char *ackfile);
 
+/* User administration tests (conformance_users.c). */
+extern const struct CMUnitTest conf_users_tests[];
+extern const size_t conf_users_tests_n;
+
 /* Sequencer tests (conformance_seq.c) and their multi-process child
  * ("store_conformance append-child URI ID OUTFILE"). */
 extern const struct CMUnitTest conf_seq_tests[];

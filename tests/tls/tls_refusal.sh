@@ -7,9 +7,11 @@
 # each refused with a
 # "TLS: ..." line naming the reason and exit code 2 (docs/client.md), fast
 # (not after --timeout), and nothing reaches the servers: no registration,
-# no media file, no CONNECT in the broker's log. The sentinel: the same commands against
-# the good certificate then work, and the messages refused earlier, kept in
-# the outbox, arrive in order before it.
+# no media file, no CONNECT in the broker's log. `send` connects before it
+# queues (fail fast, docs/client.md), so a message refused for TLS is not in
+# the outbox either. The sentinel: the same commands against the good
+# certificate then work, and the sentinel is the first and only message bob
+# gets (the refused ones were never queued).
 . "$(dirname "$0")/../lib/harness.sh"
 . "$PARLEY_SOURCE_DIR/tests/client/lib.sh"
 . "$PARLEY_SOURCE_DIR/tests/tls/lib.sh"
@@ -65,7 +67,7 @@ h_assert_eq "$(curl -sS --cacert "$CA" -o /dev/null -w '%{http_code}' "https://l
 
 # ---- the broker over mqtts://, ssl://, wss:// --------------------------------
 export PARLEY_MQTT_URL="mqtts://localhost:$GOOD"
-c_listen bob bob --count 4 --timeout 120
+c_listen bob bob --count 1 --timeout 120
 expect_tls_refusal "send, broker certificate for another name (mqtts://)" \
   "no alternative certificate subject name matches target host name 'localhost'" \
   "$H_PARLEY" --home "$(h_home alice)" --mqtt "mqtts://localhost:$WRONG" send bob "one" --timeout 60
@@ -81,26 +83,27 @@ expect_tls_refusal "send, the test CA is not in the system trust store" \
 expect_tls_refusal "listen, broker certificate for another name" \
   "no alternative certificate subject name matches" \
   "$H_PARLEY" --home "$(h_home alice)" --mqtt "mqtts://localhost:$WRONG" listen --timeout 60
+# Nothing reached the broker: it never saw a CONNECT from alice (bob's is there).
+grep -q "as bob\." "$H_TMP/mosquitto.log" || h_fail "no CONNECT from bob in the broker's log"
+! grep -q "as alice\." "$H_TMP/mosquitto.log" || h_fail "alice reached the broker through a refused certificate"
 # The media gateway over HTTPS: refused before the upload (nothing stored, nothing queued).
+# send-file connects to the (good) broker first, like send (fail fast), so
+# this comes after the check that no refused broker connection got through.
 head -c 1000 /dev/urandom >"$H_TMP/file.bin"
 expect_tls_refusal "send-file, media gateway certificate for another name" \
   "no alternative certificate subject name matches target host name 'localhost'" \
   "$H_PARLEY" --home "$(h_home alice)" --media "https://localhost:$MEDIA_WRONG" send-file bob "$H_TMP/file.bin"
 [ -z "$(find "$H_TMP/media" -type f)" ] || h_fail "the media gateway stored something: $(find "$H_TMP/media" -type f)"
-# Nothing reached the broker: it never saw a CONNECT from alice (bob's is there).
-grep -q "as bob\." "$H_TMP/mosquitto.log" || h_fail "no CONNECT from bob in the broker's log"
-! grep -q "as alice\." "$H_TMP/mosquitto.log" || h_fail "alice reached the broker through a refused certificate"
 out="$(c_parley alice status)"
-h_assert_contains "$out" "outbox:    4 message(s)" "the refused messages, kept in the outbox"
+h_assert_contains "$out" "outbox:    0 message(s)" "the refused messages were never queued (fail fast)"
 
-# The sentinel: with the right certificate everything goes through, in order.
+# The sentinel: with the right certificate the send goes through, and it is
+# the chat's first message: nothing refused earlier was stored or sent later.
 out="$(c_parley alice send bob "sentinel" --timeout 60)" || h_fail "send with the right certificate: $out"
-h_assert_contains "$out" "seq 5" "the sentinel comes after the four kept messages"
+h_assert_contains "$out" "seq 1" "the sentinel is the first message (nothing refused was queued)"
 wait "$C_LISTEN_PID" 2>/dev/null || true
-h_wait_for 30 test "$(c_count "$H_TMP/bob.out" '"type":"message"')" -ge 4 ||
+h_wait_for 30 test "$(c_count "$H_TMP/bob.out" '"type":"message"')" -ge 1 ||
   h_fail "bob got: $(cat "$H_TMP/bob.out")"
-h_assert_eq "$(c_messages "$H_TMP/bob.out" | head -n 4)" "1 alice one
-2 alice two
-3 alice three
-4 alice four" "the refused messages, delivered once the certificate is right"
+h_assert_eq "$(c_messages "$H_TMP/bob.out")" "1 alice sentinel" \
+  "bob gets the sentinel only: the refused messages were never queued"
 h_pass

@@ -206,6 +206,7 @@ void testkit_json_num(const char *key, long long v, int *first)
 
 const char *testkit_receipt_status(int status)
 {
-    static const char *const names[] = {"unspecified", "stored", "delivered", "read", "rejected"};
-    return status >= 0 && status <= 4 ? names[status] : "unknown";
+    static const char *const names[] = {"unspecified", "stored", "delivered", "read", "rejected",
+                                        "resync"};
+    return status >= 0 && status <= 5 ? names[status] : "unknown";
 }

@@ -15,6 +15,10 @@
 extern "C" {
 #endif
 
+/* Follow uploads: fn(ud, done, total) as parley_send_file's ciphertext goes
+ * out (total = its size). fn NULL: no progress (the default). */
+PARLEY_API void parley_set_media_progress(parley_client *c, parley_progress_fn fn, void *ud);
+
 /*
  * Encrypt and upload the file at path, then send a message carrying its
  * reference to `to` (a user id, or a "g:..." group chat id: like
@@ -22,9 +26,11 @@ extern "C" {
  * content_type may be NULL (application/octet-stream). client_msg_id
  * (optional, >= 65 bytes) receives the message's client id. Returns
  * PARLEY_OK, PARLEY_EINVAL (unreadable file, no media URL), PARLEY_ENET
- * (gateway unreachable), PARLEY_EREFUSED (gateway refused: too large, bad
- * token; see parley_last_error), or any error of parley_send_text. On an
- * error after the upload the uploaded object is deleted again.
+ * (gateway unreachable), PARLEY_EREFUSED (gateway refused: bad token; or
+ * too large: the file's encrypted size is checked against the gateway's
+ * limit, GET /v1/limits, before anything is encrypted or uploaded; see
+ * parley_last_error), or any error of parley_send_text. On an error after
+ * the upload the uploaded object is deleted again.
  */
 PARLEY_API int parley_send_file(parley_client *c, const char *to, const char *path,
                                 const char *content_type, char *client_msg_id);

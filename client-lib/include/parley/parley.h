@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "parley/export.h"
+#include "parley/version.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +43,11 @@ typedef enum {
     PARLEY_ETLS = -12,      /* a server's TLS certificate failed verification (untrusted
                                issuer, wrong host name, expired) or the CA file is unusable */
 } parley_rc;
+
+/* The version of the library actually loaded ("MAJOR.MINOR.PATCH"), which may
+ * differ from the headers' PARLEY_VERSION (parley/version.h) after an
+ * upgrade of the shared library. Static; never NULL. */
+PARLEY_API const char *parley_version(void);
 
 /* A static description of rc. Never NULL. */
 PARLEY_API const char *parley_strerror(int rc);
@@ -106,6 +112,14 @@ PARLEY_API int parley_identity_create(parley_client *c, const char *user_id);
  * Returns PARLEY_OK, PARLEY_ENOIDENT, PARLEY_ENET, PARLEY_EREFUSED (the user
  * id is bound to another key: detail in parley_last_error), PARLEY_ESTORE. */
 PARLEY_API int parley_register(parley_client *c);
+/* parley_register with an invite token (from the server's operator,
+ * parley-admin invite), which a keyserver with registration policy "invite"
+ * needs to register a new user id; used up by the registration. NULL = none.
+ * Also PARLEY_EINVAL (a token that is not 1-128 printable characters).
+ * The keyserver's refusal (invite_required, invite_used, invite_expired,
+ * registration_closed, user_id_taken, ...) is PARLEY_EREFUSED with its
+ * message in parley_last_error. */
+PARLEY_API int parley_register_invite(parley_client *c, const char *invite);
 
 /* Replace this home's identity key with a new one (a lost or compromised
  * key): the keyserver accepts the change because the current key signs it.
@@ -236,6 +250,10 @@ typedef struct {
 
 PARLEY_API void parley_set_callbacks(parley_client *c, const parley_callbacks *cb);
 
+/* Progress of a transfer: done of total bytes (total > 0). Called on the
+ * caller's thread, from inside the call that transfers (parley_send_file). */
+typedef void (*parley_progress_fn)(void *ud, uint64_t done, uint64_t total);
+
 /* ---- connection -------------------------------------------------------- */
 
 /* Start connecting to the broker (username = user id, password = a fresh
@@ -262,6 +280,20 @@ PARLEY_API int parley_is_connected(const parley_client *c);
 
 /* 1 when every chat has been synced since the last connect, else 0. */
 PARLEY_API int parley_is_synced(const parley_client *c);
+
+/* Connect if not connecting yet (parley_connect), then poll until connected
+ * and subscribed, at most timeout_ms - but return at the first failed
+ * attempt instead of retrying: for a one-shot program that must not hang on
+ * an unreachable broker. The retry stays scheduled (the next parley_poll
+ * may connect). Returns PARLEY_OK, PARLEY_ENET (the broker could not be
+ * reached: connection refused, unknown host, connection lost, a TLS failure
+ * other than the certificate), PARLEY_ETLS (the broker's certificate failed
+ * verification, see parley_poll), PARLEY_EREFUSED (the broker refused the
+ * CONNECT: bad token, unknown user), PARLEY_ETIMEOUT, PARLEY_EINVAL (bad
+ * URL), PARLEY_ENOIDENT, PARLEY_ESTORE;
+ * detail in parley_last_error. A refusal right after this home registered
+ * is retried quietly (see docs/client.md, "Connection") and is no failure. */
+PARLEY_API int parley_wait_connected(parley_client *c, int timeout_ms);
 
 /* Poll until connected and synced, at most timeout_ms. Returns PARLEY_OK,
  * PARLEY_ETIMEOUT (detail: the last connection error), PARLEY_ESTORE. */

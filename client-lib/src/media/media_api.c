@@ -46,6 +46,45 @@ static int media_token(parley_client *c, char *tok, size_t len)
     return parley_token(c, "media", NULL, 0, tok, len);
 }
 
+void parley_set_media_progress(parley_client *c, parley_progress_fn fn, void *ud)
+{
+    c->media_progress = fn;
+    c->media_progress_ud = ud;
+}
+
+/* The ciphertext size of a plaintext of n bytes (media_crypto.h: a header,
+ * then one record of MEDIA_CHUNK + ABYTES per chunk, at least one). */
+static uint64_t encrypted_size(uint64_t n)
+{
+    uint64_t records = n ? (n + MEDIA_CHUNK - 1) / MEDIA_CHUNK : 1;
+    return crypto_secretstream_xchacha20poly1305_HEADERBYTES + n +
+           records * crypto_secretstream_xchacha20poly1305_ABYTES;
+}
+
+/* Refuse a file the gateway would refuse, before encrypting or uploading it.
+ * A gateway without GET /v1/limits (older) is not asked again: it refuses
+ * an oversized upload from its headers. */
+static int check_size(parley_client *c, const char *path)
+{
+    struct stat st;
+    char err[MEDIA_ERR_MAX];
+    uint64_t max = 0;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return util__fail(c, PARLEY_EINVAL, "send-file: %s: %s", path,
+                          errno ? strerror(errno) : "not a regular file");
+    int rc = media_limits(c->media_url, c->ca_file, &max, err);
+    if (rc == MEDIA_ENET || rc == MEDIA_ETLS)
+        return media_fail(c, rc, "send-file", err);
+    uint64_t need = encrypted_size((uint64_t)st.st_size);
+    if (rc == MEDIA_OK && need > max)
+        return util__fail(c, PARLEY_EREFUSED,
+                          "send-file: %s is too large: %llu bytes (%llu encrypted), the media "
+                          "gateway accepts at most %llu; nothing was uploaded",
+                          path, (unsigned long long)st.st_size, (unsigned long long)need,
+                          (unsigned long long)max);
+    return PARLEY_OK;
+}
+
 int parley_send_file(parley_client *c, const char *to, const char *path,
                      const char *content_type, char *client_msg_id)
 {
@@ -57,7 +96,14 @@ int parley_send_file(parley_client *c, const char *to, const char *path,
         return util__fail(c, PARLEY_EINVAL, "send-file: recipient and file are required");
     if ((ret = media_token(c, tok, sizeof tok)) != PARLEY_OK)
         return ret;
-    ret = media_send_file(c->media_url, c->ca_file, tok, path, content_type, &ref, err);
+    errno = 0;
+    if ((ret = check_size(c, path)) != PARLEY_OK) {
+        sodium_memzero(tok, sizeof tok);
+        return ret;
+    }
+    media_progress prog = {c->media_progress, c->media_progress_ud};
+    ret = media_send_file(c->media_url, c->ca_file, tok, path, content_type,
+                          prog.fn ? &prog : NULL, &ref, err);
     if (ret != MEDIA_OK) {
         sodium_memzero(tok, sizeof tok);
         return media_fail(c, ret, "send-file", err);

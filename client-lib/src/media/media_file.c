@@ -17,7 +17,8 @@ void media_ref_wipe(media_ref *r)
 }
 
 int media_send_file(const char *base_url, const char *ca_file, const char *token, const char *path,
-                    const char *content_type, media_ref *ref, char *err)
+                    const char *content_type, const media_progress *progress, media_ref *ref,
+                    char *err)
 {
     char tmp[PATH_MAX];
     const char *dir = getenv("TMPDIR");
@@ -43,7 +44,8 @@ int media_send_file(const char *base_url, const char *ca_file, const char *token
     close(fd);
     rc = media_encrypt_file(path, tmp, ref->key, ref->sha256, &ref->size, &csize, err);
     if (rc == MEDIA_OK)
-        rc = media_upload(base_url, ca_file, token, tmp, content_type, ref->sha256, &info, err);
+        rc = media_upload(base_url, ca_file, token, tmp, content_type, ref->sha256, progress,
+                          &info, err);
     unlink(tmp);
     if (rc == MEDIA_OK && (info.size != csize ||
                            sodium_memcmp(info.sha256, ref->sha256, MEDIA_SHA256_LEN) != 0)) {

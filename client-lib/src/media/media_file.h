@@ -30,10 +30,12 @@ void media_ref_wipe(media_ref *r);
  * Encrypt the file at path under a fresh key into a temporary file (in
  * $TMPDIR or /tmp, removed before returning), upload it, and fill *ref
  * (file_name = the base name of path; content_type as given, default
- * application/octet-stream). On error *ref is wiped and err says why.
+ * application/octet-stream). progress (may be NULL) follows the upload. On
+ * error *ref is wiped and err says why.
  */
 int media_send_file(const char *base_url, const char *ca_file, const char *token, const char *path,
-                    const char *content_type, media_ref *ref, char *err)
+                    const char *content_type, const media_progress *progress, media_ref *ref,
+                    char *err)
     __attribute__((warn_unused_result));
 
 /*

@@ -145,9 +145,63 @@ static void common_opts(CURL *c, const char *url, const char *ca_file, struct cu
     }
 }
 
+static int upload_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                           curl_off_t ulnow)
+{
+    const media_progress *p = ud;
+    if (ultotal > 0)
+        p->fn(p->ud, (uint64_t)ulnow, (uint64_t)ultotal);
+    return 0;
+}
+
+int media_limits(const char *base_url, const char *ca_file, uint64_t *max_size, char *err)
+{
+    int rc = MEDIA_ENOMEM;
+    CURL *c = NULL;
+    char *url = NULL, cerr[CURL_ERROR_SIZE];
+    resp_buf b = {0};
+    long status = 0;
+    json_t *j = NULL;
+    size_t blen = strlen(base_url);
+    *max_size = 0;
+    if (!(url = malloc(blen + sizeof "/v1/limits")) || !(c = curl_easy_init()))
+        goto out;
+    memcpy(url, base_url, blen);
+    while (blen && url[blen - 1] == '/')
+        blen--;
+    memcpy(url + blen, "/v1/limits", sizeof "/v1/limits");
+    common_opts(c, url, ca_file, NULL, &b, cerr);
+    CURLcode cc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (cc != CURLE_OK) {
+        rc = net_error(cc, "limits", cerr, err);
+        goto out;
+    }
+    if (status != 200) {
+        rc = http_error(status, &b, err);
+        goto out;
+    }
+    json_t *v;
+    if (!b.data || !(j = json_loads(b.data, 0, NULL)) || !(v = json_object_get(j, "max_size")) ||
+        !json_is_integer(v) || json_integer_value(v) <= 0) {
+        snprintf(err, MEDIA_ERR_MAX, "limits: not a {\"max_size\": N} answer");
+        rc = MEDIA_EHTTP;
+        goto out;
+    }
+    *max_size = (uint64_t)json_integer_value(v);
+    rc = MEDIA_OK;
+out:
+    json_decref(j);
+    if (c)
+        curl_easy_cleanup(c);
+    free(url);
+    free(b.data);
+    return rc;
+}
+
 int media_upload(const char *base_url, const char *ca_file, const char *token, const char *path,
                  const char *content_type, const uint8_t sha256[MEDIA_SHA256_LEN],
-                 media_info *info, char *err)
+                 const media_progress *progress, media_info *info, char *err)
 {
     int rc = MEDIA_ENOMEM;
     CURL *c = NULL;
@@ -181,6 +235,11 @@ int media_upload(const char *base_url, const char *ca_file, const char *token, c
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_READDATA, f); /* default read callback: fread */
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)st.st_size);
+    if (progress && progress->fn) {
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, upload_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)progress);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
     CURLcode cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &info->http_status);
     if (cc != CURLE_OK && !(info->http_status >= 400 && b.data)) {

@@ -32,14 +32,28 @@ typedef struct {
     long http_status;                   /* of the last response */
 } media_info;
 
+/* Transfer progress: fn(ud, bytes sent so far, total) as the body goes out. */
+typedef struct {
+    void (*fn)(void *ud, uint64_t done, uint64_t total);
+    void *ud;
+} media_progress;
+
 /*
  * Upload the file at path (streamed, never read whole) with its SHA-256
  * (sent as X-Parley-SHA256 so the gateway refuses a corrupted transfer).
- * content_type may be NULL. On MEDIA_OK, *info describes the stored object.
+ * content_type may be NULL; progress may be NULL. On MEDIA_OK, *info
+ * describes the stored object.
  */
 int media_upload(const char *base_url, const char *ca_file, const char *token, const char *path,
                  const char *content_type, const uint8_t sha256[MEDIA_SHA256_LEN],
-                 media_info *info, char *err) __attribute__((warn_unused_result));
+                 const media_progress *progress, media_info *info, char *err)
+    __attribute__((warn_unused_result));
+
+/* GET /v1/limits (no token): the largest upload the gateway accepts, in
+ * ciphertext bytes. MEDIA_EHTTP from a gateway without the route; MEDIA_ENET
+ * or MEDIA_ETLS (ca_file as for the other calls) when it cannot be reached. */
+int media_limits(const char *base_url, const char *ca_file, uint64_t *max_size, char *err)
+    __attribute__((warn_unused_result));
 
 /* GET /v1/media/{id}: the object's metadata. */
 int media_stat(const char *base_url, const char *ca_file, const char *token, const char *media_id,
