@@ -8,6 +8,7 @@
 #include "ids.h"
 #include "listen.h"
 #include "log.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -29,6 +30,7 @@ struct http_service {
     http_guard *guard;
     pthread_key_t store_key;      /* this thread's store_t */
     bool store_key_set;
+    http_tls *tls;                /* HTTPS: the certificate and key, for the daemon's life */
 };
 
 struct http_request {
@@ -584,8 +586,28 @@ int http_service_start(const http_service_config *cfg, http_service **out)
         goto fail;
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    struct MHD_OptionItem opts[5];
+    struct MHD_OptionItem opts[7];
     size_t n = 0;
+    if (cfg->tls_cert || cfg->tls_key) {
+        if (!cfg->tls_cert || !cfg->tls_key) {
+            log_msg(PARLEY_LOG_ERROR, cfg->component, "TLS needs both --tls-cert and --tls-key");
+            goto fail_quiet;
+        }
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            log_msg(PARLEY_LOG_ERROR, cfg->component,
+                    "this libmicrohttpd was built without TLS: cannot serve HTTPS");
+            goto fail_quiet;
+        }
+        if (http_tls_load(cfg->tls_cert, cfg->tls_key, &s->tls, err, sizeof err) != 0) {
+            log_msg(PARLEY_LOG_ERROR, cfg->component, "%s", err);
+            goto fail_quiet;
+        }
+        flags |= MHD_USE_TLS;
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+                                            (void *)http_tls_cert(s->tls)};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+                                            (void *)http_tls_key(s->tls)};
+    }
     if (cfg->threads) {
         flags |= MHD_USE_AUTO;
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL};
@@ -610,15 +632,22 @@ int http_service_start(const http_service_config *cfg, http_service **out)
         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->mhd) {
-        log_msg(PARLEY_LOG_ERROR, cfg->component, "cannot listen on %s: %s", cfg->listen,
-                strerror(errno));
-        goto fail;
+        if (s->tls)
+            log_msg(PARLEY_LOG_ERROR, cfg->component,
+                    "cannot serve HTTPS on %s with --tls-cert %s and --tls-key %s: "
+                    "libmicrohttpd's reason is above",
+                    cfg->listen, cfg->tls_cert, cfg->tls_key);
+        else
+            log_msg(PARLEY_LOG_ERROR, cfg->component, "cannot listen on %s: %s", cfg->listen,
+                    strerror(errno));
+        goto fail_quiet;
     }
     *out = s;
     return 0;
 fail:
     if (!s)
         log_msg(PARLEY_LOG_ERROR, cfg->component, "out of memory");
+fail_quiet:
     http_service_stop(s);
     return -1;
 }
@@ -632,5 +661,6 @@ void http_service_stop(http_service *s)
     http_guard_free(s->guard);
     if (s->store_key_set)
         pthread_key_delete(s->store_key);
+    http_tls_free(s->tls);
     free(s);
 }

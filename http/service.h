@@ -164,6 +164,9 @@ typedef struct {
     size_t connection_memory;      /* per-connection buffer; 0 = libmicrohttpd's default */
     unsigned conns_per_ip;         /* per IPv4 address / IPv6 /64; 0 = no limit */
     unsigned header_timeout_s;     /* request line + headers deadline; 0 = none */
+    /* HTTPS (tls.h): both PEM files, or both NULL for plain HTTP. */
+    const char *tls_cert;          /* certificate chain, the server's own first */
+    const char *tls_key;           /* its private key */
     /* Hooks; each may be NULL. admit / authenticated may answer (refuse). */
     http_handler_fn admit;
     http_handler_fn authenticated;
@@ -177,7 +180,7 @@ typedef struct {
 typedef struct http_service http_service;
 
 /*
- * Check the store URI, bind, start the threads. cfg is copied; its
+ * Check the store URI, load the TLS files (if any), bind, start the threads. cfg is copied; its
  * strings, routes and app must outlive the service. Returns 0 and *out, or
  * -1 after logging why (nothing left running).
  */

@@ -223,6 +223,8 @@ int server_start(const server_config *cfg, server **out)
         .connection_timeout_s = 30,
         .conns_per_ip = cfg->conns_per_ip,
         .header_timeout_s = cfg->header_timeout_s,
+        .tls_cert = cfg->tls_cert,
+        .tls_key = cfg->tls_key,
         .admit = admit,
         .authenticated = authenticated,
         .auth_failed = auth_failed,
@@ -231,12 +233,13 @@ int server_start(const server_config *cfg, server **out)
     if (http_service_start(&hc, &s->http) != 0)
         goto fail;
     log_msg(PARLEY_LOG_INFO, LOG_COMPONENT,
-            "listening on %s (store %s, %u threads, max body %zu, rate limit %u/min, "
+            "listening on %s (%s, store %s, %u threads, max body %zu, rate limit %u/min, "
             "%u connections per IP, header deadline %u s, one-time prekeys per hour: %u per "
             "requester and target, %u per target, registration %s)",
-            cfg->listen, cfg->store_uri, cfg->threads, cfg->max_body, cfg->rate_limit,
-            cfg->conns_per_ip, cfg->header_timeout_s, cfg->otpk_pair_limit,
-            cfg->otpk_target_limit, identity_registration_name(cfg->registration));
+            cfg->listen, cfg->tls_cert ? "HTTPS" : "HTTP", cfg->store_uri, cfg->threads,
+            cfg->max_body, cfg->rate_limit, cfg->conns_per_ip, cfg->header_timeout_s,
+            cfg->otpk_pair_limit, cfg->otpk_target_limit,
+            identity_registration_name(cfg->registration));
     *out = s;
     return 0;
 fail:

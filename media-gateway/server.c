@@ -96,6 +96,8 @@ int server_start(const server_config *cfg, server **out)
         .connection_memory = 256 * 1024,
         .conns_per_ip = cfg->conns_per_ip,
         .header_timeout_s = cfg->header_timeout_s,
+        .tls_cert = cfg->tls_cert,
+        .tls_key = cfg->tls_key,
         .finished = finished,
     };
     if (http_service_start(&hc, &srv->http) != 0) {

@@ -27,7 +27,7 @@ int cmd_init(cli_ctx *ctx, int argc, char **argv)
         {"--json", 0, NULL, &json},
         {"--invite", 1, &invite, NULL},
     };
-    int n = cli_parse("init", argc, argv, opts, 1);
+    int n = cli_parse("init", argc, argv, opts, 2);
     if (n != 1)
         return cli_usage("init");
     if (!invite)

@@ -8,7 +8,9 @@
  *   any refusal or loss -> WAIT with exponential backoff (200 ms .. 5 s) and a
  *   freshly minted token on the next attempt (tokens expire; the broker closes
  *   a connection whose token expired, and the reconnect carries a new one).
- *   A CONNECT refused as "not authorized" within FRESH_REGISTRATION_MS of this
+ *   A broker whose TLS certificate fails verification ends the attempts
+ *   (LINK_IDLE, parley_poll returns PARLEY_ETLS once; parley_connect starts
+ *   over). A CONNECT refused as "not authorized" within FRESH_REGISTRATION_MS of this
  *   home's registration (the broker may not have seen the new identity key
  *   yet) is retried every FRESH_RETRY_MS, silently: the application hears of
  *   it (PARLEY_EVENT_DISCONNECTED) only if it persists past that window.
@@ -22,6 +24,7 @@
 #include "ids.h"
 #include "parley.pb-c.h"
 #include "token.h"
+#include "transport.h"
 
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 5000
@@ -73,7 +76,8 @@ int parley_connect(parley_client *c)
         } else {
             snprintf(c->link.client_id, sizeof c->link.client_id, "%s", c->client_id);
         }
-        c->link.mq = conn_new(c->mqtt_url, c->link.client_id, !c->transient, err, sizeof err);
+        c->link.mq = conn_new(c->mqtt_url, c->link.client_id, !c->transient, c->ca_file, err,
+                              sizeof err);
         if (!c->link.mq)
             return util__fail(c, PARLEY_EINVAL, "%s", err);
     }
@@ -156,6 +160,30 @@ static int on_ready(parley_client *c)
     return 0;
 }
 
+/* A connection to a TLS broker failed before the CONNACK: was it the
+ * certificate? Paho says only "TCP/TLS connect failure", so a handshake of
+ * our own with the same trust settings tells (transport_probe). If so, stop
+ * connecting (a certificate does not fix itself, and retrying would hide
+ * it): the link goes idle and parley_poll returns PARLEY_ETLS (rather than
+ * PARLEY_EVENT_DISCONNECTED, which promises a reconnect). Returns
+ * PARLEY_ETLS or 0. */
+static int tls_refused(parley_client *c, const conn_ev *e)
+{
+    char why[300];
+    if (e->type != CONN_EV_CONNECT_FAILED || (e->code >= 1 && e->code <= 5) ||
+        transport_mqtt_kind(c->mqtt_url) != TRANSPORT_TLS ||
+        transport_probe(c->mqtt_url, c->ca_file, why, sizeof why) != 1)
+        return 0;
+    util__fail(c, PARLEY_ETLS, "%s: TLS: %s%s%s", c->mqtt_url, why,
+               c->ca_file[0] ? " (trusted CAs: " : " (trusted CAs: the system store",
+               c->ca_file[0] ? c->ca_file : "");
+    size_t n = strlen(c->err);
+    snprintf(c->err + n, sizeof c->err - n, ")");
+    c->link.state = LINK_IDLE;
+    c->order.synced = 0;
+    return PARLEY_ETLS; /* no PARLEY_EVENT_DISCONNECTED: no reconnect follows */
+}
+
 static int handle(parley_client *c, conn_ev *e)
 {
     switch (e->type) {
@@ -167,6 +195,8 @@ static int handle(parley_client *c, conn_ev *e)
     case CONN_EV_LOST:
         if (c->link.state == LINK_IDLE)
             return 0;
+        if (tls_refused(c, e))
+            return PARLEY_ETLS;
         /* A CONNACK refusal has a positive code (1-5); anything else (TCP
          * refused, unknown host, TLS handshake) never reached the broker. */
         int why = e->type == CONN_EV_LOST || e->code <= 0 ? PARLEY_ENET : PARLEY_EREFUSED;

@@ -37,7 +37,8 @@
  *     link.c       the MQTT link as modules see it: state, publish, subscribe
  *     util.c       clocks, errors, topics, events to the application
  *   leaves: conn.c (Paho MQTTAsync), lstore.c (SQLite), ksclient.c
- *     (keyserver HTTP), crypto/ (the end-to-end core)
+ *     (keyserver HTTP), transport.c (URL schemes, TLS trust, the TLS
+ *     probe), crypto/ (the end-to-end core)
  */
 #ifndef PARLEY_INT_H
 #define PARLEY_INT_H
@@ -141,6 +142,7 @@ struct parley_client {
     char mqtt_url[CLIENT_URL_MAX];
     char keyserver_url[CLIENT_URL_MAX];
     char media_url[CLIENT_URL_MAX];
+    char ca_file[CLIENT_PATH_MAX]; /* TLS trust anchors; "" = the system store */
     int transient;           /* throwaway client id, clean session, no inbox */
     parley_callbacks cb;
     parley_progress_fn media_progress; /* media_api.c: parley_set_media_progress */

@@ -227,7 +227,8 @@ int prekeys__maintain(parley_client *c, int force_upload)
         upload_spk = upload_otk = !uploaded || upload_spk;
     if (uploaded && !upload_otk) {
         int count = 0;
-        ret = ksclient_key_count(c->keyserver_url, token, &count, c->err, sizeof c->err);
+        ret =
+            ksclient_key_count(c->keyserver_url, c->ca_file, token, &count, c->err, sizeof c->err);
         if (ret != PARLEY_OK)
             goto done;
         upload_otk = count < OTK_LOW_WATER;
@@ -242,7 +243,7 @@ int prekeys__maintain(parley_client *c, int force_upload)
             goto done;
     }
     spk_public(&spk, &spk_pub);
-    ret = ksclient_put_keys(c->keyserver_url, token, upload_spk ? &spk_pub : NULL, otks,
+    ret = ksclient_put_keys(c->keyserver_url, c->ca_file, token, upload_spk ? &spk_pub : NULL, otks,
                             upload_otk ? OTK_BATCH : 0, c->err, sizeof c->err);
     if (ret == PARLEY_OK && lstore_meta_set_int(c->store, "keys_uploaded", 1) != 0)
         ret = util__store_fail(c);

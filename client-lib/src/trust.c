@@ -50,8 +50,9 @@ void trust__prefetch(parley_client *c, const char *sender, const uint8_t *body,
         return; /* the pinned key: nothing to ask */
     memset(&c->trust.vouch, 0, sizeof c->trust.vouch);
     snprintf(c->trust.vouch.user, sizeof c->trust.vouch.user, "%s", sender);
-    c->trust.vouch.rc = ksclient_get_identity(c->keyserver_url, sender, c->trust.vouch.ik,
-                                              c->trust.vouch.err, sizeof c->trust.vouch.err);
+    c->trust.vouch.rc =
+        ksclient_get_identity(c->keyserver_url, c->ca_file, sender, c->trust.vouch.ik,
+                              c->trust.vouch.err, sizeof c->trust.vouch.err);
     c->trust.vouch.valid = 1;
 }
 
@@ -115,7 +116,7 @@ int trust__check(parley_client *c, const char *peer, uint8_t ik[32])
 
     if (idcheck_recent(c, peer))
         return 1;
-    if (ksclient_get_identity(c->keyserver_url, peer, ik, err, sizeof err) != PARLEY_OK)
+    if (ksclient_get_identity(c->keyserver_url, c->ca_file, peer, ik, err, sizeof err) != PARLEY_OK)
         return 1; /* cannot tell: keep using the session (documented) */
     int rc = lstore_contact_get(c->store, peer, known);
     if (rc < 0) {

@@ -28,6 +28,7 @@ const char *parley_strerror(int rc)
     case PARLEY_ECRYPTO: return "cryptographic failure";
     case PARLEY_ENOTFOUND: return "not found";
     case PARLEY_ENOTCONN: return "not connected";
+    case PARLEY_ETLS: return "TLS certificate verification failed";
     default: return "unknown error";
     }
 }

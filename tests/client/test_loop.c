@@ -43,12 +43,12 @@ static void push(conn_ev_type type, int code, const char *detail)
     *p = e;
 }
 
-conn *__wrap_conn_new(const char *url, const char *client_id, int persistent, char *errbuf,
-                      size_t errlen);
-conn *__wrap_conn_new(const char *url, const char *client_id, int persistent, char *errbuf,
-                      size_t errlen)
+conn *__wrap_conn_new(const char *url, const char *client_id, int persistent, const char *ca_file,
+                      char *errbuf, size_t errlen);
+conn *__wrap_conn_new(const char *url, const char *client_id, int persistent, const char *ca_file,
+                      char *errbuf, size_t errlen)
 {
-    (void)url, (void)client_id, (void)persistent, (void)errbuf, (void)errlen;
+    (void)url, (void)client_id, (void)persistent, (void)ca_file, (void)errbuf, (void)errlen;
     static char dummy;
     return (conn *)&dummy;
 }

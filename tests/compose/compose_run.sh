@@ -44,20 +44,21 @@ done
 
 # ---- broker nodes: docker/mosquitto.conf through docker/broker-start.sh
 p_user alice bob
-declare -a BP BM
+declare -a BP BM BW
 for i in 1 2 3; do
-  BP[i]="$(h_port)" BM[i]="$(h_port)"
+  BP[i]="$(h_port)" BM[i]="$(h_port)" BW[i]="$(h_port)"
   d="$H_TMP/node$i"
   mkdir -p "$d/data"
   sed -e "s|^listener 1883 0.0.0.0$|listener ${BP[i]} 127.0.0.1|" \
+      -e "s|^listener 8083 0.0.0.0$|listener ${BW[i]} 127.0.0.1|" \
       -e "s|/var/lib/parley/mosquitto/|$d/data/|g" \
       -e "s|^plugin /usr/local/lib/parley/parley_plugin.so$|plugin $H_PLUGIN|" \
       -e "s|^plugin_opt_store .*|plugin_opt_store $H_STORE|" \
       -e "s|nats://nats1:4222|nats://127.0.0.1:${NP[1]}|; s|nats://nats2:4222|nats://127.0.0.1:${NP[2]}|; s|nats://nats3:4222|nats://127.0.0.1:${NP[3]}|" \
       -e "s|^plugin_opt_metrics_listen 0.0.0.0:9883$|plugin_opt_metrics_listen 127.0.0.1:${BM[i]}|" \
       "$src/docker/mosquitto.conf" >"$d/mosquitto.conf"
-  [ "$(diff "$src/docker/mosquitto.conf" "$d/mosquitto.conf" | grep -c "^>")" = 8 ] ||
-    h_fail "mosquitto.conf: the rewrite did not find the 8 lines it rewrites: $(diff "$src/docker/mosquitto.conf" "$d/mosquitto.conf")"
+  [ "$(diff "$src/docker/mosquitto.conf" "$d/mosquitto.conf" | grep -c "^>")" = 9 ] ||
+    h_fail "mosquitto.conf: the rewrite did not find the 9 lines it rewrites: $(diff "$src/docker/mosquitto.conf" "$d/mosquitto.conf")"
   # appended for the test: log subscriptions (the sentinel of the MQTT check)
   echo "log_type subscribe" >>"$d/mosquitto.conf"
   if [ "$(id -u)" = 0 ]; then echo "user root" >>"$d/mosquitto.conf"; fi
@@ -83,13 +84,17 @@ done
 # ---- HTTP services with the compose flags, HAProxy from docker/haproxy.cfg
 h_start_keyserver --max-conns-per-ip 0 --rate-limit 0
 h_start_media --max-conns-per-ip 0
-HM="$(h_port)" HK="$(h_port)" HD="$(h_port)" HH="$(h_port)"
+HM="$(h_port)" HK="$(h_port)" HD="$(h_port)" HH="$(h_port)" HW="$(h_port)"
 # maxconn: two sockets per client need an open-file limit this machine may
 # not grant (the compose service raises it with ulimits).
 sed -e "s|^    maxconn 100000$|    maxconn 1000|" \
     -e "s|^    bind :1883$|    bind 127.0.0.1:$HM|" \
     -e "s|^    bind :8081$|    bind 127.0.0.1:$HK|" \
     -e "s|^    bind :8082$|    bind 127.0.0.1:$HD|" \
+    -e "s|^    bind :8083$|    bind 127.0.0.1:$HW|" \
+    -e "s|broker1:8083 check port 9883|127.0.0.1:${BW[1]} check port ${BM[1]}|" \
+    -e "s|broker2:8083 check port 9883|127.0.0.1:${BW[2]} check port ${BM[2]}|" \
+    -e "s|broker3:8083 check port 9883|127.0.0.1:${BW[3]} check port ${BM[3]}|" \
     -e "s|^    bind 127.0.0.1:8404$|    bind 127.0.0.1:$HH|" \
     -e "s|broker1:1883 check port 9883|127.0.0.1:${BP[1]} check port ${BM[1]}|" \
     -e "s|broker2:1883 check port 9883|127.0.0.1:${BP[2]} check port ${BM[2]}|" \
@@ -97,8 +102,8 @@ sed -e "s|^    maxconn 100000$|    maxconn 1000|" \
     -e "s|keyserver:8081|127.0.0.1:$H_KS_PORT|" \
     -e "s|media:8082|127.0.0.1:$H_MEDIA_PORT|" \
     "$src/docker/haproxy.cfg" >"$H_TMP/haproxy.cfg"
-[ "$(diff "$src/docker/haproxy.cfg" "$H_TMP/haproxy.cfg" | grep -c '^>')" = 10 ] ||
-  h_fail "haproxy.cfg: the rewrite did not find the 10 lines it rewrites"
+[ "$(diff "$src/docker/haproxy.cfg" "$H_TMP/haproxy.cfg" | grep -c '^>')" = 14 ] ||
+  h_fail "haproxy.cfg: the rewrite did not find the 14 lines it rewrites"
 h_bg haproxy haproxy -db -f "$H_TMP/haproxy.cfg"
 h_wait_port "$HM"
 h_wait_for 20 healthy "$HH" || h_fail "HAProxy's own /healthz"
@@ -122,4 +127,32 @@ p_env "$H_TMP/m" m1 --body hello
 p_pub alice alice.pub parley/u/bob/inbox "$H_TMP/m" || h_fail "publish through HAProxy"
 p_wait_sub s
 h_assert_eq "$(p_decode receipt s | p_json_field status)" stored "a message through HAProxy"
+
+# MQTT over WebSocket through HAProxy's 8083 to a node's websockets listener
+# (Debian's python3-paho-mqtt): authenticated by the plugin there.
+out="$(/usr/bin/python3 - "$HW" "$(p_token alice alice.ws)" <<'PY'
+import sys, threading
+import paho.mqtt.client as mqtt
+port, password = int(sys.argv[1]), sys.argv[2]
+res, done = {}, threading.Event()
+c = mqtt.Client(client_id="alice.ws", transport="websockets", protocol=mqtt.MQTTv311)
+c.username_pw_set("alice", password)
+def on_connect(cl, ud, flags, rc):
+    res["rc"] = rc
+    if rc == 0:
+        cl.subscribe("parley/u/alice/receipts", 1)
+    else:
+        done.set()
+def on_subscribe(cl, ud, mid, granted):
+    res["granted"] = list(granted)
+    done.set()
+c.on_connect, c.on_subscribe = on_connect, on_subscribe
+c.connect("127.0.0.1", port, keepalive=30)
+c.loop_start()
+done.wait(30)
+c.loop_stop()
+print("rc", res.get("rc"), "granted", res.get("granted"))
+PY
+)" || h_fail "MQTT over WebSocket through HAProxy: $out"
+h_assert_eq "$out" "rc 0 granted [1]" "MQTT over WebSocket through HAProxy"
 h_pass

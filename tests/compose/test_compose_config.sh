@@ -6,7 +6,8 @@
 #   2. the shape: three broker nodes, three NATS servers, three mongod of
 #      replica set rs0 initiated by the compose file, MinIO, keyserver,
 #      media gateway, HAProxy; a health check on every long-running
-#      service; only HAProxy publishes 1883/8081/8082;
+#      service; only HAProxy publishes 1883/8083/8081/8082 (8083: the nodes'
+#      websockets listeners);
 #   3. the broker nodes: each has its own PARLEY_NODE_ID (its
 #      plugin_opt_node_id, docker/broker-start.sh) and data volume, the
 #      shared config lists every NATS service and a
@@ -70,8 +71,11 @@ for s, d in svc.items():
         if s != "haproxy":
             fail(f"service {s} publishes {pub}: only haproxy may")
 hp = {port(p)[1] for p in svc["haproxy"]["ports"]}
-if hp != {"1883", "8081", "8082"}:
-    fail(f"haproxy publishes {sorted(hp)}, expected 1883 8081 8082")
+if hp != {"1883", "8083", "8081", "8082"}:
+    fail(f"haproxy publishes {sorted(hp)}, expected 1883 8083 8081 8082")
+# 8083 is the nodes' websockets listener
+if not re.search(r"^listener 8083 0\.0\.0\.0\nprotocol websockets$", conf_ws := open(f"{src}/docker/mosquitto.conf").read(), re.M):
+    fail("docker/mosquitto.conf has no websockets listener on 8083")
 # MongoDB: three members of rs0, initiated by mongo1's health check
 for m in ("mongo1", "mongo2", "mongo3"):
     if svc[m]["command"][:3] != ["mongod", "--replSet", "rs0"]:
