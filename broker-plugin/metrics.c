@@ -38,7 +38,8 @@ static void metrics_put(const char *name, unsigned long long value)
     char topic[PP_TOPIC_MAX], text[32];
     snprintf(topic, sizeof topic, "$SYS/parley/%s", name);
     int len = snprintf(text, sizeof text, "%llu", value);
-    mosquitto_broker_publish_copy(NULL, topic, len, text, 0, true, NULL);
+    if (len > 0)
+        publish__copy(topic, text, (size_t)len, 0, true);
 }
 
 void metrics__publish(void)
