@@ -57,7 +57,8 @@ static void put(metrics_out *o, const char *sys, const char *prom, const char *t
         char topic[PP_TOPIC_MAX], text[32];
         snprintf(topic, sizeof topic, "$SYS/parley/%s", sys);
         int len = snprintf(text, sizeof text, "%llu", value);
-        mosquitto_broker_publish_copy(NULL, topic, len, text, 0, true, NULL);
+        if (len > 0)
+            publish__copy(topic, text, (size_t)len, 0, true);
     }
     if (o->prom) {
         char name[96];

@@ -33,6 +33,11 @@
 int logging__init(void);
 void logging__printf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define mosquitto_log_printf logging__printf
+/* mosquitto 2.0.11's mosquitto_broker_publish_copy() copies the payload with
+ * plain calloc() and the broker releases it with mosquitto__free(): the
+ * memory count drifts down by every payload until it wraps and memory_limit
+ * refuses every allocation. Use publish__copy() (publish.c). */
+#pragma GCC poison mosquitto_broker_publish_copy
 
 #include "ids.h"
 #include "parley.pb-c.h"
@@ -195,7 +200,11 @@ extern pp_state pp;
 
 /* Encode msg and publish it to topic (QoS 1). Returns MOSQ_ERR_*. */
 int publish__msg(const char *topic, const ProtobufCMessage *msg, bool retain);
-/* Publish a copy of payload to topic on this node (QoS 1, not retained). */
+/* Publish a copy of payload to topic on this node; the copy is made with
+ * mosquitto_malloc (never mosquitto_broker_publish_copy: its plain calloc
+ * corrupts mosquitto 2.0.11's memory count, see publish.c). MOSQ_ERR_*. */
+int publish__copy(const char *topic, const void *payload, size_t len, int qos, bool retain);
+/* publish__copy at QoS 1, not retained; a failure is logged. */
 int publish__raw(const char *topic, const void *payload, size_t len);
 /* Replace the event's topic with PP_DISCARD_TOPIC and clear retain, so the
  * publish is acknowledged and routed nowhere. */

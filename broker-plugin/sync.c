@@ -57,7 +57,7 @@ static void sync_done(pp_task *task, bool stopping)
     if (!stopping && t->buf) {
         char topic[PP_TOPIC_MAX];
         snprintf(topic, sizeof topic, "parley/u/%s/rsp", t->me);
-        int rc = mosquitto_broker_publish_copy(NULL, topic, (int)t->len, t->buf, 1, false, NULL);
+        int rc = publish__copy(topic, t->buf, t->len, 1, false);
         if (rc != MOSQ_ERR_SUCCESS)
             mosquitto_log_printf(MOSQ_LOG_WARNING, "parley: response to %s failed: %s", t->me,
                                  mosquitto_strerror(rc));
