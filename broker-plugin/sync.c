@@ -19,6 +19,7 @@ typedef struct {
     uint64_t after_seq;
     size_t limit;
     bool member_checked;  /* groups: membership checked in memory (groups.c) */
+    uint32_t max_payload; /* list_chats: plugin_opt_max_payload, read on the broker thread */
     uint8_t *buf;         /* the encoded Response (reader thread) */
     size_t len;
     /* Direct chats' last seqs the store reported (reader thread), for this
@@ -232,6 +233,7 @@ static void list_work(pp_task *task, store_t *s)
     Parley__V1__ChatList list = PARLEY__V1__CHAT_LIST__INIT;
     list.chats = sump;
     list.n_chats = k;
+    list.max_payload = t->max_payload;
     Parley__V1__Response r = PARLEY__V1__RESPONSE__INIT;
     r.result_case = PARLEY__V1__RESPONSE__RESULT_CHAT_LIST;
     r.chat_list = &list;
@@ -296,5 +298,6 @@ void sync__list_chats(const char *me, const char *req_id)
     }
     snprintf(t->me, sizeof t->me, "%s", me);
     snprintf(t->req_id, sizeof t->req_id, "%s", req_id);
+    t->max_payload = pp.cfg.max_payload > UINT32_MAX ? UINT32_MAX : (uint32_t)pp.cfg.max_payload;
     sync_submit(t, list_work);
 }

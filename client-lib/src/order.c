@@ -387,6 +387,10 @@ int order__envelope(parley_client *c, const void *venv, int how)
 
 static int on_chat_list(parley_client *c, const Parley__V1__ChatList *cl)
 {
+    /* The broker's real limit on a body: sends over it are refused before
+     * they are queued (outbox.c). Kept across runs. */
+    if (cl->max_payload && lstore_meta_set_int(c->store, "server_max_payload", cl->max_payload) != 0)
+        return util__store_fail(c);
     for (size_t i = 0; i < cl->n_chats; i++) {
         const Parley__V1__ChatSummary *s = cl->chats[i];
         lstore_chat ch;

@@ -15,9 +15,25 @@
 #include "ids.h"
 #include "parley.pb-c.h"
 
+int outbox__fits(parley_client *c, size_t len)
+{
+    int64_t limit = 0;
+    /* The broker said how large a body it accepts (list_chats): a larger
+     * one would only come back REJECTED too_large. */
+    if (lstore_meta_get_int(c->store, "server_max_payload", &limit) == 1 && limit > 0 &&
+        len > (uint64_t)limit)
+        return util__fail(c, PARLEY_EINVAL,
+                          "message too large: %zu bytes, the server accepts at most %lld", len,
+                          (long long)limit);
+    return PARLEY_OK;
+}
+
 int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const char *topic,
                   const uint8_t *body, size_t body_len, const char *plain, const char *media_id)
 {
+    int rc = outbox__fits(c, body_len);
+    if (rc != PARLEY_OK)
+        return rc;
     Parley__V1__Envelope env = PARLEY__V1__ENVELOPE__INIT;
     env.client_msg_id = (char *)cmid;
     if (media_id && *media_id)
@@ -40,7 +56,7 @@ int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const
         .plain_len = plain ? strlen(plain) : 0,
         .created_at = clock_now_ms(),
     };
-    int rc = lstore_outbox_add(c->store, &o);
+    rc = lstore_outbox_add(c->store, &o);
     free(buf);
     return rc == 0 ? PARLEY_OK : util__fail(c, PARLEY_ESTORE, "local store: %s",
                                             lstore_error(c->store));

@@ -362,6 +362,9 @@ void rpc__free(parley_client *c);
 
 /* Pack an envelope around body and add it to the outbox (in the caller's
  * transaction). parley_rc. */
+/* PARLEY_OK, or PARLEY_EINVAL (c->err set) if a body of len bytes is over
+ * the broker's limit (learnt from list_chats, kept in the local store). */
+int outbox__fits(parley_client *c, size_t len);
 int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const char *topic,
                   const uint8_t *body, size_t body_len, const char *plain, const char *media_id);
 /* Publish every outbox entry last attempted before now - min_age_ms. */
