@@ -245,7 +245,7 @@ w("Command: `{}` ({} sender/receiver pairs, QoS 1, 100-byte bodies, STORED recei
   "{} s measured after {} s warmup per run, every run against fresh brokers, NATS servers and "
   "SQLite store, configurations alternated; medians of the runs). Broker CPU is the user+system "
   "time of every broker process during the whole run (NATS servers not counted), per message sent "
-  "message.".format(cmd.strip(), pairs, dur, warm))
+  "(warmup and drain included).".format(cmd.strip(), pairs, dur, warm))
 w("")
 w("| configuration | max throughput (msg/s) | broker CPU per message at max | deliver p50 / p99 at {} msg/s | STORED p50 / p99 at {} msg/s |".format(low, low))
 w("|---|---:|---:|---:|---:|")
