@@ -13,12 +13,12 @@
 # prints it with --no-doc). Nothing here asserts a speed.
 #
 #   bench/cluster.sh [--build-dir DIR] [--rounds N] [--duration S] [--pairs N]
-#                    [--low-rate R] [--no-doc] [--keep]
+#                    [--low-rate R] [--parts max,low,agg] [--no-doc] [--keep]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${PARLEY_BUILD_DIR:-$ROOT/build-bench}"
-ROUNDS=2 DURATION=8 WARMUP=2 PAIRS=8 LOW=100 WRITE_DOC=1 KEEP=0
+ROUNDS=2 DURATION=8 WARMUP=2 PAIRS=8 LOW=100 WRITE_DOC=1 KEEP=0 PARTS=max,low,agg
 CMDLINE="bench/cluster.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -27,6 +27,7 @@ while [ $# -gt 0 ]; do
     --duration) DURATION="$2"; shift ;;
     --pairs) PAIRS="$2"; shift ;;
     --low-rate) LOW="$2"; shift ;;
+    --parts) PARTS="$2"; shift ;;
     --no-doc) WRITE_DOC=0 ;;
     --keep) KEEP=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -202,10 +203,11 @@ STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$RESULTS"
 CFGS=(one same cross)
+part() { [[ ",$PARTS," == *",$1,"* ]]; }
 for ((r = 1; r <= ROUNDS; r++)); do
-  for cfg in "${CFGS[@]}"; do flow max "$cfg"; done
-  for cfg in "${CFGS[@]}"; do flow low "$cfg" --rate "$LOW"; done
-  for nodes in 1 2 3; do agg max "$nodes"; done
+  if part max; then for cfg in "${CFGS[@]}"; do flow max "$cfg"; done; fi
+  if part low; then for cfg in "${CFGS[@]}"; do flow low "$cfg" --rate "$LOW"; done; fi
+  if part agg; then for nodes in 1 2 3; do agg max "$nodes"; done; fi
 done
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
