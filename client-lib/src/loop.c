@@ -309,6 +309,39 @@ int parley_poll(parley_client *c, int timeout_ms)
     }
 }
 
+/* Poll until reached(c, arg) says 1 (PARLEY_OK) or a code < 0 (returned),
+ * or until timeout_ms have passed (PARLEY_ETIMEOUT, with the last error). */
+static int wait_until(parley_client *c, int timeout_ms,
+                      int (*reached)(parley_client *c, const void *arg), const void *arg)
+{
+    int64_t deadline = clock_mono_ms() + timeout_ms;
+    for (;;) {
+        int r = reached(c, arg);
+        if (r != 0)
+            return r > 0 ? PARLEY_OK : r;
+        int64_t left = deadline - clock_mono_ms();
+        if (left <= 0) {
+            char last[CLIENT_ERR_MAX];
+            snprintf(last, sizeof last, "%s", c->err);
+            return util__fail(c, PARLEY_ETIMEOUT, "not connected after %d ms%s%.400s",
+                              timeout_ms, last[0] ? ": " : "", last);
+        }
+        int rc = parley_poll(c, left > 200 ? 200 : (int)left);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+/* Ready, or a connection attempt failed since *failures was taken. */
+static int connected(parley_client *c, const void *failures)
+{
+    if (c->link.state == LINK_READY)
+        return 1;
+    if (c->loop.failures != *(const unsigned *)failures)
+        return c->loop.failure_rc; /* c->err says why; the retry stays scheduled */
+    return 0;
+}
+
 int parley_wait_connected(parley_client *c, int timeout_ms)
 {
     if (c->link.state == LINK_IDLE) {
@@ -317,40 +350,18 @@ int parley_wait_connected(parley_client *c, int timeout_ms)
             return rc;
     }
     unsigned failures = c->loop.failures;
-    int64_t deadline = clock_mono_ms() + timeout_ms;
-    while (c->link.state != LINK_READY) {
-        if (c->loop.failures != failures)
-            return c->loop.failure_rc; /* c->err says why; the retry stays scheduled */
-        int64_t left = deadline - clock_mono_ms();
-        if (left <= 0) {
-            char last[CLIENT_ERR_MAX];
-            snprintf(last, sizeof last, "%s", c->err);
-            return util__fail(c, PARLEY_ETIMEOUT, "not connected after %d ms%s%.400s",
-                              timeout_ms, last[0] ? ": " : "", last);
-        }
-        int rc = parley_poll(c, left > 200 ? 200 : (int)left);
-        if (rc < 0)
-            return rc;
-    }
-    return PARLEY_OK;
+    return wait_until(c, timeout_ms, connected, &failures);
+}
+
+static int synced(parley_client *c, const void *unused)
+{
+    (void)unused;
+    return parley_is_synced(c) ? 1 : 0;
 }
 
 int parley_wait_synced(parley_client *c, int timeout_ms)
 {
-    int64_t deadline = clock_mono_ms() + timeout_ms;
-    while (!parley_is_synced(c)) {
-        int64_t left = deadline - clock_mono_ms();
-        if (left <= 0) {
-            char last[CLIENT_ERR_MAX];
-            snprintf(last, sizeof last, "%s", c->err);
-            return util__fail(c, PARLEY_ETIMEOUT, "not connected after %d ms%s%.400s",
-                              timeout_ms, last[0] ? ": " : "", last);
-        }
-        int rc = parley_poll(c, left > 200 ? 200 : (int)left);
-        if (rc < 0)
-            return rc;
-    }
-    return PARLEY_OK;
+    return wait_until(c, timeout_ms, synced, NULL);
 }
 
 int loop__call(parley_client *c, void *req, int timeout_ms, void **rsp)

@@ -117,6 +117,17 @@ static int parse_info(const char *text, media_info *info, char *err)
     return MEDIA_OK;
 }
 
+/* An object's description from a reply expected with status `want` (info->http_status). */
+static int info_reply(long want, const resp_buf *b, media_info *info, char *err)
+{
+    long status = info->http_status;
+    if (status != want)
+        return http_error(status, b, err);
+    int rc = parse_info(b->data, info, err);
+    info->http_status = status;
+    return rc;
+}
+
 /* A failed transfer: MEDIA_ETLS when the gateway's certificate (or the CA
  * file) failed verification, else MEDIA_ENET; err says which and why. */
 static int net_error(CURLcode cc, const char *what, const char *cerr, char *err)
@@ -246,13 +257,7 @@ int media_upload(const char *base_url, const char *ca_file, const char *token, c
         rc = net_error(cc, "upload", cerr, err);
         goto out;
     }
-    if (info->http_status != 201) {
-        rc = http_error(info->http_status, &b, err);
-        goto out;
-    }
-    long status = info->http_status;
-    rc = parse_info(b.data, info, err);
-    info->http_status = status;
+    rc = info_reply(201, &b, info, err);
 out:
     if (c)
         curl_easy_cleanup(c);
@@ -264,15 +269,17 @@ out:
     return rc;
 }
 
-int media_stat(const char *base_url, const char *ca_file, const char *token, const char *media_id,
-               media_info *info, char *err)
+/* One request about a stored object (method NULL: GET). MEDIA_OK when the
+ * gateway answered, whatever the status: *status and *b hold the answer
+ * (the caller frees b->data). what names the request in err. */
+static int object_request(const char *base_url, const char *ca_file, const char *token,
+                          const char *media_id, const char *method, const char *what,
+                          long *status, resp_buf *b, char *err)
 {
     int rc = MEDIA_ENOMEM;
     CURL *c = NULL;
     char *url = NULL, cerr[CURL_ERROR_SIZE];
     struct curl_slist *hdrs = NULL;
-    resp_buf b = {0};
-    memset(info, 0, sizeof *info);
     if (!valid_id(media_id)) {
         snprintf(err, MEDIA_ERR_MAX, "invalid media id");
         return MEDIA_EINVAL;
@@ -280,25 +287,33 @@ int media_stat(const char *base_url, const char *ca_file, const char *token, con
     if (!(url = media_url(base_url, media_id, NULL)) || !(hdrs = auth_headers(token)) ||
         !(c = curl_easy_init()))
         goto out;
-    common_opts(c, url, ca_file, hdrs, &b, cerr);
+    common_opts(c, url, ca_file, hdrs, b, cerr);
+    if (method)
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     CURLcode cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
-        rc = net_error(cc, "stat", cerr, err);
+        rc = net_error(cc, what, cerr, err);
         goto out;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &info->http_status);
-    if (info->http_status != 200) {
-        rc = http_error(info->http_status, &b, err);
-        goto out;
-    }
-    long status = info->http_status;
-    rc = parse_info(b.data, info, err);
-    info->http_status = status;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    rc = MEDIA_OK;
 out:
     if (c)
         curl_easy_cleanup(c);
     curl_slist_free_all(hdrs);
     free(url);
+    return rc;
+}
+
+int media_stat(const char *base_url, const char *ca_file, const char *token, const char *media_id,
+               media_info *info, char *err)
+{
+    resp_buf b = {0};
+    memset(info, 0, sizeof *info);
+    int rc = object_request(base_url, ca_file, token, media_id, NULL, "stat", &info->http_status,
+                            &b, err);
+    if (rc == MEDIA_OK)
+        rc = info_reply(200, &b, info, err);
     free(b.data);
     return rc;
 }
@@ -306,33 +321,12 @@ out:
 int media_delete(const char *base_url, const char *ca_file, const char *token, const char *media_id,
                  char *err)
 {
-    int rc = MEDIA_ENOMEM;
-    CURL *c = NULL;
-    char *url = NULL, cerr[CURL_ERROR_SIZE];
-    struct curl_slist *hdrs = NULL;
     resp_buf b = {0};
-    if (!valid_id(media_id)) {
-        snprintf(err, MEDIA_ERR_MAX, "invalid media id");
-        return MEDIA_EINVAL;
-    }
-    if (!(url = media_url(base_url, media_id, NULL)) || !(hdrs = auth_headers(token)) ||
-        !(c = curl_easy_init()))
-        goto out;
-    common_opts(c, url, ca_file, hdrs, &b, cerr);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
-    CURLcode cc = curl_easy_perform(c);
-    if (cc != CURLE_OK) {
-        rc = net_error(cc, "delete", cerr, err);
-        goto out;
-    }
     long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    rc = status == 204 ? MEDIA_OK : http_error(status, &b, err);
-out:
-    if (c)
-        curl_easy_cleanup(c);
-    curl_slist_free_all(hdrs);
-    free(url);
+    int rc = object_request(base_url, ca_file, token, media_id, "DELETE", "delete", &status, &b,
+                            err);
+    if (rc == MEDIA_OK && status != 204)
+        rc = http_error(status, &b, err);
     free(b.data);
     return rc;
 }
