@@ -36,6 +36,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 . "$ROOT/scripts/lib/cluster.sh"
+. "$ROOT/bench/lib.sh"
 
 MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 LOADGEN="$BUILD/bench/loadgen/parley-loadgen"
@@ -65,17 +66,6 @@ cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$TMP/cmake.log"
 cmake --build "$BUILD" --target parley-loadgen parley_plugin -j2 >>"$TMP/cmake.log" 2>&1 ||
   { tail -n 30 "$TMP/cmake.log" >&2; die "build failed"; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_port() {
-  local i
-  for ((i = 0; i < 200; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
-}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # start NODES BUS - NODES broker nodes on a fresh store; BUS=1: with three
@@ -91,7 +81,7 @@ start() {
   if [ "$bus" = 1 ]; then
     declare -a nport cport
     for i in 1 2 3; do
-      nport[i]="$(free_port)" cport[i]="$(free_port)"
+      nport[i]="$(bench_free_port)" cport[i]="$(bench_free_port)"
       routes+="${routes:+,}nats-route://127.0.0.1:${cport[i]}"
       urls+="${urls:+,}nats://127.0.0.1:${nport[i]}"
     done
@@ -100,10 +90,10 @@ start() {
       nats-server -c "$RUN_DIR/nats$i.conf" >"$RUN_DIR/nats$i.log" 2>&1 &
       PIDS+=($!)
     done
-    for i in 1 2 3; do wait_port "${nport[i]}" || die "nats$i did not start"; done
+    for i in 1 2 3; do bench_wait_port "${nport[i]}" || die "nats$i did not start"; done
   fi
   for ((i = 1; i <= nodes; i++)); do
-    NODE_PORT[i]="$(free_port)"
+    NODE_PORT[i]="$(bench_free_port)"
     cat >"$RUN_DIR/node$i.conf" <<CONF
 per_listener_settings false
 set_tcp_nodelay true
@@ -130,7 +120,7 @@ CONF
     "$MOSQUITTO" -c "$RUN_DIR/node$i.conf" >>"$RUN_DIR/node$i.out" 2>&1 &
     NODE_PID[i]=$!
     PIDS+=($!)
-    wait_port "${NODE_PORT[i]}" || { cat "$RUN_DIR/node$i.log" >&2; die "node $i did not start"; }
+    bench_wait_port "${NODE_PORT[i]}" || { cat "$RUN_DIR/node$i.log" >&2; die "node $i did not start"; }
   done
   if [ "$bus" = 1 ]; then
     for ((i = 1; i <= nodes; i++)); do
@@ -198,7 +188,7 @@ PY
   log "$tag agg$nodes: $(tail -n1 "$RESULTS")"
 }
 
-MACHINE="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -sr)"
+MACHINE="$(bench_machine)"
 STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$RESULTS"
@@ -277,17 +267,8 @@ for tag in ("max", "low"):
 PY
 
 if [ "$WRITE_DOC" = 1 ]; then
-  DOC="$ROOT/docs/benchmarks.md"
-  grep -q '<!-- cluster:begin -->' "$DOC" || die "no <!-- cluster:begin --> marker in $DOC"
-  python3 - "$DOC" "$SECTION" <<'PY'
-import sys
-doc, sec = sys.argv[1:3]
-s = open(doc).read()
-a = s.index("<!-- cluster:begin -->") + len("<!-- cluster:begin -->")
-b = s.index("<!-- cluster:end -->")
-open(doc, "w").write(s[:a] + "\n" + open(sec).read() + s[b:])
-PY
-  log "wrote $DOC"
+  bench_write_section "$ROOT/docs/benchmarks.md" cluster "$SECTION" || die "cannot write the section"
+  log "wrote $ROOT/docs/benchmarks.md"
 else
   cat "$SECTION"
 fi

@@ -40,6 +40,7 @@ done
 [ -n "$PREV" ] || PREV="$(git -C "$ROOT" merge-base HEAD main)"
 PREV_SHORT="$(git -C "$ROOT" rev-parse --short "$PREV")"
 
+. "$ROOT/bench/lib.sh"
 MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 LOADGEN="$BUILD/bench/loadgen/parley-loadgen"
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/parley-stf.XXXXXX")"
@@ -79,18 +80,6 @@ cmake --build "$TMP/prev-build" --target parley_plugin -j2 >>"$TMP/cmake.log" 2>
 declare -A PLUGIN=([parley]="$BUILD/broker-plugin/parley_plugin.so" [normal]="$BUILD/broker-plugin/parley_plugin.so"
                    [prev]="$TMP/prev-build/broker-plugin/parley_plugin.so")
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_port() {
-  local i
-  for ((i = 0; i < 200; i++)); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    kill -0 "$BROKER_PID" 2>/dev/null || return 1
-    sleep 0.05
-  done
-  return 1
-}
 
 # start_broker bare|prev|parley - a fresh broker (and store) on a free port.
 RUN_NO=0
@@ -99,7 +88,7 @@ start_broker() {
   RUN_NO=$((RUN_NO + 1))
   RUN_DIR="$TMP/run-$RUN_NO-$cfg"
   mkdir -p "$RUN_DIR"
-  PORT="$(free_port)"
+  PORT="$(bench_free_port)"
   cat >"$RUN_DIR/mosquitto.conf" <<CONF
 per_listener_settings false
 # Receipts follow a PUBACK on the sender's connection: without TCP_NODELAY,
@@ -134,7 +123,7 @@ CONF
   fi
   "$MOSQUITTO" -c "$RUN_DIR/mosquitto.conf" >"$RUN_DIR/mosquitto.log" 2>&1 &
   BROKER_PID=$!
-  wait_port "$PORT" || { cat "$RUN_DIR/mosquitto.log" >&2; die "$cfg broker did not start"; }
+  bench_wait_port "$PORT" "$BROKER_PID" || { cat "$RUN_DIR/mosquitto.log" >&2; die "$cfg broker did not start"; }
 }
 
 # flow TAG CFG ARGS... - one parley-loadgen flow run against a fresh broker.
@@ -158,7 +147,7 @@ PY
   log "$tag $cfg: $(tail -n1 "$RESULTS" | python3 -c 'import json,sys; d=json.load(sys.stdin)["r"]; print("throughput", d.get("throughput"), "p99_us", d.get("latency",{}).get("p99_us"), "stored_p99_us", (d.get("stored_latency") or {}).get("p99_us"), d.get("error",""))')"
 }
 
-MACHINE="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -sr)"
+MACHINE="$(bench_machine)"
 STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$RESULTS"
@@ -235,17 +224,8 @@ for tag in ("max", "low", "half"):
 PY
 
 if [ "$WRITE_DOC" = 1 ]; then
-  DOC="$ROOT/docs/benchmarks.md"
-  grep -q '<!-- stf:begin -->' "$DOC" || die "no <!-- stf:begin --> marker in $DOC"
-  python3 - "$DOC" "$SECTION" <<'PY'
-import sys
-doc, sec = sys.argv[1:3]
-s = open(doc).read()
-a = s.index("<!-- stf:begin -->") + len("<!-- stf:begin -->")
-b = s.index("<!-- stf:end -->")
-open(doc, "w").write(s[:a] + "\n" + open(sec).read() + s[b:])
-PY
-  log "wrote $DOC"
+  bench_write_section "$ROOT/docs/benchmarks.md" stf "$SECTION" || die "cannot write the section"
+  log "wrote $ROOT/docs/benchmarks.md"
 else
   cat "$SECTION"
 fi
