@@ -202,21 +202,14 @@ done
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 SECTION="$TMP/section.md"
-python3 - "$RESULTS" "$STARTED" "$MACHINE" "$LOAD_BEFORE" "$LOAD_AFTER" "$CMDLINE" "$PAIRS" \
+PYTHONPATH="$ROOT/bench" python3 - "$RESULTS" "$STARTED" "$MACHINE" "$LOAD_BEFORE" "$LOAD_AFTER" "$CMDLINE" "$PAIRS" \
   "$DURATION" "$WARMUP" "$LOW" >"$SECTION" <<'PY'
 import json, statistics, sys
 (results, started, machine, load0, load1, cmd, pairs, dur, warm, low) = sys.argv[1:11]
-runs = [json.loads(l) for l in open(results)]
-def get(x, *path):
-    for p in path:
-        if not isinstance(x, dict) or p not in x:
-            return None
-        x = x[p]
-    return x
+from benchrun import load, get, ms, n, med as med_of
+runs = load(results)
 def med(tag, cfg, *path):
-    v = [get(x["r"], *path) for x in runs if x["tag"] == tag and x["cfg"] == cfg]
-    v = [a for a in v if a is not None]
-    return statistics.median(v) if v else None
+    return med_of(runs, tag, cfg, *path)
 def cpu_per_msg(tag, cfg):
     v = []
     for x in runs:
@@ -225,8 +218,6 @@ def cpu_per_msg(tag, cfg):
             if d and c is not None:
                 v.append(c * 1e6 / d)
     return statistics.median(v) if v else None
-ms = lambda us: "n/a" if us is None else "{:.2f} ms".format(us / 1000)
-n = lambda v: "n/a" if v is None else "{:,.0f}".format(v)
 us = lambda v: "n/a" if v is None else "{:.0f} µs".format(v)
 names = {"one": "one node, no bus (baseline)", "same": "2 nodes + NATS, sender and recipient on node 1",
          "cross": "2 nodes + NATS, sender on node 1, recipient on node 2"}

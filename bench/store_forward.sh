@@ -172,25 +172,14 @@ done
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 SECTION="$TMP/section.md"
-python3 - "$RESULTS" "$STARTED" "$MACHINE" "$LOAD_BEFORE" "$LOAD_AFTER" "$CMDLINE" "$PREV_SHORT" \
+PYTHONPATH="$ROOT/bench" python3 - "$RESULTS" "$STARTED" "$MACHINE" "$LOAD_BEFORE" "$LOAD_AFTER" "$CMDLINE" "$PREV_SHORT" \
   "$PAIRS" "$DURATION" "$WARMUP" "$LOW" "$HALF" >"$SECTION" <<'PY'
 import json, statistics, sys
 (results, started, machine, load0, load1, cmd, prev, pairs, dur, warm, low, half) = sys.argv[1:13]
-runs = [json.loads(l) for l in open(results)]
-def get(x, *path):
-    for p in path:
-        if not isinstance(x, dict) or p not in x:
-            return None
-        x = x[p]
-    return x
+from benchrun import load, get, ms, n, med as med_of
+runs = load(results)
 def med(tag, cfg, *path):
-    v = [get(x["r"], *path) for x in runs if x["tag"] == tag and x["cfg"] == cfg]
-    v = [a for a in v if a is not None]
-    return statistics.median(v) if v else None
-def ms(us):
-    return "n/a" if us is None else "{:.2f} ms".format(us / 1000)
-def n(v):
-    return "n/a" if v is None else "{:,.0f}".format(v)
+    return med_of(runs, tag, cfg, *path)
 names = {"bare": "bare mosquitto", "prev": "previous plugin ({}: deliver, then store)".format(prev),
          "parley": "this plugin (store, then forward; woken loop), SQLite synchronous=FULL",
          "normal": "this plugin, SQLite synchronous=NORMAL"}
