@@ -75,7 +75,8 @@ log "building the previous plugin ($PREV_SHORT) in a scratch worktree"
 git -C "$ROOT" worktree add --detach "$PREV_TREE" "$PREV" >>"$TMP/cmake.log" 2>&1 || die "git worktree add $PREV"
 cmake -S "$PREV_TREE" -B "$TMP/prev-build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >>"$TMP/cmake.log" 2>&1 ||
   { tail -n 30 "$TMP/cmake.log" >&2; die "cmake configure (prev) failed"; }
-cmake --build "$TMP/prev-build" --target parley_plugin -j2 >>"$TMP/cmake.log" 2>&1 ||
+# Its own loadgen too: it registers users in the store schema that plugin reads.
+cmake --build "$TMP/prev-build" --target parley_plugin parley-loadgen -j2 >>"$TMP/cmake.log" 2>&1 ||
   { tail -n 30 "$TMP/cmake.log" >&2; die "build (prev) failed"; }
 declare -A PLUGIN=([parley]="$BUILD/broker-plugin/parley_plugin.so" [normal]="$BUILD/broker-plugin/parley_plugin.so"
                    [prev]="$TMP/prev-build/broker-plugin/parley_plugin.so")
@@ -104,7 +105,9 @@ CONF
   if [ "$cfg" = bare ]; then
     echo "allow_anonymous true" >>"$RUN_DIR/mosquitto.conf"
   else
-    "$LOADGEN" register --store "sqlite:$RUN_DIR/parley.db" --users $((2 * PAIRS)) \
+    local reg="$LOADGEN"
+    [ "$cfg" = prev ] && reg="$TMP/prev-build/bench/loadgen/parley-loadgen"
+    "$reg" register --store "sqlite:$RUN_DIR/parley.db" --users $((2 * PAIRS)) \
       >>"$RUN_DIR/register.log" 2>&1 || { cat "$RUN_DIR/register.log" >&2; die "register failed"; }
     cat >>"$RUN_DIR/mosquitto.conf" <<CONF
 allow_anonymous false
