@@ -310,7 +310,8 @@ static void ops_list(const char *me, const Parley__V1__Request *rq)
     group__foreach(ops_list_visit, &w);
     if (w.oom)
         goto oom;
-    qsort(w.a, w.n, sizeof *w.a, ops_group_cmp);
+    if (w.n > 1) /* w.a is NULL for no group: qsort's base must not be */
+        qsort(w.a, w.n, sizeof *w.a, ops_group_cmp);
     infos = calloc(w.n ? w.n : 1, sizeof *infos);
     sets = calloc(w.n ? w.n : 1, sizeof *sets);
     ptrs = calloc(w.n ? w.n : 1, sizeof *ptrs);
