@@ -13,12 +13,12 @@
 # prints it with --no-doc). Nothing here asserts a speed.
 #
 #   bench/cluster.sh [--build-dir DIR] [--rounds N] [--duration S] [--pairs N]
-#                    [--low-rate R] [--no-doc] [--keep]
+#                    [--low-rate R] [--parts max,low,agg] [--no-doc] [--keep]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${PARLEY_BUILD_DIR:-$ROOT/build-bench}"
-ROUNDS=2 DURATION=8 WARMUP=2 PAIRS=8 LOW=100 WRITE_DOC=1 KEEP=0
+ROUNDS=2 DURATION=8 WARMUP=2 PAIRS=8 LOW=100 WRITE_DOC=1 KEEP=0 PARTS=max,low,agg
 CMDLINE="bench/cluster.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -27,6 +27,7 @@ while [ $# -gt 0 ]; do
     --duration) DURATION="$2"; shift ;;
     --pairs) PAIRS="$2"; shift ;;
     --low-rate) LOW="$2"; shift ;;
+    --parts) PARTS="$2"; shift ;;
     --no-doc) WRITE_DOC=0 ;;
     --keep) KEEP=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -35,6 +36,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 . "$ROOT/scripts/lib/cluster.sh"
+. "$ROOT/bench/lib.sh"
 
 MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 LOADGEN="$BUILD/bench/loadgen/parley-loadgen"
@@ -64,17 +66,6 @@ cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$TMP/cmake.log"
 cmake --build "$BUILD" --target parley-loadgen parley_plugin -j2 >>"$TMP/cmake.log" 2>&1 ||
   { tail -n 30 "$TMP/cmake.log" >&2; die "build failed"; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_port() {
-  local i
-  for ((i = 0; i < 200; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
-}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # start NODES BUS - NODES broker nodes on a fresh store; BUS=1: with three
@@ -90,7 +81,7 @@ start() {
   if [ "$bus" = 1 ]; then
     declare -a nport cport
     for i in 1 2 3; do
-      nport[i]="$(free_port)" cport[i]="$(free_port)"
+      nport[i]="$(bench_free_port)" cport[i]="$(bench_free_port)"
       routes+="${routes:+,}nats-route://127.0.0.1:${cport[i]}"
       urls+="${urls:+,}nats://127.0.0.1:${nport[i]}"
     done
@@ -99,10 +90,10 @@ start() {
       nats-server -c "$RUN_DIR/nats$i.conf" >"$RUN_DIR/nats$i.log" 2>&1 &
       PIDS+=($!)
     done
-    for i in 1 2 3; do wait_port "${nport[i]}" || die "nats$i did not start"; done
+    for i in 1 2 3; do bench_wait_port "${nport[i]}" || die "nats$i did not start"; done
   fi
   for ((i = 1; i <= nodes; i++)); do
-    NODE_PORT[i]="$(free_port)"
+    NODE_PORT[i]="$(bench_free_port)"
     cat >"$RUN_DIR/node$i.conf" <<CONF
 per_listener_settings false
 set_tcp_nodelay true
@@ -129,7 +120,7 @@ CONF
     "$MOSQUITTO" -c "$RUN_DIR/node$i.conf" >>"$RUN_DIR/node$i.out" 2>&1 &
     NODE_PID[i]=$!
     PIDS+=($!)
-    wait_port "${NODE_PORT[i]}" || { cat "$RUN_DIR/node$i.log" >&2; die "node $i did not start"; }
+    bench_wait_port "${NODE_PORT[i]}" || { cat "$RUN_DIR/node$i.log" >&2; die "node $i did not start"; }
   done
   if [ "$bus" = 1 ]; then
     for ((i = 1; i <= nodes; i++)); do
@@ -197,34 +188,28 @@ PY
   log "$tag agg$nodes: $(tail -n1 "$RESULTS")"
 }
 
-MACHINE="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -sr)"
+MACHINE="$(bench_machine)"
 STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$RESULTS"
 CFGS=(one same cross)
+part() { [[ ",$PARTS," == *",$1,"* ]]; }
 for ((r = 1; r <= ROUNDS; r++)); do
-  for cfg in "${CFGS[@]}"; do flow max "$cfg"; done
-  for cfg in "${CFGS[@]}"; do flow low "$cfg" --rate "$LOW"; done
-  for nodes in 1 2 3; do agg max "$nodes"; done
+  if part max; then for cfg in "${CFGS[@]}"; do flow max "$cfg"; done; fi
+  if part low; then for cfg in "${CFGS[@]}"; do flow low "$cfg" --rate "$LOW"; done; fi
+  if part agg; then for nodes in 1 2 3; do agg max "$nodes"; done; fi
 done
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 SECTION="$TMP/section.md"
-python3 - "$RESULTS" "$STARTED" "$MACHINE" "$LOAD_BEFORE" "$LOAD_AFTER" "$CMDLINE" "$PAIRS" \
+PYTHONPATH="$ROOT/bench" python3 - "$RESULTS" "$STARTED" "$MACHINE" "$LOAD_BEFORE" "$LOAD_AFTER" "$CMDLINE" "$PAIRS" \
   "$DURATION" "$WARMUP" "$LOW" >"$SECTION" <<'PY'
 import json, statistics, sys
 (results, started, machine, load0, load1, cmd, pairs, dur, warm, low) = sys.argv[1:11]
-runs = [json.loads(l) for l in open(results)]
-def get(x, *path):
-    for p in path:
-        if not isinstance(x, dict) or p not in x:
-            return None
-        x = x[p]
-    return x
+from benchrun import load, get, ms, n, med as med_of
+runs = load(results)
 def med(tag, cfg, *path):
-    v = [get(x["r"], *path) for x in runs if x["tag"] == tag and x["cfg"] == cfg]
-    v = [a for a in v if a is not None]
-    return statistics.median(v) if v else None
+    return med_of(runs, tag, cfg, *path)
 def cpu_per_msg(tag, cfg):
     v = []
     for x in runs:
@@ -233,8 +218,6 @@ def cpu_per_msg(tag, cfg):
             if d and c is not None:
                 v.append(c * 1e6 / d)
     return statistics.median(v) if v else None
-ms = lambda us: "n/a" if us is None else "{:.2f} ms".format(us / 1000)
-n = lambda v: "n/a" if v is None else "{:,.0f}".format(v)
 us = lambda v: "n/a" if v is None else "{:.0f} µs".format(v)
 names = {"one": "one node, no bus (baseline)", "same": "2 nodes + NATS, sender and recipient on node 1",
          "cross": "2 nodes + NATS, sender on node 1, recipient on node 2"}
@@ -245,7 +228,7 @@ w("Command: `{}` ({} sender/receiver pairs, QoS 1, 100-byte bodies, STORED recei
   "{} s measured after {} s warmup per run, every run against fresh brokers, NATS servers and "
   "SQLite store, configurations alternated; medians of the runs). Broker CPU is the user+system "
   "time of every broker process during the whole run (NATS servers not counted), per message sent "
-  "message.".format(cmd.strip(), pairs, dur, warm))
+  "(warmup and drain included).".format(cmd.strip(), pairs, dur, warm))
 w("")
 w("| configuration | max throughput (msg/s) | broker CPU per message at max | deliver p50 / p99 at {} msg/s | STORED p50 / p99 at {} msg/s |".format(low, low))
 w("|---|---:|---:|---:|---:|")
@@ -275,17 +258,8 @@ for tag in ("max", "low"):
 PY
 
 if [ "$WRITE_DOC" = 1 ]; then
-  DOC="$ROOT/docs/benchmarks.md"
-  grep -q '<!-- cluster:begin -->' "$DOC" || die "no <!-- cluster:begin --> marker in $DOC"
-  python3 - "$DOC" "$SECTION" <<'PY'
-import sys
-doc, sec = sys.argv[1:3]
-s = open(doc).read()
-a = s.index("<!-- cluster:begin -->") + len("<!-- cluster:begin -->")
-b = s.index("<!-- cluster:end -->")
-open(doc, "w").write(s[:a] + "\n" + open(sec).read() + s[b:])
-PY
-  log "wrote $DOC"
+  bench_write_section "$ROOT/docs/benchmarks.md" cluster "$SECTION" || die "cannot write the section"
+  log "wrote $ROOT/docs/benchmarks.md"
 else
   cat "$SECTION"
 fi

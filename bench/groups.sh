@@ -25,6 +25,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$ROOT/bench/lib.sh"
 BUILD="${PARLEY_BUILD_DIR:-$ROOT/build-bench}"
 DO_BUILD=1 MEMBERS=1024 MESSAGES=50 PAYLOAD=100 ROUNDS=2 WRITE_DOC=1 KEEP=0
 CMDLINE="bench/groups.sh $*"
@@ -81,17 +82,6 @@ fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ "$(ulimit -n)" -gt $((MEMBERS + 64)) ] || die "open-file limit $(ulimit -n) too low for $MEMBERS members"
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_port() {
-  local i
-  for ((i = 0; i < 100; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 # start_broker bare|parley - a fresh broker (and store) on a free port.
 RUN_NO=0
@@ -100,7 +90,7 @@ start_broker() {
   RUN_NO=$((RUN_NO + 1))
   RUN_DIR="$TMP/run-$RUN_NO-$cfg"
   mkdir -p "$RUN_DIR"
-  PORT="$(free_port)"
+  PORT="$(bench_free_port)"
   # Identical broker settings for both; the plugin run adds only the plugin.
   cat >"$RUN_DIR/mosquitto.conf" <<CONF
 per_listener_settings false
@@ -129,7 +119,7 @@ CONF
   fi
   "$MOSQUITTO" -c "$RUN_DIR/mosquitto.conf" >"$RUN_DIR/mosquitto.log" 2>&1 &
   BROKER_PID=$!
-  wait_port "$PORT" || { cat "$RUN_DIR/mosquitto.log" >&2; die "$cfg broker did not start"; }
+  bench_wait_port "$PORT" || { cat "$RUN_DIR/mosquitto.log" >&2; die "$cfg broker did not start"; }
 }
 
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -7,7 +7,10 @@
 #           the idle tick), built from git (--prev REV, default: the merge
 #           base of HEAD and main) in a scratch worktree
 #   parley  this tree's plugin (store, then forward; the loop woken by the
-#           plugin's wake connection)
+#           plugin's wake connection), SQLite synchronous=FULL (the default:
+#           every commit waits for fsync)
+#   normal  the same plugin on sqlite:...?synchronous=normal (WAL commits
+#           survive a crash of the process, not of the machine)
 # Writes the section between <!-- stf:begin --> and <!-- stf:end --> of
 # docs/benchmarks.md (or prints it with --no-doc). Nothing here asserts a speed.
 #
@@ -37,6 +40,7 @@ done
 [ -n "$PREV" ] || PREV="$(git -C "$ROOT" merge-base HEAD main)"
 PREV_SHORT="$(git -C "$ROOT" rev-parse --short "$PREV")"
 
+. "$ROOT/bench/lib.sh"
 MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 LOADGEN="$BUILD/bench/loadgen/parley-loadgen"
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/parley-stf.XXXXXX")"
@@ -71,22 +75,12 @@ log "building the previous plugin ($PREV_SHORT) in a scratch worktree"
 git -C "$ROOT" worktree add --detach "$PREV_TREE" "$PREV" >>"$TMP/cmake.log" 2>&1 || die "git worktree add $PREV"
 cmake -S "$PREV_TREE" -B "$TMP/prev-build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >>"$TMP/cmake.log" 2>&1 ||
   { tail -n 30 "$TMP/cmake.log" >&2; die "cmake configure (prev) failed"; }
-cmake --build "$TMP/prev-build" --target parley_plugin -j2 >>"$TMP/cmake.log" 2>&1 ||
+# Its own loadgen too: it registers users in the store schema that plugin reads.
+cmake --build "$TMP/prev-build" --target parley_plugin parley-loadgen -j2 >>"$TMP/cmake.log" 2>&1 ||
   { tail -n 30 "$TMP/cmake.log" >&2; die "build (prev) failed"; }
-declare -A PLUGIN=([parley]="$BUILD/broker-plugin/parley_plugin.so" [prev]="$TMP/prev-build/broker-plugin/parley_plugin.so")
+declare -A PLUGIN=([parley]="$BUILD/broker-plugin/parley_plugin.so" [normal]="$BUILD/broker-plugin/parley_plugin.so"
+                   [prev]="$TMP/prev-build/broker-plugin/parley_plugin.so")
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_port() {
-  local i
-  for ((i = 0; i < 200; i++)); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    kill -0 "$BROKER_PID" 2>/dev/null || return 1
-    sleep 0.05
-  done
-  return 1
-}
 
 # start_broker bare|prev|parley - a fresh broker (and store) on a free port.
 RUN_NO=0
@@ -95,7 +89,7 @@ start_broker() {
   RUN_NO=$((RUN_NO + 1))
   RUN_DIR="$TMP/run-$RUN_NO-$cfg"
   mkdir -p "$RUN_DIR"
-  PORT="$(free_port)"
+  PORT="$(bench_free_port)"
   cat >"$RUN_DIR/mosquitto.conf" <<CONF
 per_listener_settings false
 # Receipts follow a PUBACK on the sender's connection: without TCP_NODELAY,
@@ -111,12 +105,14 @@ CONF
   if [ "$cfg" = bare ]; then
     echo "allow_anonymous true" >>"$RUN_DIR/mosquitto.conf"
   else
-    "$LOADGEN" register --store "sqlite:$RUN_DIR/parley.db" --users $((2 * PAIRS)) \
+    local reg="$LOADGEN"
+    [ "$cfg" = prev ] && reg="$TMP/prev-build/bench/loadgen/parley-loadgen"
+    "$reg" register --store "sqlite:$RUN_DIR/parley.db" --users $((2 * PAIRS)) \
       >>"$RUN_DIR/register.log" 2>&1 || { cat "$RUN_DIR/register.log" >&2; die "register failed"; }
     cat >>"$RUN_DIR/mosquitto.conf" <<CONF
 allow_anonymous false
 plugin ${PLUGIN[$cfg]}
-plugin_opt_store sqlite:$RUN_DIR/parley.db
+plugin_opt_store sqlite:$RUN_DIR/parley.db$([ "$cfg" = normal ] && echo '?synchronous=normal')
 plugin_opt_rate_messages 1000000
 plugin_opt_rate_bytes 1099511627776
 plugin_opt_rate_user_messages 1000000
@@ -124,13 +120,13 @@ plugin_opt_rate_user_bytes 1099511627776
 CONF
     # The new plugin wakes the loop through a unix socket listener; the old
     # one has no such option (it would refuse it), so only parley gets it.
-    [ "$cfg" = parley ] && printf 'plugin_opt_wake_socket %s\nlistener 0 %s\n' \
+    [ "$cfg" = parley ] || [ "$cfg" = normal ] && printf 'plugin_opt_wake_socket %s\nlistener 0 %s\n' \
       "$RUN_DIR/wake.sock" "$RUN_DIR/wake.sock" >>"$RUN_DIR/mosquitto.conf"
     [ "$(id -u)" = 0 ] && echo "user root" >>"$RUN_DIR/mosquitto.conf"
   fi
   "$MOSQUITTO" -c "$RUN_DIR/mosquitto.conf" >"$RUN_DIR/mosquitto.log" 2>&1 &
   BROKER_PID=$!
-  wait_port "$PORT" || { cat "$RUN_DIR/mosquitto.log" >&2; die "$cfg broker did not start"; }
+  bench_wait_port "$PORT" "$BROKER_PID" || { cat "$RUN_DIR/mosquitto.log" >&2; die "$cfg broker did not start"; }
 }
 
 # flow TAG CFG ARGS... - one parley-loadgen flow run against a fresh broker.
@@ -154,11 +150,11 @@ PY
   log "$tag $cfg: $(tail -n1 "$RESULTS" | python3 -c 'import json,sys; d=json.load(sys.stdin)["r"]; print("throughput", d.get("throughput"), "p99_us", d.get("latency",{}).get("p99_us"), "stored_p99_us", (d.get("stored_latency") or {}).get("p99_us"), d.get("error",""))')"
 }
 
-MACHINE="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -sr)"
+MACHINE="$(bench_machine)"
 STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$RESULTS"
-CFGS=(bare prev parley)
+CFGS=(bare prev parley normal)
 for ((r = 1; r <= ROUNDS; r++)); do
   for cfg in "${CFGS[@]}"; do flow max "$cfg"; done
 done
@@ -167,7 +163,7 @@ import json, statistics, sys
 v = [json.loads(l) for l in open(sys.argv[1])]
 t = [statistics.median(ts) for ts in
      ([x["r"].get("throughput", 0) for x in v if x["tag"] == "max" and x["cfg"] == c]
-      for c in ("bare", "prev", "parley")) if ts]
+      for c in ("bare", "prev", "parley", "normal")) if ts]
 print(int(min(t) / 2) if t and min(t) > 0 else 1000)
 PY
 )"
@@ -179,27 +175,17 @@ done
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 SECTION="$TMP/section.md"
-python3 - "$RESULTS" "$STARTED" "$MACHINE" "$LOAD_BEFORE" "$LOAD_AFTER" "$CMDLINE" "$PREV_SHORT" \
+PYTHONPATH="$ROOT/bench" python3 - "$RESULTS" "$STARTED" "$MACHINE" "$LOAD_BEFORE" "$LOAD_AFTER" "$CMDLINE" "$PREV_SHORT" \
   "$PAIRS" "$DURATION" "$WARMUP" "$LOW" "$HALF" >"$SECTION" <<'PY'
 import json, statistics, sys
 (results, started, machine, load0, load1, cmd, prev, pairs, dur, warm, low, half) = sys.argv[1:13]
-runs = [json.loads(l) for l in open(results)]
-def get(x, *path):
-    for p in path:
-        if not isinstance(x, dict) or p not in x:
-            return None
-        x = x[p]
-    return x
+from benchrun import load, get, ms, n, med as med_of
+runs = load(results)
 def med(tag, cfg, *path):
-    v = [get(x["r"], *path) for x in runs if x["tag"] == tag and x["cfg"] == cfg]
-    v = [a for a in v if a is not None]
-    return statistics.median(v) if v else None
-def ms(us):
-    return "n/a" if us is None else "{:.2f} ms".format(us / 1000)
-def n(v):
-    return "n/a" if v is None else "{:,.0f}".format(v)
+    return med_of(runs, tag, cfg, *path)
 names = {"bare": "bare mosquitto", "prev": "previous plugin ({}: deliver, then store)".format(prev),
-         "parley": "this plugin (store, then forward; woken loop)"}
+         "parley": "this plugin (store, then forward; woken loop), SQLite synchronous=FULL",
+         "normal": "this plugin, SQLite synchronous=NORMAL"}
 w = print
 w("Measured {} on {}; load average {} before, {} after.".format(started, machine, load0, load1))
 w("")
@@ -209,7 +195,7 @@ w("Command: `{}` ({} sender/receiver pairs, QoS 1, 100-byte bodies, {} s measure
 w("")
 w("| configuration | max throughput (msg/s) | deliver p50 / p99 at {} msg/s | STORED p50 / p99 at {} msg/s | deliver p50 / p99 at {} msg/s (half load) | STORED p50 / p99 at {} msg/s |".format(low, low, n(float(half)), n(float(half))))
 w("|---|---:|---:|---:|---:|---:|")
-for c in ("bare", "prev", "parley"):
+for c in ("bare", "prev", "parley", "normal"):
     st = lambda tag, p: "—" if c == "bare" else ms(med(tag, c, "stored_latency", p))
     w("| {} | {} | {} / {} | {} / {} | {} / {} | {} / {} |".format(
         names[c], n(med("max", c, "throughput")),
@@ -221,7 +207,7 @@ w("")
 w("Every run (throughput msg/s; deliver p99; STORED p99):")
 w("")
 for tag in ("max", "low", "half"):
-    for c in ("bare", "prev", "parley"):
+    for c in ("bare", "prev", "parley", "normal"):
         rs = [x for x in runs if x["tag"] == tag and x["cfg"] == c]
         w("- {} {}: {}".format(tag, c, "; ".join("{} msg/s, {}, {}{}".format(
             n(get(x["r"], "throughput")), ms(get(x["r"], "latency", "p99_us")),
@@ -230,17 +216,8 @@ for tag in ("max", "low", "half"):
 PY
 
 if [ "$WRITE_DOC" = 1 ]; then
-  DOC="$ROOT/docs/benchmarks.md"
-  grep -q '<!-- stf:begin -->' "$DOC" || die "no <!-- stf:begin --> marker in $DOC"
-  python3 - "$DOC" "$SECTION" <<'PY'
-import sys
-doc, sec = sys.argv[1:3]
-s = open(doc).read()
-a = s.index("<!-- stf:begin -->") + len("<!-- stf:begin -->")
-b = s.index("<!-- stf:end -->")
-open(doc, "w").write(s[:a] + "\n" + open(sec).read() + s[b:])
-PY
-  log "wrote $DOC"
+  bench_write_section "$ROOT/docs/benchmarks.md" stf "$SECTION" || die "cannot write the section"
+  log "wrote $ROOT/docs/benchmarks.md"
 else
   cat "$SECTION"
 fi

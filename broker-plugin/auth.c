@@ -88,7 +88,7 @@ static bool auth_lookup_now(const char *user_id)
 {
     if (!auth_store)
         return false;
-    int64_t now = pp_now_ms();
+    int64_t now = clock_now_ms();
     if (now - auth_lookup_window_ms >= 1000) {
         auth_lookup_window_ms = now;
         auth_lookups_in_window = 0;

@@ -154,7 +154,7 @@ static void bus_msg_done(pp_task *t, bool stopping)
             /* no_echo: this is not our own frame but another node's with
              * our id, and the two would be taken for one. */
             atomic_fetch_add(&st_drop_in, 1);
-            int64_t now = pp_mono_us();
+            int64_t now = clock_mono_us();
             if (now - bus_dup_warned_us > 60 * 1000000LL || !bus_dup_warned_us) {
                 bus_dup_warned_us = now;
                 mosquitto_log_printf(MOSQ_LOG_ERR,

@@ -46,7 +46,7 @@ static uint64_t cl_expired; /* entries dropped because their node went quiet */
 
 static int64_t cl_mono_ms(void)
 {
-    return pp_mono_us() / 1000;
+    return clock_mono_us() / 1000;
 }
 
 static void cl_user_free(void *p)
@@ -148,7 +148,7 @@ static void cl_gone(const char *user)
 {
     strmap_remove(cl_remote, user);
     if (!presence__local_online(user))
-        presence__publish(user, false, pp_now_ms());
+        presence__publish(user, false, clock_now_ms());
 }
 
 static void cl_remote_on(const char *user, const char *node, int64_t expires_ms)
@@ -177,7 +177,7 @@ static void cl_remote_on(const char *user, const char *node, int64_t expires_ms)
     v[u->n].expires_ms = expires_ms;
     u->n++;
     if (u->n == 1 && !presence__local_online(user))
-        presence__publish(user, true, pp_now_ms());
+        presence__publish(user, true, clock_now_ms());
 }
 
 static void cl_remote_off(const char *user, const char *node)

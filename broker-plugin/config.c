@@ -4,8 +4,9 @@
  * with the same keys, whose values win. On SIGHUP (MOSQ_EVT_RELOAD) the
  * options are parsed again; mosquitto 2.0.11 hands the plugin no options on
  * reload, so the start-up ones are reused and the options file is re-read:
- * that file is how limits change without a restart. The store URI and the
- * writer's batching only change with a restart.
+ * that file is how limits change without a restart. The store URI, the
+ * writer's batching, the wake socket, the cluster options and the metrics
+ * endpoint's address only change with a restart.
  */
 #include "plugin_int.h"
 #include "bus.h"
@@ -32,6 +33,7 @@ static void config_free(pp_config *c)
     free(c->wake_socket);
     free(c->cluster_nats);
     free(c->node_id);
+    free(c->metrics_listen);
     memset(c, 0, sizeof *c);
 }
 
@@ -74,6 +76,8 @@ static bool config_apply(pp_config *c, const char *k, const char *v)
         return config_string(&c->wake_socket, v);
     if (!strcmp(k, "cluster_nats"))
         return config_string(&c->cluster_nats, v);
+    if (!strcmp(k, "metrics_listen"))
+        return config_string(&c->metrics_listen, v); /* checked when the endpoint starts */
     if (!strcmp(k, "node_id")) {
         if (!bus__valid_node_id(v)) {
             mosquitto_log_printf(MOSQ_LOG_ERR,
@@ -185,7 +189,8 @@ static bool config_file(pp_config *c, const char *path)
                 val++;
         }
         if (!strcmp(p, "store") || !strcmp(p, "options_file") || !strcmp(p, "wake_socket") ||
-            !strcmp(p, "cluster_nats") || !strcmp(p, "node_id"))
+            !strcmp(p, "cluster_nats") || !strcmp(p, "node_id") ||
+            !strcmp(p, "metrics_listen"))
             continue; /* only in mosquitto.conf */
         ok = config_apply(c, p, val);
     }
@@ -301,6 +306,9 @@ void config__reload(struct mosquitto_opt *opts, int n)
     c.node_id = pp.cfg.node_id;
     c.cluster_debug = pp.cfg.cluster_debug;
     pp.cfg.cluster_nats = pp.cfg.node_id = NULL;
+    free(c.metrics_listen); /* the endpoint keeps its address until a restart */
+    c.metrics_listen = pp.cfg.metrics_listen;
+    pp.cfg.metrics_listen = NULL;
     config_free(&pp.cfg);
     pp.cfg = c;
     mosquitto_log_printf(MOSQ_LOG_NOTICE,

@@ -72,7 +72,7 @@ int dispatch__message_cb(int event, void *event_data, void *userdata)
 
 int dispatch__tick_cb(int event, void *event_data, void *userdata)
 {
-    int64_t now_us = pp_mono_us();
+    int64_t now_us = clock_mono_us();
     if (pp.last_tick_us) {
         uint64_t gap = (uint64_t)(now_us - pp.last_tick_us);
         pp.m.tick_gap_us_total += gap;
@@ -84,7 +84,7 @@ int dispatch__tick_cb(int event, void *event_data, void *userdata)
     wake__ticked(); /* before the drain: a task queued from here on wakes again */
     willguard__tick();
     tasks__drain(false);
-    int64_t now_ms = pp_now_ms();
+    int64_t now_ms = clock_now_ms();
     presence__sweep(now_ms);
     cluster__tick();
     gsync__tick();

@@ -296,7 +296,7 @@ static void envelope_send(struct mosquitto_evt_message *ed, const char *me, cons
         reason = "no such user";
         goto reject;
     }
-    if (!envelope_chat(chat_id, me, recipient, pp_now_ms())) {
+    if (!envelope_chat(chat_id, me, recipient, clock_now_ms())) {
         why = PP_REJ_OVERLOADED;
         reason = "the server's store queue is full; retry later";
         goto reject;

@@ -192,7 +192,7 @@ static void ops_create(const char *me, const Parley__V1__Request *rq)
     if (!reply)
         return;
     group *g = group__new(chat_id);
-    int64_t now = pp_now_ms();
+    int64_t now = clock_now_ms();
     if (!g || !(g->name = strdup(c->name)) || !(g->description = strdup(c->description)) ||
         !(g->created_by = strdup(me)))
         goto oom;
@@ -363,7 +363,7 @@ static void ops_add(const char *me, const Parley__V1__Request *rq)
     group_reply *reply = ops_reply(me, rq->req_id, g->chat_id);
     if (!reply)
         return;
-    int64_t now = pp_now_ms();
+    int64_t now = clock_now_ms();
     /* New members start after the current last seq: the announcement is
      * the first message they can sync. */
     for (size_t i = 0; i < a->n_user_ids; i++) {

@@ -62,7 +62,7 @@ static gsync_stats gs_st;
 
 static int64_t gs_now_ms(void)
 {
-    return pp_mono_us() / 1000;
+    return clock_mono_us() / 1000;
 }
 
 static void gs_item_free(gs_item *it)

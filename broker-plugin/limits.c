@@ -6,6 +6,12 @@
  * have room, and then is charged to both. Client buckets are forgotten on
  * disconnect, user buckets once they have refilled completely (checked at
  * every metrics report).
+ *
+ * limits/rate_limited_clients counts each client refused during a metrics
+ * interval when it is first refused, not by walking the buckets at the
+ * report: a client that bursts and disconnects before the report (its
+ * bucket is gone) still counts, so a report that shows refusals never
+ * shows 0 clients.
  */
 #include "plugin_int.h"
 
@@ -21,6 +27,7 @@ typedef struct {
 
 static strmap *lim_buckets;      /* client id -> bucket */
 static strmap *lim_user_buckets; /* user id -> bucket */
+static size_t lim_limited_clients; /* clients first refused in this interval */
 
 int limits__init(void)
 {
@@ -31,6 +38,7 @@ int limits__init(void)
 
 void limits__cleanup(void)
 {
+    lim_limited_clients = 0;
     strmap_free(lim_buckets);
     lim_buckets = NULL;
     strmap_free(lim_user_buckets);
@@ -75,7 +83,7 @@ static bool limits_room(const limits_bucket *b, double rate_b, size_t len)
 
 bool limits__allow(const char *user, const char *client_id, size_t len)
 {
-    int64_t now = pp_mono_us();
+    int64_t now = clock_mono_us();
     limits_bucket *c = limits_refill(lim_buckets, client_id, pp.cfg.rate_messages,
                                      pp.cfg.rate_bytes, now);
     limits_bucket *u = limits_refill(lim_user_buckets, user, pp.cfg.rate_user_messages,
@@ -84,8 +92,10 @@ bool limits__allow(const char *user, const char *client_id, size_t len)
     bool ok_c = !c || limits_room(c, pp.cfg.rate_bytes, len);
     bool ok_u = !u || limits_room(u, pp.cfg.rate_user_bytes, len);
     if (!ok_c || !ok_u) {
-        if (c)
+        if (c && !c->limited) {
             c->limited = true; /* also when refused because of its user */
+            lim_limited_clients++;
+        }
         if (u && !ok_u)
             u->limited = true;
         return false;
@@ -106,13 +116,10 @@ void limits__forget(const char *client_id)
     strmap_remove(lim_buckets, client_id);
 }
 
-static void limits_count(const char *key, void *value, void *ctx)
+static void limits_clear(const char *key, void *value, void *ctx)
 {
     limits_bucket *b = value;
-    if (b->limited) {
-        (*(size_t *)ctx)++;
-        b->limited = false;
-    }
+    b->limited = false;
 }
 
 typedef struct {
@@ -143,12 +150,13 @@ static void limits_find_full(const char *key, void *value, void *ctx)
 
 size_t limits__limited_clients(void)
 {
-    size_t n = 0;
-    strmap_foreach(lim_buckets, limits_count, &n);
+    size_t n = lim_limited_clients;
+    lim_limited_clients = 0;
+    strmap_foreach(lim_buckets, limits_clear, NULL);
     /* User buckets that refilled completely hold no information: drop them
      * (keys are collected first; the map is not changed while walked). */
-    limits_sweep w = {.now = pp_mono_us()};
-    strmap_foreach(lim_user_buckets, limits_count, &(size_t){0});
+    limits_sweep w = {.now = clock_mono_us()};
+    strmap_foreach(lim_user_buckets, limits_clear, NULL);
     strmap_foreach(lim_user_buckets, limits_find_full, &w);
     for (size_t i = 0; i < w.n; i++) {
         strmap_remove(lim_user_buckets, w.full[i]);

@@ -141,7 +141,7 @@ int message__submit(const pp_send *s, pp_committed_fn hook, void *ctx)
     m->server_id = strdup(server_id);
     m->sender = strdup(s->sender);
     m->client_msg_id = strdup(s->client_msg_id);
-    m->server_ts = pp_now_ms();
+    m->server_ts = clock_now_ms();
     m->body_len = s->body.len;
     m->body = malloc(s->body.len ? s->body.len : 1);
     m->media_id = dup_or_null(s->media_id);

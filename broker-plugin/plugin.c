@@ -10,6 +10,10 @@
 #include "gsync.h"
 #include "hardening.h"
 #include "log.h"
+#include "metrics_http.h"
+
+/* From MOSQ_EVT_RELOAD to the next tick (basic_auth_cb). */
+static bool pp_reload_recheck;
 
 /* MOSQ_EVT_RELOAD: apply the options that can change at run time
  * (config.c). mosquitto 2.0.11 passes no plugin options on reload, so the
@@ -19,6 +23,29 @@ static int reload_cb(int event, void *event_data, void *userdata)
     struct mosquitto_evt_reload *ed = event_data;
     config__reload(ed->options, ed->option_count);
     worker__set_refresh_ms(pp.cfg.key_refresh_ms);
+    metrics_http__set_interval(pp.cfg.metrics_interval_s);
+    pp_reload_recheck = true;
+    return MOSQ_ERR_SUCCESS;
+}
+
+/* Right after MOSQ_EVT_RELOAD, before its next tick, mosquitto 2.0.11
+ * (mosquitto_security_apply) authenticates every client id it knows again,
+ * connected or an offline persistent session, with the username and
+ * password of its last CONNECT. The plugin checked those at that CONNECT
+ * and closes a connection whose token expires (presence.c), so the re-check
+ * passes: refusing it logged a "refused CONNECT" and counted
+ * auth/failed/expired for every session whose short-lived token had
+ * expired since, on every SIGHUP. */
+static int basic_auth_cb(int event, void *event_data, void *userdata)
+{
+    if (pp_reload_recheck)
+        return MOSQ_ERR_SUCCESS;
+    return auth__basic_auth_cb(event, event_data, userdata);
+}
+
+static int reload_done_cb(int event, void *event_data, void *userdata)
+{
+    pp_reload_recheck = false;
     return MOSQ_ERR_SUCCESS;
 }
 
@@ -26,7 +53,7 @@ static const struct {
     int event;
     MOSQ_FUNC_generic_callback cb;
 } pp_callbacks[] = {
-    {MOSQ_EVT_BASIC_AUTH, auth__basic_auth_cb},
+    {MOSQ_EVT_BASIC_AUTH, basic_auth_cb},
     /* acl.c's table, behind the will guard (willguard.c) */
     {MOSQ_EVT_ACL_CHECK, willguard__acl_cb},
     {MOSQ_EVT_MESSAGE, dispatch__message_cb},
@@ -34,6 +61,7 @@ static const struct {
     {MOSQ_EVT_DISCONNECT, presence__disconnect_cb},
     {MOSQ_EVT_DISCONNECT, willguard__disconnect_cb},
     {MOSQ_EVT_RELOAD, reload_cb},
+    {MOSQ_EVT_TICK, reload_done_cb},
 };
 #define PP_NCALLBACKS (sizeof pp_callbacks / sizeof pp_callbacks[0])
 
@@ -52,6 +80,8 @@ PP_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
 {
     store_t *s = NULL;
     size_t registered = 0;
+    if (logging__init() != 0)
+        return MOSQ_ERR_INVAL;
     int rc = config__init(options, option_count);
     if (rc != MOSQ_ERR_SUCCESS)
         return rc;
@@ -85,6 +115,8 @@ PP_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
     route__init();
     if (cluster__init() != 0 || gsync__init() != 0 || bus__start() != 0)
         goto fail;
+    if (metrics_http__start(pp.cfg.metrics_listen, pp.cfg.metrics_interval_s) != 0)
+        goto fail;
     for (; registered < PP_NCALLBACKS; registered++) {
         if (mosquitto_callback_register(pp.id, pp_callbacks[registered].event,
                                         pp_callbacks[registered].cb, NULL, NULL) != MOSQ_ERR_SUCCESS) {
@@ -93,7 +125,7 @@ PP_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
             goto fail;
         }
     }
-    pp.next_metrics_ms = pp_now_ms() + (int64_t)pp.cfg.metrics_interval_s * 1000;
+    pp.next_metrics_ms = clock_now_ms() + (int64_t)pp.cfg.metrics_interval_s * 1000;
     mosquitto_log_printf(MOSQ_LOG_NOTICE, "parley: plugin ready (store %s, max_payload %zu)",
                          pp.cfg.store_uri, pp.cfg.max_payload);
     return MOSQ_ERR_SUCCESS;
@@ -103,6 +135,7 @@ fail:
         mosquitto_callback_unregister(pp.id, pp_callbacks[registered].event,
                                       pp_callbacks[registered].cb, NULL);
     }
+    metrics_http__stop();
     bus__stop();
     wake__stop();
     worker__stop();
@@ -126,6 +159,7 @@ PP_EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opt
 {
     for (size_t i = PP_NCALLBACKS; i > 0; i--)
         mosquitto_callback_unregister(pp.id, pp_callbacks[i - 1].event, pp_callbacks[i - 1].cb, NULL);
+    metrics_http__stop();
     cluster__leave(); /* the other nodes drop this node's users at once */
     bus__stop();      /* flushes the goodbye (bounded), then closes */
     wake__stop();

@@ -25,6 +25,20 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include "clock.h"
+/* logging.c: the plugin's lines go through common/log.h (PARLEY_LOG_LEVEL,
+ * PARLEY_LOG_FORMAT), as the HTTP services' do. logging__init reads the
+ * environment (-1: an unknown value, logged). Every mosquitto_log_printf
+ * call in the plugin's files lands in logging__printf. */
+int logging__init(void);
+void logging__printf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define mosquitto_log_printf logging__printf
+/* mosquitto 2.0.11's mosquitto_broker_publish_copy() copies the payload with
+ * plain calloc() and the broker releases it with mosquitto__free(): the
+ * memory count drifts down by every payload until it wraps and memory_limit
+ * refuses every allocation. Use publish__copy() (publish.c). */
+#pragma GCC poison mosquitto_broker_publish_copy
+
 #include "ids.h"
 #include "parley.pb-c.h"
 #include "store.h"
@@ -70,6 +84,7 @@ typedef struct {
     char *node_id;            /* plugin_opt_node_id: this node's id (default: random per start) */
     bool cluster_debug;       /* plugin_opt_cluster_debug: log the bus's test payloads */
     int cluster_heartbeat_ms; /* plugin_opt_cluster_heartbeat_ms: presence heartbeat (2000) */
+    char *metrics_listen;     /* plugin_opt_metrics_listen: Prometheus HOST:PORT; NULL = none */
 } pp_config;
 
 /* config.c: parse plugin_opt_* (and the options file) into pp.cfg. */
@@ -181,15 +196,15 @@ typedef struct {
 
 extern pp_state pp;
 
-/* Milliseconds since the Unix epoch / monotonic microseconds. */
-int64_t pp_now_ms(void);
-int64_t pp_mono_us(void);
-
 /* ------------------------------------------------------------ publish helpers (publish.c) */
 
 /* Encode msg and publish it to topic (QoS 1). Returns MOSQ_ERR_*. */
 int publish__msg(const char *topic, const ProtobufCMessage *msg, bool retain);
-/* Publish a copy of payload to topic on this node (QoS 1, not retained). */
+/* Publish a copy of payload to topic on this node; the copy is made with
+ * mosquitto_malloc (never mosquitto_broker_publish_copy: its plain calloc
+ * corrupts mosquitto 2.0.11's memory count, see publish.c). MOSQ_ERR_*. */
+int publish__copy(const char *topic, const void *payload, size_t len, int qos, bool retain);
+/* publish__copy at QoS 1, not retained; a failure is logged. */
 int publish__raw(const char *topic, const void *payload, size_t len);
 /* Replace the event's topic with PP_DISCARD_TOPIC and clear retain, so the
  * publish is acknowledged and routed nowhere. */

@@ -272,7 +272,7 @@ int presence__admit(struct mosquitto *client, const char *user, const char *clie
     snprintf(key, sizeof key, "%p", (void *)client);
     if (strmap_get(pr_conns, key))
         return 0;
-    int64_t now = pp_now_ms();
+    int64_t now = clock_now_ms();
     bool takeover = strmap_get(pr_cids, client_id) != NULL;
     presence_user *pu = strmap_get(pr_users, user);
     if (!takeover && pu && pu->connections >= pp.cfg.max_conns_per_user)
@@ -340,7 +340,7 @@ int presence__disconnect_cb(int event, void *event_data, void *userdata)
     if (!c)
         return MOSQ_ERR_SUCCESS;
     heap_remove(c);
-    int64_t now = pp_now_ms();
+    int64_t now = clock_now_ms();
     size_t *cid_n = strmap_get(pr_cids, c->client_id);
     if (cid_n && --*cid_n == 0)
         strmap_remove(pr_cids, c->client_id);

@@ -5,6 +5,7 @@
  */
 #include "plugin_int.h"
 
+#include <limits.h>
 #include <string.h>
 
 int publish__msg(const char *topic, const ProtobufCMessage *msg, bool retain)
@@ -24,20 +25,36 @@ int publish__msg(const char *topic, const ProtobufCMessage *msg, bool retain)
     return rc;
 }
 
-int publish__raw(const char *topic, const void *payload, size_t len)
+/* mosquitto_broker_publish_copy() is never used: in 2.0.11 it copies the
+ * payload with plain calloc() (src/plugin_public.c), and queue_plugin_msgs()
+ * (src/loop.c) releases it with mosquitto__free(), which subtracts its size
+ * from the broker's memory count without it ever having been added. Each call
+ * lowers $SYS/broker/heap/current by at least 24 bytes until the unsigned
+ * count wraps, and from then on every allocation fails the memory_limit check:
+ * clients are dropped "due to out of memory" (docs/broker-plugin.md,
+ * "mosquitto 2.0.11 behaviour"). The copy is made here with mosquitto_malloc. */
+int publish__copy(const char *topic, const void *payload, size_t len, int qos, bool retain)
 {
+    if (len > INT_MAX)
+        return MOSQ_ERR_INVAL;
     uint8_t *buf = mosquitto_malloc(len ? len : 1);
     if (!buf)
         return MOSQ_ERR_NOMEM;
     if (len)
         memcpy(buf, payload, len);
     /* On success mosquitto owns buf; on failure it is still ours. */
-    int rc = mosquitto_broker_publish(NULL, topic, (int)len, buf, 1, false, NULL);
-    if (rc != MOSQ_ERR_SUCCESS) {
+    int rc = mosquitto_broker_publish(NULL, topic, (int)len, buf, qos, retain, NULL);
+    if (rc != MOSQ_ERR_SUCCESS)
         mosquitto_free(buf);
+    return rc;
+}
+
+int publish__raw(const char *topic, const void *payload, size_t len)
+{
+    int rc = publish__copy(topic, payload, len, 1, false);
+    if (rc != MOSQ_ERR_SUCCESS)
         mosquitto_log_printf(MOSQ_LOG_WARNING, "parley: publish to %s failed: %s", topic,
                              mosquitto_strerror(rc));
-    }
     return rc;
 }
 

@@ -26,7 +26,7 @@ const char *receipts__reject_code(pp_reject why)
 
 static void receipts_send(const char *to, Parley__V1__Receipt *r)
 {
-    r->ts = pp_now_ms();
+    r->ts = clock_now_ms();
     /* The user may be connected to another node (route.c). */
     route__user(to, "receipts", &r->base, NULL);
 }
@@ -48,7 +48,7 @@ void receipts__resync(const char *user)
     char topic[PP_TOPIC_MAX];
     Parley__V1__Receipt r = PARLEY__V1__RECEIPT__INIT;
     r.status = PARLEY__V1__RECEIPT_STATUS__RESYNC;
-    r.ts = pp_now_ms();
+    r.ts = clock_now_ms();
     /* This node's connections of the user only: the others did not miss
      * anything this node missed. */
     snprintf(topic, sizeof topic, "parley/u/%s/receipts", user);

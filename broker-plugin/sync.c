@@ -19,17 +19,46 @@ typedef struct {
     uint64_t after_seq;
     size_t limit;
     bool member_checked;  /* groups: membership checked in memory (groups.c) */
+    uint32_t max_payload; /* list_chats: plugin_opt_max_payload, read on the broker thread */
     uint8_t *buf;         /* the encoded Response (reader thread) */
     size_t len;
+    /* Direct chats' last seqs the store reported (reader thread), for this
+     * node's ack check (envelope__note_seq): in a cluster, messages
+     * committed on other nodes reach this node's memory only this way
+     * when nobody here received them live. */
+    size_t n_seen;
+    char (*seen_ids)[IDS_CHAT_MAX + 1];
+    uint64_t *seen_seqs;
 } sync_task;
+
+/* Reader thread: remember a direct chat's last seq for sync_done. */
+static void sync_saw(sync_task *t, const char *chat_id, uint64_t last_seq, size_t cap)
+{
+    if (!chat_id || ids_is_group_chat(chat_id) || !last_seq)
+        return;
+    if (!t->seen_ids) {
+        t->seen_ids = calloc(cap ? cap : 1, sizeof *t->seen_ids);
+        t->seen_seqs = calloc(cap ? cap : 1, sizeof *t->seen_seqs);
+        if (!t->seen_ids || !t->seen_seqs)
+            return;
+    }
+    if (t->n_seen >= cap)
+        return;
+    snprintf(t->seen_ids[t->n_seen], sizeof t->seen_ids[t->n_seen], "%s", chat_id);
+    t->seen_seqs[t->n_seen++] = last_seq;
+}
 
 static void sync_done(pp_task *task, bool stopping)
 {
     sync_task *t = (sync_task *)task;
+    for (size_t i = 0; !stopping && t->seen_ids && t->seen_seqs && i < t->n_seen; i++)
+        envelope__note_seq(t->seen_ids[i], t->seen_seqs[i]);
+    free(t->seen_ids);
+    free(t->seen_seqs);
     if (!stopping && t->buf) {
         char topic[PP_TOPIC_MAX];
         snprintf(topic, sizeof topic, "parley/u/%s/rsp", t->me);
-        int rc = mosquitto_broker_publish_copy(NULL, topic, (int)t->len, t->buf, 1, false, NULL);
+        int rc = publish__copy(topic, t->buf, t->len, 1, false);
         if (rc != MOSQ_ERR_SUCCESS)
             mosquitto_log_printf(MOSQ_LOG_WARNING, "parley: response to %s failed: %s", t->me,
                                  mosquitto_strerror(rc));
@@ -108,6 +137,7 @@ static void sync_work(pp_task *task, store_t *s)
     Parley__V1__SyncPage page = PARLEY__V1__SYNC_PAGE__INIT;
     page.chat_id = t->chat_id;
     page.last_seq = chat.last_seq;
+    sync_saw(t, t->chat_id, chat.last_seq, 1);
     size_t bytes = 0, k = 0;
     for (; k < n && k < t->limit; k++) {
         store_message *m = &msgs[k];
@@ -183,6 +213,7 @@ static void list_work(pp_task *task, store_t *s)
         parley__v1__chat_summary__init(c);
         c->chat_id = chats[k].chat_id;
         c->last_seq = chats[k].last_seq;
+        sync_saw(t, chats[k].chat_id, chats[k].last_seq, n);
         c->delivered_seq = mem[i].delivered_seq;
         c->read_seq = mem[i].read_seq;
         c->last_message_at = chats[k].last_message_at;
@@ -202,6 +233,7 @@ static void list_work(pp_task *task, store_t *s)
     Parley__V1__ChatList list = PARLEY__V1__CHAT_LIST__INIT;
     list.chats = sump;
     list.n_chats = k;
+    list.max_payload = t->max_payload;
     Parley__V1__Response r = PARLEY__V1__RESPONSE__INIT;
     r.result_case = PARLEY__V1__RESPONSE__RESULT_CHAT_LIST;
     r.chat_list = &list;
@@ -266,5 +298,6 @@ void sync__list_chats(const char *me, const char *req_id)
     }
     snprintf(t->me, sizeof t->me, "%s", me);
     snprintf(t->req_id, sizeof t->req_id, "%s", req_id);
+    t->max_payload = pp.cfg.max_payload > UINT32_MAX ? UINT32_MAX : (uint32_t)pp.cfg.max_payload;
     sync_submit(t, list_work);
 }

@@ -16,7 +16,7 @@ void typing__relay(struct mosquitto_evt_message *ed, const char *me, const char 
     out.user = (char *)me;
     out.chat_id = (char *)chat_id;
     out.typing = in->typing;
-    out.ts = pp_now_ms();
+    out.ts = clock_now_ms();
     if (publish__set_payload(ed, &out.base) != MOSQ_ERR_SUCCESS) {
         publish__discard(ed);
         return;

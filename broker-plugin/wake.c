@@ -49,6 +49,11 @@ static int wake_fd = -1;
 static char wake_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static char wake_secret[65];
 static atomic_uint_fast64_t wake_sent; /* PINGREQs written (metrics) */
+/* The connection keeps failing: wake__ticked logs it. This thread never calls
+ * mosquitto_log_printf: with "log_dest topic" mosquitto 2.0.11 publishes each
+ * log line (log__vprintf -> db__messages_easy_queue), which only the broker
+ * thread may do (it changes the message store and the unlocked memory count). */
+static atomic_bool wake_warn;
 
 bool wake__is_user(const char *username)
 {
@@ -160,10 +165,8 @@ static void *wake_main(void *arg)
         if (fd < 0) {
             /* The listener opens after the plugin is loaded: retry. */
             if (!logged && backoff >= 640) {
-                mosquitto_log_printf(MOSQ_LOG_WARNING,
-                                     "parley: cannot connect the wake client to %s; retrying "
-                                     "(completions wait for the idle tick meanwhile)",
-                                     wake_path);
+                /* Logged by the broker thread (wake__ticked): not from here. */
+                atomic_store(&wake_warn, true);
                 logged = true;
             }
             wake_sleep_ms(backoff);
@@ -222,6 +225,11 @@ void wake__kick(void)
 void wake__ticked(void)
 {
     atomic_store(&wake_pending, false);
+    if (atomic_load(&wake_warn) && atomic_exchange(&wake_warn, false))
+        mosquitto_log_printf(MOSQ_LOG_WARNING,
+                             "parley: cannot connect the wake client to %s; retrying "
+                             "(completions wait for the idle tick meanwhile)",
+                             wake_path);
 }
 
 int wake__start(const char *path)

@@ -1,6 +1,6 @@
 /*
  * writer.c - the one door to the asynchronous, group-committing store
- * writer (common/store_writer.h): every store write of the plugin (messages
+ * writer (store/store_writer.h): every store write of the plugin (messages
  * and group events, chat and member creation, membership changes, cursor
  * advances) is submitted here, in the order the broker thread decides. The
  * writer applies ops in submission order and calls their completions in
@@ -19,7 +19,7 @@ static void writer_done_cb(store_op *op, int rc, void *ctx)
     pp_task *t = ctx;
     if (!t) {
         if (rc != STORE_OK && rc != STORE_EEXIST)
-            log_msg(LOG_ERROR, "parley-plugin", "store write (op %d) failed: %s", (int)op->type,
+            log_msg(PARLEY_LOG_ERROR, "parley-plugin", "store write (op %d) failed: %s", (int)op->type,
                     store_strerror(rc));
         return;
     }

@@ -14,7 +14,10 @@ pkg_check_modules(NATS        REQUIRED IMPORTED_TARGET libnats)   # libnats-dev:
 if(PARLEY_MONGO)
   pkg_check_modules(MONGOC    REQUIRED IMPORTED_TARGET libmongoc-1.0)
 endif()
-find_package(eclipse-paho-mqtt-c REQUIRED)   # eclipse-paho-mqtt-c::paho-mqtt3a
+# paho-mqtt3as (Paho's async client with TLS, for libparley) links OpenSSL's
+# imported targets: find them first (libssl-dev).
+find_package(OpenSSL REQUIRED)
+find_package(eclipse-paho-mqtt-c REQUIRED)   # eclipse-paho-mqtt-c::paho-mqtt3a, ::paho-mqtt3as
 find_path(MOSQUITTO_BROKER_INCLUDE_DIR mosquitto_broker.h REQUIRED)
 find_program(PROTOC_C protoc-c REQUIRED)
 find_program(MOSQUITTO_BIN mosquitto PATHS /usr/sbin /usr/local/sbin REQUIRED)

@@ -334,7 +334,7 @@ http_guard *http_guard_new(const http_guard_config *cfg)
     if (cfg->header_timeout_ms) {
         int rc = pthread_create(&g->sweeper, NULL, sweeper_main, g);
         if (rc != 0) {
-            log_msg(LOG_ERROR, g->component, "cannot start the header-deadline thread: %s",
+            log_msg(PARLEY_LOG_ERROR, g->component, "cannot start the header-deadline thread: %s",
                     strerror(rc));
             http_guard_free(g);
             return NULL;

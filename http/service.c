@@ -8,6 +8,7 @@
 #include "ids.h"
 #include "listen.h"
 #include "log.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -29,6 +30,7 @@ struct http_service {
     http_guard *guard;
     pthread_key_t store_key;      /* this thread's store_t */
     bool store_key_set;
+    http_tls *tls;                /* HTTPS: the certificate and key, for the daemon's life */
 };
 
 struct http_request {
@@ -47,22 +49,6 @@ struct http_request {
     bool too_large;
     void *state;                  /* the route's */
 };
-
-/* ---------------------------------------------------------------- clocks */
-
-int64_t http_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t http_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* --------------------------------------------------------------- signals */
 
@@ -140,7 +126,7 @@ void http_reply_error(http_reply *r, unsigned status, const char *code, const ch
 
 void http_reply_store_error(http_reply *r, int rc, const char *detail)
 {
-    log_msg(LOG_ERROR, "http", "store: %s: %s", store_strerror(rc), detail ? detail : "");
+    log_msg(PARLEY_LOG_ERROR, "http", "store: %s: %s", store_strerror(rc), detail ? detail : "");
     http_reply_error(r, 503, "store_unavailable", "the store failed: %s", store_strerror(rc));
 }
 
@@ -298,7 +284,7 @@ static int thread_store(http_service *s, store_t **out)
     if (!st) {
         int rc = store_open(s->cfg.store_uri, NULL, &st);
         if (rc != STORE_OK) {
-            log_msg(LOG_ERROR, s->cfg.component, "cannot open store: %s (%s)",
+            log_msg(PARLEY_LOG_ERROR, s->cfg.component, "cannot open store: %s (%s)",
                     store_strerror(rc), store_last_error(NULL));
             return rc;
         }
@@ -414,7 +400,7 @@ static void on_headers(http_service *s, http_request *rq, const char *url, http_
         }
         http_bearer_result br;
         int brc = http_bearer_check(st, http_request_header(rq, MHD_HTTP_HEADER_AUTHORIZATION),
-                                    c->audience, http_now_ms() / 1000, &br);
+                                    c->audience, clock_now_ms() / 1000, &br);
         if (brc == HTTP_BEARER_ESTORE) {
             http_reply_store_error(r, br.store_rc, store_last_error(st));
             return;
@@ -484,7 +470,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         rq->svc = s;
         rq->conn = conn;
-        rq->start_us = http_mono_us();
+        rq->start_us = clock_mono_us();
         snprintf(rq->method, sizeof rq->method, "%s", method);
         *con_cls = rq;
         http_guard_headers_done(conn);
@@ -527,18 +513,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!rq)
         return;
     const http_service_config *c = &s->cfg;
-    int64_t took_us = http_mono_us() - rq->start_us;
+    int64_t took_us = clock_mono_us() - rq->start_us;
     if (rq->route && rq->route->done)
         rq->route->done(c->app, rq);
     if (rq->status) {
         if (c->finished)
             c->finished(c->app, rq, rq->status, rq->error, took_us);
-        log_msg(LOG_DEBUG, c->component, "%s %s user '%s' arg '%s': %u in %lld us", rq->method,
+        log_msg(PARLEY_LOG_DEBUG, c->component, "%s %s user '%s' arg '%s': %u in %lld us", rq->method,
                 rq->route ? rq->route->pattern : "-", rq->user,
                 rq->arg[0] && loggable(rq->arg) ? rq->arg : "-", rq->status, (long long)took_us);
     }
     if (rq->status >= 500 || (rq->status && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK))
-        log_msg(LOG_WARN, c->component, "request finished with status %u (termination %d)",
+        log_msg(PARLEY_LOG_WARN, c->component, "request finished with status %u (termination %d)",
                 rq->status, (int)toe);
     if (rq->store_broken || (rq->error && strcmp(rq->error, "store_unavailable") == 0)) {
         store_t *st = pthread_getspecific(s->store_key);
@@ -558,7 +544,7 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    log_msg(LOG_WARN, s->cfg.component, "libmicrohttpd: %s", line);
+    log_msg(PARLEY_LOG_WARN, s->cfg.component, "libmicrohttpd: %s", line);
 }
 
 /* ------------------------------------------------------------- lifecycle */
@@ -575,13 +561,13 @@ int http_service_start(const http_service_config *cfg, http_service **out)
     socklen_t sslen = 0;
     char err[512];
     if (http_listen_parse(cfg->listen, &ss, &sslen, err, sizeof err) != 0) {
-        log_msg(LOG_ERROR, cfg->component, "%s", err);
+        log_msg(PARLEY_LOG_ERROR, cfg->component, "%s", err);
         return -1;
     }
     store_t *probe = NULL;
     int rc = store_open(cfg->store_uri, NULL, &probe);
     if (rc != STORE_OK) {
-        log_msg(LOG_ERROR, cfg->component, "cannot open store %s: %s (%s)", cfg->store_uri,
+        log_msg(PARLEY_LOG_ERROR, cfg->component, "cannot open store %s: %s (%s)", cfg->store_uri,
                 store_strerror(rc), store_last_error(NULL));
         return -1;
     }
@@ -600,8 +586,28 @@ int http_service_start(const http_service_config *cfg, http_service **out)
         goto fail;
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    struct MHD_OptionItem opts[5];
+    struct MHD_OptionItem opts[7];
     size_t n = 0;
+    if (cfg->tls_cert || cfg->tls_key) {
+        if (!cfg->tls_cert || !cfg->tls_key) {
+            log_msg(PARLEY_LOG_ERROR, cfg->component, "TLS needs both --tls-cert and --tls-key");
+            goto fail_quiet;
+        }
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            log_msg(PARLEY_LOG_ERROR, cfg->component,
+                    "this libmicrohttpd was built without TLS: cannot serve HTTPS");
+            goto fail_quiet;
+        }
+        if (http_tls_load(cfg->tls_cert, cfg->tls_key, &s->tls, err, sizeof err) != 0) {
+            log_msg(PARLEY_LOG_ERROR, cfg->component, "%s", err);
+            goto fail_quiet;
+        }
+        flags |= MHD_USE_TLS;
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+                                            (void *)http_tls_cert(s->tls)};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+                                            (void *)http_tls_key(s->tls)};
+    }
     if (cfg->threads) {
         flags |= MHD_USE_AUTO;
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL};
@@ -626,15 +632,22 @@ int http_service_start(const http_service_config *cfg, http_service **out)
         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->mhd) {
-        log_msg(LOG_ERROR, cfg->component, "cannot listen on %s: %s", cfg->listen,
-                strerror(errno));
-        goto fail;
+        if (s->tls)
+            log_msg(PARLEY_LOG_ERROR, cfg->component,
+                    "cannot serve HTTPS on %s with --tls-cert %s and --tls-key %s: "
+                    "libmicrohttpd's reason is above",
+                    cfg->listen, cfg->tls_cert, cfg->tls_key);
+        else
+            log_msg(PARLEY_LOG_ERROR, cfg->component, "cannot listen on %s: %s", cfg->listen,
+                    strerror(errno));
+        goto fail_quiet;
     }
     *out = s;
     return 0;
 fail:
     if (!s)
-        log_msg(LOG_ERROR, cfg->component, "out of memory");
+        log_msg(PARLEY_LOG_ERROR, cfg->component, "out of memory");
+fail_quiet:
     http_service_stop(s);
     return -1;
 }
@@ -648,5 +661,6 @@ void http_service_stop(http_service *s)
     http_guard_free(s->guard);
     if (s->store_key_set)
         pthread_key_delete(s->store_key);
+    http_tls_free(s->tls);
     free(s);
 }

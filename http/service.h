@@ -25,6 +25,7 @@
 #ifndef PARLEY_HTTP_SERVICE_H
 #define PARLEY_HTTP_SERVICE_H
 
+#include "clock.h" /* clock_now_ms, clock_mono_us */
 #include "store.h"
 #include "token.h"
 
@@ -163,6 +164,9 @@ typedef struct {
     size_t connection_memory;      /* per-connection buffer; 0 = libmicrohttpd's default */
     unsigned conns_per_ip;         /* per IPv4 address / IPv6 /64; 0 = no limit */
     unsigned header_timeout_s;     /* request line + headers deadline; 0 = none */
+    /* HTTPS (tls.h): both PEM files, or both NULL for plain HTTP. */
+    const char *tls_cert;          /* certificate chain, the server's own first */
+    const char *tls_key;           /* its private key */
     /* Hooks; each may be NULL. admit / authenticated may answer (refuse). */
     http_handler_fn admit;
     http_handler_fn authenticated;
@@ -176,7 +180,7 @@ typedef struct {
 typedef struct http_service http_service;
 
 /*
- * Check the store URI, bind, start the threads. cfg is copied; its
+ * Check the store URI, load the TLS files (if any), bind, start the threads. cfg is copied; its
  * strings, routes and app must outlive the service. Returns 0 and *out, or
  * -1 after logging why (nothing left running).
  */
@@ -191,9 +195,5 @@ void http_service_stop(http_service *s);
 void http_signals_block(void);
 /* Wait for SIGINT or SIGTERM (blocked by http_signals_block); returns it. */
 int http_signals_wait(void);
-
-/* Milliseconds since the Unix epoch; microseconds of the monotonic clock. */
-int64_t http_now_ms(void);
-int64_t http_mono_us(void);
 
 #endif

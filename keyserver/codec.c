@@ -1,3 +1,7 @@
+/*
+ * codec.c - JSON field helpers for the keyserver (codec.h): fixed-length
+ * base64 values and unsigned 32-bit key ids, strictly checked.
+ */
 #include "codec.h"
 
 #include "b64.h"

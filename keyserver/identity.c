@@ -245,7 +245,7 @@ void identity_put(store_t *st, metrics *m, identity_registration reg, const char
         goto out;
     }
 
-    int64_t now = http_now_ms();
+    int64_t now = clock_now_ms();
     for (int attempt = 0; attempt < 2; attempt++) {
         int rc = store_user_get(st, user_id, &u);
         if (rc == STORE_ENOTFOUND) {

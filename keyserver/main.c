@@ -4,7 +4,7 @@
  *   parley-keyserver --listen HOST:PORT --store URI [--max-body BYTES]
  *                    [--rate-limit N] [--threads N] [--max-conns-per-ip N]
  *                    [--header-timeout S] [--otpk-pair-limit N] [--otpk-target-limit N]
- *                    [--registration open|invite|closed]
+ *                    [--registration open|invite|closed] [--tls-cert PEM --tls-key PEM]
  *
  * Runs until SIGINT or SIGTERM, then stops cleanly (docs/keyserver.md).
  */
@@ -28,6 +28,7 @@ static void usage(FILE *f)
                "                        [--header-timeout S] [--otpk-pair-limit N]\n"
                "                        [--otpk-target-limit N] "
                "[--registration open|invite|closed]\n"
+               "                        [--tls-cert PEM --tls-key PEM]\n"
                "       parley-keyserver --help | --version\n"
                "  --listen HOST:PORT  address to serve HTTP on ([V6ADDR]:PORT for IPv6)\n"
                "  --store URI         sqlite:PATH or mongodb://...\n"
@@ -45,7 +46,9 @@ static void usage(FILE *f)
                "                      beyond it bundles come without one, 0 = off (default 100)\n"
                "  --registration P    who may register a new user id: open (anyone), invite\n"
                "                      (with a token from parley-admin invite) or closed\n"
-               "                      (default: $PARLEY_REGISTRATION, else open)\n");
+               "                      (default: $PARLEY_REGISTRATION, else open)\n"
+               "  --tls-cert PEM      serve HTTPS with this certificate chain (server's first)\n"
+               "  --tls-key PEM       and its private key; both or neither\n");
 }
 
 int main(int argc, char **argv)
@@ -63,6 +66,8 @@ int main(int argc, char **argv)
         {"otpk-pair-limit", required_argument, NULL, 'p'},
         {"otpk-target-limit", required_argument, NULL, 'T'},
         {"registration", required_argument, NULL, 'R'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0}};
     int c;
     unsigned long long v;
@@ -71,6 +76,8 @@ int main(int argc, char **argv)
         switch (c) {
         case 'l': cfg.listen = optarg; break;
         case 's': cfg.store_uri = optarg; break;
+        case 'C': cfg.tls_cert = optarg; break;
+        case 'K': cfg.tls_key = optarg; break;
         case 'b':
             if (!http_parse_uint(optarg, 1, 64ull << 20, &v) && (bad = "max-body"))
                 goto bad_arg;
@@ -125,6 +132,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!cfg.tls_cert != !cfg.tls_key) {
+        fprintf(stderr, "parley-keyserver: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
     struct sockaddr_storage ss;
     socklen_t sslen;
     char err[512];
@@ -132,8 +143,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "parley-keyserver: %s\n", err);
         return 2;
     }
+    if (log_init_env(err, sizeof err) != 0) {
+        fprintf(stderr, "parley-keyserver: %s\n", err);
+        return 2;
+    }
     if (sodium_init() < 0) {
-        log_msg(LOG_ERROR, "keyserver", "libsodium failed to initialise");
+        log_msg(PARLEY_LOG_ERROR, "keyserver", "libsodium failed to initialise");
         return 1;
     }
 
@@ -145,9 +160,9 @@ int main(int argc, char **argv)
     if (server_start(&cfg, &s) != 0)
         return 1;
     int sig = http_signals_wait();
-    log_msg(LOG_INFO, "keyserver", "signal %d: stopping", sig);
+    log_msg(PARLEY_LOG_INFO, "keyserver", "signal %d: stopping", sig);
     server_stop(s);
-    log_msg(LOG_INFO, "keyserver", "stopped");
+    log_msg(PARLEY_LOG_INFO, "keyserver", "stopped");
     return 0;
 
 bad_arg:

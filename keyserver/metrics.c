@@ -1,3 +1,7 @@
+/*
+ * metrics.c - the keyserver's counters (metrics.h): relaxed atomics per
+ * route and status, rendered as Prometheus text for GET /metrics.
+ */
 #include "metrics.h"
 
 #include "prom.h"

@@ -1,3 +1,8 @@
+/*
+ * prekeys.c - prekey upload, count and bundle fetch (prekeys.h): parses and
+ * checks an upload against the identity key, hands one-time prekeys out
+ * within the per-requester and per-target limits.
+ */
 #include "prekeys.h"
 
 #include "codec.h"
@@ -124,7 +129,7 @@ void prekeys_put(store_t *st, metrics *m, const char *user, const char *body, si
         http_reply_store_error(r, rc, store_last_error(st));
         goto out;
     }
-    if (parse_upload(req, user, u.identity_key, http_now_ms(), &up, r) != 0)
+    if (parse_upload(req, user, u.identity_key, clock_now_ms(), &up, r) != 0)
         goto out;
 
     rc = store_begin(st);

@@ -1,3 +1,7 @@
+/*
+ * ratelimit.c - token-bucket rate limiting by key (ratelimit.h): a hashed,
+ * mutex-protected bucket table, refilled continuously, full buckets dropped.
+ */
 #include "ratelimit.h"
 
 #include <pthread.h>

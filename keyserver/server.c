@@ -44,7 +44,7 @@ static bool rate_ok(server *s, const char *kind, const char *who, http_reply *r)
     char key[IDS_USER_MAX + 64 + 8];
     snprintf(key, sizeof key, "%s:%s", kind, who);
     unsigned retry = 0;
-    if (ratelimit_take(s->rl, key, http_mono_us() / 1000, &retry))
+    if (ratelimit_take(s->rl, key, clock_mono_us() / 1000, &retry))
         return true;
     metrics_inc(s->m, METRICS_RATE_LIMITED, 1);
     http_reply_error(r, 429, "rate_limited", "more than %u requests per minute from this %s",
@@ -117,7 +117,7 @@ static bool otpk_allowed(server *s, const char *requester, const char *target)
     if (!ids_valid_user(target))
         return true; /* refused as invalid_user_id anyway */
     char key[2 * IDS_USER_MAX + 8];
-    int64_t now = http_mono_us() / 1000;
+    int64_t now = clock_mono_us() / 1000;
     if (s->otpk_pair) {
         snprintf(key, sizeof key, "%s>%s", requester, target);
         if (!ratelimit_take(s->otpk_pair, key, now, NULL))
@@ -223,6 +223,8 @@ int server_start(const server_config *cfg, server **out)
         .connection_timeout_s = 30,
         .conns_per_ip = cfg->conns_per_ip,
         .header_timeout_s = cfg->header_timeout_s,
+        .tls_cert = cfg->tls_cert,
+        .tls_key = cfg->tls_key,
         .admit = admit,
         .authenticated = authenticated,
         .auth_failed = auth_failed,
@@ -230,13 +232,14 @@ int server_start(const server_config *cfg, server **out)
     };
     if (http_service_start(&hc, &s->http) != 0)
         goto fail;
-    log_msg(LOG_INFO, LOG_COMPONENT,
-            "listening on %s (store %s, %u threads, max body %zu, rate limit %u/min, "
+    log_msg(PARLEY_LOG_INFO, LOG_COMPONENT,
+            "listening on %s (%s, store %s, %u threads, max body %zu, rate limit %u/min, "
             "%u connections per IP, header deadline %u s, one-time prekeys per hour: %u per "
             "requester and target, %u per target, registration %s)",
-            cfg->listen, cfg->store_uri, cfg->threads, cfg->max_body, cfg->rate_limit,
-            cfg->conns_per_ip, cfg->header_timeout_s, cfg->otpk_pair_limit,
-            cfg->otpk_target_limit, identity_registration_name(cfg->registration));
+            cfg->listen, cfg->tls_cert ? "HTTPS" : "HTTP", cfg->store_uri, cfg->threads,
+            cfg->max_body, cfg->rate_limit, cfg->conns_per_ip, cfg->header_timeout_s,
+            cfg->otpk_pair_limit, cfg->otpk_target_limit,
+            identity_registration_name(cfg->registration));
     *out = s;
     return 0;
 fail:

@@ -23,6 +23,8 @@ typedef struct {
     unsigned otpk_pair_limit;  /* one-time prekeys per (requester, target) per hour; 0 = off */
     unsigned otpk_target_limit;/* one-time prekeys per target per hour; 0 = off */
     identity_registration registration; /* who may register new user ids (open) */
+    const char *tls_cert;      /* HTTPS: PEM certificate chain and key (http/tls.h); */
+    const char *tls_key;       /* both NULL: plain HTTP */
 } server_config;
 
 typedef struct server server;

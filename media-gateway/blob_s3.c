@@ -427,7 +427,7 @@ static void s3_writer_abort(blob_writer *bw)
             snprintf(query, qn, "uploadId=%s", w->upload_id);
             if (s3_request(sb, "DELETE", w->key, query, NULL, NULL, 0, &resp, "abort multipart",
                            err) != BLOB_OK)
-                log_msg(LOG_WARN, "media", "%s (parts of %s may stay in the bucket until its "
+                log_msg(PARLEY_LOG_WARN, "media", "%s (parts of %s may stay in the bucket until its "
                         "lifecycle rule removes them)", err, w->key);
             free(query);
         }

@@ -36,6 +36,7 @@ static void usage(FILE *f)
             "         [--max-size BYTES] [--retention-s SECONDS] [--retention-interval-s SECONDS]\n"
             "         [--max-conns-per-ip N (default 32, 0 = no limit)]\n"
             "         [--header-timeout SECONDS (request line + headers deadline, default 10, 0 = off)]\n"
+            "         [--tls-cert PEM --tls-key PEM (serve HTTPS with this certificate chain and key)]\n"
             "       parley-media --help | --version\n"
             "S3 keys may also come from PARLEY_S3_ACCESS_KEY / PARLEY_S3_SECRET_KEY.\n");
 }
@@ -55,11 +56,14 @@ int main(int argc, char **argv)
         {"retention-interval-s", required_argument, NULL, 'i'},
         {"max-conns-per-ip", required_argument, NULL, 'c'},
         {"header-timeout", required_argument, NULL, 'H'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
     };
     const char *listen = NULL, *store_uri = NULL, *backend = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL;
     blob_s3_options s3 = {0};
     unsigned long long max_size = DEFAULT_MAX_SIZE, retention_s = 0, interval_s = 60;
     unsigned long long conns_per_ip = 32, header_timeout_s = 10;
@@ -71,6 +75,8 @@ int main(int argc, char **argv)
         case 'l': listen = optarg; break;
         case 's': store_uri = optarg; break;
         case 'b': backend = optarg; break;
+        case 'C': tls_cert = optarg; break;
+        case 'K': tls_key = optarg; break;
         case 'A': s3.access_key = optarg; break;
         case 'S': s3.secret_key = optarg; break;
         case 'R': s3.region = optarg; break;
@@ -114,6 +120,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!tls_cert != !tls_key) {
+        fprintf(stderr, "parley-media: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
     struct sockaddr_storage ss;
     socklen_t sslen;
     char lerr[512];
@@ -121,9 +131,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "parley-media: %s\n", lerr);
         return 2;
     }
-    const char *lvl = getenv("PARLEY_LOG_LEVEL");
-    if (lvl && log_parse_level(lvl) >= 0)
-        log_set_level((log_level)log_parse_level(lvl));
+    if (log_init_env(lerr, sizeof lerr) != 0) {
+        fprintf(stderr, "parley-media: %s\n", lerr);
+        return 2;
+    }
     if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "parley-media: cannot initialise libsodium/libcurl\n");
         return 1;
@@ -138,7 +149,7 @@ int main(int argc, char **argv)
     http_signals_block();
 
     if (blob_open(backend, &s3, &blob, err) != BLOB_OK) {
-        log_msg(LOG_ERROR, "media", "%s", err);
+        log_msg(PARLEY_LOG_ERROR, "media", "%s", err);
         goto fail;
     }
     metrics_init(blob->name);
@@ -152,15 +163,18 @@ int main(int argc, char **argv)
         .retention_s = (int64_t)retention_s,
         .conns_per_ip = (unsigned)conns_per_ip,
         .header_timeout_s = (unsigned)header_timeout_s,
+        .tls_cert = tls_cert,
+        .tls_key = tls_key,
     };
     if (server_start(&cfg, &srv) != 0)
         goto fail;
-    log_msg(LOG_INFO, "media",
-            "listening on %s, backend %s, max size %llu, retention %llus, %llu connections per "
-            "IP, header deadline %llus",
-            listen, blob->name, max_size, retention_s, conns_per_ip, header_timeout_s);
+    log_msg(PARLEY_LOG_INFO, "media",
+            "listening on %s (%s), backend %s, max size %llu, retention %llus, %llu connections "
+            "per IP, header deadline %llus",
+            listen, tls_cert ? "HTTPS" : "HTTP", blob->name, max_size, retention_s, conns_per_ip,
+            header_timeout_s);
     int sig = http_signals_wait();
-    log_msg(LOG_INFO, "media", "stopping (signal %d)", sig);
+    log_msg(PARLEY_LOG_INFO, "media", "stopping (signal %d)", sig);
     rc = 0;
 fail:
     server_stop(srv);

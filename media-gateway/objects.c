@@ -138,7 +138,7 @@ static ssize_t download_read(void *cls, char *buf, size_t max)
     char err[BLOB_ERR_MAX];
     ssize_t n = blob_reader_read(d->reader, buf, max, err);
     if (n <= 0) {
-        log_msg(LOG_ERROR, "media", "download: %s", n < 0 ? err : "object ended early");
+        log_msg(PARLEY_LOG_ERROR, "media", "download: %s", n < 0 ? err : "object ended early");
         metrics_error("backend_error");
         return -1;
     }
@@ -176,7 +176,7 @@ static void download(const server_config *cfg, const char *range, const store_me
     char err[BLOB_ERR_MAX];
     if (blob_reader_open(cfg->blob, m->backend_key, off, len, &d->reader, err) != BLOB_OK) {
         free(d);
-        log_msg(LOG_ERROR, "media", "download %s: %s", m->media_id, err);
+        log_msg(PARLEY_LOG_ERROR, "media", "download %s: %s", m->media_id, err);
         http_reply_error(r, 502, "backend_error", "storage backend failed");
         return;
     }
@@ -208,7 +208,7 @@ static void delete_media(const server_config *cfg, store_t *s, const store_media
     }
     char err[BLOB_ERR_MAX];
     if (blob_remove(cfg->blob, m->backend_key, err) != BLOB_OK) {
-        log_msg(LOG_ERROR, "media", "delete %s: %s", m->media_id, err);
+        log_msg(PARLEY_LOG_ERROR, "media", "delete %s: %s", m->media_id, err);
         http_reply_error(r, 502, "backend_error", "storage backend failed");
         return;
     }
@@ -218,7 +218,7 @@ static void delete_media(const server_config *cfg, store_t *s, const store_media
         return;
     }
     metrics_add(METRIC_DELETES, 1);
-    log_msg(LOG_INFO, "media", "deleted %s by %s", m->media_id, user);
+    log_msg(PARLEY_LOG_INFO, "media", "deleted %s by %s", m->media_id, user);
     r->status = 204; /* no body */
 }
 

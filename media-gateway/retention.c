@@ -38,19 +38,19 @@ int retention_sweep(store_t *s, blob_backend *blob, size_t *deleted)
         size_t n = 0, removed = 0;
         int rc = store_media_expired(s, now_ms(), SWEEP_PAGE, &list, &n);
         if (rc != STORE_OK) {
-            log_msg(LOG_ERROR, "media", "retention: listing expired media: %s",
+            log_msg(PARLEY_LOG_ERROR, "media", "retention: listing expired media: %s",
                     store_last_error(s));
             return rc;
         }
         for (size_t i = 0; i < n; i++) {
             char err[BLOB_ERR_MAX];
             if (blob_remove(blob, list[i].backend_key, err) != BLOB_OK) {
-                log_msg(LOG_WARN, "media", "retention: removing %s: %s", list[i].media_id, err);
+                log_msg(PARLEY_LOG_WARN, "media", "retention: removing %s: %s", list[i].media_id, err);
                 continue;
             }
             rc = store_media_delete(s, list[i].media_id);
             if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
-                log_msg(LOG_WARN, "media", "retention: deleting record %s: %s", list[i].media_id,
+                log_msg(PARLEY_LOG_WARN, "media", "retention: deleting record %s: %s", list[i].media_id,
                         store_last_error(s));
                 continue;
             }
@@ -75,7 +75,7 @@ static void *retention_main(void *arg)
         size_t deleted = 0;
         retention_sweep(r->store, r->blob, &deleted);
         if (deleted > 0)
-            log_msg(LOG_INFO, "media", "retention: deleted %zu expired media", deleted);
+            log_msg(PARLEY_LOG_INFO, "media", "retention: deleted %zu expired media", deleted);
         pthread_mutex_lock(&r->mu);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -95,7 +95,7 @@ int retention_start(const char *store_uri, blob_backend *blob, int interval_s, r
         return -1;
     int rc = store_open(store_uri, NULL, &r->store);
     if (rc != STORE_OK) {
-        log_msg(LOG_ERROR, "media", "retention: cannot open store: %s", store_strerror(rc));
+        log_msg(PARLEY_LOG_ERROR, "media", "retention: cannot open store: %s", store_strerror(rc));
         free(r);
         return -1;
     }
@@ -104,7 +104,7 @@ int retention_start(const char *store_uri, blob_backend *blob, int interval_s, r
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     if (pthread_create(&r->thread, NULL, retention_main, r) != 0) {
-        log_msg(LOG_ERROR, "media", "retention: cannot start thread");
+        log_msg(PARLEY_LOG_ERROR, "media", "retention: cannot start thread");
         store_close(r->store);
         pthread_mutex_destroy(&r->mu);
         pthread_cond_destroy(&r->cv);

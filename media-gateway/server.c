@@ -78,7 +78,7 @@ int server_start(const server_config *cfg, server **out)
     *out = NULL;
     server *srv = calloc(1, sizeof *srv);
     if (!srv) {
-        log_msg(LOG_ERROR, "media", "out of memory");
+        log_msg(PARLEY_LOG_ERROR, "media", "out of memory");
         return -1;
     }
     srv->cfg = *cfg;
@@ -96,6 +96,8 @@ int server_start(const server_config *cfg, server **out)
         .connection_memory = 256 * 1024,
         .conns_per_ip = cfg->conns_per_ip,
         .header_timeout_s = cfg->header_timeout_s,
+        .tls_cert = cfg->tls_cert,
+        .tls_key = cfg->tls_key,
         .finished = finished,
     };
     if (http_service_start(&hc, &srv->http) != 0) {

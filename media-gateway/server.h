@@ -25,6 +25,8 @@ typedef struct {
     int64_t retention_s;        /* expires_at = created_at + retention_s (0: never) */
     unsigned conns_per_ip;      /* concurrent connections per IPv4 address / IPv6 /64; 0 = off */
     unsigned header_timeout_s;  /* deadline for a request's line and headers; 0 = off */
+    const char *tls_cert;       /* HTTPS: PEM certificate chain and key (http/tls.h); */
+    const char *tls_key;        /* both NULL: plain HTTP */
 } server_config;
 
 typedef struct server server;

@@ -112,7 +112,7 @@ void upload_begin(void *app, http_request *rq, http_reply *r)
     crypto_hash_sha256_init(&u->sha);
     char err[BLOB_ERR_MAX];
     if (blob_writer_begin(cfg->blob, u->media_id, u->content_type, &u->writer, err) != BLOB_OK) {
-        log_msg(LOG_ERROR, "media", "upload %s: %s", u->media_id, err);
+        log_msg(PARLEY_LOG_ERROR, "media", "upload %s: %s", u->media_id, err);
         free(u);
         http_reply_error(r, 502, "backend_error", "storage backend failed");
         return;
@@ -154,7 +154,7 @@ bool upload_body(void *app, http_request *rq, const char *data, size_t n)
     crypto_hash_sha256_update(&u->sha, (const unsigned char *)data, n);
     char err[BLOB_ERR_MAX];
     if (blob_writer_write(u->writer, data, n, err) != BLOB_OK) {
-        log_msg(LOG_ERROR, "media", "upload %s: %s", u->media_id, err);
+        log_msg(PARLEY_LOG_ERROR, "media", "upload %s: %s", u->media_id, err);
         upload_fail(u, 502, "backend_error", "storage backend failed");
         return true;
     }
@@ -186,7 +186,7 @@ void upload_finish(void *app, http_request *rq, http_reply *r)
     int rc = blob_writer_commit(u->writer, err);
     u->writer = NULL;
     if (rc != BLOB_OK) {
-        log_msg(LOG_ERROR, "media", "upload %s: commit: %s", u->media_id, err);
+        log_msg(PARLEY_LOG_ERROR, "media", "upload %s: commit: %s", u->media_id, err);
         http_reply_error(r, 502, "backend_error", "storage backend failed");
         return;
     }
@@ -195,21 +195,21 @@ void upload_finish(void *app, http_request *rq, http_reply *r)
     m.size = u->received;
     m.content_type = u->content_type;
     m.backend_key = u->media_id;
-    m.created_at = http_now_ms();
+    m.created_at = clock_now_ms();
     m.expires_at = cfg->retention_s > 0 ? m.created_at + cfg->retention_s * 1000 : 0;
     store_t *s = http_request_store(rq);
     rc = s ? store_media_put(s, &m) : STORE_EUNAVAIL;
     if (rc != STORE_OK) {
-        log_msg(LOG_ERROR, "media", "upload %s: storing the record: %s", u->media_id,
+        log_msg(PARLEY_LOG_ERROR, "media", "upload %s: storing the record: %s", u->media_id,
                 s ? store_last_error(s) : "no store");
         if (blob_remove(cfg->blob, u->media_id, err) != BLOB_OK)
-            log_msg(LOG_ERROR, "media", "upload %s: removing the blob: %s", u->media_id, err);
+            log_msg(PARLEY_LOG_ERROR, "media", "upload %s: removing the blob: %s", u->media_id, err);
         http_reply_store_error(r, rc, "storing the media record");
         return;
     }
     metrics_add(METRIC_UPLOADS, 1);
     metrics_add(METRIC_UPLOAD_BYTES, u->received);
-    log_msg(LOG_INFO, "media", "stored %s (%" PRIu64 " bytes) for %s", u->media_id, u->received,
+    log_msg(PARLEY_LOG_INFO, "media", "stored %s (%" PRIu64 " bytes) for %s", u->media_id, u->received,
             u->owner);
     http_reply_json(r, 201, objects_json(&m));
 }
@@ -220,7 +220,7 @@ void upload_done(void *app, http_request *rq)
     if (!u)
         return;
     if (u->writer) {
-        log_msg(LOG_WARN, "media", "upload %s cut off after %" PRIu64 " bytes; discarded",
+        log_msg(PARLEY_LOG_WARN, "media", "upload %s cut off after %" PRIu64 " bytes; discarded",
                 u->media_id, u->received);
         blob_writer_abort(u->writer);
     }

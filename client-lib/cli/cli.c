@@ -5,6 +5,7 @@
 #define _GNU_SOURCE /* strptime */
 #include "cli.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 volatile int cli_stop;
 
@@ -95,14 +97,18 @@ static bool list_group(FILE *f, const char *word)
 static void usage_all(FILE *f)
 {
     fprintf(f, "usage: parley [--home DIR] [--mqtt URL] [--keyserver URL] [--media URL] "
-               "COMMAND [ARGS]\n       parley --help | --version | help COMMAND | COMMAND --help"
-               "\n\ncommands:\n");
+               "[--cafile FILE] COMMAND [ARGS]\n"
+               "       parley --help | --version | help COMMAND | COMMAND --help\n\ncommands:\n");
     for (int i = 0; i < cli_ncommands; i++)
         fprintf(f, "  %s %s\n      %s\n", cli_commands[i].name, cli_commands[i].args,
                 cli_commands[i].summary);
-    fprintf(f, "\nenvironment: PARLEY_HOME, PARLEY_MQTT_URL, PARLEY_KEYSERVER_URL, "
-               "PARLEY_MEDIA_URL\nexit codes: 0 ok, 1 usage, 2 network or server refusal, "
-               "3 timeout\n");
+    fprintf(f, "\nURLs: --mqtt tcp://, ws://, ssl:// (mqtts://) or wss://HOST:PORT; "
+               "--keyserver, --media http:// or https://HOST:PORT.\n"
+               "TLS: certificates and host names are verified against --cafile FILE (PEM), "
+               "else the system trust store.\n"
+               "\nenvironment: PARLEY_HOME, PARLEY_MQTT_URL, PARLEY_KEYSERVER_URL, "
+               "PARLEY_MEDIA_URL, PARLEY_CA_FILE\nexit codes: 0 ok, 1 usage, 2 network failure, "
+               "server refusal or TLS certificate refused, 3 timeout\n");
 }
 
 int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, int nopts)
@@ -191,7 +197,8 @@ int cli_connect(parley_client *c, const char *what, int timeout_s)
     int rc = parley_wait_connected(c, timeout_s * 1000);
     if (rc == PARLEY_OK)
         return CLI_OK;
-    if (rc == PARLEY_ENET || rc == PARLEY_EREFUSED) /* fail fast: no retry in a one-shot */
+    /* fail fast: no retry in a one-shot */
+    if (rc == PARLEY_ENET || rc == PARLEY_EREFUSED || rc == PARLEY_ETLS)
         return cli_error(CLI_FAIL, "%s: cannot connect to the broker: %s", what,
                          parley_last_error(c));
     return cli_fail(c, rc, what);
@@ -439,6 +446,8 @@ int main(int argc, char **argv)
             dst = &ctx.cfg.keyserver_url;
         else if (strcmp(argv[i], "--media") == 0)
             dst = &ctx.cfg.media_url;
+        else if (strcmp(argv[i], "--cafile") == 0)
+            dst = &ctx.cfg.ca_file;
         if (!dst)
             return cli_error(CLI_USAGE, "unknown global option %s (see parley --help)", argv[i]);
         if (i + 1 >= argc)
@@ -449,6 +458,11 @@ int main(int argc, char **argv)
         usage_all(stderr);
         return CLI_USAGE;
     }
+    /* The library refuses an unreadable CA file too; say which and why here. */
+    const char *ca = ctx.cfg.ca_file ? ctx.cfg.ca_file : getenv("PARLEY_CA_FILE");
+    if (ca && *ca && access(ca, R_OK) != 0)
+        return cli_error(CLI_USAGE, "%s %s: %s", ctx.cfg.ca_file ? "--cafile" : "PARLEY_CA_FILE",
+                         ca, strerror(errno));
     /* Two-word commands ("group create") first, then one word. */
     if (i + 1 < argc) {
         char two[128];

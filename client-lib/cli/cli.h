@@ -3,8 +3,8 @@
  * (cli.c) and the command table (commands.c). Each command lives in a
  * cmd_*.c file and has the signature of cli_run_fn.
  *
- * Exit codes: 0 ok, 1 usage, 2 network / server refusal / local failure,
- * 3 timeout. Errors go to stderr as one line "parley: ...".
+ * Exit codes: 0 ok, 1 usage, 2 network / server refusal / TLS certificate
+ * refused / local failure, 3 timeout. Errors go to stderr as one line "parley: ...".
  */
 #ifndef PARLEY_CLI_H
 #define PARLEY_CLI_H

@@ -36,12 +36,12 @@ int parley_register_invite(parley_client *c, const char *invite)
         return util__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
     if (invite && (!invite[0] || strlen(invite) > 128 || !json_ok_text(invite)))
         return util__fail(c, PARLEY_EINVAL, "an invite token is 1-128 printable characters");
-    int rc = ksclient_put_identity(c->keyserver_url, c->user, c->id_pk, c->id_sk, NULL, invite,
-                                   c->err, sizeof c->err);
+    int rc = ksclient_put_identity(c->keyserver_url, c->ca_file, c->user, c->id_pk, c->id_sk, NULL,
+                                   invite, c->err, sizeof c->err);
     if (rc != PARLEY_OK)
         return rc;
     /* When: the broker may refuse this identity for a moment (loop.c). */
-    if (lstore_meta_set_int(c->store, "registered_at", util__now_ms()) != 0)
+    if (lstore_meta_set_int(c->store, "registered_at", clock_now_ms()) != 0)
         return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     return prekeys__maintain(c, 1);
 }
@@ -80,7 +80,7 @@ int parley_identity_rotate(parley_client *c)
         ret = util__fail(c, PARLEY_ESTORE, "cannot write %s: %s", tmp, strerror(errno));
         goto done;
     }
-    ret = ksclient_put_identity(c->keyserver_url, c->user, pk, sk, sig, NULL, c->err,
+    ret = ksclient_put_identity(c->keyserver_url, c->ca_file, c->user, pk, sk, sig, NULL, c->err,
                                 sizeof c->err);
     if (ret != PARLEY_OK) {
         unlink(tmp);
@@ -123,7 +123,8 @@ int parley_safety_number(parley_client *c, const char *peer, char *out, size_t o
     if (known < 0)
         return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     if (known == 0) {
-        int rc = ksclient_get_identity(c->keyserver_url, peer, ik, c->err, sizeof c->err);
+        int rc =
+            ksclient_get_identity(c->keyserver_url, c->ca_file, peer, ik, c->err, sizeof c->err);
         if (rc != PARLEY_OK)
             return rc;
         trust__note(c, peer, ik);

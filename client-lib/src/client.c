@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define STORE_FILE "parley.db"
 
@@ -67,6 +68,11 @@ int parley_open(const parley_config *cfg, parley_client **out)
          "http://127.0.0.1:8081");
     pick(c->media_url, sizeof c->media_url, cfg->media_url, "PARLEY_MEDIA_URL",
          "http://127.0.0.1:8082");
+    pick(c->ca_file, sizeof c->ca_file, cfg->ca_file, "PARLEY_CA_FILE", "");
+    if (c->ca_file[0] && access(c->ca_file, R_OK) != 0) {
+        rc = PARLEY_EINVAL; /* a CA file that cannot be read would fail every TLS handshake */
+        goto fail;
+    }
     c->transient = cfg->transient;
     if (make_dirs(c->home) != 0) {
         rc = PARLEY_ESTORE;

@@ -5,6 +5,8 @@
  */
 #include "conn.h"
 
+#include "transport.h"
+
 #include <MQTTAsync.h>
 #include <errno.h>
 #include <pthread.h>
@@ -26,6 +28,8 @@ struct conn {
     char username[128];
     char password[600];
     int persistent;
+    int tls;             /* ssl://, mqtts://, wss:// */
+    char ca_file[1024];  /* "" = the system trust store */
 };
 
 static void push(conn *c, conn_ev *e)
@@ -158,15 +162,29 @@ static void on_subscribe_failure(void *ctx, MQTTAsync_failureData *r)
 
 /* ---- API (application thread) -------------------------------------------- */
 
-conn *conn_new(const char *url, const char *client_id, int persistent, char *errbuf,
-               size_t errlen)
+conn *conn_new(const char *url, const char *client_id, int persistent, const char *ca_file,
+               char *errbuf, size_t errlen)
 {
+    transport_kind kind = transport_mqtt_kind(url);
+    if (kind == TRANSPORT_BAD) {
+        snprintf(errbuf, errlen,
+                 "bad MQTT URL %s: use tcp://, mqtt://, ws:// or (TLS) ssl://, mqtts://, wss:// "
+                 "followed by HOST:PORT",
+                 url);
+        return NULL;
+    }
+    if (ca_file && strlen(ca_file) >= sizeof ((conn *)0)->ca_file) {
+        snprintf(errbuf, errlen, "CA file name too long");
+        return NULL;
+    }
     conn *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(errbuf, errlen, "out of memory");
         return NULL;
     }
     c->persistent = persistent;
+    c->tls = kind == TRANSPORT_TLS;
+    snprintf(c->ca_file, sizeof c->ca_file, "%s", ca_file ? ca_file : "");
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -214,6 +232,15 @@ int conn_start(conn *c, const char *username, const char *password, char *errbuf
                size_t errlen)
 {
     MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
+    /* TLS: verify the chain (against ca_file, else the system store) and
+     * the host name; Paho copies these options at connect. */
+    MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+    ssl.trustStore = c->ca_file[0] ? c->ca_file : NULL;
+    ssl.enableServerCertAuth = 1;
+    ssl.verify = 1;
+    ssl.sslVersion = MQTT_SSL_VERSION_DEFAULT; /* negotiated; OpenSSL's floor (TLS 1.2 on Debian) */
+    if (c->tls)
+        o.ssl = &ssl;
     snprintf(c->username, sizeof c->username, "%s", username);
     snprintf(c->password, sizeof c->password, "%s", password);
     o.keepAliveInterval = CONN_KEEPALIVE_S;

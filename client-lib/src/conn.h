@@ -3,7 +3,7 @@
  * off, QoS 1). Paho runs its callbacks on its own threads; conn turns every
  * one of them into an event on a mutex-protected queue, which the client
  * drains on the application's thread (conn_next). No other state is shared
- * between threads.
+ * between threads. TCP, WebSocket, and both over TLS (Paho's SSL library).
  */
 #ifndef PARLEY_CONN_H
 #define PARLEY_CONN_H
@@ -32,10 +32,14 @@ typedef struct conn_ev {
 
 typedef struct conn conn;
 
-/* A connection object for url (tcp://host:port) and client_id. NULL on
- * failure with errbuf filled. persistent: clean session off. Does not connect. */
-conn *conn_new(const char *url, const char *client_id, int persistent, char *errbuf,
-               size_t errlen);
+/* A connection object for url and client_id. url: tcp://, mqtt://, ws://,
+ * or over TLS ssl://, mqtts://, wss:// (transport.h), then HOST:PORT (a
+ * path after a WebSocket URL's port is the HTTP path). TLS verifies the
+ * broker's certificate chain against ca_file (NULL or "": the system trust
+ * store) and its host name. NULL on failure with errbuf filled. persistent:
+ * clean session off. Does not connect. */
+conn *conn_new(const char *url, const char *client_id, int persistent, const char *ca_file,
+               char *errbuf, size_t errlen);
 /* Wipe the password and free everything (disconnects first). */
 void conn_free(conn *c);
 

@@ -81,22 +81,82 @@ static int on_skd(parley_client *c, const char *sender,
     return PARLEY_OK;
 }
 
-/* Decrypt and unpack an envelope body into text. PARLEY_OK with *text
- * malloc'd, or PARLEY_ECRYPTO with c->err set, or PARLEY_ENET (a PreKey
+/* An opened envelope body: its text and packed MediaRef (both secret,
+ * wiped by opened_free), the MediaRef unpacked once the row is written. */
+typedef struct {
+    char *text;
+    size_t tlen;
+    uint8_t *media; /* packed MediaRef, or NULL */
+    size_t media_len;
+    Parley__E2e__V1__MediaRef *mref;
+    int hidden; /* nothing for the user (a key distribution alone) */
+} opened;
+
+static void opened_free(opened *o)
+{
+    if (o->text) {
+        sodium_memzero(o->text, o->tlen);
+        free(o->text);
+    }
+    if (o->mref)
+        parley__e2e__v1__media_ref__free_unpacked(o->mref, NULL);
+    if (o->media) {
+        sodium_memzero(o->media, o->media_len);
+        free(o->media);
+    }
+    memset(o, 0, sizeof *o);
+}
+
+/* The message row's content: the text, and the media reference if any. */
+static void opened_to_row(opened *o, lstore_msg *m)
+{
+    m->body = (const uint8_t *)o->text;
+    m->body_len = o->tlen;
+    if (o->media)
+        o->mref = parley__e2e__v1__media_ref__unpack(NULL, o->media_len, o->media);
+    if (o->mref) {
+        m->media_id = o->mref->media_id;
+        m->media = o->media;
+        m->media_len = o->media_len;
+    }
+}
+
+/* The application's on_message for env: o's text, or system_text for a
+ * SYSTEM event (then o holds nothing). */
+static void tell_message(parley_client *c, const Parley__V1__Envelope *env, const opened *o,
+                         const char *system_text)
+{
+    const Parley__E2e__V1__MediaRef *mref = o->mref;
+    parley_message pm = {
+        .chat_id = env->chat_id,
+        .seq = env->seq,
+        .server_id = env->server_id,
+        .sender = env->sender,
+        .client_msg_id = env->client_msg_id,
+        .server_ts = env->server_ts,
+        .text = system_text ? system_text : o->text,
+        .text_len = system_text ? strlen(system_text) : o->tlen,
+        .system = system_text != NULL,
+        .media_id = mref ? mref->media_id : NULL,
+        .media_name = mref && mref->file_name ? mref->file_name : "",
+        .media_type = mref && mref->content_type ? mref->content_type : "",
+        .media_size = mref ? mref->size : 0,
+    };
+    c->cb.on_message(c->cb.ud, &pm);
+}
+
+/* Decrypt and unpack an envelope body into o (cleared first). PARLEY_OK
+ * with o->text malloc'd, or PARLEY_ECRYPTO with c->err set, or PARLEY_ENET (a PreKey
  * message whose sender's identity key could not be checked: retry later). Runs inside the caller's
  * transaction (the ratchet state is saved with the message). */
-static int open_body(parley_client *c, const Parley__V1__Envelope *env, char **text, size_t *tlen,
-                     int *hidden, uint8_t **media, size_t *media_len)
+static int open_body(parley_client *c, const Parley__V1__Envelope *env, opened *o)
 {
     uint8_t *pt = NULL;
     size_t ptlen = 0;
     Parley__E2e__V1__Content *ct = NULL;
     int ret = PARLEY_ECRYPTO;
 
-    *text = NULL;
-    *hidden = 0;
-    *media = NULL;
-    *media_len = 0;
+    opened_free(o);
     int group = ids_is_group_chat(env->chat_id);
     int rc = group ? skeys__decrypt(c, env->chat_id, env->sender, env->body.data, env->body.len,
                                     &pt, &ptlen)
@@ -128,37 +188,34 @@ static int open_body(parley_client *c, const Parley__V1__Envelope *env, char **t
             goto fail;
         }
         /* A key distribution alone is not a message for the user. */
-        *hidden = !ct->text || !*ct->text;
+        o->hidden = !ct->text || !*ct->text;
     }
     if (ct->media) {
         if (!ct->media->media_id || !*ct->media->media_id || ct->media->key.len != 32) {
             util__fail(c, PARLEY_ECRYPTO, "malformed media reference");
             goto fail;
         }
-        *media_len = parley__e2e__v1__media_ref__get_packed_size(ct->media);
-        *media = malloc(*media_len ? *media_len : 1);
-        if (!*media) {
+        o->media_len = parley__e2e__v1__media_ref__get_packed_size(ct->media);
+        o->media = malloc(o->media_len ? o->media_len : 1);
+        if (!o->media) {
             ret = PARLEY_ENOMEM;
             goto fail;
         }
-        parley__e2e__v1__media_ref__pack(ct->media, *media);
+        parley__e2e__v1__media_ref__pack(ct->media, o->media);
     }
     const char *t = ct->text ? ct->text : "";
-    *tlen = strlen(t);
-    *text = malloc(*tlen + 1);
-    if (!*text) {
+    o->tlen = strlen(t);
+    o->text = malloc(o->tlen + 1);
+    if (!o->text) {
         ret = PARLEY_ENOMEM;
         goto fail;
     }
-    memcpy(*text, t, *tlen + 1);
+    memcpy(o->text, t, o->tlen + 1);
     ret = PARLEY_OK;
 
 fail:
-    if (ret != PARLEY_OK && *media) {
-        sodium_memzero(*media, *media_len);
-        free(*media);
-        *media = NULL;
-    }
+    if (ret != PARLEY_OK)
+        opened_free(o);
     if (ct)
         parley__e2e__v1__content__free_unpacked(ct, NULL);
     if (pt) {
@@ -227,11 +284,8 @@ static int open_pending(parley_client *c, const char *chat_id, const char *sende
                         const char *server_id)
 {
     pending_one p = {.server_id = server_id, .env = PARLEY__V1__ENVELOPE__INIT};
-    char *text = NULL;
-    size_t tlen = 0, media_len = 0;
-    uint8_t *media = NULL;
-    Parley__E2e__V1__MediaRef *mref = NULL;
-    int hidden = 0, ret = 0;
+    opened o = {0};
+    int ret = 0;
     char detail[CLIENT_ERR_MAX] = "";
 
     if (!ids_is_group_chat(chat_id)) {
@@ -260,7 +314,7 @@ static int open_pending(parley_client *c, const char *chat_id, const char *sende
         goto done;
     }
     lstore_msg m = {.server_id = server_id};
-    int rc = open_body(c, &p.env, &text, &tlen, &hidden, &media, &media_len);
+    int rc = open_body(c, &p.env, &o);
     if (rc == PARLEY_ESTORE || rc == PARLEY_ENOMEM)
         goto fail_store;
     if (rc == PARLEY_ENET) {
@@ -273,36 +327,14 @@ static int open_pending(parley_client *c, const char *chat_id, const char *sende
         m.status = LSTORE_MSG_UNDECRYPTABLE;
     } else {
         m.status = LSTORE_MSG_RECEIVED;
-        m.body = (const uint8_t *)text;
-        m.body_len = tlen;
-        if (media)
-            mref = parley__e2e__v1__media_ref__unpack(NULL, media_len, media);
-        if (mref) {
-            m.media_id = mref->media_id;
-            m.media = media;
-            m.media_len = media_len;
-        }
+        opened_to_row(&o, &m);
     }
     if (lstore_msg_update(c->store, &m) != 0 || lstore_commit(c->store) != 0)
         goto fail_store;
     if (m.status == LSTORE_MSG_UNDECRYPTABLE) {
         util__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, chat_id, p.env.seq, sender, detail);
-    } else if (!hidden && c->cb.on_message) {
-        parley_message pm = {
-            .chat_id = chat_id,
-            .seq = p.env.seq,
-            .server_id = server_id,
-            .sender = sender,
-            .client_msg_id = p.env.client_msg_id,
-            .server_ts = p.env.server_ts,
-            .text = text,
-            .text_len = tlen,
-            .media_id = mref ? mref->media_id : NULL,
-            .media_name = mref && mref->file_name ? mref->file_name : "",
-            .media_type = mref && mref->content_type ? mref->content_type : "",
-            .media_size = mref ? mref->size : 0,
-        };
-        c->cb.on_message(c->cb.ud, &pm);
+    } else if (!o.hidden && c->cb.on_message) {
+        tell_message(c, &p.env, &o, NULL);
     }
     goto done;
 
@@ -310,16 +342,7 @@ fail_store:
     lstore_rollback(c->store);
     ret = util__store_fail(c);
 done:
-    if (text) {
-        sodium_memzero(text, tlen);
-        free(text);
-    }
-    if (mref)
-        parley__e2e__v1__media_ref__free_unpacked(mref, NULL);
-    if (media) {
-        sodium_memzero(media, media_len);
-        free(media);
-    }
+    opened_free(&o);
     free_pending(&p);
     return ret;
 }
@@ -390,11 +413,9 @@ int deliver__retry_kept(parley_client *c)
 int deliver__envelope(parley_client *c, const void *venv, int trusted)
 {
     const Parley__V1__Envelope *env = venv;
-    char *text = NULL, sysdesc[512];
-    size_t tlen = 0, media_len = 0;
-    uint8_t *media = NULL;
-    Parley__E2e__V1__MediaRef *mref = NULL;
-    int status = LSTORE_MSG_RECEIVED, ret = 0, hidden = 0, has_key = 1, kept = 0;
+    char sysdesc[512];
+    opened o = {0};
+    int status = LSTORE_MSG_RECEIVED, ret = 0, has_key = 1, kept = 0;
     char detail[CLIENT_ERR_MAX] = "";
     lstore_chat ch;
 
@@ -459,11 +480,11 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
                 if (!trusted)
                     goto deferred; /* cannot be checked yet: the sync page copy waits */
                 status = LSTORE_MSG_PENDING_KEY;
-                hidden = 1;
+                o.hidden = 1;
                 m.body = env->body.data;
                 m.body_len = env->body.len;
             } else {
-                int rc = open_body(c, env, &text, &tlen, &hidden, &media, &media_len);
+                int rc = open_body(c, env, &o);
                 if (rc == PARLEY_ESTORE || rc == PARLEY_ENOMEM)
                     goto fail_store;
                 if (rc != PARLEY_OK && !trusted) {
@@ -483,18 +504,10 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
                 } else if (rc != PARLEY_OK) {
                     snprintf(detail, sizeof detail, "%s", c->err);
                     status = LSTORE_MSG_UNDECRYPTABLE;
-                } else if (hidden) {
+                } else if (o.hidden) {
                     status = LSTORE_MSG_HIDDEN;
                 } else {
-                    m.body = (const uint8_t *)text;
-                    m.body_len = tlen;
-                    if (media)
-                        mref = parley__e2e__v1__media_ref__unpack(NULL, media_len, media);
-                    if (mref) {
-                        m.media_id = mref->media_id;
-                        m.media = media;
-                        m.media_len = media_len;
-                    }
+                    opened_to_row(&o, &m);
                 }
             }
             m.status = status;
@@ -523,22 +536,7 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
         util__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, env->chat_id, env->seq, env->sender,
                          detail);
     } else if (!own && c->cb.on_message) {
-        parley_message pm = {
-            .chat_id = env->chat_id,
-            .seq = env->seq,
-            .server_id = env->server_id,
-            .sender = env->sender,
-            .client_msg_id = env->client_msg_id,
-            .server_ts = env->server_ts,
-            .text = status == LSTORE_MSG_SYSTEM ? sysdesc : text,
-            .text_len = status == LSTORE_MSG_SYSTEM ? strlen(sysdesc) : tlen,
-            .system = status == LSTORE_MSG_SYSTEM,
-            .media_id = mref ? mref->media_id : NULL,
-            .media_name = mref && mref->file_name ? mref->file_name : "",
-            .media_type = mref && mref->content_type ? mref->content_type : "",
-            .media_size = mref ? mref->size : 0,
-        };
-        c->cb.on_message(c->cb.ud, &pm);
+        tell_message(c, env, &o, status == LSTORE_MSG_SYSTEM ? sysdesc : NULL);
     }
     goto done;
 
@@ -551,16 +549,7 @@ fail_store:
     lstore_rollback(c->store);
     ret = util__store_fail(c);
 done:
-    if (text) {
-        sodium_memzero(text, tlen);
-        free(text);
-    }
-    if (mref)
-        parley__e2e__v1__media_ref__free_unpacked(mref, NULL);
-    if (media) {
-        sodium_memzero(media, media_len);
-        free(media);
-    }
+    opened_free(&o);
     if (ret == 0 && c->deliver.nretry > 0)
         ret = retry_pending(c);
     return ret;

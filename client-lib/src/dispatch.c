@@ -85,7 +85,7 @@ static int on_receipt(parley_client *c, const uint8_t *payload, size_t len)
     if (r->status == PARLEY__V1__RECEIPT_STATUS__RESYNC) {
         /* The broker node may have missed deliveries for us: the
          * background sync runs at the next turn of the loop. */
-        c->loop.last_resync_ms = util__mono_ms() - LOOP_RESYNC_MS;
+        c->loop.last_resync_ms = clock_mono_ms() - LOOP_RESYNC_MS;
         goto done;
     }
     if (status < PARLEY_RECEIPT_STORED || status > PARLEY_RECEIPT_REJECTED)

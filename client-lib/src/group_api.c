@@ -67,6 +67,32 @@ static int emit_group(parley_client *c, const Parley__V1__GroupInfo *gi,
     return PARLEY_OK;
 }
 
+/* One group request, answered: a GroupInfo in the answer refreshes that
+ * group's member list (members__set, whose code is returned). need_group:
+ * an answer without one is an error. rsp (may be NULL): the answer when it
+ * carries a GroupInfo, for the caller to free (also when members__set
+ * failed), else NULL. */
+static int group_request(parley_client *c, Parley__V1__Request *req, int timeout_ms,
+                         int need_group, Parley__V1__Response **rsp)
+{
+    Parley__V1__Response *r = NULL;
+    if (rsp)
+        *rsp = NULL;
+    int rc = group_call(c, req, timeout_ms, &r);
+    if (rc != PARLEY_OK)
+        return rc;
+    int has_group = r->result_case == PARLEY__V1__RESPONSE__RESULT_GROUP;
+    if (has_group)
+        rc = members__set(c, r->group);
+    else if (need_group)
+        rc = util__fail(c, PARLEY_EREFUSED, "the broker answered without the group");
+    if (has_group && rsp)
+        *rsp = r;
+    else
+        parley__v1__response__free_unpacked(r, NULL);
+    return rc;
+}
+
 int parley_group_create(parley_client *c, const char *name, const char *const *members, size_t n,
                         char *chat_id, size_t chat_id_len, int timeout_ms)
 {
@@ -84,16 +110,14 @@ int parley_group_create(parley_client *c, const char *name, const char *const *m
     gc.n_members = n;
     req.op_case = PARLEY__V1__REQUEST__OP_GROUP_CREATE;
     req.group_create = &gc;
-    int rc = group_call(c, &req, timeout_ms, &rsp);
-    if (rc != PARLEY_OK)
+    /* The members as created: a send can follow at once, even offline. */
+    int rc = group_request(c, &req, timeout_ms, 1, &rsp);
+    if (!rsp)
         return rc;
-    if (rsp->result_case != PARLEY__V1__RESPONSE__RESULT_GROUP || !rsp->group->chat_id) {
+    if (!rsp->group->chat_id)
         rc = util__fail(c, PARLEY_EREFUSED, "the broker answered without the group");
-    } else {
-        /* The members as created: a send can follow at once, even offline. */
-        rc = members__set(c, rsp->group);
+    else
         snprintf(chat_id, chat_id_len, "%s", rsp->group->chat_id);
-    }
     parley__v1__response__free_unpacked(rsp, NULL);
     return rc;
 }
@@ -103,7 +127,6 @@ static int members_op(parley_client *c, const char *chat_id, const char *const *
 {
     Parley__V1__Request req = PARLEY__V1__REQUEST__INIT;
     Parley__V1__GroupMembers gm = PARLEY__V1__GROUP_MEMBERS__INIT;
-    Parley__V1__Response *rsp = NULL;
     int rc = check_group(c, chat_id);
     if (rc != PARLEY_OK)
         return rc;
@@ -120,11 +143,7 @@ static int members_op(parley_client *c, const char *chat_id, const char *const *
         req.group_add = &gm;
     else
         req.group_remove = &gm;
-    rc = group_call(c, &req, timeout_ms, &rsp);
-    if (rc != PARLEY_OK)
-        return rc;
-    if (rsp->result_case == PARLEY__V1__RESPONSE__RESULT_GROUP)
-        rc = members__set(c, rsp->group);
+    rc = group_request(c, &req, timeout_ms, 0, NULL);
     if (!add && rc == PARLEY_OK) {
         /* Our next message must not be readable by the removed members. */
         Parley__V1__SystemEvent ev = PARLEY__V1__SYSTEM_EVENT__INIT;
@@ -133,7 +152,6 @@ static int members_op(parley_client *c, const char *chat_id, const char *const *
         ev.n_users = n;
         rc = skeys__on_system(c, chat_id, &ev);
     }
-    parley__v1__response__free_unpacked(rsp, NULL);
     return rc;
 }
 
@@ -154,7 +172,6 @@ int parley_group_set_role(parley_client *c, const char *chat_id, const char *use
 {
     Parley__V1__Request req = PARLEY__V1__REQUEST__INIT;
     Parley__V1__GroupSetRole sr = PARLEY__V1__GROUP_SET_ROLE__INIT;
-    Parley__V1__Response *rsp = NULL;
     int rc = check_group(c, chat_id);
     if (rc != PARLEY_OK)
         return rc;
@@ -165,13 +182,7 @@ int parley_group_set_role(parley_client *c, const char *chat_id, const char *use
     sr.role = (Parley__V1__Role)role;
     req.op_case = PARLEY__V1__REQUEST__OP_GROUP_SET_ROLE;
     req.group_set_role = &sr;
-    rc = group_call(c, &req, timeout_ms, &rsp);
-    if (rc != PARLEY_OK)
-        return rc;
-    if (rsp->result_case == PARLEY__V1__RESPONSE__RESULT_GROUP)
-        rc = members__set(c, rsp->group);
-    parley__v1__response__free_unpacked(rsp, NULL);
-    return rc;
+    return group_request(c, &req, timeout_ms, 0, NULL);
 }
 
 int parley_group_leave(parley_client *c, const char *chat_id, int timeout_ms)
@@ -185,6 +196,8 @@ int parley_group_leave(parley_client *c, const char *chat_id, int timeout_ms)
     gl.chat_id = (char *)chat_id;
     req.op_case = PARLEY__V1__REQUEST__OP_GROUP_LEAVE;
     req.group_leave = &gl;
+    /* Not group_request: the answer's member list must not subscribe us
+     * again to the group we just left. */
     rc = group_call(c, &req, timeout_ms, &rsp);
     if (rc != PARLEY_OK)
         return rc;
@@ -205,16 +218,11 @@ int parley_group_info(parley_client *c, const char *chat_id,
     gg.chat_id = (char *)chat_id;
     req.op_case = PARLEY__V1__REQUEST__OP_GROUP_GET;
     req.group_get = &gg;
-    rc = group_call(c, &req, timeout_ms, &rsp);
-    if (rc != PARLEY_OK)
+    rc = group_request(c, &req, timeout_ms, 1, &rsp);
+    if (!rsp)
         return rc;
-    if (rsp->result_case != PARLEY__V1__RESPONSE__RESULT_GROUP) {
-        rc = util__fail(c, PARLEY_EREFUSED, "the broker answered without the group");
-    } else {
-        rc = members__set(c, rsp->group);
-        if (rc == PARLEY_OK)
-            rc = emit_group(c, rsp->group, fn, ud);
-    }
+    if (rc == PARLEY_OK)
+        rc = emit_group(c, rsp->group, fn, ud);
     parley__v1__response__free_unpacked(rsp, NULL);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include "ksclient.h"
 
 #include "b64.h"
+#include "transport.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -44,18 +45,24 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
 /* One HTTP exchange. *resp receives the parsed JSON body (may be NULL for an
  * empty body). Returns PARLEY_OK for 2xx; error statuses are turned into
  * PARLEY_ENOTFOUND / PARLEY_EREFUSED with errbuf "STATUS error: message". */
-static int http(const char *method, const char *base, const char *path, const char *bearer,
-                json_t *body, json_t **resp, char *errbuf, size_t errlen)
+static int http(const char *method, const char *base, const char *ca_file, const char *path,
+                const char *bearer, json_t *body, json_t **resp, char *errbuf, size_t errlen)
 {
     CURL *h = NULL;
     struct curl_slist *hdrs = NULL;
     char *payload = NULL;
-    char url[1024], auth[700];
+    char url[1024], auth[700], cerr[CURL_ERROR_SIZE] = "";
     buf b = {0};
     int ret = PARLEY_ENET;
     long status = 0;
 
     *resp = NULL;
+    if (transport_http_kind(base) == TRANSPORT_BAD) {
+        snprintf(errbuf, errlen, "bad keyserver URL %s: use http:// or https:// followed by "
+                 "HOST:PORT", base);
+        ret = PARLEY_EINVAL;
+        goto fail;
+    }
     if (snprintf(url, sizeof url, "%s%s", base, path) >= (int)sizeof url) {
         snprintf(errbuf, errlen, "keyserver URL too long");
         ret = PARLEY_EINVAL;
@@ -67,6 +74,8 @@ static int http(const char *method, const char *base, const char *path, const ch
         goto fail;
     }
     curl_easy_setopt(h, CURLOPT_URL, url);
+    transport_curl(h, ca_file);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, KS_TIMEOUT_S);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
@@ -91,8 +100,10 @@ static int http(const char *method, const char *base, const char *path, const ch
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     CURLcode cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
-        snprintf(errbuf, errlen, "keyserver %s: %s", base, curl_easy_strerror(cc));
-        ret = PARLEY_ENET;
+        int tls = transport_curl_trust_error(cc);
+        snprintf(errbuf, errlen, "keyserver %s: %s%s", base, tls ? "TLS: " : "",
+                 cerr[0] ? cerr : curl_easy_strerror(cc));
+        ret = tls ? PARLEY_ETLS : PARLEY_ENET;
         goto fail;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -139,9 +150,9 @@ static int unb64(json_t *v, uint8_t *out, size_t n)
     return 0;
 }
 
-int ksclient_put_identity(const char *base, const char *user, const uint8_t pk[32],
-                          const uint8_t sk[64], const uint8_t *change_sig, const char *invite,
-                          char *errbuf, size_t errlen)
+int ksclient_put_identity(const char *base, const char *ca_file, const char *user,
+                          const uint8_t pk[32], const uint8_t sk[64], const uint8_t *change_sig,
+                          const char *invite, char *errbuf, size_t errlen)
 {
     char path[128], msg[sizeof REGISTER_DOMAIN + 65];
     uint8_t sig[crypto_sign_BYTES];
@@ -159,7 +170,7 @@ int ksclient_put_identity(const char *base, const char *user, const uint8_t pk[3
         ret = PARLEY_ENOMEM;
         goto fail;
     }
-    ret = http("PUT", base, path, NULL, body, &resp, errbuf, errlen);
+    ret = http("PUT", base, ca_file, path, NULL, body, &resp, errbuf, errlen);
 
 fail:
     json_decref(body);
@@ -167,13 +178,13 @@ fail:
     return ret;
 }
 
-int ksclient_get_identity(const char *base, const char *user, uint8_t pk[32], char *errbuf,
-                          size_t errlen)
+int ksclient_get_identity(const char *base, const char *ca_file, const char *user, uint8_t pk[32],
+                          char *errbuf, size_t errlen)
 {
     char path[128];
     json_t *resp = NULL;
     snprintf(path, sizeof path, "/v1/identity/%s", user);
-    int ret = http("GET", base, path, NULL, NULL, &resp, errbuf, errlen);
+    int ret = http("GET", base, ca_file, path, NULL, NULL, &resp, errbuf, errlen);
     if (ret == PARLEY_OK && unb64(json_object_get(resp, "identity_key"), pk, 32) != 0) {
         snprintf(errbuf, errlen, "keyserver: malformed identity of %s", user);
         ret = PARLEY_ECRYPTO;
@@ -196,8 +207,9 @@ static json_t *prekey_json(const ksclient_prekey *k, int with_sig)
     return o;
 }
 
-int ksclient_put_keys(const char *base, const char *token, const ksclient_prekey *spk,
-                      const ksclient_prekey *otks, size_t n, char *errbuf, size_t errlen)
+int ksclient_put_keys(const char *base, const char *ca_file, const char *token,
+                      const ksclient_prekey *spk, const ksclient_prekey *otks, size_t n,
+                      char *errbuf, size_t errlen)
 {
     json_t *body = json_object(), *arr = json_array(), *resp = NULL;
     int ret = PARLEY_ENOMEM;
@@ -211,7 +223,7 @@ int ksclient_put_keys(const char *base, const char *token, const ksclient_prekey
             goto fail;
     if (json_object_set(body, "one_time_prekeys", arr))
         goto fail;
-    ret = http("PUT", base, "/v2/keys", token, body, &resp, errbuf, errlen);
+    ret = http("PUT", base, ca_file, "/v2/keys", token, body, &resp, errbuf, errlen);
 
 fail:
     json_decref(arr);
@@ -220,11 +232,11 @@ fail:
     return ret;
 }
 
-int ksclient_key_count(const char *base, const char *token, int *count, char *errbuf,
-                       size_t errlen)
+int ksclient_key_count(const char *base, const char *ca_file, const char *token, int *count,
+                       char *errbuf, size_t errlen)
 {
     json_t *resp = NULL;
-    int ret = http("GET", base, "/v2/keys", token, NULL, &resp, errbuf, errlen);
+    int ret = http("GET", base, ca_file, "/v2/keys", token, NULL, &resp, errbuf, errlen);
     if (ret == PARLEY_OK) {
         json_t *v = json_object_get(resp, "count");
         if (!json_is_integer(v)) {
@@ -252,14 +264,14 @@ static int parse_prekey(json_t *o, ksclient_prekey *k, int with_sig)
     return 0;
 }
 
-int ksclient_get_bundle(const char *base, const char *token, const char *user,
+int ksclient_get_bundle(const char *base, const char *ca_file, const char *token, const char *user,
                         ksclient_bundle *out, char *errbuf, size_t errlen)
 {
     char path[128];
     json_t *resp = NULL;
     memset(out, 0, sizeof *out);
     snprintf(path, sizeof path, "/v2/keys/%s", user);
-    int ret = http("GET", base, path, token, NULL, &resp, errbuf, errlen);
+    int ret = http("GET", base, ca_file, path, token, NULL, &resp, errbuf, errlen);
     if (ret != PARLEY_OK)
         goto done;
     json_t *otk = json_object_get(resp, "one_time_prekey");

@@ -8,7 +8,9 @@
  *   any refusal or loss -> WAIT with exponential backoff (200 ms .. 5 s) and a
  *   freshly minted token on the next attempt (tokens expire; the broker closes
  *   a connection whose token expired, and the reconnect carries a new one).
- *   A CONNECT refused as "not authorized" within FRESH_REGISTRATION_MS of this
+ *   A broker whose TLS certificate fails verification ends the attempts
+ *   (LINK_IDLE, parley_poll returns PARLEY_ETLS once; parley_connect starts
+ *   over). A CONNECT refused as "not authorized" within FRESH_REGISTRATION_MS of this
  *   home's registration (the broker may not have seen the new identity key
  *   yet) is retried every FRESH_RETRY_MS, silently: the application hears of
  *   it (PARLEY_EVENT_DISCONNECTED) only if it persists past that window.
@@ -22,6 +24,7 @@
 #include "ids.h"
 #include "parley.pb-c.h"
 #include "token.h"
+#include "transport.h"
 
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 5000
@@ -41,7 +44,7 @@ static int fresh_registration(parley_client *c)
     int64_t at = 0;
     if (lstore_meta_get_int(c->store, "registered_at", &at) != 1)
         return 0;
-    int64_t age = util__now_ms() - at;
+    int64_t age = clock_now_ms() - at;
     return age >= 0 && age < FRESH_REGISTRATION_MS;
 }
 
@@ -55,7 +58,7 @@ static void schedule_retry(parley_client *c)
     c->loop.attempts++;
     c->link.state = LINK_WAIT;
     c->order.synced = 0;
-    c->loop.next_attempt_ms = util__mono_ms() + delay;
+    c->loop.next_attempt_ms = clock_mono_ms() + delay;
 }
 
 int parley_connect(parley_client *c)
@@ -73,7 +76,8 @@ int parley_connect(parley_client *c)
         } else {
             snprintf(c->link.client_id, sizeof c->link.client_id, "%s", c->client_id);
         }
-        c->link.mq = conn_new(c->mqtt_url, c->link.client_id, !c->transient, err, sizeof err);
+        c->link.mq = conn_new(c->mqtt_url, c->link.client_id, !c->transient, c->ca_file, err,
+                              sizeof err);
         if (!c->link.mq)
             return util__fail(c, PARLEY_EINVAL, "%s", err);
     }
@@ -108,7 +112,7 @@ static void start_attempt(parley_client *c)
         schedule_retry(c);
         return;
     }
-    c->loop.token_expires_ms = util__mono_ms() + (int64_t)TOKEN_DEFAULT_LIFETIME_S * 1000;
+    c->loop.token_expires_ms = clock_mono_ms() + (int64_t)TOKEN_DEFAULT_LIFETIME_S * 1000;
     if (conn_start(c->link.mq, c->user, token, err, sizeof err) != 0) {
         util__fail(c, PARLEY_ENET, "%s", err);
         schedule_retry(c);
@@ -151,9 +155,33 @@ static int on_ready(parley_client *c)
             return PARLEY_ESTORE;
         order__sync_start(c, 0);
         prekeys__maintain(c, 0); /* replenish one-time prekeys; best effort */
-        c->loop.last_key_check_ms = util__mono_ms();
+        c->loop.last_key_check_ms = clock_mono_ms();
     }
     return 0;
+}
+
+/* A connection to a TLS broker failed before the CONNACK: was it the
+ * certificate? Paho says only "TCP/TLS connect failure", so a handshake of
+ * our own with the same trust settings tells (transport_probe). If so, stop
+ * connecting (a certificate does not fix itself, and retrying would hide
+ * it): the link goes idle and parley_poll returns PARLEY_ETLS (rather than
+ * PARLEY_EVENT_DISCONNECTED, which promises a reconnect). Returns
+ * PARLEY_ETLS or 0. */
+static int tls_refused(parley_client *c, const conn_ev *e)
+{
+    char why[300];
+    if (e->type != CONN_EV_CONNECT_FAILED || (e->code >= 1 && e->code <= 5) ||
+        transport_mqtt_kind(c->mqtt_url) != TRANSPORT_TLS ||
+        transport_probe(c->mqtt_url, c->ca_file, why, sizeof why) != 1)
+        return 0;
+    util__fail(c, PARLEY_ETLS, "%s: TLS: %s%s%s", c->mqtt_url, why,
+               c->ca_file[0] ? " (trusted CAs: " : " (trusted CAs: the system store",
+               c->ca_file[0] ? c->ca_file : "");
+    size_t n = strlen(c->err);
+    snprintf(c->err + n, sizeof c->err - n, ")");
+    c->link.state = LINK_IDLE;
+    c->order.synced = 0;
+    return PARLEY_ETLS; /* no PARLEY_EVENT_DISCONNECTED: no reconnect follows */
 }
 
 static int handle(parley_client *c, conn_ev *e)
@@ -167,6 +195,8 @@ static int handle(parley_client *c, conn_ev *e)
     case CONN_EV_LOST:
         if (c->link.state == LINK_IDLE)
             return 0;
+        if (tls_refused(c, e))
+            return PARLEY_ETLS;
         /* A CONNACK refusal has a positive code (1-5); anything else (TCP
          * refused, unknown host, TLS handshake) never reached the broker. */
         int why = e->type == CONN_EV_LOST || e->code <= 0 ? PARLEY_ENET : PARLEY_EREFUSED;
@@ -176,17 +206,17 @@ static int handle(parley_client *c, conn_ev *e)
             /* Expected for a moment after registering: retry soon, quietly. */
             c->link.state = LINK_WAIT;
             c->order.synced = 0;
-            c->loop.next_attempt_ms = util__mono_ms() + FRESH_RETRY_MS;
+            c->loop.next_attempt_ms = clock_mono_ms() + FRESH_RETRY_MS;
             return 0;
         }
         if (e->type == CONN_EV_LOST && c->loop.token_expires_ms > 0 &&
-            util__mono_ms() >= c->loop.token_expires_ms - TOKEN_EXPIRY_SLACK_MS) {
+            clock_mono_ms() >= c->loop.token_expires_ms - TOKEN_EXPIRY_SLACK_MS) {
             /* The broker closed the connection because its token expired:
              * reconnect at once with a new one; nothing to tell. */
             c->link.state = LINK_WAIT;
             c->order.synced = 0;
             c->loop.attempts = 0;
-            c->loop.next_attempt_ms = util__mono_ms();
+            c->loop.next_attempt_ms = clock_mono_ms();
             return 0;
         }
         if (e->type == CONN_EV_LOST)
@@ -202,7 +232,7 @@ static int handle(parley_client *c, conn_ev *e)
         c->link.state = LINK_READY;
         c->loop.attempts = 0;
         c->err[0] = 0;
-        c->loop.last_resync_ms = util__mono_ms();
+        c->loop.last_resync_ms = clock_mono_ms();
         util__emit_event(c, PARLEY_EVENT_CONNECTED, NULL, 0, NULL, c->mqtt_url);
         presence__subscribe(c);
         return on_ready(c);
@@ -222,7 +252,7 @@ static int handle(parley_client *c, conn_ev *e)
 
 int loop__step(parley_client *c, int timeout_ms)
 {
-    int64_t now = util__mono_ms();
+    int64_t now = clock_mono_ms();
     if (c->link.state == LINK_WAIT && now >= c->loop.next_attempt_ms)
         start_attempt(c);
     if (c->link.state == LINK_READY && now - c->loop.last_outbox_scan_ms >= OUTBOX_SCAN_MS) {
@@ -263,10 +293,10 @@ int loop__step(parley_client *c, int timeout_ms)
 
 int parley_poll(parley_client *c, int timeout_ms)
 {
-    int64_t deadline = util__mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     int n = 0;
     for (;;) {
-        int64_t left = deadline - util__mono_ms();
+        int64_t left = deadline - clock_mono_ms();
         int rc = loop__step(c, n > 0 || left <= 0 ? 0 : (int)left);
         if (rc < 0)
             return rc;
@@ -274,9 +304,42 @@ int parley_poll(parley_client *c, int timeout_ms)
             n++;
             continue; /* drain everything already queued */
         }
-        if (n > 0 || util__mono_ms() >= deadline)
+        if (n > 0 || clock_mono_ms() >= deadline)
             return n;
     }
+}
+
+/* Poll until reached(c, arg) says 1 (PARLEY_OK) or a code < 0 (returned),
+ * or until timeout_ms have passed (PARLEY_ETIMEOUT, with the last error). */
+static int wait_until(parley_client *c, int timeout_ms,
+                      int (*reached)(parley_client *c, const void *arg), const void *arg)
+{
+    int64_t deadline = clock_mono_ms() + timeout_ms;
+    for (;;) {
+        int r = reached(c, arg);
+        if (r != 0)
+            return r > 0 ? PARLEY_OK : r;
+        int64_t left = deadline - clock_mono_ms();
+        if (left <= 0) {
+            char last[CLIENT_ERR_MAX];
+            snprintf(last, sizeof last, "%s", c->err);
+            return util__fail(c, PARLEY_ETIMEOUT, "not connected after %d ms%s%.400s",
+                              timeout_ms, last[0] ? ": " : "", last);
+        }
+        int rc = parley_poll(c, left > 200 ? 200 : (int)left);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+/* Ready, or a connection attempt failed since *failures was taken. */
+static int connected(parley_client *c, const void *failures)
+{
+    if (c->link.state == LINK_READY)
+        return 1;
+    if (c->loop.failures != *(const unsigned *)failures)
+        return c->loop.failure_rc; /* c->err says why; the retry stays scheduled */
+    return 0;
 }
 
 int parley_wait_connected(parley_client *c, int timeout_ms)
@@ -287,46 +350,24 @@ int parley_wait_connected(parley_client *c, int timeout_ms)
             return rc;
     }
     unsigned failures = c->loop.failures;
-    int64_t deadline = util__mono_ms() + timeout_ms;
-    while (c->link.state != LINK_READY) {
-        if (c->loop.failures != failures)
-            return c->loop.failure_rc; /* c->err says why; the retry stays scheduled */
-        int64_t left = deadline - util__mono_ms();
-        if (left <= 0) {
-            char last[CLIENT_ERR_MAX];
-            snprintf(last, sizeof last, "%s", c->err);
-            return util__fail(c, PARLEY_ETIMEOUT, "not connected after %d ms%s%.400s",
-                              timeout_ms, last[0] ? ": " : "", last);
-        }
-        int rc = parley_poll(c, left > 200 ? 200 : (int)left);
-        if (rc < 0)
-            return rc;
-    }
-    return PARLEY_OK;
+    return wait_until(c, timeout_ms, connected, &failures);
+}
+
+static int synced(parley_client *c, const void *unused)
+{
+    (void)unused;
+    return parley_is_synced(c) ? 1 : 0;
 }
 
 int parley_wait_synced(parley_client *c, int timeout_ms)
 {
-    int64_t deadline = util__mono_ms() + timeout_ms;
-    while (!parley_is_synced(c)) {
-        int64_t left = deadline - util__mono_ms();
-        if (left <= 0) {
-            char last[CLIENT_ERR_MAX];
-            snprintf(last, sizeof last, "%s", c->err);
-            return util__fail(c, PARLEY_ETIMEOUT, "not connected after %d ms%s%.400s",
-                              timeout_ms, last[0] ? ": " : "", last);
-        }
-        int rc = parley_poll(c, left > 200 ? 200 : (int)left);
-        if (rc < 0)
-            return rc;
-    }
-    return PARLEY_OK;
+    return wait_until(c, timeout_ms, synced, NULL);
 }
 
 int loop__call(parley_client *c, void *req, int timeout_ms, void **rsp)
 {
     client_req *slot = NULL;
-    int64_t deadline = util__mono_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
 
     *rsp = NULL;
     if (c->link.state != LINK_READY)
@@ -336,7 +377,7 @@ int loop__call(parley_client *c, void *req, int timeout_ms, void **rsp)
     char req_id[sizeof slot->req_id];
     snprintf(req_id, sizeof req_id, "%s", slot->req_id);
     while (!slot->done) {
-        int64_t left = deadline - util__mono_ms();
+        int64_t left = deadline - clock_mono_ms();
         if (left <= 0) {
             slot->kind = REQ_NONE;
             return util__fail(c, PARLEY_ETIMEOUT, "no response from the broker after %d ms",
@@ -366,13 +407,13 @@ int loop__call(parley_client *c, void *req, int timeout_ms, void **rsp)
 
 int parley_flush(parley_client *c, int timeout_ms)
 {
-    int64_t deadline = util__mono_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
     for (;;) {
         if (rpc__pending(c, REQ_NONE, NULL) == 0)
             return PARLEY_OK;
         if (c->link.state != LINK_READY)
             return util__fail(c, PARLEY_ENOTCONN, "connection lost before the broker answered");
-        int64_t left = deadline - util__mono_ms();
+        int64_t left = deadline - clock_mono_ms();
         if (left <= 0)
             return util__fail(c, PARLEY_ETIMEOUT, "the broker did not answer within %d ms",
                               timeout_ms);
@@ -384,12 +425,12 @@ int parley_flush(parley_client *c, int timeout_ms)
 
 int parley_sync(parley_client *c, int timeout_ms)
 {
-    int64_t deadline = util__mono_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
     int rc = parley_wait_synced(c, timeout_ms);
     if (rc != PARLEY_OK)
         return rc;
     if (order__sync_start(c, 0) != 0)
         return PARLEY_ENOTCONN;
-    int64_t left = deadline - util__mono_ms();
+    int64_t left = deadline - clock_mono_ms();
     return parley_wait_synced(c, left > 0 ? (int)left : 0);
 }

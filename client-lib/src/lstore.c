@@ -133,15 +133,13 @@ static uint8_t *dup_blob(const void *p, size_t n)
     return out;
 }
 
-/* ---- meta --------------------------------------------------------------- */
-
-int lstore_meta_get(lstore *s, const char *key, uint8_t **out, size_t *len)
+/* Step a statement that selects one blob (or none); finalizes it. 1 with
+ * *out malloc'd (NUL-terminated, *len bytes), 0 no row, -1 on error. */
+static int step_blob(sqlite3_stmt *st, uint8_t **out, size_t *len)
 {
-    sqlite3_stmt *st = prep(s, "SELECT v FROM meta WHERE k = ?");
     int ret = -1;
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         size_t n = (size_t)sqlite3_column_bytes(st, 0);
@@ -155,6 +153,26 @@ int lstore_meta_get(lstore *s, const char *key, uint8_t **out, size_t *len)
     }
     sqlite3_finalize(st);
     return ret;
+}
+
+/* Step a statement asking whether a row exists; finalizes it. 1, 0, -1. */
+static int step_exists(sqlite3_stmt *st)
+{
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- meta --------------------------------------------------------------- */
+
+int lstore_meta_get(lstore *s, const char *key, uint8_t **out, size_t *len)
+{
+    sqlite3_stmt *st = prep(s, "SELECT v FROM meta WHERE k = ?");
+    if (st)
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    return step_blob(st, out, len);
 }
 
 int lstore_meta_set(lstore *s, const char *key, const void *val, size_t len)
@@ -375,25 +393,22 @@ int lstore_msg_insert(lstore *s, const lstore_msg *m)
 int lstore_msg_exists(lstore *s, const char *sender, const char *client_msg_id)
 {
     sqlite3_stmt *st = prep(s, "SELECT 1 FROM messages WHERE sender = ? AND client_msg_id = ?");
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, sender, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, client_msg_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    if (st) {
+        sqlite3_bind_text(st, 1, sender, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, client_msg_id, -1, SQLITE_STATIC);
+    }
+    return step_exists(st);
 }
 
-int lstore_msg_pending_each(lstore *s, const char *chat_id, const char *sender,
-                            int (*fn)(void *ud, const lstore_msg *m), void *ud)
+#define MSG_COLUMNS                                                                           \
+    "chat_id, seq, server_id, sender, client_msg_id, server_ts, status, body, media_id, media"
+
+/* Hand each row of a SELECT MSG_COLUMNS to fn until it returns nonzero;
+ * finalizes the statement. */
+static int each_msg(sqlite3_stmt *st, int (*fn)(void *ud, const lstore_msg *m), void *ud)
 {
-    sqlite3_stmt *st = prep(s, "SELECT chat_id, seq, server_id, sender, client_msg_id, server_ts,"
-                               " status, body FROM messages WHERE chat_id = ? AND sender = ?"
-                               " AND status = 5 ORDER BY seq, rowid");
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, chat_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         lstore_msg m = {
@@ -404,14 +419,29 @@ int lstore_msg_pending_each(lstore *s, const char *chat_id, const char *sender,
             .client_msg_id = (const char *)sqlite3_column_text(st, 4),
             .server_ts = sqlite3_column_int64(st, 5),
             .status = sqlite3_column_int(st, 6),
-            .body = sqlite3_column_blob(st, 7),
+            .body = sqlite3_column_text(st, 7), /* NUL-terminated copy of the blob */
             .body_len = (size_t)sqlite3_column_bytes(st, 7),
+            .media_id = (const char *)sqlite3_column_text(st, 8),
+            .media = sqlite3_column_blob(st, 9),
+            .media_len = (size_t)sqlite3_column_bytes(st, 9),
         };
         if (fn(ud, &m))
             break;
     }
     sqlite3_finalize(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int lstore_msg_pending_each(lstore *s, const char *chat_id, const char *sender,
+                            int (*fn)(void *ud, const lstore_msg *m), void *ud)
+{
+    sqlite3_stmt *st = prep(s, "SELECT " MSG_COLUMNS " FROM messages WHERE chat_id = ?"
+                               " AND sender = ? AND status = 5 ORDER BY seq, rowid");
+    if (st) {
+        sqlite3_bind_text(st, 1, chat_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
+    }
+    return each_msg(st, fn, ud);
 }
 
 int lstore_msg_update(lstore *s, const lstore_msg *m)
@@ -434,23 +464,9 @@ int lstore_msg_media(lstore *s, const char *media_id, uint8_t **out, size_t *len
 {
     sqlite3_stmt *st = prep(s, "SELECT media FROM messages WHERE media_id = ? AND media IS NOT NULL"
                                " LIMIT 1");
-    int ret = -1;
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, media_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        size_t n = (size_t)sqlite3_column_bytes(st, 0);
-        *out = dup_blob(sqlite3_column_blob(st, 0), n);
-        if (*out) {
-            *len = n;
-            ret = 1;
-        }
-    } else if (rc == SQLITE_DONE) {
-        ret = 0;
-    }
-    sqlite3_finalize(st);
-    return ret;
+    if (st)
+        sqlite3_bind_text(st, 1, media_id, -1, SQLITE_STATIC);
+    return step_blob(st, out, len);
 }
 
 int lstore_msg_own(lstore *s, const char *sender, const char *client_msg_id, uint64_t *seq,
@@ -475,55 +491,27 @@ int lstore_msg_own(lstore *s, const char *sender, const char *client_msg_id, uin
 int lstore_outbox_has(lstore *s, const char *client_msg_id)
 {
     sqlite3_stmt *st = prep(s, "SELECT 1 FROM outbox WHERE client_msg_id = ?");
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, client_msg_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    if (st)
+        sqlite3_bind_text(st, 1, client_msg_id, -1, SQLITE_STATIC);
+    return step_exists(st);
 }
 
 int lstore_msg_has_server_id(lstore *s, const char *server_id)
 {
     sqlite3_stmt *st = prep(s, "SELECT 1 FROM messages WHERE server_id = ?");
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, server_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    if (st)
+        sqlite3_bind_text(st, 1, server_id, -1, SQLITE_STATIC);
+    return step_exists(st);
 }
 
 int lstore_msg_each(lstore *s, const char *chat_id, int (*fn)(void *ud, const lstore_msg *m),
                     void *ud)
 {
-    sqlite3_stmt *st = prep(s, "SELECT chat_id, seq, server_id, sender, client_msg_id, server_ts,"
-                               " status, body, media_id, media FROM messages WHERE chat_id = ? AND status != 4"
-                               " ORDER BY seq, rowid");
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, chat_id, -1, SQLITE_STATIC);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        lstore_msg m = {
-            .chat_id = (const char *)sqlite3_column_text(st, 0),
-            .seq = (uint64_t)sqlite3_column_int64(st, 1),
-            .server_id = (const char *)sqlite3_column_text(st, 2),
-            .sender = (const char *)sqlite3_column_text(st, 3),
-            .client_msg_id = (const char *)sqlite3_column_text(st, 4),
-            .server_ts = sqlite3_column_int64(st, 5),
-            .status = sqlite3_column_int(st, 6),
-            .body = sqlite3_column_text(st, 7), /* NUL-terminated copy of the blob */
-            .body_len = (size_t)sqlite3_column_bytes(st, 7),
-            .media_id = (const char *)sqlite3_column_text(st, 8),
-            .media = sqlite3_column_blob(st, 9),
-            .media_len = (size_t)sqlite3_column_bytes(st, 9),
-        };
-        if (fn(ud, &m))
-            break;
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+    sqlite3_stmt *st = prep(s, "SELECT " MSG_COLUMNS " FROM messages WHERE chat_id = ?"
+                               " AND status != 4 ORDER BY seq, rowid");
+    if (st)
+        sqlite3_bind_text(st, 1, chat_id, -1, SQLITE_STATIC);
+    return each_msg(st, fn, ud);
 }
 
 /* ---- outbox ------------------------------------------------------------- */
@@ -643,24 +631,11 @@ int lstore_outbox_count(lstore *s)
 int lstore_blob_get(lstore *s, const char *ns, const char *key, uint8_t **out, size_t *len)
 {
     sqlite3_stmt *st = prep(s, "SELECT v FROM blobs WHERE ns = ? AND k = ?");
-    int ret = -1;
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        size_t n = (size_t)sqlite3_column_bytes(st, 0);
-        *out = dup_blob(sqlite3_column_blob(st, 0), n);
-        if (*out) {
-            *len = n;
-            ret = 1;
-        }
-    } else if (rc == SQLITE_DONE) {
-        ret = 0;
+    if (st) {
+        sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     }
-    sqlite3_finalize(st);
-    return ret;
+    return step_blob(st, out, len);
 }
 
 int lstore_blob_set(lstore *s, const char *ns, const char *key, const void *val, size_t len)

@@ -119,7 +119,7 @@ static void confirm_want(parley_client *c, const char *chat_id, uint64_t seq, ui
         if (k)
             k->next_ms = 0;
     } else if (k->next_ms == 0) {
-        k->next_ms = util__mono_ms() + CONFIRM_DELAY_MS;
+        k->next_ms = clock_mono_ms() + CONFIRM_DELAY_MS;
     }
 }
 
@@ -319,7 +319,7 @@ static int confirm_answer(parley_client *c, const char *chat_id, uint64_t last)
         confirm_drop(c, k);
         return 0;
     }
-    k->next_ms = util__mono_ms() + ((int64_t)CONFIRM_DELAY_MS << k->attempts);
+    k->next_ms = clock_mono_ms() + ((int64_t)CONFIRM_DELAY_MS << k->attempts);
     return 0;
 }
 
@@ -387,6 +387,10 @@ int order__envelope(parley_client *c, const void *venv, int how)
 
 static int on_chat_list(parley_client *c, const Parley__V1__ChatList *cl)
 {
+    /* The broker's real limit on a body: sends over it are refused before
+     * they are queued (outbox.c). Kept across runs. */
+    if (cl->max_payload && lstore_meta_set_int(c->store, "server_max_payload", cl->max_payload) != 0)
+        return util__store_fail(c);
     for (size_t i = 0; i < cl->n_chats; i++) {
         const Parley__V1__ChatSummary *s = cl->chats[i];
         lstore_chat ch;
@@ -464,7 +468,7 @@ void order__finished(parley_client *c, client_req *r, unsigned status)
             if (k)
                 confirm_drop(c, k);
         } else if (k) {
-            k->next_ms = util__mono_ms() + CONFIRM_DELAY_MS; /* busy: later */
+            k->next_ms = clock_mono_ms() + CONFIRM_DELAY_MS; /* busy: later */
         }
     }
     req_kind kind = r->kind;

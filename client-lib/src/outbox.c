@@ -15,9 +15,25 @@
 #include "ids.h"
 #include "parley.pb-c.h"
 
+int outbox__fits(parley_client *c, size_t len)
+{
+    int64_t limit = 0;
+    /* The broker said how large a body it accepts (list_chats): a larger
+     * one would only come back REJECTED too_large. */
+    if (lstore_meta_get_int(c->store, "server_max_payload", &limit) == 1 && limit > 0 &&
+        len > (uint64_t)limit)
+        return util__fail(c, PARLEY_EINVAL,
+                          "message too large: %zu bytes, the server accepts at most %lld", len,
+                          (long long)limit);
+    return PARLEY_OK;
+}
+
 int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const char *topic,
                   const uint8_t *body, size_t body_len, const char *plain, const char *media_id)
 {
+    int rc = outbox__fits(c, body_len);
+    if (rc != PARLEY_OK)
+        return rc;
     Parley__V1__Envelope env = PARLEY__V1__ENVELOPE__INIT;
     env.client_msg_id = (char *)cmid;
     if (media_id && *media_id)
@@ -38,9 +54,9 @@ int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const
         .body_len = n,
         .plain = (const uint8_t *)plain,
         .plain_len = plain ? strlen(plain) : 0,
-        .created_at = util__now_ms(),
+        .created_at = clock_now_ms(),
     };
-    int rc = lstore_outbox_add(c->store, &o);
+    rc = lstore_outbox_add(c->store, &o);
     free(buf);
     return rc == 0 ? PARLEY_OK : util__fail(c, PARLEY_ESTORE, "local store: %s",
                                             lstore_error(c->store));
@@ -79,7 +95,7 @@ int outbox__flush(parley_client *c, int64_t min_age_ms)
         return 0;
     /* min_age 0 (a connect, a new message): everything, whatever the clock
      * says about earlier attempts. */
-    int64_t cutoff = min_age_ms == 0 ? INT64_MAX : util__now_ms() - min_age_ms;
+    int64_t cutoff = min_age_ms == 0 ? INT64_MAX : clock_now_ms() - min_age_ms;
     flush_ctx f = {c, 0, 0};
     /* Publish in creation order, 64 at a time, marking each attempt. */
     for (;;) {
@@ -93,7 +109,7 @@ int outbox__flush(parley_client *c, int64_t min_age_ms)
                 return -1;
             if (f.failed)
                 return f.published;
-            if (lstore_outbox_touch(c->store, t.ids[i], util__now_ms()) != 0)
+            if (lstore_outbox_touch(c->store, t.ids[i], clock_now_ms()) != 0)
                 return -1;
         }
         if (min_age_ms == 0)
@@ -150,5 +166,5 @@ int outbox__done(parley_client *c, const char *client_msg_id, const char *chat_i
 
 int outbox__later(parley_client *c, const char *client_msg_id)
 {
-    return lstore_outbox_touch(c->store, client_msg_id, util__now_ms());
+    return lstore_outbox_touch(c->store, client_msg_id, clock_now_ms());
 }

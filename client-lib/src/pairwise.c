@@ -95,7 +95,8 @@ int pairwise__prepare(parley_client *c, const char *peer)
     ret = identity__keyserver_token(c, token, sizeof token);
     if (ret != PARLEY_OK)
         goto done;
-    ret = ksclient_get_bundle(c->keyserver_url, token, peer, &kb, c->err, sizeof c->err);
+    ret =
+        ksclient_get_bundle(c->keyserver_url, c->ca_file, token, peer, &kb, c->err, sizeof c->err);
     sodium_memzero(token, sizeof token);
     if (ret == PARLEY_ENOTFOUND)
         util__fail(c, PARLEY_ENOTFOUND, "no keys for user %s on the keyserver", peer);

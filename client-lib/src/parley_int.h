@@ -37,13 +37,15 @@
  *     link.c       the MQTT link as modules see it: state, publish, subscribe
  *     util.c       clocks, errors, topics, events to the application
  *   leaves: conn.c (Paho MQTTAsync), lstore.c (SQLite), ksclient.c
- *     (keyserver HTTP), crypto/ (the end-to-end core)
+ *     (keyserver HTTP), transport.c (URL schemes, TLS trust, the TLS
+ *     probe), crypto/ (the end-to-end core)
  */
 #ifndef PARLEY_INT_H
 #define PARLEY_INT_H
 
 #include <stdint.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "crypto/keys.h"
 #include "lstore.h"
@@ -140,6 +142,7 @@ struct parley_client {
     char mqtt_url[CLIENT_URL_MAX];
     char keyserver_url[CLIENT_URL_MAX];
     char media_url[CLIENT_URL_MAX];
+    char ca_file[CLIENT_PATH_MAX]; /* TLS trust anchors; "" = the system store */
     int transient;           /* throwaway client id, clean session, no inbox */
     parley_callbacks cb;
     parley_progress_fn media_progress; /* media_api.c: parley_set_media_progress */
@@ -219,12 +222,9 @@ struct parley_client {
     } trust;
 };
 
-/* ---- util.c: clocks, errors, topics, events ------------------------------ */
-
-/* Wall-clock time (timestamps that are stored or sent). */
-int64_t util__now_ms(void);
-/* Monotonic time, for every wait, deadline and timer (immune to clock jumps). */
-int64_t util__mono_ms(void);
+/* ---- util.c: errors, topics, events --------------------------------------- */
+/* Clocks: common/clock.h (clock_now_ms for timestamps that are stored or
+ * sent, clock_mono_ms for every wait, deadline and timer). */
 /* Set c->err (printf-style) and return rc. */
 int util__fail(parley_client *c, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -362,6 +362,9 @@ void rpc__free(parley_client *c);
 
 /* Pack an envelope around body and add it to the outbox (in the caller's
  * transaction). parley_rc. */
+/* PARLEY_OK, or PARLEY_EINVAL (c->err set) if a body of len bytes is over
+ * the broker's limit (learnt from list_chats, kept in the local store). */
+int outbox__fits(parley_client *c, size_t len);
 int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const char *topic,
                   const uint8_t *body, size_t body_len, const char *plain, const char *media_id);
 /* Publish every outbox entry last attempted before now - min_age_ms. */

@@ -120,7 +120,7 @@ static int spk_rotate(parley_client *c, keys_signed_prekey *out)
     if (lstore_begin(c->store) != 0)
         goto done;
     if ((prev > 0 && lstore_blob_del(c->store, "spk", pid) != 0) ||
-        spk_save(c, out, util__now_ms()) != 0 ||
+        spk_save(c, out, clock_now_ms()) != 0 ||
         lstore_meta_set_int(c->store, "spk_previous", cur) != 0 ||
         lstore_meta_set_int(c->store, "spk_current", out->key_id) != 0 ||
         lstore_commit(c->store) != 0) {
@@ -217,7 +217,7 @@ int prekeys__maintain(parley_client *c, int force_upload)
         ret = util__store_fail(c);
         goto done;
     }
-    if (!have || util__now_ms() - created > SPK_ROTATE_MS) {
+    if (!have || clock_now_ms() - created > SPK_ROTATE_MS) {
         ret = spk_rotate(c, &spk);
         if (ret != PARLEY_OK)
             goto done;
@@ -227,7 +227,8 @@ int prekeys__maintain(parley_client *c, int force_upload)
         upload_spk = upload_otk = !uploaded || upload_spk;
     if (uploaded && !upload_otk) {
         int count = 0;
-        ret = ksclient_key_count(c->keyserver_url, token, &count, c->err, sizeof c->err);
+        ret =
+            ksclient_key_count(c->keyserver_url, c->ca_file, token, &count, c->err, sizeof c->err);
         if (ret != PARLEY_OK)
             goto done;
         upload_otk = count < OTK_LOW_WATER;
@@ -242,7 +243,7 @@ int prekeys__maintain(parley_client *c, int force_upload)
             goto done;
     }
     spk_public(&spk, &spk_pub);
-    ret = ksclient_put_keys(c->keyserver_url, token, upload_spk ? &spk_pub : NULL, otks,
+    ret = ksclient_put_keys(c->keyserver_url, c->ca_file, token, upload_spk ? &spk_pub : NULL, otks,
                             upload_otk ? OTK_BATCH : 0, c->err, sizeof c->err);
     if (ret == PARLEY_OK && lstore_meta_set_int(c->store, "keys_uploaded", 1) != 0)
         ret = util__store_fail(c);

@@ -51,7 +51,7 @@ int rpc__request(parley_client *c, void *vreq, req_kind kind, const char *chat_i
     }
     slot->kind = kind;
     snprintf(slot->chat_id, sizeof slot->chat_id, "%s", chat_id ? chat_id : "");
-    slot->sent_ms = util__mono_ms();
+    slot->sent_ms = clock_mono_ms();
     if (out)
         *out = slot;
     ret = 0;
@@ -78,7 +78,7 @@ int rpc__pending(parley_client *c, req_kind kind, const char *chat_id)
 
 int rpc__expire(parley_client *c, int64_t max_age_ms)
 {
-    int64_t now = util__mono_ms();
+    int64_t now = clock_mono_ms();
     int syncs = 0;
     for (int i = 0; i < CLIENT_REQ_MAX; i++) {
         client_req *q = &c->rpc.reqs[i];

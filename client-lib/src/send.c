@@ -62,7 +62,7 @@ static int queue_pairwise(parley_client *c, const char *peer, const void *vconte
     snprintf(topic, sizeof topic, "parley/u/%s/inbox", peer);
     ids_random(cmid);
     ct->client_msg_id = cmid;
-    ct->sent_at = util__now_ms();
+    ct->sent_at = clock_now_ms();
     content_len = parley__e2e__v1__content__get_packed_size(ct);
     content = malloc(content_len ? content_len : 1);
     if (!content) {
@@ -70,6 +70,10 @@ static int queue_pairwise(parley_client *c, const char *peer, const void *vconte
         goto done;
     }
     parley__e2e__v1__content__pack(ct, content);
+    /* Refused before it is encrypted: no ratchet step for a message that
+     * would never be sent (outbox__queue checks the exact body again). */
+    if ((ret = outbox__fits(c, content_len)) != PARLEY_OK)
+        goto done;
     ret = pairwise__encrypt(c, peer, content, content_len, &body, &body_len);
     if (ret != PARLEY_OK)
         goto done;
@@ -157,7 +161,7 @@ static int group_send(parley_client *c, const char *chat_id, void *vct, const ch
     ids_random(cmid);
     ct->client_msg_id = cmid;
     ct->group_id = (char *)chat_id;
-    ct->sent_at = util__now_ms();
+    ct->sent_at = clock_now_ms();
     content_len = parley__e2e__v1__content__get_packed_size(ct);
     content = malloc(content_len ? content_len : 1);
     if (content)
@@ -168,6 +172,8 @@ static int group_send(parley_client *c, const char *chat_id, void *vct, const ch
         ret = util__fail(c, PARLEY_ENOMEM, "out of memory");
         goto done;
     }
+    if ((ret = outbox__fits(c, content_len)) != PARLEY_OK)
+        goto done;
     e2e_status st = sender_keys_encrypt(own, content, content_len, &body, &body_len);
     if (st != E2E_OK) {
         ret = util__fail(c, PARLEY_ECRYPTO, "cannot encrypt for the group: %s", e2e_strerror(st));

@@ -50,8 +50,9 @@ void trust__prefetch(parley_client *c, const char *sender, const uint8_t *body,
         return; /* the pinned key: nothing to ask */
     memset(&c->trust.vouch, 0, sizeof c->trust.vouch);
     snprintf(c->trust.vouch.user, sizeof c->trust.vouch.user, "%s", sender);
-    c->trust.vouch.rc = ksclient_get_identity(c->keyserver_url, sender, c->trust.vouch.ik,
-                                              c->trust.vouch.err, sizeof c->trust.vouch.err);
+    c->trust.vouch.rc =
+        ksclient_get_identity(c->keyserver_url, c->ca_file, sender, c->trust.vouch.ik,
+                              c->trust.vouch.err, sizeof c->trust.vouch.err);
     c->trust.vouch.valid = 1;
 }
 
@@ -87,7 +88,7 @@ int trust__vouched(parley_client *c, const char *sender, const uint8_t ik[32])
 /* 1 if peer's identity was checked with the keyserver in the last minute. */
 static int idcheck_recent(parley_client *c, const char *peer)
 {
-    int64_t now = util__mono_ms();
+    int64_t now = clock_mono_ms();
     for (int i = 0; i < CLIENT_IDCHECK_MAX; i++)
         if (c->trust.idcheck[i].user[0] && strcmp(c->trust.idcheck[i].user, peer) == 0)
             return now - c->trust.idcheck[i].at_ms < CLIENT_IDCHECK_MS;
@@ -105,7 +106,7 @@ static void idcheck_note(parley_client *c, const char *peer)
         c->trust.idcheck_next = (c->trust.idcheck_next + 1) % CLIENT_IDCHECK_MAX;
     }
     snprintf(e->user, sizeof e->user, "%s", peer);
-    e->at_ms = util__mono_ms();
+    e->at_ms = clock_mono_ms();
 }
 
 int trust__check(parley_client *c, const char *peer, uint8_t ik[32])
@@ -115,7 +116,7 @@ int trust__check(parley_client *c, const char *peer, uint8_t ik[32])
 
     if (idcheck_recent(c, peer))
         return 1;
-    if (ksclient_get_identity(c->keyserver_url, peer, ik, err, sizeof err) != PARLEY_OK)
+    if (ksclient_get_identity(c->keyserver_url, c->ca_file, peer, ik, err, sizeof err) != PARLEY_OK)
         return 1; /* cannot tell: keep using the session (documented) */
     int rc = lstore_contact_get(c->store, peer, known);
     if (rc < 0) {

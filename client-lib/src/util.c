@@ -28,22 +28,9 @@ const char *parley_strerror(int rc)
     case PARLEY_ECRYPTO: return "cryptographic failure";
     case PARLEY_ENOTFOUND: return "not found";
     case PARLEY_ENOTCONN: return "not connected";
+    case PARLEY_ETLS: return "TLS certificate verification failed";
     default: return "unknown error";
     }
-}
-
-int64_t util__now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t util__mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int util__fail(parley_client *c, int rc, const char *fmt, ...)

@@ -5,9 +5,11 @@
 PARLEY_APT_BUILD=(build-essential cmake pkg-config git
   libmosquitto-dev mosquitto-dev libpaho-mqtt-dev libsodium-dev libmongoc-dev libbson-dev
   libcurl4-openssl-dev libcmocka-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev
-  libprotobuf-c-dev protobuf-c-compiler libnats-dev)
-PARLEY_APT_RUN=(mosquitto mosquitto-clients nats-server sqlite3 curl ca-certificates iproute2 procps)
-PARLEY_APT_TEST=(nodejs docker-compose python3 psmisc jq haproxy)
+  libprotobuf-c-dev protobuf-c-compiler libnats-dev libssl-dev)
+PARLEY_APT_RUN=(mosquitto mosquitto-clients nats-server sqlite3 curl ca-certificates iproute2 procps
+  openssl)
+PARLEY_APT_TEST=(nodejs docker-compose python3 psmisc jq haproxy python3-prometheus-client systemd
+  python3-paho-mqtt)
 
 parley_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

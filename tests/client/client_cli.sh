@@ -54,8 +54,20 @@ rejected)
   h_assert_eq "$RC" 2 "exit code of a too large message"
   h_assert_contains "$(cat "$H_TMP/big.err")" "too_large" "the refusal is reported"
   h_assert_eq "$(outbox alice)" 0 "outbox after too_large"
+  # Once the client has heard the broker's limit (list_chats answers carry
+  # it), a message over it is refused before it is encrypted or sent.
+  c_parley alice chats --timeout 60 >/dev/null || h_fail "chats failed"
+  publishes="$(grep -c "Received PUBLISH from alice\..*parley/u/bob/inbox" "$H_TMP/mosquitto.log" || true)"
+  run big2 P alice send bob "$big" --timeout 60
+  h_assert_eq "$RC" 1 "exit code of a message over the limit the server announced"
+  h_assert_contains "$(cat "$H_TMP/big2.err")" "the server accepts at most 1000" "the local refusal"
+  h_assert_eq "$(outbox alice)" 0 "outbox after the local refusal"
   out="$(c_parley alice send bob "small" --timeout 60)" || h_fail "send failed: $out"
   h_assert_contains "$out" "stored d:alice:bob seq 1 " "nothing took a seq before"
+  # The small message is the only publish to bob's inbox since: the big one
+  # never left the client.
+  h_assert_eq "$(grep -c "Received PUBLISH from alice\..*parley/u/bob/inbox" "$H_TMP/mosquitto.log")" \
+    "$((publishes + 1))" "publishes to bob's inbox after the local refusal"
   ;;
 read_seq)
   # `read CHAT SEQ` beyond the chat's last message is refused (it used to say

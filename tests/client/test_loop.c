@@ -43,12 +43,12 @@ static void push(conn_ev_type type, int code, const char *detail)
     *p = e;
 }
 
-conn *__wrap_conn_new(const char *url, const char *client_id, int persistent, char *errbuf,
-                      size_t errlen);
-conn *__wrap_conn_new(const char *url, const char *client_id, int persistent, char *errbuf,
-                      size_t errlen)
+conn *__wrap_conn_new(const char *url, const char *client_id, int persistent, const char *ca_file,
+                      char *errbuf, size_t errlen);
+conn *__wrap_conn_new(const char *url, const char *client_id, int persistent, const char *ca_file,
+                      char *errbuf, size_t errlen)
 {
-    (void)url, (void)client_id, (void)persistent, (void)errbuf, (void)errlen;
+    (void)url, (void)client_id, (void)persistent, (void)ca_file, (void)errbuf, (void)errlen;
     static char dummy;
     return (conn *)&dummy;
 }
@@ -177,12 +177,12 @@ static int teardown(void **state)
  * (waiting out its backoff, bounded). Returns how long that took (ms). */
 static int64_t until_attempt(fixture *f, int n)
 {
-    int64_t t0 = util__mono_ms();
+    int64_t t0 = clock_mono_ms();
     while (g_ntokens < n) {
-        assert_true(util__mono_ms() - t0 < 10000);
+        assert_true(clock_mono_ms() - t0 < 10000);
         assert_true(loop__step(f->c, 10) >= 0);
     }
-    return util__mono_ms() - t0;
+    return clock_mono_ms() - t0;
 }
 
 /* Drain queued events (CONNACK, SUBACK ...). */
@@ -195,7 +195,7 @@ static void drain(fixture *f)
 
 static void set_registered_ago(fixture *f, int64_t ms)
 {
-    assert_int_equal(lstore_meta_set_int(f->c->store, "registered_at", util__now_ms() - ms), 0);
+    assert_int_equal(lstore_meta_set_int(f->c->store, "registered_at", clock_now_ms() - ms), 0);
 }
 
 static void refusal_right_after_registration_is_quiet_and_quick(void **state)
@@ -209,7 +209,7 @@ static void refusal_right_after_registration_is_quiet_and_quick(void **state)
     drain(f);
     assert_int_equal(f->disconnected, 0);
     assert_int_equal(f->c->link.state, LINK_WAIT);
-    int64_t due = f->c->loop.next_attempt_ms - util__mono_ms();
+    int64_t due = f->c->loop.next_attempt_ms - clock_mono_ms();
     assert_true(due <= 100); /* FRESH_RETRY_MS, not the 200 ms .. 5 s backoff */
     until_attempt(f, 2);
     push(CONN_EV_CONNECT_FAILED, 5, "connect refused: not authorized");
@@ -234,7 +234,7 @@ static void persistent_refusal_is_reported(void **state)
     assert_string_equal(parley_last_error(f->c) + strlen(parley_last_error(f->c)) -
                             strlen("not authorized"),
                         "not authorized");
-    int64_t due = f->c->loop.next_attempt_ms - util__mono_ms();
+    int64_t due = f->c->loop.next_attempt_ms - clock_mono_ms();
     assert_true(due > 100 && due <= 200); /* the normal backoff */
 }
 
@@ -269,11 +269,11 @@ static void reconnect_after_server_close_uses_a_fresh_token(void **state)
     /* A close when the token is due to expire: reconnect at once, quietly,
      * with yet another token. */
     int before = f->disconnected;
-    f->c->loop.token_expires_ms = util__mono_ms() + 1000; /* as if an hour had passed */
+    f->c->loop.token_expires_ms = clock_mono_ms() + 1000; /* as if an hour had passed */
     push(CONN_EV_LOST, 0, "connection lost");
     drain(f);
     assert_int_equal(f->disconnected, before);
-    assert_true(f->c->loop.next_attempt_ms <= util__mono_ms());
+    assert_true(f->c->loop.next_attempt_ms <= clock_mono_ms());
     until_attempt(f, 3);
     push(CONN_EV_CONNECTED, 0, "connected");
     drain(f);

@@ -49,6 +49,20 @@ p_pub bob bob-p parley/u/alice/typing "$H_TMP/typ" || h_fail "typing on node 3"
 p_wait_sub alice_ty
 h_assert_eq "$(p_decode typing alice_ty | p_json_field user)" bob "typing relayed from node 3 to node 1"
 
+# erin is offline while alice writes to her through node 1 (a chat node 3
+# has never seen); erin connects to node 3, syncs and acks: node 3 takes the
+# chat's last seq from the store's answer.
+c_on 1
+p_env "$H_TMP/e1" e-1 --body "while you were away"
+p_pub alice alice-p parley/u/erin/inbox "$H_TMP/e1" || h_fail "publish to offline erin"
+h_wait_for 20 p_sql_eq "SELECT count(*) FROM messages WHERE chat_id='d:alice:erin'" 1 ||
+  h_fail "alice's message to erin not stored"
+c_on 3
+p_request erin erin-q esync sync s1 d:alice:erin 0
+h_assert_eq "$(p_seqs "$H_TMP/esync.json")" "1 " "erin's sync on node 3"
+p_request erin erin-q eack ack a2 d:alice:erin 1 read
+h_assert_eq "$(p_json_field status <"$H_TMP/eack.json")" 0 "erin's ack on node 3 of a chat only node 1 wrote"
+
 # ---- two senders on two nodes into one chat -------------------------------------
 N=40
 c_on 1

@@ -168,8 +168,8 @@ static int cmd_upload(int argc, char **argv)
     if (rc != MEDIA_OK)
         return fail("hash", rc, err);
     media_info info;
-    rc = media_upload(argv[2], argv[3], argv[4], argc == 6 ? argv[5] : NULL, sha, NULL, &info,
-                      err);
+    rc = media_upload(argv[2], NULL, argv[3], argv[4], argc == 6 ? argv[5] : NULL, sha, NULL,
+                      &info, err);
     if (rc != MEDIA_OK)
         return fail("upload", rc, err);
     printf("media_id=%s size=%llu ", info.media_id, (unsigned long long)info.size);
@@ -187,8 +187,8 @@ static int cmd_download(int argc, char **argv)
         return usage();
     char err[MEDIA_ERR_MAX];
     uint64_t from = 0;
-    int rc = media_download(argv[2], argv[3], argv[4], argv[5], argc == 7 ? sha : NULL, 3, &from,
-                            err);
+    int rc = media_download(argv[2], NULL, argv[3], argv[4], argv[5], argc == 7 ? sha : NULL, 3,
+                            &from, err);
     if (rc != MEDIA_OK)
         return fail("download", rc, err);
     printf("resumed_from=%llu\n", (unsigned long long)from);
@@ -201,8 +201,8 @@ static int cmd_send(int argc, char **argv)
         return usage();
     media_ref ref;
     char err[MEDIA_ERR_MAX];
-    int rc = media_send_file(argv[2], argv[3], argv[4], argc == 6 ? argv[5] : NULL, NULL, &ref,
-                             err);
+    int rc = media_send_file(argv[2], NULL, argv[3], argv[4], argc == 6 ? argv[5] : NULL, NULL,
+                             &ref, err);
     if (rc != MEDIA_OK)
         return fail("send", rc, err);
     printf("media_id=%s ", ref.media_id);
@@ -226,7 +226,7 @@ static int cmd_fetch(int argc, char **argv)
         from_hex(argv[6], ref.sha256, sizeof ref.sha256) != 0 || !end || *end)
         return usage();
     char err[MEDIA_ERR_MAX];
-    int rc = media_fetch_file(argv[2], argv[3], &ref, argv[8], err);
+    int rc = media_fetch_file(argv[2], NULL, argv[3], &ref, argv[8], err);
     media_ref_wipe(&ref);
     if (rc != MEDIA_OK)
         return fail("fetch", rc, err);
@@ -238,7 +238,7 @@ static int cmd_delete(int argc, char **argv)
     if (argc != 5)
         return usage();
     char err[MEDIA_ERR_MAX];
-    int rc = media_delete(argv[2], argv[3], argv[4], err);
+    int rc = media_delete(argv[2], NULL, argv[3], argv[4], err);
     if (rc != MEDIA_OK)
         return fail("delete", rc, err);
     return 0;

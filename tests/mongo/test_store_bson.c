@@ -1,5 +1,5 @@
 /*
- * test_store_bson.c - the MongoDB backend's BSON mapping (common/store_bson.c)
+ * test_store_bson.c - the MongoDB backend's BSON mapping (store/store_bson.c)
  * without a server: every record round-trips record -> BSON -> record, the
  * field types are the documented ones (binary subtype 0, int64 times), and
  * the filter/update/index documents are exactly the intended ones.

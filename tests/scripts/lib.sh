@@ -31,21 +31,27 @@ s_cleanup() {
 }
 trap s_cleanup EXIT
 
-# s_ports - pick MQTT_PORT, KS_PORT, MEDIA_PORT (free, distinct).
+# s_ports - pick MQTT_PORT, KS_PORT, MEDIA_PORT, and the WebSocket and TLS
+# ports WS_PORT, MQTTS_PORT, WSS_PORT (free, distinct).
 s_ports() {
-  MQTT_PORT="$(h_port)"
-  KS_PORT="$(h_port)"; while [ "$KS_PORT" = "$MQTT_PORT" ]; do KS_PORT="$(h_port)"; done
-  MEDIA_PORT="$(h_port)"
-  while [ "$MEDIA_PORT" = "$MQTT_PORT" ] || [ "$MEDIA_PORT" = "$KS_PORT" ]; do MEDIA_PORT="$(h_port)"; done
+  local taken=" " v p
+  for v in MQTT_PORT KS_PORT MEDIA_PORT WS_PORT MQTTS_PORT WSS_PORT; do
+    p="$(h_port)"
+    while [[ "$taken" == *" $p "* ]]; do p="$(h_port)"; done
+    taken+="$p "
+    printf -v "$v" '%s' "$p"
+  done
 }
 
 # s_run [VAR=VALUE...] - ./scripts/run in the background on the chosen ports,
-# output in $RUN_LOG, pid in RUN_PID. Extra VAR=VALUE go to its environment.
+# output in $RUN_LOG, pid in RUN_PID. Extra VAR=VALUE go to its environment;
+# the array S_RUN_ARGS holds its arguments (e.g. --tls).
 s_run() {
   : >"$RUN_LOG"
   env PARLEY_NO_BUILD=1 PARLEY_BUILD_DIR="$PARLEY_BUILD_DIR" PARLEY_DATA_DIR="$H_TMP/data" \
     PARLEY_MQTT_PORT="$MQTT_PORT" PARLEY_KEYSERVER_PORT="$KS_PORT" PARLEY_MEDIA_PORT="$MEDIA_PORT" \
-    "$@" "$PARLEY_SOURCE_DIR/scripts/run" >"$RUN_LOG" 2>&1 &
+    PARLEY_WS_PORT="$WS_PORT" PARLEY_MQTTS_PORT="$MQTTS_PORT" PARLEY_WSS_PORT="$WSS_PORT" \
+    "$@" "$PARLEY_SOURCE_DIR/scripts/run" ${S_RUN_ARGS[@]+"${S_RUN_ARGS[@]}"} >"$RUN_LOG" 2>&1 &
   RUN_PID=$!
 }
 

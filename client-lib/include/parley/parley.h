@@ -40,6 +40,8 @@ typedef enum {
     PARLEY_ECRYPTO = -9,    /* a key or signature did not verify; a message did not decrypt */
     PARLEY_ENOTFOUND = -10, /* no such user, chat or message */
     PARLEY_ENOTCONN = -11,  /* the operation needs a connection and there is none */
+    PARLEY_ETLS = -12,      /* a server's TLS certificate failed verification (untrusted
+                               issuer, wrong host name, expired) or the CA file is unusable */
 } parley_rc;
 
 /* The version of the library actually loaded ("MAJOR.MINOR.PATCH"), which may
@@ -53,24 +55,40 @@ PARLEY_API const char *parley_strerror(int rc);
 typedef struct parley_client parley_client;
 
 /* Where the servers are. NULL fields fall back to the environment
- * (PARLEY_MQTT_URL, PARLEY_KEYSERVER_URL, PARLEY_MEDIA_URL), then to
- * tcp://127.0.0.1:1883, http://127.0.0.1:8081, http://127.0.0.1:8082. */
+ * (PARLEY_MQTT_URL, PARLEY_KEYSERVER_URL, PARLEY_MEDIA_URL, PARLEY_CA_FILE),
+ * then to tcp://127.0.0.1:1883, http://127.0.0.1:8081, http://127.0.0.1:8082
+ * and the system trust store.
+ *
+ * TLS (docs/client.md, "TLS and WebSockets"): ssl://, mqtts:// and wss://
+ * brokers and https:// services are verified - the certificate chain against
+ * ca_file (else the system trust store), and the host name (or IP address)
+ * of the URL against the certificate. There is no way to turn verification
+ * off. A broker whose certificate fails verification stops the connection
+ * attempts (parley_poll returns PARLEY_ETLS once); an HTTP call returns
+ * PARLEY_ETLS. */
 typedef struct {
     const char *home;          /* state directory; NULL: $PARLEY_HOME, else ~/.parley */
-    const char *mqtt_url;      /* tcp://host:port */
-    const char *keyserver_url; /* http://host:port */
-    const char *media_url;     /* http://host:port */
+    const char *mqtt_url;      /* tcp:// or mqtt:// (MQTT over TCP), ws:// (over WebSocket),
+                                  ssl:// or mqtts:// (over TLS), wss:// (WebSocket over
+                                  TLS), then host:port and, for ws:// and wss://, an
+                                  optional path (default /mqtt) */
+    const char *keyserver_url; /* http://host:port or https://host:port */
+    const char *media_url;     /* http://host:port or https://host:port */
     int transient;             /* 1: connect with a throwaway client id and a clean
                                   session, without the inbox subscription (live
                                   messages stay queued for the home's persistent
                                   session); chats still sync from the store. For
                                   one-shot commands running beside a listener. */
+    const char *ca_file;       /* PEM file of the CA certificates to trust for TLS, instead
+                                  of the system trust store; NULL: $PARLEY_CA_FILE, else
+                                  the system store. Must be readable at parley_open. */
 } parley_config;
 
 /* Open (creating if needed, mode 0700) the home directory and its local
  * store. The home need not hold an identity yet. On success *out owns the
- * client; free it with parley_close(). Returns PARLEY_OK, PARLEY_EINVAL,
- * PARLEY_ESTORE or PARLEY_ENOMEM (then *out is NULL). */
+ * client; free it with parley_close(). Returns PARLEY_OK, PARLEY_EINVAL (no
+ * home, an unreadable ca_file; an unknown URL scheme), PARLEY_ESTORE or
+ * PARLEY_ENOMEM (then *out is NULL). */
 PARLEY_API int parley_open(const parley_config *cfg, parley_client **out);
 
 /* Disconnect (if connected), wipe every key held in memory and free the
@@ -249,7 +267,12 @@ PARLEY_API int parley_connect(parley_client *c);
 
 /* Process network events for at most timeout_ms milliseconds (0: only what
  * is pending), running callbacks. Returns the number of events processed
- * (>= 0) or a negative parley_rc on a local failure (PARLEY_ESTORE). */
+ * (>= 0) or a negative parley_rc: PARLEY_ESTORE (a local failure), or
+ * PARLEY_ETLS once when the broker's certificate failed verification (the
+ * client then stops connecting; parley_last_error says why; call
+ * parley_connect to try again). A failed TLS connection is examined with a
+ * handshake of its own, which may block for up to 5 s. The blocking helpers
+ * below return PARLEY_ETLS the same way. */
 PARLEY_API int parley_poll(parley_client *c, int timeout_ms);
 
 /* 1 when connected and subscribed, else 0. */
@@ -263,9 +286,11 @@ PARLEY_API int parley_is_synced(const parley_client *c);
  * attempt instead of retrying: for a one-shot program that must not hang on
  * an unreachable broker. The retry stays scheduled (the next parley_poll
  * may connect). Returns PARLEY_OK, PARLEY_ENET (the broker could not be
- * reached: connection refused, unknown host, TLS failure, connection lost),
- * PARLEY_EREFUSED (the broker refused the CONNECT: bad token, unknown user),
- * PARLEY_ETIMEOUT, PARLEY_EINVAL (bad URL), PARLEY_ENOIDENT, PARLEY_ESTORE;
+ * reached: connection refused, unknown host, connection lost, a TLS failure
+ * other than the certificate), PARLEY_ETLS (the broker's certificate failed
+ * verification, see parley_poll), PARLEY_EREFUSED (the broker refused the
+ * CONNECT: bad token, unknown user), PARLEY_ETIMEOUT, PARLEY_EINVAL (bad
+ * URL), PARLEY_ENOIDENT, PARLEY_ESTORE;
  * detail in parley_last_error. A refusal right after this home registered
  * is retried quietly (see docs/client.md, "Connection") and is no failure. */
 PARLEY_API int parley_wait_connected(parley_client *c, int timeout_ms);

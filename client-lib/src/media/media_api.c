@@ -8,6 +8,7 @@
 #include "media_file.h"
 #include "parley/media.h"
 #include "token.h"
+#include "transport.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -24,6 +25,7 @@ static int media_fail(parley_client *c, int rc, const char *what, const char *er
     int prc;
     switch (rc) {
     case MEDIA_ENET: prc = PARLEY_ENET; break;
+    case MEDIA_ETLS: prc = PARLEY_ETLS; break;
     case MEDIA_EHTTP: prc = PARLEY_EREFUSED; break;
     case MEDIA_EHASH:
     case MEDIA_EAUTH: prc = PARLEY_ECRYPTO; break;
@@ -38,6 +40,9 @@ static int media_token(parley_client *c, char *tok, size_t len)
 {
     if (!c->media_url[0])
         return util__fail(c, PARLEY_EINVAL, "no media gateway URL (--media or PARLEY_MEDIA_URL)");
+    if (transport_http_kind(c->media_url) == TRANSPORT_BAD)
+        return util__fail(c, PARLEY_EINVAL, "bad media gateway URL %s: use http:// or https:// "
+                          "followed by HOST:PORT", c->media_url);
     return parley_token(c, "media", NULL, 0, tok, len);
 }
 
@@ -67,8 +72,8 @@ static int check_size(parley_client *c, const char *path)
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
         return util__fail(c, PARLEY_EINVAL, "send-file: %s: %s", path,
                           errno ? strerror(errno) : "not a regular file");
-    int rc = media_limits(c->media_url, &max, err);
-    if (rc == MEDIA_ENET)
+    int rc = media_limits(c->media_url, c->ca_file, &max, err);
+    if (rc == MEDIA_ENET || rc == MEDIA_ETLS)
         return media_fail(c, rc, "send-file", err);
     uint64_t need = encrypted_size((uint64_t)st.st_size);
     if (rc == MEDIA_OK && need > max)
@@ -97,8 +102,8 @@ int parley_send_file(parley_client *c, const char *to, const char *path,
         return ret;
     }
     media_progress prog = {c->media_progress, c->media_progress_ud};
-    ret = media_send_file(c->media_url, tok, path, content_type, prog.fn ? &prog : NULL, &ref,
-                          err);
+    ret = media_send_file(c->media_url, c->ca_file, tok, path, content_type,
+                          prog.fn ? &prog : NULL, &ref, err);
     if (ret != MEDIA_OK) {
         sodium_memzero(tok, sizeof tok);
         return media_fail(c, ret, "send-file", err);
@@ -123,7 +128,7 @@ int parley_send_file(parley_client *c, const char *to, const char *path,
         /* Nobody can ever reference it: do not leave the object behind (if
          * even this fails, the gateway's retention removes it in time). */
         char derr[MEDIA_ERR_MAX];
-        if (media_delete(c->media_url, tok, ref.media_id, derr) != MEDIA_OK)
+        if (media_delete(c->media_url, c->ca_file, tok, ref.media_id, derr) != MEDIA_OK)
             derr[0] = '\0'; /* the send error below is what the caller needs */
     }
     media_ref_wipe(&ref);
@@ -178,7 +183,8 @@ static int load_ref(parley_client *c, const char *id, media_ref *ref)
     sodium_memzero(buf, len);
     free(buf);
     int ret = PARLEY_OK;
-    if (!mr || !mr->media_id || mr->key.len != MEDIA_KEY_LEN || mr->sha256.len != MEDIA_SHA256_LEN) {
+    if (!mr || !mr->media_id || mr->key.len != MEDIA_KEY_LEN ||
+        mr->sha256.len != MEDIA_SHA256_LEN) {
         ret = util__fail(c, PARLEY_ECRYPTO, "malformed media reference for '%s'", id);
     } else {
         snprintf(ref->media_id, sizeof ref->media_id, "%s", mr->media_id);
@@ -221,7 +227,7 @@ int parley_fetch_media(parley_client *c, const char *id, const char *out_path, c
         }
         out_path = name;
     }
-    ret = media_fetch_file(c->media_url, tok, &ref, out_path, err);
+    ret = media_fetch_file(c->media_url, c->ca_file, tok, &ref, out_path, err);
     if (ret != MEDIA_OK) {
         ret = media_fail(c, ret, "fetch", err);
         goto done;

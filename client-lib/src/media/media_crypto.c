@@ -26,6 +26,7 @@ const char *media_strerror(int rc)
     case MEDIA_ENET: return "media gateway unreachable or transfer failed";
     case MEDIA_EINVAL: return "invalid argument";
     case MEDIA_ENOMEM: return "out of memory";
+    case MEDIA_ETLS: return "media gateway certificate failed verification";
     default: return "unknown media error";
     }
 }

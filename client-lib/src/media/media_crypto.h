@@ -32,6 +32,7 @@ typedef enum {
     MEDIA_ENET = -5,        /* gateway unreachable / transfer failed */
     MEDIA_EINVAL = -6,      /* bad argument */
     MEDIA_ENOMEM = -7,
+    MEDIA_ETLS = -8,        /* the gateway's TLS certificate failed verification */
 } media_rc;
 
 /* Short static description of a media_rc. */

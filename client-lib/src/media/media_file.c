@@ -16,7 +16,7 @@ void media_ref_wipe(media_ref *r)
         sodium_memzero(r, sizeof *r);
 }
 
-int media_send_file(const char *base_url, const char *token, const char *path,
+int media_send_file(const char *base_url, const char *ca_file, const char *token, const char *path,
                     const char *content_type, const media_progress *progress, media_ref *ref,
                     char *err)
 {
@@ -44,8 +44,8 @@ int media_send_file(const char *base_url, const char *token, const char *path,
     close(fd);
     rc = media_encrypt_file(path, tmp, ref->key, ref->sha256, &ref->size, &csize, err);
     if (rc == MEDIA_OK)
-        rc = media_upload(base_url, token, tmp, content_type, ref->sha256, progress, &info,
-                          err);
+        rc = media_upload(base_url, ca_file, token, tmp, content_type, ref->sha256, progress,
+                          &info, err);
     unlink(tmp);
     if (rc == MEDIA_OK && (info.size != csize ||
                            sodium_memcmp(info.sha256, ref->sha256, MEDIA_SHA256_LEN) != 0)) {
@@ -64,8 +64,8 @@ int media_send_file(const char *base_url, const char *token, const char *path,
     return MEDIA_OK;
 }
 
-int media_fetch_file(const char *base_url, const char *token, const media_ref *ref,
-                     const char *out_path, char *err)
+int media_fetch_file(const char *base_url, const char *ca_file, const char *token,
+                     const media_ref *ref, const char *out_path, char *err)
 {
     char cipher[PATH_MAX];
     uint64_t plain = 0;
@@ -78,7 +78,8 @@ int media_fetch_file(const char *base_url, const char *token, const media_ref *r
         snprintf(err, MEDIA_ERR_MAX, "output path too long");
         return MEDIA_EINVAL;
     }
-    int rc = media_download(base_url, token, ref->media_id, cipher, ref->sha256, 3, NULL, err);
+    int rc =
+        media_download(base_url, ca_file, token, ref->media_id, cipher, ref->sha256, 3, NULL, err);
     if (rc != MEDIA_OK)
         return rc; /* a partial download stays for the next call; a bad one is gone */
     rc = media_decrypt_file(cipher, out_path, ref->key, ref->sha256, &plain, err);

@@ -30,9 +30,10 @@ void media_ref_wipe(media_ref *r);
  * Encrypt the file at path under a fresh key into a temporary file (in
  * $TMPDIR or /tmp, removed before returning), upload it, and fill *ref
  * (file_name = the base name of path; content_type as given, default
- * application/octet-stream). progress (may be NULL) follows the upload. On error *ref is wiped and err says why.
+ * application/octet-stream). progress (may be NULL) follows the upload. On
+ * error *ref is wiped and err says why.
  */
-int media_send_file(const char *base_url, const char *token, const char *path,
+int media_send_file(const char *base_url, const char *ca_file, const char *token, const char *path,
                     const char *content_type, const media_progress *progress, media_ref *ref,
                     char *err)
     __attribute__((warn_unused_result));
@@ -44,7 +45,8 @@ int media_send_file(const char *base_url, const char *token, const char *path,
  * plaintext has ref->size bytes), then remove the ciphertext. After a
  * network failure the partial ciphertext is kept for the next call.
  */
-int media_fetch_file(const char *base_url, const char *token, const media_ref *ref,
-                     const char *out_path, char *err) __attribute__((warn_unused_result));
+int media_fetch_file(const char *base_url, const char *ca_file, const char *token,
+                     const media_ref *ref, const char *out_path, char *err)
+    __attribute__((warn_unused_result));
 
 #endif

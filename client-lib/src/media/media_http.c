@@ -3,6 +3,8 @@
  */
 #include "media_http.h"
 
+#include "transport.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -115,9 +117,34 @@ static int parse_info(const char *text, media_info *info, char *err)
     return MEDIA_OK;
 }
 
-static void common_opts(CURL *c, const char *url, struct curl_slist *hdrs, resp_buf *b)
+/* An object's description from a reply expected with status `want` (info->http_status). */
+static int info_reply(long want, const resp_buf *b, media_info *info, char *err)
+{
+    long status = info->http_status;
+    if (status != want)
+        return http_error(status, b, err);
+    int rc = parse_info(b->data, info, err);
+    info->http_status = status;
+    return rc;
+}
+
+/* A failed transfer: MEDIA_ETLS when the gateway's certificate (or the CA
+ * file) failed verification, else MEDIA_ENET; err says which and why. */
+static int net_error(CURLcode cc, const char *what, const char *cerr, char *err)
+{
+    bool tls = transport_curl_trust_error(cc);
+    snprintf(err, MEDIA_ERR_MAX, "%s: %s%.200s", what, tls ? "TLS: " : "",
+             cerr && *cerr ? cerr : curl_easy_strerror(cc));
+    return tls ? MEDIA_ETLS : MEDIA_ENET;
+}
+
+static void common_opts(CURL *c, const char *url, const char *ca_file, struct curl_slist *hdrs,
+                        resp_buf *b, char *cerr)
 {
     curl_easy_setopt(c, CURLOPT_URL, url);
+    transport_curl(c, ca_file);
+    cerr[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 15L);
@@ -138,11 +165,11 @@ static int upload_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_
     return 0;
 }
 
-int media_limits(const char *base_url, uint64_t *max_size, char *err)
+int media_limits(const char *base_url, const char *ca_file, uint64_t *max_size, char *err)
 {
     int rc = MEDIA_ENOMEM;
     CURL *c = NULL;
-    char *url = NULL;
+    char *url = NULL, cerr[CURL_ERROR_SIZE];
     resp_buf b = {0};
     long status = 0;
     json_t *j = NULL;
@@ -154,12 +181,11 @@ int media_limits(const char *base_url, uint64_t *max_size, char *err)
     while (blen && url[blen - 1] == '/')
         blen--;
     memcpy(url + blen, "/v1/limits", sizeof "/v1/limits");
-    common_opts(c, url, NULL, &b);
+    common_opts(c, url, ca_file, NULL, &b, cerr);
     CURLcode cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (cc != CURLE_OK) {
-        snprintf(err, MEDIA_ERR_MAX, "limits: %s", curl_easy_strerror(cc));
-        rc = MEDIA_ENET;
+        rc = net_error(cc, "limits", cerr, err);
         goto out;
     }
     if (status != 200) {
@@ -184,14 +210,14 @@ out:
     return rc;
 }
 
-int media_upload(const char *base_url, const char *token, const char *path,
+int media_upload(const char *base_url, const char *ca_file, const char *token, const char *path,
                  const char *content_type, const uint8_t sha256[MEDIA_SHA256_LEN],
                  const media_progress *progress, media_info *info, char *err)
 {
     int rc = MEDIA_ENOMEM;
     CURL *c = NULL;
     FILE *f = NULL;
-    char *url = NULL;
+    char *url = NULL, cerr[CURL_ERROR_SIZE];
     struct curl_slist *hdrs = NULL;
     resp_buf b = {0};
     char line[MEDIA_CTYPE_MAX + 32];
@@ -216,7 +242,7 @@ int media_upload(const char *base_url, const char *token, const char *path,
     /* Wait for the gateway's verdict on the headers (size, token) before
      * sending the body, so a refusal is read instead of racing a closed socket. */
     hdrs = curl_slist_append(hdrs, "Expect: 100-continue");
-    common_opts(c, url, hdrs, &b);
+    common_opts(c, url, ca_file, hdrs, &b, cerr);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_READDATA, f); /* default read callback: fread */
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)st.st_size);
@@ -228,17 +254,10 @@ int media_upload(const char *base_url, const char *token, const char *path,
     CURLcode cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &info->http_status);
     if (cc != CURLE_OK && !(info->http_status >= 400 && b.data)) {
-        snprintf(err, MEDIA_ERR_MAX, "upload: %s", curl_easy_strerror(cc));
-        rc = MEDIA_ENET;
+        rc = net_error(cc, "upload", cerr, err);
         goto out;
     }
-    if (info->http_status != 201) {
-        rc = http_error(info->http_status, &b, err);
-        goto out;
-    }
-    long status = info->http_status;
-    rc = parse_info(b.data, info, err);
-    info->http_status = status;
+    rc = info_reply(201, &b, info, err);
 out:
     if (c)
         curl_easy_cleanup(c);
@@ -250,15 +269,17 @@ out:
     return rc;
 }
 
-int media_stat(const char *base_url, const char *token, const char *media_id, media_info *info,
-               char *err)
+/* One request about a stored object (method NULL: GET). MEDIA_OK when the
+ * gateway answered, whatever the status: *status and *b hold the answer
+ * (the caller frees b->data). what names the request in err. */
+static int object_request(const char *base_url, const char *ca_file, const char *token,
+                          const char *media_id, const char *method, const char *what,
+                          long *status, resp_buf *b, char *err)
 {
     int rc = MEDIA_ENOMEM;
     CURL *c = NULL;
-    char *url = NULL;
+    char *url = NULL, cerr[CURL_ERROR_SIZE];
     struct curl_slist *hdrs = NULL;
-    resp_buf b = {0};
-    memset(info, 0, sizeof *info);
     if (!valid_id(media_id)) {
         snprintf(err, MEDIA_ERR_MAX, "invalid media id");
         return MEDIA_EINVAL;
@@ -266,60 +287,46 @@ int media_stat(const char *base_url, const char *token, const char *media_id, me
     if (!(url = media_url(base_url, media_id, NULL)) || !(hdrs = auth_headers(token)) ||
         !(c = curl_easy_init()))
         goto out;
-    common_opts(c, url, hdrs, &b);
+    common_opts(c, url, ca_file, hdrs, b, cerr);
+    if (method)
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     CURLcode cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
-        snprintf(err, MEDIA_ERR_MAX, "stat: %s", curl_easy_strerror(cc));
-        rc = MEDIA_ENET;
+        rc = net_error(cc, what, cerr, err);
         goto out;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &info->http_status);
-    if (info->http_status != 200) {
-        rc = http_error(info->http_status, &b, err);
-        goto out;
-    }
-    long status = info->http_status;
-    rc = parse_info(b.data, info, err);
-    info->http_status = status;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    rc = MEDIA_OK;
 out:
     if (c)
         curl_easy_cleanup(c);
     curl_slist_free_all(hdrs);
     free(url);
+    return rc;
+}
+
+int media_stat(const char *base_url, const char *ca_file, const char *token, const char *media_id,
+               media_info *info, char *err)
+{
+    resp_buf b = {0};
+    memset(info, 0, sizeof *info);
+    int rc = object_request(base_url, ca_file, token, media_id, NULL, "stat", &info->http_status,
+                            &b, err);
+    if (rc == MEDIA_OK)
+        rc = info_reply(200, &b, info, err);
     free(b.data);
     return rc;
 }
 
-int media_delete(const char *base_url, const char *token, const char *media_id, char *err)
+int media_delete(const char *base_url, const char *ca_file, const char *token, const char *media_id,
+                 char *err)
 {
-    int rc = MEDIA_ENOMEM;
-    CURL *c = NULL;
-    char *url = NULL;
-    struct curl_slist *hdrs = NULL;
     resp_buf b = {0};
-    if (!valid_id(media_id)) {
-        snprintf(err, MEDIA_ERR_MAX, "invalid media id");
-        return MEDIA_EINVAL;
-    }
-    if (!(url = media_url(base_url, media_id, NULL)) || !(hdrs = auth_headers(token)) ||
-        !(c = curl_easy_init()))
-        goto out;
-    common_opts(c, url, hdrs, &b);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
-    CURLcode cc = curl_easy_perform(c);
-    if (cc != CURLE_OK) {
-        snprintf(err, MEDIA_ERR_MAX, "delete: %s", curl_easy_strerror(cc));
-        rc = MEDIA_ENET;
-        goto out;
-    }
     long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    rc = status == 204 ? MEDIA_OK : http_error(status, &b, err);
-out:
-    if (c)
-        curl_easy_cleanup(c);
-    curl_slist_free_all(hdrs);
-    free(url);
+    int rc = object_request(base_url, ca_file, token, media_id, "DELETE", "delete", &status, &b,
+                            err);
+    if (rc == MEDIA_OK && status != 204)
+        rc = http_error(status, &b, err);
     free(b.data);
     return rc;
 }
@@ -374,12 +381,12 @@ static size_t dl_write_cb(char *p, size_t sz, size_t nm, void *ud)
     return resp_cb(p, sz, nm, &d->errbody);
 }
 
-int media_download(const char *base_url, const char *token, const char *media_id,
-                   const char *out_path, const uint8_t *sha256, int max_attempts,
-                   uint64_t *resumed_from, char *err)
+int media_download(const char *base_url, const char *ca_file, const char *token,
+                   const char *media_id, const char *out_path, const uint8_t *sha256,
+                   int max_attempts, uint64_t *resumed_from, char *err)
 {
     int rc = MEDIA_ENOMEM;
-    char *url = NULL;
+    char *url = NULL, cerr[CURL_ERROR_SIZE];
     struct curl_slist *hdrs = NULL;
     if (!valid_id(media_id)) {
         snprintf(err, MEDIA_ERR_MAX, "invalid media id");
@@ -406,7 +413,7 @@ int media_download(const char *base_url, const char *token, const char *media_id
             rc = MEDIA_ENOMEM;
             goto out;
         }
-        common_opts(c, url, hdrs, NULL);
+        common_opts(c, url, ca_file, hdrs, NULL, cerr);
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, dl_header_cb);
         curl_easy_setopt(c, CURLOPT_HEADERDATA, &d);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, dl_write_cb);
@@ -444,8 +451,9 @@ int media_download(const char *base_url, const char *token, const char *media_id
         }
         free(d.errbody.data);
         if (cc != CURLE_OK) { /* cut off: resume from what we have */
-            snprintf(err, MEDIA_ERR_MAX, "download: %s", curl_easy_strerror(cc));
-            rc = MEDIA_ENET;
+            rc = net_error(cc, "download", cerr, err);
+            if (rc == MEDIA_ETLS)
+                goto out; /* a certificate does not fix itself */
             continue;
         }
         rc = MEDIA_OK;

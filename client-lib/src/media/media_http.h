@@ -4,11 +4,13 @@
  * metadata, delete. Independent of the MQTT code. Normative API:
  * docs/protocol.md, "Media gateway API".
  *
- * Every function takes the gateway base URL ("http://host:port") and a
- * bearer token minted for client id "media". curl_global_init() must have
- * been called. Errors: MEDIA_EHTTP with the gateway's {"error","message"}
- * in err, MEDIA_ENET when the gateway is unreachable or a transfer breaks,
- * MEDIA_EIO for local files.
+ * Every function takes the gateway base URL ("http://host:port" or
+ * "https://host:port"), the CA file to trust for https:// (NULL: the
+ * system trust store; transport.h) and a bearer token minted for client id
+ * "media". curl_global_init() must have been called. Errors: MEDIA_EHTTP
+ * with the gateway's {"error","message"} in err, MEDIA_ENET when the
+ * gateway is unreachable or a transfer breaks, MEDIA_ETLS when its
+ * certificate fails verification, MEDIA_EIO for local files.
  */
 #ifndef PARLEY_MEDIA_HTTP_H
 #define PARLEY_MEDIA_HTTP_H
@@ -42,19 +44,20 @@ typedef struct {
  * content_type may be NULL; progress may be NULL. On MEDIA_OK, *info
  * describes the stored object.
  */
-int media_upload(const char *base_url, const char *token, const char *path,
+int media_upload(const char *base_url, const char *ca_file, const char *token, const char *path,
                  const char *content_type, const uint8_t sha256[MEDIA_SHA256_LEN],
                  const media_progress *progress, media_info *info, char *err)
     __attribute__((warn_unused_result));
 
 /* GET /v1/limits (no token): the largest upload the gateway accepts, in
- * ciphertext bytes. MEDIA_EHTTP from a gateway without the route. */
-int media_limits(const char *base_url, uint64_t *max_size, char *err)
+ * ciphertext bytes. MEDIA_EHTTP from a gateway without the route; MEDIA_ENET
+ * or MEDIA_ETLS (ca_file as for the other calls) when it cannot be reached. */
+int media_limits(const char *base_url, const char *ca_file, uint64_t *max_size, char *err)
     __attribute__((warn_unused_result));
 
 /* GET /v1/media/{id}: the object's metadata. */
-int media_stat(const char *base_url, const char *token, const char *media_id, media_info *info,
-               char *err) __attribute__((warn_unused_result));
+int media_stat(const char *base_url, const char *ca_file, const char *token, const char *media_id,
+               media_info *info, char *err) __attribute__((warn_unused_result));
 
 /*
  * Download media_id into out_path. If out_path already holds a prefix of the
@@ -65,12 +68,13 @@ int media_stat(const char *base_url, const char *token, const char *media_id, me
  * starts over). *resumed_from (may be NULL) gets the offset of the first
  * request.
  */
-int media_download(const char *base_url, const char *token, const char *media_id,
-                   const char *out_path, const uint8_t *sha256, int max_attempts,
-                   uint64_t *resumed_from, char *err) __attribute__((warn_unused_result));
+int media_download(const char *base_url, const char *ca_file, const char *token,
+                   const char *media_id, const char *out_path, const uint8_t *sha256,
+                   int max_attempts, uint64_t *resumed_from, char *err)
+    __attribute__((warn_unused_result));
 
 /* DELETE /v1/media/{id} (owner only). */
-int media_delete(const char *base_url, const char *token, const char *media_id, char *err)
-    __attribute__((warn_unused_result));
+int media_delete(const char *base_url, const char *ca_file, const char *token, const char *media_id,
+                 char *err) __attribute__((warn_unused_result));
 
 #endif

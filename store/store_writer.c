@@ -18,6 +18,7 @@
  */
 #include "store_writer.h"
 #include "store_backend.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -52,13 +53,6 @@ struct store_writer {
 /* How long a batch failing with STORE_EUNAVAIL is retried. */
 #define RETRY_BUDGET_MS 10000
 #define RETRY_BACKOFF_MAX_MS 100
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* Apply one op on the writer's connection. */
 static int apply(store_t *s, store_op *op)
@@ -131,11 +125,11 @@ static int run_batch_once(store_writer *w, struct item *batch, uint64_t *commit_
             }
         }
     }
-    t0 = now_us();
+    t0 = (uint64_t)clock_mono_us();
     rc = store_commit(w->s);
     if (rc != STORE_OK)
         return rc;
-    t0 = now_us() - t0;
+    t0 = (uint64_t)clock_mono_us() - t0;
     *commit_us = t0 > 0 ? t0 : 1;
     return STORE_OK;
 fail:
@@ -150,7 +144,7 @@ fail:
 static uint64_t run_batch(store_writer *w, struct item *batch)
 {
     struct item *it;
-    uint64_t commit_us = 0, start = now_us();
+    uint64_t commit_us = 0, start = (uint64_t)clock_mono_us();
     unsigned backoff_ms = 1;
     int rc;
 
@@ -162,7 +156,7 @@ static uint64_t run_batch(store_writer *w, struct item *batch)
         if (rc == STORE_OK)
             return commit_us;
         restore_seqs(batch);
-        if (rc != STORE_EUNAVAIL || now_us() - start > (uint64_t)RETRY_BUDGET_MS * 1000u)
+        if (rc != STORE_EUNAVAIL || (uint64_t)clock_mono_us() - start > (uint64_t)RETRY_BUDGET_MS * 1000u)
             break;
         struct timespec ts = { 0, (long)backoff_ms * 1000000L };
         nanosleep(&ts, NULL);

@@ -108,9 +108,9 @@ static void driver_log(mongoc_log_level_t level, const char *domain, const char 
 {
     (void)ctx;
     if (level <= MONGOC_LOG_LEVEL_CRITICAL)
-        log_msg(LOG_ERROR, "mongodb", "%s: %s", domain, message);
+        log_msg(PARLEY_LOG_ERROR, "mongodb", "%s: %s", domain, message);
     else if (level <= MONGOC_LOG_LEVEL_WARNING)
-        log_msg(LOG_WARN, "mongodb", "%s: %s", domain, message);
+        log_msg(PARLEY_LOG_WARN, "mongodb", "%s: %s", domain, message);
 }
 
 static void driver_init(void)
