@@ -62,6 +62,18 @@ typedef struct {
     void (*destroy)(blob_backend *b);
 } blob__ops;
 
+/* The ops table of a backend whose functions are named PREFIX_writer_begin,
+ * PREFIX_writer_write, ... PREFIX_destroy (every backend follows that rule):
+ * static const blob__ops file_ops = BLOB__OPS(file); */
+#define BLOB__OPS(prefix) \
+    { \
+        .writer_begin = prefix##_writer_begin, .writer_write = prefix##_writer_write, \
+        .writer_commit = prefix##_writer_commit, .writer_abort = prefix##_writer_abort, \
+        .reader_open = prefix##_reader_open, .reader_read = prefix##_reader_read, \
+        .reader_close = prefix##_reader_close, .remove = prefix##_remove, \
+        .exists = prefix##_exists, .destroy = prefix##_destroy, \
+    }
+
 struct blob_backend {
     const blob__ops *ops;
     const char *name;           /* "file" or "s3" (metrics label) */

@@ -231,18 +231,7 @@ static void file_destroy(blob_backend *b)
     free(b);
 }
 
-static const blob__ops file_ops = {
-    .writer_begin = file_writer_begin,
-    .writer_write = file_writer_write,
-    .writer_commit = file_writer_commit,
-    .writer_abort = file_writer_abort,
-    .reader_open = file_reader_open,
-    .reader_read = file_reader_read,
-    .reader_close = file_reader_close,
-    .remove = file_remove,
-    .exists = file_exists,
-    .destroy = file_destroy,
-};
+static const blob__ops file_ops = BLOB__OPS(file);
 
 /* Remove temporary files left by a process that died mid-upload. */
 static void sweep_tmp(const char *tmpdir)

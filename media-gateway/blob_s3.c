@@ -689,18 +689,7 @@ static void s3_destroy(blob_backend *b)
     free(sb);
 }
 
-static const blob__ops s3_ops = {
-    .writer_begin = s3_writer_begin,
-    .writer_write = s3_writer_write,
-    .writer_commit = s3_writer_commit,
-    .writer_abort = s3_writer_abort,
-    .reader_open = s3_reader_open,
-    .reader_read = s3_reader_read,
-    .reader_close = s3_reader_close,
-    .remove = s3_remove,
-    .exists = s3_exists,
-    .destroy = s3_destroy,
-};
+static const blob__ops s3_ops = BLOB__OPS(s3);
 
 int blob__s3_open(const char *spec, const blob_s3_options *opts, blob_backend **out, char *err)
 {

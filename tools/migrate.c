@@ -101,6 +101,39 @@ static int tx_after_write(mig *m)
     return STORE_OK;
 }
 
+/* One page of a listing copied: the records after AFTER (NULL: from the
+ * first), at most m->page of them. Sets *n to how many were listed and *next
+ * to a copy of the last one's key (NULL when none, or out of memory). */
+typedef int (*page_fn)(mig *m, const char *after, size_t *n, char **next);
+
+/* Copy a whole listing, page by page, in key order. */
+static int copy_paged(mig *m, page_fn page, const char *what)
+{
+    char *after = NULL;
+    int rc;
+    for (;;) {
+        char *next = NULL;
+        size_t n = 0;
+        rc = page(m, after, &n, &next);
+        free(after);
+        after = next;
+        if (rc == STORE_OK && n > 0 && !after)
+            rc = stop(m, STORE_ENOMEM, m->src, what);
+        if (rc != STORE_OK || n < m->page)
+            break;
+    }
+    free(after);
+    return rc;
+}
+
+/* The write of one record done (PUT_RC its result): count it, and commit
+ * when the transaction is full. */
+static int written(mig *m, migrate_kind k, int put_rc, const char *id)
+{
+    int rc = tally(m, k, put_rc, id);
+    return rc == STORE_OK ? tx_after_write(m) : rc;
+}
+
 /* ------------------------------------------------------------- users */
 
 static int copy_signed_prekeys(mig *m, const char *user_id)
@@ -128,9 +161,7 @@ static int copy_signed_prekeys(mig *m, const char *user_id)
     if (rc == STORE_OK) {
         if ((rc = tx_before_write(m)) != STORE_OK)
             goto done;
-        rc = tally(m, MIGRATE_SIGNED_PREKEYS, store_signed_prekey_put(m->dst, &prev), user_id);
-        if (rc == STORE_OK)
-            rc = tx_after_write(m);
+        rc = written(m, MIGRATE_SIGNED_PREKEYS, store_signed_prekey_put(m->dst, &prev), user_id);
         if (rc != STORE_OK)
             goto done;
     } else if (rc != STORE_ENOTFOUND) {
@@ -139,9 +170,7 @@ static int copy_signed_prekeys(mig *m, const char *user_id)
     }
     if ((rc = tx_before_write(m)) != STORE_OK)
         goto done;
-    rc = tally(m, MIGRATE_SIGNED_PREKEYS, store_signed_prekey_put(m->dst, &cur), user_id);
-    if (rc == STORE_OK)
-        rc = tx_after_write(m);
+    rc = written(m, MIGRATE_SIGNED_PREKEYS, store_signed_prekey_put(m->dst, &cur), user_id);
 done:
     store_prekey_free(&cur);
     store_prekey_free(&prev);
@@ -187,9 +216,7 @@ static int copy_users(mig *m)
     for (size_t i = 0; i < n && rc == STORE_OK; i++) {
         if ((rc = tx_before_write(m)) != STORE_OK)
             break;
-        rc = tally(m, MIGRATE_USERS, store_user_put(m->dst, &users[i]), users[i].user_id);
-        if (rc == STORE_OK)
-            rc = tx_after_write(m);
+        rc = written(m, MIGRATE_USERS, store_user_put(m->dst, &users[i]), users[i].user_id);
         if (rc == STORE_OK)
             rc = copy_signed_prekeys(m, users[i].user_id);
         if (rc == STORE_OK)
@@ -219,9 +246,7 @@ static int copy_members(mig *m, const char *chat_id)
             if (fatal(a))
                 r = a;
         }
-        rc = tally(m, MIGRATE_MEMBERS, r, mem[i].user_id);
-        if (rc == STORE_OK)
-            rc = tx_after_write(m);
+        rc = written(m, MIGRATE_MEMBERS, r, mem[i].user_id);
     }
     store_member_array_free(mem, n);
     return rc;
@@ -244,9 +269,7 @@ static int copy_messages(mig *m, const store_chat *chat)
             if ((rc = tx_before_write(m)) != STORE_OK)
                 break;
             /* Explicit seq: the target keeps the source's numbering. */
-            rc = tally(m, MIGRATE_MESSAGES, store_message_put(m->dst, &msgs[i]), id);
-            if (rc == STORE_OK)
-                rc = tx_after_write(m);
+            rc = written(m, MIGRATE_MESSAGES, store_message_put(m->dst, &msgs[i]), id);
             after = seq;
         }
         store_message_array_free(msgs, n);
@@ -265,106 +288,57 @@ static int copy_messages(mig *m, const store_chat *chat)
     return tx_after_write(m);
 }
 
-static int copy_chats(mig *m)
+static int chats_page(mig *m, const char *after, size_t *n, char **next)
 {
-    char *after = NULL;
-    int rc = STORE_OK;
-    for (;;) {
-        store_chat *chats = NULL;
-        size_t n = 0;
-        rc = store_chats_list(m->src, after, m->page, &chats, &n);
-        if (rc != STORE_OK) {
-            rc = stop(m, rc, m->src, "chats_list");
+    store_chat *chats = NULL;
+    int rc = store_chats_list(m->src, after, m->page, &chats, n);
+    if (rc != STORE_OK)
+        return stop(m, rc, m->src, "chats_list");
+    for (size_t i = 0; i < *n && rc == STORE_OK; i++) {
+        if ((rc = tx_before_write(m)) != STORE_OK)
             break;
-        }
-        for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-            if ((rc = tx_before_write(m)) != STORE_OK)
-                break;
-            int r = store_chat_put(m->dst, &chats[i]);
-            rc = tally(m, MIGRATE_CHATS, r, chats[i].chat_id);
+        int r = store_chat_put(m->dst, &chats[i]);
+        rc = written(m, MIGRATE_CHATS, r, chats[i].chat_id);
+        if (rc == STORE_OK && (r == STORE_OK || r == STORE_EEXIST)) {
+            rc = copy_members(m, chats[i].chat_id);
             if (rc == STORE_OK)
-                rc = tx_after_write(m);
-            if (rc == STORE_OK && (r == STORE_OK || r == STORE_EEXIST)) {
-                rc = copy_members(m, chats[i].chat_id);
-                if (rc == STORE_OK)
-                    rc = copy_messages(m, &chats[i]);
-            }
+                rc = copy_messages(m, &chats[i]);
         }
-        free(after);
-        after = n ? strdup(chats[n - 1].chat_id) : NULL;
-        store_chat_array_free(chats, n);
-        if (rc == STORE_OK && n > 0 && !after)
-            rc = stop(m, STORE_ENOMEM, m->src, "chats_list");
-        if (rc != STORE_OK || n < m->page)
-            break;
     }
-    free(after);
+    *next = *n ? strdup(chats[*n - 1].chat_id) : NULL;
+    store_chat_array_free(chats, *n);
     return rc;
 }
 
 /* ------------------------------------------------------------- media */
 
-static int copy_media(mig *m)
+static int media_page(mig *m, const char *after, size_t *n, char **next)
 {
-    char *after = NULL;
-    int rc = STORE_OK;
-    for (;;) {
-        store_media *media = NULL;
-        size_t n = 0;
-        rc = store_media_list(m->src, after, m->page, &media, &n);
-        if (rc != STORE_OK) {
-            rc = stop(m, rc, m->src, "media_list");
-            break;
-        }
-        for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-            if ((rc = tx_before_write(m)) != STORE_OK)
-                break;
-            rc = tally(m, MIGRATE_MEDIA, store_media_put(m->dst, &media[i]), media[i].media_id);
-            if (rc == STORE_OK)
-                rc = tx_after_write(m);
-        }
-        free(after);
-        after = n ? strdup(media[n - 1].media_id) : NULL;
-        store_media_array_free(media, n);
-        if (rc == STORE_OK && n > 0 && !after)
-            rc = stop(m, STORE_ENOMEM, m->src, "media_list");
-        if (rc != STORE_OK || n < m->page)
-            break;
-    }
-    free(after);
+    store_media *media = NULL;
+    int rc = store_media_list(m->src, after, m->page, &media, n);
+    if (rc != STORE_OK)
+        return stop(m, rc, m->src, "media_list");
+    for (size_t i = 0; i < *n && rc == STORE_OK; i++)
+        if ((rc = tx_before_write(m)) == STORE_OK)
+            rc = written(m, MIGRATE_MEDIA, store_media_put(m->dst, &media[i]), media[i].media_id);
+    *next = *n ? strdup(media[*n - 1].media_id) : NULL;
+    store_media_array_free(media, *n);
     return rc;
 }
 
 /* ----------------------------------------------------------- invites */
 
-static int copy_invites(mig *m)
+static int invites_page(mig *m, const char *after, size_t *n, char **next)
 {
-    char *after = NULL;
-    int rc = STORE_OK;
-    for (;;) {
-        store_invite *inv = NULL;
-        size_t n = 0;
-        rc = store_invites_list(m->src, after, m->page, &inv, &n);
-        if (rc != STORE_OK) {
-            rc = stop(m, rc, m->src, "invites_list");
-            break;
-        }
-        for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-            if ((rc = tx_before_write(m)) != STORE_OK)
-                break;
-            rc = tally(m, MIGRATE_INVITES, store_invite_put(m->dst, &inv[i]), inv[i].invite_id);
-            if (rc == STORE_OK)
-                rc = tx_after_write(m);
-        }
-        free(after);
-        after = n ? strdup(inv[n - 1].invite_id) : NULL;
-        store_invite_array_free(inv, n);
-        if (rc == STORE_OK && n > 0 && !after)
-            rc = stop(m, STORE_ENOMEM, m->src, "invites_list");
-        if (rc != STORE_OK || n < m->page)
-            break;
-    }
-    free(after);
+    store_invite *inv = NULL;
+    int rc = store_invites_list(m->src, after, m->page, &inv, n);
+    if (rc != STORE_OK)
+        return stop(m, rc, m->src, "invites_list");
+    for (size_t i = 0; i < *n && rc == STORE_OK; i++)
+        if ((rc = tx_before_write(m)) == STORE_OK)
+            rc = written(m, MIGRATE_INVITES, store_invite_put(m->dst, &inv[i]), inv[i].invite_id);
+    *next = *n ? strdup(inv[*n - 1].invite_id) : NULL;
+    store_invite_array_free(inv, *n);
     return rc;
 }
 
@@ -383,11 +357,11 @@ int migrate_run(store_t *src, store_t *dst, const migrate_options *opts, migrate
         err[0] = '\0';
     rc = copy_users(&m);
     if (rc == STORE_OK)
-        rc = copy_chats(&m);
+        rc = copy_paged(&m, chats_page, "chats_list");
     if (rc == STORE_OK)
-        rc = copy_media(&m);
+        rc = copy_paged(&m, media_page, "media_list");
     if (rc == STORE_OK)
-        rc = copy_invites(&m);
+        rc = copy_paged(&m, invites_page, "invites_list");
     if (rc == STORE_OK)
         rc = tx_commit(&m);
     if (rc != STORE_OK) {
