@@ -13,6 +13,13 @@
  * fills; a group's SYSTEM events on our own inbox (recorded at once,
  * subscribed, members asked for, de-duplicated against the group topic's
  * and the sync's copies).
+ *
+ * Issue 11, "cursor poisoning" (these three were test_inbound_order.c): a
+ * forged envelope with seq 1,000,000 must not move the chat's cursor past the
+ * last_seq the server reported; it triggers a sync, is dropped when the
+ * server does not confirm it, and the real messages that follow are still
+ * shown. Live envelopes that fail to authenticate move nothing; STORED
+ * receipts advance the cursor over our own messages.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,6 +40,7 @@
 #define GROUP "g:AAAAAAAAAAAAAAAAAAAAAA"
 #define GROUP_TOPIC "parley/g/AAAAAAAAAAAAAAAAAAAAAA/inbox"
 #define INBOX "parley/u/alice/inbox"
+#define FAR_FUTURE (INT64_MAX / 4)
 
 /* ---- the broker, played by the test ---------------------------------------- */
 
@@ -55,7 +63,7 @@ int __wrap_link__publish(parley_client *c, const char *topic, const void *payloa
         return -1;
     size_t tl = strlen(topic);
     if (tl < 4 || strcmp(topic + tl - 4, "/ctl") != 0)
-        return 0; /* an envelope: not needed here */
+        return 0; /* an envelope or an ack: not needed here */
     Parley__V1__Request *r = parley__v1__request__unpack(NULL, len, payload);
     assert_non_null(r);
     assert_true(g_nreqs < 256);
@@ -113,6 +121,7 @@ typedef struct {
     parley_client *c;
     shown_msg shown[64];
     int nshown;
+    int undecryptable;
 } fixture;
 
 static void on_message(void *ud, const parley_message *m)
@@ -123,6 +132,13 @@ static void on_message(void *ud, const parley_message *m)
     snprintf(s->chat, sizeof s->chat, "%s", m->chat_id);
     s->seq = m->seq;
     s->system = m->system;
+}
+
+static void on_event(void *ud, const parley_event *e)
+{
+    fixture *f = ud;
+    if (e->type == PARLEY_EVENT_UNDECRYPTABLE)
+        f->undecryptable++;
 }
 
 /* ---- envelopes ------------------------------------------------------------- */
@@ -169,6 +185,15 @@ static void make_env(envelope *e, const char *chat, uint64_t seq, const char *se
     e->env.recipient = "alice";
     e->env.body.data = e->body;
     e->env.body.len = n + 2;
+    pack(e);
+}
+
+/* The same as make_env, but its body does not authenticate. */
+static void make_bad(envelope *e, const char *chat, uint64_t seq, const char *sender,
+                     const char *tag)
+{
+    make_env(e, chat, seq, sender, tag);
+    memcpy(e->body, "XX", 2);
     pack(e);
 }
 
@@ -224,6 +249,17 @@ static captured_req *sync_of(const char *chat, uint64_t after)
     }
     fail_msg("no sync of %s", chat);
     return NULL;
+}
+
+/* The last captured request, which must be a sync of chat after `after`. */
+static captured_req *last_sync(const char *chat, uint64_t after)
+{
+    assert_true(g_nreqs > 0);
+    captured_req *q = &g_reqs[g_nreqs - 1];
+    assert_int_equal(q->op, PARLEY__V1__REQUEST__OP_SYNC);
+    assert_string_equal(q->chat_id, chat);
+    assert_int_equal(q->after, after);
+    return q;
 }
 
 static int count_ops(int op, const char *chat)
@@ -305,7 +341,7 @@ static int setup(void **state)
     if (parley_open(&cfg, &f->c) != PARLEY_OK ||
         parley_identity_create(f->c, "alice") != PARLEY_OK)
         return -1;
-    parley_callbacks cb = {.on_message = on_message, .ud = f};
+    parley_callbacks cb = {.on_message = on_message, .on_event = on_event, .ud = f};
     parley_set_callbacks(f->c, &cb);
     f->c->link.state = LINK_READY; /* as if connected and subscribed */
     g_nreqs = g_nsubs = 0;
@@ -449,7 +485,7 @@ static void one_message_from_three_sources_is_shown_once(void **state)
     assert_int_equal(f->nshown, 1);
     live(f, &b3); /* the queued copy */
     envelope *page[1] = {&b3};
-    order__confirm_tick(f->c, INT64_MAX / 4);
+    order__confirm_tick(f->c, FAR_FUTURE);
     answer_sync(f, sync_of(BOB, 2), page, 1, 3);
     assert_int_equal(f->nshown, 1);
     assert_int_equal(chat(f, BOB).synced_seq, 3);
@@ -582,7 +618,7 @@ static void group_created_on_own_inbox(void **state)
 
     deliver_on(f, GROUP_TOPIC, &created); /* the group topic's copy */
     envelope *page[1] = {&created};
-    order__confirm_tick(f->c, INT64_MAX / 4);
+    order__confirm_tick(f->c, FAR_FUTURE);
     answer_sync(f, sync_of(GROUP, 0), page, 1, 1); /* the sync's copy */
     assert_int_equal(f->nshown, 1);
     assert_int_equal(rows(f, GROUP), 1);
@@ -651,6 +687,169 @@ static void members_added_on_own_inbox(void **state)
     assert_int_equal(f->nshown, 1);
 }
 
+/* Tick until no confirming sync of bob's chat is due; answer each with an
+ * empty page that says the chat ends at last. Returns how many were answered
+ * (bounded). */
+static int answer_confirmations(fixture *f, uint64_t after, uint64_t last)
+{
+    int rounds = 0;
+    for (; rounds < 20; rounds++) {
+        int before = g_nreqs;
+        order__confirm_tick(f->c, FAR_FUTURE);
+        if (g_nreqs == before)
+            return rounds;
+        answer_sync(f, last_sync(BOB, after), NULL, 0, last);
+    }
+    fail_msg("confirming syncs never stopped");
+    return rounds;
+}
+
+/* Issue 11: a forged huge seq never moves the cursor past what the server
+ * vouched for, is dropped after a bounded number of confirming syncs, and
+ * the real messages after it are shown. */
+static void forged_huge_seq_never_moves_the_cursor(void **state)
+{
+    fixture *f = *state;
+    envelope forged, real3, real4;
+
+    /* The forgery even authenticates (a member forging the seq of its own
+     * message): only the server's word on seqs counts. */
+    make_env(&forged, BOB, 1000000, "bob", "forged");
+    int before = g_nreqs;
+    live(f, &forged);
+    assert_int_equal(f->nshown, 0);
+    assert_int_equal(g_nreqs, before + 1); /* a sync from the cursor, at once */
+    captured_req *q = last_sync(BOB, 2);
+    answer_sync(f, q, NULL, 0, 2); /* the server: the chat ends at 2 */
+    assert_int_equal(chat(f, BOB).synced_seq, 2);
+    assert_int_equal(chat(f, BOB).last_seq, 2);
+    assert_int_equal(f->nshown, 0);
+    assert_int_equal(f->c->order.nheld, 1); /* waits for a few more answers */
+
+    /* A real message after it is shown at once... */
+    make_env(&real3, BOB, 3, "bob", "m3");
+    live(f, &real3);
+    assert_int_equal(f->nshown, 1);
+    assert_shown(f, 0, BOB, 3);
+    /* ...but the cursor waits for the server (3 is beyond last_seq 2). */
+    assert_int_equal(chat(f, BOB).synced_seq, 2);
+    order__confirm_tick(f->c, FAR_FUTURE);
+    envelope *page[1] = {&real3};
+    answer_sync(f, last_sync(BOB, 2), page, 1, 3);
+    assert_int_equal(chat(f, BOB).synced_seq, 3);
+    assert_int_equal(f->nshown, 1); /* the page's copy is a duplicate */
+
+    /* The server never confirms 1,000,000: dropped after a bounded number of
+     * confirming syncs. */
+    int rounds = answer_confirmations(f, 3, 3);
+    assert_in_range(rounds, 1, 8);
+    assert_int_equal(f->c->order.nheld, 0);
+    assert_int_equal(f->c->order.nconfirm, 0);
+    assert_int_equal(chat(f, BOB).synced_seq, 3);
+    assert_int_equal(chat(f, BOB).last_seq, 3);
+
+    /* And the next real message is shown. */
+    make_env(&real4, BOB, 4, "bob", "m4");
+    live(f, &real4);
+    assert_int_equal(f->nshown, 2);
+    assert_shown(f, 1, BOB, 4);
+    assert_int_equal(f->undecryptable, 0);
+}
+
+/* Issue 11: a live envelope that does not authenticate moves nothing; its
+ * sync-page copy is reported once. */
+static void unauthenticated_live_envelope_moves_nothing(void **state)
+{
+    fixture *f = *state;
+    envelope bad3, forged, real4;
+
+    /* Next in order but it does not decrypt: nothing stored, shown, moved. */
+    make_bad(&bad3, BOB, 3, "bob", "bad");
+    live(f, &bad3);
+    assert_int_equal(f->nshown, 0);
+    assert_int_equal(f->undecryptable, 0);
+    assert_int_equal(lstore_msg_has_server_id(f->c->store, bad3.sid), 0);
+    assert_int_equal(chat(f, BOB).synced_seq, 2);
+
+    /* A forged huge seq that does not decrypt either: held, never shown. */
+    make_bad(&forged, BOB, 1000000, "bob", "forged");
+    live(f, &forged);
+    assert_int_equal(f->nshown, 0);
+
+    /* The server has 3 (really undecryptable): its page copy is recorded and
+     * reported once, and the cursor moves over it. */
+    envelope *page[1] = {&bad3};
+    answer_sync(f, last_sync(BOB, 2), page, 1, 3);
+    assert_int_equal(f->undecryptable, 1);
+    assert_int_equal(chat(f, BOB).synced_seq, 3);
+
+    answer_confirmations(f, 3, 3);
+    assert_int_equal(f->c->order.nheld, 0);
+    assert_int_equal(chat(f, BOB).synced_seq, 3);
+    assert_int_equal(lstore_msg_has_server_id(f->c->store, forged.sid), 0);
+
+    make_env(&real4, BOB, 4, "bob", "m4");
+    live(f, &real4);
+    assert_int_equal(f->nshown, 1);
+    assert_shown(f, 0, BOB, 4);
+    assert_int_equal(f->undecryptable, 1);
+}
+
+/* Issue 11: only the broker's STORED receipt settles our own message and
+ * moves the cursor over it; a forged echo does not. */
+static void stored_receipt_advances_own_cursor(void **state)
+{
+    fixture *f = *state;
+    static const uint8_t body[] = "ciphertext";
+    envelope echo, real4;
+
+    assert_int_equal(lstore_begin(f->c->store), 0);
+    assert_int_equal(outbox__queue(f->c, "cmid-own-3", BOB, "parley/u/bob/inbox", body,
+                                   sizeof body, "my text", NULL),
+                     PARLEY_OK);
+    assert_int_equal(lstore_commit(f->c->store), 0);
+
+    /* A forged echo of our own message (sender = us, seq 3) settles nothing:
+     * only the broker's STORED receipt does. */
+    make_env(&echo, BOB, 3, "alice", "own");
+    snprintf(echo.cmid, sizeof echo.cmid, "cmid-own-3");
+    pack(&echo);
+    live(f, &echo);
+    assert_int_equal(lstore_outbox_has(f->c->store, "cmid-own-3"), 1);
+    assert_int_equal(chat(f, BOB).synced_seq, 2);
+
+    Parley__V1__Receipt r = PARLEY__V1__RECEIPT__INIT;
+    r.status = PARLEY__V1__RECEIPT_STATUS__STORED;
+    r.chat_id = BOB;
+    r.seq = 3;
+    r.server_id = "sid-own-000000000000003";
+    r.client_msg_id = "cmid-own-3";
+    r.ts = 1700000000003;
+    size_t n = parley__v1__receipt__get_packed_size(&r);
+    uint8_t buf[256];
+    assert_true(n <= sizeof buf);
+    parley__v1__receipt__pack(&r, buf);
+    assert_int_equal(dispatch__message(f->c, "parley/u/alice/receipts", buf, n), 0);
+    assert_int_equal(lstore_outbox_has(f->c->store, "cmid-own-3"), 0);
+    assert_int_equal(chat(f, BOB).synced_seq, 3);
+    assert_int_equal(chat(f, BOB).last_seq, 3);
+
+    /* bob's next message follows ours without a hole. */
+    int before = g_nreqs;
+    make_env(&real4, BOB, 4, "bob", "m4");
+    live(f, &real4);
+    assert_int_equal(f->nshown, 1);
+    assert_shown(f, 0, BOB, 4);
+    /* Beyond last_seq 3: confirmed by a sync, not by the envelope. */
+    assert_int_equal(chat(f, BOB).synced_seq, 3);
+    assert_int_equal(g_nreqs, before); /* the confirming sync waits CONFIRM_DELAY_MS */
+    order__confirm_tick(f->c, FAR_FUTURE);
+    envelope *page[1] = {&real4};
+    answer_sync(f, last_sync(BOB, 3), page, 1, 4);
+    assert_int_equal(chat(f, BOB).synced_seq, 4);
+    assert_int_equal(f->nshown, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -661,6 +860,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_gap_the_server_never_fills_is_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(group_created_on_own_inbox, setup, teardown),
         cmocka_unit_test_setup_teardown(members_added_on_own_inbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(forged_huge_seq_never_moves_the_cursor, setup, teardown),
+        cmocka_unit_test_setup_teardown(unauthenticated_live_envelope_moves_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(stored_receipt_advances_own_cursor, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
