@@ -10,6 +10,9 @@ PARLEY_APT_RUN=(mosquitto mosquitto-clients nats-server sqlite3 curl ca-certific
   openssl)
 PARLEY_APT_TEST=(nodejs docker-compose python3 psmisc jq haproxy python3-prometheus-client systemd
   python3-paho-mqtt)
+# Developers' tools, not needed to build or test: the pinned formatter of scripts/format.
+PARLEY_CLANG_FORMAT=clang-format-19
+PARLEY_APT_DEV=("$PARLEY_CLANG_FORMAT")
 
 parley_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
