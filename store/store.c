@@ -569,6 +569,16 @@ int store_link_delete(store_t *s, const char *code)
     return s->vt->link_delete(s, code);
 }
 
+int store_links_delete_device(store_t *s, const char *user_id, const char *device_id)
+{
+    ENTER(s);
+    CHECK(check_id(s, user_id, "user_id"));
+    CHECK(check_id(s, device_id, "device_id"));
+    if (!s->vt->links_delete_device)
+        return unsupported(s, "store_links_delete_device");
+    return s->vt->links_delete_device(s, user_id, device_id);
+}
+
 int store_link_count(store_t *s, const char *user_id, int64_t now, size_t *count)
 {
     ENTER(s);

@@ -159,7 +159,7 @@ enum {
     ST_INVITE_PUT, ST_INVITE_GET, ST_INVITE_USE, ST_INVITES_LIST, ST_INVITE_DELETE,
     ST_USER_SET_DEVICES, ST_SPK_DEL_DEV, ST_OTPK_DEL_DEV, ST_SPK_MOVE, ST_OTPK_MOVE,
     ST_SPK_DEL_FOR_MOVE, ST_OTPK_DEL_FOR_MOVE,
-    ST_LINK_PUT, ST_LINK_GET, ST_LINK_DELETE, ST_LINK_COUNT, ST_LINKS_EXPIRE,
+    ST_LINK_PUT, ST_LINK_GET, ST_LINK_DELETE, ST_LINK_COUNT, ST_LINKS_EXPIRE, ST_LINKS_DEL_DEV,
     ST_COUNT
 };
 
@@ -298,6 +298,7 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_LINK_DELETE] = "DELETE FROM link_codes WHERE code = ?1",
     [ST_LINK_COUNT] = "SELECT count(*) FROM link_codes WHERE user_id = ?1 AND expires_at > ?2",
     [ST_LINKS_EXPIRE] = "DELETE FROM link_codes WHERE expires_at <= ?1",
+    [ST_LINKS_DEL_DEV] = "DELETE FROM link_codes WHERE user_id = ?1 AND device_id = ?2",
     [ST_MEDIA_LIST] = "SELECT " MEDIA_COLS " FROM media WHERE media_id > ?1 "
                       "ORDER BY media_id LIMIT ?2",
     [ST_CHAT_RAISE] = "UPDATE chats SET last_seq = MAX(last_seq, ?2), "
@@ -1122,6 +1123,12 @@ static int sq_link_delete(store_t *st, const char *code)
     return write_one(q, s, "link_delete", true);
 }
 
+static int sq_links_delete_device(store_t *st, const char *user_id, const char *device_id)
+{
+    return run_user_dev(SQ(st), ST_LINKS_DEL_DEV, user_id, device_id, NULL,
+                        "links_delete_device");
+}
+
 static int sq_link_count(store_t *st, const char *user_id, int64_t now, size_t *count)
 {
     struct sq *q = SQ(st);
@@ -1821,6 +1828,7 @@ static const struct store_vtable sqlite_vt = {
     .link_put = sq_link_put,
     .link_get = sq_link_get,
     .link_delete = sq_link_delete,
+    .links_delete_device = sq_links_delete_device,
     .link_count = sq_link_count,
     .links_expire = sq_links_expire,
     .chat_put = sq_chat_put,

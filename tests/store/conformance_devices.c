@@ -276,6 +276,17 @@ static void test_link_codes(void **state)
     ASSERT_RC(store_link_get(s, "MNPQ-RSTV", &got), STORE_ENOTFOUND);
     ASSERT_RC(store_link_delete(s, "ABCD-EFGH"), STORE_OK);
     ASSERT_RC(store_link_delete(s, "ABCD-EFGH"), STORE_ENOTFOUND);
+    /* approving a device consumes its codes, not the others' */
+    l2.expires_at = 900;
+    ASSERT_RC(store_link_put(s, &l2), STORE_OK);
+    l2.code = "WXYZ-0123";
+    l2.device_id = "other";
+    ASSERT_RC(store_link_put(s, &l2), STORE_OK);
+    ASSERT_RC(store_links_delete_device(s, "bob", "lap"), STORE_OK);
+    ASSERT_RC(store_link_get(s, "MNPQ-RSTV", &got), STORE_ENOTFOUND);
+    ASSERT_RC(store_link_get(s, "WXYZ-0123", &got), STORE_OK);
+    store_link_free(&got);
+    ASSERT_RC(store_links_delete_device(s, "bob", "lap"), STORE_OK);
 
     /* bad input */
     store_link bad = l;
