@@ -323,6 +323,7 @@ typedef struct {
     char *media_id;         /* may be NULL */
     int64_t expires_at;     /* 0 = never */
     int kind;               /* EnvelopeKind: 1 chat, 2 system */
+    char *sender_device;    /* the sender's device id (schema 3); NULL or "" = none */
 } store_message;
 void store_message_free(store_message *m);
 void store_message_array_free(store_message *a, size_t n);

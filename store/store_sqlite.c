@@ -137,7 +137,8 @@ static const char *const migrations[STORE_SQLITE_SCHEMA_VERSION] = {
     "  created_at INTEGER NOT NULL,"
     "  expires_at INTEGER NOT NULL);"
     "CREATE INDEX link_codes_user ON link_codes(user_id, expires_at);"
-    "CREATE INDEX link_codes_expires ON link_codes(expires_at);",
+    "CREATE INDEX link_codes_expires ON link_codes(expires_at);"
+    "ALTER TABLE messages ADD COLUMN sender_device TEXT;",
 };
 
 /* ---------------------------------------------------- statement cache */
@@ -171,7 +172,8 @@ enum {
 #define INVITE_COLS "invite_id, created_at, expires_at, used_at, used_by, note"
 #define MEMBER_COLS "chat_id, user_id, role, joined_at, joined_seq, delivered_seq, read_seq"
 #define MSG_COLS \
-    "chat_id, seq, server_id, sender, client_msg_id, server_ts, body, media_id, expires_at, kind"
+    "chat_id, seq, server_id, sender, client_msg_id, server_ts, body, media_id, expires_at, " \
+    "kind, sender_device"
 #define MEDIA_COLS \
     "media_id, owner, size, sha256, content_type, backend_key, created_at, expires_at"
 
@@ -255,7 +257,7 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_CHATS_OF_USER] = "SELECT " MEMBER_COLS " FROM members WHERE user_id = ?1 "
                          "ORDER BY chat_id",
     [ST_MSG_INSERT] = "INSERT INTO messages (" MSG_COLS ") "
-                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [ST_MSG_UNDO] = "DELETE FROM messages WHERE chat_id = ?1 AND seq = ?2",
     [ST_MSG_GET] = "SELECT " MSG_COLS " FROM messages WHERE chat_id = ?1 AND seq = ?2",
     [ST_MSG_BY_CLIENT] = "SELECT " MSG_COLS " FROM messages "
@@ -1376,6 +1378,7 @@ static int msg_row(sqlite3_stmt *s, void *out)
     rc |= col_text(s, 7, &m->media_id);
     m->expires_at = sqlite3_column_int64(s, 8);
     m->kind = sqlite3_column_int(s, 9);
+    rc |= col_text(s, 10, &m->sender_device);
     return rc ? STORE_ENOMEM : STORE_OK;
 }
 
@@ -1475,6 +1478,7 @@ static int sq_message_put(store_t *st, store_message *m)
     bind_text(s, 8, m->media_id);
     sqlite3_bind_int64(s, 9, m->expires_at);
     sqlite3_bind_int(s, 10, m->kind);
+    bind_text(s, 11, m->sender_device && m->sender_device[0] ? m->sender_device : NULL);
     rc = run(q, s, "message_put");
     if (rc == STORE_EEXIST) {
         /* (sender, client_msg_id) taken: a retry. */
