@@ -8,11 +8,11 @@ PARLEY_APT_BUILD=(build-essential cmake pkg-config git
   libprotobuf-c-dev protobuf-c-compiler libnats-dev libssl-dev)
 PARLEY_APT_RUN=(mosquitto mosquitto-clients nats-server sqlite3 curl ca-certificates iproute2 procps
   openssl)
-PARLEY_APT_TEST=(nodejs docker-compose python3 psmisc jq haproxy python3-prometheus-client systemd
-  python3-paho-mqtt)
-# Developers' tools, not needed to build or test: the pinned formatter of scripts/format.
+# The pinned formatter of scripts/format (a developers' tool; tests/scripts/format.sh tests it).
 PARLEY_CLANG_FORMAT=clang-format-19
 PARLEY_APT_DEV=("$PARLEY_CLANG_FORMAT")
+PARLEY_APT_TEST=(nodejs docker-compose python3 psmisc jq haproxy python3-prometheus-client systemd
+  python3-paho-mqtt "${PARLEY_APT_DEV[@]}")
 
 parley_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -17,13 +17,15 @@ parley_sanitized() { [[ "$(ldd "$1" 2>/dev/null)" == *libasan* ]]; }
 # mosquitto needs to load PLUGIN: nothing for a normal build; for a sanitizer
 # build, the ASan runtime preloaded (mosquitto itself is not instrumented and ASan
 # must come first in the library list) and leak detection off for the broker
-# process (its own allocations at exit are not ours; it comes last so that it
-# wins over a detect_leaks in the caller's ASAN_OPTIONS). Every other option of
-# the caller's ASAN_OPTIONS (log_path, ...) is kept.
+# process unless PARLEY_SANITIZE_BROKER_LEAKS=1 (it comes last so that it wins
+# over a detect_leaks in the caller's ASAN_OPTIONS; HACKING.md, "Sanitizers").
+# Every other option of the caller's ASAN_OPTIONS (log_path, ...) is kept.
 parley_mosq_env() {
+  local leaks=0
+  [ "${PARLEY_SANITIZE_BROKER_LEAKS:-0}" = 1 ] && leaks=1
   PARLEY_MOSQ_ENV=()
   if [ -e "$1" ] && parley_sanitized "$1"; then
     PARLEY_MOSQ_ENV=(env "LD_PRELOAD=$(gcc -print-file-name=libasan.so)"
-      "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
+      "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=$leaks")
   fi
 }
