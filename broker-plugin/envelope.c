@@ -260,8 +260,8 @@ Parley__V1__Envelope *envelope__unpack_checked(const struct mosquitto_evt_messag
 /* A 1:1 send of payload from me to recipient. ed is the publish being
  * handled (consumed), or NULL for a send resumed after a store lookup
  * (lookup.c). */
-static void envelope_send(struct mosquitto_evt_message *ed, const char *me, const char *recipient,
-                          const void *payload, size_t len)
+static void envelope_send(struct mosquitto_evt_message *ed, const char *me, const char *dev,
+                          const char *recipient, const void *payload, size_t len)
 {
     Parley__V1__Envelope *in = NULL;
     char cmid[IDS_CLIENT_MSG_MAX + 1] = "";
@@ -273,6 +273,11 @@ static void envelope_send(struct mosquitto_evt_message *ed, const char *me, cons
 
     if (strcmp(me, recipient) && !ids_direct_chat(me, recipient, chat_id, sizeof chat_id))
         chat_id[0] = '\0';
+    /* the publisher's device, from its client id (a resumed send carries it) */
+    if (ed)
+        auth__sender_device(me, mosquitto_client_id(ed->client), device);
+    else
+        snprintf(device, sizeof device, "%s", dev ? dev : "");
     in = envelope_unpack_buf(payload, len, cmid, &why, &reason);
     if (!in)
         goto reject;
@@ -285,7 +290,7 @@ static void envelope_send(struct mosquitto_evt_message *ed, const char *me, cons
     if (ed && chat_id[0] && (known == LOOKUP_ASK || lookup__send_pending(recipient))) {
         /* Maybe registered a moment ago (or an earlier send to them is
          * still waiting): ask the store, finish the send afterwards. */
-        if (lookup__defer_send(me, recipient, payload, len) != 0) {
+        if (lookup__defer_send(me, device, recipient, payload, len) != 0) {
             why = PP_REJ_OVERLOADED;
             reason = "the server is busy; retry later";
             goto reject;
@@ -313,8 +318,6 @@ static void envelope_send(struct mosquitto_evt_message *ed, const char *me, cons
         reason = stale;
         goto reject;
     }
-    if (ed)
-        auth__sender_device(me, mosquitto_client_id(ed->client), device);
     if (!envelope_chat(chat_id, me, recipient, clock_now_ms())) {
         why = PP_REJ_OVERLOADED;
         reason = "the server's store queue is full; retry later";
@@ -350,10 +353,11 @@ out:
 
 void envelope__handle(struct mosquitto_evt_message *ed, const char *me, const char *recipient)
 {
-    envelope_send(ed, me, recipient, ed->payload, ed->payloadlen);
+    envelope_send(ed, me, NULL, recipient, ed->payload, ed->payloadlen);
 }
 
-void envelope__resume_send(const char *me, const char *recipient, const void *payload, size_t len)
+void envelope__resume_send(const char *me, const char *device, const char *recipient,
+                           const void *payload, size_t len)
 {
-    envelope_send(NULL, me, recipient, payload, len);
+    envelope_send(NULL, me, device, recipient, payload, len);
 }

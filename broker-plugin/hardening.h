@@ -62,8 +62,10 @@ int lookup__defer_request(const char *me, const Parley__V1__Request *rq, char *c
                           size_t n);
 /* Re-run a 1:1 send (the payload is copied; the publish itself is
  * discarded by the caller) once the store answered for the recipient. The
- * resumed send is delivered by the plugin (mosquitto_broker_publish). */
-int lookup__defer_send(const char *me, const char *recipient, const void *payload, size_t len);
+ * resumed send is delivered by the plugin (mosquitto_broker_publish);
+ * device is the sender's device id (Envelope.sender_device), kept with it. */
+int lookup__defer_send(const char *me, const char *device, const char *recipient,
+                       const void *payload, size_t len);
 /* Sends to recipient still waiting for the store: later sends to the same
  * recipient wait behind them, so a sender's order holds. */
 bool lookup__send_pending(const char *recipient);
@@ -72,6 +74,7 @@ void lookup__cleanup(void);
 
 /* envelope.c: the checks and stamping of a 1:1 send whose publish was
  * already consumed (deferred): delivered with mosquitto_broker_publish. */
-void envelope__resume_send(const char *me, const char *recipient, const void *payload, size_t len);
+void envelope__resume_send(const char *me, const char *device, const char *recipient,
+                           const void *payload, size_t len);
 
 #endif

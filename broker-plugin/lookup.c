@@ -26,6 +26,7 @@ typedef struct {
     bool is_send;
     char me[IDS_USER_MAX + 1];
     char recipient[IDS_USER_MAX + 1]; /* sends */
+    char device[DEVICES_ID_MAX + 1];  /* sends: the sender's device */
     size_t n;
     char (*users)[IDS_USER_MAX + 1];
     bool *exists;
@@ -144,7 +145,7 @@ static void lookup_done(pp_task *task, bool stopping)
             goto out;
         }
         lk_current = t;
-        envelope__resume_send(t->me, t->recipient, t->data, t->len);
+        envelope__resume_send(t->me, t->device, t->recipient, t->data, t->len);
         lk_current = NULL;
         goto out;
     }
@@ -211,7 +212,8 @@ int lookup__defer_request(const char *me, const Parley__V1__Request *rq, char *c
     return 0;
 }
 
-int lookup__defer_send(const char *me, const char *recipient, const void *payload, size_t len)
+int lookup__defer_send(const char *me, const char *device, const char *recipient,
+                       const void *payload, size_t len)
 {
     char *users[1] = {(char *)recipient};
     lookup_task *t = lookup_new(me, users, 1, len);
@@ -219,6 +221,7 @@ int lookup__defer_send(const char *me, const char *recipient, const void *payloa
         return -1;
     t->is_send = true;
     snprintf(t->recipient, sizeof t->recipient, "%s", recipient);
+    snprintf(t->device, sizeof t->device, "%s", device ? device : "");
     t->len = len;
     t->data = malloc(len ? len : 1);
     if (!t->data) {

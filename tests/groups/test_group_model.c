@@ -76,7 +76,8 @@ bool lookup__send_pending(const char *recipient)
     return false;
 }
 
-int lookup__defer_send(const char *me, const char *recipient, const void *payload, size_t len)
+int lookup__defer_send(const char *me, const char *device, const char *recipient,
+                       const void *payload, size_t len)
 {
     return -1;
 }
