@@ -40,6 +40,7 @@ typedef struct {
 #define AUTH_LOOKUP_BUSY_MS 2
 
 static strmap *auth_keys;       /* broker thread */
+static tokcache *auth_tokens;   /* broker thread: verified tokens (tokcache.h) */
 static int64_t auth_since;      /* reader thread after init */
 static store_t *auth_store;     /* broker thread: SQLite only, unknown users at CONNECT */
 static int64_t auth_lookup_window_ms;
@@ -125,6 +126,7 @@ int auth__init(store_t *s)
     store_user *users = NULL;
     size_t n = 0;
     auth_keys = strmap_new(free);
+    auth_tokens = tokcache__new(pp.cfg.token_cache); /* NULL: every CONNECT verifies */
     if (!auth_keys)
         return -1;
     int rc = store_users_changed_since(s, 0, &users, &n);
@@ -151,6 +153,13 @@ void auth__cleanup(void)
     auth_store = NULL;
     strmap_free(auth_keys);
     auth_keys = NULL;
+    tokcache__free(auth_tokens);
+    auth_tokens = NULL;
+}
+
+void auth__token_cache_stats(tokcache_stats *out)
+{
+    tokcache__get_stats(auth_tokens, out);
 }
 
 bool auth__user_exists(const char *user_id)
@@ -244,8 +253,8 @@ int auth__basic_auth_cb(int event, void *event_data, void *userdata)
         goto fail;
     }
     int64_t expires_at = 0;
-    int rc = token_verify(ed->password, TOKEN_AUD_MQTT, ed->username, client_id,
-                          (int64_t)time(NULL), k->key, &expires_at);
+    int rc = tokcache__verify(auth_tokens, ed->password, TOKEN_AUD_MQTT, ed->username, client_id,
+                              (int64_t)time(NULL), k->key, &expires_at);
     if (rc != TOKEN_OK) {
         why = auth_reason(rc);
         goto fail;
