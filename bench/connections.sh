@@ -17,6 +17,8 @@
 #   --window N        connects in flight per thread (default 8: 32 in all, below
 #                     mosquitto's listen backlog of 100, so no SYN is dropped)
 #   --hold S          idle seconds before the memory reading (default 5)
+#   --source-addrs N  loopback source addresses (default: as many as the
+#                     ephemeral port range needs for --clients)
 #   --no-doc          print the section instead of writing docs/benchmarks.md
 #   --keep            keep the scratch directory (configs, logs, JSON lines)
 #
@@ -41,7 +43,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/bench/lib.sh"
 BUILD="${PARLEY_BUILD_DIR:-$ROOT/build-bench}"
-DO_BUILD=1 CLIENTS=100000 ROUNDS=1 THREADS=4 WINDOW=8 HOLD=5 WRITE_DOC=1 KEEP=0
+DO_BUILD=1 CLIENTS=100000 ROUNDS=1 THREADS=4 WINDOW=8 HOLD=5 WRITE_DOC=1 KEEP=0 SRC_ADDRS=0
 CMDLINE="bench/connections.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -52,6 +54,7 @@ while [ $# -gt 0 ]; do
     --threads) THREADS="$2"; shift ;;
     --window) WINDOW="$2"; shift ;;
     --hold) HOLD="$2"; shift ;;
+    --source-addrs) SRC_ADDRS="$2"; shift ;;
     --no-doc) WRITE_DOC=0 ;;
     --keep) KEEP=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -111,7 +114,7 @@ ulimit -n "$NEED" 2>/dev/null || die "cannot raise the open-file limit to $NEED"
 # ephemeral range's ports, with a tenth kept spare.
 read -r PORT_LO PORT_HI </proc/sys/net/ipv4/ip_local_port_range
 PORTS=$((PORT_HI - PORT_LO + 1))
-SRC_ADDRS=$(((CLIENTS + PORTS * 9 / 10 - 1) / (PORTS * 9 / 10)))
+[ "$SRC_ADDRS" -gt 0 ] || SRC_ADDRS=$(((CLIENTS + PORTS * 9 / 10 - 1) / (PORTS * 9 / 10)))
 [ "$SRC_ADDRS" -le 250 ] || die "$CLIENTS connections need more than 250 source addresses"
 log "$CLIENTS clients, file limit $(ulimit -n), ephemeral ports $PORT_LO-$PORT_HI, $SRC_ADDRS source address(es)"
 
