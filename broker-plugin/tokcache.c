@@ -164,7 +164,10 @@ int tokcache__verify(tokcache *c, const char *token, token_audience aud, const c
         tokcache_entry *e = &set[w];
         if (e->expires_at == 0 || memcmp(e->digest, d, sizeof d) != 0)
             continue;
-        if (e->aud == (int32_t)aud && now <= e->expires_at && strcmp(e->user_id, user_id) == 0 &&
+        /* token_verify's checks that depend on now, against the stored
+         * expiry: not expired, and not too far ahead (a clock set back). */
+        if (e->aud == (int32_t)aud && now <= e->expires_at &&
+            e->expires_at <= now + TOKEN_MAX_LIFETIME_S && strcmp(e->user_id, user_id) == 0 &&
             strcmp(e->client_id, client_id) == 0 && memcmp(e->pk, pk, sizeof e->pk) == 0) {
             c->hits++;
             if (expires_at)

@@ -12,8 +12,9 @@
  *
  *   - same token text (its SHA-256), same audience, same user id and client
  *     id as the CONNECT claims;
- *   - not expired at now (valid through its expires_at second, as
- *     token_verify decides);
+ *   - not expired at now (valid through its expires_at second) and not
+ *     further ahead than TOKEN_MAX_LIFETIME_S (a clock set back), as
+ *     token_verify decides;
  *   - the key the caller passes now (the user's current identity key, or
  *     with per-device keys the device's current key) is byte for byte the
  *     key that verified it. A refresh that changes the user's key, or a

@@ -133,7 +133,8 @@ static void test_other_ids_or_audience(void **state)
 }
 
 /* Valid through its expires_at second, as token_verify decides; a second
- * later it is refused as expired and the entry is gone. */
+ * later it is refused as expired and the entry is gone; a clock set back
+ * makes it too far ahead, as for token_verify. */
 static void test_expiry(void **state)
 {
     (void)state;
@@ -149,6 +150,13 @@ static void test_expiry(void **state)
                      TOKEN_EEXPIRED);
     assert_int_equal(stats(c).hits, 1);
     assert_int_equal(stats(c).entries, 0);
+    /* A clock set back by more than the longest lifetime: refused as
+     * token_verify refuses it, cached or not. */
+    mint(tok, TOKEN_AUD_MQTT, "erin", "erin.2", NOW + 3600, sk_a);
+    assert_int_equal(verify(c, tok, TOKEN_AUD_MQTT, "erin", "erin.2", NOW, pk_a, &exp), TOKEN_OK);
+    assert_int_equal(verify(c, tok, TOKEN_AUD_MQTT, "erin", "erin.2", NOW - 2 * 86400, pk_a, &exp),
+                     TOKEN_ELIFETIME);
+    assert_int_equal(stats(c).hits, 1);
     tokcache__free(c);
 }
 
