@@ -257,14 +257,30 @@ rate_rc = ratio(med("parley", "connect_rate"), med("bare+creds", "connect_rate")
 storm_r = ratio(med("parley", "reconnect_rate"), med("bare", "reconnect_rate"))
 mem_r = ratio(per_conn("parley"), per_conn("bare"))
 mem_rc = ratio(per_conn("parley"), per_conn("bare+creds"))
-ok_all = all(x["r"].get("connected") == int(clients) for x in runs if x["cfg"] == "parley")
+GOAL = 100000
+n = int(clients)
+ok_all = all(x["r"].get("connected") == n for x in runs if x["cfg"] == "parley")
 w("| goal | measured | verdict |")
 w("|---|---|---|")
-w("| {} idle authenticated connections on one node | {} connected | {} |".format(
-    num(int(clients)), num(med("parley", "connected")), "met" if ok_all else "**missed**"))
-w("| broker RSS <= 2 GB with them | {} MiB | {} |".format(
-    num(None if rss is None else rss / 1024, "{:,.0f}"),
-    "n/a" if rss is None else ("met" if rss <= 2 * 1024 * 1024 else "**missed**")))
+if n >= GOAL:
+    w("| {} idle authenticated connections on one node | {} connected | {} |".format(
+        num(GOAL), num(med("parley", "connected")), "met" if ok_all else "**missed**"))
+else:
+    w("| {} idle authenticated connections on one node | this run: {} of {} connected | "
+      "**not measured at {}** (see below) |".format(num(GOAL), num(med("parley", "connected")),
+                                                   num(n), num(GOAL)))
+per, before = per_conn("parley"), med("parley", "broker_rss_kb_before")
+est = None if per is None or before is None else (before * 1024 + GOAL * per) / 1048576
+if n >= GOAL:
+    w("| broker RSS <= 2 GB with them | {} MiB | {} |".format(
+        num(None if rss is None else rss / 1024, "{:,.0f}"),
+        "n/a" if rss is None else ("met" if rss <= 2 * 1024 * 1024 else "**missed**")))
+else:
+    w("| broker RSS <= 2 GB with them | {} MiB with {}; estimated {} MiB with {} (RSS before + {} "
+      "x bytes per connection) | {} |".format(
+          num(None if rss is None else rss / 1024, "{:,.0f}"), num(n),
+          num(est, "{:,.0f}"), num(GOAL), num(GOAL),
+          "n/a" if est is None else ("met (estimated)" if est <= 2048 else "**missed** (estimated)")))
 w("| connection rate >= 0.85x bare | {} of bare ({} of bare+creds) | {} |".format(
     num(rate_r, "{:.2f}x"), num(rate_rc, "{:.2f}x"),
     "n/a" if rate_r is None else ("met" if rate_r >= 0.85 else "**missed**")))
