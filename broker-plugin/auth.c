@@ -117,6 +117,7 @@ static bool auth_still_ok(const char *client_id, const uint8_t key[DEVICES_KEY_L
 #define AUTH_LOOKUP_BUSY_MS 2
 
 static strmap *auth_keys;       /* broker thread */
+static tokcache *auth_tokens;   /* broker thread: verified tokens (tokcache.h) */
 static int64_t auth_since;      /* reader thread after init */
 static store_t *auth_store;     /* broker thread: SQLite only, unknown users at CONNECT */
 static int64_t auth_lookup_window_ms;
@@ -201,6 +202,7 @@ int auth__init(store_t *s)
     store_user *users = NULL;
     size_t n = 0;
     auth_keys = strmap_new(auth_key_free);
+    auth_tokens = tokcache__new(pp.cfg.token_cache); /* NULL: every CONNECT verifies */
     if (!auth_keys)
         return -1;
     int rc = store_users_changed_since(s, 0, &users, &n);
@@ -227,6 +229,13 @@ void auth__cleanup(void)
     auth_store = NULL;
     strmap_free(auth_keys);
     auth_keys = NULL;
+    tokcache__free(auth_tokens);
+    auth_tokens = NULL;
+}
+
+void auth__token_cache_stats(tokcache_stats *out)
+{
+    tokcache__get_stats(auth_tokens, out);
 }
 
 bool auth__user_exists(const char *user_id)
@@ -290,6 +299,36 @@ void auth__refresh_work(store_t *s)
     tasks__push(&r->task);
 }
 
+/* devices_token_verify through the verified-token cache: each device the
+ * client id can name is tried with its current key, so a cached token stops
+ * counting as soon as its device is removed or its key changes (tokcache.h).
+ * With no candidate, devices_token_verify gives the exact refusal (malformed,
+ * audience, user, client id before unknown device) without a signature check. */
+static int auth_verify(const devices_list *l, const char *token, const char *user_id,
+                       const char *client_id, int64_t now, int64_t *expires_at,
+                       const devices_entry **which)
+{
+    const devices_entry *cand[DEVICES_MAX_LIMIT];
+    const char *tag = l->version == 0 ? "" : devices_client_tag(user_id, client_id);
+    size_t n = tag ? devices_match_tag(l, tag, cand, l->version == 0 ? 1 : DEVICES_MAX_LIMIT) : 0;
+    int rc = TOKEN_ESIGNATURE;
+    *which = NULL;
+    if (n == 0)
+        return devices_token_verify(l, token, TOKEN_AUD_MQTT, user_id, client_id, now,
+                                    expires_at, which);
+    for (size_t i = 0; i < n; i++) {
+        rc = tokcache__verify(auth_tokens, token, TOKEN_AUD_MQTT, user_id, client_id, now,
+                              cand[i]->key, expires_at);
+        if (rc == TOKEN_OK) {
+            *which = cand[i];
+            return TOKEN_OK;
+        }
+        if (rc != TOKEN_ESIGNATURE)
+            return rc; /* every other check is the same for every candidate */
+    }
+    return rc;
+}
+
 static pp_auth_fail auth_reason(int trc)
 {
     switch (trc) {
@@ -345,8 +384,8 @@ int auth__basic_auth_cb(int event, void *event_data, void *userdata)
     }
     int64_t expires_at = 0;
     const devices_entry *dev = NULL;
-    int rc = devices_token_verify(&k->devs, ed->password, TOKEN_AUD_MQTT, ed->username,
-                                  client_id, (int64_t)time(NULL), &expires_at, &dev);
+    int rc = auth_verify(&k->devs, ed->password, ed->username, client_id, (int64_t)time(NULL),
+                         &expires_at, &dev);
     if (rc != TOKEN_OK) {
         why = auth_reason(rc);
         goto fail;

@@ -134,6 +134,10 @@ static bool config_apply(pp_config *c, const char *k, const char *v)
         if (!config_number(k, v, 10, 3600000, &x))
             return false;
         c->key_refresh_ms = (int)x;
+    } else if (!strcmp(k, "token_cache")) {
+        if (!config_number(k, v, 0, 16 * 1024 * 1024, &x))
+            return false;
+        c->token_cache = (size_t)x;
     } else if (!strcmp(k, "max_group_size")) {
         if (!config_number(k, v, 2, 100000, &x))
             return false;
@@ -210,6 +214,7 @@ static int config_parse(const config_kv *kv, int n, pp_config *c)
     c->batch_max = 256;
     c->batch_delay_ms = 2;
     c->key_refresh_ms = 250;
+    c->token_cache = 65536;
     c->metrics_interval_s = 10;
     c->max_group_size = 1024;
     c->max_conns_per_user = 16;
@@ -296,6 +301,7 @@ void config__reload(struct mosquitto_opt *opts, int n)
     pp.cfg.store_uri = NULL;
     c.batch_max = pp.cfg.batch_max;
     c.batch_delay_ms = pp.cfg.batch_delay_ms;
+    c.token_cache = pp.cfg.token_cache; /* the cache is made at start */
     free(c.wake_socket); /* the wake connection is made at start only */
     c.wake_socket = pp.cfg.wake_socket;
     pp.cfg.wake_socket = NULL;

@@ -101,6 +101,15 @@ static void metrics_report(metrics_out *o)
         put(o, sys, "auth_failed_total", M_COUNTER,
             i == 0 ? "CONNECTs refused, by reason." : NULL, labels, pp.m.auth_failed[i]);
     }
+    tokcache_stats tc;
+    auth__token_cache_stats(&tc);
+    put(o, "auth/token_cache/hits", "token_cache_hits_total", M_COUNTER,
+        "CONNECT tokens accepted from the verified-token cache (no signature check).", "",
+        tc.hits);
+    put(o, "auth/token_cache/misses", "token_cache_misses_total", M_COUNTER,
+        "CONNECT tokens checked in full (token_verify).", "", tc.misses);
+    put(o, "auth/token_cache/entries", "token_cache_entries", M_GAUGE,
+        "Verified tokens held by the cache.", "", tc.entries);
     put(o, "acl/denied", "acl_denied_total", M_COUNTER, "Subscribes and publishes the ACL denied.",
         "", pp.m.acl_denied);
     put(o, "acl/wills_refused", "wills_refused_total", M_COUNTER,

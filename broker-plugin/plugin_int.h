@@ -45,6 +45,7 @@ void logging__printf(int level, const char *fmt, ...) __attribute__((format(prin
 #include "store.h"
 #include "store_writer.h"
 #include "strmap.h"
+#include "tokcache.h"
 
 /* Topic a refused, duplicate or consumed publish is redirected to so that
  * mosquitto still acknowledges it but routes it nowhere: '$' topics match no
@@ -71,6 +72,7 @@ typedef struct {
     size_t batch_max;         /* plugin_opt_batch_max (256) */
     int batch_delay_ms;       /* plugin_opt_batch_delay_ms (2) */
     int key_refresh_ms;       /* plugin_opt_key_refresh_ms (250) */
+    size_t token_cache;       /* plugin_opt_token_cache: verified tokens kept (65536; 0 = off) */
     int metrics_interval_s;   /* plugin_opt_metrics_interval (10) */
     size_t max_group_size;    /* plugin_opt_max_group_size: members per group (1024) */
     double rate_user_messages; /* plugin_opt_rate_user_messages: per user per s (100) */
@@ -268,6 +270,8 @@ size_t auth__device_count(const char *user_id);
  * at CONNECT); "" for an implicit list or no match. */
 void auth__sender_device(const char *user_id, const char *client_id,
                          char out[DEVICES_ID_MAX + 1]);
+/* The verified-token cache's figures (tokcache.h), for metrics.c. */
+void auth__token_cache_stats(tokcache_stats *out);
 
 /* ------------------------------------------------------------ acl.c */
 

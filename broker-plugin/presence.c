@@ -11,11 +11,18 @@
  * a persistent client id not seen for session_expiry is forgotten (set it
  * to mosquitto's persistent_client_expiration). A connection is closed when
  * its token expires.
+ *
+ * Memory per connection (docs/benchmarks.md, "Connections"): one block per
+ * connection (client pointer, expiry, heap index, user id and client id
+ * together) in an open-addressing table keyed by the client pointer, one
+ * pointer in the expiry heap, and an entry of pr_cids whose value is the
+ * count itself; per online user one pr_users entry.
  */
 #include "plugin_int.h"
 #include "groups.h"
 #include "bus.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +30,15 @@
 #define PRESENCE_SWEEP_MS 1000
 
 typedef struct {
-    char *user;
-    char *client_id;
-    int64_t expires_at; /* token expiry, Unix s */
-    size_t heap_idx;    /* position in pr_heap */
+    struct mosquitto *client; /* the key in pr_conns */
+    int64_t expires_at;       /* token expiry, Unix s */
+    size_t heap_idx;          /* position in pr_heap */
+    const char *client_id;    /* into ids */
     uint8_t device_key[DEVICES_KEY_LEN]; /* the key its token was verified with */
+    char ids[];               /* the user id, '\0', the client id, '\0' */
 } presence_conn;
+
+#define CONN_USER(c) ((const char *)(c)->ids)
 
 typedef struct {
     size_t connections;
@@ -45,9 +55,8 @@ typedef struct {
     presence_session *v;
 } presence_sessions;
 
-static strmap *pr_conns;    /* "%p" of struct mosquitto -> presence_conn* */
 static strmap *pr_users;    /* user id -> presence_user* (online users) */
-static strmap *pr_cids;     /* client id -> live connections with it (size_t*) */
+static strmap *pr_cids;     /* client id -> live connections with it (the count as the pointer) */
 static strmap *pr_sessions; /* user id -> presence_sessions* */
 static int64_t pr_next_sweep_ms, pr_next_session_sweep_ms;
 
@@ -120,14 +129,89 @@ static void heap_remove(presence_conn *c)
     heap_down(last->heap_idx);
 }
 
-static void conn_free(void *p)
+/* ---- pr_conns: the connections by client pointer -----------------------
+ * Open addressing with linear probing (at most half full) and backward-shift
+ * deletion: one pointer per slot instead of a string-keyed entry. */
+
+static presence_conn **pr_conns;
+static size_t pr_conns_cap, pr_conns_n; /* cap: 0 or a power of two */
+
+static size_t conns_slot(const struct mosquitto *client)
 {
-    presence_conn *c = p;
+    uint64_t x = (uint64_t)(uintptr_t)client; /* splitmix64's finaliser */
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return (size_t)(x ^ (x >> 31)) & (pr_conns_cap - 1);
+}
+
+static presence_conn *conns_get(const struct mosquitto *client)
+{
+    if (!pr_conns_cap)
+        return NULL;
+    for (size_t i = conns_slot(client); pr_conns[i]; i = (i + 1) & (pr_conns_cap - 1))
+        if (pr_conns[i]->client == client)
+            return pr_conns[i];
+    return NULL;
+}
+
+static int conns_put(presence_conn *c)
+{
+    if (2 * (pr_conns_n + 1) > pr_conns_cap) {
+        size_t old_cap = pr_conns_cap, cap = old_cap ? old_cap * 2 : 256;
+        presence_conn **old = pr_conns, **v = calloc(cap, sizeof *v);
+        if (!v)
+            return -1;
+        pr_conns = v;
+        pr_conns_cap = cap;
+        for (size_t j = 0; j < old_cap; j++) {
+            if (!old[j])
+                continue;
+            size_t i = conns_slot(old[j]->client);
+            while (pr_conns[i])
+                i = (i + 1) & (cap - 1);
+            pr_conns[i] = old[j];
+        }
+        free(old);
+    }
+    size_t i = conns_slot(c->client);
+    while (pr_conns[i])
+        i = (i + 1) & (pr_conns_cap - 1);
+    pr_conns[i] = c;
+    pr_conns_n++;
+    return 0;
+}
+
+static presence_conn *conns_take(const struct mosquitto *client)
+{
+    if (!pr_conns_cap)
+        return NULL;
+    size_t mask = pr_conns_cap - 1, i = conns_slot(client);
+    for (; pr_conns[i] && pr_conns[i]->client != client; i = (i + 1) & mask)
+        ;
+    presence_conn *c = pr_conns[i];
     if (!c)
-        return;
-    free(c->user);
-    free(c->client_id);
-    free(c);
+        return NULL;
+    /* Backward shift: move later entries of the run into the hole when
+     * their home slot does not lie (cyclically) after the hole. */
+    for (size_t j = (i + 1) & mask; pr_conns[j]; j = (j + 1) & mask) {
+        size_t home = conns_slot(pr_conns[j]->client);
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            pr_conns[i] = pr_conns[j];
+            i = j;
+        }
+    }
+    pr_conns[i] = NULL;
+    pr_conns_n--;
+    return c;
+}
+
+static void conns_free_all(void)
+{
+    for (size_t i = 0; i < pr_conns_cap; i++)
+        free(pr_conns[i]);
+    free(pr_conns);
+    pr_conns = NULL;
+    pr_conns_cap = pr_conns_n = 0;
 }
 
 static void sessions_free(void *p)
@@ -143,11 +227,10 @@ static void sessions_free(void *p)
 
 int presence__init(void)
 {
-    pr_conns = strmap_new(conn_free);
     pr_users = strmap_new(free);
-    pr_cids = strmap_new(free);
+    pr_cids = strmap_new(NULL);
     pr_sessions = strmap_new(sessions_free);
-    return pr_conns && pr_users && pr_cids && pr_sessions ? 0 : -1;
+    return pr_users && pr_cids && pr_sessions ? 0 : -1;
 }
 
 void presence__cleanup(void)
@@ -155,11 +238,11 @@ void presence__cleanup(void)
     free(pr_heap);
     pr_heap = NULL;
     pr_heap_n = pr_heap_cap = 0;
-    strmap_free(pr_conns);
+    conns_free_all();
     strmap_free(pr_users);
     strmap_free(pr_cids);
     strmap_free(pr_sessions);
-    pr_conns = pr_users = pr_cids = pr_sessions = NULL;
+    pr_users = pr_cids = pr_sessions = NULL;
 }
 
 size_t presence__users_online(void)
@@ -169,7 +252,7 @@ size_t presence__users_online(void)
 
 size_t presence__connections(void)
 {
-    return pr_conns ? strmap_count(pr_conns) : 0;
+    return pr_conns_n;
 }
 
 bool presence__local_online(const char *user)
@@ -269,9 +352,7 @@ static bool sessions_admit(const char *user, const char *client_id, int64_t now_
 int presence__admit(struct mosquitto *client, const char *user, const char *client_id,
                     int64_t token_expires_at)
 {
-    char key[32];
-    snprintf(key, sizeof key, "%p", (void *)client);
-    if (strmap_get(pr_conns, key))
+    if (conns_get(client))
         return 0;
     int64_t now = clock_now_ms();
     bool takeover = strmap_get(pr_cids, client_id) != NULL;
@@ -281,33 +362,30 @@ int presence__admit(struct mosquitto *client, const char *user, const char *clie
     if (!mosquitto_client_clean_session(client) && !sessions_admit(user, client_id, now))
         return PP_AUTH_TOO_MANY_SESSIONS;
 
-    presence_conn *c = calloc(1, sizeof *c);
-    size_t *cid_n = strmap_get(pr_cids, client_id);
-    bool new_cid = cid_n == NULL;
-    if (new_cid)
-        cid_n = calloc(1, sizeof *cid_n);
-    if (!c || !cid_n || !(c->user = strdup(user)) || !(c->client_id = strdup(client_id)) ||
-        (new_cid && strmap_put(pr_cids, client_id, cid_n) != 0)) {
-        conn_free(c);
-        if (new_cid)
-            free(cid_n);
+    size_t ul = strlen(user), cl = strlen(client_id);
+    presence_conn *c = malloc(sizeof *c + ul + 1 + cl + 1);
+    uintptr_t cid_n = (uintptr_t)strmap_get(pr_cids, client_id);
+    if (!c)
         return 0; /* out of memory: admit untracked rather than lock users out */
-    }
+    c->client = client;
     c->expires_at = token_expires_at;
-    if (heap_push(c) != 0) {
-        conn_free(c);
-        if (new_cid)
-            strmap_remove(pr_cids, client_id);
+    c->heap_idx = SIZE_MAX; /* in no heap yet */
+    memcpy(c->ids, user, ul + 1);
+    memcpy(c->ids + ul + 1, client_id, cl + 1);
+    c->client_id = c->ids + ul + 1;
+    if (strmap_put(pr_cids, client_id, (void *)(cid_n + 1)) != 0) {
+        free(c);
         return 0;
     }
-    if (strmap_put(pr_conns, key, c) != 0) {
+    if (heap_push(c) != 0 || conns_put(c) != 0) {
         heap_remove(c);
-        conn_free(c);
-        if (new_cid)
+        free(c);
+        if (cid_n)
+            strmap_put(pr_cids, client_id, (void *)cid_n); /* replaces: cannot fail */
+        else
             strmap_remove(pr_cids, client_id);
         return 0;
     }
-    (*cid_n)++;
     /* One watch per tracked connection (the DISCONNECT of each one
      * unwatches): bus.c counts them and subscribes the user's subject
      * while any is left. */
@@ -332,33 +410,34 @@ int presence__admit(struct mosquitto *client, const char *user, const char *clie
 int presence__disconnect_cb(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_disconnect *ed = event_data;
-    char key[32];
     const char *client_id = mosquitto_client_id(ed->client);
     if (client_id)
         limits__forget(client_id);
-    snprintf(key, sizeof key, "%p", (void *)ed->client);
-    presence_conn *c = strmap_take(pr_conns, key);
+    presence_conn *c = conns_take(ed->client);
     if (!c)
         return MOSQ_ERR_SUCCESS;
     heap_remove(c);
     int64_t now = clock_now_ms();
-    size_t *cid_n = strmap_get(pr_cids, c->client_id);
-    if (cid_n && --*cid_n == 0)
+    const char *user = CONN_USER(c);
+    uintptr_t cid_n = (uintptr_t)strmap_get(pr_cids, c->client_id);
+    if (cid_n <= 1)
         strmap_remove(pr_cids, c->client_id);
-    presence_session *e = sessions_find(strmap_get(pr_sessions, c->user), c->client_id);
+    else
+        strmap_put(pr_cids, c->client_id, (void *)(cid_n - 1)); /* replaces: cannot fail */
+    presence_session *e = sessions_find(strmap_get(pr_sessions, user), c->client_id);
     if (e)
         e->last_ms = now;
-    presence_user *pu = strmap_get(pr_users, c->user);
-    bus__unwatch_user(c->user);
+    presence_user *pu = strmap_get(pr_users, user);
+    bus__unwatch_user(user);
     if (pu && --pu->connections == 0) {
-        strmap_remove(pr_users, c->user);
-        cluster__local_offline(c->user);
-        groups__user_online(c->user, false);
+        strmap_remove(pr_users, user);
+        cluster__local_offline(user);
+        groups__user_online(user, false);
         /* Still connected on another node: stays ONLINE. */
-        if (!cluster__remote_online(c->user))
-            presence__publish(c->user, false, now);
+        if (!cluster__remote_online(user))
+            presence__publish(user, false, now);
     }
-    conn_free(c);
+    free(c);
     return MOSQ_ERR_SUCCESS;
 }
 
@@ -384,14 +463,7 @@ static void pick_id(presence_pick *p, const char *client_id)
         p->n++;
 }
 
-static void pick_conn(const char *key, void *value, void *ctx)
-{
-    (void)key;
-    presence_conn *c = value;
-    presence_pick *p = ctx;
-    if (!strcmp(c->user, p->user))
-        pick_id(p, c->client_id);
-}
+
 
 /* Close the picked connections: collected first, because each kick raises
  * the DISCONNECT event, which edits pr_conns. */
@@ -408,26 +480,9 @@ static void kick_picked(presence_pick *p, const char *why)
 
 void presence__set_device_key(struct mosquitto *client, const uint8_t key[DEVICES_KEY_LEN])
 {
-    char k[32];
-    snprintf(k, sizeof k, "%p", (void *)client);
-    presence_conn *c = strmap_get(pr_conns, k);
+    presence_conn *c = conns_get(client);
     if (c)
         memcpy(c->device_key, key, DEVICES_KEY_LEN);
-}
-
-typedef struct {
-    presence_pick pick;
-    bool (*still_ok)(const char *client_id, const uint8_t key[DEVICES_KEY_LEN], void *ctx);
-    void *ctx;
-} presence_dev_pick;
-
-static void pick_device_conn(const char *key, void *value, void *ctx)
-{
-    (void)key;
-    presence_conn *c = value;
-    presence_dev_pick *p = ctx;
-    if (!strcmp(c->user, p->pick.user) && !p->still_ok(c->client_id, c->device_key, p->ctx))
-        pick_id(&p->pick, c->client_id);
 }
 
 void presence__kick_devices(const char *user,
@@ -437,9 +492,13 @@ void presence__kick_devices(const char *user,
 {
     if (!strmap_get(pr_users, user))
         return;
-    presence_dev_pick p = {.pick = {.user = user}, .still_ok = still_ok, .ctx = ctx};
-    strmap_foreach(pr_conns, pick_device_conn, &p);
-    kick_picked(&p.pick, why);
+    presence_pick p = {.user = user};
+    for (size_t i = 0; i < pr_conns_cap; i++) {
+        const presence_conn *c = pr_conns[i];
+        if (c && !strcmp(CONN_USER(c), user) && !still_ok(c->client_id, c->device_key, ctx))
+            pick_id(&p, c->client_id);
+    }
+    kick_picked(&p, why);
 }
 
 void presence__kick_user(const char *user, const char *why)
@@ -447,7 +506,9 @@ void presence__kick_user(const char *user, const char *why)
     if (!strmap_get(pr_users, user))
         return;
     presence_pick p = {.user = user};
-    strmap_foreach(pr_conns, pick_conn, &p);
+    for (size_t i = 0; i < pr_conns_cap; i++)
+        if (pr_conns[i] && !strcmp(CONN_USER(pr_conns[i]), user))
+            pick_id(&p, pr_conns[i]->client_id);
     kick_picked(&p, why);
 }
 

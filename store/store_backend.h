@@ -109,7 +109,8 @@ struct store_vtable {
      * result in rcs[i]. Entries whose rcs[i] is not STORE_OK on entry failed
      * store.c's checks: skip them. Called inside store_begin/commit (the
      * writer's batch). A backend failure may be reported for every message
-     * from the failing one on; the caller then rolls the batch back. NULL:
+     * of the run (SQLite writes each chat's last seq once, at the end of the
+     * run); the caller then rolls the batch back. NULL:
      * store.c loops over message_put. */
     void (*message_put_many)(store_t *s, store_message *const *msgs, int *rcs, size_t n);
     int (*message_get)(store_t *s, const char *chat_id, uint64_t seq, store_message *out);

@@ -1519,6 +1519,180 @@ done:
     return rc;
 }
 
+/* A run of message puts inside the writer's transaction (message_put_many).
+ * Each message is checked, sequenced and de-duplicated exactly as
+ * sq_message_put does, but each chat's last seq is read once per run and
+ * written once at its end (run_chat), instead of one SELECT and one UPDATE
+ * of the chats row per message: per message only the INSERT is left. A
+ * failing INSERT changes nothing (the chat's seq is not taken); a failing
+ * final UPDATE is a backend failure reported for every message of the run,
+ * and the writer rolls the whole batch back. */
+struct run_chat {
+    const char *chat_id;    /* a message's chat_id: lives as long as the run */
+    uint64_t last;          /* the chat's last seq, as this run has left it */
+    int64_t last_ts;        /* newest server_ts this run stored in the chat */
+    uint32_t hash;
+    bool exists, dirty;
+};
+
+static uint32_t run_hash(const char *s)
+{
+    uint32_t h = 2166136261u;   /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* The run's entry of chat_id in tab (cap slots, a power of two, at least
+ * twice the run's length): found, or filled from the chats table. NULL
+ * with *rc set on a backend failure. */
+static struct run_chat *run_chat_get(struct sq *q, struct run_chat *tab, size_t cap,
+                                     const char *chat_id, int *rc)
+{
+    uint32_t h = run_hash(chat_id);
+    size_t i = h & (cap - 1);
+    sqlite3_stmt *s;
+    int src;
+    for (; tab[i].chat_id; i = (i + 1) & (cap - 1))
+        if (tab[i].hash == h && strcmp(tab[i].chat_id, chat_id) == 0)
+            return &tab[i];
+    if ((s = stmt(q, ST_CHAT_LAST_SEQ)) == NULL) {
+        *rc = STORE_EIO;
+        return NULL;
+    }
+    bind_text(s, 1, chat_id);
+    src = sqlite3_step(s);
+    if (src != SQLITE_ROW && src != SQLITE_DONE) {
+        *rc = sqerr(q, sqlite3_extended_errcode(q->db), "message_put");
+        sqlite3_reset(s);
+        return NULL;
+    }
+    tab[i] = (struct run_chat){ .chat_id = chat_id, .hash = h, .exists = src == SQLITE_ROW,
+                                .last = src == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0)
+                                                          : 0 };
+    sqlite3_reset(s);
+    return &tab[i];
+}
+
+/* One message of the run against its chat's entry c: the checks and the
+ * INSERT of sq_message_put. */
+static int run_put_one(struct sq *q, struct run_chat *c, store_message *m)
+{
+    store_t *st = &q->base;
+    uint64_t seq;
+    sqlite3_stmt *s;
+    int rc;
+    if (!c->exists) {
+        /* A retry is a duplicate even if its chat is gone meanwhile. */
+        if ((rc = find_dup(q, m)) == STORE_OK) {
+            store__set_error(st, "message_put: no such chat");
+            rc = STORE_ENOTFOUND;
+        }
+        return rc;
+    }
+    seq = m->seq ? m->seq : c->last + 1;
+    if (seq <= c->last) {
+        if ((rc = find_dup(q, m)) == STORE_OK) {
+            store__set_error(st, "message_put: seq %llu is not above the chat's last seq %llu",
+                             (unsigned long long)seq, (unsigned long long)c->last);
+            rc = STORE_EINVAL;
+        }
+        return rc;
+    }
+    if ((s = stmt(q, ST_MSG_INSERT)) == NULL)
+        return STORE_EIO;
+    bind_text(s, 1, m->chat_id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
+    bind_text(s, 3, m->server_id);
+    bind_text(s, 4, m->sender);
+    bind_text(s, 5, m->client_msg_id);
+    sqlite3_bind_int64(s, 6, m->server_ts);
+    bind_blob(s, 7, m->body, m->body_len);
+    bind_text(s, 8, m->media_id);
+    sqlite3_bind_int64(s, 9, m->expires_at);
+    sqlite3_bind_int(s, 10, m->kind);
+    rc = run(q, s, "message_put");
+    if (rc == STORE_EEXIST) {
+        /* (sender, client_msg_id) taken: a retry. */
+        if ((rc = find_dup(q, m)) == STORE_OK) {
+            store__set_error(st, "message_put: seq %llu already taken",
+                             (unsigned long long)seq);
+            rc = STORE_EIO;
+        }
+        return rc;
+    }
+    if (rc != STORE_OK)
+        return rc;
+    m->seq = seq;
+    c->last = seq;
+    if (!c->dirty || m->server_ts > c->last_ts)
+        c->last_ts = m->server_ts;
+    c->dirty = true;
+    return STORE_OK;
+}
+
+static bool backend_failure(int rc)
+{
+    return rc == STORE_EIO || rc == STORE_ENOMEM || rc == STORE_EUNAVAIL;
+}
+
+static void sq_message_put_many(store_t *st, store_message *const *msgs, int *rcs, size_t n)
+{
+    struct sq *q = SQ(st);
+    struct run_chat *tab = NULL, *c;
+    size_t cap = 16, i = 0, j;
+    int rc = STORE_OK;
+
+    if (sqlite3_get_autocommit(q->db)) {
+        /* Not in the writer's transaction: each put is its own. */
+        for (i = 0; i < n; i++)
+            if (rcs[i] == STORE_OK)
+                rcs[i] = sq_message_put(st, msgs[i]);
+        return;
+    }
+    while (cap < 2 * n)
+        cap *= 2;
+    if ((tab = calloc(cap, sizeof *tab)) == NULL) {
+        store__set_error(st, "message_put: out of memory");
+        rc = STORE_ENOMEM;
+        goto fail_all;
+    }
+    for (i = 0; i < n; i++) {
+        if (rcs[i] != STORE_OK)
+            continue;
+        c = run_chat_get(q, tab, cap, msgs[i]->chat_id, &rc);
+        rcs[i] = c ? run_put_one(q, c, msgs[i]) : rc;
+        if (backend_failure(rcs[i])) {
+            rc = rcs[i];
+            goto fail_all;
+        }
+    }
+    /* Each chat's new last seq, once. */
+    for (i = 0; i < cap; i++) {
+        c = &tab[i];
+        if (!c->chat_id || !c->dirty)
+            continue;
+        sqlite3_stmt *s = stmt(q, ST_CHAT_BUMP);
+        if (!s) {
+            rc = STORE_EIO;
+            goto fail_all;
+        }
+        bind_text(s, 1, c->chat_id);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)c->last);
+        sqlite3_bind_int64(s, 3, c->last_ts);
+        if ((rc = run(q, s, "message_put")) != STORE_OK)
+            goto fail_all;
+    }
+    free(tab);
+    return;
+fail_all:
+    /* The batch is rolled back: no message of the run stays. */
+    for (j = 0; j < n; j++)
+        if (rcs[j] == STORE_OK || j >= i)
+            rcs[j] = rc;
+    free(tab);
+}
+
 static int sq_message_get(store_t *st, const char *chat_id, uint64_t seq, store_message *out)
 {
     struct sq *q = SQ(st);
@@ -1847,6 +2021,7 @@ static const struct store_vtable sqlite_vt = {
     .members_of_chat = sq_members_of_chat,
     .chats_of_user = sq_chats_of_user,
     .message_put = sq_message_put,
+    .message_put_many = sq_message_put_many,
     .message_get = sq_message_get,
     .message_get_by_client_id = sq_message_get_by_client_id,
     .messages_after = sq_messages_after,

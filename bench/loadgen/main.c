@@ -6,7 +6,8 @@
  *   parley-loadgen flow [--broker bare|parley] [--pairs N] [--qos 0|1] [--payload BYTES]
  *                       [--rate MSGS_PER_S | --window N] [--warmup S] [--duration S] ...
  *   parley-loadgen idle [--broker bare|parley] [--clients N] [--threads N]
- *                       [--hold S] [--broker-pid PID] ...
+ *                       [--hold S] [--broker-pid PID] [--source-addrs N]
+ *                       [--credentials] [--reconnect] ...
  *
  * Every run prints one JSON object on stdout (and diagnostics on stderr).
  * Exit status: 0 when the run completed, 1 when it could not (connection
@@ -39,14 +40,17 @@ static void usage(FILE *f)
           "          --receipts / --no-receipts (default: on with --broker parley)\n"
           "          --threads N (1) network threads; --client raw|libmosquitto (raw)\n"
           "idle:     --clients N (10000) --threads N (4) --connect-window N (8)\n"
-          "          --hold S (3) --broker-pid PID (memory reading)\n",
+          "          --hold S (3) --broker-pid PID (memory reading)\n"
+          "          --source-addrs N (0): bind client k to 127.0.0.{2 + k % N}\n"
+          "          --credentials: bare clients send a user id and a token too\n"
+          "          --reconnect: then all disconnect and connect again (same tokens)\n",
           f);
 }
 
 enum {
     O_HOST = 256, O_PORT, O_SUB_PORT, O_BROKER, O_PREFIX, O_BASE, O_PAIRS, O_QOS, O_PAYLOAD, O_RATE,
     O_WINDOW, O_WARMUP, O_DURATION, O_DRAIN, O_RECEIPTS, O_NO_RECEIPTS, O_CLIENTS, O_THREADS,
-    O_CWINDOW, O_HOLD, O_PID, O_STORE, O_USERS, O_CLIENT, O_HELP
+    O_CWINDOW, O_HOLD, O_PID, O_STORE, O_USERS, O_CLIENT, O_SRC, O_CREDS, O_RECONNECT, O_HELP
 };
 
 static const struct option OPTS[] = {
@@ -64,6 +68,8 @@ static const struct option OPTS[] = {
     {"hold", required_argument, 0, O_HOLD},       {"broker-pid", required_argument, 0, O_PID},
     {"store", required_argument, 0, O_STORE},     {"users", required_argument, 0, O_USERS},
     {"client", required_argument, 0, O_CLIENT},
+    {"source-addrs", required_argument, 0, O_SRC}, {"credentials", no_argument, 0, O_CREDS},
+    {"reconnect", no_argument, 0, O_RECONNECT},
     {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0},
 };
 
@@ -139,6 +145,9 @@ int main(int argc, char **argv)
         case O_CWINDOW: i.window = (int)num("connect-window", optarg, 1, 100000); break;
         case O_HOLD: i.hold_s = num("hold", optarg, 0, 3600); break;
         case O_PID: i.broker_pid = (int)num("broker-pid", optarg, 1, 1e9); break;
+        case O_SRC: i.source_addrs = (int)num("source-addrs", optarg, 0, 250); break;
+        case O_CREDS: i.credentials = true; break;
+        case O_RECONNECT: i.reconnect = true; break;
         case O_STORE: store = optarg; break;
         case O_USERS: users = (unsigned)num("users", optarg, 1, 1e7); break;
         case O_HELP: usage(stdout); return 0;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench_loadgen_smoke: parley-loadgen against bare mosquitto for ~2 seconds
-# (QoS 1 flow, a rate-limited flow, 50 idle connections). Checks delivery and
+# (QoS 1 flow, a rate-limited flow, 50 idle connections, 60 that reconnect from three
+# source addresses). Checks delivery and
 # the JSON shape only - no speed assertions.
 . "$PARLEY_SOURCE_DIR/tests/lib/harness.sh"
 
@@ -46,5 +47,18 @@ h_log "idle: $out"
 check "$out" '
 assert d["mode"] == "idle" and d["ok"] is True and d["connected"] == 50 and d["failed"] == 0
 assert d["connect_rate"] > 0 and d["broker_rss_kb"] > 0 and d["broker_hwm_kb"] >= d["broker_rss_kb"]
+'
+
+# bench/connections.sh's run: clients spread over loopback source addresses,
+# credentials in CONNECT, and the reconnect phase (every client again).
+out="$("$LOADGEN" idle --port "$H_MQTT_PORT" --clients 60 --threads 2 --hold 0.2 \
+  --broker-pid "$H_MOSQ_PID" --source-addrs 3 --credentials --reconnect 2>"$H_TMP/idle2.err")" ||
+  h_fail "idle --reconnect run failed: $(cat "$H_TMP/idle2.err")"
+h_log "idle --reconnect: $out"
+check "$out" '
+assert d["ok"] is True and d["connected"] == 60 and d["failed"] == 0
+assert d["source_addrs"] == 3 and d["credentials"] is True
+assert d["reconnected"] == 60 and d["reconnect_failed"] == 0 and d["reconnect_rate"] > 0
+assert d["reconnect_latency"]["n"] == 60 and d["broker_cpu_us_per_connect"] >= 0
 '
 h_pass

@@ -356,6 +356,89 @@ static void test_append_batch_with_failures_has_no_gaps(void **state)
     store_message_free(&m);
 }
 
+/* One batch of appends interleaved over several chats (a backend may read
+ * and write each chat's last seq once per run of message puts instead of
+ * once per message): every chat gets its own gapless seqs, an explicit seq
+ * above the chat's last one is taken and the next append follows it, one
+ * not above is refused, a retry of a message stored before the batch gets
+ * its original seq, and each chat's last_seq and last_message_at are those
+ * of its newest message (last_message_at the highest server_ts, also when
+ * a later message carries an older one). */
+static void test_append_run_over_chats(void **state)
+{
+    conf_state *st = *state;
+    store_writer_options wo = { .batch_max = 64, .max_delay_ms = 20 };
+    store_writer *w = NULL;
+    struct hold h = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+    struct res r[9];
+    store_op *op;
+    store_chat c;
+    store_message m;
+    static const int64_t ts[9] = { 7001, 7002, 7003, 7004, 7005, 7006, 7007, 6000, 7009 };
+
+    memset(r, 0, sizeof r);
+    conf_make_chat(st->s, "g:r1", STORE_CHAT_GROUP);
+    conf_make_chat(st->s, "g:r2", STORE_CHAT_GROUP);
+    conf_make_chat(st->s, "g:r3", STORE_CHAT_GROUP);
+    conf_make_chat(st->s, "g:hold", STORE_CHAT_GROUP);
+    for (int i = 0; i < 2; i++) {       /* g:r3 has seqs 1 and 2 before the batch */
+        char cmid[16];
+        snprintf(cmid, sizeof cmid, "pre-%d", i);
+        conf_make_msg(&m, "g:r3", "carol", cmid, 0, 10, 'p');
+        assert_int_equal(store_message_append(st->s, &m), STORE_OK);
+        store_message_free(&m);
+    }
+    assert_int_equal(store_writer_start(st->uri, NULL, &wo, &w), STORE_OK);
+    submit(w, append_op("g:hold", "h", "hold", NULL), hold_cb, &h);
+    hold_wait(&h);      /* everything below is one batch, one run of puts */
+    const char *chat[9] = { "g:r1", "g:r2", "g:r1", "g:r3", "g:r1", "g:r2", "g:r3", "g:r2",
+                            "g:r1" };
+    const char *cmid[9] = { "a1", "b1", "a2", "c1", "a10", "b-old", "pre-0", "b2", "a11" };
+    for (int i = 0; i < 9; i++) {
+        op = append_op(chat[i], i == 6 ? "carol" : "alice", cmid[i], NULL);
+        op->u.message.server_ts = ts[i];
+        if (i == 4)
+            op->u.message.seq = 10;     /* explicit, above g:r1's last (2) */
+        if (i == 5)
+            op->u.message.seq = 1;      /* explicit, not above g:r2's last (1) */
+        submit(w, op, res_cb, &r[i]);
+    }
+    hold_release(&h);
+    store_writer_stop(w);
+
+    static const int want_rc[9] = { STORE_OK, STORE_OK, STORE_OK, STORE_OK, STORE_OK,
+                                    STORE_EINVAL, STORE_EDUP, STORE_OK, STORE_OK };
+    static const uint64_t want_seq[9] = { 1, 1, 2, 3, 10, 1, 1, 2, 11 };
+    for (int i = 0; i < 9; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].rc, want_rc[i]);
+        if (want_rc[i] != STORE_EINVAL)
+            assert_int_equal(r[i].seq, want_seq[i]);
+    }
+    assert_string_equal(r[6].server_id, "srv-carol-pre-0");
+
+    static const struct { const char *id; uint64_t last; int64_t at; } want[3] = {
+        { "g:r1", 11, 7009 }, { "g:r2", 2, 7002 }, { "g:r3", 3, 7004 } };
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_chat_get(st->s, want[i].id, &c), STORE_OK);
+        assert_int_equal(c.last_seq, want[i].last);
+        assert_int_equal(c.last_message_at, want[i].at);
+        store_chat_free(&c);
+    }
+    assert_int_equal(check_gapless(st->s, "g:r2", NULL, 0), 2);
+    assert_int_equal(check_gapless(st->s, "g:r3", NULL, 0), 3);
+    assert_int_equal(store_message_get(st->s, "g:r1", 10, &m), STORE_OK);
+    assert_string_equal(m.client_msg_id, "a10");
+    store_message_free(&m);
+    assert_int_equal(store_message_get_by_client_id(st->s, "alice", "b-old", &m),
+                     STORE_ENOTFOUND);
+    /* after the batch, appends continue where each chat's run left it */
+    conf_make_msg(&m, "g:r1", "dave", "a12", 0, 10, 'x');
+    assert_int_equal(store_message_append(st->s, &m), STORE_OK);
+    assert_int_equal(m.seq, 12);
+    store_message_free(&m);
+}
+
 /* SQLite: another connection holds the write lock longer than the busy
  * timeout, then lets go: the writer retries the batch and nothing fails
  * (normal contention never surfaces as a failed message). */
@@ -720,6 +803,7 @@ const struct CMUnitTest conf_seq_tests[] = {
     cmocka_unit_test_setup_teardown(test_append_api, conf_setup, conf_teardown),
     cmocka_unit_test_setup_teardown(test_append_batch_with_failures_has_no_gaps, conf_setup,
                                     conf_teardown),
+    cmocka_unit_test_setup_teardown(test_append_run_over_chats, conf_setup, conf_teardown),
     cmocka_unit_test_setup_teardown(test_append_busy_is_retried, conf_setup, conf_teardown),
     cmocka_unit_test_setup_teardown(test_append_multi_writer, conf_setup, conf_teardown),
     cmocka_unit_test_setup_teardown(test_append_multi_process, conf_setup, conf_teardown),
