@@ -309,7 +309,8 @@ static void envelope_send(struct mosquitto_evt_message *ed, const char *me, cons
                  .body = in->body,
                  .media_id = in->media_id,
                  .ttl_s = in->ttl_s,
-                 .kind = PARLEY__V1__ENVELOPE_KIND__CHAT};
+                 .kind = PARLEY__V1__ENVELOPE_KIND__CHAT,
+                 .coalesce_receipts = in->coalesce_receipts};
     if (message__submit(&s, envelope_committed, NULL) != 0) {
         why = PP_REJ_OVERLOADED;
         reason = "the server's store queue is full; retry later";

@@ -157,7 +157,8 @@ static void gm_message(struct mosquitto_evt_message *ed, const char *me, group *
                  .body = in->body,
                  .media_id = in->media_id,
                  .ttl_s = in->ttl_s,
-                 .kind = PARLEY__V1__ENVELOPE_KIND__CHAT};
+                 .kind = PARLEY__V1__ENVELOPE_KIND__CHAT,
+                 .coalesce_receipts = in->coalesce_receipts};
     if (message__submit(&s, gm_committed, NULL) != 0) {
         code = "overloaded";
         reason = "the server's store queue is full; retry later";

@@ -36,6 +36,7 @@ typedef struct {
     size_t n_extra;
     pp_committed_fn hook;
     void *ctx;
+    bool coalesce; /* STORED may share a receipt (receipts.c) */
 } msg_task;
 
 static void msg_task_free(msg_task *t)
@@ -95,16 +96,18 @@ static void message_done(pp_task *task, bool stopping)
         t->hook(&c, t->ctx);
     if (stopping)
         goto out;
-    if (t->task.rc == STORE_OK) {
-        message_deliver(t);
-        if (chat)
-            receipts__stored(t->m.sender, t->m.chat_id, t->m.seq, t->m.server_id,
-                             t->m.client_msg_id);
-        pp.m.messages_stored++;
-    } else if (t->task.rc == STORE_EDUP) {
-        /* A retry: the original seq and server id, delivered only once. */
-        pp.m.duplicates++;
-        if (chat)
+    if (t->task.rc == STORE_OK || t->task.rc == STORE_EDUP) {
+        if (t->task.rc == STORE_OK) {
+            message_deliver(t);
+            pp.m.messages_stored++;
+        } else {
+            /* A retry: the original seq and server id, delivered only once. */
+            pp.m.duplicates++;
+        }
+        if (chat && t->coalesce)
+            receipts__stored_later(t->m.sender, t->m.chat_id, t->m.seq, t->m.server_id,
+                                   t->m.client_msg_id);
+        else if (chat)
             receipts__stored(t->m.sender, t->m.chat_id, t->m.seq, t->m.server_id,
                              t->m.client_msg_id);
     } else {
@@ -166,6 +169,7 @@ int message__submit(const pp_send *s, pp_committed_fn hook, void *ctx)
     }
     t->hook = hook;
     t->ctx = ctx;
+    t->coalesce = s->coalesce_receipts;
     if (writer__submit(op, &t->task) != 0) {
         op = NULL; /* freed by writer__submit */
         goto fail;

@@ -127,7 +127,8 @@ typedef enum {
 
 typedef struct {
     uint64_t messages_in;       /* envelopes accepted and routed */
-    uint64_t messages_stored;   /* STORED receipts sent */
+    uint64_t messages_stored;   /* messages stored (each answered by a STORED receipt) */
+    uint64_t stored_receipts_coalesced; /* coalesced STORED receipts sent (receipts.c) */
     uint64_t duplicates;        /* retries the store recognised (STORE_EDUP) */
     uint64_t acks;              /* ack requests recorded */
     uint64_t requests;          /* control requests received */
@@ -288,6 +289,7 @@ typedef struct {
     Parley__V1__EnvelopeKind kind;
     char *const *extra;        /* group: users whose own inbox gets it too */
     size_t n_extra;
+    bool coalesce_receipts;    /* the sender's Envelope.coalesce_receipts */
 } pp_send;
 
 /* What message__submit's hook learns, on the broker thread. */
@@ -351,6 +353,15 @@ void receipts__group_cursor(const char *to, const char *chat_id, uint64_t seq, c
 const char *receipts__reject_code(pp_reject why);
 /* RESYNC to this node's connections of user (after a bus reconnect). */
 void receipts__resync(const char *user);
+/* STORED for a message sent with Envelope.coalesce_receipts: held until
+ * receipts__flush, which sends each sender one receipt covering all of its
+ * held messages (Receipt.more). Copies the strings. */
+void receipts__stored_later(const char *sender, const char *chat_id, uint64_t seq,
+                            const char *server_id, const char *client_msg_id);
+/* Send the held STOREDs (end of a turn over the completion queue), or drop
+ * them (discard: the plugin is stopping). */
+void receipts__flush(bool discard);
+void receipts__cleanup(void);
 
 /* ------------------------------------------------------------ control.c */
 
