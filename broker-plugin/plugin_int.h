@@ -207,6 +207,10 @@ int publish__msg(const char *topic, const ProtobufCMessage *msg, bool retain);
 int publish__copy(const char *topic, const void *payload, size_t len, int qos, bool retain);
 /* publish__copy at QoS 1, not retained; a failure is logged. */
 int publish__raw(const char *topic, const void *payload, size_t len);
+/* Publish buf (from mosquitto_malloc) at QoS 1, not retained, without a
+ * copy: mosquitto owns buf afterwards, and on failure it is freed here
+ * (logged). */
+int publish__own(const char *topic, void *buf, size_t len);
 /* Replace the event's topic with PP_DISCARD_TOPIC and clear retain, so the
  * publish is acknowledged and routed nowhere. */
 void publish__discard(struct mosquitto_evt_message *ed);
@@ -222,6 +226,7 @@ bool publish__parse_user_topic(const char *topic, char user[IDS_USER_MAX + 1], c
  * sender (all empty / 0 for receipts and typing). */
 #define ROUTE_F_SYSTEM 0x01      /* a SYSTEM envelope (a group event) */
 #define ROUTE_F_AFTER_GROUP 0x02 /* deliver after reloading the group chat_id */
+#define ROUTE_F_NO_BUS 0x20      /* this node's subscribers only (route__remote does nothing) */
 #define ROUTE_F_LOCAL 0x80       /* this node's own commit (never sent on the bus) */
 typedef struct {
     uint8_t flags;

@@ -39,7 +39,7 @@ static uint64_t route_in, route_bad;
 void route__remote(int kind, const char *id, const route_meta *meta, const char *topic,
                    const void *payload, size_t len)
 {
-    if (!bus__enabled())
+    if (!bus__enabled() || (meta && (meta->flags & ROUTE_F_NO_BUS)))
         return;
     const char *chat = meta && meta->chat_id ? meta->chat_id : "";
     const char *sender = meta && meta->sender ? meta->sender : "";
@@ -73,10 +73,13 @@ void route__remote(int kind, const char *id, const route_meta *meta, const char 
     free(b);
 }
 
+/* Encode msg straight into a buffer mosquitto can own (mosquitto_malloc):
+ * the bus copies it into its frame first, then the buffer itself is handed
+ * to mosquitto_broker_publish (publish__own), no second copy. */
 static uint8_t *route_pack(const ProtobufCMessage *msg, size_t *len)
 {
     *len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = malloc(*len ? *len : 1);
+    uint8_t *buf = mosquitto_malloc(*len ? *len : 1);
     if (buf)
         protobuf_c_message_pack(msg, buf);
     return buf;
@@ -91,10 +94,8 @@ int route__user(const char *user, const char *leaf, const ProtobufCMessage *msg,
     uint8_t *buf = route_pack(msg, &len);
     if (!buf)
         return MOSQ_ERR_NOMEM;
-    int rc = publish__raw(topic, buf, len);
     route__remote(BUS_USER, user, meta, topic, buf, len);
-    free(buf);
-    return rc;
+    return publish__own(topic, buf, len);
 }
 
 int route__group(const char *chat_id, const ProtobufCMessage *msg, const route_meta *meta)
@@ -105,14 +106,13 @@ int route__group(const char *chat_id, const ProtobufCMessage *msg, const route_m
     uint8_t *buf = route_pack(msg, &len);
     if (!buf)
         return MOSQ_ERR_NOMEM;
-    int rc = MOSQ_ERR_SUCCESS;
     route__remote(BUS_GROUP, chat_id, meta, topic, buf, len);
-    if (bus__enabled() && meta && meta->seq)
+    if (bus__enabled() && meta && meta->seq) {
         gsync__frame(chat_id, meta, topic, buf, len); /* this node's copy, in seq order */
-    else
-        rc = publish__raw(topic, buf, len);
-    free(buf);
-    return rc;
+        mosquitto_free(buf);
+        return MOSQ_ERR_SUCCESS;
+    }
+    return publish__own(topic, buf, len);
 }
 
 /* ---- receiving -------------------------------------------------------------------- */

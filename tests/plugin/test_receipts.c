@@ -3,7 +3,9 @@
  * "Coalesced STORED receipts"), with a link-time fake of route__user that
  * decodes what would be published: one receipt per sender per flush, the
  * messages in the order they were held, at most 256 per receipt, nothing
- * sent when the plugin is stopping, and a STORED sent at once stays alone.
+ * sent when the plugin is stopping, and a STORED sent at once stays alone;
+ * STORED is framed for the bus only when the sender is connected to another
+ * node (ROUTE_F_NO_BUS otherwise).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,14 +20,20 @@ pp_state pp;
 typedef struct {
     char to[IDS_USER_MAX + 1];
     Parley__V1__Receipt *r;
+    uint8_t flags;
 } sent_receipt;
+static const char *g_remote_user; /* connected on another node, for the fake below */
+
+bool cluster__remote_online(const char *user)
+{
+    return g_remote_user && !strcmp(user, g_remote_user);
+}
 static sent_receipt g_sent[64];
 static size_t g_nsent;
 
 int route__user(const char *user, const char *leaf, const ProtobufCMessage *msg,
                 const route_meta *meta)
 {
-    (void)meta;
     assert_string_equal(leaf, "receipts");
     assert_true(g_nsent < 64);
     size_t len = protobuf_c_message_get_packed_size(msg);
@@ -34,6 +42,7 @@ int route__user(const char *user, const char *leaf, const ProtobufCMessage *msg,
     protobuf_c_message_pack(msg, buf);
     snprintf(g_sent[g_nsent].to, sizeof g_sent[g_nsent].to, "%s", user);
     g_sent[g_nsent].r = parley__v1__receipt__unpack(NULL, len, buf);
+    g_sent[g_nsent].flags = meta ? meta->flags : 0;
     assert_non_null(g_sent[g_nsent].r);
     g_nsent++;
     free(buf);
@@ -53,6 +62,7 @@ static int reset(void **state)
     for (size_t i = 0; i < g_nsent; i++)
         parley__v1__receipt__free_unpacked(g_sent[i].r, NULL);
     g_nsent = 0;
+    g_remote_user = NULL;
     memset(&pp, 0, sizeof pp);
     return 0;
 }
@@ -166,6 +176,25 @@ static void a_stored_sent_at_once_is_alone(void **state)
     covers(g_sent[1].r, 0, "d:alice:bob", 1, "alice-1");
 }
 
+static void stored_on_the_bus_only_for_remote_senders(void **state)
+{
+    (void)state;
+    g_remote_user = "bob";
+    hold("alice", "d:alice:bob", 1);
+    hold("bob", "d:alice:bob", 2);
+    receipts__stored("alice", "d:alice:bob", 3, "sid0000000000000000003", "a-3");
+    receipts__stored("bob", "d:alice:bob", 4, "sid0000000000000000004", "b-4");
+    receipts__cursor("alice", "d:alice:bob", 4, "bob", true);
+    receipts__flush(false);
+    assert_int_equal(g_nsent, 5);
+    assert_int_equal(g_sent[0].flags & ROUTE_F_NO_BUS, ROUTE_F_NO_BUS); /* alice: here only */
+    assert_int_equal(g_sent[1].flags & ROUTE_F_NO_BUS, 0);              /* bob: elsewhere too */
+    assert_int_equal(g_sent[2].flags & ROUTE_F_NO_BUS, 0);  /* READ: always on the bus */
+    for (size_t i = 3; i < 5; i++)
+        assert_int_equal(g_sent[i].flags & ROUTE_F_NO_BUS,
+                         !strcmp(g_sent[i].to, "bob") ? 0 : ROUTE_F_NO_BUS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +202,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(at_most_256_per_receipt, reset, teardown),
         cmocka_unit_test_setup_teardown(stopping_sends_nothing, reset, teardown),
         cmocka_unit_test_setup_teardown(a_stored_sent_at_once_is_alone, reset, teardown),
+        cmocka_unit_test_setup_teardown(stored_on_the_bus_only_for_remote_senders, reset,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
