@@ -130,12 +130,13 @@ static void gm_committed(const pp_committed *c, void *ctx)
 static void gm_message(struct mosquitto_evt_message *ed, const char *me, group *g)
 {
     Parley__V1__Envelope *in = NULL;
+    pp_arena arena;
     char cmid[IDS_CLIENT_MSG_MAX + 1] = "";
     pp_reject why;
     const char *code, *reason;
     group_member *mine = group__member(g, me);
 
-    in = envelope__unpack_checked(ed, cmid, &why, &reason);
+    in = envelope__unpack_checked(ed, &arena, cmid, &why, &reason);
     if (!in) {
         code = receipts__reject_code(why);
         goto reject;
@@ -171,8 +172,7 @@ reject:
     receipts__rejected_code(me, cmid, g->chat_id, code, reason);
 out:
     publish__discard(ed); /* consumed: delivered after the commit, if at all */
-    if (in)
-        parley__v1__envelope__free_unpacked(in, NULL);
+    envelope__free(in, &arena);
 }
 
 static void gm_typing(struct mosquitto_evt_message *ed, const char *me, group *g)

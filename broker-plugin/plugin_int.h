@@ -325,6 +325,16 @@ void stamp__envelope(Parley__V1__Envelope *out, const store_message *m, uint32_t
 
 /* ------------------------------------------------------------ envelope.c */
 
+/* Scratch memory for unpacking one client envelope (on the caller's stack):
+ * protobuf-c allocates the message and each of its strings and bytes
+ * through it, from buf while it lasts, then from the heap; freeing it is a
+ * no-op for what came from buf. Set up by envelope__unpack_checked. */
+typedef struct {
+    ProtobufCAllocator a;
+    size_t used;
+    _Alignas(16) uint8_t buf[4096];
+} pp_arena;
+
 int envelope__init(store_t *s);      /* load the chats and their last seqs (blocking, at init) */
 void envelope__cleanup(void);
 /* A publish to parley/u/{recipient}/inbox (consumed: stored, then delivered). */
@@ -339,8 +349,11 @@ void envelope__note_seq(const char *chat_id, uint64_t seq);
  * Returns the unpacked Envelope (the caller frees it), or NULL with *why and
  * *reason set (the caller rejects; cmid holds the id if it was valid). */
 Parley__V1__Envelope *envelope__unpack_checked(const struct mosquitto_evt_message *ed,
+                                               pp_arena *arena,
                                                char cmid[IDS_CLIENT_MSG_MAX + 1], pp_reject *why,
                                                const char **reason);
+/* Free an envelope unpacked into arena. */
+void envelope__free(Parley__V1__Envelope *in, pp_arena *arena);
 
 /* ------------------------------------------------------------ receipts.c */
 

@@ -76,6 +76,13 @@ int publish__raw(const char *topic, const void *payload, size_t len)
 
 void publish__discard(struct mosquitto_evt_message *ed)
 {
+    ed->retain = false;
+    /* Every client topic the plugin consumes is at least as long: written
+     * over in place, no allocation. */
+    if (ed->topic && strlen(ed->topic) >= sizeof PP_DISCARD_TOPIC - 1) {
+        memcpy(ed->topic, PP_DISCARD_TOPIC, sizeof PP_DISCARD_TOPIC);
+        return;
+    }
     char *t = mosquitto_strdup(PP_DISCARD_TOPIC);
     if (t) {
         /* mosquitto 2.0 does not free a replaced topic itself. */
