@@ -192,12 +192,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
   for cfg in "${CFGS[@]}"; do flow max "$cfg" --qos 1; done
   for cfg in "${CFGS[@]}"; do flow max0 "$cfg" --qos 0; done
 done
-# Half of this plugin's own maximum (median of its QoS 1 runs).
+# Half of this plugin's own maximum: of its lowest QoS 1 run, the rate it
+# reached every time (on a shared machine one run can reach twice another).
 HALF="$(python3 - "$RESULTS" <<'PY'
-import json, statistics, sys
+import json, sys
 v = [json.loads(l) for l in open(sys.argv[1])]
 t = [x["r"].get("throughput", 0) for x in v if x["tag"] == "max" and x["cfg"] == "parley"]
-print(int(statistics.median(t) / 2) if t and statistics.median(t) > 0 else 1000)
+print(int(min(t) / 2) if t and min(t) > 0 else 1000)
 PY
 )"
 log "half of the plugin's maximum: $HALF msg/s"
@@ -251,7 +252,7 @@ for c in cfgs:
         "—" if c == "bare" else f1(pkts("max", c), "{:.3f}"),
         n(t0), f1(ratio(t0, t0b), "{:.2f}x"), f1(cpu("max0", c))))
 w("")
-w("Latency at {} msg/s (half of this plugin's maximum), QoS 1, publish to delivery:".format(n(float(half))))
+w("Latency at {} msg/s (half of this plugin's maximum in its lowest run), QoS 1, publish to delivery:".format(n(float(half))))
 w("")
 w("| configuration | p50 | p99 | STORED p99 | broker CPU µs/msg | store commit p50 / p99 (probe) | target: p99 <= 2 x bare p99 + commit p99 |")
 w("|---|---:|---:|---:|---:|---:|---|")
