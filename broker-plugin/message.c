@@ -128,8 +128,9 @@ out:
 }
 
 /* A fresh server id. The random bytes come from a pool refilled for 256 ids
- * at a time: one getrandom() system call per 256 messages instead of one
- * per message (ids_random). Broker thread only. */
+ * at a time (libsodium reads them with getrandom() in 256-byte pieces): one
+ * system call per 16 messages instead of one per message (ids_random).
+ * Broker thread only. */
 static void message_server_id(char out[IDS_SERVER_ID_LEN + 1])
 {
     static unsigned char pool[16 * 256];
