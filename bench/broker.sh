@@ -133,6 +133,8 @@ plugin $PLUGIN
 plugin_opt_store sqlite:$RUN_DIR/parley.db
 plugin_opt_rate_messages 1000000
 plugin_opt_rate_bytes 1099511627776
+plugin_opt_rate_user_messages 1000000
+plugin_opt_rate_user_bytes 1099511627776
 CONF
   else
     echo "allow_anonymous true" >>"$RUN_DIR/mosquitto.conf"

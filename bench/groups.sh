@@ -94,6 +94,8 @@ start_broker() {
   # Identical broker settings for both; the plugin run adds only the plugin.
   cat >"$RUN_DIR/mosquitto.conf" <<CONF
 per_listener_settings false
+# Same for both: deliveries and receipts are not held by Nagle's algorithm.
+set_tcp_nodelay true
 listener $PORT 127.0.0.1
 max_connections -1
 max_queued_messages 10000
@@ -113,7 +115,14 @@ plugin_opt_store sqlite:$RUN_DIR/parley.db
 plugin_opt_max_group_size $MEMBERS
 plugin_opt_rate_messages 1000000
 plugin_opt_rate_bytes 1099511627776
+plugin_opt_rate_user_messages 1000000
+plugin_opt_rate_user_bytes 1099511627776
+# Store, then forward: a commit's completion wakes the broker loop through
+# this connection instead of waiting for mosquitto's 100 ms idle tick.
+plugin_opt_wake_socket $RUN_DIR/wake.sock
+listener 0 $RUN_DIR/wake.sock
 CONF
+    [ "$(id -u)" = 0 ] && echo "user root" >>"$RUN_DIR/mosquitto.conf"
   else
     echo "allow_anonymous true" >>"$RUN_DIR/mosquitto.conf"
   fi

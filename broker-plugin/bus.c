@@ -361,9 +361,12 @@ static void *bus_main(void *arg)
 }
 
 /* Queue a command; publishes are refused beyond BUS_QUEUE_MAX_BYTES. */
-static int bus_queue(bus_op op, const char *subject, const void *data, size_t len)
+/* Queue a command whose data is the concatenation of n parts. */
+static int bus_queue_v(bus_op op, const char *subject, const bus_part *parts, size_t n)
 {
-    size_t sl = strlen(subject);
+    size_t sl = strlen(subject), len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += parts[i].len;
     bus_cmd *c = malloc(sizeof *c + sl + 1 + len);
     if (!c)
         return -1;
@@ -372,8 +375,12 @@ static int bus_queue(bus_op op, const char *subject, const void *data, size_t le
     c->len = len;
     memcpy(c->subject, subject, sl + 1);
     c->data = (uint8_t *)c->subject + sl + 1;
-    if (len)
-        memcpy(c->data, data, len);
+    uint8_t *p = c->data;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].len)
+            memcpy(p, parts[i].data, parts[i].len);
+        p += parts[i].len;
+    }
     pthread_mutex_lock(&bus_lock);
     if (op == BUS_CMD_PUB && bus_queued_bytes + len > BUS_QUEUE_MAX_BYTES) {
         pthread_mutex_unlock(&bus_lock);
@@ -389,6 +396,12 @@ static int bus_queue(bus_op op, const char *subject, const void *data, size_t le
     pthread_cond_signal(&bus_cond);
     pthread_mutex_unlock(&bus_lock);
     return 0;
+}
+
+static int bus_queue(bus_op op, const char *subject, const void *data, size_t len)
+{
+    bus_part part = {data, len};
+    return bus_queue_v(op, subject, &part, 1);
 }
 
 /* ---- the API (broker thread) ------------------------------------------------------ */
@@ -568,18 +581,29 @@ size_t bus__watching(bus_kind kind, const char *id)
 
 int bus__publish(bus_kind kind, const char *id, bus_type type, const void *bytes, size_t len)
 {
+    bus_part part = {bytes, len};
+    return bus__publishv(kind, id, type, &part, 1);
+}
+
+int bus__publishv(bus_kind kind, const char *id, bus_type type, const bus_part *parts, size_t n)
+{
     char subject[BUS_SUBJECT_MAX];
+    uint8_t head[4 + BUS_NODE_ID_MAX];
+    bus_part v[8];
+    size_t len = 0;
     if (!bus_on)
         return -1;
-    if (bus__subject(kind, id, subject, sizeof subject) < 0 || len > BUS_FRAME_MAX) {
+    for (size_t i = 0; i < n; i++)
+        len += parts[i].len;
+    int hl = n < 8 ? bus__frame((uint8_t)type, bus_node, NULL, 0, head, sizeof head) : -1;
+    if (hl < 0 || bus__subject(kind, id, subject, sizeof subject) < 0 || len > BUS_FRAME_MAX) {
         atomic_fetch_add(&st_drop_out, 1);
         return -1;
     }
-    size_t cap = 4 + BUS_NODE_ID_MAX + len;
-    uint8_t *frame = malloc(cap);
-    int n = frame ? bus__frame((uint8_t)type, bus_node, bytes, len, frame, cap) : -1;
-    int rc = n < 0 ? -1 : bus_queue(BUS_CMD_PUB, subject, frame, (size_t)n);
-    free(frame);
+    /* The frame's header (bus__frame), then the body's parts. */
+    v[0] = (bus_part){head, (size_t)hl};
+    memcpy(v + 1, parts, n * sizeof *parts);
+    int rc = bus_queue_v(BUS_CMD_PUB, subject, v, n + 1);
     if (rc != 0)
         atomic_fetch_add(&st_drop_out, 1);
     return rc;

@@ -133,6 +133,14 @@ size_t bus__watching(bus_kind kind, const char *id);
  * of delivery. */
 int bus__publish(bus_kind kind, const char *id, bus_type type, const void *bytes, size_t len);
 
+/* The same with a body gathered from n parts: the frame is built once,
+ * straight into the queue entry (one allocation, each part copied once). */
+typedef struct {
+    const void *data;
+    size_t len;
+} bus_part;
+int bus__publishv(bus_kind kind, const char *id, bus_type type, const bus_part *parts, size_t n);
+
 /* Handler of a type (NULL: such messages are dropped). */
 void bus__set_handler(bus_type type, bus_handler fn);
 /* Called on the broker thread after every connection to NATS after the

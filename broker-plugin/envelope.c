@@ -207,19 +207,54 @@ void envelope__safe_cmid(const char *in, size_t len, char out[IDS_CLIENT_MSG_MAX
     out[o] = '\0';
 }
 
+/* The unpack arena (pp_arena): most envelopes fit in its buffer, so
+ * unpacking one costs no heap allocation. */
+static void *arena_alloc(void *data, size_t size)
+{
+    pp_arena *a = data;
+    size_t at = (a->used + 15) & ~(size_t)15;
+    if (size <= sizeof a->buf && at <= sizeof a->buf - size) {
+        a->used = at + size;
+        return a->buf + at;
+    }
+    return malloc(size ? size : 1);
+}
+
+static void arena_free(void *data, void *p)
+{
+    pp_arena *a = data;
+    if ((uint8_t *)p < a->buf || (uint8_t *)p >= a->buf + sizeof a->buf)
+        free(p);
+}
+
+static void arena_init(pp_arena *a)
+{
+    a->a.alloc = arena_alloc;
+    a->a.free = arena_free;
+    a->a.allocator_data = a;
+    a->used = 0;
+}
+
+void envelope__free(Parley__V1__Envelope *in, pp_arena *arena)
+{
+    if (in)
+        parley__v1__envelope__free_unpacked(in, &arena->a);
+}
+
 /* The checks of envelope__unpack_checked on a payload buffer. */
-static Parley__V1__Envelope *envelope_unpack_buf(const void *payload, size_t len,
+static Parley__V1__Envelope *envelope_unpack_buf(const void *payload, size_t len, pp_arena *arena,
                                                  char cmid[IDS_CLIENT_MSG_MAX + 1],
                                                  pp_reject *why, const char **reason)
 {
     Parley__V1__Envelope *in = NULL;
+    arena_init(arena);
     if (len > pp.cfg.max_payload + PP_ENVELOPE_OVERHEAD) {
         *why = PP_REJ_TOO_LARGE;
         *reason = "envelope larger than the server's payload limit";
         envelope__peek_cmid(payload, len, cmid);
         return NULL;
     }
-    in = parley__v1__envelope__unpack(NULL, len, payload);
+    in = parley__v1__envelope__unpack(&arena->a, len, payload);
     if (!in) {
         *why = PP_REJ_MALFORMED;
         *reason = "payload is not a parley.v1.Envelope";
@@ -246,15 +281,16 @@ static Parley__V1__Envelope *envelope_unpack_buf(const void *payload, size_t len
     }
     return in;
 fail:
-    parley__v1__envelope__free_unpacked(in, NULL);
+    envelope__free(in, arena);
     return NULL;
 }
 
 Parley__V1__Envelope *envelope__unpack_checked(const struct mosquitto_evt_message *ed,
+                                               pp_arena *arena,
                                                char cmid[IDS_CLIENT_MSG_MAX + 1], pp_reject *why,
                                                const char **reason)
 {
-    return envelope_unpack_buf(ed->payload, ed->payloadlen, cmid, why, reason);
+    return envelope_unpack_buf(ed->payload, ed->payloadlen, arena, cmid, why, reason);
 }
 
 /* A 1:1 send of payload from me to recipient. ed is the publish being
@@ -264,6 +300,7 @@ static void envelope_send(struct mosquitto_evt_message *ed, const char *me, cons
                           const char *recipient, const void *payload, size_t len)
 {
     Parley__V1__Envelope *in = NULL;
+    pp_arena arena;
     char cmid[IDS_CLIENT_MSG_MAX + 1] = "";
     char chat_id[IDS_CHAT_MAX + 1] = "";
     char device[DEVICES_ID_MAX + 1] = "";
@@ -278,7 +315,7 @@ static void envelope_send(struct mosquitto_evt_message *ed, const char *me, cons
         auth__sender_device(me, mosquitto_client_id(ed->client), device);
     else
         snprintf(device, sizeof device, "%s", dev ? dev : "");
-    in = envelope_unpack_buf(payload, len, cmid, &why, &reason);
+    in = envelope_unpack_buf(payload, len, &arena, cmid, &why, &reason);
     if (!in)
         goto reject;
     if (!strcmp(me, recipient)) {
@@ -332,7 +369,8 @@ static void envelope_send(struct mosquitto_evt_message *ed, const char *me, cons
                  .body = in->body,
                  .media_id = in->media_id,
                  .ttl_s = in->ttl_s,
-                 .kind = PARLEY__V1__ENVELOPE_KIND__CHAT};
+                 .kind = PARLEY__V1__ENVELOPE_KIND__CHAT,
+                 .coalesce_receipts = in->coalesce_receipts};
     if (message__submit(&s, envelope_committed, NULL) != 0) {
         why = PP_REJ_OVERLOADED;
         reason = "the server's store queue is full; retry later";
@@ -347,8 +385,7 @@ reject:
 out:
     if (ed)
         publish__discard(ed); /* consumed: delivered after the commit, if at all */
-    if (in)
-        parley__v1__envelope__free_unpacked(in, NULL);
+    envelope__free(in, &arena);
 }
 
 void envelope__handle(struct mosquitto_evt_message *ed, const char *me, const char *recipient)

@@ -130,12 +130,13 @@ static void gm_committed(const pp_committed *c, void *ctx)
 static void gm_message(struct mosquitto_evt_message *ed, const char *me, group *g)
 {
     Parley__V1__Envelope *in = NULL;
+    pp_arena arena;
     char cmid[IDS_CLIENT_MSG_MAX + 1] = "";
     pp_reject why;
     const char *code, *reason;
     group_member *mine = group__member(g, me);
 
-    in = envelope__unpack_checked(ed, cmid, &why, &reason);
+    in = envelope__unpack_checked(ed, &arena, cmid, &why, &reason);
     if (!in) {
         code = receipts__reject_code(why);
         goto reject;
@@ -160,7 +161,8 @@ static void gm_message(struct mosquitto_evt_message *ed, const char *me, group *
                  .body = in->body,
                  .media_id = in->media_id,
                  .ttl_s = in->ttl_s,
-                 .kind = PARLEY__V1__ENVELOPE_KIND__CHAT};
+                 .kind = PARLEY__V1__ENVELOPE_KIND__CHAT,
+                 .coalesce_receipts = in->coalesce_receipts};
     if (message__submit(&s, gm_committed, NULL) != 0) {
         code = "overloaded";
         reason = "the server's store queue is full; retry later";
@@ -173,8 +175,7 @@ reject:
     receipts__rejected_code(me, cmid, g->chat_id, code, reason);
 out:
     publish__discard(ed); /* consumed: delivered after the commit, if at all */
-    if (in)
-        parley__v1__envelope__free_unpacked(in, NULL);
+    envelope__free(in, &arena);
 }
 
 static void gm_typing(struct mosquitto_evt_message *ed, const char *me, group *g)

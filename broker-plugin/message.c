@@ -27,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 typedef struct {
     pp_task task;
     store_message m;       /* the stored record, taken over from the op */
@@ -36,6 +38,7 @@ typedef struct {
     size_t n_extra;
     pp_committed_fn hook;
     void *ctx;
+    bool coalesce; /* STORED may share a receipt (receipts.c) */
 } msg_task;
 
 static void msg_task_free(msg_task *t)
@@ -99,16 +102,18 @@ static void message_done(pp_task *task, bool stopping)
         t->hook(&c, t->ctx);
     if (stopping)
         goto out;
-    if (t->task.rc == STORE_OK) {
-        message_deliver(t);
-        if (chat)
-            receipts__stored(t->m.sender, t->m.chat_id, t->m.seq, t->m.server_id,
-                             t->m.client_msg_id);
-        pp.m.messages_stored++;
-    } else if (t->task.rc == STORE_EDUP) {
-        /* A retry: the original seq and server id, delivered only once. */
-        pp.m.duplicates++;
-        if (chat)
+    if (t->task.rc == STORE_OK || t->task.rc == STORE_EDUP) {
+        if (t->task.rc == STORE_OK) {
+            message_deliver(t);
+            pp.m.messages_stored++;
+        } else {
+            /* A retry: the original seq and server id, delivered only once. */
+            pp.m.duplicates++;
+        }
+        if (chat && t->coalesce)
+            receipts__stored_later(t->m.sender, t->m.chat_id, t->m.seq, t->m.server_id,
+                                   t->m.client_msg_id);
+        else if (chat)
             receipts__stored(t->m.sender, t->m.chat_id, t->m.seq, t->m.server_id,
                              t->m.client_msg_id);
     } else {
@@ -126,6 +131,24 @@ out:
     msg_task_free(t);
 }
 
+/* A fresh server id. The random bytes come from a pool refilled for 256 ids
+ * at a time (libsodium reads them with getrandom() in 256-byte pieces): one
+ * system call per 16 messages instead of one per message (ids_random).
+ * Broker thread only. */
+static void message_server_id(char out[IDS_SERVER_ID_LEN + 1])
+{
+    static unsigned char pool[16 * 256];
+    static size_t used = sizeof pool;
+    if (used == sizeof pool) {
+        randombytes_buf(pool, sizeof pool);
+        used = 0;
+    }
+    sodium_bin2base64(out, IDS_SERVER_ID_LEN + 1, pool + used, 16,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(pool + used, 16); /* each id's bytes are used once */
+    used += 16;
+}
+
 static char *dup_or_null(const char *s)
 {
     return s && *s ? strdup(s) : NULL;
@@ -138,7 +161,7 @@ int message__submit(const pp_send *s, pp_committed_fn hook, void *ctx)
     char server_id[IDS_SERVER_ID_LEN + 1];
     if (!op || !t)
         goto fail;
-    ids_random(server_id);
+    message_server_id(server_id);
     store_message *m = &op->u.message;
     m->chat_id = strdup(s->chat_id);
     m->seq = 0; /* the store is the sequencer */
@@ -171,6 +194,7 @@ int message__submit(const pp_send *s, pp_committed_fn hook, void *ctx)
     }
     t->hook = hook;
     t->ctx = ctx;
+    t->coalesce = s->coalesce_receipts;
     if (writer__submit(op, &t->task) != 0) {
         op = NULL; /* freed by writer__submit */
         goto fail;

@@ -78,8 +78,11 @@ static void metrics_report(metrics_out *o)
         store_writer_get_stats(pp.writer, &ws);
     put(o, "messages/in", "messages_in_total", M_COUNTER, "Envelopes accepted and routed.", "",
         pp.m.messages_in);
-    put(o, "messages/stored", "messages_stored_total", M_COUNTER, "STORED receipts sent.", "",
-        pp.m.messages_stored);
+    put(o, "messages/stored", "messages_stored_total", M_COUNTER,
+        "Messages stored (each answered by a STORED receipt).", "", pp.m.messages_stored);
+    put(o, "messages/stored_receipts_coalesced", "stored_receipts_coalesced_total", M_COUNTER,
+        "Coalesced STORED receipts sent (each covers one or more messages).", "",
+        pp.m.stored_receipts_coalesced);
     put(o, "messages/duplicates", "messages_duplicates_total", M_COUNTER,
         "Retries the store recognised by client_msg_id.", "", pp.m.duplicates);
     put(o, "messages/typing", "typing_total", M_COUNTER, "Typing events relayed.", "",

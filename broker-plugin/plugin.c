@@ -142,6 +142,7 @@ fail:
     store_writer_stop(pp.writer);
     pp.writer = NULL;
     tasks__drain(true);
+    receipts__cleanup();
     store_close(s);
     gsync__cleanup();
     cluster__cleanup();
@@ -167,6 +168,7 @@ PP_EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opt
     store_writer_stop(pp.writer); /* commits what is queued; callbacks queue tasks */
     pp.writer = NULL;
     tasks__drain(true);
+    receipts__cleanup();
     gsync__cleanup();
     cluster__cleanup();
     lookup__cleanup();

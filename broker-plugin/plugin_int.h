@@ -132,7 +132,8 @@ typedef enum {
 
 typedef struct {
     uint64_t messages_in;       /* envelopes accepted and routed */
-    uint64_t messages_stored;   /* STORED receipts sent */
+    uint64_t messages_stored;   /* messages stored (each answered by a STORED receipt) */
+    uint64_t stored_receipts_coalesced; /* coalesced STORED receipts sent (receipts.c) */
     uint64_t duplicates;        /* retries the store recognised (STORE_EDUP) */
     uint64_t acks;              /* ack requests recorded */
     uint64_t requests;          /* control requests received */
@@ -211,6 +212,10 @@ int publish__msg(const char *topic, const ProtobufCMessage *msg, bool retain);
 int publish__copy(const char *topic, const void *payload, size_t len, int qos, bool retain);
 /* publish__copy at QoS 1, not retained; a failure is logged. */
 int publish__raw(const char *topic, const void *payload, size_t len);
+/* Publish buf (from mosquitto_malloc) at QoS 1, not retained, without a
+ * copy: mosquitto owns buf afterwards, and on failure it is freed here
+ * (logged). */
+int publish__own(const char *topic, void *buf, size_t len);
 /* Replace the event's topic with PP_DISCARD_TOPIC and clear retain, so the
  * publish is acknowledged and routed nowhere. */
 void publish__discard(struct mosquitto_evt_message *ed);
@@ -226,6 +231,7 @@ bool publish__parse_user_topic(const char *topic, char user[IDS_USER_MAX + 1], c
  * sender (all empty / 0 for receipts and typing). */
 #define ROUTE_F_SYSTEM 0x01      /* a SYSTEM envelope (a group event) */
 #define ROUTE_F_AFTER_GROUP 0x02 /* deliver after reloading the group chat_id */
+#define ROUTE_F_NO_BUS 0x20      /* this node's subscribers only (route__remote does nothing) */
 #define ROUTE_F_LOCAL 0x80       /* this node's own commit (never sent on the bus) */
 typedef struct {
     uint8_t flags;
@@ -306,6 +312,7 @@ typedef struct {
     Parley__V1__EnvelopeKind kind;
     char *const *extra;        /* group: users whose own inbox gets it too */
     size_t n_extra;
+    bool coalesce_receipts;    /* the sender's Envelope.coalesce_receipts */
 } pp_send;
 
 /* What message__submit's hook learns, on the broker thread. */
@@ -336,6 +343,16 @@ void stamp__envelope(Parley__V1__Envelope *out, const store_message *m, uint32_t
 
 /* ------------------------------------------------------------ envelope.c */
 
+/* Scratch memory for unpacking one client envelope (on the caller's stack):
+ * protobuf-c allocates the message and each of its strings and bytes
+ * through it, from buf while it lasts, then from the heap; freeing it is a
+ * no-op for what came from buf. Set up by envelope__unpack_checked. */
+typedef struct {
+    ProtobufCAllocator a;
+    size_t used;
+    _Alignas(16) uint8_t buf[4096];
+} pp_arena;
+
 int envelope__init(store_t *s);      /* load the chats and their last seqs (blocking, at init) */
 void envelope__cleanup(void);
 /* A publish to parley/u/{recipient}/inbox (consumed: stored, then delivered). */
@@ -350,8 +367,11 @@ void envelope__note_seq(const char *chat_id, uint64_t seq);
  * Returns the unpacked Envelope (the caller frees it), or NULL with *why and
  * *reason set (the caller rejects; cmid holds the id if it was valid). */
 Parley__V1__Envelope *envelope__unpack_checked(const struct mosquitto_evt_message *ed,
+                                               pp_arena *arena,
                                                char cmid[IDS_CLIENT_MSG_MAX + 1], pp_reject *why,
                                                const char **reason);
+/* Free an envelope unpacked into arena. */
+void envelope__free(Parley__V1__Envelope *in, pp_arena *arena);
 
 /* ------------------------------------------------------------ receipts.c */
 
@@ -369,6 +389,15 @@ void receipts__group_cursor(const char *to, const char *chat_id, uint64_t seq, c
 const char *receipts__reject_code(pp_reject why);
 /* RESYNC to this node's connections of user (after a bus reconnect). */
 void receipts__resync(const char *user);
+/* STORED for a message sent with Envelope.coalesce_receipts: held until
+ * receipts__flush, which sends each sender one receipt covering all of its
+ * held messages (Receipt.more). Copies the strings. */
+void receipts__stored_later(const char *sender, const char *chat_id, uint64_t seq,
+                            const char *server_id, const char *client_msg_id);
+/* Send the held STOREDs (end of a turn over the completion queue), or drop
+ * them (discard: the plugin is stopping). */
+void receipts__flush(bool discard);
+void receipts__cleanup(void);
 
 /* ------------------------------------------------------------ control.c */
 

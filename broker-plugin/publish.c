@@ -49,6 +49,22 @@ int publish__copy(const char *topic, const void *payload, size_t len, int qos, b
     return rc;
 }
 
+int publish__own(const char *topic, void *buf, size_t len)
+{
+    if (len > INT_MAX) {
+        mosquitto_free(buf);
+        return MOSQ_ERR_INVAL;
+    }
+    /* On success mosquitto owns buf; on failure it is still ours. */
+    int rc = mosquitto_broker_publish(NULL, topic, (int)len, buf, 1, false, NULL);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        mosquitto_free(buf);
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "parley: publish to %s failed: %s", topic,
+                             mosquitto_strerror(rc));
+    }
+    return rc;
+}
+
 int publish__raw(const char *topic, const void *payload, size_t len)
 {
     int rc = publish__copy(topic, payload, len, 1, false);
@@ -60,6 +76,13 @@ int publish__raw(const char *topic, const void *payload, size_t len)
 
 void publish__discard(struct mosquitto_evt_message *ed)
 {
+    ed->retain = false;
+    /* Every client topic the plugin consumes is at least as long: written
+     * over in place, no allocation. */
+    if (ed->topic && strlen(ed->topic) >= sizeof PP_DISCARD_TOPIC - 1) {
+        memcpy(ed->topic, PP_DISCARD_TOPIC, sizeof PP_DISCARD_TOPIC);
+        return;
+    }
     char *t = mosquitto_strdup(PP_DISCARD_TOPIC);
     if (t) {
         /* mosquitto 2.0 does not free a replaced topic itself. */

@@ -39,18 +39,14 @@ static uint64_t route_in, route_bad;
 void route__remote(int kind, const char *id, const route_meta *meta, const char *topic,
                    const void *payload, size_t len)
 {
-    if (!bus__enabled())
+    if (!bus__enabled() || (meta && (meta->flags & ROUTE_F_NO_BUS)))
         return;
     const char *chat = meta && meta->chat_id ? meta->chat_id : "";
     const char *sender = meta && meta->sender ? meta->sender : "";
     size_t cl = strlen(chat), sl = strlen(sender), tl = strlen(topic);
     if (cl > IDS_CHAT_MAX || sl > IDS_USER_MAX || tl >= PP_TOPIC_MAX)
         return;
-    size_t total = 1 + 8 + 1 + cl + 1 + sl + 2 + tl + len;
-    uint8_t *b = malloc(total);
-    if (!b)
-        return;
-    uint8_t *p = b;
+    uint8_t b[ROUTE_HEAD_MAX], *p = b;
     uint64_t seq = meta ? meta->seq : 0;
     *p++ = meta ? (uint8_t)(meta->flags & ~ROUTE_F_LOCAL) : 0;
     for (int i = 7; i >= 0; i--)
@@ -65,18 +61,20 @@ void route__remote(int kind, const char *id, const route_meta *meta, const char 
     *p++ = (uint8_t)tl;
     memcpy(p, topic, tl);
     p += tl;
-    if (len)
-        memcpy(p, payload, len);
     /* At most once: a node that misses it repairs (gsync.c) or its
-     * clients sync. */
-    bus__publish((bus_kind)kind, id, BUS_T_DELIVER, b, total);
-    free(b);
+     * clients sync. The head and the payload go straight into the bus's
+     * queue entry (one allocation, one copy). */
+    bus_part parts[2] = {{b, (size_t)(p - b)}, {payload, len}};
+    bus__publishv((bus_kind)kind, id, BUS_T_DELIVER, parts, 2);
 }
 
+/* Encode msg straight into a buffer mosquitto can own (mosquitto_malloc):
+ * the bus copies it into its frame first, then the buffer itself is handed
+ * to mosquitto_broker_publish (publish__own), no second copy. */
 static uint8_t *route_pack(const ProtobufCMessage *msg, size_t *len)
 {
     *len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = malloc(*len ? *len : 1);
+    uint8_t *buf = mosquitto_malloc(*len ? *len : 1);
     if (buf)
         protobuf_c_message_pack(msg, buf);
     return buf;
@@ -91,10 +89,8 @@ int route__user(const char *user, const char *leaf, const ProtobufCMessage *msg,
     uint8_t *buf = route_pack(msg, &len);
     if (!buf)
         return MOSQ_ERR_NOMEM;
-    int rc = publish__raw(topic, buf, len);
     route__remote(BUS_USER, user, meta, topic, buf, len);
-    free(buf);
-    return rc;
+    return publish__own(topic, buf, len);
 }
 
 int route__group(const char *chat_id, const ProtobufCMessage *msg, const route_meta *meta)
@@ -105,14 +101,13 @@ int route__group(const char *chat_id, const ProtobufCMessage *msg, const route_m
     uint8_t *buf = route_pack(msg, &len);
     if (!buf)
         return MOSQ_ERR_NOMEM;
-    int rc = MOSQ_ERR_SUCCESS;
     route__remote(BUS_GROUP, chat_id, meta, topic, buf, len);
-    if (bus__enabled() && meta && meta->seq)
+    if (bus__enabled() && meta && meta->seq) {
         gsync__frame(chat_id, meta, topic, buf, len); /* this node's copy, in seq order */
-    else
-        rc = publish__raw(topic, buf, len);
-    free(buf);
-    return rc;
+        mosquitto_free(buf);
+        return MOSQ_ERR_SUCCESS;
+    }
+    return publish__own(topic, buf, len);
 }
 
 /* ---- receiving -------------------------------------------------------------------- */

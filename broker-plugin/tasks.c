@@ -40,6 +40,8 @@ void tasks__drain(bool stopping)
         t->done(t, stopping);
         t = next;
     }
+    /* One coalesced STORED per sender for this turn's commits. */
+    receipts__flush(stopping);
 }
 
 size_t tasks__pending(void)

@@ -40,10 +40,12 @@ int lg_flow_run(const lg_flow_opts *o, FILE *out)
     lg_dist_json(out, &dl);
     if (o->receipts) {
         fprintf(out, ",\"receipts_stored\":%llu,\"receipts_stored_in_window\":%llu,"
-                     "\"receipts_rejected\":%llu,\"receipts_other\":%llu,\"stored_latency\":",
+                     "\"receipts_rejected\":%llu,\"receipts_other\":%llu,"
+                     "\"stored_receipt_packets\":%llu,\"stored_latency\":",
                 (unsigned long long)r.receipts_stored,
                 (unsigned long long)r.receipts_stored_in_window,
-                (unsigned long long)r.receipts_rejected, (unsigned long long)r.receipts_other);
+                (unsigned long long)r.receipts_rejected, (unsigned long long)r.receipts_other,
+                (unsigned long long)r.stored_packets);
         lg_dist_json(out, &ds);
     }
     fprintf(out, ",\"client_cpu_s\":%.2f,\"samples_dropped\":%zu,\"error\":", cpu,

@@ -53,6 +53,7 @@ typedef struct {
     uint64_t bad, reordered, publish_errors;
     uint64_t server_stamped;    /* deliveries carrying the plugin's server fields */
     uint64_t receipts_stored, receipts_stored_in_window, receipts_rejected, receipts_other;
+    uint64_t stored_packets; /* STORED receipts received (a coalesced one covers several) */
     lg_samples lat;             /* publish stamp to delivery, window only */
     lg_samples stored;          /* publish stamp to `stored` receipt, window only */
 } lg_flow_result;

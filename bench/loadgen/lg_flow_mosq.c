@@ -73,7 +73,7 @@ struct pair {
     /* sender loop thread only (receipts) */
     lg_samples stored;
     _Atomic uint64_t receipts_stored;
-    uint64_t stored_in_window, receipts_rejected, receipts_other;
+    uint64_t stored_in_window, receipts_rejected, receipts_other, stored_packets;
     char reject_error[160];
 };
 
@@ -109,10 +109,16 @@ static void on_receipt(pair *p, const struct mosquitto_message *msg)
     lg_stamp st;
     if (r->status == PARLEY__V1__RECEIPT_STATUS__STORED &&
         lg_cmid_parse(r->client_msg_id, &st) == 0) {
-        atomic_fetch_add(&p->receipts_stored, 1);
-        if (st.send_ns >= g_warm && st.send_ns < g_end) {
-            p->stored_in_window++;
-            lg_samples_add(&p->stored, now - st.send_ns);
+        /* A coalesced receipt covers r->more too (docs/protocol.md). */
+        p->stored_packets++;
+        for (size_t i = 0; i <= r->n_more; i++) {
+            if (i && lg_cmid_parse(r->more[i - 1]->client_msg_id, &st) != 0)
+                continue;
+            atomic_fetch_add(&p->receipts_stored, 1);
+            if (st.send_ns >= g_warm && st.send_ns < g_end) {
+                p->stored_in_window++;
+                lg_samples_add(&p->stored, now - st.send_ns);
+            }
         }
     } else if (r->status == PARLEY__V1__RECEIPT_STATUS__REJECTED) {
         if (p->receipts_rejected++ == 0)
@@ -419,6 +425,7 @@ done:
         if (p->last_pub_rc)
             last_pub_rc = p->last_pub_rc;
         r->receipts_stored += atomic_load(&p->receipts_stored);
+        r->stored_packets += p->stored_packets;
         r->receipts_stored_in_window += p->stored_in_window;
         r->receipts_rejected += p->receipts_rejected;
         r->receipts_other += p->receipts_other;

@@ -60,7 +60,7 @@ struct rpair {
     /* results */
     uint64_t sent_in_window, rx_in_window, stamped_delivered, bad, reordered, next_rx_seq;
     uint64_t server_stamped;
-    uint64_t receipts_stored, stored_in_window, rejected, receipts_other;
+    uint64_t receipts_stored, stored_in_window, rejected, receipts_other, stored_packets;
     char reject_error[160];
     lg_samples lat, stored;
 };
@@ -221,10 +221,16 @@ static void on_receipt(rpair *p, const lg_mqtt_packet *pk, int64_t now)
     lg_stamp st;
     if (r->status == PARLEY__V1__RECEIPT_STATUS__STORED &&
         lg_cmid_parse(r->client_msg_id, &st) == 0) {
-        p->receipts_stored++;
-        if (st.send_ns >= g_warm && st.send_ns < g_end) {
-            p->stored_in_window++;
-            lg_samples_add(&p->stored, now - st.send_ns);
+        /* A coalesced receipt covers r->more too (docs/protocol.md). */
+        p->stored_packets++;
+        for (size_t i = 0; i <= r->n_more; i++) {
+            if (i && lg_cmid_parse(r->more[i - 1]->client_msg_id, &st) != 0)
+                continue;
+            p->receipts_stored++;
+            if (st.send_ns >= g_warm && st.send_ns < g_end) {
+                p->stored_in_window++;
+                lg_samples_add(&p->stored, now - st.send_ns);
+            }
         }
     } else if (r->status == PARLEY__V1__RECEIPT_STATUS__REJECTED) {
         if (p->rejected++ == 0)
@@ -500,6 +506,7 @@ out:
         r->reordered += p->reordered;
         r->server_stamped += p->server_stamped;
         r->receipts_stored += p->receipts_stored;
+        r->stored_packets += p->stored_packets;
         r->receipts_stored_in_window += p->stored_in_window;
         r->receipts_rejected += p->rejected;
         r->receipts_other += p->receipts_other;

@@ -45,6 +45,8 @@ static size_t body_len_for(size_t rem)
     return rem >= 3 ? rem - 3 : 0;   /* boundary: one byte short */
 }
 
+bool lg_payload_coalesce = true;
+
 size_t lg_payload_build(const lg_stamp *st, size_t target, uint8_t *body, uint8_t *buf,
                         size_t cap)
 {
@@ -54,6 +56,8 @@ size_t lg_payload_build(const lg_stamp *st, size_t target, uint8_t *body, uint8_
     int cl = snprintf(cmid, sizeof cmid, "p%" PRIu32 ".%" PRIu64 ".%" PRIx64, st->pair, st->seq,
                       (uint64_t)st->send_ns);
     size_t cmid_field = 1 + varint_len((size_t)cl) + (size_t)cl;
+    if (lg_payload_coalesce)
+        cmid_field += 3; /* field 16 (a two-byte key), varint 1 */
     size_t bl = body_len_for(target - cmid_field);
     if (bl < LG_STAMP_LEN)
         return 0;
@@ -67,6 +71,7 @@ size_t lg_payload_build(const lg_stamp *st, size_t target, uint8_t *body, uint8_
     env.client_msg_id = cmid;
     env.body.data = body;
     env.body.len = bl;
+    env.coalesce_receipts = lg_payload_coalesce;
     if (parley__v1__envelope__get_packed_size(&env) > cap)
         return 0;
     return parley__v1__envelope__pack(&env, buf);

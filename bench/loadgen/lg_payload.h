@@ -36,6 +36,11 @@ typedef struct {
 size_t lg_payload_build(const lg_stamp *st, size_t target, uint8_t *body, uint8_t *buf,
                         size_t cap);
 
+/* Set Envelope.coalesce_receipts in every envelope built (as libparley
+ * does): the plugin may then cover several STOREDs with one receipt.
+ * Default true; --per-message-receipts clears it. */
+extern bool lg_payload_coalesce;
+
 /* Decode a delivered envelope and read the stamp from its body (and whether
  * the broker stamped server fields: seq > 0 and a sender).
  * Returns 0, or -1 if it is not an envelope carrying a stamp. */

@@ -38,6 +38,8 @@ static void usage(FILE *f)
           "          --rate MSGS_PER_S (0 = as fast as the window allows) --window N (64)\n"
           "          --warmup S (2) --duration S (10) --drain S (5)\n"
           "          --receipts / --no-receipts (default: on with --broker parley)\n"
+          "          --per-message-receipts: envelopes without coalesce_receipts (one\n"
+          "            STORED receipt per message, as clients before it did)\n"
           "          --threads N (1) network threads; --client raw|libmosquitto (raw)\n"
           "idle:     --clients N (10000) --threads N (4) --connect-window N (8)\n"
           "          --hold S (3) --broker-pid PID (memory reading)\n"
@@ -50,7 +52,7 @@ static void usage(FILE *f)
 enum {
     O_HOST = 256, O_PORT, O_SUB_PORT, O_BROKER, O_PREFIX, O_BASE, O_PAIRS, O_QOS, O_PAYLOAD, O_RATE,
     O_WINDOW, O_WARMUP, O_DURATION, O_DRAIN, O_RECEIPTS, O_NO_RECEIPTS, O_CLIENTS, O_THREADS,
-    O_CWINDOW, O_HOLD, O_PID, O_STORE, O_USERS, O_CLIENT, O_SRC, O_CREDS, O_RECONNECT, O_HELP
+    O_CWINDOW, O_HOLD, O_PID, O_STORE, O_USERS, O_CLIENT, O_SRC, O_CREDS, O_RECONNECT, O_PER_MSG, O_HELP
 };
 
 static const struct option OPTS[] = {
@@ -70,6 +72,7 @@ static const struct option OPTS[] = {
     {"client", required_argument, 0, O_CLIENT},
     {"source-addrs", required_argument, 0, O_SRC}, {"credentials", no_argument, 0, O_CREDS},
     {"reconnect", no_argument, 0, O_RECONNECT},
+    {"per-message-receipts", no_argument, 0, O_PER_MSG},
     {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0},
 };
 
@@ -133,6 +136,7 @@ int main(int argc, char **argv)
         case O_DRAIN: f.drain_s = num("drain", optarg, 0, 600); break;
         case O_RECEIPTS: receipts = 1; break;
         case O_NO_RECEIPTS: receipts = 0; break;
+        case O_PER_MSG: lg_payload_coalesce = false; break;
         case O_CLIENTS: i.clients = (int)num("clients", optarg, 1, 1000000); break;
         case O_THREADS: i.threads = f.threads = (int)num("threads", optarg, 1, 256); break;
         case O_CLIENT:

@@ -75,21 +75,12 @@ static int transient_refusal(const char *error)
                      strcmp(error, "store_failed") == 0);
 }
 
-static int on_receipt(parley_client *c, const uint8_t *payload, size_t len)
+/* One message's receipt: r's own fields (for a coalesced STORED, the
+ * caller passes each of r->more as r's fields in turn). */
+static int on_receipt_one(parley_client *c, const Parley__V1__Receipt *r)
 {
-    Parley__V1__Receipt *r = parley__v1__receipt__unpack(NULL, len, payload);
     int rc = 0;
-    if (!r)
-        return 0;
     int status = (int)r->status;
-    if (r->status == PARLEY__V1__RECEIPT_STATUS__RESYNC) {
-        /* The broker node may have missed deliveries for us: the
-         * background sync runs at the next turn of the loop. */
-        c->loop.last_resync_ms = clock_mono_ms() - LOOP_RESYNC_MS;
-        goto done;
-    }
-    if (status < PARLEY_RECEIPT_STORED || status > PARLEY_RECEIPT_REJECTED)
-        goto done;
     int will_retry = status == PARLEY_RECEIPT_REJECTED && transient_refusal(r->error);
     /* A bad_client_msg_id refusal echoes the id escaped, for display: it
      * may equal no id we sent, and settles nothing. */
@@ -134,7 +125,40 @@ static int on_receipt(parley_client *c, const uint8_t *payload, size_t len)
         };
         c->cb.on_receipt(c->cb.ud, &pr);
     }
+done:
+    return rc;
+}
 
+static int on_receipt(parley_client *c, const uint8_t *payload, size_t len)
+{
+    Parley__V1__Receipt *r = parley__v1__receipt__unpack(NULL, len, payload);
+    int rc = 0;
+    if (!r)
+        return 0;
+    int status = (int)r->status;
+    if (r->status == PARLEY__V1__RECEIPT_STATUS__RESYNC) {
+        /* The broker node may have missed deliveries for us: the
+         * background sync runs at the next turn of the loop. */
+        c->loop.last_resync_ms = clock_mono_ms() - LOOP_RESYNC_MS;
+        goto done;
+    }
+    if (status < PARLEY_RECEIPT_STORED || status > PARLEY_RECEIPT_REJECTED)
+        goto done;
+    rc = on_receipt_one(c, r);
+    /* A coalesced STORED covers more messages (docs/protocol.md, "Coalesced
+     * STORED receipts"): each is settled as if it came on its own. */
+    for (size_t i = 0; rc >= 0 && r->status == PARLEY__V1__RECEIPT_STATUS__STORED &&
+                       i < r->n_more; i++) {
+        const Parley__V1__StoredMessage *m = r->more[i];
+        Parley__V1__Receipt one = *r;
+        one.chat_id = m->chat_id;
+        one.seq = m->seq;
+        one.server_id = m->server_id;
+        one.client_msg_id = m->client_msg_id;
+        one.n_more = 0;
+        one.more = NULL;
+        rc = on_receipt_one(c, &one);
+    }
 done:
     parley__v1__receipt__free_unpacked(r, NULL);
     return rc;

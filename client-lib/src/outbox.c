@@ -41,6 +41,7 @@ int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const
     env.body.data = (uint8_t *)body;
     env.body.len = body_len;
     env.kind = PARLEY__V1__ENVELOPE_KIND__CHAT;
+    env.coalesce_receipts = 1; /* one STORED may cover several sends (dispatch.c) */
     size_t n = parley__v1__envelope__get_packed_size(&env);
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf)

@@ -850,6 +850,83 @@ static void stored_receipt_advances_own_cursor(void **state)
     assert_int_equal(f->nshown, 1);
 }
 
+static int g_receipts;
+static void on_receipt_count(void *ud, const parley_receipt *r)
+{
+    (void)ud;
+    assert_int_equal(r->status, PARLEY_RECEIPT_STORED);
+    g_receipts++;
+}
+
+static void outbox_coalesce_flag(void *ud, const lstore_outbox *o)
+{
+    Parley__V1__Envelope *e = parley__v1__envelope__unpack(NULL, o->body_len, o->body);
+    assert_non_null(e);
+    *(int *)ud = e->coalesce_receipts;
+    parley__v1__envelope__free_unpacked(e, NULL);
+}
+
+static void coalesced_stored_receipt_settles_every_message(void **state)
+{
+    fixture *f = *state;
+    static const uint8_t body[] = "ciphertext";
+    static const char *const cmids[] = {"cmid-own-3", "cmid-own-4", "cmid-own-5"};
+
+    assert_int_equal(lstore_begin(f->c->store), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(outbox__queue(f->c, cmids[i], BOB, "parley/u/bob/inbox", body,
+                                       sizeof body, "my text", NULL),
+                         PARLEY_OK);
+    assert_int_equal(lstore_commit(f->c->store), 0);
+    /* Every envelope the client sends asks for coalesced receipts. */
+    int flag = 0;
+    assert_int_equal(lstore_outbox_get(f->c->store, cmids[1], outbox_coalesce_flag, &flag), 1);
+    assert_int_equal(flag, 1);
+
+    parley_callbacks cb = {.on_message = on_message, .on_event = on_event,
+                           .on_receipt = on_receipt_count, .ud = f};
+    parley_set_callbacks(f->c, &cb);
+    g_receipts = 0;
+
+    /* One receipt: seq 3 in its own fields, 4 and 5 in more (commit order,
+     * as the broker lists them), between them an id this client never sent
+     * (nothing to settle). */
+    Parley__V1__StoredMessage m4 = PARLEY__V1__STORED_MESSAGE__INIT, m5 = m4, other = m4;
+    m5.chat_id = m4.chat_id = BOB;
+    m4.seq = 4;
+    m4.server_id = "sid-own-000000000000004";
+    m4.client_msg_id = "cmid-own-4";
+    m5.seq = 5;
+    m5.server_id = "sid-own-000000000000005";
+    m5.client_msg_id = "cmid-own-5";
+    other.chat_id = "d:alice:carol";
+    other.seq = 7;
+    other.server_id = "sid-other-0000000000007";
+    other.client_msg_id = "cmid-not-mine";
+    Parley__V1__StoredMessage *more[] = {&m4, &other, &m5};
+    Parley__V1__Receipt r = PARLEY__V1__RECEIPT__INIT;
+    r.status = PARLEY__V1__RECEIPT_STATUS__STORED;
+    r.chat_id = BOB;
+    r.seq = 3;
+    r.server_id = "sid-own-000000000000003";
+    r.client_msg_id = "cmid-own-3";
+    r.ts = 1700000000003;
+    r.more = more;
+    r.n_more = 3;
+    size_t n = parley__v1__receipt__get_packed_size(&r);
+    uint8_t buf[512];
+    assert_true(n <= sizeof buf);
+    parley__v1__receipt__pack(&r, buf);
+    assert_int_equal(dispatch__message(f->c, "parley/u/alice/receipts", buf, n), 0);
+
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(lstore_outbox_has(f->c->store, cmids[i]), 0);
+    assert_int_equal(g_receipts, 4); /* the application hears of each message */
+    assert_int_equal(chat(f, BOB).synced_seq, 5);
+    assert_int_equal(chat(f, BOB).last_seq, 5);
+    assert_int_equal(lstore_chat_get(f->c->store, "d:alice:carol", &(lstore_chat){0}), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -864,6 +941,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(unauthenticated_live_envelope_moves_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(stored_receipt_advances_own_cursor, setup, teardown),
+        cmocka_unit_test_setup_teardown(coalesced_stored_receipt_settles_every_message, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

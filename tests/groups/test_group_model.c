@@ -215,6 +215,13 @@ void receipts__stored(const char *sender, const char *chat_id, uint64_t seq, con
     s->seq = seq;
 }
 
+/* Coalesced STORED (a send with Envelope.coalesce_receipts): recorded the same. */
+void receipts__stored_later(const char *sender, const char *chat_id, uint64_t seq,
+                            const char *server_id, const char *client_msg_id)
+{
+    receipts__stored(sender, chat_id, seq, server_id, client_msg_id);
+}
+
 void receipts__rejected(const char *sender, const char *client_msg_id, const char *chat_id,
                         pp_reject why, const char *message)
 {

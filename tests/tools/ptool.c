@@ -10,7 +10,10 @@
  *   ptool envelope --client-msg-id ID [--sender U] [--body TEXT] [--body-size N]
  *                  [--media-id M] [--ttl S] [--devices-version V]
  *                  [--own-devices-version V] [--sender-device D]
- *                                                    encoded Envelope on stdout
+ *                  [--coalesce 0|1] (coalesce_receipts)
+ *                  [--seq N] [--server-id S] [--chat-id C] [--server-ts T]
+ *                  [--kind K] [--recipient U] [--sender-client-id C]
+ *                                         encoded Envelope on stdout (server fields a client may forge)
  *   ptool typing [--on|--off] [--user U]             encoded Typing on stdout
  *   ptool request ack REQ_ID CHAT_ID SEQ delivered|read
  *   ptool request sync REQ_ID CHAT_ID [AFTER_SEQ [LIMIT]]
@@ -128,6 +131,20 @@ static int cmd_envelope(int argc, char **argv)
             e.own_devices_version = (uint64_t)atoll(v);
         else if (!strcmp(a, "--sender-device"))
             e.sender_device = (char *)v;
+        else if (!strcmp(a, "--coalesce"))
+            e.coalesce_receipts = atoi(v) != 0;
+        else if (!strcmp(a, "--server-id"))
+            e.server_id = (char *)v;
+        else if (!strcmp(a, "--chat-id"))
+            e.chat_id = (char *)v;
+        else if (!strcmp(a, "--server-ts"))
+            e.server_ts = atoll(v);
+        else if (!strcmp(a, "--kind"))
+            e.kind = (Parley__V1__EnvelopeKind)atoi(v);
+        else if (!strcmp(a, "--recipient"))
+            e.recipient = (char *)v;
+        else if (!strcmp(a, "--sender-client-id"))
+            e.sender_client_id = (char *)v;
         else
             return usage();
     }
@@ -224,6 +241,8 @@ static void print_envelope(const Parley__V1__Envelope *e)
     testkit_json_str("recipient", e->recipient, &f);
     testkit_json_str("sender_client_id", e->sender_client_id, &f);
     testkit_json_str("sender_device", e->sender_device, &f);
+    if (e->coalesce_receipts)
+        testkit_json_num("coalesce_receipts", 1, &f);
     putchar('}');
 }
 
@@ -246,6 +265,28 @@ static void print_receipt(const ProtobufCMessage *m)
     testkit_json_num("ts", (long long)r->ts, &f);
     testkit_json_str("error", r->error, &f);
     testkit_json_str("error_message", r->error_message, &f);
+    if (r->n_more) {
+        /* A coalesced STORED: the further messages, flat (space-separated). */
+        size_t cap = 1;
+        for (size_t i = 0; i < r->n_more; i++)
+            cap += strlen(r->more[i]->client_msg_id) + strlen(r->more[i]->chat_id) + 2 + 44;
+        char *ids = calloc(1, cap), *seqs = calloc(1, cap), *chats = calloc(1, cap);
+        if (!ids || !seqs || !chats)
+            abort();
+        for (size_t i = 0; i < r->n_more; i++) {
+            const char *sep = i ? " " : "";
+            snprintf(ids + strlen(ids), cap - strlen(ids), "%s%s", sep, r->more[i]->client_msg_id);
+            snprintf(seqs + strlen(seqs), cap - strlen(seqs), "%s%llu", sep,
+                     (unsigned long long)r->more[i]->seq);
+            snprintf(chats + strlen(chats), cap - strlen(chats), "%s%s", sep, r->more[i]->chat_id);
+        }
+        testkit_json_str("more_client_msg_ids", ids, &f);
+        testkit_json_str("more_seqs", seqs, &f);
+        testkit_json_str("more_chat_ids", chats, &f);
+        free(ids);
+        free(seqs);
+        free(chats);
+    }
     putchar('}');
 }
 
