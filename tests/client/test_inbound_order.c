@@ -365,7 +365,7 @@ static void stored_receipt_advances_own_cursor(void **state)
 
     assert_int_equal(lstore_begin(f->c->store), 0);
     assert_int_equal(outbox__queue(f->c, "cmid-own-3", CHAT, "parley/u/bob/inbox", body,
-                                   sizeof body, "my text", NULL),
+                                   sizeof body, "my text", NULL, NULL),
                      PARLEY_OK);
     assert_int_equal(lstore_commit(f->c->store), 0);
 
