@@ -163,11 +163,9 @@ static int open_body(parley_client *c, const Parley__V1__Envelope *env, opened *
     if (group)
         rc = skeys__decrypt(c, env->chat_id, env->sender, env->body.data, env->body.len, &pt,
                             &ptlen);
-    else if (pairwise__is_fanout(env->body.data, env->body.len))
-        rc = pairwise__decrypt_fanout(c, env->sender, env->sender_device, env->body.data,
-                                      env->body.len, &pt, &ptlen);
     else
-        rc = pairwise__decrypt(c, env->sender, env->body.data, env->body.len, &pt, &ptlen);
+        rc = pairwise__decrypt(c, env->sender, env->sender_device, env->body.data, env->body.len,
+                               &pt, &ptlen);
     if (rc != PARLEY_OK) {
         /* PARLEY_ENOTFOUND: no ciphertext for this device (skipped). */
         ret = rc == PARLEY_ESTORE || rc == PARLEY_ENET || rc == PARLEY_ENOTFOUND ? rc
@@ -454,8 +452,7 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
     if (env->kind != PARLEY__V1__ENVELOPE_KIND__SYSTEM && !ids_is_group_chat(env->chat_id) &&
         (strcmp(env->sender, c->user) != 0 || other_own)) {
         trust__prefetch(c, env->sender, env->body.data, env->body.len);
-        if (env->sender_device && *env->sender_device &&
-            pairwise__is_fanout(env->body.data, env->body.len))
+        if (env->sender_device && *env->sender_device)
             devices__prefetch(c, env->sender, env->sender_device);
     }
     if (lstore_begin(c->store) != 0)

@@ -343,13 +343,15 @@ int devices__ensure_own(parley_client *c)
 void devices__prefetch(parley_client *c, const char *user, const char *device)
 {
     devlist l;
+    int64_t at = 0;
     if (!user || !device || !*device)
         return;
-    int had = devices__cached(c, user, &l, NULL);
-    if (had == 1 && (l.version == 0 ? 0 : devlist_find(&l, device) >= 0))
+    int had = devices__cached(c, user, &l, &at);
+    if (had == 1 && l.version > 0 && devlist_find(&l, device) >= 0)
         return;
-    if (had == 1 && l.version == 0) {
-        /* Implicit as far as we know, yet a device id is named: ask. */
-    }
+    /* Implicit as far as we know (an old client's connections are named
+     * too): asked again at most once a minute. */
+    if (had == 1 && l.version == 0 && clock_now_ms() - at < 60000)
+        return;
     devices__refresh(c, user, &l); /* best effort: a failure leaves the cache as it was */
 }

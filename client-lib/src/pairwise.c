@@ -372,9 +372,23 @@ done:
     return ret;
 }
 
-int pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
-                      uint8_t **content, size_t *content_len)
+int pairwise__decrypt(parley_client *c, const char *sender, const char *sender_device,
+                      const uint8_t *body, size_t len, uint8_t **content, size_t *content_len)
 {
+    devlist l;
+    if (pairwise__is_fanout(body, len))
+        return pairwise__decrypt_fanout(c, sender, sender_device, body, len, content,
+                                        content_len);
+    /* A plain message: from the sender's implicit device, or from a listed
+     * device of a sender that saw our list as implicit. */
+    int had = devices__cached(c, sender, &l, NULL);
+    if (had < 0)
+        return util__store_fail(c);
+    int i = had == 1 && l.version > 0 && sender_device && *sender_device
+                ? devlist_find(&l, sender_device) : -1;
+    if (i >= 0)
+        return pairwise__decrypt_dev(c, sender, l.d[i].id, l.d[i].key, body, len, content,
+                                     content_len);
     return pairwise__decrypt_dev(c, sender, "", NULL, body, len, content, content_len);
 }
 

@@ -350,13 +350,17 @@ int pairwise__prepare(parley_client *c, const char *peer);
 /* Encrypt a Content for peer (a user id); *body malloc'd. parley_rc. */
 int pairwise__encrypt(parley_client *c, const char *peer, const uint8_t *content, size_t len,
                       uint8_t **body, size_t *body_len);
-/* Decrypt body from sender; *content malloc'd. parley_rc: PARLEY_ECRYPTO
+/* Decrypt a direct message body from device sender_device of sender
+ * (Envelope.sender_device; "" or NULL if the broker did not say): a Fanout
+ * (the entry for this device: pairwise__decrypt_fanout), or a plain message
+ * (the session with that device if sender's verified list names it, else
+ * with sender's implicit device). *content malloc'd. parley_rc: PARLEY_ECRYPTO
  * with detail in c->err if it cannot be decrypted (or a PreKey message's
  * identity key is refused), PARLEY_ENET if a PreKey message's identity key
- * could not be checked with the keyserver (keep the ciphertext, retry). */
-int pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
-                      uint8_t **content, size_t *content_len);
-
+ * could not be checked with the keyserver (keep the ciphertext, retry),
+ * PARLEY_ENOTFOUND if a Fanout has no entry for this device. */
+int pairwise__decrypt(parley_client *c, const char *sender, const char *sender_device,
+                      const uint8_t *body, size_t len, uint8_t **content, size_t *content_len);
 /* The same per device of peer: dev "" is the implicit device
  * (pairwise__prepare), any other id is a device of peer's verified list
  * whose key is devkey: its bundle (GET /v2/keys/{peer}/{dev}) must carry

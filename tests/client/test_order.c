@@ -85,12 +85,12 @@ int __wrap_link__subscribe(parley_client *c, char *const *topics, int n)
     return 0;
 }
 
-int __wrap_pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
-                           uint8_t **content, size_t *content_len);
-int __wrap_pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
-                           uint8_t **content, size_t *content_len)
+int __wrap_pairwise__decrypt(parley_client *c, const char *sender, const char *sender_device,
+                           const uint8_t *body, size_t len, uint8_t **content, size_t *content_len);
+int __wrap_pairwise__decrypt(parley_client *c, const char *sender, const char *sender_device,
+                           const uint8_t *body, size_t len, uint8_t **content, size_t *content_len)
 {
-    (void)sender;
+    (void)sender, (void)sender_device;
     if (len < 2 || memcmp(body, "OK", 2) != 0)
         return util__fail(c, PARLEY_ECRYPTO, "message authentication failed");
     *content_len = len - 2;
