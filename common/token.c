@@ -40,6 +40,7 @@ const char *token_strerror(int rc)
     case TOKEN_ELIFETIME: return "token lifetime too long";
     case TOKEN_ESIGNATURE: return "bad token signature";
     case TOKEN_EAUDIENCE: return "token minted for another service";
+    case TOKEN_EDEVICE: return "token of a device not in the user's device list";
     default: return "unknown token error";
     }
 }

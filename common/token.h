@@ -47,6 +47,8 @@ typedef enum {
     TOKEN_ELIFETIME = -5,    /* expires_at too far in the future */
     TOKEN_ESIGNATURE = -6,   /* signature does not verify */
     TOKEN_EAUDIENCE = -7,    /* minted for another service */
+    TOKEN_EDEVICE = -8,      /* its client id names no device of the user's list
+                                (devices_token_verify, common/devices.h) */
 } token_rc;
 
 const char *token_strerror(int rc);

@@ -151,7 +151,7 @@ void prekeys_put(store_t *st, metrics *m, const char *user, const char *body, si
         if (rc != STORE_OK)
             goto store_fail;
     }
-    if ((rc = store_otpk_count(st, user, &count)) != STORE_OK)
+    if ((rc = store_otpk_count(st, user, NULL, &count)) != STORE_OK)
         goto store_fail;
     if ((rc = store_commit(st)) != STORE_OK)
         goto store_fail;
@@ -175,7 +175,7 @@ out:
 void prekeys_count(store_t *st, const char *user, http_reply *r)
 {
     size_t n = 0;
-    int rc = store_otpk_count(st, user, &n);
+    int rc = store_otpk_count(st, user, NULL, &n);
     if (rc != STORE_OK)
         http_reply_store_error(r, rc, store_last_error(st));
     else
@@ -205,7 +205,7 @@ void prekeys_bundle(store_t *st, metrics *m, const char *target, bool may_pop,
     }
     if (rc != STORE_OK)
         goto store_fail;
-    rc = store_signed_prekey_get(st, target, &spk);
+    rc = store_signed_prekey_get(st, target, NULL, &spk);
     /* A signed prekey of a replaced identity key no longer verifies: it is
      * as good as none (the user must upload a new one). */
     if (rc == STORE_ENOTFOUND ||
@@ -235,7 +235,7 @@ void prekeys_bundle(store_t *st, metrics *m, const char *target, bool may_pop,
     }
     /* Pop last: nothing after it can fail in a way that loses the key, except
      * out-of-memory while building the reply. */
-    rc = store_otpk_pop(st, target, &otpk);
+    rc = store_otpk_pop(st, target, NULL, &otpk);
     if (rc == STORE_OK) {
         json_t *o = json_pack("{s:I, s:o}", "key_id", (json_int_t)otpk.key_id, "public_key",
                               codec_b64_json(otpk.public_key, STORE_KEY_LEN));

@@ -110,10 +110,23 @@ static int check_chat(store_t *s, const store_chat *c, bool need_type)
     return STORE_OK;
 }
 
+/* A device id: NULL or "" (the implicit device) or at most STORE_ID_MAX bytes. */
+static int check_device(store_t *s, const char *id)
+{
+    return check_opt_text(s, id, STORE_ID_MAX, "device_id");
+}
+
+static const char *dev(const char *id)
+{
+    return id ? id : "";
+}
+
 static int check_prekey(store_t *s, const store_prekey *p)
 {
     int rc;
     if ((rc = check_ptr(s, p, "prekey")))
+        return rc;
+    if ((rc = check_device(s, p->device_id)))
         return rc;
     return check_id(s, p->user_id, "user_id");
 }
@@ -384,20 +397,26 @@ int store_signed_prekey_put(store_t *s, const store_prekey *p)
 {
     ENTER(s);
     CHECK(check_prekey(s, p));
-    return s->vt->signed_prekey_put(s, p);
+    store_prekey c = *p;
+    c.device_id = (char *)dev(p->device_id);
+    return s->vt->signed_prekey_put(s, &c);
 }
 
-int store_signed_prekey_get(store_t *s, const char *user_id, store_prekey *out)
+int store_signed_prekey_get(store_t *s, const char *user_id, const char *device_id,
+                            store_prekey *out)
 {
     ENTER(s);
     CHECK(check_ptr(s, out, "out"));
     memset(out, 0, sizeof *out);
     CHECK(check_id(s, user_id, "user_id"));
-    return s->vt->signed_prekey_get(s, user_id, out);
+    CHECK(check_device(s, device_id));
+    return s->vt->signed_prekey_get(s, user_id, dev(device_id), out);
 }
 
 int store_otpk_add(store_t *s, const store_prekey *keys, size_t n)
 {
+    store_prekey *c;
+    int rc;
     ENTER(s);
     if (n == 0)
         return STORE_OK;
@@ -409,30 +428,49 @@ int store_otpk_add(store_t *s, const store_prekey *keys, size_t n)
     }
     for (size_t i = 0; i < n; i++) {
         CHECK(check_prekey(s, &keys[i]));
-        if (strcmp(keys[i].user_id, keys[0].user_id) != 0) {
-            store__set_error(s, "one-time prekeys of one call must share a user_id");
+        if (strcmp(keys[i].user_id, keys[0].user_id) != 0 ||
+            strcmp(dev(keys[i].device_id), dev(keys[0].device_id)) != 0) {
+            store__set_error(s, "one-time prekeys of one call must share user_id and device_id");
             return STORE_EINVAL;
         }
     }
-    return s->vt->otpk_add(s, keys, n);
+    bool any_null = false;
+    for (size_t i = 0; i < n; i++)
+        any_null |= keys[i].device_id == NULL;
+    if (!any_null)
+        return s->vt->otpk_add(s, keys, n);
+    /* backends never see a NULL device_id: a copy of the array with "" */
+    c = malloc(n * sizeof *c);
+    if (!c) {
+        store__set_error(s, "otpk_add: out of memory");
+        return STORE_ENOMEM;
+    }
+    memcpy(c, keys, n * sizeof *c);
+    for (size_t i = 0; i < n; i++)
+        c[i].device_id = (char *)dev(keys[i].device_id);
+    rc = s->vt->otpk_add(s, c, n);
+    free(c);
+    return rc;
 }
 
-int store_otpk_pop(store_t *s, const char *user_id, store_prekey *out)
+int store_otpk_pop(store_t *s, const char *user_id, const char *device_id, store_prekey *out)
 {
     ENTER(s);
     CHECK(check_ptr(s, out, "out"));
     memset(out, 0, sizeof *out);
     CHECK(check_id(s, user_id, "user_id"));
-    return s->vt->otpk_pop(s, user_id, out);
+    CHECK(check_device(s, device_id));
+    return s->vt->otpk_pop(s, user_id, dev(device_id), out);
 }
 
-int store_otpk_count(store_t *s, const char *user_id, size_t *count)
+int store_otpk_count(store_t *s, const char *user_id, const char *device_id, size_t *count)
 {
     ENTER(s);
     CHECK(check_ptr(s, count, "count"));
     *count = 0;
     CHECK(check_id(s, user_id, "user_id"));
-    return s->vt->otpk_count(s, user_id, count);
+    CHECK(check_device(s, device_id));
+    return s->vt->otpk_count(s, user_id, dev(device_id), count);
 }
 
 int store_otpk_clear(store_t *s, const char *user_id)
@@ -440,6 +478,118 @@ int store_otpk_clear(store_t *s, const char *user_id)
     ENTER(s);
     CHECK(check_id(s, user_id, "user_id"));
     return s->vt->otpk_clear(s, user_id);
+}
+
+int store_prekeys_delete_device(store_t *s, const char *user_id, const char *device_id)
+{
+    ENTER(s);
+    CHECK(check_id(s, user_id, "user_id"));
+    CHECK(check_device(s, device_id));
+    if (!s->vt->prekeys_delete_device)
+        return unsupported(s, "store_prekeys_delete_device");
+    return s->vt->prekeys_delete_device(s, user_id, dev(device_id));
+}
+
+int store_prekeys_move_device(store_t *s, const char *user_id, const char *from,
+                              const char *to)
+{
+    ENTER(s);
+    CHECK(check_id(s, user_id, "user_id"));
+    CHECK(check_device(s, from));
+    CHECK(check_device(s, to));
+    if (strcmp(dev(from), dev(to)) == 0)
+        return STORE_OK;
+    if (!s->vt->prekeys_move_device)
+        return unsupported(s, "store_prekeys_move_device");
+    return s->vt->prekeys_move_device(s, user_id, dev(from), dev(to));
+}
+
+/* ---------------------------------------------------------- device lists */
+
+int store_user_set_devices(store_t *s, const char *user_id, uint64_t expect_version,
+                           uint64_t version, const uint8_t *list, size_t list_len,
+                           const uint8_t sig[STORE_SIG_LEN], int64_t updated_at)
+{
+    ENTER(s);
+    CHECK(check_id(s, user_id, "user_id"));
+    CHECK(check_ptr(s, list, "list"));
+    CHECK(check_ptr(s, sig, "sig"));
+    if (list_len == 0 || list_len > STORE_DEVICES_LIST_MAX) {
+        store__set_error(s, "device list of %zu bytes (want 1..%d)", list_len,
+                         STORE_DEVICES_LIST_MAX);
+        return STORE_EINVAL;
+    }
+    if (version <= expect_version || version > INT64_MAX) {
+        store__set_error(s, "device list version %llu is not above %llu",
+                         (unsigned long long)version, (unsigned long long)expect_version);
+        return STORE_EINVAL;
+    }
+    if (!s->vt->user_set_devices)
+        return unsupported(s, "store_user_set_devices");
+    return s->vt->user_set_devices(s, user_id, expect_version, version, list, list_len, sig,
+                                   updated_at);
+}
+
+/* ------------------------------------------------------------ link codes */
+
+int store_link_put(store_t *s, const store_link *l)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, l, "link"));
+    CHECK(check_id(s, l->code, "code"));
+    CHECK(check_id(s, l->user_id, "user_id"));
+    CHECK(check_id(s, l->device_id, "device_id"));
+    CHECK(check_opt_text(s, l->name, STORE_ID_MAX, "name"));
+    if (l->expires_at <= 0) {
+        store__set_error(s, "a link code needs expires_at > 0");
+        return STORE_EINVAL;
+    }
+    if (!s->vt->link_put)
+        return unsupported(s, "store_link_put");
+    return s->vt->link_put(s, l);
+}
+
+int store_link_get(store_t *s, const char *code, store_link *out)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, out, "out"));
+    memset(out, 0, sizeof *out);
+    CHECK(check_id(s, code, "code"));
+    if (!s->vt->link_get)
+        return unsupported(s, "store_link_get");
+    return s->vt->link_get(s, code, out);
+}
+
+int store_link_delete(store_t *s, const char *code)
+{
+    ENTER(s);
+    CHECK(check_id(s, code, "code"));
+    if (!s->vt->link_delete)
+        return unsupported(s, "store_link_delete");
+    return s->vt->link_delete(s, code);
+}
+
+int store_link_count(store_t *s, const char *user_id, int64_t now, size_t *count)
+{
+    ENTER(s);
+    CHECK(check_ptr(s, count, "count"));
+    *count = 0;
+    CHECK(check_id(s, user_id, "user_id"));
+    if (!s->vt->link_count)
+        return unsupported(s, "store_link_count");
+    return s->vt->link_count(s, user_id, now, count);
+}
+
+int store_links_expire(store_t *s, int64_t now, size_t *deleted)
+{
+    size_t dummy = 0;
+    ENTER(s);
+    if (!deleted)
+        deleted = &dummy;
+    *deleted = 0;
+    if (!s->vt->links_expire)
+        return unsupported(s, "store_links_expire");
+    return s->vt->links_expire(s, now, deleted);
 }
 
 /* ---------------------------------------------------------------- chats */
@@ -782,15 +932,17 @@ int store_otpk_list(store_t *s, const char *user_id, store_prekey **out, size_t 
     return s->vt->otpk_list(s, user_id, out, n);
 }
 
-int store_signed_prekey_get_previous(store_t *s, const char *user_id, store_prekey *out)
+int store_signed_prekey_get_previous(store_t *s, const char *user_id, const char *device_id,
+                                     store_prekey *out)
 {
     ENTER(s);
     CHECK(check_ptr(s, out, "out"));
     memset(out, 0, sizeof *out);
     CHECK(check_id(s, user_id, "user_id"));
+    CHECK(check_device(s, device_id));
     if (!s->vt->signed_prekey_get_previous)
         return unsupported(s, "store_signed_prekey_get_previous");
-    return s->vt->signed_prekey_get_previous(s, user_id, out);
+    return s->vt->signed_prekey_get_previous(s, user_id, dev(device_id), out);
 }
 
 int store_media_list(store_t *s, const char *after, size_t limit, store_media **out, size_t *n)
@@ -831,6 +983,7 @@ void store_user_free(store_user *u)
     if (!u)
         return;
     free(u->user_id);
+    free(u->devices_list);
     memset(u, 0, sizeof *u);
 }
 
@@ -867,6 +1020,7 @@ void store_prekey_free(store_prekey *p)
     if (!p)
         return;
     free(p->user_id);
+    free(p->device_id);
     memset(p, 0, sizeof *p);
 }
 
@@ -877,6 +1031,17 @@ void store_prekey_array_free(store_prekey *a, size_t n)
     for (size_t i = 0; i < n; i++)
         store_prekey_free(&a[i]);
     free(a);
+}
+
+void store_link_free(store_link *l)
+{
+    if (!l)
+        return;
+    free(l->code);
+    free(l->user_id);
+    free(l->device_id);
+    free(l->name);
+    memset(l, 0, sizeof *l);
 }
 
 void store_chat_array_free(store_chat *a, size_t n)

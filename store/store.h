@@ -96,8 +96,18 @@ typedef struct {
     char *user_id;
     uint8_t identity_key[STORE_KEY_LEN];   /* Ed25519 public key (zeros when deleted) */
     int64_t created_at;
-    int64_t updated_at;                    /* last change of key or status */
+    int64_t updated_at;                    /* last change of key, status or device list */
     store_user_status status;
+    /* The device list (docs/protocol.md "Devices"), signed by identity_key.
+     * devices_version 0 and devices_list NULL: the implicit list (one device,
+     * the account key). Otherwise devices_list is the canonical list text
+     * (common/devices.h) of devices_list_len bytes and devices_sig its
+     * Ed25519 signature. store_user_put ignores these (a new user's list is
+     * implicit; store_user_set_devices sets them). */
+    uint64_t devices_version;
+    uint8_t *devices_list;
+    size_t devices_list_len;
+    uint8_t devices_sig[STORE_SIG_LEN];
 } store_user;
 void store_user_free(store_user *u);
 
@@ -106,7 +116,9 @@ void store_user_free(store_user *u);
  * exists (ids.h "case rule": no two users differ only by case; the check is
  * atomic with the insert). */
 int store_user_put(store_t *s, const store_user *u);
-/* Replace the identity key (and updated_at). STORE_ENOTFOUND if no such user. */
+/* Replace the identity key (and updated_at). The device list, signed by the
+ * old key, is dropped with it: the user's list becomes implicit again
+ * (devices_version 0). STORE_ENOTFOUND if no such user. */
 int store_user_set_key(store_t *s, const char *user_id, const uint8_t key[STORE_KEY_LEN],
                        int64_t updated_at);
 int store_user_get(store_t *s, const char *user_id, store_user *out);
@@ -132,6 +144,44 @@ int store_user_delete(store_t *s, const char *user_id, int64_t now);
 /* Users with user_id > after (NULL or "" = from the first), ascending by
  * user_id, at most limit (capped at STORE_PAGE_MAX), tombstones included. */
 int store_users_list(store_t *s, const char *after, size_t limit, store_user **out, size_t *n);
+
+#define STORE_DEVICES_LIST_MAX 8192  /* bytes of a signed device list text */
+
+/* Replace a user's device list, a compare-and-set: only if the stored
+ * devices_version equals expect_version (the one the caller verified the
+ * new list against), else STORE_EEXIST (another writer got there first: a
+ * stale version). version must be > expect_version and list 1..
+ * STORE_DEVICES_LIST_MAX bytes (STORE_EINVAL). Sets updated_at, so every key
+ * cache refreshing by updated_at sees the new list. STORE_ENOTFOUND if no
+ * such user; STORE_EINVAL for a deleted user. The store does not parse the
+ * list: the keyserver verifies it (common/devices.h) before. */
+int store_user_set_devices(store_t *s, const char *user_id, uint64_t expect_version,
+                           uint64_t version, const uint8_t *list, size_t list_len,
+                           const uint8_t sig[STORE_SIG_LEN], int64_t updated_at);
+
+/* ------------------------------------------------------------- link codes */
+
+/* A pending device link (docs/protocol.md "Linking a device"): a new device
+ * asked to join user_id's list; the primary approves it with the code. */
+typedef struct {
+    char *code;             /* "XXXX-XXXX", Crockford base32 */
+    char *user_id;
+    char *device_id;
+    uint8_t device_key[STORE_KEY_LEN];
+    char *name;             /* 0..32 printable ASCII; may be NULL (= "") */
+    int64_t created_at;
+    int64_t expires_at;     /* > 0; the code is refused at and after this time */
+} store_link;
+void store_link_free(store_link *l);
+
+int store_link_put(store_t *s, const store_link *l);        /* STORE_EEXIST if the code is taken */
+/* The link of a code, expired or not (the caller compares expires_at). */
+int store_link_get(store_t *s, const char *code, store_link *out);
+int store_link_delete(store_t *s, const char *code);        /* STORE_ENOTFOUND if none */
+/* How many codes of user_id are not expired at now (rate limit). */
+int store_link_count(store_t *s, const char *user_id, int64_t now, size_t *count);
+/* Delete the codes with expires_at <= now; *deleted (may be NULL) counts them. */
+int store_links_expire(store_t *s, int64_t now, size_t *deleted);
 
 /* ---------------------------------------------------------------- invites */
 
@@ -164,30 +214,46 @@ int store_invite_delete(store_t *s, const char *invite_id);
 
 /* ---------------------------------------------------------------- prekeys */
 
+/* Prekeys belong to a device of a user: device_id is the device's id in the
+ * user's device list, or "" (NULL on input means "") for the implicit single
+ * device of a user without a list. Every getter below takes the device_id
+ * (NULL = ""). */
 typedef struct {
     char *user_id;
     uint32_t key_id;
     uint8_t public_key[STORE_KEY_LEN];     /* X25519 */
-    uint8_t signature[STORE_SIG_LEN];      /* signed prekeys only: Ed25519 by identity key */
+    uint8_t signature[STORE_SIG_LEN];      /* signed prekeys only: Ed25519 by the device key */
     int64_t created_at;
+    char *device_id;                       /* NULL or "" = the implicit device */
 } store_prekey;
 void store_prekey_free(store_prekey *p);
 
 /* Signed prekey: replaces the current one; the previous one is kept until
  * replaced again (clients accept messages to it while in flight). */
 int store_signed_prekey_put(store_t *s, const store_prekey *p);
-/* The current signed prekey. */
-int store_signed_prekey_get(store_t *s, const char *user_id, store_prekey *out);
+/* The current signed prekey of a device. */
+int store_signed_prekey_get(store_t *s, const char *user_id, const char *device_id,
+                            store_prekey *out);
 
-/* Add one-time prekeys (same user_id); duplicates of an existing key_id are
- * STORE_EEXIST and nothing is added. */
+/* Add one-time prekeys (same user_id and device_id); duplicates of an
+ * existing (device, key_id) are STORE_EEXIST and nothing is added. */
 int store_otpk_add(store_t *s, const store_prekey *keys, size_t n);
-/* Remove and return one one-time prekey (lowest key_id) atomically: two
- * concurrent pops never return the same key. STORE_ENOTFOUND when none left. */
-int store_otpk_pop(store_t *s, const char *user_id, store_prekey *out);
-int store_otpk_count(store_t *s, const char *user_id, size_t *count);
-/* Remove every one-time prekey of a user (identity key change). */
+/* Remove and return one one-time prekey of a device (lowest key_id)
+ * atomically: two concurrent pops never return the same key.
+ * STORE_ENOTFOUND when none left. */
+int store_otpk_pop(store_t *s, const char *user_id, const char *device_id, store_prekey *out);
+int store_otpk_count(store_t *s, const char *user_id, const char *device_id, size_t *count);
+/* Remove every one-time prekey of a user, of every device (identity key change). */
 int store_otpk_clear(store_t *s, const char *user_id);
+/* Remove a device's signed (current and previous) and one-time prekeys
+ * (the device left the list). STORE_OK also when it had none. */
+int store_prekeys_delete_device(store_t *s, const char *user_id, const char *device_id);
+/* Give the prekeys of device `from` to device `to` (the implicit device ""
+ * becomes the primary's id when the first explicit list is stored). Where
+ * `from` has a signed prekey (one-time prekeys), those of `to` are replaced;
+ * otherwise `to` keeps its own. STORE_OK also when `from` had none. */
+int store_prekeys_move_device(store_t *s, const char *user_id, const char *from,
+                              const char *to);
 
 /* ------------------------------------------------------------------ chats */
 
@@ -329,13 +395,15 @@ int store_media_expired(store_t *s, int64_t now, size_t limit, store_media **out
  * store_chat_array_free. last_seq/last_message_at are the stored values. */
 int store_chats_list(store_t *s, const char *after, size_t limit, store_chat **out, size_t *n);
 void store_chat_array_free(store_chat *a, size_t n);
-/* Every one-time prekey of a user, ascending by key_id, without removing
- * them; free with store_prekey_array_free. */
+/* Every one-time prekey of a user (every device; each record names its
+ * device_id), ascending by device_id then key_id, without removing them;
+ * free with store_prekey_array_free. */
 int store_otpk_list(store_t *s, const char *user_id, store_prekey **out, size_t *n);
 void store_prekey_array_free(store_prekey *a, size_t n);
-/* The previous signed prekey of a user (kept until replaced again);
+/* The previous signed prekey of a device (kept until replaced again);
  * STORE_ENOTFOUND if there is none. */
-int store_signed_prekey_get_previous(store_t *s, const char *user_id, store_prekey *out);
+int store_signed_prekey_get_previous(store_t *s, const char *user_id, const char *device_id,
+                                     store_prekey *out);
 /* Media with media_id > after (NULL or "" = from the first), ascending by
  * media_id, at most limit (capped at STORE_PAGE_MAX). */
 int store_media_list(store_t *s, const char *after, size_t limit, store_media **out, size_t *n);

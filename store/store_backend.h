@@ -10,6 +10,8 @@
  *   - s non-NULL, every required id non-NULL and non-empty (<= STORE_ID_MAX),
  *   - valid enum values, out-pointers non-NULL and zeroed by store.c,
  *   - s->err already cleared.
+ * Device ids (prekeys, store.h) arrive as "" for the implicit device, never
+ * NULL.
  * A backend writes a human-readable message with store__set_error() before
  * it returns STORE_EIO / STORE_EUNAVAIL / STORE_EINVAL (and may for others).
  * Semantics of each function are those of the same-named function in
@@ -64,12 +66,27 @@ struct store_vtable {
                         size_t *n);
     int (*invite_delete)(store_t *s, const char *invite_id);
 
+    /* signed_prekey_put / otpk_add: the records' device_id is never NULL
+     * (store.c passes copies with "" for NULL). */
     int (*signed_prekey_put)(store_t *s, const store_prekey *p);
-    int (*signed_prekey_get)(store_t *s, const char *user_id, store_prekey *out);
+    int (*signed_prekey_get)(store_t *s, const char *user_id, const char *device_id,
+                             store_prekey *out);
     int (*otpk_add)(store_t *s, const store_prekey *keys, size_t n);
-    int (*otpk_pop)(store_t *s, const char *user_id, store_prekey *out);
-    int (*otpk_count)(store_t *s, const char *user_id, size_t *count);
+    int (*otpk_pop)(store_t *s, const char *user_id, const char *device_id, store_prekey *out);
+    int (*otpk_count)(store_t *s, const char *user_id, const char *device_id, size_t *count);
     int (*otpk_clear)(store_t *s, const char *user_id);
+    int (*prekeys_delete_device)(store_t *s, const char *user_id, const char *device_id);
+    int (*prekeys_move_device)(store_t *s, const char *user_id, const char *from,
+                               const char *to);
+
+    int (*user_set_devices)(store_t *s, const char *user_id, uint64_t expect_version,
+                            uint64_t version, const uint8_t *list, size_t list_len,
+                            const uint8_t sig[STORE_SIG_LEN], int64_t updated_at);
+    int (*link_put)(store_t *s, const store_link *l);
+    int (*link_get)(store_t *s, const char *code, store_link *out);
+    int (*link_delete)(store_t *s, const char *code);
+    int (*link_count)(store_t *s, const char *user_id, int64_t now, size_t *count);
+    int (*links_expire)(store_t *s, int64_t now, size_t *deleted);
 
     int (*chat_put)(store_t *s, const store_chat *c);
     int (*chat_update)(store_t *s, const store_chat *c);
@@ -111,7 +128,8 @@ struct store_vtable {
      * backend lacks them (store.c then returns STORE_EINVAL). */
     int (*chats_list)(store_t *s, const char *after, size_t limit, store_chat **out, size_t *n);
     int (*otpk_list)(store_t *s, const char *user_id, store_prekey **out, size_t *n);
-    int (*signed_prekey_get_previous)(store_t *s, const char *user_id, store_prekey *out);
+    int (*signed_prekey_get_previous)(store_t *s, const char *user_id, const char *device_id,
+                                      store_prekey *out);
     int (*media_list)(store_t *s, const char *after, size_t limit, store_media **out, size_t *n);
     int (*chat_raise_seq)(store_t *s, const char *chat_id, uint64_t last_seq,
                           int64_t last_message_at);

@@ -12,7 +12,8 @@
 
 const char *const store_bson__collections[] = {
     STORE_BSON_USERS, STORE_BSON_SIGNED_PREKEYS, STORE_BSON_OTPKS, STORE_BSON_CHATS,
-    STORE_BSON_MEMBERS, STORE_BSON_MESSAGES, STORE_BSON_MEDIA, STORE_BSON_INVITES, NULL,
+    STORE_BSON_MEMBERS, STORE_BSON_MESSAGES, STORE_BSON_MEDIA, STORE_BSON_INVITES,
+    STORE_BSON_LINKS, NULL,
 };
 
 /* ------------------------------------------------------------ writers */
@@ -161,6 +162,16 @@ static uint8_t *rd_bin(reader *r, const char *key, size_t *len)
     return copy;
 }
 
+/* Optional binary field of any length: NULL and *len 0 when absent. */
+static uint8_t *rd_opt_bin(reader *r, const char *key, size_t *len)
+{
+    bson_iter_t it;
+    *len = 0;
+    if (!rd_find(r, key, false, &it))
+        return NULL;
+    return rd_bin(r, key, len);
+}
+
 /* ------------------------------------------------------------- users */
 
 /* ids_user_fold into a buffer as large as any store id. */
@@ -194,9 +205,56 @@ int store_bson__user_from_doc(const bson_t *doc, store_user *out, char *err, siz
     if (status < STORE_USER_ACTIVE || status > STORE_USER_DELETED)
         rd_fail(&r, STORE_EIO, "status", "is out of range");
     out->status = (store_user_status)status;
+    /* the device list (schema 3; absent: the implicit list, version 0) */
+    out->devices_version = rd_u64(&r, "devices_version", false);
+    out->devices_list = rd_opt_bin(&r, "devices_list", &out->devices_list_len);
+    if (out->devices_list) {
+        bson_iter_t it;
+        if (rd_find(&r, "devices_sig", false, &it))
+            rd_fixed_bin(&r, "devices_sig", out->devices_sig, STORE_SIG_LEN);
+        else
+            rd_fail(&r, STORE_EIO, "devices_sig", "is missing next to devices_list");
+    }
     if (r.rc != STORE_OK)
         store_user_free(out);
     return r.rc;
+}
+
+bool store_bson__user_devices_query(const char *user_id, uint64_t expect_version,
+                                    uint64_t version, const uint8_t *list, size_t list_len,
+                                    const uint8_t sig[STORE_SIG_LEN], int64_t updated_at,
+                                    bson_t *filter, bson_t *update)
+{
+    bson_t ne, in, arr, set;
+    bool ok = version > expect_version && list && list_len > 0 && sig &&
+              put_str(filter, "_id", user_id) &&
+              BSON_APPEND_DOCUMENT_BEGIN(filter, "status", &ne) &&
+              BSON_APPEND_INT32(&ne, "$ne", STORE_USER_DELETED) &&
+              bson_append_document_end(filter, &ne);
+    if (ok && expect_version == 0) /* documents written before schema 3 have no field */
+        ok = BSON_APPEND_DOCUMENT_BEGIN(filter, "devices_version", &in) &&
+             BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr) && BSON_APPEND_INT64(&arr, "0", 0) &&
+             BSON_APPEND_NULL(&arr, "1") && bson_append_array_end(&in, &arr) &&
+             bson_append_document_end(filter, &in);
+    else if (ok)
+        ok = put_u64(filter, "devices_version", expect_version);
+    return ok && BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set) &&
+           put_u64(&set, "devices_version", version) &&
+           put_bin(&set, "devices_list", list, list_len) &&
+           put_bin(&set, "devices_sig", sig, STORE_SIG_LEN) &&
+           BSON_APPEND_INT64(&set, "updated_at", updated_at) &&
+           bson_append_document_end(update, &set);
+}
+
+/* {devices_version: 0} in a $set and {devices_list: "", devices_sig: ""} as $unset. */
+static bool drop_devices(bson_t *set, bson_t *update)
+{
+    bson_t unset;
+    return BSON_APPEND_INT64(set, "devices_version", 0) && bson_append_document_end(update, set) &&
+           BSON_APPEND_DOCUMENT_BEGIN(update, "$unset", &unset) &&
+           BSON_APPEND_UTF8(&unset, "devices_list", "") &&
+           BSON_APPEND_UTF8(&unset, "devices_sig", "") &&
+           bson_append_document_end(update, &unset);
 }
 
 bool store_bson__user_fold_filter(const char *user_id, bson_t *filter)
@@ -226,7 +284,7 @@ bool store_bson__user_tombstone_update(int64_t now, bson_t *update)
     return BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set) &&
            BSON_APPEND_INT32(&set, "status", STORE_USER_DELETED) &&
            put_bin(&set, "identity_key", zero, STORE_KEY_LEN) &&
-           BSON_APPEND_INT64(&set, "updated_at", now) && bson_append_document_end(update, &set);
+           BSON_APPEND_INT64(&set, "updated_at", now) && drop_devices(&set, update);
 }
 
 bool store_bson__user_groups_filter(const char *user_id, bson_t *filter)
@@ -293,12 +351,14 @@ static uint32_t rd_key_id(reader *r)
 }
 
 int store_bson__signed_prekey_from_doc(const bson_t *doc, const char *user_id,
-                                       store_prekey *out, char *err, size_t errlen)
+                                       const char *device_id, store_prekey *out, char *err,
+                                       size_t errlen)
 {
     reader r = {doc, err, errlen, STORE_OK};
     memset(out, 0, sizeof *out);
     out->user_id = strdup(user_id ? user_id : "");
-    if (!out->user_id)
+    out->device_id = strdup(device_id ? device_id : "");
+    if (!out->user_id || !out->device_id)
         rd_fail(&r, STORE_ENOMEM, "user_id", "out of memory");
     out->key_id = rd_key_id(&r);
     rd_fixed_bin(&r, "public_key", out->public_key, STORE_KEY_LEN);
@@ -309,9 +369,29 @@ int store_bson__signed_prekey_from_doc(const bson_t *doc, const char *user_id,
     return r.rc;
 }
 
+bool store_bson__spk_doc_id(const char *user_id, const char *device_id, char *out,
+                            size_t outlen)
+{
+    int n;
+    if (!user_id || !user_id[0])
+        return false;
+    if (!device_id || !device_id[0])
+        n = snprintf(out, outlen, "%s", user_id);
+    else
+        n = snprintf(out, outlen, "%s/%s", user_id, device_id);
+    return n > 0 && (size_t)n < outlen;
+}
+
+bool store_bson__otpk_device_filter(const char *user_id, const char *device_id, bson_t *filter)
+{
+    return put_str(filter, "user_id", user_id) &&
+           put_str(filter, "device_id", device_id ? device_id : "");
+}
+
 bool store_bson__otpk_to_doc(const store_prekey *p, bson_t *doc)
 {
     return put_str(doc, "user_id", p->user_id) &&
+           put_str(doc, "device_id", p->device_id ? p->device_id : "") &&
            BSON_APPEND_INT64(doc, "key_id", (int64_t)p->key_id) &&
            put_bin(doc, "public_key", p->public_key, STORE_KEY_LEN) &&
            BSON_APPEND_INT64(doc, "created_at", p->created_at);
@@ -325,9 +405,55 @@ int store_bson__otpk_from_doc(const bson_t *doc, store_prekey *out, char *err, s
     out->key_id = rd_key_id(&r);
     rd_fixed_bin(&r, "public_key", out->public_key, STORE_KEY_LEN);
     out->created_at = rd_i64(&r, "created_at", true);
+    out->device_id = rd_str(&r, "device_id", false); /* absent: written before schema 3 */
+    if (r.rc == STORE_OK && !out->device_id && !(out->device_id = strdup("")))
+        rd_fail(&r, STORE_ENOMEM, "device_id", "out of memory");
     if (r.rc != STORE_OK)
         store_prekey_free(out);
     return r.rc;
+}
+
+/* -------------------------------------------------------- link codes */
+
+bool store_bson__link_to_doc(const store_link *l, bson_t *doc)
+{
+    return put_str(doc, "_id", l->code) && put_str(doc, "code", l->code) &&
+           put_str(doc, "user_id", l->user_id) && put_str(doc, "device_id", l->device_id) &&
+           put_bin(doc, "device_key", l->device_key, STORE_KEY_LEN) &&
+           put_opt_str(doc, "name", l->name) &&
+           BSON_APPEND_INT64(doc, "created_at", l->created_at) &&
+           BSON_APPEND_INT64(doc, "expires_at", l->expires_at);
+}
+
+int store_bson__link_from_doc(const bson_t *doc, store_link *out, char *err, size_t errlen)
+{
+    reader r = {doc, err, errlen, STORE_OK};
+    memset(out, 0, sizeof *out);
+    out->code = rd_str(&r, "_id", true);
+    out->user_id = rd_str(&r, "user_id", true);
+    out->device_id = rd_str(&r, "device_id", true);
+    rd_fixed_bin(&r, "device_key", out->device_key, STORE_KEY_LEN);
+    out->name = rd_str(&r, "name", false);
+    out->created_at = rd_i64(&r, "created_at", true);
+    out->expires_at = rd_i64(&r, "expires_at", true);
+    if (r.rc != STORE_OK)
+        store_link_free(out);
+    return r.rc;
+}
+
+bool store_bson__link_count_filter(const char *user_id, int64_t now, bson_t *filter)
+{
+    bson_t gt;
+    return put_str(filter, "user_id", user_id) &&
+           BSON_APPEND_DOCUMENT_BEGIN(filter, "expires_at", &gt) &&
+           BSON_APPEND_INT64(&gt, "$gt", now) && bson_append_document_end(filter, &gt);
+}
+
+bool store_bson__links_expired_filter(int64_t now, bson_t *filter)
+{
+    bson_t lte;
+    return BSON_APPEND_DOCUMENT_BEGIN(filter, "expires_at", &lte) &&
+           BSON_APPEND_INT64(&lte, "$lte", now) && bson_append_document_end(filter, &lte);
 }
 
 /* ------------------------------------------------------------- chats */
@@ -501,8 +627,7 @@ bool store_bson__user_set_key_update(const uint8_t key[STORE_KEY_LEN], int64_t u
     bson_t set;
     return BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set) &&
            put_bin(&set, "identity_key", key, STORE_KEY_LEN) &&
-           BSON_APPEND_INT64(&set, "updated_at", updated_at) &&
-           bson_append_document_end(update, &set);
+           BSON_APPEND_INT64(&set, "updated_at", updated_at) && drop_devices(&set, update);
 }
 
 bool store_bson__signed_prekey_update(const store_prekey *p, bson_t *pipeline)
@@ -511,6 +636,7 @@ bool store_bson__signed_prekey_update(const store_prekey *p, bson_t *pipeline)
     return p->user_id != NULL && BSON_APPEND_DOCUMENT_BEGIN(pipeline, "0", &stage) &&
            BSON_APPEND_DOCUMENT_BEGIN(&stage, "$set", &set) &&
            put_str(&set, "user_id", p->user_id) &&
+           put_str(&set, "device_id", p->device_id ? p->device_id : "") &&
            BSON_APPEND_UTF8(&set, "previous", "$current") &&
            BSON_APPEND_DOCUMENT_BEGIN(&set, "current", &lit) &&
            BSON_APPEND_DOCUMENT_BEGIN(&lit, "$literal", &pk) &&
@@ -560,6 +686,7 @@ bool store_bson__otpk_keys_filter(const store_prekey *keys, size_t n, bson_t *fi
     char key[16];
     const char *k;
     bool ok = n > 0 && put_str(filter, "user_id", keys[0].user_id) &&
+              put_str(filter, "device_id", keys[0].device_id ? keys[0].device_id : "") &&
               BSON_APPEND_DOCUMENT_BEGIN(filter, "key_id", &in) &&
               BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
     for (size_t i = 0; ok && i < n; i++) {
@@ -715,7 +842,12 @@ typedef struct {
 static const index_spec INDEXES[] = {
     {STORE_BSON_USERS, "updated_at", false, {"updated_at"}, false},
     {STORE_BSON_USERS, "id_fold", true, {"id_fold"}, true},
-    {STORE_BSON_OTPKS, "user_id_key_id", true, {"user_id", "key_id"}, false},
+    /* schema 3: a key id is unique per device ("user_id_key_id", per user, is
+     * dropped at open: STORE_BSON_OBSOLETE_INDEXES) */
+    {STORE_BSON_OTPKS, "user_device_key", true, {"user_id", "device_id", "key_id"}, false},
+    {STORE_BSON_SIGNED_PREKEYS, "user_id", false, {"user_id"}, false},
+    {STORE_BSON_LINKS, "user_id_expires_at", false, {"user_id", "expires_at"}, false},
+    {STORE_BSON_LINKS, "expires_at", false, {"expires_at"}, false},
     {STORE_BSON_MEMBERS, "chat_id_user_id", true, {"chat_id", "user_id"}, false},
     {STORE_BSON_MEMBERS, "user_id", false, {"user_id"}, false},
     {STORE_BSON_MESSAGES, "chat_id_seq", true, {"chat_id", "seq"}, false},

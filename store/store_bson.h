@@ -7,13 +7,20 @@
  *
  * Document shapes (docs/operations.md "MongoDB layout"):
  *   users            {_id: user_id, user_id, id_fold, identity_key: bin, created_at,
- *                     updated_at, status}   (id_fold: ids_user_fold(user_id), unique;
- *                     status 0 active, 1 disabled, 2 deleted; absent = 0)
+ *                     updated_at, status, devices_version?, devices_list?: bin,
+ *                     devices_sig?: bin}   (id_fold: ids_user_fold(user_id), unique;
+ *                     status 0 active, 1 disabled, 2 deleted; absent = 0; the device
+ *                     list fields absent = the implicit list, version 0)
  *   invites          {_id: invite_id, invite_id, created_at, expires_at, used_at,
  *                     used_by?, note?}
- *   signed_prekeys   {_id: user_id, user_id, current: PK, previous: PK}
+ *   signed_prekeys   {_id: spk_doc_id(user_id, device_id), user_id, device_id,
+ *                     current: PK, previous: PK}
  *                    PK = {key_id, public_key: bin, signature: bin, created_at}
- *   one_time_prekeys {user_id, key_id, public_key: bin, created_at}
+ *   one_time_prekeys {user_id, device_id, key_id, public_key: bin, created_at}
+ *                    (device_id "" = the implicit device; documents written before
+ *                     schema 3 get device_id "" at open)
+ *   link_codes       {_id: code, code, user_id, device_id, device_key: bin, name?,
+ *                     created_at, expires_at}
  *   chats            {_id: chat_id, chat_id, type, name?, description?, created_by?,
  *                     settings?, created_at, last_message_at, last_seq}
  *   members          {chat_id, user_id, role, joined_at, joined_seq, delivered_seq, read_seq}
@@ -52,6 +59,12 @@ extern "C" {
 #define STORE_BSON_MESSAGES "messages"
 #define STORE_BSON_MEDIA "media"
 #define STORE_BSON_INVITES "invites"
+#define STORE_BSON_LINKS "link_codes"
+
+/* Indexes of earlier schemas that open drops ({collection, name} pairs,
+ * NULL-terminated): one_time_prekeys.user_id_key_id (unique per user; schema
+ * 3 makes key ids unique per device). */
+#define STORE_BSON_OBSOLETE_INDEXES { STORE_BSON_OTPKS, "user_id_key_id", NULL }
 
 /* The collections, NULL-terminated, in creation order. */
 extern const char *const store_bson__collections[];
@@ -61,6 +74,15 @@ extern const char *const store_bson__collections[];
 bool store_bson__user_to_doc(const store_user *u, bson_t *doc);
 int store_bson__user_from_doc(const bson_t *doc, store_user *out, char *err, size_t errlen);
 
+/* user_set_devices, a compare-and-set: filter {_id: u, status: {$ne: 2},
+ * devices_version: expect} (expect 0 also matches documents without the
+ * field), update {$set: {devices_version, devices_list: bin, devices_sig:
+ * bin, updated_at}}. false if version <= expect or a value is missing. */
+bool store_bson__user_devices_query(const char *user_id, uint64_t expect_version,
+                                    uint64_t version, const uint8_t *list, size_t list_len,
+                                    const uint8_t sig[STORE_SIG_LEN], int64_t updated_at,
+                                    bson_t *filter, bson_t *update);
+
 /* {id_fold: ids_user_fold(user_id)}: the case rule's lookup (unique index
  * "id_fold"). false if user_id is too long. */
 bool store_bson__user_fold_filter(const char *user_id, bson_t *filter);
@@ -68,7 +90,8 @@ bool store_bson__user_fold_filter(const char *user_id, bson_t *filter);
  * {$set: {status: s, updated_at: t}} (a tombstone never comes back). */
 bool store_bson__user_status_query(const char *user_id, store_user_status status,
                                    int64_t updated_at, bson_t *filter, bson_t *update);
-/* user_delete: {$set: {status: 2, identity_key: 32 zero bytes, updated_at: now}} */
+/* user_delete: {$set: {status: 2, identity_key: 32 zero bytes, updated_at: now,
+ * devices_version: 0}, $unset: {devices_list, devices_sig}} */
 bool store_bson__user_tombstone_update(int64_t now, bson_t *update);
 /* user_delete: the user's group memberships {user_id: u, chat_id: {$regex: "^g:"}} */
 bool store_bson__user_groups_filter(const char *user_id, bson_t *filter);
@@ -83,11 +106,26 @@ bool store_bson__invite_use_query(const char *invite_id, const char *user_id, in
 /* A prekey as a sub-document (signed: with signature) or as a one-time
  * prekey document (with user_id, without signature). */
 bool store_bson__signed_prekey_to_doc(const store_prekey *p, bson_t *doc);
-/* Reads a PK sub-document; user_id is copied into out. */
+/* Reads a PK sub-document; user_id and device_id are copied into out. */
 int store_bson__signed_prekey_from_doc(const bson_t *doc, const char *user_id,
-                                       store_prekey *out, char *err, size_t errlen);
+                                       const char *device_id, store_prekey *out, char *err,
+                                       size_t errlen);
+/* The _id of a device's signed_prekeys document: user_id for the implicit
+ * device "" (the documents of schema 2 keep their ids), else
+ * user_id "/" device_id ('/' is in no user id). false if it does not fit. */
+bool store_bson__spk_doc_id(const char *user_id, const char *device_id, char *out,
+                            size_t outlen);
+/* {user_id: u, device_id: d} (NULL d = "") */
+bool store_bson__otpk_device_filter(const char *user_id, const char *device_id, bson_t *filter);
 bool store_bson__otpk_to_doc(const store_prekey *p, bson_t *doc);
 int store_bson__otpk_from_doc(const bson_t *doc, store_prekey *out, char *err, size_t errlen);
+
+bool store_bson__link_to_doc(const store_link *l, bson_t *doc);
+int store_bson__link_from_doc(const bson_t *doc, store_link *out, char *err, size_t errlen);
+/* link_count: {user_id: u, expires_at: {$gt: now}} */
+bool store_bson__link_count_filter(const char *user_id, int64_t now, bson_t *filter);
+/* links_expire: {expires_at: {$lte: now}} */
+bool store_bson__links_expired_filter(int64_t now, bson_t *filter);
 
 bool store_bson__chat_to_doc(const store_chat *c, bson_t *doc);
 int store_bson__chat_from_doc(const bson_t *doc, store_chat *out, char *err, size_t errlen);
@@ -117,20 +155,22 @@ bool store_bson__client_id_filter(const char *sender, const char *client_msg_id,
 /* users_changed_since: filter {updated_at: {$gte: since}}, opts {sort: {updated_at: 1, _id: 1}} */
 bool store_bson__users_since_query(int64_t since, bson_t *filter, bson_t *opts);
 
-/* user_set_key: {$set: {identity_key: bin, updated_at: t}} */
+/* user_set_key: {$set: {identity_key: bin, updated_at: t, devices_version: 0},
+ * $unset: {devices_list, devices_sig}} (a new account key drops the list) */
 bool store_bson__user_set_key_update(const uint8_t key[STORE_KEY_LEN], int64_t updated_at,
                                      bson_t *update);
 
-/* signed_prekey_put, an upsert of {_id: user_id} with the update pipeline
- * [{$set: {user_id: u, previous: "$current", current: {$literal: PK}}}]:
+/* signed_prekey_put, an upsert of {_id: spk_doc_id} with the update pipeline
+ * [{$set: {user_id: u, device_id: d, previous: "$current", current: {$literal: PK}}}]:
  * one atomic statement keeps the replaced key as "previous". */
 bool store_bson__signed_prekey_update(const store_prekey *p, bson_t *pipeline);
 
 /* otpk_add inside a transaction (where a duplicate key would abort it):
- * {user_id: u, key_id: {$in: [k0, k1, ...]}} over keys[0..n) (all of user u),
+ * {user_id: u, device_id: d, key_id: {$in: [k0, k1, ...]}} over keys[0..n) (all of
+ * user u and device d),
  * counted first. */
 bool store_bson__otpk_keys_filter(const store_prekey *keys, size_t n, bson_t *filter);
-/* otpk_pop: find_and_modify on {user_id: u} with sort {key_id: 1}, remove. */
+/* otpk_pop: find_and_modify on {user_id: u, device_id: d} with sort {key_id: 1}, remove. */
 bool store_bson__otpk_pop_sort(bson_t *sort);
 
 /* chat_update: {$set: {name, description, settings}} for non-NULL ones and
@@ -188,7 +228,7 @@ bool store_bson__media_expired_opts(size_t limit, bson_t *opts);
  * A unique index on "id_fold" is partial ({id_fold: {$type: "string"}}):
  * user documents written before the field existed do not collide.
  * false for a collection without secondary indexes (users has updated_at,
- * so only chats, signed_prekeys and invites return false). */
+ * so only chats and invites return false). */
 bool store_bson__create_indexes_cmd(const char *collection, bson_t *cmd);
 
 #ifdef __cplusplus

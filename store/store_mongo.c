@@ -56,7 +56,10 @@
 #define DEFAULT_TIMEOUT_MS 2000
 #define WTIMEOUT_MS 10000
 
-enum { C_USERS, C_SPK, C_OTPK, C_CHATS, C_MEMBERS, C_MESSAGES, C_MEDIA, C_INVITES, C_COUNT };
+enum {
+    C_USERS, C_SPK, C_OTPK, C_CHATS, C_MEMBERS, C_MESSAGES, C_MEDIA, C_INVITES, C_LINKS,
+    C_COUNT
+};
 
 /* A client pool shared by every connection to the same URI. */
 typedef struct pool_entry {
@@ -613,7 +616,7 @@ static int mg_user_delete(store_t *s, const char *user_id, int64_t now)
     if (rc == STORE_ENOTFOUND)
         store__set_error(s, "mongodb user_delete: no user %s", user_id);
     if (rc == STORE_OK)
-        rc = delete_docs(ms, C_SPK, &f, false, NULL, "user_delete signed prekeys");
+        rc = delete_docs(ms, C_SPK, &byu, true, NULL, "user_delete signed prekeys");
     if (rc == STORE_OK)
         rc = delete_docs(ms, C_OTPK, &byu, true, NULL, "user_delete one-time prekeys");
     if (rc == STORE_OK)
@@ -762,12 +765,21 @@ static int mg_users_changed_since(store_t *s, int64_t since, store_user **out, s
 
 /* ------------------------------------------------------------- prekeys */
 
+/* {_id: spk_doc_id(user_id, device_id)} */
+static bool spk_filter(const char *user_id, const char *device_id, bson_t *f)
+{
+    char id[2 * 256 + 2];
+    return store_bson__spk_doc_id(user_id, device_id, id, sizeof id) &&
+           store_bson__id_filter(id, f);
+}
+
 static int mg_signed_prekey_put(store_t *s, const store_prekey *p)
 {
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, pipe = BSON_INITIALIZER, opts = BSON_INITIALIZER;
     BSON_APPEND_BOOL(&opts, "upsert", true);
-    int rc = (store_bson__id_filter(p->user_id, &f) && store_bson__signed_prekey_update(p, &pipe))
+    int rc = (spk_filter(p->user_id, p->device_id, &f) &&
+              store_bson__signed_prekey_update(p, &pipe))
                  ? update_one(ms, C_SPK, &f, &pipe, &opts, "signed_prekey_put")
                  : bad_value(ms, "signed_prekey_put");
     bson_destroy(&f);
@@ -776,13 +788,14 @@ static int mg_signed_prekey_put(store_t *s, const store_prekey *p)
     return rc;
 }
 
-/* The "current" or "previous" key of a user's signed_prekeys document. */
-static int spk_slot_get(store_t *s, const char *user_id, const char *slot, store_prekey *out)
+/* The "current" or "previous" key of a device's signed_prekeys document. */
+static int spk_slot_get(store_t *s, const char *user_id, const char *device_id,
+                        const char *slot, store_prekey *out)
 {
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, *doc = NULL, cur;
     bson_iter_t it;
-    int rc = store_bson__id_filter(user_id, &f)
+    int rc = spk_filter(user_id, device_id, &f)
                  ? find_one(ms, C_SPK, &f, NULL, &doc, "signed_prekey_get")
                  : bad_value(ms, "signed_prekey_get");
     if (rc == STORE_OK) {
@@ -791,7 +804,7 @@ static int spk_slot_get(store_t *s, const char *user_id, const char *slot, store
         if (bson_iter_init_find(&it, doc, slot) && BSON_ITER_HOLDS_DOCUMENT(&it)) {
             bson_iter_document(&it, &len, &data);
             if (bson_init_static(&cur, data, len))
-                rc = store_bson__signed_prekey_from_doc(&cur, user_id, out, s->err,
+                rc = store_bson__signed_prekey_from_doc(&cur, user_id, device_id, out, s->err,
                                                         sizeof s->err);
             else
                 rc = fail_msg(ms, STORE_EIO, "signed_prekey_get", "corrupt document");
@@ -804,14 +817,16 @@ static int spk_slot_get(store_t *s, const char *user_id, const char *slot, store
     return rc;
 }
 
-static int mg_signed_prekey_get(store_t *s, const char *user_id, store_prekey *out)
+static int mg_signed_prekey_get(store_t *s, const char *user_id, const char *device_id,
+                                store_prekey *out)
 {
-    return spk_slot_get(s, user_id, "current", out);
+    return spk_slot_get(s, user_id, device_id, "current", out);
 }
 
-static int mg_signed_prekey_get_previous(store_t *s, const char *user_id, store_prekey *out)
+static int mg_signed_prekey_get_previous(store_t *s, const char *user_id, const char *device_id,
+                                         store_prekey *out)
 {
-    return spk_slot_get(s, user_id, "previous", out);
+    return spk_slot_get(s, user_id, device_id, "previous", out);
 }
 
 /* {_id: {$in: [ids...]}} (NULL on out-of-memory). */
@@ -910,7 +925,8 @@ done:
     return rc;
 }
 
-static int mg_otpk_pop(store_t *s, const char *user_id, store_prekey *out)
+static int mg_otpk_pop(store_t *s, const char *user_id, const char *device_id,
+                       store_prekey *out)
 {
     mongo_store *ms = ms_of(s);
     bson_t q = BSON_INITIALIZER, sort = BSON_INITIALIZER, reply, val;
@@ -919,7 +935,8 @@ static int mg_otpk_pop(store_t *s, const char *user_id, store_prekey *out)
     int rc = STORE_OK;
     mongoc_find_and_modify_opts_t *fam = mongoc_find_and_modify_opts_new();
     bson_init(&reply);
-    if (!BSON_APPEND_UTF8(&q, "user_id", user_id) || !store_bson__otpk_pop_sort(&sort)) {
+    if (!store_bson__otpk_device_filter(user_id, device_id, &q) ||
+        !store_bson__otpk_pop_sort(&sort)) {
         rc = bad_value(ms, "otpk_pop");
         goto done;
     }
@@ -960,12 +977,16 @@ done:
     return rc;
 }
 
-static int mg_otpk_count(store_t *s, const char *user_id, size_t *count)
+static int mg_otpk_count(store_t *s, const char *user_id, const char *device_id,
+                         size_t *count)
 {
     mongo_store *ms = ms_of(s);
     bson_t q = BSON_INITIALIZER, opts;
     bson_error_t err;
-    BSON_APPEND_UTF8(&q, "user_id", user_id);
+    if (!store_bson__otpk_device_filter(user_id, device_id, &q)) {
+        bson_destroy(&q);
+        return bad_value(ms, "otpk_count");
+    }
     with_session(ms, NULL, &opts);
     int64_t c = mongoc_collection_count_documents(ms->coll[C_OTPK], &q, &opts, NULL, NULL, &err);
     bson_destroy(&opts);
@@ -983,6 +1004,199 @@ static int mg_otpk_clear(store_t *s, const char *user_id)
     BSON_APPEND_UTF8(&q, "user_id", user_id);
     int rc = delete_docs(ms, C_OTPK, &q, true, NULL, "otpk_clear");
     bson_destroy(&q);
+    return rc;
+}
+
+/* A device left the list: its signed prekeys document and one-time prekeys go. */
+static int mg_prekeys_delete_device(store_t *s, const char *user_id, const char *device_id)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, q = BSON_INITIALIZER;
+    int rc = (spk_filter(user_id, device_id, &f) &&
+              store_bson__otpk_device_filter(user_id, device_id, &q))
+                 ? delete_docs(ms, C_SPK, &f, false, NULL, "prekeys_delete_device")
+                 : bad_value(ms, "prekeys_delete_device");
+    if (rc == STORE_OK)
+        rc = delete_docs(ms, C_OTPK, &q, true, NULL, "prekeys_delete_device");
+    bson_destroy(&f);
+    bson_destroy(&q);
+    return rc;
+}
+
+/* The signed prekeys document is re-inserted under the new device's _id
+ * (an _id cannot change), the one-time prekeys are relabelled. Outside a
+ * transaction the steps are ordered so that repeating the call after a
+ * failure finishes the move. */
+static int mg_prekeys_move_device(store_t *s, const char *user_id, const char *from,
+                                  const char *to)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t ff = BSON_INITIALIZER, ft = BSON_INITIALIZER, qf = BSON_INITIALIZER,
+           qt = BSON_INITIALIZER, up = BSON_INITIALIZER, set, *doc = NULL, copy;
+    bson_iter_t it;
+    char to_id[2 * 256 + 2];
+    int rc = (spk_filter(user_id, from, &ff) && spk_filter(user_id, to, &ft) &&
+              store_bson__spk_doc_id(user_id, to, to_id, sizeof to_id) &&
+              store_bson__otpk_device_filter(user_id, from, &qf) &&
+              store_bson__otpk_device_filter(user_id, to, &qt) &&
+              BSON_APPEND_DOCUMENT_BEGIN(&up, "$set", &set) &&
+              BSON_APPEND_UTF8(&set, "device_id", to) && bson_append_document_end(&up, &set))
+                 ? STORE_OK
+                 : bad_value(ms, "prekeys_move_device");
+    bson_init(&copy);
+    if (rc == STORE_OK)
+        rc = find_one(ms, C_SPK, &ff, NULL, &doc, "prekeys_move_device");
+    if (rc == STORE_OK) {
+        /* the document with the new _id and device_id, every other field kept */
+        if (!BSON_APPEND_UTF8(&copy, "_id", to_id) ||
+            !BSON_APPEND_UTF8(&copy, "device_id", to) || !bson_iter_init(&it, doc))
+            rc = bad_value(ms, "prekeys_move_device");
+        while (rc == STORE_OK && bson_iter_next(&it)) {
+            const char *k = bson_iter_key(&it);
+            if (strcmp(k, "_id") != 0 && strcmp(k, "device_id") != 0 &&
+                !bson_append_iter(&copy, k, -1, &it))
+                rc = bad_value(ms, "prekeys_move_device");
+        }
+        if (rc == STORE_OK)
+            rc = delete_docs(ms, C_SPK, &ft, false, NULL, "prekeys_move_device");
+        if (rc == STORE_OK)
+            rc = insert(ms, C_SPK, &copy, STORE_EIO, "prekeys_move_device");
+        if (rc == STORE_OK)
+            rc = delete_docs(ms, C_SPK, &ff, false, NULL, "prekeys_move_device");
+    } else if (rc == STORE_ENOTFOUND) {
+        rc = STORE_OK;
+    }
+    size_t have = 0;
+    if (rc == STORE_OK)
+        rc = mg_otpk_count(s, user_id, from, &have);
+    if (rc == STORE_OK && have > 0) /* the target's keys are replaced only by some */
+        rc = delete_docs(ms, C_OTPK, &qt, true, NULL, "prekeys_move_device");
+    if (rc == STORE_OK && have > 0) {
+        bson_t reply, sopts;
+        bson_error_t err;
+        bson_init(&reply);
+        if (!with_session(ms, NULL, &sopts))
+            rc = STORE_EIO;
+        else if (!mongoc_collection_update_many(ms->coll[C_OTPK], &qf, &up, &sopts, &reply,
+                                                &err))
+            rc = fail_with(ms, &err, "prekeys_move_device");
+        bson_destroy(&sopts);
+        bson_destroy(&reply);
+    }
+    bson_destroy(doc);
+    bson_destroy(&copy);
+    bson_destroy(&ff);
+    bson_destroy(&ft);
+    bson_destroy(&qf);
+    bson_destroy(&qt);
+    bson_destroy(&up);
+    return rc;
+}
+
+/* ---------------------------------------------------------- device lists */
+
+static int mg_user_set_devices(store_t *s, const char *user_id, uint64_t expect_version,
+                               uint64_t version, const uint8_t *list, size_t list_len,
+                               const uint8_t sig[STORE_SIG_LEN], int64_t updated_at)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER;
+    store_user cur = {0};
+    int rc = store_bson__user_devices_query(user_id, expect_version, version, list, list_len,
+                                            sig, updated_at, &f, &u)
+                 ? update_one(ms, C_USERS, &f, &u, NULL, "user_set_devices")
+                 : bad_value(ms, "user_set_devices");
+    if (rc == STORE_ENOTFOUND) { /* no user, a tombstone, or another version */
+        rc = mg_user_get(s, user_id, &cur);
+        if (rc == STORE_OK && cur.status == STORE_USER_DELETED) {
+            store__set_error(s, "mongodb user_set_devices: user %s was deleted", user_id);
+            rc = STORE_EINVAL;
+        } else if (rc == STORE_OK) {
+            store__set_error(s, "mongodb user_set_devices: %s's device list is no longer "
+                                "version %llu", user_id, (unsigned long long)expect_version);
+            rc = STORE_EEXIST;
+        } else if (rc == STORE_ENOTFOUND) {
+            store__set_error(s, "mongodb user_set_devices: no user %s", user_id);
+        }
+        store_user_free(&cur);
+    }
+    bson_destroy(&f);
+    bson_destroy(&u);
+    return rc;
+}
+
+/* ------------------------------------------------------------ link codes */
+
+static int mg_link_put(store_t *s, const store_link *l)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t doc = BSON_INITIALIZER;
+    int rc = store_bson__link_to_doc(l, &doc)
+                 ? insert(ms, C_LINKS, &doc, STORE_EEXIST, "link_put")
+                 : bad_value(ms, "link_put");
+    bson_destroy(&doc);
+    return rc;
+}
+
+static int mg_link_get(store_t *s, const char *code, store_link *out)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, *doc = NULL;
+    int rc = store_bson__id_filter(code, &f) ? find_one(ms, C_LINKS, &f, NULL, &doc, "link_get")
+                                             : bad_value(ms, "link_get");
+    if (rc == STORE_OK)
+        rc = store_bson__link_from_doc(doc, out, s->err, sizeof s->err);
+    bson_destroy(doc);
+    bson_destroy(&f);
+    return rc;
+}
+
+static int mg_link_delete(store_t *s, const char *code)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER;
+    int64_t deleted = 0;
+    int rc = store_bson__id_filter(code, &f)
+                 ? delete_docs(ms, C_LINKS, &f, false, &deleted, "link_delete")
+                 : bad_value(ms, "link_delete");
+    if (rc == STORE_OK && deleted == 0) {
+        store__set_error(s, "mongodb link_delete: no link code %s", code);
+        rc = STORE_ENOTFOUND;
+    }
+    bson_destroy(&f);
+    return rc;
+}
+
+static int mg_link_count(store_t *s, const char *user_id, int64_t now, size_t *count)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t q = BSON_INITIALIZER, opts;
+    bson_error_t err;
+    if (!store_bson__link_count_filter(user_id, now, &q)) {
+        bson_destroy(&q);
+        return bad_value(ms, "link_count");
+    }
+    with_session(ms, NULL, &opts);
+    int64_t c = mongoc_collection_count_documents(ms->coll[C_LINKS], &q, &opts, NULL, NULL, &err);
+    bson_destroy(&opts);
+    bson_destroy(&q);
+    if (c < 0)
+        return fail_with(ms, &err, "link_count");
+    *count = (size_t)c;
+    return STORE_OK;
+}
+
+static int mg_links_expire(store_t *s, int64_t now, size_t *deleted)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER;
+    int64_t d = 0;
+    int rc = store_bson__links_expired_filter(now, &f)
+                 ? delete_docs(ms, C_LINKS, &f, true, &d, "links_expire")
+                 : bad_value(ms, "links_expire");
+    if (rc == STORE_OK)
+        *deleted = (size_t)d;
+    bson_destroy(&f);
     return rc;
 }
 
@@ -1995,6 +2209,14 @@ static const struct store_vtable mongo_vtable = {
     .otpk_pop = mg_otpk_pop,
     .otpk_count = mg_otpk_count,
     .otpk_clear = mg_otpk_clear,
+    .prekeys_delete_device = mg_prekeys_delete_device,
+    .prekeys_move_device = mg_prekeys_move_device,
+    .user_set_devices = mg_user_set_devices,
+    .link_put = mg_link_put,
+    .link_get = mg_link_get,
+    .link_delete = mg_link_delete,
+    .link_count = mg_link_count,
+    .links_expire = mg_links_expire,
     .chat_put = mg_chat_put,
     .chat_update = mg_chat_update,
     .chat_get = mg_chat_get,
@@ -2024,6 +2246,46 @@ static const struct store_vtable mongo_vtable = {
     .chat_raise_seq = mg_chat_raise_seq,
 };
 
+/* Schema 3 (linked devices), idempotent, before the indexes: prekey
+ * documents written before it get device_id "" (the implicit device), and
+ * the per-user unique key index of one-time prekeys is dropped (key ids are
+ * unique per device now; "IndexNotFound" once it is gone). */
+static int migrate_3(mongo_store *ms, const char *db)
+{
+    static const char *const obsolete[] = STORE_BSON_OBSOLETE_INDEXES;
+    bson_t f = BSON_INITIALIZER, ex, up = BSON_INITIALIZER, set, reply;
+    bson_error_t err;
+    int rc = STORE_OK;
+    bool ok = BSON_APPEND_DOCUMENT_BEGIN(&f, "device_id", &ex) &&
+              BSON_APPEND_BOOL(&ex, "$exists", false) && bson_append_document_end(&f, &ex) &&
+              BSON_APPEND_DOCUMENT_BEGIN(&up, "$set", &set) &&
+              BSON_APPEND_UTF8(&set, "device_id", "") && bson_append_document_end(&up, &set);
+    int colls[] = {C_OTPK, C_SPK};
+    for (size_t i = 0; ok && rc == STORE_OK && i < 2; i++) {
+        bson_init(&reply);
+        if (!mongoc_collection_update_many(ms->coll[colls[i]], &f, &up, NULL, &reply, &err))
+            rc = fail_with(ms, &err, "migrate prekeys to schema 3");
+        bson_destroy(&reply);
+    }
+    if (!ok)
+        rc = bad_value(ms, "migrate");
+    bson_destroy(&f);
+    bson_destroy(&up);
+    for (size_t i = 0; rc == STORE_OK && obsolete[i]; i += 2) {
+        bson_t cmd = BSON_INITIALIZER;
+        BSON_APPEND_UTF8(&cmd, "dropIndexes", obsolete[i]);
+        BSON_APPEND_UTF8(&cmd, "index", obsolete[i + 1]);
+        bson_init(&reply);
+        /* 27 IndexNotFound, 26 NamespaceNotFound: already gone */
+        if (!mongoc_client_write_command_with_opts(ms->client, db, &cmd, NULL, &reply, &err) &&
+            err.code != 27 && err.code != 26)
+            rc = fail_with(ms, &err, "drop an index of schema 2");
+        bson_destroy(&reply);
+        bson_destroy(&cmd);
+    }
+    return rc;
+}
+
 /* Ping the server (bounded by serverSelectionTimeoutMS), then create the
  * indexes once per pool. */
 static int prepare(mongo_store *ms, const char *db, char *errbuf, size_t errlen)
@@ -2044,6 +2306,10 @@ static int prepare(mongo_store *ms, const char *db, char *errbuf, size_t errlen)
     pthread_mutex_lock(&pools_lock);
     bool ready = ms->pe->indexes_ready || ms->read_only; /* read-only: create nothing */
     pthread_mutex_unlock(&pools_lock);
+    if (!ready && (rc = migrate_3(ms, db)) != STORE_OK) {
+        snprintf(errbuf, errlen, "store_open: schema 3 migration: %s", ms->base.err);
+        return rc;
+    }
     for (int i = 0; !ready && rc == STORE_OK && store_bson__collections[i]; i++) {
         bson_init(&cmd);
         if (store_bson__create_indexes_cmd(store_bson__collections[i], &cmd)) {

@@ -96,6 +96,48 @@ static const char *const migrations[STORE_SQLITE_SCHEMA_VERSION] = {
     "  used_at INTEGER NOT NULL DEFAULT 0,"
     "  used_by TEXT,"
     "  note TEXT);",
+    /* 2 -> 3: linked devices. The signed device list on the user row
+     * (version 0, list NULL: implicit); prekeys per device (existing rows
+     * belong to the implicit device ""); pending link codes. */
+    "ALTER TABLE users ADD COLUMN devices_version INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE users ADD COLUMN devices_list BLOB;"
+    "ALTER TABLE users ADD COLUMN devices_sig BLOB;"
+    "CREATE TABLE signed_prekeys_v3 ("
+    "  user_id TEXT NOT NULL,"
+    "  device_id TEXT NOT NULL DEFAULT '',"
+    "  slot INTEGER NOT NULL CHECK (slot IN (0, 1)),"
+    "  key_id INTEGER NOT NULL,"
+    "  public_key BLOB NOT NULL,"
+    "  signature BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (user_id, device_id, slot)) WITHOUT ROWID;"
+    "INSERT INTO signed_prekeys_v3 "
+    "  (user_id, device_id, slot, key_id, public_key, signature, created_at) "
+    "  SELECT user_id, '', slot, key_id, public_key, signature, created_at "
+    "  FROM signed_prekeys;"
+    "DROP TABLE signed_prekeys;"
+    "ALTER TABLE signed_prekeys_v3 RENAME TO signed_prekeys;"
+    "CREATE TABLE one_time_prekeys_v3 ("
+    "  user_id TEXT NOT NULL,"
+    "  device_id TEXT NOT NULL DEFAULT '',"
+    "  key_id INTEGER NOT NULL,"
+    "  public_key BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (user_id, device_id, key_id)) WITHOUT ROWID;"
+    "INSERT INTO one_time_prekeys_v3 (user_id, device_id, key_id, public_key, created_at) "
+    "  SELECT user_id, '', key_id, public_key, created_at FROM one_time_prekeys;"
+    "DROP TABLE one_time_prekeys;"
+    "ALTER TABLE one_time_prekeys_v3 RENAME TO one_time_prekeys;"
+    "CREATE TABLE link_codes ("
+    "  code TEXT PRIMARY KEY,"
+    "  user_id TEXT NOT NULL,"
+    "  device_id TEXT NOT NULL,"
+    "  device_key BLOB NOT NULL,"
+    "  name TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL);"
+    "CREATE INDEX link_codes_user ON link_codes(user_id, expires_at);"
+    "CREATE INDEX link_codes_expires ON link_codes(expires_at);",
 };
 
 /* ---------------------------------------------------- statement cache */
@@ -115,10 +157,17 @@ enum {
     ST_USER_GET_FOLD, ST_USER_SET_STATUS, ST_USER_TOMBSTONE, ST_SPK_CLEAR, ST_USER_UNGROUP,
     ST_USERS_LIST,
     ST_INVITE_PUT, ST_INVITE_GET, ST_INVITE_USE, ST_INVITES_LIST, ST_INVITE_DELETE,
+    ST_USER_SET_DEVICES, ST_SPK_DEL_DEV, ST_OTPK_DEL_DEV, ST_SPK_MOVE, ST_OTPK_MOVE,
+    ST_SPK_DEL_FOR_MOVE, ST_OTPK_DEL_FOR_MOVE,
+    ST_LINK_PUT, ST_LINK_GET, ST_LINK_DELETE, ST_LINK_COUNT, ST_LINKS_EXPIRE,
     ST_COUNT
 };
 
-#define USER_COLS "user_id, identity_key, created_at, updated_at, status"
+#define USER_COLS \
+    "user_id, identity_key, created_at, updated_at, status, devices_version, devices_list, " \
+    "devices_sig"
+#define USER_PUT_COLS "user_id, identity_key, created_at, updated_at, status"
+#define LINK_COLS "code, user_id, device_id, device_key, name, created_at, expires_at"
 #define INVITE_COLS "invite_id, created_at, expires_at, used_at, used_by, note"
 #define MEMBER_COLS "chat_id, user_id, role, joined_at, joined_seq, delivered_seq, read_seq"
 #define MSG_COLS \
@@ -135,10 +184,13 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_ROLLBACK_TO] = "ROLLBACK TO store_op",
     /* the case rule: no row is inserted when an id equal up to ASCII case
      * exists (one statement: atomic under SQLite's write lock) */
-    [ST_USER_PUT] = "INSERT INTO users (" USER_COLS ") "
+    [ST_USER_PUT] = "INSERT INTO users (" USER_PUT_COLS ") "
                     "SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS "
                     "(SELECT 1 FROM users WHERE lower(user_id) = lower(?1))",
-    [ST_USER_SET_KEY] = "UPDATE users SET identity_key = ?2, updated_at = ?3 WHERE user_id = ?1",
+    /* a new account key drops the list the old one signed (implicit again) */
+    [ST_USER_SET_KEY] = "UPDATE users SET identity_key = ?2, updated_at = ?3, "
+                        "devices_version = 0, devices_list = NULL, devices_sig = NULL "
+                        "WHERE user_id = ?1",
     [ST_USER_GET] = "SELECT " USER_COLS " FROM users WHERE user_id = ?1",
     [ST_USERS_SINCE] = "SELECT " USER_COLS " FROM users "
                        "WHERE updated_at >= ?1 ORDER BY updated_at, user_id",
@@ -147,6 +199,7 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_USER_SET_STATUS] = "UPDATE users SET status = ?2, updated_at = ?3 "
                            "WHERE user_id = ?1 AND status <> 2",
     [ST_USER_TOMBSTONE] = "UPDATE users SET status = 2, identity_key = zeroblob(32), "
+                          "devices_version = 0, devices_list = NULL, devices_sig = NULL, "
                           "updated_at = ?2 WHERE user_id = ?1",
     [ST_SPK_CLEAR] = "DELETE FROM signed_prekeys WHERE user_id = ?1",
     [ST_USER_UNGROUP] = "DELETE FROM members WHERE user_id = ?1 AND substr(chat_id, 1, 2) = 'g:'",
@@ -159,19 +212,24 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_INVITES_LIST] = "SELECT " INVITE_COLS " FROM invites WHERE invite_id > ?1 "
                         "ORDER BY invite_id LIMIT ?2",
     [ST_INVITE_DELETE] = "DELETE FROM invites WHERE invite_id = ?1",
-    [ST_SPK_DROP_PREV] = "DELETE FROM signed_prekeys WHERE user_id = ?1 AND slot = 1",
-    [ST_SPK_DEMOTE] = "UPDATE signed_prekeys SET slot = 1 WHERE user_id = ?1 AND slot = 0",
+    [ST_SPK_DROP_PREV] = "DELETE FROM signed_prekeys WHERE user_id = ?1 AND device_id = ?2 "
+                         "AND slot = 1",
+    [ST_SPK_DEMOTE] = "UPDATE signed_prekeys SET slot = 1 WHERE user_id = ?1 AND device_id = ?2 "
+                      "AND slot = 0",
     [ST_SPK_INSERT] = "INSERT INTO signed_prekeys "
-                      "(user_id, slot, key_id, public_key, signature, created_at) "
-                      "VALUES (?1, 0, ?2, ?3, ?4, ?5)",
-    [ST_SPK_GET] = "SELECT user_id, key_id, public_key, signature, created_at "
-                   "FROM signed_prekeys WHERE user_id = ?1 AND slot = 0",
-    [ST_OTPK_ADD] = "INSERT INTO one_time_prekeys (user_id, key_id, public_key, created_at) "
-                    "VALUES (?1, ?2, ?3, ?4)",
-    [ST_OTPK_POP] = "DELETE FROM one_time_prekeys WHERE user_id = ?1 AND key_id = "
-                    "(SELECT MIN(key_id) FROM one_time_prekeys WHERE user_id = ?1) "
-                    "RETURNING user_id, key_id, public_key, created_at",
-    [ST_OTPK_COUNT] = "SELECT count(*) FROM one_time_prekeys WHERE user_id = ?1",
+                      "(user_id, slot, key_id, public_key, signature, created_at, device_id) "
+                      "VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6)",
+    [ST_SPK_GET] = "SELECT user_id, key_id, public_key, signature, created_at, device_id "
+                   "FROM signed_prekeys WHERE user_id = ?1 AND device_id = ?2 AND slot = 0",
+    [ST_OTPK_ADD] = "INSERT INTO one_time_prekeys "
+                    "(user_id, key_id, public_key, created_at, device_id) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_OTPK_POP] = "DELETE FROM one_time_prekeys WHERE user_id = ?1 AND device_id = ?2 AND "
+                    "key_id = (SELECT MIN(key_id) FROM one_time_prekeys WHERE user_id = ?1 "
+                    "AND device_id = ?2) "
+                    "RETURNING user_id, key_id, public_key, created_at, device_id",
+    [ST_OTPK_COUNT] = "SELECT count(*) FROM one_time_prekeys WHERE user_id = ?1 "
+                      "AND device_id = ?2",
     [ST_OTPK_CLEAR] = "DELETE FROM one_time_prekeys WHERE user_id = ?1",
     [ST_CHAT_PUT] = "INSERT INTO chats (chat_id, type, name, description, created_by, settings, "
                     "created_at, last_message_at, last_seq) "
@@ -214,10 +272,32 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_CHATS_LIST] = "SELECT chat_id, type, name, description, created_by, settings, "
                       "created_at, last_message_at, last_seq FROM chats WHERE chat_id > ?1 "
                       "ORDER BY chat_id LIMIT ?2",
-    [ST_OTPK_LIST] = "SELECT user_id, key_id, public_key, created_at FROM one_time_prekeys "
-                     "WHERE user_id = ?1 ORDER BY key_id",
-    [ST_SPK_GET_PREV] = "SELECT user_id, key_id, public_key, signature, created_at "
-                        "FROM signed_prekeys WHERE user_id = ?1 AND slot = 1",
+    [ST_OTPK_LIST] = "SELECT user_id, key_id, public_key, created_at, device_id "
+                     "FROM one_time_prekeys WHERE user_id = ?1 ORDER BY device_id, key_id",
+    [ST_SPK_GET_PREV] = "SELECT user_id, key_id, public_key, signature, created_at, device_id "
+                        "FROM signed_prekeys WHERE user_id = ?1 AND device_id = ?2 "
+                        "AND slot = 1",
+    [ST_USER_SET_DEVICES] = "UPDATE users SET devices_version = ?3, devices_list = ?4, "
+                            "devices_sig = ?5, updated_at = ?6 "
+                            "WHERE user_id = ?1 AND devices_version = ?2 AND status <> 2",
+    [ST_SPK_DEL_DEV] = "DELETE FROM signed_prekeys WHERE user_id = ?1 AND device_id = ?2",
+    [ST_OTPK_DEL_DEV] = "DELETE FROM one_time_prekeys WHERE user_id = ?1 AND device_id = ?2",
+    /* a move replaces the target's keys of a kind only if the source has some */
+    [ST_SPK_DEL_FOR_MOVE] = "DELETE FROM signed_prekeys WHERE user_id = ?1 AND device_id = ?3 "
+                            "AND EXISTS (SELECT 1 FROM signed_prekeys "
+                            "WHERE user_id = ?1 AND device_id = ?2)",
+    [ST_OTPK_DEL_FOR_MOVE] = "DELETE FROM one_time_prekeys WHERE user_id = ?1 AND device_id = ?3 "
+                             "AND EXISTS (SELECT 1 FROM one_time_prekeys "
+                             "WHERE user_id = ?1 AND device_id = ?2)",
+    [ST_SPK_MOVE] = "UPDATE signed_prekeys SET device_id = ?3 "
+                    "WHERE user_id = ?1 AND device_id = ?2",
+    [ST_OTPK_MOVE] = "UPDATE one_time_prekeys SET device_id = ?3 "
+                     "WHERE user_id = ?1 AND device_id = ?2",
+    [ST_LINK_PUT] = "INSERT INTO link_codes (" LINK_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_LINK_GET] = "SELECT " LINK_COLS " FROM link_codes WHERE code = ?1",
+    [ST_LINK_DELETE] = "DELETE FROM link_codes WHERE code = ?1",
+    [ST_LINK_COUNT] = "SELECT count(*) FROM link_codes WHERE user_id = ?1 AND expires_at > ?2",
+    [ST_LINKS_EXPIRE] = "DELETE FROM link_codes WHERE expires_at <= ?1",
     [ST_MEDIA_LIST] = "SELECT " MEDIA_COLS " FROM media WHERE media_id > ?1 "
                       "ORDER BY media_id LIMIT ?2",
     [ST_CHAT_RAISE] = "UPDATE chats SET last_seq = MAX(last_seq, ?2), "
@@ -429,6 +509,19 @@ static int read_user(sqlite3_stmt *s, store_user *u)
     u->created_at = sqlite3_column_int64(s, 2);
     u->updated_at = sqlite3_column_int64(s, 3);
     u->status = (store_user_status)sqlite3_column_int(s, 4);
+    u->devices_version = (uint64_t)sqlite3_column_int64(s, 5);
+    if (rc == STORE_OK && sqlite3_column_type(s, 6) == SQLITE_BLOB) {
+        const void *b = sqlite3_column_blob(s, 6);
+        size_t n = (size_t)sqlite3_column_bytes(s, 6);
+        if (b && n > 0) {
+            u->devices_list = malloc(n);
+            if (!u->devices_list)
+                return STORE_ENOMEM;
+            memcpy(u->devices_list, b, n);
+            u->devices_list_len = n;
+        }
+    }
+    col_fixed(s, 7, u->devices_sig, STORE_SIG_LEN);
     return rc;
 }
 
@@ -755,6 +848,7 @@ static int sq_signed_prekey_put(store_t *st, const store_prekey *p)
         goto done;
     }
     bind_text(s, 1, p->user_id);
+    bind_text(s, 2, p->device_id);
     if ((rc = run(q, s, "signed_prekey_put")) != STORE_OK)
         goto done;
     if ((s = stmt(q, ST_SPK_DEMOTE)) == NULL) {
@@ -762,6 +856,7 @@ static int sq_signed_prekey_put(store_t *st, const store_prekey *p)
         goto done;
     }
     bind_text(s, 1, p->user_id);
+    bind_text(s, 2, p->device_id);
     if ((rc = run(q, s, "signed_prekey_put")) != STORE_OK)
         goto done;
     if ((s = stmt(q, ST_SPK_INSERT)) == NULL) {
@@ -773,6 +868,7 @@ static int sq_signed_prekey_put(store_t *st, const store_prekey *p)
     bind_blob(s, 3, p->public_key, STORE_KEY_LEN);
     bind_blob(s, 4, p->signature, STORE_SIG_LEN);
     sqlite3_bind_int64(s, 5, p->created_at);
+    bind_text(s, 6, p->device_id);
     rc = run(q, s, "signed_prekey_put");
 done:
     return write_end(q, nested, rc);
@@ -786,10 +882,13 @@ static int spk_row(sqlite3_stmt *s, void *out)
     col_fixed(s, 2, p->public_key, STORE_KEY_LEN);
     col_fixed(s, 3, p->signature, STORE_SIG_LEN);
     p->created_at = sqlite3_column_int64(s, 4);
+    if (rc == STORE_OK)
+        rc = col_text(s, 5, &p->device_id);
     return rc;
 }
 
-static int sq_signed_prekey_get(store_t *st, const char *user_id, store_prekey *out)
+static int sq_signed_prekey_get(store_t *st, const char *user_id, const char *device_id,
+                                store_prekey *out)
 {
     struct sq *q = SQ(st);
     sqlite3_stmt *s = stmt(q, ST_SPK_GET);
@@ -797,6 +896,7 @@ static int sq_signed_prekey_get(store_t *st, const char *user_id, store_prekey *
     if (!s)
         return STORE_EIO;
     bind_text(s, 1, user_id);
+    bind_text(s, 2, device_id);
     rc = get_one(q, s, "signed_prekey_get", spk_row, out);
     if (rc != STORE_OK)
         store_prekey_free(out);
@@ -820,6 +920,7 @@ static int sq_otpk_add(store_t *st, const store_prekey *keys, size_t n)
         sqlite3_bind_int64(s, 2, keys[i].key_id);
         bind_blob(s, 3, keys[i].public_key, STORE_KEY_LEN);
         sqlite3_bind_int64(s, 4, keys[i].created_at);
+        bind_text(s, 5, keys[i].device_id);
         rc = run(q, s, "otpk_add");
     }
     return write_end(q, nested, rc);
@@ -832,10 +933,13 @@ static int otpk_row(sqlite3_stmt *s, void *out)
     p->key_id = (uint32_t)sqlite3_column_int64(s, 1);
     col_fixed(s, 2, p->public_key, STORE_KEY_LEN);
     p->created_at = sqlite3_column_int64(s, 3);
+    if (rc == STORE_OK)
+        rc = col_text(s, 4, &p->device_id);
     return rc;
 }
 
-static int sq_otpk_pop(store_t *st, const char *user_id, store_prekey *out)
+static int sq_otpk_pop(store_t *st, const char *user_id, const char *device_id,
+                       store_prekey *out)
 {
     struct sq *q = SQ(st);
     sqlite3_stmt *s;
@@ -848,6 +952,7 @@ static int sq_otpk_pop(store_t *st, const char *user_id, store_prekey *out)
         goto done;
     }
     bind_text(s, 1, user_id);
+    bind_text(s, 2, device_id);
     rc = get_one(q, s, "otpk_pop", otpk_row, out);
 done:
     rc = write_end(q, nested, rc);
@@ -856,7 +961,8 @@ done:
     return rc;
 }
 
-static int sq_otpk_count(store_t *st, const char *user_id, size_t *count)
+static int sq_otpk_count(store_t *st, const char *user_id, const char *device_id,
+                         size_t *count)
 {
     struct sq *q = SQ(st);
     sqlite3_stmt *s = stmt(q, ST_OTPK_COUNT);
@@ -864,6 +970,7 @@ static int sq_otpk_count(store_t *st, const char *user_id, size_t *count)
     if (!s)
         return STORE_EIO;
     bind_text(s, 1, user_id);
+    bind_text(s, 2, device_id);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         *count = (size_t)sqlite3_column_int64(s, 0);
@@ -883,6 +990,170 @@ static int sq_otpk_clear(store_t *st, const char *user_id)
         return STORE_EIO;
     bind_text(s, 1, user_id);
     return write_one(q, s, "otpk_clear", false);
+}
+
+/* Run statement id with (user_id, a, b) bound as ?1, ?2 and (if b) ?3. */
+static int run_user_dev(struct sq *q, int id, const char *user_id, const char *a,
+                        const char *b, const char *what)
+{
+    sqlite3_stmt *s = stmt(q, id);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, user_id);
+    bind_text(s, 2, a);
+    if (b)
+        bind_text(s, 3, b);
+    return run(q, s, what);
+}
+
+static int sq_prekeys_delete_device(store_t *st, const char *user_id, const char *device_id)
+{
+    struct sq *q = SQ(st);
+    bool nested;
+    int rc = write_begin(q, &nested);
+    if (rc != STORE_OK)
+        return rc;
+    if ((rc = run_user_dev(q, ST_SPK_DEL_DEV, user_id, device_id, NULL,
+                           "prekeys_delete_device")) == STORE_OK)
+        rc = run_user_dev(q, ST_OTPK_DEL_DEV, user_id, device_id, NULL,
+                          "prekeys_delete_device");
+    return write_end(q, nested, rc);
+}
+
+static int sq_prekeys_move_device(store_t *st, const char *user_id, const char *from,
+                                  const char *to)
+{
+    struct sq *q = SQ(st);
+    bool nested;
+    int rc = write_begin(q, &nested);
+    if (rc != STORE_OK)
+        return rc;
+    if ((rc = run_user_dev(q, ST_SPK_DEL_FOR_MOVE, user_id, from, to, "prekeys_move_device")) ||
+        (rc = run_user_dev(q, ST_OTPK_DEL_FOR_MOVE, user_id, from, to, "prekeys_move_device")) ||
+        (rc = run_user_dev(q, ST_SPK_MOVE, user_id, from, to, "prekeys_move_device")))
+        goto done;
+    rc = run_user_dev(q, ST_OTPK_MOVE, user_id, from, to, "prekeys_move_device");
+done:
+    return write_end(q, nested, rc);
+}
+
+/* ---------------------------------------------------------- device lists */
+
+static int sq_user_set_devices(store_t *st, const char *user_id, uint64_t expect_version,
+                               uint64_t version, const uint8_t *list, size_t list_len,
+                               const uint8_t sig[STORE_SIG_LEN], int64_t updated_at)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_USER_SET_DEVICES);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, user_id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)expect_version);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)version);
+    bind_blob(s, 4, list, list_len);
+    bind_blob(s, 5, sig, STORE_SIG_LEN);
+    sqlite3_bind_int64(s, 6, updated_at);
+    rc = write_one(q, s, "user_set_devices", false);
+    if (rc == STORE_OK && sqlite3_changes(q->db) == 0) {
+        rc = user_unchanged(q, user_id, "user_set_devices");
+        if (rc == STORE_OK) {
+            store__set_error(st, "user_set_devices: %s's device list is no longer version %llu",
+                             user_id, (unsigned long long)expect_version);
+            rc = STORE_EEXIST;
+        }
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ link codes */
+
+static int link_row(sqlite3_stmt *s, void *out)
+{
+    store_link *l = out;
+    int rc = STORE_OK;
+    rc |= col_text(s, 0, &l->code);
+    rc |= col_text(s, 1, &l->user_id);
+    rc |= col_text(s, 2, &l->device_id);
+    col_fixed(s, 3, l->device_key, STORE_KEY_LEN);
+    rc |= col_text(s, 4, &l->name);
+    l->created_at = sqlite3_column_int64(s, 5);
+    l->expires_at = sqlite3_column_int64(s, 6);
+    return rc ? STORE_ENOMEM : STORE_OK;
+}
+
+static int sq_link_put(store_t *st, const store_link *l)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_LINK_PUT);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, l->code);
+    bind_text(s, 2, l->user_id);
+    bind_text(s, 3, l->device_id);
+    bind_blob(s, 4, l->device_key, STORE_KEY_LEN);
+    bind_text(s, 5, l->name);
+    sqlite3_bind_int64(s, 6, l->created_at);
+    sqlite3_bind_int64(s, 7, l->expires_at);
+    return write_one(q, s, "link_put", false);
+}
+
+static int sq_link_get(store_t *st, const char *code, store_link *out)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_LINK_GET);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, code);
+    rc = get_one(q, s, "link_get", link_row, out);
+    if (rc != STORE_OK)
+        store_link_free(out);
+    return rc;
+}
+
+static int sq_link_delete(store_t *st, const char *code)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_LINK_DELETE);
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, code);
+    return write_one(q, s, "link_delete", true);
+}
+
+static int sq_link_count(store_t *st, const char *user_id, int64_t now, size_t *count)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_LINK_COUNT);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, user_id);
+    sqlite3_bind_int64(s, 2, now);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *count = (size_t)sqlite3_column_int64(s, 0);
+        rc = STORE_OK;
+    } else {
+        rc = sqerr(q, sqlite3_extended_errcode(q->db), "link_count");
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
+static int sq_links_expire(store_t *st, int64_t now, size_t *deleted)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_LINKS_EXPIRE);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    sqlite3_bind_int64(s, 1, now);
+    rc = write_one(q, s, "links_expire", false);
+    if (rc == STORE_OK)
+        *deleted = (size_t)sqlite3_changes64(q->db);
+    return rc;
 }
 
 /* ----------------------------------------------------------------- chats */
@@ -1466,7 +1737,8 @@ static int sq_otpk_list(store_t *st, const char *user_id, store_prekey **out, si
                    prekey_arr_free);
 }
 
-static int sq_signed_prekey_get_previous(store_t *st, const char *user_id, store_prekey *out)
+static int sq_signed_prekey_get_previous(store_t *st, const char *user_id,
+                                         const char *device_id, store_prekey *out)
 {
     struct sq *q = SQ(st);
     sqlite3_stmt *s = stmt(q, ST_SPK_GET_PREV);
@@ -1474,6 +1746,7 @@ static int sq_signed_prekey_get_previous(store_t *st, const char *user_id, store
     if (!s)
         return STORE_EIO;
     bind_text(s, 1, user_id);
+    bind_text(s, 2, device_id);
     rc = get_one(q, s, "signed_prekey_get_previous", spk_row, out);
     if (rc != STORE_OK)
         store_prekey_free(out);
@@ -1542,6 +1815,14 @@ static const struct store_vtable sqlite_vt = {
     .otpk_pop = sq_otpk_pop,
     .otpk_count = sq_otpk_count,
     .otpk_clear = sq_otpk_clear,
+    .prekeys_delete_device = sq_prekeys_delete_device,
+    .prekeys_move_device = sq_prekeys_move_device,
+    .user_set_devices = sq_user_set_devices,
+    .link_put = sq_link_put,
+    .link_get = sq_link_get,
+    .link_delete = sq_link_delete,
+    .link_count = sq_link_count,
+    .links_expire = sq_links_expire,
     .chat_put = sq_chat_put,
     .chat_update = sq_chat_update,
     .chat_get = sq_chat_get,

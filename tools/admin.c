@@ -214,12 +214,12 @@ static int users_show(store_t *s, const char *user)
     printf("identity key:  %s\n", u.status == STORE_USER_DELETED ? "- (deleted)" : key);
     printf("created:       %s\n", iso(u.created_at, t1));
     printf("updated:       %s\n", iso(u.updated_at, t2));
-    rc = store_signed_prekey_get(s, user, &spk);
+    rc = store_signed_prekey_get(s, user, NULL, &spk);
     if (rc != STORE_OK && rc != STORE_ENOTFOUND)
         goto fail;
     printf("signed prekey: %s\n", rc == STORE_OK ? "yes" : "none");
     store_prekey_free(&spk);
-    if ((rc = store_otpk_count(s, user, &otpks)) != STORE_OK)
+    if ((rc = store_otpk_count(s, user, NULL, &otpks)) != STORE_OK)
         goto fail;
     printf("one-time prekeys: %zu\n", otpks);
     if ((rc = store_chats_of_user(s, user, &mem, &n)) != STORE_OK)

@@ -3,6 +3,8 @@
  */
 #include "migrate.h"
 
+#include "devices.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,17 +105,17 @@ static int tx_after_write(mig *m)
 
 /* ------------------------------------------------------------- users */
 
-static int copy_signed_prekeys(mig *m, const char *user_id)
+static int copy_signed_prekeys(mig *m, const char *user_id, const char *device_id)
 {
     store_prekey cur = {0}, prev = {0}, have = {0};
-    int rc = store_signed_prekey_get(m->src, user_id, &cur);
+    int rc = store_signed_prekey_get(m->src, user_id, device_id, &cur);
     if (rc == STORE_ENOTFOUND)
         return STORE_OK;
     if (rc != STORE_OK)
         return stop(m, rc, m->src, "signed_prekey_get");
     /* Already the target's current key: nothing to do (putting it again
      * would push the target's previous key out). */
-    rc = store_signed_prekey_get(m->dst, user_id, &have);
+    rc = store_signed_prekey_get(m->dst, user_id, device_id, &have);
     if (rc == STORE_OK && have.key_id == cur.key_id &&
         memcmp(have.public_key, cur.public_key, STORE_KEY_LEN) == 0) {
         m->st->skipped[MIGRATE_SIGNED_PREKEYS]++;
@@ -124,7 +126,7 @@ static int copy_signed_prekeys(mig *m, const char *user_id)
         rc = stop(m, rc, m->dst, "signed_prekey_get");
         goto done;
     }
-    rc = store_signed_prekey_get_previous(m->src, user_id, &prev);
+    rc = store_signed_prekey_get_previous(m->src, user_id, device_id, &prev);
     if (rc == STORE_OK) {
         if ((rc = tx_before_write(m)) != STORE_OK)
             goto done;
@@ -156,8 +158,12 @@ static int copy_otpks(mig *m, const char *user_id)
     int rc = store_otpk_list(m->src, user_id, &keys, &n);
     if (rc != STORE_OK)
         return stop(m, rc, m->src, "otpk_list");
-    for (size_t i = 0; i < n && rc == STORE_OK; i += m->page) {
-        size_t chunk = n - i < m->page ? n - i : m->page;
+    for (size_t i = 0; i < n && rc == STORE_OK;) {
+        /* one store_otpk_add per device (the list is ordered by device) */
+        size_t chunk = 1;
+        while (i + chunk < n && chunk < m->page &&
+               strcmp(keys[i + chunk].device_id, keys[i].device_id) == 0)
+            chunk++;
         if ((rc = tx_before_write(m)) != STORE_OK)
             break;
         int r = store_otpk_add(m->dst, &keys[i], chunk);
@@ -172,8 +178,45 @@ static int copy_otpks(mig *m, const char *user_id)
         }
         if (rc == STORE_OK)
             rc = tx_after_write(m);
+        i += chunk;
     }
     store_prekey_array_free(keys, n);
+    return rc;
+}
+
+/* The user's device list (store_user_put leaves it implicit) and the signed
+ * prekeys of each of its devices and of the implicit device "". A target
+ * that already holds a list keeps it. The list is parsed, not verified: the
+ * source's keyserver verified it when it was stored. */
+static int copy_devices(mig *m, const store_user *u)
+{
+    devices_list l = {0};
+    int rc = copy_signed_prekeys(m, u->user_id, "");
+    if (rc != STORE_OK || !u->devices_list || u->devices_version == 0)
+        return rc;
+    if ((rc = tx_before_write(m)) != STORE_OK)
+        return rc;
+    rc = store_user_set_devices(m->dst, u->user_id, 0, u->devices_version, u->devices_list,
+                                u->devices_list_len, u->devices_sig, u->updated_at);
+    if (rc == STORE_EEXIST) {
+        rc = STORE_OK; /* the target has a list of its own */
+    } else if (rc != STORE_OK) {
+        if (fatal(rc))
+            return stop(m, rc, m->dst, "user_set_devices");
+        fprintf(m->log, "parley-admin: device list of %s not copied: %s: %s\n", u->user_id,
+                store_strerror(rc), store_last_error(m->dst));
+        rc = STORE_OK;
+    }
+    if (rc == STORE_OK)
+        rc = tx_after_write(m);
+    if (rc == STORE_OK && devices_parse(u->devices_list, u->devices_list_len, &l) != DEVICES_OK) {
+        fprintf(m->log, "parley-admin: device list of %s does not parse; only the prekeys of "
+                        "its implicit device were copied\n", u->user_id);
+        return STORE_OK;
+    }
+    for (size_t i = 0; rc == STORE_OK && i < l.n; i++)
+        rc = copy_signed_prekeys(m, u->user_id, l.dev[i].device_id);
+    devices_list_free(&l);
     return rc;
 }
 
@@ -191,7 +234,7 @@ static int copy_users(mig *m)
         if (rc == STORE_OK)
             rc = tx_after_write(m);
         if (rc == STORE_OK)
-            rc = copy_signed_prekeys(m, users[i].user_id);
+            rc = copy_devices(m, &users[i]);
         if (rc == STORE_OK)
             rc = copy_otpks(m, users[i].user_id);
     }

@@ -235,13 +235,13 @@ static void compare_stores(store_t *src, store_t *dst)
 
         const char *u = ua[i].user_id;
         store_prekey pa, pb;
-        OK(store_signed_prekey_get(src, u, &pa));
-        OK(store_signed_prekey_get(dst, u, &pb));
+        OK(store_signed_prekey_get(src, u, NULL, &pa));
+        OK(store_signed_prekey_get(dst, u, NULL, &pb));
         same_prekey(&pa, &pb, true);
         store_prekey_free(&pa);
         store_prekey_free(&pb);
-        int ra = store_signed_prekey_get_previous(src, u, &pa);
-        int rb = store_signed_prekey_get_previous(dst, u, &pb);
+        int ra = store_signed_prekey_get_previous(src, u, NULL, &pa);
+        int rb = store_signed_prekey_get_previous(dst, u, NULL, &pb);
         assert_int_equal(ra, rb);
         if (ra == STORE_OK)
             same_prekey(&pa, &pb, true);

@@ -41,6 +41,15 @@ static bson_type_t type_of(const bson_t *doc, const char *key)
     return bson_iter_init_find(&it, doc, key) ? bson_iter_type(&it) : (bson_type_t)0;
 }
 
+/* The string value of key (NULL if absent or not a string). */
+static const char *str_of(const bson_t *doc, const char *key)
+{
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_UTF8(&it))
+        return NULL;
+    return bson_iter_utf8(&it, NULL);
+}
+
 static bson_subtype_t subtype_of(const bson_t *doc, const char *key)
 {
     bson_iter_t it;
@@ -137,7 +146,9 @@ static void test_user_status_documents(void **state)
     assert_true(store_bson__user_tombstone_update(88, &up));
     assert_doc(&up, "{\"$set\": {\"status\": {\"$numberInt\": \"2\"}, \"identity_key\": "
                     "{\"$binary\": {\"base64\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
-                    " \"subType\": \"00\"}}, \"updated_at\": {\"$numberLong\": \"88\"}}}");
+                    " \"subType\": \"00\"}}, \"updated_at\": {\"$numberLong\": \"88\"},"
+                    " \"devices_version\": {\"$numberLong\": \"0\"}},"
+                    " \"$unset\": {\"devices_list\": \"\", \"devices_sig\": \"\"}}");
     bson_reinit(&f);
     assert_true(store_bson__user_groups_filter("alice", &f));
     assert_doc(&f, "{\"user_id\": \"alice\", \"chat_id\": {\"$regularExpression\":"
@@ -192,9 +203,11 @@ static void test_prekey_roundtrip(void **state)
     assert_int_equal(subtype_of(&spk, "signature"), BSON_SUBTYPE_BINARY);
     assert_int_equal(type_of(&spk, "user_id"), 0);   /* lives at the top level */
     store_prekey back;
-    assert_int_equal(store_bson__signed_prekey_from_doc(&spk, "bob", &back, err, sizeof err),
+    assert_int_equal(store_bson__signed_prekey_from_doc(&spk, "bob", "ph0ne", &back, err,
+                                                        sizeof err),
                      STORE_OK);
     assert_string_equal(back.user_id, "bob");
+    assert_string_equal(back.device_id, "ph0ne");
     assert_int_equal(back.key_id, 4000000000u);
     assert_memory_equal(back.public_key, p.public_key, STORE_KEY_LEN);
     assert_memory_equal(back.signature, p.signature, STORE_SIG_LEN);
@@ -205,8 +218,10 @@ static void test_prekey_roundtrip(void **state)
     bson_t otpk = BSON_INITIALIZER;
     assert_true(store_bson__otpk_to_doc(&p, &otpk));
     assert_int_equal(type_of(&otpk, "signature"), 0);
+    assert_string_equal(str_of(&otpk, "device_id"), ""); /* NULL device_id: the implicit "" */
     assert_int_equal(store_bson__otpk_from_doc(&otpk, &back, err, sizeof err), STORE_OK);
     assert_string_equal(back.user_id, "bob");
+    assert_string_equal(back.device_id, "");
     assert_int_equal(back.key_id, 4000000000u);
     assert_memory_equal(back.public_key, p.public_key, STORE_KEY_LEN);
     uint8_t zero[STORE_SIG_LEN] = {0};
@@ -544,7 +559,8 @@ static void test_otpk_keys_filter(void **state)
     store_prekey k[2] = { { .user_id = "alice", .key_id = 7 }, { .user_id = "alice", .key_id = 9 } };
     bson_t f = BSON_INITIALIZER;
     assert_true(store_bson__otpk_keys_filter(k, 2, &f));
-    assert_doc(&f, "{\"user_id\": \"alice\", \"key_id\": {\"$in\": [{\"$numberLong\": \"7\"},"
+    assert_doc(&f, "{\"user_id\": \"alice\", \"device_id\": \"\","
+                   " \"key_id\": {\"$in\": [{\"$numberLong\": \"7\"},"
                    " {\"$numberLong\": \"9\"}]}}");
     bson_reinit(&f);
     assert_false(store_bson__otpk_keys_filter(k, 0, &f));
@@ -656,7 +672,9 @@ static void test_update_documents(void **state)
     assert_true(store_bson__user_set_key_update(key, 55, &u));
     assert_doc(&u, "{\"$set\": {\"identity_key\": {\"$binary\": {\"base64\":"
                    " \"/wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\", \"subType\": \"00\"}},"
-                   " \"updated_at\": {\"$numberLong\": \"55\"}}}");
+                   " \"updated_at\": {\"$numberLong\": \"55\"},"
+                   " \"devices_version\": {\"$numberLong\": \"0\"}},"
+                   " \"$unset\": {\"devices_list\": \"\", \"devices_sig\": \"\"}}");
     bson_reinit(&u);
 
     store_prekey p = {.user_id = "bob", .key_id = 7, .created_at = 8};
@@ -664,7 +682,8 @@ static void test_update_documents(void **state)
     /* An update pipeline (array) with one $set stage: the old current becomes
      * previous, the new key is a literal (never read as an expression). */
     assert_doc(&u,
-               "{\"0\": {\"$set\": {\"user_id\": \"bob\", \"previous\": \"$current\","
+               "{\"0\": {\"$set\": {\"user_id\": \"bob\", \"device_id\": \"\","
+               " \"previous\": \"$current\","
                " \"current\": {\"$literal\": {\"key_id\": {\"$numberLong\": \"7\"},"
                " \"public_key\": {\"$binary\": {\"base64\":"
                " \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\", \"subType\": \"00\"}},"
@@ -699,8 +718,9 @@ static void test_index_documents(void **state)
     assert_true(store_bson__create_indexes_cmd(STORE_BSON_OTPKS, &cmd));
     assert_doc(&cmd,
                "{\"createIndexes\": \"one_time_prekeys\", \"indexes\": ["
-               " {\"key\": {\"user_id\": {\"$numberInt\": \"1\"}, \"key_id\": {\"$numberInt\": \"1\"}},"
-               "  \"name\": \"user_id_key_id\", \"unique\": true}]}");
+               " {\"key\": {\"user_id\": {\"$numberInt\": \"1\"},"
+               "  \"device_id\": {\"$numberInt\": \"1\"}, \"key_id\": {\"$numberInt\": \"1\"}},"
+               "  \"name\": \"user_device_key\", \"unique\": true}]}");
     bson_reinit(&cmd);
     assert_true(store_bson__create_indexes_cmd(STORE_BSON_USERS, &cmd));
     assert_doc(&cmd, "{\"createIndexes\": \"users\", \"indexes\": ["
@@ -713,10 +733,19 @@ static void test_index_documents(void **state)
     assert_doc(&cmd, "{\"createIndexes\": \"media\", \"indexes\": ["
                      " {\"key\": {\"expires_at\": {\"$numberInt\": \"1\"}}, \"name\": \"expires_at\"}]}");
     bson_reinit(&cmd);
-    /* chats and signed_prekeys are keyed by _id only. */
-    assert_false(store_bson__create_indexes_cmd(STORE_BSON_CHATS, &cmd));
+    assert_true(store_bson__create_indexes_cmd(STORE_BSON_LINKS, &cmd));
+    assert_doc(&cmd, "{\"createIndexes\": \"link_codes\", \"indexes\": ["
+                     " {\"key\": {\"user_id\": {\"$numberInt\": \"1\"},"
+                     "  \"expires_at\": {\"$numberInt\": \"1\"}}, \"name\": \"user_id_expires_at\"},"
+                     " {\"key\": {\"expires_at\": {\"$numberInt\": \"1\"}}, \"name\": \"expires_at\"}]}");
     bson_reinit(&cmd);
-    assert_false(store_bson__create_indexes_cmd(STORE_BSON_SIGNED_PREKEYS, &cmd));
+    /* signed_prekeys: a user's documents (one per device) are deleted together */
+    assert_true(store_bson__create_indexes_cmd(STORE_BSON_SIGNED_PREKEYS, &cmd));
+    assert_doc(&cmd, "{\"createIndexes\": \"signed_prekeys\", \"indexes\": ["
+                     " {\"key\": {\"user_id\": {\"$numberInt\": \"1\"}}, \"name\": \"user_id\"}]}");
+    bson_reinit(&cmd);
+    /* chats are keyed by _id only. */
+    assert_false(store_bson__create_indexes_cmd(STORE_BSON_CHATS, &cmd));
     bson_reinit(&cmd);
     assert_false(store_bson__create_indexes_cmd(STORE_BSON_INVITES, &cmd));
     bson_destroy(&cmd);
@@ -724,8 +753,119 @@ static void test_index_documents(void **state)
     size_t n = 0;
     while (store_bson__collections[n])
         n++;
-    assert_int_equal(n, 8);
+    assert_int_equal(n, 9);
     assert_string_equal(store_bson__collections[7], "invites");
+    assert_string_equal(store_bson__collections[8], "link_codes");
+    static const char *const obsolete[] = STORE_BSON_OBSOLETE_INDEXES;
+    assert_string_equal(obsolete[0], "one_time_prekeys");
+    assert_string_equal(obsolete[1], "user_id_key_id");
+    assert_null(obsolete[2]);
+}
+
+/* Schema 3: the device list on the user document, its compare-and-set,
+ * documents without it (schema 2) read as the implicit list, prekeys per
+ * device, link codes. */
+static void test_device_documents(void **state)
+{
+    (void)state;
+    char err[128] = "";
+    uint8_t list[5] = {'l', 'i', 's', 't', '\n'}, sig[STORE_SIG_LEN];
+    fill(sig, sizeof sig, 3);
+    store_user u = {.user_id = "alice", .created_at = 1, .updated_at = 2}, back;
+    bson_t doc = BSON_INITIALIZER, f = BSON_INITIALIZER, up = BSON_INITIALIZER;
+
+    /* a schema 2 document: implicit */
+    assert_true(store_bson__user_to_doc(&u, &doc));
+    assert_int_equal(store_bson__user_from_doc(&doc, &back, err, sizeof err), STORE_OK);
+    assert_int_equal(back.devices_version, 0);
+    assert_null(back.devices_list);
+    store_user_free(&back);
+    /* with a list */
+    BSON_APPEND_INT64(&doc, "devices_version", 4);
+    BSON_APPEND_BINARY(&doc, "devices_list", BSON_SUBTYPE_BINARY, list, sizeof list);
+    BSON_APPEND_BINARY(&doc, "devices_sig", BSON_SUBTYPE_BINARY, sig, sizeof sig);
+    assert_int_equal(store_bson__user_from_doc(&doc, &back, err, sizeof err), STORE_OK);
+    assert_int_equal(back.devices_version, 4);
+    assert_int_equal(back.devices_list_len, sizeof list);
+    assert_memory_equal(back.devices_list, list, sizeof list);
+    assert_memory_equal(back.devices_sig, sig, sizeof sig);
+    store_user_free(&back);
+    /* a list without its signature is corrupt */
+    bson_reinit(&doc);
+    assert_true(store_bson__user_to_doc(&u, &doc));
+    BSON_APPEND_BINARY(&doc, "devices_list", BSON_SUBTYPE_BINARY, list, sizeof list);
+    assert_int_equal(store_bson__user_from_doc(&doc, &back, err, sizeof err), STORE_EIO);
+    assert_non_null(strstr(err, "devices_sig"));
+
+    /* compare-and-set from the implicit list: documents without the field match */
+    assert_true(store_bson__user_devices_query("alice", 0, 1, list, sizeof list, sig, 9, &f, &up));
+    assert_doc(&f, "{\"_id\": \"alice\", \"status\": {\"$ne\": {\"$numberInt\": \"2\"}},"
+                   " \"devices_version\": {\"$in\": [{\"$numberLong\": \"0\"}, null]}}");
+    bson_reinit(&f);
+    bson_reinit(&up);
+    assert_true(store_bson__user_devices_query("alice", 3, 4, list, sizeof list, sig, 9, &f, &up));
+    assert_doc(&f, "{\"_id\": \"alice\", \"status\": {\"$ne\": {\"$numberInt\": \"2\"}},"
+                   " \"devices_version\": {\"$numberLong\": \"3\"}}");
+    assert_int_equal(type_of(&up, "$set"), BSON_TYPE_DOCUMENT);
+    bson_reinit(&f);
+    bson_reinit(&up);
+    /* not above the expected version, or no list: nothing to build */
+    assert_false(store_bson__user_devices_query("alice", 4, 4, list, sizeof list, sig, 9, &f, &up));
+    bson_reinit(&f);
+    bson_reinit(&up);
+    assert_false(store_bson__user_devices_query("alice", 0, 1, NULL, 0, sig, 9, &f, &up));
+
+    /* signed prekey documents: the implicit device keeps schema 2's _id */
+    char id[600];
+    assert_true(store_bson__spk_doc_id("bob", "", id, sizeof id));
+    assert_string_equal(id, "bob");
+    assert_true(store_bson__spk_doc_id("bob", NULL, id, sizeof id));
+    assert_string_equal(id, "bob");
+    assert_true(store_bson__spk_doc_id("bob", "lap-1", id, sizeof id));
+    assert_string_equal(id, "bob/lap-1");
+    assert_false(store_bson__spk_doc_id("bob", "lap-1", id, 5));
+    assert_false(store_bson__spk_doc_id("", "x", id, sizeof id));
+    bson_reinit(&f);
+    assert_true(store_bson__otpk_device_filter("bob", "lap-1", &f));
+    assert_doc(&f, "{\"user_id\": \"bob\", \"device_id\": \"lap-1\"}");
+    /* a one-time prekey of schema 2 (no device_id) is the implicit device's */
+    bson_reinit(&doc);
+    store_prekey p = {.user_id = "bob", .key_id = 3, .created_at = 4}, pb;
+    assert_true(store_bson__otpk_to_doc(&p, &doc));
+    bson_t old = BSON_INITIALIZER;
+    bson_copy_to_excluding_noinit(&doc, &old, "device_id", NULL);
+    assert_int_equal(store_bson__otpk_from_doc(&old, &pb, err, sizeof err), STORE_OK);
+    assert_string_equal(pb.device_id, "");
+    store_prekey_free(&pb);
+    bson_destroy(&old);
+
+    /* link codes */
+    store_link l = {.code = "ABCD-EFGH", .user_id = "bob", .device_id = "lap", .name = "my laptop",
+                    .created_at = 10, .expires_at = 20}, lb;
+    fill(l.device_key, sizeof l.device_key, 5);
+    bson_reinit(&doc);
+    assert_true(store_bson__link_to_doc(&l, &doc));
+    assert_string_equal(str_of(&doc, "_id"), "ABCD-EFGH");
+    assert_int_equal(store_bson__link_from_doc(&doc, &lb, err, sizeof err), STORE_OK);
+    assert_string_equal(lb.code, "ABCD-EFGH");
+    assert_string_equal(lb.user_id, "bob");
+    assert_string_equal(lb.device_id, "lap");
+    assert_string_equal(lb.name, "my laptop");
+    assert_memory_equal(lb.device_key, l.device_key, STORE_KEY_LEN);
+    assert_int_equal(lb.expires_at, 20);
+    store_link_free(&lb);
+    l.device_id = NULL;
+    bson_reinit(&doc);
+    assert_false(store_bson__link_to_doc(&l, &doc));
+    bson_reinit(&f);
+    assert_true(store_bson__link_count_filter("bob", 15, &f));
+    assert_doc(&f, "{\"user_id\": \"bob\", \"expires_at\": {\"$gt\": {\"$numberLong\": \"15\"}}}");
+    bson_reinit(&f);
+    assert_true(store_bson__links_expired_filter(15, &f));
+    assert_doc(&f, "{\"expires_at\": {\"$lte\": {\"$numberLong\": \"15\"}}}");
+    bson_destroy(&doc);
+    bson_destroy(&f);
+    bson_destroy(&up);
 }
 
 int main(void)
@@ -749,6 +889,7 @@ int main(void)
         cmocka_unit_test(test_index_documents),
         cmocka_unit_test(test_append_run_documents),
         cmocka_unit_test(test_otpk_keys_filter),
+        cmocka_unit_test(test_device_documents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

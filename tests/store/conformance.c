@@ -231,9 +231,9 @@ static void test_signed_prekeys(void **state)
 
     memset(p.public_key, 0x11, STORE_KEY_LEN);
     memset(p.signature, 0x22, STORE_SIG_LEN);
-    ASSERT_RC(store_signed_prekey_get(s, "alice", &got), STORE_ENOTFOUND);
+    ASSERT_RC(store_signed_prekey_get(s, "alice", NULL, &got), STORE_ENOTFOUND);
     ASSERT_RC(store_signed_prekey_put(s, &p), STORE_OK);
-    ASSERT_RC(store_signed_prekey_get(s, "alice", &got), STORE_OK);
+    ASSERT_RC(store_signed_prekey_get(s, "alice", NULL, &got), STORE_OK);
     assert_string_equal(got.user_id, "alice");
     assert_int_equal(got.key_id, 7);
     assert_memory_equal(got.public_key, p.public_key, STORE_KEY_LEN);
@@ -247,7 +247,7 @@ static void test_signed_prekeys(void **state)
         memset(p.public_key, (int)id, STORE_KEY_LEN);
         ASSERT_RC(store_signed_prekey_put(s, &p), STORE_OK);
     }
-    ASSERT_RC(store_signed_prekey_get(s, "alice", &got), STORE_OK);
+    ASSERT_RC(store_signed_prekey_get(s, "alice", NULL, &got), STORE_OK);
     assert_int_equal(got.key_id, 9);
     assert_int_equal(got.public_key[0], 9);
     store_prekey_free(&got);
@@ -266,37 +266,37 @@ static void test_otpk(void **state)
         memset(keys[i].public_key, 50 - i * 10, STORE_KEY_LEN);
         keys[i].created_at = 1;
     }
-    ASSERT_RC(store_otpk_count(s, "alice", &count), STORE_OK);
+    ASSERT_RC(store_otpk_count(s, "alice", NULL, &count), STORE_OK);
     assert_int_equal(count, 0);
-    ASSERT_RC(store_otpk_pop(s, "alice", &got), STORE_ENOTFOUND);
+    ASSERT_RC(store_otpk_pop(s, "alice", NULL, &got), STORE_ENOTFOUND);
     ASSERT_RC(store_otpk_add(s, keys, 5), STORE_OK);
-    ASSERT_RC(store_otpk_count(s, "alice", &count), STORE_OK);
+    ASSERT_RC(store_otpk_count(s, "alice", NULL, &count), STORE_OK);
     assert_int_equal(count, 5);
     /* a batch with one existing key_id adds nothing */
     keys[0].key_id = 60;
     ASSERT_RC(store_otpk_add(s, keys, 2), STORE_EEXIST);
-    ASSERT_RC(store_otpk_count(s, "alice", &count), STORE_OK);
+    ASSERT_RC(store_otpk_count(s, "alice", NULL, &count), STORE_OK);
     assert_int_equal(count, 5);
     ASSERT_RC(store_otpk_add(s, keys, 0), STORE_OK);
 
     /* lowest key_id first */
-    ASSERT_RC(store_otpk_pop(s, "alice", &got), STORE_OK);
+    ASSERT_RC(store_otpk_pop(s, "alice", NULL, &got), STORE_OK);
     assert_string_equal(got.user_id, "alice");
     assert_int_equal(got.key_id, 10);
     assert_int_equal(got.public_key[0], 10);
     store_prekey_free(&got);
-    ASSERT_RC(store_otpk_pop(s, "alice", &got), STORE_OK);
+    ASSERT_RC(store_otpk_pop(s, "alice", NULL, &got), STORE_OK);
     assert_int_equal(got.key_id, 20);
     store_prekey_free(&got);
-    ASSERT_RC(store_otpk_count(s, "alice", &count), STORE_OK);
+    ASSERT_RC(store_otpk_count(s, "alice", NULL, &count), STORE_OK);
     assert_int_equal(count, 3);
-    ASSERT_RC(store_otpk_count(s, "bob", &count), STORE_OK);
+    ASSERT_RC(store_otpk_count(s, "bob", NULL, &count), STORE_OK);
     assert_int_equal(count, 0);
 
     ASSERT_RC(store_otpk_clear(s, "alice"), STORE_OK);
-    ASSERT_RC(store_otpk_count(s, "alice", &count), STORE_OK);
+    ASSERT_RC(store_otpk_count(s, "alice", NULL, &count), STORE_OK);
     assert_int_equal(count, 0);
-    ASSERT_RC(store_otpk_pop(s, "alice", &got), STORE_ENOTFOUND);
+    ASSERT_RC(store_otpk_pop(s, "alice", NULL, &got), STORE_ENOTFOUND);
     assert_null(got.user_id);
 }
 
@@ -323,7 +323,7 @@ static void *pop_thread(void *arg)
         p->err = -1;
         return NULL;
     }
-    while ((rc = store_otpk_pop(s, "alice", &k)) == STORE_OK) {
+    while ((rc = store_otpk_pop(s, "alice", NULL, &k)) == STORE_OK) {
         if (p->n < POP_KEYS)
             p->got[p->n++] = k.key_id;
         store_prekey_free(&k);
@@ -375,7 +375,7 @@ static void test_otpk_concurrent_pop(void **state)
         total += pp[t].n;
     }
     assert_int_equal(total, POP_KEYS);
-    ASSERT_RC(store_otpk_count(s, "alice", &count), STORE_OK);
+    ASSERT_RC(store_otpk_count(s, "alice", NULL, &count), STORE_OK);
     assert_int_equal(count, 0);
     free(keys);
     free(pp);
@@ -911,7 +911,8 @@ static void test_sqlite_schema_and_options(void **state)
     assert_int_equal(store_open(st->uri, NULL, &x), STORE_EIO);
     assert_null(x);
     assert_non_null(strstr(store_last_error(NULL), "newer"));
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+    snprintf(uri, sizeof uri, "PRAGMA user_version = %d", STORE_SQLITE_SCHEMA_VERSION);
+    assert_int_equal(sqlite3_exec(db, uri, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(store_open(st->uri, NULL, &st->s), STORE_OK);
 }
@@ -978,16 +979,16 @@ static void test_enumeration(void **state)
     assert_int_equal(keys[0].key_id, 10);
     assert_int_equal(keys[2].key_id, 30);
     store_prekey_array_free(keys, n);
-    ASSERT_RC(store_otpk_count(s, "alice", &n), STORE_OK);
+    ASSERT_RC(store_otpk_count(s, "alice", NULL, &n), STORE_OK);
     assert_int_equal(n, 3);
 
     /* the previous signed prekey is kept until replaced again */
-    ASSERT_RC(store_signed_prekey_get_previous(s, "alice", &got), STORE_ENOTFOUND);
+    ASSERT_RC(store_signed_prekey_get_previous(s, "alice", NULL, &got), STORE_ENOTFOUND);
     for (uint32_t k = 1; k <= 3; k++) {
         spk.key_id = k;
         ASSERT_RC(store_signed_prekey_put(s, &spk), STORE_OK);
     }
-    ASSERT_RC(store_signed_prekey_get_previous(s, "alice", &got), STORE_OK);
+    ASSERT_RC(store_signed_prekey_get_previous(s, "alice", NULL, &got), STORE_OK);
     assert_int_equal(got.key_id, 2);
     store_prekey_free(&got);
 
@@ -1073,17 +1074,17 @@ static void test_bad_input(void **state)
     ASSERT_RC(store_users_changed_since(s, 0, NULL, &cnt), STORE_EINVAL);
 
     ASSERT_RC(store_signed_prekey_put(s, &pk), STORE_EINVAL);
-    ASSERT_RC(store_signed_prekey_get(s, "", &pg), STORE_EINVAL);
+    ASSERT_RC(store_signed_prekey_get(s, "", NULL, &pg), STORE_EINVAL);
     ASSERT_RC(store_otpk_add(s, NULL, 3), STORE_EINVAL);
     ASSERT_RC(store_otpk_add(s, &pk, 1), STORE_EINVAL);
-    ASSERT_RC(store_otpk_pop(s, NULL, &pg), STORE_EINVAL);
-    ASSERT_RC(store_otpk_count(s, "a", NULL), STORE_EINVAL);
+    ASSERT_RC(store_otpk_pop(s, NULL, NULL, &pg), STORE_EINVAL);
+    ASSERT_RC(store_otpk_count(s, "a", NULL, NULL), STORE_EINVAL);
     ASSERT_RC(store_otpk_clear(s, ""), STORE_EINVAL);
     {
         store_prekey two[2] = { { .user_id = "a", .key_id = 1 }, { .user_id = "b", .key_id = 2 } };
         size_t k = 9;
         ASSERT_RC(store_otpk_add(s, two, 2), STORE_EINVAL);  /* mixed users */
-        ASSERT_RC(store_otpk_count(s, "a", &k), STORE_OK);
+        ASSERT_RC(store_otpk_count(s, "a", NULL, &k), STORE_OK);
         assert_int_equal(k, 0);
     }
 
@@ -1216,6 +1217,8 @@ int main(int argc, char **argv)
         all[n++] = conf_seq_tests[i];
     for (size_t i = 0; i < conf_users_tests_n && n < sizeof all / sizeof all[0]; i++)
         all[n++] = conf_users_tests[i];
+    for (size_t i = 0; i < conf_devices_tests_n && n < sizeof all / sizeof all[0]; i++)
+        all[n++] = conf_devices_tests[i];
     rc = _cmocka_run_group_tests(conf_is_sqlite ? "store_conformance_sqlite"
                                                 : "store_conformance_mongo",
                                  all, n, NULL, NULL);

@@ -57,6 +57,11 @@ int conf_crash_child(const char *uri, const char *ackfile);
 extern const struct CMUnitTest conf_users_tests[];
 extern const size_t conf_users_tests_n;
 
+/* Linked devices (conformance_devices.c): device lists, prekeys per device,
+ * link codes, the SQLite migration from schema 2. */
+extern const struct CMUnitTest conf_devices_tests[];
+extern const size_t conf_devices_tests_n;
+
 /* Sequencer tests (conformance_seq.c) and their multi-process child
  * ("store_conformance append-child URI ID OUTFILE"). */
 extern const struct CMUnitTest conf_seq_tests[];
