@@ -1,7 +1,9 @@
 /*
- * devlist.h - the signed device list of an account, as text (a leaf: no
- * parley_client, no store). Canonical form, signed verbatim by the account
- * key (docs/protocol.md, "Linked devices"):
+ * devlist.h - the signed device list of an account as libparley holds it
+ * (a fixed-size value: cached, copied, compared), over common/devices.h,
+ * which parses, builds and verifies the text for every component (a leaf:
+ * no parley_client, no store). Canonical form, signed verbatim by the
+ * account key (docs/protocol.md):
  *
  *   "parley-devices-v1\n" user "\n" version "\n"
  *   *( device_id " " base64url(device_key) " " added_at_ms " " name "\n" )
@@ -24,9 +26,6 @@
 #define DEVLIST_MAX 32        /* entries a client accepts (the keyserver's limit is lower) */
 #define DEVLIST_ID_MAX 32
 #define DEVLIST_NAME_MAX 32
-#define DEVLIST_DOMAIN "parley-devices-v1\n"
-#define DEVLIST_TEXT_MAX (sizeof DEVLIST_DOMAIN + 65 + 21 + \
-                          DEVLIST_MAX * (DEVLIST_ID_MAX + 44 + 21 + DEVLIST_NAME_MAX + 3))
 
 typedef struct {
     char id[DEVLIST_ID_MAX + 1];
