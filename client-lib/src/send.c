@@ -360,7 +360,12 @@ static int group_send(parley_client *c, const char *chat_id, void *vct, const ch
         goto done;
     /* Hand our chain to every member who lacks it. */
     for (size_t i = 0; i < n; i++) {
-        int has = skeys__has_chain(c, chat_id, members[i], d.chain_id);
+        /* Who holds our chain is recorded per device set: a member's new
+         * device (or one of ours) is a new list version, so it gets the key. */
+        char holder[IDS_USER_MAX + 48];
+        snprintf(holder, sizeof holder, "%s@%llu@%llu", members[i],
+                 (unsigned long long)tgs[i].v.devices, (unsigned long long)tgs[i].v.own_devices);
+        int has = skeys__has_chain(c, chat_id, holder, d.chain_id);
         if (has < 0) {
             ret = util__store_fail(c);
             goto done;
@@ -381,7 +386,7 @@ static int group_send(parley_client *c, const char *chat_id, void *vct, const ch
         ret = queue_pairwise(c, members[i], &tgs[i], &kc, NULL, NULL);
         if (ret != PARLEY_OK)
             goto done;
-        if (skeys__set_chain(c, chat_id, members[i], d.chain_id) != 0) {
+        if (skeys__set_chain(c, chat_id, holder, d.chain_id) != 0) {
             ret = util__store_fail(c);
             goto done;
         }
