@@ -11,6 +11,7 @@
  *   API and drivers
  *     group_api.c  parley_group_*: blocking group management requests
  *     client.c     parley_open/close/set_callbacks
+ *     device_api.c linked devices: parley_link, parley_devices*, approve, remove
  *     account.c    registration, identity rotation, safety numbers
  *     loop.c       the MQTT connection state machine, parley_poll, the
  *                  blocking helpers (loop__call, parley_flush/sync)
@@ -26,7 +27,8 @@
  *     members.c    each group's members, kept locally (GroupInfo, SYSTEM events)
  *     skeys.c      Sender Keys glue: own chains, distributions, group decrypt
  *   end-to-end keys
- *     pairwise.c   pairwise sessions: X3DH start, Double Ratchet encrypt/decrypt
+ *     pairwise.c   pairwise sessions per (user, device): X3DH, Double Ratchet, Fanout entries
+ *     devices.c    device lists: fetch, verify (pinned account key), cache, events
  *     prekeys.c    signed and one-time prekeys: generation, upload, rotation
  *     trust.c      contact identity keys: pinning, keyserver checks
  *     identity.c   this home's identity, client id and tokens
@@ -36,7 +38,8 @@
  *     history.c    local-state queries: chats, history, sent status
  *     link.c       the MQTT link as modules see it: state, publish, subscribe
  *     util.c       clocks, errors, topics, events to the application
- *   leaves: conn.c (Paho MQTTAsync), lstore.c (SQLite), ksclient.c
+ *   leaves: devlist.c (the signed list as a value, over common/devices.c),
+ *     conn.c (Paho MQTTAsync), lstore.c (SQLite), ksclient.c
  *     (keyserver HTTP), transport.c (URL schemes, TLS trust, the TLS
  *     probe), crypto/ (the end-to-end core)
  */
