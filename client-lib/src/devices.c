@@ -316,7 +316,7 @@ done:
 int devices__ensure_own(parley_client *c)
 {
     devlist own;
-    if (!c->has_identity || !c->primary || c->transient)
+    if (!c->has_identity || !c->primary)
         return PARLEY_OK;
     int had = devices__cached(c, c->user, &own, NULL);
     if (had < 0)
