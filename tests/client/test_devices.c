@@ -600,6 +600,72 @@ static void late_device_skips_and_removed_device_is_dropped(void **state)
     parley__v1__envelope__free_unpacked(e, NULL);
 }
 
+/* The receipts as the broker sends them, through dispatch (the one place
+ * receipts are handled): REJECTED stale_devices re-encrypts the message to
+ * the new list under the same client message id and keeps it queued; a READ
+ * with by = ourselves (another device read) moves this device's cursor. */
+static void receipts_stale_devices_and_read_by_self(void **state)
+{
+    fixture *f = *state;
+    home *alice = new_home(f, "alice", NULL);
+    home *b1 = new_home(f, "bob", NULL);
+    home *b2 = new_home(f, "bob", b1);
+    home *one[] = {b1};
+    publish(one, 1, 1, NULL);
+    Parley__V1__Envelope *e = send_one(alice, "bob", "hi", 1, NULL);
+    home *both[] = {b1, b2};
+    publish(both, 2, 2, NULL);
+
+    Parley__V1__Receipt r = PARLEY__V1__RECEIPT__INIT;
+    r.status = PARLEY__V1__RECEIPT_STATUS__REJECTED;
+    r.chat_id = e->chat_id;
+    r.client_msg_id = e->client_msg_id;
+    r.error = "stale_devices";
+    r.error_message = "the device list of bob changed";
+    uint8_t buf[512];
+    size_t n = parley__v1__receipt__pack(&r, buf);
+    assert_int_equal(dispatch__message(alice->c, "parley/u/alice/receipts", buf, n), 0);
+    assert_int_equal(parley_outbox_count(alice->c), 1); /* still queued, re-encrypted */
+    packed p = {0};
+    assert_int_equal(lstore_outbox_get(alice->c->store, e->client_msg_id, grab, &p), 1);
+    Parley__V1__Envelope *again = parley__v1__envelope__unpack(NULL, p.len, p.env);
+    free(p.env);
+    assert_int_equal(again->devices_version, 2);
+    assert_int_equal(fanout_entries(again), 2);
+    parley__v1__envelope__free_unpacked(again, NULL);
+    /* Any other refusal drops it. */
+    r.error = "malformed";
+    n = parley__v1__receipt__pack(&r, buf);
+    assert_int_equal(dispatch__message(alice->c, "parley/u/alice/receipts", buf, n), 0);
+    assert_int_equal(parley_outbox_count(alice->c), 0);
+
+    /* b2 read the chat up to 5: b1 follows (never backwards). */
+    lstore_chat ch;
+    assert_int_equal(lstore_chat_ensure(b1->c->store, e->chat_id, 1, "alice"), 0);
+    Parley__V1__Receipt rd = PARLEY__V1__RECEIPT__INIT;
+    rd.status = PARLEY__V1__RECEIPT_STATUS__READ;
+    rd.chat_id = e->chat_id;
+    rd.seq = 5;
+    rd.by = "bob";
+    n = parley__v1__receipt__pack(&rd, buf);
+    assert_int_equal(dispatch__message(b1->c, "parley/u/bob/receipts", buf, n), 0);
+    assert_int_equal(lstore_chat_get(b1->c->store, e->chat_id, &ch), 1);
+    assert_int_equal(ch.read_seq, 5);
+    rd.seq = 3;
+    n = parley__v1__receipt__pack(&rd, buf);
+    assert_int_equal(dispatch__message(b1->c, "parley/u/bob/receipts", buf, n), 0);
+    assert_int_equal(lstore_chat_get(b1->c->store, e->chat_id, &ch), 1);
+    assert_int_equal(ch.read_seq, 5);
+    /* alice's read is alice's, not bob's. */
+    rd.seq = 9;
+    rd.by = "alice";
+    n = parley__v1__receipt__pack(&rd, buf);
+    assert_int_equal(dispatch__message(b1->c, "parley/u/bob/receipts", buf, n), 0);
+    assert_int_equal(lstore_chat_get(b1->c->store, e->chat_id, &ch), 1);
+    assert_int_equal(ch.read_seq, 5);
+    parley__v1__envelope__free_unpacked(e, NULL);
+}
+
 /* A list not signed by the pinned account key is ignored and reported; the
  * one in use stays. */
 static void forged_list_is_ignored(void **state)
@@ -637,6 +703,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(late_device_skips_and_removed_device_is_dropped, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(forged_list_is_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(receipts_stale_devices_and_read_by_self, setup, teardown),
     };
     if (sodium_init() < 0)
         return 1;
