@@ -379,11 +379,13 @@ static int teardown(void **state)
 typedef struct {
     uint8_t *env;
     size_t len;
+    int group; /* queued for a group topic */
 } packed;
 
 static void grab(void *ud, const lstore_outbox *o)
 {
     packed *p = ud;
+    p->group = strncmp(o->topic, "parley/g/", 9) == 0;
     p->env = malloc(o->body_len);
     memcpy(p->env, o->body, o->body_len);
     p->len = o->body_len;
@@ -600,6 +602,116 @@ static void late_device_skips_and_removed_device_is_dropped(void **state)
     parley__v1__envelope__free_unpacked(e, NULL);
 }
 
+/* ---- groups ------------------------------------------------------------- */
+
+#define GROUP "g:AAAAAAAAAAAAAAAAAAAAAA"
+
+static void set_members(home *h, const char *a, const char *b)
+{
+    Parley__V1__GroupInfo gi = PARLEY__V1__GROUP_INFO__INIT;
+    Parley__V1__GroupMember gm[2], *gmp[2];
+    const char *who[] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        gm[i] = (Parley__V1__GroupMember)PARLEY__V1__GROUP_MEMBER__INIT;
+        gm[i].user_id = (char *)who[i];
+        gmp[i] = &gm[i];
+    }
+    gi.chat_id = GROUP;
+    gi.name = "team";
+    gi.last_seq = 1;
+    gi.members = gmp;
+    gi.n_members = 2;
+    assert_int_equal(members__set(h->c, &gi), PARLEY_OK);
+}
+
+typedef struct {
+    packed e[8];
+    int n;
+} queued;
+
+static int collect_queued(void *ud, const lstore_outbox *o)
+{
+    queued *q = ud;
+    assert_true(q->n < 8);
+    grab(&q->e[q->n++], o);
+    return 0;
+}
+
+/* Everything from's outbox holds, stamped, delivered to every home of to
+ * (in queue order: key distributions first), then the outbox emptied. */
+static void deliver_queued(home *from, home **to, int nto, uint64_t *seq)
+{
+    queued q = {.n = 0};
+    assert_int_equal(lstore_outbox_each(from->c->store, INT64_MAX, collect_queued, &q), 0);
+    for (int i = 0; i < q.n; i++) {
+        Parley__V1__Envelope *e = parley__v1__envelope__unpack(NULL, q.e[i].len, q.e[i].env);
+        free(q.e[i].env);
+        assert_non_null(e);
+        assert_int_equal(lstore_outbox_del(from->c->store, e->client_msg_id), 0);
+        /* The topic says which chat: a pairwise envelope is a direct chat. */
+        char chat[IDS_CHAT_MAX + 1];
+        int group = q.e[i].group;
+        if (group)
+            snprintf(chat, sizeof chat, "%s", GROUP);
+        else
+            assert_true(ids_direct_chat(from->c->user, strcmp(from->c->user, "alice") ? "alice"
+                                                                                     : "bob",
+                                        chat, sizeof chat));
+        e->chat_id = strdup(chat);
+        e->seq = ++*seq;
+        e->sender = strdup(from->c->user);
+        e->sender_device = strdup(from->c->device_id);
+        char sid[IDS_SERVER_ID_LEN + 1];
+        ids_random(sid);
+        e->server_id = strdup(sid);
+        e->server_ts = clock_now_ms();
+        e->kind = PARLEY__V1__ENVELOPE_KIND__CHAT;
+        for (int j = 0; j < nto; j++) {
+            assert_int_equal(lstore_chat_ensure(to[j]->c->store, chat, group ? 2 : 1, ""), 0);
+            assert_int_equal(deliver__envelope(to[j]->c, e, 1), 0);
+        }
+        parley__v1__envelope__free_unpacked(e, NULL);
+    }
+}
+
+/* A group whose members have several devices: the sender key reaches every
+ * device of the other member and the sender's other device; a removal on
+ * bob's side makes alice start a new chain that the removed device lacks. */
+static void group_with_several_devices(void **state)
+{
+    fixture *f = *state;
+    uint64_t seq = 1;
+    home *a1 = new_home(f, "alice", NULL);
+    home *a2 = new_home(f, "alice", a1);
+    home *b1 = new_home(f, "bob", NULL);
+    home *b2 = new_home(f, "bob", b1);
+    home *alice[] = {a1, a2}, *bob[] = {b1, b2};
+    publish(alice, 2, 2, NULL);
+    publish(bob, 2, 2, NULL);
+    set_members(a1, "alice", "bob");
+
+    assert_int_equal(parley_send_text(a1->c, GROUP, "hello group", NULL), PARLEY_OK);
+    home *others[] = {b1, b2, a2};
+    deliver_queued(a1, others, 3, &seq);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(others[i]->messages, 1);
+        assert_string_equal(others[i]->last_text, "hello group");
+        assert_int_equal(others[i]->undecryptable, 0);
+    }
+    assert_int_equal(a2->own, 1);
+
+    /* bob removes b2: alice's next list fetch drops it, and her chain. */
+    publish(bob, 1, 3, NULL);
+    devlist l;
+    assert_int_equal(devices__refresh(a1->c, "bob", &l), PARLEY_OK);
+    assert_int_equal(parley_send_text(a1->c, GROUP, "after the removal", NULL), PARLEY_OK);
+    deliver_queued(a1, others, 3, &seq);
+    assert_string_equal(b1->last_text, "after the removal");
+    assert_string_equal(a2->last_text, "after the removal");
+    assert_int_equal(b2->messages, 1); /* the new chain never reached it */
+    assert_string_equal(b2->last_text, "hello group");
+}
+
 /* The receipts as the broker sends them, through dispatch (the one place
  * receipts are handled): REJECTED stale_devices re-encrypts the message to
  * the new list under the same client message id and keeps it queued; a READ
@@ -704,6 +816,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(forged_list_is_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(receipts_stale_devices_and_read_by_self, setup, teardown),
+        cmocka_unit_test_setup_teardown(group_with_several_devices, setup, teardown),
     };
     if (sodium_init() < 0)
         return 1;
