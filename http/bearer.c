@@ -3,6 +3,8 @@
  */
 #include "bearer.h"
 
+#include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -55,12 +57,40 @@ int http_bearer_check(store_t *st, const char *authorization, token_audience aud
         return result(out, HTTP_BEARER_ESTORE, "store unavailable", "other");
     }
     store_user_status status = u.status;
-    trc = token_verify(token, audience, claims.user_id, NULL, now, u.identity_key, NULL);
-    store_user_free(&u);
     if (status == STORE_USER_DELETED) { /* its key is zeros: no token verifies */
+        store_user_free(&u);
         out->error = "user_deleted";
         return result(out, HTTP_BEARER_EREFUSED, "this user was deleted", "user_deleted");
     }
+    /* the device list: the stored one is verified again (the store is not
+     * trusted to hold only what the keyserver checked) */
+    devices_list l = {0};
+    const devices_entry *dev = NULL;
+    int drc = u.devices_list ? devices_verify(u.devices_list, u.devices_list_len, u.devices_sig,
+                                              u.identity_key, claims.user_id, DEVICES_MAX_LIMIT,
+                                              &l)
+                             : devices_implicit(claims.user_id, u.identity_key, &l);
+    if (drc != DEVICES_OK) {
+        store_user_free(&u);
+        if (drc == DEVICES_ENOMEM) {
+            out->store_rc = STORE_ENOMEM;
+            return result(out, HTTP_BEARER_ESTORE, "out of memory", "other");
+        }
+        return result(out, HTTP_BEARER_EDEVICE, "the stored device list does not verify",
+                      "unknown_device");
+    }
+    trc = devices_token_verify(&l, token, audience, claims.user_id, NULL, now, NULL, &dev);
+    if (trc == TOKEN_OK) {
+        snprintf(out->device_id, sizeof out->device_id, "%s", dev->device_id);
+        out->primary = sodium_memcmp(dev->key, u.identity_key, DEVICES_KEY_LEN) == 0;
+        out->devices_version = l.version;
+    }
+    devices_list_free(&l);
+    store_user_free(&u);
+    if (trc == TOKEN_EDEVICE)
+        return result(out, HTTP_BEARER_EDEVICE,
+                      "the token's client id names no device of this user's device list",
+                      "unknown_device");
     if (trc != TOKEN_OK)
         return result(out, HTTP_BEARER_EINVALID, token_strerror(trc), token_label(trc));
     if (status != STORE_USER_ACTIVE) {

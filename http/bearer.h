@@ -2,8 +2,10 @@
  * bearer.h - "Authorization: Bearer <token>" for the HTTP services
  * (docs/protocol.md "Tokens"): the token is parsed to find its user, its
  * audience is checked before any store read, then it is verified
- * (signature, audience, lifetime) against the identity key the store holds
- * for that user. Shared by the keyserver (audience "keyserver") and the
+ * (signature, audience, lifetime) against the key of the device its client
+ * id names in the user's device list (common/devices.h; for an implicit
+ * list, the account key whatever the client id). A device not in the list
+ * (removed, or never added) is HTTP_BEARER_EDEVICE: 401 unknown_device. Shared by the keyserver (audience "keyserver") and the
  * media gateway (audience "media"). The user record is read from the store
  * on every request, so a user disabled or deleted with parley-admin is
  * refused from its next request on (403 user_disabled / user_deleted).
@@ -11,6 +13,7 @@
 #ifndef PARLEY_HTTP_BEARER_H
 #define PARLEY_HTTP_BEARER_H
 
+#include "devices.h"
 #include "ids.h"
 #include "store.h"
 #include "token.h"
@@ -26,15 +29,21 @@ typedef enum {
     HTTP_BEARER_EREFUSED = -5,   /* a valid token of a disabled or deleted user: the reply
                                     is 403 with error = out->error ("user_disabled",
                                     "user_deleted") */
+    HTTP_BEARER_EDEVICE = -6,    /* a well-formed token of a device not in the user's list,
+                                    or the stored list does not verify: 401 unknown_device */
 } http_bearer_rc;
 
 typedef struct {
     char user_id[IDS_USER_MAX + 1];  /* the authenticated user (HTTP_BEARER_OK) */
+    char device_id[DEVICES_ID_MAX + 1]; /* its device ("" for an implicit list) */
+    bool primary;                    /* the device's key is the account key */
+    uint64_t devices_version;        /* the user's list version (0 = implicit) */
     const char *reason;              /* human text (static), the 401 message */
     const char *label;               /* metrics label (static): "missing", "malformed",
                                         "wrong_user", "wrong_audience", "expired",
                                         "lifetime", "signature", "unknown_user",
-                                        "user_disabled", "user_deleted", "other" */
+                                        "user_disabled", "user_deleted", "unknown_device",
+                                        "other" */
     const char *error;               /* HTTP_BEARER_EREFUSED: the JSON error code (static) */
     int store_rc;                    /* HTTP_BEARER_ESTORE: the store_rc */
 } http_bearer_result;

@@ -4,6 +4,7 @@
 #include "service.h"
 
 #include "bearer.h"
+#include "devices.h"
 #include "guard.h"
 #include "ids.h"
 #include "listen.h"
@@ -40,6 +41,8 @@ struct http_request {
     char method[METHOD_MAX + 1];
     char arg[ARG_MAX + 1];
     char user[IDS_USER_MAX + 1];
+    char device[DEVICES_ID_MAX + 1];  /* the token's device ("" for an implicit list) */
+    bool primary;                     /* ... whose key is the account key */
     int64_t start_us;
     unsigned status;              /* status sent; 0 = none yet */
     const char *error;            /* its error code */
@@ -259,6 +262,8 @@ const char *http_request_method(const http_request *rq) { return rq->method; }
 const http_route *http_request_route(const http_request *rq) { return rq->route; }
 const char *http_request_arg(const http_request *rq) { return rq->arg; }
 const char *http_request_user(const http_request *rq) { return rq->user; }
+const char *http_request_device(const http_request *rq) { return rq->device; }
+bool http_request_primary(const http_request *rq) { return rq->primary; }
 void **http_request_state(http_request *rq) { return &rq->state; }
 
 const char *http_request_header(const http_request *rq, const char *name)
@@ -414,11 +419,14 @@ static void on_headers(http_service *s, http_request *rq, const char *url, http_
         if (brc != HTTP_BEARER_OK) {
             if (c->auth_failed)
                 c->auth_failed(c->app, br.label);
-            http_reply_error(r, 401, "unauthorized", "%s", br.reason);
+            http_reply_error(r, 401, brc == HTTP_BEARER_EDEVICE ? "unknown_device" : "unauthorized",
+                             "%s", br.reason);
             r->www_authenticate = true;
             return;
         }
         memcpy(rq->user, br.user_id, sizeof rq->user);
+        memcpy(rq->device, br.device_id, sizeof rq->device);
+        rq->primary = br.primary;
         if (c->authenticated && (c->authenticated(c->app, rq, r), r->status))
             return;
     }

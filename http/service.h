@@ -101,6 +101,11 @@ const http_route *http_request_route(const http_request *rq);
 const char *http_request_arg(const http_request *rq);
 /* The authenticated user ("" without HTTP_ROUTE_AUTH). */
 const char *http_request_user(const http_request *rq);
+/* The authenticated token's device: its id in the user's device list ("" for
+ * an implicit list, and without HTTP_ROUTE_AUTH), and whether its key is the
+ * account key (the primary device; always for an implicit list). */
+const char *http_request_device(const http_request *rq);
+bool http_request_primary(const http_request *rq);
 /* A request header's value, or NULL. */
 const char *http_request_header(const http_request *rq, const char *name);
 /* The client's rate-limit key: IPv4 address or IPv6 /64 (guard.h). */

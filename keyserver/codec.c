@@ -47,3 +47,28 @@ json_t *codec_b64_json(const uint8_t *buf, size_t len)
     free(s);
     return j;
 }
+
+long codec_get_b64_any(const json_t *obj, const char *name, uint8_t *out, size_t cap)
+{
+    const json_t *v = json_object_get(obj, name);
+    if (!json_is_string(v))
+        return -1;
+    const char *s = json_string_value(v);
+    size_t slen = json_string_length(v);
+    long n = b64_decode(out, cap, s, slen, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    if (n < 0)
+        n = b64_decode(out, cap, s, slen, sodium_base64_VARIANT_ORIGINAL);
+    return n;
+}
+
+json_t *codec_b64url_json(const uint8_t *buf, size_t len)
+{
+    size_t n = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *s = malloc(n);
+    if (!s)
+        return NULL;
+    sodium_bin2base64(s, n, buf, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    json_t *j = json_string(s);
+    free(s);
+    return j;
+}

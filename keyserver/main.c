@@ -4,6 +4,7 @@
  *   parley-keyserver --listen HOST:PORT --store URI [--max-body BYTES]
  *                    [--rate-limit N] [--threads N] [--max-conns-per-ip N]
  *                    [--header-timeout S] [--otpk-pair-limit N] [--otpk-target-limit N]
+ *                    [--max-devices N]
  *                    [--registration open|invite|closed] [--tls-cert PEM --tls-key PEM]
  *
  * Runs until SIGINT or SIGTERM, then stops cleanly (docs/keyserver.md).
@@ -17,6 +18,8 @@
 #include <getopt.h>
 #include <sodium.h>
 #include <stdbool.h>
+#include "devices.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,7 @@ static void usage(FILE *f)
                "                        [--header-timeout S] [--otpk-pair-limit N]\n"
                "                        [--otpk-target-limit N] "
                "[--registration open|invite|closed]\n"
+               "                        [--max-devices N]\n"
                "                        [--tls-cert PEM --tls-key PEM]\n"
                "       parley-keyserver --help | --version\n"
                "  --listen HOST:PORT  address to serve HTTP on ([V6ADDR]:PORT for IPv6)\n"
@@ -47,6 +51,8 @@ static void usage(FILE *f)
                "  --registration P    who may register a new user id: open (anyone), invite\n"
                "                      (with a token from parley-admin invite) or closed\n"
                "                      (default: $PARLEY_REGISTRATION, else open)\n"
+               "  --max-devices N     devices in a user's list, the primary included,\n"
+               "                      1..32 (default 5)\n"
                "  --tls-cert PEM      serve HTTPS with this certificate chain (server's first)\n"
                "  --tls-key PEM       and its private key; both or neither\n");
 }
@@ -55,7 +61,7 @@ int main(int argc, char **argv)
 {
     server_config cfg = {.max_body = 65536, .rate_limit = 120, .threads = 4,
                          .conns_per_ip = 32, .header_timeout_s = 10, .otpk_pair_limit = 5,
-                         .otpk_target_limit = 100};
+                         .otpk_target_limit = 100, .max_devices = DEVICES_MAX_DEFAULT};
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},  {"store", required_argument, NULL, 's'},
         {"max-body", required_argument, NULL, 'b'}, {"rate-limit", required_argument, NULL, 'r'},
@@ -68,6 +74,7 @@ int main(int argc, char **argv)
         {"registration", required_argument, NULL, 'R'},
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
+        {"max-devices", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0}};
     int c;
     unsigned long long v;
@@ -112,6 +119,11 @@ int main(int argc, char **argv)
             if (!http_parse_uint(optarg, 0, 1000000, &v) && (bad = "otpk-target-limit"))
                 goto bad_arg;
             cfg.otpk_target_limit = (unsigned)v;
+            break;
+        case 'D':
+            if (!http_parse_uint(optarg, 1, DEVICES_MAX_LIMIT, &v) && (bad = "max-devices"))
+                goto bad_arg;
+            cfg.max_devices = (size_t)v;
             break;
         case 'R': reg = optarg; break;
         case 'h': usage(stdout); return 0;

@@ -21,7 +21,7 @@ static const int64_t bucket_us[] = {500, 1000, 2500, 5000, 10000, 25000, 50000,
 
 static const char *route_names[METRICS_ROUTE_COUNT_] = {
     "identity_put", "identity_get", "keys_put", "keys_count",
-    "keys_bundle",  "healthz",      "metrics",  "other"};
+    "keys_bundle",  "healthz",      "metrics",  "devices", "other"};
 
 static const struct {
     const char *name;
@@ -40,12 +40,15 @@ static const struct {
      "Prekey bundles served without a one-time prekey because a hand-out limit was reached."},
     {"parley_keyserver_invalid_path_total",
      "Requests refused with 400 invalid_path (control character in the path)."},
+    {"parley_keyserver_device_lists_stored_total", "Signed device lists stored."},
+    {"parley_keyserver_link_codes_total", "Link codes handed out to devices asking to join."},
 };
 
 /* Auth failure reasons tracked as label values; anything else is "other". */
 static const char *auth_reasons[] = {"missing",   "malformed", "wrong_user", "wrong_audience",
                                      "expired",   "lifetime",  "signature",  "unknown_user",
-                                     "user_disabled", "user_deleted", "other"};
+                                     "user_disabled", "user_deleted", "unknown_device",
+                                     "other"};
 #define N_AUTH (sizeof auth_reasons / sizeof auth_reasons[0])
 
 typedef struct {

@@ -17,6 +17,7 @@ typedef enum {
     METRICS_ROUTE_KEYS_BUNDLE,
     METRICS_ROUTE_HEALTHZ,
     METRICS_ROUTE_METRICS,
+    METRICS_ROUTE_DEVICES,     /* /v2/devices, /v2/link */
     METRICS_ROUTE_OTHER,       /* unknown routes, wrong methods */
     METRICS_ROUTE_COUNT_
 } metrics_route;
@@ -33,6 +34,8 @@ typedef enum {
     METRICS_BODY_TOO_LARGE,    /* requests answered 413 */
     METRICS_OTPK_WITHHELD,     /* bundles served without a one-time prekey by the hand-out limits */
     METRICS_INVALID_PATH,      /* requests refused for a control character in the path */
+    METRICS_DEVICE_LISTS,      /* device lists stored (PUT /v2/devices) */
+    METRICS_LINK_CODES,        /* link codes handed out (POST /v2/link) */
     METRICS_COUNTER_COUNT_
 } metrics_counter;
 

@@ -1,13 +1,14 @@
 /*
- * prekeys.c - prekey upload, count and bundle fetch (prekeys.h): parses and
- * checks an upload against the identity key, hands one-time prekeys out
- * within the per-requester and per-target limits.
+ * prekeys.c - prekey upload, count and bundle fetch per device (prekeys.h):
+ * parses and checks an upload against the device key, hands one-time
+ * prekeys out within the per-requester and per-target limits.
  */
 #include "prekeys.h"
 
 #include "codec.h"
 #include "identity.h"
 #include "ids.h"
+#include "userdev.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -27,10 +28,11 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Parse and validate body into up (user ids point at user). 0 or -1 with r
- * filled. identity_key: the user's key, to verify the signed prekey. */
-static int parse_upload(const json_t *req, const char *user, const uint8_t identity_key[32],
-                        int64_t now, upload *up, http_reply *r)
+/* Parse and validate body into up (user and device ids point at user and
+ * device). 0 or -1 with r filled. identity_key: the device's key, to verify
+ * the signed prekey. */
+static int parse_upload(const json_t *req, const char *user, const char *device,
+                        const uint8_t identity_key[32], int64_t now, upload *up, http_reply *r)
 {
     const json_t *spk = json_object_get(req, "signed_prekey");
     const json_t *list = json_object_get(req, "one_time_prekeys");
@@ -52,6 +54,7 @@ static int parse_upload(const json_t *req, const char *user, const uint8_t ident
         }
         up->has_signed = true;
         up->signed_pk.user_id = (char *)user;
+        up->signed_pk.device_id = (char *)device;
         up->signed_pk.created_at = now;
     }
     if (list && !json_is_null(list)) {
@@ -86,6 +89,7 @@ static int parse_upload(const json_t *req, const char *user, const uint8_t ident
                 goto out;
             }
             p->user_id = (char *)user;
+            p->device_id = (char *)device;
             p->created_at = now;
             ids[i] = p->key_id;
         }
@@ -103,7 +107,7 @@ static int parse_upload(const json_t *req, const char *user, const uint8_t ident
         crypto_sign_verify_detached(up->signed_pk.signature, up->signed_pk.public_key,
                                     STORE_KEY_LEN, identity_key) != 0) {
         http_reply_error(r, 422, "invalid_signature",
-                           "signed_prekey.signature is not a signature by the identity key "
+                           "signed_prekey.signature is not a signature by the device's key "
                            "over the public key");
         goto out;
     }
@@ -113,9 +117,10 @@ out:
     return ret;
 }
 
-void prekeys_put(store_t *st, metrics *m, const char *user, const char *body, size_t len,
-                 http_reply *r)
+void prekeys_put(store_t *st, metrics *m, const char *user, const char *device,
+                 const char *body, size_t len, http_reply *r)
 {
+    uint8_t dkey[DEVICES_KEY_LEN];
     json_t *req = NULL;
     store_user u = {0};
     upload up = {0};
@@ -129,7 +134,8 @@ void prekeys_put(store_t *st, metrics *m, const char *user, const char *body, si
         http_reply_store_error(r, rc, store_last_error(st));
         goto out;
     }
-    if (parse_upload(req, user, u.identity_key, clock_now_ms(), &up, r) != 0)
+    if (userdev_key(&u, device, dkey, r) != 0 ||
+        parse_upload(req, user, device, dkey, clock_now_ms(), &up, r) != 0)
         goto out;
 
     rc = store_begin(st);
@@ -151,7 +157,7 @@ void prekeys_put(store_t *st, metrics *m, const char *user, const char *body, si
         if (rc != STORE_OK)
             goto store_fail;
     }
-    if ((rc = store_otpk_count(st, user, NULL, &count)) != STORE_OK)
+    if ((rc = store_otpk_count(st, user, device, &count)) != STORE_OK)
         goto store_fail;
     if ((rc = store_commit(st)) != STORE_OK)
         goto store_fail;
@@ -172,21 +178,23 @@ out:
     json_decref(req);
 }
 
-void prekeys_count(store_t *st, const char *user, http_reply *r)
+void prekeys_count(store_t *st, const char *user, const char *device, http_reply *r)
 {
     size_t n = 0;
-    int rc = store_otpk_count(st, user, NULL, &n);
+    int rc = store_otpk_count(st, user, device, &n);
     if (rc != STORE_OK)
         http_reply_store_error(r, rc, store_last_error(st));
     else
         http_reply_json(r, 200, json_pack("{s:I}", "count", (json_int_t)n));
 }
 
-void prekeys_bundle(store_t *st, metrics *m, const char *target, bool may_pop,
-                    http_reply *r)
+void prekeys_bundle(store_t *st, metrics *m, const char *target, const char *device,
+                    bool may_pop, http_reply *r)
 {
     store_user u = {0};
     store_prekey spk = {0}, otpk = {0};
+    devices_list l = {0};
+    const devices_entry *d = NULL;
     json_t *b = NULL;
 
     if (!ids_valid_user(target)) {
@@ -205,20 +213,32 @@ void prekeys_bundle(store_t *st, metrics *m, const char *target, bool may_pop,
     }
     if (rc != STORE_OK)
         goto store_fail;
-    rc = store_signed_prekey_get(st, target, NULL, &spk);
+    if (userdev_load(&u, &l, r) != DEVICES_OK)
+        goto out;
+    /* no device named: the primary (for an implicit list, its one device "") */
+    d = !device ? (l.version == 0 ? &l.dev[0] : devices_primary(&l, u.identity_key))
+                : (l.version == 0 ? NULL : devices_find(&l, device));
+    if (!d) {
+        http_reply_error(r, 404, "unknown_device", "%s has no device %s", target,
+                         device ? device : "(primary)");
+        goto out;
+    }
+    rc = store_signed_prekey_get(st, target, d->device_id, &spk);
     /* A signed prekey of a replaced identity key no longer verifies: it is
      * as good as none (the user must upload a new one). */
     if (rc == STORE_ENOTFOUND ||
         (rc == STORE_OK && crypto_sign_verify_detached(spk.signature, spk.public_key,
-                                                       STORE_KEY_LEN, u.identity_key) != 0)) {
+                                                       STORE_KEY_LEN, d->key) != 0)) {
         http_reply_error(r, 404, "no_signed_prekey",
-                           "user %s has no signed prekey for the current identity key", target);
+                           "user %s has no signed prekey for the current key of device %s",
+                           target, d->device_id[0] ? d->device_id : "(implicit)");
         goto out;
     }
     if (rc != STORE_OK)
         goto store_fail;
-    b = json_pack("{s:s, s:o, s:{s:I, s:o, s:o}}", "user_id", target, "identity_key",
-                  codec_b64_json(u.identity_key, STORE_KEY_LEN), "signed_prekey", "key_id",
+    b = json_pack("{s:s, s:s, s:o, s:{s:I, s:o, s:o}}", "user_id", target, "device_id",
+                  d->device_id, "identity_key",
+                  codec_b64_json(d->key, STORE_KEY_LEN), "signed_prekey", "key_id",
                   (json_int_t)spk.key_id, "public_key",
                   codec_b64_json(spk.public_key, STORE_KEY_LEN), "signature",
                   codec_b64_json(spk.signature, STORE_SIG_LEN));
@@ -235,7 +255,7 @@ void prekeys_bundle(store_t *st, metrics *m, const char *target, bool may_pop,
     }
     /* Pop last: nothing after it can fail in a way that loses the key, except
      * out-of-memory while building the reply. */
-    rc = store_otpk_pop(st, target, NULL, &otpk);
+    rc = store_otpk_pop(st, target, d->device_id, &otpk);
     if (rc == STORE_OK) {
         json_t *o = json_pack("{s:I, s:o}", "key_id", (json_int_t)otpk.key_id, "public_key",
                               codec_b64_json(otpk.public_key, STORE_KEY_LEN));
@@ -257,6 +277,7 @@ store_fail:
     http_reply_store_error(r, rc, store_last_error(st));
 out:
     json_decref(b);
+    devices_list_free(&l);
     store_prekey_free(&spk);
     store_prekey_free(&otpk);
     store_user_free(&u);

@@ -5,6 +5,8 @@
  */
 #include "server.h"
 
+#include "devices.h"
+#include "devroutes.h"
 #include "identity.h"
 #include "ids.h"
 #include "log.h"
@@ -29,7 +31,10 @@ struct server {
 };
 
 /* Route ids (http_route.id). */
-enum { ROUTE_IDENTITY, ROUTE_KEYS, ROUTE_KEYS_USER, ROUTE_HEALTHZ, ROUTE_METRICS };
+enum {
+    ROUTE_IDENTITY, ROUTE_KEYS, ROUTE_KEYS_USER, ROUTE_HEALTHZ, ROUTE_METRICS,
+    ROUTE_DEVICES, ROUTE_DEVICES_USER, ROUTE_LINK, ROUTE_LINK_CODE
+};
 
 static bool is_put(const http_request *rq)
 {
@@ -97,6 +102,13 @@ static void finished(void *app, const http_request *rq, unsigned status, const c
         if (!method_refused)
             mr = METRICS_ROUTE_KEYS_BUNDLE;
         break;
+    case ROUTE_DEVICES:
+    case ROUTE_DEVICES_USER:
+    case ROUTE_LINK:
+    case ROUTE_LINK_CODE:
+        if (!method_refused)
+            mr = METRICS_ROUTE_DEVICES;
+        break;
     case ROUTE_HEALTHZ: mr = METRICS_ROUTE_HEALTHZ; break;
     case ROUTE_METRICS: mr = METRICS_ROUTE_METRICS; break;
     default: break;
@@ -140,6 +152,7 @@ static void route_keys(void *app, http_request *rq, http_reply *r)
     size_t len = 0;
     const char *body = http_request_body(rq, &len);
     const char *arg = http_request_arg(rq), *user = http_request_user(rq);
+    const char *device = http_request_device(rq), *method = http_request_method(rq);
     switch (http_request_route(rq)->id) {
     case ROUTE_IDENTITY:
         if (is_put(rq))
@@ -149,12 +162,40 @@ static void route_keys(void *app, http_request *rq, http_reply *r)
         break;
     case ROUTE_KEYS:
         if (is_put(rq))
-            prekeys_put(st, s->m, user, body, len, r);
+            prekeys_put(st, s->m, user, device, body, len, r);
         else
-            prekeys_count(st, user, r);
+            prekeys_count(st, user, device, r);
         break;
-    default: /* ROUTE_KEYS_USER */
-        prekeys_bundle(st, s->m, arg, otpk_allowed(s, user, arg), r);
+    case ROUTE_KEYS_USER: {
+        /* {user} or {user}/{device_id}: no user id holds a '/' */
+        char target[IDS_USER_MAX + 2];
+        const char *slash = strchr(arg, '/');
+        size_t tl = slash ? (size_t)(slash - arg) : strlen(arg);
+        if (tl >= sizeof target) {
+            http_reply_error(r, 400, "invalid_user_id",
+                             "a user id is 1-64 characters of [A-Za-z0-9._-]");
+            break;
+        }
+        memcpy(target, arg, tl);
+        target[tl] = '\0';
+        prekeys_bundle(st, s->m, target, slash ? slash + 1 : NULL,
+                       otpk_allowed(s, user, target), r);
+        break;
+    }
+    case ROUTE_DEVICES:
+        devroutes_put(st, s->m, user, http_request_primary(rq), s->cfg.max_devices, body, len, r);
+        break;
+    case ROUTE_DEVICES_USER:
+        devroutes_get(st, arg, r);
+        break;
+    case ROUTE_LINK:
+        devroutes_link_post(st, s->m, body, len, r);
+        break;
+    default: /* ROUTE_LINK_CODE */
+        if (strcmp(method, "DELETE") == 0)
+            devroutes_link_delete(st, user, arg, r);
+        else
+            devroutes_link_get(st, user, arg, r);
         break;
     }
 }
@@ -188,6 +229,11 @@ static const http_route routes[] = {
     {"/v1/identity/*", "GET, PUT", 0, ROUTE_IDENTITY, NULL, NULL, route_keys, NULL},
     {"/v2/keys", "GET, PUT", HTTP_ROUTE_AUTH, ROUTE_KEYS, NULL, NULL, route_keys, NULL},
     {"/v2/keys/*", "GET", HTTP_ROUTE_AUTH, ROUTE_KEYS_USER, NULL, NULL, route_keys, NULL},
+    {"/v2/devices", "PUT", HTTP_ROUTE_AUTH, ROUTE_DEVICES, NULL, NULL, route_keys, NULL},
+    {"/v2/devices/*", "GET", HTTP_ROUTE_AUTH, ROUTE_DEVICES_USER, NULL, NULL, route_keys, NULL},
+    /* no token: the new device is not in the list yet (its key signs the request) */
+    {"/v2/link", "POST", 0, ROUTE_LINK, NULL, NULL, route_keys, NULL},
+    {"/v2/link/*", "GET, DELETE", HTTP_ROUTE_AUTH, ROUTE_LINK_CODE, NULL, NULL, route_keys, NULL},
     {"/healthz", "GET", HTTP_ROUTE_OPEN, ROUTE_HEALTHZ, NULL, NULL, route_healthz, NULL},
     {"/metrics", "GET", HTTP_ROUTE_OPEN, ROUTE_METRICS, NULL, NULL, route_metrics, NULL},
 };
@@ -201,6 +247,8 @@ int server_start(const server_config *cfg, server **out)
     if (!s)
         goto fail;
     s->cfg = *cfg;
+    if (!s->cfg.max_devices)
+        s->cfg.max_devices = DEVICES_MAX_DEFAULT;
     if (!(s->m = metrics_new()))
         goto fail;
     if (cfg->rate_limit && !(s->rl = ratelimit_new(cfg->rate_limit)))
@@ -235,11 +283,12 @@ int server_start(const server_config *cfg, server **out)
     log_msg(PARLEY_LOG_INFO, LOG_COMPONENT,
             "listening on %s (%s, store %s, %u threads, max body %zu, rate limit %u/min, "
             "%u connections per IP, header deadline %u s, one-time prekeys per hour: %u per "
-            "requester and target, %u per target, registration %s)",
+            "requester and target, %u per target, registration %s, at most %zu devices per "
+            "user)",
             cfg->listen, cfg->tls_cert ? "HTTPS" : "HTTP", cfg->store_uri, cfg->threads,
             cfg->max_body, cfg->rate_limit, cfg->conns_per_ip, cfg->header_timeout_s,
             cfg->otpk_pair_limit, cfg->otpk_target_limit,
-            identity_registration_name(cfg->registration));
+            identity_registration_name(cfg->registration), s->cfg.max_devices);
     *out = s;
     return 0;
 fail:

@@ -23,6 +23,7 @@ typedef struct {
     unsigned otpk_pair_limit;  /* one-time prekeys per (requester, target) per hour; 0 = off */
     unsigned otpk_target_limit;/* one-time prekeys per target per hour; 0 = off */
     identity_registration registration; /* who may register new user ids (open) */
+    size_t max_devices;        /* devices per user's list (1..DEVICES_MAX_LIMIT); 0 = 5 */
     const char *tls_cert;      /* HTTPS: PEM certificate chain and key (http/tls.h); */
     const char *tls_key;       /* both NULL: plain HTTP */
 } server_config;

@@ -569,6 +569,16 @@ int store_link_delete(store_t *s, const char *code)
     return s->vt->link_delete(s, code);
 }
 
+int store_links_delete_device(store_t *s, const char *user_id, const char *device_id)
+{
+    ENTER(s);
+    CHECK(check_id(s, user_id, "user_id"));
+    CHECK(check_id(s, device_id, "device_id"));
+    if (!s->vt->links_delete_device)
+        return unsupported(s, "store_links_delete_device");
+    return s->vt->links_delete_device(s, user_id, device_id);
+}
+
 int store_link_count(store_t *s, const char *user_id, int64_t now, size_t *count)
 {
     ENTER(s);
@@ -709,6 +719,7 @@ static int check_message(store_t *s, const store_message *m)
     CHECK(check_id(s, m->sender, "sender"));
     CHECK(check_id(s, m->client_msg_id, "client_msg_id"));
     CHECK(check_opt_id(s, m->media_id, "media_id"));
+    CHECK(check_device(s, m->sender_device));
     if (m->body_len > 0 && !m->body) {
         store__set_error(s, "message body is NULL with body_len %zu", m->body_len);
         return STORE_EINVAL;
@@ -1093,6 +1104,7 @@ void store_message_free(store_message *m)
     free(m->client_msg_id);
     free(m->body);
     free(m->media_id);
+    free(m->sender_device);
     memset(m, 0, sizeof *m);
 }
 

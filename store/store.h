@@ -178,6 +178,9 @@ int store_link_put(store_t *s, const store_link *l);        /* STORE_EEXIST if t
 /* The link of a code, expired or not (the caller compares expires_at). */
 int store_link_get(store_t *s, const char *code, store_link *out);
 int store_link_delete(store_t *s, const char *code);        /* STORE_ENOTFOUND if none */
+/* Delete every code of user_id for device_id (the device was approved: its
+ * codes are consumed). STORE_OK also when there was none. */
+int store_links_delete_device(store_t *s, const char *user_id, const char *device_id);
 /* How many codes of user_id are not expired at now (rate limit). */
 int store_link_count(store_t *s, const char *user_id, int64_t now, size_t *count);
 /* Delete the codes with expires_at <= now; *deleted (may be NULL) counts them. */
@@ -320,6 +323,7 @@ typedef struct {
     char *media_id;         /* may be NULL */
     int64_t expires_at;     /* 0 = never */
     int kind;               /* EnvelopeKind: 1 chat, 2 system */
+    char *sender_device;    /* the sender's device id (schema 3); NULL or "" = none */
 } store_message;
 void store_message_free(store_message *m);
 void store_message_array_free(store_message *a, size_t n);

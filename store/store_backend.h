@@ -85,6 +85,7 @@ struct store_vtable {
     int (*link_put)(store_t *s, const store_link *l);
     int (*link_get)(store_t *s, const char *code, store_link *out);
     int (*link_delete)(store_t *s, const char *code);
+    int (*links_delete_device)(store_t *s, const char *user_id, const char *device_id);
     int (*link_count)(store_t *s, const char *user_id, int64_t now, size_t *count);
     int (*links_expire)(store_t *s, int64_t now, size_t *deleted);
 

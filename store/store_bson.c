@@ -535,7 +535,9 @@ bool store_bson__message_to_doc(const store_message *m, bson_t *doc)
            put_bin(doc, "body", m->body, m->body_len) &&
            put_opt_str(doc, "media_id", m->media_id) &&
            BSON_APPEND_INT64(doc, "expires_at", m->expires_at) &&
-           BSON_APPEND_INT32(doc, "kind", (int32_t)m->kind);
+           BSON_APPEND_INT32(doc, "kind", (int32_t)m->kind) &&
+           put_opt_str(doc, "sender_device",
+                       m->sender_device && m->sender_device[0] ? m->sender_device : NULL);
 }
 
 int store_bson__message_from_doc(const bson_t *doc, store_message *out, char *err,
@@ -553,6 +555,7 @@ int store_bson__message_from_doc(const bson_t *doc, store_message *out, char *er
     out->media_id = rd_str(&r, "media_id", false);
     out->expires_at = rd_i64(&r, "expires_at", false);
     out->kind = (int)rd_i64(&r, "kind", true);
+    out->sender_device = rd_str(&r, "sender_device", false);
     if (r.rc != STORE_OK)
         store_message_free(out);
     return r.rc;

@@ -1167,6 +1167,17 @@ static int mg_link_delete(store_t *s, const char *code)
     return rc;
 }
 
+static int mg_links_delete_device(store_t *s, const char *user_id, const char *device_id)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER;
+    int rc = store_bson__otpk_device_filter(user_id, device_id, &f) /* {user_id, device_id} */
+                 ? delete_docs(ms, C_LINKS, &f, true, NULL, "links_delete_device")
+                 : bad_value(ms, "links_delete_device");
+    bson_destroy(&f);
+    return rc;
+}
+
 static int mg_link_count(store_t *s, const char *user_id, int64_t now, size_t *count)
 {
     mongo_store *ms = ms_of(s);
@@ -2215,6 +2226,7 @@ static const struct store_vtable mongo_vtable = {
     .link_put = mg_link_put,
     .link_get = mg_link_get,
     .link_delete = mg_link_delete,
+    .links_delete_device = mg_links_delete_device,
     .link_count = mg_link_count,
     .links_expire = mg_links_expire,
     .chat_put = mg_chat_put,

@@ -137,7 +137,8 @@ static const char *const migrations[STORE_SQLITE_SCHEMA_VERSION] = {
     "  created_at INTEGER NOT NULL,"
     "  expires_at INTEGER NOT NULL);"
     "CREATE INDEX link_codes_user ON link_codes(user_id, expires_at);"
-    "CREATE INDEX link_codes_expires ON link_codes(expires_at);",
+    "CREATE INDEX link_codes_expires ON link_codes(expires_at);"
+    "ALTER TABLE messages ADD COLUMN sender_device TEXT;",
 };
 
 /* ---------------------------------------------------- statement cache */
@@ -159,7 +160,7 @@ enum {
     ST_INVITE_PUT, ST_INVITE_GET, ST_INVITE_USE, ST_INVITES_LIST, ST_INVITE_DELETE,
     ST_USER_SET_DEVICES, ST_SPK_DEL_DEV, ST_OTPK_DEL_DEV, ST_SPK_MOVE, ST_OTPK_MOVE,
     ST_SPK_DEL_FOR_MOVE, ST_OTPK_DEL_FOR_MOVE,
-    ST_LINK_PUT, ST_LINK_GET, ST_LINK_DELETE, ST_LINK_COUNT, ST_LINKS_EXPIRE,
+    ST_LINK_PUT, ST_LINK_GET, ST_LINK_DELETE, ST_LINK_COUNT, ST_LINKS_EXPIRE, ST_LINKS_DEL_DEV,
     ST_COUNT
 };
 
@@ -171,7 +172,8 @@ enum {
 #define INVITE_COLS "invite_id, created_at, expires_at, used_at, used_by, note"
 #define MEMBER_COLS "chat_id, user_id, role, joined_at, joined_seq, delivered_seq, read_seq"
 #define MSG_COLS \
-    "chat_id, seq, server_id, sender, client_msg_id, server_ts, body, media_id, expires_at, kind"
+    "chat_id, seq, server_id, sender, client_msg_id, server_ts, body, media_id, expires_at, " \
+    "kind, sender_device"
 #define MEDIA_COLS \
     "media_id, owner, size, sha256, content_type, backend_key, created_at, expires_at"
 
@@ -255,7 +257,7 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_CHATS_OF_USER] = "SELECT " MEMBER_COLS " FROM members WHERE user_id = ?1 "
                          "ORDER BY chat_id",
     [ST_MSG_INSERT] = "INSERT INTO messages (" MSG_COLS ") "
-                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [ST_MSG_UNDO] = "DELETE FROM messages WHERE chat_id = ?1 AND seq = ?2",
     [ST_MSG_GET] = "SELECT " MSG_COLS " FROM messages WHERE chat_id = ?1 AND seq = ?2",
     [ST_MSG_BY_CLIENT] = "SELECT " MSG_COLS " FROM messages "
@@ -298,6 +300,7 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_LINK_DELETE] = "DELETE FROM link_codes WHERE code = ?1",
     [ST_LINK_COUNT] = "SELECT count(*) FROM link_codes WHERE user_id = ?1 AND expires_at > ?2",
     [ST_LINKS_EXPIRE] = "DELETE FROM link_codes WHERE expires_at <= ?1",
+    [ST_LINKS_DEL_DEV] = "DELETE FROM link_codes WHERE user_id = ?1 AND device_id = ?2",
     [ST_MEDIA_LIST] = "SELECT " MEDIA_COLS " FROM media WHERE media_id > ?1 "
                       "ORDER BY media_id LIMIT ?2",
     [ST_CHAT_RAISE] = "UPDATE chats SET last_seq = MAX(last_seq, ?2), "
@@ -1122,6 +1125,12 @@ static int sq_link_delete(store_t *st, const char *code)
     return write_one(q, s, "link_delete", true);
 }
 
+static int sq_links_delete_device(store_t *st, const char *user_id, const char *device_id)
+{
+    return run_user_dev(SQ(st), ST_LINKS_DEL_DEV, user_id, device_id, NULL,
+                        "links_delete_device");
+}
+
 static int sq_link_count(store_t *st, const char *user_id, int64_t now, size_t *count)
 {
     struct sq *q = SQ(st);
@@ -1369,6 +1378,7 @@ static int msg_row(sqlite3_stmt *s, void *out)
     rc |= col_text(s, 7, &m->media_id);
     m->expires_at = sqlite3_column_int64(s, 8);
     m->kind = sqlite3_column_int(s, 9);
+    rc |= col_text(s, 10, &m->sender_device);
     return rc ? STORE_ENOMEM : STORE_OK;
 }
 
@@ -1468,6 +1478,7 @@ static int sq_message_put(store_t *st, store_message *m)
     bind_text(s, 8, m->media_id);
     sqlite3_bind_int64(s, 9, m->expires_at);
     sqlite3_bind_int(s, 10, m->kind);
+    bind_text(s, 11, m->sender_device && m->sender_device[0] ? m->sender_device : NULL);
     rc = run(q, s, "message_put");
     if (rc == STORE_EEXIST) {
         /* (sender, client_msg_id) taken: a retry. */
@@ -1821,6 +1832,7 @@ static const struct store_vtable sqlite_vt = {
     .link_put = sq_link_put,
     .link_get = sq_link_get,
     .link_delete = sq_link_delete,
+    .links_delete_device = sq_links_delete_device,
     .link_count = sq_link_count,
     .links_expire = sq_links_expire,
     .chat_put = sq_chat_put,

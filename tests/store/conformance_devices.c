@@ -276,6 +276,17 @@ static void test_link_codes(void **state)
     ASSERT_RC(store_link_get(s, "MNPQ-RSTV", &got), STORE_ENOTFOUND);
     ASSERT_RC(store_link_delete(s, "ABCD-EFGH"), STORE_OK);
     ASSERT_RC(store_link_delete(s, "ABCD-EFGH"), STORE_ENOTFOUND);
+    /* approving a device consumes its codes, not the others' */
+    l2.expires_at = 900;
+    ASSERT_RC(store_link_put(s, &l2), STORE_OK);
+    l2.code = "WXYZ-0123";
+    l2.device_id = "other";
+    ASSERT_RC(store_link_put(s, &l2), STORE_OK);
+    ASSERT_RC(store_links_delete_device(s, "bob", "lap"), STORE_OK);
+    ASSERT_RC(store_link_get(s, "MNPQ-RSTV", &got), STORE_ENOTFOUND);
+    ASSERT_RC(store_link_get(s, "WXYZ-0123", &got), STORE_OK);
+    store_link_free(&got);
+    ASSERT_RC(store_links_delete_device(s, "bob", "lap"), STORE_OK);
 
     /* bad input */
     store_link bad = l;
@@ -314,6 +325,7 @@ static void test_sqlite_migrate_from_2(void **state)
                      "CREATE TABLE one_time_prekeys (user_id TEXT NOT NULL, key_id INTEGER NOT "
                      "NULL, public_key BLOB NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY "
                      "(user_id, key_id)) WITHOUT ROWID;"
+                     "CREATE TABLE messages (id INTEGER PRIMARY KEY, chat_id TEXT);"
                      "INSERT INTO users VALUES ('bob', zeroblob(32), 1, 1, 0);"
                      "INSERT INTO signed_prekeys VALUES ('bob', 0, 5, zeroblob(32), "
                      "zeroblob(64), 1);"
@@ -352,7 +364,29 @@ static void test_sqlite_migrate_from_2(void **state)
     remove(path);
 }
 
+/* A message keeps the device it was sent from (Envelope.sender_device on sync). */
+static void test_message_sender_device(void **state)
+{
+    store_t *s = S(state);
+    store_message m, got;
+    conf_make_chat(s, "d:a:b", STORE_CHAT_DIRECT);
+    conf_make_msg(&m, "d:a:b", "a", "c1", 0, 4, 1);
+    m.sender_device = strdup("lap-top");
+    ASSERT_RC(store_message_append(s, &m), STORE_OK);
+    ASSERT_RC(store_message_get(s, "d:a:b", m.seq, &got), STORE_OK);
+    assert_string_equal(got.sender_device, "lap-top");
+    store_message_free(&got);
+    store_message_free(&m);
+    conf_make_msg(&m, "d:a:b", "a", "c2", 0, 4, 1); /* none (an implicit device) */
+    ASSERT_RC(store_message_append(s, &m), STORE_OK);
+    ASSERT_RC(store_message_get(s, "d:a:b", m.seq, &got), STORE_OK);
+    assert_true(got.sender_device == NULL || got.sender_device[0] == '\0');
+    store_message_free(&got);
+    store_message_free(&m);
+}
+
 const struct CMUnitTest conf_devices_tests[] = {
+    cmocka_unit_test_setup_teardown(test_message_sender_device, conf_setup, conf_teardown),
     cmocka_unit_test_setup_teardown(test_device_list, conf_setup, conf_teardown),
     cmocka_unit_test_setup_teardown(test_prekeys_per_device, conf_setup, conf_teardown),
     cmocka_unit_test_setup_teardown(test_link_codes, conf_setup, conf_teardown),
