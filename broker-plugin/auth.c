@@ -19,10 +19,21 @@
  * is refused at CONNECT, and when a refresh finds a user newly disabled or
  * deleted its open connections are closed, so parley-admin's change takes
  * effect within key_refresh_ms on every node (each refreshes on its own).
+ *
+ * Linked devices (docs/protocol.md "Devices"): the cache holds each user's
+ * device list, verified against the account key (an implicit list when the
+ * user stored none). A token is verified with the key of the device its
+ * client id's tag names (common/devices.h devices_token_verify); while the
+ * list is implicit, the account key for any tag (as before devices). A
+ * device not in the list is refused (unknown_device). When a refresh finds
+ * a device gone from a list (or its key changed), the connections that
+ * device's key authenticated are closed.
  */
 #include "plugin_int.h"
 #include "token.h"
 
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -30,7 +41,73 @@
 typedef struct {
     uint8_t key[STORE_KEY_LEN];
     store_user_status status;
+    devices_list devs;          /* verified; implicit when the user stored none; n = 0 when
+                                   the stored list does not verify (every device refused) */
 } auth_key;
+
+static void auth_key_free(void *p)
+{
+    auth_key *k = p;
+    if (k)
+        devices_list_free(&k->devs);
+    free(k);
+}
+
+/* A new cache entry for u (NULL on out-of-memory). */
+static auth_key *auth_key_new(const store_user *u)
+{
+    auth_key *k = calloc(1, sizeof *k);
+    if (!k)
+        return NULL;
+    memcpy(k->key, u->identity_key, STORE_KEY_LEN);
+    k->status = u->status;
+    int rc = u->devices_list
+                 ? devices_verify(u->devices_list, u->devices_list_len, u->devices_sig,
+                                  u->identity_key, u->user_id, DEVICES_MAX_LIMIT, &k->devs)
+                 : devices_implicit(u->user_id, u->identity_key, &k->devs);
+    if (rc == DEVICES_ENOMEM) {
+        free(k);
+        return NULL;
+    }
+    if (rc != DEVICES_OK && u->status != STORE_USER_DELETED) {
+        /* Not what a keyserver stores: refuse every device of the user
+         * rather than trust an unverified list. */
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "parley: the stored device list of %s does not "
+                             "verify (%s): its devices are refused", u->user_id,
+                             devices_strerror(rc));
+        memset(&k->devs, 0, sizeof k->devs);
+        k->devs.version = u->devices_version;
+    }
+    return k;
+}
+
+/* Do two entries hold the same device list? */
+static bool same_devices(const auth_key *a, const auth_key *b)
+{
+    if (a->devs.version != b->devs.version || a->devs.n != b->devs.n)
+        return false;
+    for (size_t i = 0; i < a->devs.n; i++)
+        if (strcmp(a->devs.dev[i].device_id, b->devs.dev[i].device_id) ||
+            memcmp(a->devs.dev[i].key, b->devs.dev[i].key, DEVICES_KEY_LEN))
+            return false;
+    return true;
+}
+
+/* presence__kick_devices: may the connection client_id, authenticated by
+ * device key, stay under the new list ctx (an auth_key)? */
+static bool auth_still_ok(const char *client_id, const uint8_t key[DEVICES_KEY_LEN], void *ctx)
+{
+    const auth_key *k = ctx;
+    const devices_entry *cand[DEVICES_MAX_LIMIT];
+    const char *dot = strrchr(client_id, '.');
+    size_t n = dot ? devices_match_tag(&k->devs, k->devs.version ? dot + 1 : "", cand,
+                                       DEVICES_MAX_LIMIT)
+                   : 0;
+    for (size_t i = 0; i < n; i++)
+        if (sodium_memcmp(cand[i]->key, key, DEVICES_KEY_LEN) == 0)
+            return true;
+    return false;
+}
 
 /* Re-read this much before the newest updated_at seen, so a key written
  * with a slightly older timestamp by another process is not missed. */
@@ -58,18 +135,19 @@ static void auth_apply(store_user *users, size_t n, bool live)
     for (size_t i = 0; i < n; i++) {
         const store_user *u = &users[i];
         auth_key *old = strmap_get(auth_keys, u->user_id);
-        if (old && memcmp(old->key, u->identity_key, STORE_KEY_LEN) == 0 &&
-            old->status == u->status)
-            continue;
-        bool key_changed = old && memcmp(old->key, u->identity_key, STORE_KEY_LEN) != 0;
-        bool cut_off = u->status != STORE_USER_ACTIVE && (!old || old->status != u->status);
-        auth_key *k = malloc(sizeof *k);
+        auth_key *k = auth_key_new(u);
         if (!k)
             continue;
-        memcpy(k->key, u->identity_key, STORE_KEY_LEN);
-        k->status = u->status;
-        if (strmap_put(auth_keys, u->user_id, k) != 0) {
-            free(k);
+        if (old && memcmp(old->key, u->identity_key, STORE_KEY_LEN) == 0 &&
+            old->status == u->status && same_devices(old, k)) {
+            auth_key_free(k);
+            continue;
+        }
+        bool key_changed = old && memcmp(old->key, u->identity_key, STORE_KEY_LEN) != 0;
+        bool cut_off = u->status != STORE_USER_ACTIVE && (!old || old->status != u->status);
+        bool devs_changed = old && !same_devices(old, k);
+        if (strmap_put(auth_keys, u->user_id, k) != 0) { /* frees old on success */
+            auth_key_free(k);
             continue;
         }
         if (!live)
@@ -79,6 +157,8 @@ static void auth_apply(store_user *users, size_t n, bool live)
                                                                              : "user disabled");
         else if (key_changed) /* what the old key authenticated ends */
             presence__kick_user(u->user_id, "identity key changed");
+        else if (devs_changed) /* what a removed device's key authenticated ends */
+            presence__kick_devices(u->user_id, auth_still_ok, k, "device removed");
     }
 }
 
@@ -99,14 +179,10 @@ static bool auth_lookup_now(const char *user_id)
     store_user u = {0};
     if (store_user_get(auth_store, user_id, &u) != STORE_OK)
         return false;
-    auth_key *k = malloc(sizeof *k);
-    if (k) {
-        memcpy(k->key, u.identity_key, STORE_KEY_LEN);
-        k->status = u.status;
-        if (strmap_put(auth_keys, user_id, k) != 0) {
-            free(k);
-            k = NULL;
-        }
+    auth_key *k = auth_key_new(&u);
+    if (k && strmap_put(auth_keys, user_id, k) != 0) {
+        auth_key_free(k);
+        k = NULL;
     }
     store_user_free(&u);
     return k != NULL;
@@ -124,7 +200,7 @@ int auth__init(store_t *s)
 {
     store_user *users = NULL;
     size_t n = 0;
-    auth_keys = strmap_new(free);
+    auth_keys = strmap_new(auth_key_free);
     if (!auth_keys)
         return -1;
     int rc = store_users_changed_since(s, 0, &users, &n);
@@ -157,6 +233,29 @@ bool auth__user_exists(const char *user_id)
 {
     const auth_key *k = strmap_get(auth_keys, user_id);
     return k && k->status != STORE_USER_DELETED;
+}
+
+uint64_t auth__devices_version(const char *user_id)
+{
+    const auth_key *k = strmap_get(auth_keys, user_id);
+    return k ? k->devs.version : 0;
+}
+
+size_t auth__device_count(const char *user_id)
+{
+    const auth_key *k = strmap_get(auth_keys, user_id);
+    return k ? k->devs.n : 0;
+}
+
+void auth__sender_device(const char *user_id, const char *client_id,
+                         char out[DEVICES_ID_MAX + 1])
+{
+    const auth_key *k = strmap_get(auth_keys, user_id);
+    const devices_entry *d = NULL;
+    const char *tag = devices_client_tag(user_id, client_id);
+    out[0] = '\0';
+    if (k && k->devs.version > 0 && tag && devices_match_tag(&k->devs, tag, &d, 1) == 1)
+        snprintf(out, DEVICES_ID_MAX + 1, "%s", d->device_id);
 }
 
 static void auth_refresh_done(pp_task *t, bool stopping)
@@ -200,6 +299,7 @@ static pp_auth_fail auth_reason(int trc)
     case TOKEN_ELIFETIME: return PP_AUTH_LIFETIME;
     case TOKEN_ESIGNATURE: return PP_AUTH_BAD_SIGNATURE;
     case TOKEN_EAUDIENCE: return PP_AUTH_AUDIENCE;
+    case TOKEN_EDEVICE: return PP_AUTH_UNKNOWN_DEVICE;
     default: return PP_AUTH_MALFORMED;
     }
 }
@@ -244,8 +344,9 @@ int auth__basic_auth_cb(int event, void *event_data, void *userdata)
         goto fail;
     }
     int64_t expires_at = 0;
-    int rc = token_verify(ed->password, TOKEN_AUD_MQTT, ed->username, client_id,
-                          (int64_t)time(NULL), k->key, &expires_at);
+    const devices_entry *dev = NULL;
+    int rc = devices_token_verify(&k->devs, ed->password, TOKEN_AUD_MQTT, ed->username,
+                                  client_id, (int64_t)time(NULL), &expires_at, &dev);
     if (rc != TOKEN_OK) {
         why = auth_reason(rc);
         goto fail;
@@ -255,6 +356,7 @@ int auth__basic_auth_cb(int event, void *event_data, void *userdata)
         why = (pp_auth_fail)admit;
         goto fail;
     }
+    presence__set_device_key(ed->client, dev->key);
     pp.m.auth_ok++;
     return MOSQ_ERR_SUCCESS;
 fail:

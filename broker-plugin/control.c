@@ -55,6 +55,9 @@ static void ack_done(pp_task *task, bool stopping)
     if (t->task.rc == STORE_OK) {
         pp.m.acks++;
         receipts__cursor(t->peer, t->chat_id, t->seq, t->me, t->read);
+        /* Linked devices: the user's other devices move their cursor too */
+        if (auth__device_count(t->me) > 1)
+            receipts__cursor(t->me, t->chat_id, t->seq, t->me, t->read);
         control__respond(t->me, t->req_id, 0, NULL, NULL);
     } else if (t->task.rc == STORE_ENOTFOUND) {
         control__respond(t->me, t->req_id, 404, "unknown_chat", "not a member of this chat");

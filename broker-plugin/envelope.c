@@ -266,6 +266,8 @@ static void envelope_send(struct mosquitto_evt_message *ed, const char *me, cons
     Parley__V1__Envelope *in = NULL;
     char cmid[IDS_CLIENT_MSG_MAX + 1] = "";
     char chat_id[IDS_CHAT_MAX + 1] = "";
+    char device[DEVICES_ID_MAX + 1] = "";
+    char stale[IDS_USER_MAX + 200];
     pp_reject why;
     const char *reason;
 
@@ -296,6 +298,23 @@ static void envelope_send(struct mosquitto_evt_message *ed, const char *me, cons
         reason = "no such user";
         goto reject;
     }
+    /* Linked devices: a message encrypted to an older device list of the
+     * recipient or of the sender is refused, so the client re-encrypts to
+     * the devices as they are now (docs/protocol.md "Devices"). */
+    uint64_t rv = auth__devices_version(recipient), sv = auth__devices_version(me);
+    if (in->devices_version < rv || in->own_devices_version < sv) {
+        bool theirs = in->devices_version < rv;
+        snprintf(stale, sizeof stale,
+                 "the device list of %s is at version %llu (the message was encrypted to "
+                 "version %llu): fetch it, re-encrypt and retry with the same client_msg_id",
+                 theirs ? recipient : me, (unsigned long long)(theirs ? rv : sv),
+                 (unsigned long long)(theirs ? in->devices_version : in->own_devices_version));
+        why = PP_REJ_STALE_DEVICES;
+        reason = stale;
+        goto reject;
+    }
+    if (ed)
+        auth__sender_device(me, mosquitto_client_id(ed->client), device);
     if (!envelope_chat(chat_id, me, recipient, clock_now_ms())) {
         why = PP_REJ_OVERLOADED;
         reason = "the server's store queue is full; retry later";
@@ -306,6 +325,7 @@ static void envelope_send(struct mosquitto_evt_message *ed, const char *me, cons
                  .sender = me,
                  .client_msg_id = cmid,
                  .recipient = recipient,
+                 .sender_device = device,
                  .body = in->body,
                  .media_id = in->media_id,
                  .ttl_s = in->ttl_s,

@@ -151,8 +151,11 @@ static void gm_message(struct mosquitto_evt_message *ed, const char *me, group *
         goto reject;
     }
     /* Store, then forward (message.c); a retry is recognised by the store. */
+    char device[DEVICES_ID_MAX + 1];
+    auth__sender_device(me, mosquitto_client_id(ed->client), device);
     pp_send s = {.chat_id = g->chat_id,
                  .sender = me,
+                 .sender_device = device,
                  .client_msg_id = cmid,
                  .body = in->body,
                  .media_id = in->media_id,
@@ -258,6 +261,11 @@ static void gm_ack_done(pp_task *task, bool stopping)
             gm_cursor_receipts(g, old_d, m->delivered_seq, t->me, false, false);
         if (m->read_seq > old_r)
             gm_cursor_receipts(g, old_r, m->read_seq, t->me, true, false);
+        /* Linked devices: the member's other devices move their cursor too */
+        if (auth__device_count(t->me) > 1 && (m->read_seq > old_r || m->delivered_seq > old_d))
+            receipts__group_cursor(t->me, t->chat_id, m->read_seq > old_r ? m->read_seq
+                                                                         : m->delivered_seq,
+                                   t->me, m->read_seq > old_r, false);
         group_msg__check_all(g);
     }
     control__respond(t->me, t->req_id, 0, NULL, NULL);

@@ -70,6 +70,10 @@ static void message_deliver(const msg_task *t)
     if (t->recipient[0]) {
         env.recipient = (char *)t->recipient;
         route__user(t->recipient, "inbox", &env.base, &meta);
+        /* Linked devices: the sender's other devices get it too (the sending
+         * device knows its own by sender_device and skips it). */
+        if (!system && auth__device_count(t->m.sender) > 1)
+            route__user(t->m.sender, "inbox", &env.base, &meta);
     } else {
         route__group(t->m.chat_id, &env.base, &meta);
     }
@@ -147,7 +151,8 @@ int message__submit(const pp_send *s, pp_committed_fn hook, void *ctx)
     m->media_id = dup_or_null(s->media_id);
     m->expires_at = s->ttl_s ? m->server_ts + (int64_t)s->ttl_s * 1000 : 0;
     m->kind = (int)s->kind;
-    if (!m->chat_id || !m->server_id || !m->sender || !m->client_msg_id || !m->body ||
+    m->sender_device = dup_or_null(s->sender_device);
+    if ((s->sender_device && *s->sender_device && !m->sender_device) || !m->chat_id || !m->server_id || !m->sender || !m->client_msg_id || !m->body ||
         (s->media_id && *s->media_id && !m->media_id))
         goto fail;
     if (s->body.len)

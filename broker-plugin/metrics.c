@@ -31,6 +31,7 @@ static const char *const auth_names[PP_AUTH_COUNT] = {
     [PP_AUTH_TOO_MANY_SESSIONS] = "too_many_sessions",
     [PP_AUTH_USER_DISABLED] = "user_disabled",
     [PP_AUTH_USER_DELETED] = "user_deleted",
+    [PP_AUTH_UNKNOWN_DEVICE] = "unknown_device",
 };
 
 const char *metrics__auth_name(pp_auth_fail why)

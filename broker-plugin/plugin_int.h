@@ -39,6 +39,7 @@ void logging__printf(int level, const char *fmt, ...) __attribute__((format(prin
  * refuses every allocation. Use publish__copy() (publish.c). */
 #pragma GCC poison mosquitto_broker_publish_copy
 
+#include "devices.h"
 #include "ids.h"
 #include "parley.pb-c.h"
 #include "store.h"
@@ -103,6 +104,7 @@ typedef enum {
     PP_REJ_RATE_LIMITED,
     PP_REJ_OVERLOADED,
     PP_REJ_STORE_FAILED,
+    PP_REJ_STALE_DEVICES,      /* direct chat encrypted to an old device list (devices) */
     PP_REJ_COUNT
 } pp_reject;
 
@@ -122,6 +124,7 @@ typedef enum {
     PP_AUTH_TOO_MANY_SESSIONS, /* max_sessions_per_user persistent client ids */
     PP_AUTH_USER_DISABLED,     /* parley-admin users disable */
     PP_AUTH_USER_DELETED,      /* parley-admin users delete */
+    PP_AUTH_UNKNOWN_DEVICE,    /* the client id names no device of the user's list */
     PP_AUTH_COUNT
 } pp_auth_fail;
 
@@ -255,6 +258,16 @@ int auth__basic_auth_cb(int event, void *event_data, void *userdata);
 bool auth__user_exists(const char *user_id);
 /* Worker thread: fetch keys changed since the last refresh; queue the result. */
 void auth__refresh_work(store_t *s);
+/* The user's device list as the cache holds it (common/devices.h): its
+ * version (0 = implicit or unknown user) and its device count (1 for an
+ * implicit list, 0 for an unknown user). */
+uint64_t auth__devices_version(const char *user_id);
+size_t auth__device_count(const char *user_id);
+/* The device id client_id (of user_id) names, into out: the device whose id
+ * is its tag, else the first whose id is the tag's text before a '-' (as
+ * at CONNECT); "" for an implicit list or no match. */
+void auth__sender_device(const char *user_id, const char *client_id,
+                         char out[DEVICES_ID_MAX + 1]);
 
 /* ------------------------------------------------------------ acl.c */
 
@@ -282,6 +295,7 @@ typedef struct {
     const char *sender;
     const char *client_msg_id;
     const char *recipient;     /* 1:1: the other member; NULL for a group */
+    const char *sender_device; /* the publisher's device id; NULL or "" for none */
     ProtobufCBinaryData body;
     const char *media_id;      /* NULL or "" for none */
     uint32_t ttl_s;
@@ -387,6 +401,14 @@ void presence__cleanup(void);
  * takeover (a client id already connected) always passes. */
 int presence__admit(struct mosquitto *client, const char *user, const char *client_id,
                     int64_t token_expires_at);
+/* The key of the device that authenticated client_id (auth.c, at CONNECT). */
+void presence__set_device_key(struct mosquitto *client, const uint8_t key[DEVICES_KEY_LEN]);
+/* Close the connections of user for which still_ok(client_id, device key,
+ * ctx) is false (a device left the user's list). why is logged. */
+void presence__kick_devices(const char *user,
+                            bool (*still_ok)(const char *client_id,
+                                             const uint8_t key[DEVICES_KEY_LEN], void *ctx),
+                            void *ctx, const char *why);
 /* Close every connection of user (no will). why is logged. */
 void presence__kick_user(const char *user, const char *why);
 /* From the tick, at most once a second: close connections whose token has

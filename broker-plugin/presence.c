@@ -27,6 +27,7 @@ typedef struct {
     char *client_id;
     int64_t expires_at; /* token expiry, Unix s */
     size_t heap_idx;    /* position in pr_heap */
+    uint8_t device_key[DEVICES_KEY_LEN]; /* the key its token was verified with */
 } presence_conn;
 
 typedef struct {
@@ -403,6 +404,42 @@ static void kick_picked(presence_pick *p, const char *why)
         free(p->ids[i]);
     }
     free(p->ids);
+}
+
+void presence__set_device_key(struct mosquitto *client, const uint8_t key[DEVICES_KEY_LEN])
+{
+    char k[32];
+    snprintf(k, sizeof k, "%p", (void *)client);
+    presence_conn *c = strmap_get(pr_conns, k);
+    if (c)
+        memcpy(c->device_key, key, DEVICES_KEY_LEN);
+}
+
+typedef struct {
+    presence_pick pick;
+    bool (*still_ok)(const char *client_id, const uint8_t key[DEVICES_KEY_LEN], void *ctx);
+    void *ctx;
+} presence_dev_pick;
+
+static void pick_device_conn(const char *key, void *value, void *ctx)
+{
+    (void)key;
+    presence_conn *c = value;
+    presence_dev_pick *p = ctx;
+    if (!strcmp(c->user, p->pick.user) && !p->still_ok(c->client_id, c->device_key, p->ctx))
+        pick_id(&p->pick, c->client_id);
+}
+
+void presence__kick_devices(const char *user,
+                            bool (*still_ok)(const char *client_id,
+                                             const uint8_t key[DEVICES_KEY_LEN], void *ctx),
+                            void *ctx, const char *why)
+{
+    if (!strmap_get(pr_users, user))
+        return;
+    presence_dev_pick p = {.pick = {.user = user}, .still_ok = still_ok, .ctx = ctx};
+    strmap_foreach(pr_conns, pick_device_conn, &p);
+    kick_picked(&p.pick, why);
 }
 
 void presence__kick_user(const char *user, const char *why)

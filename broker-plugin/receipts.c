@@ -17,6 +17,7 @@ static const char *const reject_codes[PP_REJ_COUNT] = {
     [PP_REJ_RATE_LIMITED] = "rate_limited",
     [PP_REJ_OVERLOADED] = "overloaded",
     [PP_REJ_STORE_FAILED] = "store_failed",
+    [PP_REJ_STALE_DEVICES] = "stale_devices",
 };
 
 const char *receipts__reject_code(pp_reject why)

@@ -157,6 +157,7 @@ static void sync_work(pp_task *task, store_t *s)
         if (m->expires_at > m->server_ts)
             e->ttl_s = (uint32_t)((m->expires_at - m->server_ts) / 1000);
         e->kind = m->kind ? (Parley__V1__EnvelopeKind)m->kind : PARLEY__V1__ENVELOPE_KIND__CHAT;
+        e->sender_device = m->sender_device ? m->sender_device : "";
         if (!ids_is_group_chat(t->chat_id) && m->sender &&
             ids_direct_peer(t->chat_id, m->sender, peer, sizeof peer))
             e->recipient = strdup(peer);

@@ -25,8 +25,10 @@ p_user alice bob admin
 now="$(date +%s%3N)"
 p_sql "INSERT INTO chats (chat_id, type, name, created_by, created_at) VALUES ('g:team', 2, 'team', 'alice', $now);
        INSERT INTO members VALUES ('g:team', 'alice', 3, $now, 0, 0, 0), ('g:team', 'bob', 1, $now, 0, 0, 0);
-       INSERT INTO signed_prekeys VALUES ('bob', 0, 1, zeroblob(32), zeroblob(64), $now);
-       INSERT INTO one_time_prekeys VALUES ('bob', 5, zeroblob(32), $now), ('bob', 6, zeroblob(32), $now);"
+       INSERT INTO signed_prekeys (user_id, slot, key_id, public_key, signature, created_at)
+         VALUES ('bob', 0, 1, zeroblob(32), zeroblob(64), $now);
+       INSERT INTO one_time_prekeys (user_id, key_id, public_key, created_at)
+         VALUES ('bob', 5, zeroblob(32), $now), ('bob', 6, zeroblob(32), $now);"
 h_start_mosquitto "plugin_opt_metrics_interval 1"
 h_start_keyserver
 h_start_media

@@ -8,7 +8,9 @@
  *                                         print a connect token (TTL may be < 0;
  *                                         audience "mqtt" unless given)
  *   ptool envelope --client-msg-id ID [--sender U] [--body TEXT] [--body-size N]
- *                  [--media-id M] [--ttl S]          encoded Envelope on stdout
+ *                  [--media-id M] [--ttl S] [--devices-version V]
+ *                  [--own-devices-version V] [--sender-device D]
+ *                                                    encoded Envelope on stdout
  *   ptool typing [--on|--off] [--user U]             encoded Typing on stdout
  *   ptool request ack REQ_ID CHAT_ID SEQ delivered|read
  *   ptool request sync REQ_ID CHAT_ID [AFTER_SEQ [LIMIT]]
@@ -120,6 +122,12 @@ static int cmd_envelope(int argc, char **argv)
             e.ttl_s = (uint32_t)atol(v);
         else if (!strcmp(a, "--seq"))
             e.seq = (uint64_t)atoll(v);
+        else if (!strcmp(a, "--devices-version"))
+            e.devices_version = (uint64_t)atoll(v);
+        else if (!strcmp(a, "--own-devices-version"))
+            e.own_devices_version = (uint64_t)atoll(v);
+        else if (!strcmp(a, "--sender-device"))
+            e.sender_device = (char *)v;
         else
             return usage();
     }
@@ -215,6 +223,7 @@ static void print_envelope(const Parley__V1__Envelope *e)
     testkit_json_num("kind", e->kind, &f);
     testkit_json_str("recipient", e->recipient, &f);
     testkit_json_str("sender_client_id", e->sender_client_id, &f);
+    testkit_json_str("sender_device", e->sender_device, &f);
     putchar('}');
 }
 
