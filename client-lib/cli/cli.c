@@ -173,12 +173,14 @@ parley_client *cli_open(cli_ctx *ctx, int transient, int *code)
     parley_client *c = NULL;
     parley_config cfg = ctx->cfg;
     cfg.transient = transient;
-    /* Only `init` creates a home: a mistyped --home must not look like an
-     * empty identity (and must not leave an empty directory behind). */
+    /* Only `init` and `link` create a home: a mistyped --home must not look
+     * like an empty identity (and must not leave an empty directory behind). */
     char buf[4096];
     const char *home = home_path(ctx, buf, sizeof buf);
     struct stat st;
-    if (!(ctx->cmd && strcmp(ctx->cmd->name, "init") == 0) && stat(home, &st) != 0) {
+    int creates = ctx->cmd && (strcmp(ctx->cmd->name, "init") == 0 ||
+                               strcmp(ctx->cmd->name, "link") == 0);
+    if (!creates && stat(home, &st) != 0) {
         *code = cli_error(CLI_USAGE, "no Parley home at %s (mistyped --home or PARLEY_HOME? "
                                      "`parley init USER` creates one)", home);
         return NULL;
@@ -295,6 +297,10 @@ void cli_print_message(const parley_message *m, bool json)
                               (json_int_t)m->seq, "sender", m->sender, "server_id", m->server_id,
                               "client_msg_id", m->client_msg_id, "text", text,
                               "ts", (json_int_t)m->server_ts);
+        if (o && m->own)
+            json_object_set_new(o, "own", json_true()); /* sent by us from another device */
+        if (o && m->sender_device && *m->sender_device)
+            json_object_set_new(o, "sender_device", json_string(m->sender_device));
         if (o && m->media_id)
             json_object_set_new(o, "media",
                                 json_pack("{s:s, s:s, s:s, s:I}", "media_id", m->media_id,
@@ -304,9 +310,9 @@ void cli_print_message(const parley_message *m, bool json)
         return;
     }
     char when[32];
-    printf("%s [%s #%llu] %s%s: %.*s", cli_time(m->server_ts, when, sizeof when), m->chat_id,
-           (unsigned long long)m->seq, m->system ? "* " : "", m->sender, (int)m->text_len,
-           m->text);
+    printf("%s [%s #%llu] %s%s%s: %.*s", cli_time(m->server_ts, when, sizeof when), m->chat_id,
+           (unsigned long long)m->seq, m->system ? "* " : "", m->sender,
+           m->own ? " (me, other device)" : "", (int)m->text_len, m->text);
     if (m->media_id)
         printf("%s[file %s, %s, %llu bytes; media id %s]", m->text_len ? " " : "", m->media_name,
                m->media_type, (unsigned long long)m->media_size, m->media_id);
@@ -364,6 +370,20 @@ void cli_print_event(const parley_event *e, bool json)
         else
             fprintf(stderr, "parley: WARNING: the identity key of %s changed; compare the "
                             "safety number (parley safety-number %s)\n", e->user, e->user);
+        break;
+    case PARLEY_EVENT_DEVICES_CHANGED:
+        if (json)
+            print_json(json_pack("{s:s, s:s, s:s}", "type", "devices_changed", "user", e->user,
+                                 "detail", e->detail));
+        else
+            fprintf(stderr, "parley: NOTE: %s (parley devices list %s)\n", e->detail, e->user);
+        break;
+    case PARLEY_EVENT_DEVICES_FORGED:
+        if (json)
+            print_json(json_pack("{s:s, s:s, s:s}", "type", "devices_forged", "user", e->user,
+                                 "detail", e->detail));
+        else
+            fprintf(stderr, "parley: WARNING: %s\n", e->detail);
         break;
     case PARLEY_EVENT_SYNCED:
         if (json)

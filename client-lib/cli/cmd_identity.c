@@ -147,8 +147,10 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
     if (outbox < 0) {
         code = cli_error(CLI_FAIL, "status: cannot read the local store");
     } else if (json) {
-        json_t *o = json_pack("{s:s?, s:s?, s:i}", "user", user, "client_id",
-                              parley_client_id(c), "outbox", outbox);
+        json_t *o = json_pack("{s:s?, s:s?, s:i, s:s?, s:b, s:I}", "user", user, "client_id",
+                              parley_client_id(c), "outbox", outbox, "device_id",
+                              parley_device_id(c), "primary", parley_is_primary(c), "skipped",
+                              (json_int_t)parley_skipped_count(c));
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         if (s)
             puts(s);
@@ -158,6 +160,9 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
         printf("user:      %s\nclient id: %s\noutbox:    %d message(s) waiting for the broker\n",
                user ? user : "(none: run parley init USER)",
                user ? parley_client_id(c) : "-", outbox);
+        if (user)
+            printf("device:    %s (%s)\n", parley_device_id(c),
+                   parley_is_primary(c) ? "primary" : "linked");
     }
     parley_close(c);
     return code;

@@ -10,6 +10,11 @@ int cmd_token(cli_ctx *ctx, int argc, char **argv);
 int cmd_safety_number(cli_ctx *ctx, int argc, char **argv);
 int cmd_status(cli_ctx *ctx, int argc, char **argv);
 int cmd_rotate_identity(cli_ctx *ctx, int argc, char **argv);
+/* cmd_devices.c */
+int cmd_link(cli_ctx *ctx, int argc, char **argv);
+int cmd_devices(cli_ctx *ctx, int argc, char **argv);
+int cmd_devices_approve(cli_ctx *ctx, int argc, char **argv);
+int cmd_devices_remove(cli_ctx *ctx, int argc, char **argv);
 /* cmd_messages.c */
 int cmd_send(cli_ctx *ctx, int argc, char **argv);
 int cmd_listen(cli_ctx *ctx, int argc, char **argv);
@@ -35,6 +40,18 @@ const cli_command cli_commands[] = {
     {"init", "USER [--invite TOKEN] [--json]", "create this home's identity and register it with "
      "the keyserver (an invite token from the operator when registration is by invitation; "
      "also $PARLEY_INVITE)", cmd_init},
+    {"link", "USER [--name NAME] [--wait S] [--json]",
+     "on a new home: become a device of USER; prints a link code and this device's key "
+     "fingerprint, then waits (default 600 s) until the primary approves it", cmd_link},
+    {"devices approve", "CODE [--json]",
+     "on the primary device: add the device that printed CODE to the signed device list",
+     cmd_devices_approve},
+    {"devices remove", "DEVICE_ID [--json]",
+     "on the primary device: remove a device (its tokens are refused at once)",
+     cmd_devices_remove},
+    {"devices", "[list] [--user USER] [--json]",
+     "list the devices of this account (or of USER), verified against the account key",
+     cmd_devices},
     {"token", "[--audience mqtt|keyserver|media] [--client-id ID] [--lifetime S] [--json]",
      "print an MQTT client id, user name and password (a fresh token)", cmd_token},
     {"status", "[--json]", "print this home's user, client id and outbox size", cmd_status},

@@ -1,6 +1,8 @@
 /*
- * account.c - the account with the keyserver: registration, identity key
- * rotation, safety numbers.
+ * account.c - the account with the keyserver: registration (the primary
+ * device also uploads its device list), account key rotation (single-device
+ * accounts), safety numbers (over the account keys only: a device added to
+ * a list signed by the pinned account key changes nothing).
  */
 #include "parley_int.h"
 
@@ -34,6 +36,9 @@ int parley_register_invite(parley_client *c, const char *invite)
 {
     if (!c->has_identity)
         return util__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+    if (c->link_pending || !c->primary)
+        return util__fail(c, PARLEY_EINVAL, "this home is a linked device of %s: it is added by "
+                          "the primary device (parley devices approve), not registered", c->user);
     if (invite && (!invite[0] || strlen(invite) > 128 || !json_ok_text(invite)))
         return util__fail(c, PARLEY_EINVAL, "an invite token is 1-128 printable characters");
     int rc = ksclient_put_identity(c->keyserver_url, c->ca_file, c->user, c->id_pk, c->id_sk, NULL,
@@ -43,7 +48,12 @@ int parley_register_invite(parley_client *c, const char *invite)
     /* When: the broker may refuse this identity for a moment (loop.c). */
     if (lstore_meta_set_int(c->store, "registered_at", clock_now_ms()) != 0)
         return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
-    return prekeys__maintain(c, 1);
+    rc = prekeys__maintain(c, 1);
+    if (rc != PARLEY_OK)
+        return rc;
+    /* The primary's list, version 1, this device alone (a keyserver without
+     * device lists: stays implicit). */
+    return devices__ensure_own(c);
 }
 
 #define KEY_CHANGE_DOMAIN "parley-key-change-v1\n"
@@ -68,6 +78,11 @@ int parley_identity_rotate(parley_client *c)
 
     if (!c->has_identity)
         return util__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
+    devlist own;
+    int had = devices__cached(c, c->user, &own, NULL);
+    if (!c->primary || (had == 1 && own.n > 1))
+        return util__fail(c, PARLEY_EINVAL, "the account key of an account with linked devices "
+                          "cannot be rotated (remove the other devices first, on the primary)");
     snprintf(path, sizeof path, "%s/%s", c->home, CLIENT_IDENTITY_FILE);
     snprintf(tmp, sizeof tmp, "%s.new", path);
     crypto_sign_keypair(pk, sk);
@@ -93,6 +108,7 @@ int parley_identity_rotate(parley_client *c)
     }
     memcpy(c->id_pk, pk, 32);
     memcpy(c->id_sk, sk, 64);
+    memcpy(c->account_pk, pk, 32);
     /* Sessions and prekeys belong to the old identity. */
     if (lstore_begin(c->store) != 0 || lstore_blob_clear(c->store, "session") != 0 ||
         lstore_blob_clear(c->store, "spk") != 0 || lstore_blob_clear(c->store, "otk") != 0 ||
@@ -104,6 +120,12 @@ int parley_identity_rotate(parley_client *c)
         goto done;
     }
     ret = prekeys__maintain(c, 1);
+    if (ret == PARLEY_OK && had == 1 && own.version > 0) {
+        /* The list was signed by the old key: the next one by the new. */
+        own.version++;
+        memcpy(own.d[0].key, pk, 32);
+        ret = devices__publish(c, &own);
+    }
 
 done:
     sodium_memzero(sk, sizeof sk);
@@ -129,7 +151,7 @@ int parley_safety_number(parley_client *c, const char *peer, char *out, size_t o
             return rc;
         trust__note(c, peer, ik);
     }
-    if (safety_number_compute(c->user, c->id_pk, peer, ik, digits) != E2E_OK ||
+    if (safety_number_compute(c->user, c->account_pk, peer, ik, digits) != E2E_OK ||
         safety_number_format(digits, fmt) != E2E_OK)
         return util__fail(c, PARLEY_ECRYPTO, "cannot compute the safety number");
     snprintf(out, outlen, "%s", fmt);

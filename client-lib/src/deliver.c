@@ -141,6 +141,8 @@ static void tell_message(parley_client *c, const Parley__V1__Envelope *env, cons
         .media_name = mref && mref->file_name ? mref->file_name : "",
         .media_type = mref && mref->content_type ? mref->content_type : "",
         .media_size = mref ? mref->size : 0,
+        .own = strcmp(env->sender, c->user) == 0,
+        .sender_device = env->sender_device ? env->sender_device : "",
     };
     c->cb.on_message(c->cb.ud, &pm);
 }
@@ -157,12 +159,17 @@ static int open_body(parley_client *c, const Parley__V1__Envelope *env, opened *
     int ret = PARLEY_ECRYPTO;
 
     opened_free(o);
-    int group = ids_is_group_chat(env->chat_id);
-    int rc = group ? skeys__decrypt(c, env->chat_id, env->sender, env->body.data, env->body.len,
-                                    &pt, &ptlen)
-                   : pairwise__decrypt(c, env->sender, env->body.data, env->body.len, &pt, &ptlen);
+    int group = ids_is_group_chat(env->chat_id), rc;
+    if (group)
+        rc = skeys__decrypt(c, env->chat_id, env->sender, env->body.data, env->body.len, &pt,
+                            &ptlen);
+    else
+        rc = pairwise__decrypt(c, env->sender, env->sender_device, env->body.data, env->body.len,
+                               &pt, &ptlen);
     if (rc != PARLEY_OK) {
-        ret = rc == PARLEY_ESTORE || rc == PARLEY_ENET ? rc : PARLEY_ECRYPTO;
+        /* PARLEY_ENOTFOUND: no ciphertext for this device (skipped). */
+        ret = rc == PARLEY_ESTORE || rc == PARLEY_ENET || rc == PARLEY_ENOTFOUND ? rc
+                                                                                  : PARLEY_ECRYPTO;
         goto fail;
     }
     ct = parley__e2e__v1__content__unpack(NULL, ptlen, pt);
@@ -405,6 +412,23 @@ int deliver__retry_kept(parley_client *c)
     return 0;
 }
 
+/* 1 if device (an Envelope.sender_device) is this home's device: its id,
+ * or a transient connection of it (id "-" suffix). */
+static int is_this_device(parley_client *c, const char *device)
+{
+    size_t n = strlen(c->device_id);
+    return device && strncmp(device, c->device_id, n) == 0 && (device[n] == 0 || device[n] == '-');
+}
+
+/* Count a message skipped for want of a ciphertext for this device. */
+static int count_skipped(parley_client *c)
+{
+    int64_t n = 0;
+    if (lstore_meta_get_int(c->store, "skipped_no_device", &n) < 0)
+        return -1;
+    return lstore_meta_set_int(c->store, "skipped_no_device", n + 1);
+}
+
 /* One envelope of the chat's sequence that is next (or authoritative).
  * Transaction: decrypt (ratchet state) + message row + cursor, then the
  * application callback. trusted: from a sync page. Returns 0 processed,
@@ -420,14 +444,22 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
     lstore_chat ch;
 
     trust__forget(c);
+    /* Messages of our other devices (live on our inbox, or by sync) are
+     * opened like a contact's and shown as sent by us. */
+    int other_own = strcmp(env->sender, c->user) == 0 &&
+                    env->kind != PARLEY__V1__ENVELOPE_KIND__SYSTEM && env->sender_device &&
+                    *env->sender_device && !is_this_device(c, env->sender_device);
     if (env->kind != PARLEY__V1__ENVELOPE_KIND__SYSTEM && !ids_is_group_chat(env->chat_id) &&
-        strcmp(env->sender, c->user) != 0)
+        (strcmp(env->sender, c->user) != 0 || other_own)) {
         trust__prefetch(c, env->sender, env->body.data, env->body.len);
+        if (env->sender_device && *env->sender_device)
+            devices__prefetch(c, env->sender, env->sender_device);
+    }
     if (lstore_begin(c->store) != 0)
         return util__store_fail(c);
     if (lstore_chat_get(c->store, env->chat_id, &ch) != 1)
         goto fail_store;
-    int own = strcmp(env->sender, c->user) == 0;
+    int own = strcmp(env->sender, c->user) == 0 && !other_own;
     if (own && env->kind == PARLEY__V1__ENVELOPE_KIND__SYSTEM) {
         own = 0; /* system events we caused are shown like any other */
     } else if (own && trusted) {
@@ -493,7 +525,13 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
                      * page, whose seq the server vouches for, is recorded. */
                     goto deferred;
                 }
-                if (rc == PARLEY_ENET) {
+                if (rc == PARLEY_ENOTFOUND) {
+                    /* Sent before this device was linked: nothing for it.
+                     * Skipped silently (a hidden row keeps the sequence). */
+                    status = LSTORE_MSG_HIDDEN;
+                    if (count_skipped(c) != 0)
+                        goto fail_store;
+                } else if (rc == PARLEY_ENET) {
                     /* The sender's identity key could not be checked: keep
                      * the ciphertext, report it, retry (deliver__retry_kept). */
                     snprintf(detail, sizeof detail, "%s", c->err);
@@ -508,6 +546,8 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
                     status = LSTORE_MSG_HIDDEN;
                 } else {
                     opened_to_row(&o, &m);
+                    if (other_own)
+                        status = LSTORE_MSG_OWN; /* sent by us, from another device */
                 }
             }
             m.status = status;

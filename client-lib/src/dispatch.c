@@ -1,7 +1,9 @@
 /*
  * dispatch.c - routes what the broker sends on our topics to the module it
  * is for: receipts (outbox.c, then order.c for the gap an own message may
- * close, then on_receipt), responses (rpc.c finds the request: order.c for
+ * close, then on_receipt; a stale_devices refusal re-encrypts the message,
+ * send.c; our own DELIVERED/READ cursor moved by another of our devices
+ * moves this device's), every receipt is handled in on_receipt only, responses (rpc.c finds the request: order.c for
  * sync answers, members.c for member refreshes, a blocking call keeps its
  * own), envelopes on inbox topics (order.c), presence and typing
  * (presence.c). A group's SYSTEM envelope on our own inbox (we were added,
@@ -82,11 +84,43 @@ static int on_receipt_one(parley_client *c, const Parley__V1__Receipt *r)
     int rc = 0;
     int status = (int)r->status;
     int will_retry = status == PARLEY_RECEIPT_REJECTED && transient_refusal(r->error);
+    if (status == PARLEY_RECEIPT_REJECTED && r->error && strcmp(r->error, "stale_devices") == 0 &&
+        r->client_msg_id && *r->client_msg_id) {
+        /* A device list changed since the message was encrypted: encrypt
+         * it again to the lists as they are now, same client message id.
+         * Unreachable keyserver: kept, retried (and refused again) later. */
+        int rr = send__refan(c, r->client_msg_id);
+        if (rr == PARLEY_OK || rr == PARLEY_ENET || rr == PARLEY_ETLS) {
+            will_retry = 1;
+            if (rr != PARLEY_OK && outbox__later(c, r->client_msg_id) != 0) {
+                rc = util__store_fail(c);
+                goto done;
+            }
+        } else if (rr == PARLEY_ESTORE) {
+            rc = rr;
+            goto done;
+        }
+    }
+    if ((status == PARLEY_RECEIPT_DELIVERED || status == PARLEY_RECEIPT_READ) && r->by &&
+        strcmp(r->by, c->user) == 0 && r->chat_id && ids_valid_chat(r->chat_id)) {
+        /* Our own cursor, moved by another of our devices: this device's
+         * read (delivered) state follows. Never backwards. */
+        const char *col = status == PARLEY_RECEIPT_READ ? "read_seq" : "delivered_seq";
+        const char *sent = status == PARLEY_RECEIPT_READ ? "sent_read" : "sent_delivered";
+        lstore_chat ch;
+        int has = lstore_chat_get(c->store, r->chat_id, &ch);
+        if (has < 0 || (has == 1 && (lstore_chat_raise(c->store, r->chat_id, col, r->seq) != 0 ||
+                                     lstore_chat_raise(c->store, r->chat_id, sent, r->seq) != 0))) {
+            rc = util__store_fail(c);
+            goto done;
+        }
+    }
     /* A bad_client_msg_id refusal echoes the id escaped, for display: it
      * may equal no id we sent, and settles nothing. */
     int echoed = status == PARLEY_RECEIPT_REJECTED && r->error &&
                  strcmp(r->error, "bad_client_msg_id") == 0;
-    if (will_retry && r->client_msg_id && outbox__later(c, r->client_msg_id) != 0) {
+    if (will_retry && r->client_msg_id && !(r->error && strcmp(r->error, "stale_devices") == 0) &&
+        outbox__later(c, r->client_msg_id) != 0) {
         rc = util__store_fail(c);
         goto done;
     }

@@ -1,7 +1,9 @@
 /*
- * identity.c - this home's identity: the Ed25519 key (identity.key), the
- * user id and the stable MQTT client id (local store meta), and the tokens
- * minted with the key for the broker, the keyserver and the media gateway.
+ * identity.c - this home's identity: the Ed25519 device key (identity.key),
+ * the user id, the stable MQTT client id whose tag is the device id, the
+ * account key (meta account_pk on a linked device; the device key itself on
+ * the primary), and the tokens minted with the device key for the broker,
+ * the keyserver and the media gateway.
  */
 #include "parley_int.h"
 
@@ -9,12 +11,41 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ids.h"
 #include "token.h"
+
+/* The device id (the client id's tag), the account key and whether this
+ * device is the primary, from the store's meta. parley_rc. */
+static int identity_device(parley_client *c)
+{
+    uint8_t *ak = NULL;
+    size_t n = 0;
+    int64_t pending = 0;
+    size_t ulen = strlen(c->user);
+    if (strncmp(c->client_id, c->user, ulen) != 0 || c->client_id[ulen] != '.' ||
+        strlen(c->client_id + ulen + 1) > IDS_DEVICE_MAX)
+        return util__fail(c, PARLEY_ESTORE, "the local store's client id %s is not %s.DEVICE",
+                          c->client_id, c->user);
+    snprintf(c->device_id, sizeof c->device_id, "%s", c->client_id + ulen + 1);
+    int rc = lstore_meta_get(c->store, "account_pk", &ak, &n);
+    if (rc < 0 || lstore_meta_get_int(c->store, "link_pending", &pending) < 0) {
+        free(ak);
+        return util__fail(c, PARLEY_ESTORE, "%s", lstore_error(c->store));
+    }
+    if (rc == 1 && n == 32)
+        memcpy(c->account_pk, ak, 32);
+    else
+        memcpy(c->account_pk, c->id_pk, 32);
+    free(ak);
+    c->primary = sodium_memcmp(c->account_pk, c->id_pk, 32) == 0;
+    c->link_pending = pending != 0;
+    return PARLEY_OK;
+}
 
 /* Load the identity (user id, client id, key) if the home has one. */
 int identity__load(parley_client *c)
@@ -39,6 +70,8 @@ int identity__load(parley_client *c)
         goto fail;
     }
     crypto_sign_ed25519_sk_to_pk(c->id_pk, c->id_sk);
+    if (identity_device(c) != PARLEY_OK)
+        goto fail;
     c->has_identity = 1;
     ret = PARLEY_OK;
 
@@ -66,6 +99,11 @@ const char *parley_client_id(const parley_client *c)
 }
 
 int parley_identity_create(parley_client *c, const char *user_id)
+{
+    return identity__create(c, user_id, NULL);
+}
+
+int identity__create(parley_client *c, const char *user_id, const uint8_t account_pk[32])
 {
     char path[CLIENT_PATH_MAX + 32], rnd[IDS_SERVER_ID_LEN + 1];
     int fd = -1, ret = PARLEY_ESTORE;
@@ -96,9 +134,15 @@ int parley_identity_create(parley_client *c, const char *user_id)
     if (lstore_begin(c->store) != 0 ||
         lstore_meta_set(c->store, "client_id", c->client_id, strlen(c->client_id)) != 0 ||
         lstore_meta_set(c->store, "user_id", c->user, strlen(c->user)) != 0 ||
+        (account_pk && (lstore_meta_set(c->store, "account_pk", account_pk, 32) != 0 ||
+                        lstore_meta_set_int(c->store, "link_pending", 1) != 0)) ||
         lstore_commit(c->store) != 0) {
         lstore_rollback(c->store);
         util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+        unlink(path);
+        goto fail;
+    }
+    if (identity_device(c) != PARLEY_OK) {
         unlink(path);
         goto fail;
     }
@@ -138,6 +182,16 @@ int parley_token(parley_client *c, const char *audience, const char *client_id, 
 int identity__keyserver_token(parley_client *c, char *out, size_t n)
 {
     return parley_token(c, "keyserver", NULL, 300, out, n);
+}
+
+const char *parley_device_id(const parley_client *c)
+{
+    return c->has_identity ? c->device_id : NULL;
+}
+
+int parley_is_primary(const parley_client *c)
+{
+    return c->has_identity && c->primary;
 }
 
 keys_identity identity__keys(parley_client *c)

@@ -265,12 +265,15 @@ static int parse_prekey(json_t *o, ksclient_prekey *k, int with_sig)
 }
 
 int ksclient_get_bundle(const char *base, const char *ca_file, const char *token, const char *user,
-                        ksclient_bundle *out, char *errbuf, size_t errlen)
+                        const char *device, ksclient_bundle *out, char *errbuf, size_t errlen)
 {
-    char path[128];
+    char path[160];
     json_t *resp = NULL;
     memset(out, 0, sizeof *out);
-    snprintf(path, sizeof path, "/v2/keys/%s", user);
+    if (device && *device)
+        snprintf(path, sizeof path, "/v2/keys/%s/%s", user, device);
+    else
+        snprintf(path, sizeof path, "/v2/keys/%s", user);
     int ret = http("GET", base, ca_file, path, token, NULL, &resp, errbuf, errlen);
     if (ret != PARLEY_OK)
         goto done;
@@ -285,6 +288,186 @@ int ksclient_get_bundle(const char *base, const char *ca_file, const char *token
     out->has_one_time = json_is_object(otk);
 
 done:
+    json_decref(resp);
+    return ret;
+}
+
+/* ---- linked devices ------------------------------------------------------ */
+
+#define LINK_DOMAIN "parley-link-v1\n"
+
+static json_t *b64url(const uint8_t *p, size_t n)
+{
+    char out[256];
+    if (sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING) > sizeof out)
+        return NULL;
+    sodium_bin2base64(out, sizeof out, p, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return json_string(out);
+}
+
+/* Decode a JSON string in base64url (unpadded or padded) or standard base64
+ * into at most cap bytes: the length, or -1. */
+static long unb64_any(json_t *v, uint8_t *out, size_t cap)
+{
+    static const int variants[] = {sodium_base64_VARIANT_URLSAFE_NO_PADDING,
+                                   sodium_base64_VARIANT_URLSAFE, sodium_base64_VARIANT_ORIGINAL};
+    const char *s = json_string_value(v);
+    if (!s)
+        return -1;
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        long n = b64_decode(out, cap, s, strlen(s), variants[i]);
+        if (n >= 0)
+            return n;
+    }
+    return -1;
+}
+
+int ksclient_get_devices(const char *base, const char *ca_file, const char *token,
+                         const char *user, char **text, size_t *len, uint8_t sig[64],
+                         uint64_t *version, char *errbuf, size_t errlen)
+{
+    char path[128];
+    json_t *resp = NULL;
+    uint8_t *raw = NULL;
+
+    *text = NULL;
+    *len = 0;
+    *version = 0;
+    snprintf(path, sizeof path, "/v2/devices/%s", user);
+    int ret = http("GET", base, ca_file, path, token, NULL, &resp, errbuf, errlen);
+    if (ret != PARLEY_OK)
+        goto done;
+    json_t *v = json_object_get(resp, "version"), *l = json_object_get(resp, "list");
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        goto malformed;
+    *version = (uint64_t)json_integer_value(v);
+    if (*version == 0 && !l)
+        goto done; /* implicit */
+    const char *ls = json_string_value(l);
+    size_t cap = ls ? strlen(ls) : 0;
+    raw = malloc(cap + 1);
+    if (!raw) {
+        ret = PARLEY_ENOMEM;
+        goto done;
+    }
+    long n = unb64_any(l, raw, cap);
+    if (n <= 0 || unb64_any(json_object_get(resp, "signature"), sig, 64) != 64)
+        goto malformed;
+    raw[n] = 0;
+    *text = (char *)raw;
+    *len = (size_t)n;
+    raw = NULL;
+    goto done;
+malformed:
+    snprintf(errbuf, errlen, "keyserver: malformed device list of %s", user);
+    ret = PARLEY_ECRYPTO;
+done:
+    free(raw);
+    json_decref(resp);
+    return ret;
+}
+
+int ksclient_put_devices(const char *base, const char *ca_file, const char *token,
+                         const char *text, size_t len, const uint8_t sig[64], char *errbuf,
+                         size_t errlen)
+{
+    json_t *body = json_object(), *resp = NULL;
+    char *enc = NULL;
+    int ret = PARLEY_ENOMEM;
+    size_t elen = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+
+    enc = malloc(elen);
+    if (!body || !enc)
+        goto fail;
+    sodium_bin2base64(enc, elen, (const uint8_t *)text, len,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    if (json_object_set_new(body, "list", json_string(enc)) ||
+        json_object_set_new(body, "signature", b64url(sig, 64)))
+        goto fail;
+    ret = http("PUT", base, ca_file, "/v2/devices", token, body, &resp, errbuf, errlen);
+
+fail:
+    free(enc);
+    json_decref(body);
+    json_decref(resp);
+    return ret;
+}
+
+int ksclient_post_link(const char *base, const char *ca_file, ksclient_link *l,
+                       const uint8_t device_sk[64], char *errbuf, size_t errlen)
+{
+    char key[64], msg[sizeof LINK_DOMAIN + 65 + 33 + 64 + 33];
+    uint8_t sig[64];
+    json_t *body = json_object(), *resp = NULL;
+    int ret = PARLEY_ENOMEM;
+
+    sodium_bin2base64(key, sizeof key, l->device_key, 32, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    int mlen = snprintf(msg, sizeof msg, "%s%s\n%s\n%s\n%s", LINK_DOMAIN, l->user, l->device_id,
+                        key, l->name);
+    crypto_sign_detached(sig, NULL, (const uint8_t *)msg, (size_t)mlen, device_sk);
+    if (!body || json_object_set_new(body, "user_id", json_string(l->user)) ||
+        json_object_set_new(body, "device_id", json_string(l->device_id)) ||
+        json_object_set_new(body, "device_key", json_string(key)) ||
+        json_object_set_new(body, "name", json_string(l->name)) ||
+        json_object_set_new(body, "signature", b64url(sig, 64)))
+        goto fail;
+    ret = http("POST", base, ca_file, "/v2/link", NULL, body, &resp, errbuf, errlen);
+    if (ret != PARLEY_OK)
+        goto fail;
+    const char *code = json_string_value(json_object_get(resp, "code"));
+    json_t *exp = json_object_get(resp, "expires_at");
+    if (!code || strlen(code) >= sizeof l->code) {
+        snprintf(errbuf, errlen, "keyserver: malformed link answer");
+        ret = PARLEY_ECRYPTO;
+        goto fail;
+    }
+    snprintf(l->code, sizeof l->code, "%s", code);
+    l->expires_at = json_is_integer(exp) ? (int64_t)json_integer_value(exp) : 0;
+
+fail:
+    json_decref(body);
+    json_decref(resp);
+    return ret;
+}
+
+int ksclient_get_link(const char *base, const char *ca_file, const char *token, const char *code,
+                      ksclient_link *out, char *errbuf, size_t errlen)
+{
+    char path[64];
+    json_t *resp = NULL;
+    memset(out, 0, sizeof *out);
+    snprintf(path, sizeof path, "/v2/link/%s", code);
+    int ret = http("GET", base, ca_file, path, token, NULL, &resp, errbuf, errlen);
+    if (ret != PARLEY_OK)
+        goto done;
+    const char *u = json_string_value(json_object_get(resp, "user_id"));
+    const char *d = json_string_value(json_object_get(resp, "device_id"));
+    const char *n = json_string_value(json_object_get(resp, "name"));
+    json_t *exp = json_object_get(resp, "expires_at");
+    if (!u || !d || strlen(u) >= sizeof out->user || strlen(d) >= sizeof out->device_id ||
+        (n && strlen(n) >= sizeof out->name) ||
+        unb64_any(json_object_get(resp, "device_key"), out->device_key, 32) != 32) {
+        snprintf(errbuf, errlen, "keyserver: malformed link %s", code);
+        ret = PARLEY_ECRYPTO;
+        goto done;
+    }
+    snprintf(out->user, sizeof out->user, "%s", u);
+    snprintf(out->device_id, sizeof out->device_id, "%s", d);
+    snprintf(out->name, sizeof out->name, "%s", n ? n : "");
+    snprintf(out->code, sizeof out->code, "%s", code);
+    out->expires_at = json_is_integer(exp) ? (int64_t)json_integer_value(exp) : 0;
+done:
+    json_decref(resp);
+    return ret;
+}
+
+int ksclient_delete_link(const char *base, const char *ca_file, const char *token,
+                         const char *code, char *errbuf, size_t errlen)
+{
+    char path[64];
+    json_t *resp = NULL;
+    snprintf(path, sizeof path, "/v2/link/%s", code);
+    int ret = http("DELETE", base, ca_file, path, token, NULL, &resp, errbuf, errlen);
     json_decref(resp);
     return ret;
 }

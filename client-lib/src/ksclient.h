@@ -55,9 +55,48 @@ typedef struct {
     ksclient_prekey one_time;
 } ksclient_bundle;
 
-/* GET /v2/keys/{user} -> the user's bundle (consumes one one-time prekey on
- * the server). */
+/* GET /v2/keys/{user}/{device} (device "" or NULL: GET /v2/keys/{user},
+ * the primary) -> that device's bundle (consumes one one-time prekey on the
+ * server). identity_key is the DEVICE key. */
 int ksclient_get_bundle(const char *base, const char *ca_file, const char *token, const char *user,
-                        ksclient_bundle *out, char *errbuf, size_t errlen);
+                        const char *device, ksclient_bundle *out, char *errbuf, size_t errlen);
+
+/* ---- linked devices (docs/protocol.md, "Linked devices") ----
+ * Binary JSON values of these routes are sent in unpadded base64url and
+ * accepted in base64url or standard base64 (the device keys a client uses
+ * come from the signed list text, never from the JSON). */
+
+/* GET /v2/devices/{user} -> the signed list: *text malloc'd (NUL-terminated,
+ * *len without it) and sig, or *text NULL and *version 0 for an implicit
+ * list. Nothing here is verified: devices.c checks the signature. */
+int ksclient_get_devices(const char *base, const char *ca_file, const char *token,
+                         const char *user, char **text, size_t *len, uint8_t sig[64],
+                         uint64_t *version, char *errbuf, size_t errlen);
+/* PUT /v2/devices with a list signed by the account key (token of the
+ * primary device). PARLEY_EREFUSED with "409 stale_version" etc. in errbuf. */
+int ksclient_put_devices(const char *base, const char *ca_file, const char *token,
+                         const char *text, size_t len, const uint8_t sig[64], char *errbuf,
+                         size_t errlen);
+
+typedef struct {
+    char user[65];
+    char device_id[33];
+    uint8_t device_key[32];
+    char name[33];
+    int64_t expires_at;
+    char code[16];
+} ksclient_link;
+
+/* POST /v2/link (no bearer token): the new device's key proves itself with
+ * its signature over "parley-link-v1\n" user "\n" device_id "\n"
+ * device_key_b64 "\n" name. Fills code and expires_at of l. */
+int ksclient_post_link(const char *base, const char *ca_file, ksclient_link *l,
+                       const uint8_t device_sk[64], char *errbuf, size_t errlen);
+/* GET /v2/link/{code} (token of the same user) -> the pending device. */
+int ksclient_get_link(const char *base, const char *ca_file, const char *token, const char *code,
+                      ksclient_link *out, char *errbuf, size_t errlen);
+/* DELETE /v2/link/{code}: refuse a pending device. */
+int ksclient_delete_link(const char *base, const char *ca_file, const char *token,
+                         const char *code, char *errbuf, size_t errlen);
 
 #endif

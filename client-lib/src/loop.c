@@ -155,6 +155,7 @@ static int on_ready(parley_client *c)
             return PARLEY_ESTORE;
         order__sync_start(c, 0);
         prekeys__maintain(c, 0); /* replenish one-time prekeys; best effort */
+        devices__ensure_own(c);  /* a home from before device lists uploads one; best effort */
         c->loop.last_key_check_ms = clock_mono_ms();
     }
     return 0;

@@ -8,6 +8,7 @@
  */
 #include "parley_int.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,10 @@ int outbox__fits(parley_client *c, size_t len)
     return PARLEY_OK;
 }
 
-int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const char *topic,
-                  const uint8_t *body, size_t body_len, const char *plain, const char *media_id)
+/* The packed Envelope around body (*out malloc'd). parley_rc. */
+static int pack_envelope(parley_client *c, const char *cmid, const uint8_t *body,
+                         size_t body_len, const char *media_id, const outbox_versions *v,
+                         uint8_t **out, size_t *n)
 {
     int rc = outbox__fits(c, body_len);
     if (rc != PARLEY_OK)
@@ -42,11 +45,27 @@ int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const
     env.body.len = body_len;
     env.kind = PARLEY__V1__ENVELOPE_KIND__CHAT;
     env.coalesce_receipts = 1; /* one STORED may cover several sends (dispatch.c) */
-    size_t n = parley__v1__envelope__get_packed_size(&env);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf)
+    if (v) {
+        env.devices_version = v->devices;
+        env.own_devices_version = v->own_devices;
+    }
+    *n = parley__v1__envelope__get_packed_size(&env);
+    *out = malloc(*n ? *n : 1);
+    if (!*out)
         return util__fail(c, PARLEY_ENOMEM, "out of memory");
-    parley__v1__envelope__pack(&env, buf);
+    parley__v1__envelope__pack(&env, *out);
+    return PARLEY_OK;
+}
+
+int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const char *topic,
+                  const uint8_t *body, size_t body_len, const char *plain, const char *media_id,
+                  const outbox_versions *v)
+{
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    int rc = pack_envelope(c, cmid, body, body_len, media_id, v, &buf, &n);
+    if (rc != PARLEY_OK)
+        return rc;
     lstore_outbox o = {
         .client_msg_id = cmid,
         .chat_id = chat_id,
@@ -162,7 +181,85 @@ int outbox__done(parley_client *c, const char *client_msg_id, const char *chat_i
         if (found < 0 || d.rc < 0)
             return -1;
     }
+    if (lstore_blob_del(c->store, "outct", client_msg_id) != 0)
+        return -1;
     return lstore_outbox_del(c->store, client_msg_id);
+}
+
+typedef struct {
+    char chat[IDS_CHAT_MAX + 1];
+    char topic[200];
+    char media_id[IDS_SERVER_ID_LEN + 8];
+    uint8_t *plain;
+    size_t plain_len;
+    int has_plain;
+    int64_t created_at;
+    int rc;
+} replace_ctx;
+
+/* Copy what the new entry keeps (o points into the statement). */
+static void replace_entry(void *ud, const lstore_outbox *o)
+{
+    replace_ctx *r = ud;
+    Parley__V1__Envelope *old = parley__v1__envelope__unpack(NULL, o->body_len, o->body);
+    snprintf(r->media_id, sizeof r->media_id, "%s", old && old->media_id ? old->media_id : "");
+    if (old)
+        parley__v1__envelope__free_unpacked(old, NULL);
+    snprintf(r->chat, sizeof r->chat, "%s", o->chat_id);
+    snprintf(r->topic, sizeof r->topic, "%s", o->topic);
+    r->created_at = o->created_at;
+    r->has_plain = o->plain != NULL;
+    r->plain_len = o->plain_len;
+    r->plain = malloc(o->plain_len + 1);
+    if (!r->plain) {
+        r->rc = PARLEY_ENOMEM;
+        return;
+    }
+    if (o->plain_len)
+        memcpy(r->plain, o->plain, o->plain_len);
+    r->plain[o->plain_len] = 0;
+}
+
+int outbox__replace(parley_client *c, const char *cmid, const uint8_t *body, size_t body_len,
+                    const outbox_versions *v)
+{
+    replace_ctx r = {.rc = PARLEY_OK};
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    int ret;
+    int found = lstore_outbox_get(c->store, cmid, replace_entry, &r);
+    if (found < 0) {
+        ret = util__store_fail(c);
+        goto done;
+    }
+    if (found == 0) {
+        ret = util__fail(c, PARLEY_ENOTFOUND, "message %s is not in the outbox", cmid);
+        goto done;
+    }
+    if ((ret = r.rc) != PARLEY_OK)
+        goto done;
+    ret = pack_envelope(c, cmid, body, body_len, r.media_id, v, &buf, &n);
+    if (ret != PARLEY_OK)
+        goto done;
+    lstore_outbox no = {
+        .client_msg_id = cmid,
+        .chat_id = r.chat,
+        .topic = r.topic,
+        .body = buf,
+        .body_len = n,
+        .plain = r.has_plain ? r.plain : NULL,
+        .plain_len = r.plain_len,
+        .created_at = r.created_at,
+    };
+    if (lstore_outbox_del(c->store, cmid) != 0 || lstore_outbox_add(c->store, &no) != 0)
+        ret = util__store_fail(c);
+done:
+    free(buf);
+    if (r.plain) {
+        sodium_memzero(r.plain, r.plain_len);
+        free(r.plain);
+    }
+    return ret;
 }
 
 int outbox__later(parley_client *c, const char *client_msg_id)

@@ -1,7 +1,13 @@
 /*
  * pairwise.c - pairwise sessions with the crypto/ core: X3DH on first
  * contact (the contact's prekey bundle from the keyserver), then the Double
- * Ratchet. Sessions (blob "session"/peer = ratchet_session_serialize()) are
+ * Ratchet. Sessions are per (user, device): blob "session"/"peer/device"
+ * (= ratchet_session_serialize()); a peer with an implicit device list has
+ * the one device "" whose session is "session"/"peer" (the key homes made
+ * before linked devices used, so they keep their sessions). The identity key
+ * of an explicit device is the one its verified device list names
+ * (devices.c): a bundle or PreKey message with another key is refused. The
+ * implicit device's key is the pinned account key (trust.c). Sessions are
  * loaded from and saved to the store inside the caller's transaction, so
  * that two processes sharing a home never fork a ratchet.
  */
@@ -13,10 +19,24 @@
 #include <string.h>
 
 #include "crypto/ratchet.h"
+#include "e2e.pb-c.h"
+#include "ids.h"
 #include "ksclient.h"
 #include "token.h"
 
 /* ---- sessions --------------------------------------------------------------- */
+
+/* The blob key of the session with (peer, dev). */
+static const char *skey(char *out, size_t n, const char *peer, const char *dev)
+{
+    if (dev && *dev)
+        snprintf(out, n, "%s/%s", peer, dev);
+    else
+        snprintf(out, n, "%s", peer);
+    return out;
+}
+
+#define SKEY_MAX (IDS_USER_MAX + IDS_DEVICE_MAX + 2)
 
 static int session_load(parley_client *c, const char *peer, ratchet_session **out)
 {
@@ -39,6 +59,43 @@ static int session_save(parley_client *c, const char *peer, const ratchet_sessio
     if (ratchet_session_serialize(s, &b, &n) != E2E_OK)
         return -1;
     int rc = lstore_blob_set(c->store, "session", peer, b, n);
+    sodium_memzero(b, n);
+    free(b);
+    return rc;
+}
+
+/* Sessions made before device lists were keyed by the peer alone (its
+ * implicit device, whose key is the account key). When that device shows
+ * up in the peer's explicit list as dev (the primary: its key is the
+ * account key), the session moves to (peer, dev) instead of starting over.
+ * Caller's transaction or none. 0 (moved or nothing to move), -1 store. */
+static int session_adopt(parley_client *c, const char *peer, const char *dev,
+                         const uint8_t devkey[32])
+{
+    uint8_t ak[32], *b = NULL;
+    size_t n = 0;
+    char key[SKEY_MAX];
+    if (!dev || !*dev || !devkey)
+        return 0;
+    if (strcmp(peer, c->user) == 0)
+        memcpy(ak, c->account_pk, 32);
+    else if (lstore_contact_get(c->store, peer, ak) != 1)
+        return 0;
+    if (sodium_memcmp(ak, devkey, 32) != 0)
+        return 0;
+    int have = lstore_blob_get(c->store, "session", skey(key, sizeof key, peer, dev), &b, &n);
+    if (b) {
+        sodium_memzero(b, n);
+        free(b);
+        b = NULL;
+    }
+    if (have != 0)
+        return have < 0 ? -1 : 0;
+    int old = lstore_blob_get(c->store, "session", peer, &b, &n);
+    if (old != 1)
+        return old < 0 ? -1 : 0;
+    int rc = lstore_blob_set(c->store, "session", key, b, n) == 0 &&
+             lstore_blob_del(c->store, "session", peer) == 0 ? 0 : -1;
     sodium_memzero(b, n);
     free(b);
     return rc;
@@ -96,7 +153,8 @@ int pairwise__prepare(parley_client *c, const char *peer)
     if (ret != PARLEY_OK)
         goto done;
     ret =
-        ksclient_get_bundle(c->keyserver_url, c->ca_file, token, peer, &kb, c->err, sizeof c->err);
+        ksclient_get_bundle(c->keyserver_url, c->ca_file, token, peer, NULL, &kb, c->err,
+                            sizeof c->err);
     sodium_memzero(token, sizeof token);
     if (ret == PARLEY_ENOTFOUND)
         util__fail(c, PARLEY_ENOTFOUND, "no keys for user %s on the keyserver", peer);
@@ -133,6 +191,84 @@ done:
     ratchet_session_free(s);
     keys_wipe(&id, sizeof id);
     return ret;
+}
+
+int pairwise__prepare_dev(parley_client *c, const char *peer, const char *dev,
+                          const uint8_t devkey[32])
+{
+    char token[TOKEN_MAX_LEN], key[SKEY_MAX];
+    ksclient_bundle kb;
+    x3dh_bundle xb;
+    ratchet_session *s = NULL;
+    keys_identity id;
+    uint8_t *probe = NULL;
+    size_t plen = 0;
+    int ret;
+
+    if (!dev || !*dev)
+        return pairwise__prepare(c, peer);
+    if (session_adopt(c, peer, dev, devkey) != 0)
+        return util__store_fail(c);
+    int have = lstore_blob_get(c->store, "session", skey(key, sizeof key, peer, dev), &probe,
+                               &plen);
+    if (probe) {
+        sodium_memzero(probe, plen);
+        free(probe);
+    }
+    if (have < 0)
+        return util__store_fail(c);
+    if (have == 1)
+        return PARLEY_OK; /* the device list vouches for its key */
+    ret = identity__keyserver_token(c, token, sizeof token);
+    if (ret != PARLEY_OK)
+        return ret;
+    ret = ksclient_get_bundle(c->keyserver_url, c->ca_file, token, peer, dev, &kb, c->err,
+                              sizeof c->err);
+    sodium_memzero(token, sizeof token);
+    if (ret == PARLEY_ENOTFOUND)
+        return util__fail(c, PARLEY_ENOTFOUND, "no keys for device %s of %s on the keyserver",
+                          dev, peer);
+    if (ret != PARLEY_OK)
+        return ret;
+    if (sodium_memcmp(kb.identity_key, devkey, 32) != 0)
+        return util__fail(c, PARLEY_ECRYPTO, "the key bundle of device %s of %s does not carry "
+                          "the key its device list names: refused", dev, peer);
+    memset(&xb, 0, sizeof xb);
+    memcpy(xb.identity_key, kb.identity_key, 32);
+    xb.signed_prekey_id = kb.signed_prekey.key_id;
+    memcpy(xb.signed_prekey, kb.signed_prekey.pub, 32);
+    memcpy(xb.signed_prekey_signature, kb.signed_prekey.sig, 64);
+    xb.has_one_time_prekey = kb.has_one_time;
+    xb.one_time_prekey_id = kb.one_time.key_id;
+    memcpy(xb.one_time_prekey, kb.one_time.pub, 32);
+    id = identity__keys(c);
+    e2e_status st = ratchet_session_initiate(&s, &id, &xb);
+    keys_wipe(&id, sizeof id);
+    if (st != E2E_OK) {
+        ret = util__fail(c, PARLEY_ECRYPTO, "key bundle of device %s of %s refused: %s", dev,
+                         peer, e2e_strerror(st));
+        goto done;
+    }
+    if (lstore_begin(c->store) != 0) {
+        ret = util__store_fail(c);
+        goto done;
+    }
+    if (session_save(c, key, s) != 0 || lstore_commit(c->store) != 0) {
+        lstore_rollback(c->store);
+        ret = util__store_fail(c);
+        goto done;
+    }
+    ret = PARLEY_OK;
+done:
+    ratchet_session_free(s);
+    return ret;
+}
+
+int pairwise__encrypt_dev(parley_client *c, const char *peer, const char *dev,
+                          const uint8_t *content, size_t len, uint8_t **body, size_t *body_len)
+{
+    char key[SKEY_MAX];
+    return pairwise__encrypt(c, skey(key, sizeof key, peer, dev), content, len, body, body_len);
 }
 
 int pairwise__encrypt(parley_client *c, const char *peer, const uint8_t *content, size_t len,
@@ -236,22 +372,54 @@ done:
     return ret;
 }
 
-int pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
-                      uint8_t **content, size_t *content_len)
+int pairwise__decrypt(parley_client *c, const char *sender, const char *sender_device,
+                      const uint8_t *body, size_t len, uint8_t **content, size_t *content_len)
+{
+    devlist l;
+    if (pairwise__is_fanout(body, len))
+        return pairwise__decrypt_fanout(c, sender, sender_device, body, len, content,
+                                        content_len);
+    /* A plain message: from the sender's implicit device, or from a listed
+     * device of a sender that saw our list as implicit. */
+    int had = devices__cached(c, sender, &l, NULL);
+    if (had < 0)
+        return util__store_fail(c);
+    int i = had == 1 && l.version > 0 && sender_device && *sender_device
+                ? devlist_find(&l, sender_device) : -1;
+    if (i >= 0)
+        return pairwise__decrypt_dev(c, sender, l.d[i].id, l.d[i].key, body, len, content,
+                                     content_len);
+    return pairwise__decrypt_dev(c, sender, "", NULL, body, len, content, content_len);
+}
+
+int pairwise__decrypt_dev(parley_client *c, const char *sender, const char *dev,
+                          const uint8_t devkey[32], const uint8_t *body, size_t len,
+                          uint8_t **content, size_t *content_len)
 {
     e2e_message_info info;
     ratchet_session *s = NULL;
-    int ret;
+    char key[SKEY_MAX];
+    int ret, explicit_dev = dev && *dev;
 
     *content = NULL;
     if (!body || len == 0 || e2e_message_inspect(body, len, &info) != E2E_OK)
         return util__fail(c, PARLEY_ECRYPTO, "not an end-to-end encrypted message");
     if (info.kind == E2E_KIND_SENDER_KEY)
         return util__fail(c, PARLEY_ECRYPTO, "group messages are not supported yet");
-    int rc = session_load(c, sender, &s);
+    skey(key, sizeof key, sender, dev);
+    if (explicit_dev && session_adopt(c, sender, dev, devkey) != 0)
+        return util__store_fail(c);
+    int rc = session_load(c, key, &s);
     if (rc == -1)
         return util__store_fail(c);
-    if (info.kind == E2E_KIND_PREKEY) {
+    if (info.kind == E2E_KIND_PREKEY && explicit_dev) {
+        /* A device's key is the one its verified list names. */
+        if (!devkey || sodium_memcmp(devkey, info.identity_key, 32) != 0)
+            ret = util__fail(c, PARLEY_ECRYPTO, "refused: the key of device %s of %s in this "
+                             "message is not the one its device list names", dev, sender);
+        else
+            ret = decrypt_prekey(c, sender, &info, body, len, &s, content, content_len);
+    } else if (info.kind == E2E_KIND_PREKEY) {
         /* A key we have not pinned (first contact, or a change) must be
          * the one the keyserver serves; the message authenticates it. */
         ret = trust__vouched(c, sender, info.identity_key);
@@ -266,7 +434,7 @@ int pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body,
         e2e_status st = ratchet_decrypt(s, body, len, content, content_len);
         ret = st == E2E_OK ? PARLEY_OK : util__fail(c, PARLEY_ECRYPTO, "%s", e2e_strerror(st));
     }
-    if (ret == PARLEY_OK && session_save(c, sender, s) != 0)
+    if (ret == PARLEY_OK && session_save(c, key, s) != 0)
         ret = util__store_fail(c);
     if (ret != PARLEY_OK && *content) {
         sodium_memzero(*content, *content_len);
@@ -274,5 +442,88 @@ int pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body,
         *content = NULL;
     }
     ratchet_session_free(s);
+    return ret;
+}
+
+int pairwise__is_fanout(const uint8_t *body, size_t len)
+{
+    if (!body || len == 0)
+        return 0;
+    Parley__E2e__V1__E2EMessage *m = parley__e2e__v1__e2_emessage__unpack(NULL, len, body);
+    int yes = m && m->body_case == PARLEY__E2E__V1__E2_EMESSAGE__BODY_FANOUT;
+    if (m)
+        parley__e2e__v1__e2_emessage__free_unpacked(m, NULL);
+    return yes;
+}
+
+int pairwise__decrypt_fanout(parley_client *c, const char *sender, const char *sender_device,
+                             const uint8_t *body, size_t len, uint8_t **content,
+                             size_t *content_len)
+{
+    Parley__E2e__V1__E2EMessage *m = NULL;
+    Parley__E2e__V1__DeviceCiphertext *mine = NULL;
+    uint8_t *inner = NULL;
+    size_t inner_len = 0;
+    devlist l;
+    const char *dev = "";
+    const uint8_t *devkey = NULL;
+    int ret;
+
+    *content = NULL;
+    m = parley__e2e__v1__e2_emessage__unpack(NULL, len, body);
+    if (!m || m->body_case != PARLEY__E2E__V1__E2_EMESSAGE__BODY_FANOUT || !m->fanout) {
+        ret = util__fail(c, PARLEY_ECRYPTO, "not a device fan-out message");
+        goto done;
+    }
+    for (size_t i = 0; i < m->fanout->n_to && !mine; i++) {
+        Parley__E2e__V1__DeviceCiphertext *d = m->fanout->to[i];
+        if (d->user_id && d->device_id && strcmp(d->user_id, c->user) == 0 &&
+            (strcmp(d->device_id, c->device_id) == 0 || (!*d->device_id && c->primary)))
+            mine = d;
+    }
+    if (!mine) {
+        ret = util__fail(c, PARLEY_ENOTFOUND, "no ciphertext for this device (sent before it "
+                         "was linked)");
+        goto done;
+    }
+    int had = devices__cached(c, sender, &l, NULL);
+    if (had < 0) {
+        ret = util__store_fail(c);
+        goto done;
+    }
+    if (had == 1 && l.version > 0) {
+        int i = sender_device ? devlist_find(&l, sender_device) : -1;
+        if (i < 0) {
+            ret = util__fail(c, PARLEY_ECRYPTO, "device %s is not in the device list of %s",
+                             sender_device && *sender_device ? sender_device : "(none)", sender);
+            goto done;
+        }
+        dev = l.d[i].id;
+        devkey = l.d[i].key;
+    }
+    Parley__E2e__V1__E2EMessage one = PARLEY__E2E__V1__E2_EMESSAGE__INIT;
+    if (mine->body_case == PARLEY__E2E__V1__DEVICE_CIPHERTEXT__BODY_PREKEY && mine->prekey) {
+        one.body_case = PARLEY__E2E__V1__E2_EMESSAGE__BODY_PREKEY;
+        one.prekey = mine->prekey;
+    } else if (mine->body_case == PARLEY__E2E__V1__DEVICE_CIPHERTEXT__BODY_RATCHET &&
+               mine->ratchet) {
+        one.body_case = PARLEY__E2E__V1__E2_EMESSAGE__BODY_RATCHET;
+        one.ratchet = mine->ratchet;
+    } else {
+        ret = util__fail(c, PARLEY_ECRYPTO, "empty ciphertext for this device");
+        goto done;
+    }
+    inner_len = parley__e2e__v1__e2_emessage__get_packed_size(&one);
+    inner = malloc(inner_len ? inner_len : 1);
+    if (!inner) {
+        ret = util__fail(c, PARLEY_ENOMEM, "out of memory");
+        goto done;
+    }
+    parley__e2e__v1__e2_emessage__pack(&one, inner);
+    ret = pairwise__decrypt_dev(c, sender, dev, devkey, inner, inner_len, content, content_len);
+done:
+    free(inner);
+    if (m)
+        parley__e2e__v1__e2_emessage__free_unpacked(m, NULL);
     return ret;
 }

@@ -11,6 +11,7 @@
  *   API and drivers
  *     group_api.c  parley_group_*: blocking group management requests
  *     client.c     parley_open/close/set_callbacks
+ *     device_api.c linked devices: parley_link, parley_devices*, approve, remove
  *     account.c    registration, identity rotation, safety numbers
  *     loop.c       the MQTT connection state machine, parley_poll, the
  *                  blocking helpers (loop__call, parley_flush/sync)
@@ -26,7 +27,8 @@
  *     members.c    each group's members, kept locally (GroupInfo, SYSTEM events)
  *     skeys.c      Sender Keys glue: own chains, distributions, group decrypt
  *   end-to-end keys
- *     pairwise.c   pairwise sessions: X3DH start, Double Ratchet encrypt/decrypt
+ *     pairwise.c   pairwise sessions per (user, device): X3DH, Double Ratchet, Fanout entries
+ *     devices.c    device lists: fetch, verify (pinned account key), cache, events
  *     prekeys.c    signed and one-time prekeys: generation, upload, rotation
  *     trust.c      contact identity keys: pinning, keyserver checks
  *     identity.c   this home's identity, client id and tokens
@@ -36,7 +38,8 @@
  *     history.c    local-state queries: chats, history, sent status
  *     link.c       the MQTT link as modules see it: state, publish, subscribe
  *     util.c       clocks, errors, topics, events to the application
- *   leaves: conn.c (Paho MQTTAsync), lstore.c (SQLite), ksclient.c
+ *   leaves: devlist.c (the signed list as a value, over common/devices.c),
+ *     conn.c (Paho MQTTAsync), lstore.c (SQLite), ksclient.c
  *     (keyserver HTTP), transport.c (URL schemes, TLS trust, the TLS
  *     probe), crypto/ (the end-to-end core)
  */
@@ -48,6 +51,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "crypto/keys.h"
+#include "devlist.h"
 #include "lstore.h"
 #include "parley/parley.h"
 
@@ -60,7 +64,8 @@
 #define CLIENT_HELD_MAX 1024        /* out-of-order live messages held per client */
 #define CLIENT_SYNC_PAGE 200
 #define CLIENT_DEFERRED_MAX 64
-#define IDS_RETRY_MAX (141 + 1 + 65)
+#define IDS_RETRY_MAX (141 + 1 + 65 + 1 + 33)
+#define IDS_DEVICE_MAX 32 /* a device id: 1..32 of [A-Za-z0-9_-] (devlist.h) */
 
 /* link.c: the connection's state (driven by loop.c). */
 typedef enum {
@@ -157,7 +162,12 @@ struct parley_client {
     char user[65];
     char client_id[CLIENT_ID_MAX + 1];
     uint8_t id_pk[32];
-    uint8_t id_sk[64]; /* Ed25519 identity secret; wiped in parley_close */
+    uint8_t id_sk[64]; /* Ed25519 DEVICE secret (tokens, X3DH, signed prekeys);
+                          wiped in parley_close */
+    char device_id[IDS_DEVICE_MAX + 1]; /* this home's device: the client id's tag */
+    uint8_t account_pk[32]; /* the account key (= id_pk on the primary device) */
+    int primary;            /* this device's key is the account key */
+    int link_pending;       /* parley_link: not in the account's device list yet */
 
     /* link.c (state driven by loop.c) */
     struct {
@@ -214,6 +224,13 @@ struct parley_client {
         int nwatch;
     } presence;
 
+    /* device_api.c: what parley_devices_approve hands back */
+    struct {
+        char id[DEVLIST_ID_MAX + 1];
+        char name[DEVLIST_NAME_MAX + 1];
+        char fpr[DEVLIST_FPR_LEN + 1];
+    } approved;
+
     /* trust.c */
     struct {
         client_vouch vouch;
@@ -251,6 +268,11 @@ int link__subscribe(parley_client *c, char *const *topics, int n);
 
 /* Load the identity (user id, client id, key) if the home has one. parley_rc. */
 int identity__load(parley_client *c);
+/* Create this home's device key, client id and store meta for user_id.
+ * account_pk NULL: a new account whose primary this device is (parley
+ * init); else a device to link to the account with that key (recorded,
+ * link_pending set). Talks to no server. parley_rc. */
+int identity__create(parley_client *c, const char *user_id, const uint8_t account_pk[32]);
 /* A keyserver token (audience keyserver, 5 minutes). parley_rc. */
 int identity__keyserver_token(parley_client *c, char *out, size_t n);
 /* A copy of the identity key pair (wipe it with keys_wipe). */
@@ -280,6 +302,34 @@ int trust__check(parley_client *c, const char *peer, uint8_t ik[32]);
 /* Remember that peer's key was checked just now. */
 void trust__checked(parley_client *c, const char *peer);
 
+/* ---- devices.c: device lists (ours and our contacts') ------------------- */
+
+/* The cached, verified list of user: 1 found (out filled), 0 none (or no
+ * longer valid under the pinned account key), -1 store. fetched_at: when it
+ * was fetched (ms since the epoch), may be NULL. */
+int devices__cached(parley_client *c, const char *user, devlist *out, int64_t *fetched_at);
+/* Fetch user's list from the keyserver, verify it against the pinned
+ * account key (pinning it on first contact), cache it, report a change
+ * (PARLEY_EVENT_DEVICES_CHANGED; a removed device also drops our sender
+ * keys of the groups shared with user) or a forgery
+ * (PARLEY_EVENT_DEVICES_FORGED: ignored, PARLEY_ECRYPTO). A list older than
+ * the cached one is ignored. Outside any transaction. parley_rc. */
+int devices__refresh(parley_client *c, const char *user, devlist *out);
+/* The cached list if fetched at most max_age_ms ago (< 0: any age), else
+ * refreshed; an unreachable keyserver falls back to the cached list. */
+int devices__get(parley_client *c, const char *user, int64_t max_age_ms, devlist *out);
+/* Primary device only: sign next (our user, next->version > the stored one)
+ * with the account key, PUT it, cache it. parley_rc (PARLEY_ENOTFOUND: the
+ * keyserver has no device routes). */
+int devices__publish(parley_client *c, devlist *next);
+/* Before a delivery's transaction: make sure the list of user that names
+ * device is cached (refreshed if device is not in the cached list). Best
+ * effort, never fails. */
+void devices__prefetch(parley_client *c, const char *user, const char *device);
+/* On connect (primary): a home whose list is still implicit uploads
+ * version 1 with itself alone. parley_rc. */
+int devices__ensure_own(parley_client *c);
+
 /* ---- prekeys.c ----------------------------------------------------------- */
 
 /* Generate/upload prekeys as needed (init, replenish, rotation). parley_rc. */
@@ -303,12 +353,43 @@ int pairwise__prepare(parley_client *c, const char *peer);
 /* Encrypt a Content for peer (a user id); *body malloc'd. parley_rc. */
 int pairwise__encrypt(parley_client *c, const char *peer, const uint8_t *content, size_t len,
                       uint8_t **body, size_t *body_len);
-/* Decrypt body from sender; *content malloc'd. parley_rc: PARLEY_ECRYPTO
+/* Decrypt a direct message body from device sender_device of sender
+ * (Envelope.sender_device; "" or NULL if the broker did not say): a Fanout
+ * (the entry for this device: pairwise__decrypt_fanout), or a plain message
+ * (the session with that device if sender's verified list names it, else
+ * with sender's implicit device). *content malloc'd. parley_rc: PARLEY_ECRYPTO
  * with detail in c->err if it cannot be decrypted (or a PreKey message's
  * identity key is refused), PARLEY_ENET if a PreKey message's identity key
- * could not be checked with the keyserver (keep the ciphertext, retry). */
-int pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
-                      uint8_t **content, size_t *content_len);
+ * could not be checked with the keyserver (keep the ciphertext, retry),
+ * PARLEY_ENOTFOUND if a Fanout has no entry for this device. */
+int pairwise__decrypt(parley_client *c, const char *sender, const char *sender_device,
+                      const uint8_t *body, size_t len, uint8_t **content, size_t *content_len);
+/* The same per device of peer: dev "" is the implicit device
+ * (pairwise__prepare), any other id is a device of peer's verified list
+ * whose key is devkey: its bundle (GET /v2/keys/{peer}/{dev}) must carry
+ * that key. Outside any transaction. parley_rc. */
+int pairwise__prepare_dev(parley_client *c, const char *peer, const char *dev,
+                          const uint8_t devkey[32]);
+/* Encrypt for device dev of peer (caller's transaction). parley_rc. */
+int pairwise__encrypt_dev(parley_client *c, const char *peer, const char *dev,
+                          const uint8_t *content, size_t len, uint8_t **body, size_t *body_len);
+/* Decrypt a message from device dev of sender (dev "": the implicit device,
+ * pairwise__decrypt); a PreKey message must carry devkey, the key the
+ * sender's verified list names for dev (NULL: unknown, refused). */
+int pairwise__decrypt_dev(parley_client *c, const char *sender, const char *dev,
+                          const uint8_t devkey[32], const uint8_t *body, size_t len,
+                          uint8_t **content, size_t *content_len);
+
+/* A Fanout body from device sender_device of sender: decrypt the entry
+ * for this device (caller's transaction). PARLEY_ENOTFOUND: the message
+ * has no entry for this device (it was sent before this device was
+ * linked); PARLEY_ECRYPTO: sender_device is not in sender's verified list,
+ * or the entry does not decrypt. parley_rc. */
+int pairwise__decrypt_fanout(parley_client *c, const char *sender, const char *sender_device,
+                             const uint8_t *body, size_t len, uint8_t **content,
+                             size_t *content_len);
+/* 1 if body is a Fanout E2EMessage, 0 if not. */
+int pairwise__is_fanout(const uint8_t *body, size_t len);
 
 /* ---- skeys.c: Sender Keys glue ------------------------------------------- */
 
@@ -365,8 +446,20 @@ void rpc__free(parley_client *c);
 /* PARLEY_OK, or PARLEY_EINVAL (c->err set) if a body of len bytes is over
  * the broker's limit (learnt from list_chats, kept in the local store). */
 int outbox__fits(parley_client *c, size_t len);
+/* The device list versions a direct message was encrypted to (Envelope
+ * fields 14 and 15); NULL: none (groups). */
+typedef struct {
+    uint64_t devices;     /* the recipient's list */
+    uint64_t own_devices; /* the sender's own list */
+} outbox_versions;
 int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const char *topic,
-                  const uint8_t *body, size_t body_len, const char *plain, const char *media_id);
+                  const uint8_t *body, size_t body_len, const char *plain, const char *media_id,
+                  const outbox_versions *v);
+/* Replace the body (and versions) of a queued message, keeping its client
+ * message id, topic, text and place in the queue: a re-encryption after
+ * REJECTED stale_devices (caller's transaction). parley_rc. */
+int outbox__replace(parley_client *c, const char *cmid, const uint8_t *body, size_t body_len,
+                    const outbox_versions *v);
 /* Publish every outbox entry last attempted before now - min_age_ms. */
 int outbox__flush(parley_client *c, int64_t min_age_ms);
 /* A STORED or REJECTED receipt (or a sync page's copy) of one of our
@@ -475,6 +568,12 @@ int dispatch__message(parley_client *c, const char *topic, const uint8_t *payloa
  * (PARLEY_ENOTFOUND while it is not known). parley_rc. */
 int send__content(parley_client *c, const char *to, void *content, const char *plain,
                   char *cmid_out);
+
+/* A direct message the broker refused as stale_devices (a device list
+ * changed): refetch and verify both lists, encrypt the same Content again
+ * to the devices listed now, replace the outbox entry (same client message
+ * id) and publish it. parley_rc. */
+int send__refan(parley_client *c, const char *cmid);
 
 /* ---- presence.c ---------------------------------------------------------- */
 

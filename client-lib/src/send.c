@@ -1,6 +1,11 @@
 /*
  * send.c - the send path: parley_send_text and send__content. A
- * direct message is encrypted with the pairwise session (pairwise.c); a
+ * direct message is encrypted with the pairwise session of every device of
+ * the recipient and of our own other devices (their verified device lists,
+ * devices.c), in one Fanout body; to a peer with an implicit list from a
+ * user with one device it stays one plain pairwise message. A broker
+ * refusal stale_devices re-encrypts it to the lists as they are now
+ * (send__refan, same client message id). A
  * group message once with our Sender Keys chain (skeys.c), after handing the
  * chain, in pairwise messages, to every member who lacks it. The members come
  * from the local list (members.c): a send never asks the broker, never runs
@@ -45,11 +50,177 @@ static int valid_utf8(const char *s)
     return 1;
 }
 
-/* Encrypt a Content (client_msg_id and sent_at filled in here) for peer
- * and queue it (caller's transaction; the session must exist:
- * pairwise__prepare). cmid_out: optional, 65 bytes. parley_rc. */
-static int queue_pairwise(parley_client *c, const char *peer, const void *vcontent,
-                           const char *plain, char *cmid_out)
+/* ---- direct messages: every device of the peer, our other devices --------- */
+
+/* How old a cached device list may be before a send refreshes it. The
+ * broker's stale_devices refusal catches a change within that minute. */
+#define DEVICES_MAX_AGE_MS 60000
+
+typedef struct {
+    char user[IDS_USER_MAX + 1];
+    char dev[IDS_DEVICE_MAX + 1];
+    uint8_t key[32];
+    int ok; /* a session exists (pairwise__prepare_dev succeeded) */
+} target;
+
+typedef struct {
+    target t[2 * DEVLIST_MAX];
+    int n;
+    int fanout;            /* 0: one plain message to the implicit device (as before lists) */
+    outbox_versions v;
+} targets;
+
+/* The devices a message to peer goes to, sessions prepared (may fetch
+ * lists and bundles: outside any transaction). refresh: fetch both lists
+ * now (after a stale_devices refusal). A device whose bundle is missing or
+ * refused is left out, as long as one device of peer remains. parley_rc. */
+static int direct_targets(parley_client *c, const char *peer, int refresh, targets *out)
+{
+    devlist lp, lo;
+    int64_t age = refresh ? 0 : DEVICES_MAX_AGE_MS;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    rc = devices__get(c, peer, age, &lp);
+    if (rc == PARLEY_ENET || rc == PARLEY_ETLS) {
+        /* Offline, no list cached yet: a home from before device lists
+         * keeps its session with the implicit device. */
+        uint8_t ak[32];
+        if (lstore_contact_get(c->store, peer, ak) != 1)
+            return rc;
+        devlist_implicit(&lp, peer, ak);
+    } else if (rc != PARLEY_OK) {
+        return rc;
+    }
+    if (devices__get(c, c->user, age, &lo) != PARLEY_OK)
+        devlist_implicit(&lo, c->user, c->account_pk); /* best effort: ourselves only */
+    for (int i = 0; i < lp.n; i++) {
+        target *t = &out->t[out->n++];
+        snprintf(t->user, sizeof t->user, "%s", peer);
+        snprintf(t->dev, sizeof t->dev, "%s", lp.d[i].id);
+        memcpy(t->key, lp.d[i].key, 32);
+    }
+    int others = 0;
+    for (int i = 0; i < lo.n; i++) {
+        if (strcmp(lo.d[i].id, c->device_id) == 0 || sodium_memcmp(lo.d[i].key, c->id_pk, 32) == 0)
+            continue;
+        target *t = &out->t[out->n++];
+        snprintf(t->user, sizeof t->user, "%s", c->user);
+        snprintf(t->dev, sizeof t->dev, "%s", lo.d[i].id);
+        memcpy(t->key, lo.d[i].key, 32);
+        others++;
+    }
+    out->fanout = lp.version > 0 || others > 0;
+    out->v.devices = lp.version;
+    out->v.own_devices = lo.version;
+    int peer_ok = 0, first_err = PARLEY_OK;
+    for (int i = 0; i < out->n; i++) {
+        target *t = &out->t[i];
+        rc = pairwise__prepare_dev(c, t->user, t->dev, t->key);
+        t->ok = rc == PARLEY_OK;
+        if (rc == PARLEY_OK) {
+            peer_ok += strcmp(t->user, peer) == 0;
+            continue;
+        }
+        if (rc != PARLEY_ENOTFOUND && rc != PARLEY_ECRYPTO)
+            return rc; /* network, store: the whole send fails */
+        if (first_err == PARLEY_OK)
+            first_err = rc;
+    }
+    if (!peer_ok)
+        return first_err != PARLEY_OK ? first_err
+                                      : util__fail(c, PARLEY_ENOTFOUND, "%s has no device", peer);
+    return PARLEY_OK;
+}
+
+/* Encrypt content for every prepared target (caller's transaction): one
+ * plain pairwise message, or a Fanout of one per device. *body malloc'd. */
+static int encrypt_targets(parley_client *c, const targets *tg, const uint8_t *content,
+                           size_t content_len, uint8_t **body, size_t *body_len)
+{
+    Parley__E2e__V1__DeviceCiphertext dcs[2 * DEVLIST_MAX], *pdcs[2 * DEVLIST_MAX];
+    Parley__E2e__V1__E2EMessage *parts[2 * DEVLIST_MAX];
+    Parley__E2e__V1__Fanout fo = PARLEY__E2E__V1__FANOUT__INIT;
+    Parley__E2e__V1__E2EMessage msg = PARLEY__E2E__V1__E2_EMESSAGE__INIT;
+    int n = 0, ret = PARLEY_OK;
+
+    *body = NULL;
+    if (!tg->fanout) {
+        for (int i = 0; i < tg->n; i++)
+            if (tg->t[i].ok)
+                return pairwise__encrypt_dev(c, tg->t[i].user, tg->t[i].dev, content,
+                                             content_len, body, body_len);
+        return util__fail(c, PARLEY_ECRYPTO, "no usable session");
+    }
+    for (int i = 0; i < tg->n; i++) {
+        const target *t = &tg->t[i];
+        uint8_t *one = NULL;
+        size_t one_len = 0;
+        if (!t->ok)
+            continue;
+        ret = pairwise__encrypt_dev(c, t->user, t->dev, content, content_len, &one, &one_len);
+        if (ret != PARLEY_OK)
+            goto done;
+        parts[n] = parley__e2e__v1__e2_emessage__unpack(NULL, one_len, one);
+        free(one);
+        if (!parts[n]) {
+            ret = util__fail(c, PARLEY_ECRYPTO, "cannot encode the message for %s", t->user);
+            goto done;
+        }
+        Parley__E2e__V1__DeviceCiphertext dc = PARLEY__E2E__V1__DEVICE_CIPHERTEXT__INIT;
+        dc.user_id = (char *)t->user;
+        dc.device_id = (char *)t->dev;
+        if (parts[n]->body_case == PARLEY__E2E__V1__E2_EMESSAGE__BODY_PREKEY) {
+            dc.body_case = PARLEY__E2E__V1__DEVICE_CIPHERTEXT__BODY_PREKEY;
+            dc.prekey = parts[n]->prekey;
+        } else {
+            dc.body_case = PARLEY__E2E__V1__DEVICE_CIPHERTEXT__BODY_RATCHET;
+            dc.ratchet = parts[n]->ratchet;
+        }
+        dcs[n] = dc;
+        pdcs[n] = &dcs[n];
+        n++;
+    }
+    fo.n_to = (size_t)n;
+    fo.to = pdcs;
+    msg.body_case = PARLEY__E2E__V1__E2_EMESSAGE__BODY_FANOUT;
+    msg.fanout = &fo;
+    *body_len = parley__e2e__v1__e2_emessage__get_packed_size(&msg);
+    *body = malloc(*body_len ? *body_len : 1);
+    if (!*body) {
+        ret = util__fail(c, PARLEY_ENOMEM, "out of memory");
+        goto done;
+    }
+    parley__e2e__v1__e2_emessage__pack(&msg, *body);
+done:
+    for (int i = 0; i < n; i++)
+        parley__e2e__v1__e2_emessage__free_unpacked(parts[i], NULL);
+    return ret;
+}
+
+/* Remember what a direct message holds until it is settled: a
+ * stale_devices refusal re-encrypts it (blob "outct"/cmid = peer NUL
+ * packed Content; deleted by outbox__done). */
+static int keep_content(parley_client *c, const char *cmid, const char *peer,
+                        const uint8_t *content, size_t len)
+{
+    size_t plen = strlen(peer) + 1;
+    uint8_t *b = malloc(plen + len);
+    if (!b)
+        return -1;
+    memcpy(b, peer, plen);
+    memcpy(b + plen, content, len);
+    int rc = lstore_blob_set(c->store, "outct", cmid, b, plen + len);
+    sodium_memzero(b, plen + len);
+    free(b);
+    return rc;
+}
+
+/* Encrypt a Content (client_msg_id and sent_at filled in here) for the
+ * targets of peer and queue it (caller's transaction). cmid_out: optional,
+ * 65 bytes. parley_rc. */
+static int queue_pairwise(parley_client *c, const char *peer, const targets *tg,
+                          const void *vcontent, const char *plain, char *cmid_out)
 {
     Parley__E2e__V1__Content *ct = (Parley__E2e__V1__Content *)vcontent;
     char chat_id[IDS_CHAT_MAX + 1], topic[200], cmid[IDS_SERVER_ID_LEN + 1];
@@ -74,15 +245,16 @@ static int queue_pairwise(parley_client *c, const char *peer, const void *vconte
      * would never be sent (outbox__queue checks the exact body again). */
     if ((ret = outbox__fits(c, content_len)) != PARLEY_OK)
         goto done;
-    ret = pairwise__encrypt(c, peer, content, content_len, &body, &body_len);
+    ret = encrypt_targets(c, tg, content, content_len, &body, &body_len);
     if (ret != PARLEY_OK)
         goto done;
-    if (lstore_chat_ensure(c->store, chat_id, 1, peer) != 0) {
+    if (lstore_chat_ensure(c->store, chat_id, 1, peer) != 0 ||
+        keep_content(c, cmid, peer, content, content_len) != 0) {
         ret = util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
         goto done;
     }
     ret = outbox__queue(c, cmid, chat_id, topic, body, body_len, plain,
-                        ct->media ? ct->media->media_id : NULL);
+                        ct->media ? ct->media->media_id : NULL, &tg->v);
     if (ret == PARLEY_OK && cmid_out)
         snprintf(cmid_out, IDS_CLIENT_MSG_MAX + 1, "%s", cmid);
 
@@ -96,6 +268,56 @@ done:
     return ret;
 }
 
+int send__refan(parley_client *c, const char *cmid)
+{
+    uint8_t *b = NULL, *body = NULL;
+    size_t n = 0, body_len = 0;
+    targets *tg = NULL;
+    int ret;
+
+    int rc = lstore_blob_get(c->store, "outct", cmid, &b, &n);
+    if (rc < 0)
+        return util__store_fail(c);
+    if (rc == 0)
+        return util__fail(c, PARLEY_ENOTFOUND, "message %s cannot be encrypted again", cmid);
+    const uint8_t *nul = memchr(b, 0, n);
+    char peer[IDS_USER_MAX + 1];
+    if (!nul || (size_t)(nul - b) > IDS_USER_MAX) {
+        ret = util__fail(c, PARLEY_ESTORE, "local store: malformed entry for %s", cmid);
+        goto done;
+    }
+    memcpy(peer, b, (size_t)(nul - b) + 1);
+    const uint8_t *content = nul + 1;
+    size_t content_len = n - (size_t)(nul - b) - 1;
+    tg = malloc(sizeof *tg);
+    if (!tg) {
+        ret = util__fail(c, PARLEY_ENOMEM, "out of memory");
+        goto done;
+    }
+    ret = direct_targets(c, peer, 1, tg);
+    if (ret != PARLEY_OK)
+        goto done;
+    if (lstore_begin(c->store) != 0) {
+        ret = util__store_fail(c);
+        goto done;
+    }
+    ret = encrypt_targets(c, tg, content, content_len, &body, &body_len);
+    if (ret == PARLEY_OK)
+        ret = outbox__replace(c, cmid, body, body_len, &tg->v);
+    if (ret == PARLEY_OK && lstore_commit(c->store) != 0)
+        ret = util__store_fail(c);
+    if (ret != PARLEY_OK)
+        lstore_rollback(c->store);
+    else if (outbox__flush(c, 0) < 0)
+        ret = util__store_fail(c);
+done:
+    free(tg);
+    free(body);
+    sodium_memzero(b, n);
+    free(b);
+    return ret;
+}
+
 /* Encrypt a Content for the group with our sender key (handed first to the
  * members who lack it) and queue it. parley_rc. */
 static int group_send(parley_client *c, const char *chat_id, void *vct, const char *plain,
@@ -104,6 +326,7 @@ static int group_send(parley_client *c, const char *chat_id, void *vct, const ch
     Parley__E2e__V1__Content *ct = vct;
     char **members = NULL, topic[200], cmid[IDS_SERVER_ID_LEN + 1];
     size_t n = 0;
+    targets *tgs = NULL;
     sender_keys_state *own = NULL;
     sender_keys_distribution d;
     uint8_t *content = NULL, *body = NULL;
@@ -115,9 +338,15 @@ static int group_send(parley_client *c, const char *chat_id, void *vct, const ch
     ret = members__others(c, chat_id, &members, &n);
     if (ret != PARLEY_OK)
         goto done;
-    /* Pairwise sessions first (may fetch bundles: outside the transaction). */
+    /* Every device of every member (and our other devices) gets the key:
+     * sessions first (may fetch lists and bundles: outside the transaction). */
+    tgs = calloc(n ? n : 1, sizeof *tgs);
+    if (!tgs) {
+        ret = util__fail(c, PARLEY_ENOMEM, "out of memory");
+        goto done;
+    }
     for (size_t i = 0; i < n; i++) {
-        ret = pairwise__prepare(c, members[i]);
+        ret = direct_targets(c, members[i], 0, &tgs[i]);
         if (ret != PARLEY_OK)
             goto done;
     }
@@ -131,7 +360,12 @@ static int group_send(parley_client *c, const char *chat_id, void *vct, const ch
         goto done;
     /* Hand our chain to every member who lacks it. */
     for (size_t i = 0; i < n; i++) {
-        int has = skeys__has_chain(c, chat_id, members[i], d.chain_id);
+        /* Who holds our chain is recorded per device set: a member's new
+         * device (or one of ours) is a new list version, so it gets the key. */
+        char holder[IDS_USER_MAX + 48];
+        snprintf(holder, sizeof holder, "%s@%llu@%llu", members[i],
+                 (unsigned long long)tgs[i].v.devices, (unsigned long long)tgs[i].v.own_devices);
+        int has = skeys__has_chain(c, chat_id, holder, d.chain_id);
         if (has < 0) {
             ret = util__store_fail(c);
             goto done;
@@ -149,10 +383,10 @@ static int group_send(parley_client *c, const char *chat_id, void *vct, const ch
         skd.signature_key.len = sizeof d.signature_key;
         kc.skd = &skd;
         kc.group_id = (char *)chat_id;
-        ret = queue_pairwise(c, members[i], &kc, NULL, NULL);
+        ret = queue_pairwise(c, members[i], &tgs[i], &kc, NULL, NULL);
         if (ret != PARLEY_OK)
             goto done;
-        if (skeys__set_chain(c, chat_id, members[i], d.chain_id) != 0) {
+        if (skeys__set_chain(c, chat_id, holder, d.chain_id) != 0) {
             ret = util__store_fail(c);
             goto done;
         }
@@ -188,7 +422,7 @@ static int group_send(parley_client *c, const char *chat_id, void *vct, const ch
         goto done;
     }
     ret = outbox__queue(c, cmid, chat_id, topic, body, body_len, plain,
-                        ct->media ? ct->media->media_id : NULL);
+                        ct->media ? ct->media->media_id : NULL, NULL);
     if (ret != PARLEY_OK)
         goto done;
     if (lstore_commit(c->store) != 0) {
@@ -208,6 +442,7 @@ done:
         free(content);
     }
     free(body);
+    free(tgs);
     members__free(members, n);
     return ret;
 }
@@ -232,12 +467,20 @@ int send__content(parley_client *c, const char *to, void *vct, const char *plain
         char chat_id[IDS_CHAT_MAX + 1];
         if (!to || !ids_direct_chat(c->user, to, chat_id, sizeof chat_id))
             return util__fail(c, PARLEY_EINVAL, "invalid recipient '%s'", to ? to : "");
-        ret = pairwise__prepare(c, to);
-        if (ret != PARLEY_OK)
+        targets *tg = malloc(sizeof *tg);
+        if (!tg)
+            return util__fail(c, PARLEY_ENOMEM, "out of memory");
+        ret = direct_targets(c, to, 0, tg);
+        if (ret != PARLEY_OK) {
+            free(tg);
             return ret;
-        if (lstore_begin(c->store) != 0)
+        }
+        if (lstore_begin(c->store) != 0) {
+            free(tg);
             return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
-        ret = queue_pairwise(c, to, ct, plain, cmid);
+        }
+        ret = queue_pairwise(c, to, tg, ct, plain, cmid);
+        free(tg);
         if (ret == PARLEY_OK && lstore_commit(c->store) != 0)
             ret = util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
         if (ret != PARLEY_OK)

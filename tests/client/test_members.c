@@ -2,10 +2,10 @@
  * test_members.c - unit tests of members.c (each group's members, kept
  * locally) and of the group send path (send.c) that uses them: a group send
  * asks the broker nothing, runs no receive loop, calls no application
- * callback, and works offline (queued, published on connect). Pairwise
- * sessions are replaced (--wrap of pairwise__prepare and
- * pairwise__encrypt: no keyserver), publishes captured (--wrap of
- * link__publish).
+ * callback, and works offline (queued, published on connect). Device lists
+ * and pairwise sessions are replaced (--wrap of devices__get: every user has
+ * the implicit list; of pairwise__prepare_dev and pairwise__encrypt_dev: no
+ * keyserver), publishes captured (--wrap of link__publish).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,20 +40,34 @@ int __wrap_link__publish(parley_client *c, const char *topic, const void *payloa
     return 0;
 }
 
-int __wrap_pairwise__prepare(parley_client *c, const char *peer);
-int __wrap_pairwise__prepare(parley_client *c, const char *peer)
+int __wrap_devices__get(parley_client *c, const char *user, int64_t max_age_ms, devlist *out);
+int __wrap_devices__get(parley_client *c, const char *user, int64_t max_age_ms, devlist *out)
 {
-    (void)c, (void)peer;
+    static const uint8_t key[32];
+    (void)max_age_ms;
+    devlist_implicit(out, user, strcmp(user, c->user) == 0 ? c->account_pk : key);
+    return PARLEY_OK;
+}
+
+int __wrap_pairwise__prepare_dev(parley_client *c, const char *peer, const char *dev,
+                                 const uint8_t devkey[32]);
+int __wrap_pairwise__prepare_dev(parley_client *c, const char *peer, const char *dev,
+                                 const uint8_t devkey[32])
+{
+    (void)c, (void)dev, (void)devkey;
+    assert_string_not_equal(peer, c->user); /* our own implicit device is never a target */
     g_prepared++;
     return PARLEY_OK;
 }
 
-int __wrap_pairwise__encrypt(parley_client *c, const char *peer, const uint8_t *content, size_t len,
-                           uint8_t **body, size_t *body_len);
-int __wrap_pairwise__encrypt(parley_client *c, const char *peer, const uint8_t *content, size_t len,
-                           uint8_t **body, size_t *body_len)
+int __wrap_pairwise__encrypt_dev(parley_client *c, const char *peer, const char *dev,
+                                 const uint8_t *content, size_t len, uint8_t **body,
+                                 size_t *body_len);
+int __wrap_pairwise__encrypt_dev(parley_client *c, const char *peer, const char *dev,
+                                 const uint8_t *content, size_t len, uint8_t **body,
+                                 size_t *body_len)
 {
-    (void)c, (void)peer;
+    (void)c, (void)peer, (void)dev;
     *body = malloc(len ? len : 1);
     assert_non_null(*body);
     memcpy(*body, content, len);

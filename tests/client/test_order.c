@@ -93,12 +93,12 @@ int __wrap_link__subscribe(parley_client *c, char *const *topics, int n)
     return 0;
 }
 
-int __wrap_pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
-                           uint8_t **content, size_t *content_len);
-int __wrap_pairwise__decrypt(parley_client *c, const char *sender, const uint8_t *body, size_t len,
-                           uint8_t **content, size_t *content_len)
+int __wrap_pairwise__decrypt(parley_client *c, const char *sender, const char *sender_device,
+                           const uint8_t *body, size_t len, uint8_t **content, size_t *content_len);
+int __wrap_pairwise__decrypt(parley_client *c, const char *sender, const char *sender_device,
+                           const uint8_t *body, size_t len, uint8_t **content, size_t *content_len)
 {
-    (void)sender;
+    (void)sender, (void)sender_device;
     if (len < 2 || memcmp(body, "OK", 2) != 0)
         return util__fail(c, PARLEY_ECRYPTO, "message authentication failed");
     *content_len = len - 2;
@@ -805,7 +805,7 @@ static void stored_receipt_advances_own_cursor(void **state)
 
     assert_int_equal(lstore_begin(f->c->store), 0);
     assert_int_equal(outbox__queue(f->c, "cmid-own-3", BOB, "parley/u/bob/inbox", body,
-                                   sizeof body, "my text", NULL),
+                                   sizeof body, "my text", NULL, NULL),
                      PARLEY_OK);
     assert_int_equal(lstore_commit(f->c->store), 0);
 
@@ -875,7 +875,7 @@ static void coalesced_stored_receipt_settles_every_message(void **state)
     assert_int_equal(lstore_begin(f->c->store), 0);
     for (int i = 0; i < 3; i++)
         assert_int_equal(outbox__queue(f->c, cmids[i], BOB, "parley/u/bob/inbox", body,
-                                       sizeof body, "my text", NULL),
+                                       sizeof body, "my text", NULL, NULL),
                          PARLEY_OK);
     assert_int_equal(lstore_commit(f->c->store), 0);
     /* Every envelope the client sends asks for coalesced receipts. */

@@ -150,6 +150,67 @@ PARLEY_API const char *parley_client_id(const parley_client *c);
 PARLEY_API int parley_token(parley_client *c, const char *audience, const char *client_id,
                             int lifetime_s, char *out, size_t outlen);
 
+/* ---- linked devices (docs/client.md, "Linked devices") ----------------- */
+
+/* This home's device id (the MQTT client id's tag), NULL without identity. */
+PARLEY_API const char *parley_device_id(const parley_client *c);
+/* 1 if this home is the account's primary device (made by parley_identity_create
+ * + parley_register; its device key is the account key), else 0. */
+PARLEY_API int parley_is_primary(const parley_client *c);
+
+typedef struct {
+    const char *device_id;
+    const char *name;
+    int64_t added_at;          /* ms since the epoch */
+    const char *fingerprint;   /* of the device key: "1a2b 3c4d 5e6f 7a8b 9c0d" */
+    int primary;               /* its key is the account key */
+    int self;                  /* this home */
+} parley_device;
+
+/* The device list of user (NULL: this user), fetched from the keyserver and
+ * verified against the pinned account key, one fn call per device.
+ * *version (may be NULL): the list's version (0: implicit, one device).
+ * Returns PARLEY_OK, PARLEY_ENOIDENT, PARLEY_EINVAL, PARLEY_ENET,
+ * PARLEY_ENOTFOUND, PARLEY_ECRYPTO (a list not signed by the pinned account
+ * key: ignored; also raised as PARLEY_EVENT_DEVICES_FORGED), PARLEY_ESTORE. */
+PARLEY_API int parley_devices(parley_client *c, const char *user,
+                              void (*fn)(void *ud, const parley_device *d), void *ud,
+                              uint64_t *version);
+
+/* On a NEW home (no identity yet): become a device of user_id. Makes a
+ * device key and client id (the account key is fetched from the keyserver
+ * and recorded), then asks the keyserver for a link code (POST /v2/link).
+ * On a home already waiting for approval, asks for a fresh code for the same
+ * key. name: 0..32 printable ASCII (NULL: ""). code: >= 16 bytes ("XXXX-XXXX",
+ * to type on the primary device), fingerprint: >= 25 bytes (the device key's,
+ * to compare with what the primary shows). Returns PARLEY_OK, PARLEY_EINVAL,
+ * PARLEY_EEXIST (the home already is a device of an account), PARLEY_ENOTFOUND
+ * (no such user), PARLEY_ENET, PARLEY_EREFUSED, PARLEY_ESTORE. */
+PARLEY_API int parley_link(parley_client *c, const char *user_id, const char *name, char *code,
+                           size_t codelen, char *fingerprint, size_t fprlen);
+/* Wait (at most timeout_ms) until the account's verified device list holds
+ * this device's key, then upload its prekeys: the home is ready to connect.
+ * Returns PARLEY_OK, PARLEY_ETIMEOUT (not approved yet: call again, or run
+ * parley_link for a new code), PARLEY_ENOIDENT, PARLEY_ENET, PARLEY_ESTORE. */
+PARLEY_API int parley_link_wait(parley_client *c, int timeout_ms);
+
+/* Primary device only: approve the device that showed code (parley_link on
+ * it): the next version of the list, with that device, is signed with the
+ * account key and uploaded. out (may be NULL) is filled with the device
+ * approved (its strings valid until the next call on c). Returns PARLEY_OK,
+ * PARLEY_EINVAL (not the primary, a malformed code, the list is full),
+ * PARLEY_ENOTFOUND (no such pending code), PARLEY_ENET, PARLEY_EREFUSED
+ * (e.g. 409 too_many_devices), PARLEY_ESTORE. */
+PARLEY_API int parley_devices_approve(parley_client *c, const char *code, parley_device *out);
+/* Primary device only: remove device_id from the list (its tokens are
+ * refused at once, contacts stop encrypting to it). The primary cannot be
+ * removed. Returns PARLEY_OK, PARLEY_EINVAL, PARLEY_ENOTFOUND (no such
+ * device), PARLEY_ENET, PARLEY_EREFUSED, PARLEY_ESTORE. */
+PARLEY_API int parley_devices_remove(parley_client *c, const char *device_id);
+/* How many messages arrived without a ciphertext for this device (sent
+ * before it was linked) and were skipped. */
+PARLEY_API uint64_t parley_skipped_count(parley_client *c);
+
 /* The safety number of this user and peer: 60 decimal digits in 12 groups of
  * five separated by spaces, identical on both sides. Fetches the peer's
  * identity key from the keyserver if it is not known yet. out: >= 80 bytes.
@@ -174,6 +235,10 @@ typedef struct {
     const char *media_name;
     const char *media_type;
     uint64_t media_size;       /* plaintext bytes */
+    /* Linked devices (added at the end: positional initializers of the
+     * members above keep compiling). */
+    int own;                   /* 1: sent by this user from another of its devices */
+    const char *sender_device; /* the sending device's id ("" if the broker did not say) */
 } parley_message;
 
 typedef enum {
@@ -205,6 +270,10 @@ typedef enum {
     PARLEY_EVENT_SYNCED = 3,        /* every chat has been synced since the last connect */
     PARLEY_EVENT_UNDECRYPTABLE = 4, /* a message could not be decrypted (chat_id, seq, user, detail) */
     PARLEY_EVENT_IDENTITY_CHANGED = 5, /* user's identity key differs from the one seen before */
+    PARLEY_EVENT_DEVICES_CHANGED = 6,  /* user's device list (signed by the pinned account key)
+                                          gained or lost a device; detail names them */
+    PARLEY_EVENT_DEVICES_FORGED = 7,   /* a device list of user NOT signed by the pinned account
+                                          key was served: ignored, the list in use is kept */
 } parley_event_type;
 
 typedef struct {
