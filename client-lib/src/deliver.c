@@ -300,8 +300,14 @@ static int open_pending(parley_client *c, const char *chat_id, const char *sende
          * its sender's identity key: ask again, outside the transaction. */
         if (lstore_msg_pending_each(c->store, chat_id, sender, load_pending, &p) != 0)
             return util__store_fail(c);
-        if (p.found)
-            trust__prefetch(c, sender, p.env.body.data, p.env.body.len);
+        if (p.found) {
+            uint8_t *inner = NULL;
+            size_t inner_len = 0;
+            devices__ensure(c, sender);
+            if (pairwise__inner(c, p.env.body.data, p.env.body.len, &inner, &inner_len) == 1)
+                trust__prefetch(c, sender, inner, inner_len);
+            free(inner);
+        }
         free_pending(&p);
         memset(&p, 0, sizeof p);
         p.server_id = server_id;
@@ -451,9 +457,16 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
                     *env->sender_device && !is_this_device(c, env->sender_device);
     if (env->kind != PARLEY__V1__ENVELOPE_KIND__SYSTEM && !ids_is_group_chat(env->chat_id) &&
         (strcmp(env->sender, c->user) != 0 || other_own)) {
-        trust__prefetch(c, env->sender, env->body.data, env->body.len);
         if (env->sender_device && *env->sender_device)
             devices__prefetch(c, env->sender, env->sender_device);
+        else
+            devices__ensure(c, env->sender);
+        /* The pairwise message for this device (a Fanout's entry). */
+        uint8_t *inner = NULL;
+        size_t inner_len = 0;
+        if (pairwise__inner(c, env->body.data, env->body.len, &inner, &inner_len) == 1)
+            trust__prefetch(c, env->sender, inner, inner_len);
+        free(inner);
     }
     if (lstore_begin(c->store) != 0)
         return util__store_fail(c);

@@ -179,6 +179,22 @@ static void report_change(parley_client *c, const char *user, const devlist *was
         util__emit_event(c, PARLEY_EVENT_DEVICES_CHANGED, NULL, 0, user, detail);
 }
 
+/* A contact's account key changed: the new key is pinned (and the change
+ * surfaced), every session with its devices dropped (they start again
+ * from fresh bundles). Caller's transaction. 0 or -1. */
+static int drop_sessions(parley_client *c, const char *user, const devlist *was)
+{
+    char key[IDS_USER_MAX + IDS_DEVICE_MAX + 2];
+    if (lstore_blob_del(c->store, "session", user) != 0)
+        return -1;
+    for (int i = 0; was && i < was->n; i++) {
+        snprintf(key, sizeof key, "%s/%s", user, was->d[i].id);
+        if (lstore_blob_del(c->store, "session", key) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int devices__refresh(parley_client *c, const char *user, devlist *out)
 {
     char token[TOKEN_MAX_LEN], *text = NULL;
@@ -210,24 +226,46 @@ int devices__refresh(parley_client *c, const char *user, devlist *out)
         ret = util__store_fail(c);
         goto done;
     }
+    int account_changed = 0;
+    int verified = version == 0 ||
+                   devlist_verify(text, len, sig, ak, user, &now, c->err, sizeof c->err) == 0;
+    if (!verified && strcmp(user, c->user) != 0) {
+        /* Not signed by the key we pinned: the contact's new account key
+         * (a rotation), if the keyserver serves the key that signed it -
+         * accepted like a changed identity key, and surfaced. */
+        uint8_t cur[32];
+        char err[CLIENT_ERR_MAX];
+        if (ksclient_get_identity(c->keyserver_url, c->ca_file, user, cur, err, sizeof err) ==
+                PARLEY_OK &&
+            sodium_memcmp(cur, ak, 32) != 0 &&
+            devlist_verify(text, len, sig, cur, user, &now, err, sizeof err) == 0) {
+            memcpy(ak, cur, 32);
+            account_changed = verified = 1;
+        }
+    }
     if (version == 0) {
         devlist_implicit(&now, user, ak);
-    } else if (devlist_verify(text, len, sig, ak, user, &now, c->err, sizeof c->err) != 0 ||
-               now.version != version) {
+    } else if (!verified || now.version != version) {
         char detail[CLIENT_ERR_MAX + 64];
         snprintf(detail, sizeof detail, "%s: ignored, the list in use is unchanged", c->err);
         util__emit_event(c, PARLEY_EVENT_DEVICES_FORGED, NULL, 0, user, detail);
         ret = util__fail(c, PARLEY_ECRYPTO, "%s", detail);
         goto done;
     }
-    if (had == 1 && now.version < was.version) {
+    if (had == 1 && now.version < was.version && !account_changed) {
         /* An older list than the one we hold (a replay): keep ours. */
         *out = was;
         ret = PARLEY_OK;
         goto done;
     }
     if (lstore_begin(c->store) != 0 ||
+        (account_changed && trust__note(c, user, ak) < 0) ||
         cache_save(c, user, now.version, version ? sig : NULL, text, len) != 0) {
+        lstore_rollback(c->store);
+        ret = util__store_fail(c);
+        goto done;
+    }
+    if (account_changed && drop_sessions(c, user, had == 1 ? &was : NULL) != 0) {
         lstore_rollback(c->store);
         ret = util__store_fail(c);
         goto done;
@@ -354,4 +392,11 @@ void devices__prefetch(parley_client *c, const char *user, const char *device)
     if (had == 1 && l.version == 0 && clock_now_ms() - at < 60000)
         return;
     devices__refresh(c, user, &l); /* best effort: a failure leaves the cache as it was */
+}
+
+void devices__ensure(parley_client *c, const char *user)
+{
+    devlist l;
+    if (devices__cached(c, user, &l, NULL) == 0)
+        devices__refresh(c, user, &l); /* best effort */
 }

@@ -413,12 +413,21 @@ int pairwise__decrypt_dev(parley_client *c, const char *sender, const char *dev,
     if (rc == -1)
         return util__store_fail(c);
     if (info.kind == E2E_KIND_PREKEY && explicit_dev) {
-        /* A device's key is the one its verified list names. */
-        if (!devkey || sodium_memcmp(devkey, info.identity_key, 32) != 0)
+        /* A device's key is the one its verified list names - or a new
+         * account key the keyserver serves (the primary after a rotation:
+         * the list we hold was signed by the old key). */
+        int listed = devkey && sodium_memcmp(devkey, info.identity_key, 32) == 0;
+        int vouched = listed ? PARLEY_OK : trust__vouched(c, sender, info.identity_key);
+        if (vouched == PARLEY_ENET || vouched == PARLEY_ESTORE)
+            ret = vouched;
+        else if (vouched != PARLEY_OK)
             ret = util__fail(c, PARLEY_ECRYPTO, "refused: the key of device %s of %s in this "
                              "message is not the one its device list names", dev, sender);
         else
             ret = decrypt_prekey(c, sender, &info, body, len, &s, content, content_len);
+        /* An account key change is recorded and surfaced. */
+        if (ret == PARLEY_OK && !listed && trust__note(c, sender, info.identity_key) < 0)
+            ret = util__store_fail(c);
     } else if (info.kind == E2E_KIND_PREKEY) {
         /* A key we have not pinned (first contact, or a change) must be
          * the one the keyserver serves; the message authenticates it. */
@@ -456,6 +465,69 @@ int pairwise__is_fanout(const uint8_t *body, size_t len)
     return yes;
 }
 
+/* The entry of a Fanout for this device, or NULL. */
+static Parley__E2e__V1__DeviceCiphertext *my_entry(parley_client *c,
+                                                   const Parley__E2e__V1__E2EMessage *m)
+{
+    if (!m || m->body_case != PARLEY__E2E__V1__E2_EMESSAGE__BODY_FANOUT || !m->fanout)
+        return NULL;
+    for (size_t i = 0; i < m->fanout->n_to; i++) {
+        Parley__E2e__V1__DeviceCiphertext *d = m->fanout->to[i];
+        if (d->user_id && d->device_id && strcmp(d->user_id, c->user) == 0 &&
+            (strcmp(d->device_id, c->device_id) == 0 || (!*d->device_id && c->primary)))
+            return d;
+    }
+    return NULL;
+}
+
+/* An entry as the plain E2EMessage it was (*out malloc'd). parley_rc. */
+static int repack(parley_client *c, const Parley__E2e__V1__DeviceCiphertext *d, uint8_t **out,
+                  size_t *n)
+{
+    Parley__E2e__V1__E2EMessage one = PARLEY__E2E__V1__E2_EMESSAGE__INIT;
+    if (d->body_case == PARLEY__E2E__V1__DEVICE_CIPHERTEXT__BODY_PREKEY && d->prekey) {
+        one.body_case = PARLEY__E2E__V1__E2_EMESSAGE__BODY_PREKEY;
+        one.prekey = d->prekey;
+    } else if (d->body_case == PARLEY__E2E__V1__DEVICE_CIPHERTEXT__BODY_RATCHET && d->ratchet) {
+        one.body_case = PARLEY__E2E__V1__E2_EMESSAGE__BODY_RATCHET;
+        one.ratchet = d->ratchet;
+    } else {
+        return util__fail(c, PARLEY_ECRYPTO, "empty ciphertext for this device");
+    }
+    *n = parley__e2e__v1__e2_emessage__get_packed_size(&one);
+    *out = malloc(*n ? *n : 1);
+    if (!*out)
+        return util__fail(c, PARLEY_ENOMEM, "out of memory");
+    parley__e2e__v1__e2_emessage__pack(&one, *out);
+    return PARLEY_OK;
+}
+
+int pairwise__inner(parley_client *c, const uint8_t *body, size_t len, uint8_t **inner,
+                    size_t *inner_len)
+{
+    *inner = NULL;
+    *inner_len = 0;
+    if (!body || len == 0)
+        return 0;
+    Parley__E2e__V1__E2EMessage *m = parley__e2e__v1__e2_emessage__unpack(NULL, len, body);
+    if (!m)
+        return 0;
+    int ret = 0;
+    if (m->body_case != PARLEY__E2E__V1__E2_EMESSAGE__BODY_FANOUT) {
+        *inner = malloc(len);
+        if (*inner) {
+            memcpy(*inner, body, len);
+            *inner_len = len;
+            ret = 1;
+        }
+    } else {
+        Parley__E2e__V1__DeviceCiphertext *d = my_entry(c, m);
+        ret = d && repack(c, d, inner, inner_len) == PARLEY_OK ? 1 : 0;
+    }
+    parley__e2e__v1__e2_emessage__free_unpacked(m, NULL);
+    return ret;
+}
+
 int pairwise__decrypt_fanout(parley_client *c, const char *sender, const char *sender_device,
                              const uint8_t *body, size_t len, uint8_t **content,
                              size_t *content_len)
@@ -475,12 +547,7 @@ int pairwise__decrypt_fanout(parley_client *c, const char *sender, const char *s
         ret = util__fail(c, PARLEY_ECRYPTO, "not a device fan-out message");
         goto done;
     }
-    for (size_t i = 0; i < m->fanout->n_to && !mine; i++) {
-        Parley__E2e__V1__DeviceCiphertext *d = m->fanout->to[i];
-        if (d->user_id && d->device_id && strcmp(d->user_id, c->user) == 0 &&
-            (strcmp(d->device_id, c->device_id) == 0 || (!*d->device_id && c->primary)))
-            mine = d;
-    }
+    mine = my_entry(c, m);
     if (!mine) {
         ret = util__fail(c, PARLEY_ENOTFOUND, "no ciphertext for this device (sent before it "
                          "was linked)");
@@ -491,36 +558,37 @@ int pairwise__decrypt_fanout(parley_client *c, const char *sender, const char *s
         ret = util__store_fail(c);
         goto done;
     }
-    if (had == 1 && l.version > 0) {
-        int i = sender_device ? devlist_find(&l, sender_device) : -1;
+    if (had == 0) {
+        /* The sender's devices are unknown (keyserver unreachable when it
+         * came): which key may speak for it cannot be told yet. */
+        ret = util__fail(c, PARLEY_ENET, "cannot check the identity key of %s with the keyserver "
+                         "(its device list is not known): kept for a retry", sender);
+        goto done;
+    }
+    if (l.version > 0) {
+        int i = sender_device && *sender_device ? devlist_find(&l, sender_device) : -1;
+        if (i < 0 && (!sender_device || !*sender_device)) {
+            /* Not said (a message kept for a retry): a PreKey message names
+             * its device by key; a ratchet message of a one-device list. */
+            if (mine->body_case == PARLEY__E2E__V1__DEVICE_CIPHERTEXT__BODY_PREKEY &&
+                mine->prekey && mine->prekey->identity_key.len == 32)
+                i = devlist_find_key(&l, mine->prekey->identity_key.data);
+            else if (l.n == 1)
+                i = 0;
+        }
         if (i < 0) {
             ret = util__fail(c, PARLEY_ECRYPTO, "device %s is not in the device list of %s",
-                             sender_device && *sender_device ? sender_device : "(none)", sender);
+                             sender_device && *sender_device ? sender_device : "(unknown)",
+                             sender);
             goto done;
         }
         dev = l.d[i].id;
         devkey = l.d[i].key;
     }
-    Parley__E2e__V1__E2EMessage one = PARLEY__E2E__V1__E2_EMESSAGE__INIT;
-    if (mine->body_case == PARLEY__E2E__V1__DEVICE_CIPHERTEXT__BODY_PREKEY && mine->prekey) {
-        one.body_case = PARLEY__E2E__V1__E2_EMESSAGE__BODY_PREKEY;
-        one.prekey = mine->prekey;
-    } else if (mine->body_case == PARLEY__E2E__V1__DEVICE_CIPHERTEXT__BODY_RATCHET &&
-               mine->ratchet) {
-        one.body_case = PARLEY__E2E__V1__E2_EMESSAGE__BODY_RATCHET;
-        one.ratchet = mine->ratchet;
-    } else {
-        ret = util__fail(c, PARLEY_ECRYPTO, "empty ciphertext for this device");
-        goto done;
-    }
-    inner_len = parley__e2e__v1__e2_emessage__get_packed_size(&one);
-    inner = malloc(inner_len ? inner_len : 1);
-    if (!inner) {
-        ret = util__fail(c, PARLEY_ENOMEM, "out of memory");
-        goto done;
-    }
-    parley__e2e__v1__e2_emessage__pack(&one, inner);
-    ret = pairwise__decrypt_dev(c, sender, dev, devkey, inner, inner_len, content, content_len);
+    ret = repack(c, mine, &inner, &inner_len);
+    if (ret == PARLEY_OK)
+        ret = pairwise__decrypt_dev(c, sender, dev, devkey, inner, inner_len, content,
+                                    content_len);
 done:
     free(inner);
     if (m)

@@ -318,6 +318,9 @@ int devices__refresh(parley_client *c, const char *user, devlist *out);
 /* The cached list if fetched at most max_age_ms ago (< 0: any age), else
  * refreshed; an unreachable keyserver falls back to the cached list. */
 int devices__get(parley_client *c, const char *user, int64_t max_age_ms, devlist *out);
+/* Best effort, outside any transaction: fetch user's list if none is
+ * cached (a kept message is retried once the keyserver answers). */
+void devices__ensure(parley_client *c, const char *user);
 /* Primary device only: sign next (our user, next->version > the stored one)
  * with the account key, PUT it, cache it. parley_rc (PARLEY_ENOTFOUND: the
  * keyserver has no device routes). */
@@ -388,6 +391,11 @@ int pairwise__decrypt_dev(parley_client *c, const char *sender, const char *dev,
 int pairwise__decrypt_fanout(parley_client *c, const char *sender, const char *sender_device,
                              const uint8_t *body, size_t len, uint8_t **content,
                              size_t *content_len);
+/* The pairwise message in body meant for this device (a plain body: a
+ * copy; a Fanout: its entry for this device as a plain E2EMessage):
+ * 1 (*inner malloc'd), 0 none. For the checks before a delivery. */
+int pairwise__inner(parley_client *c, const uint8_t *body, size_t len, uint8_t **inner,
+                    size_t *inner_len);
 /* 1 if body is a Fanout E2EMessage, 0 if not. */
 int pairwise__is_fanout(const uint8_t *body, size_t len);
 

@@ -4,7 +4,7 @@
 # `parley link` + `parley devices approve`), alice on one.
 #  - a message to bob is decrypted on all three homes;
 #  - one sent from bob2 appears on bob and bob3 as sent by bob (live), and
-#    in bob's history (sync);
+#    on bob by sync when bob was offline;
 #  - a read on bob2 marks the chat read on bob and bob3;
 #  - a group whose member bob has several devices: every device reads it,
 #    what bob2 sends shows on bob as his own;
@@ -59,8 +59,10 @@ set -e
 h_assert_eq "$rc" 1 "remove on a linked device"
 h_assert_contains "$(cat "$H_TMP/err.txt")" "primary" "error names the primary"
 
+declare -A LISTENER
 for u in alice bob bob2 bob3; do
   c_listen "$u" "$u" --timeout 400
+  LISTENER[$u]=$C_LISTEN_PID
   c_wait_line 60 "$H_TMP/$u.out" '"synced"'
 done
 
@@ -171,6 +173,15 @@ c_parley alice --keyserver "http://127.0.0.1:$MITM_PORT" send bob "despite the f
   >/dev/null 2>"$H_TMP/forged.err" || h_fail "send with a forged list served: $(cat "$H_TMP/forged.err")"
 c_wait_line 60 "$H_TMP/bob2.out" '"text":"despite the forgery"'
 h_assert_contains "$(c_parley alice devices --user bob --json)" '"version":5' "the real list is untouched"
+
+# By sync: bob's primary is offline while the laptop writes; its next
+# connection (history syncs first) shows the message as bob's own.
+kill "${LISTENER[bob]}"
+wait "${LISTENER[bob]}" 2>/dev/null || true
+c_parley bob2 send alice "while the phone was off" --timeout 60 >/dev/null || h_fail "bob2's send failed"
+c_wait_line 60 "$H_TMP/alice.out" '"text":"while the phone was off"'
+h_assert_contains "$(c_parley bob history alice --timeout 60)" "] bob: while the phone was off" \
+  "the laptop's message reaches the phone by sync"
 
 # Done means: bob's two devices (bob, bob2) show the same conversation with
 # alice, their own messages included.

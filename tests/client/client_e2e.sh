@@ -43,17 +43,22 @@ grep -aq "$SECRET" "$(h_home bob)"/parley.db* || h_fail "bob's local history lac
 # 2. Garbage in an envelope body, published as alice with a raw MQTT client:
 #    bob reports it undecryptable, keeps running, and alice's next message
 #    still decrypts.
-read -r pass < <(c_parley alice token --json --client-id alice.raw |
+# The raw client is a connection of alice's device (alice.{device}-raw), and
+# the envelope says it was encrypted to both device lists as they are
+# (version 1 each: fields 14 and 15), or the broker would refuse it as
+# stale_devices.
+dev="$(c_parley alice status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["device_id"])')"
+read -r pass < <(c_parley alice token --json --client-id "alice.$dev-raw" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["password"])')
 python3 - "$H_TMP/garbage.bin" <<'PY'
 import os, sys
 def field(num, data):
     return bytes([num << 3 | 2, len(data)]) + data
 body = os.urandom(60)
-open(sys.argv[1], "wb").write(field(6, b"garbage-1") + field(7, body))
+open(sys.argv[1], "wb").write(field(6, b"garbage-1") + field(7, body) + bytes([14 << 3, 1, 15 << 3, 1]))
 PY
 for attempt in $(seq 1 30); do
-  if mosquitto_pub -h 127.0.0.1 -p "$H_MQTT_PORT" -i alice.raw -u alice -P "$pass" -q 1 \
+  if mosquitto_pub -h 127.0.0.1 -p "$H_MQTT_PORT" -i "alice.$dev-raw" -u alice -P "$pass" -q 1 \
       -t parley/u/bob/inbox -f "$H_TMP/garbage.bin" 2>>"$H_TMP/pub.log"; then break; fi
   sleep 0.3
 done

@@ -16,7 +16,11 @@ h_user carol
 # forge CMID - publish, as alice (a genuine MQTT login: the broker stamps
 # her as sender), a PreKey message carrying a random identity key instead
 # of hers, as a malicious server or a stolen token could.
-ALICE_RAW_PASS="$(c_parley alice token --json --client-id alice.raw |
+# A raw connection of alice's device (alice.{device}-raw); the envelope says
+# it was encrypted to both device lists as they are (fields 14, 15: version
+# 1 each), or the broker would refuse it as stale_devices.
+ALICE_DEV="$(c_parley alice status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["device_id"])')"
+ALICE_RAW_PASS="$(c_parley alice token --json --client-id "alice.$ALICE_DEV-raw" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["password"])')"
 forge() {
   python3 - "$H_TMP/forged.bin" "$1" <<'PY'
@@ -38,11 +42,11 @@ header = ld(1, os.urandom(32)) + vi(2, 0) + vi(3, 0)
 ratchet = ld(1, header) + ld(2, os.urandom(48))
 prekey = ld(1, os.urandom(32)) + ld(2, os.urandom(32)) + vi(3, 1) + vi(4, 1) + vi(5, 7) + ld(6, ratchet)
 e2e = ld(1, prekey)
-open(sys.argv[1], "wb").write(ld(6, sys.argv[2].encode()) + ld(7, e2e))
+open(sys.argv[1], "wb").write(ld(6, sys.argv[2].encode()) + ld(7, e2e) + vi(14, 1) + vi(15, 1))
 PY
   local attempt
   for attempt in $(seq 1 30); do
-    if mosquitto_pub -h 127.0.0.1 -p "$H_MQTT_PORT" -i alice.raw -u alice -P "$ALICE_RAW_PASS" \
+    if mosquitto_pub -h 127.0.0.1 -p "$H_MQTT_PORT" -i "alice.$ALICE_DEV-raw" -u alice -P "$ALICE_RAW_PASS" \
         -q 1 -t parley/u/bob/inbox -f "$H_TMP/forged.bin" 2>>"$H_TMP/pub.log"; then return 0; fi
     sleep 0.3
   done
@@ -56,7 +60,9 @@ c_wait_line 60 "$H_TMP/bob1.out" '"synced"'
 # 1. First contact with a forged identity key: refused, reported, nothing
 #    pinned - the genuine alice is then accepted (the keyserver vouches).
 forge forged-1
-c_wait_line 60 "$H_TMP/bob1.out" '"type":"undecryptable","chat_id":"d:alice:bob","seq":1,"sender":"alice","error":"refused: the identity key of alice in this message does not match the keyserver'"'"'s"'
+# (alice's device is in her signed device list: the key it names is the one
+# a message from that device must carry)
+c_wait_line 60 "$H_TMP/bob1.out" '"type":"undecryptable","chat_id":"d:alice:bob","seq":1,"sender":"alice","error":"refused: the key of device '"$ALICE_DEV"' of alice in this message is not the one its device list names"'
 c_parley alice send bob "the real alice" --timeout 60 >/dev/null || h_fail "send failed"
 c_wait_line 60 "$H_TMP/bob1.out" '"text":"the real alice"'
 h_assert_not_contains "$(cat "$H_TMP/bob1.out")" '"identity_changed"' "no identity change on first contact"
@@ -66,7 +72,7 @@ h_assert_not_contains "$(cat "$H_TMP/bob1.out")" '"identity_changed"' "no identi
 #    (no identity_changed), her session keeps working.
 sn_before="$(c_parley bob safety-number alice)"
 forge forged-2
-c_wait_line 60 "$H_TMP/bob1.out" '"seq":3,"sender":"alice","error":"refused: the changed identity key of alice in this message does not match the keyserver'"'"'s"'
+c_wait_line 60 "$H_TMP/bob1.out" '"seq":3,"sender":"alice","error":"refused: the key of device '"$ALICE_DEV"' of alice in this message is not the one its device list names"'
 c_parley alice send bob "still the real alice" --timeout 60 >/dev/null || h_fail "send failed"
 c_wait_line 60 "$H_TMP/bob1.out" '"text":"still the real alice"'
 h_assert_not_contains "$(cat "$H_TMP/bob1.out")" '"identity_changed"' "a refused key is not a change"

@@ -9,9 +9,12 @@ h_start_mosquitto
 h_user alice
 h_user bob
 
-json="$(c_parley alice token --json --client-id alice.sub)"
+# The client id names one of alice's devices: this home's, with a suffix
+# (the form of a transient connection of the device, {user}.{device}-{x}).
+dev="$(c_parley alice status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["device_id"])')"
+json="$(c_parley alice token --json --client-id "alice.$dev-sub")"
 read -r cid user pass < <(python3 -c 'import json,sys; o=json.loads(sys.argv[1]); print(o["client_id"], o["username"], o["password"])' "$json")
-h_assert_eq "$cid" alice.sub "client id"
+h_assert_eq "$cid" "alice.$dev-sub" "client id"
 h_assert_eq "$user" alice "user name"
 
 # mosquitto_sub connects as alice with a persistent session and subscribes
@@ -33,7 +36,17 @@ grep -aq "^parley/u/alice/inbox " "$H_TMP/sub.out" || h_fail "no message on alic
 grep -aq "bob" "$H_TMP/sub.out" || h_fail "the envelope does not carry the stamped sender"
 ! grep -aq "4711" "$H_TMP/sub.out" || h_fail "plaintext visible on the wire"
 
-# A token for another client id is refused.
+# A token for another client id is refused, and so is a client id of alice
+# that names no device of hers.
+set +e
+json="$(c_parley alice token --json --client-id alice.sub)"
+read -r cid2 user2 pass2 < <(python3 -c 'import json,sys; o=json.loads(sys.argv[1]); print(o["client_id"], o["username"], o["password"])' "$json")
+mosquitto_sub -h 127.0.0.1 -p "$H_MQTT_PORT" -i "$cid2" -u "$user2" -P "$pass2" \
+  -t parley/u/alice/inbox -C 1 -W 5 >"$H_TMP/bad.out" 2>&1
+rc=$?
+set -e
+[ "$rc" != 0 ] || h_fail "a client id naming no device of alice was accepted"
+
 set +e
 mosquitto_sub -h 127.0.0.1 -p "$H_MQTT_PORT" -i someone-else -u "$user" -P "$pass" \
   -t parley/u/alice/inbox -C 1 -W 5 >"$H_TMP/bad.out" 2>&1

@@ -126,6 +126,22 @@ static void test_codec(void **state)
     assert_false(codec_get_u32(o, "big", &v));
     assert_false(codec_get_u32(o, "str", &v));
     assert_false(codec_get_u32(o, "missing", &v));
+
+    /* the device routes: unpadded base64url out; base64url or padded base64 in */
+    json_t *u = codec_b64url_json(key, sizeof key);
+    assert_non_null(u);
+    assert_int_equal(json_string_length(u), 43);
+    assert_null(strpbrk(json_string_value(u), "+/="));
+    assert_int_equal(json_object_set_new(o, "url", u), 0);
+    uint8_t any[64];
+    assert_int_equal(codec_get_b64_any(o, "url", any, sizeof any), 32);
+    assert_memory_equal(any, key, sizeof key);
+    assert_int_equal(codec_get_b64_any(o, "k", any, sizeof any), 32); /* padded standard */
+    assert_memory_equal(any, key, sizeof key);
+    assert_int_equal(codec_get_b64_any(o, "url", any, 16), -1);       /* does not fit */
+    assert_int_equal(codec_get_b64_any(o, "bad", any, sizeof any), -1);
+    assert_int_equal(codec_get_b64_any(o, "num", any, sizeof any), -1);
+    assert_int_equal(codec_get_b64_any(o, "missing", any, sizeof any), -1);
     json_decref(o);
 }
 

@@ -38,7 +38,9 @@ h_log "CLI session over ws:// ok"
 
 # ---- the plugin's auth and ACLs on the WebSocket listener ----------------------
 # Debian's python3 (package python3-paho-mqtt, scripts/lib/deps.sh), not another one on PATH.
-token="$(c_parley alice token --json --client-id alice.ws)" || h_fail "parley token: $token"
+# A connection of alice's device: {user}.{device}-{suffix}.
+dev="$(c_parley alice status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["device_id"])')"
+token="$(c_parley alice token --json --client-id "alice.$dev-ws")" || h_fail "parley token: $token"
 out="$(/usr/bin/python3 - "$WS" "$token" <<'PY'
 import json, sys, threading
 import paho.mqtt.client as mqtt
