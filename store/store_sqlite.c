@@ -1416,6 +1416,23 @@ static int find_dup(struct sq *q, store_message *m)
     return rc;
 }
 
+/* The columns of ST_MSG_INSERT (MSG_COLS) for m under seq: the one place a
+ * message row is bound, for single puts and writer runs alike. */
+static void bind_message_row(sqlite3_stmt *s, const store_message *m, uint64_t seq)
+{
+    bind_text(s, 1, m->chat_id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
+    bind_text(s, 3, m->server_id);
+    bind_text(s, 4, m->sender);
+    bind_text(s, 5, m->client_msg_id);
+    sqlite3_bind_int64(s, 6, m->server_ts);
+    bind_blob(s, 7, m->body, m->body_len);
+    bind_text(s, 8, m->media_id);
+    sqlite3_bind_int64(s, 9, m->expires_at);
+    sqlite3_bind_int(s, 10, m->kind);
+    bind_text(s, 11, m->sender_device && m->sender_device[0] ? m->sender_device : NULL);
+}
+
 /* The hot path. Outside a transaction it runs in its own IMMEDIATE
  * transaction. Inside one (the writer's batch) it uses no savepoint: the
  * checks only read, the INSERT is atomic on its own, and if the UPDATE of
@@ -1468,17 +1485,7 @@ static int sq_message_put(store_t *st, store_message *m)
         rc = STORE_EIO;
         goto done;
     }
-    bind_text(s, 1, m->chat_id);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
-    bind_text(s, 3, m->server_id);
-    bind_text(s, 4, m->sender);
-    bind_text(s, 5, m->client_msg_id);
-    sqlite3_bind_int64(s, 6, m->server_ts);
-    bind_blob(s, 7, m->body, m->body_len);
-    bind_text(s, 8, m->media_id);
-    sqlite3_bind_int64(s, 9, m->expires_at);
-    sqlite3_bind_int(s, 10, m->kind);
-    bind_text(s, 11, m->sender_device && m->sender_device[0] ? m->sender_device : NULL);
+    bind_message_row(s, m, seq);
     rc = run(q, s, "message_put");
     if (rc == STORE_EEXIST) {
         /* (sender, client_msg_id) taken: a retry. */
@@ -1601,16 +1608,7 @@ static int run_put_one(struct sq *q, struct run_chat *c, store_message *m)
     }
     if ((s = stmt(q, ST_MSG_INSERT)) == NULL)
         return STORE_EIO;
-    bind_text(s, 1, m->chat_id);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
-    bind_text(s, 3, m->server_id);
-    bind_text(s, 4, m->sender);
-    bind_text(s, 5, m->client_msg_id);
-    sqlite3_bind_int64(s, 6, m->server_ts);
-    bind_blob(s, 7, m->body, m->body_len);
-    bind_text(s, 8, m->media_id);
-    sqlite3_bind_int64(s, 9, m->expires_at);
-    sqlite3_bind_int(s, 10, m->kind);
+    bind_message_row(s, m, seq);
     rc = run(q, s, "message_put");
     if (rc == STORE_EEXIST) {
         /* (sender, client_msg_id) taken: a retry. */

@@ -401,6 +401,8 @@ static void test_append_run_over_chats(void **state)
             op->u.message.seq = 10;     /* explicit, above g:r1's last (2) */
         if (i == 5)
             op->u.message.seq = 1;      /* explicit, not above g:r2's last (1) */
+        if (i == 4)
+            op->u.message.sender_device = strdup("dev-x"); /* a run keeps every column */
         submit(w, op, res_cb, &r[i]);
     }
     hold_release(&h);
@@ -429,6 +431,8 @@ static void test_append_run_over_chats(void **state)
     assert_int_equal(check_gapless(st->s, "g:r3", NULL, 0), 3);
     assert_int_equal(store_message_get(st->s, "g:r1", 10, &m), STORE_OK);
     assert_string_equal(m.client_msg_id, "a10");
+    assert_non_null(m.sender_device);
+    assert_string_equal(m.sender_device, "dev-x");
     store_message_free(&m);
     assert_int_equal(store_message_get_by_client_id(st->s, "alice", "b-old", &m),
                      STORE_ENOTFOUND);
