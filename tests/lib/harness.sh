@@ -253,6 +253,15 @@ h_user() {
 }
 
 h_assert_eq() { [ "$1" = "$2" ] || h_fail "${3:-assertion}: expected '$2', got '$1'"; }
+# h_flip_byte FILE OFFSET - corrupt FILE in place: every bit of the byte at
+# OFFSET inverted (writing a fixed byte would leave the file unchanged when the
+# byte already had that value, 1 time in 256).
+h_flip_byte() {
+  local b
+  b="$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')"
+  [ -n "$b" ] || h_fail "h_flip_byte: $1 has no byte at offset $2"
+  printf "\\$(printf '%03o' $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
 h_assert_contains() { grep -qF -- "$2" <<<"$1" || h_fail "${3:-assertion}: '$2' not in output: $1"; }
 h_assert_not_contains() { ! grep -qF -- "$2" <<<"$1" || h_fail "${3:-assertion}: '$2' unexpectedly in output"; }
 

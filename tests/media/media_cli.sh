@@ -57,7 +57,7 @@ h_assert_contains "$(cat "$H_TMP/err")" "no message with media"
 
 # a tampered blob is refused and nothing is written
 cp "$DIR/$media_id" "$H_TMP/orig.blob"
-printf '\x00' | dd of="$DIR/$media_id" bs=1 seek=1000 conv=notrunc status=none
+h_flip_byte "$DIR/$media_id" 1000
 if p bob fetch "$media_id" --out "$H_TMP/tampered.jpg" 2>"$H_TMP/err"; then h_fail "tampered blob accepted"; fi
 h_assert_contains "$(cat "$H_TMP/err")" "hash mismatch"
 [ ! -e "$H_TMP/tampered.jpg" ] || h_fail "plaintext written from a tampered blob"

@@ -93,7 +93,7 @@ h_assert_contains "$(cat "$H_TMP/err")" "hash mismatch"
 
 # --- tampered and truncated ciphertext is refused by the client
 cp "$blob" "$H_TMP/t.cipher"
-printf '\x55' | dd of="$H_TMP/t.cipher" bs=1 seek=200000 conv=notrunc status=none
+h_flip_byte "$H_TMP/t.cipher" 200000
 if "$MTOOL" decrypt "$H_TMP/t.cipher" "$H_TMP/t.out" "$key" "$sha" 2>"$H_TMP/err"; then h_fail "tampered (hash) accepted"; fi
 h_assert_contains "$(cat "$H_TMP/err")" "hash mismatch"
 if "$MTOOL" decrypt "$H_TMP/t.cipher" "$H_TMP/t.out" "$key" 2>"$H_TMP/err"; then h_fail "tampered (auth) accepted"; fi
