@@ -16,6 +16,10 @@
 #    node 2 (a member on the removed member's node receives it first).
 . "$PARLEY_SOURCE_DIR/tests/cluster/lib.sh"
 . "$PARLEY_SOURCE_DIR/tests/groups/lib.sh"
+# Subscribers wait for all their messages at most this long (a bound against a
+# hang, not a timing assertion): three brokers and three NATS servers under the
+# sanitizers on a loaded 2-core machine took over 60 s for 40 messages.
+export P_SUB_WAIT=180
 
 p_user admin alice bob carol dave erin
 c_start_cluster 3 "plugin_opt_metrics_interval 1
