@@ -88,8 +88,9 @@ static int open_synced(cli_ctx *ctx, const char *cmd, const common_opts *o, cons
     if (chat_arg) {
         int rc = cli_chat_arg(c, chat_arg, chat_id, chat_len);
         if (rc != PARLEY_OK) {
-            code = rc == PARLEY_EINVAL ? cli_error(CLI_USAGE, "%s: invalid chat '%s'", cmd, chat_arg)
-                                       : cli_fail(c, rc, cmd);
+            code = rc == PARLEY_EINVAL
+                       ? cli_error(CLI_USAGE, "%s: invalid chat '%s'", cmd, chat_arg)
+                       : cli_fail(c, rc, cmd);
             parley_close(c);
             return code;
         }
@@ -132,8 +133,10 @@ int cmd_history(cli_ctx *ctx, int argc, char **argv)
         if (!q.since_seq && strspn(since, "0") != strlen(since))
             return cli_error(CLI_USAGE, "history: --since %s: seq out of range", since);
     } else if (since && (q.since_ts = cli_parse_since(since)) < 0) {
-        return cli_error(CLI_USAGE, "history: --since wants a seq, 30s, 15m, 2h, 7d or "
-                                    "YYYY-MM-DD[THH:MM[:SS]] (local time), not '%s'", since);
+        return cli_error(CLI_USAGE,
+                         "history: --since wants a seq, 30s, 15m, 2h, 7d or "
+                         "YYYY-MM-DD[THH:MM[:SS]] (local time), not '%s'",
+                         since);
     }
     parley_client *c = NULL;
     int code = open_synced(ctx, "history", &co, argv[0], chat_id, sizeof chat_id, &c);
@@ -199,8 +202,8 @@ static int export_one(void *ud, const parley_message *m)
     const char *type = m->system < 0 ? "undecryptable" : m->system ? "system" : "message";
     json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:I, s:b}", "type", type, "seq",
                           (json_int_t)m->seq, "server_id", m->server_id, "sender", m->sender,
-                          "client_msg_id", m->client_msg_id, "server_ts",
-                          (json_int_t)m->server_ts, "own", strcmp(m->sender, x->me) == 0);
+                          "client_msg_id", m->client_msg_id, "server_ts", (json_int_t)m->server_ts,
+                          "own", strcmp(m->sender, x->me) == 0);
     if (!o) {
         x->err = ENOMEM;
         return 1;
@@ -221,9 +224,9 @@ static int export_one(void *ud, const parley_message *m)
     }
     if (m->media_id) /* the reference's metadata; never its key */
         json_object_set_new(o, "media",
-                            json_pack("{s:s, s:s, s:s, s:I}", "media_id", m->media_id,
-                                      "file_name", m->media_name, "content_type", m->media_type,
-                                      "size", (json_int_t)m->media_size));
+                            json_pack("{s:s, s:s, s:s, s:I}", "media_id", m->media_id, "file_name",
+                                      m->media_name, "content_type", m->media_type, "size",
+                                      (json_int_t)m->media_size));
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!s) {
@@ -247,8 +250,10 @@ static int export_to(parley_client *c, const char *chat_id, FILE *f, export_ctx 
     json_decref(jme);
     int rc = PARLEY_ENOMEM;
     if (cid && user) {
-        fprintf(f, "{\n  \"chat_id\": %s,\n  \"user\": %s,\n  \"exported_at\": %lld,\n"
-                   "  \"messages\": [", cid, user, (long long)time(NULL) * 1000);
+        fprintf(f,
+                "{\n  \"chat_id\": %s,\n  \"user\": %s,\n  \"exported_at\": %lld,\n"
+                "  \"messages\": [",
+                cid, user, (long long)time(NULL) * 1000);
         parley_history_query q = {0};
         rc = parley_history_find(c, chat_id, &q, export_one, x);
         fprintf(f, "%s]\n}\n", x->n ? "\n  " : "");
@@ -265,8 +270,10 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
     bool force = false;
     char chat_id[160];
     cli_opt opts[] = {
-        {"--timeout", 1, &co.timeout, NULL}, {"--offline", 0, NULL, &co.offline},
-        {"--output", 1, &output, NULL},      {"--force", 0, NULL, &force},
+        {"--timeout", 1, &co.timeout, NULL},
+        {"--offline", 0, NULL, &co.offline},
+        {"--output", 1, &output, NULL},
+        {"--force", 0, NULL, &force},
     };
     if (cli_parse("export", argc, argv, opts, 4) != 1)
         return cli_usage("export");
@@ -325,17 +332,17 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
         werr = errno;
     if (rc != PARLEY_OK || werr) {
         unlink(tmp);
-        code = rc != PARLEY_OK ? cli_fail(c, rc, "export")
-                               : cli_error(CLI_FAIL, "export: cannot write %s: %s", tmp,
-                                           strerror(werr));
+        code = rc != PARLEY_OK
+                   ? cli_fail(c, rc, "export")
+                   : cli_error(CLI_FAIL, "export: cannot write %s: %s", tmp, strerror(werr));
         goto done;
     }
     if (force ? rename(tmp, output) != 0 : link(tmp, output) != 0) {
         int e = errno;
         unlink(tmp);
-        code = e == EEXIST ? cli_error(CLI_FAIL, "export: %s exists (--force replaces it)", output)
-                           : cli_error(CLI_FAIL, "export: cannot write %s: %s", output,
-                                       strerror(e));
+        code = e == EEXIST
+                   ? cli_error(CLI_FAIL, "export: %s exists (--force replaces it)", output)
+                   : cli_error(CLI_FAIL, "export: cannot write %s: %s", output, strerror(e));
         goto done;
     }
     if (!force)

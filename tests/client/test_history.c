@@ -53,9 +53,15 @@ static void put(fixture *f, const char *chat, uint64_t seq, const char *sender, 
     snprintf(sid, sizeof sid, "sid-%s-%llu", chat, (unsigned long long)seq);
     snprintf(cmid, sizeof cmid, "cmid-%s-%llu", chat, (unsigned long long)seq);
     lstore_msg m = {
-        .chat_id = chat, .seq = seq, .server_id = sid, .sender = sender,
-        .client_msg_id = cmid, .server_ts = ts, .status = status,
-        .body = (const uint8_t *)body, .body_len = strlen(body),
+        .chat_id = chat,
+        .seq = seq,
+        .server_id = sid,
+        .sender = sender,
+        .client_msg_id = cmid,
+        .server_ts = ts,
+        .status = status,
+        .body = (const uint8_t *)body,
+        .body_len = strlen(body),
     };
     assert_int_equal(lstore_msg_insert(f->c->store, &m), 1);
 }
@@ -71,15 +77,14 @@ static int setup(void **state)
         return -1;
     snprintf(home, sizeof home, "%s/alice", f->dir);
     parley_config cfg = {.home = home, .keyserver_url = "http://127.0.0.1:9"};
-    if (parley_open(&cfg, &f->c) != PARLEY_OK ||
-        parley_identity_create(f->c, "alice") != PARLEY_OK)
+    if (parley_open(&cfg, &f->c) != PARLEY_OK || parley_identity_create(f->c, "alice") != PARLEY_OK)
         return -1;
     /* bob's chat: seq 1..10, texts "m1".."m10", a second apart. */
     for (uint64_t i = 1; i <= 10; i++) {
         char body[16];
         snprintf(body, sizeof body, "m%llu", (unsigned long long)i);
-        put(f, BOB, i, i % 2 ? "bob" : "alice", i % 2 ? LSTORE_MSG_RECEIVED : LSTORE_MSG_OWN,
-            body, 1000000 + (int64_t)i * 1000);
+        put(f, BOB, i, i % 2 ? "bob" : "alice", i % 2 ? LSTORE_MSG_RECEIVED : LSTORE_MSG_OWN, body,
+            1000000 + (int64_t)i * 1000);
     }
     /* carol's chat: the search corpus, interleaved in time with bob's. */
     put(f, CAROL, 1, "carol", LSTORE_MSG_RECEIVED, "100% sure", 1000500);
@@ -234,9 +239,9 @@ static void test_empty_and_invalid(void **state)
     assert_int_equal(s.n, 0);
     s = find(f, BOB, (parley_history_query){.text = "100%"}); /* in the other chat only */
     assert_int_equal(s.n, 0);
-    assert_int_equal(parley_history_find(f->c, "not a chat", &(parley_history_query){0},
-                                         collect, &s),
-                     PARLEY_EINVAL);
+    assert_int_equal(
+        parley_history_find(f->c, "not a chat", &(parley_history_query){0}, collect, &s),
+        PARLEY_EINVAL);
     assert_int_equal(parley_history_find(f->c, BOB, NULL, collect, &s), PARLEY_EINVAL);
     assert_int_equal(parley_history_find(f->c, BOB, &(parley_history_query){0}, NULL, NULL),
                      PARLEY_EINVAL);
@@ -247,8 +252,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hidden_and_undecryptable_in_history, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_hidden_and_undecryptable_in_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_wildcards_are_literal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_case_and_unreadable_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_across_chats, setup, teardown),
