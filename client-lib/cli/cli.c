@@ -226,6 +226,26 @@ int cli_chat_arg(parley_client *c, const char *arg, char *out, size_t outlen)
     return parley_direct_chat_id(c, arg, out, outlen);
 }
 
+/* Sync before reading the local store, unless --offline. When the broker
+ * cannot be reached (refused, unreachable, timeout), say so on stderr and
+ * show the local copy: exit 0, the warning tells it may be stale. */
+int cli_sync_first(parley_client *c, const char *cmd, bool offline, long t)
+{
+    if (offline)
+        return CLI_OK;
+    int rc = parley_wait_connected(c, (int)t * 1000);
+    if (rc == PARLEY_OK)
+        rc = parley_sync(c, (int)t * 1000);
+    parley_disconnect(c);
+    if (rc == PARLEY_ENET || rc == PARLEY_EREFUSED || rc == PARLEY_ETIMEOUT ||
+        rc == PARLEY_ENOTCONN) {
+        fprintf(stderr, "parley: %s: cannot sync with the broker (%s); showing the local copy\n",
+                cmd, parley_last_error(c));
+        return CLI_OK;
+    }
+    return rc == PARLEY_OK ? CLI_OK : cli_fail(c, rc, cmd);
+}
+
 const char *cli_time(int64_t ms, char *buf, size_t len)
 {
     time_t t = (time_t)(ms / 1000);

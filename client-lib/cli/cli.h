@@ -54,6 +54,11 @@ int cli_connect(parley_client *c, const char *what, int timeout_s);
 /* cli_connect, then sync every chat (bounded). Returns an exit code. */
 int cli_connect_synced(parley_client *c, int timeout_s);
 
+/* history, chats, search, export: sync every chat before reading the local
+ * store, unless offline. When the broker cannot be reached, warn on stderr
+ * that the local copy is shown and return CLI_OK. Disconnects. */
+int cli_sync_first(parley_client *c, const char *cmd, bool offline, long t);
+
 /* ms since the epoch as local "YYYY-MM-DD HH:MM:SS" into buf ("-" for 0). */
 const char *cli_time(int64_t ms, char *buf, size_t len);
 /* --since: "30s", "15m", "2h", "7d" ago, or a local "YYYY-MM-DD[THH:MM[:SS]]";

@@ -1,5 +1,6 @@
 /*
- * cmd_messages.c - send, listen, typing, read, chats, history.
+ * cmd_messages.c - send, listen, typing, read, chats (history, search and
+ * export: cmd_history.c).
  */
 #include <fcntl.h>
 #include <jansson.h>
@@ -312,26 +313,6 @@ done:
 
 /* ---- chats / history ----------------------------------------------------- */
 
-/* Sync before reading the local store, unless --offline. When the broker
- * cannot be reached (refused, unreachable, timeout), say so on stderr and
- * show the local copy: exit 0, the warning tells it may be stale. */
-static int sync_first(parley_client *c, const char *cmd, bool offline, long t)
-{
-    if (offline)
-        return CLI_OK;
-    int rc = parley_wait_connected(c, (int)t * 1000);
-    if (rc == PARLEY_OK)
-        rc = parley_sync(c, (int)t * 1000);
-    parley_disconnect(c);
-    if (rc == PARLEY_ENET || rc == PARLEY_EREFUSED || rc == PARLEY_ETIMEOUT ||
-        rc == PARLEY_ENOTCONN) {
-        fprintf(stderr, "parley: %s: cannot sync with the broker (%s); showing the local copy\n",
-                cmd, parley_last_error(c));
-        return CLI_OK;
-    }
-    return rc == PARLEY_OK ? CLI_OK : cli_fail(c, rc, cmd);
-}
-
 static int print_chat(void *ud, const parley_chat *ch)
 {
     bool json = *(bool *)ud;
@@ -373,112 +354,12 @@ int cmd_chats(cli_ctx *ctx, int argc, char **argv)
     parley_client *c = cli_open(ctx, 1, &code);
     if (!c)
         return code;
-    code = sync_first(c, "chats", offline, t);
+    code = cli_sync_first(c, "chats", offline, t);
     if (code == CLI_OK) {
         int rc = parley_chats(c, print_chat, &json);
         if (rc != PARLEY_OK)
             code = cli_fail(c, rc, "chats");
     }
-    parley_close(c);
-    return code;
-}
-
-typedef struct {
-    bool json;
-    const char *me;
-    int64_t since;      /* ms since the epoch; 0: all */
-    long skip;          /* --limit: messages to pass over before printing */
-    long matched;       /* messages at or after since, counted in the first pass */
-    bool counting;
-} history_ctx;
-
-static int print_history(void *ud, const parley_message *m)
-{
-    history_ctx *h = ud;
-    if (h->since && m->server_ts < h->since)
-        return 0;
-    if (h->counting) {
-        h->matched++;
-        return 0;
-    }
-    if (h->skip > 0) {
-        h->skip--;
-        return 0;
-    }
-    if (m->system < 0) {
-        if (h->json) {
-            json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "type", "undecryptable", "chat_id",
-                                  m->chat_id, "seq", (json_int_t)m->seq, "sender", m->sender);
-            char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-            if (s)
-                puts(s);
-            free(s);
-            json_decref(o);
-        } else {
-            char when[32];
-            printf("%s [%s #%llu] %s: (message could not be decrypted)\n",
-                   cli_time(m->server_ts, when, sizeof when), m->chat_id,
-                   (unsigned long long)m->seq, m->sender);
-        }
-        return 0;
-    }
-    cli_print_message(m, h->json);
-    return 0;
-}
-
-int cmd_history(cli_ctx *ctx, int argc, char **argv)
-{
-    const char *timeout = NULL, *limit = NULL, *since = NULL;
-    bool json = false, offline = false;
-    char chat_id[160];
-    int code = CLI_OK;
-    cli_opt opts[] = {
-        {"--timeout", 1, &timeout, NULL},
-        {"--json", 0, NULL, &json},
-        {"--offline", 0, NULL, &offline},
-        {"--limit", 1, &limit, NULL},
-        {"--since", 1, &since, NULL},
-    };
-    if (cli_parse("history", argc, argv, opts, 5) != 1)
-        return cli_usage("history");
-    long t = timeout_arg(timeout, DEFAULT_TIMEOUT_S);
-    if (t < 0)
-        return cli_error(CLI_USAGE, "history: --timeout must be a number of seconds");
-    long lim = limit ? cli_number(limit) : 0;
-    if (lim < 0 || (limit && lim == 0))
-        return cli_error(CLI_USAGE, "history: --limit must be a positive number of messages");
-    int64_t from = since ? cli_parse_since(since) : 0;
-    if (from < 0)
-        return cli_error(CLI_USAGE, "history: --since wants 30s, 15m, 2h, 7d or "
-                                    "YYYY-MM-DD[THH:MM[:SS]] (local time), not '%s'", since);
-    parley_client *c = cli_open(ctx, 1, &code);
-    if (!c)
-        return code;
-    int rc = cli_chat_arg(c, argv[0], chat_id, sizeof chat_id);
-    if (rc != PARLEY_OK) {
-        code = cli_fail(c, rc, "history");
-        goto done;
-    }
-    code = sync_first(c, "history", offline, t);
-    if (code != CLI_OK)
-        goto done;
-    history_ctx h = {.json = json, .me = parley_user_id(c), .since = from};
-    if (lim) {
-        /* The last `lim` messages: count, then skip the older ones. */
-        h.counting = true;
-        rc = parley_history(c, chat_id, print_history, &h);
-        if (rc != PARLEY_OK) {
-            code = cli_fail(c, rc, "history");
-            goto done;
-        }
-        h.counting = false;
-        h.skip = h.matched > lim ? h.matched - lim : 0;
-    }
-    rc = parley_history(c, chat_id, print_history, &h);
-    if (rc != PARLEY_OK)
-        code = cli_fail(c, rc, "history");
-
-done:
     parley_close(c);
     return code;
 }

@@ -20,8 +20,11 @@ int cmd_send(cli_ctx *ctx, int argc, char **argv);
 int cmd_listen(cli_ctx *ctx, int argc, char **argv);
 int cmd_read(cli_ctx *ctx, int argc, char **argv);
 int cmd_chats(cli_ctx *ctx, int argc, char **argv);
-int cmd_history(cli_ctx *ctx, int argc, char **argv);
 int cmd_typing(cli_ctx *ctx, int argc, char **argv);
+/* cmd_history.c */
+int cmd_history(cli_ctx *ctx, int argc, char **argv);
+int cmd_search(cli_ctx *ctx, int argc, char **argv);
+int cmd_export(cli_ctx *ctx, int argc, char **argv);
 /* cmd_media.c */
 int cmd_send_file(cli_ctx *ctx, int argc, char **argv);
 int cmd_fetch(cli_ctx *ctx, int argc, char **argv);
@@ -72,9 +75,16 @@ const cli_command cli_commands[] = {
      cmd_read},
     {"chats", "[--offline] [--timeout S] [--json]", "list chats with last seq and cursors",
      cmd_chats},
-    {"history", "CHAT [--limit N] [--since 2h|YYYY-MM-DD[THH:MM]] [--offline] [--timeout S] [--json]",
-     "print a chat's messages (the last N, those since a time) from the local store after a "
-     "sync", cmd_history},
+    {"history", "CHAT [--limit N] [--before SEQ] [--since SEQ|2h|YYYY-MM-DD[THH:MM]] [--offline] "
+     "[--timeout S] [--json]",
+     "print a chat's messages from the local store after a sync: the newest N (default 50) "
+     "before/after a seq or since a time, oldest first", cmd_history},
+    {"search", "TEXT [--chat CHAT] [--limit N] [--offline] [--timeout S] [--json]",
+     "find messages containing TEXT (case-insensitive) in the local history, newest N "
+     "(default 50) shown oldest first", cmd_search},
+    {"export", "CHAT [--output FILE] [--force] [--offline] [--timeout S]",
+     "write a chat's whole local history as JSON (to stdout, or atomically to FILE; an "
+     "existing FILE only with --force)", cmd_export},
     {"group create", "NAME [USER...] [--timeout S]",
      "create a group with these members; prints the group id on its last line", cmd_group_create},
     {"group add", "GROUP USER... [--timeout S]", "add members to a group", cmd_group_add},

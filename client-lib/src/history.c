@@ -1,5 +1,6 @@
 /*
- * history.c - queries of the local state: chats, a chat's history, the
+ * history.c - queries of the local state: chats, a chat's history (whole, or
+ * paged by seq and searched by text: parley_history_find), the
  * status of a sent message, the outbox size. Nothing here touches the network.
  */
 #include "parley_int.h"
@@ -87,6 +88,27 @@ int parley_history(parley_client *c, const char *chat_id,
     if (!ids_valid_chat(chat_id))
         return util__fail(c, PARLEY_EINVAL, "invalid chat id '%s'", chat_id ? chat_id : "");
     if (lstore_msg_each(c->store, chat_id, history_each, &w) != 0)
+        return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
+    return PARLEY_OK;
+}
+
+int parley_history_find(parley_client *c, const char *chat_id, const parley_history_query *q,
+                        int (*fn)(void *ud, const parley_message *m), void *ud)
+{
+    history_walk w = {fn, ud};
+    if (chat_id && !ids_valid_chat(chat_id))
+        return util__fail(c, PARLEY_EINVAL, "invalid chat id '%s'", chat_id);
+    if (!q || !fn)
+        return util__fail(c, PARLEY_EINVAL, "history query: no query or no callback");
+    lstore_msg_filter f = {
+        .chat_id = chat_id,
+        .before_seq = q->before_seq,
+        .since_seq = q->since_seq,
+        .since_ts = q->since_ts,
+        .text = q->text,
+        .limit = q->limit,
+    };
+    if (lstore_msg_query(c->store, &f, history_each, &w) != 0)
         return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     return PARLEY_OK;
 }

@@ -514,6 +514,63 @@ int lstore_msg_each(lstore *s, const char *chat_id, int (*fn)(void *ud, const ls
     return each_msg(st, fn, ud);
 }
 
+/* text as a LIKE pattern matching it anywhere: %, _ and the escape \
+ * itself stand for themselves. NULL on allocation failure. */
+static char *like_pattern(const char *text)
+{
+    size_t n = strlen(text);
+    char *p = malloc(2 * n + 3), *o = p;
+    if (!p)
+        return NULL;
+    *o++ = '%';
+    for (const char *t = text; *t; t++) {
+        if (*t == '%' || *t == '_' || *t == '\\')
+            *o++ = '\\';
+        *o++ = *t;
+    }
+    *o++ = '%';
+    *o = '\0';
+    return p;
+}
+
+int lstore_msg_query(lstore *s, const lstore_msg_filter *f,
+                     int (*fn)(void *ud, const lstore_msg *m), void *ud)
+{
+    /* One statement, every bound optional: a NULL parameter disables its
+     * condition. The inner SELECT takes the newest rows (LIMIT -1: all), the
+     * outer one puts them back oldest first. */
+    sqlite3_stmt *st = prep(
+        s, "SELECT " MSG_COLUMNS " FROM (SELECT rowid AS r, * FROM messages"
+           " WHERE status != 4"
+           " AND (?1 IS NULL OR chat_id = ?1)"
+           " AND (?2 IS NULL OR seq < ?2)"
+           " AND (?3 IS NULL OR seq > ?3)"
+           " AND (?6 IS NULL OR server_ts >= ?6)"
+           " AND (?4 IS NULL OR (status IN (0, 1, 3) AND CAST(body AS TEXT) LIKE ?4 ESCAPE '\\'))"
+           " ORDER BY CASE WHEN ?1 IS NULL THEN server_ts ELSE 0 END DESC, chat_id DESC,"
+           " seq DESC, rowid DESC LIMIT ?5)"
+           " ORDER BY CASE WHEN ?1 IS NULL THEN server_ts ELSE 0 END, chat_id, seq, r");
+    if (!st)
+        return -1;
+    char *pat = NULL;
+    if (f->text && !(pat = like_pattern(f->text))) {
+        sqlite3_finalize(st);
+        return -1;
+    }
+    if (f->chat_id)
+        sqlite3_bind_text(st, 1, f->chat_id, -1, SQLITE_STATIC);
+    if (f->before_seq)
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)f->before_seq);
+    if (f->since_seq)
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)f->since_seq);
+    if (pat)
+        sqlite3_bind_text(st, 4, pat, -1, free);
+    if (f->since_ts)
+        sqlite3_bind_int64(st, 6, f->since_ts);
+    sqlite3_bind_int64(st, 5, f->limit && f->limit <= INT64_MAX ? (sqlite3_int64)f->limit : -1);
+    return each_msg(st, fn, ud);
+}
+
 /* ---- outbox ------------------------------------------------------------- */
 
 int lstore_outbox_add(lstore *s, const lstore_outbox *o)

@@ -112,6 +112,22 @@ int lstore_outbox_has(lstore *s, const char *client_msg_id);
 int lstore_msg_has_server_id(lstore *s, const char *server_id);
 int lstore_msg_each(lstore *s, const char *chat_id, int (*fn)(void *ud, const lstore_msg *m),
                     void *ud);
+/* A query of the history (never HIDDEN rows). chat_id NULL: every chat.
+ * before_seq / since_seq 0: no bound, else seq < before_seq / seq > since_seq.
+ * text non-NULL: only readable rows (received, own, system) whose body holds
+ * text as a substring, ASCII case-insensitive (LIKE with %, _ and \ escaped).
+ * limit 0: all, else the newest `limit` matches. Rows come oldest first: by
+ * (seq, rowid) within a chat, by (server_ts, chat_id, seq) across chats. */
+typedef struct {
+    const char *chat_id;
+    uint64_t before_seq;
+    uint64_t since_seq;
+    int64_t since_ts; /* 0: no bound, else server_ts >= since_ts (ms) */
+    const char *text;
+    uint64_t limit;
+} lstore_msg_filter;
+int lstore_msg_query(lstore *s, const lstore_msg_filter *f,
+                     int (*fn)(void *ud, const lstore_msg *m), void *ud);
 
 /* outbox */
 typedef struct {

@@ -466,6 +466,32 @@ PARLEY_API int parley_chats(parley_client *c, int (*fn)(void *ud, const parley_c
 PARLEY_API int parley_history(parley_client *c, const char *chat_id,
                               int (*fn)(void *ud, const parley_message *m), void *ud);
 
+/* A query of the local history (parley_history_find). Zero fields mean "no
+ * bound"; a zeroed struct is the whole history of every chat. */
+typedef struct {
+    uint64_t before_seq; /* only messages with seq < before_seq (page backwards) */
+    uint64_t since_seq;  /* only messages with seq > since_seq (page forwards) */
+    int64_t since_ts;    /* only messages with server_ts >= since_ts (ms) */
+    const char *text;    /* only readable messages whose text contains this,
+                          * ASCII case-insensitive; %, _ and \ match
+                          * themselves. Undecryptable and pending messages never
+                          * match. NULL: no text condition. */
+    uint64_t limit;      /* the newest `limit` matches; 0: all */
+} parley_history_query;
+
+/* Call fn for the messages of chat_id (NULL: of every chat) that match q,
+ * oldest first: by seq within a chat, by server time across chats. With a
+ * limit these are the newest `limit` matches, still delivered oldest first,
+ * so the next older page is before_seq = the first seq delivered. Messages
+ * are as in parley_history (own is 0: compare sender with parley_user_id;
+ * sender_device is "" as the local store does not keep it). Reads the local
+ * store only, never the network. A non-zero return from fn stops the walk.
+ * Returns PARLEY_OK (also when nothing matches), PARLEY_EINVAL (bad chat
+ * id, q or fn NULL), PARLEY_ESTORE. */
+PARLEY_API int parley_history_find(parley_client *c, const char *chat_id,
+                                   const parley_history_query *q,
+                                   int (*fn)(void *ud, const parley_message *m), void *ud);
+
 /* The direct chat id of this user and peer into out (>= 141 bytes). */
 PARLEY_API int parley_direct_chat_id(parley_client *c, const char *peer, char *out, size_t outlen);
 
