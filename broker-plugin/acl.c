@@ -54,8 +54,7 @@ static int acl_user_topic(const char *me, const char *owner, const char *leaf, i
         if (access == MOSQ_ACL_SUBSCRIBE && (!strcmp(leaf, "+") || !strcmp(leaf, "#")))
             return MOSQ_ERR_SUCCESS;
         return MOSQ_ERR_ACL_DENIED;
-    default:
-        return MOSQ_ERR_ACL_DENIED;
+    default: return MOSQ_ERR_ACL_DENIED;
     }
 }
 
@@ -108,7 +107,7 @@ int acl__check_cb(int event, void *event_data, void *userdata)
 deny:
     pp.m.acl_denied++;
     if (ed->access != MOSQ_ACL_READ)
-        mosquitto_log_printf(MOSQ_LOG_INFO, "parley: ACL denied %s access %d to %s",
-                             me ? me : "?", ed->access, ed->topic ? ed->topic : "?");
+        mosquitto_log_printf(MOSQ_LOG_INFO, "parley: ACL denied %s access %d to %s", me ? me : "?",
+                             ed->access, ed->topic ? ed->topic : "?");
     return MOSQ_ERR_ACL_DENIED;
 }

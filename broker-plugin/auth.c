@@ -72,9 +72,10 @@ static auth_key *auth_key_new(const store_user *u)
     if (rc != DEVICES_OK && u->status != STORE_USER_DELETED) {
         /* Not what a keyserver stores: refuse every device of the user
          * rather than trust an unverified list. */
-        mosquitto_log_printf(MOSQ_LOG_WARNING, "parley: the stored device list of %s does not "
-                             "verify (%s): its devices are refused", u->user_id,
-                             devices_strerror(rc));
+        mosquitto_log_printf(MOSQ_LOG_WARNING,
+                             "parley: the stored device list of %s does not "
+                             "verify (%s): its devices are refused",
+                             u->user_id, devices_strerror(rc));
         memset(&k->devs, 0, sizeof k->devs);
         k->devs.version = u->devices_version;
     }
@@ -154,8 +155,8 @@ static void auth_apply(store_user *users, size_t n, bool live)
         if (!live)
             continue;
         if (cut_off) /* parley-admin users disable / delete: their connections end */
-            presence__kick_user(u->user_id, u->status == STORE_USER_DELETED ? "user deleted"
-                                                                             : "user disabled");
+            presence__kick_user(u->user_id,
+                                u->status == STORE_USER_DELETED ? "user deleted" : "user disabled");
         else if (key_changed) /* what the old key authenticated ends */
             presence__kick_user(u->user_id, "identity key changed");
         else if (devs_changed) /* what a removed device's key authenticated ends */
@@ -256,8 +257,7 @@ size_t auth__device_count(const char *user_id)
     return k ? k->devs.n : 0;
 }
 
-void auth__sender_device(const char *user_id, const char *client_id,
-                         char out[DEVICES_ID_MAX + 1])
+void auth__sender_device(const char *user_id, const char *client_id, char out[DEVICES_ID_MAX + 1])
 {
     const auth_key *k = strmap_get(auth_keys, user_id);
     const devices_entry *d = NULL;
@@ -314,8 +314,8 @@ static int auth_verify(const devices_list *l, const char *token, const char *use
     int rc = TOKEN_ESIGNATURE;
     *which = NULL;
     if (n == 0)
-        return devices_token_verify(l, token, TOKEN_AUD_MQTT, user_id, client_id, now,
-                                    expires_at, which);
+        return devices_token_verify(l, token, TOKEN_AUD_MQTT, user_id, client_id, now, expires_at,
+                                    which);
     for (size_t i = 0; i < n; i++) {
         rc = tokcache__verify(auth_tokens, token, TOKEN_AUD_MQTT, user_id, client_id, now,
                               cand[i]->key, expires_at);

@@ -72,8 +72,14 @@ static int64_t bus_dup_warned_us; /* last warning about a node with our id */
 
 /* ---- tasks: what libnats' threads hand to the broker thread --------------- */
 
-typedef enum { BUS_EV_CONNECTED, BUS_EV_RECONNECTED, BUS_EV_DISCONNECTED, BUS_EV_CLOSED,
-               BUS_EV_ERROR, BUS_EV_NOT_YET } bus_event;
+typedef enum {
+    BUS_EV_CONNECTED,
+    BUS_EV_RECONNECTED,
+    BUS_EV_DISCONNECTED,
+    BUS_EV_CLOSED,
+    BUS_EV_ERROR,
+    BUS_EV_NOT_YET
+} bus_event;
 
 typedef struct {
     pp_task base;
@@ -274,7 +280,8 @@ static void bus_exec(natsConnection *nc, strmap *subs, bus_cmd *c)
     natsStatus s = NATS_OK;
     switch (c->op) {
     case BUS_CMD_PUB:
-        s = nc ? natsConnection_Publish(nc, c->subject, c->data, (int)c->len) : NATS_CONNECTION_CLOSED;
+        s = nc ? natsConnection_Publish(nc, c->subject, c->data, (int)c->len)
+               : NATS_CONNECTION_CLOSED;
         if (s == NATS_OK) {
             atomic_fetch_add(&st_out, 1);
             atomic_fetch_add(&st_bytes_out, c->len);
@@ -312,8 +319,7 @@ static void bus_exec(natsConnection *nc, strmap *subs, bus_cmd *c)
         }
         break;
     }
-    case BUS_CMD_STOP:
-        break;
+    case BUS_CMD_STOP: break;
     }
 }
 
@@ -422,8 +428,8 @@ static int bus_options(const char *urls)
     const char *servers[BUS_MAX_SERVERS];
     int n = 0;
     natsStatus s = copy ? natsOptions_Create(&bus_opts) : NATS_NO_MEMORY;
-    for (char *save = NULL, *tok = copy ? strtok_r(copy, ", ", &save) : NULL; tok && n < BUS_MAX_SERVERS;
-         tok = strtok_r(NULL, ", ", &save))
+    for (char *save = NULL, *tok = copy ? strtok_r(copy, ", ", &save) : NULL;
+         tok && n < BUS_MAX_SERVERS; tok = strtok_r(NULL, ", ", &save))
         servers[n++] = tok;
     if (s == NATS_OK && n == 0) {
         mosquitto_log_printf(MOSQ_LOG_ERR, "parley: plugin_opt_cluster_nats names no server");
@@ -552,23 +558,36 @@ static void bus_watch(bus_kind kind, const char *id, int delta)
         n = malloc(sizeof *n);
         if (!n || strmap_put(bus_watches, subject, n) != 0) {
             free(n);
-            mosquitto_log_printf(MOSQ_LOG_ERR, "parley: cluster: out of memory watching %s", subject);
+            mosquitto_log_printf(MOSQ_LOG_ERR, "parley: cluster: out of memory watching %s",
+                                 subject);
             return;
         }
         *n = 1;
         if (bus_queue(BUS_CMD_SUB, subject, NULL, 0) != 0)
-            mosquitto_log_printf(MOSQ_LOG_ERR, "parley: cluster: cannot queue the subscription of %s",
-                                 subject);
+            mosquitto_log_printf(MOSQ_LOG_ERR,
+                                 "parley: cluster: cannot queue the subscription of %s", subject);
     } else if (n && --*n == 0) {
         strmap_remove(bus_watches, subject);
         bus_queue(BUS_CMD_UNSUB, subject, NULL, 0);
     }
 }
 
-void bus__watch_user(const char *user) { bus_watch(BUS_USER, user, 1); }
-void bus__unwatch_user(const char *user) { bus_watch(BUS_USER, user, -1); }
-void bus__watch_group(const char *group_id) { bus_watch(BUS_GROUP, group_id, 1); }
-void bus__unwatch_group(const char *group_id) { bus_watch(BUS_GROUP, group_id, -1); }
+void bus__watch_user(const char *user)
+{
+    bus_watch(BUS_USER, user, 1);
+}
+void bus__unwatch_user(const char *user)
+{
+    bus_watch(BUS_USER, user, -1);
+}
+void bus__watch_group(const char *group_id)
+{
+    bus_watch(BUS_GROUP, group_id, 1);
+}
+void bus__unwatch_group(const char *group_id)
+{
+    bus_watch(BUS_GROUP, group_id, -1);
+}
 
 size_t bus__watching(bus_kind kind, const char *id)
 {

@@ -32,13 +32,7 @@
  * single NATS token (no '.', '*', '>', whitespace or control bytes), still
  * readable for the ids Parley allows, and injective (decoding gives the id
  * back, so two different ids never share a subject). */
-typedef enum {
-    BUS_USER = 0,
-    BUS_GROUP,
-    BUS_NODE,
-    BUS_ALL,
-    BUS_KIND_COUNT
-} bus_kind;
+typedef enum { BUS_USER = 0, BUS_GROUP, BUS_NODE, BUS_ALL, BUS_KIND_COUNT } bus_kind;
 
 #define BUS_ID_MAX 255                      /* bytes of an id the bus carries */
 #define BUS_TOKEN_MAX (3 * BUS_ID_MAX)      /* its token, at worst */

@@ -12,8 +12,8 @@ static const char bus_hex[] = "0123456789ABCDEF";
 
 static bool bus_plain(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 int bus__token_encode(const char *id, char *out, size_t outlen)

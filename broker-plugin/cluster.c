@@ -215,8 +215,9 @@ static void cl_presence(const bus_msg *m)
         if (!ids_valid_user(line))
             continue;
         if (pp.cfg.cluster_debug && m->type != BUS_T_HEARTBEAT)
-            mosquitto_log_printf(MOSQ_LOG_NOTICE, "parley: cluster debug: presence of %s on node %s: %s",
-                                 line, m->node, m->type == BUS_T_PRESENCE_ON ? "on" : "off");
+            mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                                 "parley: cluster debug: presence of %s on node %s: %s", line,
+                                 m->node, m->type == BUS_T_PRESENCE_ON ? "on" : "off");
         if (m->type == BUS_T_PRESENCE_OFF)
             cl_remote_off(line, m->node);
         else
@@ -282,8 +283,10 @@ static void cl_debug(const bus_msg *m)
 {
     mosquitto_log_printf(MOSQ_LOG_NOTICE,
                          "parley: cluster debug: test payload for %s %s from node %s: %.*s",
-                         m->kind == BUS_USER ? "user" : m->kind == BUS_GROUP ? "group" : "node", m->id,
-                         m->node, (int)(m->len > 200 ? 200 : m->len), (const char *)m->body);
+                         m->kind == BUS_USER    ? "user"
+                         : m->kind == BUS_GROUP ? "group"
+                                                : "node",
+                         m->id, m->node, (int)(m->len > 200 ? 200 : m->len), (const char *)m->body);
 }
 
 /* After every connection to NATS: tell the others at once who is here (a
@@ -308,9 +311,9 @@ static void cl_resync(void)
      * are read again (gsync.c), and every client here is told to sync. */
     size_t n = 0;
     presence__foreach_online(cl_tell_resync, &n);
-    mosquitto_log_printf(MOSQ_LOG_NOTICE,
-                         "parley: cluster: resync after reconnect (heartbeat sent, %zu user(s) told to sync)",
-                         n);
+    mosquitto_log_printf(
+        MOSQ_LOG_NOTICE,
+        "parley: cluster: resync after reconnect (heartbeat sent, %zu user(s) told to sync)", n);
 }
 
 int cluster__init(void)

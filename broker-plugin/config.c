@@ -44,8 +44,9 @@ static bool config_number(const char *key, const char *value, long long min, lon
     errno = 0;
     long long v = strtoll(value, &end, 10);
     if (errno || !end || *end || end == value || v < min || v > max) {
-        mosquitto_log_printf(MOSQ_LOG_ERR, "parley: option %s: '%s' is not a number in [%lld, %lld]",
-                             key, value, min, max);
+        mosquitto_log_printf(MOSQ_LOG_ERR,
+                             "parley: option %s: '%s' is not a number in [%lld, %lld]", key, value,
+                             min, max);
         return false;
     }
     *out = v;
@@ -193,8 +194,7 @@ static bool config_file(pp_config *c, const char *path)
                 val++;
         }
         if (!strcmp(p, "store") || !strcmp(p, "options_file") || !strcmp(p, "wake_socket") ||
-            !strcmp(p, "cluster_nats") || !strcmp(p, "node_id") ||
-            !strcmp(p, "metrics_listen"))
+            !strcmp(p, "cluster_nats") || !strcmp(p, "node_id") || !strcmp(p, "metrics_listen"))
             continue; /* only in mosquitto.conf */
         ok = config_apply(c, p, val);
     }
@@ -229,7 +229,8 @@ static int config_parse(const config_kv *kv, int n, pp_config *c)
     if (!c->admins && !config_string(&c->admins, ""))
         goto fail;
     if (!c->store_uri || !*c->store_uri) {
-        mosquitto_log_printf(MOSQ_LOG_ERR, "parley: plugin_opt_store is required (e.g. sqlite:/var/lib/parley.db)");
+        mosquitto_log_printf(
+            MOSQ_LOG_ERR, "parley: plugin_opt_store is required (e.g. sqlite:/var/lib/parley.db)");
         goto fail;
     }
     return MOSQ_ERR_SUCCESS;
@@ -295,7 +296,8 @@ void config__reload(struct mosquitto_opt *opts, int n)
         return;
     }
     if (strcmp(c.store_uri, pp.cfg.store_uri) != 0)
-        mosquitto_log_printf(MOSQ_LOG_WARNING, "parley: reload: a new plugin_opt_store needs a restart");
+        mosquitto_log_printf(MOSQ_LOG_WARNING,
+                             "parley: reload: a new plugin_opt_store needs a restart");
     free(c.store_uri);
     c.store_uri = pp.cfg.store_uri;
     pp.cfg.store_uri = NULL;

@@ -74,8 +74,10 @@ static void control_ack(const char *me, const Parley__V1__Request *rq)
     const Parley__V1__Ack *a = rq->ack;
     char peer[IDS_USER_MAX + 1];
     if (!ids_valid_chat(a->chat_id) || a->seq == 0 ||
-        (a->type != PARLEY__V1__ACK_TYPE__ACK_DELIVERED && a->type != PARLEY__V1__ACK_TYPE__ACK_READ)) {
-        control__respond(me, rq->req_id, 400, "bad_request", "ack needs a chat_id, a seq > 0 and a type");
+        (a->type != PARLEY__V1__ACK_TYPE__ACK_DELIVERED &&
+         a->type != PARLEY__V1__ACK_TYPE__ACK_READ)) {
+        control__respond(me, rq->req_id, 400, "bad_request",
+                         "ack needs a chat_id, a seq > 0 and a type");
         return;
     }
     if (ids_is_group_chat(a->chat_id)) {
@@ -123,7 +125,8 @@ fail:
     store_op_free(op);
     if (t)
         ack_task_free(t);
-    control__respond(me, rq->req_id, 503, "overloaded", "the server's store queue is full; retry later");
+    control__respond(me, rq->req_id, 503, "overloaded",
+                     "the server's store queue is full; retry later");
 }
 
 /* ------------------------------------------------------------------ sync, list */

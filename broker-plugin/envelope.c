@@ -168,8 +168,7 @@ void envelope__peek_cmid(const void *payload, size_t len, char out[IDS_CLIENT_MS
             }
             pos += (size_t)v;
             break;
-        default: /* groups or garbage: stop here */
-            goto done;
+        default: /* groups or garbage: stop here */ goto done;
         }
     }
 done:
@@ -243,8 +242,8 @@ void envelope__free(Parley__V1__Envelope *in, pp_arena *arena)
 
 /* The checks of envelope__unpack_checked on a payload buffer. */
 static Parley__V1__Envelope *envelope_unpack_buf(const void *payload, size_t len, pp_arena *arena,
-                                                 char cmid[IDS_CLIENT_MSG_MAX + 1],
-                                                 pp_reject *why, const char **reason)
+                                                 char cmid[IDS_CLIENT_MSG_MAX + 1], pp_reject *why,
+                                                 const char **reason)
 {
     Parley__V1__Envelope *in = NULL;
     arena_init(arena);
@@ -286,9 +285,8 @@ fail:
 }
 
 Parley__V1__Envelope *envelope__unpack_checked(const struct mosquitto_evt_message *ed,
-                                               pp_arena *arena,
-                                               char cmid[IDS_CLIENT_MSG_MAX + 1], pp_reject *why,
-                                               const char **reason)
+                                               pp_arena *arena, char cmid[IDS_CLIENT_MSG_MAX + 1],
+                                               pp_reject *why, const char **reason)
 {
     return envelope_unpack_buf(ed->payload, ed->payloadlen, arena, cmid, why, reason);
 }

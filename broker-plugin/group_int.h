@@ -80,8 +80,7 @@ int group__persist_chat(const group *g, bool create);
 int group__persist_member(const group *g, const group_member *m);
 int group__persist_member_remove(const group *g, const char *user_id);
 int group__persist_role(const group *g, const group_member *m);
-int group__persist_advance(const group *g, const char *user_id, uint64_t delivered,
-                           uint64_t read);
+int group__persist_advance(const group *g, const char *user_id, uint64_t delivered, uint64_t read);
 
 /* A reply waiting for an announcement's commit: answered with the group's
  * info (when the caller is still a member) or a bare status 0. */

@@ -264,9 +264,9 @@ static void gm_ack_done(pp_task *task, bool stopping)
             gm_cursor_receipts(g, old_r, m->read_seq, t->me, true, false);
         /* Linked devices: the member's other devices move their cursor too */
         if (auth__device_count(t->me) > 1 && (m->read_seq > old_r || m->delivered_seq > old_d))
-            receipts__group_cursor(t->me, t->chat_id, m->read_seq > old_r ? m->read_seq
-                                                                         : m->delivered_seq,
-                                   t->me, m->read_seq > old_r, false);
+            receipts__group_cursor(t->me, t->chat_id,
+                                   m->read_seq > old_r ? m->read_seq : m->delivered_seq, t->me,
+                                   m->read_seq > old_r, false);
         group_msg__check_all(g);
     }
     control__respond(t->me, t->req_id, 0, NULL, NULL);

@@ -606,32 +606,14 @@ static void ops_update(const char *me, const Parley__V1__Request *rq)
 void groups__handle_request(const char *me, const Parley__V1__Request *rq)
 {
     switch (rq->op_case) {
-    case PARLEY__V1__REQUEST__OP_GROUP_CREATE:
-        ops_create(me, rq);
-        break;
-    case PARLEY__V1__REQUEST__OP_GROUP_GET:
-        ops_get(me, rq);
-        break;
-    case PARLEY__V1__REQUEST__OP_GROUP_LIST:
-        ops_list(me, rq);
-        break;
-    case PARLEY__V1__REQUEST__OP_GROUP_ADD:
-        ops_add(me, rq);
-        break;
-    case PARLEY__V1__REQUEST__OP_GROUP_REMOVE:
-        ops_remove(me, rq);
-        break;
-    case PARLEY__V1__REQUEST__OP_GROUP_SET_ROLE:
-        ops_set_role(me, rq);
-        break;
-    case PARLEY__V1__REQUEST__OP_GROUP_LEAVE:
-        ops_leave(me, rq);
-        break;
-    case PARLEY__V1__REQUEST__OP_GROUP_UPDATE:
-        ops_update(me, rq);
-        break;
-    default:
-        control__respond(me, rq->req_id, 400, "bad_request", "unknown group op");
-        break;
+    case PARLEY__V1__REQUEST__OP_GROUP_CREATE: ops_create(me, rq); break;
+    case PARLEY__V1__REQUEST__OP_GROUP_GET: ops_get(me, rq); break;
+    case PARLEY__V1__REQUEST__OP_GROUP_LIST: ops_list(me, rq); break;
+    case PARLEY__V1__REQUEST__OP_GROUP_ADD: ops_add(me, rq); break;
+    case PARLEY__V1__REQUEST__OP_GROUP_REMOVE: ops_remove(me, rq); break;
+    case PARLEY__V1__REQUEST__OP_GROUP_SET_ROLE: ops_set_role(me, rq); break;
+    case PARLEY__V1__REQUEST__OP_GROUP_LEAVE: ops_leave(me, rq); break;
+    case PARLEY__V1__REQUEST__OP_GROUP_UPDATE: ops_update(me, rq); break;
+    default: control__respond(me, rq->req_id, 400, "bad_request", "unknown group op"); break;
     }
 }

@@ -293,7 +293,8 @@ static gs_item *gs_item_from_store(const store_message *m, const char *chat_id)
 {
     char topic[PP_TOPIC_MAX];
     Parley__V1__Envelope env;
-    uint32_t ttl = m->expires_at > m->server_ts ? (uint32_t)((m->expires_at - m->server_ts) / 1000) : 0;
+    uint32_t ttl = m->expires_at > m->server_ts ? (uint32_t)((m->expires_at - m->server_ts) / 1000)
+                                                : 0;
     stamp__envelope(&env, m, ttl);
     size_t len = protobuf_c_message_get_packed_size(&env.base);
     uint8_t *buf = malloc(len ? len : 1);

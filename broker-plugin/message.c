@@ -118,13 +118,13 @@ static void message_done(pp_task *task, bool stopping)
                              t->m.client_msg_id);
     } else {
         pp.m.store_errors++;
-        mosquitto_log_printf(MOSQ_LOG_ERR, "parley: storing a message of %s failed: %s",
-                             c.chat_id, store_strerror(t->task.rc));
+        mosquitto_log_printf(MOSQ_LOG_ERR, "parley: storing a message of %s failed: %s", c.chat_id,
+                             store_strerror(t->task.rc));
         if (chat) {
             pp.m.rejected[PP_REJ_STORE_FAILED]++;
-            receipts__rejected(t->m.sender, t->m.client_msg_id, t->m.chat_id,
-                               PP_REJ_STORE_FAILED,
-                               "the message could not be stored; retry with the same client_msg_id");
+            receipts__rejected(
+                t->m.sender, t->m.client_msg_id, t->m.chat_id, PP_REJ_STORE_FAILED,
+                "the message could not be stored; retry with the same client_msg_id");
         }
     }
 out:
@@ -175,7 +175,8 @@ int message__submit(const pp_send *s, pp_committed_fn hook, void *ctx)
     m->expires_at = s->ttl_s ? m->server_ts + (int64_t)s->ttl_s * 1000 : 0;
     m->kind = (int)s->kind;
     m->sender_device = dup_or_null(s->sender_device);
-    if ((s->sender_device && *s->sender_device && !m->sender_device) || !m->chat_id || !m->server_id || !m->sender || !m->client_msg_id || !m->body ||
+    if ((s->sender_device && *s->sender_device && !m->sender_device) || !m->chat_id ||
+        !m->server_id || !m->sender || !m->client_msg_id || !m->body ||
         (s->media_id && *s->media_id && !m->media_id))
         goto fail;
     if (s->body.len)

@@ -85,8 +85,7 @@ static void metrics_report(metrics_out *o)
         pp.m.stored_receipts_coalesced);
     put(o, "messages/duplicates", "messages_duplicates_total", M_COUNTER,
         "Retries the store recognised by client_msg_id.", "", pp.m.duplicates);
-    put(o, "messages/typing", "typing_total", M_COUNTER, "Typing events relayed.", "",
-        pp.m.typing);
+    put(o, "messages/typing", "typing_total", M_COUNTER, "Typing events relayed.", "", pp.m.typing);
     put(o, "requests", "requests_total", M_COUNTER, "Control requests received.", "",
         pp.m.requests);
     put(o, "acks", "acks_total", M_COUNTER, "Delivered/read acks recorded.", "", pp.m.acks);
@@ -101,14 +100,13 @@ static void metrics_report(metrics_out *o)
     for (int i = 0; i < PP_AUTH_COUNT; i++) {
         snprintf(sys, sizeof sys, "auth/failed/%s", auth_names[i]);
         snprintf(labels, sizeof labels, "{reason=\"%s\"}", auth_names[i]);
-        put(o, sys, "auth_failed_total", M_COUNTER,
-            i == 0 ? "CONNECTs refused, by reason." : NULL, labels, pp.m.auth_failed[i]);
+        put(o, sys, "auth_failed_total", M_COUNTER, i == 0 ? "CONNECTs refused, by reason." : NULL,
+            labels, pp.m.auth_failed[i]);
     }
     tokcache_stats tc;
     auth__token_cache_stats(&tc);
     put(o, "auth/token_cache/hits", "token_cache_hits_total", M_COUNTER,
-        "CONNECT tokens accepted from the verified-token cache (no signature check).", "",
-        tc.hits);
+        "CONNECT tokens accepted from the verified-token cache (no signature check).", "", tc.hits);
     put(o, "auth/token_cache/misses", "token_cache_misses_total", M_COUNTER,
         "CONNECT tokens checked in full (token_verify).", "", tc.misses);
     put(o, "auth/token_cache/entries", "token_cache_entries", M_GAUGE,

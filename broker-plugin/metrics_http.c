@@ -32,8 +32,8 @@ static int64_t mh_now_ms(void)
 static enum MHD_Result mh_reply(struct MHD_Connection *c, unsigned status, const char *type,
                                 char *body /* malloc'd, taken */)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body,
+                                                             MHD_RESPMEM_MUST_FREE);
     if (!r) {
         free(body);
         return MHD_NO;
@@ -92,12 +92,10 @@ int metrics_http__start(const char *spec, int interval_s)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    mh_daemon = MHD_start_daemon(flags, 0, NULL, NULL, mh_handle, NULL,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                 MHD_OPTION_CONNECTION_LIMIT, 8u,
+    mh_daemon = MHD_start_daemon(flags, 0, NULL, NULL, mh_handle, NULL, MHD_OPTION_SOCK_ADDR,
+                                 (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 8u,
                                  MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
-                                 MHD_OPTION_END);
+                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_END);
     if (!mh_daemon) {
         mosquitto_log_printf(MOSQ_LOG_ERR, "parley: cannot serve metrics on %s (address in use?)",
                              spec);
@@ -107,7 +105,10 @@ int metrics_http__start(const char *spec, int interval_s)
     return 0;
 }
 
-bool metrics_http__enabled(void) { return mh_daemon != NULL; }
+bool metrics_http__enabled(void)
+{
+    return mh_daemon != NULL;
+}
 
 void metrics_http__set(char *text)
 {

@@ -76,7 +76,7 @@ PP_EXPORT int mosquitto_plugin_version(int supported_version_count, const int *s
 }
 
 PP_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
-                          struct mosquitto_opt *options, int option_count)
+                                    struct mosquitto_opt *options, int option_count)
 {
     store_t *s = NULL;
     size_t registered = 0;
@@ -90,8 +90,8 @@ PP_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
     rc = MOSQ_ERR_UNKNOWN;
     int src = store_open(pp.cfg.store_uri, NULL, &s);
     if (src != STORE_OK) {
-        mosquitto_log_printf(MOSQ_LOG_ERR, "parley: cannot open store %s: %s (%s)", pp.cfg.store_uri,
-                             store_strerror(src), store_last_error(NULL));
+        mosquitto_log_printf(MOSQ_LOG_ERR, "parley: cannot open store %s: %s (%s)",
+                             pp.cfg.store_uri, store_strerror(src), store_last_error(NULL));
         goto fail;
     }
     /* Blocking reads are fine here: the broker is not serving yet. */
@@ -119,7 +119,8 @@ PP_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
         goto fail;
     for (; registered < PP_NCALLBACKS; registered++) {
         if (mosquitto_callback_register(pp.id, pp_callbacks[registered].event,
-                                        pp_callbacks[registered].cb, NULL, NULL) != MOSQ_ERR_SUCCESS) {
+                                        pp_callbacks[registered].cb, NULL,
+                                        NULL) != MOSQ_ERR_SUCCESS) {
             mosquitto_log_printf(MOSQ_LOG_ERR, "parley: cannot register callback %d",
                                  pp_callbacks[registered].event);
             goto fail;
@@ -156,10 +157,12 @@ fail:
     return rc;
 }
 
-PP_EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int option_count)
+PP_EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options,
+                                       int option_count)
 {
     for (size_t i = PP_NCALLBACKS; i > 0; i--)
-        mosquitto_callback_unregister(pp.id, pp_callbacks[i - 1].event, pp_callbacks[i - 1].cb, NULL);
+        mosquitto_callback_unregister(pp.id, pp_callbacks[i - 1].event, pp_callbacks[i - 1].cb,
+                                      NULL);
     metrics_http__stop();
     cluster__leave(); /* the other nodes drop this node's users at once */
     bus__stop();      /* flushes the goodbye (bounded), then closes */

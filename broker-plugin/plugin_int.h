@@ -80,14 +80,14 @@ typedef struct {
     size_t max_groups_per_user; /* plugin_opt_max_groups_per_user (512) */
     size_t max_conns_per_user;    /* plugin_opt_max_connections_per_user (16) */
     size_t max_sessions_per_user; /* plugin_opt_max_sessions_per_user: persistent (8) */
-    int64_t session_expiry_s;     /* plugin_opt_session_expiry: as persistent_client_expiration (7 d) */
-    char *options_file;       /* plugin_opt_options_file: more options, re-read on reload */
-    char *wake_socket;        /* plugin_opt_wake_socket: a "listener 0 PATH" unix socket */
-    char *cluster_nats;       /* plugin_opt_cluster_nats: NATS URLs, comma-separated; NULL = one node */
-    char *node_id;            /* plugin_opt_node_id: this node's id (default: random per start) */
-    bool cluster_debug;       /* plugin_opt_cluster_debug: log the bus's test payloads */
+    int64_t session_expiry_s; /* plugin_opt_session_expiry: as persistent_client_expiration (7 d) */
+    char *options_file; /* plugin_opt_options_file: more options, re-read on reload */
+    char *wake_socket; /* plugin_opt_wake_socket: a "listener 0 PATH" unix socket */
+    char *cluster_nats; /* plugin_opt_cluster_nats: NATS URLs, comma-separated; NULL = one node */
+    char *node_id; /* plugin_opt_node_id: this node's id (default: random per start) */
+    bool cluster_debug; /* plugin_opt_cluster_debug: log the bus's test payloads */
     int cluster_heartbeat_ms; /* plugin_opt_cluster_heartbeat_ms: presence heartbeat (2000) */
-    char *metrics_listen;     /* plugin_opt_metrics_listen: Prometheus HOST:PORT; NULL = none */
+    char *metrics_listen; /* plugin_opt_metrics_listen: Prometheus HOST:PORT; NULL = none */
 } pp_config;
 
 /* config.c: parse plugin_opt_* (and the options file) into pp.cfg. */
@@ -106,7 +106,7 @@ typedef enum {
     PP_REJ_RATE_LIMITED,
     PP_REJ_OVERLOADED,
     PP_REJ_STORE_FAILED,
-    PP_REJ_STALE_DEVICES,      /* direct chat encrypted to an old device list (devices) */
+    PP_REJ_STALE_DEVICES, /* direct chat encrypted to an old device list (devices) */
     PP_REJ_COUNT
 } pp_reject;
 
@@ -120,30 +120,30 @@ typedef enum {
     PP_AUTH_EXPIRED,
     PP_AUTH_LIFETIME,
     PP_AUTH_BAD_SIGNATURE,
-    PP_AUTH_AUDIENCE,          /* a keyserver or media token */
-    PP_AUTH_BAD_CLIENT_ID,     /* client id is not "{user}.{tag}" */
-    PP_AUTH_TOO_MANY_CONNS,    /* max_connections_per_user reached */
+    PP_AUTH_AUDIENCE, /* a keyserver or media token */
+    PP_AUTH_BAD_CLIENT_ID, /* client id is not "{user}.{tag}" */
+    PP_AUTH_TOO_MANY_CONNS, /* max_connections_per_user reached */
     PP_AUTH_TOO_MANY_SESSIONS, /* max_sessions_per_user persistent client ids */
-    PP_AUTH_USER_DISABLED,     /* parley-admin users disable */
-    PP_AUTH_USER_DELETED,      /* parley-admin users delete */
-    PP_AUTH_UNKNOWN_DEVICE,    /* the client id names no device of the user's list */
+    PP_AUTH_USER_DISABLED, /* parley-admin users disable */
+    PP_AUTH_USER_DELETED, /* parley-admin users delete */
+    PP_AUTH_UNKNOWN_DEVICE, /* the client id names no device of the user's list */
     PP_AUTH_COUNT
 } pp_auth_fail;
 
 typedef struct {
-    uint64_t messages_in;       /* envelopes accepted and routed */
-    uint64_t messages_stored;   /* messages stored (each answered by a STORED receipt) */
+    uint64_t messages_in; /* envelopes accepted and routed */
+    uint64_t messages_stored; /* messages stored (each answered by a STORED receipt) */
     uint64_t stored_receipts_coalesced; /* coalesced STORED receipts sent (receipts.c) */
-    uint64_t duplicates;        /* retries the store recognised (STORE_EDUP) */
-    uint64_t acks;              /* ack requests recorded */
-    uint64_t requests;          /* control requests received */
-    uint64_t typing;            /* typing events relayed */
+    uint64_t duplicates; /* retries the store recognised (STORE_EDUP) */
+    uint64_t acks; /* ack requests recorded */
+    uint64_t requests; /* control requests received */
+    uint64_t typing; /* typing events relayed */
     uint64_t rejected[PP_REJ_COUNT];
     uint64_t auth_ok;
     uint64_t auth_failed[PP_AUTH_COUNT];
     uint64_t acl_denied;
-    uint64_t rate_limited;      /* refused publishes */
-    uint64_t store_errors;      /* failed writer operations */
+    uint64_t rate_limited; /* refused publishes */
+    uint64_t store_errors; /* failed writer operations */
     uint64_t ticks;
     uint64_t tick_gap_us_total; /* time between ticks, for the docs' figure */
     uint64_t tick_gap_us_max;
@@ -229,10 +229,10 @@ bool publish__parse_user_topic(const char *topic, char user[IDS_USER_MAX + 1], c
 /* What a delivery carries besides its topic and payload, for the other
  * nodes (route.c's frame): the seq of an inbox delivery and its chat and
  * sender (all empty / 0 for receipts and typing). */
-#define ROUTE_F_SYSTEM 0x01      /* a SYSTEM envelope (a group event) */
+#define ROUTE_F_SYSTEM 0x01 /* a SYSTEM envelope (a group event) */
 #define ROUTE_F_AFTER_GROUP 0x02 /* deliver after reloading the group chat_id */
-#define ROUTE_F_NO_BUS 0x20      /* this node's subscribers only (route__remote does nothing) */
-#define ROUTE_F_LOCAL 0x80       /* this node's own commit (never sent on the bus) */
+#define ROUTE_F_NO_BUS 0x20 /* this node's subscribers only (route__remote does nothing) */
+#define ROUTE_F_LOCAL 0x80 /* this node's own commit (never sent on the bus) */
 typedef struct {
     uint8_t flags;
     uint64_t seq;
@@ -253,12 +253,12 @@ int route__group(const char *chat_id, const ProtobufCMessage *msg, const route_m
 void route__remote(int kind, const char *id, const route_meta *meta, const char *topic,
                    const void *payload, size_t len);
 void route__init(void);
-uint64_t route__frames_in(void);  /* deliveries received from other nodes */
+uint64_t route__frames_in(void); /* deliveries received from other nodes */
 uint64_t route__frames_bad(void); /* ... refused as malformed */
 
 /* ------------------------------------------------------------ auth.c */
 
-int auth__init(store_t *s);          /* load every identity key (blocking, at init) */
+int auth__init(store_t *s); /* load every identity key (blocking, at init) */
 void auth__cleanup(void);
 int auth__basic_auth_cb(int event, void *event_data, void *userdata);
 /* A registered user that is not deleted (a disabled user exists: messages
@@ -274,8 +274,7 @@ size_t auth__device_count(const char *user_id);
 /* The device id client_id (of user_id) names, into out: the device whose id
  * is its tag, else the first whose id is the tag's text before a '-' (as
  * at CONNECT); "" for an implicit list or no match. */
-void auth__sender_device(const char *user_id, const char *client_id,
-                         char out[DEVICES_ID_MAX + 1]);
+void auth__sender_device(const char *user_id, const char *client_id, char out[DEVICES_ID_MAX + 1]);
 /* The verified-token cache's figures (tokcache.h), for metrics.c. */
 void auth__token_cache_stats(tokcache_stats *out);
 
@@ -304,24 +303,24 @@ typedef struct {
     const char *chat_id;
     const char *sender;
     const char *client_msg_id;
-    const char *recipient;     /* 1:1: the other member; NULL for a group */
+    const char *recipient; /* 1:1: the other member; NULL for a group */
     const char *sender_device; /* the publisher's device id; NULL or "" for none */
     ProtobufCBinaryData body;
-    const char *media_id;      /* NULL or "" for none */
+    const char *media_id; /* NULL or "" for none */
     uint32_t ttl_s;
     Parley__V1__EnvelopeKind kind;
-    char *const *extra;        /* group: users whose own inbox gets it too */
+    char *const *extra; /* group: users whose own inbox gets it too */
     size_t n_extra;
-    bool coalesce_receipts;    /* the sender's Envelope.coalesce_receipts */
+    bool coalesce_receipts; /* the sender's Envelope.coalesce_receipts */
 } pp_send;
 
 /* What message__submit's hook learns, on the broker thread. */
 typedef struct {
     const char *chat_id;
     const char *sender;
-    uint64_t seq;              /* the stored seq (the original one on a retry) */
-    int rc;                    /* STORE_OK, STORE_EDUP (a retry), or an error */
-    bool stopping;             /* the plugin is stopping: free only */
+    uint64_t seq; /* the stored seq (the original one on a retry) */
+    int rc; /* STORE_OK, STORE_EDUP (a retry), or an error */
+    bool stopping; /* the plugin is stopping: free only */
 } pp_committed;
 typedef void (*pp_committed_fn)(const pp_committed *c, void *ctx);
 
@@ -353,7 +352,7 @@ typedef struct {
     _Alignas(16) uint8_t buf[4096];
 } pp_arena;
 
-int envelope__init(store_t *s);      /* load the chats and their last seqs (blocking, at init) */
+int envelope__init(store_t *s); /* load the chats and their last seqs (blocking, at init) */
 void envelope__cleanup(void);
 /* A publish to parley/u/{recipient}/inbox (consumed: stored, then delivered). */
 void envelope__handle(struct mosquitto_evt_message *ed, const char *me, const char *recipient);
@@ -367,16 +366,15 @@ void envelope__note_seq(const char *chat_id, uint64_t seq);
  * Returns the unpacked Envelope (the caller frees it), or NULL with *why and
  * *reason set (the caller rejects; cmid holds the id if it was valid). */
 Parley__V1__Envelope *envelope__unpack_checked(const struct mosquitto_evt_message *ed,
-                                               pp_arena *arena,
-                                               char cmid[IDS_CLIENT_MSG_MAX + 1], pp_reject *why,
-                                               const char **reason);
+                                               pp_arena *arena, char cmid[IDS_CLIENT_MSG_MAX + 1],
+                                               pp_reject *why, const char **reason);
 /* Free an envelope unpacked into arena. */
 void envelope__free(Parley__V1__Envelope *in, pp_arena *arena);
 
 /* ------------------------------------------------------------ receipts.c */
 
-void receipts__stored(const char *sender, const char *chat_id, uint64_t seq,
-                      const char *server_id, const char *client_msg_id);
+void receipts__stored(const char *sender, const char *chat_id, uint64_t seq, const char *server_id,
+                      const char *client_msg_id);
 void receipts__rejected(const char *sender, const char *client_msg_id, const char *chat_id,
                         pp_reject why, const char *message);
 void receipts__cursor(const char *to, const char *chat_id, uint64_t seq, const char *by, bool read);
@@ -414,7 +412,7 @@ void sync__list_chats(const char *me, const char *req_id);
 
 /* ------------------------------------------------------------ worker.c */
 
-int worker__start(store_t *s);       /* takes the store handle */
+int worker__start(store_t *s); /* takes the store handle */
 void worker__stop(void);
 /* Queue a task whose work() runs on the reader thread. Returns 0 or -1
  * (stopped / queue full: the task still belongs to the caller). */
@@ -469,15 +467,15 @@ void typing__relay(struct mosquitto_evt_message *ed, const char *me, const char 
 
 /* Presence across nodes over the bus (docs/cluster.md). Everything is a
  * no-op without plugin_opt_cluster_nats. */
-int cluster__init(void);             /* before bus__start: registers the handlers */
+int cluster__init(void); /* before bus__start: registers the handlers */
 void cluster__cleanup(void);
-void cluster__leave(void);           /* before bus__stop: tell the others */
-void cluster__tick(void);            /* heartbeat and expiry, from the tick */
-void cluster__local_online(const char *user);  /* first connection of user here */
+void cluster__leave(void); /* before bus__stop: tell the others */
+void cluster__tick(void); /* heartbeat and expiry, from the tick */
+void cluster__local_online(const char *user); /* first connection of user here */
 void cluster__local_offline(const char *user); /* last connection of user here ended */
 bool cluster__remote_online(const char *user); /* connected on another node */
 size_t cluster__remote_users(void);
-uint64_t cluster__expired(void);     /* entries dropped because their node went quiet */
+uint64_t cluster__expired(void); /* entries dropped because their node went quiet */
 
 /* ------------------------------------------------------------ limits.c */
 

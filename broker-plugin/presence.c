@@ -463,8 +463,6 @@ static void pick_id(presence_pick *p, const char *client_id)
         p->n++;
 }
 
-
-
 /* Close the picked connections: collected first, because each kick raises
  * the DISCONNECT event, which edits pr_conns. */
 static void kick_picked(presence_pick *p, const char *why)

@@ -70,8 +70,8 @@ static void receipts_send_stored(const char *to, Parley__V1__Receipt *r)
     route__user(to, "receipts", &r->base, &meta);
 }
 
-void receipts__stored(const char *sender, const char *chat_id, uint64_t seq,
-                      const char *server_id, const char *client_msg_id)
+void receipts__stored(const char *sender, const char *chat_id, uint64_t seq, const char *server_id,
+                      const char *client_msg_id)
 {
     Parley__V1__Receipt r = PARLEY__V1__RECEIPT__INIT;
     r.status = PARLEY__V1__RECEIPT_STATUS__STORED;

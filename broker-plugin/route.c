@@ -186,8 +186,8 @@ static void route_deliver_frame(const bus_msg *m)
     return;
 bad:
     route_bad++;
-    mosquitto_log_printf(MOSQ_LOG_WARNING, "parley: cluster: malformed delivery from node %s dropped",
-                         m->node);
+    mosquitto_log_printf(MOSQ_LOG_WARNING,
+                         "parley: cluster: malformed delivery from node %s dropped", m->node);
 }
 
 uint64_t route__frames_in(void)

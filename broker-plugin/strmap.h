@@ -26,6 +26,7 @@ int strmap_remove(strmap *m, const char *key);
 void *strmap_take(strmap *m, const char *key);
 size_t strmap_count(const strmap *m);
 /* Call fn on every entry (the map must not change during the walk). */
-void strmap_foreach(const strmap *m, void (*fn)(const char *key, void *value, void *ctx), void *ctx);
+void strmap_foreach(const strmap *m, void (*fn)(const char *key, void *value, void *ctx),
+                    void *ctx);
 
 #endif

@@ -255,7 +255,8 @@ static void sync_submit(sync_task *t, void (*work)(pp_task *, store_t *))
     t->task.work = work;
     t->task.done = sync_done;
     if (worker__submit(&t->task) != 0) {
-        control__respond(t->me, t->req_id, 503, "overloaded", "too many requests queued; retry later");
+        control__respond(t->me, t->req_id, 503, "overloaded",
+                         "too many requests queued; retry later");
         free(t);
     }
 }

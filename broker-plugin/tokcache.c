@@ -116,8 +116,7 @@ static void grow(tokcache *c, int64_t now)
 }
 
 static void remember(tokcache *c, const uint8_t *d, token_audience aud, const char *user_id,
-                     const char *client_id, const uint8_t pk[32], int64_t expires_at,
-                     int64_t now)
+                     const char *client_id, const uint8_t pk[32], int64_t expires_at, int64_t now)
 {
     size_t ul = strlen(user_id), cl = strlen(client_id);
     tokcache_entry *e;
@@ -149,8 +148,7 @@ static void remember(tokcache *c, const uint8_t *d, token_audience aud, const ch
 }
 
 int tokcache__verify(tokcache *c, const char *token, token_audience aud, const char *user_id,
-                     const char *client_id, int64_t now, const uint8_t pk[32],
-                     int64_t *expires_at)
+                     const char *client_id, int64_t now, const uint8_t pk[32], int64_t *expires_at)
 {
     uint8_t d[crypto_hash_sha256_BYTES];
     int64_t exp = 0;

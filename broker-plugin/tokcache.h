@@ -62,8 +62,8 @@ void tokcache__free(tokcache *c);
  * user id and client id against the same pk and has not expired; otherwise
  * verified, and remembered when TOKEN_OK. client_id must not be NULL. */
 int tokcache__verify(tokcache *c, const char *token, token_audience aud, const char *user_id,
-                     const char *client_id, int64_t now, const uint8_t pk[32],
-                     int64_t *expires_at) __attribute__((warn_unused_result));
+                     const char *client_id, int64_t now, const uint8_t pk[32], int64_t *expires_at)
+    __attribute__((warn_unused_result));
 
 void tokcache__get_stats(const tokcache *c, tokcache_stats *out);
 

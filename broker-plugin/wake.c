@@ -128,7 +128,8 @@ static int wake_connect(void)
     if (fd < 0)
         return -1;
     size_t n = wake_connect_packet(pkt, sizeof pkt);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || !n || !wake_write_all(fd, pkt, n))
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || !n ||
+        !wake_write_all(fd, pkt, n))
         goto fail;
     size_t got = 0;
     while (got < sizeof ack) {

@@ -19,8 +19,8 @@ static void writer_done_cb(store_op *op, int rc, void *ctx)
     pp_task *t = ctx;
     if (!t) {
         if (rc != STORE_OK && rc != STORE_EEXIST)
-            log_msg(PARLEY_LOG_ERROR, "parley-plugin", "store write (op %d) failed: %s", (int)op->type,
-                    store_strerror(rc));
+            log_msg(PARLEY_LOG_ERROR, "parley-plugin", "store write (op %d) failed: %s",
+                    (int)op->type, store_strerror(rc));
         return;
     }
     t->rc = rc;

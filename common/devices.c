@@ -37,8 +37,8 @@ void devices_list_free(devices_list *l)
 
 static bool id_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 /* s[0..n) is a device id */
@@ -139,8 +139,7 @@ static bool parse_entry(const char *s, size_t n, devices_entry *e)
     if (!(sp1 = memchr(s, ' ', n)) || !(sp2 = memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1))) ||
         !(sp3 = memchr(sp2 + 1, ' ', (size_t)(end - sp2 - 1))))
         return false;
-    if (!valid_id_n(s, (size_t)(sp1 - s)) ||
-        !parse_key(sp1 + 1, (size_t)(sp2 - sp1 - 1), e->key) ||
+    if (!valid_id_n(s, (size_t)(sp1 - s)) || !parse_key(sp1 + 1, (size_t)(sp2 - sp1 - 1), e->key) ||
         !parse_dec(sp2 + 1, (size_t)(sp3 - sp2 - 1), &at) ||
         !valid_name_n(sp3 + 1, (size_t)(end - sp3 - 1)))
         return false;
@@ -231,8 +230,8 @@ int devices_check(const devices_list *l, const uint8_t account_key[DEVICES_KEY_L
 }
 
 int devices_verify(const uint8_t *text, size_t len, const uint8_t sig[DEVICES_SIG_LEN],
-                   const uint8_t account_key[DEVICES_KEY_LEN], const char *user_id,
-                   size_t max, devices_list *out)
+                   const uint8_t account_key[DEVICES_KEY_LEN], const char *user_id, size_t max,
+                   devices_list *out)
 {
     int rc;
     memset(out, 0, sizeof *out);

@@ -100,8 +100,8 @@ int devices_check(const devices_list *l, const uint8_t account_key[DEVICES_KEY_L
  * over text by account_key (DEVICES_ESIGNATURE), devices_parse, the list's
  * user equals user_id (DEVICES_EUSER; NULL skips) and devices_check. */
 int devices_verify(const uint8_t *text, size_t len, const uint8_t sig[DEVICES_SIG_LEN],
-                   const uint8_t account_key[DEVICES_KEY_LEN], const char *user_id,
-                   size_t max, devices_list *out) __attribute__((warn_unused_result));
+                   const uint8_t account_key[DEVICES_KEY_LEN], const char *user_id, size_t max,
+                   devices_list *out) __attribute__((warn_unused_result));
 
 /* The canonical text of l (entries in their order) in a fresh NUL-terminated
  * heap buffer (*out, *len without the NUL). DEVICES_EMALFORMED when a field

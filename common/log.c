@@ -17,10 +17,22 @@ static int g_format = PARLEY_LOG_FORMAT_TEXT;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 static const char *const level_tags[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
-void log_set_level(log_level lvl) { g_level = (int)lvl; }
-void log_set_format(log_format fmt) { g_format = (int)fmt; }
-log_level log_get_level(void) { return (log_level)g_level; }
-int log_enabled(log_level lvl) { return (int)lvl >= g_level; }
+void log_set_level(log_level lvl)
+{
+    g_level = (int)lvl;
+}
+void log_set_format(log_format fmt)
+{
+    g_format = (int)fmt;
+}
+log_level log_get_level(void)
+{
+    return (log_level)g_level;
+}
+int log_enabled(log_level lvl)
+{
+    return (int)lvl >= g_level;
+}
 
 int log_parse_level(const char *s)
 {
@@ -77,7 +89,10 @@ static void put(log_buf *b, const char *s, size_t n)
     b->len += n;
 }
 
-static void puts_(log_buf *b, const char *s) { put(b, s, strlen(s)); }
+static void puts_(log_buf *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
 static size_t utf8_len(const unsigned char *s, size_t n)

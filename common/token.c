@@ -67,8 +67,8 @@ static size_t signed_message(const char *payload, size_t plen, unsigned char *bu
     return dlen + plen;
 }
 
-int token_mint(token_audience aud, const char *user_id, const char *client_id,
-               int64_t expires_at, const uint8_t sk[64], char *out, size_t outlen)
+int token_mint(token_audience aud, const char *user_id, const char *client_id, int64_t expires_at,
+               const uint8_t sk[64], char *out, size_t outlen)
 {
     const char *aname = token_audience_name(aud);
     if (!aname || !ids_valid_user(user_id) || !client_id || !valid_client_id(client_id) ||
@@ -175,8 +175,8 @@ int token_parse(const char *token, token_claims *out)
     return parse_payload(payload, out);
 }
 
-int token_verify(const char *token, token_audience aud, const char *user_id,
-                 const char *client_id, int64_t now, const uint8_t pk[32], int64_t *expires_at)
+int token_verify(const char *token, token_audience aud, const char *user_id, const char *client_id,
+                 int64_t now, const uint8_t pk[32], int64_t *expires_at)
 {
     char payload[PAYLOAD_MAX + 1];
     size_t plen;

@@ -56,8 +56,8 @@ const char *token_strerror(int rc);
 /* Mint a token for audience aud. sk: Ed25519 secret key (64 bytes, libsodium
  * layout). out: TOKEN_MAX_LEN bytes. Returns TOKEN_OK or TOKEN_EMALFORMED
  * (bad audience, ids or expiry). */
-int token_mint(token_audience aud, const char *user_id, const char *client_id,
-               int64_t expires_at, const uint8_t sk[64], char *out, size_t outlen);
+int token_mint(token_audience aud, const char *user_id, const char *client_id, int64_t expires_at,
+               const uint8_t sk[64], char *out, size_t outlen);
 
 /* Parsed fields, without verifying the signature (to find whose key to use). */
 typedef struct {
@@ -73,8 +73,8 @@ int token_parse(const char *token, token_claims *out);
  * Returns TOKEN_OK or the first failing check, in the order: malformed,
  * audience, user, client, expired, lifetime, signature. *expires_at (may be
  * NULL) receives the token's expiry when TOKEN_OK. */
-int token_verify(const char *token, token_audience aud, const char *user_id,
-                 const char *client_id, int64_t now, const uint8_t pk[32],
-                 int64_t *expires_at) __attribute__((warn_unused_result));
+int token_verify(const char *token, token_audience aud, const char *user_id, const char *client_id,
+                 int64_t now, const uint8_t pk[32], int64_t *expires_at)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -127,8 +127,10 @@ int main(int argc, char **argv)
         goto done;
     }
 
-    parley_callbacks cb = {.on_message = on_message, .on_receipt = on_receipt,
-                           .on_event = on_event, .ud = &s};
+    parley_callbacks cb = {.on_message = on_message,
+                           .on_receipt = on_receipt,
+                           .on_event = on_event,
+                           .ud = &s};
     parley_set_callbacks(c, &cb);
     rc = parley_connect(c);
     if (rc == PARLEY_OK)

@@ -28,8 +28,8 @@ static const char *token_label(int rc)
     }
 }
 
-int http_bearer_check(store_t *st, const char *authorization, token_audience audience,
-                      int64_t now, http_bearer_result *out)
+int http_bearer_check(store_t *st, const char *authorization, token_audience audience, int64_t now,
+                      http_bearer_result *out)
 {
     memset(out, 0, sizeof *out);
     if (!authorization)
@@ -67,8 +67,7 @@ int http_bearer_check(store_t *st, const char *authorization, token_audience aud
     devices_list l = {0};
     const devices_entry *dev = NULL;
     int drc = u.devices_list ? devices_verify(u.devices_list, u.devices_list_len, u.devices_sig,
-                                              u.identity_key, claims.user_id, DEVICES_MAX_LIMIT,
-                                              &l)
+                                              u.identity_key, claims.user_id, DEVICES_MAX_LIMIT, &l)
                              : devices_implicit(claims.user_id, u.identity_key, &l);
     if (drc != DEVICES_OK) {
         store_user_free(&u);

@@ -54,7 +54,7 @@ typedef struct {
  * Returns one of http_bearer_rc; out is always filled (reason and label
  * are "ok" on success). Never logs, never keeps the token.
  */
-int http_bearer_check(store_t *st, const char *authorization, token_audience audience,
-                      int64_t now, http_bearer_result *out) __attribute__((warn_unused_result));
+int http_bearer_check(store_t *st, const char *authorization, token_audience audience, int64_t now,
+                      http_bearer_result *out) __attribute__((warn_unused_result));
 
 #endif

@@ -113,8 +113,8 @@ void http_client_key(const struct sockaddr *sa, char *out, size_t outlen)
 
 void http_conn_client_key(struct MHD_Connection *c, char *out, size_t outlen)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     http_client_key(ci ? ci->client_addr : NULL, out, outlen);
 }
 
@@ -197,11 +197,11 @@ void http_guard_notify(void *cls, struct MHD_Connection *c, void **socket_contex
         if (!gc)
             return; /* untracked: no deadline, not counted (fails open) */
         gc->g = g;
-        const union MHD_ConnectionInfo *fi =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *fi = MHD_get_connection_info(
+            c, MHD_CONNECTION_INFO_CONNECTION_FD);
         gc->fd = fi ? fi->connect_fd : -1;
-        const union MHD_ConnectionInfo *ai =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const union MHD_ConnectionInfo *ai = MHD_get_connection_info(
+            c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         gc->awaiting = true;
         gc->since_ms = mono_ms();
         pthread_mutex_lock(&g->lock);
@@ -245,8 +245,8 @@ void http_guard_notify(void *cls, struct MHD_Connection *c, void **socket_contex
 
 static gconn *conn_state(struct MHD_Connection *c)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return ci ? ci->socket_context : NULL;
 }
 
@@ -383,8 +383,7 @@ void http_guard_get_stats(http_guard *g, http_guard_stats *out)
     pthread_mutex_unlock(&g->lock);
 }
 
-char *http_guard_metrics_append(http_guard *g, char *text, const char *prefix,
-                                const char *labels)
+char *http_guard_metrics_append(http_guard *g, char *text, const char *prefix, const char *labels)
 {
     if (!text)
         return NULL;

@@ -35,9 +35,10 @@
 #include <sys/socket.h>
 
 typedef struct {
-    unsigned per_ip_connections;  /* concurrent connections per IPv4 address / IPv6 /64; 0 = no limit */
-    unsigned header_timeout_ms;   /* deadline for request line + headers; 0 = none */
-    const char *component;        /* log component, e.g. "keyserver" */
+    unsigned
+        per_ip_connections; /* concurrent connections per IPv4 address / IPv6 /64; 0 = no limit */
+    unsigned header_timeout_ms; /* deadline for request line + headers; 0 = none */
+    const char *component; /* log component, e.g. "keyserver" */
 } http_guard_config;
 
 typedef struct http_guard http_guard;
@@ -60,17 +61,16 @@ void http_guard_request_done(struct MHD_Connection *c);
 
 /* Counters since start. */
 typedef struct {
-    uint64_t refused;             /* connections refused by the per-IP limit */
-    uint64_t header_timeouts;     /* connections cut at the header deadline */
-    unsigned open;                /* connections open now */
+    uint64_t refused; /* connections refused by the per-IP limit */
+    uint64_t header_timeouts; /* connections cut at the header deadline */
+    unsigned open; /* connections open now */
 } http_guard_stats;
 void http_guard_get_stats(http_guard *g, http_guard_stats *out);
 /* text (a malloc'd Prometheus text, or NULL) followed by the guard's
  * counters named PREFIX_connections_refused_total,
  * PREFIX_header_timeouts_total and PREFIX_connections_open (with labels,
  * e.g. "{backend=\"file\"}", or ""). text is consumed; NULL on OOM. */
-char *http_guard_metrics_append(http_guard *g, char *text, const char *prefix,
-                                const char *labels);
+char *http_guard_metrics_append(http_guard *g, char *text, const char *prefix, const char *labels);
 
 /* false if url holds a control character (raw, or an escape the guard's
  * unescaper left undecoded). */

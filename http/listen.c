@@ -13,8 +13,7 @@ int http_listen_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *
     char host[256];
     const char *colon = spec ? strrchr(spec, ':') : NULL;
     if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof host || !colon[1]) {
-        snprintf(err, errlen, "--listen %s: expected HOST:PORT or [V6ADDR]:PORT",
-                 spec ? spec : "");
+        snprintf(err, errlen, "--listen %s: expected HOST:PORT or [V6ADDR]:PORT", spec ? spec : "");
         return -1;
     }
     unsigned long port = 0;
@@ -38,7 +37,8 @@ int http_listen_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *
     }
     char service[8];
     snprintf(service, sizeof service, "%lu", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(host, service, &hints, &res);

@@ -244,8 +244,7 @@ static enum MHD_Result send_reply(http_request *rq, http_reply *r)
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->www_authenticate)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                                "Bearer realm=\"parley\"");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"parley\"");
     for (unsigned i = 0; i < r->n_headers; i++)
         MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
     rq->status = r->status;
@@ -258,13 +257,34 @@ static enum MHD_Result send_reply(http_request *rq, http_reply *r)
 
 /* -------------------------------------------------------------- requests */
 
-const char *http_request_method(const http_request *rq) { return rq->method; }
-const http_route *http_request_route(const http_request *rq) { return rq->route; }
-const char *http_request_arg(const http_request *rq) { return rq->arg; }
-const char *http_request_user(const http_request *rq) { return rq->user; }
-const char *http_request_device(const http_request *rq) { return rq->device; }
-bool http_request_primary(const http_request *rq) { return rq->primary; }
-void **http_request_state(http_request *rq) { return &rq->state; }
+const char *http_request_method(const http_request *rq)
+{
+    return rq->method;
+}
+const http_route *http_request_route(const http_request *rq)
+{
+    return rq->route;
+}
+const char *http_request_arg(const http_request *rq)
+{
+    return rq->arg;
+}
+const char *http_request_user(const http_request *rq)
+{
+    return rq->user;
+}
+const char *http_request_device(const http_request *rq)
+{
+    return rq->device;
+}
+bool http_request_primary(const http_request *rq)
+{
+    return rq->primary;
+}
+void **http_request_state(http_request *rq)
+{
+    return &rq->state;
+}
 
 const char *http_request_header(const http_request *rq, const char *name)
 {
@@ -466,9 +486,8 @@ static void buffer_body(http_service *s, http_request *rq, const char *data, siz
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     http_service *s = cls;
     http_request *rq = *con_cls;
@@ -495,8 +514,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (rq->too_large)
-        http_reply_error(&r, 413, "body_too_large", "request body over %zu bytes",
-                         s->cfg.max_body);
+        http_reply_error(&r, 413, "body_too_large", "request body over %zu bytes", s->cfg.max_body);
     else if (rt->handle)
         rt->handle(s->cfg.app, rq, &r);
     return send_reply(rq, &r); /* no answer: 500 */
@@ -527,8 +545,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (rq->status) {
         if (c->finished)
             c->finished(c->app, rq, rq->status, rq->error, took_us);
-        log_msg(PARLEY_LOG_DEBUG, c->component, "%s %s user '%s' arg '%s': %u in %lld us", rq->method,
-                rq->route ? rq->route->pattern : "-", rq->user,
+        log_msg(PARLEY_LOG_DEBUG, c->component, "%s %s user '%s' arg '%s': %u in %lld us",
+                rq->method, rq->route ? rq->route->pattern : "-", rq->user,
                 rq->arg[0] && loggable(rq->arg) ? rq->arg : "-", rq->status, (long long)took_us);
     }
     if (rq->status >= 500 || (rq->status && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK))
@@ -630,15 +648,15 @@ int http_service_start(const http_service_config *cfg, http_service **out)
     if (cfg->connection_memory)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                                             (intptr_t)cfg->connection_memory, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
-                                        cfg->connection_timeout_s, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s,
+                                        NULL};
     opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     s->mhd = MHD_start_daemon(
         flags, 0, http_guard_accept, s->guard, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
         mhd_logger, s, MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, s->guard,
         MHD_OPTION_UNESCAPE_CALLBACK, http_guard_unescape, s->guard, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+        (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_ARRAY,
+        opts, MHD_OPTION_END);
     if (!s->mhd) {
         if (s->tls)
             log_msg(PARLEY_LOG_ERROR, cfg->component,

@@ -54,17 +54,17 @@ static json_t *list_json(const store_user *u, const devices_list *l)
     for (size_t i = 0; i < l->n; i++) {
         const devices_entry *d = &l->dev[i];
         bool primary = sodium_memcmp(d->key, u->identity_key, DEVICES_KEY_LEN) == 0;
-        json_t *e = json_pack("{s:s, s:o, s:I, s:s, s:b}", "device_id", d->device_id,
-                              "device_key", codec_b64url_json(d->key, DEVICES_KEY_LEN),
-                              "added_at", (json_int_t)(l->version ? d->added_at : u->created_at),
-                              "name", d->name, "primary", primary);
+        json_t *e = json_pack("{s:s, s:o, s:I, s:s, s:b}", "device_id", d->device_id, "device_key",
+                              codec_b64url_json(d->key, DEVICES_KEY_LEN), "added_at",
+                              (json_int_t)(l->version ? d->added_at : u->created_at), "name",
+                              d->name, "primary", primary);
         if (!e || json_array_append_new(devs, e) != 0) {
             json_decref(devs);
             return NULL;
         }
     }
-    j = json_pack("{s:s, s:I, s:o}", "user_id", u->user_id, "version",
-                  (json_int_t)l->version, "devices", devs);
+    j = json_pack("{s:s, s:I, s:o}", "user_id", u->user_id, "version", (json_int_t)l->version,
+                  "devices", devs);
     if (j && l->version > 0 &&
         (json_object_set_new(j, "list", codec_b64url_json(u->devices_list, u->devices_list_len)) ||
          json_object_set_new(j, "signature", codec_b64url_json(u->devices_sig, STORE_SIG_LEN)))) {
@@ -93,8 +93,7 @@ static void refuse_list(int drc, const char *user, size_t max, http_reply *r)
                          "the device list is not signed by %s's account key", user);
         break;
     case DEVICES_EUSER:
-        http_reply_error(r, 403, "wrong_user", "the device list names another user than %s",
-                         user);
+        http_reply_error(r, 403, "wrong_user", "the device list names another user than %s", user);
         break;
     case DEVICES_EPRIMARY:
         http_reply_error(r, 422, "no_primary",
@@ -105,9 +104,7 @@ static void refuse_list(int drc, const char *user, size_t max, http_reply *r)
         http_reply_error(r, 409, "too_many_devices", "a device list holds at most %zu devices",
                          max);
         break;
-    case DEVICES_ENOMEM:
-        http_reply_error(r, 500, "internal", "out of memory");
-        break;
+    case DEVICES_ENOMEM: http_reply_error(r, 500, "internal", "out of memory"); break;
     default:
         http_reply_error(r, 400, "invalid_device_list", "%s (docs/protocol.md \"Devices\")",
                          devices_strerror(drc));
@@ -278,18 +275,17 @@ void devroutes_link_post(store_t *st, metrics *m, const char *body, size_t len, 
     json_t *jname = json_object_get(req, "name");
     const char *name = jname ? json_string_value(jname) : "";
     if (!user || !ids_valid_user(user)) {
-        http_reply_error(r, 400, "invalid_user_id",
-                         "user_id: 1-64 characters of [A-Za-z0-9._-]");
+        http_reply_error(r, 400, "invalid_user_id", "user_id: 1-64 characters of [A-Za-z0-9._-]");
         goto out;
     }
     if (!dev || !devices_valid_id(dev)) {
-        http_reply_error(r, 400, "invalid_device_id",
-                         "device_id: 1-%d characters of [A-Za-z0-9_-]", DEVICES_ID_MAX);
+        http_reply_error(r, 400, "invalid_device_id", "device_id: 1-%d characters of [A-Za-z0-9_-]",
+                         DEVICES_ID_MAX);
         goto out;
     }
     if (!name || !devices_valid_name(name)) {
-        http_reply_error(r, 400, "invalid_name",
-                         "name: 0-%d printable ASCII characters", DEVICES_NAME_MAX);
+        http_reply_error(r, 400, "invalid_name", "name: 0-%d printable ASCII characters",
+                         DEVICES_NAME_MAX);
         goto out;
     }
     /* the key as signed: unpadded base64url, its one spelling */
@@ -330,14 +326,17 @@ void devroutes_link_post(store_t *st, metrics *m, const char *body, size_t len, 
         goto store_fail;
     if (pending >= DEVROUTES_LINK_PENDING_MAX) {
         http_reply_error(r, 429, "too_many_links",
-                         "%s has %zu link codes waiting; approve, refuse or let them expire",
-                         user, pending);
+                         "%s has %zu link codes waiting; approve, refuse or let them expire", user,
+                         pending);
         r->retry_after = DEVROUTES_LINK_TTL_MS / 1000;
         goto out;
     }
     store_links_expire(st, now, NULL); /* housekeeping; a failure changes nothing */
-    link = (store_link){.code = code, .user_id = (char *)user, .device_id = (char *)dev,
-                        .name = (char *)name, .created_at = now,
+    link = (store_link){.code = code,
+                        .user_id = (char *)user,
+                        .device_id = (char *)dev,
+                        .name = (char *)name,
+                        .created_at = now,
                         .expires_at = now + DEVROUTES_LINK_TTL_MS};
     memcpy(link.device_key, key, sizeof key);
     rc = STORE_EEXIST;
@@ -348,8 +347,8 @@ void devroutes_link_post(store_t *st, metrics *m, const char *body, size_t len, 
     if (rc != STORE_OK)
         goto store_fail;
     metrics_inc(m, METRICS_LINK_CODES, 1);
-    http_reply_json(r, 201, json_pack("{s:s, s:I}", "code", code, "expires_at",
-                                      (json_int_t)link.expires_at));
+    http_reply_json(
+        r, 201, json_pack("{s:s, s:I}", "code", code, "expires_at", (json_int_t)link.expires_at));
     goto out;
 store_fail:
     http_reply_store_error(r, rc, store_last_error(st));
@@ -381,11 +380,11 @@ void devroutes_link_get(store_t *st, const char *user, const char *code, http_re
     store_link l = {0};
     if (find_link(st, user, code, &l, r) != 0)
         return;
-    http_reply_json(r, 200, json_pack("{s:s, s:s, s:o, s:s, s:I}", "user_id", l.user_id,
-                                      "device_id", l.device_id, "device_key",
-                                      codec_b64url_json(l.device_key, STORE_KEY_LEN), "name",
-                                      l.name ? l.name : "", "expires_at",
-                                      (json_int_t)l.expires_at));
+    http_reply_json(r, 200,
+                    json_pack("{s:s, s:s, s:o, s:s, s:I}", "user_id", l.user_id, "device_id",
+                              l.device_id, "device_key",
+                              codec_b64url_json(l.device_key, STORE_KEY_LEN), "name",
+                              l.name ? l.name : "", "expires_at", (json_int_t)l.expires_at));
     store_link_free(&l);
 }
 

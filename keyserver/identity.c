@@ -18,7 +18,7 @@ int identity__parse_body(const char *body, size_t len, json_t **out, http_reply 
     json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &err);
     if (!j) {
         http_reply_error(r, 400, "invalid_json", "%s (line %d, column %d)", err.text, err.line,
-                           err.column);
+                         err.column);
         return -1;
     }
     if (!json_is_object(j)) {
@@ -136,8 +136,7 @@ static int register_new(store_t *st, identity_registration reg, const store_user
     char invite_id[IDS_INVITE_ID_LEN + 1];
     int rc;
     if (reg == IDENTITY_REG_CLOSED) {
-        http_reply_error(r, 403, "registration_closed",
-                         "this server does not register new users");
+        http_reply_error(r, 403, "registration_closed", "this server does not register new users");
         return -1;
     }
     if (reg == IDENTITY_REG_OPEN) {
@@ -190,8 +189,8 @@ static bool case_taken(store_t *st, const char *user_id, http_reply *r)
     bool taken = rc == STORE_OK && strcmp(other.user_id, user_id) != 0;
     if (taken)
         http_reply_error(r, 409, "user_id_taken",
-                         "user id %s differs only by case from the registered user id %s",
-                         user_id, other.user_id);
+                         "user id %s differs only by case from the registered user id %s", user_id,
+                         other.user_id);
     else if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
         http_reply_store_error(r, rc, store_last_error(st));
         taken = true;
@@ -210,14 +209,14 @@ void identity_put(store_t *st, metrics *m, identity_registration reg, const char
 
     if (!ids_valid_user(user_id)) {
         http_reply_error(r, 400, "invalid_user_id",
-                           "a user id is 1-64 characters of [A-Za-z0-9._-]");
+                         "a user id is 1-64 characters of [A-Za-z0-9._-]");
         goto out;
     }
     if (identity__parse_body(body, len, &req, r) != 0)
         goto out;
     if (!codec_get_b64(req, "identity_key", key, sizeof key)) {
         http_reply_error(r, 400, "invalid_key",
-                           "identity_key must be the base64 of a 32-byte Ed25519 public key");
+                         "identity_key must be the base64 of a 32-byte Ed25519 public key");
         goto out;
     }
     if (!codec_get_b64(req, "proof", proof, sizeof proof)) {
@@ -227,21 +226,21 @@ void identity_put(store_t *st, metrics *m, identity_registration reg, const char
     bool has_change = json_object_get(req, "change_signature") != NULL;
     if (has_change && !codec_get_b64(req, "change_signature", change, sizeof change)) {
         http_reply_error(r, 400, "invalid_key",
-                           "change_signature must be the base64 of a 64-byte signature");
+                         "change_signature must be the base64 of a 64-byte signature");
         goto out;
     }
     json_t *jinv = json_object_get(req, "invite");
     if (jinv && (!json_is_string(jinv) || json_string_length(jinv) == 0 ||
                  json_string_length(jinv) > IDS_INVITE_TOKEN_MAX)) {
-        http_reply_error(r, 400, "invalid_invite",
-                         "invite must be a string of 1-%d characters", IDS_INVITE_TOKEN_MAX);
+        http_reply_error(r, 400, "invalid_invite", "invite must be a string of 1-%d characters",
+                         IDS_INVITE_TOKEN_MAX);
         goto out;
     }
     invite = jinv ? json_string_value(jinv) : NULL;
     if (!verify_concat(proof, key, IDENTITY_REGISTER_DOMAIN, user_id, NULL, 0)) {
         http_reply_error(r, 403, "invalid_proof",
-                           "proof is not a signature by identity_key over the registration "
-                           "message");
+                         "proof is not a signature by identity_key over the registration "
+                         "message");
         goto out;
     }
 
@@ -281,8 +280,7 @@ void identity_put(store_t *st, metrics *m, identity_registration reg, const char
         goto out;
     }
     if (u.status != STORE_USER_ACTIVE) {
-        http_reply_error(r, 403, "user_disabled", "user %s is disabled by the operator",
-                         user_id);
+        http_reply_error(r, 403, "user_disabled", "user %s is disabled by the operator", user_id);
         goto out;
     }
     if (memcmp(u.identity_key, key, sizeof key) == 0) {
@@ -291,21 +289,21 @@ void identity_put(store_t *st, metrics *m, identity_registration reg, const char
     }
     if (!has_change) {
         http_reply_error(r, 409, "identity_exists",
-                           "user %s is bound to another identity key; a key change needs "
-                           "change_signature",
-                           user_id);
+                         "user %s is bound to another identity key; a key change needs "
+                         "change_signature",
+                         user_id);
         goto out;
     }
     if (!verify_change(change, u.identity_key, user_id, key)) {
         http_reply_error(r, 403, "invalid_signature",
-                           "change_signature is not a signature by the current identity key "
-                           "over the key-change message");
+                         "change_signature is not a signature by the current identity key "
+                         "over the key-change message");
         goto out;
     }
     int rc = change_key(st, user_id, u.identity_key, key, now);
     if (rc == 1) {
         http_reply_error(r, 409, "identity_exists",
-                           "the identity key of %s changed concurrently; retry", user_id);
+                         "the identity key of %s changed concurrently; retry", user_id);
         goto out;
     }
     if (rc != STORE_OK) {
@@ -326,7 +324,7 @@ void identity_get(store_t *st, const char *user_id, http_reply *r)
     store_user u = {0};
     if (!ids_valid_user(user_id)) {
         http_reply_error(r, 400, "invalid_user_id",
-                           "a user id is 1-64 characters of [A-Za-z0-9._-]");
+                         "a user id is 1-64 characters of [A-Za-z0-9._-]");
         return;
     }
     int rc = store_user_get(st, user_id, &u);

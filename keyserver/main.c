@@ -59,23 +59,30 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    server_config cfg = {.max_body = 65536, .rate_limit = 120, .threads = 4,
-                         .conns_per_ip = 32, .header_timeout_s = 10, .otpk_pair_limit = 5,
-                         .otpk_target_limit = 100, .max_devices = DEVICES_MAX_DEFAULT};
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'},  {"store", required_argument, NULL, 's'},
-        {"max-body", required_argument, NULL, 'b'}, {"rate-limit", required_argument, NULL, 'r'},
-        {"threads", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {"max-conns-per-ip", required_argument, NULL, 'c'},
-        {"header-timeout", required_argument, NULL, 'H'},
-        {"otpk-pair-limit", required_argument, NULL, 'p'},
-        {"otpk-target-limit", required_argument, NULL, 'T'},
-        {"registration", required_argument, NULL, 'R'},
-        {"tls-cert", required_argument, NULL, 'C'},
-        {"tls-key", required_argument, NULL, 'K'},
-        {"max-devices", required_argument, NULL, 'D'},
-        {NULL, 0, NULL, 0}};
+    server_config cfg = {.max_body = 65536,
+                         .rate_limit = 120,
+                         .threads = 4,
+                         .conns_per_ip = 32,
+                         .header_timeout_s = 10,
+                         .otpk_pair_limit = 5,
+                         .otpk_target_limit = 100,
+                         .max_devices = DEVICES_MAX_DEFAULT};
+    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
+                                         {"store", required_argument, NULL, 's'},
+                                         {"max-body", required_argument, NULL, 'b'},
+                                         {"rate-limit", required_argument, NULL, 'r'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {"max-conns-per-ip", required_argument, NULL, 'c'},
+                                         {"header-timeout", required_argument, NULL, 'H'},
+                                         {"otpk-pair-limit", required_argument, NULL, 'p'},
+                                         {"otpk-target-limit", required_argument, NULL, 'T'},
+                                         {"registration", required_argument, NULL, 'R'},
+                                         {"tls-cert", required_argument, NULL, 'C'},
+                                         {"tls-key", required_argument, NULL, 'K'},
+                                         {"max-devices", required_argument, NULL, 'D'},
+                                         {NULL, 0, NULL, 0}};
     int c;
     unsigned long long v;
     const char *bad = NULL, *reg = NULL, *reg_from = "--registration";
@@ -136,8 +143,10 @@ int main(int argc, char **argv)
         reg_from = "PARLEY_REGISTRATION";
     }
     if (reg && !identity_registration_parse(reg, &cfg.registration)) {
-        fprintf(stderr, "parley-keyserver: bad registration policy \"%s\" from %s (want "
-                        "open, invite or closed)\n", reg, reg_from);
+        fprintf(stderr,
+                "parley-keyserver: bad registration policy \"%s\" from %s (want "
+                "open, invite or closed)\n",
+                reg, reg_from);
         return 2;
     }
     if (optind != argc || !cfg.listen || !cfg.store_uri) {

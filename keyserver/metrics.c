@@ -15,13 +15,13 @@
 #define N_STATUS (STATUS_MAX - STATUS_MIN + 1)
 
 /* Latency histogram bucket upper bounds, in microseconds. */
-static const int64_t bucket_us[] = {500, 1000, 2500, 5000, 10000, 25000, 50000,
-                                    100000, 250000, 500000, 1000000, 2500000};
+static const int64_t bucket_us[] = {500,   1000,   2500,   5000,   10000,   25000,
+                                    50000, 100000, 250000, 500000, 1000000, 2500000};
 #define N_BUCKETS (sizeof bucket_us / sizeof bucket_us[0])
 
-static const char *route_names[METRICS_ROUTE_COUNT_] = {
-    "identity_put", "identity_get", "keys_put", "keys_count",
-    "keys_bundle",  "healthz",      "metrics",  "devices", "other"};
+static const char *route_names[METRICS_ROUTE_COUNT_] = {"identity_put", "identity_get", "keys_put",
+                                                        "keys_count",   "keys_bundle",  "healthz",
+                                                        "metrics",      "devices",      "other"};
 
 static const struct {
     const char *name;
@@ -45,10 +45,9 @@ static const struct {
 };
 
 /* Auth failure reasons tracked as label values; anything else is "other". */
-static const char *auth_reasons[] = {"missing",   "malformed", "wrong_user", "wrong_audience",
-                                     "expired",   "lifetime",  "signature",  "unknown_user",
-                                     "user_disabled", "user_deleted", "unknown_device",
-                                     "other"};
+static const char *auth_reasons[] = {
+    "missing",   "malformed",    "wrong_user",    "wrong_audience", "expired",        "lifetime",
+    "signature", "unknown_user", "user_disabled", "user_deleted",   "unknown_device", "other"};
 #define N_AUTH (sizeof auth_reasons / sizeof auth_reasons[0])
 
 typedef struct {
@@ -64,11 +63,23 @@ struct metrics {
     uint64_t auth[N_AUTH];
 };
 
-static void add(uint64_t *p, uint64_t by) { __atomic_fetch_add(p, by, __ATOMIC_RELAXED); }
-static uint64_t get(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static void add(uint64_t *p, uint64_t by)
+{
+    __atomic_fetch_add(p, by, __ATOMIC_RELAXED);
+}
+static uint64_t get(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
 
-metrics *metrics_new(void) { return calloc(1, sizeof(metrics)); }
-void metrics_free(metrics *m) { free(m); }
+metrics *metrics_new(void)
+{
+    return calloc(1, sizeof(metrics));
+}
+void metrics_free(metrics *m)
+{
+    free(m);
+}
 
 void metrics_request(metrics *m, metrics_route route, unsigned status, int64_t duration_us)
 {
@@ -132,8 +143,7 @@ char *metrics_render(metrics *m)
         }
         http_prom_printf(&t, DUR "_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name,
                          (unsigned long long)count);
-        http_prom_printf(&t, DUR "_sum{route=\"%s\"} %.6f\n", name,
-                         (double)get(&rs->sum_us) / 1e6);
+        http_prom_printf(&t, DUR "_sum{route=\"%s\"} %.6f\n", name, (double)get(&rs->sum_us) / 1e6);
         http_prom_printf(&t, DUR "_count{route=\"%s\"} %llu\n", name, (unsigned long long)count);
     }
 
@@ -143,7 +153,6 @@ char *metrics_render(metrics *m)
                          (unsigned long long)get(&m->auth[i]));
 
     for (int c = 0; c < METRICS_COUNTER_COUNT_; c++)
-        http_prom_counter(&t, counter_info[c].name, counter_info[c].help, "",
-                          get(&m->counters[c]));
+        http_prom_counter(&t, counter_info[c].name, counter_info[c].help, "", get(&m->counters[c]));
     return http_prom_finish(&t);
 }

@@ -32,10 +32,10 @@ typedef enum {
     METRICS_REGISTRATIONS,     /* identities created */
     METRICS_KEY_CHANGES,       /* identity keys replaced */
     METRICS_BODY_TOO_LARGE,    /* requests answered 413 */
-    METRICS_OTPK_WITHHELD,     /* bundles served without a one-time prekey by the hand-out limits */
-    METRICS_INVALID_PATH,      /* requests refused for a control character in the path */
-    METRICS_DEVICE_LISTS,      /* device lists stored (PUT /v2/devices) */
-    METRICS_LINK_CODES,        /* link codes handed out (POST /v2/link) */
+    METRICS_OTPK_WITHHELD, /* bundles served without a one-time prekey by the hand-out limits */
+    METRICS_INVALID_PATH, /* requests refused for a control character in the path */
+    METRICS_DEVICE_LISTS, /* device lists stored (PUT /v2/devices) */
+    METRICS_LINK_CODES, /* link codes handed out (POST /v2/link) */
     METRICS_COUNTER_COUNT_
 } metrics_counter;
 

@@ -42,14 +42,14 @@ static int parse_upload(const json_t *req, const char *user, const char *device,
     if (spk && !json_is_null(spk)) {
         if (!json_is_object(spk) || !codec_get_u32(spk, "key_id", &up->signed_pk.key_id)) {
             http_reply_error(r, 400, "invalid_key",
-                               "signed_prekey must be an object with a key_id in 0..4294967295");
+                             "signed_prekey must be an object with a key_id in 0..4294967295");
             goto out;
         }
         if (!codec_get_b64(spk, "public_key", up->signed_pk.public_key, STORE_KEY_LEN) ||
             !codec_get_b64(spk, "signature", up->signed_pk.signature, STORE_SIG_LEN)) {
             http_reply_error(r, 400, "invalid_key",
-                               "signed_prekey needs public_key (base64 of 32 bytes) and "
-                               "signature (base64 of 64 bytes)");
+                             "signed_prekey needs public_key (base64 of 32 bytes) and "
+                             "signature (base64 of 64 bytes)");
             goto out;
         }
         up->has_signed = true;
@@ -65,8 +65,8 @@ static int parse_upload(const json_t *req, const char *user, const char *device,
         size_t n = json_array_size(list);
         if (n > PREKEYS_MAX_PER_UPLOAD) {
             http_reply_error(r, 400, "too_many_prekeys",
-                               "%zu one-time prekeys in one request; at most %d", n,
-                               PREKEYS_MAX_PER_UPLOAD);
+                             "%zu one-time prekeys in one request; at most %d", n,
+                             PREKEYS_MAX_PER_UPLOAD);
             goto out;
         }
         if (n) {
@@ -83,9 +83,9 @@ static int parse_upload(const json_t *req, const char *user, const char *device,
             if (!json_is_object(e) || !codec_get_u32(e, "key_id", &p->key_id) ||
                 !codec_get_b64(e, "public_key", p->public_key, STORE_KEY_LEN)) {
                 http_reply_error(r, 400, "invalid_key",
-                                   "one_time_prekeys[%zu] needs key_id (0..4294967295) and "
-                                   "public_key (base64 of 32 bytes)",
-                                   i);
+                                 "one_time_prekeys[%zu] needs key_id (0..4294967295) and "
+                                 "public_key (base64 of 32 bytes)",
+                                 i);
                 goto out;
             }
             p->user_id = (char *)user;
@@ -98,7 +98,7 @@ static int parse_upload(const json_t *req, const char *user, const char *device,
         for (size_t i = 1; i < n; i++) {
             if (ids[i] == ids[i - 1]) {
                 http_reply_error(r, 409, "duplicate_key_id",
-                                   "one-time prekey id %u appears twice in the request", ids[i]);
+                                 "one-time prekey id %u appears twice in the request", ids[i]);
                 goto out;
             }
         }
@@ -107,8 +107,8 @@ static int parse_upload(const json_t *req, const char *user, const char *device,
         crypto_sign_verify_detached(up->signed_pk.signature, up->signed_pk.public_key,
                                     STORE_KEY_LEN, identity_key) != 0) {
         http_reply_error(r, 422, "invalid_signature",
-                           "signed_prekey.signature is not a signature by the device's key "
-                           "over the public key");
+                         "signed_prekey.signature is not a signature by the device's key "
+                         "over the public key");
         goto out;
     }
     ret = 0;
@@ -117,8 +117,8 @@ out:
     return ret;
 }
 
-void prekeys_put(store_t *st, metrics *m, const char *user, const char *device,
-                 const char *body, size_t len, http_reply *r)
+void prekeys_put(store_t *st, metrics *m, const char *user, const char *device, const char *body,
+                 size_t len, http_reply *r)
 {
     uint8_t dkey[DEVICES_KEY_LEN];
     json_t *req = NULL;
@@ -150,8 +150,8 @@ void prekeys_put(store_t *st, metrics *m, const char *user, const char *device,
             store_rollback(st);
             in_tx = false;
             http_reply_error(r, 409, "duplicate_key_id",
-                               "a one-time prekey id of this request is already stored; "
-                               "nothing was stored");
+                             "a one-time prekey id of this request is already stored; "
+                             "nothing was stored");
             goto out;
         }
         if (rc != STORE_OK)
@@ -188,8 +188,8 @@ void prekeys_count(store_t *st, const char *user, const char *device, http_reply
         http_reply_json(r, 200, json_pack("{s:I}", "count", (json_int_t)n));
 }
 
-void prekeys_bundle(store_t *st, metrics *m, const char *target, const char *device,
-                    bool may_pop, http_reply *r)
+void prekeys_bundle(store_t *st, metrics *m, const char *target, const char *device, bool may_pop,
+                    http_reply *r)
 {
     store_user u = {0};
     store_prekey spk = {0}, otpk = {0};
@@ -199,7 +199,7 @@ void prekeys_bundle(store_t *st, metrics *m, const char *target, const char *dev
 
     if (!ids_valid_user(target)) {
         http_reply_error(r, 400, "invalid_user_id",
-                           "a user id is 1-64 characters of [A-Za-z0-9._-]");
+                         "a user id is 1-64 characters of [A-Za-z0-9._-]");
         goto out;
     }
     int rc = store_user_get(st, target, &u);
@@ -227,19 +227,18 @@ void prekeys_bundle(store_t *st, metrics *m, const char *target, const char *dev
     /* A signed prekey of a replaced identity key no longer verifies: it is
      * as good as none (the user must upload a new one). */
     if (rc == STORE_ENOTFOUND ||
-        (rc == STORE_OK && crypto_sign_verify_detached(spk.signature, spk.public_key,
-                                                       STORE_KEY_LEN, d->key) != 0)) {
+        (rc == STORE_OK &&
+         crypto_sign_verify_detached(spk.signature, spk.public_key, STORE_KEY_LEN, d->key) != 0)) {
         http_reply_error(r, 404, "no_signed_prekey",
-                           "user %s has no signed prekey for the current key of device %s",
-                           target, d->device_id[0] ? d->device_id : "(implicit)");
+                         "user %s has no signed prekey for the current key of device %s", target,
+                         d->device_id[0] ? d->device_id : "(implicit)");
         goto out;
     }
     if (rc != STORE_OK)
         goto store_fail;
     b = json_pack("{s:s, s:s, s:o, s:{s:I, s:o, s:o}}", "user_id", target, "device_id",
-                  d->device_id, "identity_key",
-                  codec_b64_json(d->key, STORE_KEY_LEN), "signed_prekey", "key_id",
-                  (json_int_t)spk.key_id, "public_key",
+                  d->device_id, "identity_key", codec_b64_json(d->key, STORE_KEY_LEN),
+                  "signed_prekey", "key_id", (json_int_t)spk.key_id, "public_key",
                   codec_b64_json(spk.public_key, STORE_KEY_LEN), "signature",
                   codec_b64_json(spk.signature, STORE_SIG_LEN));
     if (!b) {

@@ -24,8 +24,8 @@
  * transaction, so a refused upload stores nothing.
  * 200 {"one_time_prekeys": the device's remaining count} or an error.
  */
-void prekeys_put(store_t *st, metrics *m, const char *user, const char *device,
-                 const char *body, size_t len, http_reply *r);
+void prekeys_put(store_t *st, metrics *m, const char *user, const char *device, const char *body,
+                 size_t len, http_reply *r);
 
 /* GET /v2/keys: 200 {"count": n}, the device's remaining one-time prekeys. */
 void prekeys_count(store_t *st, const char *user, const char *device, http_reply *r);
@@ -39,7 +39,7 @@ void prekeys_count(store_t *st, const char *user, const char *device, http_reply
  * identity_key is the device's key, device_id its id ("" implicit).
  * 404 unknown_user / unknown_device / no_signed_prekey, 410 user_deleted.
  */
-void prekeys_bundle(store_t *st, metrics *m, const char *target, const char *device,
-                    bool may_pop, http_reply *r);
+void prekeys_bundle(store_t *st, metrics *m, const char *target, const char *device, bool may_pop,
+                    http_reply *r);
 
 #endif

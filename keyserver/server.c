@@ -32,8 +32,15 @@ struct server {
 
 /* Route ids (http_route.id). */
 enum {
-    ROUTE_IDENTITY, ROUTE_KEYS, ROUTE_KEYS_USER, ROUTE_HEALTHZ, ROUTE_METRICS,
-    ROUTE_DEVICES, ROUTE_DEVICES_USER, ROUTE_LINK, ROUTE_LINK_CODE
+    ROUTE_IDENTITY,
+    ROUTE_KEYS,
+    ROUTE_KEYS_USER,
+    ROUTE_HEALTHZ,
+    ROUTE_METRICS,
+    ROUTE_DEVICES,
+    ROUTE_DEVICES_USER,
+    ROUTE_LINK,
+    ROUTE_LINK_CODE
 };
 
 static bool is_put(const http_request *rq)
@@ -178,19 +185,15 @@ static void route_keys(void *app, http_request *rq, http_reply *r)
         }
         memcpy(target, arg, tl);
         target[tl] = '\0';
-        prekeys_bundle(st, s->m, target, slash ? slash + 1 : NULL,
-                       otpk_allowed(s, user, target), r);
+        prekeys_bundle(st, s->m, target, slash ? slash + 1 : NULL, otpk_allowed(s, user, target),
+                       r);
         break;
     }
     case ROUTE_DEVICES:
         devroutes_put(st, s->m, user, http_request_primary(rq), s->cfg.max_devices, body, len, r);
         break;
-    case ROUTE_DEVICES_USER:
-        devroutes_get(st, arg, r);
-        break;
-    case ROUTE_LINK:
-        devroutes_link_post(st, s->m, body, len, r);
-        break;
+    case ROUTE_DEVICES_USER: devroutes_get(st, arg, r); break;
+    case ROUTE_LINK: devroutes_link_post(st, s->m, body, len, r); break;
     default: /* ROUTE_LINK_CODE */
         if (strcmp(method, "DELETE") == 0)
             devroutes_link_delete(st, user, arg, r);
@@ -213,8 +216,9 @@ static void route_healthz(void *app, http_request *rq, http_reply *r)
     if (rc == STORE_OK)
         http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
     else
-        http_reply_json(r, 503, json_pack("{s:s, s:s}", "status", "unavailable", "message",
-                                          store_strerror(rc)));
+        http_reply_json(
+            r, 503,
+            json_pack("{s:s, s:s}", "status", "unavailable", "message", store_strerror(rc)));
 }
 
 static void route_metrics(void *app, http_request *rq, http_reply *r)

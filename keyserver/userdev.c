@@ -7,9 +7,8 @@
 
 int userdev_load(const store_user *u, devices_list *out, http_reply *r)
 {
-    int rc = u->devices_list ? devices_verify(u->devices_list, u->devices_list_len,
-                                              u->devices_sig, u->identity_key, u->user_id,
-                                              DEVICES_MAX_LIMIT, out)
+    int rc = u->devices_list ? devices_verify(u->devices_list, u->devices_list_len, u->devices_sig,
+                                              u->identity_key, u->user_id, DEVICES_MAX_LIMIT, out)
                              : devices_implicit(u->user_id, u->identity_key, out);
     if (rc == DEVICES_ENOMEM)
         http_reply_error(r, 500, "internal", "out of memory");

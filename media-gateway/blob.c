@@ -44,8 +44,8 @@ bool blob_valid_key(const char *key)
     return true;
 }
 
-int blob_writer_begin(blob_backend *b, const char *key, const char *content_type,
-                      blob_writer **out, char *err)
+int blob_writer_begin(blob_backend *b, const char *key, const char *content_type, blob_writer **out,
+                      char *err)
 {
     *out = NULL;
     if (!blob_valid_key(key)) {

@@ -67,11 +67,16 @@ typedef struct {
  * static const blob__ops file_ops = BLOB__OPS(file); */
 #define BLOB__OPS(prefix) \
     { \
-        .writer_begin = prefix##_writer_begin, .writer_write = prefix##_writer_write, \
-        .writer_commit = prefix##_writer_commit, .writer_abort = prefix##_writer_abort, \
-        .reader_open = prefix##_reader_open, .reader_read = prefix##_reader_read, \
-        .reader_close = prefix##_reader_close, .remove = prefix##_remove, \
-        .exists = prefix##_exists, .destroy = prefix##_destroy, \
+        .writer_begin = prefix##_writer_begin, \
+        .writer_write = prefix##_writer_write, \
+        .writer_commit = prefix##_writer_commit, \
+        .writer_abort = prefix##_writer_abort, \
+        .reader_open = prefix##_reader_open, \
+        .reader_read = prefix##_reader_read, \
+        .reader_close = prefix##_reader_close, \
+        .remove = prefix##_remove, \
+        .exists = prefix##_exists, \
+        .destroy = prefix##_destroy, \
     }
 
 struct blob_backend {
@@ -98,8 +103,8 @@ void blob_close(blob_backend *b);
 bool blob_valid_key(const char *key);
 
 /* Start writing object key. Nothing is visible until commit. */
-int blob_writer_begin(blob_backend *b, const char *key, const char *content_type,
-                      blob_writer **out, char *err);
+int blob_writer_begin(blob_backend *b, const char *key, const char *content_type, blob_writer **out,
+                      char *err);
 /* Append n bytes. On error the writer must still be aborted. */
 int blob_writer_write(blob_writer *w, const void *buf, size_t n, char *err);
 /* Make the object visible and free the writer (also on error, when nothing

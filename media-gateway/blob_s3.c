@@ -234,8 +234,8 @@ static CURL *s3_easy(s3_backend *sb, const char *url, struct curl_slist **hdrs, 
  * BLOB_EIO otherwise (err set).
  */
 static int s3_request(s3_backend *sb, const char *method, const char *key, const char *query,
-                      const char *extra_header, const uint8_t *body, size_t body_len,
-                      s3_resp *resp, const char *what, char *err)
+                      const char *extra_header, const uint8_t *body, size_t body_len, s3_resp *resp,
+                      const char *what, char *err)
 {
     int rc = BLOB_EIO;
     struct curl_slist *hdrs = NULL;
@@ -427,8 +427,10 @@ static void s3_writer_abort(blob_writer *bw)
             snprintf(query, qn, "uploadId=%s", w->upload_id);
             if (s3_request(sb, "DELETE", w->key, query, NULL, NULL, 0, &resp, "abort multipart",
                            err) != BLOB_OK)
-                log_msg(PARLEY_LOG_WARN, "media", "%s (parts of %s may stay in the bucket until its "
-                        "lifecycle rule removes them)", err, w->key);
+                log_msg(PARLEY_LOG_WARN, "media",
+                        "%s (parts of %s may stay in the bucket until its "
+                        "lifecycle rule removes them)",
+                        err, w->key);
             free(query);
         }
     }
@@ -447,8 +449,9 @@ static int s3_complete(s3_writer *w, char *err)
         goto out;
     size_t n = (size_t)snprintf(xml, cap, "<CompleteMultipartUpload>");
     for (size_t i = 0; i < w->nparts; i++)
-        n += (size_t)snprintf(xml + n, cap - n, "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>",
-                              i + 1, w->etags[i]);
+        n += (size_t)snprintf(xml + n, cap - n,
+                              "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>", i + 1,
+                              w->etags[i]);
     n += (size_t)snprintf(xml + n, cap - n, "</CompleteMultipartUpload>");
     snprintf(query, qn, "uploadId=%s", w->upload_id);
     s3_resp resp;
@@ -660,8 +663,8 @@ static ssize_t s3_reader_read(blob_reader *br, void *buf, size_t n, char *err)
 static int s3_remove(blob_backend *b, const char *key, char *err)
 {
     s3_resp resp;
-    int rc = s3_request((s3_backend *)b, "DELETE", key, NULL, NULL, NULL, 0, &resp,
-                        "delete object", err);
+    int rc = s3_request((s3_backend *)b, "DELETE", key, NULL, NULL, NULL, 0, &resp, "delete object",
+                        err);
     return rc == BLOB_ENOTFOUND ? BLOB_OK : rc;
 }
 
@@ -696,8 +699,9 @@ int blob__s3_open(const char *spec, const blob_s3_options *opts, blob_backend **
     *out = NULL;
     const char *sep = strstr(spec, "://");
     if (!sep || !opts->access_key || !opts->secret_key) {
-        snprintf(err, BLOB_ERR_MAX, "s3 backend: want s3:http(s)://HOST[:PORT]/BUCKET and "
-                                    "access/secret keys");
+        snprintf(err, BLOB_ERR_MAX,
+                 "s3 backend: want s3:http(s)://HOST[:PORT]/BUCKET and "
+                 "access/secret keys");
         return BLOB_EINVAL;
     }
     const char *host = sep + 3;

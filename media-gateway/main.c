@@ -30,15 +30,16 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: parley-media --listen HOST:PORT|[V6ADDR]:PORT --store URI --backend file:DIR|s3:URL/BUCKET\n"
-            "         [--s3-access-key K] [--s3-secret-key S] [--s3-region R] [--s3-virtual-host]\n"
-            "         [--max-size BYTES] [--retention-s SECONDS] [--retention-interval-s SECONDS]\n"
-            "         [--max-conns-per-ip N (default 32, 0 = no limit)]\n"
-            "         [--header-timeout SECONDS (request line + headers deadline, default 10, 0 = off)]\n"
-            "         [--tls-cert PEM --tls-key PEM (serve HTTPS with this certificate chain and key)]\n"
-            "       parley-media --help | --version\n"
-            "S3 keys may also come from PARLEY_S3_ACCESS_KEY / PARLEY_S3_SECRET_KEY.\n");
+    fprintf(
+        f,
+        "usage: parley-media --listen HOST:PORT|[V6ADDR]:PORT --store URI --backend file:DIR|s3:URL/BUCKET\n"
+        "         [--s3-access-key K] [--s3-secret-key S] [--s3-region R] [--s3-virtual-host]\n"
+        "         [--max-size BYTES] [--retention-s SECONDS] [--retention-interval-s SECONDS]\n"
+        "         [--max-conns-per-ip N (default 32, 0 = no limit)]\n"
+        "         [--header-timeout SECONDS (request line + headers deadline, default 10, 0 = off)]\n"
+        "         [--tls-cert PEM --tls-key PEM (serve HTTPS with this certificate chain and key)]\n"
+        "       parley-media --help | --version\n"
+        "S3 keys may also come from PARLEY_S3_ACCESS_KEY / PARLEY_S3_SECRET_KEY.\n");
 }
 
 int main(int argc, char **argv)

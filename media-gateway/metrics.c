@@ -17,9 +17,11 @@ static _Atomic int64_t gauges[METRIC_GAUGE_COUNT];
 
 /* Error codes the gateway answers with (docs/media.md); the last is the catch-all. */
 static const char *const error_codes[] = {
-    "bad_request", "unauthorized", "forbidden", "not_found", "method_not_allowed",
-    "too_large", "hash_mismatch", "range_not_satisfiable", "backend_error", "internal",
-    "store_unavailable", "user_disabled", "user_deleted", "unknown_device", "other",
+    "bad_request",   "unauthorized",          "forbidden",
+    "not_found",     "method_not_allowed",    "too_large",
+    "hash_mismatch", "range_not_satisfiable", "backend_error",
+    "internal",      "store_unavailable",     "user_disabled",
+    "user_deleted",  "unknown_device",        "other",
 };
 #define N_ERRORS (sizeof error_codes / sizeof error_codes[0])
 static _Atomic uint64_t errors[N_ERRORS];

@@ -45,13 +45,14 @@ int retention_sweep(store_t *s, blob_backend *blob, size_t *deleted)
         for (size_t i = 0; i < n; i++) {
             char err[BLOB_ERR_MAX];
             if (blob_remove(blob, list[i].backend_key, err) != BLOB_OK) {
-                log_msg(PARLEY_LOG_WARN, "media", "retention: removing %s: %s", list[i].media_id, err);
+                log_msg(PARLEY_LOG_WARN, "media", "retention: removing %s: %s", list[i].media_id,
+                        err);
                 continue;
             }
             rc = store_media_delete(s, list[i].media_id);
             if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
-                log_msg(PARLEY_LOG_WARN, "media", "retention: deleting record %s: %s", list[i].media_id,
-                        store_last_error(s));
+                log_msg(PARLEY_LOG_WARN, "media", "retention: deleting record %s: %s",
+                        list[i].media_id, store_last_error(s));
                 continue;
             }
             removed++;

@@ -67,8 +67,8 @@ static const http_route routes[] = {
     {"/v1/limits", "GET", HTTP_ROUTE_OPEN, 0, route_limits, NULL, NULL, NULL},
     {"/v1/media", "POST", HTTP_ROUTE_AUTH, 0, upload_begin, upload_body, upload_finish,
      upload_done},
-    {"/v1/media/*/download", "GET", HTTP_ROUTE_AUTH | HTTP_ROUTE_SEGMENT, 0, objects_download,
-     NULL, NULL, NULL},
+    {"/v1/media/*/download", "GET", HTTP_ROUTE_AUTH | HTTP_ROUTE_SEGMENT, 0, objects_download, NULL,
+     NULL, NULL},
     {"/v1/media/*", "GET, DELETE", HTTP_ROUTE_AUTH | HTTP_ROUTE_SEGMENT, 0, objects_item, NULL,
      NULL, NULL},
 };

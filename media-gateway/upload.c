@@ -203,14 +203,15 @@ void upload_finish(void *app, http_request *rq, http_reply *r)
         log_msg(PARLEY_LOG_ERROR, "media", "upload %s: storing the record: %s", u->media_id,
                 s ? store_last_error(s) : "no store");
         if (blob_remove(cfg->blob, u->media_id, err) != BLOB_OK)
-            log_msg(PARLEY_LOG_ERROR, "media", "upload %s: removing the blob: %s", u->media_id, err);
+            log_msg(PARLEY_LOG_ERROR, "media", "upload %s: removing the blob: %s", u->media_id,
+                    err);
         http_reply_store_error(r, rc, "storing the media record");
         return;
     }
     metrics_add(METRIC_UPLOADS, 1);
     metrics_add(METRIC_UPLOAD_BYTES, u->received);
-    log_msg(PARLEY_LOG_INFO, "media", "stored %s (%" PRIu64 " bytes) for %s", u->media_id, u->received,
-            u->owner);
+    log_msg(PARLEY_LOG_INFO, "media", "stored %s (%" PRIu64 " bytes) for %s", u->media_id,
+            u->received, u->owner);
     http_reply_json(r, 201, objects_json(&m));
 }
 

@@ -132,18 +132,18 @@ static int check_prekey(store_t *s, const store_prekey *p)
 }
 
 /* Common prologue: s must be an open connection; clears its error. */
-#define ENTER(s)                              \
-    do {                                      \
-        if (!(s))                             \
-            return STORE_EINVAL;              \
-        (s)->err[0] = '\0';                   \
+#define ENTER(s) \
+    do { \
+        if (!(s)) \
+            return STORE_EINVAL; \
+        (s)->err[0] = '\0'; \
     } while (0)
 
-#define CHECK(expr)                           \
-    do {                                      \
-        int check_rc_ = (expr);               \
-        if (check_rc_ != STORE_OK)            \
-            return check_rc_;                 \
+#define CHECK(expr) \
+    do { \
+        int check_rc_ = (expr); \
+        if (check_rc_ != STORE_OK) \
+            return check_rc_; \
     } while (0)
 
 static int unsupported(store_t *s, const char *what);
@@ -152,7 +152,7 @@ static int unsupported(store_t *s, const char *what);
 
 int store_open(const char *uri, const store_options *opts, store_t **out)
 {
-    store_options o = { .busy_timeout_ms = 5000, .mongo_write_concern = "majority" };
+    store_options o = {.busy_timeout_ms = 5000, .mongo_write_concern = "majority"};
     open_err[0] = '\0';
     if (!out) {
         snprintf(open_err, sizeof open_err, "store_open: out is NULL");
@@ -286,8 +286,10 @@ int store_user_set_status(store_t *s, const char *user_id, store_user_status sta
     ENTER(s);
     CHECK(check_id(s, user_id, "user_id"));
     if (status != STORE_USER_ACTIVE && status != STORE_USER_DISABLED) {
-        store__set_error(s, "user status %d cannot be set (active or disabled; deleting is "
-                            "store_user_delete)", (int)status);
+        store__set_error(s,
+                         "user status %d cannot be set (active or disabled; deleting is "
+                         "store_user_delete)",
+                         (int)status);
         return STORE_EINVAL;
     }
     if (!s->vt->user_set_status)
@@ -364,8 +366,7 @@ int store_invite_use(store_t *s, const char *invite_id, const char *user_id, int
     return s->vt->invite_use(s, invite_id, user_id, now);
 }
 
-int store_invites_list(store_t *s, const char *after, size_t limit, store_invite **out,
-                       size_t *n)
+int store_invites_list(store_t *s, const char *after, size_t limit, store_invite **out, size_t *n)
 {
     ENTER(s);
     CHECK(check_ptr(s, out, "out"));
@@ -490,8 +491,7 @@ int store_prekeys_delete_device(store_t *s, const char *user_id, const char *dev
     return s->vt->prekeys_delete_device(s, user_id, dev(device_id));
 }
 
-int store_prekeys_move_device(store_t *s, const char *user_id, const char *from,
-                              const char *to)
+int store_prekeys_move_device(store_t *s, const char *user_id, const char *from, const char *to)
 {
     ENTER(s);
     CHECK(check_id(s, user_id, "user_id"));
@@ -725,8 +725,7 @@ static int check_message(store_t *s, const store_message *m)
         return STORE_EINVAL;
     }
     if (m->body_len > STORE_BODY_MAX) {
-        store__set_error(s, "message body too large (%zu > %d bytes)", m->body_len,
-                         STORE_BODY_MAX);
+        store__set_error(s, "message body too large (%zu > %d bytes)", m->body_len, STORE_BODY_MAX);
         return STORE_EINVAL;
     }
     if (m->kind != 1 && m->kind != 2) {
@@ -1155,25 +1154,17 @@ void store_op_free(store_op *op)
     if (!op)
         return;
     switch (op->type) {
-    case STORE_OP_MESSAGE_PUT:
-        store_message_free(&op->u.message);
-        break;
+    case STORE_OP_MESSAGE_PUT: store_message_free(&op->u.message); break;
     case STORE_OP_MEMBER_ADVANCE:
         free(op->u.advance.chat_id);
         free(op->u.advance.user_id);
         break;
     case STORE_OP_CHAT_PUT:
-    case STORE_OP_CHAT_UPDATE:
-        store_chat_free(&op->u.chat);
-        break;
+    case STORE_OP_CHAT_UPDATE: store_chat_free(&op->u.chat); break;
     case STORE_OP_MEMBER_PUT:
     case STORE_OP_MEMBER_REMOVE:
-    case STORE_OP_MEMBER_SET_ROLE:
-        store_member_free(&op->u.member);
-        break;
-    case STORE_OP_BARRIER:
-        break;
+    case STORE_OP_MEMBER_SET_ROLE: store_member_free(&op->u.member); break;
+    case STORE_OP_BARRIER: break;
     }
     free(op);
 }
-

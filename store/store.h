@@ -174,10 +174,10 @@ typedef struct {
 } store_link;
 void store_link_free(store_link *l);
 
-int store_link_put(store_t *s, const store_link *l);        /* STORE_EEXIST if the code is taken */
+int store_link_put(store_t *s, const store_link *l); /* STORE_EEXIST if the code is taken */
 /* The link of a code, expired or not (the caller compares expires_at). */
 int store_link_get(store_t *s, const char *code, store_link *out);
-int store_link_delete(store_t *s, const char *code);        /* STORE_ENOTFOUND if none */
+int store_link_delete(store_t *s, const char *code); /* STORE_ENOTFOUND if none */
 /* Delete every code of user_id for device_id (the device was approved: its
  * codes are consumed). STORE_OK also when there was none. */
 int store_links_delete_device(store_t *s, const char *user_id, const char *device_id);
@@ -194,15 +194,15 @@ int store_links_expire(store_t *s, int64_t now, size_t *deleted);
 typedef struct {
     char *invite_id;
     int64_t created_at;
-    int64_t expires_at;     /* > 0: refused at and after this time */
-    int64_t used_at;        /* 0 = unused */
-    char *used_by;          /* the user it registered; NULL while unused */
-    char *note;             /* operator's note; may be NULL */
+    int64_t expires_at; /* > 0: refused at and after this time */
+    int64_t used_at; /* 0 = unused */
+    char *used_by; /* the user it registered; NULL while unused */
+    char *note; /* operator's note; may be NULL */
 } store_invite;
 void store_invite_free(store_invite *i);
 void store_invite_array_free(store_invite *a, size_t n);
 
-int store_invite_put(store_t *s, const store_invite *i);   /* STORE_EEXIST if present */
+int store_invite_put(store_t *s, const store_invite *i); /* STORE_EEXIST if present */
 int store_invite_get(store_t *s, const char *invite_id, store_invite *out);
 /* Mark an invite used by user_id at now, only if it is unused and
  * now < expires_at (one atomic conditional write: two registrations never
@@ -210,8 +210,7 @@ int store_invite_get(store_t *s, const char *invite_id, store_invite *out);
  * (store_invite_get tells unknown, used and expired apart). */
 int store_invite_use(store_t *s, const char *invite_id, const char *user_id, int64_t now);
 /* Invites with invite_id > after, ascending, at most limit. */
-int store_invites_list(store_t *s, const char *after, size_t limit, store_invite **out,
-                       size_t *n);
+int store_invites_list(store_t *s, const char *after, size_t limit, store_invite **out, size_t *n);
 /* Remove an invite (revoke). STORE_ENOTFOUND if none. */
 int store_invite_delete(store_t *s, const char *invite_id);
 
@@ -224,10 +223,10 @@ int store_invite_delete(store_t *s, const char *invite_id);
 typedef struct {
     char *user_id;
     uint32_t key_id;
-    uint8_t public_key[STORE_KEY_LEN];     /* X25519 */
-    uint8_t signature[STORE_SIG_LEN];      /* signed prekeys only: Ed25519 by the device key */
+    uint8_t public_key[STORE_KEY_LEN]; /* X25519 */
+    uint8_t signature[STORE_SIG_LEN]; /* signed prekeys only: Ed25519 by the device key */
     int64_t created_at;
-    char *device_id;                       /* NULL or "" = the implicit device */
+    char *device_id; /* NULL or "" = the implicit device */
 } store_prekey;
 void store_prekey_free(store_prekey *p);
 
@@ -255,30 +254,29 @@ int store_prekeys_delete_device(store_t *s, const char *user_id, const char *dev
  * becomes the primary's id when the first explicit list is stored). Where
  * `from` has a signed prekey (one-time prekeys), those of `to` are replaced;
  * otherwise `to` keeps its own. STORE_OK also when `from` had none. */
-int store_prekeys_move_device(store_t *s, const char *user_id, const char *from,
-                              const char *to);
+int store_prekeys_move_device(store_t *s, const char *user_id, const char *from, const char *to);
 
 /* ------------------------------------------------------------------ chats */
 
 typedef enum { STORE_CHAT_DIRECT = 1, STORE_CHAT_GROUP = 2 } store_chat_type;
 
 typedef struct {
-    char *chat_id;          /* "d:{a}:{b}" or "g:{id}" */
+    char *chat_id; /* "d:{a}:{b}" or "g:{id}" */
     store_chat_type type;
-    char *name;             /* may be NULL */
-    char *description;      /* may be NULL */
-    char *created_by;       /* may be NULL */
-    char *settings;         /* backend-opaque text (group settings, JSON); may be NULL */
+    char *name; /* may be NULL */
+    char *description; /* may be NULL */
+    char *created_by; /* may be NULL */
+    char *settings; /* backend-opaque text (group settings, JSON); may be NULL */
     int64_t created_at;
     int64_t last_message_at;
-    uint64_t last_seq;      /* highest stored seq (read-only: maintained by message_put) */
+    uint64_t last_seq; /* highest stored seq (read-only: maintained by message_put) */
 } store_chat;
 void store_chat_free(store_chat *c);
 
-int store_chat_put(store_t *s, const store_chat *c);        /* STORE_EEXIST if present */
-int store_chat_update(store_t *s, const store_chat *c);     /* name, description, settings */
+int store_chat_put(store_t *s, const store_chat *c); /* STORE_EEXIST if present */
+int store_chat_update(store_t *s, const store_chat *c); /* name, description, settings */
 int store_chat_get(store_t *s, const char *chat_id, store_chat *out);
-int store_chat_delete(store_t *s, const char *chat_id);     /* with its members and messages */
+int store_chat_delete(store_t *s, const char *chat_id); /* with its members and messages */
 
 /* ---------------------------------------------------------------- members */
 
@@ -289,14 +287,14 @@ typedef struct {
     char *user_id;
     store_role role;
     int64_t joined_at;
-    uint64_t joined_seq;    /* the chat's last seq when the member joined */
+    uint64_t joined_seq; /* the chat's last seq when the member joined */
     uint64_t delivered_seq; /* cursor: every message <= this was delivered */
-    uint64_t read_seq;      /* cursor: every message <= this was read */
+    uint64_t read_seq; /* cursor: every message <= this was read */
 } store_member;
 void store_member_free(store_member *m);
 void store_member_array_free(store_member *a, size_t n);
 
-int store_member_put(store_t *s, const store_member *m);    /* STORE_EEXIST if present */
+int store_member_put(store_t *s, const store_member *m); /* STORE_EEXIST if present */
 int store_member_get(store_t *s, const char *chat_id, const char *user_id, store_member *out);
 int store_member_set_role(store_t *s, const char *chat_id, const char *user_id, store_role role);
 int store_member_remove(store_t *s, const char *chat_id, const char *user_id);
@@ -313,17 +311,17 @@ int store_chats_of_user(store_t *s, const char *user_id, store_member **out, siz
 
 typedef struct {
     char *chat_id;
-    uint64_t seq;           /* per-chat, strictly increasing; 0 on put = assign next */
+    uint64_t seq; /* per-chat, strictly increasing; 0 on put = assign next */
     char *server_id;
     char *sender;
-    char *client_msg_id;    /* unique per sender */
+    char *client_msg_id; /* unique per sender */
     int64_t server_ts;
-    uint8_t *body;          /* opaque ciphertext (or an encoded SystemEvent) */
+    uint8_t *body; /* opaque ciphertext (or an encoded SystemEvent) */
     size_t body_len;
-    char *media_id;         /* may be NULL */
-    int64_t expires_at;     /* 0 = never */
-    int kind;               /* EnvelopeKind: 1 chat, 2 system */
-    char *sender_device;    /* the sender's device id (schema 3); NULL or "" = none */
+    char *media_id; /* may be NULL */
+    int64_t expires_at; /* 0 = never */
+    int kind; /* EnvelopeKind: 1 chat, 2 system */
+    char *sender_device; /* the sender's device id (schema 3); NULL or "" = none */
 } store_message;
 void store_message_free(store_message *m);
 void store_message_array_free(store_message *a, size_t n);
@@ -375,16 +373,16 @@ typedef struct {
     char *media_id;
     char *owner;
     uint64_t size;
-    uint8_t sha256[STORE_SHA256_LEN];      /* of the stored ciphertext */
+    uint8_t sha256[STORE_SHA256_LEN]; /* of the stored ciphertext */
     char *content_type;
-    char *backend_key;      /* object key in the blob backend */
+    char *backend_key; /* object key in the blob backend */
     int64_t created_at;
-    int64_t expires_at;     /* 0 = never */
+    int64_t expires_at; /* 0 = never */
 } store_media;
 void store_media_free(store_media *m);
 void store_media_array_free(store_media *a, size_t n);
 
-int store_media_put(store_t *s, const store_media *m);      /* STORE_EEXIST if present */
+int store_media_put(store_t *s, const store_media *m); /* STORE_EEXIST if present */
 int store_media_get(store_t *s, const char *media_id, store_media *out);
 int store_media_delete(store_t *s, const char *media_id);
 /* Media with expires_at in (0, now], at most limit. */

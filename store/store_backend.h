@@ -56,14 +56,12 @@ struct store_vtable {
     int (*user_set_status)(store_t *s, const char *user_id, store_user_status status,
                            int64_t updated_at);
     int (*user_delete)(store_t *s, const char *user_id, int64_t now);
-    int (*users_list)(store_t *s, const char *after, size_t limit, store_user **out,
-                      size_t *n);
+    int (*users_list)(store_t *s, const char *after, size_t limit, store_user **out, size_t *n);
 
     int (*invite_put)(store_t *s, const store_invite *i);
     int (*invite_get)(store_t *s, const char *invite_id, store_invite *out);
     int (*invite_use)(store_t *s, const char *invite_id, const char *user_id, int64_t now);
-    int (*invites_list)(store_t *s, const char *after, size_t limit, store_invite **out,
-                        size_t *n);
+    int (*invites_list)(store_t *s, const char *after, size_t limit, store_invite **out, size_t *n);
     int (*invite_delete)(store_t *s, const char *invite_id);
 
     /* signed_prekey_put / otpk_add: the records' device_id is never NULL
@@ -76,8 +74,7 @@ struct store_vtable {
     int (*otpk_count)(store_t *s, const char *user_id, const char *device_id, size_t *count);
     int (*otpk_clear)(store_t *s, const char *user_id);
     int (*prekeys_delete_device)(store_t *s, const char *user_id, const char *device_id);
-    int (*prekeys_move_device)(store_t *s, const char *user_id, const char *from,
-                               const char *to);
+    int (*prekeys_move_device)(store_t *s, const char *user_id, const char *from, const char *to);
 
     int (*user_set_devices)(store_t *s, const char *user_id, uint64_t expect_version,
                             uint64_t version, const uint8_t *list, size_t list_len,
@@ -96,8 +93,7 @@ struct store_vtable {
 
     int (*member_put)(store_t *s, const store_member *m);
     int (*member_get)(store_t *s, const char *chat_id, const char *user_id, store_member *out);
-    int (*member_set_role)(store_t *s, const char *chat_id, const char *user_id,
-                           store_role role);
+    int (*member_set_role)(store_t *s, const char *chat_id, const char *user_id, store_role role);
     int (*member_remove)(store_t *s, const char *chat_id, const char *user_id);
     int (*member_advance)(store_t *s, const char *chat_id, const char *user_id,
                           uint64_t delivered_seq, uint64_t read_seq);
@@ -146,10 +142,10 @@ struct store {
 /* Backends. Each opens a connection from the full URI and the (defaulted,
  * never NULL) options; on failure it returns the error, sets *out NULL and,
  * when errbuf is non-NULL, writes a message into errbuf (errlen bytes). */
-int store_sqlite__open(const char *uri, const store_options *opts, store_t **out,
-                       char *errbuf, size_t errlen);
-int store_mongo__open(const char *uri, const store_options *opts, store_t **out,
-                      char *errbuf, size_t errlen);
+int store_sqlite__open(const char *uri, const store_options *opts, store_t **out, char *errbuf,
+                       size_t errlen);
+int store_mongo__open(const char *uri, const store_options *opts, store_t **out, char *errbuf,
+                      size_t errlen);
 
 /* For the writer: put a run of messages in order inside the open
  * transaction (checks of store_message_put per message, then the backend's

@@ -11,9 +11,11 @@
 #include <string.h>
 
 const char *const store_bson__collections[] = {
-    STORE_BSON_USERS, STORE_BSON_SIGNED_PREKEYS, STORE_BSON_OTPKS, STORE_BSON_CHATS,
-    STORE_BSON_MEMBERS, STORE_BSON_MESSAGES, STORE_BSON_MEDIA, STORE_BSON_INVITES,
-    STORE_BSON_LINKS, NULL,
+    STORE_BSON_USERS,   STORE_BSON_SIGNED_PREKEYS,
+    STORE_BSON_OTPKS,   STORE_BSON_CHATS,
+    STORE_BSON_MEMBERS, STORE_BSON_MESSAGES,
+    STORE_BSON_MEDIA,   STORE_BSON_INVITES,
+    STORE_BSON_LINKS,   NULL,
 };
 
 /* ------------------------------------------------------------ writers */
@@ -220,8 +222,8 @@ int store_bson__user_from_doc(const bson_t *doc, store_user *out, char *err, siz
     return r.rc;
 }
 
-bool store_bson__user_devices_query(const char *user_id, uint64_t expect_version,
-                                    uint64_t version, const uint8_t *list, size_t list_len,
+bool store_bson__user_devices_query(const char *user_id, uint64_t expect_version, uint64_t version,
+                                    const uint8_t *list, size_t list_len,
                                     const uint8_t sig[STORE_SIG_LEN], int64_t updated_at,
                                     bson_t *filter, bson_t *update)
 {
@@ -253,8 +255,7 @@ static bool drop_devices(bson_t *set, bson_t *update)
     return BSON_APPEND_INT64(set, "devices_version", 0) && bson_append_document_end(update, set) &&
            BSON_APPEND_DOCUMENT_BEGIN(update, "$unset", &unset) &&
            BSON_APPEND_UTF8(&unset, "devices_list", "") &&
-           BSON_APPEND_UTF8(&unset, "devices_sig", "") &&
-           bson_append_document_end(update, &unset);
+           BSON_APPEND_UTF8(&unset, "devices_sig", "") && bson_append_document_end(update, &unset);
 }
 
 bool store_bson__user_fold_filter(const char *user_id, bson_t *filter)
@@ -267,8 +268,7 @@ bool store_bson__user_status_query(const char *user_id, store_user_status status
                                    int64_t updated_at, bson_t *filter, bson_t *update)
 {
     bson_t ne, set;
-    return put_str(filter, "_id", user_id) &&
-           BSON_APPEND_DOCUMENT_BEGIN(filter, "status", &ne) &&
+    return put_str(filter, "_id", user_id) && BSON_APPEND_DOCUMENT_BEGIN(filter, "status", &ne) &&
            BSON_APPEND_INT32(&ne, "$ne", STORE_USER_DELETED) &&
            bson_append_document_end(filter, &ne) &&
            BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set) &&
@@ -369,8 +369,7 @@ int store_bson__signed_prekey_from_doc(const bson_t *doc, const char *user_id,
     return r.rc;
 }
 
-bool store_bson__spk_doc_id(const char *user_id, const char *device_id, char *out,
-                            size_t outlen)
+bool store_bson__spk_doc_id(const char *user_id, const char *device_id, char *out, size_t outlen)
 {
     int n;
     if (!user_id || !user_id[0])
@@ -461,8 +460,7 @@ bool store_bson__links_expired_filter(int64_t now, bson_t *filter)
 bool store_bson__chat_to_doc(const store_chat *c, bson_t *doc)
 {
     return put_str(doc, "_id", c->chat_id) && put_str(doc, "chat_id", c->chat_id) &&
-           BSON_APPEND_INT32(doc, "type", (int32_t)c->type) &&
-           put_opt_str(doc, "name", c->name) &&
+           BSON_APPEND_INT32(doc, "type", (int32_t)c->type) && put_opt_str(doc, "name", c->name) &&
            put_opt_str(doc, "description", c->description) &&
            put_opt_str(doc, "created_by", c->created_by) &&
            put_opt_str(doc, "settings", c->settings) &&
@@ -500,8 +498,7 @@ bool store_bson__member_to_doc(const store_member *m, bson_t *doc)
            BSON_APPEND_INT32(doc, "role", (int32_t)m->role) &&
            BSON_APPEND_INT64(doc, "joined_at", m->joined_at) &&
            put_u64(doc, "joined_seq", m->joined_seq) &&
-           put_u64(doc, "delivered_seq", m->delivered_seq) &&
-           put_u64(doc, "read_seq", m->read_seq);
+           put_u64(doc, "delivered_seq", m->delivered_seq) && put_u64(doc, "read_seq", m->read_seq);
 }
 
 int store_bson__member_from_doc(const bson_t *doc, store_member *out, char *err, size_t errlen)
@@ -527,10 +524,9 @@ int store_bson__member_from_doc(const bson_t *doc, store_member *out, char *err,
 
 bool store_bson__message_to_doc(const store_message *m, bson_t *doc)
 {
-    return m->seq > 0 && put_str(doc, "_id", m->server_id) &&
-           put_str(doc, "chat_id", m->chat_id) && put_u64(doc, "seq", m->seq) &&
-           put_str(doc, "server_id", m->server_id) && put_str(doc, "sender", m->sender) &&
-           put_str(doc, "client_msg_id", m->client_msg_id) &&
+    return m->seq > 0 && put_str(doc, "_id", m->server_id) && put_str(doc, "chat_id", m->chat_id) &&
+           put_u64(doc, "seq", m->seq) && put_str(doc, "server_id", m->server_id) &&
+           put_str(doc, "sender", m->sender) && put_str(doc, "client_msg_id", m->client_msg_id) &&
            BSON_APPEND_INT64(doc, "server_ts", m->server_ts) &&
            put_bin(doc, "body", m->body, m->body_len) &&
            put_opt_str(doc, "media_id", m->media_id) &&
@@ -540,8 +536,7 @@ bool store_bson__message_to_doc(const store_message *m, bson_t *doc)
                        m->sender_device && m->sender_device[0] ? m->sender_device : NULL);
 }
 
-int store_bson__message_from_doc(const bson_t *doc, store_message *out, char *err,
-                                 size_t errlen)
+int store_bson__message_from_doc(const bson_t *doc, store_message *out, char *err, size_t errlen)
 {
     reader r = {doc, err, errlen, STORE_OK};
     memset(out, 0, sizeof *out);
@@ -751,8 +746,8 @@ int store_bson__dup_from_doc(const bson_t *doc, const char **sender, const char 
     return STORE_OK;
 }
 
-bool store_bson__seq_explicit(const char *chat_id, uint64_t seq, int64_t server_ts,
-                              bson_t *filter, bson_t *update)
+bool store_bson__seq_explicit(const char *chat_id, uint64_t seq, int64_t server_ts, bson_t *filter,
+                              bson_t *update)
 {
     bson_t lt, set, max;
     return seq > 0 && put_str(filter, "_id", chat_id) &&
@@ -768,7 +763,8 @@ bool store_bson__seq_explicit(const char *chat_id, uint64_t seq, int64_t server_
 bool store_bson__raise_seq_update(uint64_t last_seq, int64_t last_message_at, bson_t *update)
 {
     bson_t max;
-    return BSON_APPEND_DOCUMENT_BEGIN(update, "$max", &max) && put_u64(&max, "last_seq", last_seq) &&
+    return BSON_APPEND_DOCUMENT_BEGIN(update, "$max", &max) &&
+           put_u64(&max, "last_seq", last_seq) &&
            BSON_APPEND_INT64(&max, "last_message_at", last_message_at) &&
            bson_append_document_end(update, &max);
 }
@@ -780,11 +776,11 @@ bool store_bson__page_query(const char *after, size_t limit, bson_t *filter, bso
            BSON_APPEND_DOCUMENT_BEGIN(filter, "_id", &gt) && BSON_APPEND_UTF8(&gt, "$gt", after) &&
            bson_append_document_end(filter, &gt) &&
            BSON_APPEND_DOCUMENT_BEGIN(opts, "sort", &sort) && BSON_APPEND_INT32(&sort, "_id", 1) &&
-           bson_append_document_end(opts, &sort) && BSON_APPEND_INT64(opts, "limit", (int64_t)limit);
+           bson_append_document_end(opts, &sort) &&
+           BSON_APPEND_INT64(opts, "limit", (int64_t)limit);
 }
 
-bool store_bson__member_advance_update(uint64_t delivered_seq, uint64_t read_seq,
-                                       bson_t *update)
+bool store_bson__member_advance_update(uint64_t delivered_seq, uint64_t read_seq, bson_t *update)
 {
     bson_t max;
     if (delivered_seq == 0 && read_seq == 0)
@@ -799,8 +795,7 @@ bool store_bson__member_role_update(store_role role, bson_t *update)
 {
     bson_t set;
     return BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set) &&
-           BSON_APPEND_INT32(&set, "role", (int32_t)role) &&
-           bson_append_document_end(update, &set);
+           BSON_APPEND_INT32(&set, "role", (int32_t)role) && bson_append_document_end(update, &set);
 }
 
 bool store_bson__messages_after_query(const char *chat_id, uint64_t after_seq, size_t limit,
@@ -810,8 +805,8 @@ bool store_bson__messages_after_query(const char *chat_id, uint64_t after_seq, s
     return limit <= (size_t)INT64_MAX && put_str(filter, "chat_id", chat_id) &&
            BSON_APPEND_DOCUMENT_BEGIN(filter, "seq", &gt) && put_u64(&gt, "$gt", after_seq) &&
            bson_append_document_end(filter, &gt) &&
-           BSON_APPEND_DOCUMENT_BEGIN(opts, "sort", &sort) &&
-           BSON_APPEND_INT32(&sort, "seq", 1) && bson_append_document_end(opts, &sort) &&
+           BSON_APPEND_DOCUMENT_BEGIN(opts, "sort", &sort) && BSON_APPEND_INT32(&sort, "seq", 1) &&
+           bson_append_document_end(opts, &sort) &&
            BSON_APPEND_INT64(opts, "limit", (int64_t)limit);
 }
 
@@ -884,8 +879,8 @@ bool store_bson__create_indexes_cmd(const char *collection, bson_t *cmd)
             bson_t pf, ty;
             ok = BSON_APPEND_DOCUMENT_BEGIN(&idx, "partialFilterExpression", &pf) &&
                  BSON_APPEND_DOCUMENT_BEGIN(&pf, spec->keys[0], &ty) &&
-                 BSON_APPEND_UTF8(&ty, "$type", "string") &&
-                 bson_append_document_end(&pf, &ty) && bson_append_document_end(&idx, &pf);
+                 BSON_APPEND_UTF8(&ty, "$type", "string") && bson_append_document_end(&pf, &ty) &&
+                 bson_append_document_end(&idx, &pf);
         }
         ok = ok && bson_append_document_end(&arr, &idx);
     }

@@ -64,7 +64,7 @@ extern "C" {
 /* Indexes of earlier schemas that open drops ({collection, name} pairs,
  * NULL-terminated): one_time_prekeys.user_id_key_id (unique per user; schema
  * 3 makes key ids unique per device). */
-#define STORE_BSON_OBSOLETE_INDEXES { STORE_BSON_OTPKS, "user_id_key_id", NULL }
+#define STORE_BSON_OBSOLETE_INDEXES {STORE_BSON_OTPKS, "user_id_key_id", NULL}
 
 /* The collections, NULL-terminated, in creation order. */
 extern const char *const store_bson__collections[];
@@ -78,8 +78,8 @@ int store_bson__user_from_doc(const bson_t *doc, store_user *out, char *err, siz
  * devices_version: expect} (expect 0 also matches documents without the
  * field), update {$set: {devices_version, devices_list: bin, devices_sig:
  * bin, updated_at}}. false if version <= expect or a value is missing. */
-bool store_bson__user_devices_query(const char *user_id, uint64_t expect_version,
-                                    uint64_t version, const uint8_t *list, size_t list_len,
+bool store_bson__user_devices_query(const char *user_id, uint64_t expect_version, uint64_t version,
+                                    const uint8_t *list, size_t list_len,
                                     const uint8_t sig[STORE_SIG_LEN], int64_t updated_at,
                                     bson_t *filter, bson_t *update);
 
@@ -113,8 +113,7 @@ int store_bson__signed_prekey_from_doc(const bson_t *doc, const char *user_id,
 /* The _id of a device's signed_prekeys document: user_id for the implicit
  * device "" (the documents of schema 2 keep their ids), else
  * user_id "/" device_id ('/' is in no user id). false if it does not fit. */
-bool store_bson__spk_doc_id(const char *user_id, const char *device_id, char *out,
-                            size_t outlen);
+bool store_bson__spk_doc_id(const char *user_id, const char *device_id, char *out, size_t outlen);
 /* {user_id: u, device_id: d} (NULL d = "") */
 bool store_bson__otpk_device_filter(const char *user_id, const char *device_id, bson_t *filter);
 bool store_bson__otpk_to_doc(const store_prekey *p, bson_t *doc);
@@ -135,8 +134,7 @@ int store_bson__member_from_doc(const bson_t *doc, store_member *out, char *err,
 
 /* The message must carry its seq (> 0) and server_id. */
 bool store_bson__message_to_doc(const store_message *m, bson_t *doc);
-int store_bson__message_from_doc(const bson_t *doc, store_message *out, char *err,
-                                 size_t errlen);
+int store_bson__message_from_doc(const bson_t *doc, store_message *out, char *err, size_t errlen);
 
 bool store_bson__media_to_doc(const store_media *m, bson_t *doc);
 int store_bson__media_from_doc(const bson_t *doc, store_media *out, char *err, size_t errlen);
@@ -200,8 +198,8 @@ int store_bson__dup_from_doc(const bson_t *doc, const char **sender, const char 
  * {_id: chat, last_seq: {$lt: seq}} and {$set: {last_seq: seq},
  * $max: {last_message_at: ts}}; no match means the chat is missing or
  * seq is not above its last one. */
-bool store_bson__seq_explicit(const char *chat_id, uint64_t seq, int64_t server_ts,
-                              bson_t *filter, bson_t *update);
+bool store_bson__seq_explicit(const char *chat_id, uint64_t seq, int64_t server_ts, bson_t *filter,
+                              bson_t *update);
 
 /* chat_raise_seq: {$max: {last_seq: s, last_message_at: t}} */
 bool store_bson__raise_seq_update(uint64_t last_seq, int64_t last_message_at, bson_t *update);
@@ -210,8 +208,7 @@ bool store_bson__page_query(const char *after, size_t limit, bson_t *filter, bso
 
 /* member_advance: {$max: {delivered_seq: d, read_seq: r}} for the non-zero
  * ones; false (nothing to build) when both are 0. */
-bool store_bson__member_advance_update(uint64_t delivered_seq, uint64_t read_seq,
-                                       bson_t *update);
+bool store_bson__member_advance_update(uint64_t delivered_seq, uint64_t read_seq, bson_t *update);
 /* member_set_role: {$set: {role: r}} */
 bool store_bson__member_role_update(store_role role, bson_t *update);
 

@@ -57,7 +57,15 @@
 #define WTIMEOUT_MS 10000
 
 enum {
-    C_USERS, C_SPK, C_OTPK, C_CHATS, C_MEMBERS, C_MESSAGES, C_MEDIA, C_INVITES, C_LINKS,
+    C_USERS,
+    C_SPK,
+    C_OTPK,
+    C_CHATS,
+    C_MEMBERS,
+    C_MESSAGES,
+    C_MEDIA,
+    C_INVITES,
+    C_LINKS,
     C_COUNT
 };
 
@@ -106,8 +114,7 @@ static mongo_store *ms_of(store_t *s)
 }
 
 /* Driver log lines go through log.h; the driver's debug chatter is dropped. */
-static void driver_log(mongoc_log_level_t level, const char *domain, const char *message,
-                       void *ctx)
+static void driver_log(mongoc_log_level_t level, const char *domain, const char *message, void *ctx)
 {
     (void)ctx;
     if (level <= MONGOC_LOG_LEVEL_CRITICAL)
@@ -135,10 +142,8 @@ static bool is_unavailable_code(uint32_t code)
     case 11602: /* InterruptedDueToReplStateChange */
     case 13435: /* NotPrimaryNoSecondaryOk */
     case 13436: /* NotPrimaryOrSecondary */
-    case 64:    /* WriteConcernFailed (wtimeout) */
-        return true;
-    default:
-        return false;
+    case 64: /* WriteConcernFailed (wtimeout) */ return true;
+    default: return false;
     }
 }
 
@@ -154,7 +159,8 @@ static int fail_with(mongo_store *ms, const bson_error_t *e, const char *what)
     if (e->code == 20 || e->code == 263) {
         /* IllegalOperation ("Transaction numbers are only allowed on a replica
          * set member or mongos"), OperationNotSupportedInTransaction */
-        store__set_error(&ms->base, "mongodb %s: %s (Parley needs a MongoDB replica set: a "
+        store__set_error(&ms->base,
+                         "mongodb %s: %s (Parley needs a MongoDB replica set: a "
                          "standalone mongod has no transactions; see docs/operations.md)",
                          what, e->message);
         return STORE_EIO;
@@ -203,8 +209,8 @@ static int flush_pending(mongo_store *ms);
 
 /* Find one document; *doc is a copy the caller destroys. STORE_ENOTFOUND
  * when nothing matches. */
-static int find_one(mongo_store *ms, int c, const bson_t *filter, const bson_t *extra,
-                    bson_t **doc, const char *what)
+static int find_one(mongo_store *ms, int c, const bson_t *filter, const bson_t *extra, bson_t **doc,
+                    const char *what)
 {
     bson_t opts = BSON_INITIALIZER;
     const bson_t *d = NULL;
@@ -271,15 +277,26 @@ static int dec_media(const bson_t *d, void *o, char *e, size_t l)
 }
 
 typedef void (*free_fn)(void *arr, size_t n);
-static void free_users(void *a, size_t n) { store_user_array_free(a, n); }
-static void free_members(void *a, size_t n) { store_member_array_free(a, n); }
-static void free_messages(void *a, size_t n) { store_message_array_free(a, n); }
-static void free_media(void *a, size_t n) { store_media_array_free(a, n); }
+static void free_users(void *a, size_t n)
+{
+    store_user_array_free(a, n);
+}
+static void free_members(void *a, size_t n)
+{
+    store_member_array_free(a, n);
+}
+static void free_messages(void *a, size_t n)
+{
+    store_message_array_free(a, n);
+}
+static void free_media(void *a, size_t n)
+{
+    store_media_array_free(a, n);
+}
 
 /* Run a find and decode every document into a fresh array. */
-static int find_many(mongo_store *ms, int c, const bson_t *filter, const bson_t *opts,
-                     size_t elem, decode_fn dec, free_fn fr, void **out, size_t *n,
-                     const char *what)
+static int find_many(mongo_store *ms, int c, const bson_t *filter, const bson_t *opts, size_t elem,
+                     decode_fn dec, free_fn fr, void **out, size_t *n, const char *what)
 {
     void *arr = NULL;
     size_t cap = 0, cnt = 0;
@@ -545,8 +562,10 @@ static int fold_free(mongo_store *ms, const char *user_id, const char *what)
     bson_destroy(doc);
     bson_destroy(&f);
     if (rc == STORE_OK) {
-        store__set_error(&ms->base, "mongodb %s: %s or an id differing only by case already "
-                                    "exists", what, user_id);
+        store__set_error(&ms->base,
+                         "mongodb %s: %s or an id differing only by case already "
+                         "exists",
+                         what, user_id);
         return STORE_EEXIST;
     }
     return rc == STORE_ENOTFOUND ? STORE_OK : rc;
@@ -606,8 +625,7 @@ static int mg_user_set_status(store_t *s, const char *user_id, store_user_status
 static int mg_user_delete(store_t *s, const char *user_id, int64_t now)
 {
     mongo_store *ms = ms_of(s);
-    bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER, byu = BSON_INITIALIZER,
-           g = BSON_INITIALIZER;
+    bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER, byu = BSON_INITIALIZER, g = BSON_INITIALIZER;
     int rc = (store_bson__id_filter(user_id, &f) && store_bson__user_tombstone_update(now, &u) &&
               BSON_APPEND_UTF8(&byu, "user_id", user_id) &&
               store_bson__user_groups_filter(user_id, &g))
@@ -628,14 +646,13 @@ static int mg_user_delete(store_t *s, const char *user_id, int64_t now)
     return rc;
 }
 
-static int mg_users_list(store_t *s, const char *after, size_t limit, store_user **out,
-                         size_t *n)
+static int mg_users_list(store_t *s, const char *after, size_t limit, store_user **out, size_t *n)
 {
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
     int rc = store_bson__page_query(after, limit, &f, &o)
-                 ? find_many(ms, C_USERS, &f, &o, sizeof **out, dec_user, free_users,
-                             (void **)out, n, "users_list")
+                 ? find_many(ms, C_USERS, &f, &o, sizeof **out, dec_user, free_users, (void **)out,
+                             n, "users_list")
                  : bad_value(ms, "users_list");
     bson_destroy(&f);
     bson_destroy(&o);
@@ -755,8 +772,8 @@ static int mg_users_changed_since(store_t *s, int64_t since, store_user **out, s
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
     int rc = store_bson__users_since_query(since, &f, &o)
-                 ? find_many(ms, C_USERS, &f, &o, sizeof **out, dec_user, free_users,
-                             (void **)out, n, "users_changed_since")
+                 ? find_many(ms, C_USERS, &f, &o, sizeof **out, dec_user, free_users, (void **)out,
+                             n, "users_changed_since")
                  : bad_value(ms, "users_changed_since");
     bson_destroy(&f);
     bson_destroy(&o);
@@ -789,8 +806,8 @@ static int mg_signed_prekey_put(store_t *s, const store_prekey *p)
 }
 
 /* The "current" or "previous" key of a device's signed_prekeys document. */
-static int spk_slot_get(store_t *s, const char *user_id, const char *device_id,
-                        const char *slot, store_prekey *out)
+static int spk_slot_get(store_t *s, const char *user_id, const char *device_id, const char *slot,
+                        store_prekey *out)
 {
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, *doc = NULL, cur;
@@ -835,7 +852,8 @@ static bson_t *ids_filter(const bson_oid_t *ids, size_t n)
     bson_t *f = bson_new(), in, arr;
     char numkey[16];
     const char *key;
-    bool ok = BSON_APPEND_DOCUMENT_BEGIN(f, "_id", &in) && BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+    bool ok = BSON_APPEND_DOCUMENT_BEGIN(f, "_id", &in) &&
+              BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
     for (size_t i = 0; ok && i < n; i++) {
         bson_uint32_to_string((uint32_t)i, &key, numkey, sizeof numkey);
         ok = BSON_APPEND_OID(&arr, key, &ids[i]);
@@ -925,8 +943,7 @@ done:
     return rc;
 }
 
-static int mg_otpk_pop(store_t *s, const char *user_id, const char *device_id,
-                       store_prekey *out)
+static int mg_otpk_pop(store_t *s, const char *user_id, const char *device_id, store_prekey *out)
 {
     mongo_store *ms = ms_of(s);
     bson_t q = BSON_INITIALIZER, sort = BSON_INITIALIZER, reply, val;
@@ -977,8 +994,7 @@ done:
     return rc;
 }
 
-static int mg_otpk_count(store_t *s, const char *user_id, const char *device_id,
-                         size_t *count)
+static int mg_otpk_count(store_t *s, const char *user_id, const char *device_id, size_t *count)
 {
     mongo_store *ms = ms_of(s);
     bson_t q = BSON_INITIALIZER, opts;
@@ -1027,8 +1043,7 @@ static int mg_prekeys_delete_device(store_t *s, const char *user_id, const char 
  * (an _id cannot change), the one-time prekeys are relabelled. Outside a
  * transaction the steps are ordered so that repeating the call after a
  * failure finishes the move. */
-static int mg_prekeys_move_device(store_t *s, const char *user_id, const char *from,
-                                  const char *to)
+static int mg_prekeys_move_device(store_t *s, const char *user_id, const char *from, const char *to)
 {
     mongo_store *ms = ms_of(s);
     bson_t ff = BSON_INITIALIZER, ft = BSON_INITIALIZER, qf = BSON_INITIALIZER,
@@ -1048,8 +1063,8 @@ static int mg_prekeys_move_device(store_t *s, const char *user_id, const char *f
         rc = find_one(ms, C_SPK, &ff, NULL, &doc, "prekeys_move_device");
     if (rc == STORE_OK) {
         /* the document with the new _id and device_id, every other field kept */
-        if (!BSON_APPEND_UTF8(&copy, "_id", to_id) ||
-            !BSON_APPEND_UTF8(&copy, "device_id", to) || !bson_iter_init(&it, doc))
+        if (!BSON_APPEND_UTF8(&copy, "_id", to_id) || !BSON_APPEND_UTF8(&copy, "device_id", to) ||
+            !bson_iter_init(&it, doc))
             rc = bad_value(ms, "prekeys_move_device");
         while (rc == STORE_OK && bson_iter_next(&it)) {
             const char *k = bson_iter_key(&it);
@@ -1077,8 +1092,7 @@ static int mg_prekeys_move_device(store_t *s, const char *user_id, const char *f
         bson_init(&reply);
         if (!with_session(ms, NULL, &sopts))
             rc = STORE_EIO;
-        else if (!mongoc_collection_update_many(ms->coll[C_OTPK], &qf, &up, &sopts, &reply,
-                                                &err))
+        else if (!mongoc_collection_update_many(ms->coll[C_OTPK], &qf, &up, &sopts, &reply, &err))
             rc = fail_with(ms, &err, "prekeys_move_device");
         bson_destroy(&sopts);
         bson_destroy(&reply);
@@ -1102,8 +1116,8 @@ static int mg_user_set_devices(store_t *s, const char *user_id, uint64_t expect_
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER;
     store_user cur = {0};
-    int rc = store_bson__user_devices_query(user_id, expect_version, version, list, list_len,
-                                            sig, updated_at, &f, &u)
+    int rc = store_bson__user_devices_query(user_id, expect_version, version, list, list_len, sig,
+                                            updated_at, &f, &u)
                  ? update_one(ms, C_USERS, &f, &u, NULL, "user_set_devices")
                  : bad_value(ms, "user_set_devices");
     if (rc == STORE_ENOTFOUND) { /* no user, a tombstone, or another version */
@@ -1112,8 +1126,10 @@ static int mg_user_set_devices(store_t *s, const char *user_id, uint64_t expect_
             store__set_error(s, "mongodb user_set_devices: user %s was deleted", user_id);
             rc = STORE_EINVAL;
         } else if (rc == STORE_OK) {
-            store__set_error(s, "mongodb user_set_devices: %s's device list is no longer "
-                                "version %llu", user_id, (unsigned long long)expect_version);
+            store__set_error(s,
+                             "mongodb user_set_devices: %s's device list is no longer "
+                             "version %llu",
+                             user_id, (unsigned long long)expect_version);
             rc = STORE_EEXIST;
         } else if (rc == STORE_ENOTFOUND) {
             store__set_error(s, "mongodb user_set_devices: no user %s", user_id);
@@ -1131,9 +1147,8 @@ static int mg_link_put(store_t *s, const store_link *l)
 {
     mongo_store *ms = ms_of(s);
     bson_t doc = BSON_INITIALIZER;
-    int rc = store_bson__link_to_doc(l, &doc)
-                 ? insert(ms, C_LINKS, &doc, STORE_EEXIST, "link_put")
-                 : bad_value(ms, "link_put");
+    int rc = store_bson__link_to_doc(l, &doc) ? insert(ms, C_LINKS, &doc, STORE_EEXIST, "link_put")
+                                              : bad_value(ms, "link_put");
     bson_destroy(&doc);
     return rc;
 }
@@ -1317,8 +1332,7 @@ static int mg_member_put(store_t *s, const store_member *m)
     return rc;
 }
 
-static int mg_member_get(store_t *s, const char *chat_id, const char *user_id,
-                         store_member *out)
+static int mg_member_get(store_t *s, const char *chat_id, const char *user_id, store_member *out)
 {
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, *doc = NULL;
@@ -1332,8 +1346,7 @@ static int mg_member_get(store_t *s, const char *chat_id, const char *user_id,
     return rc;
 }
 
-static int mg_member_set_role(store_t *s, const char *chat_id, const char *user_id,
-                              store_role role)
+static int mg_member_set_role(store_t *s, const char *chat_id, const char *user_id, store_role role)
 {
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER;
@@ -1389,8 +1402,8 @@ static int members_by(store_t *s, const char *field, const char *value, const ch
     BSON_APPEND_DOCUMENT_BEGIN(&o, "sort", &sort);
     BSON_APPEND_INT32(&sort, sort_by, 1);
     bson_append_document_end(&o, &sort);
-    int rc = find_many(ms, C_MEMBERS, &f, &o, sizeof **out, dec_member, free_members,
-                       (void **)out, n, what);
+    int rc = find_many(ms, C_MEMBERS, &f, &o, sizeof **out, dec_member, free_members, (void **)out,
+                       n, what);
     bson_destroy(&f);
     bson_destroy(&o);
     return rc;
@@ -1457,8 +1470,7 @@ static int find_dup(mongo_store *ms, store_message *m)
 
 /* find_and_modify on the chat with update; *old_last = the chat's last_seq
  * before it. STORE_ENOTFOUND when there is no such chat. */
-static int chat_fam(mongo_store *ms, const char *chat_id, const bson_t *update,
-                    uint64_t *old_last)
+static int chat_fam(mongo_store *ms, const char *chat_id, const bson_t *update, uint64_t *old_last)
 {
     bson_t f = BSON_INITIALIZER, reply, extra;
     bson_error_t err;
@@ -1503,9 +1515,8 @@ static int reserve_seq(mongo_store *ms, store_message *m)
     uint64_t last = 0;
     int rc;
     if (m->seq == 0) {
-        rc = store_bson__seq_alloc_update(m->server_ts, &u)
-                 ? chat_fam(ms, m->chat_id, &u, &last)
-                 : bad_value(ms, "message_put");
+        rc = store_bson__seq_alloc_update(m->server_ts, &u) ? chat_fam(ms, m->chat_id, &u, &last)
+                                                            : bad_value(ms, "message_put");
         if (rc == STORE_OK)
             m->seq = last + 1;
     } else {
@@ -1643,9 +1654,9 @@ static void mg_message_put_many(store_t *s, store_message *const *msgs, int *rcs
     mongo_store *ms = ms_of(s);
     const char **senders = NULL, **cmids = NULL;
     size_t *ask = NULL, nask = 0, i, j;
-    int *state = NULL;      /* 0 new, 1 duplicate (rcs set), 2 dup of an earlier one (j in dupof) */
+    int *state = NULL; /* 0 new, 1 duplicate (rcs set), 2 dup of an earlier one (j in dupof) */
     size_t *dupof = NULL;
-    bool *took = NULL;      /* passed store.c's checks: seq 0 on entry, reset on failure */
+    bool *took = NULL; /* passed store.c's checks: seq 0 on entry, reset on failure */
     bool explicit_seq = false;
     int rc = STORE_OK;
 
@@ -1708,8 +1719,8 @@ static void mg_message_put_many(store_t *s, store_message *const *msgs, int *rcs
             !with_session(ms, &o, &so)) {
             rc = bad_value(ms, "message_put");
         } else {
-            mongoc_cursor_t *cur = mongoc_collection_find_with_opts(ms->coll[C_MESSAGES], &f,
-                                                                    &so, NULL);
+            mongoc_cursor_t *cur = mongoc_collection_find_with_opts(ms->coll[C_MESSAGES], &f, &so,
+                                                                    NULL);
             while (rc == STORE_OK && mongoc_cursor_next(cur, &d)) {
                 const char *snd, *cid, *sid;
                 uint64_t seq;
@@ -1744,11 +1755,11 @@ static void mg_message_put_many(store_t *s, store_message *const *msgs, int *rcs
         uint64_t last = 0;
         bool first = true;
         if (rcs[i] != STORE_OK || state[i] != 0 || msgs[i]->seq != 0)
-            continue;   /* not new, or its chat was done already (seq set) */
+            continue; /* not new, or its chat was done already (seq set) */
         for (j = 0; j < i; j++)
             if (rcs[j] == STORE_ENOTFOUND && state[j] == 0 &&
                 strcmp(msgs[j]->chat_id, msgs[i]->chat_id) == 0)
-                first = false;  /* the chat is known to be missing */
+                first = false; /* the chat is known to be missing */
         if (!first) {
             rcs[i] = fail_msg(ms, STORE_ENOTFOUND, "message_put", "no such chat");
             continue;
@@ -1760,7 +1771,7 @@ static void mg_message_put_many(store_t *s, store_message *const *msgs, int *rcs
                 store_message tmp = *msgs[j];
                 tmp.seq = 1;
                 if (!store_bson__message_to_doc(&tmp, &probe)) {
-                    rcs[j] = bad_value(ms, "message_put");   /* never takes a seq */
+                    rcs[j] = bad_value(ms, "message_put"); /* never takes a seq */
                 } else {
                     cnt++;
                     if (msgs[j]->server_ts > max_ts)
@@ -1829,7 +1840,7 @@ static int get_message(store_t *s, const bson_t *f, store_message *out, const ch
 {
     mongo_store *ms = ms_of(s);
     bson_t *doc = NULL;
-    int rc = flush_pending(ms);     /* the transaction sees its own messages */
+    int rc = flush_pending(ms); /* the transaction sees its own messages */
     if (rc == STORE_OK)
         rc = find_one(ms, C_MESSAGES, f, NULL, &doc, what);
     if (rc == STORE_OK)
@@ -1841,9 +1852,8 @@ static int get_message(store_t *s, const bson_t *f, store_message *out, const ch
 static int mg_message_get(store_t *s, const char *chat_id, uint64_t seq, store_message *out)
 {
     bson_t f = BSON_INITIALIZER;
-    int rc = store_bson__message_filter(chat_id, seq, &f)
-                 ? get_message(s, &f, out, "message_get")
-                 : bad_value(ms_of(s), "message_get");
+    int rc = store_bson__message_filter(chat_id, seq, &f) ? get_message(s, &f, out, "message_get")
+                                                          : bad_value(ms_of(s), "message_get");
     bson_destroy(&f);
     return rc;
 }
@@ -1871,9 +1881,9 @@ static int mg_messages_after(store_t *s, const char *chat_id, uint64_t after_seq
     if (ok && !ms->in_txn)
         ok = BSON_APPEND_DOCUMENT_BEGIN(&o, "readConcern", &rcn) &&
              BSON_APPEND_UTF8(&rcn, "level", "snapshot") && bson_append_document_end(&o, &rcn);
-    int rc = ok  ? find_many(ms, C_MESSAGES, &f, &o, sizeof **out, dec_message, free_messages,
-                             (void **)out, n, "messages_after")
-                 : bad_value(ms, "messages_after");
+    int rc = ok ? find_many(ms, C_MESSAGES, &f, &o, sizeof **out, dec_message, free_messages,
+                            (void **)out, n, "messages_after")
+                : bad_value(ms, "messages_after");
     bson_destroy(&f);
     bson_destroy(&o);
     return rc;
@@ -1966,8 +1976,9 @@ static int mg_media_put(store_t *s, const store_media *m)
 {
     mongo_store *ms = ms_of(s);
     bson_t doc = BSON_INITIALIZER;
-    int rc = store_bson__media_to_doc(m, &doc) ? insert(ms, C_MEDIA, &doc, STORE_EEXIST, "media_put")
-                                               : bad_value(ms, "media_put");
+    int rc = store_bson__media_to_doc(m, &doc)
+                 ? insert(ms, C_MEDIA, &doc, STORE_EEXIST, "media_put")
+                 : bad_value(ms, "media_put");
     bson_destroy(&doc);
     return rc;
 }
@@ -1976,8 +1987,9 @@ static int mg_media_get(store_t *s, const char *media_id, store_media *out)
 {
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, *doc = NULL;
-    int rc = store_bson__id_filter(media_id, &f) ? find_one(ms, C_MEDIA, &f, NULL, &doc, "media_get")
-                                                 : bad_value(ms, "media_get");
+    int rc = store_bson__id_filter(media_id, &f)
+                 ? find_one(ms, C_MEDIA, &f, NULL, &doc, "media_get")
+                 : bad_value(ms, "media_get");
     if (rc == STORE_OK)
         rc = store_bson__media_from_doc(doc, out, s->err, sizeof s->err);
     bson_destroy(doc);
@@ -2004,8 +2016,8 @@ static int mg_media_expired(store_t *s, int64_t now, size_t limit, store_media *
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
     int rc = (store_bson__expired_filter(now, &f) && store_bson__media_expired_opts(limit, &o))
-                 ? find_many(ms, C_MEDIA, &f, &o, sizeof **out, dec_media, free_media,
-                             (void **)out, n, "media_expired")
+                 ? find_many(ms, C_MEDIA, &f, &o, sizeof **out, dec_media, free_media, (void **)out,
+                             n, "media_expired")
                  : bad_value(ms, "media_expired");
     bson_destroy(&f);
     bson_destroy(&o);
@@ -2022,16 +2034,22 @@ static int dec_otpk(const bson_t *d, void *o, char *e, size_t l)
 {
     return store_bson__otpk_from_doc(d, o, e, l);
 }
-static void free_chats(void *a, size_t n) { store_chat_array_free(a, n); }
-static void free_prekeys(void *a, size_t n) { store_prekey_array_free(a, n); }
+static void free_chats(void *a, size_t n)
+{
+    store_chat_array_free(a, n);
+}
+static void free_prekeys(void *a, size_t n)
+{
+    store_prekey_array_free(a, n);
+}
 
 static int mg_chats_list(store_t *s, const char *after, size_t limit, store_chat **out, size_t *n)
 {
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
     int rc = store_bson__page_query(after, limit, &f, &o)
-                 ? find_many(ms, C_CHATS, &f, &o, sizeof **out, dec_chat, free_chats,
-                             (void **)out, n, "chats_list")
+                 ? find_many(ms, C_CHATS, &f, &o, sizeof **out, dec_chat, free_chats, (void **)out,
+                             n, "chats_list")
                  : bad_value(ms, "chats_list");
     bson_destroy(&f);
     bson_destroy(&o);
@@ -2053,14 +2071,13 @@ static int mg_otpk_list(store_t *s, const char *user_id, store_prekey **out, siz
     return rc;
 }
 
-static int mg_media_list(store_t *s, const char *after, size_t limit, store_media **out,
-                         size_t *n)
+static int mg_media_list(store_t *s, const char *after, size_t limit, store_media **out, size_t *n)
 {
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
     int rc = store_bson__page_query(after, limit, &f, &o)
-                 ? find_many(ms, C_MEDIA, &f, &o, sizeof **out, dec_media, free_media,
-                             (void **)out, n, "media_list")
+                 ? find_many(ms, C_MEDIA, &f, &o, sizeof **out, dec_media, free_media, (void **)out,
+                             n, "media_list")
                  : bad_value(ms, "media_list");
     bson_destroy(&f);
     bson_destroy(&o);
@@ -2177,7 +2194,7 @@ static mongoc_write_concern_t *make_write_concern(const char *spec)
 static void mg_close(store_t *s)
 {
     mongo_store *ms = ms_of(s);
-    if (ms->in_txn)     /* like closing SQLite mid-transaction */
+    if (ms->in_txn) /* like closing SQLite mid-transaction */
         txn_abort(ms);
     pend_clear(ms);
     free(ms->pend);
@@ -2325,11 +2342,10 @@ static int prepare(mongo_store *ms, const char *db, char *errbuf, size_t errlen)
     for (int i = 0; !ready && rc == STORE_OK && store_bson__collections[i]; i++) {
         bson_init(&cmd);
         if (store_bson__create_indexes_cmd(store_bson__collections[i], &cmd)) {
-            if (!mongoc_client_write_command_with_opts(ms->client, db, &cmd, NULL, &reply,
-                                                       &err)) {
+            if (!mongoc_client_write_command_with_opts(ms->client, db, &cmd, NULL, &reply, &err)) {
                 rc = fail_with(ms, &err, "createIndexes");
-                snprintf(errbuf, errlen, "store_open: %s.%s: %s", db,
-                         store_bson__collections[i], ms->base.err);
+                snprintf(errbuf, errlen, "store_open: %s.%s: %s", db, store_bson__collections[i],
+                         ms->base.err);
             }
             bson_destroy(&reply);
         }

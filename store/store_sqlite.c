@@ -144,23 +144,78 @@ static const char *const migrations[STORE_SQLITE_SCHEMA_VERSION] = {
 /* ---------------------------------------------------- statement cache */
 
 enum {
-    ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
-    ST_USER_PUT, ST_USER_SET_KEY, ST_USER_GET, ST_USERS_SINCE,
-    ST_SPK_DROP_PREV, ST_SPK_DEMOTE, ST_SPK_INSERT, ST_SPK_GET,
-    ST_OTPK_ADD, ST_OTPK_POP, ST_OTPK_COUNT, ST_OTPK_CLEAR,
-    ST_CHAT_PUT, ST_CHAT_UPDATE, ST_CHAT_GET, ST_CHAT_DELETE, ST_CHAT_LAST_SEQ,
-    ST_CHAT_BUMP, ST_CHAT_LAST_SEQS,
-    ST_MEMBER_PUT, ST_MEMBER_GET, ST_MEMBER_SET_ROLE, ST_MEMBER_REMOVE, ST_MEMBER_ADVANCE,
-    ST_MEMBERS_OF_CHAT, ST_CHATS_OF_USER,
-    ST_MSG_INSERT, ST_MSG_UNDO, ST_MSG_GET, ST_MSG_BY_CLIENT, ST_MSG_DUP, ST_MSG_AFTER, ST_MSG_EXPIRE,
-    ST_MEDIA_PUT, ST_MEDIA_GET, ST_MEDIA_DELETE, ST_MEDIA_EXPIRED,
-    ST_CHATS_LIST, ST_OTPK_LIST, ST_SPK_GET_PREV, ST_MEDIA_LIST, ST_CHAT_RAISE,
-    ST_USER_GET_FOLD, ST_USER_SET_STATUS, ST_USER_TOMBSTONE, ST_SPK_CLEAR, ST_USER_UNGROUP,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_USER_PUT,
+    ST_USER_SET_KEY,
+    ST_USER_GET,
+    ST_USERS_SINCE,
+    ST_SPK_DROP_PREV,
+    ST_SPK_DEMOTE,
+    ST_SPK_INSERT,
+    ST_SPK_GET,
+    ST_OTPK_ADD,
+    ST_OTPK_POP,
+    ST_OTPK_COUNT,
+    ST_OTPK_CLEAR,
+    ST_CHAT_PUT,
+    ST_CHAT_UPDATE,
+    ST_CHAT_GET,
+    ST_CHAT_DELETE,
+    ST_CHAT_LAST_SEQ,
+    ST_CHAT_BUMP,
+    ST_CHAT_LAST_SEQS,
+    ST_MEMBER_PUT,
+    ST_MEMBER_GET,
+    ST_MEMBER_SET_ROLE,
+    ST_MEMBER_REMOVE,
+    ST_MEMBER_ADVANCE,
+    ST_MEMBERS_OF_CHAT,
+    ST_CHATS_OF_USER,
+    ST_MSG_INSERT,
+    ST_MSG_UNDO,
+    ST_MSG_GET,
+    ST_MSG_BY_CLIENT,
+    ST_MSG_DUP,
+    ST_MSG_AFTER,
+    ST_MSG_EXPIRE,
+    ST_MEDIA_PUT,
+    ST_MEDIA_GET,
+    ST_MEDIA_DELETE,
+    ST_MEDIA_EXPIRED,
+    ST_CHATS_LIST,
+    ST_OTPK_LIST,
+    ST_SPK_GET_PREV,
+    ST_MEDIA_LIST,
+    ST_CHAT_RAISE,
+    ST_USER_GET_FOLD,
+    ST_USER_SET_STATUS,
+    ST_USER_TOMBSTONE,
+    ST_SPK_CLEAR,
+    ST_USER_UNGROUP,
     ST_USERS_LIST,
-    ST_INVITE_PUT, ST_INVITE_GET, ST_INVITE_USE, ST_INVITES_LIST, ST_INVITE_DELETE,
-    ST_USER_SET_DEVICES, ST_SPK_DEL_DEV, ST_OTPK_DEL_DEV, ST_SPK_MOVE, ST_OTPK_MOVE,
-    ST_SPK_DEL_FOR_MOVE, ST_OTPK_DEL_FOR_MOVE,
-    ST_LINK_PUT, ST_LINK_GET, ST_LINK_DELETE, ST_LINK_COUNT, ST_LINKS_EXPIRE, ST_LINKS_DEL_DEV,
+    ST_INVITE_PUT,
+    ST_INVITE_GET,
+    ST_INVITE_USE,
+    ST_INVITES_LIST,
+    ST_INVITE_DELETE,
+    ST_USER_SET_DEVICES,
+    ST_SPK_DEL_DEV,
+    ST_OTPK_DEL_DEV,
+    ST_SPK_MOVE,
+    ST_OTPK_MOVE,
+    ST_SPK_DEL_FOR_MOVE,
+    ST_OTPK_DEL_FOR_MOVE,
+    ST_LINK_PUT,
+    ST_LINK_GET,
+    ST_LINK_DELETE,
+    ST_LINK_COUNT,
+    ST_LINKS_EXPIRE,
+    ST_LINKS_DEL_DEV,
     ST_COUNT
 };
 
@@ -352,8 +407,8 @@ static sqlite3_stmt *stmt(struct sq *q, int id)
         sqlite3_reset(s);   /* every caller binds every parameter again */
         return s;
     }
-    if (sqlite3_prepare_v3(q->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &q->st[id],
-                           NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v3(q->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &q->st[id], NULL) !=
+        SQLITE_OK) {
         store__set_error(&q->base, "prepare: %s", sqlite3_errmsg(q->db));
         q->st[id] = NULL;
         return NULL;
@@ -739,8 +794,7 @@ done:
     return write_end(q, nested, rc);
 }
 
-static int sq_users_list(store_t *st, const char *after, size_t limit, store_user **out,
-                         size_t *n)
+static int sq_users_list(store_t *st, const char *after, size_t limit, store_user **out, size_t *n)
 {
     struct sq *q = SQ(st);
     sqlite3_stmt *s = stmt(q, ST_USERS_LIST);
@@ -941,8 +995,7 @@ static int otpk_row(sqlite3_stmt *s, void *out)
     return rc;
 }
 
-static int sq_otpk_pop(store_t *st, const char *user_id, const char *device_id,
-                       store_prekey *out)
+static int sq_otpk_pop(store_t *st, const char *user_id, const char *device_id, store_prekey *out)
 {
     struct sq *q = SQ(st);
     sqlite3_stmt *s;
@@ -964,8 +1017,7 @@ done:
     return rc;
 }
 
-static int sq_otpk_count(store_t *st, const char *user_id, const char *device_id,
-                         size_t *count)
+static int sq_otpk_count(store_t *st, const char *user_id, const char *device_id, size_t *count)
 {
     struct sq *q = SQ(st);
     sqlite3_stmt *s = stmt(q, ST_OTPK_COUNT);
@@ -996,8 +1048,8 @@ static int sq_otpk_clear(store_t *st, const char *user_id)
 }
 
 /* Run statement id with (user_id, a, b) bound as ?1, ?2 and (if b) ?3. */
-static int run_user_dev(struct sq *q, int id, const char *user_id, const char *a,
-                        const char *b, const char *what)
+static int run_user_dev(struct sq *q, int id, const char *user_id, const char *a, const char *b,
+                        const char *what)
 {
     sqlite3_stmt *s = stmt(q, id);
     if (!s)
@@ -1016,10 +1068,9 @@ static int sq_prekeys_delete_device(store_t *st, const char *user_id, const char
     int rc = write_begin(q, &nested);
     if (rc != STORE_OK)
         return rc;
-    if ((rc = run_user_dev(q, ST_SPK_DEL_DEV, user_id, device_id, NULL,
-                           "prekeys_delete_device")) == STORE_OK)
-        rc = run_user_dev(q, ST_OTPK_DEL_DEV, user_id, device_id, NULL,
-                          "prekeys_delete_device");
+    if ((rc = run_user_dev(q, ST_SPK_DEL_DEV, user_id, device_id, NULL, "prekeys_delete_device")) ==
+        STORE_OK)
+        rc = run_user_dev(q, ST_OTPK_DEL_DEV, user_id, device_id, NULL, "prekeys_delete_device");
     return write_end(q, nested, rc);
 }
 
@@ -1127,8 +1178,7 @@ static int sq_link_delete(store_t *st, const char *code)
 
 static int sq_links_delete_device(store_t *st, const char *user_id, const char *device_id)
 {
-    return run_user_dev(SQ(st), ST_LINKS_DEL_DEV, user_id, device_id, NULL,
-                        "links_delete_device");
+    return run_user_dev(SQ(st), ST_LINKS_DEL_DEV, user_id, device_id, NULL, "links_delete_device");
 }
 
 static int sq_link_count(store_t *st, const char *user_id, int64_t now, size_t *count)
@@ -1275,8 +1325,7 @@ static int sq_member_put(store_t *st, const store_member *m)
     return write_one(q, s, "member_put", false);
 }
 
-static int sq_member_get(store_t *st, const char *chat_id, const char *user_id,
-                         store_member *out)
+static int sq_member_get(store_t *st, const char *chat_id, const char *user_id, store_member *out)
 {
     struct sq *q = SQ(st);
     sqlite3_stmt *s = stmt(q, ST_MEMBER_GET);
@@ -1456,8 +1505,8 @@ static int sq_message_put(store_t *st, store_message *m)
     bind_text(s, 1, m->chat_id);
     src = sqlite3_step(s);
     if (src != SQLITE_ROW) {
-        rc = src == SQLITE_DONE ? STORE_ENOTFOUND : sqerr(q, sqlite3_extended_errcode(q->db),
-                                                         "message_put");
+        rc = src == SQLITE_DONE ? STORE_ENOTFOUND
+                                : sqerr(q, sqlite3_extended_errcode(q->db), "message_put");
         sqlite3_reset(s);
         if (rc == STORE_ENOTFOUND) {
             /* A retry is a duplicate even if its chat is gone meanwhile. */
@@ -1490,8 +1539,7 @@ static int sq_message_put(store_t *st, store_message *m)
     if (rc == STORE_EEXIST) {
         /* (sender, client_msg_id) taken: a retry. */
         if ((rc = find_dup(q, m)) == STORE_OK) {
-            store__set_error(st, "message_put: seq %llu already taken",
-                             (unsigned long long)seq);
+            store__set_error(st, "message_put: seq %llu already taken", (unsigned long long)seq);
             rc = STORE_EIO;
         }
         goto done;
@@ -1574,9 +1622,11 @@ static struct run_chat *run_chat_get(struct sq *q, struct run_chat *tab, size_t 
         sqlite3_reset(s);
         return NULL;
     }
-    tab[i] = (struct run_chat){ .chat_id = chat_id, .hash = h, .exists = src == SQLITE_ROW,
-                                .last = src == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0)
-                                                          : 0 };
+    tab[i] = (struct run_chat){.chat_id = chat_id,
+                               .hash = h,
+                               .exists = src == SQLITE_ROW,
+                               .last = src == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0)
+                                                         : 0};
     sqlite3_reset(s);
     return &tab[i];
 }
@@ -1613,8 +1663,7 @@ static int run_put_one(struct sq *q, struct run_chat *c, store_message *m)
     if (rc == STORE_EEXIST) {
         /* (sender, client_msg_id) taken: a retry. */
         if ((rc = find_dup(q, m)) == STORE_OK) {
-            store__set_error(st, "message_put: seq %llu already taken",
-                             (unsigned long long)seq);
+            store__set_error(st, "message_put: seq %llu already taken", (unsigned long long)seq);
             rc = STORE_EIO;
         }
         return rc;
@@ -1706,8 +1755,8 @@ static int sq_message_get(store_t *st, const char *chat_id, uint64_t seq, store_
     return rc;
 }
 
-static int sq_message_get_by_client_id(store_t *st, const char *sender,
-                                       const char *client_msg_id, store_message *out)
+static int sq_message_get_by_client_id(store_t *st, const char *sender, const char *client_msg_id,
+                                       store_message *out)
 {
     struct sq *q = SQ(st);
     sqlite3_stmt *s = stmt(q, ST_MSG_BY_CLIENT);
@@ -1871,8 +1920,7 @@ static int sq_media_delete(store_t *st, const char *media_id)
     return write_one(q, s, "media_delete", true);
 }
 
-static int sq_media_expired(store_t *st, int64_t now, size_t limit, store_media **out,
-                            size_t *n)
+static int sq_media_expired(store_t *st, int64_t now, size_t limit, store_media **out, size_t *n)
 {
     struct sq *q = SQ(st);
     sqlite3_stmt *s = stmt(q, ST_MEDIA_EXPIRED);
@@ -1896,8 +1944,7 @@ static void prekey_arr_free(void *a, size_t n)
     store_prekey_array_free(a, n);
 }
 
-static int sq_chats_list(store_t *st, const char *after, size_t limit, store_chat **out,
-                         size_t *n)
+static int sq_chats_list(store_t *st, const char *after, size_t limit, store_chat **out, size_t *n)
 {
     struct sq *q = SQ(st);
     sqlite3_stmt *s = stmt(q, ST_CHATS_LIST);
@@ -1920,8 +1967,8 @@ static int sq_otpk_list(store_t *st, const char *user_id, store_prekey **out, si
                    prekey_arr_free);
 }
 
-static int sq_signed_prekey_get_previous(store_t *st, const char *user_id,
-                                         const char *device_id, store_prekey *out)
+static int sq_signed_prekey_get_previous(store_t *st, const char *user_id, const char *device_id,
+                                         store_prekey *out)
 {
     struct sq *q = SQ(st);
     sqlite3_stmt *s = stmt(q, ST_SPK_GET_PREV);
@@ -1936,8 +1983,7 @@ static int sq_signed_prekey_get_previous(store_t *st, const char *user_id,
     return rc;
 }
 
-static int sq_media_list(store_t *st, const char *after, size_t limit, store_media **out,
-                         size_t *n)
+static int sq_media_list(store_t *st, const char *after, size_t limit, store_media **out, size_t *n)
 {
     struct sq *q = SQ(st);
     sqlite3_stmt *s = stmt(q, ST_MEDIA_LIST);
@@ -2077,8 +2123,8 @@ static int migrate(struct sq *q)
     if ((rc = read_version(q, &v)) != STORE_OK)
         goto fail;
     if (v > STORE_SQLITE_SCHEMA_VERSION || v < 0) {
-        store__set_error(&q->base, "database schema version %d is newer than this build (%d)",
-                         v, STORE_SQLITE_SCHEMA_VERSION);
+        store__set_error(&q->base, "database schema version %d is newer than this build (%d)", v,
+                         STORE_SQLITE_SCHEMA_VERSION);
         rc = STORE_EIO;
         goto fail;
     }
@@ -2096,8 +2142,7 @@ fail:
 
 /* Split "PATH[?synchronous=full|normal]" into path and the pragma value.
  * Returns STORE_OK, or STORE_EINVAL with a message in errbuf. */
-static int parse_uri(const char *spec, char **path, const char **sync, char *errbuf,
-                     size_t errlen)
+static int parse_uri(const char *spec, char **path, const char **sync, char *errbuf, size_t errlen)
 {
     const char *q = strchr(spec, '?');
     size_t plen = q ? (size_t)(q - spec) : strlen(spec);
@@ -2111,8 +2156,10 @@ static int parse_uri(const char *spec, char **path, const char **sync, char *err
         if (strcmp(q + 1, "synchronous=normal") == 0) {
             *sync = "NORMAL";
         } else if (strcmp(q + 1, "synchronous=full") != 0) {
-            snprintf(errbuf, errlen, "store_open: unknown sqlite URI option '%s' "
-                     "(supported: synchronous=full|normal)", q + 1);
+            snprintf(errbuf, errlen,
+                     "store_open: unknown sqlite URI option '%s' "
+                     "(supported: synchronous=full|normal)",
+                     q + 1);
             return STORE_EINVAL;
         }
     }
@@ -2124,8 +2171,8 @@ static int parse_uri(const char *spec, char **path, const char **sync, char *err
     return STORE_OK;
 }
 
-int store_sqlite__open(const char *uri, const store_options *opts, store_t **out,
-                       char *errbuf, size_t errlen)
+int store_sqlite__open(const char *uri, const store_options *opts, store_t **out, char *errbuf,
+                       size_t errlen)
 {
     char *path = NULL, pragma[64];
     const char *sync;
@@ -2144,8 +2191,7 @@ int store_sqlite__open(const char *uri, const store_options *opts, store_t **out
         return STORE_ENOMEM;
     }
     q->base.vt = &sqlite_vt;
-    int flags = opts->read_only ? SQLITE_OPEN_READONLY
-                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    int flags = opts->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     if (sqlite3_open_v2(path, &q->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         store__set_error(&q->base, "open %s: %s", path,
                          q->db ? sqlite3_errmsg(q->db) : "out of memory");
@@ -2195,4 +2241,3 @@ fail:
     sq_close(&q->base);
     return rc == STORE_OK ? STORE_EIO : rc;
 }
-

@@ -58,24 +58,19 @@ struct store_writer {
 static int apply(store_t *s, store_op *op)
 {
     switch (op->type) {
-    case STORE_OP_MESSAGE_PUT:
-        return store_message_put(s, &op->u.message);
+    case STORE_OP_MESSAGE_PUT: return store_message_put(s, &op->u.message);
     case STORE_OP_MEMBER_ADVANCE:
         return store_member_advance(s, op->u.advance.chat_id, op->u.advance.user_id,
                                     op->u.advance.delivered_seq, op->u.advance.read_seq);
-    case STORE_OP_CHAT_PUT:
-        return store_chat_put(s, &op->u.chat);
-    case STORE_OP_CHAT_UPDATE:
-        return store_chat_update(s, &op->u.chat);
-    case STORE_OP_MEMBER_PUT:
-        return store_member_put(s, &op->u.member);
+    case STORE_OP_CHAT_PUT: return store_chat_put(s, &op->u.chat);
+    case STORE_OP_CHAT_UPDATE: return store_chat_update(s, &op->u.chat);
+    case STORE_OP_MEMBER_PUT: return store_member_put(s, &op->u.member);
     case STORE_OP_MEMBER_REMOVE:
         return store_member_remove(s, op->u.member.chat_id, op->u.member.user_id);
     case STORE_OP_MEMBER_SET_ROLE:
         return store_member_set_role(s, op->u.member.chat_id, op->u.member.user_id,
                                      op->u.member.role);
-    case STORE_OP_BARRIER:
-        return STORE_OK;
+    case STORE_OP_BARRIER: return STORE_OK;
     }
     return STORE_EINVAL;
 }
@@ -156,9 +151,10 @@ static uint64_t run_batch(store_writer *w, struct item *batch)
         if (rc == STORE_OK)
             return commit_us;
         restore_seqs(batch);
-        if (rc != STORE_EUNAVAIL || (uint64_t)clock_mono_us() - start > (uint64_t)RETRY_BUDGET_MS * 1000u)
+        if (rc != STORE_EUNAVAIL ||
+            (uint64_t)clock_mono_us() - start > (uint64_t)RETRY_BUDGET_MS * 1000u)
             break;
-        struct timespec ts = { 0, (long)backoff_ms * 1000000L };
+        struct timespec ts = {0, (long)backoff_ms * 1000000L};
         nanosleep(&ts, NULL);
         backoff_ms = backoff_ms * 2 < RETRY_BACKOFF_MAX_MS ? backoff_ms * 2 : RETRY_BACKOFF_MAX_MS;
         pthread_mutex_lock(&w->mu);    /* visible at once in the stats */
@@ -291,7 +287,7 @@ int store_writer_submit(store_writer *w, store_op *op, store_done_cb cb, void *c
     it = malloc(sizeof *it);
     if (!it)
         return STORE_ENOMEM;
-    *it = (struct item){ .op = op, .cb = cb, .ctx = ctx, .rc = STORE_OK, .next = NULL };
+    *it = (struct item){.op = op, .cb = cb, .ctx = ctx, .rc = STORE_OK, .next = NULL};
 
     pthread_mutex_lock(&w->mu);
     if (w->stopping) {

@@ -139,8 +139,10 @@ static bool user_arg(const char *u)
 {
     if (ids_valid_user(u))
         return true;
-    fprintf(stderr, "parley-admin: \"%s\" is not a user id (1-%d characters of "
-                    "[A-Za-z0-9._-])\n", u ? u : "", IDS_USER_MAX);
+    fprintf(stderr,
+            "parley-admin: \"%s\" is not a user id (1-%d characters of "
+            "[A-Za-z0-9._-])\n",
+            u ? u : "", IDS_USER_MAX);
     return false;
 }
 
@@ -192,14 +194,13 @@ static int users_show(store_t *s, const char *user)
     store_prekey spk = {0};
     store_member *mem = NULL;
     size_t n = 0, otpks = 0;
-    char t1[32], t2[32], key[sodium_base64_ENCODED_LEN(STORE_KEY_LEN,
-                                                       sodium_base64_VARIANT_ORIGINAL)];
+    char t1[32], t2[32],
+        key[sodium_base64_ENCODED_LEN(STORE_KEY_LEN, sodium_base64_VARIANT_ORIGINAL)];
     int rc = store_user_get(s, user, &u);
     if (rc == STORE_ENOTFOUND) {
         store_user other = {0};
         if (store_user_get_fold(s, user, &other) == STORE_OK)
-            fprintf(stderr, "parley-admin: no user %s (did you mean %s?)\n", user,
-                    other.user_id);
+            fprintf(stderr, "parley-admin: no user %s (did you mean %s?)\n", user, other.user_id);
         else
             fprintf(stderr, "parley-admin: no user %s\n", user);
         store_user_free(&other);
@@ -243,22 +244,27 @@ static int users_set(store_t *s, const char *user, store_user_status st)
         return 1;
     }
     if (rc == STORE_EINVAL) {
-        fprintf(stderr, "parley-admin: user %s was deleted; a deleted user cannot be "
-                        "enabled or disabled\n", user);
+        fprintf(stderr,
+                "parley-admin: user %s was deleted; a deleted user cannot be "
+                "enabled or disabled\n",
+                user);
         return 1;
     }
     if (rc != STORE_OK)
         return store_fail(s, rc, "users");
     printf("user %s %s; brokers apply it within their key refresh interval, the HTTP "
-           "services at once\n", user, st == STORE_USER_ACTIVE ? "enabled" : "disabled");
+           "services at once\n",
+           user, st == STORE_USER_ACTIVE ? "enabled" : "disabled");
     return 0;
 }
 
 static int users_delete(store_t *s, const char *user, bool yes)
 {
     if (!yes) {
-        fprintf(stderr, "parley-admin: deleting %s removes its keys and group memberships and "
-                        "can not be undone; add --yes\n", user);
+        fprintf(stderr,
+                "parley-admin: deleting %s removes its keys and group memberships and "
+                "can not be undone; add --yes\n",
+                user);
         return 2;
     }
     int rc = store_user_delete(s, user, now_ms());
@@ -268,8 +274,7 @@ static int users_delete(store_t *s, const char *user, bool yes)
     }
     if (rc != STORE_OK)
         return store_fail(s, rc, "users delete");
-    printf("user %s deleted (its id stays reserved; messages it sent stay in their chats)\n",
-           user);
+    printf("user %s deleted (its id stays reserved; messages it sent stay in their chats)\n", user);
     return 0;
 }
 
@@ -389,8 +394,10 @@ static int groups_show(store_t *s, const char *chat_id)
 static int groups_delete(store_t *s, const char *chat_id, bool yes)
 {
     if (!yes) {
-        fprintf(stderr, "parley-admin: deleting %s removes its members and every message; "
-                        "add --yes\n", chat_id);
+        fprintf(stderr,
+                "parley-admin: deleting %s removes its members and every message; "
+                "add --yes\n",
+                chat_id);
         return 2;
     }
     int rc = store_chat_delete(s, chat_id);
@@ -401,7 +408,8 @@ static int groups_delete(store_t *s, const char *chat_id, bool yes)
     if (rc != STORE_OK)
         return store_fail(s, rc, "groups delete");
     printf("group %s deleted with its members and messages; restart the broker nodes: each "
-           "keeps its in-memory copy of the group until it restarts\n", chat_id);
+           "keeps its in-memory copy of the group until it restarts\n",
+           chat_id);
     return 0;
 }
 
@@ -452,7 +460,8 @@ static int64_t parse_duration(const char *v)
     if (*end && end[1])
         return -1;
     switch (*end) {
-    case '\0': case 's': break;
+    case '\0':
+    case 's': break;
     case 'm': unit = 60 * 1000; break;
     case 'h': unit = 3600 * 1000; break;
     case 'd': unit = 86400 * 1000; break;
@@ -491,7 +500,9 @@ static int invite_create(store_t *s, const admin_args *a)
             sodium_memzero(token, sizeof token);
             return 1;
         }
-        store_invite inv = {.invite_id = id, .created_at = now, .expires_at = now + ttl,
+        store_invite inv = {.invite_id = id,
+                            .created_at = now,
+                            .expires_at = now + ttl,
                             .note = (char *)a->note};
         int rc = store_invite_put(s, &inv);
         if (rc != STORE_OK) {
@@ -499,8 +510,7 @@ static int invite_create(store_t *s, const admin_args *a)
             return store_fail(s, rc, "invite");
         }
         /* the token is shown once: the store keeps only its hash */
-        printf("%s expires %s (%lld)\n", token, iso(inv.expires_at, t),
-               (long long)inv.expires_at);
+        printf("%s expires %s (%lld)\n", token, iso(inv.expires_at, t), (long long)inv.expires_at);
         sodium_memzero(token, sizeof token);
     }
     return 0;
@@ -551,8 +561,7 @@ int admin_invite(int argc, char **argv)
         return 2;
     }
     if (!create && (a.ttl || a.count || a.note)) {
-        fprintf(stderr, "parley-admin invite %s: --ttl, --count and --note are for create\n",
-                verb);
+        fprintf(stderr, "parley-admin invite %s: --ttl, --count and --note are for create\n", verb);
         return 2;
     }
     store_t *s = open_store(a.store);

@@ -239,8 +239,10 @@ static int copy_devices(mig *m, const store_user *u)
     if (rc == STORE_OK)
         rc = tx_after_write(m);
     if (rc == STORE_OK && devices_parse(u->devices_list, u->devices_list_len, &l) != DEVICES_OK) {
-        fprintf(m->log, "parley-admin: device list of %s does not parse; only the prekeys of "
-                        "its implicit device were copied\n", u->user_id);
+        fprintf(m->log,
+                "parley-admin: device list of %s does not parse; only the prekeys of "
+                "its implicit device were copied\n",
+                u->user_id);
         return STORE_OK;
     }
     for (size_t i = 0; rc == STORE_OK && i < l.n; i++)
@@ -326,8 +328,8 @@ static int copy_messages(mig *m, const store_chat *chat)
         return rc;
     rc = store_chat_raise_seq(m->dst, chat->chat_id, chat->last_seq, chat->last_message_at);
     if (rc != STORE_OK)
-        return fatal(rc) ? stop(m, rc, m->dst, "chat_raise_seq") : tally(m, MIGRATE_CHATS, rc,
-                                                                         chat->chat_id);
+        return fatal(rc) ? stop(m, rc, m->dst, "chat_raise_seq")
+                         : tally(m, MIGRATE_CHATS, rc, chat->chat_id);
     return tx_after_write(m);
 }
 
@@ -388,8 +390,13 @@ static int invites_page(mig *m, const char *after, size_t *n, char **next)
 int migrate_run(store_t *src, store_t *dst, const migrate_options *opts, migrate_stats *stats,
                 char *err, size_t errlen)
 {
-    mig m = {.src = src, .dst = dst, .page = DEFAULT_PAGE, .log = stderr, .st = stats,
-             .err = err, .errlen = errlen};
+    mig m = {.src = src,
+             .dst = dst,
+             .page = DEFAULT_PAGE,
+             .log = stderr,
+             .st = stats,
+             .err = err,
+             .errlen = errlen};
     int rc;
     if (opts && opts->page > 0)
         m.page = opts->page;

@@ -22,12 +22,13 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: parley-admin migrate --from URI --to URI [--page N]\n"
-               "%s"
-               "       parley-admin help | --help | -h | --version\n"
-               "URIs: sqlite:PATH or mongodb://HOST[:PORT]/DB[?options]\n"
-               "--page N  records per page and per target transaction (default 500)\n"
-               "%s",
+    fprintf(f,
+            "usage: parley-admin migrate --from URI --to URI [--page N]\n"
+            "%s"
+            "       parley-admin help | --help | -h | --version\n"
+            "URIs: sqlite:PATH or mongodb://HOST[:PORT]/DB[?options]\n"
+            "--page N  records per page and per target transaction (default 500)\n"
+            "%s",
             admin_usage, admin_usage_options);
 }
 
@@ -76,8 +77,8 @@ static int cmd_migrate(int argc, char **argv)
     /* The source is only read: a mistyped path must not become an empty store. */
     store_options ro = {.read_only = 1};
     if ((rc = store_open(from, &ro, &src)) != STORE_OK) {
-        fprintf(stderr, "parley-admin: cannot open source %s: %s: %s\n", from,
-                store_strerror(rc), store_last_error(NULL));
+        fprintf(stderr, "parley-admin: cannot open source %s: %s: %s\n", from, store_strerror(rc),
+                store_last_error(NULL));
         goto done;
     }
     if ((rc = store_open(to, NULL, &dst)) != STORE_OK) {

@@ -155,8 +155,8 @@ static void on_pub_message(struct mosquitto *m, void *ud, const struct mosquitto
 {
     conn *c = ud;
     bench *b = c->b;
-    Parley__V1__Response *r =
-        parley__v1__response__unpack(NULL, (size_t)msg->payloadlen, msg->payload);
+    Parley__V1__Response *r = parley__v1__response__unpack(NULL, (size_t)msg->payloadlen,
+                                                           msg->payload);
     if (!r)
         return;
     b->rsp_done = 1;
@@ -276,8 +276,14 @@ static int wait_all(bench *b, int from, int to, int (*pred)(const conn *), const
     }
 }
 
-static int is_connected(const conn *c) { return c->connected; }
-static int is_subscribed(const conn *c) { return c->subscribed; }
+static int is_connected(const conn *c)
+{
+    return c->connected;
+}
+static int is_subscribed(const conn *c)
+{
+    return c->subscribed;
+}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -430,8 +436,8 @@ static int cmd_run(int argc, char **argv)
         }
         while (b.received < b.n) {
             if (now_us() - b.t0_us > ROUND_TIMEOUT_US) {
-                fprintf(stderr, "groupbench: message %d reached %d of %d members\n", k,
-                        b.received, b.n);
+                fprintf(stderr, "groupbench: message %d reached %d of %d members\n", k, b.received,
+                        b.n);
                 return 1;
             }
             if (pump(&b, 20) != 0)
@@ -448,9 +454,8 @@ static int cmd_run(int argc, char **argv)
            ",\"all_p50_us\":%" PRId64 ",\"all_p99_us\":%" PRId64 ",\"all_max_us\":%" PRId64
            ",\"delivery_p50_us\":%" PRId64 ",\"delivery_p99_us\":%" PRId64 "}\n",
            b.bare ? "bare" : "parley", b.n, messages, payload, connect_ms,
-           pct(alls, (size_t)messages, 0.50), pct(alls, (size_t)messages, 0.99),
-           alls[messages - 1], pct(b.deliveries, b.ndeliveries, 0.50),
-           pct(b.deliveries, b.ndeliveries, 0.99));
+           pct(alls, (size_t)messages, 0.50), pct(alls, (size_t)messages, 0.99), alls[messages - 1],
+           pct(b.deliveries, b.ndeliveries, 0.50), pct(b.deliveries, b.ndeliveries, 0.99));
     for (int i = 0; i < b.n; i++) {
         mosquitto_disconnect(b.subs[i].m);
         mosquitto_destroy(b.subs[i].m);

@@ -122,8 +122,7 @@ static void on_receipt(pair *p, const struct mosquitto_message *msg)
         }
     } else if (r->status == PARLEY__V1__RECEIPT_STATUS__REJECTED) {
         if (p->receipts_rejected++ == 0)
-            snprintf(p->reject_error, sizeof p->reject_error, "%s: %s", r->error,
-                     r->error_message);
+            snprintf(p->reject_error, sizeof p->reject_error, "%s: %s", r->error, r->error_message);
     } else {
         p->receipts_other++;
     }

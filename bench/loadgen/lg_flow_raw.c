@@ -141,8 +141,8 @@ static int conn_setup(rconn *c, const lg_flow_opts *o, int portnum, const char *
         return -1;
     }
     lg_buf out = {0};
-    if (lg_mqtt_connect(&out, c->client_id, o->parley ? c->user : NULL,
-                        o->parley ? token : NULL, KEEPALIVE_S) != 0 ||
+    if (lg_mqtt_connect(&out, c->client_id, o->parley ? c->user : NULL, o->parley ? token : NULL,
+                        KEEPALIVE_S) != 0 ||
         lg_mqtt_write_all(c->fd, out.data, out.len) != 0) {
         lg_buf_free(&out);
         snprintf(err, errlen, "sending CONNECT for %s failed", c->client_id);
@@ -151,7 +151,9 @@ static int conn_setup(rconn *c, const lg_flow_opts *o, int portnum, const char *
     int rc = await(c, LG_MQTT_CONNACK, 1);
     if (rc != 0) {
         snprintf(err, errlen, "connect refused for %s (CONNACK %d%s)", c->client_id, rc,
-                 rc == 5 ? ": not authorized" : rc == 4 ? ": bad user name or password" : "");
+                 rc == 5   ? ": not authorized"
+                 : rc == 4 ? ": bad user name or password"
+                           : "");
         lg_buf_free(&out);
         return -1;
     }
@@ -234,8 +236,7 @@ static void on_receipt(rpair *p, const lg_mqtt_packet *pk, int64_t now)
         }
     } else if (r->status == PARLEY__V1__RECEIPT_STATUS__REJECTED) {
         if (p->rejected++ == 0)
-            snprintf(p->reject_error, sizeof p->reject_error, "%s: %s", r->error,
-                     r->error_message);
+            snprintf(p->reject_error, sizeof p->reject_error, "%s: %s", r->error, r->error_message);
     } else {
         p->receipts_other++;
     }
@@ -245,8 +246,7 @@ static void on_receipt(rpair *p, const lg_mqtt_packet *pk, int64_t now)
 static void on_delivery(rpair *p, const lg_mqtt_packet *pk, int64_t now)
 {
     lg_stamp st;
-    if (lg_payload_parse(pk->payload, pk->payload_len, &st) != 0 ||
-        st.pair != (uint32_t)p->idx) {
+    if (lg_payload_parse(pk->payload, pk->payload_len, &st) != 0 || st.pair != (uint32_t)p->idx) {
         p->bad++;
         return;
     }

@@ -36,8 +36,7 @@ int lg_ident_token(const char *user_id, const char *client_id, char out[TOKEN_MA
     uint8_t pk[32], sk[64];
     lg_ident_keypair(user_id, pk, sk);
     int rc = token_mint(TOKEN_AUD_MQTT, user_id, client_id,
-                        (int64_t)time(NULL) + TOKEN_DEFAULT_LIFETIME_S, sk,
-                        out, TOKEN_MAX_LEN);
+                        (int64_t)time(NULL) + TOKEN_DEFAULT_LIFETIME_S, sk, out, TOKEN_MAX_LEN);
     sodium_memzero(sk, sizeof sk);
     return rc;
 }

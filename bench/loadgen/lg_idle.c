@@ -115,9 +115,9 @@ static int start_connect(worker *w, client *c)
     int k = w->first + (int)(c - w->cs);
     if (w->o->source_addrs > 0) {
         /* The port is chosen at connect() for the whole 4-tuple. */
-        struct sockaddr_in src = {.sin_family = AF_INET,
-                                  .sin_addr.s_addr = htonl(0x7f000002u +
-                                                           (uint32_t)(k % w->o->source_addrs))};
+        struct sockaddr_in src = {
+            .sin_family = AF_INET,
+            .sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(k % w->o->source_addrs))};
         setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         if (bind(c->fd, (struct sockaddr *)&src, sizeof src) != 0) {
             close(c->fd);
@@ -128,8 +128,7 @@ static int start_connect(worker *w, client *c)
             return -1;
         }
     }
-    if (connect(c->fd, (struct sockaddr *)&w->addr, sizeof w->addr) != 0 &&
-        errno != EINPROGRESS) {
+    if (connect(c->fd, (struct sockaddr *)&w->addr, sizeof w->addr) != 0 && errno != EINPROGRESS) {
         close(c->fd);
         c->fd = -1;
         c->state = C_FAILED;
@@ -246,8 +245,7 @@ static void *worker_main(void *arg)
         }
         bool creds = o->parley || o->credentials;
         lg_buf b = {0};
-        if (lg_mqtt_connect(&b, cid, creds ? user : NULL, creds ? token : NULL,
-                            KEEPALIVE_S) != 0) {
+        if (lg_mqtt_connect(&b, cid, creds ? user : NULL, creds ? token : NULL, KEEPALIVE_S) != 0) {
             w->prep_failed++;
             continue;
         }
@@ -430,21 +428,25 @@ int lg_idle_run(const lg_idle_opts *o, FILE *out)
     double secs = t_last > t_first ? (double)(t_last - t_first) / 1e9 : 0;
     lg_dist d = lg_samples_dist(&lat);
     if (!err[0] && failed)
-        snprintf(err, sizeof err, "%d connections failed (last CONNACK code %d%s)", failed,
-                 last_rc, last_rc == 5 ? ": not authorized" : last_rc < 0 ? ": socket" : "");
+        snprintf(err, sizeof err, "%d connections failed (last CONNACK code %d%s)", failed, last_rc,
+                 last_rc == 5  ? ": not authorized"
+                 : last_rc < 0 ? ": socket"
+                               : "");
     if (!err[0] && prep)
         snprintf(err, sizeof err, "%d clients could not be prepared (user id / token)", prep);
 
-    fprintf(out, "{\"mode\":\"idle\",\"broker\":\"%s\",\"ok\":%s,\"clients\":%d,\"threads\":%d,"
-                 "\"connected\":%d,\"failed\":%d,\"dropped_while_idle\":%d,\"connect_s\":%.3f,"
-                 "\"connect_rate\":%.1f,\"connect_latency\":",
-            o->label, ok == o->clients && !dropped && (!o->reconnect || r_ok == ok) ? "true"
-                                                                                     : "false", o->clients, nt, ok, failed,
-            dropped, secs, secs > 0 ? ok / secs : 0);
+    fprintf(out,
+            "{\"mode\":\"idle\",\"broker\":\"%s\",\"ok\":%s,\"clients\":%d,\"threads\":%d,"
+            "\"connected\":%d,\"failed\":%d,\"dropped_while_idle\":%d,\"connect_s\":%.3f,"
+            "\"connect_rate\":%.1f,\"connect_latency\":",
+            o->label,
+            ok == o->clients && !dropped && (!o->reconnect || r_ok == ok) ? "true" : "false",
+            o->clients, nt, ok, failed, dropped, secs, secs > 0 ? ok / secs : 0);
     lg_dist_json(out, &d);
-    fprintf(out, ",\"hold_s\":%.1f,\"broker_pid\":%d,\"broker_rss_kb_before\":%ld,"
-                 "\"broker_rss_kb\":%ld,\"broker_hwm_kb\":%ld,\"broker_kb_per_client\":%.2f,"
-                 "\"error\":",
+    fprintf(out,
+            ",\"hold_s\":%.1f,\"broker_pid\":%d,\"broker_rss_kb_before\":%ld,"
+            "\"broker_rss_kb\":%ld,\"broker_hwm_kb\":%ld,\"broker_kb_per_client\":%.2f,"
+            "\"error\":",
             o->hold_s, o->broker_pid, rss0, rss1, hwm1,
             ok > 0 && rss1 > 0 && rss0 > 0 ? (double)(rss1 - rss0) / ok : 0);
     lg_json_str(out, err);
@@ -455,8 +457,9 @@ int lg_idle_run(const lg_idle_opts *o, FILE *out)
     if (o->reconnect) {
         double rs = r_last > r_first ? (double)(r_last - r_first) / 1e9 : 0;
         lg_dist rd = lg_samples_dist(&r_lat);
-        fprintf(out, ",\"reconnected\":%d,\"reconnect_failed\":%d,\"reconnect_s\":%.3f,"
-                     "\"reconnect_rate\":%.1f,\"reconnect_latency\":",
+        fprintf(out,
+                ",\"reconnected\":%d,\"reconnect_failed\":%d,\"reconnect_s\":%.3f,"
+                "\"reconnect_rate\":%.1f,\"reconnect_latency\":",
                 r_ok, r_failed, rs, rs > 0 ? r_ok / rs : 0);
         lg_dist_json(out, &rd);
         if (cpu2 >= 0 && cpu3 >= 0 && r_ok > 0)

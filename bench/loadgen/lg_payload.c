@@ -47,8 +47,7 @@ static size_t body_len_for(size_t rem)
 
 bool lg_payload_coalesce = true;
 
-size_t lg_payload_build(const lg_stamp *st, size_t target, uint8_t *body, uint8_t *buf,
-                        size_t cap)
+size_t lg_payload_build(const lg_stamp *st, size_t target, uint8_t *body, uint8_t *buf, size_t cap)
 {
     if (target < LG_PAYLOAD_MIN || target > cap)
         return 0;

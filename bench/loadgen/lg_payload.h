@@ -33,8 +33,7 @@ typedef struct {
  * at least target bytes. Returns the encoded length, or 0 if target is below
  * LG_PAYLOAD_MIN or above cap.
  */
-size_t lg_payload_build(const lg_stamp *st, size_t target, uint8_t *body, uint8_t *buf,
-                        size_t cap);
+size_t lg_payload_build(const lg_stamp *st, size_t target, uint8_t *body, uint8_t *buf, size_t cap);
 
 /* Set Envelope.coalesce_receipts in every envelope built (as libparley
  * does): the plugin may then cover several STOREDs with one receipt.

@@ -71,8 +71,9 @@ lg_dist lg_samples_dist(lg_samples *s)
 
 void lg_dist_json(FILE *f, const lg_dist *d)
 {
-    fprintf(f, "{\"n\":%zu,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
-               "\"max_us\":%.1f,\"mean_us\":%.1f}",
+    fprintf(f,
+            "{\"n\":%zu,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
+            "\"max_us\":%.1f,\"mean_us\":%.1f}",
             d->n, d->p50_us, d->p90_us, d->p99_us, d->p999_us, d->max_us, d->mean_us);
 }
 

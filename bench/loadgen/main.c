@@ -50,30 +50,68 @@ static void usage(FILE *f)
 }
 
 enum {
-    O_HOST = 256, O_PORT, O_SUB_PORT, O_BROKER, O_PREFIX, O_BASE, O_PAIRS, O_QOS, O_PAYLOAD, O_RATE,
-    O_WINDOW, O_WARMUP, O_DURATION, O_DRAIN, O_RECEIPTS, O_NO_RECEIPTS, O_CLIENTS, O_THREADS,
-    O_CWINDOW, O_HOLD, O_PID, O_STORE, O_USERS, O_CLIENT, O_SRC, O_CREDS, O_RECONNECT, O_PER_MSG, O_HELP
+    O_HOST = 256,
+    O_PORT,
+    O_SUB_PORT,
+    O_BROKER,
+    O_PREFIX,
+    O_BASE,
+    O_PAIRS,
+    O_QOS,
+    O_PAYLOAD,
+    O_RATE,
+    O_WINDOW,
+    O_WARMUP,
+    O_DURATION,
+    O_DRAIN,
+    O_RECEIPTS,
+    O_NO_RECEIPTS,
+    O_CLIENTS,
+    O_THREADS,
+    O_CWINDOW,
+    O_HOLD,
+    O_PID,
+    O_STORE,
+    O_USERS,
+    O_CLIENT,
+    O_SRC,
+    O_CREDS,
+    O_RECONNECT,
+    O_PER_MSG,
+    O_HELP
 };
 
 static const struct option OPTS[] = {
-    {"host", required_argument, 0, O_HOST},       {"port", required_argument, 0, O_PORT},
+    {"host", required_argument, 0, O_HOST},
+    {"port", required_argument, 0, O_PORT},
     {"sub-port", required_argument, 0, O_SUB_PORT},
-    {"broker", required_argument, 0, O_BROKER},   {"prefix", required_argument, 0, O_PREFIX},
-    {"base", required_argument, 0, O_BASE},       {"pairs", required_argument, 0, O_PAIRS},
-    {"qos", required_argument, 0, O_QOS},         {"payload", required_argument, 0, O_PAYLOAD},
-    {"rate", required_argument, 0, O_RATE},       {"window", required_argument, 0, O_WINDOW},
-    {"warmup", required_argument, 0, O_WARMUP},   {"duration", required_argument, 0, O_DURATION},
-    {"drain", required_argument, 0, O_DRAIN},     {"receipts", no_argument, 0, O_RECEIPTS},
+    {"broker", required_argument, 0, O_BROKER},
+    {"prefix", required_argument, 0, O_PREFIX},
+    {"base", required_argument, 0, O_BASE},
+    {"pairs", required_argument, 0, O_PAIRS},
+    {"qos", required_argument, 0, O_QOS},
+    {"payload", required_argument, 0, O_PAYLOAD},
+    {"rate", required_argument, 0, O_RATE},
+    {"window", required_argument, 0, O_WINDOW},
+    {"warmup", required_argument, 0, O_WARMUP},
+    {"duration", required_argument, 0, O_DURATION},
+    {"drain", required_argument, 0, O_DRAIN},
+    {"receipts", no_argument, 0, O_RECEIPTS},
     {"no-receipts", no_argument, 0, O_NO_RECEIPTS},
-    {"clients", required_argument, 0, O_CLIENTS}, {"threads", required_argument, 0, O_THREADS},
+    {"clients", required_argument, 0, O_CLIENTS},
+    {"threads", required_argument, 0, O_THREADS},
     {"connect-window", required_argument, 0, O_CWINDOW},
-    {"hold", required_argument, 0, O_HOLD},       {"broker-pid", required_argument, 0, O_PID},
-    {"store", required_argument, 0, O_STORE},     {"users", required_argument, 0, O_USERS},
+    {"hold", required_argument, 0, O_HOLD},
+    {"broker-pid", required_argument, 0, O_PID},
+    {"store", required_argument, 0, O_STORE},
+    {"users", required_argument, 0, O_USERS},
     {"client", required_argument, 0, O_CLIENT},
-    {"source-addrs", required_argument, 0, O_SRC}, {"credentials", no_argument, 0, O_CREDS},
+    {"source-addrs", required_argument, 0, O_SRC},
+    {"credentials", no_argument, 0, O_CREDS},
     {"reconnect", no_argument, 0, O_RECONNECT},
     {"per-message-receipts", no_argument, 0, O_PER_MSG},
-    {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0},
+    {"help", no_argument, 0, O_HELP},
+    {0, 0, 0, 0},
 };
 
 /* Parse a number in [lo, hi] or exit with usage. */
@@ -101,9 +139,18 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    lg_flow_opts f = {.host = "127.0.0.1", .port = 1883, .prefix = "lg", .pairs = 8, .qos = 1,
-                      .payload = 100, .window = 64, .warmup_s = 2, .duration_s = 10,
-                      .drain_s = 5, .threads = 1, .label = "bare"};
+    lg_flow_opts f = {.host = "127.0.0.1",
+                      .port = 1883,
+                      .prefix = "lg",
+                      .pairs = 8,
+                      .qos = 1,
+                      .payload = 100,
+                      .window = 64,
+                      .warmup_s = 2,
+                      .duration_s = 10,
+                      .drain_s = 5,
+                      .threads = 1,
+                      .label = "bare"};
     lg_idle_opts i = {.clients = 10000, .threads = 4, .window = 8, .hold_s = 3};
     const char *store = NULL;
     unsigned users = 0;
@@ -128,7 +175,9 @@ int main(int argc, char **argv)
         case O_BASE: f.user_base = (unsigned)num("base", optarg, 0, 1e9); break;
         case O_PAIRS: f.pairs = (int)num("pairs", optarg, 1, 1000); break;
         case O_QOS: f.qos = (int)num("qos", optarg, 0, 1); break;
-        case O_PAYLOAD: f.payload = (size_t)num("payload", optarg, LG_PAYLOAD_MIN, LG_PAYLOAD_MAX); break;
+        case O_PAYLOAD:
+            f.payload = (size_t)num("payload", optarg, LG_PAYLOAD_MIN, LG_PAYLOAD_MAX);
+            break;
         case O_RATE: f.rate = num("rate", optarg, 0, 1e7); break;
         case O_WINDOW: f.window = (int)num("window", optarg, 1, 100000); break;
         case O_WARMUP: f.warmup_s = num("warmup", optarg, 0, 3600); break;

@@ -88,7 +88,7 @@ static store_t *fresh_store(const char *uri, int chats)
         return NULL;
     }
     for (int c = 0; c < chats; c++) {
-        store_chat ch = { .chat_id = id, .type = STORE_CHAT_GROUP, .created_at = 1 };
+        store_chat ch = {.chat_id = id, .type = STORE_CHAT_GROUP, .created_at = 1};
         snprintf(id, sizeof id, "g:bench%04d", c);
         if (store_chat_put(s, &ch) != STORE_OK) {
             fprintf(stderr, "chat_put: %s\n", store_last_error(s));
@@ -171,9 +171,9 @@ static int run_group(const struct cfg *c)
     char uri[1100];
     store_t *s;
     store_writer *w = NULL;
-    store_writer_options wo = { .batch_max = c->batch, .max_delay_ms = 2, .queue_max = 100000 };
+    store_writer_options wo = {.batch_max = c->batch, .max_delay_ms = 2, .queue_max = 100000};
     store_writer_stats st;
-    struct done d = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+    struct done d = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     double t0, t1, c0, c1;
     long full_waits = 0;
 
@@ -205,14 +205,14 @@ static int run_group(const struct cfg *c)
     store_writer_stop(w);
     printf("mode=group seq=%s msgs=%ld ok=%ld failed=%ld secs=%.3f rate=%.0f batch_max=%zu "
            "sync=%s body=%zu chats=%d queue_full_waits=%ld cpu_us_per_msg=%.1f\n",
-           c->explicit_seq ? "explicit" : "append", c->group_n, d.ok, d.failed, t1 - t0, (double)d.ok / (t1 - t0), c->batch, c->sync,
-           c->body, c->chats, full_waits, (c1 - c0) * 1e6 / (double)(d.ok ? d.ok : 1));
+           c->explicit_seq ? "explicit" : "append", c->group_n, d.ok, d.failed, t1 - t0,
+           (double)d.ok / (t1 - t0), c->batch, c->sync, c->body, c->chats, full_waits,
+           (c1 - c0) * 1e6 / (double)(d.ok ? d.ok : 1));
     if (st.batches)
         printf("mode=group-stats ops=%llu batches=%llu avg_batch=%.1f "
                "avg_commit_us=%.0f max_commit_us=%llu\n",
                (unsigned long long)st.ops, (unsigned long long)st.batches,
-               (double)st.ops / (double)st.batches,
-               (double)st.commit_us_total / (double)st.batches,
+               (double)st.ops / (double)st.batches, (double)st.commit_us_total / (double)st.batches,
                (unsigned long long)st.commit_us_max);
     remove_db(uri);
     return d.failed || d.ok != c->group_n ? -1 : 0;
@@ -244,7 +244,8 @@ static int run_single(const struct cfg *c)
     c1 = cpu_s();
     printf("mode=single seq=%s msgs=%ld ok=%ld secs=%.3f rate=%.0f sync=%s body=%zu chats=%d "
            "cpu_us_per_msg=%.1f\n",
-           c->explicit_seq ? "explicit" : "append", c->single_n, ok, t1 - t0, (double)ok / (t1 - t0), c->sync, c->body, c->chats,
+           c->explicit_seq ? "explicit" : "append", c->single_n, ok, t1 - t0,
+           (double)ok / (t1 - t0), c->sync, c->body, c->chats,
            (c1 - c0) * 1e6 / (double)(ok ? ok : 1));
     store_close(s);
     remove_db(uri);
@@ -253,9 +254,13 @@ static int run_single(const struct cfg *c)
 
 int main(int argc, char **argv)
 {
-    struct cfg c = { .prefix = "sqlite:/tmp/parley-bench", .group_n = 200000,
-                     .single_n = 2000, .body = 100, .chats = 100, .batch = 256,
-                     .sync = "full" };
+    struct cfg c = {.prefix = "sqlite:/tmp/parley-bench",
+                    .group_n = 200000,
+                    .single_n = 2000,
+                    .body = 100,
+                    .chats = 100,
+                    .batch = 256,
+                    .sync = "full"};
     int opt, rc = 0;
 
     while ((opt = getopt(argc, argv, "u:g:s:b:c:B:S:E")) != -1) {
@@ -269,8 +274,10 @@ int main(int argc, char **argv)
         case 'S': c.sync = optarg; break;
         case 'E': c.explicit_seq = 1; break;
         default:
-            fprintf(stderr, "usage: %s [-u URI_PREFIX] [-g N] [-s N] [-b BYTES] [-c CHATS] "
-                            "[-B BATCH] [-S full|normal] [-E]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [-u URI_PREFIX] [-g N] [-s N] [-b BYTES] [-c CHATS] "
+                    "[-B BATCH] [-S full|normal] [-E]\n",
+                    argv[0]);
             return 2;
         }
     }

@@ -178,11 +178,13 @@ parley_client *cli_open(cli_ctx *ctx, int transient, int *code)
     char buf[4096];
     const char *home = home_path(ctx, buf, sizeof buf);
     struct stat st;
-    int creates = ctx->cmd && (strcmp(ctx->cmd->name, "init") == 0 ||
-                               strcmp(ctx->cmd->name, "link") == 0);
+    int creates = ctx->cmd &&
+                  (strcmp(ctx->cmd->name, "init") == 0 || strcmp(ctx->cmd->name, "link") == 0);
     if (!creates && stat(home, &st) != 0) {
-        *code = cli_error(CLI_USAGE, "no Parley home at %s (mistyped --home or PARLEY_HOME? "
-                                     "`parley init USER` creates one)", home);
+        *code = cli_error(CLI_USAGE,
+                          "no Parley home at %s (mistyped --home or PARLEY_HOME? "
+                          "`parley init USER` creates one)",
+                          home);
         return NULL;
     }
     int rc = parley_open(&cfg, &c);
@@ -262,8 +264,11 @@ int64_t cli_parse_since(const char *s)
         return -1;
     long long v = strtoll(s, &end, 10);
     if (end != s && v >= 0 && end[0] && !end[1]) { /* 90s, 15m, 2h, 7d: that long ago */
-        long long unit = end[0] == 's' ? 1 : end[0] == 'm' ? 60 : end[0] == 'h' ? 3600
-                       : end[0] == 'd' ? 86400 : 0;
+        long long unit = end[0] == 's'   ? 1
+                         : end[0] == 'm' ? 60
+                         : end[0] == 'h' ? 3600
+                         : end[0] == 'd' ? 86400
+                                         : 0;
         if (!unit || v > 100LL * 365 * 86400 / unit)
             return -1;
         return (int64_t)time(NULL) * 1000 - v * unit * 1000;
@@ -315,8 +320,8 @@ void cli_print_message(const parley_message *m, bool json)
         json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:I}", "type",
                               m->system ? "system" : "message", "chat_id", m->chat_id, "seq",
                               (json_int_t)m->seq, "sender", m->sender, "server_id", m->server_id,
-                              "client_msg_id", m->client_msg_id, "text", text,
-                              "ts", (json_int_t)m->server_ts);
+                              "client_msg_id", m->client_msg_id, "text", text, "ts",
+                              (json_int_t)m->server_ts);
         if (o && m->own)
             json_object_set_new(o, "own", json_true()); /* sent by us from another device */
         if (o && m->sender_device && *m->sender_device)
@@ -324,8 +329,8 @@ void cli_print_message(const parley_message *m, bool json)
         if (o && m->media_id)
             json_object_set_new(o, "media",
                                 json_pack("{s:s, s:s, s:s, s:I}", "media_id", m->media_id,
-                                          "file_name", m->media_name, "content_type",
-                                          m->media_type, "size", (json_int_t)m->media_size));
+                                          "file_name", m->media_name, "content_type", m->media_type,
+                                          "size", (json_int_t)m->media_size));
         print_json(o);
         return;
     }
@@ -378,8 +383,8 @@ void cli_print_event(const parley_event *e, bool json)
     case PARLEY_EVENT_UNDECRYPTABLE:
         if (json)
             print_json(json_pack("{s:s, s:s, s:I, s:s, s:s}", "type", "undecryptable", "chat_id",
-                                 e->chat_id, "seq", (json_int_t)e->seq, "sender", e->user,
-                                 "error", e->detail));
+                                 e->chat_id, "seq", (json_int_t)e->seq, "sender", e->user, "error",
+                                 e->detail));
         else
             printf("[%s #%llu] %s: (message could not be decrypted: %s)\n", e->chat_id,
                    (unsigned long long)e->seq, e->user, e->detail);
@@ -388,8 +393,10 @@ void cli_print_event(const parley_event *e, bool json)
         if (json)
             print_json(json_pack("{s:s, s:s}", "type", "identity_changed", "user", e->user));
         else
-            fprintf(stderr, "parley: WARNING: the identity key of %s changed; compare the "
-                            "safety number (parley safety-number %s)\n", e->user, e->user);
+            fprintf(stderr,
+                    "parley: WARNING: the identity key of %s changed; compare the "
+                    "safety number (parley safety-number %s)\n",
+                    e->user, e->user);
         break;
     case PARLEY_EVENT_DEVICES_CHANGED:
         if (json)
@@ -409,8 +416,7 @@ void cli_print_event(const parley_event *e, bool json)
         if (json)
             print_json(json_pack("{s:s}", "type", "synced"));
         break;
-    case PARLEY_EVENT_CONNECTED:
-        break;
+    case PARLEY_EVENT_CONNECTED: break;
     case PARLEY_EVENT_DISCONNECTED:
         fprintf(stderr, "parley: disconnected (%s); reconnecting\n", e->detail);
         break;
@@ -421,8 +427,8 @@ void cli_print_event(const parley_event *e, bool json)
 void cli_print_presence(const parley_presence *p, bool json)
 {
     if (json)
-        print_json(json_pack("{s:s, s:s, s:b, s:I}", "type", "presence", "user", p->user,
-                             "online", p->online, "last_seen", (json_int_t)p->last_seen));
+        print_json(json_pack("{s:s, s:s, s:b, s:I}", "type", "presence", "user", p->user, "online",
+                             p->online, "last_seen", (json_int_t)p->last_seen));
     else {
         char when[32];
         printf("[presence] %s is %s (%s %s)\n", p->user, p->online ? "online" : "offline",
@@ -435,11 +441,9 @@ void cli_print_typing(const parley_typing *t, bool json)
 {
     if (json)
         print_json(json_pack("{s:s, s:s, s:s, s:b, s:I}", "type", "typing", "user", t->user,
-                             "chat_id", t->chat_id, "typing", t->typing, "ts",
-                             (json_int_t)t->ts));
+                             "chat_id", t->chat_id, "typing", t->typing, "ts", (json_int_t)t->ts));
     else
-        printf("[%s] %s %s\n", t->chat_id, t->user,
-               t->typing ? "is typing..." : "stopped typing");
+        printf("[%s] %s %s\n", t->chat_id, t->user, t->typing ? "is typing..." : "stopped typing");
     fflush(stdout);
 }
 

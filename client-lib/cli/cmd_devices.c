@@ -49,8 +49,7 @@ int cmd_link(cli_ctx *ctx, int argc, char **argv)
     } else {
         printf("link code %s\ndevice %s, key fingerprint %s\n", link_code, parley_device_id(c),
                fpr);
-        printf("on the primary device of %s run: parley devices approve %s\n", argv[0],
-               link_code);
+        printf("on the primary device of %s run: parley devices approve %s\n", argv[0], link_code);
     }
     fflush(stdout);
     rc = parley_link_wait(c, (int)wait * 1000);
@@ -80,16 +79,15 @@ static void on_device(void *ud, const parley_device *d)
     list_ctx *l = ud;
     char when[32];
     if (l->json) {
-        json_array_append_new(l->arr, json_pack("{s:s, s:s, s:I, s:s, s:b, s:b}", "device_id",
-                                                d->device_id, "name", d->name, "added_at",
-                                                (json_int_t)d->added_at, "fingerprint",
-                                                d->fingerprint, "primary", d->primary, "self",
-                                                d->self));
+        json_array_append_new(
+            l->arr, json_pack("{s:s, s:s, s:I, s:s, s:b, s:b}", "device_id", d->device_id, "name",
+                              d->name, "added_at", (json_int_t)d->added_at, "fingerprint",
+                              d->fingerprint, "primary", d->primary, "self", d->self));
         return;
     }
-    printf("%-14s %-20s %s  added %s%s%s\n", d->device_id[0] ? d->device_id : "(implicit)",
-           d->name, d->fingerprint, cli_time(d->added_at, when, sizeof when),
-           d->primary ? "  primary" : "", d->self ? "  (this device)" : "");
+    printf("%-14s %-20s %s  added %s%s%s\n", d->device_id[0] ? d->device_id : "(implicit)", d->name,
+           d->fingerprint, cli_time(d->added_at, when, sizeof when), d->primary ? "  primary" : "",
+           d->self ? "  (this device)" : "");
 }
 
 int cmd_devices(cli_ctx *ctx, int argc, char **argv)
@@ -116,8 +114,8 @@ int cmd_devices(cli_ctx *ctx, int argc, char **argv)
         goto done;
     }
     if (json)
-        print_obj(json_pack("{s:s, s:I, s:o}", "user", user ? user : parley_user_id(c),
-                            "version", (json_int_t)version, "devices", l.arr));
+        print_obj(json_pack("{s:s, s:I, s:o}", "user", user ? user : parley_user_id(c), "version",
+                            (json_int_t)version, "devices", l.arr));
     else
         printf("device list version %llu%s\n", (unsigned long long)version,
                version == 0 ? " (implicit: never uploaded)" : "");
@@ -148,7 +146,8 @@ int cmd_devices_approve(cli_ctx *ctx, int argc, char **argv)
                             "fingerprint", d.fingerprint));
     else
         printf("approved device %s \"%s\", key fingerprint %s (compare it with what the new "
-               "device printed)\n", d.device_id, d.name, d.fingerprint);
+               "device printed)\n",
+               d.device_id, d.name, d.fingerprint);
 
 done:
     parley_close(c);

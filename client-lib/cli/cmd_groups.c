@@ -83,8 +83,8 @@ static int members_cmd(cli_ctx *ctx, const char *name, int argc, char **argv, in
     if (rc != PARLEY_OK)
         code = cli_fail(c, rc, name);
     else
-        printf("%s %d member(s) %s %s\n", add ? "added" : "removed", argc - 1,
-               add ? "to" : "from", argv[0]);
+        printf("%s %d member(s) %s %s\n", add ? "added" : "removed", argc - 1, add ? "to" : "from",
+               argv[0]);
     parley_disconnect(c);
     parley_close(c);
     return code;
@@ -168,8 +168,8 @@ static void print_group(void *ud, const parley_group *g)
             json_array_append_new(members, json_pack("{s:s, s:s}", "user_id", g->members[i].user_id,
                                                      "role", role_name(g->members[i].role)));
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "chat_id", g->chat_id, "name",
-                              g->name, "description", g->description, "created_by",
-                              g->created_by, "created_at", (json_int_t)g->created_at, "last_seq",
+                              g->name, "description", g->description, "created_by", g->created_by,
+                              "created_at", (json_int_t)g->created_at, "last_seq",
                               (json_int_t)g->last_seq, "members", members);
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         if (s)

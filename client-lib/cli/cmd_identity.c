@@ -92,16 +92,16 @@ int cmd_token(cli_ctx *ctx, int argc, char **argv)
         goto done;
     }
     if (json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "audience", audience, "client_id",
-                              client_id, "username", parley_user_id(c), "password", token);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "audience", audience, "client_id", client_id,
+                              "username", parley_user_id(c), "password", token);
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         if (s)
             puts(s);
         free(s);
         json_decref(o);
     } else {
-        printf("audience:  %s\nclient id: %s\nusername:  %s\npassword:  %s\n", audience,
-               client_id, parley_user_id(c), token);
+        printf("audience:  %s\nclient id: %s\nusername:  %s\npassword:  %s\n", audience, client_id,
+               parley_user_id(c), token);
     }
 
 done:
@@ -158,8 +158,8 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
         json_decref(o);
     } else {
         printf("user:      %s\nclient id: %s\noutbox:    %d message(s) waiting for the broker\n",
-               user ? user : "(none: run parley init USER)",
-               user ? parley_client_id(c) : "-", outbox);
+               user ? user : "(none: run parley init USER)", user ? parley_client_id(c) : "-",
+               outbox);
         if (user)
             printf("device:    %s (%s)\n", parley_device_id(c),
                    parley_is_primary(c) ? "primary" : "linked");

@@ -46,7 +46,8 @@ int cmd_send_file(cli_ctx *ctx, int argc, char **argv)
     const char *timeout = NULL, *type = NULL;
     bool json = false;
     int code = CLI_OK;
-    cli_opt opts[] = {{"--timeout", 1, &timeout, NULL}, {"--type", 1, &type, NULL},
+    cli_opt opts[] = {{"--timeout", 1, &timeout, NULL},
+                      {"--type", 1, &type, NULL},
                       {"--json", 0, NULL, &json}};
     if (cli_parse("send-file", argc, argv, opts, 3) != 2)
         return cli_usage("send-file");

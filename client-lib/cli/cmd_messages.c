@@ -116,10 +116,8 @@ int cmd_listen(cli_ctx *ctx, int argc, char **argv)
     bool json = false, read = false;
     int code = CLI_OK;
     cli_opt opts[] = {
-        {"--count", 1, &count, NULL},
-        {"--timeout", 1, &timeout, NULL},
-        {"--json", 0, NULL, &json},
-        {"--read", 0, NULL, &read},
+        {"--count", 1, &count, NULL},       {"--timeout", 1, &timeout, NULL},
+        {"--json", 0, NULL, &json},         {"--read", 0, NULL, &read},
         {"--presence", 1, &presence, NULL},
     };
     if (cli_parse("listen", argc, argv, opts, 5) != 0)
@@ -289,8 +287,8 @@ int cmd_read(cli_ctx *ctx, int argc, char **argv)
         }
     } else if ((unsigned long long)seq > x.last) {
         /* The broker would refuse it (bad_seq) after we said "read". */
-        code = cli_error(CLI_USAGE, "read: %s has no message %ld (its last is %llu)", chat_id,
-                         seq, x.last);
+        code = cli_error(CLI_USAGE, "read: %s has no message %ld (its last is %llu)", chat_id, seq,
+                         x.last);
         goto disconnect;
     }
     rc = parley_ack_read(c, chat_id, (uint64_t)seq);
@@ -317,12 +315,11 @@ static int print_chat(void *ud, const parley_chat *ch)
 {
     bool json = *(bool *)ud;
     if (json) {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "chat_id", ch->chat_id,
-                              "name", ch->name, "last_seq", (json_int_t)ch->last_seq,
-                              "synced_seq", (json_int_t)ch->synced_seq, "delivered_seq",
-                              (json_int_t)ch->delivered_seq, "read_seq",
-                              (json_int_t)ch->read_seq, "last_message_at",
-                              (json_int_t)ch->last_message_at);
+        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "chat_id", ch->chat_id, "name",
+                              ch->name, "last_seq", (json_int_t)ch->last_seq, "synced_seq",
+                              (json_int_t)ch->synced_seq, "delivered_seq",
+                              (json_int_t)ch->delivered_seq, "read_seq", (json_int_t)ch->read_seq,
+                              "last_message_at", (json_int_t)ch->last_message_at);
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         if (s)
             puts(s);

@@ -40,18 +40,20 @@ int cmd_group_send(cli_ctx *ctx, int argc, char **argv);
 int cmd_groups(cli_ctx *ctx, int argc, char **argv);
 
 const cli_command cli_commands[] = {
-    {"init", "USER [--invite TOKEN] [--json]", "create this home's identity and register it with "
+    {"init", "USER [--invite TOKEN] [--json]",
+     "create this home's identity and register it with "
      "the keyserver (an invite token from the operator when registration is by invitation; "
-     "also $PARLEY_INVITE)", cmd_init},
+     "also $PARLEY_INVITE)",
+     cmd_init},
     {"link", "USER [--name NAME] [--wait S] [--json]",
      "on a new home: become a device of USER; prints a link code and this device's key "
-     "fingerprint, then waits (default 600 s) until the primary approves it", cmd_link},
+     "fingerprint, then waits (default 600 s) until the primary approves it",
+     cmd_link},
     {"devices approve", "CODE [--json]",
      "on the primary device: add the device that printed CODE to the signed device list",
      cmd_devices_approve},
     {"devices remove", "DEVICE_ID [--json]",
-     "on the primary device: remove a device (its tokens are refused at once)",
-     cmd_devices_remove},
+     "on the primary device: remove a device (its tokens are refused at once)", cmd_devices_remove},
     {"devices", "[list] [--user USER] [--json]",
      "list the devices of this account (or of USER), verified against the account key",
      cmd_devices},
@@ -60,7 +62,8 @@ const cli_command cli_commands[] = {
     {"status", "[--json]", "print this home's user, client id and outbox size", cmd_status},
     {"rotate-identity", "", "replace the identity key (signed by the old one); drops sessions",
      cmd_rotate_identity},
-    {"safety-number", "USER [--json]", "print the safety number to compare with USER", cmd_safety_number},
+    {"safety-number", "USER [--json]", "print the safety number to compare with USER",
+     cmd_safety_number},
     {"send", "USER TEXT [--timeout S] [--json]",
      "send an encrypted message and wait for the stored receipt", cmd_send},
     {"listen", "[--count N] [--timeout S] [--json] [--read] [--presence USER[,USER...]]",
@@ -68,23 +71,25 @@ const cli_command cli_commands[] = {
      "--read also acks read)",
      cmd_listen},
     {"typing", "USER|GROUP [--stop] [--timeout S]",
-     "tell USER or GROUP that you are typing (--stop: that you stopped); never stored",
-     cmd_typing},
+     "tell USER or GROUP that you are typing (--stop: that you stopped); never stored", cmd_typing},
     {"read", "CHAT [SEQ] [--timeout S] [--json]",
-     "mark CHAT read up to SEQ (default: the last message; beyond it: refused)",
-     cmd_read},
+     "mark CHAT read up to SEQ (default: the last message; beyond it: refused)", cmd_read},
     {"chats", "[--offline] [--timeout S] [--json]", "list chats with last seq and cursors",
      cmd_chats},
-    {"history", "CHAT [--limit N] [--before SEQ] [--since SEQ|2h|YYYY-MM-DD[THH:MM]] [--offline] "
+    {"history",
+     "CHAT [--limit N] [--before SEQ] [--since SEQ|2h|YYYY-MM-DD[THH:MM]] [--offline] "
      "[--timeout S] [--json]",
      "print a chat's messages from the local store after a sync: the newest N (default 50) "
-     "before/after a seq or since a time, oldest first", cmd_history},
+     "before/after a seq or since a time, oldest first",
+     cmd_history},
     {"search", "TEXT [--chat CHAT] [--limit N] [--offline] [--timeout S] [--json]",
      "find messages containing TEXT (case-insensitive) in the local history, newest N "
-     "(default 50) shown oldest first", cmd_search},
+     "(default 50) shown oldest first",
+     cmd_search},
     {"export", "CHAT [--output FILE] [--force] [--offline] [--timeout S]",
      "write a chat's whole local history as JSON (to stdout, or atomically to FILE; an "
-     "existing FILE only with --force)", cmd_export},
+     "existing FILE only with --force)",
+     cmd_export},
     {"group create", "NAME [USER...] [--timeout S]",
      "create a group with these members; prints the group id on its last line", cmd_group_create},
     {"group add", "GROUP USER... [--timeout S]", "add members to a group", cmd_group_add},

@@ -37,8 +37,10 @@ int parley_register_invite(parley_client *c, const char *invite)
     if (!c->has_identity)
         return util__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
     if (c->link_pending || !c->primary)
-        return util__fail(c, PARLEY_EINVAL, "this home is a linked device of %s: it is added by "
-                          "the primary device (parley devices approve), not registered", c->user);
+        return util__fail(c, PARLEY_EINVAL,
+                          "this home is a linked device of %s: it is added by "
+                          "the primary device (parley devices approve), not registered",
+                          c->user);
     if (invite && (!invite[0] || strlen(invite) > 128 || !json_ok_text(invite)))
         return util__fail(c, PARLEY_EINVAL, "an invite token is 1-128 printable characters");
     int rc = ksclient_put_identity(c->keyserver_url, c->ca_file, c->user, c->id_pk, c->id_sk, NULL,
@@ -81,7 +83,8 @@ int parley_identity_rotate(parley_client *c)
     devlist own;
     int had = devices__cached(c, c->user, &own, NULL);
     if (!c->primary || (had == 1 && own.n > 1))
-        return util__fail(c, PARLEY_EINVAL, "the account key of an account with linked devices "
+        return util__fail(c, PARLEY_EINVAL,
+                          "the account key of an account with linked devices "
                           "cannot be rotated (remove the other devices first, on the primary)");
     snprintf(path, sizeof path, "%s/%s", c->home, CLIENT_IDENTITY_FILE);
     snprintf(tmp, sizeof tmp, "%s.new", path);
@@ -102,8 +105,10 @@ int parley_identity_rotate(parley_client *c)
         goto done;
     }
     if (rename(tmp, path) != 0) {
-        ret = util__fail(c, PARLEY_ESTORE, "the keyserver has the new key but %s could not "
-                         "replace %s: %s", tmp, path, strerror(errno));
+        ret = util__fail(c, PARLEY_ESTORE,
+                         "the keyserver has the new key but %s could not "
+                         "replace %s: %s",
+                         tmp, path, strerror(errno));
         goto done;
     }
     memcpy(c->id_pk, pk, 32);
@@ -145,8 +150,8 @@ int parley_safety_number(parley_client *c, const char *peer, char *out, size_t o
     if (known < 0)
         return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     if (known == 0) {
-        int rc =
-            ksclient_get_identity(c->keyserver_url, c->ca_file, peer, ik, c->err, sizeof c->err);
+        int rc = ksclient_get_identity(c->keyserver_url, c->ca_file, peer, ik, c->err,
+                                       sizeof c->err);
         if (rc != PARLEY_OK)
             return rc;
         trust__note(c, peer, ik);
@@ -157,4 +162,3 @@ int parley_safety_number(parley_client *c, const char *peer, char *out, size_t o
     snprintf(out, outlen, "%s", fmt);
     return PARLEY_OK;
 }
-

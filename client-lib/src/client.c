@@ -117,4 +117,3 @@ void parley_set_callbacks(parley_client *c, const parley_callbacks *cb)
     else
         memset(&c->cb, 0, sizeof c->cb);
 }
-

@@ -173,7 +173,7 @@ conn *conn_new(const char *url, const char *client_id, int persistent, const cha
                  url);
         return NULL;
     }
-    if (ca_file && strlen(ca_file) >= sizeof ((conn *)0)->ca_file) {
+    if (ca_file && strlen(ca_file) >= sizeof((conn *)0)->ca_file) {
         snprintf(errbuf, errlen, "CA file name too long");
         return NULL;
     }
@@ -228,8 +228,7 @@ void conn_free(conn *c)
     free(c);
 }
 
-int conn_start(conn *c, const char *username, const char *password, char *errbuf,
-               size_t errlen)
+int conn_start(conn *c, const char *username, const char *password, char *errbuf, size_t errlen)
 {
     MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
     /* TLS: verify the chain (against ca_file, else the system store) and

@@ -45,8 +45,7 @@ void conn_free(conn *c);
 
 /* Start connecting; the outcome arrives as CONN_EV_CONNECTED or
  * CONN_EV_CONNECT_FAILED. 0 started, -1 not started (errbuf). */
-int conn_start(conn *c, const char *username, const char *password, char *errbuf,
-               size_t errlen);
+int conn_start(conn *c, const char *username, const char *password, char *errbuf, size_t errlen);
 /* Subscribe to n topics at QoS 1; outcome: CONN_EV_SUBSCRIBED / _SUB_FAILED. */
 int conn_subscribe(conn *c, char *const *topics, int n);
 /* Publish at QoS 1 (Paho retries until PUBACK while the connection lives).

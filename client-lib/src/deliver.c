@@ -30,9 +30,9 @@ static int describe_system(parley_client *c, const Parley__V1__Envelope *env, ch
 {
     const uint8_t *body = env->body.data;
     size_t len = env->body.len;
-    static const char *names[] = {"event",          "group created", "members added",
-                                  "members removed", "member left",  "role changed",
-                                  "info updated",   "settings updated"};
+    static const char *names[] = {"event",           "group created",   "members added",
+                                  "members removed", "member left",     "role changed",
+                                  "info updated",    "settings updated"};
     Parley__V1__SystemEvent *ev = parley__v1__system_event__unpack(NULL, len, body);
     if (!ev) {
         snprintf(out, outlen, "(unreadable system event)");
@@ -169,7 +169,7 @@ static int open_body(parley_client *c, const Parley__V1__Envelope *env, opened *
     if (rc != PARLEY_OK) {
         /* PARLEY_ENOTFOUND: no ciphertext for this device (skipped). */
         ret = rc == PARLEY_ESTORE || rc == PARLEY_ENET || rc == PARLEY_ENOTFOUND ? rc
-                                                                                  : PARLEY_ECRYPTO;
+                                                                                 : PARLEY_ECRYPTO;
         goto fail;
     }
     ct = parley__e2e__v1__content__unpack(NULL, ptlen, pt);
@@ -317,8 +317,7 @@ static int open_pending(parley_client *c, const char *chat_id, const char *sende
         return util__store_fail(c);
     if (lstore_msg_pending_each(c->store, chat_id, sender, load_pending, &p) != 0)
         goto fail_store;
-    int has = p.found ? skeys__has_key(c, chat_id, sender, p.env.body.data,
-                                       p.env.body.len) : 0;
+    int has = p.found ? skeys__has_key(c, chat_id, sender, p.env.body.data, p.env.body.len) : 0;
     if (has < 0)
         goto fail_store;
     if (!has) {
@@ -488,8 +487,8 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
         uint64_t oseq;
         char osid[IDS_SERVER_ID_LEN + 8], ochat[IDS_CHAT_MAX + 1];
         int queued = lstore_outbox_has(c->store, env->client_msg_id);
-        int sent = queued == 0 ? lstore_msg_own(c->store, c->user, env->client_msg_id, &oseq,
-                                               osid, sizeof osid, ochat, sizeof ochat)
+        int sent = queued == 0 ? lstore_msg_own(c->store, c->user, env->client_msg_id, &oseq, osid,
+                                                sizeof osid, ochat, sizeof ochat)
                                : 0;
         if (queued < 0 || sent < 0)
             goto fail_store;
@@ -516,8 +515,8 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
                 m.body = (const uint8_t *)sysdesc;
                 m.body_len = strlen(sysdesc);
             } else if (ids_is_group_chat(env->chat_id) &&
-                       (has_key = skeys__has_key(c, env->chat_id, env->sender,
-                                                 env->body.data, env->body.len)) != 1) {
+                       (has_key = skeys__has_key(c, env->chat_id, env->sender, env->body.data,
+                                                 env->body.len)) != 1) {
                 /* The sender's key travels in our direct chat with them and
                  * has not arrived yet: keep the ciphertext until it does. */
                 if (has_key < 0)
@@ -575,7 +574,8 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
     /* The cursor: a sync page's seq is the server's; a live one only when it
      * is the next seq and the server reported it (last_seq) already. */
     uint64_t cursor = trusted || (env->seq <= ch.last_seq && env->seq == ch.synced_seq + 1)
-                          ? env->seq : 0;
+                          ? env->seq
+                          : 0;
     if (lstore_chat_set_synced(c->store, env->chat_id, cursor, env->server_ts) != 0 ||
         lstore_commit(c->store) != 0)
         goto fail_store;
@@ -607,4 +607,3 @@ done:
         ret = retry_pending(c);
     return ret;
 }
-

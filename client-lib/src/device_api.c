@@ -61,8 +61,8 @@ int parley_devices(parley_client *c, const char *user, void (*fn)(void *ud, cons
     return PARLEY_OK;
 }
 
-int parley_link(parley_client *c, const char *user_id, const char *name, char *code,
-                size_t codelen, char *fingerprint, size_t fprlen)
+int parley_link(parley_client *c, const char *user_id, const char *name, char *code, size_t codelen,
+                char *fingerprint, size_t fprlen)
 {
     uint8_t ak[32];
     ksclient_link l;
@@ -78,8 +78,8 @@ int parley_link(parley_client *c, const char *user_id, const char *name, char *c
     if (!code || codelen < sizeof l.code || !fingerprint || fprlen < DEVLIST_FPR_LEN + 1)
         return util__fail(c, PARLEY_EINVAL, "output buffers too small");
     if (c->has_identity && !c->link_pending)
-        return util__fail(c, PARLEY_EEXIST, "this home already is device %s of %s",
-                          c->device_id, c->user);
+        return util__fail(c, PARLEY_EEXIST, "this home already is device %s of %s", c->device_id,
+                          c->user);
     if (c->has_identity && strcmp(c->user, user_id) != 0)
         return util__fail(c, PARLEY_EINVAL, "this home is waiting to be linked to %s, not %s",
                           c->user, user_id);
@@ -124,9 +124,11 @@ int parley_link_wait(parley_client *c, int timeout_ms)
         if (rc == PARLEY_ESTORE)
             return rc;
         if (clock_mono_ms() >= deadline)
-            return util__fail(c, PARLEY_ETIMEOUT, "device %s is not in the device list of %s "
+            return util__fail(c, PARLEY_ETIMEOUT,
+                              "device %s is not in the device list of %s "
                               "yet: approve it on the primary device (parley devices approve "
-                              "CODE)", c->device_id, c->user);
+                              "CODE)",
+                              c->device_id, c->user);
         struct timespec ts = {1, 0};
         nanosleep(&ts, NULL);
     }
@@ -168,7 +170,8 @@ static int own_list(parley_client *c, devlist *l)
     if (!c->has_identity)
         return util__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
     if (!c->primary)
-        return util__fail(c, PARLEY_EINVAL, "only the primary device (the one made by parley "
+        return util__fail(c, PARLEY_EINVAL,
+                          "only the primary device (the one made by parley "
                           "init) changes the device list");
     int rc = devices__ensure_own(c);
     if (rc == PARLEY_OK)
@@ -195,14 +198,18 @@ int parley_devices_approve(parley_client *c, const char *code, parley_device *ou
     rc = ksclient_get_link(c->keyserver_url, c->ca_file, token, norm, &l, c->err, sizeof c->err);
     sodium_memzero(token, sizeof token);
     if (rc == PARLEY_ENOTFOUND)
-        return util__fail(c, PARLEY_ENOTFOUND, "no pending device with code %s (expired, used, "
-                          "or of another user)", norm);
+        return util__fail(c, PARLEY_ENOTFOUND,
+                          "no pending device with code %s (expired, used, "
+                          "or of another user)",
+                          norm);
     if (rc != PARLEY_OK)
         return rc;
     if (strcmp(l.user, c->user) != 0 || !devlist_valid_id(l.device_id) ||
         !devlist_valid_name(l.name))
-        return util__fail(c, PARLEY_ECRYPTO, "the keyserver's answer for code %s is not a "
-                          "device of %s", norm, c->user);
+        return util__fail(c, PARLEY_ECRYPTO,
+                          "the keyserver's answer for code %s is not a "
+                          "device of %s",
+                          norm, c->user);
     if (devlist_find(&cur, l.device_id) >= 0 || devlist_find_key(&cur, l.device_key) >= 0)
         return util__fail(c, PARLEY_EEXIST, "device %s is already in the list", l.device_id);
     if (cur.n >= DEVLIST_MAX)
@@ -222,8 +229,10 @@ int parley_devices_approve(parley_client *c, const char *code, parley_device *ou
         snprintf(c->approved.id, sizeof c->approved.id, "%s", d->id);
         snprintf(c->approved.name, sizeof c->approved.name, "%s", d->name);
         devlist_fingerprint(d->key, c->approved.fpr);
-        *out = (parley_device){.device_id = c->approved.id, .name = c->approved.name,
-                               .added_at = d->added_at, .fingerprint = c->approved.fpr};
+        *out = (parley_device){.device_id = c->approved.id,
+                               .name = c->approved.name,
+                               .added_at = d->added_at,
+                               .fingerprint = c->approved.fpr};
     }
     return PARLEY_OK;
 }

@@ -85,8 +85,11 @@ int devices__cached(parley_client *c, const char *user, devlist *out, int64_t *f
         ret = 1;
     } else {
         /* Verified again: the cache is only as good as the pinned key. */
-        ret = devlist_verify((const char *)b + HDR_LEN, n - HDR_LEN, b + 16, ak, user, out,
-                             err, sizeof err) == 0 && out->version == version ? 1 : 0;
+        ret = devlist_verify((const char *)b + HDR_LEN, n - HDR_LEN, b + 16, ak, user, out, err,
+                             sizeof err) == 0 &&
+                      out->version == version
+                  ? 1
+                  : 0;
     }
 done:
     free(b);
@@ -155,8 +158,10 @@ static void report_change(parley_client *c, const char *user, const devlist *was
 {
     char detail[CLIENT_ERR_MAX], fpr[DEVLIST_FPR_LEN + 1];
     int news = 0;
-    size_t used = (size_t)snprintf(detail, sizeof detail, "the devices of %s changed (list "
-                                   "version %llu):", user, (unsigned long long)now->version);
+    size_t used = (size_t)snprintf(detail, sizeof detail,
+                                   "the devices of %s changed (list "
+                                   "version %llu):",
+                                   user, (unsigned long long)now->version);
     for (int i = 0; i < now->n; i++) {
         if (devlist_find_key(was, now->d[i].key) >= 0)
             continue;
@@ -258,8 +263,7 @@ int devices__refresh(parley_client *c, const char *user, devlist *out)
         ret = PARLEY_OK;
         goto done;
     }
-    if (lstore_begin(c->store) != 0 ||
-        (account_changed && trust__note(c, user, ak) < 0) ||
+    if (lstore_begin(c->store) != 0 || (account_changed && trust__note(c, user, ak) < 0) ||
         cache_save(c, user, now.version, version ? sig : NULL, text, len) != 0) {
         lstore_rollback(c->store);
         ret = util__store_fail(c);
@@ -306,8 +310,8 @@ int devices__get(parley_client *c, const char *user, int64_t max_age_ms, devlist
     int rc = devices__refresh(c, user, out);
     if (rc == PARLEY_OK)
         return PARLEY_OK;
-    if (had == 1 && (rc == PARLEY_ENET || rc == PARLEY_ETLS || rc == PARLEY_ECRYPTO ||
-                     rc == PARLEY_EREFUSED)) {
+    if (had == 1 &&
+        (rc == PARLEY_ENET || rc == PARLEY_ETLS || rc == PARLEY_ECRYPTO || rc == PARLEY_EREFUSED)) {
         *out = cached; /* cannot refresh: the verified list we hold */
         return PARLEY_OK;
     }
@@ -322,7 +326,8 @@ int devices__publish(parley_client *c, devlist *next)
     int ret;
 
     if (!c->primary)
-        return util__fail(c, PARLEY_EINVAL, "only the primary device (the one made by parley "
+        return util__fail(c, PARLEY_EINVAL,
+                          "only the primary device (the one made by parley "
                           "init) signs the device list");
     snprintf(next->user, sizeof next->user, "%s", c->user);
     if (devlist_find_key(next, c->account_pk) < 0 || devlist_build(next, &text, &len) != 0)

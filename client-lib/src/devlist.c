@@ -70,7 +70,8 @@ int devlist_build(const devlist *l, char **out, size_t *len)
         e[i].added_at = l->d[i].added_at;
         snprintf(e[i].name, sizeof e[i].name, "%s", l->d[i].name);
         for (int j = 0; j < i; j++)
-            if (strcmp(l->d[j].id, l->d[i].id) == 0 || sodium_memcmp(l->d[j].key, l->d[i].key, 32) == 0)
+            if (strcmp(l->d[j].id, l->d[i].id) == 0 ||
+                sodium_memcmp(l->d[j].key, l->d[i].key, 32) == 0)
                 return -1;
     }
     /* devices_build writes what it is given; the parser is the judge. */
@@ -91,8 +92,8 @@ void devlist_sign(const char *text, size_t len, const uint8_t account_sk[64], ui
 }
 
 int devlist_verify(const char *text, size_t len, const uint8_t sig[64],
-                   const uint8_t account_pk[32], const char *user, devlist *out,
-                   char *errbuf, size_t errlen)
+                   const uint8_t account_pk[32], const char *user, devlist *out, char *errbuf,
+                   size_t errlen)
 {
     devices_list dl;
     int rc = devices_verify((const uint8_t *)text, len, sig, account_pk, user, 0, &dl);
@@ -109,8 +110,10 @@ int devlist_verify(const char *text, size_t len, const uint8_t sig[64],
         snprintf(errbuf, errlen, "the device list served for %s names another user", user);
         break;
     case DEVICES_EPRIMARY:
-        snprintf(errbuf, errlen, "the device list of %s has no primary device (none or several "
-                 "with the account key)", user);
+        snprintf(errbuf, errlen,
+                 "the device list of %s has no primary device (none or several "
+                 "with the account key)",
+                 user);
         break;
     default:
         snprintf(errbuf, errlen, "the device list of %s is malformed (%s)", user,

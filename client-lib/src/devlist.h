@@ -58,8 +58,8 @@ void devlist_sign(const char *text, size_t len, const uint8_t account_sk[64], ui
  * user, exactly one device whose key is account_pk. 0, or -1 (errbuf says
  * why). out may be NULL. */
 int devlist_verify(const char *text, size_t len, const uint8_t sig[64],
-                   const uint8_t account_pk[32], const char *user, devlist *out,
-                   char *errbuf, size_t errlen);
+                   const uint8_t account_pk[32], const char *user, devlist *out, char *errbuf,
+                   size_t errlen);
 /* Index of the device with this id, or -1. */
 int devlist_find(const devlist *l, const char *id);
 /* Index of the device whose key is key, or -1. */

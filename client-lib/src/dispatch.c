@@ -43,9 +43,8 @@ static int on_response(parley_client *c, const uint8_t *payload, size_t len)
     }
     switch (q->kind) {
     case REQ_LIST_CHATS:
-        rc = order__on_chat_list(c, q, r->result_case ==
-                                                  PARLEY__V1__RESPONSE__RESULT_CHAT_LIST
-                                              ? r->chat_list : NULL);
+        rc = order__on_chat_list(
+            c, q, r->result_case == PARLEY__V1__RESPONSE__RESULT_CHAT_LIST ? r->chat_list : NULL);
         break;
     case REQ_SYNC:
         if (r->result_case == PARLEY__V1__RESPONSE__RESULT_SYNC_PAGE)
@@ -57,9 +56,7 @@ static int on_response(parley_client *c, const uint8_t *payload, size_t len)
         rc = members__on_response(c, r);
         order__finished(c, q, 0);
         break;
-    default:
-        q->kind = REQ_NONE;
-        break;
+    default: q->kind = REQ_NONE; break;
     }
 
 done:
@@ -181,8 +178,8 @@ static int on_receipt(parley_client *c, const uint8_t *payload, size_t len)
     rc = on_receipt_one(c, r);
     /* A coalesced STORED covers more messages (docs/protocol.md, "Coalesced
      * STORED receipts"): each is settled as if it came on its own. */
-    for (size_t i = 0; rc >= 0 && r->status == PARLEY__V1__RECEIPT_STATUS__STORED &&
-                       i < r->n_more; i++) {
+    for (size_t i = 0; rc >= 0 && r->status == PARLEY__V1__RECEIPT_STATUS__STORED && i < r->n_more;
+         i++) {
         const Parley__V1__StoredMessage *m = r->more[i];
         Parley__V1__Receipt one = *r;
         one.chat_id = m->chat_id;
@@ -206,8 +203,8 @@ done:
  * the group topic or in a sync page has the same server id and seq). */
 static int on_own_group_event(parley_client *c, const Parley__V1__Envelope *env)
 {
-    Parley__V1__SystemEvent *ev =
-        parley__v1__system_event__unpack(NULL, env->body.len, env->body.data);
+    Parley__V1__SystemEvent *ev = parley__v1__system_event__unpack(NULL, env->body.len,
+                                                                   env->body.data);
     if (!ev)
         return 0;
     int joined = ev->type == PARLEY__V1__SYSTEM_EVENT__TYPE__GROUP_CREATED ||
@@ -215,7 +212,8 @@ static int on_own_group_event(parley_client *c, const Parley__V1__Envelope *env)
     int rc = 0;
     if (joined) {
         const char *name = ev->type == PARLEY__V1__SYSTEM_EVENT__TYPE__GROUP_CREATED && ev->name
-                               ? ev->name : "";
+                               ? ev->name
+                               : "";
         lstore_chat ch;
         int had = lstore_chat_get(c->store, env->chat_id, &ch);
         if (had < 0 || lstore_chat_ensure(c->store, env->chat_id, 2, name) != 0 ||

@@ -30,8 +30,10 @@ static int group_call(parley_client *c, Parley__V1__Request *req, int timeout_ms
     if (rc == PARLEY_EREFUSED && strstr(c->err, "409 too_many_groups")) {
         char detail[CLIENT_ERR_MAX];
         snprintf(detail, sizeof detail, "%s", c->err);
-        util__fail(c, PARLEY_EREFUSED, "too many groups: you, or a user to add, already "
-                   "belong to as many groups as the server allows (%.300s)", detail);
+        util__fail(c, PARLEY_EREFUSED,
+                   "too many groups: you, or a user to add, already "
+                   "belong to as many groups as the server allows (%.300s)",
+                   detail);
     }
     return rc;
 }
@@ -41,7 +43,7 @@ static void to_public(const Parley__V1__GroupInfo *gi, parley_group *g, parley_g
     for (size_t i = 0; i < gi->n_members; i++) {
         const Parley__V1__GroupMember *gm = gi->members[i];
         m[i] = (parley_group_member){gm->user_id ? gm->user_id : "", (parley_role)gm->role,
-                                    gm->joined_at, gm->delivered_seq, gm->read_seq};
+                                     gm->joined_at, gm->delivered_seq, gm->read_seq};
     }
     *g = (parley_group){gi->chat_id ? gi->chat_id : "",
                         gi->name ? gi->name : "",
@@ -72,8 +74,8 @@ static int emit_group(parley_client *c, const Parley__V1__GroupInfo *gi,
  * an answer without one is an error. rsp (may be NULL): the answer when it
  * carries a GroupInfo, for the caller to free (also when members__set
  * failed), else NULL. */
-static int group_request(parley_client *c, Parley__V1__Request *req, int timeout_ms,
-                         int need_group, Parley__V1__Response **rsp)
+static int group_request(parley_client *c, Parley__V1__Request *req, int timeout_ms, int need_group,
+                         Parley__V1__Response **rsp)
 {
     Parley__V1__Response *r = NULL;
     if (rsp)
@@ -161,14 +163,14 @@ int parley_group_add(parley_client *c, const char *chat_id, const char *const *u
     return members_op(c, chat_id, users, n, 1, timeout_ms);
 }
 
-int parley_group_remove(parley_client *c, const char *chat_id, const char *const *users,
-                        size_t n, int timeout_ms)
+int parley_group_remove(parley_client *c, const char *chat_id, const char *const *users, size_t n,
+                        int timeout_ms)
 {
     return members_op(c, chat_id, users, n, 0, timeout_ms);
 }
 
-int parley_group_set_role(parley_client *c, const char *chat_id, const char *user,
-                          parley_role role, int timeout_ms)
+int parley_group_set_role(parley_client *c, const char *chat_id, const char *user, parley_role role,
+                          int timeout_ms)
 {
     Parley__V1__Request req = PARLEY__V1__REQUEST__INIT;
     Parley__V1__GroupSetRole sr = PARLEY__V1__GROUP_SET_ROLE__INIT;
@@ -248,4 +250,3 @@ int parley_groups(parley_client *c, void (*fn)(void *ud, const parley_group *g),
     parley__v1__response__free_unpacked(rsp, NULL);
     return rc;
 }
-

@@ -57,9 +57,10 @@ static int history_each(void *ud, const lstore_msg *lm)
     history_walk *w = ud;
     int undecryptable = lm->status == LSTORE_MSG_UNDECRYPTABLE ||
                         lm->status == LSTORE_MSG_PENDING_KEY;
-    Parley__E2e__V1__MediaRef *mref =
-        lm->media_id && lm->media ? parley__e2e__v1__media_ref__unpack(NULL, lm->media_len, lm->media)
-                                  : NULL;
+    Parley__E2e__V1__MediaRef *mref = lm->media_id && lm->media
+                                          ? parley__e2e__v1__media_ref__unpack(NULL, lm->media_len,
+                                                                               lm->media)
+                                          : NULL;
     parley_message m = {
         .chat_id = lm->chat_id,
         .seq = lm->seq,
@@ -113,8 +114,8 @@ int parley_history_find(parley_client *c, const char *chat_id, const parley_hist
     return PARLEY_OK;
 }
 
-int parley_sent_status(parley_client *c, const char *client_msg_id, uint64_t *seq,
-                       char *server_id, size_t server_id_len, char *chat_id, size_t chat_id_len)
+int parley_sent_status(parley_client *c, const char *client_msg_id, uint64_t *seq, char *server_id,
+                       size_t server_id_len, char *chat_id, size_t chat_id_len)
 {
     char sid[64], chat[160];
     uint64_t s = 0;

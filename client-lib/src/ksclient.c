@@ -58,8 +58,10 @@ static int http(const char *method, const char *base, const char *ca_file, const
 
     *resp = NULL;
     if (transport_http_kind(base) == TRANSPORT_BAD) {
-        snprintf(errbuf, errlen, "bad keyserver URL %s: use http:// or https:// followed by "
-                 "HOST:PORT", base);
+        snprintf(errbuf, errlen,
+                 "bad keyserver URL %s: use http:// or https:// followed by "
+                 "HOST:PORT",
+                 base);
         ret = PARLEY_EINVAL;
         goto fail;
     }
@@ -253,8 +255,7 @@ int ksclient_key_count(const char *base, const char *ca_file, const char *token,
 static int parse_prekey(json_t *o, ksclient_prekey *k, int with_sig)
 {
     json_t *id = json_object_get(o, "key_id");
-    if (!json_is_integer(id) || json_integer_value(id) < 0 ||
-        json_integer_value(id) > UINT32_MAX)
+    if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) > UINT32_MAX)
         return -1;
     k->key_id = (uint32_t)json_integer_value(id);
     if (unb64(json_object_get(o, "public_key"), k->pub, 32) != 0)
@@ -322,9 +323,9 @@ static long unb64_any(json_t *v, uint8_t *out, size_t cap)
     return -1;
 }
 
-int ksclient_get_devices(const char *base, const char *ca_file, const char *token,
-                         const char *user, char **text, size_t *len, uint8_t sig[64],
-                         uint64_t *version, char *errbuf, size_t errlen)
+int ksclient_get_devices(const char *base, const char *ca_file, const char *token, const char *user,
+                         char **text, size_t *len, uint8_t sig[64], uint64_t *version, char *errbuf,
+                         size_t errlen)
 {
     char path[128];
     json_t *resp = NULL;
@@ -367,9 +368,8 @@ done:
     return ret;
 }
 
-int ksclient_put_devices(const char *base, const char *ca_file, const char *token,
-                         const char *text, size_t len, const uint8_t sig[64], char *errbuf,
-                         size_t errlen)
+int ksclient_put_devices(const char *base, const char *ca_file, const char *token, const char *text,
+                         size_t len, const uint8_t sig[64], char *errbuf, size_t errlen)
 {
     json_t *body = json_object(), *resp = NULL;
     char *enc = NULL;
@@ -461,8 +461,8 @@ done:
     return ret;
 }
 
-int ksclient_delete_link(const char *base, const char *ca_file, const char *token,
-                         const char *code, char *errbuf, size_t errlen)
+int ksclient_delete_link(const char *base, const char *ca_file, const char *token, const char *code,
+                         char *errbuf, size_t errlen)
 {
     char path[64];
     json_t *resp = NULL;

@@ -69,14 +69,13 @@ int ksclient_get_bundle(const char *base, const char *ca_file, const char *token
 /* GET /v2/devices/{user} -> the signed list: *text malloc'd (NUL-terminated,
  * *len without it) and sig, or *text NULL and *version 0 for an implicit
  * list. Nothing here is verified: devices.c checks the signature. */
-int ksclient_get_devices(const char *base, const char *ca_file, const char *token,
-                         const char *user, char **text, size_t *len, uint8_t sig[64],
-                         uint64_t *version, char *errbuf, size_t errlen);
+int ksclient_get_devices(const char *base, const char *ca_file, const char *token, const char *user,
+                         char **text, size_t *len, uint8_t sig[64], uint64_t *version, char *errbuf,
+                         size_t errlen);
 /* PUT /v2/devices with a list signed by the account key (token of the
  * primary device). PARLEY_EREFUSED with "409 stale_version" etc. in errbuf. */
-int ksclient_put_devices(const char *base, const char *ca_file, const char *token,
-                         const char *text, size_t len, const uint8_t sig[64], char *errbuf,
-                         size_t errlen);
+int ksclient_put_devices(const char *base, const char *ca_file, const char *token, const char *text,
+                         size_t len, const uint8_t sig[64], char *errbuf, size_t errlen);
 
 typedef struct {
     char user[65];
@@ -96,7 +95,7 @@ int ksclient_post_link(const char *base, const char *ca_file, ksclient_link *l,
 int ksclient_get_link(const char *base, const char *ca_file, const char *token, const char *code,
                       ksclient_link *out, char *errbuf, size_t errlen);
 /* DELETE /v2/link/{code}: refuse a pending device. */
-int ksclient_delete_link(const char *base, const char *ca_file, const char *token,
-                         const char *code, char *errbuf, size_t errlen);
+int ksclient_delete_link(const char *base, const char *ca_file, const char *token, const char *code,
+                         char *errbuf, size_t errlen);
 
 #endif

@@ -245,8 +245,7 @@ static int handle(parley_client *c, conn_ev *e)
             util__emit_event(c, PARLEY_EVENT_DISCONNECTED, NULL, 0, NULL, c->err);
         }
         return 0;
-    case CONN_EV_MESSAGE:
-        return dispatch__message(c, e->topic, e->payload, e->len);
+    case CONN_EV_MESSAGE: return dispatch__message(c, e->topic, e->payload, e->len);
     }
     return 0;
 }
@@ -324,8 +323,8 @@ static int wait_until(parley_client *c, int timeout_ms,
         if (left <= 0) {
             char last[CLIENT_ERR_MAX];
             snprintf(last, sizeof last, "%s", c->err);
-            return util__fail(c, PARLEY_ETIMEOUT, "not connected after %d ms%s%.400s",
-                              timeout_ms, last[0] ? ": " : "", last);
+            return util__fail(c, PARLEY_ETIMEOUT, "not connected after %d ms%s%.400s", timeout_ms,
+                              last[0] ? ": " : "", last);
         }
         int rc = parley_poll(c, left > 200 ? 200 : (int)left);
         if (rc < 0)

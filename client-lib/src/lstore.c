@@ -100,9 +100,18 @@ static int exec(lstore *s, const char *sql)
     return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
-int lstore_begin(lstore *s) { return exec(s, "BEGIN IMMEDIATE"); }
-int lstore_commit(lstore *s) { return exec(s, "COMMIT"); }
-void lstore_rollback(lstore *s) { (void)exec(s, "ROLLBACK"); }
+int lstore_begin(lstore *s)
+{
+    return exec(s, "BEGIN IMMEDIATE");
+}
+int lstore_commit(lstore *s)
+{
+    return exec(s, "COMMIT");
+}
+void lstore_rollback(lstore *s)
+{
+    (void)exec(s, "ROLLBACK");
+}
 
 static sqlite3_stmt *prep(lstore *s, const char *sql)
 {
@@ -241,10 +250,11 @@ int lstore_contact_get(lstore *s, const char *user, uint8_t ik[32])
 
 int lstore_contact_set(lstore *s, const char *user, const uint8_t ik[32])
 {
-    sqlite3_stmt *st = prep(s, "INSERT INTO contacts(user_id, identity_key, first_seen, updated_at) "
-                               "VALUES(?, ?, strftime('%s','now'), strftime('%s','now')) "
-                               "ON CONFLICT(user_id) DO UPDATE SET identity_key = excluded.identity_key,"
-                               " updated_at = excluded.updated_at");
+    sqlite3_stmt *st = prep(
+        s, "INSERT INTO contacts(user_id, identity_key, first_seen, updated_at) "
+           "VALUES(?, ?, strftime('%s','now'), strftime('%s','now')) "
+           "ON CONFLICT(user_id) DO UPDATE SET identity_key = excluded.identity_key,"
+           " updated_at = excluded.updated_at");
     if (!st)
         return -1;
     sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
@@ -254,8 +264,8 @@ int lstore_contact_set(lstore *s, const char *user, const uint8_t ik[32])
 
 /* ---- chats -------------------------------------------------------------- */
 
-#define CHAT_COLUMNS                                                                          \
-    "chat_id, name, type, last_seq, synced_seq, delivered_seq, read_seq, sent_delivered, "    \
+#define CHAT_COLUMNS \
+    "chat_id, name, type, last_seq, synced_seq, delivered_seq, read_seq, sent_delivered, " \
     "sent_read, last_message_at"
 
 static void read_chat(sqlite3_stmt *st, lstore_chat *c)
@@ -325,8 +335,7 @@ int lstore_chat_raise(lstore *s, const char *chat_id, const char *column, uint64
     if (!ok)
         return -1;
     char sql[160];
-    snprintf(sql, sizeof sql, "UPDATE chats SET %s = max(%s, ?) WHERE chat_id = ?", column,
-             column);
+    snprintf(sql, sizeof sql, "UPDATE chats SET %s = max(%s, ?) WHERE chat_id = ?", column, column);
     sqlite3_stmt *st = prep(s, sql);
     if (!st)
         return -1;
@@ -347,8 +356,8 @@ int lstore_chat_set_name(lstore *s, const char *chat_id, const char *name)
 
 int lstore_chat_each(lstore *s, int (*fn)(void *ud, const lstore_chat *c), void *ud)
 {
-    sqlite3_stmt *st =
-        prep(s, "SELECT " CHAT_COLUMNS " FROM chats ORDER BY last_message_at DESC, chat_id");
+    sqlite3_stmt *st = prep(s, "SELECT " CHAT_COLUMNS
+                               " FROM chats ORDER BY last_message_at DESC, chat_id");
     if (!st)
         return -1;
     int rc;
@@ -400,7 +409,7 @@ int lstore_msg_exists(lstore *s, const char *sender, const char *client_msg_id)
     return step_exists(st);
 }
 
-#define MSG_COLUMNS                                                                           \
+#define MSG_COLUMNS \
     "chat_id, seq, server_id, sender, client_msg_id, server_ts, status, body, media_id, media"
 
 /* Hand each row of a SELECT MSG_COLUMNS to fn until it returns nonzero;

@@ -155,8 +155,7 @@ int members__set(parley_client *c, const void *vgi)
     return rc == 0 ? PARLEY_OK : util__store_fail(c);
 }
 
-int members__on_event(parley_client *c, const char *chat_id, uint64_t seq,
-                      const void *vev)
+int members__on_event(parley_client *c, const char *chat_id, uint64_t seq, const void *vev)
 {
     const Parley__V1__SystemEvent *ev = vev;
     member_list l;
@@ -219,7 +218,8 @@ int members__others(parley_client *c, const char *chat_id, char ***out, size_t *
     if (rc == 0)
         return util__fail(c, PARLEY_ENOTFOUND,
                           "the members of %s are not known yet (they come with the next "
-                          "connection, or parley_group_info)", chat_id);
+                          "connection, or parley_group_info)",
+                          chat_id);
     list_remove(&l, c->user);
     char **users = calloc(l.n + 1, sizeof *users);
     if (!users) {

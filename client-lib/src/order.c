@@ -389,7 +389,8 @@ static int on_chat_list(parley_client *c, const Parley__V1__ChatList *cl)
 {
     /* The broker's real limit on a body: sends over it are refused before
      * they are queued (outbox.c). Kept across runs. */
-    if (cl->max_payload && lstore_meta_set_int(c->store, "server_max_payload", cl->max_payload) != 0)
+    if (cl->max_payload &&
+        lstore_meta_set_int(c->store, "server_max_payload", cl->max_payload) != 0)
         return util__store_fail(c);
     for (size_t i = 0; i < cl->n_chats; i++) {
         const Parley__V1__ChatSummary *s = cl->chats[i];
@@ -479,8 +480,7 @@ void order__finished(parley_client *c, client_req *r, unsigned status)
 
 void order__refresh_members(parley_client *c, const char *chat_id)
 {
-    if (rpc__pending(c, REQ_GROUP_GET, chat_id) == 0 &&
-        members__refresh(c, chat_id) == 0)
+    if (rpc__pending(c, REQ_GROUP_GET, chat_id) == 0 && members__refresh(c, chat_id) == 0)
         sync_started(c);
 }
 

@@ -30,9 +30,8 @@ int outbox__fits(parley_client *c, size_t len)
 }
 
 /* The packed Envelope around body (*out malloc'd). parley_rc. */
-static int pack_envelope(parley_client *c, const char *cmid, const uint8_t *body,
-                         size_t body_len, const char *media_id, const outbox_versions *v,
-                         uint8_t **out, size_t *n)
+static int pack_envelope(parley_client *c, const char *cmid, const uint8_t *body, size_t body_len,
+                         const char *media_id, const outbox_versions *v, uint8_t **out, size_t *n)
 {
     int rc = outbox__fits(c, body_len);
     if (rc != PARLEY_OK)
@@ -78,8 +77,8 @@ int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const
     };
     rc = lstore_outbox_add(c->store, &o);
     free(buf);
-    return rc == 0 ? PARLEY_OK : util__fail(c, PARLEY_ESTORE, "local store: %s",
-                                            lstore_error(c->store));
+    return rc == 0 ? PARLEY_OK
+                   : util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
 }
 
 typedef struct {
@@ -172,8 +171,8 @@ static void record_own(void *ud, const lstore_outbox *o)
         d->rc = -1;
 }
 
-int outbox__done(parley_client *c, const char *client_msg_id, const char *chat_id,
-                 uint64_t seq, const char *server_id, int64_t ts, int stored)
+int outbox__done(parley_client *c, const char *client_msg_id, const char *chat_id, uint64_t seq,
+                 const char *server_id, int64_t ts, int stored)
 {
     done_ctx d = {c, chat_id, seq, server_id ? server_id : "", ts, 0};
     if (stored && seq > 0) {

@@ -95,7 +95,9 @@ static int session_adopt(parley_client *c, const char *peer, const char *dev,
     if (old != 1)
         return old < 0 ? -1 : 0;
     int rc = lstore_blob_set(c->store, "session", key, b, n) == 0 &&
-             lstore_blob_del(c->store, "session", peer) == 0 ? 0 : -1;
+                     lstore_blob_del(c->store, "session", peer) == 0
+                 ? 0
+                 : -1;
     sodium_memzero(b, n);
     free(b);
     return rc;
@@ -152,9 +154,8 @@ int pairwise__prepare(parley_client *c, const char *peer)
     ret = identity__keyserver_token(c, token, sizeof token);
     if (ret != PARLEY_OK)
         goto done;
-    ret =
-        ksclient_get_bundle(c->keyserver_url, c->ca_file, token, peer, NULL, &kb, c->err,
-                            sizeof c->err);
+    ret = ksclient_get_bundle(c->keyserver_url, c->ca_file, token, peer, NULL, &kb, c->err,
+                              sizeof c->err);
     sodium_memzero(token, sizeof token);
     if (ret == PARLEY_ENOTFOUND)
         util__fail(c, PARLEY_ENOTFOUND, "no keys for user %s on the keyserver", peer);
@@ -170,8 +171,7 @@ int pairwise__prepare(parley_client *c, const char *peer)
     memcpy(xb.one_time_prekey, kb.one_time.pub, 32);
     e2e_status st = ratchet_session_initiate(&s, &id, &xb);
     if (st != E2E_OK) {
-        ret = util__fail(c, PARLEY_ECRYPTO, "key bundle of %s refused: %s", peer,
-                         e2e_strerror(st));
+        ret = util__fail(c, PARLEY_ECRYPTO, "key bundle of %s refused: %s", peer, e2e_strerror(st));
         goto done;
     }
     if (lstore_begin(c->store) != 0) {
@@ -226,13 +226,15 @@ int pairwise__prepare_dev(parley_client *c, const char *peer, const char *dev,
                               sizeof c->err);
     sodium_memzero(token, sizeof token);
     if (ret == PARLEY_ENOTFOUND)
-        return util__fail(c, PARLEY_ENOTFOUND, "no keys for device %s of %s on the keyserver",
-                          dev, peer);
+        return util__fail(c, PARLEY_ENOTFOUND, "no keys for device %s of %s on the keyserver", dev,
+                          peer);
     if (ret != PARLEY_OK)
         return ret;
     if (sodium_memcmp(kb.identity_key, devkey, 32) != 0)
-        return util__fail(c, PARLEY_ECRYPTO, "the key bundle of device %s of %s does not carry "
-                          "the key its device list names: refused", dev, peer);
+        return util__fail(c, PARLEY_ECRYPTO,
+                          "the key bundle of device %s of %s does not carry "
+                          "the key its device list names: refused",
+                          dev, peer);
     memset(&xb, 0, sizeof xb);
     memcpy(xb.identity_key, kb.identity_key, 32);
     xb.signed_prekey_id = kb.signed_prekey.key_id;
@@ -245,8 +247,8 @@ int pairwise__prepare_dev(parley_client *c, const char *peer, const char *dev,
     e2e_status st = ratchet_session_initiate(&s, &id, &xb);
     keys_wipe(&id, sizeof id);
     if (st != E2E_OK) {
-        ret = util__fail(c, PARLEY_ECRYPTO, "key bundle of device %s of %s refused: %s", dev,
-                         peer, e2e_strerror(st));
+        ret = util__fail(c, PARLEY_ECRYPTO, "key bundle of device %s of %s refused: %s", dev, peer,
+                         e2e_strerror(st));
         goto done;
     }
     if (lstore_begin(c->store) != 0) {
@@ -321,8 +323,7 @@ static int decrypt_prekey(parley_client *c, const char *sender, const e2e_messag
     memset(&otk, 0, sizeof otk);
     if (*s && sodium_memcmp(ratchet_session_base_key(*s), info->base_key, 32) == 0) {
         e2e_status st = ratchet_decrypt(*s, body, len, pt, ptlen);
-        ret = st == E2E_OK ? PARLEY_OK
-                           : util__fail(c, PARLEY_ECRYPTO, "%s", e2e_strerror(st));
+        ret = st == E2E_OK ? PARLEY_OK : util__fail(c, PARLEY_ECRYPTO, "%s", e2e_strerror(st));
         goto done;
     }
     int rc = prekeys__spk(c, info->signed_prekey_id, &spk);
@@ -346,9 +347,8 @@ static int decrypt_prekey(parley_client *c, const char *sender, const e2e_messag
             goto done;
         }
     }
-    e2e_status st = ratchet_session_respond(&fresh, &id, &spk.kp,
-                                            info->has_one_time_prekey ? &otk : NULL, body, len,
-                                            pt, ptlen);
+    e2e_status st = ratchet_session_respond(
+        &fresh, &id, &spk.kp, info->has_one_time_prekey ? &otk : NULL, body, len, pt, ptlen);
     if (st != E2E_OK) {
         ret = util__fail(c, PARLEY_ECRYPTO, "%s", e2e_strerror(st));
         goto done;
@@ -377,15 +377,15 @@ int pairwise__decrypt(parley_client *c, const char *sender, const char *sender_d
 {
     devlist l;
     if (pairwise__is_fanout(body, len))
-        return pairwise__decrypt_fanout(c, sender, sender_device, body, len, content,
-                                        content_len);
+        return pairwise__decrypt_fanout(c, sender, sender_device, body, len, content, content_len);
     /* A plain message: from the sender's implicit device, or from a listed
      * device of a sender that saw our list as implicit. */
     int had = devices__cached(c, sender, &l, NULL);
     if (had < 0)
         return util__store_fail(c);
     int i = had == 1 && l.version > 0 && sender_device && *sender_device
-                ? devlist_find(&l, sender_device) : -1;
+                ? devlist_find(&l, sender_device)
+                : -1;
     if (i >= 0)
         return pairwise__decrypt_dev(c, sender, l.d[i].id, l.d[i].key, body, len, content,
                                      content_len);
@@ -421,8 +421,10 @@ int pairwise__decrypt_dev(parley_client *c, const char *sender, const char *dev,
         if (vouched == PARLEY_ENET || vouched == PARLEY_ESTORE)
             ret = vouched;
         else if (vouched != PARLEY_OK)
-            ret = util__fail(c, PARLEY_ECRYPTO, "refused: the key of device %s of %s in this "
-                             "message is not the one its device list names", dev, sender);
+            ret = util__fail(c, PARLEY_ECRYPTO,
+                             "refused: the key of device %s of %s in this "
+                             "message is not the one its device list names",
+                             dev, sender);
         else
             ret = decrypt_prekey(c, sender, &info, body, len, &s, content, content_len);
         /* An account key change is recorded and surfaced. */
@@ -549,7 +551,8 @@ int pairwise__decrypt_fanout(parley_client *c, const char *sender, const char *s
     }
     mine = my_entry(c, m);
     if (!mine) {
-        ret = util__fail(c, PARLEY_ENOTFOUND, "no ciphertext for this device (sent before it "
+        ret = util__fail(c, PARLEY_ENOTFOUND,
+                         "no ciphertext for this device (sent before it "
                          "was linked)");
         goto done;
     }
@@ -561,8 +564,10 @@ int pairwise__decrypt_fanout(parley_client *c, const char *sender, const char *s
     if (had == 0) {
         /* The sender's devices are unknown (keyserver unreachable when it
          * came): which key may speak for it cannot be told yet. */
-        ret = util__fail(c, PARLEY_ENET, "cannot check the identity key of %s with the keyserver "
-                         "(its device list is not known): kept for a retry", sender);
+        ret = util__fail(c, PARLEY_ENET,
+                         "cannot check the identity key of %s with the keyserver "
+                         "(its device list is not known): kept for a retry",
+                         sender);
         goto done;
     }
     if (l.version > 0) {
@@ -578,8 +583,7 @@ int pairwise__decrypt_fanout(parley_client *c, const char *sender, const char *s
         }
         if (i < 0) {
             ret = util__fail(c, PARLEY_ECRYPTO, "device %s is not in the device list of %s",
-                             sender_device && *sender_device ? sender_device : "(unknown)",
-                             sender);
+                             sender_device && *sender_device ? sender_device : "(unknown)", sender);
             goto done;
         }
         dev = l.d[i].id;
@@ -587,8 +591,7 @@ int pairwise__decrypt_fanout(parley_client *c, const char *sender, const char *s
     }
     ret = repack(c, mine, &inner, &inner_len);
     if (ret == PARLEY_OK)
-        ret = pairwise__decrypt_dev(c, sender, dev, devkey, inner, inner_len, content,
-                                    content_len);
+        ret = pairwise__decrypt_dev(c, sender, dev, devkey, inner, inner_len, content, content_len);
 done:
     free(inner);
     if (m)

@@ -250,8 +250,8 @@ int util__store_fail(parley_client *c);
 /* Topic names for this user. */
 void util__topic(parley_client *c, char *out, size_t outlen, const char *user, const char *leaf);
 /* Emit an event to the application (on_event). */
-void util__emit_event(parley_client *c, parley_event_type type, const char *chat_id,
-                      uint64_t seq, const char *user, const char *detail);
+void util__emit_event(parley_client *c, parley_event_type type, const char *chat_id, uint64_t seq,
+                      const char *user, const char *detail);
 
 /* ---- link.c: the MQTT link ------------------------------------------------ */
 
@@ -286,8 +286,7 @@ int trust__note(parley_client *c, const char *user, const uint8_t ik[32]);
  * identity key is not the one pinned for sender, ask the keyserver for
  * sender's key (GET /v1/identity) and remember the answer for
  * trust__vouched. Never fails (a failed lookup is remembered). */
-void trust__prefetch(parley_client *c, const char *sender, const uint8_t *body,
-                     size_t len);
+void trust__prefetch(parley_client *c, const char *sender, const uint8_t *body, size_t len);
 /* Forget what trust__prefetch remembered. */
 void trust__forget(parley_client *c);
 /* May a PreKey message from sender carrying identity key ik start a session?
@@ -407,11 +406,11 @@ int pairwise__is_fanout(const uint8_t *body, size_t len);
 int skeys__on_skd(parley_client *c, const char *sender, const void *skd);
 /* 1 if this client holds the sender key a group message body needs (or the
  * body is not a sender-key message at all), 0 if not (yet), -1 on error. */
-int skeys__has_key(parley_client *c, const char *chat_id, const char *sender,
-                   const uint8_t *body, size_t len);
+int skeys__has_key(parley_client *c, const char *chat_id, const char *sender, const uint8_t *body,
+                   size_t len);
 /* Decrypt a group message body (caller's transaction). parley_rc. */
-int skeys__decrypt(parley_client *c, const char *chat_id, const char *sender,
-                   const uint8_t *body, size_t len, uint8_t **pt, size_t *ptlen);
+int skeys__decrypt(parley_client *c, const char *chat_id, const char *sender, const uint8_t *body,
+                   size_t len, uint8_t **pt, size_t *ptlen);
 /* A group SYSTEM event (Parley__V1__SystemEvent*): drop our own chain when
  * someone left (the next message starts a new one). parley_rc. */
 int skeys__on_system(parley_client *c, const char *chat_id, const void *ev);
@@ -424,18 +423,15 @@ int skeys__own(parley_client *c, const char *chat_id, void **state, void *dist);
 /* Save our own chain after encrypting with it (caller's transaction). parley_rc. */
 int skeys__own_save(parley_client *c, const char *chat_id, const void *state);
 /* 1 if member holds chain_id of our chain for the group, 0 not, -1 store. */
-int skeys__has_chain(parley_client *c, const char *chat_id, const char *member,
-                     uint32_t chain_id);
+int skeys__has_chain(parley_client *c, const char *chat_id, const char *member, uint32_t chain_id);
 /* Record that member holds chain_id. 0 or -1. */
-int skeys__set_chain(parley_client *c, const char *chat_id, const char *member,
-                     uint32_t chain_id);
+int skeys__set_chain(parley_client *c, const char *chat_id, const char *member, uint32_t chain_id);
 
 /* ---- rpc.c: control requests in flight ----------------------------------- */
 
 /* Send a Request (Parley__V1__Request*, req_id filled in here) on our ctl
  * topic and register it. 0, or -1 with c->err set (not connected, table full). */
-int rpc__request(parley_client *c, void *req, req_kind kind, const char *chat_id,
-                 client_req **out);
+int rpc__request(parley_client *c, void *req, req_kind kind, const char *chat_id, client_req **out);
 /* The request a response answers, or NULL. */
 client_req *rpc__find(parley_client *c, const char *req_id);
 /* Requests of kind in flight (kind REQ_NONE: every kind but REQ_CALL). */
@@ -472,8 +468,8 @@ int outbox__replace(parley_client *c, const char *cmid, const uint8_t *body, siz
 int outbox__flush(parley_client *c, int64_t min_age_ms);
 /* A STORED or REJECTED receipt (or a sync page's copy) of one of our
  * messages, in the caller's transaction. 0 or -1. */
-int outbox__done(parley_client *c, const char *client_msg_id, const char *chat_id,
-                 uint64_t seq, const char *server_id, int64_t ts, int stored);
+int outbox__done(parley_client *c, const char *client_msg_id, const char *chat_id, uint64_t seq,
+                 const char *server_id, int64_t ts, int stored);
 /* A transient refusal: keep the entry, retry after the retry period. 0 or -1. */
 int outbox__later(parley_client *c, const char *client_msg_id);
 
@@ -490,8 +486,7 @@ int members__set(parley_client *c, const void *gi);
 /* A group's SYSTEM event (Parley__V1__SystemEvent*) at seq: apply the
  * membership change it announces, unless the list is newer (caller's
  * transaction). parley_rc. */
-int members__on_event(parley_client *c, const char *chat_id, uint64_t seq,
-                      const void *ev);
+int members__on_event(parley_client *c, const char *chat_id, uint64_t seq, const void *ev);
 /* The members of a group other than us, from the local list: *out is a
  * NULL-terminated array (free with members__free). PARLEY_ENOTFOUND
  * if the list is not known yet. parley_rc. */
@@ -587,8 +582,7 @@ int send__refan(parley_client *c, const char *cmid);
 
 /* A message on parley/presence/{user} or a .../typing topic: surfaced to
  * on_presence / on_typing; malformed ones are ignored. Returns 0. */
-int presence__on_message(parley_client *c, const char *topic, const uint8_t *payload,
-                         size_t len);
+int presence__on_message(parley_client *c, const char *topic, const uint8_t *payload, size_t len);
 /* Subscribe to the presence of every watched user (once connected). */
 void presence__subscribe(parley_client *c);
 

@@ -227,8 +227,8 @@ int prekeys__maintain(parley_client *c, int force_upload)
         upload_spk = upload_otk = !uploaded || upload_spk;
     if (uploaded && !upload_otk) {
         int count = 0;
-        ret =
-            ksclient_key_count(c->keyserver_url, c->ca_file, token, &count, c->err, sizeof c->err);
+        ret = ksclient_key_count(c->keyserver_url, c->ca_file, token, &count, c->err,
+                                 sizeof c->err);
         if (ret != PARLEY_OK)
             goto done;
         upload_otk = count < OTK_LOW_WATER;

@@ -36,8 +36,7 @@ int parley_watch_presence(parley_client *c, const char *user)
         if (strcmp(c->presence.watch[i], user) == 0)
             return PARLEY_OK;
     if (c->presence.nwatch >= PARLEY_WATCH_MAX)
-        return util__fail(c, PARLEY_ENOMEM, "at most %d users can be watched",
-                          PARLEY_WATCH_MAX);
+        return util__fail(c, PARLEY_ENOMEM, "at most %d users can be watched", PARLEY_WATCH_MAX);
     if (link__ready(c) && subscribe_presence(c, &user, 1) != 0)
         return util__fail(c, PARLEY_ENET, "cannot subscribe to the presence of %s", user);
     snprintf(c->presence.watch[c->presence.nwatch++], sizeof c->presence.watch[0], "%s", user);
@@ -115,8 +114,7 @@ static void on_typing(parley_client *c, const uint8_t *payload, size_t len)
     parley__v1__typing__free_unpacked(t, NULL);
 }
 
-int presence__on_message(parley_client *c, const char *topic, const uint8_t *payload,
-                         size_t len)
+int presence__on_message(parley_client *c, const char *topic, const uint8_t *payload, size_t len)
 {
     if (strncmp(topic, PRESENCE_PREFIX, strlen(PRESENCE_PREFIX)) == 0)
         on_presence(c, topic, payload, len);

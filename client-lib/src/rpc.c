@@ -20,8 +20,7 @@ client_req *rpc__find(parley_client *c, const char *req_id)
     return NULL;
 }
 
-int rpc__request(parley_client *c, void *vreq, req_kind kind, const char *chat_id,
-                 client_req **out)
+int rpc__request(parley_client *c, void *vreq, req_kind kind, const char *chat_id, client_req **out)
 {
     Parley__V1__Request *req = vreq;
     client_req *slot = NULL;

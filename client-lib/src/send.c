@@ -33,8 +33,11 @@ static int valid_utf8(const char *s)
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
         unsigned c = *p++;
-        int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2
-              : (c & 0xF8) == 0xF0 ? 3 : -1;
+        int n = c < 0x80             ? 0
+                : (c & 0xE0) == 0xC0 ? 1
+                : (c & 0xF0) == 0xE0 ? 2
+                : (c & 0xF8) == 0xF0 ? 3
+                                     : -1;
         if (n < 0)
             return 0;
         unsigned cp = n == 0 ? c : n == 1 ? c & 0x1F : n == 2 ? c & 0x0F : c & 0x07;
@@ -148,8 +151,8 @@ static int encrypt_targets(parley_client *c, const targets *tg, const uint8_t *c
     if (!tg->fanout) {
         for (int i = 0; i < tg->n; i++)
             if (tg->t[i].ok)
-                return pairwise__encrypt_dev(c, tg->t[i].user, tg->t[i].dev, content,
-                                             content_len, body, body_len);
+                return pairwise__encrypt_dev(c, tg->t[i].user, tg->t[i].dev, content, content_len,
+                                             body, body_len);
         return util__fail(c, PARLEY_ECRYPTO, "no usable session");
     }
     for (int i = 0; i < tg->n; i++) {
@@ -447,8 +450,7 @@ done:
     return ret;
 }
 
-int send__content(parley_client *c, const char *to, void *vct, const char *plain,
-                  char *cmid_out)
+int send__content(parley_client *c, const char *to, void *vct, const char *plain, char *cmid_out)
 {
     Parley__E2e__V1__Content *ct = vct;
     char cmid[IDS_CLIENT_MSG_MAX + 1];

@@ -36,8 +36,7 @@ static int own_load(parley_client *c, const char *chat_id, sender_keys_state **o
     return st == E2E_OK ? 1 : 0; /* an unreadable state is replaced */
 }
 
-static int state_save(parley_client *c, const char *ns, const char *key,
-                      const sender_keys_state *s)
+static int state_save(parley_client *c, const char *ns, const char *key, const sender_keys_state *s)
 {
     uint8_t *b = NULL;
     size_t n = 0;
@@ -64,7 +63,8 @@ int skeys__has_chain(parley_client *c, const char *chat_id, const char *member, 
     snprintf(key, sizeof key, "%s\n%s", chat_id, member);
     int rc = lstore_blob_get(c->store, "sk_dist", key, &b, &n);
     int has = rc == 1 && n == 4 &&
-              ((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]) == chain_id;
+              ((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]) ==
+                  chain_id;
     free(b);
     return rc < 0 ? -1 : has;
 }
@@ -116,8 +116,8 @@ done:
     return ret;
 }
 
-int skeys__has_key(parley_client *c, const char *chat_id, const char *sender,
-                   const uint8_t *body, size_t len)
+int skeys__has_key(parley_client *c, const char *chat_id, const char *sender, const uint8_t *body,
+                   size_t len)
 {
     e2e_message_info info;
     char key[GROUP_KEY_MAX];
@@ -135,8 +135,8 @@ int skeys__has_key(parley_client *c, const char *chat_id, const char *sender,
     return rc;
 }
 
-int skeys__decrypt(parley_client *c, const char *chat_id, const char *sender,
-                   const uint8_t *body, size_t len, uint8_t **pt, size_t *ptlen)
+int skeys__decrypt(parley_client *c, const char *chat_id, const char *sender, const uint8_t *body,
+                   size_t len, uint8_t **pt, size_t *ptlen)
 {
     e2e_message_info info;
     sender_keys_state *s = NULL;

@@ -32,8 +32,7 @@ static const scheme *find(const scheme *tab, size_t n, const char *url)
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(tab[i].prefix);
         /* a host must follow: "ssl://" alone, "ssl:///x" or "ssl://:1" are not URLs */
-        if (strncmp(url, tab[i].prefix, len) == 0 && url[len] && url[len] != '/' &&
-            url[len] != ':')
+        if (strncmp(url, tab[i].prefix, len) == 0 && url[len] && url[len] != '/' && url[len] != ':')
             return &tab[i];
     }
     return NULL;

@@ -35,8 +35,7 @@ void trust__forget(parley_client *c)
     c->trust.vouch.valid = 0;
 }
 
-void trust__prefetch(parley_client *c, const char *sender, const uint8_t *body,
-                     size_t len)
+void trust__prefetch(parley_client *c, const char *sender, const uint8_t *body, size_t len)
 {
     e2e_message_info info;
     uint8_t known[32];
@@ -50,9 +49,9 @@ void trust__prefetch(parley_client *c, const char *sender, const uint8_t *body,
         return; /* the pinned key: nothing to ask */
     memset(&c->trust.vouch, 0, sizeof c->trust.vouch);
     snprintf(c->trust.vouch.user, sizeof c->trust.vouch.user, "%s", sender);
-    c->trust.vouch.rc =
-        ksclient_get_identity(c->keyserver_url, c->ca_file, sender, c->trust.vouch.ik,
-                              c->trust.vouch.err, sizeof c->trust.vouch.err);
+    c->trust.vouch.rc = ksclient_get_identity(c->keyserver_url, c->ca_file, sender,
+                                              c->trust.vouch.ik, c->trust.vouch.err,
+                                              sizeof c->trust.vouch.err);
     c->trust.vouch.valid = 1;
 }
 
@@ -71,17 +70,25 @@ int trust__vouched(parley_client *c, const char *sender, const uint8_t ik[32])
         return PARLEY_OK;
     const char *what = rc == 1 ? "changed identity key" : "identity key";
     if (!c->trust.vouch.valid || strcmp(c->trust.vouch.user, sender) != 0)
-        return util__fail(c, PARLEY_ENET, "the %s of %s was not checked with the keyserver: "
-                          "kept for a retry", what, sender);
+        return util__fail(c, PARLEY_ENET,
+                          "the %s of %s was not checked with the keyserver: "
+                          "kept for a retry",
+                          what, sender);
     if (c->trust.vouch.rc == PARLEY_ENOTFOUND)
-        return util__fail(c, PARLEY_ECRYPTO, "refused: the keyserver has no identity key for "
-                          "%s", sender);
+        return util__fail(c, PARLEY_ECRYPTO,
+                          "refused: the keyserver has no identity key for "
+                          "%s",
+                          sender);
     if (c->trust.vouch.rc != PARLEY_OK)
-        return util__fail(c, PARLEY_ENET, "cannot check the %s of %s with the keyserver "
-                          "(%s): kept for a retry", what, sender, c->trust.vouch.err);
+        return util__fail(c, PARLEY_ENET,
+                          "cannot check the %s of %s with the keyserver "
+                          "(%s): kept for a retry",
+                          what, sender, c->trust.vouch.err);
     if (sodium_memcmp(c->trust.vouch.ik, ik, 32) != 0)
-        return util__fail(c, PARLEY_ECRYPTO, "refused: the %s of %s in this message does not "
-                          "match the keyserver's", what, sender);
+        return util__fail(c, PARLEY_ECRYPTO,
+                          "refused: the %s of %s in this message does not "
+                          "match the keyserver's",
+                          what, sender);
     return PARLEY_OK;
 }
 

@@ -58,8 +58,8 @@ void util__topic(parley_client *c, char *out, size_t outlen, const char *user, c
     snprintf(out, outlen, "parley/u/%s/%s", user, leaf);
 }
 
-void util__emit_event(parley_client *c, parley_event_type type, const char *chat_id,
-                      uint64_t seq, const char *user, const char *detail)
+void util__emit_event(parley_client *c, parley_event_type type, const char *chat_id, uint64_t seq,
+                      const char *user, const char *detail)
 {
     parley_event ev = {type, chat_id, seq, user, detail ? detail : ""};
     if (c->cb.on_event)

@@ -170,10 +170,10 @@ static ks_account *acct(const char *user)
     return NULL;
 }
 
-int __wrap_ksclient_get_identity(const char *base, const char *ca, const char *user,
-                                 uint8_t pk[32], char *errbuf, size_t errlen);
-int __wrap_ksclient_get_identity(const char *base, const char *ca, const char *user,
-                                 uint8_t pk[32], char *errbuf, size_t errlen)
+int __wrap_ksclient_get_identity(const char *base, const char *ca, const char *user, uint8_t pk[32],
+                                 char *errbuf, size_t errlen);
+int __wrap_ksclient_get_identity(const char *base, const char *ca, const char *user, uint8_t pk[32],
+                                 char *errbuf, size_t errlen)
 {
     (void)base, (void)ca;
     ks_account *a = acct(user);
@@ -392,8 +392,8 @@ static void grab(void *ud, const lstore_outbox *o)
 }
 
 /* from sends text to user `to`: the envelope as the broker stamps it. */
-static Parley__V1__Envelope *send_one(home *from, const char *to, const char *text,
-                                      uint64_t seq, size_t *body_len)
+static Parley__V1__Envelope *send_one(home *from, const char *to, const char *text, uint64_t seq,
+                                      size_t *body_len)
 {
     char cmid[IDS_CLIENT_MSG_MAX + 1], chat[IDS_CHAT_MAX + 1];
     static char sid[IDS_SERVER_ID_LEN + 1];
@@ -426,8 +426,8 @@ static void deliver_to(home *h, const Parley__V1__Envelope *e)
 
 static int fanout_entries(const Parley__V1__Envelope *e)
 {
-    Parley__E2e__V1__E2EMessage *m =
-        parley__e2e__v1__e2_emessage__unpack(NULL, e->body.len, e->body.data);
+    Parley__E2e__V1__E2EMessage *m = parley__e2e__v1__e2_emessage__unpack(NULL, e->body.len,
+                                                                          e->body.data);
     assert_non_null(m);
     int n = m->body_case == PARLEY__E2E__V1__E2_EMESSAGE__BODY_FANOUT ? (int)m->fanout->n_to : 0;
     parley__e2e__v1__e2_emessage__free_unpacked(m, NULL);
@@ -654,9 +654,9 @@ static void deliver_queued(home *from, home **to, int nto, uint64_t *seq)
         if (group)
             snprintf(chat, sizeof chat, "%s", GROUP);
         else
-            assert_true(ids_direct_chat(from->c->user, strcmp(from->c->user, "alice") ? "alice"
-                                                                                     : "bob",
-                                        chat, sizeof chat));
+            assert_true(ids_direct_chat(from->c->user,
+                                        strcmp(from->c->user, "alice") ? "alice" : "bob", chat,
+                                        sizeof chat));
         e->chat_id = strdup(chat);
         e->seq = ++*seq;
         e->sender = strdup(from->c->user);

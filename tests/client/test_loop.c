@@ -149,8 +149,7 @@ static int setup(void **state)
         return -1;
     snprintf(home, sizeof home, "%s/alice", f->dir);
     parley_config cfg = {.home = home, .keyserver_url = "http://127.0.0.1:9"};
-    if (parley_open(&cfg, &f->c) != PARLEY_OK ||
-        parley_identity_create(f->c, "alice") != PARLEY_OK)
+    if (parley_open(&cfg, &f->c) != PARLEY_OK || parley_identity_create(f->c, "alice") != PARLEY_OK)
         return -1;
     parley_callbacks cb = {.on_event = on_event, .ud = f};
     parley_set_callbacks(f->c, &cb);
@@ -283,8 +282,8 @@ static void reconnect_after_server_close_uses_a_fresh_token(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(refusal_right_after_registration_is_quiet_and_quick,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(refusal_right_after_registration_is_quiet_and_quick, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(persistent_refusal_is_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(reconnect_after_server_close_uses_a_fresh_token, setup,
                                         teardown),

@@ -181,8 +181,11 @@ static void test_outbox_retry_order(void **state)
     outbox_add(f->s, "m1", 10);
     outbox_add(f->s, "m3", 30);
     /* The same client message id cannot be queued twice. */
-    lstore_outbox dup = {.client_msg_id = "m1", .chat_id = "x", .topic = "t",
-                         .body = (const uint8_t *)"b", .body_len = 1};
+    lstore_outbox dup = {.client_msg_id = "m1",
+                         .chat_id = "x",
+                         .topic = "t",
+                         .body = (const uint8_t *)"b",
+                         .body_len = 1};
     assert_int_equal(lstore_outbox_add(f->s, &dup), -1);
     assert_int_equal(lstore_outbox_count(f->s), 3);
 

@@ -110,11 +110,12 @@ static int setup(void **state)
         return -1;
     snprintf(home, sizeof home, "%s/alice", f->dir);
     parley_config cfg = {.home = home, .keyserver_url = "http://127.0.0.1:9"};
-    if (parley_open(&cfg, &f->c) != PARLEY_OK ||
-        parley_identity_create(f->c, "alice") != PARLEY_OK)
+    if (parley_open(&cfg, &f->c) != PARLEY_OK || parley_identity_create(f->c, "alice") != PARLEY_OK)
         return -1;
-    parley_callbacks cb = {.on_message = any_message, .on_receipt = any_receipt,
-                           .on_event = any_event, .ud = f};
+    parley_callbacks cb = {.on_message = any_message,
+                           .on_receipt = any_receipt,
+                           .on_event = any_event,
+                           .ud = f};
     parley_set_callbacks(f->c, &cb);
     g_npub = g_prepared = 0;
     *state = f;
@@ -235,7 +236,7 @@ static void group_created_event_is_the_whole_list(void **state)
 
 static int queued_topic(void *ud, const lstore_outbox *o)
 {
-    char (*topics)[160] = ud;
+    char(*topics)[160] = ud;
     for (int i = 0; i < 16; i++) {
         if (!topics[i][0]) {
             snprintf(topics[i], 160, "%s", o->topic);
@@ -309,8 +310,7 @@ static void group_send_without_members_is_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(list_follows_info_and_events_in_seq_order, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(list_follows_info_and_events_in_seq_order, setup, teardown),
         cmocka_unit_test_setup_teardown(group_created_event_is_the_whole_list, setup, teardown),
         cmocka_unit_test_setup_teardown(group_send_works_offline, setup, teardown),
         cmocka_unit_test_setup_teardown(group_send_without_members_is_refused, setup, teardown),

@@ -94,9 +94,11 @@ int __wrap_link__subscribe(parley_client *c, char *const *topics, int n)
 }
 
 int __wrap_pairwise__decrypt(parley_client *c, const char *sender, const char *sender_device,
-                           const uint8_t *body, size_t len, uint8_t **content, size_t *content_len);
+                             const uint8_t *body, size_t len, uint8_t **content,
+                             size_t *content_len);
 int __wrap_pairwise__decrypt(parley_client *c, const char *sender, const char *sender_device,
-                           const uint8_t *body, size_t len, uint8_t **content, size_t *content_len)
+                             const uint8_t *body, size_t len, uint8_t **content,
+                             size_t *content_len)
 {
     (void)sender, (void)sender_device;
     if (len < 2 || memcmp(body, "OK", 2) != 0)
@@ -338,8 +340,7 @@ static int setup(void **state)
         return -1;
     snprintf(home, sizeof home, "%s/alice", f->dir);
     parley_config cfg = {.home = home, .keyserver_url = "http://127.0.0.1:9"};
-    if (parley_open(&cfg, &f->c) != PARLEY_OK ||
-        parley_identity_create(f->c, "alice") != PARLEY_OK)
+    if (parley_open(&cfg, &f->c) != PARLEY_OK || parley_identity_create(f->c, "alice") != PARLEY_OK)
         return -1;
     parley_callbacks cb = {.on_message = on_message, .on_event = on_event, .ud = f};
     parley_set_callbacks(f->c, &cb);
@@ -804,8 +805,8 @@ static void stored_receipt_advances_own_cursor(void **state)
     envelope echo, real4;
 
     assert_int_equal(lstore_begin(f->c->store), 0);
-    assert_int_equal(outbox__queue(f->c, "cmid-own-3", BOB, "parley/u/bob/inbox", body,
-                                   sizeof body, "my text", NULL, NULL),
+    assert_int_equal(outbox__queue(f->c, "cmid-own-3", BOB, "parley/u/bob/inbox", body, sizeof body,
+                                   "my text", NULL, NULL),
                      PARLEY_OK);
     assert_int_equal(lstore_commit(f->c->store), 0);
 
@@ -874,8 +875,8 @@ static void coalesced_stored_receipt_settles_every_message(void **state)
 
     assert_int_equal(lstore_begin(f->c->store), 0);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(outbox__queue(f->c, cmids[i], BOB, "parley/u/bob/inbox", body,
-                                       sizeof body, "my text", NULL, NULL),
+        assert_int_equal(outbox__queue(f->c, cmids[i], BOB, "parley/u/bob/inbox", body, sizeof body,
+                                       "my text", NULL, NULL),
                          PARLEY_OK);
     assert_int_equal(lstore_commit(f->c->store), 0);
     /* Every envelope the client sends asks for coalesced receipts. */
@@ -883,8 +884,10 @@ static void coalesced_stored_receipt_settles_every_message(void **state)
     assert_int_equal(lstore_outbox_get(f->c->store, cmids[1], outbox_coalesce_flag, &flag), 1);
     assert_int_equal(flag, 1);
 
-    parley_callbacks cb = {.on_message = on_message, .on_event = on_event,
-                           .on_receipt = on_receipt_count, .ud = f};
+    parley_callbacks cb = {.on_message = on_message,
+                           .on_event = on_event,
+                           .on_receipt = on_receipt_count,
+                           .ud = f};
     parley_set_callbacks(f->c, &cb);
     g_receipts = 0;
 

@@ -23,9 +23,9 @@ static void test_mqtt_schemes(void **state)
     assert_int_equal(transport_mqtt_kind("mqtts://broker:8883"), TRANSPORT_TLS);
     assert_int_equal(transport_mqtt_kind("wss://[::1]:8084"), TRANSPORT_TLS);
     /* not a broker URL, or no host after the scheme */
-    const char *bad[] = {NULL,         "",          "broker:1883", "http://broker:1883",
+    const char *bad[] = {NULL,          "",          "broker:1883", "http://broker:1883",
                          "https://b:1", "ftp://b:1", "ssl://",      "ssl:///path",
-                         "tcp://:1883", "SSL://b:1", "wss:/b:1",   "tcp:/b"};
+                         "tcp://:1883", "SSL://b:1", "wss:/b:1",    "tcp:/b"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(transport_mqtt_kind(bad[i]), TRANSPORT_BAD);
 }
@@ -60,8 +60,8 @@ static void test_probe_target(void **state)
     /* plain URLs are not probed; a target that does not fit is refused */
     assert_int_equal(transport_probe_target("tcp://localhost:1883", out, sizeof out), -1);
     assert_int_equal(transport_probe_target("ws://localhost:8083", out, sizeof out), -1);
-    assert_int_equal(transport_probe_target("ssl://a-very-long-host-name.example.com:8883", out, 16),
-                     -1);
+    assert_int_equal(
+        transport_probe_target("ssl://a-very-long-host-name.example.com:8883", out, 16), -1);
     char why[64] = "";
     assert_int_equal(transport_probe("tcp://localhost:1883", NULL, why, sizeof why), -1);
 }

@@ -175,9 +175,9 @@ static void test_frames(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_examples),      cmocka_unit_test(test_lengths),
+        cmocka_unit_test(test_examples),         cmocka_unit_test(test_lengths),
         cmocka_unit_test(test_malformed_tokens), cmocka_unit_test(test_injective),
-        cmocka_unit_test(test_subjects),      cmocka_unit_test(test_frames),
+        cmocka_unit_test(test_subjects),         cmocka_unit_test(test_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -196,8 +196,8 @@ static void test_garbled(void **state)
     assert_int_equal(parse_str(t), DEVICES_EMALFORMED);
     snprintf(t, sizeof t, "parley-devices-v1\nalice\n1\n\n");
     assert_int_equal(parse_str(t), DEVICES_EMALFORMED);
-    const char *ids[] = {"", "p.1", "p/1", "p 1", "p\xc3\xa9",
-                         "abcdefghijabcdefghijabcdefghijabc" /* 33 */};
+    const char *ids[] = {"",    "p.1",       "p/1",
+                         "p 1", "p\xc3\xa9", "abcdefghijabcdefghijabcdefghijabc" /* 33 */};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         snprintf(t, sizeof t, "parley-devices-v1\nalice\n1\n%s %s 5 phone\n", ids[i], key);
         assert_int_equal(parse_str(t), DEVICES_EMALFORMED);
@@ -331,9 +331,9 @@ static void test_match_tag(void **state)
 
 static void mint(const uint8_t *sk, const char *user, const char *cid, char *out)
 {
-    assert_int_equal(token_mint(TOKEN_AUD_MQTT, user, cid, (int64_t)time(NULL) + 600, sk, out,
-                                TOKEN_MAX_LEN),
-                     TOKEN_OK);
+    assert_int_equal(
+        token_mint(TOKEN_AUD_MQTT, user, cid, (int64_t)time(NULL) + 600, sk, out, TOKEN_MAX_LEN),
+        TOKEN_OK);
 }
 
 static void test_token_per_device(void **state)
@@ -345,15 +345,14 @@ static void test_token_per_device(void **state)
     int64_t now = (int64_t)time(NULL), exp = 0;
 
     mint(dev2.sk, "alice", "alice.lap-top", tok);
-    assert_int_equal(devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", "alice.lap-top", now,
-                                          &exp, &which),
-                     TOKEN_OK);
+    assert_int_equal(
+        devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", "alice.lap-top", now, &exp, &which),
+        TOKEN_OK);
     assert_string_equal(which->device_id, "lap-top");
     assert_true(exp > now);
     /* HTTP: any client id of the token, still its device's key */
-    assert_int_equal(devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", NULL, now, NULL,
-                                          &which),
-                     TOKEN_OK);
+    assert_int_equal(
+        devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", NULL, now, NULL, &which), TOKEN_OK);
     /* a transient connection of the device */
     mint(dev2.sk, "alice", "alice.lap-top-cli7", tok);
     assert_int_equal(devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", "alice.lap-top-cli7",
@@ -361,57 +360,55 @@ static void test_token_per_device(void **state)
                      TOKEN_OK);
     /* the client-id takeover: a device's client id with another device's key */
     mint(dev3.sk, "alice", "alice.lap-top", tok);
-    assert_int_equal(devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", "alice.lap-top", now,
-                                          NULL, &which),
-                     TOKEN_ESIGNATURE);
+    assert_int_equal(
+        devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", "alice.lap-top", now, NULL, &which),
+        TOKEN_ESIGNATURE);
     assert_null(which);
     /* the account key signs only for the primary */
     mint(acct.sk, "alice", "alice.lap-top", tok);
-    assert_int_equal(devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", "alice.lap-top", now,
-                                          NULL, NULL),
-                     TOKEN_ESIGNATURE);
+    assert_int_equal(
+        devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", "alice.lap-top", now, NULL, NULL),
+        TOKEN_ESIGNATURE);
     mint(acct.sk, "alice", "alice.p1", tok);
-    assert_int_equal(devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", "alice.p1", now,
-                                          NULL, NULL),
-                     TOKEN_OK);
+    assert_int_equal(
+        devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", "alice.p1", now, NULL, NULL),
+        TOKEN_OK);
     /* a device not in the list (removed, or never added) */
     mint(other.sk, "alice", "alice.tablet", tok);
-    assert_int_equal(devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", "alice.tablet", now,
-                                          NULL, NULL),
-                     TOKEN_EDEVICE);
-    assert_int_equal(devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", NULL, now, NULL,
-                                          NULL),
+    assert_int_equal(
+        devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", "alice.tablet", now, NULL, NULL),
+        TOKEN_EDEVICE);
+    assert_int_equal(devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", NULL, now, NULL, NULL),
                      TOKEN_EDEVICE);
     /* another user's token, another client id, another audience */
     mint(dev2.sk, "bob", "bob.lap-top", tok);
-    assert_int_equal(devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", "bob.lap-top", now,
-                                          NULL, NULL),
-                     TOKEN_EUSER);
+    assert_int_equal(
+        devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", "bob.lap-top", now, NULL, NULL),
+        TOKEN_EUSER);
     mint(dev2.sk, "alice", "alice.lap-top", tok);
-    assert_int_equal(devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", "alice.a", now, NULL,
-                                          NULL),
-                     TOKEN_ECLIENT);
-    assert_int_equal(devices_token_verify(&l, tok, TOKEN_AUD_MEDIA, "alice", NULL, now, NULL,
-                                          NULL),
+    assert_int_equal(
+        devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", "alice.a", now, NULL, NULL),
+        TOKEN_ECLIENT);
+    assert_int_equal(devices_token_verify(&l, tok, TOKEN_AUD_MEDIA, "alice", NULL, now, NULL, NULL),
                      TOKEN_EAUDIENCE);
-    assert_int_equal(devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", NULL, now + 7200,
-                                          NULL, NULL),
-                     TOKEN_EEXPIRED);
-    assert_int_equal(devices_token_verify(&l, "garbage", TOKEN_AUD_MQTT, "alice", NULL, now,
-                                          NULL, NULL),
-                     TOKEN_EMALFORMED);
+    assert_int_equal(
+        devices_token_verify(&l, tok, TOKEN_AUD_MQTT, "alice", NULL, now + 7200, NULL, NULL),
+        TOKEN_EEXPIRED);
+    assert_int_equal(
+        devices_token_verify(&l, "garbage", TOKEN_AUD_MQTT, "alice", NULL, now, NULL, NULL),
+        TOKEN_EMALFORMED);
     devices_list_free(&l);
 
     /* implicit: the account key for any tag, nothing else */
     assert_int_equal(devices_implicit("alice", acct.pk, &imp), DEVICES_OK);
     mint(acct.sk, "alice", "alice.whatever", tok);
-    assert_int_equal(devices_token_verify(&imp, tok, TOKEN_AUD_MQTT, "alice", "alice.whatever",
-                                          now, NULL, NULL),
-                     TOKEN_OK);
+    assert_int_equal(
+        devices_token_verify(&imp, tok, TOKEN_AUD_MQTT, "alice", "alice.whatever", now, NULL, NULL),
+        TOKEN_OK);
     mint(dev2.sk, "alice", "alice.whatever", tok);
-    assert_int_equal(devices_token_verify(&imp, tok, TOKEN_AUD_MQTT, "alice", "alice.whatever",
-                                          now, NULL, NULL),
-                     TOKEN_ESIGNATURE);
+    assert_int_equal(
+        devices_token_verify(&imp, tok, TOKEN_AUD_MQTT, "alice", "alice.whatever", now, NULL, NULL),
+        TOKEN_ESIGNATURE);
     devices_list_free(&imp);
 }
 

@@ -230,9 +230,8 @@ static void test_responder_opens_reference_message(void **state)
     msg = malloc(msg_len);
     assert_non_null(msg);
     parley__e2e__v1__e2_emessage__pack(&em, msg);
-    assert_int_equal(ratchet_session_respond(&bob, &p.bob, &p.spk, &p.opk, msg, msg_len, &pt,
-                                             &pt_len),
-                     E2E_OK);
+    assert_int_equal(
+        ratchet_session_respond(&bob, &p.bob, &p.spk, &p.opk, msg, msg_len, &pt, &pt_len), E2E_OK);
     assert_int_equal(pt_len, plain_len);
     assert_memory_equal(pt, plain, plain_len);
     assert_memory_equal(ratchet_session_peer_identity(bob), p.alice.pk, 32);

@@ -57,7 +57,7 @@ static void test_hkdf_rfc5869(void **state)
 
 static void test_hkdf_limits(void **state)
 {
-    uint8_t prk[KDF_HASH_LEN] = { 1 }, out[KDF_HKDF_MAX + 1];
+    uint8_t prk[KDF_HASH_LEN] = {1}, out[KDF_HKDF_MAX + 1];
 
     (void)state;
     assert_int_equal(kdf_hkdf_expand(out, 0, prk, NULL, 0), E2E_ERR_INVALID);
@@ -96,8 +96,8 @@ static void test_signal_chain_key(void **state)
     kdf_chain_step(ck, seed, next);
     assert_memory_equal(next, next_ck, 32);
     /* libsignal's message keys: HKDF(no salt, seed, "WhisperMessageKeys") -> 80 bytes. */
-    assert_int_equal(kdf_hkdf(okm, sizeof(okm), NULL, 0, seed, sizeof(seed),
-                              (const uint8_t *)info, strlen(info)),
+    assert_int_equal(kdf_hkdf(okm, sizeof(okm), NULL, 0, seed, sizeof(seed), (const uint8_t *)info,
+                              strlen(info)),
                      E2E_OK);
     assert_memory_equal(okm, cipher_key, 32);
     assert_memory_equal(okm + 32, mac_key, 32);

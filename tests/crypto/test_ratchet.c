@@ -208,9 +208,9 @@ static void test_without_one_time_prekey(void **state)
     assert_int_equal(ratchet_session_initiate(&f->a, &f->alice, &f->bundle), E2E_OK);
     send_msg(f->a, "no opk", &m1);
     /* Supplying a one-time prekey the message does not name is refused. */
-    assert_int_equal(ratchet_session_respond(&f->b, &f->bob, &f->spk.kp, &f->opk.kp, m1.data,
-                                             m1.len, &pt, &n),
-                     E2E_ERR_INVALID);
+    assert_int_equal(
+        ratchet_session_respond(&f->b, &f->bob, &f->spk.kp, &f->opk.kp, m1.data, m1.len, &pt, &n),
+        E2E_ERR_INVALID);
     assert_null(f->b);
     bob_accepts(f, &m1);
     send_msg(f->b, "ok", &r1);
@@ -229,9 +229,9 @@ static void test_wrong_prekey_fails_cleanly(void **state)
 
     assert_int_equal(keys_signed_prekey_generate(&f->bob, 8, &other), E2E_OK);
     send_msg(f->a, "x", &m1);
-    assert_int_equal(ratchet_session_respond(&f->b, &f->bob, &other.kp, &f->opk.kp, m1.data,
-                                             m1.len, &pt, &n),
-                     E2E_ERR_DECRYPT);
+    assert_int_equal(
+        ratchet_session_respond(&f->b, &f->bob, &other.kp, &f->opk.kp, m1.data, m1.len, &pt, &n),
+        E2E_ERR_DECRYPT);
     assert_null(f->b);
     assert_null(pt);
     keys_wipe(&other, sizeof(other));
@@ -340,8 +340,8 @@ static void test_tampered_rejected_state_unchanged(void **state)
         a2.data[i / 8] ^= (uint8_t)(1u << (i % 8));
         rc = ratchet_decrypt(f->b, a2.data, a2.len, &pt, &n);
         if (rc == E2E_OK) {
-            Parley__E2e__V1__E2EMessage *m =
-                parley__e2e__v1__e2_emessage__unpack(NULL, a2.len, a2.data);
+            Parley__E2e__V1__E2EMessage *m = parley__e2e__v1__e2_emessage__unpack(NULL, a2.len,
+                                                                                  a2.data);
             assert_non_null(m);
             assert_int_equal(m->body_case, PARLEY__E2E__V1__E2_EMESSAGE__BODY_PREKEY);
             assert_true(m->prekey->has_one_time_prekey);
@@ -418,7 +418,7 @@ static void test_random_conversation(void **state)
     fixture *f = *state;
     wire first;
     wire *flight[2];
-    size_t n_flight[2] = { 0, 0 }, delivered = 0, lost = 0;
+    size_t n_flight[2] = {0, 0}, delivered = 0, lost = 0;
     int sent;
 
     prng_state = 0x5eed5eed12345678ULL;
@@ -529,7 +529,7 @@ static void test_serialization_mid_conversation(void **state)
         send_msg(f->a, t, &a[i]);
     }
     bob_accepts(f, &a[0]);
-    recv_ok(f->b, &a[4]);           /* bob now holds skipped keys for a1..a3 */
+    recv_ok(f->b, &a[4]); /* bob now holds skipped keys for a1..a3 */
     send_msg(f->b, "b0", &b0);
     /* Both sides go through storage. */
     assert_int_equal(ratchet_session_serialize(f->b, &blob, &len), E2E_OK);

@@ -63,8 +63,7 @@ static void test_symmetric_and_sensitive(void **state)
     assert_int_equal(safety_number_compute("alice", alice.pk, "bob", bob2.pk, changed), E2E_OK);
     assert_string_not_equal(ab, changed);
     /* Same key bound to another user id: changes too. */
-    assert_int_equal(safety_number_compute("alice", alice.pk, "mallory", bob.pk, other_id),
-                     E2E_OK);
+    assert_int_equal(safety_number_compute("alice", alice.pk, "mallory", bob.pk, other_id), E2E_OK);
     assert_string_not_equal(ab, other_id);
 
     assert_int_equal(safety_number_format(ab, fmt), E2E_OK);

@@ -164,8 +164,8 @@ static void test_tamper_and_forgery(void **state)
             assert_int_equal(sender_keys_deserialize(&bob, before, before_len), E2E_OK);
         } else {
             assert_null(pt);
-            assert_true(rc == E2E_ERR_SIGNATURE || rc == E2E_ERR_FORMAT ||
-                        rc == E2E_ERR_INVALID || rc == E2E_ERR_WRONG_CHAIN);
+            assert_true(rc == E2E_ERR_SIGNATURE || rc == E2E_ERR_FORMAT || rc == E2E_ERR_INVALID ||
+                        rc == E2E_ERR_WRONG_CHAIN);
         }
         assert_same(bob, before, before_len);
         w.data[i / 8] ^= (uint8_t)(1u << (i % 8));

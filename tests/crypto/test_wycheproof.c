@@ -73,7 +73,7 @@ static void test_x3dh_low_order_prekey(void **state)
     for (i = 0; i < f->n_records; i++) {
         const vectors_record *r = &f->records[i];
         x3dh_bundle b;
-        uint8_t sk[32], ad[64], zero[32] = { 0 };
+        uint8_t sk[32], ad[64], zero[32] = {0};
         size_t pl;
         uint8_t *pub;
 
@@ -84,8 +84,7 @@ static void test_x3dh_low_order_prekey(void **state)
         memset(&b, 0, sizeof(b));
         memcpy(b.identity_key, bob.pk, 32);
         memcpy(b.signed_prekey, pub, 32);
-        assert_int_equal(crypto_sign_detached(b.signed_prekey_signature, NULL, pub, 32, bob.sk),
-                         0);
+        assert_int_equal(crypto_sign_detached(b.signed_prekey_signature, NULL, pub, 32, bob.sk), 0);
         memset(sk, 0xAA, sizeof(sk));
         assert_int_equal(x3dh_initiate(&alice, &b, &eph, sk, ad), E2E_ERR_KEY);
         assert_memory_equal(sk, zero, 32);
@@ -136,7 +135,7 @@ static void test_xchacha20poly1305(void **state)
         assert_memory_equal(sealed, ct, cl);
         assert_memory_equal(sealed + cl, tag, tl);
         assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(opened, &ol, NULL, sealed, sl,
-                                                                     aad, al, iv, key),
+                                                                    aad, al, iv, key),
                          0);
         assert_int_equal(ol, ml);
         assert_memory_equal(opened, msg, ml);
@@ -144,7 +143,7 @@ static void test_xchacha20poly1305(void **state)
         for (j = 0; j < sl * 8; j++) {
             sealed[j / 8] ^= (uint8_t)(1u << (j % 8));
             assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(opened, &ol, NULL, sealed,
-                                                                         sl, aad, al, iv, key),
+                                                                        sl, aad, al, iv, key),
                              -1);
             sealed[j / 8] ^= (uint8_t)(1u << (j % 8));
         }
@@ -152,7 +151,7 @@ static void test_xchacha20poly1305(void **state)
         for (j = 0; j < al * 8; j++) {
             aad[j / 8] ^= (uint8_t)(1u << (j % 8));
             assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(opened, &ol, NULL, sealed,
-                                                                         sl, aad, al, iv, key),
+                                                                        sl, aad, al, iv, key),
                              -1);
             aad[j / 8] ^= (uint8_t)(1u << (j % 8));
         }

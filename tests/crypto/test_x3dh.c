@@ -92,7 +92,7 @@ static void test_bad_signature_refused(void **state)
     keys_identity mallory;
     keys_x25519 eph;
     ratchet_session *s = NULL;
-    uint8_t sk[32], ad[64], zero[32] = { 0 };
+    uint8_t sk[32], ad[64], zero[32] = {0};
     size_t bit;
 
     assert_int_equal(keys_x25519_generate(&eph), E2E_OK);

@@ -167,8 +167,8 @@ static int load_path(const char *path)
 
 /* ---- mutation ------------------------------------------------------------- */
 
-static const uint8_t interesting[] = { 0x00, 0x01, 0x02, 0x7f, 0x80, 0x81, 0xfe, 0xff,
-                                       0x08, 0x0a, 0x10, 0x12, 0x1a, 0x20, 0x22, 0x2e };
+static const uint8_t interesting[] = {0x00, 0x01, 0x02, 0x7f, 0x80, 0x81, 0xfe, 0xff,
+                                      0x08, 0x0a, 0x10, 0x12, 0x1a, 0x20, 0x22, 0x2e};
 
 /* Apply 1..4 random edits to buf[0..*len) (capacity cap). */
 static void mutate(uint8_t *buf, size_t *len, size_t cap)
@@ -208,9 +208,7 @@ static void mutate(uint8_t *buf, size_t *len, size_t cap)
                 *len = n - m;
             }
             break;
-        case 5: /* truncate */
-            *len = rng_below(n + 1);
-            break;
+        case 5: /* truncate */ *len = rng_below(n + 1); break;
         case 6: /* duplicate a chunk */
             if (n) {
                 size_t from = rng_below(n);

@@ -76,14 +76,14 @@ void fuzz_rng_reset(uint64_t seed)
 
 /* ---- helpers --------------------------------------------------------------- */
 
-#define TRY(expr)                                                                          \
-    do {                                                                                   \
-        e2e_status rc_ = (expr);                                                           \
-        if (rc_ != E2E_OK) {                                                               \
-            fprintf(stderr, "fixture: %s:%d: %s: %s\n", __FILE__, __LINE__, #expr,         \
-                    e2e_strerror(rc_));                                                    \
-            goto fail;                                                                     \
-        }                                                                                  \
+#define TRY(expr) \
+    do { \
+        e2e_status rc_ = (expr); \
+        if (rc_ != E2E_OK) { \
+            fprintf(stderr, "fixture: %s:%d: %s: %s\n", __FILE__, __LINE__, #expr, \
+                    e2e_strerror(rc_)); \
+            goto fail; \
+        } \
     } while (0)
 
 static fuzz_blob *add_msg(fuzz_fixture *f, const char *name, uint8_t *data, size_t len)
@@ -165,8 +165,8 @@ int fuzz_fixture_ratchet(fuzz_fixture *f)
     keys_one_time_prekey opk;
     x3dh_bundle bundle;
     ratchet_session *a = NULL, *b = NULL;
-    uint8_t *m[7] = { 0 }, *r1 = NULL, *r2 = NULL, *pt = NULL, seed[32];
-    size_t ml[7] = { 0 }, r1l = 0, r2l = 0, ptl = 0;
+    uint8_t *m[7] = {0}, *r1 = NULL, *r2 = NULL, *pt = NULL, seed[32];
+    size_t ml[7] = {0}, r1l = 0, r2l = 0, ptl = 0;
     int ret = -1;
 
     memset(f, 0, sizeof(*f));
@@ -280,8 +280,8 @@ size_t fuzz_sender_key_header(const char *group, uint32_t chain_id, uint32_t ite
     return n;
 }
 
-int fuzz_sender_key_resign(const uint8_t *msg, size_t len, const char *group,
-                           const uint8_t sk[64], uint8_t **out, size_t *out_len)
+int fuzz_sender_key_resign(const uint8_t *msg, size_t len, const char *group, const uint8_t sk[64],
+                           uint8_t **out, size_t *out_len)
 {
     Parley__E2e__V1__E2EMessage *em = parley__e2e__v1__e2_emessage__unpack(NULL, len, msg);
     Parley__E2e__V1__SenderKeyMessage *m;
@@ -359,8 +359,8 @@ int fuzz_fixture_sender_keys(fuzz_fixture *f)
 {
     sender_keys_state *a = NULL, *b = NULL;
     sender_keys_distribution d;
-    uint8_t *m[6] = { 0 }, pk[32];
-    size_t ml[6] = { 0 }, off;
+    uint8_t *m[6] = {0}, pk[32];
+    size_t ml[6] = {0}, off;
     char text[32];
     int ret = -1;
 

@@ -60,7 +60,7 @@ size_t fuzz_sender_key_header(const char *group, uint32_t chain_id, uint32_t ite
  * *out (malloc'd) is the same message with a valid signature over whatever
  * chain id, iteration and ciphertext it carries. Returns 0, or -1 if msg is
  * not a sender-key E2EMessage. */
-int fuzz_sender_key_resign(const uint8_t *msg, size_t len, const char *group,
-                           const uint8_t sk[64], uint8_t **out, size_t *out_len);
+int fuzz_sender_key_resign(const uint8_t *msg, size_t len, const char *group, const uint8_t sk[64],
+                           uint8_t **out, size_t *out_len);
 
 #endif

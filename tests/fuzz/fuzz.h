@@ -19,12 +19,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* An invariant of the code under test: abort with its text when it fails. */
-#define FUZZ_CHECK(cond)                                                                    \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
+#define FUZZ_CHECK(cond) \
+    do { \
+        if (!(cond)) { \
             fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                        \
-        }                                                                                   \
+            abort(); \
+        } \
     } while (0)
 
 /* A known, reported bug (docs/fuzzing.md, "Known findings"): the invariant
@@ -32,19 +32,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
  * reported once on stderr and the run goes on, so the other invariants keep
  * being checked; PARLEY_FUZZ_STRICT=1 turns it into a crash (to reproduce
  * it, or to check a fix: then replace FUZZ_KNOWN by FUZZ_CHECK). */
-#define FUZZ_KNOWN(cond, id)                                                                \
-    do {                                                                                    \
-        static int fuzz_known_seen_;                                                        \
-        if (!(cond)) {                                                                      \
-            const char *strict_ = getenv("PARLEY_FUZZ_STRICT");                             \
-            if (strict_ && *strict_ && *strict_ != '0') {                                   \
+#define FUZZ_KNOWN(cond, id) \
+    do { \
+        static int fuzz_known_seen_; \
+        if (!(cond)) { \
+            const char *strict_ = getenv("PARLEY_FUZZ_STRICT"); \
+            if (strict_ && *strict_ && *strict_ != '0') { \
                 fprintf(stderr, "%s:%d: known bug %s: %s\n", __FILE__, __LINE__, id, #cond); \
-                abort();                                                                    \
-            }                                                                               \
-            if (!fuzz_known_seen_++)                                                        \
+                abort(); \
+            } \
+            if (!fuzz_known_seen_++) \
                 fprintf(stderr, "%s:%d: known bug %s still present (docs/fuzzing.md): %s\n", \
-                        __FILE__, __LINE__, id, #cond);                                     \
-        }                                                                                   \
+                        __FILE__, __LINE__, id, #cond); \
+        } \
     } while (0)
 
 /* 1 if data[0..size) holds a byte >= 0x80. */

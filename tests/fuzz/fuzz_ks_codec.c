@@ -19,7 +19,7 @@
 
 #include "codec.h"
 
-static const size_t lens[] = { 0, 1, 2, 3, 16, 32, 33, 64 };
+static const size_t lens[] = {0, 1, 2, 3, 16, 32, 33, 64};
 
 static void check_b64(const json_t *obj, const char *name, size_t len)
 {
@@ -32,8 +32,8 @@ static void check_b64(const json_t *obj, const char *name, size_t len)
         json_t *again = codec_b64_json(out, len);
         FUZZ_CHECK(again != NULL && json_is_string(v));
         int same = json_string_length(again) == json_string_length(v) &&
-                   memcmp(json_string_value(again), json_string_value(v),
-                          json_string_length(v)) == 0;
+                   memcmp(json_string_value(again), json_string_value(v), json_string_length(v)) ==
+                       0;
         /* F2: libsodium 1.0.18 decodes every byte >= 0x80 as '/'. */
         if (fuzz_has_high_byte((const uint8_t *)json_string_value(v), json_string_length(v)))
             FUZZ_CHECK(same);

@@ -77,8 +77,8 @@ int groups__acl_check(const char *user, const char *rest, int access)
 
 /* ---- the target -------------------------------------------------------------- */
 
-static const int accesses[] = { MOSQ_ACL_READ, MOSQ_ACL_WRITE, MOSQ_ACL_SUBSCRIBE,
-                                MOSQ_ACL_UNSUBSCRIBE };
+static const int accesses[] = {MOSQ_ACL_READ, MOSQ_ACL_WRITE, MOSQ_ACL_SUBSCRIBE,
+                               MOSQ_ACL_UNSUBSCRIBE};
 
 static void check_parse(const char *topic)
 {

@@ -39,11 +39,8 @@ static void check_inspect(const uint8_t *data, size_t size)
                       m->prekey->message != NULL;
             break;
         case PARLEY__E2E__V1__E2_EMESSAGE__BODY_RATCHET:
-        case PARLEY__E2E__V1__E2_EMESSAGE__BODY_SENDER_KEY:
-            want_ok = 1;
-            break;
-        default:
-            break;
+        case PARLEY__E2E__V1__E2_EMESSAGE__BODY_SENDER_KEY: want_ok = 1; break;
+        default: break;
         }
     }
     FUZZ_CHECK(rc == (want_ok ? E2E_OK : E2E_ERR_FORMAT));

@@ -78,8 +78,9 @@ static void check_request(const uint8_t *data, size_t size)
         break;
     case PARLEY__V1__REQUEST__OP_GROUP_ADD:
     case PARLEY__V1__REQUEST__OP_GROUP_REMOVE: {
-        const Parley__V1__GroupMembers *g =
-            r->op_case == PARLEY__V1__REQUEST__OP_GROUP_ADD ? r->group_add : r->group_remove;
+        const Parley__V1__GroupMembers *g = r->op_case == PARLEY__V1__REQUEST__OP_GROUP_ADD
+                                                ? r->group_add
+                                                : r->group_remove;
         FUZZ_CHECK(g && g->chat_id);
         for (size_t i = 0; i < g->n_user_ids; i++)
             (void)ids_valid_user(g->user_ids[i]);
@@ -91,8 +92,7 @@ static void check_request(const uint8_t *data, size_t size)
     case PARLEY__V1__REQUEST__OP_GROUP_UPDATE:
         FUZZ_CHECK(r->group_update && r->group_update->chat_id);
         break;
-    default:
-        break;
+    default: break;
     }
     parley__v1__request__free_unpacked(r, NULL);
 }

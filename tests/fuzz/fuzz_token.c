@@ -72,8 +72,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_claims(&c);
 
     /* now: the latest instant at which the token is still valid. */
-    int64_t now = c.expires_at < INT64_MAX - TOKEN_MAX_LIFETIME_S ? c.expires_at
-                                                                  : INT64_MAX - TOKEN_MAX_LIFETIME_S;
+    int64_t now = c.expires_at < INT64_MAX - TOKEN_MAX_LIFETIME_S
+                      ? c.expires_at
+                      : INT64_MAX - TOKEN_MAX_LIFETIME_S;
     int64_t exp = -1;
     vrc = token_verify(tok, c.audience, c.user_id, c.client_id, now, pk, &exp);
     FUZZ_CHECK(vrc == TOKEN_OK || vrc == TOKEN_ESIGNATURE);
@@ -92,8 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* The other checks come before the signature, in the documented order. */
     token_audience other = c.audience == TOKEN_AUD_MQTT ? TOKEN_AUD_MEDIA : TOKEN_AUD_MQTT;
-    FUZZ_CHECK(token_verify(tok, other, c.user_id, c.client_id, now, pk, NULL) ==
-               TOKEN_EAUDIENCE);
+    FUZZ_CHECK(token_verify(tok, other, c.user_id, c.client_id, now, pk, NULL) == TOKEN_EAUDIENCE);
     FUZZ_CHECK(token_verify(tok, c.audience, "", c.client_id, now, pk, NULL) == TOKEN_EUSER);
     FUZZ_CHECK(token_verify(tok, c.audience, c.user_id, "", now, pk, NULL) == TOKEN_ECLIENT);
     if (c.expires_at >= 0 && c.expires_at < INT64_MAX - TOKEN_MAX_LIFETIME_S) {

@@ -98,8 +98,8 @@ static void seeds_token(void)
         put_str("token", "ok_bob_keyserver", tok);
     memset(longuser, 'u', 64);
     longuser[64] = '\0';
-    if (token_mint(TOKEN_AUD_MEDIA, longuser, "media client with spaces ~!",
-                   9223372036854775807LL, sk, tok, sizeof tok) == TOKEN_OK)
+    if (token_mint(TOKEN_AUD_MEDIA, longuser, "media client with spaces ~!", 9223372036854775807LL,
+                   sk, tok, sizeof tok) == TOKEN_OK)
         put_str("token", "ok_long_fields_max_expiry", tok);
     /* Well-formed payloads with a zero signature. */
     memset(sig, 0, sizeof sig);
@@ -129,17 +129,43 @@ static void seeds_token(void)
 
 static void seeds_ids(void)
 {
-    put("ids", "pair_alice_bob", "\x00" "alice\nbob", 10);
-    put("ids", "chat_direct", "\x01" "d:alice:bob", 12);
-    put("ids", "chat_direct_unordered", "\x02" "d:bob:alice", 12);
-    put("ids", "chat_group", "\x03" "g:AbCdEfGhIjKlMnOpQrStUv", 25);
-    put("ids", "chat_and_user", "\x04" "d:a.b:c_d\nc_d", 14);
-    put("ids", "client_msg", "\x05" "msg-01!~", 9);
-    put("ids", "bad_slash", "\x00" "a/b\nd:a:a", 10);
-    put("ids", "bad_colon_in_user", "\x01" "d:a:b:c", 8);
+    put("ids", "pair_alice_bob",
+        "\x00"
+        "alice\nbob",
+        10);
+    put("ids", "chat_direct",
+        "\x01"
+        "d:alice:bob",
+        12);
+    put("ids", "chat_direct_unordered",
+        "\x02"
+        "d:bob:alice",
+        12);
+    put("ids", "chat_group",
+        "\x03"
+        "g:AbCdEfGhIjKlMnOpQrStUv",
+        25);
+    put("ids", "chat_and_user",
+        "\x04"
+        "d:a.b:c_d\nc_d",
+        14);
+    put("ids", "client_msg",
+        "\x05"
+        "msg-01!~",
+        9);
+    put("ids", "bad_slash",
+        "\x00"
+        "a/b\nd:a:a",
+        10);
+    put("ids", "bad_colon_in_user",
+        "\x01"
+        "d:a:b:c",
+        8);
     put("ids", "long_user",
-        "\x02" "uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu\n"
-        "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv", 1 + 64 + 1 + 65);
+        "\x02"
+        "uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu\n"
+        "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv",
+        1 + 64 + 1 + 65);
 }
 
 /* ---- parley.v1 ---------------------------------------------------------------- */
@@ -186,7 +212,7 @@ static void seeds_parley(void)
 
     Parley__V1__GroupCreate gc = PARLEY__V1__GROUP_CREATE__INIT;
     Parley__V1__GroupSettings gs = PARLEY__V1__GROUP_SETTINGS__INIT;
-    char *members[] = { "bob", "carol" };
+    char *members[] = {"bob", "carol"};
     gc.name = "friends";
     gc.description = "a group";
     gc.n_members = 2;
@@ -220,7 +246,7 @@ static void seeds_parley(void)
 
     Parley__V1__Response rsp = PARLEY__V1__RESPONSE__INIT;
     Parley__V1__SyncPage page = PARLEY__V1__SYNC_PAGE__INIT;
-    Parley__V1__Envelope *msgs[] = { &e, &e };
+    Parley__V1__Envelope *msgs[] = {&e, &e};
     rsp.req_id = "r1";
     page.chat_id = "d:alice:bob";
     page.n_messages = 2;

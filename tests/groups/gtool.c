@@ -92,7 +92,7 @@ static int cmd_request(const char *op, int argc, char **argv)
     } else if (!strcmp(op, "role") && argc == 4) {
         role.chat_id = argv[1];
         role.user_id = argv[2];
-        role.role = !strcmp(argv[3], "owner")   ? PARLEY__V1__ROLE__OWNER
+        role.role = !strcmp(argv[3], "owner")    ? PARLEY__V1__ROLE__OWNER
                     : !strcmp(argv[3], "admin")  ? PARLEY__V1__ROLE__ADMIN
                     : !strcmp(argv[3], "member") ? PARLEY__V1__ROLE__MEMBER
                                                  : PARLEY__V1__ROLE__ROLE_UNSPECIFIED;
@@ -138,8 +138,8 @@ static int cmp_str(const void *a, const void *b)
 
 static const char *event_name(int t)
 {
-    static const char *const names[] = {"unspecified",     "group_created", "members_added",
-                                        "members_removed", "member_left",   "role_changed",
+    static const char *const names[] = {"unspecified",     "group_created",   "members_added",
+                                        "members_removed", "member_left",     "role_changed",
                                         "info_updated",    "settings_updated"};
     return t >= 0 && t <= 7 ? names[t] : "unknown";
 }
@@ -206,8 +206,8 @@ static void print_response(const ProtobufCMessage *m)
             const Parley__V1__Envelope *e = p->messages[i];
             if (e->kind != PARLEY__V1__ENVELOPE_KIND__SYSTEM)
                 continue;
-            Parley__V1__SystemEvent *ev =
-                parley__v1__system_event__unpack(NULL, e->body.len, e->body.data);
+            Parley__V1__SystemEvent *ev = parley__v1__system_event__unpack(NULL, e->body.len,
+                                                                           e->body.data);
             const char *name = ev ? event_name(ev->type) : "undecodable";
             if (strlen(events) + strlen(name) + 2 < sizeof events) {
                 if (events[0])
@@ -236,8 +236,8 @@ static void print_envelope(const ProtobufCMessage *m)
     testkit_json_num("kind", e->kind, &f);
     testkit_json_str("client_msg_id", e->client_msg_id, &f);
     if (e->kind == PARLEY__V1__ENVELOPE_KIND__SYSTEM) {
-        Parley__V1__SystemEvent *ev =
-            parley__v1__system_event__unpack(NULL, e->body.len, e->body.data);
+        Parley__V1__SystemEvent *ev = parley__v1__system_event__unpack(NULL, e->body.len,
+                                                                       e->body.data);
         if (ev) {
             char users[4096] = "";
             for (size_t i = 0; i < ev->n_users; i++) {
@@ -257,8 +257,8 @@ static void print_envelope(const ProtobufCMessage *m)
             testkit_json_str("event", "undecodable", &f);
         }
     } else {
-        testkit_json_strn("body", (const char *)e->body.data,
-                          e->body.len > 200 ? 200 : e->body.len, &f);
+        testkit_json_strn("body", (const char *)e->body.data, e->body.len > 200 ? 200 : e->body.len,
+                          &f);
     }
     putchar('}');
 }

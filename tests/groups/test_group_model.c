@@ -51,8 +51,7 @@ size_t auth__device_count(const char *user_id)
     return auth__user_exists(user_id) ? 1 : 0;
 }
 
-void auth__sender_device(const char *user_id, const char *client_id,
-                         char out[DEVICES_ID_MAX + 1])
+void auth__sender_device(const char *user_id, const char *client_id, char out[DEVICES_ID_MAX + 1])
 {
     (void)user_id;
     (void)client_id;
@@ -394,11 +393,11 @@ static const sent_t *leave(const char *me)
     return request(me, &rq);
 }
 
-#define EXPECT(r, st, err)                                                                         \
-    do {                                                                                           \
-        const sent_t *r_ = (r);                                                                    \
-        assert_int_equal(r_->status, st);                                                          \
-        assert_string_equal(r_->error, err);                                                       \
+#define EXPECT(r, st, err) \
+    do { \
+        const sent_t *r_ = (r); \
+        assert_int_equal(r_->status, st); \
+        assert_string_equal(r_->error, err); \
     } while (0)
 
 static int acl(const char *user, const char *leaf, int access)
@@ -649,13 +648,17 @@ static void test_load_from_store(void **state)
     char uri[256];
     snprintf(uri, sizeof uri, "sqlite:%s/load.db", tmpdir);
     assert_int_equal(store_open(uri, NULL, &s), STORE_OK);
-    store_chat c = {.chat_id = "g:BBBBBBBBBBBBBBBBBBBBBB", .type = STORE_CHAT_GROUP,
+    store_chat c = {.chat_id = "g:BBBBBBBBBBBBBBBBBBBBBB",
+                    .type = STORE_CHAT_GROUP,
                     .name = "loaded",
-                    .created_by = "alice", .settings = "send=2,edit_info=2,add_members=1",
+                    .created_by = "alice",
+                    .settings = "send=2,edit_info=2,add_members=1",
                     .created_at = 1};
     assert_int_equal(store_chat_put(s, &c), STORE_OK);
     store_member a = {.chat_id = c.chat_id, .user_id = "alice", .role = STORE_ROLE_OWNER};
-    store_member b = {.chat_id = c.chat_id, .user_id = "bob", .role = STORE_ROLE_MEMBER,
+    store_member b = {.chat_id = c.chat_id,
+                      .user_id = "bob",
+                      .role = STORE_ROLE_MEMBER,
                       .joined_seq = 7};
     assert_int_equal(store_member_put(s, &a), STORE_OK);
     assert_int_equal(store_member_put(s, &b), STORE_OK);

@@ -47,12 +47,22 @@ static void test_listen_parse(void **state)
     assert_int_equal(listen_ok("localhost:8082", &ss), 0);
 
     /* ports out of range, and not ports */
-    const char *bad[] = {"127.0.0.1:0",     "127.0.0.1:65536", "127.0.0.1:99999",
-                         "[::1]:70000",     "127.0.0.1:184467440737095516170",
-                         "127.0.0.1:",      "127.0.0.1:-1",    "127.0.0.1:+80",
-                         "127.0.0.1:80x",   "127.0.0.1: 80",   ":8081",
-                         "8081",            "[::1:8081",       "[]:8081",
-                         "nonsense",        ""};
+    const char *bad[] = {"127.0.0.1:0",
+                         "127.0.0.1:65536",
+                         "127.0.0.1:99999",
+                         "[::1]:70000",
+                         "127.0.0.1:184467440737095516170",
+                         "127.0.0.1:",
+                         "127.0.0.1:-1",
+                         "127.0.0.1:+80",
+                         "127.0.0.1:80x",
+                         "127.0.0.1: 80",
+                         ":8081",
+                         "8081",
+                         "[::1:8081",
+                         "[]:8081",
+                         "nonsense",
+                         ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         socklen_t len = 0;
         char err[256] = "";
@@ -147,8 +157,14 @@ static void test_replies(void **state)
 }
 
 static int freed;
-static ssize_t no_read(void *cls, char *buf, size_t max) { return 0; }
-static void count_free(void *cls) { freed++; }
+static ssize_t no_read(void *cls, char *buf, size_t max)
+{
+    return 0;
+}
+static void count_free(void *cls)
+{
+    freed++;
+}
 
 static void test_stream_freed_once(void **state)
 {
@@ -186,10 +202,10 @@ static void test_prom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_listen_parse),   cmocka_unit_test(test_parse_uint),
-        cmocka_unit_test(test_route_match),
-        cmocka_unit_test(test_method_allowed), cmocka_unit_test(test_replies),
-        cmocka_unit_test(test_stream_freed_once), cmocka_unit_test(test_prom),
+        cmocka_unit_test(test_listen_parse), cmocka_unit_test(test_parse_uint),
+        cmocka_unit_test(test_route_match),  cmocka_unit_test(test_method_allowed),
+        cmocka_unit_test(test_replies),      cmocka_unit_test(test_stream_freed_once),
+        cmocka_unit_test(test_prom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,15 +82,27 @@ static void test_metrics_render(void **state)
     metrics_auth_failure(m, "no-such-reason");
     char *t = metrics_render(m);
     assert_non_null(t);
-    assert_non_null(strstr(t, "parley_keyserver_requests_total{route=\"keys_bundle\",code=\"200\"} 2\n"));
-    assert_non_null(strstr(t, "parley_keyserver_requests_total{route=\"keys_bundle\",code=\"404\"} 1\n"));
+    assert_non_null(
+        strstr(t, "parley_keyserver_requests_total{route=\"keys_bundle\",code=\"200\"} 2\n"));
+    assert_non_null(
+        strstr(t, "parley_keyserver_requests_total{route=\"keys_bundle\",code=\"404\"} 1\n"));
     assert_null(strstr(t, "route=\"identity_put\",code="));
-    assert_non_null(strstr(t, "parley_keyserver_request_duration_seconds_bucket{route=\"keys_bundle\",le=\"0.0005\"} 1\n"));
-    assert_non_null(strstr(t, "parley_keyserver_request_duration_seconds_bucket{route=\"keys_bundle\",le=\"0.001\"} 2\n"));
-    assert_non_null(strstr(t, "parley_keyserver_request_duration_seconds_bucket{route=\"keys_bundle\",le=\"2.5\"} 2\n"));
-    assert_non_null(strstr(t, "parley_keyserver_request_duration_seconds_bucket{route=\"keys_bundle\",le=\"+Inf\"} 3\n"));
-    assert_non_null(strstr(t, "parley_keyserver_request_duration_seconds_count{route=\"keys_bundle\"} 3\n"));
-    assert_non_null(strstr(t, "parley_keyserver_request_duration_seconds_sum{route=\"keys_bundle\"} 30.000800\n"));
+    assert_non_null(strstr(
+        t,
+        "parley_keyserver_request_duration_seconds_bucket{route=\"keys_bundle\",le=\"0.0005\"} 1\n"));
+    assert_non_null(strstr(
+        t,
+        "parley_keyserver_request_duration_seconds_bucket{route=\"keys_bundle\",le=\"0.001\"} 2\n"));
+    assert_non_null(strstr(
+        t,
+        "parley_keyserver_request_duration_seconds_bucket{route=\"keys_bundle\",le=\"2.5\"} 2\n"));
+    assert_non_null(strstr(
+        t,
+        "parley_keyserver_request_duration_seconds_bucket{route=\"keys_bundle\",le=\"+Inf\"} 3\n"));
+    assert_non_null(
+        strstr(t, "parley_keyserver_request_duration_seconds_count{route=\"keys_bundle\"} 3\n"));
+    assert_non_null(strstr(
+        t, "parley_keyserver_request_duration_seconds_sum{route=\"keys_bundle\"} 30.000800\n"));
     assert_non_null(strstr(t, "parley_keyserver_bundles_served_total 2\n"));
     assert_non_null(strstr(t, "parley_keyserver_auth_failures_total{reason=\"expired\"} 1\n"));
     assert_non_null(strstr(t, "parley_keyserver_auth_failures_total{reason=\"other\"} 1\n"));

@@ -35,7 +35,8 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: mtool user|token|encrypt|decrypt|upload|download|send|fetch|delete ...\n");
+    fprintf(stderr,
+            "usage: mtool user|token|encrypt|decrypt|upload|download|send|fetch|delete ...\n");
     return 2;
 }
 
@@ -75,7 +76,8 @@ static int cmd_user(int argc, char **argv)
     memcpy(u.identity_key, pk, sizeof pk);
     rc = store_user_put(s, &u);
     if (rc != STORE_OK) {
-        fprintf(stderr, "mtool: store_user_put: %s (%s)\n", store_strerror(rc), store_last_error(s));
+        fprintf(stderr, "mtool: store_user_put: %s (%s)\n", store_strerror(rc),
+                store_last_error(s));
         store_close(s);
         return 1;
     }
@@ -146,7 +148,8 @@ static int cmd_decrypt(int argc, char **argv)
     if (argc != 5 && argc != 6)
         return usage();
     uint8_t key[MEDIA_KEY_LEN], sha[MEDIA_SHA256_LEN];
-    if (from_hex(argv[4], key, sizeof key) != 0 || (argc == 6 && from_hex(argv[5], sha, sizeof sha)))
+    if (from_hex(argv[4], key, sizeof key) != 0 ||
+        (argc == 6 && from_hex(argv[5], sha, sizeof sha)))
         return usage();
     char err[MEDIA_ERR_MAX];
     uint64_t psize = 0;
@@ -168,8 +171,8 @@ static int cmd_upload(int argc, char **argv)
     if (rc != MEDIA_OK)
         return fail("hash", rc, err);
     media_info info;
-    rc = media_upload(argv[2], NULL, argv[3], argv[4], argc == 6 ? argv[5] : NULL, sha, NULL,
-                      &info, err);
+    rc = media_upload(argv[2], NULL, argv[3], argv[4], argc == 6 ? argv[5] : NULL, sha, NULL, &info,
+                      err);
     if (rc != MEDIA_OK)
         return fail("upload", rc, err);
     printf("media_id=%s size=%llu ", info.media_id, (unsigned long long)info.size);

@@ -203,25 +203,36 @@ static void test_auth(void **state)
     int64_t now = (int64_t)time(NULL);
     char tok[TOKEN_MAX_LEN], hdr[TOKEN_MAX_LEN + 16];
     http_bearer_result br;
-    assert_int_equal(token_mint(TOKEN_AUD_MEDIA, "carol", "carol.t", now + 600, sk, tok, sizeof tok), TOKEN_OK);
+    assert_int_equal(
+        token_mint(TOKEN_AUD_MEDIA, "carol", "carol.t", now + 600, sk, tok, sizeof tok), TOKEN_OK);
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
     assert_int_equal(http_bearer_check(s, hdr, TOKEN_AUD_MEDIA, now, &br), HTTP_BEARER_OK);
     assert_string_equal(br.user_id, "carol");
     assert_int_equal(http_bearer_check(s, NULL, TOKEN_AUD_MEDIA, now, &br), HTTP_BEARER_EMISSING);
-    assert_int_equal(http_bearer_check(s, tok, TOKEN_AUD_MEDIA, now, &br), HTTP_BEARER_EMISSING); /* no "Bearer " */
-    assert_int_equal(http_bearer_check(s, hdr, TOKEN_AUD_MEDIA, now + 601, &br), HTTP_BEARER_EINVALID); /* expired */
-    assert_int_equal(http_bearer_check(s, "Bearer x.y", TOKEN_AUD_MEDIA, now, &br), HTTP_BEARER_EINVALID);
-    assert_int_equal(token_mint(TOKEN_AUD_KEYSERVER, "carol", "carol.t", now + 600, sk, tok, sizeof tok), TOKEN_OK);
+    assert_int_equal(http_bearer_check(s, tok, TOKEN_AUD_MEDIA, now, &br),
+                     HTTP_BEARER_EMISSING); /* no "Bearer " */
+    assert_int_equal(http_bearer_check(s, hdr, TOKEN_AUD_MEDIA, now + 601, &br),
+                     HTTP_BEARER_EINVALID); /* expired */
+    assert_int_equal(http_bearer_check(s, "Bearer x.y", TOKEN_AUD_MEDIA, now, &br),
+                     HTTP_BEARER_EINVALID);
+    assert_int_equal(
+        token_mint(TOKEN_AUD_KEYSERVER, "carol", "carol.t", now + 600, sk, tok, sizeof tok),
+        TOKEN_OK);
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
-    assert_int_equal(http_bearer_check(s, hdr, TOKEN_AUD_MEDIA, now, &br), HTTP_BEARER_EINVALID); /* audience */
+    assert_int_equal(http_bearer_check(s, hdr, TOKEN_AUD_MEDIA, now, &br),
+                     HTTP_BEARER_EINVALID); /* audience */
     assert_int_equal(token_mint(TOKEN_AUD_MQTT, "carol", "carol.t", now + 600, sk, tok, sizeof tok),
                      TOKEN_OK);
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
-    assert_int_equal(http_bearer_check(s, hdr, TOKEN_AUD_MEDIA, now, &br), HTTP_BEARER_EINVALID); /* MQTT token */
-    assert_int_equal(token_mint(TOKEN_AUD_MEDIA, "carol", "carol.t", now + 600, sk2, tok, sizeof tok), TOKEN_OK);
+    assert_int_equal(http_bearer_check(s, hdr, TOKEN_AUD_MEDIA, now, &br),
+                     HTTP_BEARER_EINVALID); /* MQTT token */
+    assert_int_equal(
+        token_mint(TOKEN_AUD_MEDIA, "carol", "carol.t", now + 600, sk2, tok, sizeof tok), TOKEN_OK);
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
-    assert_int_equal(http_bearer_check(s, hdr, TOKEN_AUD_MEDIA, now, &br), HTTP_BEARER_EINVALID); /* other key */
-    assert_int_equal(token_mint(TOKEN_AUD_MEDIA, "dave", "dave.t", now + 600, sk2, tok, sizeof tok), TOKEN_OK);
+    assert_int_equal(http_bearer_check(s, hdr, TOKEN_AUD_MEDIA, now, &br),
+                     HTTP_BEARER_EINVALID); /* other key */
+    assert_int_equal(token_mint(TOKEN_AUD_MEDIA, "dave", "dave.t", now + 600, sk2, tok, sizeof tok),
+                     TOKEN_OK);
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
     assert_int_equal(http_bearer_check(s, hdr, TOKEN_AUD_MEDIA, now, &br), HTTP_BEARER_EUNKNOWN);
     sodium_memzero(sk, sizeof sk);
@@ -252,8 +263,8 @@ static bool files_equal(const char *a, const char *b)
 
 static void test_crypto_boundaries(void **state)
 {
-    static const size_t sizes[] = {0, 1, MEDIA_CHUNK - 1, MEDIA_CHUNK, MEDIA_CHUNK + 1,
-                                   3 * MEDIA_CHUNK, 3 * MEDIA_CHUNK + 17};
+    static const size_t sizes[] = {
+        0, 1, MEDIA_CHUNK - 1, MEDIA_CHUNK, MEDIA_CHUNK + 1, 3 * MEDIA_CHUNK, 3 * MEDIA_CHUNK + 17};
     char in[300], enc[300], dec[300], err[MEDIA_ERR_MAX];
     snprintf(in, sizeof in, "%s/plain", tmpdir);
     snprintf(enc, sizeof enc, "%s/enc", tmpdir);
@@ -287,12 +298,9 @@ int main(void)
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_range),
-        cmocka_unit_test(test_ids_and_types),
-        cmocka_unit_test(test_blob_file),
-        cmocka_unit_test(test_metrics),
-        cmocka_unit_test(test_auth),
-        cmocka_unit_test(test_crypto_boundaries),
+        cmocka_unit_test(test_parse_range), cmocka_unit_test(test_ids_and_types),
+        cmocka_unit_test(test_blob_file),   cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_auth),        cmocka_unit_test(test_crypto_boundaries),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }

@@ -77,11 +77,11 @@ static store_t *open_store(const char *uri)
     return s;
 }
 
-#define OK(expr)                                                                        \
-    do {                                                                                \
-        int rc_ = (expr);                                                               \
-        if (rc_ != STORE_OK)                                                            \
-            fail_msg("%s: %s: %s", #expr, store_strerror(rc_), store_last_error(src));  \
+#define OK(expr) \
+    do { \
+        int rc_ = (expr); \
+        if (rc_ != STORE_OK) \
+            fail_msg("%s: %s: %s", #expr, store_strerror(rc_), store_last_error(src)); \
     } while (0)
 
 static void put_msg(store_t *src, const char *chat, const char *sender, const char *cid,
@@ -91,11 +91,17 @@ static void put_msg(store_t *src, const char *chat, const char *sender, const ch
     uint8_t body[40];
     snprintf(sid, sizeof sid, "srv-%s-%s", sender, cid);
     memset(body, cid[0], sizeof body);
-    store_message m = {.chat_id = (char *)chat, .seq = seq, .server_id = strdup(sid),
-                       .sender = (char *)sender, .client_msg_id = (char *)cid,
+    store_message m = {.chat_id = (char *)chat,
+                       .seq = seq,
+                       .server_id = strdup(sid),
+                       .sender = (char *)sender,
+                       .client_msg_id = (char *)cid,
                        .server_ts = 1700000000000 + (int64_t)strlen(cid) * 7 + (int64_t)seq,
-                       .body = body, .body_len = sizeof body, .media_id = (char *)media_id,
-                       .expires_at = expires_at, .kind = 1};
+                       .body = body,
+                       .body_len = sizeof body,
+                       .media_id = (char *)media_id,
+                       .expires_at = expires_at,
+                       .kind = 1};
     OK(store_message_put(src, &m));
     free(m.server_id);
 }
@@ -135,7 +141,10 @@ static size_t populate(store_t *src)
     OK(store_user_set_status(src, "carol", STORE_USER_DISABLED, 600)); /* the status travels */
     store_invite inv[2] = {
         {.invite_id = "inv-open", .created_at = 1, .expires_at = 9000000000000, .note = "n"},
-        {.invite_id = "inv-used", .created_at = 2, .expires_at = 3, .used_at = 2,
+        {.invite_id = "inv-used",
+         .created_at = 2,
+         .expires_at = 3,
+         .used_at = 2,
          .used_by = "alice"},
     };
     OK(store_invite_put(src, &inv[0]));
@@ -143,10 +152,18 @@ static size_t populate(store_t *src)
 
     store_chat chats[CHATS] = {
         {.chat_id = "d:alice:bob", .type = STORE_CHAT_DIRECT, .created_at = 10},
-        {.chat_id = "g:empty", .type = STORE_CHAT_GROUP, .name = "Nobody talks",
-         .created_by = "carol", .created_at = 11},
-        {.chat_id = "g:team", .type = STORE_CHAT_GROUP, .name = "Team", .description = "d",
-         .created_by = "alice", .settings = "{\"admins_only\":false}", .created_at = 12},
+        {.chat_id = "g:empty",
+         .type = STORE_CHAT_GROUP,
+         .name = "Nobody talks",
+         .created_by = "carol",
+         .created_at = 11},
+        {.chat_id = "g:team",
+         .type = STORE_CHAT_GROUP,
+         .name = "Team",
+         .description = "d",
+         .created_by = "alice",
+         .settings = "{\"admins_only\":false}",
+         .created_at = 12},
         {.chat_id = "g:zz", .type = STORE_CHAT_GROUP, .name = "Last", .created_at = 13},
     };
     for (int i = 0; i < CHATS; i++)
@@ -155,9 +172,15 @@ static size_t populate(store_t *src)
         {.chat_id = "d:alice:bob", .user_id = "alice", .role = STORE_ROLE_MEMBER, .joined_at = 1},
         {.chat_id = "d:alice:bob", .user_id = "bob", .role = STORE_ROLE_MEMBER, .joined_at = 1},
         {.chat_id = "g:team", .user_id = "alice", .role = STORE_ROLE_OWNER, .joined_at = 2},
-        {.chat_id = "g:team", .user_id = "bob", .role = STORE_ROLE_ADMIN, .joined_at = 3,
+        {.chat_id = "g:team",
+         .user_id = "bob",
+         .role = STORE_ROLE_ADMIN,
+         .joined_at = 3,
          .joined_seq = 1},
-        {.chat_id = "g:team", .user_id = "carol", .role = STORE_ROLE_MEMBER, .joined_at = 4,
+        {.chat_id = "g:team",
+         .user_id = "carol",
+         .role = STORE_ROLE_MEMBER,
+         .joined_at = 4,
          .joined_seq = 2},
         {.chat_id = "g:empty", .user_id = "carol", .role = STORE_ROLE_OWNER, .joined_at = 5},
         {.chat_id = "g:zz", .user_id = "alice", .role = STORE_ROLE_OWNER, .joined_at = 6},
@@ -183,11 +206,21 @@ static size_t populate(store_t *src)
     OK(store_member_advance(src, "g:team", "carol", 10, 2));
 
     store_media md[MEDIA] = {
-        {.media_id = "media-1", .owner = "bob", .size = 12345, .content_type = "image/png",
-         .backend_key = "me/media-1", .created_at = 20},
-        {.media_id = "media-2", .owner = "alice", .size = 1, .created_at = 21,
+        {.media_id = "media-1",
+         .owner = "bob",
+         .size = 12345,
+         .content_type = "image/png",
+         .backend_key = "me/media-1",
+         .created_at = 20},
+        {.media_id = "media-2",
+         .owner = "alice",
+         .size = 1,
+         .created_at = 21,
          .expires_at = 4000000000000},
-        {.media_id = "media-3", .owner = "carol", .size = 99, .backend_key = "k3",
+        {.media_id = "media-3",
+         .owner = "carol",
+         .size = 99,
+         .backend_key = "k3",
          .created_at = 22},
     };
     for (int i = 0; i < MEDIA; i++) {

@@ -97,7 +97,9 @@ static void test_user_roundtrip(void **state)
 static void test_user_status_documents(void **state)
 {
     (void)state;
-    store_user u = {.user_id = "Bob.X", .created_at = 1, .updated_at = 2,
+    store_user u = {.user_id = "Bob.X",
+                    .created_at = 1,
+                    .updated_at = 2,
                     .status = STORE_USER_DISABLED};
     bson_t doc = BSON_INITIALIZER;
     store_user back;
@@ -120,9 +122,10 @@ static void test_user_status_documents(void **state)
 
     bson_error_t e;
     bson_t *legacy = bson_new_from_json(
-        (const uint8_t *)"{\"_id\": \"old\", \"user_id\": \"old\", \"identity_key\": "
-                         "{\"$binary\": {\"base64\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
-                         " \"subType\": \"00\"}}, \"created_at\": 1, \"updated_at\": 1}",
+        (const uint8_t
+             *)"{\"_id\": \"old\", \"user_id\": \"old\", \"identity_key\": "
+               "{\"$binary\": {\"base64\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+               " \"subType\": \"00\"}}, \"created_at\": 1, \"updated_at\": 1}",
         -1, &e);
     assert_non_null(legacy);
     assert_int_equal(store_bson__user_from_doc(legacy, &back, err, sizeof err), STORE_OK);
@@ -203,9 +206,8 @@ static void test_prekey_roundtrip(void **state)
     assert_int_equal(subtype_of(&spk, "signature"), BSON_SUBTYPE_BINARY);
     assert_int_equal(type_of(&spk, "user_id"), 0);   /* lives at the top level */
     store_prekey back;
-    assert_int_equal(store_bson__signed_prekey_from_doc(&spk, "bob", "ph0ne", &back, err,
-                                                        sizeof err),
-                     STORE_OK);
+    assert_int_equal(
+        store_bson__signed_prekey_from_doc(&spk, "bob", "ph0ne", &back, err, sizeof err), STORE_OK);
     assert_string_equal(back.user_id, "bob");
     assert_string_equal(back.device_id, "ph0ne");
     assert_int_equal(back.key_id, 4000000000u);
@@ -233,10 +235,15 @@ static void test_prekey_roundtrip(void **state)
 static void test_chat_roundtrip_full(void **state)
 {
     (void)state;
-    store_chat c = {.chat_id = "g:AAAAAAAAAAAAAAAAAAAAAA", .type = STORE_CHAT_GROUP,
-                    .name = "team", .description = "the team", .created_by = "alice",
-                    .settings = "{\"only_admins\":true}", .created_at = 5,
-                    .last_message_at = 6, .last_seq = 77};
+    store_chat c = {.chat_id = "g:AAAAAAAAAAAAAAAAAAAAAA",
+                    .type = STORE_CHAT_GROUP,
+                    .name = "team",
+                    .description = "the team",
+                    .created_by = "alice",
+                    .settings = "{\"only_admins\":true}",
+                    .created_at = 5,
+                    .last_message_at = 6,
+                    .last_seq = 77};
     bson_t doc = BSON_INITIALIZER;
     assert_true(store_bson__chat_to_doc(&c, &doc));
     assert_doc(&doc,
@@ -288,8 +295,13 @@ static void test_chat_roundtrip_optional_missing(void **state)
 static void test_member_roundtrip(void **state)
 {
     (void)state;
-    store_member m = {.chat_id = "d:alice:bob", .user_id = "bob", .role = STORE_ROLE_ADMIN,
-                      .joined_at = 123, .joined_seq = 4, .delivered_seq = 9, .read_seq = 8};
+    store_member m = {.chat_id = "d:alice:bob",
+                      .user_id = "bob",
+                      .role = STORE_ROLE_ADMIN,
+                      .joined_at = 123,
+                      .joined_seq = 4,
+                      .delivered_seq = 9,
+                      .read_seq = 8};
     bson_t doc = BSON_INITIALIZER;
     assert_true(store_bson__member_to_doc(&m, &doc));
     assert_int_equal(type_of(&doc, "delivered_seq"), BSON_TYPE_INT64);
@@ -312,10 +324,17 @@ static void test_message_roundtrip(void **state)
     (void)state;
     uint8_t body[300];
     fill(body, sizeof body, 1);
-    store_message m = {.chat_id = "d:alice:bob", .seq = 12, .server_id = "SSSSSSSSSSSSSSSSSSSSSS",
-                       .sender = "alice", .client_msg_id = "c-1", .server_ts = 1700000000001,
-                       .body = body, .body_len = sizeof body, .media_id = "m1",
-                       .expires_at = 1800000000000, .kind = 1};
+    store_message m = {.chat_id = "d:alice:bob",
+                       .seq = 12,
+                       .server_id = "SSSSSSSSSSSSSSSSSSSSSS",
+                       .sender = "alice",
+                       .client_msg_id = "c-1",
+                       .server_ts = 1700000000001,
+                       .body = body,
+                       .body_len = sizeof body,
+                       .media_id = "m1",
+                       .expires_at = 1800000000000,
+                       .kind = 1};
     bson_t doc = BSON_INITIALIZER;
     assert_true(store_bson__message_to_doc(&m, &doc));
     assert_int_equal(subtype_of(&doc, "body"), BSON_SUBTYPE_BINARY);
@@ -341,8 +360,13 @@ static void test_message_roundtrip(void **state)
     bson_destroy(&doc);
 
     /* Empty body, no media, no expiry. */
-    store_message e = {.chat_id = "g:x", .seq = 1, .server_id = "id2", .sender = "bob",
-                       .client_msg_id = "c-2", .server_ts = 3, .kind = 2};
+    store_message e = {.chat_id = "g:x",
+                       .seq = 1,
+                       .server_id = "id2",
+                       .sender = "bob",
+                       .client_msg_id = "c-2",
+                       .server_ts = 3,
+                       .kind = 2};
     bson_init(&doc);
     assert_true(store_bson__message_to_doc(&e, &doc));
     assert_int_equal(type_of(&doc, "media_id"), 0);
@@ -359,9 +383,13 @@ static void test_message_roundtrip(void **state)
 static void test_media_roundtrip(void **state)
 {
     (void)state;
-    store_media m = {.media_id = "M1", .owner = "alice", .size = 5000000000ull,
-                     .content_type = "image/jpeg", .backend_key = "ab/M1",
-                     .created_at = 10, .expires_at = 20};
+    store_media m = {.media_id = "M1",
+                     .owner = "alice",
+                     .size = 5000000000ull,
+                     .content_type = "image/jpeg",
+                     .backend_key = "ab/M1",
+                     .created_at = 10,
+                     .expires_at = 20};
     fill(m.sha256, sizeof m.sha256, 5);
     bson_t doc = BSON_INITIALIZER;
     assert_true(store_bson__media_to_doc(&m, &doc));
@@ -403,7 +431,8 @@ static void test_from_doc_rejects_malformed(void **state)
 
     /* Missing identity_key. */
     bson_t *d = bson_new_from_json((const uint8_t *)"{\"_id\": \"a\", \"created_at\": 1,"
-                                   " \"updated_at\": 2}", -1, &jerr);
+                                                    " \"updated_at\": 2}",
+                                   -1, &jerr);
     assert_non_null(d);
     err[0] = '\0';
     assert_int_equal(store_bson__user_from_doc(d, &u, err, sizeof err), STORE_EIO);
@@ -412,9 +441,11 @@ static void test_from_doc_rejects_malformed(void **state)
     bson_destroy(d);
 
     /* Key of the wrong length. */
-    d = bson_new_from_json((const uint8_t *)"{\"_id\": \"a\", \"identity_key\":"
-                           " {\"$binary\": {\"base64\": \"AAAA\", \"subType\": \"00\"}},"
-                           " \"created_at\": 1, \"updated_at\": 2}", -1, &jerr);
+    d = bson_new_from_json(
+        (const uint8_t *)"{\"_id\": \"a\", \"identity_key\":"
+                         " {\"$binary\": {\"base64\": \"AAAA\", \"subType\": \"00\"}},"
+                         " \"created_at\": 1, \"updated_at\": 2}",
+        -1, &jerr);
     assert_non_null(d);
     assert_int_equal(store_bson__user_from_doc(d, &u, err, sizeof err), STORE_EIO);
     assert_non_null(strstr(err, "wrong length"));
@@ -423,7 +454,8 @@ static void test_from_doc_rejects_malformed(void **state)
     /* Text where a number belongs; int32 numbers are accepted. */
     store_member m;
     d = bson_new_from_json((const uint8_t *)"{\"chat_id\": \"c\", \"user_id\": \"u\","
-                           " \"role\": 1, \"joined_at\": \"yesterday\"}", -1, &jerr);
+                                            " \"role\": 1, \"joined_at\": \"yesterday\"}",
+                           -1, &jerr);
     assert_non_null(d);
     assert_int_equal(store_bson__member_from_doc(d, &m, err, sizeof err), STORE_EIO);
     assert_non_null(strstr(err, "joined_at"));
@@ -432,27 +464,31 @@ static void test_from_doc_rejects_malformed(void **state)
 
     /* Unknown role, negative seq. */
     d = bson_new_from_json((const uint8_t *)"{\"chat_id\": \"c\", \"user_id\": \"u\","
-                           " \"role\": 9, \"joined_at\": 1}", -1, &jerr);
+                                            " \"role\": 9, \"joined_at\": 1}",
+                           -1, &jerr);
     assert_int_equal(store_bson__member_from_doc(d, &m, err, sizeof err), STORE_EIO);
     bson_destroy(d);
     d = bson_new_from_json((const uint8_t *)"{\"chat_id\": \"c\", \"user_id\": \"u\","
-                           " \"role\": 1, \"joined_at\": 1, \"read_seq\": -4}", -1, &jerr);
+                                            " \"role\": 1, \"joined_at\": 1, \"read_seq\": -4}",
+                           -1, &jerr);
     assert_int_equal(store_bson__member_from_doc(d, &m, err, sizeof err), STORE_EIO);
     assert_non_null(strstr(err, "negative"));
     bson_destroy(d);
 
     /* Chat type out of range. */
     store_chat c;
-    d = bson_new_from_json((const uint8_t *)"{\"_id\": \"c\", \"type\": 7, \"created_at\": 1}",
-                           -1, &jerr);
+    d = bson_new_from_json((const uint8_t *)"{\"_id\": \"c\", \"type\": 7, \"created_at\": 1}", -1,
+                           &jerr);
     assert_int_equal(store_bson__chat_from_doc(d, &c, err, sizeof err), STORE_EIO);
     bson_destroy(d);
 
     /* Message body that is a string. */
     store_message msg;
-    d = bson_new_from_json((const uint8_t *)"{\"chat_id\": \"c\", \"seq\": 1,"
-                           " \"server_id\": \"s\", \"sender\": \"a\", \"client_msg_id\": \"x\","
-                           " \"server_ts\": 1, \"body\": \"plain\", \"kind\": 1}", -1, &jerr);
+    d = bson_new_from_json(
+        (const uint8_t *)"{\"chat_id\": \"c\", \"seq\": 1,"
+                         " \"server_id\": \"s\", \"sender\": \"a\", \"client_msg_id\": \"x\","
+                         " \"server_ts\": 1, \"body\": \"plain\", \"kind\": 1}",
+        -1, &jerr);
     assert_int_equal(store_bson__message_from_doc(d, &msg, err, sizeof err), STORE_EIO);
     assert_non_null(strstr(err, "body"));
     assert_null(msg.chat_id);
@@ -460,10 +496,13 @@ static void test_from_doc_rejects_malformed(void **state)
 
     /* Prekey id above 32 bits. */
     store_prekey p;
-    d = bson_new_from_json((const uint8_t *)"{\"user_id\": \"a\", \"key_id\":"
-                           " {\"$numberLong\": \"4294967296\"}, \"public_key\":"
-                           " {\"$binary\": {\"base64\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
-                           " \"subType\": \"00\"}}, \"created_at\": 1}", -1, &jerr);
+    d = bson_new_from_json(
+        (const uint8_t
+             *)"{\"user_id\": \"a\", \"key_id\":"
+               " {\"$numberLong\": \"4294967296\"}, \"public_key\":"
+               " {\"$binary\": {\"base64\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+               " \"subType\": \"00\"}}, \"created_at\": 1}",
+        -1, &jerr);
     assert_non_null(d);
     assert_int_equal(store_bson__otpk_from_doc(d, &p, err, sizeof err), STORE_EIO);
     assert_non_null(strstr(err, "key_id"));
@@ -474,8 +513,12 @@ static void test_to_doc_rejects_unrepresentable(void **state)
 {
     (void)state;
     bson_t doc = BSON_INITIALIZER;
-    store_message m = {.chat_id = "c", .seq = (uint64_t)INT64_MAX + 1, .server_id = "s",
-                       .sender = "a", .client_msg_id = "x", .kind = 1};
+    store_message m = {.chat_id = "c",
+                       .seq = (uint64_t)INT64_MAX + 1,
+                       .server_id = "s",
+                       .sender = "a",
+                       .client_msg_id = "x",
+                       .kind = 1};
     assert_false(store_bson__message_to_doc(&m, &doc));
     bson_reinit(&doc);
     m.seq = 0;   /* must be assigned before it is stored */
@@ -525,8 +568,9 @@ static void test_append_run_documents(void **state)
 
     /* what the find returns for a stored message (seq as stored: int64) */
     bson_t *d = bson_new_from_json((const uint8_t *)"{\"sender\": \"bob\", \"client_msg_id\":"
-                                   " \"c-2\", \"seq\": {\"$numberLong\": \"12\"},"
-                                   " \"server_id\": \"s-9\"}", -1, NULL);
+                                                    " \"c-2\", \"seq\": {\"$numberLong\": \"12\"},"
+                                                    " \"server_id\": \"s-9\"}",
+                                   -1, NULL);
     assert_non_null(d);
     assert_int_equal(store_bson__dup_from_doc(d, &snd, &cid, &seq, &sid, err, sizeof err),
                      STORE_OK);
@@ -537,13 +581,15 @@ static void test_append_run_documents(void **state)
     bson_destroy(d);
     /* a document missing a field, or with seq 0, is a backend error */
     d = bson_new_from_json((const uint8_t *)"{\"sender\": \"bob\", \"client_msg_id\": \"c-2\","
-                           " \"seq\": 3}", -1, NULL);
+                                            " \"seq\": 3}",
+                           -1, NULL);
     assert_int_equal(store_bson__dup_from_doc(d, &snd, &cid, &seq, &sid, err, sizeof err),
                      STORE_EIO);
     assert_non_null(strstr(err, "server_id"));
     bson_destroy(d);
     d = bson_new_from_json((const uint8_t *)"{\"sender\": \"bob\", \"client_msg_id\": \"c-2\","
-                           " \"seq\": 0, \"server_id\": \"s\"}", -1, NULL);
+                                            " \"seq\": 0, \"server_id\": \"s\"}",
+                           -1, NULL);
     assert_int_equal(store_bson__dup_from_doc(d, &snd, &cid, &seq, &sid, err, sizeof err),
                      STORE_EIO);
     bson_destroy(d);
@@ -556,7 +602,7 @@ static void test_append_run_documents(void **state)
 static void test_otpk_keys_filter(void **state)
 {
     (void)state;
-    store_prekey k[2] = { { .user_id = "alice", .key_id = 7 }, { .user_id = "alice", .key_id = 9 } };
+    store_prekey k[2] = {{.user_id = "alice", .key_id = 7}, {.user_id = "alice", .key_id = 9}};
     bson_t f = BSON_INITIALIZER;
     assert_true(store_bson__otpk_keys_filter(k, 2, &f));
     assert_doc(&f, "{\"user_id\": \"alice\", \"device_id\": \"\","
@@ -681,15 +727,16 @@ static void test_update_documents(void **state)
     assert_true(store_bson__signed_prekey_update(&p, &u));
     /* An update pipeline (array) with one $set stage: the old current becomes
      * previous, the new key is a literal (never read as an expression). */
-    assert_doc(&u,
-               "{\"0\": {\"$set\": {\"user_id\": \"bob\", \"device_id\": \"\","
-               " \"previous\": \"$current\","
-               " \"current\": {\"$literal\": {\"key_id\": {\"$numberLong\": \"7\"},"
-               " \"public_key\": {\"$binary\": {\"base64\":"
-               " \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\", \"subType\": \"00\"}},"
-               " \"signature\": {\"$binary\": {\"base64\": \"" 
-               "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==\","
-               " \"subType\": \"00\"}}, \"created_at\": {\"$numberLong\": \"8\"}}}}}}");
+    assert_doc(
+        &u,
+        "{\"0\": {\"$set\": {\"user_id\": \"bob\", \"device_id\": \"\","
+        " \"previous\": \"$current\","
+        " \"current\": {\"$literal\": {\"key_id\": {\"$numberLong\": \"7\"},"
+        " \"public_key\": {\"$binary\": {\"base64\":"
+        " \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\", \"subType\": \"00\"}},"
+        " \"signature\": {\"$binary\": {\"base64\": \""
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==\","
+        " \"subType\": \"00\"}}, \"created_at\": {\"$numberLong\": \"8\"}}}}}}");
     bson_destroy(&u);
 }
 
@@ -698,22 +745,23 @@ static void test_index_documents(void **state)
     (void)state;
     bson_t cmd = BSON_INITIALIZER;
     assert_true(store_bson__create_indexes_cmd(STORE_BSON_MESSAGES, &cmd));
-    assert_doc(&cmd,
-               "{\"createIndexes\": \"messages\", \"indexes\": ["
-               " {\"key\": {\"chat_id\": {\"$numberInt\": \"1\"}, \"seq\": {\"$numberInt\": \"1\"}},"
-               "  \"name\": \"chat_id_seq\", \"unique\": true},"
-               " {\"key\": {\"sender\": {\"$numberInt\": \"1\"},"
-               "  \"client_msg_id\": {\"$numberInt\": \"1\"}},"
-               "  \"name\": \"sender_client_msg_id\", \"unique\": true},"
-               " {\"key\": {\"sender\": {\"$numberInt\": \"1\"}}, \"name\": \"sender\"},"
-               " {\"key\": {\"expires_at\": {\"$numberInt\": \"1\"}}, \"name\": \"expires_at\"}]}");
+    assert_doc(
+        &cmd, "{\"createIndexes\": \"messages\", \"indexes\": ["
+              " {\"key\": {\"chat_id\": {\"$numberInt\": \"1\"}, \"seq\": {\"$numberInt\": \"1\"}},"
+              "  \"name\": \"chat_id_seq\", \"unique\": true},"
+              " {\"key\": {\"sender\": {\"$numberInt\": \"1\"},"
+              "  \"client_msg_id\": {\"$numberInt\": \"1\"}},"
+              "  \"name\": \"sender_client_msg_id\", \"unique\": true},"
+              " {\"key\": {\"sender\": {\"$numberInt\": \"1\"}}, \"name\": \"sender\"},"
+              " {\"key\": {\"expires_at\": {\"$numberInt\": \"1\"}}, \"name\": \"expires_at\"}]}");
     bson_reinit(&cmd);
     assert_true(store_bson__create_indexes_cmd(STORE_BSON_MEMBERS, &cmd));
-    assert_doc(&cmd,
-               "{\"createIndexes\": \"members\", \"indexes\": ["
-               " {\"key\": {\"chat_id\": {\"$numberInt\": \"1\"}, \"user_id\": {\"$numberInt\": \"1\"}},"
-               "  \"name\": \"chat_id_user_id\", \"unique\": true},"
-               " {\"key\": {\"user_id\": {\"$numberInt\": \"1\"}}, \"name\": \"user_id\"}]}");
+    assert_doc(
+        &cmd,
+        "{\"createIndexes\": \"members\", \"indexes\": ["
+        " {\"key\": {\"chat_id\": {\"$numberInt\": \"1\"}, \"user_id\": {\"$numberInt\": \"1\"}},"
+        "  \"name\": \"chat_id_user_id\", \"unique\": true},"
+        " {\"key\": {\"user_id\": {\"$numberInt\": \"1\"}}, \"name\": \"user_id\"}]}");
     bson_reinit(&cmd);
     assert_true(store_bson__create_indexes_cmd(STORE_BSON_OTPKS, &cmd));
     assert_doc(&cmd,
@@ -723,21 +771,24 @@ static void test_index_documents(void **state)
                "  \"name\": \"user_device_key\", \"unique\": true}]}");
     bson_reinit(&cmd);
     assert_true(store_bson__create_indexes_cmd(STORE_BSON_USERS, &cmd));
-    assert_doc(&cmd, "{\"createIndexes\": \"users\", \"indexes\": ["
-                     " {\"key\": {\"updated_at\": {\"$numberInt\": \"1\"}}, \"name\": \"updated_at\"},"
-                     " {\"key\": {\"id_fold\": {\"$numberInt\": \"1\"}}, \"name\": \"id_fold\","
-                     "  \"unique\": true,"
-                     "  \"partialFilterExpression\": {\"id_fold\": {\"$type\": \"string\"}}}]}");
+    assert_doc(&cmd,
+               "{\"createIndexes\": \"users\", \"indexes\": ["
+               " {\"key\": {\"updated_at\": {\"$numberInt\": \"1\"}}, \"name\": \"updated_at\"},"
+               " {\"key\": {\"id_fold\": {\"$numberInt\": \"1\"}}, \"name\": \"id_fold\","
+               "  \"unique\": true,"
+               "  \"partialFilterExpression\": {\"id_fold\": {\"$type\": \"string\"}}}]}");
     bson_reinit(&cmd);
     assert_true(store_bson__create_indexes_cmd(STORE_BSON_MEDIA, &cmd));
-    assert_doc(&cmd, "{\"createIndexes\": \"media\", \"indexes\": ["
-                     " {\"key\": {\"expires_at\": {\"$numberInt\": \"1\"}}, \"name\": \"expires_at\"}]}");
+    assert_doc(&cmd,
+               "{\"createIndexes\": \"media\", \"indexes\": ["
+               " {\"key\": {\"expires_at\": {\"$numberInt\": \"1\"}}, \"name\": \"expires_at\"}]}");
     bson_reinit(&cmd);
     assert_true(store_bson__create_indexes_cmd(STORE_BSON_LINKS, &cmd));
-    assert_doc(&cmd, "{\"createIndexes\": \"link_codes\", \"indexes\": ["
-                     " {\"key\": {\"user_id\": {\"$numberInt\": \"1\"},"
-                     "  \"expires_at\": {\"$numberInt\": \"1\"}}, \"name\": \"user_id_expires_at\"},"
-                     " {\"key\": {\"expires_at\": {\"$numberInt\": \"1\"}}, \"name\": \"expires_at\"}]}");
+    assert_doc(&cmd,
+               "{\"createIndexes\": \"link_codes\", \"indexes\": ["
+               " {\"key\": {\"user_id\": {\"$numberInt\": \"1\"},"
+               "  \"expires_at\": {\"$numberInt\": \"1\"}}, \"name\": \"user_id_expires_at\"},"
+               " {\"key\": {\"expires_at\": {\"$numberInt\": \"1\"}}, \"name\": \"expires_at\"}]}");
     bson_reinit(&cmd);
     /* signed_prekeys: a user's documents (one per device) are deleted together */
     assert_true(store_bson__create_indexes_cmd(STORE_BSON_SIGNED_PREKEYS, &cmd));
@@ -840,8 +891,13 @@ static void test_device_documents(void **state)
     bson_destroy(&old);
 
     /* link codes */
-    store_link l = {.code = "ABCD-EFGH", .user_id = "bob", .device_id = "lap", .name = "my laptop",
-                    .created_at = 10, .expires_at = 20}, lb;
+    store_link l = {.code = "ABCD-EFGH",
+                    .user_id = "bob",
+                    .device_id = "lap",
+                    .name = "my laptop",
+                    .created_at = 10,
+                    .expires_at = 20},
+               lb;
     fill(l.device_key, sizeof l.device_key, 5);
     bson_reinit(&doc);
     assert_true(store_bson__link_to_doc(&l, &doc));

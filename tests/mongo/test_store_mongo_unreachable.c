@@ -74,8 +74,7 @@ static void test_writer_unreachable(void **state)
     (void)state;
     char uri[128];
     store_writer *w = (store_writer *)&w;
-    snprintf(uri, sizeof uri, "mongodb://127.0.0.1:%d/x?serverSelectionTimeoutMS=500",
-             free_port());
+    snprintf(uri, sizeof uri, "mongodb://127.0.0.1:%d/x?serverSelectionTimeoutMS=500", free_port());
     alarm(120);
     int rc = store_writer_start(uri, NULL, NULL, &w);
     alarm(0);

@@ -38,13 +38,13 @@ static void capture_end(FILE *tmp, int saved)
     fclose(tmp);
 }
 
-#define CAPTURE(stmt)                                                                          \
-    do {                                                                                       \
-        FILE *tmp_;                                                                            \
-        int saved_;                                                                            \
-        capture_begin(&tmp_, &saved_);                                                         \
-        stmt;                                                                                  \
-        capture_end(tmp_, saved_);                                                             \
+#define CAPTURE(stmt) \
+    do { \
+        FILE *tmp_; \
+        int saved_; \
+        capture_begin(&tmp_, &saved_); \
+        stmt; \
+        capture_end(tmp_, saved_); \
     } while (0)
 
 static size_t count_lines(const char *s)
@@ -159,10 +159,8 @@ static void test_json_long(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_env),
-        cmocka_unit_test(test_level_filter),
-        cmocka_unit_test(test_text_escapes),
-        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_env),          cmocka_unit_test(test_level_filter),
+        cmocka_unit_test(test_text_escapes), cmocka_unit_test(test_json),
         cmocka_unit_test(test_json_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

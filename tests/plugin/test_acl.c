@@ -111,10 +111,8 @@ static void test_sys_and_others(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_inbox),
-        cmocka_unit_test(test_plugin_only_topics),
-        cmocka_unit_test(test_ctl_and_typing),
-        cmocka_unit_test(test_wildcards),
+        cmocka_unit_test(test_inbox),          cmocka_unit_test(test_plugin_only_topics),
+        cmocka_unit_test(test_ctl_and_typing), cmocka_unit_test(test_wildcards),
         cmocka_unit_test(test_sys_and_others),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,13 +60,36 @@ int publish__msg(const char *topic, const ProtobufCMessage *msg, bool retain)
     return 0;
 }
 
-void bus__watch_user(const char *user) { (void)user; }
-void bus__unwatch_user(const char *user) { (void)user; }
-bool cluster__remote_online(const char *user) { (void)user; return false; }
-void cluster__local_online(const char *user) { (void)user; }
-void cluster__local_offline(const char *user) { (void)user; }
-void groups__user_online(const char *user_id, bool online) { (void)user_id; (void)online; }
-void limits__forget(const char *client_id) { (void)client_id; }
+void bus__watch_user(const char *user)
+{
+    (void)user;
+}
+void bus__unwatch_user(const char *user)
+{
+    (void)user;
+}
+bool cluster__remote_online(const char *user)
+{
+    (void)user;
+    return false;
+}
+void cluster__local_online(const char *user)
+{
+    (void)user;
+}
+void cluster__local_offline(const char *user)
+{
+    (void)user;
+}
+void groups__user_online(const char *user_id, bool online)
+{
+    (void)user_id;
+    (void)online;
+}
+void limits__forget(const char *client_id)
+{
+    (void)client_id;
+}
 
 enum { N = 6000, USERS = 1000 };
 static char users[N][16], cids[N][24];

@@ -202,8 +202,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(at_most_256_per_receipt, reset, teardown),
         cmocka_unit_test_setup_teardown(stopping_sends_nothing, reset, teardown),
         cmocka_unit_test_setup_teardown(a_stored_sent_at_once_is_alone, reset, teardown),
-        cmocka_unit_test_setup_teardown(stored_on_the_bus_only_for_remote_senders, reset,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(stored_on_the_bus_only_for_remote_senders, reset, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

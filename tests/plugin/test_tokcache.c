@@ -115,16 +115,14 @@ static void test_other_ids_or_audience(void **state)
     char tok[TOKEN_MAX_LEN];
     int64_t exp;
     mint(tok, TOKEN_AUD_MQTT, "carol", "carol.a", NOW + 600, sk_a);
-    assert_int_equal(verify(c, tok, TOKEN_AUD_MQTT, "carol", "carol.a", NOW, pk_a, &exp),
-                     TOKEN_OK);
+    assert_int_equal(verify(c, tok, TOKEN_AUD_MQTT, "carol", "carol.a", NOW, pk_a, &exp), TOKEN_OK);
     assert_int_equal(verify(c, tok, TOKEN_AUD_MQTT, "carol", "carol.b", NOW, pk_a, &exp),
                      TOKEN_ECLIENT);
     assert_int_equal(verify(c, tok, TOKEN_AUD_MQTT, "carol", "carol.a", NOW, pk_a, &exp),
                      TOKEN_OK); /* verified again: the mismatch dropped the entry */
     assert_int_equal(verify(c, tok, TOKEN_AUD_MQTT, "dave", "carol.a", NOW, pk_a, &exp),
                      TOKEN_EUSER);
-    assert_int_equal(verify(c, tok, TOKEN_AUD_MQTT, "carol", "carol.a", NOW, pk_a, &exp),
-                     TOKEN_OK);
+    assert_int_equal(verify(c, tok, TOKEN_AUD_MQTT, "carol", "carol.a", NOW, pk_a, &exp), TOKEN_OK);
     assert_int_equal(verify(c, tok, TOKEN_AUD_KEYSERVER, "carol", "carol.a", NOW, pk_a, &exp),
                      TOKEN_EAUDIENCE);
     assert_int_equal(stats(c).hits, 0);
@@ -172,8 +170,8 @@ static void test_refused_not_remembered(void **state)
     for (int i = 0; i < 3; i++)
         assert_int_equal(verify(c, forged, TOKEN_AUD_MQTT, "frank", "frank.1", NOW, pk_a, &exp),
                          TOKEN_ESIGNATURE);
-    assert_int_equal(verify(c, "not-a-token", TOKEN_AUD_MQTT, "frank", "frank.1", NOW, pk_a,
-                            &exp), TOKEN_EMALFORMED);
+    assert_int_equal(verify(c, "not-a-token", TOKEN_AUD_MQTT, "frank", "frank.1", NOW, pk_a, &exp),
+                     TOKEN_EMALFORMED);
     assert_int_equal(stats(c).entries, 0);
     assert_int_equal(stats(c).hits, 0);
     assert_int_equal(stats(c).misses, 4);

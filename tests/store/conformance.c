@@ -100,7 +100,7 @@ int conf_teardown(void **state)
 
 void conf_make_chat(store_t *s, const char *chat_id, store_chat_type type)
 {
-    store_chat c = { .chat_id = (char *)chat_id, .type = type, .created_at = 1000 };
+    store_chat c = {.chat_id = (char *)chat_id, .type = type, .created_at = 1000};
     int rc = store_chat_put(s, &c);
     if (rc != STORE_OK)
         fail_msg("chat_put %s: %s (%s)", chat_id, store_strerror(rc), store_last_error(s));
@@ -130,12 +130,12 @@ void conf_make_msg(store_message *m, const char *chat_id, const char *sender,
 }
 
 #define S(state) (((conf_state *)*(state))->s)
-#define ASSERT_RC(expr, want)                                                          \
-    do {                                                                               \
-        int rc_ = (expr);                                                              \
-        if (rc_ != (want))                                                             \
-            fail_msg("%s: got %s (%d), want %s: %s", #expr, store_strerror(rc_), rc_,  \
-                     store_strerror(want), store_last_error(s));                       \
+#define ASSERT_RC(expr, want) \
+    do { \
+        int rc_ = (expr); \
+        if (rc_ != (want)) \
+            fail_msg("%s: got %s (%d), want %s: %s", #expr, store_strerror(rc_), rc_, \
+                     store_strerror(want), store_last_error(s)); \
     } while (0)
 
 /* ------------------------------------------------------------------ open */
@@ -171,9 +171,9 @@ static void test_strerror(void **state)
 static void test_users(void **state)
 {
     store_t *s = S(state);
-    store_user u = { .user_id = "alice", .created_at = 100, .updated_at = 100 }, got;
-    store_user b = { .user_id = "bob", .created_at = 200, .updated_at = 200 };
-    store_user c = { .user_id = "carol", .created_at = 300, .updated_at = 300 };
+    store_user u = {.user_id = "alice", .created_at = 100, .updated_at = 100}, got;
+    store_user b = {.user_id = "bob", .created_at = 200, .updated_at = 200};
+    store_user c = {.user_id = "carol", .created_at = 300, .updated_at = 300};
     store_user *arr = NULL;
     size_t n = 0;
     uint8_t k2[STORE_KEY_LEN];
@@ -227,7 +227,7 @@ static void test_users(void **state)
 static void test_signed_prekeys(void **state)
 {
     store_t *s = S(state);
-    store_prekey p = { .user_id = "alice", .key_id = 7, .created_at = 10 }, got;
+    store_prekey p = {.user_id = "alice", .key_id = 7, .created_at = 10}, got;
 
     memset(p.public_key, 0x11, STORE_KEY_LEN);
     memset(p.signature, 0x22, STORE_SIG_LEN);
@@ -315,7 +315,7 @@ static void *pop_thread(void *arg)
     struct popper *p = arg;
     /* a slow disk must not fail the test: wait as long as it takes for the
      * write lock (atomicity is what is tested, not latency) */
-    store_options so = { .busy_timeout_ms = 300000 };
+    store_options so = {.busy_timeout_ms = 300000};
     store_t *s = NULL;
     store_prekey k;
     int rc;
@@ -387,10 +387,15 @@ static void test_otpk_concurrent_pop(void **state)
 static void test_chats(void **state)
 {
     store_t *s = S(state);
-    store_chat c = { .chat_id = "g:group1", .type = STORE_CHAT_GROUP, .name = "Team",
-                     .description = "desc", .created_by = "alice", .settings = "{\"a\":1}",
-                     .created_at = 123, .last_seq = 77 };
-    store_chat d = { .chat_id = "d:alice:bob", .type = STORE_CHAT_DIRECT, .created_at = 5 };
+    store_chat c = {.chat_id = "g:group1",
+                    .type = STORE_CHAT_GROUP,
+                    .name = "Team",
+                    .description = "desc",
+                    .created_by = "alice",
+                    .settings = "{\"a\":1}",
+                    .created_at = 123,
+                    .last_seq = 77};
+    store_chat d = {.chat_id = "d:alice:bob", .type = STORE_CHAT_DIRECT, .created_at = 5};
     store_chat got;
 
     ASSERT_RC(store_chat_put(s, &c), STORE_OK);
@@ -436,7 +441,7 @@ static void test_chats(void **state)
 static void test_chat_delete_cascades(void **state)
 {
     store_t *s = S(state);
-    store_member m = { .chat_id = "g:x", .user_id = "alice", .role = STORE_ROLE_OWNER };
+    store_member m = {.chat_id = "g:x", .user_id = "alice", .role = STORE_ROLE_OWNER};
     store_message msg, got;
     store_member *arr;
     size_t n;
@@ -458,11 +463,19 @@ static void test_chat_delete_cascades(void **state)
 static void test_members(void **state)
 {
     store_t *s = S(state);
-    store_member a = { .chat_id = "g:one", .user_id = "alice", .role = STORE_ROLE_OWNER,
-                       .joined_at = 10, .joined_seq = 0 };
-    store_member b = { .chat_id = "g:one", .user_id = "bob", .role = STORE_ROLE_MEMBER,
-                       .joined_at = 20, .joined_seq = 4, .delivered_seq = 4, .read_seq = 4 };
-    store_member a2 = { .chat_id = "g:two", .user_id = "alice", .role = STORE_ROLE_MEMBER };
+    store_member a = {.chat_id = "g:one",
+                      .user_id = "alice",
+                      .role = STORE_ROLE_OWNER,
+                      .joined_at = 10,
+                      .joined_seq = 0};
+    store_member b = {.chat_id = "g:one",
+                      .user_id = "bob",
+                      .role = STORE_ROLE_MEMBER,
+                      .joined_at = 20,
+                      .joined_seq = 4,
+                      .delivered_seq = 4,
+                      .read_seq = 4};
+    store_member a2 = {.chat_id = "g:two", .user_id = "alice", .role = STORE_ROLE_MEMBER};
     store_member got, *arr = NULL;
     size_t n = 0;
 
@@ -518,7 +531,7 @@ static void test_members(void **state)
 static void test_member_cursors_never_move_backwards(void **state)
 {
     store_t *s = S(state);
-    store_member m = { .chat_id = "g:c", .user_id = "bob", .role = STORE_ROLE_MEMBER }, got;
+    store_member m = {.chat_id = "g:c", .user_id = "bob", .role = STORE_ROLE_MEMBER}, got;
 
     conf_make_chat(s, "g:c", STORE_CHAT_GROUP);
     ASSERT_RC(store_member_put(s, &m), STORE_OK);
@@ -777,7 +790,7 @@ static void test_message_expiry(void **state)
     store_t *s = S(state);
     store_message m, got;
     size_t deleted = 99;
-    int64_t exp[4] = { 0, 1000, 2000, 3000 };
+    int64_t exp[4] = {0, 1000, 2000, 3000};
     char id[16];
 
     conf_make_chat(s, "g:exp", STORE_CHAT_GROUP);
@@ -813,15 +826,28 @@ static void test_message_expiry(void **state)
 static void test_media(void **state)
 {
     store_t *s = S(state);
-    store_media m = { .media_id = "m1", .owner = "alice", .size = 12345,
-                      .content_type = "image/png", .backend_key = "obj/m1",
-                      .created_at = 10, .expires_at = 0 };
-    store_media m2 = { .media_id = "m2", .owner = "bob", .size = 1, .created_at = 11,
-                       .expires_at = 500 };
-    store_media m3 = { .media_id = "m3", .owner = "bob", .size = 1, .created_at = 12,
-                       .expires_at = 400 };
-    store_media m4 = { .media_id = "m4", .owner = "bob", .size = 1, .created_at = 13,
-                       .expires_at = 900 };
+    store_media m = {.media_id = "m1",
+                     .owner = "alice",
+                     .size = 12345,
+                     .content_type = "image/png",
+                     .backend_key = "obj/m1",
+                     .created_at = 10,
+                     .expires_at = 0};
+    store_media m2 = {.media_id = "m2",
+                      .owner = "bob",
+                      .size = 1,
+                      .created_at = 11,
+                      .expires_at = 500};
+    store_media m3 = {.media_id = "m3",
+                      .owner = "bob",
+                      .size = 1,
+                      .created_at = 12,
+                      .expires_at = 400};
+    store_media m4 = {.media_id = "m4",
+                      .owner = "bob",
+                      .size = 1,
+                      .created_at = 13,
+                      .expires_at = 900};
     store_media got, *arr = NULL;
     size_t n = 0;
 
@@ -923,10 +949,10 @@ static void test_enumeration(void **state)
 {
     store_t *s = S(state);
     store_chat *chats = NULL;
-    store_prekey *keys = NULL, spk = { .user_id = "alice", .created_at = 1 }, got;
+    store_prekey *keys = NULL, spk = {.user_id = "alice", .created_at = 1}, got;
     store_prekey add[3];
     store_media *media = NULL;
-    store_media md = { .owner = "alice", .size = 1, .created_at = 1 };
+    store_media md = {.owner = "alice", .size = 1, .created_at = 1};
     store_message msg;
     store_chat c;
     size_t n = 0, total = 0;
@@ -1046,13 +1072,13 @@ static void test_transactions(void **state)
 static void test_bad_input(void **state)
 {
     store_t *s = S(state);
-    store_user u = { 0 }, ug;
-    store_chat c = { .chat_id = "g:bad", .type = 3 }, cg;
-    store_member m = { .chat_id = "g:ok", .user_id = "bob", .role = 0 }, mg;
+    store_user u = {0}, ug;
+    store_chat c = {.chat_id = "g:bad", .type = 3}, cg;
+    store_member m = {.chat_id = "g:ok", .user_id = "bob", .role = 0}, mg;
     store_message msg, mget;
-    store_prekey pk = { 0 }, pg;
-    store_media md = { .media_id = "x", .owner = NULL };
-    uint8_t key[STORE_KEY_LEN] = { 0 };
+    store_prekey pk = {0}, pg;
+    store_media md = {.media_id = "x", .owner = NULL};
+    uint8_t key[STORE_KEY_LEN] = {0};
     char longid[400];
     size_t cnt;
 
@@ -1081,7 +1107,7 @@ static void test_bad_input(void **state)
     ASSERT_RC(store_otpk_count(s, "a", NULL, NULL), STORE_EINVAL);
     ASSERT_RC(store_otpk_clear(s, ""), STORE_EINVAL);
     {
-        store_prekey two[2] = { { .user_id = "a", .key_id = 1 }, { .user_id = "b", .key_id = 2 } };
+        store_prekey two[2] = {{.user_id = "a", .key_id = 1}, {.user_id = "b", .key_id = 2}};
         size_t k = 9;
         ASSERT_RC(store_otpk_add(s, two, 2), STORE_EINVAL);  /* mixed users */
         ASSERT_RC(store_otpk_count(s, "a", NULL, &k), STORE_OK);
@@ -1179,8 +1205,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_message_expiry, conf_setup, conf_teardown),
         cmocka_unit_test_setup_teardown(test_media, conf_setup, conf_teardown),
         cmocka_unit_test_setup_teardown(test_enumeration, conf_setup, conf_teardown),
-        cmocka_unit_test_setup_teardown(test_sqlite_schema_and_options, conf_setup,
-                                        conf_teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_schema_and_options, conf_setup, conf_teardown),
         cmocka_unit_test_setup_teardown(test_transactions, conf_setup, conf_teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, conf_setup, conf_teardown),
     };
@@ -1200,8 +1225,9 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "mongo") == 0) {
         mongo_base = getenv("PARLEY_TEST_MONGO_URI");
         if (!mongo_base || !mongo_base[0]) {
-            printf("SKIP: PARLEY_TEST_MONGO_URI is not set; the MongoDB conformance run "
-                   "needs a MongoDB server (e.g. PARLEY_TEST_MONGO_URI=mongodb://127.0.0.1:27017)\n");
+            printf(
+                "SKIP: PARLEY_TEST_MONGO_URI is not set; the MongoDB conformance run "
+                "needs a MongoDB server (e.g. PARLEY_TEST_MONGO_URI=mongodb://127.0.0.1:27017)\n");
             return CONF_SKIP;
         }
     } else {

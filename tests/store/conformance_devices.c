@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ASSERT_RC(expr, want)                                                          \
-    do {                                                                               \
-        int rc_ = (expr);                                                              \
-        if (rc_ != (want))                                                             \
-            fail_msg("%s: got %s (%d), want %s: %s", #expr, store_strerror(rc_), rc_,  \
-                     store_strerror(want), store_last_error(s));                       \
+#define ASSERT_RC(expr, want) \
+    do { \
+        int rc_ = (expr); \
+        if (rc_ != (want)) \
+            fail_msg("%s: got %s (%d), want %s: %s", #expr, store_strerror(rc_), rc_, \
+                     store_strerror(want), store_last_error(s)); \
     } while (0)
 
 static store_t *S(void **state)
@@ -35,7 +35,9 @@ static void put_user(store_t *s, const char *id, int fill, int64_t t)
 
 static void put_spk(store_t *s, const char *user, const char *dev, uint32_t key_id, int fill)
 {
-    store_prekey p = {.user_id = (char *)user, .device_id = (char *)dev, .key_id = key_id,
+    store_prekey p = {.user_id = (char *)user,
+                      .device_id = (char *)dev,
+                      .key_id = key_id,
                       .created_at = 5};
     memset(p.public_key, fill, STORE_KEY_LEN);
     memset(p.signature, fill, STORE_SIG_LEN);
@@ -240,8 +242,13 @@ static void test_prekeys_per_device(void **state)
 static void test_link_codes(void **state)
 {
     store_t *s = S(state);
-    store_link l = {.code = "ABCD-EFGH", .user_id = "bob", .device_id = "lap",
-                    .name = "my laptop", .created_at = 100, .expires_at = 700}, got;
+    store_link l = {.code = "ABCD-EFGH",
+                    .user_id = "bob",
+                    .device_id = "lap",
+                    .name = "my laptop",
+                    .created_at = 100,
+                    .expires_at = 700},
+               got;
     size_t n = 9, del = 9;
     memset(l.device_key, 0x44, sizeof l.device_key);
 

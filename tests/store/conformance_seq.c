@@ -278,9 +278,9 @@ static void test_append_api(void **state)
 static void test_append_batch_with_failures_has_no_gaps(void **state)
 {
     conf_state *st = *state;
-    store_writer_options wo = { .batch_max = 64, .max_delay_ms = 20 };
+    store_writer_options wo = {.batch_max = 64, .max_delay_ms = 20};
     store_writer *w = NULL;
-    struct hold h = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+    struct hold h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
     struct res r[12];
     store_op *op;
     store_chat c;
@@ -367,14 +367,14 @@ static void test_append_batch_with_failures_has_no_gaps(void **state)
 static void test_append_run_over_chats(void **state)
 {
     conf_state *st = *state;
-    store_writer_options wo = { .batch_max = 64, .max_delay_ms = 20 };
+    store_writer_options wo = {.batch_max = 64, .max_delay_ms = 20};
     store_writer *w = NULL;
-    struct hold h = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+    struct hold h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
     struct res r[9];
     store_op *op;
     store_chat c;
     store_message m;
-    static const int64_t ts[9] = { 7001, 7002, 7003, 7004, 7005, 7006, 7007, 6000, 7009 };
+    static const int64_t ts[9] = {7001, 7002, 7003, 7004, 7005, 7006, 7007, 6000, 7009};
 
     memset(r, 0, sizeof r);
     conf_make_chat(st->s, "g:r1", STORE_CHAT_GROUP);
@@ -391,9 +391,8 @@ static void test_append_run_over_chats(void **state)
     assert_int_equal(store_writer_start(st->uri, NULL, &wo, &w), STORE_OK);
     submit(w, append_op("g:hold", "h", "hold", NULL), hold_cb, &h);
     hold_wait(&h);      /* everything below is one batch, one run of puts */
-    const char *chat[9] = { "g:r1", "g:r2", "g:r1", "g:r3", "g:r1", "g:r2", "g:r3", "g:r2",
-                            "g:r1" };
-    const char *cmid[9] = { "a1", "b1", "a2", "c1", "a10", "b-old", "pre-0", "b2", "a11" };
+    const char *chat[9] = {"g:r1", "g:r2", "g:r1", "g:r3", "g:r1", "g:r2", "g:r3", "g:r2", "g:r1"};
+    const char *cmid[9] = {"a1", "b1", "a2", "c1", "a10", "b-old", "pre-0", "b2", "a11"};
     for (int i = 0; i < 9; i++) {
         op = append_op(chat[i], i == 6 ? "carol" : "alice", cmid[i], NULL);
         op->u.message.server_ts = ts[i];
@@ -408,9 +407,9 @@ static void test_append_run_over_chats(void **state)
     hold_release(&h);
     store_writer_stop(w);
 
-    static const int want_rc[9] = { STORE_OK, STORE_OK, STORE_OK, STORE_OK, STORE_OK,
-                                    STORE_EINVAL, STORE_EDUP, STORE_OK, STORE_OK };
-    static const uint64_t want_seq[9] = { 1, 1, 2, 3, 10, 1, 1, 2, 11 };
+    static const int want_rc[9] = {STORE_OK,     STORE_OK,   STORE_OK, STORE_OK, STORE_OK,
+                                   STORE_EINVAL, STORE_EDUP, STORE_OK, STORE_OK};
+    static const uint64_t want_seq[9] = {1, 1, 2, 3, 10, 1, 1, 2, 11};
     for (int i = 0; i < 9; i++) {
         assert_int_equal(r[i].calls, 1);
         assert_int_equal(r[i].rc, want_rc[i]);
@@ -419,8 +418,11 @@ static void test_append_run_over_chats(void **state)
     }
     assert_string_equal(r[6].server_id, "srv-carol-pre-0");
 
-    static const struct { const char *id; uint64_t last; int64_t at; } want[3] = {
-        { "g:r1", 11, 7009 }, { "g:r2", 2, 7002 }, { "g:r3", 3, 7004 } };
+    static const struct {
+        const char *id;
+        uint64_t last;
+        int64_t at;
+    } want[3] = {{"g:r1", 11, 7009}, {"g:r2", 2, 7002}, {"g:r3", 3, 7004}};
     for (int i = 0; i < 3; i++) {
         assert_int_equal(store_chat_get(st->s, want[i].id, &c), STORE_OK);
         assert_int_equal(c.last_seq, want[i].last);
@@ -434,8 +436,7 @@ static void test_append_run_over_chats(void **state)
     assert_non_null(m.sender_device);
     assert_string_equal(m.sender_device, "dev-x");
     store_message_free(&m);
-    assert_int_equal(store_message_get_by_client_id(st->s, "alice", "b-old", &m),
-                     STORE_ENOTFOUND);
+    assert_int_equal(store_message_get_by_client_id(st->s, "alice", "b-old", &m), STORE_ENOTFOUND);
     /* after the batch, appends continue where each chat's run left it */
     conf_make_msg(&m, "g:r1", "dave", "a12", 0, 10, 'x');
     assert_int_equal(store_message_append(st->s, &m), STORE_OK);
@@ -449,8 +450,8 @@ static void test_append_run_over_chats(void **state)
 static void test_append_busy_is_retried(void **state)
 {
     conf_state *st = *state;
-    store_options so = { .busy_timeout_ms = 50 };
-    store_writer_options wo = { .batch_max = 64 };
+    store_options so = {.busy_timeout_ms = 50};
+    store_writer_options wo = {.batch_max = 64};
     store_writer *w = NULL;
     store_writer_stats stats;
     struct res r[3];
@@ -505,7 +506,7 @@ struct mw_writer {
 static void *mw_main(void *arg)
 {
     struct mw_writer *x = arg;
-    store_writer_options wo = { .batch_max = 32, .max_delay_ms = 1 };
+    store_writer_options wo = {.batch_max = 32, .max_delay_ms = 1};
     store_writer *w = NULL;
     char cmid[48], sid[48];
     if ((x->rc = store_writer_start(x->uri, NULL, &wo, &w)) != STORE_OK)
@@ -532,7 +533,7 @@ static void test_append_multi_writer(void **state)
     conf_state *st = *state;
     struct mw_writer *x = calloc(MW_WRITERS, sizeof *x);
     pthread_t th[MW_WRITERS], rt;
-    struct reader rd = { .uri = st->uri, .chat_id = "g:mw" };
+    struct reader rd = {.uri = st->uri, .chat_id = "g:mw"};
     size_t total = MW_WRITERS * MW_OWN + MW_SHARED, n;
     char **cmids = calloc(total + 1, sizeof *cmids);
     store_message m;
@@ -610,7 +611,7 @@ static void mp_cb(store_op *op, int rc, void *ctx)
  * "cmid rc seq server_id". Exit 0 when every op was called back. */
 int conf_append_child(const char *uri, int id, const char *outfile)
 {
-    store_writer_options wo = { .batch_max = 32, .max_delay_ms = 1 };
+    store_writer_options wo = {.batch_max = 32, .max_delay_ms = 1};
     store_writer *w = NULL;
     store_writer_stats stats;
     char cmid[48], sid[64];
@@ -664,7 +665,7 @@ static void test_append_multi_process(void **state)
     conf_state *st = *state;
     char self[1024], out[MP_PROCS][700], idbuf[16];
     pid_t pid[MP_PROCS];
-    struct reader rd = { .uri = st->uri, .chat_id = "g:mp" };
+    struct reader rd = {.uri = st->uri, .chat_id = "g:mp"};
     pthread_t rt;
     ssize_t len;
     size_t total = MP_PROCS * MP_OWN + MP_SHARED, n;
@@ -684,8 +685,8 @@ static void test_append_multi_process(void **state)
     assert_int_equal(pthread_create(&rt, NULL, reader_main, &rd), 0);
     for (int i = 0; i < MP_PROCS; i++) {
         snprintf(out[i], sizeof out[i], "%s/append-%ld-%ld-%d",
-                 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid(),
-                 (long)conf_now_ms(), i);
+                 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid(), (long)conf_now_ms(),
+                 i);
         snprintf(idbuf, sizeof idbuf, "%d", i);
         pid[i] = fork();
         assert_true(pid[i] >= 0);
@@ -714,8 +715,7 @@ static void test_append_multi_process(void **state)
     pthread_join(rt, NULL);
     if (rd.error)
         fail_msg("reader: %s", rd.msg);
-    print_message("multi-process: reader polled %ld times while 3 processes appended\n",
-                  rd.polls);
+    print_message("multi-process: reader polled %ld times while 3 processes appended\n", rd.polls);
 
     /* every completion OK (or EDUP for a shared id); shared ids agree */
     for (int i = 0; i < MP_PROCS; i++) {
@@ -811,7 +811,6 @@ const struct CMUnitTest conf_seq_tests[] = {
     cmocka_unit_test_setup_teardown(test_append_busy_is_retried, conf_setup, conf_teardown),
     cmocka_unit_test_setup_teardown(test_append_multi_writer, conf_setup, conf_teardown),
     cmocka_unit_test_setup_teardown(test_append_multi_process, conf_setup, conf_teardown),
-    cmocka_unit_test_setup_teardown(test_append_retry_after_restart, conf_setup,
-                                    conf_teardown),
+    cmocka_unit_test_setup_teardown(test_append_retry_after_restart, conf_setup, conf_teardown),
 };
 const size_t conf_seq_tests_n = sizeof conf_seq_tests / sizeof conf_seq_tests[0];

@@ -12,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ASSERT_RC(expr, want)                                                          \
-    do {                                                                               \
-        int rc_ = (expr);                                                              \
-        if (rc_ != (want))                                                             \
-            fail_msg("%s: got %s (%d), want %s: %s", #expr, store_strerror(rc_), rc_,  \
-                     store_strerror(want), store_last_error(s));                       \
+#define ASSERT_RC(expr, want) \
+    do { \
+        int rc_ = (expr); \
+        if (rc_ != (want)) \
+            fail_msg("%s: got %s (%d), want %s: %s", #expr, store_strerror(rc_), rc_, \
+                     store_strerror(want), store_last_error(s)); \
     } while (0)
 
 static store_t *S(void **state)
@@ -34,8 +34,10 @@ static void put_user(store_t *s, const char *id, int fill, int64_t t)
 
 static void add_member(store_t *s, const char *chat_id, const char *user_id)
 {
-    store_member m = {.chat_id = (char *)chat_id, .user_id = (char *)user_id,
-                      .role = STORE_ROLE_MEMBER, .joined_at = 1};
+    store_member m = {.chat_id = (char *)chat_id,
+                      .user_id = (char *)user_id,
+                      .role = STORE_ROLE_MEMBER,
+                      .joined_at = 1};
     ASSERT_RC(store_member_put(s, &m), STORE_OK);
 }
 
@@ -79,7 +81,9 @@ static void test_user_status(void **state)
     store_user_free(&got);
 
     /* a record put with a status keeps it (parley-admin migrate copies it) */
-    store_user d = {.user_id = "dora", .created_at = 1, .updated_at = 1,
+    store_user d = {.user_id = "dora",
+                    .created_at = 1,
+                    .updated_at = 1,
                     .status = STORE_USER_DISABLED};
     ASSERT_RC(store_user_put(s, &d), STORE_OK);
     ASSERT_RC(store_user_get(s, "dora", &got), STORE_OK);
@@ -219,7 +223,9 @@ static void test_users_list(void **state)
 static void test_invites(void **state)
 {
     store_t *s = S(state);
-    store_invite i = {.invite_id = "inv-a", .created_at = 100, .expires_at = 1000,
+    store_invite i = {.invite_id = "inv-a",
+                      .created_at = 100,
+                      .expires_at = 1000,
                       .note = "for alice"};
     store_invite got, *arr = NULL;
     size_t n = 0;

@@ -94,8 +94,7 @@ static store_op *chat_op(store_op_type type, const char *chat_id)
     return op;
 }
 
-static store_op *msg_op(const char *chat_id, const char *sender, const char *cmid,
-                        uint64_t seq)
+static store_op *msg_op(const char *chat_id, const char *sender, const char *cmid, uint64_t seq)
 {
     store_op *op = store_op_new(STORE_OP_MESSAGE_PUT);
     assert_non_null(op);
@@ -152,7 +151,7 @@ static void submit_ok(store_writer *w, store_op *op, store_done_cb cb, void *ctx
 static void test_writer_group_commit(void **state)
 {
     conf_state *st = *state;
-    store_writer_options wo = { .batch_max = GC_BATCH, .max_delay_ms = 20 };
+    store_writer_options wo = {.batch_max = GC_BATCH, .max_delay_ms = 20};
     store_writer *w = NULL;
     struct result *res = calloc(GC_OPS, sizeof *res);
     struct gate g;
@@ -189,13 +188,13 @@ static void test_writer_group_commit(void **state)
 static void test_writer_stats(void **state)
 {
     conf_state *st = *state;
-    store_writer_options wo = { .batch_max = GC_BATCH, .max_delay_ms = 20 };
+    store_writer_options wo = {.batch_max = GC_BATCH, .max_delay_ms = 20};
     store_writer *w = NULL;
     store_writer_stats stats;
     struct result *res = calloc(GC_OPS, sizeof *res);
     struct gate g;
     char id[32];
-    struct timespec pause = { 0, 10 * 1000 * 1000 };
+    struct timespec pause = {0, 10 * 1000 * 1000};
 
     assert_non_null(res);
     gate_init(&g);
@@ -228,7 +227,7 @@ static void test_writer_stats(void **state)
 static void test_writer_per_op_results(void **state)
 {
     conf_state *st = *state;
-    store_writer_options wo = { .batch_max = 256, .max_delay_ms = 5 };
+    store_writer_options wo = {.batch_max = 256, .max_delay_ms = 5};
     store_writer *w = NULL;
     store_writer_stats stats;
     struct result r[16];
@@ -250,8 +249,7 @@ static void test_writer_per_op_results(void **state)
     submit_ok(w, msg_op("g:w", "alice", "w1", 0), record_cb, &r[2]);      /* retry */
     submit_ok(w, msg_op("g:nochat", "alice", "w2", 0), record_cb, &r[3]);
     submit_ok(w, msg_op("g:w", "alice", "w3", 1), record_cb, &r[4]);      /* seq taken */
-    submit_ok(w, member_op(STORE_OP_MEMBER_PUT, "g:w", "bob", STORE_ROLE_MEMBER), record_cb,
-              &r[5]);
+    submit_ok(w, member_op(STORE_OP_MEMBER_PUT, "g:w", "bob", STORE_ROLE_MEMBER), record_cb, &r[5]);
     op = store_op_new(STORE_OP_MEMBER_ADVANCE);
     assert_non_null(op);
     op->u.advance.chat_id = strdup("g:w");
@@ -259,14 +257,14 @@ static void test_writer_per_op_results(void **state)
     op->u.advance.delivered_seq = 1;
     op->u.advance.read_seq = 1;
     submit_ok(w, op, record_cb, &r[6]);
-    submit_ok(w, member_op(STORE_OP_MEMBER_SET_ROLE, "g:w", "bob", STORE_ROLE_ADMIN),
-              record_cb, &r[7]);
+    submit_ok(w, member_op(STORE_OP_MEMBER_SET_ROLE, "g:w", "bob", STORE_ROLE_ADMIN), record_cb,
+              &r[7]);
     submit_ok(w, chat_op(STORE_OP_CHAT_PUT, "g:w"), record_cb, &r[8]);    /* exists */
     op = chat_op(STORE_OP_CHAT_UPDATE, "g:w");
     op->u.chat.name = strdup("renamed");
     submit_ok(w, op, record_cb, &r[9]);
-    submit_ok(w, member_op(STORE_OP_MEMBER_REMOVE, "g:w", "carol", STORE_ROLE_MEMBER),
-              record_cb, &r[10]);
+    submit_ok(w, member_op(STORE_OP_MEMBER_REMOVE, "g:w", "carol", STORE_ROLE_MEMBER), record_cb,
+              &r[10]);
     submit_ok(w, msg_op("g:w", "bob", "w4", 0), record_cb, &r[11]);
     op = member_op(STORE_OP_MEMBER_PUT, "g:w", "dave", STORE_ROLE_MEMBER);
     op->u.member.role = (store_role)42;                                    /* invalid */
@@ -308,8 +306,7 @@ static void test_writer_per_op_results(void **state)
     assert_string_equal(c.name, "renamed");
     assert_int_equal(c.last_seq, 2);
     store_chat_free(&c);
-    assert_int_equal(store_message_get_by_client_id(st->s, "alice", "w3", &m),
-                     STORE_ENOTFOUND);
+    assert_int_equal(store_message_get_by_client_id(st->s, "alice", "w3", &m), STORE_ENOTFOUND);
     assert_int_equal(store_message_get(st->s, "g:w", 2, &m), STORE_OK);
     assert_string_equal(m.client_msg_id, "w4");
     store_message_free(&m);
@@ -320,7 +317,7 @@ static void test_writer_per_op_results(void **state)
 static void test_writer_queue_max(void **state)
 {
     conf_state *st = *state;
-    store_writer_options wo = { .batch_max = 256, .max_delay_ms = 1, .queue_max = 10 };
+    store_writer_options wo = {.batch_max = 256, .max_delay_ms = 1, .queue_max = 10};
     store_writer *w = NULL;
     struct result r[10], never;
     struct gate g;
@@ -428,7 +425,7 @@ static void closer_cb(store_op *op, int rc, void *ctx)
 static void test_writer_refuses_after_stop(void **state)
 {
     conf_state *st = *state;
-    struct closer c = { 0 };
+    struct closer c = {0};
     assert_int_equal(store_writer_start(st->uri, NULL, NULL, &c.w), STORE_OK);
     submit_ok(c.w, chat_op(STORE_OP_CHAT_PUT, "g:closer"), closer_cb, &c);
     store_writer_stop(c.w);     /* the callback sees stop begin; probes drain */
@@ -441,7 +438,7 @@ static void test_writer_refuses_after_stop(void **state)
 static void test_writer_batch_failure(void **state)
 {
     conf_state *st = *state;
-    store_options so = { .busy_timeout_ms = 200 };
+    store_options so = {.busy_timeout_ms = 200};
     store_writer *w = NULL;
     struct result r[3], after;
     store_chat c;
@@ -494,7 +491,7 @@ static void crash_ack_cb(store_op *op, int rc, void *ctx)
 
 int conf_crash_child(const char *uri, const char *ackfile)
 {
-    store_writer_options wo = { .batch_max = 64, .max_delay_ms = 2, .queue_max = 4096 };
+    store_writer_options wo = {.batch_max = 64, .max_delay_ms = 2, .queue_max = 4096};
     store_writer *w = NULL;
     char id[16];
     time_t until = time(NULL) + 2 * WAIT_LIMIT_S;   /* if nobody kills us */
@@ -532,8 +529,8 @@ static void test_crash_acked_writes_survive(void **state)
     conf_make_chat(st->s, "g:crash", STORE_CHAT_GROUP);
     store_close(st->s);     /* no open connection across fork */
     st->s = NULL;
-    snprintf(ackfile, sizeof ackfile, "%s/crash-acks-%ld-%ld", getenv("TMPDIR") ? getenv("TMPDIR")
-             : "/tmp", (long)getpid(), (long)conf_now_ms());
+    snprintf(ackfile, sizeof ackfile, "%s/crash-acks-%ld-%ld",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid(), (long)conf_now_ms());
     len = readlink("/proc/self/exe", self, sizeof self - 1);
     assert_true(len > 0);
     self[len] = '\0';
@@ -584,8 +581,8 @@ static void test_crash_acked_writes_survive(void **state)
     }
     assert_int_equal(store_chat_get(st->s, "g:crash", &c), STORE_OK);
     assert_true(c.last_seq >= lines);
-    print_message("crash test: %zu acknowledged writes, %zu missing, %llu stored\n", lines,
-                  missing, (unsigned long long)c.last_seq);
+    print_message("crash test: %zu acknowledged writes, %zu missing, %llu stored\n", lines, missing,
+                  (unsigned long long)c.last_seq);
     store_chat_free(&c);
     free(buf);
     unlink(ackfile);
@@ -600,7 +597,6 @@ const struct CMUnitTest conf_writer_tests[] = {
     cmocka_unit_test_setup_teardown(test_writer_stop_drains, conf_setup, conf_teardown),
     cmocka_unit_test_setup_teardown(test_writer_refuses_after_stop, conf_setup, conf_teardown),
     cmocka_unit_test_setup_teardown(test_writer_batch_failure, conf_setup, conf_teardown),
-    cmocka_unit_test_setup_teardown(test_crash_acked_writes_survive, conf_setup,
-                                    conf_teardown),
+    cmocka_unit_test_setup_teardown(test_crash_acked_writes_survive, conf_setup, conf_teardown),
 };
 const size_t conf_writer_tests_n = sizeof conf_writer_tests / sizeof conf_writer_tests[0];

@@ -54,8 +54,8 @@ static void b64url(char *out, size_t outlen, const uint8_t *buf, size_t len)
 }
 
 /* Build and sign a list from argv (after USER VERSION ACCT_DIR): *text, sig. */
-static int make_list(const char *user, const char *version, const char *acct, int argc,
-                     char **argv, char **text, size_t *len, uint8_t sig[64])
+static int make_list(const char *user, const char *version, const char *acct, int argc, char **argv,
+                     char **text, size_t *len, uint8_t sig[64])
 {
     uint8_t sk[64];
     const char *signer = acct;

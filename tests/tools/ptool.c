@@ -195,7 +195,7 @@ static int cmd_request(int argc, char **argv)
     if (!strcmp(argv[0], "ack") && argc == 5) {
         ack.chat_id = argv[2];
         ack.seq = (uint64_t)atoll(argv[3]);
-        ack.type = !strcmp(argv[4], "read") ? PARLEY__V1__ACK_TYPE__ACK_READ
+        ack.type = !strcmp(argv[4], "read")        ? PARLEY__V1__ACK_TYPE__ACK_READ
                    : !strcmp(argv[4], "delivered") ? PARLEY__V1__ACK_TYPE__ACK_DELIVERED
                                                    : PARLEY__V1__ACK_TYPE__ACK_TYPE_UNSPECIFIED;
         r.op_case = PARLEY__V1__REQUEST__OP_ACK;
@@ -341,7 +341,10 @@ static void print_presence(const ProtobufCMessage *m)
     int f = 1;
     putchar('{');
     testkit_json_str("user", p->user, &f);
-    testkit_json_str("state", p->state == 1 ? "online" : p->state == 2 ? "offline" : "unspecified",
+    testkit_json_str("state",
+                     p->state == 1   ? "online"
+                     : p->state == 2 ? "offline"
+                                     : "unspecified",
                      &f);
     testkit_json_num("last_seen", (long long)p->last_seen, &f);
     putchar('}');

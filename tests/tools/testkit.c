@@ -17,8 +17,7 @@
 
 /* ------------------------------------------------------------ key files */
 
-int testkit_read_file(const char *prog, const char *dir, const char *name, uint8_t *buf,
-                      size_t len)
+int testkit_read_file(const char *prog, const char *dir, const char *name, uint8_t *buf, size_t len)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -206,7 +205,7 @@ void testkit_json_num(const char *key, long long v, int *first)
 
 const char *testkit_receipt_status(int status)
 {
-    static const char *const names[] = {"unspecified", "stored", "delivered", "read", "rejected",
-                                        "resync"};
+    static const char *const names[] = {"unspecified", "stored",   "delivered",
+                                        "read",        "rejected", "resync"};
     return status >= 0 && status <= 5 ? names[status] : "unknown";
 }

@@ -61,17 +61,16 @@ typedef struct {
 
 /* Create a group named name with the given members besides the caller (who
  * becomes its owner). chat_id (>= 141 bytes) receives the new "g:..." id. */
-PARLEY_API int parley_group_create(parley_client *c, const char *name,
-                                   const char *const *members, size_t n, char *chat_id,
-                                   size_t chat_id_len, int timeout_ms);
+PARLEY_API int parley_group_create(parley_client *c, const char *name, const char *const *members,
+                                   size_t n, char *chat_id, size_t chat_id_len, int timeout_ms);
 
 /* Add or remove members (admins only, as the group's settings say). After a
  * removal every remaining member's next message starts a new sender key, so
  * the removed member cannot read what follows. */
 PARLEY_API int parley_group_add(parley_client *c, const char *chat_id, const char *const *users,
                                 size_t n, int timeout_ms);
-PARLEY_API int parley_group_remove(parley_client *c, const char *chat_id,
-                                   const char *const *users, size_t n, int timeout_ms);
+PARLEY_API int parley_group_remove(parley_client *c, const char *chat_id, const char *const *users,
+                                   size_t n, int timeout_ms);
 
 /* Give user the role (PARLEY_ROLE_ADMIN: promote, PARLEY_ROLE_MEMBER: demote). */
 PARLEY_API int parley_group_set_role(parley_client *c, const char *chat_id, const char *user,

@@ -251,54 +251,56 @@ typedef enum {
 typedef struct {
     parley_receipt_status status;
     const char *chat_id;
-    uint64_t seq;              /* STORED: the message's seq; DELIVERED/READ: cursor covering <= seq */
-    const char *server_id;     /* STORED */
+    uint64_t seq; /* STORED: the message's seq; DELIVERED/READ: cursor covering <= seq */
+    const char *server_id; /* STORED */
     const char *client_msg_id; /* STORED/REJECTED */
-    const char *by;            /* DELIVERED/READ: who moved the cursor */
+    const char *by; /* DELIVERED/READ: who moved the cursor */
     int64_t ts;
-    const char *error;         /* REJECTED: error code and message */
+    const char *error; /* REJECTED: error code and message */
     const char *error_message;
-    int all;                   /* groups: every member reached the cursor */
-    int will_retry;            /* REJECTED for a transient reason (rate_limited, overloaded,
+    int all; /* groups: every member reached the cursor */
+    int will_retry; /* REJECTED for a transient reason (rate_limited, overloaded,
                                   store_failed): the message stays in the outbox and is
                                   republished later; otherwise it was dropped from the outbox */
 } parley_receipt;
 
 typedef enum {
-    PARLEY_EVENT_CONNECTED = 1,     /* connected, subscribed; outbox flushed, sync started */
-    PARLEY_EVENT_DISCONNECTED = 2,  /* connection lost or refused; detail says why; reconnect follows */
-    PARLEY_EVENT_SYNCED = 3,        /* every chat has been synced since the last connect */
-    PARLEY_EVENT_UNDECRYPTABLE = 4, /* a message could not be decrypted (chat_id, seq, user, detail) */
+    PARLEY_EVENT_CONNECTED = 1, /* connected, subscribed; outbox flushed, sync started */
+    PARLEY_EVENT_DISCONNECTED =
+        2, /* connection lost or refused; detail says why; reconnect follows */
+    PARLEY_EVENT_SYNCED = 3, /* every chat has been synced since the last connect */
+    PARLEY_EVENT_UNDECRYPTABLE =
+        4, /* a message could not be decrypted (chat_id, seq, user, detail) */
     PARLEY_EVENT_IDENTITY_CHANGED = 5, /* user's identity key differs from the one seen before */
-    PARLEY_EVENT_DEVICES_CHANGED = 6,  /* user's device list (signed by the pinned account key)
+    PARLEY_EVENT_DEVICES_CHANGED = 6, /* user's device list (signed by the pinned account key)
                                           gained or lost a device; detail names them */
-    PARLEY_EVENT_DEVICES_FORGED = 7,   /* a device list of user NOT signed by the pinned account
+    PARLEY_EVENT_DEVICES_FORGED = 7, /* a device list of user NOT signed by the pinned account
                                           key was served: ignored, the list in use is kept */
 } parley_event_type;
 
 typedef struct {
     parley_event_type type;
     const char *chat_id; /* UNDECRYPTABLE */
-    uint64_t seq;        /* UNDECRYPTABLE */
-    const char *user;    /* UNDECRYPTABLE: the sender; IDENTITY_CHANGED: the contact */
-    const char *detail;  /* human-readable reason; never NULL */
+    uint64_t seq; /* UNDECRYPTABLE */
+    const char *user; /* UNDECRYPTABLE: the sender; IDENTITY_CHANGED: the contact */
+    const char *detail; /* human-readable reason; never NULL */
 } parley_event;
 
 /* A user's presence, as the broker publishes it (retained: the current value
  * arrives as soon as the user is watched, then every change). */
 typedef struct {
     const char *user;
-    int online;        /* 1 online (some connection of user is up), 0 offline */
+    int online; /* 1 online (some connection of user is up), 0 offline */
     int64_t last_seen; /* ms since the epoch; online: when the session started,
                           offline: when the last connection ended */
 } parley_presence;
 
 /* A typing indicator from another user (never stored, may be lost). */
 typedef struct {
-    const char *user;    /* the authenticated sender */
+    const char *user; /* the authenticated sender */
     const char *chat_id; /* "d:a:b", or "g:..." for a group */
-    int typing;          /* 1 started typing, 0 stopped */
-    int64_t ts;          /* ms since the epoch (the broker's clock) */
+    int typing; /* 1 started typing, 0 stopped */
+    int64_t ts; /* ms since the epoch (the broker's clock) */
 } parley_typing;
 
 /* Callbacks run inside parley_poll() (and the blocking helpers) on the
@@ -400,8 +402,8 @@ PARLEY_API int parley_send_text(parley_client *c, const char *to, const char *te
                                 char *client_msg_id);
 
 typedef enum {
-    PARLEY_SENT_QUEUED = 1,  /* in the outbox, waiting for the broker */
-    PARLEY_SENT_STORED = 2,  /* stored by the broker: seq / server_id / chat_id filled */
+    PARLEY_SENT_QUEUED = 1, /* in the outbox, waiting for the broker */
+    PARLEY_SENT_STORED = 2, /* stored by the broker: seq / server_id / chat_id filled */
     PARLEY_SENT_UNKNOWN = 3, /* neither: refused by the broker, or not sent from this home */
 } parley_sent_state;
 
@@ -446,9 +448,9 @@ PARLEY_API int parley_send_typing(parley_client *c, const char *to, int typing);
 
 typedef struct {
     const char *chat_id;
-    const char *name;       /* the peer for direct chats, the group name for groups */
-    uint64_t last_seq;      /* the chat's last sequence number as last seen from the server */
-    uint64_t synced_seq;    /* every message up to this seq has been processed locally */
+    const char *name; /* the peer for direct chats, the group name for groups */
+    uint64_t last_seq; /* the chat's last sequence number as last seen from the server */
+    uint64_t synced_seq; /* every message up to this seq has been processed locally */
     uint64_t delivered_seq; /* this user's cursors */
     uint64_t read_seq;
     int64_t last_message_at;
@@ -470,13 +472,13 @@ PARLEY_API int parley_history(parley_client *c, const char *chat_id,
  * bound"; a zeroed struct is the whole history of every chat. */
 typedef struct {
     uint64_t before_seq; /* only messages with seq < before_seq (page backwards) */
-    uint64_t since_seq;  /* only messages with seq > since_seq (page forwards) */
-    int64_t since_ts;    /* only messages with server_ts >= since_ts (ms) */
-    const char *text;    /* only readable messages whose text contains this,
+    uint64_t since_seq; /* only messages with seq > since_seq (page forwards) */
+    int64_t since_ts; /* only messages with server_ts >= since_ts (ms) */
+    const char *text; /* only readable messages whose text contains this,
                           * ASCII case-insensitive; %, _ and \ match
                           * themselves. Undecryptable and pending messages never
                           * match. NULL: no text condition. */
-    uint64_t limit;      /* the newest `limit` matches; 0: all */
+    uint64_t limit; /* the newest `limit` matches; 0: all */
 } parley_history_query;
 
 /* Call fn for the messages of chat_id (NULL: of every chat) that match q,

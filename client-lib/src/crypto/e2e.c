@@ -60,16 +60,13 @@ e2e_status e2e_message_inspect(const uint8_t *msg, size_t len, e2e_message_info 
         info->one_time_prekey_id = p->one_time_prekey_id;
         break;
     }
-    case PARLEY__E2E__V1__E2_EMESSAGE__BODY_RATCHET:
-        info->kind = E2E_KIND_RATCHET;
-        break;
+    case PARLEY__E2E__V1__E2_EMESSAGE__BODY_RATCHET: info->kind = E2E_KIND_RATCHET; break;
     case PARLEY__E2E__V1__E2_EMESSAGE__BODY_SENDER_KEY:
         info->kind = E2E_KIND_SENDER_KEY;
         info->chain_id = m->sender_key->chain_id;
         info->iteration = m->sender_key->iteration;
         break;
-    default:
-        goto fail;
+    default: goto fail;
     }
     rc = E2E_OK;
 fail:
@@ -86,7 +83,7 @@ void e2e__put(uint8_t **p, const void *src, size_t n)
 
 void e2e__put_u32(uint8_t **p, uint32_t v)
 {
-    uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
 
     e2e__put(p, b, sizeof(b));
 }

@@ -139,9 +139,9 @@ e2e_status mkstore_read(mkstore *s, const uint8_t **p, size_t *left, size_t max)
     return E2E_OK;
 }
 
-e2e_status mkstore_seal(const uint8_t seed[MKSTORE_SEED_LEN], const char *info,
-                        const uint8_t *pt, size_t pt_len, const uint8_t *ad, size_t ad_len,
-                        uint8_t **out, size_t *out_len)
+e2e_status mkstore_seal(const uint8_t seed[MKSTORE_SEED_LEN], const char *info, const uint8_t *pt,
+                        size_t pt_len, const uint8_t *ad, size_t ad_len, uint8_t **out,
+                        size_t *out_len)
 {
     uint8_t key[KDF_AEAD_KEY_LEN], nonce[KDF_AEAD_NONCE_LEN];
     unsigned long long n = 0;
@@ -161,9 +161,9 @@ e2e_status mkstore_seal(const uint8_t seed[MKSTORE_SEED_LEN], const char *info,
     return E2E_OK;
 }
 
-e2e_status mkstore_open(const uint8_t seed[MKSTORE_SEED_LEN], const char *info,
-                        const uint8_t *ct, size_t ct_len, const uint8_t *ad, size_t ad_len,
-                        uint8_t **pt, size_t *pt_len)
+e2e_status mkstore_open(const uint8_t seed[MKSTORE_SEED_LEN], const char *info, const uint8_t *ct,
+                        size_t ct_len, const uint8_t *ad, size_t ad_len, uint8_t **pt,
+                        size_t *pt_len)
 {
     uint8_t key[KDF_AEAD_KEY_LEN], nonce[KDF_AEAD_NONCE_LEN];
     uint8_t *buf = NULL;

@@ -63,15 +63,15 @@ e2e_status mkstore_read(mkstore *s, const uint8_t **p, size_t *left, size_t max)
 /* Encrypt pt with the key and nonce expanded from seed (kdf_message_keys
  * with info) and ad: *out = ciphertext || 16-byte tag, malloc'd.
  * E2E_OK or E2E_ERR_NOMEM. */
-e2e_status mkstore_seal(const uint8_t seed[MKSTORE_SEED_LEN], const char *info,
-                        const uint8_t *pt, size_t pt_len, const uint8_t *ad, size_t ad_len,
-                        uint8_t **out, size_t *out_len);
+e2e_status mkstore_seal(const uint8_t seed[MKSTORE_SEED_LEN], const char *info, const uint8_t *pt,
+                        size_t pt_len, const uint8_t *ad, size_t ad_len, uint8_t **out,
+                        size_t *out_len);
 
 /* Decrypt ct (ciphertext || tag, ct_len >= 16) the same way: *pt malloc'd,
  * NUL-terminated past *pt_len. E2E_OK, E2E_ERR_DECRYPT, E2E_ERR_NOMEM;
  * *pt NULL on error. */
-e2e_status mkstore_open(const uint8_t seed[MKSTORE_SEED_LEN], const char *info,
-                        const uint8_t *ct, size_t ct_len, const uint8_t *ad, size_t ad_len,
-                        uint8_t **pt, size_t *pt_len) E2E_WARN_UNUSED;
+e2e_status mkstore_open(const uint8_t seed[MKSTORE_SEED_LEN], const char *info, const uint8_t *ct,
+                        size_t ct_len, const uint8_t *ad, size_t ad_len, uint8_t **pt,
+                        size_t *pt_len) E2E_WARN_UNUSED;
 
 #endif

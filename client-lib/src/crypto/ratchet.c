@@ -176,7 +176,8 @@ e2e_status ratchet_session_respond(ratchet_session **out, const keys_identity *s
     rc = e2e_message_inspect(msg, len, &info);
     if (rc != E2E_OK)
         return rc;
-    if (info.kind != E2E_KIND_PREKEY || (info.has_one_time_prekey != 0) != (one_time_prekey != NULL))
+    if (info.kind != E2E_KIND_PREKEY ||
+        (info.has_one_time_prekey != 0) != (one_time_prekey != NULL))
         return E2E_ERR_INVALID;
     s = calloc(1, sizeof(*s));
     if (!s)
@@ -481,7 +482,7 @@ fail:
 
 /* ---- serialization ------------------------------------------------------ */
 
-#define RATCHET_SER_FIXED                                                                       \
+#define RATCHET_SER_FIXED \
     (1 + 4 + X3DH_AD_LEN + 32 + 4 + 4 + 32 + 32 + 32 + 32 + 32 + 32 + 4 + 4 + 4 + 4)
 
 e2e_status ratchet_session_serialize(const ratchet_session *s, uint8_t **out, size_t *out_len)

@@ -8,12 +8,12 @@
 
 #include <sodium.h>
 
-e2e_status safety_number_half(uint16_t version, const uint8_t *key, size_t key_len,
-                              const char *id, unsigned iterations, char out[31])
+e2e_status safety_number_half(uint16_t version, const uint8_t *key, size_t key_len, const char *id,
+                              unsigned iterations, char out[31])
 {
     crypto_hash_sha512_state st;
     uint8_t h[crypto_hash_sha512_BYTES];
-    uint8_t ver[2] = { (uint8_t)(version >> 8), (uint8_t)version };
+    uint8_t ver[2] = {(uint8_t)(version >> 8), (uint8_t)version};
     unsigned i;
     int c;
 
@@ -71,8 +71,7 @@ e2e_status safety_number_compute(const char *local_id, const uint8_t local_key[3
     return E2E_OK;
 }
 
-e2e_status safety_number_format(const char *digits,
-                                char out[SAFETY_NUMBER_FORMATTED_LEN + 1])
+e2e_status safety_number_format(const char *digits, char out[SAFETY_NUMBER_FORMATTED_LEN + 1])
 {
     size_t i, o = 0;
 

@@ -33,13 +33,12 @@ e2e_status safety_number_compute(const char *local_id, const uint8_t local_key[3
 /* "12345 67890 ..." (12 groups of 5) from a NUL-terminated string of 60
  * digits; out holds
  * SAFETY_NUMBER_FORMATTED_LEN + 1 bytes. Returns E2E_OK or E2E_ERR_INVALID. */
-e2e_status safety_number_format(const char *digits,
-                                char out[SAFETY_NUMBER_FORMATTED_LEN + 1]);
+e2e_status safety_number_format(const char *digits, char out[SAFETY_NUMBER_FORMATTED_LEN + 1]);
 
 /* The 30-digit half of one party, for any key length (exposed for the
  * known-answer test against libsignal's vectors, which use 33-byte keys).
  * out holds 31 bytes. Returns E2E_OK or E2E_ERR_INVALID. */
-e2e_status safety_number_half(uint16_t version, const uint8_t *key, size_t key_len,
-                              const char *id, unsigned iterations, char out[31]);
+e2e_status safety_number_half(uint16_t version, const uint8_t *key, size_t key_len, const char *id,
+                              unsigned iterations, char out[31]);
 
 #endif

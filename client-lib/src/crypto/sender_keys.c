@@ -75,8 +75,7 @@ e2e_status sender_keys_create(sender_keys_state **out, const char *group_id)
     return E2E_OK;
 }
 
-e2e_status sender_keys_distribution_get(const sender_keys_state *s,
-                                        sender_keys_distribution *out)
+e2e_status sender_keys_distribution_get(const sender_keys_state *s, sender_keys_distribution *out)
 {
     if (!s || !out || !(s->flags & SK_F_SENDING))
         return E2E_ERR_INVALID;
@@ -89,8 +88,7 @@ e2e_status sender_keys_distribution_get(const sender_keys_state *s,
     return E2E_OK;
 }
 
-e2e_status sender_keys_from_distribution(sender_keys_state **out,
-                                         const sender_keys_distribution *d)
+e2e_status sender_keys_from_distribution(sender_keys_state **out, const sender_keys_distribution *d)
 {
     sender_keys_state *s;
 
@@ -231,8 +229,8 @@ static e2e_status sender_keys_skip(sender_keys_state *t, uint32_t until)
     return E2E_OK;
 }
 
-e2e_status sender_keys_decrypt(sender_keys_state *s, const uint8_t *msg, size_t len,
-                               uint8_t **pt, size_t *pt_len)
+e2e_status sender_keys_decrypt(sender_keys_state *s, const uint8_t *msg, size_t len, uint8_t **pt,
+                               size_t *pt_len)
 {
     Parley__E2e__V1__E2EMessage *em = NULL;
     const Parley__E2e__V1__SenderKeyMessage *m;

@@ -80,8 +80,8 @@ e2e_status sender_keys_encrypt(sender_keys_state *s, const uint8_t *pt, size_t p
  * state), E2E_ERR_SIGNATURE, E2E_ERR_DECRYPT, E2E_ERR_DUPLICATE (already
  * decrypted, or older than this state: e.g. sent before we joined),
  * E2E_ERR_TOO_FAR, E2E_ERR_NOMEM. On error the state is unchanged. */
-e2e_status sender_keys_decrypt(sender_keys_state *s, const uint8_t *msg, size_t len,
-                               uint8_t **pt, size_t *pt_len) E2E_WARN_UNUSED;
+e2e_status sender_keys_decrypt(sender_keys_state *s, const uint8_t *msg, size_t len, uint8_t **pt,
+                               size_t *pt_len) E2E_WARN_UNUSED;
 
 uint32_t sender_keys_chain_id(const sender_keys_state *s);
 const char *sender_keys_group_id(const sender_keys_state *s);

@@ -41,8 +41,10 @@ static int media_token(parley_client *c, char *tok, size_t len)
     if (!c->media_url[0])
         return util__fail(c, PARLEY_EINVAL, "no media gateway URL (--media or PARLEY_MEDIA_URL)");
     if (transport_http_kind(c->media_url) == TRANSPORT_BAD)
-        return util__fail(c, PARLEY_EINVAL, "bad media gateway URL %s: use http:// or https:// "
-                          "followed by HOST:PORT", c->media_url);
+        return util__fail(c, PARLEY_EINVAL,
+                          "bad media gateway URL %s: use http:// or https:// "
+                          "followed by HOST:PORT",
+                          c->media_url);
     return parley_token(c, "media", NULL, 0, tok, len);
 }
 
@@ -85,8 +87,8 @@ static int check_size(parley_client *c, const char *path)
     return PARLEY_OK;
 }
 
-int parley_send_file(parley_client *c, const char *to, const char *path,
-                     const char *content_type, char *client_msg_id)
+int parley_send_file(parley_client *c, const char *to, const char *path, const char *content_type,
+                     char *client_msg_id)
 {
     char tok[TOKEN_MAX_LEN], err[MEDIA_ERR_MAX];
     media_ref ref;
@@ -102,8 +104,8 @@ int parley_send_file(parley_client *c, const char *to, const char *path,
         return ret;
     }
     media_progress prog = {c->media_progress, c->media_progress_ud};
-    ret = media_send_file(c->media_url, c->ca_file, tok, path, content_type,
-                          prog.fn ? &prog : NULL, &ref, err);
+    ret = media_send_file(c->media_url, c->ca_file, tok, path, content_type, prog.fn ? &prog : NULL,
+                          &ref, err);
     if (ret != MEDIA_OK) {
         sodium_memzero(tok, sizeof tok);
         return media_fail(c, ret, "send-file", err);

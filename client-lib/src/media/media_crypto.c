@@ -141,8 +141,7 @@ done:
     return rc;
 }
 
-int media_sha256_file(const char *path, uint8_t sha256[MEDIA_SHA256_LEN], uint64_t *size,
-                      char *err)
+int media_sha256_file(const char *path, uint8_t sha256[MEDIA_SHA256_LEN], uint64_t *size, char *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -241,8 +240,10 @@ int media_decrypt_file(const char *in_path, const char *out_path, const uint8_t 
         if (n < crypto_secretstream_xchacha20poly1305_ABYTES ||
             crypto_secretstream_xchacha20poly1305_pull(&st, plain, &plen, &tag, cipher, n, NULL,
                                                        0) != 0) {
-            snprintf(err, MEDIA_ERR_MAX, "%s: record %llu failed authentication (tampered or "
-                     "truncated)", in_path, (unsigned long long)(psize / MEDIA_CHUNK));
+            snprintf(err, MEDIA_ERR_MAX,
+                     "%s: record %llu failed authentication (tampered or "
+                     "truncated)",
+                     in_path, (unsigned long long)(psize / MEDIA_CHUNK));
             rc = MEDIA_EAUTH;
             goto fail;
         }

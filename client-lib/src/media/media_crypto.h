@@ -49,8 +49,8 @@ int media_encrypt_file(const char *in_path, const char *out_path, uint8_t key[ME
                        uint64_t *cipher_size, char *err) __attribute__((warn_unused_result));
 
 /* SHA-256 of a file's content (streaming). */
-int media_sha256_file(const char *path, uint8_t sha256[MEDIA_SHA256_LEN], uint64_t *size,
-                      char *err) __attribute__((warn_unused_result));
+int media_sha256_file(const char *path, uint8_t sha256[MEDIA_SHA256_LEN], uint64_t *size, char *err)
+    __attribute__((warn_unused_result));
 
 /*
  * Verify and decrypt: the ciphertext in in_path must hash to sha256

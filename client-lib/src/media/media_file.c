@@ -44,11 +44,11 @@ int media_send_file(const char *base_url, const char *ca_file, const char *token
     close(fd);
     rc = media_encrypt_file(path, tmp, ref->key, ref->sha256, &ref->size, &csize, err);
     if (rc == MEDIA_OK)
-        rc = media_upload(base_url, ca_file, token, tmp, content_type, ref->sha256, progress,
-                          &info, err);
+        rc = media_upload(base_url, ca_file, token, tmp, content_type, ref->sha256, progress, &info,
+                          err);
     unlink(tmp);
-    if (rc == MEDIA_OK && (info.size != csize ||
-                           sodium_memcmp(info.sha256, ref->sha256, MEDIA_SHA256_LEN) != 0)) {
+    if (rc == MEDIA_OK &&
+        (info.size != csize || sodium_memcmp(info.sha256, ref->sha256, MEDIA_SHA256_LEN) != 0)) {
         snprintf(err, MEDIA_ERR_MAX, "the gateway stored something else than was sent");
         rc = MEDIA_EHTTP;
     }
@@ -78,8 +78,8 @@ int media_fetch_file(const char *base_url, const char *ca_file, const char *toke
         snprintf(err, MEDIA_ERR_MAX, "output path too long");
         return MEDIA_EINVAL;
     }
-    int rc =
-        media_download(base_url, ca_file, token, ref->media_id, cipher, ref->sha256, 3, NULL, err);
+    int rc = media_download(base_url, ca_file, token, ref->media_id, cipher, ref->sha256, 3, NULL,
+                            err);
     if (rc != MEDIA_OK)
         return rc; /* a partial download stays for the next call; a bad one is gone */
     rc = media_decrypt_file(cipher, out_path, ref->key, ref->sha256, &plain, err);

@@ -35,8 +35,7 @@ void media_ref_wipe(media_ref *r);
  */
 int media_send_file(const char *base_url, const char *ca_file, const char *token, const char *path,
                     const char *content_type, const media_progress *progress, media_ref *ref,
-                    char *err)
-    __attribute__((warn_unused_result));
+                    char *err) __attribute__((warn_unused_result));
 
 /*
  * Download ref's ciphertext into "<out_path>.download" (resuming from what

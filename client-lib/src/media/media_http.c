@@ -72,8 +72,8 @@ static int http_error(long status, const resp_buf *b, char *err)
     json_t *doc = b->data ? json_loads(b->data, 0, NULL) : NULL;
     const char *code = doc ? json_string_value(json_object_get(doc, "error")) : NULL;
     const char *msg = doc ? json_string_value(json_object_get(doc, "message")) : NULL;
-    snprintf(err, MEDIA_ERR_MAX, "HTTP %ld %s%s%s", status, code ? code : "",
-             msg ? ": " : "", msg ? msg : "");
+    snprintf(err, MEDIA_ERR_MAX, "HTTP %ld %s%s%s", status, code ? code : "", msg ? ": " : "",
+             msg ? msg : "");
     json_decref(doc);
     return MEDIA_EHTTP;
 }
@@ -273,8 +273,8 @@ out:
  * gateway answered, whatever the status: *status and *b hold the answer
  * (the caller frees b->data). what names the request in err. */
 static int object_request(const char *base_url, const char *ca_file, const char *token,
-                          const char *media_id, const char *method, const char *what,
-                          long *status, resp_buf *b, char *err)
+                          const char *media_id, const char *method, const char *what, long *status,
+                          resp_buf *b, char *err)
 {
     int rc = MEDIA_ENOMEM;
     CURL *c = NULL;
