@@ -84,6 +84,18 @@ static int direct_targets(parley_client *c, const char *peer, int refresh, targe
     int rc;
 
     memset(out, 0, sizeof *out);
+    if (!refresh) {
+        /* The cached list is only as good as the account key it was
+         * verified with: if the keyserver now serves another one (the
+         * contact rotated it), fetch the list now, which surfaces the change
+         * (at most one identity lookup per contact and minute, trust.c). */
+        uint8_t ik[32];
+        int tc = trust__check(c, peer, ik);
+        if (tc < 0)
+            return PARLEY_ESTORE;
+        if (tc == 0)
+            age = 0;
+    }
     rc = devices__get(c, peer, age, &lp);
     if (rc == PARLEY_ENET || rc == PARLEY_ETLS) {
         /* Offline, no list cached yet: a home from before device lists
