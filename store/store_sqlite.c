@@ -1201,18 +1201,23 @@ static int sq_link_count(store_t *st, const char *user_id, int64_t now, size_t *
     return rc;
 }
 
-static int sq_links_expire(store_t *st, int64_t now, size_t *deleted)
+/* Run the DELETE statement id (one parameter: now) and count what it removed. */
+static int expire_before(struct sq *q, int id, int64_t now, const char *what, size_t *deleted)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_LINKS_EXPIRE);
+    sqlite3_stmt *s = stmt(q, id);
     int rc;
     if (!s)
         return STORE_EIO;
     sqlite3_bind_int64(s, 1, now);
-    rc = write_one(q, s, "links_expire", false);
+    rc = write_one(q, s, what, false);
     if (rc == STORE_OK)
         *deleted = (size_t)sqlite3_changes64(q->db);
     return rc;
+}
+
+static int sq_links_expire(store_t *st, int64_t now, size_t *deleted)
+{
+    return expire_before(SQ(st), ST_LINKS_EXPIRE, now, "links_expire", deleted);
 }
 
 /* ----------------------------------------------------------------- chats */
@@ -1845,16 +1850,7 @@ out:
 
 static int sq_messages_expire(store_t *st, int64_t now, size_t *deleted)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_MSG_EXPIRE);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    sqlite3_bind_int64(s, 1, now);
-    rc = write_one(q, s, "messages_expire", false);
-    if (rc == STORE_OK)
-        *deleted = (size_t)sqlite3_changes64(q->db);
-    return rc;
+    return expire_before(SQ(st), ST_MSG_EXPIRE, now, "messages_expire", deleted);
 }
 
 /* ----------------------------------------------------------------- media */
