@@ -219,6 +219,29 @@ PARLEY_API int parley_safety_number(parley_client *c, const char *peer, char *ou
 
 /* ---- events ------------------------------------------------------------ */
 
+/* An earlier message of a chat: its sender and client message id, the same
+ * on every device before and after the broker stored it. */
+typedef struct {
+    const char *sender;
+    const char *client_msg_id;
+} parley_msgref;
+
+/* One user's reaction to a message. */
+typedef struct {
+    const char *user;
+    const char *emoji;
+} parley_reaction;
+
+typedef enum {
+    PARLEY_MSG_NORMAL = 0, /* text and/or media, maybe a reply */
+    PARLEY_MSG_REACTION = 1, /* live only: target, emoji ("" = removed) */
+    PARLEY_MSG_EDIT = 2, /* live only: target, text = the new text */
+    PARLEY_MSG_DELETE = 3, /* live only: target was deleted for everyone */
+    PARLEY_MSG_TIMER = 4, /* timer_s: the chat's disappearing-messages timer from now on */
+    PARLEY_MSG_UNSUPPORTED = 5, /* a kind of message this library does not know (newer client) */
+    PARLEY_MSG_DELETED = 6, /* history: a message deleted for everyone (tombstone) */
+} parley_msg_kind;
+
 typedef struct {
     const char *chat_id;       /* "d:a:b" or "g:..." */
     uint64_t seq;              /* per-chat sequence number */
@@ -239,6 +262,20 @@ typedef struct {
      * members above keep compiling). */
     int own;                   /* 1: sent by this user from another of its devices */
     const char *sender_device; /* the sending device's id ("" if the broker did not say) */
+    /* Rich messages (docs/protocol.md, "Rich messages"). */
+    parley_msg_kind kind;
+    parley_msgref reply_to; /* NORMAL: the message this one replies to ({NULL, NULL}: none) */
+    parley_msgref target; /* REACTION, EDIT, DELETE: the message acted on */
+    const char *emoji; /* REACTION: the emoji ("" = the reaction was removed) */
+    uint32_t timer_s; /* TIMER: the chat's disappearing-messages timer from now on (0 off) */
+    int64_t expires_at; /* ms since the epoch when this message disappears; 0 never */
+    int mentioned; /* 1: this user is among the mentions */
+    const char *const *mentions; /* the user ids mentioned, n_mentions of them */
+    size_t n_mentions;
+    int64_t edited_at; /* history: server_ts of the latest edit; 0 never edited */
+    const char *deleted_by; /* DELETED: who deleted it for everyone */
+    const parley_reaction *reactions; /* history: the current reactions */
+    size_t n_reactions;
 } parley_message;
 
 typedef enum {
@@ -276,6 +313,9 @@ typedef enum {
                                           gained or lost a device; detail names them */
     PARLEY_EVENT_DEVICES_FORGED = 7, /* a device list of user NOT signed by the pinned account
                                           key was served: ignored, the list in use is kept */
+    PARLEY_EVENT_REFUSED = 8, /* a reaction, edit, delete or timer change broke a rule
+                                 (not allowed, too late, unknown target) and changed
+                                 nothing: chat_id, seq, user = its sender, detail = why */
 } parley_event_type;
 
 typedef struct {
@@ -400,6 +440,44 @@ PARLEY_API void parley_disconnect(parley_client *c);
  * parley_group_info), PARLEY_ECRYPTO, PARLEY_ESTORE. */
 PARLEY_API int parley_send_text(parley_client *c, const char *to, const char *text,
                                 char *client_msg_id);
+
+/* ---- rich messages (docs/protocol.md, "Rich messages") ------------------
+ * Each is an end-to-end encrypted message of the chat, queued and retried as
+ * parley_send_text, shown on every device of every member. to: a user id or
+ * a "g:..." group chat id. client_msg_id: as parley_send_text. */
+
+typedef struct {
+    const parley_msgref *reply_to; /* NULL: not a reply */
+    const char *const *mentions; /* NULL, or n_mentions user ids (at most 64) */
+    size_t n_mentions;
+} parley_send_opts;
+
+/* parley_send_text with options (o may be NULL). */
+PARLEY_API int parley_send_text_opts(parley_client *c, const char *to, const char *text,
+                                     const parley_send_opts *o, char *client_msg_id);
+/* React to target with emoji (1..32 bytes of UTF-8), or remove this user's
+ * reaction (emoji ""). PARLEY_EINVAL: bad emoji or target. */
+PARLEY_API int parley_send_reaction(parley_client *c, const char *to, const parley_msgref *target,
+                                    const char *emoji, char *client_msg_id);
+/* Replace the text of target, a text message this user sent, within 15
+ * minutes of its server time. PARLEY_EINVAL: not this user's text message,
+ * or deleted; PARLEY_EREFUSED: the window has passed. */
+PARLEY_API int parley_send_edit(parley_client *c, const char *to, const parley_msgref *target,
+                                const char *text, char *client_msg_id);
+/* Delete target for everyone (this user's message, or any message of a
+ * group this user administers) within 48 hours of its server time: the
+ * members' devices remove it and the broker removes its stored copy.
+ * PARLEY_EINVAL: unknown target; PARLEY_EREFUSED: not allowed or too late. */
+PARLEY_API int parley_delete_for_everyone(parley_client *c, const char *to,
+                                          const parley_msgref *target, char *client_msg_id);
+/* Set the chat's disappearing-messages timer (0: off; at most 7776000 s,
+ * 90 days): messages sent after it disappear `seconds` after the broker
+ * stored them, on every device and on the server. PARLEY_EREFUSED: a group
+ * this user does not administer. */
+PARLEY_API int parley_set_timer(parley_client *c, const char *to, uint32_t seconds,
+                                char *client_msg_id);
+/* The chat's current disappearing-messages timer in seconds (0: off). */
+PARLEY_API int parley_chat_timer(parley_client *c, const char *chat_id, uint32_t *seconds);
 
 typedef enum {
     PARLEY_SENT_QUEUED = 1, /* in the outbox, waiting for the broker */
