@@ -412,6 +412,15 @@ void cli_print_event(const parley_event *e, bool json)
         else
             fprintf(stderr, "parley: WARNING: %s\n", e->detail);
         break;
+    case PARLEY_EVENT_REFUSED:
+        if (json)
+            print_json(json_pack("{s:s, s:s, s:I, s:s, s:s}", "type", "refused", "chat_id",
+                                 e->chat_id, "seq", (json_int_t)e->seq, "sender", e->user, "error",
+                                 e->detail));
+        else
+            printf("[%s #%llu] %s: (ignored: %s)\n", e->chat_id, (unsigned long long)e->seq,
+                   e->user, e->detail);
+        break;
     case PARLEY_EVENT_SYNCED:
         if (json)
             print_json(json_pack("{s:s}", "type", "synced"));
