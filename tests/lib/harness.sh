@@ -101,9 +101,48 @@ h_dump_logs() {
   done
 }
 
-# h_port - print a free TCP port on 127.0.0.1.
+# h_port - print a free TCP port on 127.0.0.1. Picked at random BELOW the
+# kernel's ephemeral range (net.ipv4.ip_local_port_range), where no outgoing
+# connection can take it between now and the moment a server binds it (a
+# port the kernel hands out, as bind(0) does, can be given to any client's
+# connect meanwhile); never one this test was already given (remembered in
+# $H_TMP/.ports), and only one that binds now on 127.0.0.1.
 h_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  python3 - "${H_TMP:-}" <<'PY'
+import os, random, socket, sys
+tmp = sys.argv[1]
+ports = os.path.join(tmp, ".ports") if tmp else None
+given = set()
+if ports and os.path.exists(ports):
+    given = set(open(ports).read().split())
+try:
+    lo_eph = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    lo_eph = 32768
+hi = min(lo_eph, 65536) - 1
+lo = 10000 if hi > 12000 else 1024
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+port = None
+for _ in range(500):
+    p = random.randint(lo, hi)
+    if str(p) not in given and free(p):
+        port = p
+        break
+if port is None:  # no room below the ephemeral range: let the kernel pick
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+if ports:
+    with open(ports, "a") as f:
+        f.write("%d\n" % port)
+print(port)
+PY
 }
 
 # h_wait_port PORT [SECONDS] - wait until something listens on 127.0.0.1:PORT.

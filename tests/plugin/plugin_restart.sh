@@ -19,7 +19,7 @@ for ((i = 1; i <= N; i++)); do p_env "$H_TMP/m$i" "m$i" --body "message $i"; don
 ) &
 sender=$!
 H_PIDS+=("$sender")
-h_wait_for 60 p_lines_ge "$H_TMP/al_rc.out" 5 || h_fail "no STORED receipts before the crash"
+h_wait_for 180 p_lines_ge "$H_TMP/al_rc.out" 5 || h_fail "no STORED receipts before the crash"
 kill -KILL "$H_MOSQ_PID"
 wait "$H_MOSQ_PID" 2>/dev/null || true
 kill "$sender" 2>/dev/null || true
@@ -56,7 +56,7 @@ p_sub al_rc2 alice alice-r 3 parley/u/alice/receipts
 p_pub alice alice-1 parley/u/bob/inbox "$H_TMP/m1"
 p_env "$H_TMP/after" after --body "after restart"
 p_pub alice alice-1 parley/u/bob/inbox "$H_TMP/after"
-h_wait_for 30 p_lines_ge "$H_TMP/al_rc2.out" 2 || h_fail "no receipts after restart"
+h_wait_for 120 p_lines_ge "$H_TMP/al_rc2.out" 2 || h_fail "no receipts after restart"
 p_pub alice alice-1 parley/u/bob/inbox "$H_TMP/m1"
 p_wait_sub al_rc2
 p_decode receipt al_rc2 >"$H_TMP/after.json"
