@@ -9,6 +9,15 @@ function(parley_add_plugin name)
   target_include_directories(${name} PRIVATE ${MOSQUITTO_BROKER_INCLUDE_DIR})
 endfunction()
 
+# parley_sanitizer_timeout(VAR) - a sanitizer build runs everything two to
+# three times slower: its test time limits are three times the normal ones
+# (limits only stop a hung test; a passing test ends when it is done).
+macro(parley_sanitizer_timeout var)
+  if(PARLEY_SANITIZE)
+    math(EXPR ${var} "${${var}} * 3")
+  endif()
+endmacro()
+
 # parley_add_cmocka_test(NAME SOURCES... [LIBS libs...] [LABELS labels...] [TIMEOUT s])
 # Builds a CMocka test executable and registers it with ctest under NAME.
 function(parley_add_cmocka_test name)
@@ -19,6 +28,7 @@ function(parley_add_cmocka_test name)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)
   endif()
+  parley_sanitizer_timeout(T_TIMEOUT)
   set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "unit;${T_LABELS}"
     ENVIRONMENT "${PARLEY_TEST_ENV}")
 endfunction()
@@ -33,6 +43,7 @@ function(parley_add_script_test name script)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 600)
   endif()
+  parley_sanitizer_timeout(T_TIMEOUT)
   set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "integration;${T_LABELS}"
     ENVIRONMENT "${PARLEY_TEST_ENV}")
 endfunction()
