@@ -12,7 +12,7 @@ p_user alice bob admin
 
 # An out-of-range interval is refused at start (the broker does not come up).
 h_mosquitto_conf "plugin_opt_expire_interval_s 0"
-if timeout 20 "$H_MOSQUITTO" -c "$H_TMP/mosquitto.conf" >"$H_TMP/bad.log" 2>&1; then
+if timeout 20 "${H_MOSQ_ENV[@]}" "$H_MOSQUITTO" -c "$H_TMP/mosquitto.conf" >"$H_TMP/bad.log" 2>&1; then
   h_fail "mosquitto started with expire_interval_s 0"
 fi
 h_assert_contains "$(cat "$H_TMP/bad.log")" "option expire_interval_s: '0' is not a number in [1, 86400]" \
