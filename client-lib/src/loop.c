@@ -295,6 +295,8 @@ int loop__step(parley_client *c, int timeout_ms)
     }
     if (!c->link.mq)
         return 0;
+    if (timeout_ms > PURGE_MS)
+        timeout_ms = PURGE_MS; /* parley_poll comes back for the next purge */
     conn_ev *e = conn_next(c->link.mq, timeout_ms);
     if (!e)
         return 0;
