@@ -593,7 +593,8 @@ void members__free(char **list, size_t n);
 /* user's role in the group by the local list: 1 member, 2 admin, 3 owner
  * (Parley__V1__Role), 0 not a member or the list not known, <0 parley_rc. */
 int members__role(parley_client *c, const char *chat_id, const char *user);
-/* 1 if the member list of a group is known locally, 0 not, -1 store. */
+/* 1 if the member list of a group is known locally (with roles), 0 not
+ * (or kept without roles by an older library: refresh it), -1 store. */
 int members__known(parley_client *c, const char *chat_id);
 /* Ask the broker for the group's GroupInfo (REQ_GROUP_GET, answered through
  * members__on_response). 0 sent, -1 not connected. */
