@@ -564,6 +564,12 @@ int rich__queued(parley_client *c, const char *cmid, const char *chat_id, const 
  * server_ts ...), with the rich columns of its kept Content, and apply its
  * action under the real seq. As lstore_msg_insert: 1, 0 duplicate, -1. */
 int rich__record_own(parley_client *c, lstore_msg *m);
+/* Call fn with the client message id of each edit of (sender, cmid) in
+ * chat_id that this device queued and the broker has not stored yet (a
+ * delete for everyone asks to remove those too, once stored). parley_rc
+ * (fn's, if it fails). */
+int rich__queued_edits(parley_client *c, const char *chat_id, const char *sender, const char *cmid,
+                       int (*fn)(void *ud, const char *cmid), void *ud);
 /* Forget the kept Content of a message that will not be stored (REJECTED). */
 int rich__forget_own(parley_client *c, const char *cmid);
 /* The chat's disappearing timer, seconds (0: off or unknown chat). parley_rc. */

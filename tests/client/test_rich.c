@@ -1129,16 +1129,21 @@ static void delete_requests(void **state)
     assert_int_equal(lstore_msg_insert(f->c->store, &ed), 1);
     parley_msgref a1 = {"alice", "a1"};
 
-    /* offline: queued, the delete applied here at once */
+    /* a second edit, still in the outbox */
+    char qe[65];
+    assert_int_equal(parley_send_edit(f->c, "bob", &a1, "typo fixed twice", qe), PARLEY_OK);
+
+    /* offline: queued (the message, both edits), the delete applied here at once */
     assert_int_equal(parley_delete_for_everyone(f->c, "bob", &a1, cmid), PARLEY_OK);
-    assert_int_equal(lstore_blob_count(f->c->store, "delreq"), 2);
+    assert_int_equal(lstore_blob_count(f->c->store, "delreq"), 3);
     hist h = history(f, BOB);
     assert_int_equal(h.kind[at(&h, 1)], PARLEY_MSG_DELETED);
     assert_string_equal(h.deleted_by[at(&h, 1)], "alice");
     assert_int_equal(parley_delete_for_everyone(f->c, "bob", &a1, cmid), PARLEY_EINVAL);
 
-    /* connected: both requests go out, once */
+    /* connected: both stored ones go out, once; the queued edit waits */
     f->c->link.state = LINK_READY;
+    pub_reset();
     assert_int_equal(delreq__flush(f->c), 2);
     assert_int_equal(delreq__flush(f->c), 0); /* in flight */
     uint64_t seqs[4];
@@ -1147,17 +1152,32 @@ static void delete_requests(void **state)
 
     /* 503: kept, retried later */
     answer_deletes(f, 503);
-    assert_int_equal(lstore_blob_count(f->c->store, "delreq"), 2);
+    assert_int_equal(lstore_blob_count(f->c->store, "delreq"), 3);
     assert_int_equal(delreq__flush(f->c), 0); /* not before the retry period */
     f->c->delreq.next_ms = 0;
     pub_reset();
     assert_int_equal(delreq__flush(f->c), 2);
     /* 0 and 403: final */
     answer_deletes(f, 403);
-    assert_int_equal(lstore_blob_count(f->c->store, "delreq"), 0);
+    assert_int_equal(lstore_blob_count(f->c->store, "delreq"), 1);
     int64_t refused = 0;
     assert_int_equal(lstore_meta_get_int(f->c->store, "delete_refused", &refused), 1);
     assert_int_equal(refused, 2);
+    /* the queued edit is stored (it changes nothing here: the target is
+     * deleted), then its copy is asked for */
+    assert_int_equal(lstore_begin(f->c->store), 0);
+    assert_int_equal(outbox__done(f->c, qe, BOB, 3, "s3", now, 1), 0);
+    assert_int_equal(outbox__done(f->c, cmid, BOB, 4, "s4", now, 1), 0);
+    assert_int_equal(lstore_commit(f->c->store), 0);
+    h = history(f, BOB);
+    assert_int_equal(h.kind[at(&h, 1)], PARLEY_MSG_DELETED);
+    assert_string_equal(h.text[at(&h, 1)], "");
+    pub_reset();
+    assert_int_equal(delreq__flush(f->c), 1);
+    assert_int_equal(count_deletes(seqs, 4), 1);
+    assert_int_equal(seqs[0], 3);
+    answer_deletes(f, 0);
+    assert_int_equal(lstore_blob_count(f->c->store, "delreq"), 0);
 
     /* a target still in the outbox waits for its seq */
     char queued[65];
