@@ -28,6 +28,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$ROOT/bench/lib.sh"
 BUILD="${PARLEY_BUILD_DIR:-$ROOT/build-bench}"
 DO_BUILD=1 ROUNDS=3 DURATION=10 WARMUP=2 PAIRS=8 IDLE=10000 PROFILE=1 PROFILE_ONLY=0
 WRITE_DOC=1 KEEP=0 PAYLOAD=100
@@ -43,37 +44,16 @@ while [ $# -gt 0 ]; do
     --no-profile) PROFILE=0 ;;
     --profile-only) PROFILE_ONLY=1 WRITE_DOC=0 ;;
     --quick) ROUNDS=1 DURATION=3 IDLE=1000 ;;
-    --no-doc) WRITE_DOC=0 ;;
-    --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "broker.sh: unknown option $1" >&2; exit 2 ;;
+    *) bench_common_opt "$1" ;;
   esac
   shift
 done
 
-MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
+bench_init broker.sh parley-bench
 LOADGEN="$BUILD/bench/loadgen/parley-loadgen"
 PLUGIN="$BUILD/broker-plugin/parley_plugin.so"
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/parley-bench.XXXXXX")"
-RESULTS="$TMP/results.jsonl"
-BROKER_PID=""
 
-log() { echo "[broker.sh] $*" >&2; }
-die() { log "FAIL: $*"; exit 1; }
-
-cleanup() {
-  stop_broker
-  if [ "$KEEP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-
-if [ "$DO_BUILD" = 1 ]; then
-  log "building parley-loadgen and parley_plugin in $BUILD"
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$TMP/cmake.log" 2>&1 ||
-    { tail -n 30 "$TMP/cmake.log" >&2; die "cmake configure failed"; }
-  cmake --build "$BUILD" --target parley-loadgen parley_plugin -j2 >>"$TMP/cmake.log" 2>&1 ||
-    { tail -n 30 "$TMP/cmake.log" >&2; die "build failed"; }
-fi
+[ "$DO_BUILD" = 0 ] || bench_build parley-loadgen parley_plugin
 [ -x "$LOADGEN" ] || die "no $LOADGEN (build it, or drop --no-build)"
 [ -f "$PLUGIN" ] || die "no $PLUGIN (build it, or drop --no-build)"
 
@@ -84,75 +64,27 @@ if [ "$NOFILE" != unlimited ] && [ "$NOFILE" -lt $((IDLE + 100)) ]; then
   die "open-file limit $NOFILE is below $IDLE idle clients (raise ulimit -Hn)"
 fi
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-wait_port() {
-  local i
-  for ((i = 0; i < 200; i++)); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    kill -0 "$BROKER_PID" 2>/dev/null || return 1
-    sleep 0.05
-  done
-  return 1
-}
-
 load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # start_broker bare|parley USERS - a fresh broker (and store) on a free port.
 # Sets BROKER_PID, PORT, RUN_DIR.
-RUN_NO=0
 start_broker() {
   local cfg="$1" users="$2"
-  RUN_NO=$((RUN_NO + 1))
-  RUN_DIR="$TMP/run-$RUN_NO-$cfg"
-  mkdir -p "$RUN_DIR"
-  PORT="$(free_port)"
+  bench_next_run "$cfg"
   # Identical broker settings for both; the plugin run adds only the plugin.
-  cat >"$RUN_DIR/mosquitto.conf" <<CONF
-per_listener_settings false
-listener $PORT 127.0.0.1
-max_connections -1
-persistence false
-log_dest stderr
-log_type error
-log_type warning
-CONF
+  bench_broker_conf "$PORT" false >"$RUN_DIR/mosquitto.conf"
   if [ "$cfg" = parley ]; then
     "$LOADGEN" register --store "sqlite:$RUN_DIR/parley.db" --users "$users" \
       >>"$RUN_DIR/register.log" 2>&1 || { cat "$RUN_DIR/register.log" >&2; die "register failed"; }
     # Started as root, mosquitto drops to its own user: let it use the store.
     if [ "$(id -u)" = 0 ]; then chmod a+x "$TMP"; chmod a+rwx "$RUN_DIR" "$RUN_DIR"/parley.db*; fi
-    # The per-client rate limits are raised so that the limiter (which still
-    # runs on every publish) does not refuse the benchmark's load.
-    cat >>"$RUN_DIR/mosquitto.conf" <<CONF
-allow_anonymous false
-plugin $PLUGIN
-plugin_opt_store sqlite:$RUN_DIR/parley.db
-plugin_opt_rate_messages 1000000
-plugin_opt_rate_bytes 1099511627776
-plugin_opt_rate_user_messages 1000000
-plugin_opt_rate_user_bytes 1099511627776
-CONF
+    bench_plugin_conf "$PLUGIN" "sqlite:$RUN_DIR/parley.db" >>"$RUN_DIR/mosquitto.conf"
   else
     echo "allow_anonymous true" >>"$RUN_DIR/mosquitto.conf"
   fi
-  "$MOSQUITTO" -c "$RUN_DIR/mosquitto.conf" >"$RUN_DIR/mosquitto.log" 2>&1 &
-  BROKER_PID=$!
+  bench_start_broker "$RUN_DIR" || die "$cfg broker did not start"
   RUN_BROKER_TID=$BROKER_PID   # the broker's main thread, where every callback runs
-  wait_port "$PORT" || { cat "$RUN_DIR/mosquitto.log" >&2; die "$cfg broker did not start"; }
-}
-
-stop_broker() {
-  [ -n "$BROKER_PID" ] || return 0
-  kill -TERM "$BROKER_PID" 2>/dev/null || true
-  local i
-  for ((i = 0; i < 100; i++)); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.05; done
-  kill -KILL "$BROKER_PID" 2>/dev/null || true
-  wait "$BROKER_PID" 2>/dev/null || true
-  BROKER_PID=""
 }
 
 # record TAG CFG JSON CPU_S - append one result line.

@@ -55,46 +55,17 @@ while [ $# -gt 0 ]; do
     --window) WINDOW="$2"; shift ;;
     --hold) HOLD="$2"; shift ;;
     --source-addrs) SRC_ADDRS="$2"; shift ;;
-    --no-doc) WRITE_DOC=0 ;;
-    --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "connections.sh: unknown option $1" >&2; exit 2 ;;
+    *) bench_common_opt "$1" ;;
   esac
   shift
 done
 
-MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
+BENCH_STOP_TRIES=600 # a broker with many connections takes a while to stop
+bench_init connections.sh parley-conn-bench
 LOADGEN="$BUILD/bench/loadgen/parley-loadgen"
 PLUGIN="$BUILD/broker-plugin/parley_plugin.so"
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/parley-conn-bench.XXXXXX")"
-RESULTS="$TMP/results.jsonl"
-BROKER_PID=""
 
-log() { echo "[connections.sh] $*" >&2; }
-die() { log "FAIL: $*"; exit 1; }
-
-stop_broker() {
-  [ -n "$BROKER_PID" ] || return 0
-  kill -TERM "$BROKER_PID" 2>/dev/null || true
-  local i
-  for ((i = 0; i < 600; i++)); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.05; done
-  kill -KILL "$BROKER_PID" 2>/dev/null || true
-  wait "$BROKER_PID" 2>/dev/null || true
-  BROKER_PID=""
-}
-cleanup() {
-  stop_broker
-  if [ "$KEEP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-
-if [ "$DO_BUILD" = 1 ]; then
-  log "building parley-loadgen and parley_plugin in $BUILD"
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$TMP/cmake.log" 2>&1 ||
-    { tail -n 30 "$TMP/cmake.log" >&2; die "cmake configure failed"; }
-  cmake --build "$BUILD" --target parley-loadgen parley_plugin -j2 >>"$TMP/cmake.log" 2>&1 ||
-    { tail -n 30 "$TMP/cmake.log" >&2; die "build failed"; }
-fi
+[ "$DO_BUILD" = 0 ] || bench_build parley-loadgen parley_plugin
 [ -x "$LOADGEN" ] || die "no $LOADGEN (build it, or drop --no-build)"
 [ -f "$PLUGIN" ] || die "no $PLUGIN (build it, or drop --no-build)"
 
@@ -143,16 +114,7 @@ run() {
   dir="$TMP/run-$RUN_NO-$cfg"
   mkdir -p "$dir"
   port="$(bench_free_port)"
-  cat >"$dir/mosquitto.conf" <<CONF
-per_listener_settings false
-listener $port 127.0.0.1
-max_connections -1
-persistence false
-set_tcp_nodelay true
-log_dest stderr
-log_type error
-log_type warning
-CONF
+  bench_broker_conf "$port" >"$dir/mosquitto.conf"
   case "$cfg" in
     parley|parley-nocache)
       cp "$TEMPLATE" "$dir/parley.db"

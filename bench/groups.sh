@@ -38,43 +38,17 @@ while [ $# -gt 0 ]; do
     --payload) PAYLOAD="$2"; shift ;;
     --rounds) ROUNDS="$2"; shift ;;
     --quick) MEMBERS=128 MESSAGES=20 ROUNDS=1 ;;
-    --no-doc) WRITE_DOC=0 ;;
-    --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "groups.sh: unknown option $1" >&2; exit 2 ;;
+    *) bench_common_opt "$1" ;;
   esac
   shift
 done
 
-MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
+BENCH_STOP_TRIES=0 # wait for the broker as long as it takes
+bench_init groups.sh parley-groupbench
 GB="$BUILD/bench/groups/groupbench"
 PLUGIN="$BUILD/broker-plugin/parley_plugin.so"
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/parley-groupbench.XXXXXX")"
-RESULTS="$TMP/results.jsonl"
-BROKER_PID=""
 
-log() { echo "[groups.sh] $*" >&2; }
-die() { log "FAIL: $*"; exit 1; }
-stop_broker() {
-  if [ -n "$BROKER_PID" ]; then
-    kill -TERM "$BROKER_PID" 2>/dev/null || true
-    wait "$BROKER_PID" 2>/dev/null || true
-    BROKER_PID=""
-  fi
-}
-cleanup() {
-  stop_broker
-  if [ "$KEEP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-
-if [ "$DO_BUILD" = 1 ]; then
-  log "building groupbench and parley_plugin in $BUILD"
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$TMP/cmake.log" 2>&1 ||
-    { tail -n 30 "$TMP/cmake.log" >&2; die "cmake configure failed"; }
-  cmake --build "$BUILD" --target groupbench parley_plugin -j2 >>"$TMP/cmake.log" 2>&1 ||
-    { tail -n 30 "$TMP/cmake.log" >&2; die "build failed"; }
-fi
+[ "$DO_BUILD" = 0 ] || bench_build groupbench parley_plugin
 [ -x "$GB" ] || die "no $GB (build it, or drop --no-build)"
 [ -f "$PLUGIN" ] || die "no $PLUGIN (build it, or drop --no-build)"
 
@@ -84,51 +58,24 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 
 # start_broker bare|parley - a fresh broker (and store) on a free port.
-RUN_NO=0
 start_broker() {
   local cfg="$1"
-  RUN_NO=$((RUN_NO + 1))
-  RUN_DIR="$TMP/run-$RUN_NO-$cfg"
-  mkdir -p "$RUN_DIR"
-  PORT="$(bench_free_port)"
+  bench_next_run "$cfg"
   # Identical broker settings for both; the plugin run adds only the plugin.
-  cat >"$RUN_DIR/mosquitto.conf" <<CONF
-per_listener_settings false
-# Same for both: deliveries and receipts are not held by Nagle's algorithm.
-set_tcp_nodelay true
-listener $PORT 127.0.0.1
-max_connections -1
-max_queued_messages 10000
-persistence false
-log_dest stderr
-log_type error
-log_type warning
-CONF
+  { bench_broker_conf "$PORT"; echo "max_queued_messages 10000"; } >"$RUN_DIR/mosquitto.conf"
   if [ "$cfg" = parley ]; then
     "$GB" setup "sqlite:$RUN_DIR/parley.db" "$MEMBERS" >"$RUN_DIR/setup.log" 2>&1 ||
       { cat "$RUN_DIR/setup.log" >&2; die "setup failed"; }
     if [ "$(id -u)" = 0 ]; then chmod a+x "$TMP"; chmod a+rwx "$RUN_DIR" "$RUN_DIR"/parley.db*; fi
-    cat >>"$RUN_DIR/mosquitto.conf" <<CONF
-allow_anonymous false
-plugin $PLUGIN
-plugin_opt_store sqlite:$RUN_DIR/parley.db
-plugin_opt_max_group_size $MEMBERS
-plugin_opt_rate_messages 1000000
-plugin_opt_rate_bytes 1099511627776
-plugin_opt_rate_user_messages 1000000
-plugin_opt_rate_user_bytes 1099511627776
-# Store, then forward: a commit's completion wakes the broker loop through
-# this connection instead of waiting for mosquitto's 100 ms idle tick.
-plugin_opt_wake_socket $RUN_DIR/wake.sock
-listener 0 $RUN_DIR/wake.sock
-CONF
+    # Store, then forward: the wake connection (bench_wake_conf).
+    { bench_plugin_conf "$PLUGIN" "sqlite:$RUN_DIR/parley.db"
+      echo "plugin_opt_max_group_size $MEMBERS"
+      bench_wake_conf "$RUN_DIR"; } >>"$RUN_DIR/mosquitto.conf"
     [ "$(id -u)" = 0 ] && echo "user root" >>"$RUN_DIR/mosquitto.conf"
   else
     echo "allow_anonymous true" >>"$RUN_DIR/mosquitto.conf"
   fi
-  "$MOSQUITTO" -c "$RUN_DIR/mosquitto.conf" >"$RUN_DIR/mosquitto.log" 2>&1 &
-  BROKER_PID=$!
-  bench_wait_port "$PORT" || { cat "$RUN_DIR/mosquitto.log" >&2; die "$cfg broker did not start"; }
+  bench_start_broker "$RUN_DIR" || die "$cfg broker did not start"
 }
 
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"

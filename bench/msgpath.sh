@@ -27,6 +27,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$ROOT/bench/lib.sh"
 BUILD="${PARLEY_BUILD_DIR:-$ROOT/build-bench}"
 PREV="" USE_PREV=1 ROUNDS=3 DURATION=8 WARMUP=2 PAIRS=8 WRITE_DOC=1 KEEP=0 PAYLOAD=100
 CMDLINE="bench/msgpath.sh $*"
@@ -38,100 +39,41 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS="$2"; shift ;;
     --duration) DURATION="$2"; shift ;;
     --pairs) PAIRS="$2"; shift ;;
-    --no-doc) WRITE_DOC=0 ;;
-    --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "msgpath.sh: unknown option $1" >&2; exit 2 ;;
+    *) bench_common_opt "$1" ;;
   esac
   shift
 done
 
-. "$ROOT/bench/lib.sh"
-MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
+bench_init msgpath.sh parley-msgpath
 LOADGEN="$BUILD/bench/loadgen/parley-loadgen"
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/parley-msgpath.XXXXXX")"
-RESULTS="$TMP/results.jsonl"
-BROKER_PID=""
-PREV_TREE="$TMP/prev-src"
 
-log() { echo "[msgpath.sh] $*" >&2; }
-die() { log "FAIL: $*"; exit 1; }
-stop_broker() {
-  [ -n "$BROKER_PID" ] || return 0
-  kill -TERM "$BROKER_PID" 2>/dev/null || true
-  local i
-  for ((i = 0; i < 100; i++)); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.05; done
-  kill -KILL "$BROKER_PID" 2>/dev/null || true
-  wait "$BROKER_PID" 2>/dev/null || true
-  BROKER_PID=""
-}
-cleanup() {
-  stop_broker
-  [ "$USE_PREV" = 1 ] && git -C "$ROOT" worktree remove --force "$PREV_TREE" 2>/dev/null || true
-  if [ "$KEEP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-
-log "building parley-loadgen and parley_plugin in $BUILD"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$TMP/cmake.log" 2>&1 ||
-  { tail -n 30 "$TMP/cmake.log" >&2; die "cmake configure failed"; }
-cmake --build "$BUILD" --target parley-loadgen parley_plugin -j2 >>"$TMP/cmake.log" 2>&1 ||
-  { tail -n 30 "$TMP/cmake.log" >&2; die "build failed"; }
+bench_build parley-loadgen parley_plugin
 declare -A PLUGIN=([parley]="$BUILD/broker-plugin/parley_plugin.so")
 CFGS=(bare parley)
 PREV_SHORT=""
 if [ "$USE_PREV" = 1 ]; then
   [ -n "$PREV" ] || PREV="$(git -C "$ROOT" merge-base HEAD main)"
   PREV_SHORT="$(git -C "$ROOT" rev-parse --short "$PREV")"
-  log "building the previous plugin ($PREV_SHORT) in a scratch worktree"
-  git -C "$ROOT" worktree add --detach "$PREV_TREE" "$PREV" >>"$TMP/cmake.log" 2>&1 || die "git worktree add $PREV"
-  cmake -S "$PREV_TREE" -B "$TMP/prev-build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >>"$TMP/cmake.log" 2>&1 ||
-    { tail -n 30 "$TMP/cmake.log" >&2; die "cmake configure (prev) failed"; }
-  cmake --build "$TMP/prev-build" --target parley_plugin -j2 >>"$TMP/cmake.log" 2>&1 ||
-    { tail -n 30 "$TMP/cmake.log" >&2; die "build (prev) failed"; }
+  bench_build_prev "$PREV" parley_plugin
   PLUGIN[prev]="$TMP/prev-build/broker-plugin/parley_plugin.so"
   CFGS=(bare prev parley)
 fi
 
 # start_broker CFG - a fresh broker (and store) on a free port.
-RUN_NO=0
 start_broker() {
   local cfg="$1"
-  RUN_NO=$((RUN_NO + 1))
-  RUN_DIR="$TMP/run-$RUN_NO-$cfg"
-  mkdir -p "$RUN_DIR"
-  PORT="$(bench_free_port)"
-  cat >"$RUN_DIR/mosquitto.conf" <<CONF
-per_listener_settings false
-set_tcp_nodelay true
-listener $PORT 127.0.0.1
-max_connections -1
-persistence false
-log_dest stderr
-log_type error
-log_type warning
-CONF
+  bench_next_run "$cfg"
+  bench_broker_conf "$PORT" >"$RUN_DIR/mosquitto.conf"
   if [ "$cfg" = bare ]; then
     echo "allow_anonymous true" >>"$RUN_DIR/mosquitto.conf"
   else
     "$LOADGEN" register --store "sqlite:$RUN_DIR/parley.db" --users $((2 * PAIRS)) \
       >>"$RUN_DIR/register.log" 2>&1 || { cat "$RUN_DIR/register.log" >&2; die "register failed"; }
-    cat >>"$RUN_DIR/mosquitto.conf" <<CONF
-allow_anonymous false
-plugin ${PLUGIN[$cfg]}
-plugin_opt_store sqlite:$RUN_DIR/parley.db
-plugin_opt_rate_messages 1000000
-plugin_opt_rate_bytes 1099511627776
-plugin_opt_rate_user_messages 1000000
-plugin_opt_rate_user_bytes 1099511627776
-plugin_opt_wake_socket $RUN_DIR/wake.sock
-listener 0 $RUN_DIR/wake.sock
-CONF
+    { bench_plugin_conf "${PLUGIN[$cfg]}" "sqlite:$RUN_DIR/parley.db"; bench_wake_conf "$RUN_DIR"; } \
+      >>"$RUN_DIR/mosquitto.conf"
     [ "$(id -u)" = 0 ] && echo "user root" >>"$RUN_DIR/mosquitto.conf"
   fi
-  "$MOSQUITTO" -c "$RUN_DIR/mosquitto.conf" >"$RUN_DIR/mosquitto.log" 2>&1 &
-  BROKER_PID=$!
-  bench_wait_port "$PORT" "$BROKER_PID" || { cat "$RUN_DIR/mosquitto.log" >&2; die "$cfg broker did not start"; }
+  bench_start_broker "$RUN_DIR" || die "$cfg broker did not start"
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }

@@ -30,27 +30,12 @@ done
 command -v perf >/dev/null || { echo "msgpath_profile.sh: needs perf (apt-get install linux-perf)" >&2; exit 1; }
 
 . "$ROOT/bench/lib.sh"
-MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
+BENCH_STOP_TRIES=0 # wait for the broker as long as it takes
+bench_init msgpath_profile.sh parley-msgprof
 LOADGEN="$BUILD/bench/loadgen/parley-loadgen"
 PLUGIN="$BUILD/broker-plugin/parley_plugin.so"
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/parley-msgprof.XXXXXX")"
-BROKER_PID=""
-log() { echo "[msgpath_profile.sh] $*" >&2; }
-stop_broker() {
-  [ -n "$BROKER_PID" ] || return 0
-  kill -TERM "$BROKER_PID" 2>/dev/null || true
-  wait "$BROKER_PID" 2>/dev/null || true
-  BROKER_PID=""
-}
-cleanup() {
-  stop_broker
-  if [ "$KEEP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
 
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$TMP/cmake.log" 2>&1 &&
-  cmake --build "$BUILD" --target parley-loadgen parley_plugin -j2 >>"$TMP/cmake.log" 2>&1 ||
-  { tail -n 30 "$TMP/cmake.log" >&2; exit 1; }
+bench_build parley-loadgen parley_plugin
 
 start_broker() { # CFG DIR
   local cfg="$1" d="$2"
@@ -62,22 +47,10 @@ start_broker() { # CFG DIR
     echo "allow_anonymous true" >>"$d/mosquitto.conf"
   else
     "$LOADGEN" register --store "sqlite:$d/parley.db" --users $((2 * PAIRS)) >"$d/register.log" 2>&1
-    cat >>"$d/mosquitto.conf" <<CONF
-allow_anonymous false
-plugin $PLUGIN
-plugin_opt_store sqlite:$d/parley.db
-plugin_opt_rate_messages 1000000
-plugin_opt_rate_bytes 1099511627776
-plugin_opt_rate_user_messages 1000000
-plugin_opt_rate_user_bytes 1099511627776
-plugin_opt_wake_socket $d/wake.sock
-listener 0 $d/wake.sock
-CONF
+    { bench_plugin_conf "$PLUGIN" "sqlite:$d/parley.db"; bench_wake_conf "$d"; } >>"$d/mosquitto.conf"
     [ "$(id -u)" = 0 ] && echo "user root" >>"$d/mosquitto.conf"
   fi
-  "$MOSQUITTO" -c "$d/mosquitto.conf" >"$d/mosquitto.log" 2>&1 &
-  BROKER_PID=$!
-  bench_wait_port "$PORT" "$BROKER_PID" || { cat "$d/mosquitto.log" >&2; exit 1; }
+  bench_start_broker "$d" || exit 1
   sleep 0.3
 }
 

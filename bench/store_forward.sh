@@ -19,6 +19,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$ROOT/bench/lib.sh"
 BUILD="${PARLEY_BUILD_DIR:-$ROOT/build-bench}"
 PREV="" ROUNDS=2 DURATION=8 WARMUP=2 PAIRS=8 LOW=100 WRITE_DOC=1 KEEP=0 PAYLOAD=100
 CMDLINE="bench/store_forward.sh $*"
@@ -30,78 +31,28 @@ while [ $# -gt 0 ]; do
     --duration) DURATION="$2"; shift ;;
     --pairs) PAIRS="$2"; shift ;;
     --low-rate) LOW="$2"; shift ;;
-    --no-doc) WRITE_DOC=0 ;;
-    --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "store_forward.sh: unknown option $1" >&2; exit 2 ;;
+    *) bench_common_opt "$1" ;;
   esac
   shift
 done
 [ -n "$PREV" ] || PREV="$(git -C "$ROOT" merge-base HEAD main)"
 PREV_SHORT="$(git -C "$ROOT" rev-parse --short "$PREV")"
 
-. "$ROOT/bench/lib.sh"
-MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
+bench_init store_forward.sh parley-stf
 LOADGEN="$BUILD/bench/loadgen/parley-loadgen"
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/parley-stf.XXXXXX")"
-RESULTS="$TMP/results.jsonl"
-BROKER_PID=""
-PREV_TREE="$TMP/prev-src"
 
-log() { echo "[store_forward.sh] $*" >&2; }
-die() { log "FAIL: $*"; exit 1; }
-stop_broker() {
-  [ -n "$BROKER_PID" ] || return 0
-  kill -TERM "$BROKER_PID" 2>/dev/null || true
-  local i
-  for ((i = 0; i < 100; i++)); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.05; done
-  kill -KILL "$BROKER_PID" 2>/dev/null || true
-  wait "$BROKER_PID" 2>/dev/null || true
-  BROKER_PID=""
-}
-cleanup() {
-  stop_broker
-  git -C "$ROOT" worktree remove --force "$PREV_TREE" 2>/dev/null || true
-  if [ "$KEEP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-
-log "building parley-loadgen and parley_plugin in $BUILD"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$TMP/cmake.log" 2>&1 ||
-  { tail -n 30 "$TMP/cmake.log" >&2; die "cmake configure failed"; }
-cmake --build "$BUILD" --target parley-loadgen parley_plugin -j2 >>"$TMP/cmake.log" 2>&1 ||
-  { tail -n 30 "$TMP/cmake.log" >&2; die "build failed"; }
-log "building the previous plugin ($PREV_SHORT) in a scratch worktree"
-git -C "$ROOT" worktree add --detach "$PREV_TREE" "$PREV" >>"$TMP/cmake.log" 2>&1 || die "git worktree add $PREV"
-cmake -S "$PREV_TREE" -B "$TMP/prev-build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >>"$TMP/cmake.log" 2>&1 ||
-  { tail -n 30 "$TMP/cmake.log" >&2; die "cmake configure (prev) failed"; }
+bench_build parley-loadgen parley_plugin
 # Its own loadgen too: it registers users in the store schema that plugin reads.
-cmake --build "$TMP/prev-build" --target parley_plugin parley-loadgen -j2 >>"$TMP/cmake.log" 2>&1 ||
-  { tail -n 30 "$TMP/cmake.log" >&2; die "build (prev) failed"; }
+bench_build_prev "$PREV" parley_plugin parley-loadgen
 declare -A PLUGIN=([parley]="$BUILD/broker-plugin/parley_plugin.so" [normal]="$BUILD/broker-plugin/parley_plugin.so"
                    [prev]="$TMP/prev-build/broker-plugin/parley_plugin.so")
 
 
 # start_broker bare|prev|parley - a fresh broker (and store) on a free port.
-RUN_NO=0
 start_broker() {
   local cfg="$1"
-  RUN_NO=$((RUN_NO + 1))
-  RUN_DIR="$TMP/run-$RUN_NO-$cfg"
-  mkdir -p "$RUN_DIR"
-  PORT="$(bench_free_port)"
-  cat >"$RUN_DIR/mosquitto.conf" <<CONF
-per_listener_settings false
-# Receipts follow a PUBACK on the sender's connection: without TCP_NODELAY,
-# Nagle holds them until the client's delayed ACK (~40 ms). Same for all.
-set_tcp_nodelay true
-listener $PORT 127.0.0.1
-max_connections -1
-persistence false
-log_dest stderr
-log_type error
-log_type warning
-CONF
+  bench_next_run "$cfg"
+  bench_broker_conf "$PORT" >"$RUN_DIR/mosquitto.conf" # the same for all
   if [ "$cfg" = bare ]; then
     echo "allow_anonymous true" >>"$RUN_DIR/mosquitto.conf"
   else
@@ -109,24 +60,15 @@ CONF
     [ "$cfg" = prev ] && reg="$TMP/prev-build/bench/loadgen/parley-loadgen"
     "$reg" register --store "sqlite:$RUN_DIR/parley.db" --users $((2 * PAIRS)) \
       >>"$RUN_DIR/register.log" 2>&1 || { cat "$RUN_DIR/register.log" >&2; die "register failed"; }
-    cat >>"$RUN_DIR/mosquitto.conf" <<CONF
-allow_anonymous false
-plugin ${PLUGIN[$cfg]}
-plugin_opt_store sqlite:$RUN_DIR/parley.db$([ "$cfg" = normal ] && echo '?synchronous=normal')
-plugin_opt_rate_messages 1000000
-plugin_opt_rate_bytes 1099511627776
-plugin_opt_rate_user_messages 1000000
-plugin_opt_rate_user_bytes 1099511627776
-CONF
+    bench_plugin_conf "${PLUGIN[$cfg]}" \
+      "sqlite:$RUN_DIR/parley.db$([ "$cfg" = normal ] && echo '?synchronous=normal')" \
+      >>"$RUN_DIR/mosquitto.conf"
     # The new plugin wakes the loop through a unix socket listener; the old
     # one has no such option (it would refuse it), so only parley gets it.
-    [ "$cfg" = parley ] || [ "$cfg" = normal ] && printf 'plugin_opt_wake_socket %s\nlistener 0 %s\n' \
-      "$RUN_DIR/wake.sock" "$RUN_DIR/wake.sock" >>"$RUN_DIR/mosquitto.conf"
+    [ "$cfg" = parley ] || [ "$cfg" = normal ] && bench_wake_conf "$RUN_DIR" >>"$RUN_DIR/mosquitto.conf"
     [ "$(id -u)" = 0 ] && echo "user root" >>"$RUN_DIR/mosquitto.conf"
   fi
-  "$MOSQUITTO" -c "$RUN_DIR/mosquitto.conf" >"$RUN_DIR/mosquitto.log" 2>&1 &
-  BROKER_PID=$!
-  bench_wait_port "$PORT" "$BROKER_PID" || { cat "$RUN_DIR/mosquitto.log" >&2; die "$cfg broker did not start"; }
+  bench_start_broker "$RUN_DIR" || die "$cfg broker did not start"
 }
 
 # flow TAG CFG ARGS... - one parley-loadgen flow run against a fresh broker.

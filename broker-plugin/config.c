@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,15 +26,90 @@ typedef struct {
 static config_kv *cfg_init_opts;   /* copy of the start-up plugin_opt_* */
 static int cfg_init_n;
 
+/* The text options: key and member (a char *; valid: NULL, or a check that
+ * logs why a value is refused). */
+typedef struct {
+    const char *key;
+    size_t off;
+    bool (*valid)(const char *v);
+} str_opt;
+
+static bool valid_node_id(const char *v)
+{
+    if (bus__valid_node_id(v))
+        return true;
+    mosquitto_log_printf(MOSQ_LOG_ERR, "parley: option node_id: '%s' is not 1..64 of [A-Za-z0-9_-]",
+                         v);
+    return false;
+}
+
+#define STR_OPT(key, member, valid) {key, offsetof(pp_config, member), valid}
+static const str_opt STR_OPTS[] = {
+    STR_OPT("store", store_uri, NULL),
+    STR_OPT("admins", admins, NULL),
+    STR_OPT("options_file", options_file, NULL),
+    STR_OPT("wake_socket", wake_socket, NULL),
+    STR_OPT("cluster_nats", cluster_nats, NULL),
+    STR_OPT("metrics_listen", metrics_listen, NULL), /* checked when the endpoint starts */
+    STR_OPT("node_id", node_id, valid_node_id),
+};
+
+/* The numeric options: key, range [min, max], default, and the member with
+ * its type. */
+typedef struct {
+    const char *key;
+    long long min, max, dflt;
+    enum { NUM_BOOL, NUM_INT, NUM_I64, NUM_SIZE, NUM_DOUBLE } type;
+    size_t off;
+} num_opt;
+
+#define NUM_OPT(key, min, max, dflt, type, member) \
+    {key, min, max, dflt, type, offsetof(pp_config, member)}
+static const num_opt NUM_OPTS[] = {
+    NUM_OPT("cluster_debug", 0, 1, 0, NUM_BOOL, cluster_debug),
+    NUM_OPT("cluster_heartbeat_ms", 100, 3600000, 2000, NUM_INT, cluster_heartbeat_ms),
+    NUM_OPT("max_payload", 1, 64 * 1024 * 1024, 65536, NUM_SIZE, max_payload),
+    NUM_OPT("rate_messages", 1, 1000000, 50, NUM_DOUBLE, rate_messages),
+    NUM_OPT("rate_bytes", 1, 1LL << 40, 1024 * 1024, NUM_DOUBLE, rate_bytes),
+    NUM_OPT("rate_user_messages", 1, 1000000, 100, NUM_DOUBLE, rate_user_messages),
+    NUM_OPT("rate_user_bytes", 1, 1LL << 40, 2 * 1024 * 1024, NUM_DOUBLE, rate_user_bytes),
+    NUM_OPT("max_groups_per_user", 1, 1000000, 512, NUM_SIZE, max_groups_per_user),
+    NUM_OPT("batch_max", 1, 100000, 256, NUM_SIZE, batch_max),
+    NUM_OPT("batch_delay_ms", 0, 1000, 2, NUM_INT, batch_delay_ms),
+    NUM_OPT("key_refresh_ms", 10, 3600000, 250, NUM_INT, key_refresh_ms),
+    NUM_OPT("token_cache", 0, 16 * 1024 * 1024, 65536, NUM_SIZE, token_cache),
+    NUM_OPT("max_group_size", 2, 100000, 1024, NUM_SIZE, max_group_size),
+    NUM_OPT("max_connections_per_user", 1, 100000, 16, NUM_SIZE, max_conns_per_user),
+    NUM_OPT("max_sessions_per_user", 1, 100000, 8, NUM_SIZE, max_sessions_per_user),
+    NUM_OPT("session_expiry", 60, 10LL * 365 * 86400, 7 * 86400, NUM_I64, session_expiry_s),
+    NUM_OPT("metrics_interval", 1, 86400, 10, NUM_INT, metrics_interval_s),
+    NUM_OPT("expire_interval_s", 1, 86400, 60, NUM_INT, expire_interval_s),
+};
+
+#define NOPTS(table) (sizeof(table) / sizeof(table)[0])
+
+static char **str_member(pp_config *c, const str_opt *o)
+{
+    return (char **)((char *)c + o->off);
+}
+
+/* Store v in c's member of option o (v within o's range). */
+static void num_set(pp_config *c, const num_opt *o, long long v)
+{
+    void *p = (char *)c + o->off;
+    switch (o->type) {
+    case NUM_BOOL: *(bool *)p = v != 0; break;
+    case NUM_INT: *(int *)p = (int)v; break;
+    case NUM_I64: *(int64_t *)p = v; break;
+    case NUM_SIZE: *(size_t *)p = (size_t)v; break;
+    case NUM_DOUBLE: *(double *)p = (double)v; break;
+    }
+}
+
 static void config_free(pp_config *c)
 {
-    free(c->store_uri);
-    free(c->admins);
-    free(c->options_file);
-    free(c->wake_socket);
-    free(c->cluster_nats);
-    free(c->node_id);
-    free(c->metrics_listen);
+    for (size_t i = 0; i < NOPTS(STR_OPTS); i++)
+        free(*str_member(c, &STR_OPTS[i]));
     memset(c, 0, sizeof *c);
 }
 
@@ -66,106 +142,20 @@ static bool config_string(char **dst, const char *value)
 /* Apply one option; false if its value is invalid. */
 static bool config_apply(pp_config *c, const char *k, const char *v)
 {
-    long long x = 0;
-    if (!strcmp(k, "store"))
-        return config_string(&c->store_uri, v);
-    if (!strcmp(k, "admins"))
-        return config_string(&c->admins, v);
-    if (!strcmp(k, "options_file"))
-        return config_string(&c->options_file, v);
-    if (!strcmp(k, "wake_socket"))
-        return config_string(&c->wake_socket, v);
-    if (!strcmp(k, "cluster_nats"))
-        return config_string(&c->cluster_nats, v);
-    if (!strcmp(k, "metrics_listen"))
-        return config_string(&c->metrics_listen, v); /* checked when the endpoint starts */
-    if (!strcmp(k, "node_id")) {
-        if (!bus__valid_node_id(v)) {
-            mosquitto_log_printf(MOSQ_LOG_ERR,
-                                 "parley: option node_id: '%s' is not 1..64 of [A-Za-z0-9_-]", v);
+    for (size_t i = 0; i < NOPTS(STR_OPTS); i++)
+        if (!strcmp(k, STR_OPTS[i].key))
+            return (!STR_OPTS[i].valid || STR_OPTS[i].valid(v)) &&
+                   config_string(str_member(c, &STR_OPTS[i]), v);
+    for (size_t i = 0; i < NOPTS(NUM_OPTS); i++) {
+        long long x = 0;
+        if (strcmp(k, NUM_OPTS[i].key))
+            continue;
+        if (!config_number(k, v, NUM_OPTS[i].min, NUM_OPTS[i].max, &x))
             return false;
-        }
-        return config_string(&c->node_id, v);
-    }
-    if (!strcmp(k, "cluster_debug")) {
-        if (!config_number(k, v, 0, 1, &x))
-            return false;
-        c->cluster_debug = x != 0;
+        num_set(c, &NUM_OPTS[i], x);
         return true;
     }
-    if (!strcmp(k, "cluster_heartbeat_ms")) {
-        if (!config_number(k, v, 100, 3600000, &x))
-            return false;
-        c->cluster_heartbeat_ms = (int)x;
-        return true;
-    }
-    if (!strcmp(k, "max_payload")) {
-        if (!config_number(k, v, 1, 64 * 1024 * 1024, &x))
-            return false;
-        c->max_payload = (size_t)x;
-    } else if (!strcmp(k, "rate_messages")) {
-        if (!config_number(k, v, 1, 1000000, &x))
-            return false;
-        c->rate_messages = (double)x;
-    } else if (!strcmp(k, "rate_bytes")) {
-        if (!config_number(k, v, 1, 1LL << 40, &x))
-            return false;
-        c->rate_bytes = (double)x;
-    } else if (!strcmp(k, "rate_user_messages")) {
-        if (!config_number(k, v, 1, 1000000, &x))
-            return false;
-        c->rate_user_messages = (double)x;
-    } else if (!strcmp(k, "rate_user_bytes")) {
-        if (!config_number(k, v, 1, 1LL << 40, &x))
-            return false;
-        c->rate_user_bytes = (double)x;
-    } else if (!strcmp(k, "max_groups_per_user")) {
-        if (!config_number(k, v, 1, 1000000, &x))
-            return false;
-        c->max_groups_per_user = (size_t)x;
-    } else if (!strcmp(k, "batch_max")) {
-        if (!config_number(k, v, 1, 100000, &x))
-            return false;
-        c->batch_max = (size_t)x;
-    } else if (!strcmp(k, "batch_delay_ms")) {
-        if (!config_number(k, v, 0, 1000, &x))
-            return false;
-        c->batch_delay_ms = (int)x;
-    } else if (!strcmp(k, "key_refresh_ms")) {
-        if (!config_number(k, v, 10, 3600000, &x))
-            return false;
-        c->key_refresh_ms = (int)x;
-    } else if (!strcmp(k, "token_cache")) {
-        if (!config_number(k, v, 0, 16 * 1024 * 1024, &x))
-            return false;
-        c->token_cache = (size_t)x;
-    } else if (!strcmp(k, "max_group_size")) {
-        if (!config_number(k, v, 2, 100000, &x))
-            return false;
-        c->max_group_size = (size_t)x;
-    } else if (!strcmp(k, "max_connections_per_user")) {
-        if (!config_number(k, v, 1, 100000, &x))
-            return false;
-        c->max_conns_per_user = (size_t)x;
-    } else if (!strcmp(k, "max_sessions_per_user")) {
-        if (!config_number(k, v, 1, 100000, &x))
-            return false;
-        c->max_sessions_per_user = (size_t)x;
-    } else if (!strcmp(k, "session_expiry")) {
-        if (!config_number(k, v, 60, 10LL * 365 * 86400, &x))
-            return false;
-        c->session_expiry_s = x;
-    } else if (!strcmp(k, "expire_interval_s")) {
-        if (!config_number(k, v, 1, 86400, &x))
-            return false;
-        c->expire_interval_s = (int)x;
-    } else if (!strcmp(k, "metrics_interval")) {
-        if (!config_number(k, v, 1, 86400, &x))
-            return false;
-        c->metrics_interval_s = (int)x;
-    } else {
-        mosquitto_log_printf(MOSQ_LOG_WARNING, "parley: unknown option %s ignored", k);
-    }
+    mosquitto_log_printf(MOSQ_LOG_WARNING, "parley: unknown option %s ignored", k);
     return true;
 }
 
@@ -209,23 +199,8 @@ static bool config_file(pp_config *c, const char *path)
 static int config_parse(const config_kv *kv, int n, pp_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->max_payload = 65536;
-    c->rate_messages = 50;
-    c->rate_bytes = 1024 * 1024;
-    c->rate_user_messages = 100;
-    c->rate_user_bytes = 2 * 1024 * 1024;
-    c->max_groups_per_user = 512;
-    c->batch_max = 256;
-    c->batch_delay_ms = 2;
-    c->key_refresh_ms = 250;
-    c->token_cache = 65536;
-    c->metrics_interval_s = 10;
-    c->expire_interval_s = 60;
-    c->max_group_size = 1024;
-    c->max_conns_per_user = 16;
-    c->max_sessions_per_user = 8;
-    c->session_expiry_s = 7 * 86400;
-    c->cluster_heartbeat_ms = 2000;
+    for (size_t i = 0; i < NOPTS(NUM_OPTS); i++)
+        num_set(c, &NUM_OPTS[i], NUM_OPTS[i].dflt);
     for (int i = 0; i < n; i++)
         if (!config_apply(c, kv[i].key, kv[i].value ? kv[i].value : ""))
             goto fail;

@@ -15,24 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const auth_names[PP_AUTH_COUNT] = {
-    [PP_AUTH_NO_PASSWORD] = "no_password",
-    [PP_AUTH_BAD_USER_ID] = "bad_user_id",
-    [PP_AUTH_UNKNOWN_USER] = "unknown_user",
-    [PP_AUTH_MALFORMED] = "malformed_token",
-    [PP_AUTH_WRONG_USER] = "wrong_user",
-    [PP_AUTH_WRONG_CLIENT] = "wrong_client_id",
-    [PP_AUTH_EXPIRED] = "expired",
-    [PP_AUTH_LIFETIME] = "lifetime_too_long",
-    [PP_AUTH_BAD_SIGNATURE] = "bad_signature",
-    [PP_AUTH_AUDIENCE] = "wrong_audience",
-    [PP_AUTH_BAD_CLIENT_ID] = "bad_client_id",
-    [PP_AUTH_TOO_MANY_CONNS] = "too_many_connections",
-    [PP_AUTH_TOO_MANY_SESSIONS] = "too_many_sessions",
-    [PP_AUTH_USER_DISABLED] = "user_disabled",
-    [PP_AUTH_USER_DELETED] = "user_deleted",
-    [PP_AUTH_UNKNOWN_DEVICE] = "unknown_device",
-};
+static const char *const auth_names[PP_AUTH_COUNT] = {PP_AUTH_FAILS(PP_ENUM_NAME)};
 
 const char *metrics__auth_name(pp_auth_fail why)
 {

@@ -98,38 +98,45 @@ void config__cleanup(void);
 
 /* ------------------------------------------------------------ metrics */
 
-typedef enum {
-    PP_REJ_MALFORMED = 0,
-    PP_REJ_TOO_LARGE,
-    PP_REJ_BAD_CLIENT_MSG_ID,
-    PP_REJ_UNKNOWN_RECIPIENT,
-    PP_REJ_SELF_SEND,
-    PP_REJ_RATE_LIMITED,
-    PP_REJ_OVERLOADED,
-    PP_REJ_STORE_FAILED,
-    PP_REJ_STALE_DEVICES, /* direct chat encrypted to an old device list (devices) */
-    PP_REJ_COUNT
-} pp_reject;
+/* Each reason with its name, one list: the enum below and the name tables
+ * (receipts__reject_code: the REJECTED receipt's code; metrics__auth_name:
+ * the auth/failed/<name> figure) are made from it, so they cannot drift. */
+#define PP_REJECTS(X) \
+    X(PP_REJ_MALFORMED, "malformed") \
+    X(PP_REJ_TOO_LARGE, "too_large") \
+    X(PP_REJ_BAD_CLIENT_MSG_ID, "bad_client_msg_id") \
+    X(PP_REJ_UNKNOWN_RECIPIENT, "unknown_recipient") \
+    X(PP_REJ_SELF_SEND, "self_send") \
+    X(PP_REJ_RATE_LIMITED, "rate_limited") \
+    X(PP_REJ_OVERLOADED, "overloaded") \
+    X(PP_REJ_STORE_FAILED, "store_failed") \
+    /* direct chat encrypted to an old device list (devices) */ \
+    X(PP_REJ_STALE_DEVICES, "stale_devices")
 
-typedef enum {
-    PP_AUTH_NO_PASSWORD = 0,
-    PP_AUTH_BAD_USER_ID,
-    PP_AUTH_UNKNOWN_USER,
-    PP_AUTH_MALFORMED,
-    PP_AUTH_WRONG_USER,
-    PP_AUTH_WRONG_CLIENT,
-    PP_AUTH_EXPIRED,
-    PP_AUTH_LIFETIME,
-    PP_AUTH_BAD_SIGNATURE,
-    PP_AUTH_AUDIENCE, /* a keyserver or media token */
-    PP_AUTH_BAD_CLIENT_ID, /* client id is not "{user}.{tag}" */
-    PP_AUTH_TOO_MANY_CONNS, /* max_connections_per_user reached */
-    PP_AUTH_TOO_MANY_SESSIONS, /* max_sessions_per_user persistent client ids */
-    PP_AUTH_USER_DISABLED, /* parley-admin users disable */
-    PP_AUTH_USER_DELETED, /* parley-admin users delete */
-    PP_AUTH_UNKNOWN_DEVICE, /* the client id names no device of the user's list */
-    PP_AUTH_COUNT
-} pp_auth_fail;
+#define PP_AUTH_FAILS(X) \
+    X(PP_AUTH_NO_PASSWORD, "no_password") \
+    X(PP_AUTH_BAD_USER_ID, "bad_user_id") \
+    X(PP_AUTH_UNKNOWN_USER, "unknown_user") \
+    X(PP_AUTH_MALFORMED, "malformed_token") \
+    X(PP_AUTH_WRONG_USER, "wrong_user") \
+    X(PP_AUTH_WRONG_CLIENT, "wrong_client_id") \
+    X(PP_AUTH_EXPIRED, "expired") \
+    X(PP_AUTH_LIFETIME, "lifetime_too_long") \
+    X(PP_AUTH_BAD_SIGNATURE, "bad_signature") \
+    X(PP_AUTH_AUDIENCE, "wrong_audience") /* a keyserver or media token */ \
+    X(PP_AUTH_BAD_CLIENT_ID, "bad_client_id") /* client id is not "{user}.{tag}" */ \
+    X(PP_AUTH_TOO_MANY_CONNS, "too_many_connections") /* max_connections_per_user reached */ \
+    X(PP_AUTH_TOO_MANY_SESSIONS, "too_many_sessions") /* max_sessions_per_user persistent */ \
+    X(PP_AUTH_USER_DISABLED, "user_disabled") /* parley-admin users disable */ \
+    X(PP_AUTH_USER_DELETED, "user_deleted") /* parley-admin users delete */ \
+    X(PP_AUTH_UNKNOWN_DEVICE, "unknown_device") /* client id names no listed device */
+
+#define PP_ENUM_CONSTANT(name, text) name,
+#define PP_ENUM_NAME(name, text) [name] = text,
+
+typedef enum { PP_REJECTS(PP_ENUM_CONSTANT) PP_REJ_COUNT } pp_reject;
+
+typedef enum { PP_AUTH_FAILS(PP_ENUM_CONSTANT) PP_AUTH_COUNT } pp_auth_fail;
 
 typedef struct {
     uint64_t messages_in; /* envelopes accepted and routed */

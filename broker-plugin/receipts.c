@@ -32,17 +32,7 @@ static rc_stored *rc_pending;
 static rc_stored **rc_sorted;
 static size_t rc_n, rc_cap;
 
-static const char *const reject_codes[PP_REJ_COUNT] = {
-    [PP_REJ_MALFORMED] = "malformed",
-    [PP_REJ_TOO_LARGE] = "too_large",
-    [PP_REJ_BAD_CLIENT_MSG_ID] = "bad_client_msg_id",
-    [PP_REJ_UNKNOWN_RECIPIENT] = "unknown_recipient",
-    [PP_REJ_SELF_SEND] = "self_send",
-    [PP_REJ_RATE_LIMITED] = "rate_limited",
-    [PP_REJ_OVERLOADED] = "overloaded",
-    [PP_REJ_STORE_FAILED] = "store_failed",
-    [PP_REJ_STALE_DEVICES] = "stale_devices",
-};
+static const char *const reject_codes[PP_REJ_COUNT] = {PP_REJECTS(PP_ENUM_NAME)};
 
 const char *receipts__reject_code(pp_reject why)
 {

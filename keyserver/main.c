@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <sodium.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include "devices.h"
 
 #include <stdio.h>
@@ -57,6 +58,37 @@ static void usage(FILE *f)
                "  --tls-key PEM       and its private key; both or neither\n");
 }
 
+/* The numeric options: getopt letter, name, range and the field of
+ * server_config they set (an unsigned or a size_t). */
+typedef struct {
+    int opt;
+    const char *name;
+    unsigned long long min, max;
+    enum { NUM_UNSIGNED, NUM_SIZE } type;
+    size_t off;
+} num_opt;
+
+#define NUM_OPT(opt, name, min, max, type, member) \
+    {opt, name, min, max, type, offsetof(server_config, member)}
+static const num_opt NUM_OPTS[] = {
+    NUM_OPT('b', "max-body", 1, 64ull << 20, NUM_SIZE, max_body),
+    NUM_OPT('r', "rate-limit", 0, 1000000000ull, NUM_UNSIGNED, rate_limit),
+    NUM_OPT('t', "threads", 1, 256, NUM_UNSIGNED, threads),
+    NUM_OPT('c', "max-conns-per-ip", 0, 100000, NUM_UNSIGNED, conns_per_ip),
+    NUM_OPT('H', "header-timeout", 0, 3600, NUM_UNSIGNED, header_timeout_s),
+    NUM_OPT('p', "otpk-pair-limit", 0, 1000000, NUM_UNSIGNED, otpk_pair_limit),
+    NUM_OPT('T', "otpk-target-limit", 0, 1000000, NUM_UNSIGNED, otpk_target_limit),
+    NUM_OPT('D', "max-devices", 1, DEVICES_MAX_LIMIT, NUM_SIZE, max_devices),
+};
+
+static const num_opt *num_opt_of(int opt)
+{
+    for (size_t i = 0; i < sizeof NUM_OPTS / sizeof NUM_OPTS[0]; i++)
+        if (NUM_OPTS[i].opt == opt)
+            return &NUM_OPTS[i];
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     server_config cfg = {.max_body = 65536,
@@ -85,6 +117,7 @@ int main(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     int c;
     unsigned long long v;
+    const num_opt *n;
     const char *bad = NULL, *reg = NULL, *reg_from = "--registration";
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -92,50 +125,21 @@ int main(int argc, char **argv)
         case 's': cfg.store_uri = optarg; break;
         case 'C': cfg.tls_cert = optarg; break;
         case 'K': cfg.tls_key = optarg; break;
-        case 'b':
-            if (!http_parse_uint(optarg, 1, 64ull << 20, &v) && (bad = "max-body"))
-                goto bad_arg;
-            cfg.max_body = (size_t)v;
-            break;
-        case 'r':
-            if (!http_parse_uint(optarg, 0, 1000000000ull, &v) && (bad = "rate-limit"))
-                goto bad_arg;
-            cfg.rate_limit = (unsigned)v;
-            break;
-        case 't':
-            if (!http_parse_uint(optarg, 1, 256, &v) && (bad = "threads"))
-                goto bad_arg;
-            cfg.threads = (unsigned)v;
-            break;
-        case 'c':
-            if (!http_parse_uint(optarg, 0, 100000, &v) && (bad = "max-conns-per-ip"))
-                goto bad_arg;
-            cfg.conns_per_ip = (unsigned)v;
-            break;
-        case 'H':
-            if (!http_parse_uint(optarg, 0, 3600, &v) && (bad = "header-timeout"))
-                goto bad_arg;
-            cfg.header_timeout_s = (unsigned)v;
-            break;
-        case 'p':
-            if (!http_parse_uint(optarg, 0, 1000000, &v) && (bad = "otpk-pair-limit"))
-                goto bad_arg;
-            cfg.otpk_pair_limit = (unsigned)v;
-            break;
-        case 'T':
-            if (!http_parse_uint(optarg, 0, 1000000, &v) && (bad = "otpk-target-limit"))
-                goto bad_arg;
-            cfg.otpk_target_limit = (unsigned)v;
-            break;
-        case 'D':
-            if (!http_parse_uint(optarg, 1, DEVICES_MAX_LIMIT, &v) && (bad = "max-devices"))
-                goto bad_arg;
-            cfg.max_devices = (size_t)v;
-            break;
         case 'R': reg = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("parley-keyserver %s\n", PARLEY_PROJECT_VERSION); return 0;
-        default: usage(stderr); return 2;
+        default:
+            if (!(n = num_opt_of(c))) {
+                usage(stderr);
+                return 2;
+            }
+            if (!http_parse_uint(optarg, n->min, n->max, &v) && (bad = n->name))
+                goto bad_arg;
+            if (n->type == NUM_SIZE)
+                *(size_t *)((char *)&cfg + n->off) = (size_t)v;
+            else
+                *(unsigned *)((char *)&cfg + n->off) = (unsigned)v;
+            break;
         }
     }
     if (!reg) {

@@ -148,6 +148,48 @@ static int check_prekey(store_t *s, const store_prekey *p)
 
 static int unsupported(store_t *s, const char *what);
 
+/* A record's out parameter: it must be given; it starts zeroed. */
+#define GET_OUT(s, out) \
+    do { \
+        CHECK(check_ptr(s, out, "out")); \
+        memset(out, 0, sizeof *(out)); \
+    } while (0)
+
+/* The backend's optional FN with these arguments, or "not supported" when the
+ * backend has none. */
+#define VT_OPTIONAL(s, fn, ...) \
+    ((s)->vt->fn ? (s)->vt->fn(s, __VA_ARGS__) : unsupported(s, "store_" #fn))
+
+/* A list's out parameters: both must be given; they start empty. */
+#define LIST_OUT(s, out, n) \
+    do { \
+        CHECK(check_ptr(s, out, "out")); \
+        CHECK(check_ptr(s, n, "n")); \
+        *(out) = NULL; \
+        *(n) = 0; \
+    } while (0)
+
+/* A page holds at most STORE_PAGE_MAX records; a limit of 0 asks for none. */
+#define PAGE_LIMIT(limit) \
+    do { \
+        if ((limit) == 0) \
+            return STORE_OK; \
+        if ((limit) > STORE_PAGE_MAX) \
+            (limit) = STORE_PAGE_MAX; \
+    } while (0)
+
+/* The whole of a keyset-paged list (users, invites, chats): the page after the
+ * key `after` (NULL or "": from the start) through the backend's optional FN. */
+#define KEYSET_PAGE(s, fn, after, limit, out, n) \
+    do { \
+        LIST_OUT(s, out, n); \
+        CHECK(check_opt_text(s, after, STORE_ID_MAX, "after")); \
+        if (!(s)->vt->fn) \
+            return unsupported(s, "store_" #fn); \
+        PAGE_LIMIT(limit); \
+        return (s)->vt->fn(s, (after) ? (after) : "", limit, out, n); \
+    } while (0)
+
 /* --------------------------------------------------------- connections */
 
 int store_open(const char *uri, const store_options *opts, store_t **out)
@@ -243,8 +285,7 @@ int store_user_set_key(store_t *s, const char *user_id, const uint8_t key[STORE_
 int store_user_get(store_t *s, const char *user_id, store_user *out)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    memset(out, 0, sizeof *out);
+    GET_OUT(s, out);
     CHECK(check_id(s, user_id, "user_id"));
     return s->vt->user_get(s, user_id, out);
 }
@@ -252,10 +293,7 @@ int store_user_get(store_t *s, const char *user_id, store_user *out)
 int store_users_changed_since(store_t *s, int64_t since, store_user **out, size_t *n)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    CHECK(check_ptr(s, n, "n"));
-    *out = NULL;
-    *n = 0;
+    LIST_OUT(s, out, n);
     return s->vt->users_changed_since(s, since, out, n);
 }
 
@@ -272,12 +310,9 @@ const char *store_user_status_name(int status)
 int store_user_get_fold(store_t *s, const char *user_id, store_user *out)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    memset(out, 0, sizeof *out);
+    GET_OUT(s, out);
     CHECK(check_id(s, user_id, "user_id"));
-    if (!s->vt->user_get_fold)
-        return unsupported(s, "store_user_get_fold");
-    return s->vt->user_get_fold(s, user_id, out);
+    return VT_OPTIONAL(s, user_get_fold, user_id, out);
 }
 
 int store_user_set_status(store_t *s, const char *user_id, store_user_status status,
@@ -292,35 +327,20 @@ int store_user_set_status(store_t *s, const char *user_id, store_user_status sta
                          (int)status);
         return STORE_EINVAL;
     }
-    if (!s->vt->user_set_status)
-        return unsupported(s, "store_user_set_status");
-    return s->vt->user_set_status(s, user_id, status, updated_at);
+    return VT_OPTIONAL(s, user_set_status, user_id, status, updated_at);
 }
 
 int store_user_delete(store_t *s, const char *user_id, int64_t now)
 {
     ENTER(s);
     CHECK(check_id(s, user_id, "user_id"));
-    if (!s->vt->user_delete)
-        return unsupported(s, "store_user_delete");
-    return s->vt->user_delete(s, user_id, now);
+    return VT_OPTIONAL(s, user_delete, user_id, now);
 }
 
 int store_users_list(store_t *s, const char *after, size_t limit, store_user **out, size_t *n)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    CHECK(check_ptr(s, n, "n"));
-    *out = NULL;
-    *n = 0;
-    CHECK(check_opt_text(s, after, STORE_ID_MAX, "after"));
-    if (!s->vt->users_list)
-        return unsupported(s, "store_users_list");
-    if (limit == 0)
-        return STORE_OK;
-    if (limit > STORE_PAGE_MAX)
-        limit = STORE_PAGE_MAX;
-    return s->vt->users_list(s, after ? after : "", limit, out, n);
+    KEYSET_PAGE(s, users_list, after, limit, out, n);
 }
 
 /* -------------------------------------------------------------- invites */
@@ -336,20 +356,15 @@ int store_invite_put(store_t *s, const store_invite *i)
         store__set_error(s, "an invite needs expires_at > 0 (and used_at >= 0)");
         return STORE_EINVAL;
     }
-    if (!s->vt->invite_put)
-        return unsupported(s, "store_invite_put");
-    return s->vt->invite_put(s, i);
+    return VT_OPTIONAL(s, invite_put, i);
 }
 
 int store_invite_get(store_t *s, const char *invite_id, store_invite *out)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    memset(out, 0, sizeof *out);
+    GET_OUT(s, out);
     CHECK(check_id(s, invite_id, "invite_id"));
-    if (!s->vt->invite_get)
-        return unsupported(s, "store_invite_get");
-    return s->vt->invite_get(s, invite_id, out);
+    return VT_OPTIONAL(s, invite_get, invite_id, out);
 }
 
 int store_invite_use(store_t *s, const char *invite_id, const char *user_id, int64_t now)
@@ -361,35 +376,20 @@ int store_invite_use(store_t *s, const char *invite_id, const char *user_id, int
         store__set_error(s, "invite_use: now out of range");
         return STORE_EINVAL;
     }
-    if (!s->vt->invite_use)
-        return unsupported(s, "store_invite_use");
-    return s->vt->invite_use(s, invite_id, user_id, now);
+    return VT_OPTIONAL(s, invite_use, invite_id, user_id, now);
 }
 
 int store_invites_list(store_t *s, const char *after, size_t limit, store_invite **out, size_t *n)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    CHECK(check_ptr(s, n, "n"));
-    *out = NULL;
-    *n = 0;
-    CHECK(check_opt_text(s, after, STORE_ID_MAX, "after"));
-    if (!s->vt->invites_list)
-        return unsupported(s, "store_invites_list");
-    if (limit == 0)
-        return STORE_OK;
-    if (limit > STORE_PAGE_MAX)
-        limit = STORE_PAGE_MAX;
-    return s->vt->invites_list(s, after ? after : "", limit, out, n);
+    KEYSET_PAGE(s, invites_list, after, limit, out, n);
 }
 
 int store_invite_delete(store_t *s, const char *invite_id)
 {
     ENTER(s);
     CHECK(check_id(s, invite_id, "invite_id"));
-    if (!s->vt->invite_delete)
-        return unsupported(s, "store_invite_delete");
-    return s->vt->invite_delete(s, invite_id);
+    return VT_OPTIONAL(s, invite_delete, invite_id);
 }
 
 /* -------------------------------------------------------------- prekeys */
@@ -407,8 +407,7 @@ int store_signed_prekey_get(store_t *s, const char *user_id, const char *device_
                             store_prekey *out)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    memset(out, 0, sizeof *out);
+    GET_OUT(s, out);
     CHECK(check_id(s, user_id, "user_id"));
     CHECK(check_device(s, device_id));
     return s->vt->signed_prekey_get(s, user_id, dev(device_id), out);
@@ -457,8 +456,7 @@ int store_otpk_add(store_t *s, const store_prekey *keys, size_t n)
 int store_otpk_pop(store_t *s, const char *user_id, const char *device_id, store_prekey *out)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    memset(out, 0, sizeof *out);
+    GET_OUT(s, out);
     CHECK(check_id(s, user_id, "user_id"));
     CHECK(check_device(s, device_id));
     return s->vt->otpk_pop(s, user_id, dev(device_id), out);
@@ -486,9 +484,7 @@ int store_prekeys_delete_device(store_t *s, const char *user_id, const char *dev
     ENTER(s);
     CHECK(check_id(s, user_id, "user_id"));
     CHECK(check_device(s, device_id));
-    if (!s->vt->prekeys_delete_device)
-        return unsupported(s, "store_prekeys_delete_device");
-    return s->vt->prekeys_delete_device(s, user_id, dev(device_id));
+    return VT_OPTIONAL(s, prekeys_delete_device, user_id, dev(device_id));
 }
 
 int store_prekeys_move_device(store_t *s, const char *user_id, const char *from, const char *to)
@@ -499,9 +495,7 @@ int store_prekeys_move_device(store_t *s, const char *user_id, const char *from,
     CHECK(check_device(s, to));
     if (strcmp(dev(from), dev(to)) == 0)
         return STORE_OK;
-    if (!s->vt->prekeys_move_device)
-        return unsupported(s, "store_prekeys_move_device");
-    return s->vt->prekeys_move_device(s, user_id, dev(from), dev(to));
+    return VT_OPTIONAL(s, prekeys_move_device, user_id, dev(from), dev(to));
 }
 
 /* ---------------------------------------------------------- device lists */
@@ -524,10 +518,8 @@ int store_user_set_devices(store_t *s, const char *user_id, uint64_t expect_vers
                          (unsigned long long)version, (unsigned long long)expect_version);
         return STORE_EINVAL;
     }
-    if (!s->vt->user_set_devices)
-        return unsupported(s, "store_user_set_devices");
-    return s->vt->user_set_devices(s, user_id, expect_version, version, list, list_len, sig,
-                                   updated_at);
+    return VT_OPTIONAL(s, user_set_devices, user_id, expect_version, version, list, list_len, sig,
+                       updated_at);
 }
 
 /* ------------------------------------------------------------ link codes */
@@ -544,29 +536,22 @@ int store_link_put(store_t *s, const store_link *l)
         store__set_error(s, "a link code needs expires_at > 0");
         return STORE_EINVAL;
     }
-    if (!s->vt->link_put)
-        return unsupported(s, "store_link_put");
-    return s->vt->link_put(s, l);
+    return VT_OPTIONAL(s, link_put, l);
 }
 
 int store_link_get(store_t *s, const char *code, store_link *out)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    memset(out, 0, sizeof *out);
+    GET_OUT(s, out);
     CHECK(check_id(s, code, "code"));
-    if (!s->vt->link_get)
-        return unsupported(s, "store_link_get");
-    return s->vt->link_get(s, code, out);
+    return VT_OPTIONAL(s, link_get, code, out);
 }
 
 int store_link_delete(store_t *s, const char *code)
 {
     ENTER(s);
     CHECK(check_id(s, code, "code"));
-    if (!s->vt->link_delete)
-        return unsupported(s, "store_link_delete");
-    return s->vt->link_delete(s, code);
+    return VT_OPTIONAL(s, link_delete, code);
 }
 
 int store_links_delete_device(store_t *s, const char *user_id, const char *device_id)
@@ -574,9 +559,7 @@ int store_links_delete_device(store_t *s, const char *user_id, const char *devic
     ENTER(s);
     CHECK(check_id(s, user_id, "user_id"));
     CHECK(check_id(s, device_id, "device_id"));
-    if (!s->vt->links_delete_device)
-        return unsupported(s, "store_links_delete_device");
-    return s->vt->links_delete_device(s, user_id, device_id);
+    return VT_OPTIONAL(s, links_delete_device, user_id, device_id);
 }
 
 int store_link_count(store_t *s, const char *user_id, int64_t now, size_t *count)
@@ -585,9 +568,7 @@ int store_link_count(store_t *s, const char *user_id, int64_t now, size_t *count
     CHECK(check_ptr(s, count, "count"));
     *count = 0;
     CHECK(check_id(s, user_id, "user_id"));
-    if (!s->vt->link_count)
-        return unsupported(s, "store_link_count");
-    return s->vt->link_count(s, user_id, now, count);
+    return VT_OPTIONAL(s, link_count, user_id, now, count);
 }
 
 int store_links_expire(store_t *s, int64_t now, size_t *deleted)
@@ -597,9 +578,7 @@ int store_links_expire(store_t *s, int64_t now, size_t *deleted)
     if (!deleted)
         deleted = &dummy;
     *deleted = 0;
-    if (!s->vt->links_expire)
-        return unsupported(s, "store_links_expire");
-    return s->vt->links_expire(s, now, deleted);
+    return VT_OPTIONAL(s, links_expire, now, deleted);
 }
 
 /* ---------------------------------------------------------------- chats */
@@ -621,8 +600,7 @@ int store_chat_update(store_t *s, const store_chat *c)
 int store_chat_get(store_t *s, const char *chat_id, store_chat *out)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    memset(out, 0, sizeof *out);
+    GET_OUT(s, out);
     CHECK(check_id(s, chat_id, "chat_id"));
     return s->vt->chat_get(s, chat_id, out);
 }
@@ -649,8 +627,7 @@ int store_member_put(store_t *s, const store_member *m)
 int store_member_get(store_t *s, const char *chat_id, const char *user_id, store_member *out)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    memset(out, 0, sizeof *out);
+    GET_OUT(s, out);
     CHECK(check_id(s, chat_id, "chat_id"));
     CHECK(check_id(s, user_id, "user_id"));
     return s->vt->member_get(s, chat_id, user_id, out);
@@ -689,10 +666,7 @@ int store_member_advance(store_t *s, const char *chat_id, const char *user_id,
 int store_members_of_chat(store_t *s, const char *chat_id, store_member **out, size_t *n)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    CHECK(check_ptr(s, n, "n"));
-    *out = NULL;
-    *n = 0;
+    LIST_OUT(s, out, n);
     CHECK(check_id(s, chat_id, "chat_id"));
     return s->vt->members_of_chat(s, chat_id, out, n);
 }
@@ -700,10 +674,7 @@ int store_members_of_chat(store_t *s, const char *chat_id, store_member **out, s
 int store_chats_of_user(store_t *s, const char *user_id, store_member **out, size_t *n)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    CHECK(check_ptr(s, n, "n"));
-    *out = NULL;
-    *n = 0;
+    LIST_OUT(s, out, n);
     CHECK(check_id(s, user_id, "user_id"));
     return s->vt->chats_of_user(s, user_id, out, n);
 }
@@ -806,8 +777,7 @@ void store__message_put_many(store_t *s, store_message *const *msgs, int *rcs, s
 int store_message_get(store_t *s, const char *chat_id, uint64_t seq, store_message *out)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    memset(out, 0, sizeof *out);
+    GET_OUT(s, out);
     CHECK(check_id(s, chat_id, "chat_id"));
     if (seq == 0 || seq > INT64_MAX) {
         store__set_error(s, "seq out of range");
@@ -820,8 +790,7 @@ int store_message_get_by_client_id(store_t *s, const char *sender, const char *c
                                    store_message *out)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    memset(out, 0, sizeof *out);
+    GET_OUT(s, out);
     CHECK(check_id(s, sender, "sender"));
     CHECK(check_id(s, client_msg_id, "client_msg_id"));
     return s->vt->message_get_by_client_id(s, sender, client_msg_id, out);
@@ -831,19 +800,13 @@ int store_messages_after(store_t *s, const char *chat_id, uint64_t after_seq, si
                          store_message **out, size_t *n)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    CHECK(check_ptr(s, n, "n"));
-    *out = NULL;
-    *n = 0;
+    LIST_OUT(s, out, n);
     CHECK(check_id(s, chat_id, "chat_id"));
     if (after_seq > INT64_MAX) {
         store__set_error(s, "after_seq out of range");
         return STORE_EINVAL;
     }
-    if (limit == 0)
-        return STORE_OK;
-    if (limit > STORE_PAGE_MAX)
-        limit = STORE_PAGE_MAX;
+    PAGE_LIMIT(limit);
     return s->vt->messages_after(s, chat_id, after_seq, limit, out, n);
 }
 
@@ -902,8 +865,7 @@ int store_media_put(store_t *s, const store_media *m)
 int store_media_get(store_t *s, const char *media_id, store_media *out)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    memset(out, 0, sizeof *out);
+    GET_OUT(s, out);
     CHECK(check_id(s, media_id, "media_id"));
     return s->vt->media_get(s, media_id, out);
 }
@@ -918,14 +880,8 @@ int store_media_delete(store_t *s, const char *media_id)
 int store_media_expired(store_t *s, int64_t now, size_t limit, store_media **out, size_t *n)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    CHECK(check_ptr(s, n, "n"));
-    *out = NULL;
-    *n = 0;
-    if (limit == 0)
-        return STORE_OK;
-    if (limit > STORE_PAGE_MAX)
-        limit = STORE_PAGE_MAX;
+    LIST_OUT(s, out, n);
+    PAGE_LIMIT(limit);
     return s->vt->media_expired(s, now, limit, out, n);
 }
 
@@ -940,61 +896,31 @@ static int unsupported(store_t *s, const char *what)
 int store_chats_list(store_t *s, const char *after, size_t limit, store_chat **out, size_t *n)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    CHECK(check_ptr(s, n, "n"));
-    *out = NULL;
-    *n = 0;
-    CHECK(check_opt_text(s, after, STORE_ID_MAX, "after"));
-    if (!s->vt->chats_list)
-        return unsupported(s, "store_chats_list");
-    if (limit == 0)
-        return STORE_OK;
-    if (limit > STORE_PAGE_MAX)
-        limit = STORE_PAGE_MAX;
-    return s->vt->chats_list(s, after ? after : "", limit, out, n);
+    KEYSET_PAGE(s, chats_list, after, limit, out, n);
 }
 
 int store_otpk_list(store_t *s, const char *user_id, store_prekey **out, size_t *n)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    CHECK(check_ptr(s, n, "n"));
-    *out = NULL;
-    *n = 0;
+    LIST_OUT(s, out, n);
     CHECK(check_id(s, user_id, "user_id"));
-    if (!s->vt->otpk_list)
-        return unsupported(s, "store_otpk_list");
-    return s->vt->otpk_list(s, user_id, out, n);
+    return VT_OPTIONAL(s, otpk_list, user_id, out, n);
 }
 
 int store_signed_prekey_get_previous(store_t *s, const char *user_id, const char *device_id,
                                      store_prekey *out)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    memset(out, 0, sizeof *out);
+    GET_OUT(s, out);
     CHECK(check_id(s, user_id, "user_id"));
     CHECK(check_device(s, device_id));
-    if (!s->vt->signed_prekey_get_previous)
-        return unsupported(s, "store_signed_prekey_get_previous");
-    return s->vt->signed_prekey_get_previous(s, user_id, dev(device_id), out);
+    return VT_OPTIONAL(s, signed_prekey_get_previous, user_id, dev(device_id), out);
 }
 
 int store_media_list(store_t *s, const char *after, size_t limit, store_media **out, size_t *n)
 {
     ENTER(s);
-    CHECK(check_ptr(s, out, "out"));
-    CHECK(check_ptr(s, n, "n"));
-    *out = NULL;
-    *n = 0;
-    CHECK(check_opt_text(s, after, STORE_ID_MAX, "after"));
-    if (!s->vt->media_list)
-        return unsupported(s, "store_media_list");
-    if (limit == 0)
-        return STORE_OK;
-    if (limit > STORE_PAGE_MAX)
-        limit = STORE_PAGE_MAX;
-    return s->vt->media_list(s, after ? after : "", limit, out, n);
+    KEYSET_PAGE(s, media_list, after, limit, out, n);
 }
 
 int store_chat_raise_seq(store_t *s, const char *chat_id, uint64_t last_seq,
@@ -1006,161 +932,89 @@ int store_chat_raise_seq(store_t *s, const char *chat_id, uint64_t last_seq,
         store__set_error(s, "last_seq out of range");
         return STORE_EINVAL;
     }
-    if (!s->vt->chat_raise_seq)
-        return unsupported(s, "store_chat_raise_seq");
-    return s->vt->chat_raise_seq(s, chat_id, last_seq, last_message_at);
+    return VT_OPTIONAL(s, chat_raise_seq, chat_id, last_seq, last_message_at);
 }
 
 /* ----------------------------------------------------------- free helpers */
 
+/* The body of a record's _free: NULL is fine; frees the listed members (the
+ * record's strings and buffers) and leaves the record zeroed. */
+#define FREE_RECORD(rec, ...) \
+    do { \
+        if (!(rec)) \
+            return; \
+        void *members_[] = {__VA_ARGS__}; \
+        for (size_t i_ = 0; i_ < sizeof members_ / sizeof members_[0]; i_++) \
+            free(members_[i_]); \
+        memset((rec), 0, sizeof *(rec)); \
+    } while (0)
+
+/* TYPE_array_free(a, n): TYPE_free on each of the n records, then the array
+ * (NULL is fine). */
+#define ARRAY_FREE(type) \
+    void type##_array_free(type *a, size_t n) \
+    { \
+        if (!a) \
+            return; \
+        for (size_t i = 0; i < n; i++) \
+            type##_free(&a[i]); \
+        free(a); \
+    }
+
 void store_user_free(store_user *u)
 {
-    if (!u)
-        return;
-    free(u->user_id);
-    free(u->devices_list);
-    memset(u, 0, sizeof *u);
+    FREE_RECORD(u, u->user_id, u->devices_list);
 }
 
-void store_user_array_free(store_user *a, size_t n)
-{
-    if (!a)
-        return;
-    for (size_t i = 0; i < n; i++)
-        store_user_free(&a[i]);
-    free(a);
-}
+ARRAY_FREE(store_user)
 
 void store_invite_free(store_invite *i)
 {
-    if (!i)
-        return;
-    free(i->invite_id);
-    free(i->used_by);
-    free(i->note);
-    memset(i, 0, sizeof *i);
+    FREE_RECORD(i, i->invite_id, i->used_by, i->note);
 }
 
-void store_invite_array_free(store_invite *a, size_t n)
-{
-    if (!a)
-        return;
-    for (size_t i = 0; i < n; i++)
-        store_invite_free(&a[i]);
-    free(a);
-}
+ARRAY_FREE(store_invite)
 
 void store_prekey_free(store_prekey *p)
 {
-    if (!p)
-        return;
-    free(p->user_id);
-    free(p->device_id);
-    memset(p, 0, sizeof *p);
+    FREE_RECORD(p, p->user_id, p->device_id);
 }
 
-void store_prekey_array_free(store_prekey *a, size_t n)
-{
-    if (!a)
-        return;
-    for (size_t i = 0; i < n; i++)
-        store_prekey_free(&a[i]);
-    free(a);
-}
+ARRAY_FREE(store_prekey)
 
 void store_link_free(store_link *l)
 {
-    if (!l)
-        return;
-    free(l->code);
-    free(l->user_id);
-    free(l->device_id);
-    free(l->name);
-    memset(l, 0, sizeof *l);
+    FREE_RECORD(l, l->code, l->user_id, l->device_id, l->name);
 }
 
-void store_chat_array_free(store_chat *a, size_t n)
-{
-    if (!a)
-        return;
-    for (size_t i = 0; i < n; i++)
-        store_chat_free(&a[i]);
-    free(a);
-}
+ARRAY_FREE(store_chat)
 
 void store_chat_free(store_chat *c)
 {
-    if (!c)
-        return;
-    free(c->chat_id);
-    free(c->name);
-    free(c->description);
-    free(c->created_by);
-    free(c->settings);
-    memset(c, 0, sizeof *c);
+    FREE_RECORD(c, c->chat_id, c->name, c->description, c->created_by, c->settings);
 }
 
 void store_member_free(store_member *m)
 {
-    if (!m)
-        return;
-    free(m->chat_id);
-    free(m->user_id);
-    memset(m, 0, sizeof *m);
+    FREE_RECORD(m, m->chat_id, m->user_id);
 }
 
-void store_member_array_free(store_member *a, size_t n)
-{
-    if (!a)
-        return;
-    for (size_t i = 0; i < n; i++)
-        store_member_free(&a[i]);
-    free(a);
-}
+ARRAY_FREE(store_member)
 
 void store_message_free(store_message *m)
 {
-    if (!m)
-        return;
-    free(m->chat_id);
-    free(m->server_id);
-    free(m->sender);
-    free(m->client_msg_id);
-    free(m->body);
-    free(m->media_id);
-    free(m->sender_device);
-    free(m->deleted_by);
-    memset(m, 0, sizeof *m);
+    FREE_RECORD(m, m->chat_id, m->server_id, m->sender, m->client_msg_id, m->body, m->media_id,
+                m->sender_device, m->deleted_by);
 }
 
-void store_message_array_free(store_message *a, size_t n)
-{
-    if (!a)
-        return;
-    for (size_t i = 0; i < n; i++)
-        store_message_free(&a[i]);
-    free(a);
-}
+ARRAY_FREE(store_message)
 
 void store_media_free(store_media *m)
 {
-    if (!m)
-        return;
-    free(m->media_id);
-    free(m->owner);
-    free(m->content_type);
-    free(m->backend_key);
-    memset(m, 0, sizeof *m);
+    FREE_RECORD(m, m->media_id, m->owner, m->content_type, m->backend_key);
 }
 
-void store_media_array_free(store_media *a, size_t n)
-{
-    if (!a)
-        return;
-    for (size_t i = 0; i < n; i++)
-        store_media_free(&a[i]);
-    free(a);
-}
+ARRAY_FREE(store_media)
 
 /* ------------------------------------------------------------ writer ops */
 

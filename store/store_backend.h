@@ -141,6 +141,74 @@ struct store {
     char err[256];      /* last error message, "" if none */
 };
 
+/* The vtable of a backend that implements every operation, each as a function
+ * named PREFIX_OP (sq_user_put, mg_user_put, ...): one list of the operations
+ * for all backends. */
+#define STORE_BACKEND_VTABLE(prefix, backend_name) \
+    { \
+        .name = backend_name, \
+        .close = prefix##_close, \
+        .begin = prefix##_begin, \
+        .commit = prefix##_commit, \
+        .rollback = prefix##_rollback, \
+        .user_put = prefix##_user_put, \
+        .user_set_key = prefix##_user_set_key, \
+        .user_get = prefix##_user_get, \
+        .users_changed_since = prefix##_users_changed_since, \
+        .user_get_fold = prefix##_user_get_fold, \
+        .user_set_status = prefix##_user_set_status, \
+        .user_delete = prefix##_user_delete, \
+        .users_list = prefix##_users_list, \
+        .invite_put = prefix##_invite_put, \
+        .invite_get = prefix##_invite_get, \
+        .invite_use = prefix##_invite_use, \
+        .invites_list = prefix##_invites_list, \
+        .invite_delete = prefix##_invite_delete, \
+        .signed_prekey_put = prefix##_signed_prekey_put, \
+        .signed_prekey_get = prefix##_signed_prekey_get, \
+        .otpk_add = prefix##_otpk_add, \
+        .otpk_pop = prefix##_otpk_pop, \
+        .otpk_count = prefix##_otpk_count, \
+        .otpk_clear = prefix##_otpk_clear, \
+        .prekeys_delete_device = prefix##_prekeys_delete_device, \
+        .prekeys_move_device = prefix##_prekeys_move_device, \
+        .user_set_devices = prefix##_user_set_devices, \
+        .link_put = prefix##_link_put, \
+        .link_get = prefix##_link_get, \
+        .link_delete = prefix##_link_delete, \
+        .links_delete_device = prefix##_links_delete_device, \
+        .link_count = prefix##_link_count, \
+        .links_expire = prefix##_links_expire, \
+        .chat_put = prefix##_chat_put, \
+        .chat_update = prefix##_chat_update, \
+        .chat_get = prefix##_chat_get, \
+        .chat_delete = prefix##_chat_delete, \
+        .member_put = prefix##_member_put, \
+        .member_get = prefix##_member_get, \
+        .member_set_role = prefix##_member_set_role, \
+        .member_remove = prefix##_member_remove, \
+        .member_advance = prefix##_member_advance, \
+        .members_of_chat = prefix##_members_of_chat, \
+        .chats_of_user = prefix##_chats_of_user, \
+        .message_put = prefix##_message_put, \
+        .message_put_many = prefix##_message_put_many, \
+        .message_get = prefix##_message_get, \
+        .message_get_by_client_id = prefix##_message_get_by_client_id, \
+        .messages_after = prefix##_messages_after, \
+        .chat_last_seqs = prefix##_chat_last_seqs, \
+        .messages_expire = prefix##_messages_expire, \
+        .message_tombstone = prefix##_message_tombstone, \
+        .media_put = prefix##_media_put, \
+        .media_get = prefix##_media_get, \
+        .media_delete = prefix##_media_delete, \
+        .media_expired = prefix##_media_expired, \
+        .chats_list = prefix##_chats_list, \
+        .otpk_list = prefix##_otpk_list, \
+        .signed_prekey_get_previous = prefix##_signed_prekey_get_previous, \
+        .media_list = prefix##_media_list, \
+        .chat_raise_seq = prefix##_chat_raise_seq, \
+    }
+
 /* Backends. Each opens a connection from the full URI and the (defaulted,
  * never NULL) options; on failure it returns the error, sets *out NULL and,
  * when errbuf is non-NULL, writes a message into errbuf (errlen bytes). */

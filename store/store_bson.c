@@ -6,6 +6,7 @@
 
 #include "ids.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,66 @@ static uint8_t *rd_opt_bin(reader *r, const char *key, size_t *len)
     if (!rd_find(r, key, false, &it))
         return NULL;
     return rd_bin(r, key, len);
+}
+
+/* ------------------------------------------------------- field tables */
+
+/* One field of a record mapped by a table (link codes, media): its key, kind
+ * and place in the record. F_ID is the record's id: written as _id and again
+ * under its key, read back from _id. Every kind but F_OPT_STR and F_OPT_I64
+ * must be present when read; F_OPT_STR is omitted when NULL. */
+typedef struct {
+    const char *key;
+    enum { F_ID, F_STR, F_OPT_STR, F_U64, F_I64, F_OPT_I64, F_BIN } kind;
+    size_t off;
+    size_t len; /* F_BIN: the member's fixed length */
+} field;
+#define FIELD(type, kind, member) {#member, kind, offsetof(type, member), 0}
+#define FIELD_BIN(type, member) \
+    {#member, F_BIN, offsetof(type, member), sizeof(((type *)0)->member)}
+#define NFIELDS(table) (sizeof(table) / sizeof(table)[0])
+
+/* The fields of rec into doc, in the table's order; false at the first one
+ * BSON refuses (or a missing required string). */
+static bool fields_to_doc(const field *f, size_t n, const void *rec, bson_t *doc)
+{
+    for (size_t i = 0; i < n; i++) {
+        const void *p = (const char *)rec + f[i].off;
+        const char *str = f[i].kind == F_ID || f[i].kind == F_STR || f[i].kind == F_OPT_STR
+                              ? *(char *const *)p
+                              : NULL;
+        bool ok = false;
+        switch (f[i].kind) {
+        case F_ID: ok = put_str(doc, "_id", str) && put_str(doc, f[i].key, str); break;
+        case F_STR: ok = put_str(doc, f[i].key, str); break;
+        case F_OPT_STR: ok = put_opt_str(doc, f[i].key, str); break;
+        case F_U64: ok = put_u64(doc, f[i].key, *(const uint64_t *)p); break;
+        case F_I64:
+        case F_OPT_I64: ok = BSON_APPEND_INT64(doc, f[i].key, *(const int64_t *)p); break;
+        case F_BIN: ok = put_bin(doc, f[i].key, p, f[i].len); break;
+        }
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* The fields of a zeroed rec from r's document; r->rc tells whether all were
+ * there and well-formed. */
+static void fields_from_doc(reader *r, const field *f, size_t n, void *rec)
+{
+    for (size_t i = 0; i < n; i++) {
+        void *p = (char *)rec + f[i].off;
+        switch (f[i].kind) {
+        case F_ID: *(char **)p = rd_str(r, "_id", true); break;
+        case F_STR: *(char **)p = rd_str(r, f[i].key, true); break;
+        case F_OPT_STR: *(char **)p = rd_str(r, f[i].key, false); break;
+        case F_U64: *(uint64_t *)p = rd_u64(r, f[i].key, true); break;
+        case F_I64: *(int64_t *)p = rd_i64(r, f[i].key, true); break;
+        case F_OPT_I64: *(int64_t *)p = rd_i64(r, f[i].key, false); break;
+        case F_BIN: rd_fixed_bin(r, f[i].key, p, f[i].len); break;
+        }
+    }
 }
 
 /* ------------------------------------------------------------- users */
@@ -414,27 +475,23 @@ int store_bson__otpk_from_doc(const bson_t *doc, store_prekey *out, char *err, s
 
 /* -------------------------------------------------------- link codes */
 
+static const field LINK_FIELDS[] = {
+    FIELD(store_link, F_ID, code),        FIELD(store_link, F_STR, user_id),
+    FIELD(store_link, F_STR, device_id),  FIELD_BIN(store_link, device_key),
+    FIELD(store_link, F_OPT_STR, name),   FIELD(store_link, F_I64, created_at),
+    FIELD(store_link, F_I64, expires_at),
+};
+
 bool store_bson__link_to_doc(const store_link *l, bson_t *doc)
 {
-    return put_str(doc, "_id", l->code) && put_str(doc, "code", l->code) &&
-           put_str(doc, "user_id", l->user_id) && put_str(doc, "device_id", l->device_id) &&
-           put_bin(doc, "device_key", l->device_key, STORE_KEY_LEN) &&
-           put_opt_str(doc, "name", l->name) &&
-           BSON_APPEND_INT64(doc, "created_at", l->created_at) &&
-           BSON_APPEND_INT64(doc, "expires_at", l->expires_at);
+    return fields_to_doc(LINK_FIELDS, NFIELDS(LINK_FIELDS), l, doc);
 }
 
 int store_bson__link_from_doc(const bson_t *doc, store_link *out, char *err, size_t errlen)
 {
     reader r = {doc, err, errlen, STORE_OK};
     memset(out, 0, sizeof *out);
-    out->code = rd_str(&r, "_id", true);
-    out->user_id = rd_str(&r, "user_id", true);
-    out->device_id = rd_str(&r, "device_id", true);
-    rd_fixed_bin(&r, "device_key", out->device_key, STORE_KEY_LEN);
-    out->name = rd_str(&r, "name", false);
-    out->created_at = rd_i64(&r, "created_at", true);
-    out->expires_at = rd_i64(&r, "expires_at", true);
+    fields_from_doc(&r, LINK_FIELDS, NFIELDS(LINK_FIELDS), out);
     if (r.rc != STORE_OK)
         store_link_free(out);
     return r.rc;
@@ -563,29 +620,27 @@ int store_bson__message_from_doc(const bson_t *doc, store_message *out, char *er
 
 /* ------------------------------------------------------------- media */
 
+static const field MEDIA_FIELDS[] = {
+    FIELD(store_media, F_ID, media_id),
+    FIELD(store_media, F_STR, owner),
+    FIELD(store_media, F_U64, size),
+    FIELD_BIN(store_media, sha256),
+    FIELD(store_media, F_OPT_STR, content_type),
+    FIELD(store_media, F_OPT_STR, backend_key),
+    FIELD(store_media, F_I64, created_at),
+    FIELD(store_media, F_OPT_I64, expires_at),
+};
+
 bool store_bson__media_to_doc(const store_media *m, bson_t *doc)
 {
-    return put_str(doc, "_id", m->media_id) && put_str(doc, "media_id", m->media_id) &&
-           put_str(doc, "owner", m->owner) && put_u64(doc, "size", m->size) &&
-           put_bin(doc, "sha256", m->sha256, STORE_SHA256_LEN) &&
-           put_opt_str(doc, "content_type", m->content_type) &&
-           put_opt_str(doc, "backend_key", m->backend_key) &&
-           BSON_APPEND_INT64(doc, "created_at", m->created_at) &&
-           BSON_APPEND_INT64(doc, "expires_at", m->expires_at);
+    return fields_to_doc(MEDIA_FIELDS, NFIELDS(MEDIA_FIELDS), m, doc);
 }
 
 int store_bson__media_from_doc(const bson_t *doc, store_media *out, char *err, size_t errlen)
 {
     reader r = {doc, err, errlen, STORE_OK};
     memset(out, 0, sizeof *out);
-    out->media_id = rd_str(&r, "_id", true);
-    out->owner = rd_str(&r, "owner", true);
-    out->size = rd_u64(&r, "size", true);
-    rd_fixed_bin(&r, "sha256", out->sha256, STORE_SHA256_LEN);
-    out->content_type = rd_str(&r, "content_type", false);
-    out->backend_key = rd_str(&r, "backend_key", false);
-    out->created_at = rd_i64(&r, "created_at", true);
-    out->expires_at = rd_i64(&r, "expires_at", false);
+    fields_from_doc(&r, MEDIA_FIELDS, NFIELDS(MEDIA_FIELDS), out);
     if (r.rc != STORE_OK)
         store_media_free(out);
     return r.rc;

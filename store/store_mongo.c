@@ -256,47 +256,42 @@ static void *grow(void **arr, size_t *cap, size_t n, size_t elem)
     return slot;
 }
 
-/* Decoder of one record type, for find_many. */
+/* One kind of record: its size, how a document is decoded into one (dec) and
+ * how an array of them is freed (free_all). NAME_rec (MG_RECORD) for TYPE
+ * decoded by FROM_DOC and freed with TYPE_array_free. */
 typedef int (*decode_fn)(const bson_t *doc, void *out, char *err, size_t errlen);
-
-static int dec_user(const bson_t *d, void *o, char *e, size_t l)
-{
-    return store_bson__user_from_doc(d, o, e, l);
-}
-static int dec_member(const bson_t *d, void *o, char *e, size_t l)
-{
-    return store_bson__member_from_doc(d, o, e, l);
-}
-static int dec_message(const bson_t *d, void *o, char *e, size_t l)
-{
-    return store_bson__message_from_doc(d, o, e, l);
-}
-static int dec_media(const bson_t *d, void *o, char *e, size_t l)
-{
-    return store_bson__media_from_doc(d, o, e, l);
-}
-
 typedef void (*free_fn)(void *arr, size_t n);
-static void free_users(void *a, size_t n)
-{
-    store_user_array_free(a, n);
-}
-static void free_members(void *a, size_t n)
-{
-    store_member_array_free(a, n);
-}
-static void free_messages(void *a, size_t n)
-{
-    store_message_array_free(a, n);
-}
-static void free_media(void *a, size_t n)
-{
-    store_media_array_free(a, n);
-}
+struct mg_rec {
+    size_t size;
+    decode_fn dec;
+    free_fn free_all;
+};
+#define MG_DECODER(name, from_doc) \
+    static int name##_dec(const bson_t *d, void *o, char *e, size_t l) \
+    { \
+        return from_doc(d, o, e, l); \
+    }
+#define MG_RECORD(name, type, from_doc) \
+    MG_DECODER(name, from_doc) \
+    static void name##_free_all(void *a, size_t n) \
+    { \
+        type##_array_free(a, n); \
+    } \
+    static const struct mg_rec name##_rec = {sizeof(type), name##_dec, name##_free_all}
+
+MG_RECORD(user, store_user, store_bson__user_from_doc);
+MG_RECORD(invite, store_invite, store_bson__invite_from_doc);
+MG_RECORD(otpk, store_prekey, store_bson__otpk_from_doc);
+MG_RECORD(chat, store_chat, store_bson__chat_from_doc);
+MG_RECORD(member, store_member, store_bson__member_from_doc);
+MG_RECORD(message, store_message, store_bson__message_from_doc);
+MG_RECORD(media, store_media, store_bson__media_from_doc);
+MG_DECODER(link, store_bson__link_from_doc)
+static const struct mg_rec link_rec = {sizeof(store_link), link_dec, NULL};
 
 /* Run a find and decode every document into a fresh array. */
-static int find_many(mongo_store *ms, int c, const bson_t *filter, const bson_t *opts, size_t elem,
-                     decode_fn dec, free_fn fr, void **out, size_t *n, const char *what)
+static int find_many(mongo_store *ms, int c, const bson_t *filter, const bson_t *opts,
+                     const struct mg_rec *r, void **out, size_t *n, const char *what)
 {
     void *arr = NULL;
     size_t cap = 0, cnt = 0;
@@ -313,12 +308,12 @@ static int find_many(mongo_store *ms, int c, const bson_t *filter, const bson_t 
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(ms->coll[c], filter, &sopts, NULL);
     bson_destroy(&sopts);
     while (rc == STORE_OK && mongoc_cursor_next(cur, &d)) {
-        void *slot = grow(&arr, &cap, cnt, elem);
+        void *slot = grow(&arr, &cap, cnt, r->size);
         if (!slot) {
             rc = fail_msg(ms, STORE_ENOMEM, what, "out of memory");
             break;
         }
-        rc = dec(d, slot, ms->base.err, sizeof ms->base.err);
+        rc = r->dec(d, slot, ms->base.err, sizeof ms->base.err);
         if (rc == STORE_OK)
             cnt++;
     }
@@ -326,7 +321,7 @@ static int find_many(mongo_store *ms, int c, const bson_t *filter, const bson_t 
         rc = fail_with(ms, &err, what);
     mongoc_cursor_destroy(cur);
     if (rc != STORE_OK) {
-        fr(arr, cnt);
+        r->free_all(arr, cnt);
         return rc;
     }
     *out = arr;
@@ -423,6 +418,122 @@ static int delete_docs(mongo_store *ms, int c, const bson_t *filter, bool many, 
 static int bad_value(mongo_store *ms, const char *what)
 {
     return fail_msg(ms, STORE_EINVAL, what, "value cannot be stored (too large or missing)");
+}
+
+/* The one document matching f (built: f could be built from the caller's
+ * values), decoded by r into out. */
+static int get_decoded(mongo_store *ms, int c, bool built, const bson_t *f, const struct mg_rec *r,
+                       void *out, const char *what)
+{
+    bson_t *doc = NULL;
+    int rc = built ? find_one(ms, c, f, NULL, &doc, what) : bad_value(ms, what);
+    if (rc == STORE_OK)
+        rc = r->dec(doc, out, ms->base.err, sizeof ms->base.err);
+    bson_destroy(doc);
+    return rc;
+}
+
+/* Delete the one document matching f (built as for get_decoded):
+ * STORE_ENOTFOUND when there is none, with the message "mongodb WHAT: no NOUN
+ * ID" when noun is given. */
+static int delete_one(mongo_store *ms, int c, bool built, const bson_t *f, const char *what,
+                      const char *noun, const char *id)
+{
+    int64_t deleted = 0;
+    int rc = built ? delete_docs(ms, c, f, false, &deleted, what) : bad_value(ms, what);
+    if (rc == STORE_OK && deleted == 0) {
+        if (noun)
+            store__set_error(&ms->base, "mongodb %s: no %s %s", what, noun, id);
+        rc = STORE_ENOTFOUND;
+    }
+    return rc;
+}
+
+/* get_decoded of the document with _id id. */
+static int get_by_id(mongo_store *ms, int c, const char *id, const struct mg_rec *r, void *out,
+                     const char *what)
+{
+    bson_t f = BSON_INITIALIZER;
+    int rc = get_decoded(ms, c, store_bson__id_filter(id, &f), &f, r, out, what);
+    bson_destroy(&f);
+    return rc;
+}
+
+/* delete_one of the document with _id id ("mongodb WHAT: no NOUN ID" when
+ * noun is given and there is none). */
+static int delete_by_id(mongo_store *ms, int c, const char *id, const char *what, const char *noun)
+{
+    bson_t f = BSON_INITIALIZER;
+    int rc = delete_one(ms, c, store_bson__id_filter(id, &f), &f, what, noun, id);
+    bson_destroy(&f);
+    return rc;
+}
+
+/* mg_NAME_get and mg_NAME_delete of the records of type TYPE kept in
+ * collection C under their id (get_by_id, delete_by_id; noun: see there). */
+#define MG_GET_DELETE_BY_ID(name, type, c, noun) \
+    static int mg_##name##_get(store_t *s, const char *id, type *out) \
+    { \
+        return get_by_id(ms_of(s), c, id, &name##_rec, out, #name "_get"); \
+    } \
+    static int mg_##name##_delete(store_t *s, const char *id) \
+    { \
+        return delete_by_id(ms_of(s), c, id, #name "_delete", noun); \
+    }
+
+/* Delete every document matching f (built as for get_decoded); *deleted
+ * gets the count. */
+static int delete_counted(mongo_store *ms, int c, bool built, const bson_t *f, size_t *deleted,
+                          const char *what)
+{
+    int64_t d = 0;
+    int rc = built ? delete_docs(ms, c, f, true, &d, what) : bad_value(ms, what);
+    if (rc == STORE_OK)
+        *deleted = (size_t)d;
+    return rc;
+}
+
+/* insert() of doc (built as for get_decoded); a duplicate _id is STORE_EEXIST. */
+static int insert_new(mongo_store *ms, int c, bool built, const bson_t *doc, const char *what)
+{
+    return built ? insert(ms, c, doc, STORE_EEXIST, what) : bad_value(ms, what);
+}
+
+/* update_one() of f and u (built as for get_decoded). */
+static int update_built(mongo_store *ms, int c, bool built, const bson_t *f, const bson_t *u,
+                        const bson_t *opts, const char *what)
+{
+    return built ? update_one(ms, c, f, u, opts, what) : bad_value(ms, what);
+}
+
+/* How many documents match f (built as for get_decoded). */
+static int count_docs(mongo_store *ms, int c, bool built, const bson_t *f, size_t *count,
+                      const char *what)
+{
+    bson_t opts;
+    bson_error_t err;
+    if (!built)
+        return bad_value(ms, what);
+    with_session(ms, NULL, &opts);
+    int64_t n = mongoc_collection_count_documents(ms->coll[c], f, &opts, NULL, NULL, &err);
+    bson_destroy(&opts);
+    if (n < 0)
+        return fail_with(ms, &err, what);
+    *count = (size_t)n;
+    return STORE_OK;
+}
+
+/* One page of records of kind r ordered by _id, after the id `after`. */
+static int find_page(mongo_store *ms, int c, const char *after, size_t limit,
+                     const struct mg_rec *r, void **out, size_t *n, const char *what)
+{
+    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
+    int rc = store_bson__page_query(after, limit, &f, &o)
+                 ? find_many(ms, c, &f, &o, r, out, n, what)
+                 : bad_value(ms, what);
+    bson_destroy(&f);
+    bson_destroy(&o);
+    return rc;
 }
 
 /* -------------------------------------------------------- transactions */
@@ -577,22 +688,16 @@ static int mg_user_put(store_t *s, const store_user *u)
     bson_t doc = BSON_INITIALIZER;
     int rc = fold_free(ms, u->user_id, "user_put");
     if (rc == STORE_OK)
-        rc = store_bson__user_to_doc(u, &doc) ? insert(ms, C_USERS, &doc, STORE_EEXIST, "user_put")
-                                              : bad_value(ms, "user_put");
+        rc = insert_new(ms, C_USERS, store_bson__user_to_doc(u, &doc), &doc, "user_put");
     bson_destroy(&doc);
     return rc;
 }
 
 static int mg_user_get_fold(store_t *s, const char *user_id, store_user *out)
 {
-    mongo_store *ms = ms_of(s);
-    bson_t f = BSON_INITIALIZER, *doc = NULL;
-    int rc = store_bson__user_fold_filter(user_id, &f)
-                 ? find_one(ms, C_USERS, &f, NULL, &doc, "user_get_fold")
-                 : bad_value(ms, "user_get_fold");
-    if (rc == STORE_OK)
-        rc = store_bson__user_from_doc(doc, out, s->err, sizeof s->err);
-    bson_destroy(doc);
+    bson_t f = BSON_INITIALIZER;
+    int rc = get_decoded(ms_of(s), C_USERS, store_bson__user_fold_filter(user_id, &f), &f,
+                         &user_rec, out, "user_get_fold");
     bson_destroy(&f);
     return rc;
 }
@@ -603,9 +708,9 @@ static int mg_user_set_status(store_t *s, const char *user_id, store_user_status
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER;
     store_user cur = {0};
-    int rc = store_bson__user_status_query(user_id, status, updated_at, &f, &u)
-                 ? update_one(ms, C_USERS, &f, &u, NULL, "user_set_status")
-                 : bad_value(ms, "user_set_status");
+    int rc = update_built(ms, C_USERS,
+                          store_bson__user_status_query(user_id, status, updated_at, &f, &u), &f,
+                          &u, NULL, "user_set_status");
     if (rc == STORE_ENOTFOUND) { /* no user, or a tombstone */
         rc = mg_user_get(s, user_id, &cur);
         if (rc == STORE_OK) {
@@ -626,11 +731,11 @@ static int mg_user_delete(store_t *s, const char *user_id, int64_t now)
 {
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER, byu = BSON_INITIALIZER, g = BSON_INITIALIZER;
-    int rc = (store_bson__id_filter(user_id, &f) && store_bson__user_tombstone_update(now, &u) &&
-              BSON_APPEND_UTF8(&byu, "user_id", user_id) &&
-              store_bson__user_groups_filter(user_id, &g))
-                 ? update_one(ms, C_USERS, &f, &u, NULL, "user_delete")
-                 : bad_value(ms, "user_delete");
+    int rc = update_built(
+        ms, C_USERS,
+        (store_bson__id_filter(user_id, &f) && store_bson__user_tombstone_update(now, &u) &&
+         BSON_APPEND_UTF8(&byu, "user_id", user_id) && store_bson__user_groups_filter(user_id, &g)),
+        &f, &u, NULL, "user_delete");
     if (rc == STORE_ENOTFOUND)
         store__set_error(s, "mongodb user_delete: no user %s", user_id);
     if (rc == STORE_OK)
@@ -648,61 +753,29 @@ static int mg_user_delete(store_t *s, const char *user_id, int64_t now)
 
 static int mg_users_list(store_t *s, const char *after, size_t limit, store_user **out, size_t *n)
 {
-    mongo_store *ms = ms_of(s);
-    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
-    int rc = store_bson__page_query(after, limit, &f, &o)
-                 ? find_many(ms, C_USERS, &f, &o, sizeof **out, dec_user, free_users, (void **)out,
-                             n, "users_list")
-                 : bad_value(ms, "users_list");
-    bson_destroy(&f);
-    bson_destroy(&o);
-    return rc;
+    return find_page(ms_of(s), C_USERS, after, limit, &user_rec, (void **)out, n, "users_list");
 }
 
 /* ------------------------------------------------------------- invites */
-
-static int dec_invite(const bson_t *d, void *o, char *e, size_t l)
-{
-    return store_bson__invite_from_doc(d, o, e, l);
-}
-
-static void free_invites(void *a, size_t n)
-{
-    store_invite_array_free(a, n);
-}
 
 static int mg_invite_put(store_t *s, const store_invite *i)
 {
     mongo_store *ms = ms_of(s);
     bson_t doc = BSON_INITIALIZER;
-    int rc = store_bson__invite_to_doc(i, &doc)
-                 ? insert(ms, C_INVITES, &doc, STORE_EEXIST, "invite_put")
-                 : bad_value(ms, "invite_put");
+    int rc = insert_new(ms, C_INVITES, store_bson__invite_to_doc(i, &doc), &doc, "invite_put");
     bson_destroy(&doc);
     return rc;
 }
 
-static int mg_invite_get(store_t *s, const char *invite_id, store_invite *out)
-{
-    mongo_store *ms = ms_of(s);
-    bson_t f = BSON_INITIALIZER, *doc = NULL;
-    int rc = store_bson__id_filter(invite_id, &f)
-                 ? find_one(ms, C_INVITES, &f, NULL, &doc, "invite_get")
-                 : bad_value(ms, "invite_get");
-    if (rc == STORE_OK)
-        rc = store_bson__invite_from_doc(doc, out, s->err, sizeof s->err);
-    bson_destroy(doc);
-    bson_destroy(&f);
-    return rc;
-}
+MG_GET_DELETE_BY_ID(invite, store_invite, C_INVITES, "invite")
 
 static int mg_invite_use(store_t *s, const char *invite_id, const char *user_id, int64_t now)
 {
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER;
-    int rc = store_bson__invite_use_query(invite_id, user_id, now, &f, &u)
-                 ? update_one(ms, C_INVITES, &f, &u, NULL, "invite_use")
-                 : bad_value(ms, "invite_use");
+    int rc = update_built(ms, C_INVITES,
+                          store_bson__invite_use_query(invite_id, user_id, now, &f, &u), &f, &u,
+                          NULL, "invite_use");
     if (rc == STORE_ENOTFOUND)
         store__set_error(s, "mongodb invite_use: no unused, unexpired invite %s", invite_id);
     bson_destroy(&f);
@@ -713,31 +786,8 @@ static int mg_invite_use(store_t *s, const char *invite_id, const char *user_id,
 static int mg_invites_list(store_t *s, const char *after, size_t limit, store_invite **out,
                            size_t *n)
 {
-    mongo_store *ms = ms_of(s);
-    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
-    int rc = store_bson__page_query(after, limit, &f, &o)
-                 ? find_many(ms, C_INVITES, &f, &o, sizeof **out, dec_invite, free_invites,
-                             (void **)out, n, "invites_list")
-                 : bad_value(ms, "invites_list");
-    bson_destroy(&f);
-    bson_destroy(&o);
-    return rc;
-}
-
-static int mg_invite_delete(store_t *s, const char *invite_id)
-{
-    mongo_store *ms = ms_of(s);
-    bson_t f = BSON_INITIALIZER;
-    int64_t deleted = 0;
-    int rc = store_bson__id_filter(invite_id, &f)
-                 ? delete_docs(ms, C_INVITES, &f, false, &deleted, "invite_delete")
-                 : bad_value(ms, "invite_delete");
-    if (rc == STORE_OK && deleted == 0) {
-        store__set_error(s, "mongodb invite_delete: no invite %s", invite_id);
-        rc = STORE_ENOTFOUND;
-    }
-    bson_destroy(&f);
-    return rc;
+    return find_page(ms_of(s), C_INVITES, after, limit, &invite_rec, (void **)out, n,
+                     "invites_list");
 }
 
 static int mg_user_set_key(store_t *s, const char *user_id, const uint8_t key[STORE_KEY_LEN],
@@ -745,10 +795,10 @@ static int mg_user_set_key(store_t *s, const char *user_id, const uint8_t key[ST
 {
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER;
-    int rc = (store_bson__id_filter(user_id, &f) &&
-              store_bson__user_set_key_update(key, updated_at, &u))
-                 ? update_one(ms, C_USERS, &f, &u, NULL, "user_set_key")
-                 : bad_value(ms, "user_set_key");
+    int rc = update_built(ms, C_USERS,
+                          (store_bson__id_filter(user_id, &f) &&
+                           store_bson__user_set_key_update(key, updated_at, &u)),
+                          &f, &u, NULL, "user_set_key");
     bson_destroy(&f);
     bson_destroy(&u);
     return rc;
@@ -756,15 +806,7 @@ static int mg_user_set_key(store_t *s, const char *user_id, const uint8_t key[ST
 
 static int mg_user_get(store_t *s, const char *user_id, store_user *out)
 {
-    mongo_store *ms = ms_of(s);
-    bson_t f = BSON_INITIALIZER, *doc = NULL;
-    int rc = store_bson__id_filter(user_id, &f) ? find_one(ms, C_USERS, &f, NULL, &doc, "user_get")
-                                                : bad_value(ms, "user_get");
-    if (rc == STORE_OK)
-        rc = store_bson__user_from_doc(doc, out, s->err, sizeof s->err);
-    bson_destroy(doc);
-    bson_destroy(&f);
-    return rc;
+    return get_by_id(ms_of(s), C_USERS, user_id, &user_rec, out, "user_get");
 }
 
 static int mg_users_changed_since(store_t *s, int64_t since, store_user **out, size_t *n)
@@ -772,8 +814,7 @@ static int mg_users_changed_since(store_t *s, int64_t since, store_user **out, s
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
     int rc = store_bson__users_since_query(since, &f, &o)
-                 ? find_many(ms, C_USERS, &f, &o, sizeof **out, dec_user, free_users, (void **)out,
-                             n, "users_changed_since")
+                 ? find_many(ms, C_USERS, &f, &o, &user_rec, (void **)out, n, "users_changed_since")
                  : bad_value(ms, "users_changed_since");
     bson_destroy(&f);
     bson_destroy(&o);
@@ -795,10 +836,10 @@ static int mg_signed_prekey_put(store_t *s, const store_prekey *p)
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, pipe = BSON_INITIALIZER, opts = BSON_INITIALIZER;
     BSON_APPEND_BOOL(&opts, "upsert", true);
-    int rc = (spk_filter(p->user_id, p->device_id, &f) &&
-              store_bson__signed_prekey_update(p, &pipe))
-                 ? update_one(ms, C_SPK, &f, &pipe, &opts, "signed_prekey_put")
-                 : bad_value(ms, "signed_prekey_put");
+    int rc = update_built(
+        ms, C_SPK,
+        (spk_filter(p->user_id, p->device_id, &f) && store_bson__signed_prekey_update(p, &pipe)),
+        &f, &pipe, &opts, "signed_prekey_put");
     bson_destroy(&f);
     bson_destroy(&pipe);
     bson_destroy(&opts);
@@ -996,21 +1037,11 @@ done:
 
 static int mg_otpk_count(store_t *s, const char *user_id, const char *device_id, size_t *count)
 {
-    mongo_store *ms = ms_of(s);
-    bson_t q = BSON_INITIALIZER, opts;
-    bson_error_t err;
-    if (!store_bson__otpk_device_filter(user_id, device_id, &q)) {
-        bson_destroy(&q);
-        return bad_value(ms, "otpk_count");
-    }
-    with_session(ms, NULL, &opts);
-    int64_t c = mongoc_collection_count_documents(ms->coll[C_OTPK], &q, &opts, NULL, NULL, &err);
-    bson_destroy(&opts);
-    bson_destroy(&q);
-    if (c < 0)
-        return fail_with(ms, &err, "otpk_count");
-    *count = (size_t)c;
-    return STORE_OK;
+    bson_t f = BSON_INITIALIZER;
+    int rc = count_docs(ms_of(s), C_OTPK, store_bson__otpk_device_filter(user_id, device_id, &f),
+                        &f, count, "otpk_count");
+    bson_destroy(&f);
+    return rc;
 }
 
 static int mg_otpk_clear(store_t *s, const char *user_id)
@@ -1116,10 +1147,10 @@ static int mg_user_set_devices(store_t *s, const char *user_id, uint64_t expect_
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER;
     store_user cur = {0};
-    int rc = store_bson__user_devices_query(user_id, expect_version, version, list, list_len, sig,
-                                            updated_at, &f, &u)
-                 ? update_one(ms, C_USERS, &f, &u, NULL, "user_set_devices")
-                 : bad_value(ms, "user_set_devices");
+    int rc = update_built(ms, C_USERS,
+                          store_bson__user_devices_query(user_id, expect_version, version, list,
+                                                         list_len, sig, updated_at, &f, &u),
+                          &f, &u, NULL, "user_set_devices");
     if (rc == STORE_ENOTFOUND) { /* no user, a tombstone, or another version */
         rc = mg_user_get(s, user_id, &cur);
         if (rc == STORE_OK && cur.status == STORE_USER_DELETED) {
@@ -1147,40 +1178,12 @@ static int mg_link_put(store_t *s, const store_link *l)
 {
     mongo_store *ms = ms_of(s);
     bson_t doc = BSON_INITIALIZER;
-    int rc = store_bson__link_to_doc(l, &doc) ? insert(ms, C_LINKS, &doc, STORE_EEXIST, "link_put")
-                                              : bad_value(ms, "link_put");
+    int rc = insert_new(ms, C_LINKS, store_bson__link_to_doc(l, &doc), &doc, "link_put");
     bson_destroy(&doc);
     return rc;
 }
 
-static int mg_link_get(store_t *s, const char *code, store_link *out)
-{
-    mongo_store *ms = ms_of(s);
-    bson_t f = BSON_INITIALIZER, *doc = NULL;
-    int rc = store_bson__id_filter(code, &f) ? find_one(ms, C_LINKS, &f, NULL, &doc, "link_get")
-                                             : bad_value(ms, "link_get");
-    if (rc == STORE_OK)
-        rc = store_bson__link_from_doc(doc, out, s->err, sizeof s->err);
-    bson_destroy(doc);
-    bson_destroy(&f);
-    return rc;
-}
-
-static int mg_link_delete(store_t *s, const char *code)
-{
-    mongo_store *ms = ms_of(s);
-    bson_t f = BSON_INITIALIZER;
-    int64_t deleted = 0;
-    int rc = store_bson__id_filter(code, &f)
-                 ? delete_docs(ms, C_LINKS, &f, false, &deleted, "link_delete")
-                 : bad_value(ms, "link_delete");
-    if (rc == STORE_OK && deleted == 0) {
-        store__set_error(s, "mongodb link_delete: no link code %s", code);
-        rc = STORE_ENOTFOUND;
-    }
-    bson_destroy(&f);
-    return rc;
-}
+MG_GET_DELETE_BY_ID(link, store_link, C_LINKS, "link code")
 
 static int mg_links_delete_device(store_t *s, const char *user_id, const char *device_id)
 {
@@ -1195,33 +1198,18 @@ static int mg_links_delete_device(store_t *s, const char *user_id, const char *d
 
 static int mg_link_count(store_t *s, const char *user_id, int64_t now, size_t *count)
 {
-    mongo_store *ms = ms_of(s);
-    bson_t q = BSON_INITIALIZER, opts;
-    bson_error_t err;
-    if (!store_bson__link_count_filter(user_id, now, &q)) {
-        bson_destroy(&q);
-        return bad_value(ms, "link_count");
-    }
-    with_session(ms, NULL, &opts);
-    int64_t c = mongoc_collection_count_documents(ms->coll[C_LINKS], &q, &opts, NULL, NULL, &err);
-    bson_destroy(&opts);
-    bson_destroy(&q);
-    if (c < 0)
-        return fail_with(ms, &err, "link_count");
-    *count = (size_t)c;
-    return STORE_OK;
+    bson_t f = BSON_INITIALIZER;
+    int rc = count_docs(ms_of(s), C_LINKS, store_bson__link_count_filter(user_id, now, &f), &f,
+                        count, "link_count");
+    bson_destroy(&f);
+    return rc;
 }
 
 static int mg_links_expire(store_t *s, int64_t now, size_t *deleted)
 {
-    mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER;
-    int64_t d = 0;
-    int rc = store_bson__links_expired_filter(now, &f)
-                 ? delete_docs(ms, C_LINKS, &f, true, &d, "links_expire")
-                 : bad_value(ms, "links_expire");
-    if (rc == STORE_OK)
-        *deleted = (size_t)d;
+    int rc = delete_counted(ms_of(s), C_LINKS, store_bson__links_expired_filter(now, &f), &f,
+                            deleted, "links_expire");
     bson_destroy(&f);
     return rc;
 }
@@ -1234,9 +1222,7 @@ static int mg_chat_put(store_t *s, const store_chat *c)
     store_chat copy = *c;
     copy.last_seq = 0;      /* read-only: maintained by message_put */
     bson_t doc = BSON_INITIALIZER;
-    int rc = store_bson__chat_to_doc(&copy, &doc)
-                 ? insert(ms, C_CHATS, &doc, STORE_EEXIST, "chat_put")
-                 : bad_value(ms, "chat_put");
+    int rc = insert_new(ms, C_CHATS, store_bson__chat_to_doc(&copy, &doc), &doc, "chat_put");
     bson_destroy(&doc);
     return rc;
 }
@@ -1245,9 +1231,9 @@ static int mg_chat_update(store_t *s, const store_chat *c)
 {
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER;
-    int rc = (store_bson__id_filter(c->chat_id, &f) && store_bson__chat_update(c, &u))
-                 ? update_one(ms, C_CHATS, &f, &u, NULL, "chat_update")
-                 : bad_value(ms, "chat_update");
+    int rc = update_built(ms, C_CHATS,
+                          (store_bson__id_filter(c->chat_id, &f) && store_bson__chat_update(c, &u)),
+                          &f, &u, NULL, "chat_update");
     bson_destroy(&f);
     bson_destroy(&u);
     return rc;
@@ -1255,15 +1241,7 @@ static int mg_chat_update(store_t *s, const store_chat *c)
 
 static int mg_chat_get(store_t *s, const char *chat_id, store_chat *out)
 {
-    mongo_store *ms = ms_of(s);
-    bson_t f = BSON_INITIALIZER, *doc = NULL;
-    int rc = store_bson__id_filter(chat_id, &f) ? find_one(ms, C_CHATS, &f, NULL, &doc, "chat_get")
-                                                : bad_value(ms, "chat_get");
-    if (rc == STORE_OK)
-        rc = store_bson__chat_from_doc(doc, out, s->err, sizeof s->err);
-    bson_destroy(doc);
-    bson_destroy(&f);
-    return rc;
+    return get_by_id(ms_of(s), C_CHATS, chat_id, &chat_rec, out, "chat_get");
 }
 
 static int mg_chat_delete(store_t *s, const char *chat_id)
@@ -1325,23 +1303,18 @@ static int mg_member_put(store_t *s, const store_member *m)
             rc = STORE_OK;
     }
     if (rc == STORE_OK)
-        rc = (BSON_APPEND_OID(&doc, "_id", &oid) && store_bson__member_to_doc(m, &doc))
-                 ? insert(ms, C_MEMBERS, &doc, STORE_EEXIST, "member_put")
-                 : bad_value(ms, "member_put");
+        rc = insert_new(ms, C_MEMBERS,
+                        BSON_APPEND_OID(&doc, "_id", &oid) && store_bson__member_to_doc(m, &doc),
+                        &doc, "member_put");
     bson_destroy(&doc);
     return rc;
 }
 
 static int mg_member_get(store_t *s, const char *chat_id, const char *user_id, store_member *out)
 {
-    mongo_store *ms = ms_of(s);
-    bson_t f = BSON_INITIALIZER, *doc = NULL;
-    int rc = store_bson__member_filter(chat_id, user_id, &f)
-                 ? find_one(ms, C_MEMBERS, &f, NULL, &doc, "member_get")
-                 : bad_value(ms, "member_get");
-    if (rc == STORE_OK)
-        rc = store_bson__member_from_doc(doc, out, s->err, sizeof s->err);
-    bson_destroy(doc);
+    bson_t f = BSON_INITIALIZER;
+    int rc = get_decoded(ms_of(s), C_MEMBERS, store_bson__member_filter(chat_id, user_id, &f), &f,
+                         &member_rec, out, "member_get");
     bson_destroy(&f);
     return rc;
 }
@@ -1350,10 +1323,10 @@ static int mg_member_set_role(store_t *s, const char *chat_id, const char *user_
 {
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER;
-    int rc = (store_bson__member_filter(chat_id, user_id, &f) &&
-              store_bson__member_role_update(role, &u))
-                 ? update_one(ms, C_MEMBERS, &f, &u, NULL, "member_set_role")
-                 : bad_value(ms, "member_set_role");
+    int rc = update_built(ms, C_MEMBERS,
+                          (store_bson__member_filter(chat_id, user_id, &f) &&
+                           store_bson__member_role_update(role, &u)),
+                          &f, &u, NULL, "member_set_role");
     bson_destroy(&f);
     bson_destroy(&u);
     return rc;
@@ -1361,14 +1334,9 @@ static int mg_member_set_role(store_t *s, const char *chat_id, const char *user_
 
 static int mg_member_remove(store_t *s, const char *chat_id, const char *user_id)
 {
-    mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER;
-    int64_t deleted = 0;
-    int rc = store_bson__member_filter(chat_id, user_id, &f)
-                 ? delete_docs(ms, C_MEMBERS, &f, false, &deleted, "member_remove")
-                 : bad_value(ms, "member_remove");
-    if (rc == STORE_OK && deleted == 0)
-        rc = STORE_ENOTFOUND;
+    int rc = delete_one(ms_of(s), C_MEMBERS, store_bson__member_filter(chat_id, user_id, &f), &f,
+                        "member_remove", NULL, NULL);
     bson_destroy(&f);
     return rc;
 }
@@ -1402,8 +1370,7 @@ static int members_by(store_t *s, const char *field, const char *value, const ch
     BSON_APPEND_DOCUMENT_BEGIN(&o, "sort", &sort);
     BSON_APPEND_INT32(&sort, sort_by, 1);
     bson_append_document_end(&o, &sort);
-    int rc = find_many(ms, C_MEMBERS, &f, &o, sizeof **out, dec_member, free_members, (void **)out,
-                       n, what);
+    int rc = find_many(ms, C_MEMBERS, &f, &o, &member_rec, (void **)out, n, what);
     bson_destroy(&f);
     bson_destroy(&o);
     return rc;
@@ -1881,8 +1848,7 @@ static int mg_messages_after(store_t *s, const char *chat_id, uint64_t after_seq
     if (ok && !ms->in_txn)
         ok = BSON_APPEND_DOCUMENT_BEGIN(&o, "readConcern", &rcn) &&
              BSON_APPEND_UTF8(&rcn, "level", "snapshot") && bson_append_document_end(&o, &rcn);
-    int rc = ok ? find_many(ms, C_MESSAGES, &f, &o, sizeof **out, dec_message, free_messages,
-                            (void **)out, n, "messages_after")
+    int rc = ok ? find_many(ms, C_MESSAGES, &f, &o, &message_rec, (void **)out, n, "messages_after")
                 : bad_value(ms, "messages_after");
     bson_destroy(&f);
     bson_destroy(&o);
@@ -1958,14 +1924,9 @@ static int mg_chat_last_seqs(store_t *s, char ***chat_ids, uint64_t **seqs, size
 
 static int mg_messages_expire(store_t *s, int64_t now, size_t *deleted)
 {
-    mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER;
-    int64_t d = 0;
-    int rc = store_bson__expired_filter(now, &f)
-                 ? delete_docs(ms, C_MESSAGES, &f, true, &d, "messages_expire")
-                 : bad_value(ms, "messages_expire");
-    if (rc == STORE_OK)
-        *deleted = (size_t)d;
+    int rc = delete_counted(ms_of(s), C_MESSAGES, store_bson__expired_filter(now, &f), &f, deleted,
+                            "messages_expire");
     bson_destroy(&f);
     return rc;
 }
@@ -2012,48 +1973,19 @@ static int mg_media_put(store_t *s, const store_media *m)
 {
     mongo_store *ms = ms_of(s);
     bson_t doc = BSON_INITIALIZER;
-    int rc = store_bson__media_to_doc(m, &doc)
-                 ? insert(ms, C_MEDIA, &doc, STORE_EEXIST, "media_put")
-                 : bad_value(ms, "media_put");
+    int rc = insert_new(ms, C_MEDIA, store_bson__media_to_doc(m, &doc), &doc, "media_put");
     bson_destroy(&doc);
     return rc;
 }
 
-static int mg_media_get(store_t *s, const char *media_id, store_media *out)
-{
-    mongo_store *ms = ms_of(s);
-    bson_t f = BSON_INITIALIZER, *doc = NULL;
-    int rc = store_bson__id_filter(media_id, &f)
-                 ? find_one(ms, C_MEDIA, &f, NULL, &doc, "media_get")
-                 : bad_value(ms, "media_get");
-    if (rc == STORE_OK)
-        rc = store_bson__media_from_doc(doc, out, s->err, sizeof s->err);
-    bson_destroy(doc);
-    bson_destroy(&f);
-    return rc;
-}
-
-static int mg_media_delete(store_t *s, const char *media_id)
-{
-    mongo_store *ms = ms_of(s);
-    bson_t f = BSON_INITIALIZER;
-    int64_t deleted = 0;
-    int rc = store_bson__id_filter(media_id, &f)
-                 ? delete_docs(ms, C_MEDIA, &f, false, &deleted, "media_delete")
-                 : bad_value(ms, "media_delete");
-    if (rc == STORE_OK && deleted == 0)
-        rc = STORE_ENOTFOUND;
-    bson_destroy(&f);
-    return rc;
-}
+MG_GET_DELETE_BY_ID(media, store_media, C_MEDIA, NULL)
 
 static int mg_media_expired(store_t *s, int64_t now, size_t limit, store_media **out, size_t *n)
 {
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
     int rc = (store_bson__expired_filter(now, &f) && store_bson__media_expired_opts(limit, &o))
-                 ? find_many(ms, C_MEDIA, &f, &o, sizeof **out, dec_media, free_media, (void **)out,
-                             n, "media_expired")
+                 ? find_many(ms, C_MEDIA, &f, &o, &media_rec, (void **)out, n, "media_expired")
                  : bad_value(ms, "media_expired");
     bson_destroy(&f);
     bson_destroy(&o);
@@ -2062,34 +1994,9 @@ static int mg_media_expired(store_t *s, int64_t now, size_t limit, store_media *
 
 /* -------------------------------------------------- enumeration (admin) */
 
-static int dec_chat(const bson_t *d, void *o, char *e, size_t l)
-{
-    return store_bson__chat_from_doc(d, o, e, l);
-}
-static int dec_otpk(const bson_t *d, void *o, char *e, size_t l)
-{
-    return store_bson__otpk_from_doc(d, o, e, l);
-}
-static void free_chats(void *a, size_t n)
-{
-    store_chat_array_free(a, n);
-}
-static void free_prekeys(void *a, size_t n)
-{
-    store_prekey_array_free(a, n);
-}
-
 static int mg_chats_list(store_t *s, const char *after, size_t limit, store_chat **out, size_t *n)
 {
-    mongo_store *ms = ms_of(s);
-    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
-    int rc = store_bson__page_query(after, limit, &f, &o)
-                 ? find_many(ms, C_CHATS, &f, &o, sizeof **out, dec_chat, free_chats, (void **)out,
-                             n, "chats_list")
-                 : bad_value(ms, "chats_list");
-    bson_destroy(&f);
-    bson_destroy(&o);
-    return rc;
+    return find_page(ms_of(s), C_CHATS, after, limit, &chat_rec, (void **)out, n, "chats_list");
 }
 
 static int mg_otpk_list(store_t *s, const char *user_id, store_prekey **out, size_t *n)
@@ -2100,8 +2007,7 @@ static int mg_otpk_list(store_t *s, const char *user_id, store_prekey **out, siz
     BSON_APPEND_DOCUMENT_BEGIN(&o, "sort", &sort);
     store_bson__otpk_pop_sort(&sort);
     bson_append_document_end(&o, &sort);
-    int rc = find_many(ms, C_OTPK, &f, &o, sizeof **out, dec_otpk, free_prekeys, (void **)out, n,
-                       "otpk_list");
+    int rc = find_many(ms, C_OTPK, &f, &o, &otpk_rec, (void **)out, n, "otpk_list");
     bson_destroy(&f);
     bson_destroy(&o);
     return rc;
@@ -2109,15 +2015,7 @@ static int mg_otpk_list(store_t *s, const char *user_id, store_prekey **out, siz
 
 static int mg_media_list(store_t *s, const char *after, size_t limit, store_media **out, size_t *n)
 {
-    mongo_store *ms = ms_of(s);
-    bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
-    int rc = store_bson__page_query(after, limit, &f, &o)
-                 ? find_many(ms, C_MEDIA, &f, &o, sizeof **out, dec_media, free_media, (void **)out,
-                             n, "media_list")
-                 : bad_value(ms, "media_list");
-    bson_destroy(&f);
-    bson_destroy(&o);
-    return rc;
+    return find_page(ms_of(s), C_MEDIA, after, limit, &media_rec, (void **)out, n, "media_list");
 }
 
 static int mg_chat_raise_seq(store_t *s, const char *chat_id, uint64_t last_seq,
@@ -2125,10 +2023,10 @@ static int mg_chat_raise_seq(store_t *s, const char *chat_id, uint64_t last_seq,
 {
     mongo_store *ms = ms_of(s);
     bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER;
-    int rc = (store_bson__id_filter(chat_id, &f) &&
-              store_bson__raise_seq_update(last_seq, last_message_at, &u))
-                 ? update_one(ms, C_CHATS, &f, &u, NULL, "chat_raise_seq")
-                 : bad_value(ms, "chat_raise_seq");
+    int rc = update_built(ms, C_CHATS,
+                          (store_bson__id_filter(chat_id, &f) &&
+                           store_bson__raise_seq_update(last_seq, last_message_at, &u)),
+                          &f, &u, NULL, "chat_raise_seq");
     bson_destroy(&f);
     bson_destroy(&u);
     return rc;
@@ -2248,69 +2146,7 @@ static void mg_close(store_t *s)
     free(ms);
 }
 
-static const struct store_vtable mongo_vtable = {
-    .name = "mongodb",
-    .close = mg_close,
-    .begin = mg_begin,
-    .commit = mg_commit,
-    .rollback = mg_rollback,
-    .user_put = mg_user_put,
-    .user_set_key = mg_user_set_key,
-    .user_get = mg_user_get,
-    .users_changed_since = mg_users_changed_since,
-    .user_get_fold = mg_user_get_fold,
-    .user_set_status = mg_user_set_status,
-    .user_delete = mg_user_delete,
-    .users_list = mg_users_list,
-    .invite_put = mg_invite_put,
-    .invite_get = mg_invite_get,
-    .invite_use = mg_invite_use,
-    .invites_list = mg_invites_list,
-    .invite_delete = mg_invite_delete,
-    .signed_prekey_put = mg_signed_prekey_put,
-    .signed_prekey_get = mg_signed_prekey_get,
-    .otpk_add = mg_otpk_add,
-    .otpk_pop = mg_otpk_pop,
-    .otpk_count = mg_otpk_count,
-    .otpk_clear = mg_otpk_clear,
-    .prekeys_delete_device = mg_prekeys_delete_device,
-    .prekeys_move_device = mg_prekeys_move_device,
-    .user_set_devices = mg_user_set_devices,
-    .link_put = mg_link_put,
-    .link_get = mg_link_get,
-    .link_delete = mg_link_delete,
-    .links_delete_device = mg_links_delete_device,
-    .link_count = mg_link_count,
-    .links_expire = mg_links_expire,
-    .chat_put = mg_chat_put,
-    .chat_update = mg_chat_update,
-    .chat_get = mg_chat_get,
-    .chat_delete = mg_chat_delete,
-    .member_put = mg_member_put,
-    .member_get = mg_member_get,
-    .member_set_role = mg_member_set_role,
-    .member_remove = mg_member_remove,
-    .member_advance = mg_member_advance,
-    .members_of_chat = mg_members_of_chat,
-    .chats_of_user = mg_chats_of_user,
-    .message_put = mg_message_put,
-    .message_put_many = mg_message_put_many,
-    .message_get = mg_message_get,
-    .message_tombstone = mg_message_tombstone,
-    .message_get_by_client_id = mg_message_get_by_client_id,
-    .messages_after = mg_messages_after,
-    .chat_last_seqs = mg_chat_last_seqs,
-    .messages_expire = mg_messages_expire,
-    .media_put = mg_media_put,
-    .media_get = mg_media_get,
-    .media_delete = mg_media_delete,
-    .media_expired = mg_media_expired,
-    .chats_list = mg_chats_list,
-    .otpk_list = mg_otpk_list,
-    .signed_prekey_get_previous = mg_signed_prekey_get_previous,
-    .media_list = mg_media_list,
-    .chat_raise_seq = mg_chat_raise_seq,
-};
+static const struct store_vtable mongo_vtable = STORE_BACKEND_VTABLE(mg, "mongodb");
 
 /* Schema 3 (linked devices), idempotent, before the indexes: prekey
  * documents written before it get device_id "" (the implicit device), and

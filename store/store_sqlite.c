@@ -568,6 +568,72 @@ static int write_one(struct sq *q, sqlite3_stmt *s, const char *what, bool must_
     return rc;
 }
 
+/* One parameter of a statement, for bound(): a string (NULL binds NULL), an
+ * integer or a blob. Written SQ_TEXT(v), SQ_INT(v), SQ_BLOB(p, len); a
+ * statement's parameters 1..n are SQ_ARGS(first, ...). */
+typedef struct {
+    enum { SQ_T, SQ_I, SQ_B } kind;
+    const void *p;
+    int64_t i;
+    size_t n;
+} sq_arg;
+#define SQ_TEXT(v) ((sq_arg){.kind = SQ_T, .p = (const char *)(v)})
+#define SQ_INT(v) ((sq_arg){.kind = SQ_I, .i = (int64_t)(v)})
+#define SQ_BLOB(v, len) ((sq_arg){.kind = SQ_B, .p = (v), .n = (len)})
+#define SQ_LIST(...) ((sq_arg[]){__VA_ARGS__})
+#define SQ_ARGS(...) sizeof SQ_LIST(__VA_ARGS__) / sizeof(sq_arg), SQ_LIST(__VA_ARGS__)
+
+/* The cached statement id (stmt) with parameters 1..n bound from a; NULL when
+ * it cannot be prepared (q->base.err set). */
+static sqlite3_stmt *bound(struct sq *q, int id, size_t n, const sq_arg *a)
+{
+    sqlite3_stmt *s = stmt(q, id);
+    for (size_t i = 0; s && i < n; i++) {
+        int k = (int)i + 1;
+        switch (a[i].kind) {
+        case SQ_T: bind_text(s, k, a[i].p); break;
+        case SQ_I: sqlite3_bind_int64(s, k, a[i].i); break;
+        case SQ_B: bind_blob(s, k, a[i].p, a[i].n); break;
+        }
+    }
+    return s;
+}
+
+/* run() of statement id with its parameters. */
+static int run_args(struct sq *q, int id, const char *what, size_t n, const sq_arg *a)
+{
+    sqlite3_stmt *s = bound(q, id, n, a);
+    return s ? run(q, s, what) : STORE_EIO;
+}
+
+/* write_one() of statement id with its parameters. */
+static int write_args(struct sq *q, int id, const char *what, bool must_change, size_t n,
+                      const sq_arg *a)
+{
+    sqlite3_stmt *s = bound(q, id, n, a);
+    return s ? write_one(q, s, what, must_change) : STORE_EIO;
+}
+
+/* One kind of record: its size, how a row is read into one (fn), and how one
+ * record and an array of them are freed. NAME_rec (SQ_RECORD) for TYPE read by
+ * ROW, freed with TYPE_free and TYPE_array_free. */
+struct sq_rec {
+    size_t size;
+    int (*row)(sqlite3_stmt *, void *);
+    void (*free_one)(void *);
+    void (*free_all)(void *, size_t);
+};
+#define SQ_RECORD(name, type, rowfn) \
+    static void name##_free_one(void *p) \
+    { \
+        type##_free(p); \
+    } \
+    static void name##_free_all(void *a, size_t n) \
+    { \
+        type##_array_free(a, n); \
+    } \
+    static const struct sq_rec name##_rec = {sizeof(type), rowfn, name##_free_one, name##_free_all}
+
 /* ----------------------------------------------------------------- users */
 
 static int read_user(sqlite3_stmt *s, store_user *u)
@@ -596,16 +662,9 @@ static int read_user(sqlite3_stmt *s, store_user *u)
 static int sq_user_put(store_t *st, const store_user *u)
 {
     struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_USER_PUT);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, u->user_id);
-    bind_blob(s, 2, u->identity_key, STORE_KEY_LEN);
-    sqlite3_bind_int64(s, 3, u->created_at);
-    sqlite3_bind_int64(s, 4, u->updated_at);
-    sqlite3_bind_int(s, 5, (int)u->status);
-    rc = write_one(q, s, "user_put", false);
+    int rc = write_args(q, ST_USER_PUT, "user_put", false,
+                        SQ_ARGS(SQ_TEXT(u->user_id), SQ_BLOB(u->identity_key, STORE_KEY_LEN),
+                                SQ_INT(u->created_at), SQ_INT(u->updated_at), SQ_INT(u->status)));
     if (rc == STORE_OK && sqlite3_changes(q->db) == 0) {
         store__set_error(st, "user_put: %s or an id differing only by case already exists",
                          u->user_id);
@@ -617,14 +676,8 @@ static int sq_user_put(store_t *st, const store_user *u)
 static int sq_user_set_key(store_t *st, const char *user_id, const uint8_t key[STORE_KEY_LEN],
                            int64_t updated_at)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_USER_SET_KEY);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, user_id);
-    bind_blob(s, 2, key, STORE_KEY_LEN);
-    sqlite3_bind_int64(s, 3, updated_at);
-    return write_one(q, s, "user_set_key", true);
+    return write_args(SQ(st), ST_USER_SET_KEY, "user_set_key", true,
+                      SQ_ARGS(SQ_TEXT(user_id), SQ_BLOB(key, STORE_KEY_LEN), SQ_INT(updated_at)));
 }
 
 /* Run a query expected to return at most one row and read it with fn.
@@ -687,53 +740,70 @@ fail:
     return rc;
 }
 
+/* get_one() of statement id with its parameters into out, a record of kind r;
+ * out is freed when that fails. */
+static int get_args(struct sq *q, int id, const char *what, const struct sq_rec *r, void *out,
+                    size_t n, const sq_arg *a)
+{
+    sqlite3_stmt *s = bound(q, id, n, a);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    rc = get_one(q, s, what, r->row, out);
+    if (rc != STORE_OK)
+        r->free_one(out);
+    return rc;
+}
+
+/* get_all() of statement id with its parameters: records of kind r. */
+static int list_args(struct sq *q, int id, const char *what, const struct sq_rec *r, void **out,
+                     size_t *nout, size_t n, const sq_arg *a)
+{
+    sqlite3_stmt *s = bound(q, id, n, a);
+    return s ? get_all(q, s, what, r->size, r->row, out, nout, r->free_all) : STORE_EIO;
+}
+
+/* A query of one row whose first column is a count. */
+static int count_args(struct sq *q, int id, const char *what, size_t *count, size_t n,
+                      const sq_arg *a)
+{
+    sqlite3_stmt *s = bound(q, id, n, a);
+    int rc;
+    if (!s)
+        return STORE_EIO;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *count = (size_t)sqlite3_column_int64(s, 0);
+        rc = STORE_OK;
+    } else {
+        rc = sqerr(q, sqlite3_extended_errcode(q->db), what);
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
 static int user_row(sqlite3_stmt *s, void *out)
 {
     return read_user(s, out);
 }
 
-static void user_arr_free(void *a, size_t n)
-{
-    store_user_array_free(a, n);
-}
+SQ_RECORD(user, store_user, user_row);
 
 static int sq_user_get(store_t *st, const char *user_id, store_user *out)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_USER_GET);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, user_id);
-    rc = get_one(q, s, "user_get", user_row, out);
-    if (rc != STORE_OK)
-        store_user_free(out);
-    return rc;
+    return get_args(SQ(st), ST_USER_GET, "user_get", &user_rec, out, SQ_ARGS(SQ_TEXT(user_id)));
 }
 
 static int sq_users_changed_since(store_t *st, int64_t since, store_user **out, size_t *n)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_USERS_SINCE);
-    if (!s)
-        return STORE_EIO;
-    sqlite3_bind_int64(s, 1, since);
-    return get_all(q, s, "users_changed_since", sizeof(store_user), user_row, (void **)out, n,
-                   user_arr_free);
+    return list_args(SQ(st), ST_USERS_SINCE, "users_changed_since", &user_rec, (void **)out, n,
+                     SQ_ARGS(SQ_INT(since)));
 }
 
 static int sq_user_get_fold(store_t *st, const char *user_id, store_user *out)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_USER_GET_FOLD);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, user_id);
-    rc = get_one(q, s, "user_get_fold", user_row, out);
-    if (rc != STORE_OK)
-        store_user_free(out);
-    return rc;
+    return get_args(SQ(st), ST_USER_GET_FOLD, "user_get_fold", &user_rec, out,
+                    SQ_ARGS(SQ_TEXT(user_id)));
 }
 
 /* Why a user update changed no row: STORE_ENOTFOUND, or STORE_EINVAL for a
@@ -757,63 +827,35 @@ static int sq_user_set_status(store_t *st, const char *user_id, store_user_statu
                               int64_t updated_at)
 {
     struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_USER_SET_STATUS);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, user_id);
-    sqlite3_bind_int(s, 2, (int)status);
-    sqlite3_bind_int64(s, 3, updated_at);
-    rc = write_one(q, s, "user_set_status", false);
+    int rc = write_args(q, ST_USER_SET_STATUS, "user_set_status", false,
+                        SQ_ARGS(SQ_TEXT(user_id), SQ_INT(status), SQ_INT(updated_at)));
     if (rc == STORE_OK && sqlite3_changes(q->db) == 0)
         rc = user_unchanged(q, user_id, "user_set_status");
     return rc;
 }
 
-/* Bind user_id to statement id and run it; STORE_EIO if it cannot be prepared. */
-static int run_user(struct sq *q, int id, const char *user_id, const char *what)
-{
-    sqlite3_stmt *s = stmt(q, id);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, user_id);
-    return run(q, s, what);
-}
-
 static int sq_user_delete(store_t *st, const char *user_id, int64_t now)
 {
     struct sq *q = SQ(st);
-    sqlite3_stmt *s;
     bool nested;
     int rc = write_begin(q, &nested);
     if (rc != STORE_OK)
         return rc;
-    if ((s = stmt(q, ST_USER_TOMBSTONE)) == NULL) {
-        rc = STORE_EIO;
+    if ((rc = write_args(q, ST_USER_TOMBSTONE, "user_delete", true,
+                         SQ_ARGS(SQ_TEXT(user_id), SQ_INT(now)))) != STORE_OK)
         goto done;
-    }
-    bind_text(s, 1, user_id);
-    sqlite3_bind_int64(s, 2, now);
-    if ((rc = write_one(q, s, "user_delete", true)) != STORE_OK)
+    if ((rc = run_args(q, ST_SPK_CLEAR, "user_delete", SQ_ARGS(SQ_TEXT(user_id)))) != STORE_OK ||
+        (rc = run_args(q, ST_OTPK_CLEAR, "user_delete", SQ_ARGS(SQ_TEXT(user_id)))) != STORE_OK)
         goto done;
-    if ((rc = run_user(q, ST_SPK_CLEAR, user_id, "user_delete")) != STORE_OK ||
-        (rc = run_user(q, ST_OTPK_CLEAR, user_id, "user_delete")) != STORE_OK)
-        goto done;
-    rc = run_user(q, ST_USER_UNGROUP, user_id, "user_delete");
+    rc = run_args(q, ST_USER_UNGROUP, "user_delete", SQ_ARGS(SQ_TEXT(user_id)));
 done:
     return write_end(q, nested, rc);
 }
 
 static int sq_users_list(store_t *st, const char *after, size_t limit, store_user **out, size_t *n)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_USERS_LIST);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, after);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
-    return get_all(q, s, "users_list", sizeof(store_user), user_row, (void **)out, n,
-                   user_arr_free);
+    return list_args(SQ(st), ST_USERS_LIST, "users_list", &user_rec, (void **)out, n,
+                     SQ_ARGS(SQ_TEXT(after), SQ_INT(limit)));
 }
 
 /* --------------------------------------------------------------- invites */
@@ -831,73 +873,37 @@ static int invite_row(sqlite3_stmt *s, void *out)
     return rc ? STORE_ENOMEM : STORE_OK;
 }
 
-static void invite_arr_free(void *a, size_t n)
-{
-    store_invite_array_free(a, n);
-}
+SQ_RECORD(invite, store_invite, invite_row);
 
 static int sq_invite_put(store_t *st, const store_invite *i)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_INVITE_PUT);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, i->invite_id);
-    sqlite3_bind_int64(s, 2, i->created_at);
-    sqlite3_bind_int64(s, 3, i->expires_at);
-    sqlite3_bind_int64(s, 4, i->used_at);
-    bind_text(s, 5, i->used_by);
-    bind_text(s, 6, i->note);
-    return write_one(q, s, "invite_put", false);
+    return write_args(SQ(st), ST_INVITE_PUT, "invite_put", false,
+                      SQ_ARGS(SQ_TEXT(i->invite_id), SQ_INT(i->created_at), SQ_INT(i->expires_at),
+                              SQ_INT(i->used_at), SQ_TEXT(i->used_by), SQ_TEXT(i->note)));
 }
 
 static int sq_invite_get(store_t *st, const char *invite_id, store_invite *out)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_INVITE_GET);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, invite_id);
-    rc = get_one(q, s, "invite_get", invite_row, out);
-    if (rc != STORE_OK)
-        store_invite_free(out);
-    return rc;
+    return get_args(SQ(st), ST_INVITE_GET, "invite_get", &invite_rec, out,
+                    SQ_ARGS(SQ_TEXT(invite_id)));
 }
 
 static int sq_invite_use(store_t *st, const char *invite_id, const char *user_id, int64_t now)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_INVITE_USE);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, invite_id);
-    bind_text(s, 2, user_id);
-    sqlite3_bind_int64(s, 3, now);
-    return write_one(q, s, "invite_use", true);
+    return write_args(SQ(st), ST_INVITE_USE, "invite_use", true,
+                      SQ_ARGS(SQ_TEXT(invite_id), SQ_TEXT(user_id), SQ_INT(now)));
 }
 
 static int sq_invites_list(store_t *st, const char *after, size_t limit, store_invite **out,
                            size_t *n)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_INVITES_LIST);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, after);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
-    return get_all(q, s, "invites_list", sizeof(store_invite), invite_row, (void **)out, n,
-                   invite_arr_free);
+    return list_args(SQ(st), ST_INVITES_LIST, "invites_list", &invite_rec, (void **)out, n,
+                     SQ_ARGS(SQ_TEXT(after), SQ_INT(limit)));
 }
 
 static int sq_invite_delete(store_t *st, const char *invite_id)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_INVITE_DELETE);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, invite_id);
-    return write_one(q, s, "invite_delete", true);
+    return write_args(SQ(st), ST_INVITE_DELETE, "invite_delete", true, SQ_ARGS(SQ_TEXT(invite_id)));
 }
 
 /* --------------------------------------------------------------- prekeys */
@@ -905,38 +911,21 @@ static int sq_invite_delete(store_t *st, const char *invite_id)
 static int sq_signed_prekey_put(store_t *st, const store_prekey *p)
 {
     struct sq *q = SQ(st);
-    sqlite3_stmt *s;
     bool nested;
     int rc = write_begin(q, &nested);
     if (rc != STORE_OK)
         return rc;
-    if ((s = stmt(q, ST_SPK_DROP_PREV)) == NULL) {
-        rc = STORE_EIO;
+    if ((rc = run_args(q, ST_SPK_DROP_PREV, "signed_prekey_put",
+                       SQ_ARGS(SQ_TEXT(p->user_id), SQ_TEXT(p->device_id)))) != STORE_OK)
         goto done;
-    }
-    bind_text(s, 1, p->user_id);
-    bind_text(s, 2, p->device_id);
-    if ((rc = run(q, s, "signed_prekey_put")) != STORE_OK)
+    if ((rc = run_args(q, ST_SPK_DEMOTE, "signed_prekey_put",
+                       SQ_ARGS(SQ_TEXT(p->user_id), SQ_TEXT(p->device_id)))) != STORE_OK)
         goto done;
-    if ((s = stmt(q, ST_SPK_DEMOTE)) == NULL) {
-        rc = STORE_EIO;
-        goto done;
-    }
-    bind_text(s, 1, p->user_id);
-    bind_text(s, 2, p->device_id);
-    if ((rc = run(q, s, "signed_prekey_put")) != STORE_OK)
-        goto done;
-    if ((s = stmt(q, ST_SPK_INSERT)) == NULL) {
-        rc = STORE_EIO;
-        goto done;
-    }
-    bind_text(s, 1, p->user_id);
-    sqlite3_bind_int64(s, 2, p->key_id);
-    bind_blob(s, 3, p->public_key, STORE_KEY_LEN);
-    bind_blob(s, 4, p->signature, STORE_SIG_LEN);
-    sqlite3_bind_int64(s, 5, p->created_at);
-    bind_text(s, 6, p->device_id);
-    rc = run(q, s, "signed_prekey_put");
+    rc = run_args(q, ST_SPK_INSERT, "signed_prekey_put",
+                  SQ_ARGS(SQ_TEXT(p->user_id), SQ_INT(p->key_id),
+                          SQ_BLOB(p->public_key, STORE_KEY_LEN),
+                          SQ_BLOB(p->signature, STORE_SIG_LEN), SQ_INT(p->created_at),
+                          SQ_TEXT(p->device_id)));
 done:
     return write_end(q, nested, rc);
 }
@@ -954,42 +943,27 @@ static int spk_row(sqlite3_stmt *s, void *out)
     return rc;
 }
 
+SQ_RECORD(spk, store_prekey, spk_row);
+
 static int sq_signed_prekey_get(store_t *st, const char *user_id, const char *device_id,
                                 store_prekey *out)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_SPK_GET);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, user_id);
-    bind_text(s, 2, device_id);
-    rc = get_one(q, s, "signed_prekey_get", spk_row, out);
-    if (rc != STORE_OK)
-        store_prekey_free(out);
-    return rc;
+    return get_args(SQ(st), ST_SPK_GET, "signed_prekey_get", &spk_rec, out,
+                    SQ_ARGS(SQ_TEXT(user_id), SQ_TEXT(device_id)));
 }
 
 static int sq_otpk_add(store_t *st, const store_prekey *keys, size_t n)
 {
     struct sq *q = SQ(st);
-    sqlite3_stmt *s;
     bool nested;
     int rc = write_begin(q, &nested);
     if (rc != STORE_OK)
         return rc;
-    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-        if ((s = stmt(q, ST_OTPK_ADD)) == NULL) {
-            rc = STORE_EIO;
-            break;
-        }
-        bind_text(s, 1, keys[i].user_id);
-        sqlite3_bind_int64(s, 2, keys[i].key_id);
-        bind_blob(s, 3, keys[i].public_key, STORE_KEY_LEN);
-        sqlite3_bind_int64(s, 4, keys[i].created_at);
-        bind_text(s, 5, keys[i].device_id);
-        rc = run(q, s, "otpk_add");
-    }
+    for (size_t i = 0; i < n && rc == STORE_OK; i++)
+        rc = run_args(q, ST_OTPK_ADD, "otpk_add",
+                      SQ_ARGS(SQ_TEXT(keys[i].user_id), SQ_INT(keys[i].key_id),
+                              SQ_BLOB(keys[i].public_key, STORE_KEY_LEN),
+                              SQ_INT(keys[i].created_at), SQ_TEXT(keys[i].device_id)));
     return write_end(q, nested, rc);
 }
 
@@ -1005,22 +979,18 @@ static int otpk_row(sqlite3_stmt *s, void *out)
     return rc;
 }
 
+SQ_RECORD(otpk, store_prekey, otpk_row);
+
 static int sq_otpk_pop(store_t *st, const char *user_id, const char *device_id, store_prekey *out)
 {
     struct sq *q = SQ(st);
-    sqlite3_stmt *s;
     bool nested;
+    sqlite3_stmt *s;
     int rc = write_begin(q, &nested);
     if (rc != STORE_OK)
         return rc;
-    if ((s = stmt(q, ST_OTPK_POP)) == NULL) {
-        rc = STORE_EIO;
-        goto done;
-    }
-    bind_text(s, 1, user_id);
-    bind_text(s, 2, device_id);
-    rc = get_one(q, s, "otpk_pop", otpk_row, out);
-done:
+    s = bound(q, ST_OTPK_POP, SQ_ARGS(SQ_TEXT(user_id), SQ_TEXT(device_id)));
+    rc = s ? get_one(q, s, "otpk_pop", otpk_row, out) : STORE_EIO;
     rc = write_end(q, nested, rc);
     if (rc != STORE_OK)
         store_prekey_free(out);
@@ -1029,46 +999,22 @@ done:
 
 static int sq_otpk_count(store_t *st, const char *user_id, const char *device_id, size_t *count)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_OTPK_COUNT);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, user_id);
-    bind_text(s, 2, device_id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        *count = (size_t)sqlite3_column_int64(s, 0);
-        rc = STORE_OK;
-    } else {
-        rc = sqerr(q, sqlite3_extended_errcode(q->db), "otpk_count");
-    }
-    sqlite3_reset(s);
-    return rc;
+    return count_args(SQ(st), ST_OTPK_COUNT, "otpk_count", count,
+                      SQ_ARGS(SQ_TEXT(user_id), SQ_TEXT(device_id)));
 }
 
 static int sq_otpk_clear(store_t *st, const char *user_id)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_OTPK_CLEAR);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, user_id);
-    return write_one(q, s, "otpk_clear", false);
+    return write_args(SQ(st), ST_OTPK_CLEAR, "otpk_clear", false, SQ_ARGS(SQ_TEXT(user_id)));
 }
 
 /* Run statement id with (user_id, a, b) bound as ?1, ?2 and (if b) ?3. */
 static int run_user_dev(struct sq *q, int id, const char *user_id, const char *a, const char *b,
                         const char *what)
 {
-    sqlite3_stmt *s = stmt(q, id);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, user_id);
-    bind_text(s, 2, a);
     if (b)
-        bind_text(s, 3, b);
-    return run(q, s, what);
+        return run_args(q, id, what, SQ_ARGS(SQ_TEXT(user_id), SQ_TEXT(a), SQ_TEXT(b)));
+    return run_args(q, id, what, SQ_ARGS(SQ_TEXT(user_id), SQ_TEXT(a)));
 }
 
 static int sq_prekeys_delete_device(store_t *st, const char *user_id, const char *device_id)
@@ -1108,17 +1054,10 @@ static int sq_user_set_devices(store_t *st, const char *user_id, uint64_t expect
                                const uint8_t sig[STORE_SIG_LEN], int64_t updated_at)
 {
     struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_USER_SET_DEVICES);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, user_id);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)expect_version);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)version);
-    bind_blob(s, 4, list, list_len);
-    bind_blob(s, 5, sig, STORE_SIG_LEN);
-    sqlite3_bind_int64(s, 6, updated_at);
-    rc = write_one(q, s, "user_set_devices", false);
+    int rc = write_args(q, ST_USER_SET_DEVICES, "user_set_devices", false,
+                        SQ_ARGS(SQ_TEXT(user_id), SQ_INT(expect_version), SQ_INT(version),
+                                SQ_BLOB(list, list_len), SQ_BLOB(sig, STORE_SIG_LEN),
+                                SQ_INT(updated_at)));
     if (rc == STORE_OK && sqlite3_changes(q->db) == 0) {
         rc = user_unchanged(q, user_id, "user_set_devices");
         if (rc == STORE_OK) {
@@ -1146,44 +1085,29 @@ static int link_row(sqlite3_stmt *s, void *out)
     return rc ? STORE_ENOMEM : STORE_OK;
 }
 
+static void link_free_one(void *p)
+{
+    store_link_free(p);
+}
+
+static const struct sq_rec link_rec = {sizeof(store_link), link_row, link_free_one, NULL};
+
 static int sq_link_put(store_t *st, const store_link *l)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_LINK_PUT);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, l->code);
-    bind_text(s, 2, l->user_id);
-    bind_text(s, 3, l->device_id);
-    bind_blob(s, 4, l->device_key, STORE_KEY_LEN);
-    bind_text(s, 5, l->name);
-    sqlite3_bind_int64(s, 6, l->created_at);
-    sqlite3_bind_int64(s, 7, l->expires_at);
-    return write_one(q, s, "link_put", false);
+    return write_args(SQ(st), ST_LINK_PUT, "link_put", false,
+                      SQ_ARGS(SQ_TEXT(l->code), SQ_TEXT(l->user_id), SQ_TEXT(l->device_id),
+                              SQ_BLOB(l->device_key, STORE_KEY_LEN), SQ_TEXT(l->name),
+                              SQ_INT(l->created_at), SQ_INT(l->expires_at)));
 }
 
 static int sq_link_get(store_t *st, const char *code, store_link *out)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_LINK_GET);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, code);
-    rc = get_one(q, s, "link_get", link_row, out);
-    if (rc != STORE_OK)
-        store_link_free(out);
-    return rc;
+    return get_args(SQ(st), ST_LINK_GET, "link_get", &link_rec, out, SQ_ARGS(SQ_TEXT(code)));
 }
 
 static int sq_link_delete(store_t *st, const char *code)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_LINK_DELETE);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, code);
-    return write_one(q, s, "link_delete", true);
+    return write_args(SQ(st), ST_LINK_DELETE, "link_delete", true, SQ_ARGS(SQ_TEXT(code)));
 }
 
 static int sq_links_delete_device(store_t *st, const char *user_id, const char *device_id)
@@ -1193,33 +1117,14 @@ static int sq_links_delete_device(store_t *st, const char *user_id, const char *
 
 static int sq_link_count(store_t *st, const char *user_id, int64_t now, size_t *count)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_LINK_COUNT);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, user_id);
-    sqlite3_bind_int64(s, 2, now);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        *count = (size_t)sqlite3_column_int64(s, 0);
-        rc = STORE_OK;
-    } else {
-        rc = sqerr(q, sqlite3_extended_errcode(q->db), "link_count");
-    }
-    sqlite3_reset(s);
-    return rc;
+    return count_args(SQ(st), ST_LINK_COUNT, "link_count", count,
+                      SQ_ARGS(SQ_TEXT(user_id), SQ_INT(now)));
 }
 
 /* Run the DELETE statement id (one parameter: now) and count what it removed. */
 static int expire_before(struct sq *q, int id, int64_t now, const char *what, size_t *deleted)
 {
-    sqlite3_stmt *s = stmt(q, id);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    sqlite3_bind_int64(s, 1, now);
-    rc = write_one(q, s, what, false);
+    int rc = write_args(q, id, what, false, SQ_ARGS(SQ_INT(now)));
     if (rc == STORE_OK)
         *deleted = (size_t)sqlite3_changes64(q->db);
     return rc;
@@ -1234,32 +1139,17 @@ static int sq_links_expire(store_t *st, int64_t now, size_t *deleted)
 
 static int sq_chat_put(store_t *st, const store_chat *c)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_CHAT_PUT);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, c->chat_id);
-    sqlite3_bind_int(s, 2, (int)c->type);
-    bind_text(s, 3, c->name);
-    bind_text(s, 4, c->description);
-    bind_text(s, 5, c->created_by);
-    bind_text(s, 6, c->settings);
-    sqlite3_bind_int64(s, 7, c->created_at);
-    sqlite3_bind_int64(s, 8, c->last_message_at);
-    return write_one(q, s, "chat_put", false);
+    return write_args(SQ(st), ST_CHAT_PUT, "chat_put", false,
+                      SQ_ARGS(SQ_TEXT(c->chat_id), SQ_INT(c->type), SQ_TEXT(c->name),
+                              SQ_TEXT(c->description), SQ_TEXT(c->created_by), SQ_TEXT(c->settings),
+                              SQ_INT(c->created_at), SQ_INT(c->last_message_at)));
 }
 
 static int sq_chat_update(store_t *st, const store_chat *c)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_CHAT_UPDATE);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, c->chat_id);
-    bind_text(s, 2, c->name);
-    bind_text(s, 3, c->description);
-    bind_text(s, 4, c->settings);
-    return write_one(q, s, "chat_update", true);
+    return write_args(SQ(st), ST_CHAT_UPDATE, "chat_update", true,
+                      SQ_ARGS(SQ_TEXT(c->chat_id), SQ_TEXT(c->name), SQ_TEXT(c->description),
+                              SQ_TEXT(c->settings)));
 }
 
 static int chat_row(sqlite3_stmt *s, void *out)
@@ -1278,29 +1168,17 @@ static int chat_row(sqlite3_stmt *s, void *out)
     return rc ? STORE_ENOMEM : STORE_OK;
 }
 
+SQ_RECORD(chat, store_chat, chat_row);
+
 static int sq_chat_get(store_t *st, const char *chat_id, store_chat *out)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_CHAT_GET);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, chat_id);
-    rc = get_one(q, s, "chat_get", chat_row, out);
-    if (rc != STORE_OK)
-        store_chat_free(out);
-    return rc;
+    return get_args(SQ(st), ST_CHAT_GET, "chat_get", &chat_rec, out, SQ_ARGS(SQ_TEXT(chat_id)));
 }
 
 static int sq_chat_delete(store_t *st, const char *chat_id)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_CHAT_DELETE);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, chat_id);
     /* members and messages go with it (ON DELETE CASCADE) */
-    return write_one(q, s, "chat_delete", true);
+    return write_args(SQ(st), ST_CHAT_DELETE, "chat_delete", true, SQ_ARGS(SQ_TEXT(chat_id)));
 }
 
 /* --------------------------------------------------------------- members */
@@ -1319,100 +1197,53 @@ static int member_row(sqlite3_stmt *s, void *out)
     return rc ? STORE_ENOMEM : STORE_OK;
 }
 
-static void member_arr_free(void *a, size_t n)
-{
-    store_member_array_free(a, n);
-}
+SQ_RECORD(member, store_member, member_row);
 
 static int sq_member_put(store_t *st, const store_member *m)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_MEMBER_PUT);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, m->chat_id);
-    bind_text(s, 2, m->user_id);
-    sqlite3_bind_int(s, 3, (int)m->role);
-    sqlite3_bind_int64(s, 4, m->joined_at);
-    sqlite3_bind_int64(s, 5, (sqlite3_int64)m->joined_seq);
-    sqlite3_bind_int64(s, 6, (sqlite3_int64)m->delivered_seq);
-    sqlite3_bind_int64(s, 7, (sqlite3_int64)m->read_seq);
-    return write_one(q, s, "member_put", false);
+    return write_args(SQ(st), ST_MEMBER_PUT, "member_put", false,
+                      SQ_ARGS(SQ_TEXT(m->chat_id), SQ_TEXT(m->user_id), SQ_INT(m->role),
+                              SQ_INT(m->joined_at), SQ_INT(m->joined_seq), SQ_INT(m->delivered_seq),
+                              SQ_INT(m->read_seq)));
 }
 
 static int sq_member_get(store_t *st, const char *chat_id, const char *user_id, store_member *out)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_MEMBER_GET);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, chat_id);
-    bind_text(s, 2, user_id);
-    rc = get_one(q, s, "member_get", member_row, out);
-    if (rc != STORE_OK)
-        store_member_free(out);
-    return rc;
+    return get_args(SQ(st), ST_MEMBER_GET, "member_get", &member_rec, out,
+                    SQ_ARGS(SQ_TEXT(chat_id), SQ_TEXT(user_id)));
 }
 
 static int sq_member_set_role(store_t *st, const char *chat_id, const char *user_id,
                               store_role role)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_MEMBER_SET_ROLE);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, chat_id);
-    bind_text(s, 2, user_id);
-    sqlite3_bind_int(s, 3, (int)role);
-    return write_one(q, s, "member_set_role", true);
+    return write_args(SQ(st), ST_MEMBER_SET_ROLE, "member_set_role", true,
+                      SQ_ARGS(SQ_TEXT(chat_id), SQ_TEXT(user_id), SQ_INT(role)));
 }
 
 static int sq_member_remove(store_t *st, const char *chat_id, const char *user_id)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_MEMBER_REMOVE);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, chat_id);
-    bind_text(s, 2, user_id);
-    return write_one(q, s, "member_remove", true);
+    return write_args(SQ(st), ST_MEMBER_REMOVE, "member_remove", true,
+                      SQ_ARGS(SQ_TEXT(chat_id), SQ_TEXT(user_id)));
 }
 
 static int sq_member_advance(store_t *st, const char *chat_id, const char *user_id,
                              uint64_t delivered_seq, uint64_t read_seq)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_MEMBER_ADVANCE);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, chat_id);
-    bind_text(s, 2, user_id);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)delivered_seq);
-    sqlite3_bind_int64(s, 4, (sqlite3_int64)read_seq);
-    return write_one(q, s, "member_advance", true);
+    return write_args(
+        SQ(st), ST_MEMBER_ADVANCE, "member_advance", true,
+        SQ_ARGS(SQ_TEXT(chat_id), SQ_TEXT(user_id), SQ_INT(delivered_seq), SQ_INT(read_seq)));
 }
 
 static int sq_members_of_chat(store_t *st, const char *chat_id, store_member **out, size_t *n)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_MEMBERS_OF_CHAT);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, chat_id);
-    return get_all(q, s, "members_of_chat", sizeof(store_member), member_row, (void **)out, n,
-                   member_arr_free);
+    return list_args(SQ(st), ST_MEMBERS_OF_CHAT, "members_of_chat", &member_rec, (void **)out, n,
+                     SQ_ARGS(SQ_TEXT(chat_id)));
 }
 
 static int sq_chats_of_user(store_t *st, const char *user_id, store_member **out, size_t *n)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_CHATS_OF_USER);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, user_id);
-    return get_all(q, s, "chats_of_user", sizeof(store_member), member_row, (void **)out, n,
-                   member_arr_free);
+    return list_args(SQ(st), ST_CHATS_OF_USER, "chats_of_user", &member_rec, (void **)out, n,
+                     SQ_ARGS(SQ_TEXT(user_id)));
 }
 
 /* -------------------------------------------------------------- messages */
@@ -1448,22 +1279,17 @@ static int msg_row(sqlite3_stmt *s, void *out)
     return rc ? STORE_ENOMEM : STORE_OK;
 }
 
-static void msg_arr_free(void *a, size_t n)
-{
-    store_message_array_free(a, n);
-}
+SQ_RECORD(msg, store_message, msg_row);
 
 /* If (sender, client_msg_id) is stored, copy its seq and server_id into m
  * and return STORE_EDUP; STORE_OK if it is not stored. */
 static int find_dup(struct sq *q, store_message *m)
 {
-    sqlite3_stmt *s = stmt(q, ST_MSG_DUP);
+    sqlite3_stmt *s = bound(q, ST_MSG_DUP, SQ_ARGS(SQ_TEXT(m->sender), SQ_TEXT(m->client_msg_id)));
     int rc, src;
     char *sid;
     if (!s)
         return STORE_EIO;
-    bind_text(s, 1, m->sender);
-    bind_text(s, 2, m->client_msg_id);
     src = sqlite3_step(s);
     if (src == SQLITE_DONE) {
         rc = STORE_OK;
@@ -1482,23 +1308,19 @@ static int find_dup(struct sq *q, store_message *m)
     return rc;
 }
 
-/* The columns of ST_MSG_INSERT (MSG_COLS) for m under seq: the one place a
- * message row is bound, for single puts and writer runs alike. */
-static void bind_message_row(sqlite3_stmt *s, const store_message *m, uint64_t seq)
+/* ST_MSG_INSERT with the columns (MSG_COLS) of m under seq bound: the one
+ * place a message row is bound, for single puts and writer runs alike. NULL
+ * when it cannot be prepared. */
+static sqlite3_stmt *bound_message_row(struct sq *q, const store_message *m, uint64_t seq)
 {
-    bind_text(s, 1, m->chat_id);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
-    bind_text(s, 3, m->server_id);
-    bind_text(s, 4, m->sender);
-    bind_text(s, 5, m->client_msg_id);
-    sqlite3_bind_int64(s, 6, m->server_ts);
-    bind_blob(s, 7, m->body, m->body_len);
-    bind_text(s, 8, m->media_id);
-    sqlite3_bind_int64(s, 9, m->expires_at);
-    sqlite3_bind_int(s, 10, m->kind);
-    bind_text(s, 11, m->sender_device && m->sender_device[0] ? m->sender_device : NULL);
-    bind_text(s, 12, m->deleted_by && m->deleted_by[0] ? m->deleted_by : NULL);
-    sqlite3_bind_int64(s, 13, m->deleted_at);
+    return bound(
+        q, ST_MSG_INSERT,
+        SQ_ARGS(SQ_TEXT(m->chat_id), SQ_INT(seq), SQ_TEXT(m->server_id), SQ_TEXT(m->sender),
+                SQ_TEXT(m->client_msg_id), SQ_INT(m->server_ts), SQ_BLOB(m->body, m->body_len),
+                SQ_TEXT(m->media_id), SQ_INT(m->expires_at), SQ_INT(m->kind),
+                SQ_TEXT(m->sender_device && m->sender_device[0] ? m->sender_device : NULL),
+                SQ_TEXT(m->deleted_by && m->deleted_by[0] ? m->deleted_by : NULL),
+                SQ_INT(m->deleted_at)));
 }
 
 /* The hot path. Outside a transaction it runs in its own IMMEDIATE
@@ -1517,11 +1339,10 @@ static int sq_message_put(store_t *st, store_message *m)
         return rc;
 
     /* The chat's last seq (and existence). */
-    if ((s = stmt(q, ST_CHAT_LAST_SEQ)) == NULL) {
+    if ((s = bound(q, ST_CHAT_LAST_SEQ, SQ_ARGS(SQ_TEXT(m->chat_id)))) == NULL) {
         rc = STORE_EIO;
         goto done;
     }
-    bind_text(s, 1, m->chat_id);
     src = sqlite3_step(s);
     if (src != SQLITE_ROW) {
         rc = src == SQLITE_DONE ? STORE_ENOTFOUND
@@ -1549,11 +1370,10 @@ static int sq_message_put(store_t *st, store_message *m)
         goto done;
     }
 
-    if ((s = stmt(q, ST_MSG_INSERT)) == NULL) {
+    if ((s = bound_message_row(q, m, seq)) == NULL) {
         rc = STORE_EIO;
         goto done;
     }
-    bind_message_row(s, m, seq);
     rc = run(q, s, "message_put");
     if (rc == STORE_EEXIST) {
         /* (sender, client_msg_id) taken: a retry. */
@@ -1567,14 +1387,9 @@ static int sq_message_put(store_t *st, store_message *m)
         goto done;
     inserted = true;
 
-    if ((s = stmt(q, ST_CHAT_BUMP)) == NULL) {
-        rc = STORE_EIO;
-        goto done;
-    }
-    bind_text(s, 1, m->chat_id);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
-    sqlite3_bind_int64(s, 3, m->server_ts);
-    if ((rc = run(q, s, "message_put")) == STORE_OK)
+    if ((rc = run_args(q, ST_CHAT_BUMP, "message_put",
+                       SQ_ARGS(SQ_TEXT(m->chat_id), SQ_INT(seq), SQ_INT(m->server_ts)))) ==
+        STORE_OK)
         m->seq = seq;
 done:
     if (!nested)
@@ -1583,11 +1398,7 @@ done:
         /* undo the INSERT; keep the original error message */
         char keep[sizeof st->err];
         memcpy(keep, st->err, sizeof keep);
-        if ((s = stmt(q, ST_MSG_UNDO)) != NULL) {
-            bind_text(s, 1, m->chat_id);
-            sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
-            run(q, s, "message_put undo");
-        }
+        run_args(q, ST_MSG_UNDO, "message_put undo", SQ_ARGS(SQ_TEXT(m->chat_id), SQ_INT(seq)));
         memcpy(st->err, keep, sizeof keep);
     }
     return rc;
@@ -1630,11 +1441,10 @@ static struct run_chat *run_chat_get(struct sq *q, struct run_chat *tab, size_t 
     for (; tab[i].chat_id; i = (i + 1) & (cap - 1))
         if (tab[i].hash == h && strcmp(tab[i].chat_id, chat_id) == 0)
             return &tab[i];
-    if ((s = stmt(q, ST_CHAT_LAST_SEQ)) == NULL) {
+    if ((s = bound(q, ST_CHAT_LAST_SEQ, SQ_ARGS(SQ_TEXT(chat_id)))) == NULL) {
         *rc = STORE_EIO;
         return NULL;
     }
-    bind_text(s, 1, chat_id);
     src = sqlite3_step(s);
     if (src != SQLITE_ROW && src != SQLITE_DONE) {
         *rc = sqerr(q, sqlite3_extended_errcode(q->db), "message_put");
@@ -1675,9 +1485,8 @@ static int run_put_one(struct sq *q, struct run_chat *c, store_message *m)
         }
         return rc;
     }
-    if ((s = stmt(q, ST_MSG_INSERT)) == NULL)
+    if ((s = bound_message_row(q, m, seq)) == NULL)
         return STORE_EIO;
-    bind_message_row(s, m, seq);
     rc = run(q, s, "message_put");
     if (rc == STORE_EEXIST) {
         /* (sender, client_msg_id) taken: a retry. */
@@ -1738,15 +1547,9 @@ static void sq_message_put_many(store_t *st, store_message *const *msgs, int *rc
         c = &tab[i];
         if (!c->chat_id || !c->dirty)
             continue;
-        sqlite3_stmt *s = stmt(q, ST_CHAT_BUMP);
-        if (!s) {
-            rc = STORE_EIO;
-            goto fail_all;
-        }
-        bind_text(s, 1, c->chat_id);
-        sqlite3_bind_int64(s, 2, (sqlite3_int64)c->last);
-        sqlite3_bind_int64(s, 3, c->last_ts);
-        if ((rc = run(q, s, "message_put")) != STORE_OK)
+        if ((rc = run_args(q, ST_CHAT_BUMP, "message_put",
+                           SQ_ARGS(SQ_TEXT(c->chat_id), SQ_INT(c->last), SQ_INT(c->last_ts)))) !=
+            STORE_OK)
             goto fail_all;
     }
     free(tab);
@@ -1761,47 +1564,22 @@ fail_all:
 
 static int sq_message_get(store_t *st, const char *chat_id, uint64_t seq, store_message *out)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_MSG_GET);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, chat_id);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
-    rc = get_one(q, s, "message_get", msg_row, out);
-    if (rc != STORE_OK)
-        store_message_free(out);
-    return rc;
+    return get_args(SQ(st), ST_MSG_GET, "message_get", &msg_rec, out,
+                    SQ_ARGS(SQ_TEXT(chat_id), SQ_INT(seq)));
 }
 
 static int sq_message_get_by_client_id(store_t *st, const char *sender, const char *client_msg_id,
                                        store_message *out)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_MSG_BY_CLIENT);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, sender);
-    bind_text(s, 2, client_msg_id);
-    rc = get_one(q, s, "message_get_by_client_id", msg_row, out);
-    if (rc != STORE_OK)
-        store_message_free(out);
-    return rc;
+    return get_args(SQ(st), ST_MSG_BY_CLIENT, "message_get_by_client_id", &msg_rec, out,
+                    SQ_ARGS(SQ_TEXT(sender), SQ_TEXT(client_msg_id)));
 }
 
 static int sq_messages_after(store_t *st, const char *chat_id, uint64_t after_seq, size_t limit,
                              store_message **out, size_t *n)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_MSG_AFTER);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, chat_id);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)after_seq);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)limit);
-    return get_all(q, s, "messages_after", sizeof(store_message), msg_row, (void **)out, n,
-                   msg_arr_free);
+    return list_args(SQ(st), ST_MSG_AFTER, "messages_after", &msg_rec, (void **)out, n,
+                     SQ_ARGS(SQ_TEXT(chat_id), SQ_INT(after_seq), SQ_INT(limit)));
 }
 
 struct last_seq {
@@ -1920,138 +1698,65 @@ static int media_row(sqlite3_stmt *s, void *out)
     return rc ? STORE_ENOMEM : STORE_OK;
 }
 
-static void media_arr_free(void *a, size_t n)
-{
-    store_media_array_free(a, n);
-}
+SQ_RECORD(media, store_media, media_row);
 
 static int sq_media_put(store_t *st, const store_media *m)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_MEDIA_PUT);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, m->media_id);
-    bind_text(s, 2, m->owner);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)m->size);
-    bind_blob(s, 4, m->sha256, STORE_SHA256_LEN);
-    bind_text(s, 5, m->content_type);
-    bind_text(s, 6, m->backend_key);
-    sqlite3_bind_int64(s, 7, m->created_at);
-    sqlite3_bind_int64(s, 8, m->expires_at);
-    return write_one(q, s, "media_put", false);
+    return write_args(SQ(st), ST_MEDIA_PUT, "media_put", false,
+                      SQ_ARGS(SQ_TEXT(m->media_id), SQ_TEXT(m->owner), SQ_INT(m->size),
+                              SQ_BLOB(m->sha256, STORE_SHA256_LEN), SQ_TEXT(m->content_type),
+                              SQ_TEXT(m->backend_key), SQ_INT(m->created_at),
+                              SQ_INT(m->expires_at)));
 }
 
 static int sq_media_get(store_t *st, const char *media_id, store_media *out)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_MEDIA_GET);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, media_id);
-    rc = get_one(q, s, "media_get", media_row, out);
-    if (rc != STORE_OK)
-        store_media_free(out);
-    return rc;
+    return get_args(SQ(st), ST_MEDIA_GET, "media_get", &media_rec, out, SQ_ARGS(SQ_TEXT(media_id)));
 }
 
 static int sq_media_delete(store_t *st, const char *media_id)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_MEDIA_DELETE);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, media_id);
-    return write_one(q, s, "media_delete", true);
+    return write_args(SQ(st), ST_MEDIA_DELETE, "media_delete", true, SQ_ARGS(SQ_TEXT(media_id)));
 }
 
 static int sq_media_expired(store_t *st, int64_t now, size_t limit, store_media **out, size_t *n)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_MEDIA_EXPIRED);
-    if (!s)
-        return STORE_EIO;
-    sqlite3_bind_int64(s, 1, now);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
-    return get_all(q, s, "media_expired", sizeof(store_media), media_row, (void **)out, n,
-                   media_arr_free);
+    return list_args(SQ(st), ST_MEDIA_EXPIRED, "media_expired", &media_rec, (void **)out, n,
+                     SQ_ARGS(SQ_INT(now), SQ_INT(limit)));
 }
 
 /* ---------------------------------------------- enumeration (admin tools) */
 
-static void chat_arr_free(void *a, size_t n)
-{
-    store_chat_array_free(a, n);
-}
-
-static void prekey_arr_free(void *a, size_t n)
-{
-    store_prekey_array_free(a, n);
-}
-
 static int sq_chats_list(store_t *st, const char *after, size_t limit, store_chat **out, size_t *n)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_CHATS_LIST);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, after);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
-    return get_all(q, s, "chats_list", sizeof(store_chat), chat_row, (void **)out, n,
-                   chat_arr_free);
+    return list_args(SQ(st), ST_CHATS_LIST, "chats_list", &chat_rec, (void **)out, n,
+                     SQ_ARGS(SQ_TEXT(after), SQ_INT(limit)));
 }
 
 static int sq_otpk_list(store_t *st, const char *user_id, store_prekey **out, size_t *n)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_OTPK_LIST);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, user_id);
-    return get_all(q, s, "otpk_list", sizeof(store_prekey), otpk_row, (void **)out, n,
-                   prekey_arr_free);
+    return list_args(SQ(st), ST_OTPK_LIST, "otpk_list", &otpk_rec, (void **)out, n,
+                     SQ_ARGS(SQ_TEXT(user_id)));
 }
 
 static int sq_signed_prekey_get_previous(store_t *st, const char *user_id, const char *device_id,
                                          store_prekey *out)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_SPK_GET_PREV);
-    int rc;
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, user_id);
-    bind_text(s, 2, device_id);
-    rc = get_one(q, s, "signed_prekey_get_previous", spk_row, out);
-    if (rc != STORE_OK)
-        store_prekey_free(out);
-    return rc;
+    return get_args(SQ(st), ST_SPK_GET_PREV, "signed_prekey_get_previous", &spk_rec, out,
+                    SQ_ARGS(SQ_TEXT(user_id), SQ_TEXT(device_id)));
 }
 
 static int sq_media_list(store_t *st, const char *after, size_t limit, store_media **out, size_t *n)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_MEDIA_LIST);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, after);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
-    return get_all(q, s, "media_list", sizeof(store_media), media_row, (void **)out, n,
-                   media_arr_free);
+    return list_args(SQ(st), ST_MEDIA_LIST, "media_list", &media_rec, (void **)out, n,
+                     SQ_ARGS(SQ_TEXT(after), SQ_INT(limit)));
 }
 
 static int sq_chat_raise_seq(store_t *st, const char *chat_id, uint64_t last_seq,
                              int64_t last_message_at)
 {
-    struct sq *q = SQ(st);
-    sqlite3_stmt *s = stmt(q, ST_CHAT_RAISE);
-    if (!s)
-        return STORE_EIO;
-    bind_text(s, 1, chat_id);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)last_seq);
-    sqlite3_bind_int64(s, 3, last_message_at);
-    return write_one(q, s, "chat_raise_seq", true);
+    return write_args(SQ(st), ST_CHAT_RAISE, "chat_raise_seq", true,
+                      SQ_ARGS(SQ_TEXT(chat_id), SQ_INT(last_seq), SQ_INT(last_message_at)));
 }
 
 /* ------------------------------------------------------------ open/close */
@@ -2065,69 +1770,7 @@ static void sq_close(store_t *st)
     free(q);
 }
 
-static const struct store_vtable sqlite_vt = {
-    .name = "sqlite",
-    .close = sq_close,
-    .begin = sq_begin,
-    .commit = sq_commit,
-    .rollback = sq_rollback,
-    .user_put = sq_user_put,
-    .user_set_key = sq_user_set_key,
-    .user_get = sq_user_get,
-    .users_changed_since = sq_users_changed_since,
-    .user_get_fold = sq_user_get_fold,
-    .user_set_status = sq_user_set_status,
-    .user_delete = sq_user_delete,
-    .users_list = sq_users_list,
-    .invite_put = sq_invite_put,
-    .invite_get = sq_invite_get,
-    .invite_use = sq_invite_use,
-    .invites_list = sq_invites_list,
-    .invite_delete = sq_invite_delete,
-    .signed_prekey_put = sq_signed_prekey_put,
-    .signed_prekey_get = sq_signed_prekey_get,
-    .otpk_add = sq_otpk_add,
-    .otpk_pop = sq_otpk_pop,
-    .otpk_count = sq_otpk_count,
-    .otpk_clear = sq_otpk_clear,
-    .prekeys_delete_device = sq_prekeys_delete_device,
-    .prekeys_move_device = sq_prekeys_move_device,
-    .user_set_devices = sq_user_set_devices,
-    .link_put = sq_link_put,
-    .link_get = sq_link_get,
-    .link_delete = sq_link_delete,
-    .links_delete_device = sq_links_delete_device,
-    .link_count = sq_link_count,
-    .links_expire = sq_links_expire,
-    .chat_put = sq_chat_put,
-    .chat_update = sq_chat_update,
-    .chat_get = sq_chat_get,
-    .chat_delete = sq_chat_delete,
-    .member_put = sq_member_put,
-    .member_get = sq_member_get,
-    .member_set_role = sq_member_set_role,
-    .member_remove = sq_member_remove,
-    .member_advance = sq_member_advance,
-    .members_of_chat = sq_members_of_chat,
-    .chats_of_user = sq_chats_of_user,
-    .message_put = sq_message_put,
-    .message_put_many = sq_message_put_many,
-    .message_get = sq_message_get,
-    .message_get_by_client_id = sq_message_get_by_client_id,
-    .messages_after = sq_messages_after,
-    .chat_last_seqs = sq_chat_last_seqs,
-    .messages_expire = sq_messages_expire,
-    .message_tombstone = sq_message_tombstone,
-    .media_put = sq_media_put,
-    .media_get = sq_media_get,
-    .media_delete = sq_media_delete,
-    .media_expired = sq_media_expired,
-    .chats_list = sq_chats_list,
-    .otpk_list = sq_otpk_list,
-    .signed_prekey_get_previous = sq_signed_prekey_get_previous,
-    .media_list = sq_media_list,
-    .chat_raise_seq = sq_chat_raise_seq,
-};
+static const struct store_vtable sqlite_vt = STORE_BACKEND_VTABLE(sq, "sqlite");
 
 static int exec(struct sq *q, const char *sql, const char *what)
 {

@@ -9,6 +9,7 @@
 #include "lg_clock.h"
 #include "lg_ident.h"
 #include "lg_payload.h"
+#include "lg_rx.h"
 #include "lg_stats.h"
 
 #include "parley.pb-c.h"
@@ -65,16 +66,11 @@ struct pair {
     int last_pub_rc;
 
     /* receiver loop thread only */
-    lg_samples lat;
-    uint64_t rx_in_window;      /* received during the window (throughput) */
-    uint64_t rx_stamped_window; /* received, stamped inside the window (loss) */
-    uint64_t rx_bad, rx_reorder, rx_next_seq, rx_server_stamped;
+    lg_rx rx;
 
     /* sender loop thread only (receipts) */
-    lg_samples stored;
+    lg_receipts rc;
     _Atomic uint64_t receipts_stored;
-    uint64_t stored_in_window, receipts_rejected, receipts_other, stored_packets;
-    char reject_error[160];
 };
 
 /* Shared run clock, fixed before the senders start. */
@@ -99,34 +95,9 @@ static void on_subscribe(struct mosquitto *m, void *ud, int mid, int n, const in
 
 static void on_receipt(pair *p, const struct mosquitto_message *msg)
 {
-    int64_t now = lg_now_ns();
-    Parley__V1__Receipt *r = parley__v1__receipt__unpack(NULL, (size_t)msg->payloadlen,
-                                                         msg->payload);
-    if (!r) {
-        p->receipts_other++;
-        return;
-    }
-    lg_stamp st;
-    if (r->status == PARLEY__V1__RECEIPT_STATUS__STORED &&
-        lg_cmid_parse(r->client_msg_id, &st) == 0) {
-        /* A coalesced receipt covers r->more too (docs/protocol.md). */
-        p->stored_packets++;
-        for (size_t i = 0; i <= r->n_more; i++) {
-            if (i && lg_cmid_parse(r->more[i - 1]->client_msg_id, &st) != 0)
-                continue;
-            atomic_fetch_add(&p->receipts_stored, 1);
-            if (st.send_ns >= g_warm && st.send_ns < g_end) {
-                p->stored_in_window++;
-                lg_samples_add(&p->stored, now - st.send_ns);
-            }
-        }
-    } else if (r->status == PARLEY__V1__RECEIPT_STATUS__REJECTED) {
-        if (p->receipts_rejected++ == 0)
-            snprintf(p->reject_error, sizeof p->reject_error, "%s: %s", r->error, r->error_message);
-    } else {
-        p->receipts_other++;
-    }
-    parley__v1__receipt__free_unpacked(r, NULL);
+    uint64_t stored = lg_receipts_add(&p->rc, msg->payload, (size_t)msg->payloadlen, lg_now_ns(),
+                                      g_warm, g_end);
+    atomic_fetch_add(&p->receipts_stored, stored);
 }
 
 static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg)
@@ -137,24 +108,9 @@ static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
         on_receipt(p, msg);
         return;
     }
-    int64_t now = lg_now_ns();
-    lg_stamp st;
-    if (lg_payload_parse(msg->payload, (size_t)msg->payloadlen, &st) != 0 ||
-        st.pair != (uint32_t)p->idx) {
-        p->rx_bad++;
+    if (lg_rx_delivery(&p->rx, (uint32_t)p->idx, msg->payload, (size_t)msg->payloadlen, lg_now_ns(),
+                       g_warm, g_end) != 0)
         return;
-    }
-    p->rx_server_stamped += st.server_stamped;
-    if (st.seq < p->rx_next_seq)
-        p->rx_reorder++;
-    else
-        p->rx_next_seq = st.seq + 1;
-    if (now >= g_warm && now < g_end)
-        p->rx_in_window++;
-    if (st.send_ns >= g_warm && st.send_ns < g_end) {
-        p->rx_stamped_window++;
-        lg_samples_add(&p->lat, now - st.send_ns);
-    }
     atomic_fetch_add(&p->delivered, 1);
     if (atomic_load(&p->waiting)) {
         pthread_mutex_lock(&p->mu);
@@ -355,21 +311,14 @@ int lg_flow_mosq__run(const lg_flow_opts *o, lg_flow_result *r)
         pair *p = &ps[i];
         p->idx = i;
         p->o = o;
+        p->snd.p = p->rcv.p = p;
+        p->rcv.receiver = true;
         pthread_mutex_init(&p->mu, NULL);
         pthread_cond_init(&p->cv, NULL);
-        conn *cs[2] = {&p->snd, &p->rcv};
-        for (int k = 0; k < 2; k++) {
-            cs[k]->p = p;
-            cs[k]->receiver = k == 1;
-            if (lg_ident_user(o->prefix, o->user_base + 2u * (unsigned)i + (unsigned)k,
-                              cs[k]->user) != 0) {
-                snprintf(err, errsz, "invalid user id prefix '%s'", o->prefix);
-                goto done;
-            }
-            snprintf(cs[k]->client_id, sizeof cs[k]->client_id, "%s.lg", cs[k]->user);
-        }
-        snprintf(p->inbox, sizeof p->inbox, "parley/u/%s/inbox", p->rcv.user);
-        snprintf(p->receipts, sizeof p->receipts, "parley/u/%s/receipts", p->snd.user);
+        if (lg_ident_pair(o->prefix, o->user_base, i, (char *[2]){p->snd.user, p->rcv.user},
+                          (char *[2]){p->snd.client_id, p->rcv.client_id}, sizeof p->snd.client_id,
+                          p->inbox, p->receipts, sizeof p->inbox, err, errsz) != 0)
+            goto done;
     }
     for (int i = 0; i < o->pairs; i++)
         if (conn_start(&ps[i].snd, o, err, errsz) != 0 ||
@@ -415,23 +364,11 @@ done:
         pair *p = &ps[i];
         r->sent += atomic_load(&p->sent);
         r->sent_in_window += p->sent_in_window;
-        r->rx_in_window += p->rx_in_window;
-        r->stamped_delivered += p->rx_stamped_window;
-        r->bad += p->rx_bad;
-        r->reordered += p->rx_reorder;
-        r->server_stamped += p->rx_server_stamped;
         r->publish_errors += p->pub_errors;
         if (p->last_pub_rc)
             last_pub_rc = p->last_pub_rc;
         r->receipts_stored += atomic_load(&p->receipts_stored);
-        r->stored_packets += p->stored_packets;
-        r->receipts_stored_in_window += p->stored_in_window;
-        r->receipts_rejected += p->receipts_rejected;
-        r->receipts_other += p->receipts_other;
-        if (p->receipts_rejected && !reject)
-            reject = p->reject_error;
-        lg_samples_merge(&r->lat, &p->lat);
-        lg_samples_merge(&r->stored, &p->stored);
+        lg_rx_merge(r, &p->rx, &p->rc, &reject);
         pthread_mutex_destroy(&p->mu);
         pthread_cond_destroy(&p->cv);
     }

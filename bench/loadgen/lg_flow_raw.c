@@ -11,6 +11,7 @@
 #include "lg_ident.h"
 #include "lg_mqtt.h"
 #include "lg_payload.h"
+#include "lg_rx.h"
 
 #include "parley.pb-c.h"
 
@@ -58,11 +59,9 @@ struct rpair {
     int64_t offset, interval, last_progress;
     uint16_t next_pid;
     /* results */
-    uint64_t sent_in_window, rx_in_window, stamped_delivered, bad, reordered, next_rx_seq;
-    uint64_t server_stamped;
-    uint64_t receipts_stored, stored_in_window, rejected, receipts_other, stored_packets;
-    char reject_error[160];
-    lg_samples lat, stored;
+    uint64_t sent_in_window, receipts_stored;
+    lg_rx rx;
+    lg_receipts rc;
 };
 
 typedef struct {
@@ -215,52 +214,14 @@ static void flush(worker *w, rconn *c)
 
 static void on_receipt(rpair *p, const lg_mqtt_packet *pk, int64_t now)
 {
-    Parley__V1__Receipt *r = parley__v1__receipt__unpack(NULL, pk->payload_len, pk->payload);
-    if (!r) {
-        p->receipts_other++;
-        return;
-    }
-    lg_stamp st;
-    if (r->status == PARLEY__V1__RECEIPT_STATUS__STORED &&
-        lg_cmid_parse(r->client_msg_id, &st) == 0) {
-        /* A coalesced receipt covers r->more too (docs/protocol.md). */
-        p->stored_packets++;
-        for (size_t i = 0; i <= r->n_more; i++) {
-            if (i && lg_cmid_parse(r->more[i - 1]->client_msg_id, &st) != 0)
-                continue;
-            p->receipts_stored++;
-            if (st.send_ns >= g_warm && st.send_ns < g_end) {
-                p->stored_in_window++;
-                lg_samples_add(&p->stored, now - st.send_ns);
-            }
-        }
-    } else if (r->status == PARLEY__V1__RECEIPT_STATUS__REJECTED) {
-        if (p->rejected++ == 0)
-            snprintf(p->reject_error, sizeof p->reject_error, "%s: %s", r->error, r->error_message);
-    } else {
-        p->receipts_other++;
-    }
-    parley__v1__receipt__free_unpacked(r, NULL);
+    p->receipts_stored += lg_receipts_add(&p->rc, pk->payload, pk->payload_len, now, g_warm, g_end);
 }
 
 static void on_delivery(rpair *p, const lg_mqtt_packet *pk, int64_t now)
 {
-    lg_stamp st;
-    if (lg_payload_parse(pk->payload, pk->payload_len, &st) != 0 || st.pair != (uint32_t)p->idx) {
-        p->bad++;
+    if (lg_rx_delivery(&p->rx, (uint32_t)p->idx, pk->payload, pk->payload_len, now, g_warm,
+                       g_end) != 0)
         return;
-    }
-    p->server_stamped += st.server_stamped;
-    if (st.seq < p->next_rx_seq)
-        p->reordered++;
-    else
-        p->next_rx_seq = st.seq + 1;
-    if (now >= g_warm && now < g_end)
-        p->rx_in_window++;
-    if (st.send_ns >= g_warm && st.send_ns < g_end) {
-        p->stamped_delivered++;
-        lg_samples_add(&p->lat, now - st.send_ns);
-    }
     p->delivered++;
     p->last_progress = now;
 }
@@ -360,7 +321,7 @@ static bool pair_drained(const worker *w, const rpair *p)
         return true;
     if (p->delivered < p->sent - p->written_off)
         return false;
-    return !w->o->receipts || p->receipts_stored + p->rejected >= p->sent;
+    return !w->o->receipts || p->receipts_stored + p->rc.rejected >= p->sent;
 }
 
 static void *worker_main(void *arg)
@@ -422,19 +383,12 @@ int lg_flow_raw__run(const lg_flow_opts *o, lg_flow_result *r)
         rpair *p = &ps[i];
         p->idx = i;
         p->snd.fd = p->rcv.fd = -1;
-        rconn *cs[2] = {&p->snd, &p->rcv};
-        for (int k = 0; k < 2; k++) {
-            cs[k]->p = p;
-            cs[k]->receiver = k == 1;
-            if (lg_ident_user(o->prefix, o->user_base + 2u * (unsigned)i + (unsigned)k,
-                              cs[k]->user) != 0) {
-                snprintf(err, errsz, "invalid user id prefix '%s'", o->prefix);
-                goto out;
-            }
-            snprintf(cs[k]->client_id, sizeof cs[k]->client_id, "%s.lg", cs[k]->user);
-        }
-        snprintf(p->inbox, sizeof p->inbox, "parley/u/%s/inbox", p->rcv.user);
-        snprintf(p->receipts, sizeof p->receipts, "parley/u/%s/receipts", p->snd.user);
+        p->snd.p = p->rcv.p = p;
+        p->rcv.receiver = true;
+        if (lg_ident_pair(o->prefix, o->user_base, i, (char *[2]){p->snd.user, p->rcv.user},
+                          (char *[2]){p->snd.client_id, p->rcv.client_id}, sizeof p->snd.client_id,
+                          p->inbox, p->receipts, sizeof p->inbox, err, errsz) != 0)
+            goto out;
         if (o->rate > 0) {
             p->interval = (int64_t)(1e9 * o->pairs / o->rate);
             p->offset = p->interval * i / o->pairs;   /* spread the pairs over one interval */
@@ -500,20 +454,8 @@ out:
         rpair *p = &ps[i];
         r->sent += p->sent;
         r->sent_in_window += p->sent_in_window;
-        r->rx_in_window += p->rx_in_window;
-        r->stamped_delivered += p->stamped_delivered;
-        r->bad += p->bad;
-        r->reordered += p->reordered;
-        r->server_stamped += p->server_stamped;
         r->receipts_stored += p->receipts_stored;
-        r->stored_packets += p->stored_packets;
-        r->receipts_stored_in_window += p->stored_in_window;
-        r->receipts_rejected += p->rejected;
-        r->receipts_other += p->receipts_other;
-        if (p->rejected && !reject)
-            reject = p->reject_error;
-        lg_samples_merge(&r->lat, &p->lat);
-        lg_samples_merge(&r->stored, &p->stored);
+        lg_rx_merge(r, &p->rx, &p->rc, &reject);
         rconn *cs[2] = {&p->snd, &p->rcv};
         for (int k = 0; k < 2; k++) {
             if (cs[k]->fd >= 0) {

@@ -19,6 +19,22 @@ int lg_ident_user(const char *prefix, unsigned n, char out[IDS_USER_MAX + 1])
     return 0;
 }
 
+int lg_ident_pair(const char *prefix, unsigned user_base, int i, char *const user[2],
+                  char *const client_id[2], size_t cid_len, char *inbox, char *receipts,
+                  size_t topic_len, char *err, size_t errlen)
+{
+    for (int k = 0; k < 2; k++) {
+        if (lg_ident_user(prefix, user_base + 2u * (unsigned)i + (unsigned)k, user[k]) != 0) {
+            snprintf(err, errlen, "invalid user id prefix '%s'", prefix);
+            return -1;
+        }
+        snprintf(client_id[k], cid_len, "%s.lg", user[k]);
+    }
+    snprintf(inbox, topic_len, "parley/u/%s/inbox", user[1]);
+    snprintf(receipts, topic_len, "parley/u/%s/receipts", user[0]);
+    return 0;
+}
+
 void lg_ident_keypair(const char *user_id, uint8_t pk[32], uint8_t sk[64])
 {
     uint8_t seed[crypto_sign_SEEDBYTES];

@@ -18,6 +18,16 @@
 /* "{prefix}{n}" into out (IDS_USER_MAX + 1 bytes). 0, or -1 if invalid. */
 int lg_ident_user(const char *prefix, unsigned n, char out[IDS_USER_MAX + 1]);
 
+/* The names of benchmark pair i: its users user_base + 2i (k = 0, the
+ * sender) and user_base + 2i + 1 (k = 1, the receiver) into user[k]
+ * (IDS_USER_MAX + 1 bytes each), their client ids "{user}.lg" into
+ * client_id[k] (cid_len bytes each), the receiver's inbox and the sender's
+ * receipts topic (topic_len bytes each). 0, or -1 with a message in err if
+ * the prefix makes no valid user id. */
+int lg_ident_pair(const char *prefix, unsigned user_base, int i, char *const user[2],
+                  char *const client_id[2], size_t cid_len, char *inbox, char *receipts,
+                  size_t topic_len, char *err, size_t errlen);
+
 /* The benchmark key pair of user_id: seed = BLAKE2b-256("parley-bench-v1:" || user_id). */
 void lg_ident_keypair(const char *user_id, uint8_t pk[32], uint8_t sk[64]);
 

@@ -196,6 +196,16 @@ parley_client *cli_open(cli_ctx *ctx, int transient, int *code)
     return c;
 }
 
+parley_client *cli_open_args(cli_ctx *ctx, const char *cmd, int argc, char **argv,
+                             const cli_opt *opts, int nopts, int npos, int *code)
+{
+    if (cli_parse(cmd, argc, argv, opts, nopts) != npos) {
+        *code = cli_usage(cmd);
+        return NULL;
+    }
+    return cli_open(ctx, 1, code);
+}
+
 int cli_connect(parley_client *c, const char *what, int timeout_s)
 {
     int rc = parley_wait_connected(c, timeout_s * 1000);

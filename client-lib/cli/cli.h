@@ -75,6 +75,11 @@ typedef struct {
     bool *flag;         /* set to true (!has_value) */
 } cli_opt;
 int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, int nopts);
+/* The start of a command that takes options OPTS and exactly NPOS positional
+ * arguments: cli_parse, then cli_open (transient). NULL with *code set (the
+ * usage on stderr for a wrong count or option, or the open's error). */
+parley_client *cli_open_args(cli_ctx *ctx, const char *cmd, int argc, char **argv,
+                             const cli_opt *opts, int nopts, int npos, int *code);
 /* Parse a positive integer option; -1 if malformed. */
 long cli_number(const char *s);
 

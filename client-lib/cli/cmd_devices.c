@@ -131,9 +131,7 @@ int cmd_devices_approve(cli_ctx *ctx, int argc, char **argv)
     int code = CLI_OK;
     parley_device d;
     cli_opt opts[] = {{"--json", 0, NULL, &json}};
-    if (cli_parse("devices approve", argc, argv, opts, 1) != 1)
-        return cli_usage("devices approve");
-    parley_client *c = cli_open(ctx, 1, &code);
+    parley_client *c = cli_open_args(ctx, "devices approve", argc, argv, opts, 1, 1, &code);
     if (!c)
         return code;
     int rc = parley_devices_approve(c, argv[0], &d);
@@ -159,9 +157,7 @@ int cmd_devices_remove(cli_ctx *ctx, int argc, char **argv)
     bool json = false;
     int code = CLI_OK;
     cli_opt opts[] = {{"--json", 0, NULL, &json}};
-    if (cli_parse("devices remove", argc, argv, opts, 1) != 1)
-        return cli_usage("devices remove");
-    parley_client *c = cli_open(ctx, 1, &code);
+    parley_client *c = cli_open_args(ctx, "devices remove", argc, argv, opts, 1, 1, &code);
     if (!c)
         return code;
     int rc = parley_devices_remove(c, argv[0]);

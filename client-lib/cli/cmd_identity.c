@@ -115,9 +115,7 @@ int cmd_safety_number(cli_ctx *ctx, int argc, char **argv)
     char sn[128];
     bool json = false;
     cli_opt opts[] = {{"--json", 0, NULL, &json}};
-    if (cli_parse("safety-number", argc, argv, opts, 1) != 1)
-        return cli_usage("safety-number");
-    parley_client *c = cli_open(ctx, 1, &code);
+    parley_client *c = cli_open_args(ctx, "safety-number", argc, argv, opts, 1, 1, &code);
     if (!c)
         return code;
     int rc = parley_safety_number(c, argv[0], sn, sizeof sn);
@@ -137,9 +135,7 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
     bool json = false;
     int code = CLI_OK;
     cli_opt opts[] = {{"--json", 0, NULL, &json}};
-    if (cli_parse("status", argc, argv, opts, 1) != 0)
-        return cli_usage("status");
-    parley_client *c = cli_open(ctx, 1, &code);
+    parley_client *c = cli_open_args(ctx, "status", argc, argv, opts, 1, 0, &code);
     if (!c)
         return code;
     const char *user = parley_user_id(c);
@@ -171,9 +167,7 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
 int cmd_rotate_identity(cli_ctx *ctx, int argc, char **argv)
 {
     int code = CLI_OK;
-    if (cli_parse("rotate-identity", argc, argv, NULL, 0) != 0)
-        return cli_usage("rotate-identity");
-    parley_client *c = cli_open(ctx, 1, &code);
+    parley_client *c = cli_open_args(ctx, "rotate-identity", argc, argv, NULL, 0, 0, &code);
     if (!c)
         return code;
     int rc = parley_identity_rotate(c);

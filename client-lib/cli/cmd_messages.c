@@ -20,6 +20,25 @@ static long timeout_arg(const char *s, long dflt)
     return s ? cli_number(s) : dflt;
 }
 
+/* The start of send, typing and chats: cli_parse with exactly NPOS positional
+ * arguments, OPTS[0] being "--timeout" (its seconds in *t, DEFAULT_TIMEOUT_S
+ * when absent), then a transient client. NULL with *code set on a usage error
+ * (printed) or a failed open. */
+static parley_client *open_timed(cli_ctx *ctx, const char *cmd, int argc, char **argv,
+                                 const cli_opt *opts, int nopts, int npos, long *t, int *code)
+{
+    if (cli_parse(cmd, argc, argv, opts, nopts) != npos) {
+        *code = cli_usage(cmd);
+        return NULL;
+    }
+    *t = timeout_arg(*opts[0].value, DEFAULT_TIMEOUT_S);
+    if (*t < 0) {
+        *code = cli_error(CLI_USAGE, "%s: --timeout must be a number of seconds", cmd);
+        return NULL;
+    }
+    return cli_open(ctx, 1, code);
+}
+
 /* ---- send ---------------------------------------------------------------- */
 
 static int queue_text(parley_client *c, const char *to, void *arg, char *cmid)
@@ -33,12 +52,8 @@ int cmd_send(cli_ctx *ctx, int argc, char **argv)
     bool json = false;
     int code = CLI_OK;
     cli_opt opts[] = {{"--timeout", 1, &timeout, NULL}, {"--json", 0, NULL, &json}};
-    if (cli_parse("send", argc, argv, opts, 2) != 2)
-        return cli_usage("send");
-    long t = timeout_arg(timeout, DEFAULT_TIMEOUT_S);
-    if (t < 0)
-        return cli_error(CLI_USAGE, "send: --timeout must be a number of seconds");
-    parley_client *c = cli_open(ctx, 1, &code);
+    long t;
+    parley_client *c = open_timed(ctx, "send", argc, argv, opts, 2, 2, &t, &code);
     if (!c)
         return code;
     code = cli_send_and_wait(c, "send", argv[0], queue_text, argv[1], t, json);
@@ -198,12 +213,8 @@ int cmd_typing(cli_ctx *ctx, int argc, char **argv)
     bool stop = false;
     int code = CLI_OK;
     cli_opt opts[] = {{"--timeout", 1, &timeout, NULL}, {"--stop", 0, NULL, &stop}};
-    if (cli_parse("typing", argc, argv, opts, 2) != 1)
-        return cli_usage("typing");
-    long t = timeout_arg(timeout, DEFAULT_TIMEOUT_S);
-    if (t < 0)
-        return cli_error(CLI_USAGE, "typing: --timeout must be a number of seconds");
-    parley_client *c = cli_open(ctx, 1, &code);
+    long t;
+    parley_client *c = open_timed(ctx, "typing", argc, argv, opts, 2, 1, &t, &code);
     if (!c)
         return code;
     parley_callbacks cb = {.on_event = quiet_event};
@@ -343,12 +354,8 @@ int cmd_chats(cli_ctx *ctx, int argc, char **argv)
         {"--json", 0, NULL, &json},
         {"--offline", 0, NULL, &offline},
     };
-    if (cli_parse("chats", argc, argv, opts, 3) != 0)
-        return cli_usage("chats");
-    long t = timeout_arg(timeout, DEFAULT_TIMEOUT_S);
-    if (t < 0)
-        return cli_error(CLI_USAGE, "chats: --timeout must be a number of seconds");
-    parley_client *c = cli_open(ctx, 1, &code);
+    long t;
+    parley_client *c = open_timed(ctx, "chats", argc, argv, opts, 3, 0, &t, &code);
     if (!c)
         return code;
     code = cli_sync_first(c, "chats", offline, t);

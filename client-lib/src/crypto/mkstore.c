@@ -139,6 +139,12 @@ e2e_status mkstore_read(mkstore *s, const uint8_t **p, size_t *left, size_t max)
     return E2E_OK;
 }
 
+e2e_status mkstore_read_last(mkstore *s, const uint8_t **p, size_t *left, size_t max)
+{
+    e2e_status rc = mkstore_read(s, p, left, max);
+    return rc == E2E_OK && *left != 0 ? E2E_ERR_FORMAT : rc;
+}
+
 e2e_status mkstore_seal(const uint8_t seed[MKSTORE_SEED_LEN], const char *info, const uint8_t *pt,
                         size_t pt_len, const uint8_t *ad, size_t ad_len, uint8_t **out,
                         size_t *out_len)

@@ -59,6 +59,9 @@ void mkstore_write(const mkstore *s, uint8_t **p);
 /* Read a store written by mkstore_write (at most max entries) into an empty
  * s. Returns E2E_OK, E2E_ERR_FORMAT or E2E_ERR_NOMEM (s empty on error). */
 e2e_status mkstore_read(mkstore *s, const uint8_t **p, size_t *left, size_t max);
+/* mkstore_read of the last field of a serialized state: anything left after
+ * it is E2E_ERR_FORMAT (s may then hold entries: the caller frees it). */
+e2e_status mkstore_read_last(mkstore *s, const uint8_t **p, size_t *left, size_t max);
 
 /* Encrypt pt with the key and nonce expanded from seed (kdf_message_keys
  * with info) and ad: *out = ciphertext || 16-byte tag, malloc'd.

@@ -554,12 +554,8 @@ e2e_status ratchet_session_deserialize(ratchet_session **out, const uint8_t *in,
     for (i = 0; i < s->n_prev; i++)
         if (e2e__get(&p, &left, s->prev_dhr[i], 32))
             goto fail;
-    if ((rc = mkstore_read(&s->skipped, &p, &left, RATCHET_MAX_MESSAGE_KEYS)) != E2E_OK)
+    if ((rc = mkstore_read_last(&s->skipped, &p, &left, RATCHET_MAX_MESSAGE_KEYS)) != E2E_OK)
         goto fail;
-    if (left != 0) {
-        rc = E2E_ERR_FORMAT;
-        goto fail;
-    }
     *out = s;
     s = NULL;
     rc = E2E_OK;

@@ -377,12 +377,8 @@ e2e_status sender_keys_deserialize(sender_keys_state **out, const uint8_t *in, s
         e2e__get(&p, &left, s->chain_key, 32) || e2e__get(&p, &left, s->sig_pk, 32) ||
         e2e__get(&p, &left, s->sig_sk, 64))
         goto fail;
-    if ((rc = mkstore_read(&s->skipped, &p, &left, SENDER_KEYS_MAX_MESSAGE_KEYS)) != E2E_OK)
+    if ((rc = mkstore_read_last(&s->skipped, &p, &left, SENDER_KEYS_MAX_MESSAGE_KEYS)) != E2E_OK)
         goto fail;
-    if (left != 0) {
-        rc = E2E_ERR_FORMAT;
-        goto fail;
-    }
     *out = s;
     s = NULL;
     rc = E2E_OK;
