@@ -11,8 +11,6 @@
 
 #define GROUP_TIMEOUT_S 30
 
-int cmd_send(cli_ctx *ctx, int argc, char **argv);
-
 /* Open, connect (transient) and wait until ready. NULL on failure (*code). */
 static parley_client *connect_ready(cli_ctx *ctx, long t, int *code)
 {
@@ -200,13 +198,6 @@ int cmd_group_info(cli_ctx *ctx, int argc, char **argv)
     parley_disconnect(c);
     parley_close(c);
     return code;
-}
-
-int cmd_group_send(cli_ctx *ctx, int argc, char **argv)
-{
-    if (argc < 1 || strncmp(argv[0], "g:", 2) != 0)
-        return cli_usage("group send");
-    return cmd_send(ctx, argc, argv);
 }
 
 int cmd_groups(cli_ctx *ctx, int argc, char **argv)
