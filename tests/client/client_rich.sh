@@ -181,6 +181,19 @@ direct)
   h_assert_not_contains "$(line_of "$H_TMP/bob.out" 'no mention of @carol')" '"mentions"' \
     "a user who is not in the chat is no mention"
 
+  # Past the 15-minute window by this machine's clock (the client's clock 20
+  # minutes ahead, libfaketime): refused before sending, nothing queued.
+  if [ "$H_SANITIZE" = 0 ]; then # (an LD_PRELOAD before the ASan runtime is refused)
+    command -v faketime >/dev/null || h_fail "faketime missing (package faketime)"
+    set +e
+    FAKETIME_DONT_FAKE_MONOTONIC=1 timeout 120 faketime -f +20m "$H_PARLEY" --home "$(h_home alice)" \
+      edit bob "$sm" "too late" --timeout 60 >"$H_TMP/late.out" 2>"$H_TMP/late.err"
+    RC=$?
+    set -e
+    h_assert_eq "$RC" 2 "an edit past the window: $(cat "$H_TMP/late.err")"
+    h_assert_eq "$(outbox alice)" 0 "nothing queued for a late edit"
+  fi
+
   # ---- delete for everyone ----
   # bob may not delete alice's message: refused before sending.
   run nodel bob delete alice "$sm"
@@ -216,6 +229,7 @@ direct)
   hist alice bob >/dev/null
   h_assert_eq "$(field "$H_TMP/hist-alice.json" "$sm" 'm["kind"]')" normal "the refused delete changed nothing"
   h_assert_not_contains "$(cat "$H_TMP/alice.out")" '"text":"hijacked"' "the refused edit reached no one"
+  h_assert_not_contains "$(cat "$H_TMP/bob.out")" '"text":"too late"' "the late edit reached no one"
 
   # ---- export ----
   c_parley bob export alice --offline --output "$H_TMP/export.json" 2>/dev/null || h_fail "export failed"
