@@ -426,6 +426,7 @@ names)
   G1="$(tail -n 1 <<<"$out")"
   s="$(sent alice send team "to the team")"
   h_assert_contains "$(c_parley bob history team --timeout 60)" "[$G1 #$s] alice: to the team" "bob: by name"
+  h_assert_contains "$(c_parley bob group info team)" "$G1  \"team\"" "group info by name"
   # A second group of the same name: the name is ambiguous, the ids are listed.
   out="$(c_parley alice group create team carol 2>&1)" || h_fail "group create failed"
   G2="$(tail -n 1 <<<"$out")"
@@ -436,6 +437,8 @@ names)
   h_assert_contains "$(cat "$H_TMP/amb.err")" "$G1" "the first id"
   h_assert_contains "$(cat "$H_TMP/amb.err")" "$G2" "the second id"
   h_assert_eq "$(outbox alice)" 0 "nothing queued"
+  run ambinfo alice group info team
+  h_assert_eq "$RC" 1 "group info with an ambiguous name"
   # A group named like a contact: refused while both are known.
   out="$(c_parley alice group create bob carol 2>&1)" || h_fail "group create failed"
   c_parley alice groups >/dev/null
