@@ -298,10 +298,11 @@ int cli_chat_resolve(parley_client *c, const char *cmd, const char *arg, char *c
         return CLI_OK;
     }
     if (!user_ok)
-        return cli_error(CLI_USAGE,
-                         "%s: invalid chat '%s' (a user id, a d:/g: chat id, or the name of a "
-                         "group this home knows)",
-                         cmd, arg);
+        return cli_error(
+            CLI_USAGE,
+            "%s: invalid recipient or chat '%s' (a user id, a d:/g: chat id, or the name of a "
+            "group this home knows)",
+            cmd, arg);
     snprintf(chat_id, chat_len, "%s", direct);
     if (to)
         snprintf(to, to_len, "%s", arg);

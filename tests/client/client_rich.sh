@@ -450,7 +450,7 @@ names)
   h_assert_eq "$RC" 1 "someone else's direct chat"
   run bad alice history "no such group" --offline
   h_assert_eq "$RC" 1 "an unknown name"
-  h_assert_contains "$(cat "$H_TMP/bad.err")" "invalid chat" "the error"
+  h_assert_contains "$(cat "$H_TMP/bad.err")" "invalid recipient or chat" "the error"
   ;;
 *) h_fail "unknown case $case_" ;;
 esac
