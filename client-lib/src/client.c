@@ -87,6 +87,11 @@ int parley_open(const parley_config *cfg, parley_client **out)
     rc = identity__load(c);
     if (rc != PARLEY_OK)
         goto fail;
+    /* Disappearing messages that expired while the home was closed. */
+    if (rich__purge(c, clock_now_ms()) < 0) {
+        rc = PARLEY_ESTORE;
+        goto fail;
+    }
     *out = c;
     return PARLEY_OK;
 

@@ -90,6 +90,8 @@ typedef struct {
     size_t media_len;
     Parley__E2e__V1__MediaRef *mref;
     int hidden; /* nothing for the user (a key distribution alone) */
+    Parley__E2e__V1__Content *ct; /* the decrypted Content (ri points into it) */
+    rich_info ri;                 /* what kind of message it is (rich.c) */
 } opened;
 
 static void opened_free(opened *o)
@@ -100,6 +102,9 @@ static void opened_free(opened *o)
     }
     if (o->mref)
         parley__e2e__v1__media_ref__free_unpacked(o->mref, NULL);
+    rich__free(&o->ri);
+    if (o->ct)
+        parley__e2e__v1__content__free_unpacked(o->ct, NULL);
     if (o->media) {
         sodium_memzero(o->media, o->media_len);
         free(o->media);
@@ -144,6 +149,20 @@ static void tell_message(parley_client *c, const Parley__V1__Envelope *env, cons
         .own = strcmp(env->sender, c->user) == 0,
         .sender_device = env->sender_device ? env->sender_device : "",
     };
+    const rich_info *ri = &o->ri;
+    if (!system_text) {
+        pm.kind = (parley_msg_kind)ri->kind;
+        if (ri->has_ref && ri->kind == PARLEY_MSG_NORMAL)
+            pm.reply_to = (parley_msgref){ri->ref_sender, ri->ref_cmid};
+        else if (ri->has_ref)
+            pm.target = (parley_msgref){ri->ref_sender, ri->ref_cmid};
+        pm.emoji = ri->kind == PARLEY_MSG_REACTION ? ri->emoji : NULL;
+        pm.timer_s = ri->timer_s;
+        pm.expires_at = ri->expire_s ? env->server_ts + (int64_t)ri->expire_s * 1000 : 0;
+        pm.mentioned = ri->mentioned;
+        pm.mentions = ri->mention_list;
+        pm.n_mentions = ri->n_mentions;
+    }
     c->cb.on_message(c->cb.ud, &pm);
 }
 
@@ -195,7 +214,7 @@ static int open_body(parley_client *c, const Parley__V1__Envelope *env, opened *
             goto fail;
         }
         /* A key distribution alone is not a message for the user. */
-        o->hidden = !ct->text || !*ct->text;
+        o->hidden = 1;
     }
     if (ct->media) {
         if (!ct->media->media_id || !*ct->media->media_id || ct->media->key.len != 32) {
@@ -210,7 +229,15 @@ static int open_body(parley_client *c, const Parley__V1__Envelope *env, opened *
         }
         parley__e2e__v1__media_ref__pack(ct->media, o->media);
     }
-    const char *t = ct->text ? ct->text : "";
+    rc = rich__parse(c, ct, &o->ri);
+    if (rc != PARLEY_OK) {
+        ret = rc;
+        goto fail;
+    }
+    if (o->hidden && o->ri.kind != PARLEY_MSG_UNSUPPORTED)
+        o->hidden = 0; /* a key distribution riding along with a message */
+    /* the row's text: the message's, or an edit's new text */
+    const char *t = o->ri.kind == PARLEY_MSG_EDIT ? o->ri.text : ct->text ? ct->text : "";
     o->tlen = strlen(t);
     o->text = malloc(o->tlen + 1);
     if (!o->text) {
@@ -218,6 +245,8 @@ static int open_body(parley_client *c, const Parley__V1__Envelope *env, opened *
         goto fail;
     }
     memcpy(o->text, t, o->tlen + 1);
+    o->ct = ct; /* kept: o->ri points into it */
+    ct = NULL;
     ret = PARLEY_OK;
 
 fail:
@@ -230,6 +259,74 @@ fail:
         free(pt);
     }
     return ret;
+}
+
+/* What an opened message does (caller's transaction, before its row is
+ * written): the row's rich columns; an action checked against the rules
+ * (rich.c) and applied. Returns 0 (a message to tell the application), 1
+ * refused (the row is kept HIDDEN, detail says why), 2 expired already
+ * (kept HIDDEN without content), <0 parley_rc. */
+static int rich_row(parley_client *c, const Parley__V1__Envelope *env, opened *o, lstore_msg *m,
+                    char *detail, size_t dlen)
+{
+    m->server_ts = env->server_ts;
+    rich__to_row(&o->ri, m);
+    if (m->expires_at && m->expires_at <= clock_now_ms()) {
+        m->status = LSTORE_MSG_HIDDEN;
+        m->body = NULL;
+        m->body_len = 0;
+        m->media_id = NULL;
+        m->media = NULL;
+        m->media_len = 0;
+        m->mentions = NULL;
+        m->expires_at = 0;
+        return 2;
+    }
+    int chk = rich__check(c, env->chat_id, env->sender, env->server_ts, &o->ri);
+    if (chk < 0)
+        return chk;
+    if (chk != RICH_OK) {
+        snprintf(detail, dlen, "%s", o->ri.why);
+        m->status = LSTORE_MSG_HIDDEN;
+        return 1;
+    }
+    int rc = rich__apply(c, env->chat_id, env->seq, env->server_ts, env->sender, &o->ri);
+    return rc == PARLEY_OK ? 0 : rc;
+}
+
+/* A TOMBSTONE envelope (a sync page's copy of a message deleted for
+ * everyone): the row becomes (or is recorded as) kind DELETED, without
+ * content; never undecryptable. Caller's transaction. 0 or <0. */
+static int on_tombstone(parley_client *c, const Parley__V1__Envelope *env)
+{
+    const char *by = env->deleted_by && *env->deleted_by ? env->deleted_by : env->sender;
+    int64_t at = env->deleted_at ? env->deleted_at : env->server_ts;
+    int own = strcmp(env->sender, c->user) == 0;
+    /* Our own message still waiting for its STORED: settled by this copy. */
+    if (own && outbox__done(c, env->client_msg_id, env->chat_id, env->seq, env->server_id,
+                            env->server_ts, 1) < 0)
+        return util__store_fail(c);
+    int has = lstore_msg_exists(c->store, env->sender, env->client_msg_id);
+    if (has < 0)
+        return util__store_fail(c);
+    if (has)
+        return lstore_msg_tombstone(c->store, env->chat_id, env->sender, env->client_msg_id, by,
+                                    at) < 0
+                   ? util__store_fail(c)
+                   : 0;
+    lstore_msg m = {
+        .chat_id = env->chat_id,
+        .seq = env->seq,
+        .server_id = env->server_id,
+        .sender = env->sender,
+        .client_msg_id = env->client_msg_id,
+        .server_ts = env->server_ts,
+        .status = own ? LSTORE_MSG_OWN : LSTORE_MSG_RECEIVED,
+        .kind = PARLEY_MSG_DELETED,
+        .deleted_by = by,
+        .deleted_at = at,
+    };
+    return lstore_msg_insert(c->store, &m) < 0 ? util__store_fail(c) : 0;
 }
 
 typedef struct {
@@ -325,8 +422,13 @@ static int open_pending(parley_client *c, const char *chat_id, const char *sende
         lstore_rollback(c->store);
         goto done;
     }
-    lstore_msg m = {.server_id = server_id};
-    int rc = open_body(c, &p.env, &o);
+    lstore_msg m = {
+        .server_id = server_id,
+        .chat_id = p.env.chat_id,
+        .sender = p.env.sender,
+        .client_msg_id = p.env.client_msg_id,
+    };
+    int rc = open_body(c, &p.env, &o), shown = 0;
     if (rc == PARLEY_ESTORE || rc == PARLEY_ENOMEM)
         goto fail_store;
     if (rc == PARLEY_ENET) {
@@ -338,14 +440,21 @@ static int open_pending(parley_client *c, const char *chat_id, const char *sende
         snprintf(detail, sizeof detail, "%s", c->err);
         m.status = LSTORE_MSG_UNDECRYPTABLE;
     } else {
-        m.status = LSTORE_MSG_RECEIVED;
-        opened_to_row(&o, &m);
+        m.status = o.hidden ? LSTORE_MSG_HIDDEN : LSTORE_MSG_RECEIVED;
+        if (!o.hidden) {
+            opened_to_row(&o, &m);
+            shown = rich_row(c, &p.env, &o, &m, detail, sizeof detail);
+            if (shown < 0)
+                goto fail_store;
+        }
     }
     if (lstore_msg_update(c->store, &m) != 0 || lstore_commit(c->store) != 0)
         goto fail_store;
     if (m.status == LSTORE_MSG_UNDECRYPTABLE) {
         util__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, chat_id, p.env.seq, sender, detail);
-    } else if (!o.hidden && c->cb.on_message) {
+    } else if (shown == 1) {
+        util__emit_event(c, PARLEY_EVENT_REFUSED, chat_id, p.env.seq, sender, detail);
+    } else if (!o.hidden && shown == 0 && c->cb.on_message) {
         tell_message(c, &p.env, &o, NULL);
     }
     goto done;
@@ -444,7 +553,7 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
     const Parley__V1__Envelope *env = venv;
     char sysdesc[512];
     opened o = {0};
-    int status = LSTORE_MSG_RECEIVED, ret = 0, has_key = 1, kept = 0;
+    int status = LSTORE_MSG_RECEIVED, ret = 0, has_key = 1, kept = 0, shown = 0;
     char detail[CLIENT_ERR_MAX] = "";
     lstore_chat ch;
 
@@ -472,7 +581,12 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
     if (lstore_chat_get(c->store, env->chat_id, &ch) != 1)
         goto fail_store;
     int own = strcmp(env->sender, c->user) == 0 && !other_own;
-    if (own && env->kind == PARLEY__V1__ENVELOPE_KIND__SYSTEM) {
+    if (env->kind == PARLEY__V1__ENVELOPE_KIND__TOMBSTONE) {
+        /* Deleted for everyone before we saw it: nothing to open or tell. */
+        if (on_tombstone(c, env) < 0)
+            goto fail_store;
+        own = 1; /* (nothing for the application) */
+    } else if (own && env->kind == PARLEY__V1__ENVELOPE_KIND__SYSTEM) {
         own = 0; /* system events we caused are shown like any other */
     } else if (own && trusted) {
         /* Our own message, seen through a sync page: settles the outbox. */
@@ -560,6 +674,11 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
                     opened_to_row(&o, &m);
                     if (other_own)
                         status = LSTORE_MSG_OWN; /* sent by us, from another device */
+                    m.status = status;
+                    shown = rich_row(c, env, &o, &m, detail, sizeof detail);
+                    if (shown < 0)
+                        goto fail_store;
+                    status = m.status;
                 }
             }
             m.status = status;
@@ -583,8 +702,11 @@ int deliver__envelope(parley_client *c, const void *venv, int trusted)
     if (!own && kept) {
         util__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, env->chat_id, env->seq, env->sender,
                          detail);
+    } else if (!own && shown == 1) {
+        /* an action that broke a rule: kept hidden, changed nothing */
+        util__emit_event(c, PARLEY_EVENT_REFUSED, env->chat_id, env->seq, env->sender, detail);
     } else if (!own && (status == LSTORE_MSG_HIDDEN || status == LSTORE_MSG_PENDING_KEY)) {
-        /* nothing for the application (yet) */
+        /* nothing for the application (yet), or expired before it arrived */
     } else if (!own && status == LSTORE_MSG_UNDECRYPTABLE) {
         util__emit_event(c, PARLEY_EVENT_UNDECRYPTABLE, env->chat_id, env->seq, env->sender,
                          detail);

@@ -35,6 +35,10 @@ static int on_response(parley_client *c, const uint8_t *payload, size_t len)
         q->done = 1;
         return 0;
     }
+    if (q->kind == REQ_DELETE) {
+        rc = delreq__on_response(c, q, r) == PARLEY_ESTORE ? -1 : 0;
+        goto done;
+    }
     if (r->status != 0) {
         util__fail(c, PARLEY_EREFUSED, "request %s refused: %u %s: %s", r->req_id, r->status,
                    r->error ? r->error : "", r->error_message ? r->error_message : "");

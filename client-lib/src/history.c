@@ -6,6 +6,8 @@
 #include "parley_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "e2e.pb-c.h"
 #include "ids.h"
@@ -50,7 +52,55 @@ int parley_chats(parley_client *c, int (*fn)(void *ud, const parley_chat *chat),
 typedef struct {
     int (*fn)(void *ud, const parley_message *m);
     void *ud;
+    lstore *store;
+    int failed; /* out of memory or a store error while reading a row */
 } history_walk;
+
+/* A row's current reactions, copied (the statement's strings do not last). */
+typedef struct {
+    parley_reaction *r;
+    char **strs;
+    size_t n, cap;
+    int oom;
+} reaction_list;
+
+static int take_reaction(void *ud, const char *user, const char *emoji)
+{
+    reaction_list *l = ud;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 4;
+        parley_reaction *r = realloc(l->r, cap * sizeof *r);
+        if (r)
+            l->r = r;
+        char **s = realloc(l->strs, 2 * cap * sizeof *s);
+        if (s)
+            l->strs = s;
+        if (!r || !s) {
+            l->oom = 1;
+            return 1;
+        }
+        l->cap = cap;
+    }
+    char *u = strdup(user), *e = strdup(emoji);
+    if (!u || !e) {
+        free(u);
+        free(e);
+        l->oom = 1;
+        return 1;
+    }
+    l->strs[2 * l->n] = u;
+    l->strs[2 * l->n + 1] = e;
+    l->r[l->n++] = (parley_reaction){u, e};
+    return 0;
+}
+
+static void reactions_free(reaction_list *l)
+{
+    for (size_t i = 0; i < 2 * l->n; i++)
+        free(l->strs[i]);
+    free(l->strs);
+    free(l->r);
+}
 
 static int history_each(void *ud, const lstore_msg *lm)
 {
@@ -75,8 +125,38 @@ static int history_each(void *ud, const lstore_msg *lm)
         .media_name = mref && mref->file_name ? mref->file_name : "",
         .media_type = mref && mref->content_type ? mref->content_type : "",
         .media_size = mref ? mref->size : 0,
+        .kind = (parley_msg_kind)lm->kind,
+        .timer_s = lm->timer_s,
+        .expires_at = lm->expires_at,
+        .mentioned = lm->mentioned,
+        .edited_at = lm->edited_at,
+        .deleted_by = lm->kind == PARLEY_MSG_DELETED ? lm->deleted_by : NULL,
     };
-    int stop = w->fn(w->ud, &m);
+    if (lm->kind == PARLEY_MSG_NORMAL && lm->ref_sender && lm->ref_cmid)
+        m.reply_to = (parley_msgref){lm->ref_sender, lm->ref_cmid};
+    /* The mentions, one per line in the row. */
+    char *ms = lm->mentions && *lm->mentions ? strdup(lm->mentions) : NULL;
+    const char *mlist[RICH_MENTIONS_MAX];
+    if (ms) {
+        char *save = NULL;
+        for (char *t = strtok_r(ms, "\n", &save); t && m.n_mentions < RICH_MENTIONS_MAX;
+             t = strtok_r(NULL, "\n", &save))
+            mlist[m.n_mentions++] = t;
+        m.mentions = mlist;
+    } else if (lm->mentions && *lm->mentions) {
+        w->failed = 1;
+    }
+    reaction_list rl = {0};
+    if (lm->kind != PARLEY_MSG_DELETED && !undecryptable &&
+        lstore_reaction_each(w->store, lm->chat_id, lm->sender, lm->client_msg_id, take_reaction,
+                             &rl) != 0)
+        w->failed = 1;
+    w->failed |= rl.oom;
+    m.reactions = rl.r;
+    m.n_reactions = rl.n;
+    int stop = w->failed ? 1 : w->fn(w->ud, &m);
+    reactions_free(&rl);
+    free(ms);
     if (mref)
         parley__e2e__v1__media_ref__free_unpacked(mref, NULL);
     return stop;
@@ -85,10 +165,10 @@ static int history_each(void *ud, const lstore_msg *lm)
 int parley_history(parley_client *c, const char *chat_id,
                    int (*fn)(void *ud, const parley_message *m), void *ud)
 {
-    history_walk w = {fn, ud};
+    history_walk w = {fn, ud, c->store, 0};
     if (!ids_valid_chat(chat_id))
         return util__fail(c, PARLEY_EINVAL, "invalid chat id '%s'", chat_id ? chat_id : "");
-    if (lstore_msg_each(c->store, chat_id, history_each, &w) != 0)
+    if (lstore_msg_each(c->store, chat_id, history_each, &w) != 0 || w.failed)
         return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     return PARLEY_OK;
 }
@@ -96,7 +176,7 @@ int parley_history(parley_client *c, const char *chat_id,
 int parley_history_find(parley_client *c, const char *chat_id, const parley_history_query *q,
                         int (*fn)(void *ud, const parley_message *m), void *ud)
 {
-    history_walk w = {fn, ud};
+    history_walk w = {fn, ud, c->store, 0};
     if (chat_id && !ids_valid_chat(chat_id))
         return util__fail(c, PARLEY_EINVAL, "invalid chat id '%s'", chat_id);
     if (!q || !fn)
@@ -109,7 +189,7 @@ int parley_history_find(parley_client *c, const char *chat_id, const parley_hist
         .text = q->text,
         .limit = q->limit,
     };
-    if (lstore_msg_query(c->store, &f, history_each, &w) != 0)
+    if (lstore_msg_query(c->store, &f, history_each, &w) != 0 || w.failed)
         return util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
     return PARLEY_OK;
 }

@@ -30,6 +30,7 @@
 #define BACKOFF_MAX_MS 5000
 #define OUTBOX_RETRY_MS 10000   /* republish an unacknowledged message after this long */
 #define OUTBOX_SCAN_MS 1000
+#define PURGE_MS 500 /* expired messages are removed this often (and at parley_open) */
 #define KEY_CHECK_MS (3600 * 1000)
 #define REQUEST_EXPIRY_MS 60000 /* a control request unanswered this long is given up */
 #define FRESH_REGISTRATION_MS 10000 /* a refusal this soon after registering is expected */
@@ -148,6 +149,9 @@ static int on_ready(parley_client *c)
     order__reset(c);
     if (outbox__flush(c, 0) < 0)
         return PARLEY_ESTORE;
+    c->delreq.next_ms = 0;
+    if (delreq__flush(c) == PARLEY_ESTORE)
+        return PARLEY_ESTORE;
     if (c->transient) {
         c->order.synced = 1; /* syncs only on request (parley_sync) */
     } else {
@@ -260,6 +264,14 @@ int loop__step(parley_client *c, int timeout_ms)
         if (outbox__flush(c, OUTBOX_RETRY_MS) < 0)
             return PARLEY_ESTORE;
         order__expire(c, REQUEST_EXPIRY_MS);
+        if (delreq__flush(c) == PARLEY_ESTORE)
+            return PARLEY_ESTORE;
+    }
+    /* Disappearing messages: what expired goes, at least once a second. */
+    if (now - c->loop.last_purge_ms >= PURGE_MS) {
+        c->loop.last_purge_ms = now;
+        if (rich__purge(c, clock_now_ms()) == PARLEY_ESTORE)
+            return PARLEY_ESTORE;
     }
     if (c->link.state == LINK_READY && c->order.nconfirm > 0)
         order__confirm_tick(c, now); /* syncs that confirm seqs seen live */
@@ -283,6 +295,8 @@ int loop__step(parley_client *c, int timeout_ms)
     }
     if (!c->link.mq)
         return 0;
+    if (timeout_ms > PURGE_MS)
+        timeout_ms = PURGE_MS; /* parley_poll comes back for the next purge */
     conn_ev *e = conn_next(c->link.mq, timeout_ms);
     if (!e)
         return 0;

@@ -44,6 +44,86 @@ static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS blobs(ns TEXT NOT NULL, k TEXT NOT NULL, v BLOB NOT NULL,"
     "  PRIMARY KEY(ns, k));";
 
+/* Schema migrations, in order: MIGRATIONS[i] takes a store at
+ * user_version i to i + 1. A home created before rich messages is at 0
+ * (SCHEMA above is that version); lstore_open applies what is missing,
+ * each step in its own transaction. */
+static const char *MIGRATIONS[] = {
+    /* 1: rich messages (issue 17): the message kind and its reference
+     * (reply_to, or the target of a reaction/edit/delete), emoji, timer,
+     * mentions, expiry, latest edit, tombstone; reactions; chat timers. */
+    "ALTER TABLE messages ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN ref_sender TEXT;"
+    "ALTER TABLE messages ADD COLUMN ref_cmid TEXT;"
+    "ALTER TABLE messages ADD COLUMN emoji TEXT;"
+    "ALTER TABLE messages ADD COLUMN timer_s INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN mentions TEXT;"
+    "ALTER TABLE messages ADD COLUMN mentioned INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN edited_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN edit_seq INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN deleted_by TEXT;"
+    "ALTER TABLE messages ADD COLUMN deleted_at INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX messages_ref ON messages(chat_id, ref_sender, ref_cmid)"
+    "  WHERE ref_sender IS NOT NULL;"
+    "CREATE INDEX messages_expires ON messages(expires_at) WHERE expires_at > 0;"
+    "ALTER TABLE chats ADD COLUMN timer_s INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE chats ADD COLUMN timer_seq INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE reactions(chat_id TEXT NOT NULL, target_sender TEXT NOT NULL,"
+    "  target_cmid TEXT NOT NULL, user_id TEXT NOT NULL, emoji TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL, PRIMARY KEY(chat_id, target_sender, target_cmid, user_id));",
+};
+#define LSTORE_VERSION ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
+
+static int user_version(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Bring the schema to LSTORE_VERSION. Each step runs in an IMMEDIATE
+ * transaction that reads the version again (another process of the same
+ * home may have migrated it meanwhile). A store newer than this library
+ * is refused. 0 or -1 (errbuf filled). */
+static int migrate(sqlite3 *db, char *errbuf, size_t errlen)
+{
+    for (;;) {
+        int v = user_version(db);
+        if (v < 0 || v > LSTORE_VERSION) {
+            snprintf(errbuf, errlen, "local store version %d: this library knows up to %d", v,
+                     LSTORE_VERSION);
+            return -1;
+        }
+        if (v == LSTORE_VERSION)
+            return 0;
+        char *err = NULL, sql[64];
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK)
+            goto fail;
+        if (user_version(db) != v) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            continue;
+        }
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
+        if (sqlite3_exec(db, MIGRATIONS[v], NULL, NULL, &err) != SQLITE_OK ||
+            sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK ||
+            sqlite3_exec(db, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            goto fail;
+        }
+        continue;
+    fail:
+        snprintf(errbuf, errlen, "local store migration to version %d: %s", v + 1,
+                 err ? err : sqlite3_errmsg(db));
+        sqlite3_free(err);
+        return -1;
+    }
+}
+
 lstore *lstore_open(const char *path, char *errbuf, size_t errlen)
 {
     lstore *s = NULL;
@@ -67,6 +147,8 @@ lstore *lstore_open(const char *path, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "%s: %s", path, err ? err : "schema");
         goto fail;
     }
+    if (migrate(db, errbuf, errlen) != 0)
+        goto fail;
     s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(errbuf, errlen, "out of memory");
@@ -373,11 +455,21 @@ int lstore_chat_each(lstore *s, int (*fn)(void *ud, const lstore_chat *c), void 
 
 /* ---- messages ----------------------------------------------------------- */
 
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
 int lstore_msg_insert(lstore *s, const lstore_msg *m)
 {
     sqlite3_stmt *st = prep(s, "INSERT OR IGNORE INTO messages(chat_id, seq, server_id, sender,"
-                               " client_msg_id, server_ts, status, body, media_id, media)"
-                               " VALUES(?,?,?,?,?,?,?,?,?,?)");
+                               " client_msg_id, server_ts, status, body, media_id, media, kind,"
+                               " ref_sender, ref_cmid, emoji, timer_s, mentions, mentioned,"
+                               " expires_at, edited_at, deleted_by, deleted_at)"
+                               " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!st)
         return -1;
     sqlite3_bind_text(st, 1, m->chat_id, -1, SQLITE_STATIC);
@@ -392,11 +484,42 @@ int lstore_msg_insert(lstore *s, const lstore_msg *m)
         sqlite3_bind_text(st, 9, m->media_id, -1, SQLITE_STATIC);
         sqlite3_bind_blob(st, 10, m->media, (int)m->media_len, SQLITE_STATIC);
     }
+    sqlite3_bind_int(st, 11, m->kind);
+    bind_text_or_null(st, 12, m->ref_sender);
+    bind_text_or_null(st, 13, m->ref_cmid);
+    bind_text_or_null(st, 14, m->emoji);
+    sqlite3_bind_int64(st, 15, m->timer_s);
+    bind_text_or_null(st, 16, m->mentions);
+    sqlite3_bind_int(st, 17, m->mentioned);
+    sqlite3_bind_int64(st, 18, m->expires_at);
+    sqlite3_bind_int64(st, 19, m->edited_at);
+    bind_text_or_null(st, 20, m->deleted_by);
+    sqlite3_bind_int64(st, 21, m->deleted_at);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         return -1;
     return sqlite3_changes(s->db) > 0 ? 1 : 0;
+}
+
+int lstore_msg_set_rich(lstore *s, const lstore_msg *m)
+{
+    sqlite3_stmt *st = prep(s, "UPDATE messages SET kind = ?, ref_sender = ?, ref_cmid = ?,"
+                               " emoji = ?, timer_s = ?, mentions = ?, mentioned = ?,"
+                               " expires_at = ? WHERE sender = ? AND client_msg_id = ?");
+    if (!st)
+        return -1;
+    sqlite3_bind_int(st, 1, m->kind);
+    bind_text_or_null(st, 2, m->ref_sender);
+    bind_text_or_null(st, 3, m->ref_cmid);
+    bind_text_or_null(st, 4, m->emoji);
+    sqlite3_bind_int64(st, 5, m->timer_s);
+    bind_text_or_null(st, 6, m->mentions);
+    sqlite3_bind_int(st, 7, m->mentioned);
+    sqlite3_bind_int64(st, 8, m->expires_at);
+    sqlite3_bind_text(st, 9, m->sender, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, m->client_msg_id, -1, SQLITE_STATIC);
+    return run(st);
 }
 
 int lstore_msg_exists(lstore *s, const char *sender, const char *client_msg_id)
@@ -410,7 +533,15 @@ int lstore_msg_exists(lstore *s, const char *sender, const char *client_msg_id)
 }
 
 #define MSG_COLUMNS \
-    "chat_id, seq, server_id, sender, client_msg_id, server_ts, status, body, media_id, media"
+    "chat_id, seq, server_id, sender, client_msg_id, server_ts, status, body, media_id, media, " \
+    "kind, ref_sender, ref_cmid, emoji, timer_s, mentions, mentioned, expires_at, edited_at, " \
+    "deleted_by, deleted_at"
+
+/* The current time in ms since the epoch, in SQL (expiry filters). */
+#define SQL_NOW_MS "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+/* A row of the history: readable or a system event, not an action, not expired. */
+#define SQL_LISTED \
+    "status != 4 AND kind NOT IN (1, 2, 3) AND (expires_at = 0 OR expires_at > " SQL_NOW_MS ")"
 
 /* Hand each row of a SELECT MSG_COLUMNS to fn until it returns nonzero;
  * finalizes the statement. */
@@ -433,6 +564,17 @@ static int each_msg(sqlite3_stmt *st, int (*fn)(void *ud, const lstore_msg *m), 
             .media_id = (const char *)sqlite3_column_text(st, 8),
             .media = sqlite3_column_blob(st, 9),
             .media_len = (size_t)sqlite3_column_bytes(st, 9),
+            .kind = sqlite3_column_int(st, 10),
+            .ref_sender = (const char *)sqlite3_column_text(st, 11),
+            .ref_cmid = (const char *)sqlite3_column_text(st, 12),
+            .emoji = (const char *)sqlite3_column_text(st, 13),
+            .timer_s = (uint32_t)sqlite3_column_int64(st, 14),
+            .mentions = (const char *)sqlite3_column_text(st, 15),
+            .mentioned = sqlite3_column_int(st, 16),
+            .expires_at = sqlite3_column_int64(st, 17),
+            .edited_at = sqlite3_column_int64(st, 18),
+            .deleted_by = (const char *)sqlite3_column_text(st, 19),
+            .deleted_at = sqlite3_column_int64(st, 20),
         };
         if (fn(ud, &m))
             break;
@@ -466,7 +608,11 @@ int lstore_msg_update(lstore *s, const lstore_msg *m)
         sqlite3_bind_blob(st, 4, m->media, (int)m->media_len, SQLITE_STATIC);
     }
     sqlite3_bind_text(st, 5, m->server_id, -1, SQLITE_STATIC);
-    return run(st);
+    if (run(st) != 0)
+        return -1;
+    if (!m->sender || !m->client_msg_id)
+        return 0;
+    return lstore_msg_set_rich(s, m);
 }
 
 int lstore_msg_media(lstore *s, const char *media_id, uint8_t **out, size_t *len)
@@ -517,10 +663,213 @@ int lstore_msg_each(lstore *s, const char *chat_id, int (*fn)(void *ud, const ls
                     void *ud)
 {
     sqlite3_stmt *st = prep(s, "SELECT " MSG_COLUMNS " FROM messages WHERE chat_id = ?"
-                               " AND status != 4 ORDER BY seq, rowid");
+                               " AND " SQL_LISTED " ORDER BY seq, rowid");
     if (st)
         sqlite3_bind_text(st, 1, chat_id, -1, SQLITE_STATIC);
     return each_msg(st, fn, ud);
+}
+
+typedef struct {
+    void (*fn)(void *ud, const lstore_msg *m);
+    void *ud;
+    int found;
+} find_ctx;
+
+static int find_one(void *ud, const lstore_msg *m)
+{
+    find_ctx *f = ud;
+    f->fn(f->ud, m);
+    f->found = 1;
+    return 1;
+}
+
+int lstore_msg_find(lstore *s, const char *chat_id, const char *sender, const char *client_msg_id,
+                    void (*fn)(void *ud, const lstore_msg *m), void *ud)
+{
+    find_ctx f = {fn, ud, 0};
+    sqlite3_stmt *st = prep(s, "SELECT " MSG_COLUMNS " FROM messages WHERE chat_id = ?"
+                               " AND sender = ? AND client_msg_id = ?");
+    if (st) {
+        sqlite3_bind_text(st, 1, chat_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, client_msg_id, -1, SQLITE_STATIC);
+    }
+    if (each_msg(st, find_one, &f) != 0)
+        return -1;
+    return f.found;
+}
+
+int lstore_msg_edit(lstore *s, const char *chat_id, const char *sender, const char *client_msg_id,
+                    const char *text, int64_t edited_at, uint64_t edit_seq)
+{
+    sqlite3_stmt *st = prep(s, "UPDATE messages SET body = ?1, edited_at = ?2, edit_seq = ?3"
+                               " WHERE chat_id = ?4 AND sender = ?5 AND client_msg_id = ?6"
+                               " AND kind = 0 AND (?3 = 0 OR ?3 > edit_seq)");
+    if (!st)
+        return -1;
+    sqlite3_bind_blob(st, 1, text, (int)strlen(text), SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, edited_at);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)edit_seq);
+    sqlite3_bind_text(st, 4, chat_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, sender, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, client_msg_id, -1, SQLITE_STATIC);
+    if (run(st) != 0)
+        return -1;
+    return sqlite3_changes(s->db) > 0 ? 1 : 0;
+}
+
+/* Run sql with (chat_id, sender, client_msg_id) bound as ?1..?3. */
+static int run_ref(lstore *s, const char *sql, const char *chat_id, const char *sender,
+                   const char *client_msg_id)
+{
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, chat_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, client_msg_id, -1, SQLITE_STATIC);
+    return run(st);
+}
+
+int lstore_msg_tombstone(lstore *s, const char *chat_id, const char *sender,
+                         const char *client_msg_id, const char *deleted_by, int64_t deleted_at)
+{
+    sqlite3_stmt *st = prep(
+        s, "UPDATE messages SET kind = CASE WHEN kind IN (1, 2, 3) THEN kind ELSE 6 END,"
+           " status = CASE WHEN status IN (2, 5) THEN 0 ELSE status END,"
+           " body = NULL, media_id = NULL, media = NULL, mentions = NULL, mentioned = 0,"
+           " ref_sender = NULL, ref_cmid = NULL, emoji = NULL, edited_at = 0,"
+           " deleted_by = ?4, deleted_at = ?5"
+           " WHERE chat_id = ?1 AND sender = ?2 AND client_msg_id = ?3 AND kind != 6"
+           " AND deleted_by IS NULL");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, chat_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, client_msg_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, deleted_by ? deleted_by : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, deleted_at);
+    if (run(st) != 0)
+        return -1;
+    int changed = sqlite3_changes(s->db) > 0;
+    if (run_ref(s,
+                "DELETE FROM reactions WHERE chat_id = ?1 AND target_sender = ?2"
+                " AND target_cmid = ?3",
+                chat_id, sender, client_msg_id) != 0 ||
+        run_ref(s,
+                "UPDATE messages SET body = NULL WHERE chat_id = ?1 AND kind = 2"
+                " AND ref_sender = ?2 AND ref_cmid = ?3",
+                chat_id, sender, client_msg_id) != 0)
+        return -1;
+    return changed;
+}
+
+int lstore_msg_edits_each(lstore *s, const char *chat_id, const char *sender,
+                          const char *client_msg_id, int (*fn)(void *ud, const lstore_msg *m),
+                          void *ud)
+{
+    sqlite3_stmt *st = prep(s, "SELECT " MSG_COLUMNS " FROM messages WHERE chat_id = ?"
+                               " AND kind = 2 AND ref_sender = ? AND ref_cmid = ?"
+                               " ORDER BY seq, rowid");
+    if (st) {
+        sqlite3_bind_text(st, 1, chat_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, client_msg_id, -1, SQLITE_STATIC);
+    }
+    return each_msg(st, fn, ud);
+}
+
+int lstore_msg_expire(lstore *s, int64_t now_ms)
+{
+    sqlite3_stmt *st = prep(
+        s, "DELETE FROM reactions WHERE EXISTS (SELECT 1 FROM messages m"
+           " WHERE m.chat_id = reactions.chat_id AND m.sender = reactions.target_sender"
+           " AND m.client_msg_id = reactions.target_cmid AND m.expires_at > 0"
+           " AND m.expires_at <= ?1)");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, now_ms);
+    if (run(st) != 0)
+        return -1;
+    st = prep(s, "UPDATE messages SET status = 4, body = NULL, media_id = NULL, media = NULL,"
+                 " mentions = NULL, mentioned = 0, ref_sender = NULL, ref_cmid = NULL,"
+                 " emoji = NULL, expires_at = 0"
+                 " WHERE expires_at > 0 AND expires_at <= ?1");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, now_ms);
+    if (run(st) != 0)
+        return -1;
+    return sqlite3_changes(s->db);
+}
+
+int lstore_reaction_set(lstore *s, const char *chat_id, const char *target_sender,
+                        const char *target_cmid, const char *user, const char *emoji, uint64_t seq)
+{
+    sqlite3_stmt *st = prep(
+        s, "INSERT INTO reactions(chat_id, target_sender, target_cmid, user_id, emoji, seq)"
+           " VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(chat_id, target_sender, target_cmid,"
+           " user_id) DO UPDATE SET emoji = excluded.emoji, seq = excluded.seq"
+           " WHERE excluded.seq = 0 OR excluded.seq > reactions.seq");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, chat_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, target_sender, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, target_cmid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, emoji, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)seq);
+    if (run(st) != 0)
+        return -1;
+    return sqlite3_changes(s->db) > 0 ? 1 : 0;
+}
+
+int lstore_reaction_each(lstore *s, const char *chat_id, const char *target_sender,
+                         const char *target_cmid,
+                         int (*fn)(void *ud, const char *user, const char *emoji), void *ud)
+{
+    sqlite3_stmt *st = prep(s, "SELECT user_id, emoji FROM reactions WHERE chat_id = ?"
+                               " AND target_sender = ? AND target_cmid = ? AND emoji != ''"
+                               " ORDER BY CASE WHEN seq = 0 THEN 1 ELSE 0 END, seq, rowid");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, chat_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, target_sender, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, target_cmid, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (fn(ud, (const char *)sqlite3_column_text(st, 0),
+               (const char *)sqlite3_column_text(st, 1)))
+            break;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int lstore_chat_timer_set(lstore *s, const char *chat_id, uint32_t timer_s, uint64_t seq)
+{
+    sqlite3_stmt *st = prep(s, "UPDATE chats SET timer_s = ?1, timer_seq = ?2 WHERE chat_id = ?3"
+                               " AND (?2 = 0 OR ?2 > timer_seq)");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, timer_s);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+    sqlite3_bind_text(st, 3, chat_id, -1, SQLITE_STATIC);
+    if (run(st) != 0)
+        return -1;
+    return sqlite3_changes(s->db) > 0 ? 1 : 0;
+}
+
+int lstore_chat_timer_get(lstore *s, const char *chat_id, uint32_t *timer_s)
+{
+    sqlite3_stmt *st = prep(s, "SELECT timer_s FROM chats WHERE chat_id = ?");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, chat_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *timer_s = (uint32_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* text as a LIKE pattern matching it anywhere: %, _ and the escape \
@@ -549,16 +898,16 @@ int lstore_msg_query(lstore *s, const lstore_msg_filter *f,
      * condition. The inner SELECT takes the newest rows (LIMIT -1: all), the
      * outer one puts them back oldest first. */
     sqlite3_stmt *st = prep(
-        s, "SELECT " MSG_COLUMNS " FROM (SELECT rowid AS r, * FROM messages"
-           " WHERE status != 4"
-           " AND (?1 IS NULL OR chat_id = ?1)"
-           " AND (?2 IS NULL OR seq < ?2)"
-           " AND (?3 IS NULL OR seq > ?3)"
-           " AND (?6 IS NULL OR server_ts >= ?6)"
-           " AND (?4 IS NULL OR (status IN (0, 1, 3) AND CAST(body AS TEXT) LIKE ?4 ESCAPE '\\'))"
-           " ORDER BY CASE WHEN ?1 IS NULL THEN server_ts ELSE 0 END DESC, chat_id DESC,"
-           " seq DESC, rowid DESC LIMIT ?5)"
-           " ORDER BY CASE WHEN ?1 IS NULL THEN server_ts ELSE 0 END, chat_id, seq, r");
+        s,
+        "SELECT " MSG_COLUMNS " FROM (SELECT rowid AS r, * FROM messages"
+        " WHERE " SQL_LISTED " AND (?1 IS NULL OR chat_id = ?1)"
+        " AND (?2 IS NULL OR seq < ?2)"
+        " AND (?3 IS NULL OR seq > ?3)"
+        " AND (?6 IS NULL OR server_ts >= ?6)"
+        " AND (?4 IS NULL OR (status IN (0, 1, 3) AND kind != 6 AND CAST(body AS TEXT) LIKE ?4 ESCAPE '\\'))"
+        " ORDER BY CASE WHEN ?1 IS NULL THEN server_ts ELSE 0 END DESC, chat_id DESC,"
+        " seq DESC, rowid DESC LIMIT ?5)"
+        " ORDER BY CASE WHEN ?1 IS NULL THEN server_ts ELSE 0 END, chat_id, seq, r");
     if (!st)
         return -1;
     char *pat = NULL;
@@ -738,4 +1087,20 @@ int lstore_blob_clear(lstore *s, const char *ns)
         return -1;
     sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
     return run(st);
+}
+
+int lstore_blob_each(lstore *s, const char *ns,
+                     int (*fn)(void *ud, const char *key, const uint8_t *v, size_t len), void *ud)
+{
+    sqlite3_stmt *st = prep(s, "SELECT k, v FROM blobs WHERE ns = ? ORDER BY k");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (fn(ud, (const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1),
+               (size_t)sqlite3_column_bytes(st, 1)))
+            break;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }

@@ -86,7 +86,32 @@ typedef struct {
     const char *media_id;  /* NULL: none */
     const uint8_t *media;  /* the packed MediaRef (secret key inside) */
     size_t media_len;
+    /* Rich messages (rich.c). kind: parley_msg_kind. ref: the message a
+     * NORMAL one replies to, or the target of a REACTION, EDIT or DELETE
+     * (NULL: none). mentions: the user ids mentioned, one per line. */
+    int kind;
+    const char *ref_sender;
+    const char *ref_cmid;
+    const char *emoji;      /* REACTION */
+    uint32_t timer_s;       /* TIMER */
+    const char *mentions;
+    int mentioned;          /* this home's user is among the mentions */
+    int64_t expires_at;     /* ms since the epoch, 0: never */
+    int64_t edited_at;      /* server_ts of the latest edit applied, 0: none */
+    const char *deleted_by; /* kind DELETED: who deleted it */
+    int64_t deleted_at;
 } lstore_msg;
+
+/* Message kinds as stored (the values of parley_msg_kind). */
+enum {
+    LSTORE_KIND_NORMAL = 0,
+    LSTORE_KIND_REACTION = 1,
+    LSTORE_KIND_EDIT = 2,
+    LSTORE_KIND_DELETE = 3,
+    LSTORE_KIND_TIMER = 4,
+    LSTORE_KIND_UNSUPPORTED = 5,
+    LSTORE_KIND_DELETED = 6,
+};
 
 /* Insert a message. Returns 1 inserted, 0 duplicate (server_id or
  * (sender, client_msg_id) already present), -1 error. */
@@ -97,7 +122,8 @@ int lstore_msg_exists(lstore *s, const char *sender, const char *client_msg_id);
  * the raw ciphertext. fn returns non-zero to stop. */
 int lstore_msg_pending_each(lstore *s, const char *chat_id, const char *sender,
                             int (*fn)(void *ud, const lstore_msg *m), void *ud);
-/* Replace a message's status and content (a pending message decrypted). */
+/* Replace a message's status and content (a pending message decrypted); with
+ * sender and client_msg_id set, its rich columns too (lstore_msg_set_rich). */
 int lstore_msg_update(lstore *s, const lstore_msg *m);
 /* The packed MediaRef stored with a received or sent message that
  * references media_id: 1 found (*out malloc'd), 0 none, -1 error. */
@@ -110,9 +136,60 @@ int lstore_msg_own(lstore *s, const char *sender, const char *client_msg_id, uin
 int lstore_outbox_has(lstore *s, const char *client_msg_id);
 /* 1 if a message with this server id is stored, 0 if not, -1 error. */
 int lstore_msg_has_server_id(lstore *s, const char *server_id);
+/* The history of a chat: no HIDDEN rows, no actions (reactions, edits,
+ * deletes: applied to their targets), nothing expired (expires_at at or
+ * before the current time). */
 int lstore_msg_each(lstore *s, const char *chat_id, int (*fn)(void *ud, const lstore_msg *m),
                     void *ud);
-/* A query of the history (never HIDDEN rows). chat_id NULL: every chat.
+/* The message (sender, client_msg_id) of chat_id, any status: 1 found (fn
+ * called with it), 0 not, -1 error. */
+int lstore_msg_find(lstore *s, const char *chat_id, const char *sender, const char *client_msg_id,
+                    void (*fn)(void *ud, const lstore_msg *m), void *ud);
+/* Replace the text of the target (chat_id, sender, client_msg_id) by an
+ * edit stamped edited_at whose seq is edit_seq, unless a later edit (a
+ * higher seq) is applied already; edit_seq 0 is this device's own edit
+ * not stored yet, applied at once. Returns 1 applied, 0 not, -1 error. */
+int lstore_msg_edit(lstore *s, const char *chat_id, const char *sender, const char *client_msg_id,
+                    const char *text, int64_t edited_at, uint64_t edit_seq);
+/* Delete the target for everyone: its row becomes kind DELETED (status
+ * readable, never undecryptable or pending) with no text, media,
+ * mentions or reference, deleted_by / deleted_at set; its reactions and
+ * the text of its edits are removed. An action row (a reaction, edit or
+ * delete itself) keeps its kind and loses its content. 1 changed, 0 not
+ * found or already deleted, -1 error. */
+int lstore_msg_tombstone(lstore *s, const char *chat_id, const char *sender,
+                         const char *client_msg_id, const char *deleted_by, int64_t deleted_at);
+/* Set the rich columns of a stored row (sender, client_msg_id) from m
+ * (kind, ref, emoji, timer_s, mentions, mentioned, expires_at). */
+int lstore_msg_set_rich(lstore *s, const lstore_msg *m);
+/* Walk the EDIT rows of chat_id targeting (sender, client_msg_id). */
+int lstore_msg_edits_each(lstore *s, const char *chat_id, const char *sender,
+                          const char *client_msg_id, int (*fn)(void *ud, const lstore_msg *m),
+                          void *ud);
+/* Disappearing messages: every row whose expires_at <= now_ms (> 0)
+ * becomes HIDDEN with no text, media, mentions or reference (the row stays
+ * for de-duplication; secure_delete overwrites the freed content), and its
+ * reactions are deleted. Returns how many rows expired, -1 on error. */
+int lstore_msg_expire(lstore *s, int64_t now_ms);
+
+/* reactions: one per (target, user); seq decides (the highest wins; seq 0
+ * is this device's own reaction not stored yet, applied at once). emoji ""
+ * is a removal (kept, so that an older reaction does not come back).
+ * Returns 1 applied, 0 an older one, -1 error. */
+int lstore_reaction_set(lstore *s, const char *chat_id, const char *target_sender,
+                        const char *target_cmid, const char *user, const char *emoji, uint64_t seq);
+/* Walk the current reactions (emoji not "") of a target, oldest first. */
+int lstore_reaction_each(lstore *s, const char *chat_id, const char *target_sender,
+                         const char *target_cmid,
+                         int (*fn)(void *ud, const char *user, const char *emoji), void *ud);
+
+/* A chat's disappearing-messages timer, set by the timer message at seq
+ * (the highest seq wins; 0: this device's own, applied at once). set:
+ * 1 applied, 0 older, -1 error. get: 1, 0 no such chat, -1. */
+int lstore_chat_timer_set(lstore *s, const char *chat_id, uint32_t timer_s, uint64_t seq);
+int lstore_chat_timer_get(lstore *s, const char *chat_id, uint32_t *timer_s);
+/* A query of the history (as lstore_msg_each: never HIDDEN rows, actions
+ * or expired rows). chat_id NULL: every chat.
  * before_seq / since_seq 0: no bound, else seq < before_seq / seq > since_seq.
  * text non-NULL: only readable rows (received, own, system) whose body holds
  * text as a substring, ASCII case-insensitive (LIKE with %, _ and \ escaped).
@@ -161,5 +238,8 @@ int lstore_blob_del(lstore *s, const char *ns, const char *key);
 int lstore_blob_count(lstore *s, const char *ns);
 /* Delete every blob of a namespace. */
 int lstore_blob_clear(lstore *s, const char *ns);
+/* Walk the keys of a namespace (in key order); fn returns non-zero to stop. */
+int lstore_blob_each(lstore *s, const char *ns,
+                     int (*fn)(void *ud, const char *key, const uint8_t *v, size_t len), void *ud);
 
 #endif

@@ -3,9 +3,12 @@
  * asks the broker (and never waits): the list comes from a GroupInfo (an
  * answer to group_create, group_get, group_list, or a background refresh)
  * and is kept current by the group's SYSTEM events, applied in the group's
- * sequence. Blob "members"/chat_id = "{seq}\n{user}\n{user}\n..." where seq
+ * sequence. Blob "members"/chat_id = "{seq}\n{user}\t{role}\n..." where seq
  * is the group seq the list reflects: an event at or below it is already in
- * the list (a GroupInfo's last_seq covers every announcement before it).
+ * the list (a GroupInfo's last_seq covers every announcement before it), and
+ * role the member's Role (1 member, 2 admin, 3 owner; a line without one,
+ * written before roles were kept, is a member). The roles decide who may
+ * delete others' messages and set the disappearing timer (rich.c).
  */
 #include "parley_int.h"
 
@@ -21,6 +24,7 @@
 typedef struct {
     uint64_t seq;
     char **users;
+    int *roles; /* Parley__V1__Role of users[i] */
     size_t n, cap;
 } member_list;
 
@@ -29,7 +33,17 @@ static void list_free(member_list *l)
     for (size_t i = 0; i < l->n; i++)
         free(l->users[i]);
     free(l->users);
+    free(l->roles);
     memset(l, 0, sizeof *l);
+}
+
+/* The index of user in l, or -1. */
+static long list_find(const member_list *l, const char *user)
+{
+    for (size_t i = 0; user && i < l->n; i++)
+        if (strcmp(l->users[i], user) == 0)
+            return (long)i;
+    return -1;
 }
 
 static int list_has(const member_list *l, const char *user)
@@ -40,8 +54,16 @@ static int list_has(const member_list *l, const char *user)
     return 0;
 }
 
+/* A role as kept: MEMBER, ADMIN or OWNER (anything else: MEMBER). */
+static int role_of(int role)
+{
+    return role == PARLEY__V1__ROLE__ADMIN || role == PARLEY__V1__ROLE__OWNER
+               ? role
+               : PARLEY__V1__ROLE__MEMBER;
+}
+
 /* 0, or -1 out of memory. A user already listed (or invalid) is skipped. */
-static int list_add(member_list *l, const char *user)
+static int list_add_role(member_list *l, const char *user, int role)
 {
     if (!user || !ids_valid_user(user) || list_has(l, user))
         return 0;
@@ -51,12 +73,22 @@ static int list_add(member_list *l, const char *user)
         if (!u)
             return -1;
         l->users = u;
+        int *r = realloc(l->roles, cap * sizeof *r);
+        if (!r)
+            return -1;
+        l->roles = r;
         l->cap = cap;
     }
     if (!(l->users[l->n] = strdup(user)))
         return -1;
+    l->roles[l->n] = role_of(role);
     l->n++;
     return 0;
+}
+
+static int list_add(member_list *l, const char *user)
+{
+    return list_add_role(l, user, PARLEY__V1__ROLE__MEMBER);
 }
 
 static void list_remove(member_list *l, const char *user)
@@ -64,7 +96,9 @@ static void list_remove(member_list *l, const char *user)
     for (size_t i = 0; user && i < l->n; i++) {
         if (strcmp(l->users[i], user) == 0) {
             free(l->users[i]);
-            memmove(&l->users[i], &l->users[i + 1], (--l->n - i) * sizeof *l->users);
+            memmove(&l->users[i], &l->users[i + 1], (l->n - 1 - i) * sizeof *l->users);
+            memmove(&l->roles[i], &l->roles[i + 1], (l->n - 1 - i) * sizeof *l->roles);
+            l->n--;
             return;
         }
     }
@@ -90,7 +124,13 @@ static int list_load(parley_client *c, const char *chat_id, member_list *l)
     char *save = NULL, *line = strtok_r(text, "\n", &save);
     l->seq = line ? strtoull(line, NULL, 10) : 0;
     while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
-        if (list_add(l, line) != 0) {
+        char *tab = strchr(line, '\t');
+        int role = PARLEY__V1__ROLE__MEMBER;
+        if (tab) {
+            *tab = 0;
+            role = atoi(tab + 1);
+        }
+        if (list_add_role(l, line, role) != 0) {
             free(text);
             list_free(l);
             return -1;
@@ -102,13 +142,13 @@ static int list_load(parley_client *c, const char *chat_id, member_list *l)
 
 static int list_save(parley_client *c, const char *chat_id, const member_list *l)
 {
-    size_t cap = 24 + l->n * (IDS_USER_MAX + 1), used = 0;
+    size_t cap = 24 + l->n * (IDS_USER_MAX + 4), used = 0;
     char *b = malloc(cap);
     if (!b)
         return -1;
     used = (size_t)snprintf(b, cap, "%llu\n", (unsigned long long)l->seq);
     for (size_t i = 0; i < l->n; i++)
-        used += (size_t)snprintf(b + used, cap - used, "%s\n", l->users[i]);
+        used += (size_t)snprintf(b + used, cap - used, "%s\t%d\n", l->users[i], l->roles[i]);
     int rc = lstore_blob_set(c->store, MEMBERS_NS, chat_id, b, used);
     free(b);
     return rc;
@@ -145,7 +185,7 @@ int members__set(parley_client *c, const void *vgi)
         return PARLEY_OK; /* our list already reflects a later announcement */
     l.seq = gi->last_seq;
     for (size_t i = 0; i < gi->n_members; i++) {
-        if (list_add(&l, gi->members[i]->user_id) != 0) {
+        if (list_add_role(&l, gi->members[i]->user_id, (int)gi->members[i]->role) != 0) {
             list_free(&l);
             return util__fail(c, PARLEY_ENOMEM, "out of memory");
         }
@@ -170,7 +210,7 @@ int members__on_event(parley_client *c, const char *chat_id, uint64_t seq, const
         /* The whole list: the creator and the initial members. */
         list_free(&l);
         rc = 1;
-        if (list_add(&l, ev->actor) != 0)
+        if (list_add_role(&l, ev->actor, PARLEY__V1__ROLE__OWNER) != 0)
             goto oom;
         for (size_t i = 0; i < ev->n_users; i++)
             if (list_add(&l, ev->users[i]) != 0)
@@ -188,6 +228,12 @@ int members__on_event(parley_client *c, const char *chat_id, uint64_t seq, const
             list_remove(&l, ev->users[i]);
     } else if (ev->type == PARLEY__V1__SYSTEM_EVENT__TYPE__MEMBER_LEFT) {
         list_remove(&l, ev->n_users > 0 ? ev->users[0] : ev->actor);
+    } else if (ev->type == PARLEY__V1__SYSTEM_EVENT__TYPE__ROLE_CHANGED) {
+        for (size_t i = 0; i < ev->n_users; i++) {
+            long k = list_find(&l, ev->users[i]);
+            if (k >= 0)
+                l.roles[k] = role_of((int)ev->role);
+        }
     }
     l.seq = seq;
     rc = list_save(c, chat_id, &l);
@@ -205,6 +251,18 @@ int members__known(parley_client *c, const char *chat_id)
     int rc = list_load(c, chat_id, &l);
     list_free(&l);
     return rc;
+}
+
+int members__role(parley_client *c, const char *chat_id, const char *user)
+{
+    member_list l;
+    int rc = list_load(c, chat_id, &l);
+    if (rc < 0)
+        return util__store_fail(c);
+    long k = rc == 1 ? list_find(&l, user) : -1;
+    int role = k >= 0 ? l.roles[k] : 0;
+    list_free(&l);
+    return role;
 }
 
 int members__others(parley_client *c, const char *chat_id, char ***out, size_t *n)
@@ -230,6 +288,7 @@ int members__others(parley_client *c, const char *chat_id, char ***out, size_t *
     *out = users;
     *n = l.n;
     free(l.users); /* the strings now belong to *out */
+    free(l.roles);
     return PARLEY_OK;
 }
 

@@ -31,7 +31,8 @@ int outbox__fits(parley_client *c, size_t len)
 
 /* The packed Envelope around body (*out malloc'd). parley_rc. */
 static int pack_envelope(parley_client *c, const char *cmid, const uint8_t *body, size_t body_len,
-                         const char *media_id, const outbox_versions *v, uint8_t **out, size_t *n)
+                         const char *media_id, const outbox_versions *v, uint32_t ttl_s,
+                         uint8_t **out, size_t *n)
 {
     int rc = outbox__fits(c, body_len);
     if (rc != PARLEY_OK)
@@ -44,6 +45,7 @@ static int pack_envelope(parley_client *c, const char *cmid, const uint8_t *body
     env.body.len = body_len;
     env.kind = PARLEY__V1__ENVELOPE_KIND__CHAT;
     env.coalesce_receipts = 1; /* one STORED may cover several sends (dispatch.c) */
+    env.ttl_s = ttl_s;         /* a disappearing message: the server deletes its copy too */
     if (v) {
         env.devices_version = v->devices;
         env.own_devices_version = v->own_devices;
@@ -58,11 +60,11 @@ static int pack_envelope(parley_client *c, const char *cmid, const uint8_t *body
 
 int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const char *topic,
                   const uint8_t *body, size_t body_len, const char *plain, const char *media_id,
-                  const outbox_versions *v)
+                  const outbox_versions *v, uint32_t ttl_s)
 {
     uint8_t *buf = NULL;
     size_t n = 0;
-    int rc = pack_envelope(c, cmid, body, body_len, media_id, v, &buf, &n);
+    int rc = pack_envelope(c, cmid, body, body_len, media_id, v, ttl_s, &buf, &n);
     if (rc != PARLEY_OK)
         return rc;
     lstore_outbox o = {
@@ -165,7 +167,8 @@ static void record_own(void *ud, const lstore_outbox *o)
     /* Our message is part of the chat's sequence: when it is the next one,
      * the cursor moves past it (no gap to sync for). */
     uint64_t synced = has == 1 && ch.synced_seq + 1 == d->seq ? d->seq : 0;
-    if (has < 0 || lstore_msg_insert(d->c->store, &m) < 0 ||
+    /* with the rich columns of what we sent (rich.c), its action re-applied */
+    if (has < 0 || rich__record_own(d->c, &m) < 0 ||
         lstore_chat_set_synced(d->c->store, m.chat_id, synced, d->ts) != 0 ||
         lstore_chat_raise(d->c->store, m.chat_id, "last_seq", d->seq) != 0)
         d->rc = -1;
@@ -180,7 +183,8 @@ int outbox__done(parley_client *c, const char *client_msg_id, const char *chat_i
         if (found < 0 || d.rc < 0)
             return -1;
     }
-    if (lstore_blob_del(c->store, "outct", client_msg_id) != 0)
+    if (lstore_blob_del(c->store, "outct", client_msg_id) != 0 ||
+        rich__forget_own(c, client_msg_id) != 0)
         return -1;
     return lstore_outbox_del(c->store, client_msg_id);
 }
@@ -189,6 +193,7 @@ typedef struct {
     char chat[IDS_CHAT_MAX + 1];
     char topic[200];
     char media_id[IDS_SERVER_ID_LEN + 8];
+    uint32_t ttl_s;
     uint8_t *plain;
     size_t plain_len;
     int has_plain;
@@ -202,6 +207,7 @@ static void replace_entry(void *ud, const lstore_outbox *o)
     replace_ctx *r = ud;
     Parley__V1__Envelope *old = parley__v1__envelope__unpack(NULL, o->body_len, o->body);
     snprintf(r->media_id, sizeof r->media_id, "%s", old && old->media_id ? old->media_id : "");
+    r->ttl_s = old ? old->ttl_s : 0;
     if (old)
         parley__v1__envelope__free_unpacked(old, NULL);
     snprintf(r->chat, sizeof r->chat, "%s", o->chat_id);
@@ -237,7 +243,7 @@ int outbox__replace(parley_client *c, const char *cmid, const uint8_t *body, siz
     }
     if ((ret = r.rc) != PARLEY_OK)
         goto done;
-    ret = pack_envelope(c, cmid, body, body_len, r.media_id, v, &buf, &n);
+    ret = pack_envelope(c, cmid, body, body_len, r.media_id, v, r.ttl_s, &buf, &n);
     if (ret != PARLEY_OK)
         goto done;
     lstore_outbox no = {

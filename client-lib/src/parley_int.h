@@ -12,6 +12,8 @@
  *     group_api.c  parley_group_*: blocking group management requests
  *     client.c     parley_open/close/set_callbacks
  *     device_api.c linked devices: parley_link, parley_devices*, approve, remove
+ *     rich_api.c   rich messages: replies, reactions, edits, delete for
+ *                  everyone, disappearing timers (the SDK's checks)
  *     account.c    registration, identity rotation, safety numbers
  *     loop.c       the MQTT connection state machine, parley_poll, the
  *                  blocking helpers (loop__call, parley_flush/sync)
@@ -23,6 +25,7 @@
  *     send.c       the send path: parley_send_text, pairwise and group sends
  *     ack.c        delivered/read cursors
  *     outbox.c     the persistent outbox: queue, publish, retries, settle
+ *     rich.c       rich messages: each kind's rules and local effect, timers, expiry
  *   groups
  *     members.c    each group's members, kept locally (GroupInfo, SYSTEM events)
  *     skeys.c      Sender Keys glue: own chains, distributions, group decrypt
@@ -33,6 +36,7 @@
  *     trust.c      contact identity keys: pinning, keyserver checks
  *     identity.c   this home's identity, client id and tokens
  *   plumbing
+ *     delreq.c     delete_message requests: queued persistently, sent when connected
  *     rpc.c        control requests in flight (req_id -> kind, chat)
  *     presence.c   presence watches and typing indicators (never stored)
  *     history.c    local-state queries: chats, history, sent status
@@ -52,6 +56,7 @@
 #include "conn.h"
 #include "crypto/keys.h"
 #include "devlist.h"
+#include "ids.h"
 #include "lstore.h"
 #include "parley/parley.h"
 
@@ -65,6 +70,7 @@
 #define CLIENT_SYNC_PAGE 200
 #define CLIENT_DEFERRED_MAX 64
 #define IDS_RETRY_MAX (141 + 1 + 65 + 1 + 33)
+#define CLIENT_TEXT_MAX (64 * 1024) /* a message's text, bytes */
 #define IDS_DEVICE_MAX 32 /* a device id: 1..32 of [A-Za-z0-9_-] (devlist.h) */
 
 /* link.c: the connection's state (driven by loop.c). */
@@ -84,6 +90,7 @@ typedef enum {
     REQ_SYNC,
     REQ_GROUP_GET, /* a background refresh of a group's members (members.c) */
     REQ_CALL,      /* a blocking call waiting for its response (loop__call) */
+    REQ_DELETE,    /* a delete_message request (delreq.c) */
 } req_kind;
 
 typedef struct {
@@ -93,6 +100,7 @@ typedef struct {
     int64_t sent_ms;
     int done;           /* REQ_CALL: response arrived */
     void *response;     /* REQ_CALL: Parley__V1__Response*, owned until collected */
+    char ref[IDS_CHAT_MAX + IDS_USER_MAX + IDS_CLIENT_MSG_MAX + 3]; /* REQ_DELETE: its queue key */
 } client_req;
 
 /* order.c: a live envelope that arrived ahead of a gap in its chat's sequence. */
@@ -110,11 +118,11 @@ typedef struct {
 #define CLIENT_CONFIRM_MAX 64
 typedef struct {
     char chat_id[141];
-    uint64_t live_seq;  /* processed in order from live deliveries, beyond synced_seq */
-    uint64_t want;      /* highest live seq (processed, deferred or held) not yet confirmed */
+    uint64_t live_seq; /* processed in order from live deliveries, beyond synced_seq */
+    uint64_t want; /* highest live seq (processed, deferred or held) not yet confirmed */
     uint64_t last_seen; /* last_seq of the previous confirming answer (progress check) */
-    int attempts;       /* confirming answers in a row without progress */
-    int64_t next_ms;    /* monotonic time of the next confirming sync; 0: none scheduled */
+    int attempts; /* confirming answers in a row without progress */
+    int64_t next_ms; /* monotonic time of the next confirming sync; 0: none scheduled */
 } client_confirm;
 
 /* trust.c: what the keyserver said about one sender's identity key,
@@ -123,8 +131,8 @@ typedef struct {
 typedef struct {
     int valid;
     char user[65];
-    int rc;                  /* ksclient_get_identity's parley_rc */
-    uint8_t ik[32];          /* rc == PARLEY_OK: the key the keyserver serves */
+    int rc; /* ksclient_get_identity's parley_rc */
+    uint8_t ik[32]; /* rc == PARLEY_OK: the key the keyserver serves */
     char err[CLIENT_ERR_MAX];
 } client_vouch;
 
@@ -148,7 +156,7 @@ struct parley_client {
     char keyserver_url[CLIENT_URL_MAX];
     char media_url[CLIENT_URL_MAX];
     char ca_file[CLIENT_PATH_MAX]; /* TLS trust anchors; "" = the system store */
-    int transient;           /* throwaway client id, clean session, no inbox */
+    int transient; /* throwaway client id, clean session, no inbox */
     parley_callbacks cb;
     parley_progress_fn media_progress; /* media_api.c: parley_set_media_progress */
     void *media_progress_ud;
@@ -166,8 +174,8 @@ struct parley_client {
                           wiped in parley_close */
     char device_id[IDS_DEVICE_MAX + 1]; /* this home's device: the client id's tag */
     uint8_t account_pk[32]; /* the account key (= id_pk on the primary device) */
-    int primary;            /* this device's key is the account key */
-    int link_pending;       /* parley_link: not in the account's device list yet */
+    int primary; /* this device's key is the account key */
+    int link_pending; /* parley_link: not in the account's device list yet */
 
     /* link.c (state driven by loop.c) */
     struct {
@@ -179,13 +187,14 @@ struct parley_client {
     /* loop.c */
     struct {
         int64_t next_attempt_ms;
-        int attempts;             /* consecutive failed connects (backoff) */
+        int attempts; /* consecutive failed connects (backoff) */
         int64_t token_expires_ms; /* monotonic: when the current attempt's token expires */
         int64_t last_outbox_scan_ms;
+        int64_t last_purge_ms; /* rich__purge of expired messages */
         int64_t last_key_check_ms;
         int64_t last_resync_ms; /* LOOP_RESYNC_MS after it, the background sync runs */
-        unsigned failures;        /* connection failures reported (DISCONNECTED events) */
-        int failure_rc;           /* the last one's code: PARLEY_ENET or PARLEY_EREFUSED */
+        unsigned failures; /* connection failures reported (DISCONNECTED events) */
+        int failure_rc; /* the last one's code: PARLEY_ENET or PARLEY_EREFUSED */
     } loop;
 
     /* rpc.c */
@@ -196,8 +205,8 @@ struct parley_client {
 
     /* order.c */
     struct {
-        int synced;              /* every chat synced since the last connect */
-        int syncs_pending;       /* list_chats + sync pages + member refreshes in flight */
+        int synced; /* every chat synced since the last connect */
+        int syncs_pending; /* list_chats + sync pages + member refreshes in flight */
         client_held held[CLIENT_HELD_MAX];
         int nheld;
         client_confirm confirm[CLIENT_CONFIRM_MAX];
@@ -217,6 +226,11 @@ struct parley_client {
         int nretry;
         int new_group; /* a sender key named a group new to us: resync soon */
     } deliver;
+
+    /* delreq.c: no delete_message request before this (monotonic ms) */
+    struct {
+        int64_t next_ms;
+    } delreq;
 
     /* presence.c: users whose presence is watched */
     struct {
@@ -245,6 +259,8 @@ struct parley_client {
 /* Set c->err (printf-style) and return rc. */
 int util__fail(parley_client *c, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* 1 if s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+int util__valid_utf8(const char *s);
 /* c->err = the local store's last error; returns PARLEY_ESTORE. */
 int util__store_fail(parley_client *c);
 /* Topic names for this user. */
@@ -427,6 +443,17 @@ int skeys__has_chain(parley_client *c, const char *chat_id, const char *member, 
 /* Record that member holds chain_id. 0 or -1. */
 int skeys__set_chain(parley_client *c, const char *chat_id, const char *member, uint32_t chain_id);
 
+/* ---- delreq.c: delete_message requests ---------------------------------- */
+
+/* Queue a request to remove the stored copy of (sender, cmid) of chat_id
+ * (caller's transaction or none). parley_rc. */
+int delreq__queue(parley_client *c, const char *chat_id, const char *sender, const char *cmid);
+/* Send the queued requests whose message's seq is known (when connected).
+ * Requests sent, or <0. */
+int delreq__flush(parley_client *c);
+/* The broker's answer (Parley__V1__Response*) to request q, finished here. parley_rc. */
+int delreq__on_response(parley_client *c, client_req *q, const void *rsp);
+
 /* ---- rpc.c: control requests in flight ----------------------------------- */
 
 /* Send a Request (Parley__V1__Request*, req_id filled in here) on our ctl
@@ -453,12 +480,13 @@ int outbox__fits(parley_client *c, size_t len);
 /* The device list versions a direct message was encrypted to (Envelope
  * fields 14 and 15); NULL: none (groups). */
 typedef struct {
-    uint64_t devices;     /* the recipient's list */
+    uint64_t devices; /* the recipient's list */
     uint64_t own_devices; /* the sender's own list */
 } outbox_versions;
+/* ttl_s: Envelope.ttl_s (a disappearing message; 0 none). */
 int outbox__queue(parley_client *c, const char *cmid, const char *chat_id, const char *topic,
                   const uint8_t *body, size_t body_len, const char *plain, const char *media_id,
-                  const outbox_versions *v);
+                  const outbox_versions *v, uint32_t ttl_s);
 /* Replace the body (and versions) of a queued message, keeping its client
  * message id, topic, text and place in the queue: a re-encryption after
  * REJECTED stale_devices (caller's transaction). parley_rc. */
@@ -472,6 +500,76 @@ int outbox__done(parley_client *c, const char *client_msg_id, const char *chat_i
                  const char *server_id, int64_t ts, int stored);
 /* A transient refusal: keep the entry, retry after the retry period. 0 or -1. */
 int outbox__later(parley_client *c, const char *client_msg_id);
+
+/* ---- rich.c: rich messages ---------------------------------------------- */
+
+#define RICH_EDIT_WINDOW_MS 900000LL /* 15 minutes */
+#define RICH_DELETE_WINDOW_MS 172800000LL /* 48 hours */
+#define RICH_TIMER_MAX 7776000u /* 90 days, seconds */
+#define RICH_EMOJI_MAX 32 /* bytes */
+#define RICH_MENTIONS_MAX 64
+
+/* What a decrypted Content is (rich__parse); strings point into the
+ * Content, which must outlive it. Free with rich__free. */
+typedef struct {
+    int kind; /* parley_msg_kind: NORMAL, REACTION, EDIT, DELETE, TIMER, UNSUPPORTED */
+    int has_ref; /* ref: reply_to (NORMAL) or the target (REACTION, EDIT, DELETE) */
+    char ref_sender[IDS_USER_MAX + 1];
+    char ref_cmid[IDS_CLIENT_MSG_MAX + 1];
+    const char *text; /* NORMAL: the text; EDIT: the new text */
+    const char *emoji; /* REACTION ("" = removal) */
+    uint32_t timer_s; /* TIMER */
+    uint32_t expire_s; /* the message disappears this long after server_ts (0: never) */
+    char *mentions; /* valid distinct mentions joined by "\n" (malloc'd), or NULL */
+    const char **mention_list; /* the same as a list (malloc'd), n_mentions long */
+    size_t n_mentions;
+    int mentioned; /* this user is among them */
+    int bad; /* malformed (why says how): refused by rich__check */
+    int target_deleted; /* rich__check: the target is deleted for everyone */
+    char why[200]; /* a refusal's reason */
+} rich_info;
+void rich__free(rich_info *ri);
+
+/* rich__check's answers. */
+enum {
+    RICH_OK = 0,
+    RICH_BAD, /* malformed */
+    RICH_UNKNOWN, /* the target is not known here (or not a message) */
+    RICH_NOT_OWN, /* an edit of someone else's message */
+    RICH_NOT_TEXT, /* an edit of a message without text */
+    RICH_DELETED, /* the target was deleted for everyone */
+    RICH_TOO_LATE, /* past the edit or delete window */
+    RICH_NOT_ALLOWED, /* not the sender / not a group admin */
+};
+
+/* Classify and check the form of a Content (Parley__E2e__V1__Content*).
+ * PARLEY_OK (ri filled; ri->bad for a malformed action) or PARLEY_ENOMEM. */
+int rich__parse(parley_client *c, const void *ct, rich_info *ri);
+/* May sender's action ri, stamped ts (the server's time; the SDK passes the
+ * local clock), change chat_id? RICH_OK, a RICH_* refusal (ri->why says
+ * why), or <0 parley_rc (store). Messages other than actions: RICH_OK. */
+int rich__check(parley_client *c, const char *chat_id, const char *sender, int64_t ts,
+                rich_info *ri);
+/* Apply sender's action ri (message seq, stamped ts; seq 0: this device's
+ * own, not stored yet) to the local store (caller's transaction). parley_rc. */
+int rich__apply(parley_client *c, const char *chat_id, uint64_t seq, int64_t ts, const char *sender,
+                const rich_info *ri);
+/* Fill a row's rich columns from ri (m->server_ts set: expires_at). */
+void rich__to_row(const rich_info *ri, lstore_msg *m);
+/* A Content (Parley__E2e__V1__Content*, client_msg_id cmid) this device
+ * queued for chat_id: kept until the broker stores it, its action applied
+ * at once (caller's transaction). parley_rc. */
+int rich__queued(parley_client *c, const char *cmid, const char *chat_id, const void *ct);
+/* Insert the row of one of our messages the broker stored (m: seq,
+ * server_ts ...), with the rich columns of its kept Content, and apply its
+ * action under the real seq. As lstore_msg_insert: 1, 0 duplicate, -1. */
+int rich__record_own(parley_client *c, lstore_msg *m);
+/* Forget the kept Content of a message that will not be stored (REJECTED). */
+int rich__forget_own(parley_client *c, const char *cmid);
+/* The chat's disappearing timer, seconds (0: off or unknown chat). parley_rc. */
+int rich__chat_timer(parley_client *c, const char *chat_id, uint32_t *timer_s);
+/* Remove what expired at now_ms (own transaction). Rows expired, or <0. */
+int rich__purge(parley_client *c, int64_t now_ms);
 
 /* ---- ack.c --------------------------------------------------------------- */
 
@@ -492,6 +590,9 @@ int members__on_event(parley_client *c, const char *chat_id, uint64_t seq, const
  * if the list is not known yet. parley_rc. */
 int members__others(parley_client *c, const char *chat_id, char ***out, size_t *n);
 void members__free(char **list, size_t n);
+/* user's role in the group by the local list: 1 member, 2 admin, 3 owner
+ * (Parley__V1__Role), 0 not a member or the list not known, <0 parley_rc. */
+int members__role(parley_client *c, const char *chat_id, const char *user);
 /* 1 if the member list of a group is known locally, 0 not, -1 store. */
 int members__known(parley_client *c, const char *chat_id);
 /* Ask the broker for the group's GroupInfo (REQ_GROUP_GET, answered through
@@ -520,9 +621,9 @@ int deliver__retry_kept(parley_client *c);
 
 /* How an envelope reached order__envelope. */
 enum {
-    ENV_LIVE = 0,  /* live delivery on an inbox topic: unconfirmed */
-    ENV_HELD = 1,  /* a held live envelope, released by a sync answer (no gap check) */
-    ENV_PAGE = 2,  /* from a sync page: the server vouches for its seq */
+    ENV_LIVE = 0, /* live delivery on an inbox topic: unconfirmed */
+    ENV_HELD = 1, /* a held live envelope, released by a sync answer (no gap check) */
+    ENV_PAGE = 2, /* from a sync page: the server vouches for its seq */
 };
 /* An envelope (Parley__V1__Envelope*) for its chat's sequence. 0 or <0. */
 int order__envelope(parley_client *c, const void *env, int how);

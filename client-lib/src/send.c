@@ -25,34 +25,6 @@
 #include "ids.h"
 #include "parley.pb-c.h"
 
-#define TEXT_MAX (64 * 1024)
-
-/* 1 if s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
-static int valid_utf8(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p++;
-        int n = c < 0x80             ? 0
-                : (c & 0xE0) == 0xC0 ? 1
-                : (c & 0xF0) == 0xE0 ? 2
-                : (c & 0xF8) == 0xF0 ? 3
-                                     : -1;
-        if (n < 0)
-            return 0;
-        unsigned cp = n == 0 ? c : n == 1 ? c & 0x1F : n == 2 ? c & 0x0F : c & 0x07;
-        for (int i = 0; i < n; i++, p++) {
-            if ((*p & 0xC0) != 0x80)
-                return 0;
-            cp = cp << 6 | (*p & 0x3F);
-        }
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-    }
-    return 1;
-}
-
 /* ---- direct messages: every device of the peer, our other devices --------- */
 
 /* How old a cached device list may be before a send refreshes it. The
@@ -268,8 +240,11 @@ static int queue_pairwise(parley_client *c, const char *peer, const targets *tg,
         ret = util__fail(c, PARLEY_ESTORE, "local store: %s", lstore_error(c->store));
         goto done;
     }
+    /* what the user sent (not protocol traffic): kept for its row, applied now */
+    if (plain && (ret = rich__queued(c, cmid, chat_id, ct)) != PARLEY_OK)
+        goto done;
     ret = outbox__queue(c, cmid, chat_id, topic, body, body_len, plain,
-                        ct->media ? ct->media->media_id : NULL, &tg->v);
+                        ct->media ? ct->media->media_id : NULL, &tg->v, ct->expire_s);
     if (ret == PARLEY_OK && cmid_out)
         snprintf(cmid_out, IDS_CLIENT_MSG_MAX + 1, "%s", cmid);
 
@@ -436,8 +411,15 @@ static int group_send(parley_client *c, const char *chat_id, void *vct, const ch
         ret = util__store_fail(c);
         goto done;
     }
+    ct->client_msg_id = cmid;
+    ct->group_id = (char *)chat_id;
+    ret = plain ? rich__queued(c, cmid, chat_id, ct) : PARLEY_OK;
+    ct->client_msg_id = NULL;
+    ct->group_id = NULL;
+    if (ret != PARLEY_OK)
+        goto done;
     ret = outbox__queue(c, cmid, chat_id, topic, body, body_len, plain,
-                        ct->media ? ct->media->media_id : NULL, NULL);
+                        ct->media ? ct->media->media_id : NULL, NULL, ct->expire_s);
     if (ret != PARLEY_OK)
         goto done;
     if (lstore_commit(c->store) != 0) {
@@ -470,9 +452,19 @@ int send__content(parley_client *c, const char *to, void *vct, const char *plain
 
     if (!c->has_identity)
         return util__fail(c, PARLEY_ENOIDENT, "%s", parley_strerror(PARLEY_ENOIDENT));
-    if (ct->text && (strlen(ct->text) > TEXT_MAX || !valid_utf8(ct->text)))
+    if (ct->text && (strlen(ct->text) > CLIENT_TEXT_MAX || !util__valid_utf8(ct->text)))
         return util__fail(c, PARLEY_EINVAL, "message text longer than %d bytes or not UTF-8",
-                          TEXT_MAX);
+                          CLIENT_TEXT_MAX);
+    /* A chat with a disappearing timer: every message but the timer
+     * announcement itself disappears, on every device and on the server. */
+    char timer_chat[IDS_CHAT_MAX + 1];
+    uint32_t timer = 0;
+    if (to &&
+        (ids_is_group_chat(to) ? snprintf(timer_chat, sizeof timer_chat, "%s", to) > 0
+                               : ids_direct_chat(c->user, to, timer_chat, sizeof timer_chat)) &&
+        (ret = rich__chat_timer(c, timer_chat, &timer)) != PARLEY_OK)
+        return ret;
+    ct->expire_s = ct->timer ? 0 : timer;
     if (to && ids_is_group_chat(to)) {
         if (!ids_valid_chat(to))
             return util__fail(c, PARLEY_EINVAL, "invalid group id '%s'", to);

@@ -806,7 +806,7 @@ static void stored_receipt_advances_own_cursor(void **state)
 
     assert_int_equal(lstore_begin(f->c->store), 0);
     assert_int_equal(outbox__queue(f->c, "cmid-own-3", BOB, "parley/u/bob/inbox", body, sizeof body,
-                                   "my text", NULL, NULL),
+                                   "my text", NULL, NULL, 0),
                      PARLEY_OK);
     assert_int_equal(lstore_commit(f->c->store), 0);
 
@@ -876,7 +876,7 @@ static void coalesced_stored_receipt_settles_every_message(void **state)
     assert_int_equal(lstore_begin(f->c->store), 0);
     for (int i = 0; i < 3; i++)
         assert_int_equal(outbox__queue(f->c, cmids[i], BOB, "parley/u/bob/inbox", body, sizeof body,
-                                       "my text", NULL, NULL),
+                                       "my text", NULL, NULL, 0),
                          PARLEY_OK);
     assert_int_equal(lstore_commit(f->c->store), 0);
     /* Every envelope the client sends asks for coalesced receipts. */
