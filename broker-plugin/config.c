@@ -155,6 +155,10 @@ static bool config_apply(pp_config *c, const char *k, const char *v)
         if (!config_number(k, v, 60, 10LL * 365 * 86400, &x))
             return false;
         c->session_expiry_s = x;
+    } else if (!strcmp(k, "expire_interval_s")) {
+        if (!config_number(k, v, 1, 86400, &x))
+            return false;
+        c->expire_interval_s = (int)x;
     } else if (!strcmp(k, "metrics_interval")) {
         if (!config_number(k, v, 1, 86400, &x))
             return false;
@@ -216,6 +220,7 @@ static int config_parse(const config_kv *kv, int n, pp_config *c)
     c->key_refresh_ms = 250;
     c->token_cache = 65536;
     c->metrics_interval_s = 10;
+    c->expire_interval_s = 60;
     c->max_group_size = 1024;
     c->max_conns_per_user = 16;
     c->max_sessions_per_user = 8;

@@ -145,6 +145,11 @@ static void control_list_chats(const char *me, const Parley__V1__Request *rq)
     sync__list_chats(me, rq->req_id);
 }
 
+static void control_delete_message(const char *me, const Parley__V1__Request *rq)
+{
+    delete__request(me, rq->req_id, rq->delete_message);
+}
+
 /* ------------------------------------------------------------------ dispatch */
 
 typedef void (*control_fn)(const char *me, const Parley__V1__Request *rq);
@@ -157,6 +162,7 @@ static const struct {
     {PARLEY__V1__REQUEST__OP_ACK, control_ack},
     {PARLEY__V1__REQUEST__OP_SYNC, control_sync},
     {PARLEY__V1__REQUEST__OP_LIST_CHATS, control_list_chats},
+    {PARLEY__V1__REQUEST__OP_DELETE_MESSAGE, control_delete_message},
     {PARLEY__V1__REQUEST__OP_GROUP_CREATE, groups__handle_request},
     {PARLEY__V1__REQUEST__OP_GROUP_GET, groups__handle_request},
     {PARLEY__V1__REQUEST__OP_GROUP_LIST, groups__handle_request},

@@ -88,6 +88,7 @@ int dispatch__tick_cb(int event, void *event_data, void *userdata)
     presence__sweep(now_ms);
     cluster__tick();
     gsync__tick();
+    expire__tick(now_ms);
     metrics__tick(now_ms);
     return MOSQ_ERR_SUCCESS;
 }

@@ -504,6 +504,14 @@ uint32_t groups__sync_check(const char *me, const char *chat_id, uint64_t *floor
     return 0;
 }
 
+uint32_t groups__member_role(const char *me, const char *chat_id, uint64_t *floor, store_role *role,
+                             const char **error)
+{
+    uint32_t st = groups__sync_check(me, chat_id, floor, error);
+    *role = st ? 0 : group__member(group__find(chat_id), me)->role;
+    return st;
+}
+
 /* ------------------------------------------------------------------ persistence */
 
 /* Membership writes only log failures (writer.c). */

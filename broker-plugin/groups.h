@@ -34,6 +34,10 @@ void groups__ack(const char *me, const char *req_id, const Parley__V1__Ack *ack)
  * no such group) with *error set to its code. */
 uint32_t groups__sync_check(const char *me, const char *chat_id, uint64_t *floor,
                             const char **error);
+/* groups__sync_check, and *role = me's role in the group (delete_message:
+ * admins and owners may delete any member's message). */
+uint32_t groups__member_role(const char *me, const char *chat_id, uint64_t *floor, store_role *role,
+                             const char **error);
 
 /* Cluster (gsync.c): replace the model of c's group with what the store
  * holds (members added and removed through the usual paths, so watches and

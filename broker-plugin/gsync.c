@@ -340,8 +340,15 @@ static void gs_done(pp_task *task, bool stopping)
             g->seen = g->held && g->held->seq - 1 < t->chat.last_seq ? g->held->seq - 1
                                                                      : t->chat.last_seq;
         }
+        int64_t now = clock_now_ms();
         for (size_t i = 0; i < t->n_msgs; i++) {
             if (t->msgs[i].seq <= g->seen)
+                continue;
+            /* A tombstone or an expired message is not repaired live: the
+             * clients see the hole and sync, which returns the tombstone
+             * and skips the expired one (protocol.md, "Rich messages"). */
+            if (t->msgs[i].kind == STORE_KIND_TOMBSTONE ||
+                (t->msgs[i].expires_at > 0 && t->msgs[i].expires_at <= now))
                 continue;
             gs_item *it = gs_item_from_store(&t->msgs[i], t->chat_id);
             if (it) {

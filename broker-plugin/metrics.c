@@ -86,6 +86,11 @@ static void metrics_report(metrics_out *o)
     put(o, "messages/duplicates", "messages_duplicates_total", M_COUNTER,
         "Retries the store recognised by client_msg_id.", "", pp.m.duplicates);
     put(o, "messages/typing", "typing_total", M_COUNTER, "Typing events relayed.", "", pp.m.typing);
+    put(o, "messages/deleted", "messages_deleted_total", M_COUNTER,
+        "Messages deleted for everyone (delete_message: tombstones written).", "",
+        pp.m.messages_deleted);
+    put(o, "messages/expired", "messages_expired_total", M_COUNTER,
+        "Messages the periodic expiry deleted from the store (ttl_s).", "", pp.m.messages_expired);
     put(o, "requests", "requests_total", M_COUNTER, "Control requests received.", "",
         pp.m.requests);
     put(o, "acks", "acks_total", M_COUNTER, "Delivered/read acks recorded.", "", pp.m.acks);

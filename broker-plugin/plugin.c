@@ -127,6 +127,7 @@ PP_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
         }
     }
     pp.next_metrics_ms = clock_now_ms() + (int64_t)pp.cfg.metrics_interval_s * 1000;
+    expire__reset();
     mosquitto_log_printf(MOSQ_LOG_NOTICE, "parley: plugin ready (store %s, max_payload %zu)",
                          pp.cfg.store_uri, pp.cfg.max_payload);
     return MOSQ_ERR_SUCCESS;

@@ -88,6 +88,7 @@ typedef struct {
     bool cluster_debug; /* plugin_opt_cluster_debug: log the bus's test payloads */
     int cluster_heartbeat_ms; /* plugin_opt_cluster_heartbeat_ms: presence heartbeat (2000) */
     char *metrics_listen; /* plugin_opt_metrics_listen: Prometheus HOST:PORT; NULL = none */
+    int expire_interval_s; /* plugin_opt_expire_interval_s: message expiry runs (60) */
 } pp_config;
 
 /* config.c: parse plugin_opt_* (and the options file) into pp.cfg. */
@@ -138,6 +139,8 @@ typedef struct {
     uint64_t acks; /* ack requests recorded */
     uint64_t requests; /* control requests received */
     uint64_t typing; /* typing events relayed */
+    uint64_t messages_deleted; /* delete_message requests that made a tombstone */
+    uint64_t messages_expired; /* messages the periodic expiry deleted (expire.c) */
     uint64_t rejected[PP_REJ_COUNT];
     uint64_t auth_ok;
     uint64_t auth_failed[PP_AUTH_COUNT];
@@ -409,6 +412,21 @@ void control__respond(const char *me, const char *req_id, uint32_t status, const
 
 void sync__request(const char *me, const char *req_id, const Parley__V1__SyncRequest *rq);
 void sync__list_chats(const char *me, const char *req_id);
+
+/* ------------------------------------------------------------ delete.c */
+
+/* A delete_message request (delete for everyone): checked on the broker
+ * thread (fields, membership), then on the reader thread (the message),
+ * then the tombstone through the writer; answered when it is durable. */
+void delete__request(const char *me, const char *req_id, const Parley__V1__DeleteMessage *dm);
+
+/* ------------------------------------------------------------ expire.c */
+
+/* From the tick: every expire_interval_s, queue one message expiry on the
+ * writer (at most one in flight). */
+void expire__tick(int64_t now_ms);
+/* Forget the schedule (plugin start). */
+void expire__reset(void);
 
 /* ------------------------------------------------------------ worker.c */
 

@@ -138,9 +138,15 @@ static void sync_work(pp_task *task, store_t *s)
     page.chat_id = t->chat_id;
     page.last_seq = chat.last_seq;
     sync_saw(t, t->chat_id, chat.last_seq, 1);
-    size_t bytes = 0, k = 0;
-    for (; k < n && k < t->limit; k++) {
-        store_message *m = &msgs[k];
+    /* i walks the store's rows, k counts the envelopes: an expired message
+     * (expires_at passed, not yet deleted by expire.c) is skipped but
+     * still moves next_after_seq past it. */
+    int64_t now = clock_now_ms();
+    size_t bytes = 0, k = 0, i = 0;
+    for (; i < n && k < t->limit; i++) {
+        store_message *m = &msgs[i];
+        if (m->expires_at > 0 && m->expires_at <= now)
+            continue;
         if (k > 0 && bytes + m->body_len + PP_ENVELOPE_OVERHEAD > PP_SYNC_MAX_BYTES)
             break;
         Parley__V1__Envelope *e = &envs[k];
@@ -158,25 +164,31 @@ static void sync_work(pp_task *task, store_t *s)
             e->ttl_s = (uint32_t)((m->expires_at - m->server_ts) / 1000);
         e->kind = m->kind ? (Parley__V1__EnvelopeKind)m->kind : PARLEY__V1__ENVELOPE_KIND__CHAT;
         e->sender_device = m->sender_device ? m->sender_device : "";
+        e->deleted_by = m->deleted_by ? m->deleted_by : ""; /* TOMBSTONE: empty body */
+        e->deleted_at = m->deleted_at;
         if (!ids_is_group_chat(t->chat_id) && m->sender &&
             ids_direct_peer(t->chat_id, m->sender, peer, sizeof peer))
             e->recipient = strdup(peer);
-        envp[k] = e;
+        envp[k++] = e;
         bytes += m->body_len + PP_ENVELOPE_OVERHEAD;
     }
+    /* The store was asked for limit + 1 rows: more if one is left unread
+     * (the page was cut by count or size), or if all limit + 1 were read
+     * because expired ones were skipped (the store may hold more after
+     * them; at worst the next page is empty). */
     page.messages = envp;
     page.n_messages = k;
-    page.more = k < n;
-    page.next_after_seq = k ? msgs[k - 1].seq : t->after_seq;
+    page.more = i < n || n > t->limit;
+    page.next_after_seq = i ? msgs[i - 1].seq : t->after_seq;
     Parley__V1__Response r = PARLEY__V1__RESPONSE__INIT;
     r.result_case = PARLEY__V1__RESPONSE__RESULT_SYNC_PAGE;
     r.sync_page = &page;
     sync_encode(t, &r);
 out:
     if (envs)
-        for (size_t i = 0; i < n; i++)
-            if (envs[i].recipient && envs[i].recipient != protobuf_c_empty_string)
-                free(envs[i].recipient);
+        for (size_t j = 0; j < n; j++)
+            if (envs[j].recipient && envs[j].recipient != protobuf_c_empty_string)
+                free(envs[j].recipient);
     free(envs);
     free(envp);
     store_message_array_free(msgs, n);

@@ -728,8 +728,20 @@ static int check_message(store_t *s, const store_message *m)
         store__set_error(s, "message body too large (%zu > %d bytes)", m->body_len, STORE_BODY_MAX);
         return STORE_EINVAL;
     }
-    if (m->kind != 1 && m->kind != 2) {
-        store__set_error(s, "invalid message kind %d (1 chat, 2 system)", m->kind);
+    if (m->kind != STORE_KIND_CHAT && m->kind != STORE_KIND_SYSTEM &&
+        m->kind != STORE_KIND_TOMBSTONE) {
+        store__set_error(s, "invalid message kind %d (1 chat, 2 system, 3 tombstone)", m->kind);
+        return STORE_EINVAL;
+    }
+    if (m->kind == STORE_KIND_TOMBSTONE) {
+        /* a copied tombstone (parley-admin migrate): no content, a deleter */
+        CHECK(check_id(s, m->deleted_by, "deleted_by"));
+        if (m->body_len || (m->media_id && m->media_id[0]) || m->deleted_at < 0) {
+            store__set_error(s, "a tombstone has no body or media_id and deleted_at >= 0");
+            return STORE_EINVAL;
+        }
+    } else if ((m->deleted_by && m->deleted_by[0]) || m->deleted_at) {
+        store__set_error(s, "deleted_by/deleted_at belong to tombstones (kind 3) only");
         return STORE_EINVAL;
     }
     if (m->seq > INT64_MAX || m->expires_at < 0) {
@@ -855,6 +867,19 @@ int store_messages_expire(store_t *s, int64_t now, size_t *deleted)
         deleted = &dummy;
     *deleted = 0;
     return s->vt->messages_expire(s, now, deleted);
+}
+
+int store_message_tombstone(store_t *s, const char *chat_id, uint64_t seq, const char *deleted_by,
+                            int64_t deleted_at)
+{
+    ENTER(s);
+    CHECK(check_id(s, chat_id, "chat_id"));
+    CHECK(check_id(s, deleted_by, "deleted_by"));
+    if (seq == 0 || seq > INT64_MAX || deleted_at < 0) {
+        store__set_error(s, "message_tombstone: seq or deleted_at out of range");
+        return STORE_EINVAL;
+    }
+    return s->vt->message_tombstone(s, chat_id, seq, deleted_by, deleted_at);
 }
 
 /* ---------------------------------------------------------------- media */
@@ -1104,6 +1129,7 @@ void store_message_free(store_message *m)
     free(m->body);
     free(m->media_id);
     free(m->sender_device);
+    free(m->deleted_by);
     memset(m, 0, sizeof *m);
 }
 
@@ -1141,7 +1167,7 @@ void store_media_array_free(store_media *a, size_t n)
 store_op *store_op_new(store_op_type type)
 {
     store_op *op;
-    if (type < STORE_OP_MESSAGE_PUT || type > STORE_OP_BARRIER)
+    if (type < STORE_OP_MESSAGE_PUT || type > STORE_OP_MESSAGES_EXPIRE)
         return NULL;
     op = calloc(1, sizeof *op);
     if (op)
@@ -1164,7 +1190,12 @@ void store_op_free(store_op *op)
     case STORE_OP_MEMBER_PUT:
     case STORE_OP_MEMBER_REMOVE:
     case STORE_OP_MEMBER_SET_ROLE: store_member_free(&op->u.member); break;
-    case STORE_OP_BARRIER: break;
+    case STORE_OP_MESSAGE_TOMBSTONE:
+        free(op->u.tombstone.chat_id);
+        free(op->u.tombstone.deleted_by);
+        break;
+    case STORE_OP_BARRIER:
+    case STORE_OP_MESSAGES_EXPIRE: break;
     }
     free(op);
 }

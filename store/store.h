@@ -320,9 +320,16 @@ typedef struct {
     size_t body_len;
     char *media_id; /* may be NULL */
     int64_t expires_at; /* 0 = never */
-    int kind; /* EnvelopeKind: 1 chat, 2 system */
+    int kind; /* EnvelopeKind: STORE_KIND_CHAT, _SYSTEM or _TOMBSTONE */
     char *sender_device; /* the sender's device id (schema 3); NULL or "" = none */
+    char *deleted_by; /* TOMBSTONE (schema 4): who deleted it; NULL otherwise */
+    int64_t deleted_at; /* TOMBSTONE: when, ms since the epoch; 0 otherwise */
 } store_message;
+
+/* store_message.kind (the wire's EnvelopeKind). */
+#define STORE_KIND_CHAT 1
+#define STORE_KIND_SYSTEM 2
+#define STORE_KIND_TOMBSTONE 3 /* a CHAT message deleted for everyone */
 void store_message_free(store_message *m);
 void store_message_array_free(store_message *a, size_t n);
 
@@ -366,6 +373,20 @@ int store_messages_after(store_t *s, const char *chat_id, uint64_t after_seq, si
 int store_chat_last_seqs(store_t *s, char ***chat_ids, uint64_t **seqs, size_t *n);
 /* Delete messages whose expires_at is in (0, now]; *deleted counts them. */
 int store_messages_expire(store_t *s, int64_t now, size_t *deleted);
+/*
+ * Delete for everyone: turn message seq of chat_id into a tombstone in one
+ * write: kind STORE_KIND_TOMBSTONE, body and media_id cleared, deleted_by
+ * and deleted_at set; chat_id, seq, server_id, sender, sender_device,
+ * client_msg_id, server_ts and expires_at are kept (dedup and ordering
+ * hold). Who may delete is the caller's business (the broker plugin).
+ * STORE_ENOTFOUND: no such message (never stored, or expired);
+ * STORE_EINVAL: a SYSTEM message (never deletable), or seq 0 / above
+ * INT64_MAX, or deleted_at < 0. A message that already is a tombstone is
+ * left as it is: STORE_OK (idempotent; the first deleter stays recorded).
+ * SQLite overwrites the freed bytes (secure_delete, docs/store.md).
+ */
+int store_message_tombstone(store_t *s, const char *chat_id, uint64_t seq, const char *deleted_by,
+                            int64_t deleted_at);
 
 /* ------------------------------------------------------------------ media */
 

@@ -116,6 +116,8 @@ struct store_vtable {
                           store_message **out, size_t *n);
     int (*chat_last_seqs)(store_t *s, char ***chat_ids, uint64_t **seqs, size_t *n);
     int (*messages_expire)(store_t *s, int64_t now, size_t *deleted);
+    int (*message_tombstone)(store_t *s, const char *chat_id, uint64_t seq, const char *deleted_by,
+                             int64_t deleted_at);
 
     int (*media_put)(store_t *s, const store_media *m);
     int (*media_get)(store_t *s, const char *media_id, store_media *out);

@@ -533,7 +533,10 @@ bool store_bson__message_to_doc(const store_message *m, bson_t *doc)
            BSON_APPEND_INT64(doc, "expires_at", m->expires_at) &&
            BSON_APPEND_INT32(doc, "kind", (int32_t)m->kind) &&
            put_opt_str(doc, "sender_device",
-                       m->sender_device && m->sender_device[0] ? m->sender_device : NULL);
+                       m->sender_device && m->sender_device[0] ? m->sender_device : NULL) &&
+           put_opt_str(doc, "deleted_by",
+                       m->deleted_by && m->deleted_by[0] ? m->deleted_by : NULL) &&
+           (m->deleted_at == 0 || BSON_APPEND_INT64(doc, "deleted_at", m->deleted_at));
 }
 
 int store_bson__message_from_doc(const bson_t *doc, store_message *out, char *err, size_t errlen)
@@ -551,6 +554,8 @@ int store_bson__message_from_doc(const bson_t *doc, store_message *out, char *er
     out->expires_at = rd_i64(&r, "expires_at", false);
     out->kind = (int)rd_i64(&r, "kind", true);
     out->sender_device = rd_str(&r, "sender_device", false);
+    out->deleted_by = rd_str(&r, "deleted_by", false);
+    out->deleted_at = rd_i64(&r, "deleted_at", false);
     if (r.rc != STORE_OK)
         store_message_free(out);
     return r.rc;
@@ -601,6 +606,24 @@ bool store_bson__member_filter(const char *chat_id, const char *user_id, bson_t 
 bool store_bson__message_filter(const char *chat_id, uint64_t seq, bson_t *filter)
 {
     return put_str(filter, "chat_id", chat_id) && put_u64(filter, "seq", seq);
+}
+
+bool store_bson__tombstone_filter(const char *chat_id, uint64_t seq, bson_t *filter)
+{
+    return store_bson__message_filter(chat_id, seq, filter) &&
+           BSON_APPEND_INT32(filter, "kind", STORE_KIND_CHAT);
+}
+
+bool store_bson__tombstone_update(const char *deleted_by, int64_t deleted_at, bson_t *update)
+{
+    bson_t set, unset;
+    return BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set) &&
+           BSON_APPEND_INT32(&set, "kind", STORE_KIND_TOMBSTONE) &&
+           put_bin(&set, "body", NULL, 0) && put_str(&set, "deleted_by", deleted_by) &&
+           BSON_APPEND_INT64(&set, "deleted_at", deleted_at) &&
+           bson_append_document_end(update, &set) &&
+           BSON_APPEND_DOCUMENT_BEGIN(update, "$unset", &unset) &&
+           BSON_APPEND_UTF8(&unset, "media_id", "") && bson_append_document_end(update, &unset);
 }
 
 bool store_bson__client_id_filter(const char *sender, const char *client_msg_id, bson_t *filter)

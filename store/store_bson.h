@@ -25,7 +25,10 @@
  *                     settings?, created_at, last_message_at, last_seq}
  *   members          {chat_id, user_id, role, joined_at, joined_seq, delivered_seq, read_seq}
  *   messages         {_id: server_id, chat_id, seq, server_id, sender, client_msg_id,
- *                     server_ts, body: bin, media_id?, expires_at, kind}
+ *                     server_ts, body: bin, media_id?, expires_at, kind, sender_device?,
+ *                     deleted_by?, deleted_at?}  (kind 3 = a tombstone: body empty, no
+ *                     media_id; deleted_by/deleted_at absent before issue 17 = never
+ *                     deleted)
  *   media            {_id: media_id, media_id, owner, size, sha256: bin, content_type?,
  *                     backend_key?, created_at, expires_at}
  * Binary values are BSON binary subtype 0 (generic); every time, seq,
@@ -147,6 +150,11 @@ bool store_bson__id_filter(const char *id, bson_t *filter);
 bool store_bson__member_filter(const char *chat_id, const char *user_id, bson_t *filter);
 /* {chat_id: c, seq: seq} */
 bool store_bson__message_filter(const char *chat_id, uint64_t seq, bson_t *filter);
+/* message_tombstone: the filter {chat_id: c, seq: seq, kind: 1} (only a
+ * CHAT message changes) and the update {$set: {kind: 3, body: bin "",
+ * deleted_by, deleted_at}, $unset: {media_id: ""}}. */
+bool store_bson__tombstone_filter(const char *chat_id, uint64_t seq, bson_t *filter);
+bool store_bson__tombstone_update(const char *deleted_by, int64_t deleted_at, bson_t *update);
 /* {sender: s, client_msg_id: id} */
 bool store_bson__client_id_filter(const char *sender, const char *client_msg_id, bson_t *filter);
 

@@ -1970,6 +1970,42 @@ static int mg_messages_expire(store_t *s, int64_t now, size_t *deleted)
     return rc;
 }
 
+/* One update_one of a CHAT document; when it matches nothing, the
+ * document's kind says why. WiredTiger rewrites the document: the old body
+ * stays in free space of the data file and in the journal until reused. */
+static int mg_message_tombstone(store_t *s, const char *chat_id, uint64_t seq,
+                                const char *deleted_by, int64_t deleted_at)
+{
+    mongo_store *ms = ms_of(s);
+    bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER, g = BSON_INITIALIZER;
+    store_message m = {0};
+    int rc = flush_pending(ms); /* the transaction's own appends first */
+    if (rc != STORE_OK)
+        goto out;
+    if (!store_bson__tombstone_filter(chat_id, seq, &f) ||
+        !store_bson__tombstone_update(deleted_by, deleted_at, &u) ||
+        !store_bson__message_filter(chat_id, seq, &g)) {
+        rc = bad_value(ms, "message_tombstone");
+        goto out;
+    }
+    rc = update_one(ms, C_MESSAGES, &f, &u, NULL, "message_tombstone");
+    if (rc != STORE_ENOTFOUND)
+        goto out;
+    rc = get_message(s, &g, &m, "message_tombstone");
+    if (rc == STORE_OK && m.kind != STORE_KIND_TOMBSTONE) {
+        store__set_error(s, "message_tombstone: kind %d cannot be deleted", m.kind);
+        rc = STORE_EINVAL;
+    } else if (rc == STORE_ENOTFOUND) {
+        store__set_error(s, "message_tombstone: no such message");
+    }
+out:
+    store_message_free(&m);
+    bson_destroy(&f);
+    bson_destroy(&u);
+    bson_destroy(&g);
+    return rc;
+}
+
 /* --------------------------------------------------------------- media */
 
 static int mg_media_put(store_t *s, const store_media *m)
@@ -2260,6 +2296,7 @@ static const struct store_vtable mongo_vtable = {
     .message_put = mg_message_put,
     .message_put_many = mg_message_put_many,
     .message_get = mg_message_get,
+    .message_tombstone = mg_message_tombstone,
     .message_get_by_client_id = mg_message_get_by_client_id,
     .messages_after = mg_messages_after,
     .chat_last_seqs = mg_chat_last_seqs,

@@ -139,6 +139,9 @@ static const char *const migrations[STORE_SQLITE_SCHEMA_VERSION] = {
     "CREATE INDEX link_codes_user ON link_codes(user_id, expires_at);"
     "CREATE INDEX link_codes_expires ON link_codes(expires_at);"
     "ALTER TABLE messages ADD COLUMN sender_device TEXT;",
+    /* 3 -> 4 (delete for everyone): kind 3 = a tombstone */
+    "ALTER TABLE messages ADD COLUMN deleted_by TEXT;"
+    "ALTER TABLE messages ADD COLUMN deleted_at INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* ---------------------------------------------------- statement cache */
@@ -183,6 +186,8 @@ enum {
     ST_MSG_DUP,
     ST_MSG_AFTER,
     ST_MSG_EXPIRE,
+    ST_MSG_TOMBSTONE,
+    ST_MSG_KIND,
     ST_MEDIA_PUT,
     ST_MEDIA_GET,
     ST_MEDIA_DELETE,
@@ -228,7 +233,7 @@ enum {
 #define MEMBER_COLS "chat_id, user_id, role, joined_at, joined_seq, delivered_seq, read_seq"
 #define MSG_COLS \
     "chat_id, seq, server_id, sender, client_msg_id, server_ts, body, media_id, expires_at, " \
-    "kind, sender_device"
+    "kind, sender_device, deleted_by, deleted_at"
 #define MEDIA_COLS \
     "media_id, owner, size, sha256, content_type, backend_key, created_at, expires_at"
 
@@ -312,7 +317,7 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_CHATS_OF_USER] = "SELECT " MEMBER_COLS " FROM members WHERE user_id = ?1 "
                          "ORDER BY chat_id",
     [ST_MSG_INSERT] = "INSERT INTO messages (" MSG_COLS ") "
-                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [ST_MSG_UNDO] = "DELETE FROM messages WHERE chat_id = ?1 AND seq = ?2",
     [ST_MSG_GET] = "SELECT " MSG_COLS " FROM messages WHERE chat_id = ?1 AND seq = ?2",
     [ST_MSG_BY_CLIENT] = "SELECT " MSG_COLS " FROM messages "
@@ -321,6 +326,11 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_MSG_AFTER] = "SELECT " MSG_COLS " FROM messages WHERE chat_id = ?1 AND seq > ?2 "
                      "ORDER BY seq LIMIT ?3",
     [ST_MSG_EXPIRE] = "DELETE FROM messages WHERE expires_at > 0 AND expires_at <= ?1",
+    /* Only a CHAT message: a tombstone stays as it is, a SYSTEM one is refused. */
+    [ST_MSG_TOMBSTONE] = "UPDATE messages SET kind = 3, body = NULL, media_id = NULL, "
+                         "deleted_by = ?3, deleted_at = ?4 "
+                         "WHERE chat_id = ?1 AND seq = ?2 AND kind = 1",
+    [ST_MSG_KIND] = "SELECT kind FROM messages WHERE chat_id = ?1 AND seq = ?2",
     [ST_MEDIA_PUT] = "INSERT INTO media (" MEDIA_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_MEDIA_GET] = "SELECT " MEDIA_COLS " FROM media WHERE media_id = ?1",
     [ST_MEDIA_DELETE] = "DELETE FROM media WHERE media_id = ?1",
@@ -1433,6 +1443,8 @@ static int msg_row(sqlite3_stmt *s, void *out)
     m->expires_at = sqlite3_column_int64(s, 8);
     m->kind = sqlite3_column_int(s, 9);
     rc |= col_text(s, 10, &m->sender_device);
+    rc |= col_text(s, 11, &m->deleted_by);
+    m->deleted_at = sqlite3_column_int64(s, 12);
     return rc ? STORE_ENOMEM : STORE_OK;
 }
 
@@ -1485,6 +1497,8 @@ static void bind_message_row(sqlite3_stmt *s, const store_message *m, uint64_t s
     sqlite3_bind_int64(s, 9, m->expires_at);
     sqlite3_bind_int(s, 10, m->kind);
     bind_text(s, 11, m->sender_device && m->sender_device[0] ? m->sender_device : NULL);
+    bind_text(s, 12, m->deleted_by && m->deleted_by[0] ? m->deleted_by : NULL);
+    sqlite3_bind_int64(s, 13, m->deleted_at);
 }
 
 /* The hot path. Outside a transaction it runs in its own IMMEDIATE
@@ -1853,6 +1867,42 @@ static int sq_messages_expire(store_t *st, int64_t now, size_t *deleted)
     return expire_before(SQ(st), ST_MSG_EXPIRE, now, "messages_expire", deleted);
 }
 
+/* One UPDATE of a CHAT row (atomic on its own, inside a transaction or
+ * not); when it changes nothing, the row's kind says why. The freed body
+ * bytes are overwritten by secure_delete (set at open). */
+static int sq_message_tombstone(store_t *st, const char *chat_id, uint64_t seq,
+                                const char *deleted_by, int64_t deleted_at)
+{
+    struct sq *q = SQ(st);
+    sqlite3_stmt *s = stmt(q, ST_MSG_TOMBSTONE);
+    int rc, src;
+    if (!s)
+        return STORE_EIO;
+    bind_text(s, 1, chat_id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
+    bind_text(s, 3, deleted_by);
+    sqlite3_bind_int64(s, 4, deleted_at);
+    if ((rc = run(q, s, "message_tombstone")) != STORE_OK || sqlite3_changes(q->db) > 0)
+        return rc;
+    if ((s = stmt(q, ST_MSG_KIND)) == NULL)
+        return STORE_EIO;
+    bind_text(s, 1, chat_id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
+    src = sqlite3_step(s);
+    if (src == SQLITE_DONE) {
+        store__set_error(st, "message_tombstone: no such message");
+        rc = STORE_ENOTFOUND;
+    } else if (src != SQLITE_ROW) {
+        rc = sqerr(q, sqlite3_extended_errcode(q->db), "message_tombstone");
+    } else if (sqlite3_column_int(s, 0) != STORE_KIND_TOMBSTONE) {
+        store__set_error(st, "message_tombstone: kind %d cannot be deleted",
+                         sqlite3_column_int(s, 0));
+        rc = STORE_EINVAL;
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
 /* ----------------------------------------------------------------- media */
 
 static int media_row(sqlite3_stmt *s, void *out)
@@ -2067,6 +2117,7 @@ static const struct store_vtable sqlite_vt = {
     .messages_after = sq_messages_after,
     .chat_last_seqs = sq_chat_last_seqs,
     .messages_expire = sq_messages_expire,
+    .message_tombstone = sq_message_tombstone,
     .media_put = sq_media_put,
     .media_get = sq_media_get,
     .media_delete = sq_media_delete,
@@ -2219,6 +2270,7 @@ int store_sqlite__open(const char *uri, const store_options *opts, store_t **out
         (rc = exec(q, pragma, "open")) != STORE_OK ||
         (rc = exec(q, "PRAGMA foreign_keys = ON", "open")) != STORE_OK ||
         (rc = exec(q, "PRAGMA temp_store = MEMORY", "open")) != STORE_OK ||
+        (rc = exec(q, "PRAGMA secure_delete = ON", "open")) != STORE_OK ||
         (rc = exec(q, "PRAGMA cache_size = -16000", "open")) != STORE_OK ||
         /* checkpoint every 8000 pages (32 MB) instead of 1000: pages rewritten by
          * many commits (index leaves) are copied to the database once per

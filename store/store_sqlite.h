@@ -14,6 +14,6 @@
 
 /* The schema version this build writes (PRAGMA user_version). Opening a file
  * with an older version migrates it; a newer version is refused (STORE_EIO). */
-#define STORE_SQLITE_SCHEMA_VERSION 3
+#define STORE_SQLITE_SCHEMA_VERSION 4
 
 #endif

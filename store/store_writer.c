@@ -71,6 +71,11 @@ static int apply(store_t *s, store_op *op)
         return store_member_set_role(s, op->u.member.chat_id, op->u.member.user_id,
                                      op->u.member.role);
     case STORE_OP_BARRIER: return STORE_OK;
+    case STORE_OP_MESSAGE_TOMBSTONE:
+        return store_message_tombstone(s, op->u.tombstone.chat_id, op->u.tombstone.seq,
+                                       op->u.tombstone.deleted_by, op->u.tombstone.deleted_at);
+    case STORE_OP_MESSAGES_EXPIRE:
+        return store_messages_expire(s, op->u.expire.now, &op->u.expire.deleted);
     }
     return STORE_EINVAL;
 }

@@ -45,7 +45,22 @@ typedef enum {
     STORE_OP_MEMBER_SET_ROLE,   /* u.member (chat_id, user_id, role) */
     STORE_OP_BARRIER,           /* nothing: completes once every op submitted
                                    before it has committed (or failed) */
+    STORE_OP_MESSAGE_TOMBSTONE, /* u.tombstone: store_message_tombstone */
+    STORE_OP_MESSAGES_EXPIRE,   /* u.expire: store_messages_expire(now); the
+                                   callback finds the count in u.expire.deleted */
 } store_op_type;
+
+typedef struct {
+    char *chat_id;
+    uint64_t seq;
+    char *deleted_by;
+    int64_t deleted_at;
+} store_tombstone;
+
+typedef struct {
+    int64_t now;
+    size_t deleted; /* set by the writer */
+} store_expire;
 
 typedef struct {
     char *chat_id;
@@ -65,6 +80,8 @@ typedef struct store_op {
         store_advance advance;
         store_chat chat;
         store_member member;
+        store_tombstone tombstone;
+        store_expire expire;
     } u;
 } store_op;
 

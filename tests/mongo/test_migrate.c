@@ -198,6 +198,8 @@ static size_t populate(store_t *src)
     put_msg(src, "g:team", "carol", "t3", 10, 0, NULL);   /* gap: 3..9 never used */
     put_msg(src, "g:team", "alice", "t4", 0, 1000, NULL);  /* seq 11, expires */
     put_msg(src, "g:zz", "alice", "z1", 0, 0, NULL);
+    /* b2 deleted for everyone: the tombstone is copied as one */
+    OK(store_message_tombstone(src, "d:alice:bob", 4, "bob", 1700000009999));
     size_t expired = 0;
     OK(store_messages_expire(src, 2000, &expired));
     assert_int_equal(expired, 1);   /* g:team keeps last_seq 11, newest stored is 10 */
@@ -357,6 +359,8 @@ static void compare_stores(store_t *src, store_t *dst)
             same_opt_str(xa[k].media_id, xb[k].media_id);
             assert_int_equal(xa[k].expires_at, xb[k].expires_at);
             assert_int_equal(xa[k].kind, xb[k].kind);
+            same_opt_str(xa[k].deleted_by, xb[k].deleted_by);
+            assert_int_equal(xa[k].deleted_at, xb[k].deleted_at);
         }
         store_message_array_free(xa, nxa);
         store_message_array_free(xb, nxb);

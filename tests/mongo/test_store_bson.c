@@ -924,6 +924,74 @@ static void test_device_documents(void **state)
     bson_destroy(&up);
 }
 
+/* Delete for everyone: a tombstone's document, the conditional update, and
+ * documents written before issue 17 (no deleted_by/deleted_at). */
+static void test_tombstone_documents(void **state)
+{
+    (void)state;
+    char err[128] = "";
+    store_message back;
+    store_message t = {.chat_id = "g:x",
+                       .seq = 4,
+                       .server_id = "sid",
+                       .sender = "alice",
+                       .client_msg_id = "c-4",
+                       .server_ts = 10,
+                       .kind = STORE_KIND_TOMBSTONE,
+                       .deleted_by = "bob",
+                       .deleted_at = 20};
+    bson_t doc = BSON_INITIALIZER, f = BSON_INITIALIZER, u = BSON_INITIALIZER;
+    assert_true(store_bson__message_to_doc(&t, &doc));
+    assert_string_equal(str_of(&doc, "deleted_by"), "bob");
+    assert_int_equal(type_of(&doc, "deleted_at"), BSON_TYPE_INT64);
+    assert_int_equal(type_of(&doc, "media_id"), 0);
+    assert_int_equal(store_bson__message_from_doc(&doc, &back, err, sizeof err), STORE_OK);
+    assert_int_equal(back.kind, STORE_KIND_TOMBSTONE);
+    assert_string_equal(back.deleted_by, "bob");
+    assert_int_equal(back.deleted_at, 20);
+    assert_int_equal(back.body_len, 0);
+    store_message_free(&back);
+
+    /* a message stored before issue 17: the fields are absent */
+    bson_t *old = bson_new_from_json(
+        (const uint8_t *)"{\"chat_id\": \"d:a:b\", \"seq\": {\"$numberLong\": \"1\"}, "
+                         "\"server_id\": \"s\", \"sender\": \"a\", \"client_msg_id\": \"c\", "
+                         "\"server_ts\": {\"$numberLong\": \"5\"}, "
+                         "\"body\": {\"$binary\": {\"base64\": \"AQI=\", \"subType\": \"00\"}}, "
+                         "\"expires_at\": {\"$numberLong\": \"0\"}, \"kind\": 1}",
+        -1, NULL);
+    assert_non_null(old);
+    assert_int_equal(store_bson__message_from_doc(old, &back, err, sizeof err), STORE_OK);
+    assert_null(back.deleted_by);
+    assert_int_equal(back.deleted_at, 0);
+    assert_int_equal(back.kind, STORE_KIND_CHAT);
+    assert_int_equal(back.body_len, 2);
+    store_message_free(&back);
+    bson_destroy(old);
+
+    /* a message that is not a tombstone writes neither field */
+    t.kind = STORE_KIND_CHAT;
+    t.deleted_by = NULL;
+    t.deleted_at = 0;
+    bson_reinit(&doc);
+    assert_true(store_bson__message_to_doc(&t, &doc));
+    assert_int_equal(type_of(&doc, "deleted_by"), 0);
+    assert_int_equal(type_of(&doc, "deleted_at"), 0);
+
+    assert_true(store_bson__tombstone_filter("g:x", 4, &f));
+    assert_doc(&f, "{\"chat_id\": \"g:x\", \"seq\": {\"$numberLong\": \"4\"}, "
+                   "\"kind\": {\"$numberInt\": \"1\"}}");
+    assert_false(store_bson__tombstone_filter("g:x", (uint64_t)INT64_MAX + 1, &f));
+    assert_true(store_bson__tombstone_update("bob", 20, &u));
+    assert_doc(&u, "{\"$set\": {\"kind\": {\"$numberInt\": \"3\"}, "
+                   "\"body\": {\"$binary\": {\"base64\": \"\", \"subType\": \"00\"}}, "
+                   "\"deleted_by\": \"bob\", \"deleted_at\": {\"$numberLong\": \"20\"}}, "
+                   "\"$unset\": {\"media_id\": \"\"}}");
+    bson_destroy(&doc);
+    bson_destroy(&f);
+    bson_destroy(&u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -946,6 +1014,7 @@ int main(void)
         cmocka_unit_test(test_append_run_documents),
         cmocka_unit_test(test_otpk_keys_filter),
         cmocka_unit_test(test_device_documents),
+        cmocka_unit_test(test_tombstone_documents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1182,7 +1182,7 @@ static void test_bad_input(void **state)
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "sqlite";
-    struct CMUnitTest all[96];
+    struct CMUnitTest all[128];
     size_t n = 0;
     int rc;
     const struct CMUnitTest tests[] = {
@@ -1245,6 +1245,8 @@ int main(int argc, char **argv)
         all[n++] = conf_users_tests[i];
     for (size_t i = 0; i < conf_devices_tests_n && n < sizeof all / sizeof all[0]; i++)
         all[n++] = conf_devices_tests[i];
+    for (size_t i = 0; i < conf_rich_tests_n && n < sizeof all / sizeof all[0]; i++)
+        all[n++] = conf_rich_tests[i];
     rc = _cmocka_run_group_tests(conf_is_sqlite ? "store_conformance_sqlite"
                                                 : "store_conformance_mongo",
                                  all, n, NULL, NULL);

@@ -62,6 +62,11 @@ extern const size_t conf_users_tests_n;
 extern const struct CMUnitTest conf_devices_tests[];
 extern const size_t conf_devices_tests_n;
 
+/* Rich messages (conformance_rich.c): tombstones (delete for everyone), the
+ * writer's tombstone and expiry ops, the SQLite migration from schema 3. */
+extern const struct CMUnitTest conf_rich_tests[];
+extern const size_t conf_rich_tests_n;
+
 /* Sequencer tests (conformance_seq.c) and their multi-process child
  * ("store_conformance append-child URI ID OUTFILE"). */
 extern const struct CMUnitTest conf_seq_tests[];

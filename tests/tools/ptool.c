@@ -13,11 +13,13 @@
  *                  [--coalesce 0|1] (coalesce_receipts)
  *                  [--seq N] [--server-id S] [--chat-id C] [--server-ts T]
  *                  [--kind K] [--recipient U] [--sender-client-id C]
+ *                  [--deleted-by U] [--deleted-at T]
  *                                         encoded Envelope on stdout (server fields a client may forge)
  *   ptool typing [--on|--off] [--user U]             encoded Typing on stdout
  *   ptool request ack REQ_ID CHAT_ID SEQ delivered|read
  *   ptool request sync REQ_ID CHAT_ID [AFTER_SEQ [LIMIT]]
  *   ptool request list-chats REQ_ID
+ *   ptool request delete REQ_ID CHAT_ID SEQ          (delete_message; SEQ any uint64)
  *   ptool request group-list REQ_ID                  (a group op)
  *   ptool request none REQ_ID                        (a Request without an op)
  *   ptool decode envelope|receipt|response|presence|typing
@@ -145,6 +147,10 @@ static int cmd_envelope(int argc, char **argv)
             e.recipient = (char *)v;
         else if (!strcmp(a, "--sender-client-id"))
             e.sender_client_id = (char *)v;
+        else if (!strcmp(a, "--deleted-by"))
+            e.deleted_by = (char *)v;
+        else if (!strcmp(a, "--deleted-at"))
+            e.deleted_at = atoll(v);
         else
             return usage();
     }
@@ -189,6 +195,7 @@ static int cmd_request(int argc, char **argv)
     Parley__V1__SyncRequest sync = PARLEY__V1__SYNC_REQUEST__INIT;
     Parley__V1__ListChatsRequest list = PARLEY__V1__LIST_CHATS_REQUEST__INIT;
     Parley__V1__GroupList glist = PARLEY__V1__GROUP_LIST__INIT;
+    Parley__V1__DeleteMessage del = PARLEY__V1__DELETE_MESSAGE__INIT;
     if (argc < 2)
         return usage();
     r.req_id = argv[1];
@@ -206,6 +213,11 @@ static int cmd_request(int argc, char **argv)
         sync.limit = argc > 4 ? (uint32_t)atol(argv[4]) : 0;
         r.op_case = PARLEY__V1__REQUEST__OP_SYNC;
         r.sync = &sync;
+    } else if (!strcmp(argv[0], "delete") && argc == 4) {
+        del.chat_id = argv[2];
+        del.seq = strtoull(argv[3], NULL, 10);
+        r.op_case = PARLEY__V1__REQUEST__OP_DELETE_MESSAGE;
+        r.delete_message = &del;
     } else if (!strcmp(argv[0], "list-chats") && argc == 2) {
         r.op_case = PARLEY__V1__REQUEST__OP_LIST_CHATS;
         r.list_chats = &list;
@@ -243,6 +255,10 @@ static void print_envelope(const Parley__V1__Envelope *e)
     testkit_json_str("sender_device", e->sender_device, &f);
     if (e->coalesce_receipts)
         testkit_json_num("coalesce_receipts", 1, &f);
+    if (e->deleted_by[0] || e->deleted_at) {
+        testkit_json_str("deleted_by", e->deleted_by, &f);
+        testkit_json_num("deleted_at", (long long)e->deleted_at, &f);
+    }
     putchar('}');
 }
 
