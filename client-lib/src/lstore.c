@@ -770,6 +770,7 @@ int lstore_msg_edits_each(lstore *s, const char *chat_id, const char *sender,
 {
     sqlite3_stmt *st = prep(s, "SELECT " MSG_COLUMNS " FROM messages WHERE chat_id = ?"
                                " AND kind = 2 AND ref_sender = ? AND ref_cmid = ?"
+                               " AND sender = ref_sender AND status != 4"
                                " ORDER BY seq, rowid");
     if (st) {
         sqlite3_bind_text(st, 1, chat_id, -1, SQLITE_STATIC);

@@ -162,7 +162,8 @@ int lstore_msg_tombstone(lstore *s, const char *chat_id, const char *sender,
 /* Set the rich columns of a stored row (sender, client_msg_id) from m
  * (kind, ref, emoji, timer_s, mentions, mentioned, expires_at). */
 int lstore_msg_set_rich(lstore *s, const lstore_msg *m);
-/* Walk the EDIT rows of chat_id targeting (sender, client_msg_id). */
+/* Walk the valid EDIT rows of chat_id targeting (sender, client_msg_id):
+ * sent by that sender, not refused (HIDDEN). */
 int lstore_msg_edits_each(lstore *s, const char *chat_id, const char *sender,
                           const char *client_msg_id, int (*fn)(void *ud, const lstore_msg *m),
                           void *ud);

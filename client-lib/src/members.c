@@ -26,6 +26,7 @@ typedef struct {
     char **users;
     int *roles; /* Parley__V1__Role of users[i] */
     size_t n, cap;
+    int roles_known; /* written with roles (not by a library from before them) */
 } member_list;
 
 static void list_free(member_list *l)
@@ -129,6 +130,7 @@ static int list_load(parley_client *c, const char *chat_id, member_list *l)
         if (tab) {
             *tab = 0;
             role = atoi(tab + 1);
+            l->roles_known = 1;
         }
         if (list_add_role(l, line, role) != 0) {
             free(text);
@@ -249,6 +251,11 @@ int members__known(parley_client *c, const char *chat_id)
 {
     member_list l;
     int rc = list_load(c, chat_id, &l);
+    /* A list kept before roles were: asked for again once (the next
+     * GroupInfo brings the roles that decide who may delete and set the
+     * timer). */
+    if (rc == 1 && !l.roles_known)
+        rc = 0;
     list_free(&l);
     return rc;
 }

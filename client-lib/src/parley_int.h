@@ -564,6 +564,12 @@ int rich__queued(parley_client *c, const char *cmid, const char *chat_id, const 
  * server_ts ...), with the rich columns of its kept Content, and apply its
  * action under the real seq. As lstore_msg_insert: 1, 0 duplicate, -1. */
 int rich__record_own(parley_client *c, lstore_msg *m);
+/* Call fn with the client message id of each edit of (sender, cmid) in
+ * chat_id that this device queued and the broker has not stored yet (a
+ * delete for everyone asks to remove those too, once stored). parley_rc
+ * (fn's, if it fails). */
+int rich__queued_edits(parley_client *c, const char *chat_id, const char *sender, const char *cmid,
+                       int (*fn)(void *ud, const char *cmid), void *ud);
 /* Forget the kept Content of a message that will not be stored (REJECTED). */
 int rich__forget_own(parley_client *c, const char *cmid);
 /* The chat's disappearing timer, seconds (0: off or unknown chat). parley_rc. */
@@ -593,7 +599,8 @@ void members__free(char **list, size_t n);
 /* user's role in the group by the local list: 1 member, 2 admin, 3 owner
  * (Parley__V1__Role), 0 not a member or the list not known, <0 parley_rc. */
 int members__role(parley_client *c, const char *chat_id, const char *user);
-/* 1 if the member list of a group is known locally, 0 not, -1 store. */
+/* 1 if the member list of a group is known locally (with roles), 0 not
+ * (or kept without roles by an older library: refresh it), -1 store. */
 int members__known(parley_client *c, const char *chat_id);
 /* Ask the broker for the group's GroupInfo (REQ_GROUP_GET, answered through
  * members__on_response). 0 sent, -1 not connected. */

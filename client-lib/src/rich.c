@@ -352,6 +352,52 @@ int rich__record_own(parley_client *c, lstore_msg *m)
     return ret;
 }
 
+typedef struct {
+    parley_client *c;
+    const char *chat_id, *sender, *cmid;
+    int (*fn)(void *ud, const char *cmid);
+    void *ud;
+    int rc;
+} queued_edits;
+
+static void outbox_chat(void *ud, const lstore_outbox *o)
+{
+    char *chat = ud;
+    snprintf(chat, IDS_CHAT_MAX + 1, "%s", o->chat_id);
+}
+
+static int each_queued(void *ud, const char *key, const uint8_t *v, size_t len)
+{
+    queued_edits *q = ud;
+    Parley__E2e__V1__Content *ct = parley__e2e__v1__content__unpack(NULL, len, v);
+    int match = ct && ct->edit && ct->edit->target && ct->edit->target->sender &&
+                ct->edit->target->client_msg_id &&
+                strcmp(ct->edit->target->sender, q->sender) == 0 &&
+                strcmp(ct->edit->target->client_msg_id, q->cmid) == 0;
+    if (ct)
+        parley__e2e__v1__content__free_unpacked(ct, NULL);
+    if (!match)
+        return 0;
+    char chat[IDS_CHAT_MAX + 1] = "";
+    if (lstore_outbox_get(q->c->store, key, outbox_chat, chat) < 0) {
+        q->rc = util__store_fail(q->c);
+        return 1;
+    }
+    if (strcmp(chat, q->chat_id) != 0)
+        return 0;
+    q->rc = q->fn(q->ud, key);
+    return q->rc != PARLEY_OK;
+}
+
+int rich__queued_edits(parley_client *c, const char *chat_id, const char *sender, const char *cmid,
+                       int (*fn)(void *ud, const char *cmid), void *ud)
+{
+    queued_edits q = {c, chat_id, sender, cmid, fn, ud, PARLEY_OK};
+    if (lstore_blob_each(c->store, OUTRICH_NS, each_queued, &q) != 0)
+        return util__store_fail(c);
+    return q.rc;
+}
+
 int rich__forget_own(parley_client *c, const char *cmid)
 {
     return lstore_blob_del(c->store, OUTRICH_NS, cmid);

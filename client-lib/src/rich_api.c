@@ -183,6 +183,13 @@ static int queue_edit(void *ud, const lstore_msg *m)
     return e->rc != PARLEY_OK;
 }
 
+/* An own edit of the target still in the outbox: removed once stored. */
+static int queue_queued_edit(void *ud, const char *cmid)
+{
+    edits_ctx *e = ud;
+    return delreq__queue(e->c, e->chat_id, e->c->user, cmid);
+}
+
 int parley_delete_for_everyone(parley_client *c, const char *to, const parley_msgref *target,
                                char *client_msg_id)
 {
@@ -201,8 +208,9 @@ int parley_delete_for_everyone(parley_client *c, const char *to, const parley_ms
     ct.delete_ = &d;
     if ((rc = check(c, chat_id, &ct)) != PARLEY_OK)
         return rc;
-    /* The server's copies: the target and its edits, queued before the
-     * delete is applied here (which wipes the edits' text, not their rows). */
+    /* The server's copies: the target and its edits (stored, or still in
+     * our outbox: sent once stored), queued before the delete is applied
+     * here (which wipes the edits' text, not their rows). */
     edits_ctx e = {c, chat_id, PARLEY_OK};
     if (lstore_begin(c->store) != 0)
         return util__store_fail(c);
@@ -212,6 +220,9 @@ int parley_delete_for_everyone(parley_client *c, const char *to, const parley_ms
         rc = util__store_fail(c);
     if (rc == PARLEY_OK)
         rc = e.rc;
+    if (rc == PARLEY_OK && strcmp(target->sender, c->user) == 0)
+        rc = rich__queued_edits(c, chat_id, target->sender, target->client_msg_id,
+                                queue_queued_edit, &e);
     if (rc == PARLEY_OK && lstore_commit(c->store) != 0)
         rc = util__store_fail(c);
     if (rc != PARLEY_OK) {

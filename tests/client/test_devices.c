@@ -276,8 +276,9 @@ int __wrap_ksclient_get_devices(const char *base, const char *ca, const char *to
 
 typedef struct {
     parley_client *c;
-    int messages, own, undecryptable, changed, forged;
+    int messages, own, undecryptable, changed, forged, refused;
     char last_text[256];
+    int last_kind; /* parley_msg_kind of the last message */
 } home;
 
 typedef struct {
@@ -291,6 +292,7 @@ static void on_message(void *ud, const parley_message *m)
     home *h = ud;
     h->messages++;
     h->own += m->own;
+    h->last_kind = (int)m->kind;
     snprintf(h->last_text, sizeof h->last_text, "%.*s", (int)m->text_len, m->text);
 }
 
@@ -300,6 +302,7 @@ static void on_event(void *ud, const parley_event *e)
     h->undecryptable += e->type == PARLEY_EVENT_UNDECRYPTABLE;
     h->changed += e->type == PARLEY_EVENT_DEVICES_CHANGED;
     h->forged += e->type == PARLEY_EVENT_DEVICES_FORGED;
+    h->refused += e->type == PARLEY_EVENT_REFUSED;
 }
 
 /* A new home: the primary of a new account (primary == NULL) or a device
@@ -806,6 +809,199 @@ static void forged_list_is_ignored(void **state)
     sodium_memzero(fsk, sizeof fsk);
 }
 
+/* ---- rich messages through the real send and receive paths --------------- */
+
+/* The message cmid that from queued for `to`, stamped as the broker would
+ * at seq; the sender's outbox settled as by its STORED receipt. */
+static Parley__V1__Envelope *stamp(home *from, const char *to, const char *cmid, uint64_t seq)
+{
+    char chat[IDS_CHAT_MAX + 1], sid[IDS_SERVER_ID_LEN + 1];
+    packed p = {0};
+    assert_int_equal(lstore_outbox_get(from->c->store, cmid, grab, &p), 1);
+    Parley__V1__Envelope *e = parley__v1__envelope__unpack(NULL, p.len, p.env);
+    free(p.env);
+    assert_non_null(e);
+    assert_true(ids_direct_chat(from->c->user, to, chat, sizeof chat));
+    ids_random(sid);
+    e->chat_id = strdup(chat);
+    e->seq = seq;
+    e->sender = strdup(from->c->user);
+    e->sender_device = strdup(from->c->device_id);
+    e->server_id = strdup(sid);
+    e->server_ts = clock_now_ms();
+    e->kind = PARLEY__V1__ENVELOPE_KIND__CHAT;
+    assert_int_equal(lstore_begin(from->c->store), 0);
+    assert_int_equal(outbox__done(from->c, cmid, chat, seq, sid, e->server_ts, 1), 0);
+    assert_int_equal(lstore_commit(from->c->store), 0);
+    return e;
+}
+
+static void deliver_all(Parley__V1__Envelope *e, home **to, int n)
+{
+    for (int i = 0; i < n; i++)
+        deliver_to(to[i], e);
+    parley__v1__envelope__free_unpacked(e, NULL);
+}
+
+typedef struct {
+    char text[128];
+    int kind;
+    int64_t edited_at, expires_at;
+    char reactions[128];
+    char deleted_by[65];
+} row;
+
+static int take_row(void *ud, const parley_message *m)
+{
+    row *r = ud;
+    if (m->seq != 1)
+        return 0;
+    snprintf(r->text, sizeof r->text, "%.*s", (int)m->text_len, m->text);
+    r->kind = (int)m->kind;
+    r->edited_at = m->edited_at;
+    r->expires_at = m->expires_at;
+    snprintf(r->deleted_by, sizeof r->deleted_by, "%s", m->deleted_by ? m->deleted_by : "");
+    r->reactions[0] = 0;
+    for (size_t i = 0; i < m->n_reactions; i++) {
+        size_t u = strlen(r->reactions);
+        snprintf(r->reactions + u, sizeof r->reactions - u, "%s=%s,", m->reactions[i].user,
+                 m->reactions[i].emoji);
+    }
+    return 0;
+}
+
+typedef struct {
+    int rows;
+    int gone_soon;
+} hist_count;
+
+static int count_text(void *ud, const parley_message *m)
+{
+    hist_count *h = ud;
+    h->rows++;
+    h->gone_soon += m->text_len == 9 && memcmp(m->text, "gone soon", 9) == 0;
+    return 0;
+}
+
+/* Seq 1 of the chat of alice and bob as h's history shows it. */
+static row first(home *h)
+{
+    row r;
+    memset(&r, 0, sizeof r);
+    assert_int_equal(parley_history(h->c, "d:alice:bob", take_row, &r), PARLEY_OK);
+    return r;
+}
+
+/* Rich messages between alice (two devices) and bob, really encrypted: a
+ * reaction and an edit from alice's phone shown on her laptop and at
+ * bob's, an edit by bob of alice's message refused on all of them, a
+ * timer whose later messages carry ttl_s and disappear on every device,
+ * a delete for everyone, and a Content carrying only a field this library
+ * does not know, sent through send__content: unsupported, not dropped. */
+static void rich_messages_on_every_device(void **state)
+{
+    fixture *f = *state;
+    home *a1 = new_home(f, "alice", NULL);
+    home *a2 = new_home(f, "alice", a1);
+    home *bob = new_home(f, "bob", NULL);
+    home *alice[] = {a1, a2};
+    publish(alice, 2, 2, NULL);
+    home *bobs[] = {bob};
+    publish(bobs, 1, 1, NULL);
+    home *others[] = {a2, bob}, *alices[] = {a1, a2};
+    char c1[65], c2[65], c3[65], c4[65], c5[65], c6[65], c7[65];
+
+    assert_int_equal(parley_send_text(a1->c, "bob", "helo bob", c1), PARLEY_OK);
+    deliver_all(stamp(a1, "bob", c1, 1), others, 2);
+    parley_msgref m1 = {"alice", c1};
+
+    /* a reaction and an edit from the phone */
+    assert_int_equal(parley_send_reaction(a1->c, "bob", &m1, "👋", c2), PARLEY_OK);
+    deliver_all(stamp(a1, "bob", c2, 2), others, 2);
+    assert_int_equal(parley_send_edit(a1->c, "bob", &m1, "hello bob", c3), PARLEY_OK);
+    deliver_all(stamp(a1, "bob", c3, 3), others, 2);
+    assert_int_equal(bob->last_kind, PARLEY_MSG_EDIT);
+    home *all[] = {a1, a2, bob};
+    for (int i = 0; i < 3; i++) {
+        row r = first(all[i]);
+        assert_string_equal(r.text, "hello bob");
+        assert_true(r.edited_at > 0);
+        assert_string_equal(r.reactions, "alice=👋,");
+    }
+
+    /* bob may not edit alice's message: his SDK refuses, and a crafted
+     * edit is refused by every receiver */
+    assert_int_equal(parley_send_edit(bob->c, "alice", &m1, "hacked", c4), PARLEY_EINVAL);
+    Parley__E2e__V1__Content ct = PARLEY__E2E__V1__CONTENT__INIT;
+    Parley__E2e__V1__Edit ed = PARLEY__E2E__V1__EDIT__INIT;
+    Parley__E2e__V1__MessageRef t = PARLEY__E2E__V1__MESSAGE_REF__INIT;
+    t.sender = "alice";
+    t.client_msg_id = c1;
+    ed.target = &t;
+    ed.text = "hacked";
+    ct.edit = &ed;
+    assert_int_equal(send__content(bob->c, "alice", &ct, "hacked", c4), PARLEY_OK);
+    deliver_all(stamp(bob, "alice", c4, 4), alices, 2);
+    assert_int_equal(a1->refused, 1);
+    assert_int_equal(a2->refused, 1);
+    assert_string_equal(first(a1).text, "hello bob");
+    assert_string_equal(first(a2).text, "hello bob");
+
+    /* a timer from bob: alice's later messages carry ttl_s and expire */
+    assert_int_equal(parley_set_timer(bob->c, "alice", 60, c5), PARLEY_OK);
+    deliver_all(stamp(bob, "alice", c5, 5), alices, 2);
+    uint32_t tm = 0;
+    assert_int_equal(parley_chat_timer(a2->c, "d:alice:bob", &tm), PARLEY_OK);
+    assert_int_equal(tm, 60);
+    assert_int_equal(parley_send_text(a1->c, "bob", "gone soon", c6), PARLEY_OK);
+    Parley__V1__Envelope *e = stamp(a1, "bob", c6, 6);
+    assert_int_equal(e->ttl_s, 60);
+    deliver_all(e, others, 2);
+    int64_t later = clock_now_ms() + 61000;
+    for (int i = 0; i < 3; i++) {
+        hist_count hc = {0, 0};
+        assert_true(rich__purge(all[i]->c, later) >= 1);
+        assert_int_equal(parley_history(all[i]->c, "d:alice:bob", count_text, &hc), PARLEY_OK);
+        assert_int_equal(hc.gone_soon, 0);
+    }
+
+    /* delete for everyone from the laptop */
+    assert_int_equal(parley_delete_for_everyone(a2->c, "bob", &m1, c7), PARLEY_OK);
+    assert_int_equal(lstore_blob_count(a2->c->store, "delreq"), 2); /* the message, its edit */
+    home *not_a2[] = {a1, bob};
+    deliver_all(stamp(a2, "bob", c7, 7), not_a2, 2);
+    for (int i = 0; i < 3; i++) {
+        row r = first(all[i]);
+        assert_int_equal(r.kind, PARLEY_MSG_DELETED);
+        assert_string_equal(r.text, "");
+        assert_string_equal(r.deleted_by, "alice");
+        assert_string_equal(r.reactions, "");
+    }
+    assert_int_equal(a1->refused + bob->refused, 1);
+
+    /* a kind from a newer client: only field 14 (not in e2e.proto) */
+    Parley__E2e__V1__Content nc = PARLEY__E2E__V1__CONTENT__INIT;
+    /* protobuf-c keeps an unknown field as its bytes after the tag: for a
+     * length-prefixed one, the length, then the payload */
+    static uint8_t poll[] = "\x0cpoll: lunch?";
+    ProtobufCMessageUnknownField uf = {.tag = 14,
+                                       .wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+                                       .len = sizeof poll - 1,
+                                       .data = poll};
+    nc.base.n_unknown_fields = 1;
+    nc.base.unknown_fields = &uf;
+    char c8[65];
+    assert_int_equal(send__content(a1->c, "bob", &nc, "", c8), PARLEY_OK);
+    nc.base.n_unknown_fields = 0;
+    nc.base.unknown_fields = NULL;
+    int shown = bob->messages;
+    deliver_all(stamp(a1, "bob", c8, 8), others, 2);
+    assert_int_equal(bob->messages, shown + 1);
+    assert_int_equal(bob->last_kind, PARLEY_MSG_UNSUPPORTED);
+    assert_int_equal(a2->last_kind, PARLEY_MSG_UNSUPPORTED);
+    assert_int_equal(a1->undecryptable + a2->undecryptable + bob->undecryptable, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -817,6 +1013,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(forged_list_is_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(receipts_stale_devices_and_read_by_self, setup, teardown),
         cmocka_unit_test_setup_teardown(group_with_several_devices, setup, teardown),
+        cmocka_unit_test_setup_teardown(rich_messages_on_every_device, setup, teardown),
     };
     if (sodium_init() < 0)
         return 1;

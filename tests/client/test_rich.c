@@ -427,7 +427,7 @@ static int listed(const hist *h, uint64_t seq)
 
 /* ---- fixture: alice, her chat with bob, a group of alice, bob (admin), carol */
 
-static void group_info(parley_client *c)
+static void group_info(parley_client *c, uint64_t last_seq)
 {
     Parley__V1__GroupInfo gi = PARLEY__V1__GROUP_INFO__INIT;
     Parley__V1__GroupMember m[3], *mp[3];
@@ -443,7 +443,7 @@ static void group_info(parley_client *c)
     gi.name = "friends";
     gi.members = mp;
     gi.n_members = 3;
-    gi.last_seq = 0;
+    gi.last_seq = last_seq;
     assert_int_equal(lstore_begin(c->store), 0);
     assert_int_equal(members__set(c, &gi), PARLEY_OK);
     assert_int_equal(lstore_commit(c->store), 0);
@@ -466,7 +466,7 @@ static int setup(void **state)
     parley_set_callbacks(f->c, &cb);
     if (lstore_chat_ensure(f->c->store, BOB, 1, "bob") != 0)
         return -1;
-    group_info(f->c);
+    group_info(f->c, 0);
     pub_reset();
     *state = f;
     return 0;
@@ -718,6 +718,26 @@ static void role_changed_event(void **state)
     hist h = history(f, GROUP);
     assert_int_equal(h.kind[at(&h, 4)], PARLEY_MSG_DELETED);
     assert_string_equal(h.deleted_by[at(&h, 4)], "carol");
+}
+
+/* A member list kept by a library from before roles: read as members,
+ * and reported unknown so that the connect-time sync asks for it again. */
+static void member_list_without_roles(void **state)
+{
+    fixture *f = *state;
+    const char *old = "7\nalice\nbob\ncarol\n";
+    assert_int_equal(lstore_blob_set(f->c->store, "members", GROUP, old, strlen(old)), 0);
+    assert_int_equal(members__known(f->c, GROUP), 0);
+    assert_int_equal(members__role(f->c, GROUP, "bob"), PARLEY__V1__ROLE__MEMBER);
+    assert_int_equal(members__role(f->c, GROUP, "mallory"), 0);
+    char **others = NULL;
+    size_t n = 0;
+    assert_int_equal(members__others(f->c, GROUP, &others, &n), PARLEY_OK); /* sends still work */
+    assert_int_equal(n, 2);
+    members__free(others, n);
+    group_info(f->c, 7); /* the refresh (as of the same seq): roles known */
+    assert_int_equal(members__known(f->c, GROUP), 1);
+    assert_int_equal(members__role(f->c, GROUP, "bob"), PARLEY__V1__ROLE__OWNER);
 }
 
 /* Timers: any member of a direct chat, only admins of a group; the timer
@@ -1109,16 +1129,21 @@ static void delete_requests(void **state)
     assert_int_equal(lstore_msg_insert(f->c->store, &ed), 1);
     parley_msgref a1 = {"alice", "a1"};
 
-    /* offline: queued, the delete applied here at once */
+    /* a second edit, still in the outbox */
+    char qe[65];
+    assert_int_equal(parley_send_edit(f->c, "bob", &a1, "typo fixed twice", qe), PARLEY_OK);
+
+    /* offline: queued (the message, both edits), the delete applied here at once */
     assert_int_equal(parley_delete_for_everyone(f->c, "bob", &a1, cmid), PARLEY_OK);
-    assert_int_equal(lstore_blob_count(f->c->store, "delreq"), 2);
+    assert_int_equal(lstore_blob_count(f->c->store, "delreq"), 3);
     hist h = history(f, BOB);
     assert_int_equal(h.kind[at(&h, 1)], PARLEY_MSG_DELETED);
     assert_string_equal(h.deleted_by[at(&h, 1)], "alice");
     assert_int_equal(parley_delete_for_everyone(f->c, "bob", &a1, cmid), PARLEY_EINVAL);
 
-    /* connected: both requests go out, once */
+    /* connected: both stored ones go out, once; the queued edit waits */
     f->c->link.state = LINK_READY;
+    pub_reset();
     assert_int_equal(delreq__flush(f->c), 2);
     assert_int_equal(delreq__flush(f->c), 0); /* in flight */
     uint64_t seqs[4];
@@ -1127,17 +1152,32 @@ static void delete_requests(void **state)
 
     /* 503: kept, retried later */
     answer_deletes(f, 503);
-    assert_int_equal(lstore_blob_count(f->c->store, "delreq"), 2);
+    assert_int_equal(lstore_blob_count(f->c->store, "delreq"), 3);
     assert_int_equal(delreq__flush(f->c), 0); /* not before the retry period */
     f->c->delreq.next_ms = 0;
     pub_reset();
     assert_int_equal(delreq__flush(f->c), 2);
     /* 0 and 403: final */
     answer_deletes(f, 403);
-    assert_int_equal(lstore_blob_count(f->c->store, "delreq"), 0);
+    assert_int_equal(lstore_blob_count(f->c->store, "delreq"), 1);
     int64_t refused = 0;
     assert_int_equal(lstore_meta_get_int(f->c->store, "delete_refused", &refused), 1);
     assert_int_equal(refused, 2);
+    /* the queued edit is stored (it changes nothing here: the target is
+     * deleted), then its copy is asked for */
+    assert_int_equal(lstore_begin(f->c->store), 0);
+    assert_int_equal(outbox__done(f->c, qe, BOB, 3, "s3", now, 1), 0);
+    assert_int_equal(outbox__done(f->c, cmid, BOB, 4, "s4", now, 1), 0);
+    assert_int_equal(lstore_commit(f->c->store), 0);
+    h = history(f, BOB);
+    assert_int_equal(h.kind[at(&h, 1)], PARLEY_MSG_DELETED);
+    assert_string_equal(h.text[at(&h, 1)], "");
+    pub_reset();
+    assert_int_equal(delreq__flush(f->c), 1);
+    assert_int_equal(count_deletes(seqs, 4), 1);
+    assert_int_equal(seqs[0], 3);
+    answer_deletes(f, 0);
+    assert_int_equal(lstore_blob_count(f->c->store, "delreq"), 0);
 
     /* a target still in the outbox waits for its seq */
     char queued[65];
@@ -1264,6 +1304,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(edits, setup, teardown),
         cmocka_unit_test_setup_teardown(deletes, setup, teardown),
         cmocka_unit_test_setup_teardown(role_changed_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(member_list_without_roles, setup, teardown),
         cmocka_unit_test_setup_teardown(timers, setup, teardown),
         cmocka_unit_test_setup_teardown(unsupported_content, setup, teardown),
         cmocka_unit_test_setup_teardown(tombstone_from_sync, setup, teardown),

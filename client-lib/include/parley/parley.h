@@ -452,7 +452,11 @@ typedef struct {
     size_t n_mentions;
 } parley_send_opts;
 
-/* parley_send_text with options (o may be NULL). */
+/* parley_send_text with options (o may be NULL). reply_to must name a
+ * message of that chat this home holds (PARLEY_EINVAL otherwise, as for an
+ * invalid or 65th mention; duplicate mentions are dropped). The targets of
+ * the functions below must be held too: an own message once the broker
+ * stored it. */
 PARLEY_API int parley_send_text_opts(parley_client *c, const char *to, const char *text,
                                      const parley_send_opts *o, char *client_msg_id);
 /* React to target with emoji (1..32 bytes of UTF-8), or remove this user's
@@ -541,8 +545,12 @@ PARLEY_API int parley_chats(parley_client *c, int (*fn)(void *ud, const parley_c
 
 /* Call fn for every message of chat_id in the local store, oldest first
  * (received messages, own sent messages, system events; undecryptable
- * messages have text "" and system = -1). Returns PARLEY_OK, PARLEY_EINVAL,
- * PARLEY_ESTORE. */
+ * messages have text "" and system = -1). Rich messages: reactions, edits
+ * and deletes are applied to their targets and not listed; a message shows
+ * its latest text (edited_at), its reactions, reply_to, mentioned and
+ * expires_at; timer changes are listed (kind TIMER), deleted messages as
+ * kind DELETED with text "" and deleted_by; expired messages never.
+ * Returns PARLEY_OK, PARLEY_EINVAL, PARLEY_ESTORE. */
 PARLEY_API int parley_history(parley_client *c, const char *chat_id,
                               int (*fn)(void *ud, const parley_message *m), void *ud);
 
