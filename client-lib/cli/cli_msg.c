@@ -22,7 +22,8 @@ static void snippet(const char *text, size_t len, char *out, size_t outlen)
                                      : 1;
         if (i + n > len || o + n + 1 >= outlen)
             break;
-        if (ch < 0x20 || ch == 0x7f)
+        if (ch < 0x20 || ch == 0x7f ||
+            (n == 2 && ch == 0xc2 && (unsigned char)text[i + 1] <= 0x9f)) /* C0, DEL, C1 */
             out[o++] = ' ';
         else
             for (size_t k = 0; k < n; k++)

@@ -23,6 +23,36 @@ static void print_json(json_t *o)
     fflush(stdout);
 }
 
+/* Print len bytes of a text a client wrote on one terminal line: a line
+ * break as "↵", other control characters (C0 but tab, DEL, C1 - which a
+ * terminal may take for an escape sequence) as "ï¿½" (U+FFFD). */
+static void print_text(const char *t, size_t len)
+{
+    size_t run = 0; /* start of the bytes not written yet */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)t[i];
+        size_t n = 0; /* bytes to replace at i */
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            n = 1;
+        else if (ch == 0xc2 && i + 1 < len && (unsigned char)t[i + 1] >= 0x80 &&
+                 (unsigned char)t[i + 1] <= 0x9f)
+            n = 2;
+        if (!n)
+            continue;
+        fwrite(t + run, 1, i - run, stdout);
+        fputs(ch == '\n' ? "\xe2\x86\xb5" : "\xef\xbf\xbd", stdout);
+        i += n - 1;
+        run = i + 1;
+    }
+    fwrite(t + run, 1, len - run, stdout);
+}
+
+static void print_str(const char *s)
+{
+    if (s)
+        print_text(s, strlen(s));
+}
+
 /* Local time of now, for lines about something that carries no time. */
 static const char *now_time(char *buf, size_t len)
 {
@@ -150,22 +180,28 @@ void cli_print_message(parley_client *c, const parley_message *m, bool json)
     printf("%s [%s #%llu] ", cli_time(m->server_ts, when, sizeof when), m->chat_id,
            (unsigned long long)m->seq);
     if (m->system) {
-        printf("* %s: %.*s\n", m->sender, (int)m->text_len, m->text);
+        printf("* %s: ", m->sender);
+        print_text(m->text, m->text_len);
+        putchar('\n');
         fflush(stdout);
         return;
     }
     switch (m->kind) {
     case PARLEY_MSG_REACTION:
-        if (m->emoji && *m->emoji)
-            printf("%s%s reacted %s to", m->sender, me, m->emoji);
-        else
+        if (m->emoji && *m->emoji) {
+            printf("%s%s reacted ", m->sender, me);
+            print_str(m->emoji);
+            printf(" to");
+        } else {
             printf("%s%s removed the reaction to", m->sender, me);
+        }
         print_target(c, m->chat_id, &m->target);
         break;
     case PARLEY_MSG_EDIT:
         printf("%s%s edited", m->sender, me);
         print_target(c, m->chat_id, &m->target);
-        printf(": %.*s", (int)m->text_len, m->text);
+        printf(": ");
+        print_text(m->text, m->text_len);
         break;
     case PARLEY_MSG_DELETE:
         printf("%s%s deleted", m->sender, me);
@@ -192,16 +228,25 @@ void cli_print_message(parley_client *c, const parley_message *m, bool json)
         printf("%s%s: ", m->sender, me);
         if (ref_set(&m->reply_to))
             print_reply(c, m);
-        printf("%.*s", (int)m->text_len, m->text);
-        if (m->media_id)
-            printf("%s[file %s, %s, %llu bytes; media id %s]", m->text_len ? " " : "",
-                   m->media_name, m->media_type, (unsigned long long)m->media_size, m->media_id);
+        print_text(m->text, m->text_len);
+        if (m->media_id) {
+            printf("%s[file ", m->text_len ? " " : "");
+            print_str(m->media_name);
+            printf(", ");
+            print_str(m->media_type);
+            printf(", %llu bytes; media id ", (unsigned long long)m->media_size);
+            print_str(m->media_id);
+            printf("]");
+        }
         if (m->edited_at)
             printf(" (edited)");
         if (m->n_reactions && m->reactions) {
             printf(" [");
-            for (size_t i = 0; i < m->n_reactions; i++)
-                printf("%s%s %s", i ? ", " : "", m->reactions[i].emoji, m->reactions[i].user);
+            for (size_t i = 0; i < m->n_reactions; i++) {
+                printf("%s", i ? ", " : "");
+                print_str(m->reactions[i].emoji);
+                printf(" %s", m->reactions[i].user);
+            }
             printf("]");
         }
         break;

@@ -231,6 +231,13 @@ direct)
   h_assert_not_contains "$(cat "$H_TMP/alice.out")" '"text":"hijacked"' "the refused edit reached no one"
   h_assert_not_contains "$(cat "$H_TMP/bob.out")" '"text":"too late"' "the late edit reached no one"
 
+  # ---- hostile text: a line break and a terminal escape stay on one line ----
+  sh_="$(sent alice send bob "$(printf 'two\nlines \033[31mred')")"
+  c_wait_line 60 "$H_TMP/bob.out" '"text":"two\\nlines'
+  out="$(c_parley bob history alice --offline | grep -F "#$sh_]")"
+  h_assert_eq "$(wc -l <<<"$out")" 1 "one line for a text with a line break"
+  h_assert_contains "$out" "alice: two↵lines �[31mred" "the break and the escape shown, not sent to the terminal"
+
   # ---- export ----
   c_parley bob export alice --offline --output "$H_TMP/export.json" 2>/dev/null || h_fail "export failed"
   python3 - "$H_TMP/export.json" "$s2" <<'EOF' || h_fail "export misses the rich fields"
