@@ -6,7 +6,6 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -229,13 +228,95 @@ int cli_connect_synced(parley_client *c, int timeout_s)
     return CLI_OK;
 }
 
-int cli_chat_arg(parley_client *c, const char *arg, char *out, size_t outlen)
+typedef struct {
+    const char *name;
+    const char *direct; /* the direct chat id with a user named name, or NULL */
+    int groups;         /* groups of that name */
+    bool has_direct;    /* the local store has that direct chat */
+    char first[160];
+    char ids[1024];     /* the groups' ids, for the ambiguity error */
+} name_walk;
+
+static int name_each(void *ud, const parley_chat *ch)
 {
-    if (strncmp(arg, "d:", 2) == 0 || strncmp(arg, "g:", 2) == 0) {
-        snprintf(out, outlen, "%s", arg);
-        return PARLEY_OK;
+    name_walk *w = ud;
+    if (w->direct && strcmp(ch->chat_id, w->direct) == 0)
+        w->has_direct = true;
+    if (strncmp(ch->chat_id, "g:", 2) != 0 || !ch->name || strcmp(ch->name, w->name) != 0)
+        return 0;
+    if (!w->groups++)
+        snprintf(w->first, sizeof w->first, "%s", ch->chat_id);
+    size_t n = strlen(w->ids);
+    if (n + strlen(ch->chat_id) + 3 < sizeof w->ids)
+        snprintf(w->ids + n, sizeof w->ids - n, "%s%s", n ? ", " : "", ch->chat_id);
+    return 0;
+}
+
+int cli_chat_resolve(parley_client *c, const char *cmd, const char *arg, char *chat_id,
+                     size_t chat_len, char *to, size_t to_len)
+{
+    const char *me = parley_user_id(c);
+    if (!me)
+        return cli_fail(c, PARLEY_ENOIDENT, cmd);
+    if (!*arg)
+        return cli_error(CLI_USAGE, "%s: the chat is empty (a user id, a g:... id or a group name)",
+                         cmd);
+    if (strncmp(arg, "g:", 2) == 0) {
+        snprintf(chat_id, chat_len, "%s", arg);
+        if (to)
+            snprintf(to, to_len, "%s", arg);
+        return CLI_OK;
     }
-    return parley_direct_chat_id(c, arg, out, outlen);
+    if (strncmp(arg, "d:", 2) == 0) {
+        /* d:X:Y with this user as X or Y: the peer is the other one (user ids
+         * have no ':'), and the id must be the canonical one of the pair. */
+        char x[65] = "", want[160] = "";
+        const char *colon = strchr(arg + 2, ':');
+        size_t xl = colon ? (size_t)(colon - arg - 2) : 0;
+        if (colon && xl < sizeof x) {
+            memcpy(x, arg + 2, xl);
+            x[xl] = '\0';
+        }
+        const char *peer = !colon                       ? NULL
+                           : strcmp(x, me) == 0         ? colon + 1
+                           : strcmp(colon + 1, me) == 0 ? x
+                                                        : NULL;
+        if (!peer || parley_direct_chat_id(c, peer, want, sizeof want) != PARLEY_OK ||
+            strcmp(want, arg) != 0)
+            return cli_error(CLI_USAGE, "%s: %s is not a direct chat of %s", cmd, arg, me);
+        snprintf(chat_id, chat_len, "%s", arg);
+        if (to)
+            snprintf(to, to_len, "%s", peer);
+        return CLI_OK;
+    }
+    char direct[160];
+    bool user_ok = parley_direct_chat_id(c, arg, direct, sizeof direct) == PARLEY_OK;
+    name_walk w = {.name = arg, .direct = user_ok ? direct : NULL};
+    if (parley_chats(c, name_each, &w) != PARLEY_OK)
+        return cli_fail(c, PARLEY_ESTORE, cmd);
+    if (w.groups > 1)
+        return cli_error(CLI_USAGE, "%s: '%s' names %d groups: %s (give the g:... id)", cmd, arg,
+                         w.groups, w.ids);
+    if (w.groups == 1 && w.has_direct)
+        return cli_error(CLI_USAGE,
+                         "%s: '%s' is both a contact and the group %s (give %s or the g:... id)",
+                         cmd, arg, w.first, direct);
+    if (w.groups == 1) {
+        snprintf(chat_id, chat_len, "%s", w.first);
+        if (to)
+            snprintf(to, to_len, "%s", w.first);
+        return CLI_OK;
+    }
+    if (!user_ok)
+        return cli_error(
+            CLI_USAGE,
+            "%s: invalid recipient or chat '%s' (a user id, a d:/g: chat id, or the name of a "
+            "group this home knows)",
+            cmd, arg);
+    snprintf(chat_id, chat_len, "%s", direct);
+    if (to)
+        snprintf(to, to_len, "%s", arg);
+    return CLI_OK;
 }
 
 /* Sync before reading the local store, unless --offline. When the broker
@@ -297,173 +378,6 @@ int64_t cli_parse_since(const char *s)
         }
     }
     return -1;
-}
-
-static void print_json(json_t *o)
-{
-    char *s = json_dumps(o, JSON_COMPACT);
-    if (s) {
-        puts(s);
-        free(s);
-    }
-    json_decref(o);
-    fflush(stdout);
-}
-
-static const char *receipt_name(parley_receipt_status s)
-{
-    switch (s) {
-    case PARLEY_RECEIPT_STORED: return "stored";
-    case PARLEY_RECEIPT_DELIVERED: return "delivered";
-    case PARLEY_RECEIPT_READ: return "read";
-    case PARLEY_RECEIPT_REJECTED: return "rejected";
-    }
-    return "unknown";
-}
-
-void cli_print_message(const parley_message *m, bool json)
-{
-    if (json) {
-        json_t *text = json_stringn(m->text, m->text_len);
-        if (!text) /* not UTF-8: a peer's client is broken; say so rather than drop it */
-            text = json_string("(text is not valid UTF-8)");
-        json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:I}", "type",
-                              m->system ? "system" : "message", "chat_id", m->chat_id, "seq",
-                              (json_int_t)m->seq, "sender", m->sender, "server_id", m->server_id,
-                              "client_msg_id", m->client_msg_id, "text", text, "ts",
-                              (json_int_t)m->server_ts);
-        if (o && m->own)
-            json_object_set_new(o, "own", json_true()); /* sent by us from another device */
-        if (o && m->sender_device && *m->sender_device)
-            json_object_set_new(o, "sender_device", json_string(m->sender_device));
-        if (o && m->media_id)
-            json_object_set_new(o, "media",
-                                json_pack("{s:s, s:s, s:s, s:I}", "media_id", m->media_id,
-                                          "file_name", m->media_name, "content_type", m->media_type,
-                                          "size", (json_int_t)m->media_size));
-        print_json(o);
-        return;
-    }
-    char when[32];
-    printf("%s [%s #%llu] %s%s%s: %.*s", cli_time(m->server_ts, when, sizeof when), m->chat_id,
-           (unsigned long long)m->seq, m->system ? "* " : "", m->sender,
-           m->own ? " (me, other device)" : "", (int)m->text_len, m->text);
-    if (m->media_id)
-        printf("%s[file %s, %s, %llu bytes; media id %s]", m->text_len ? " " : "", m->media_name,
-               m->media_type, (unsigned long long)m->media_size, m->media_id);
-    putchar('\n');
-    fflush(stdout);
-}
-
-void cli_print_receipt(const parley_receipt *r, bool json)
-{
-    const char *status = receipt_name(r->status);
-    if (json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "type", "receipt", "status", status,
-                              "chat_id", r->chat_id, "seq", (json_int_t)r->seq);
-        if (o && *r->by)
-            json_object_set_new(o, "by", json_string(r->by));
-        if (o && *r->server_id)
-            json_object_set_new(o, "server_id", json_string(r->server_id));
-        if (o && *r->client_msg_id)
-            json_object_set_new(o, "client_msg_id", json_string(r->client_msg_id));
-        if (o && r->status == PARLEY_RECEIPT_REJECTED) {
-            json_object_set_new(o, "error", json_string(r->error));
-            json_object_set_new(o, "message", json_string(r->error_message));
-        }
-        if (o && r->all)
-            json_object_set_new(o, "all", json_true());
-        print_json(o);
-        return;
-    }
-    if (r->status == PARLEY_RECEIPT_REJECTED)
-        printf("[%s] rejected %s: %s %s\n", r->chat_id, r->client_msg_id, r->error,
-               r->error_message);
-    else if (*r->by)
-        printf("[%s] %s up to #%llu by %s\n", r->chat_id, status, (unsigned long long)r->seq,
-               r->by);
-    else
-        printf("[%s] %s #%llu\n", r->chat_id, status, (unsigned long long)r->seq);
-    fflush(stdout);
-}
-
-void cli_print_event(const parley_event *e, bool json)
-{
-    switch (e->type) {
-    case PARLEY_EVENT_UNDECRYPTABLE:
-        if (json)
-            print_json(json_pack("{s:s, s:s, s:I, s:s, s:s}", "type", "undecryptable", "chat_id",
-                                 e->chat_id, "seq", (json_int_t)e->seq, "sender", e->user, "error",
-                                 e->detail));
-        else
-            printf("[%s #%llu] %s: (message could not be decrypted: %s)\n", e->chat_id,
-                   (unsigned long long)e->seq, e->user, e->detail);
-        break;
-    case PARLEY_EVENT_IDENTITY_CHANGED:
-        if (json)
-            print_json(json_pack("{s:s, s:s}", "type", "identity_changed", "user", e->user));
-        else
-            fprintf(stderr,
-                    "parley: WARNING: the identity key of %s changed; compare the "
-                    "safety number (parley safety-number %s)\n",
-                    e->user, e->user);
-        break;
-    case PARLEY_EVENT_DEVICES_CHANGED:
-        if (json)
-            print_json(json_pack("{s:s, s:s, s:s}", "type", "devices_changed", "user", e->user,
-                                 "detail", e->detail));
-        else
-            fprintf(stderr, "parley: NOTE: %s (parley devices list %s)\n", e->detail, e->user);
-        break;
-    case PARLEY_EVENT_DEVICES_FORGED:
-        if (json)
-            print_json(json_pack("{s:s, s:s, s:s}", "type", "devices_forged", "user", e->user,
-                                 "detail", e->detail));
-        else
-            fprintf(stderr, "parley: WARNING: %s\n", e->detail);
-        break;
-    case PARLEY_EVENT_REFUSED:
-        if (json)
-            print_json(json_pack("{s:s, s:s, s:I, s:s, s:s}", "type", "refused", "chat_id",
-                                 e->chat_id, "seq", (json_int_t)e->seq, "sender", e->user, "error",
-                                 e->detail));
-        else
-            printf("[%s #%llu] %s: (ignored: %s)\n", e->chat_id, (unsigned long long)e->seq,
-                   e->user, e->detail);
-        break;
-    case PARLEY_EVENT_SYNCED:
-        if (json)
-            print_json(json_pack("{s:s}", "type", "synced"));
-        break;
-    case PARLEY_EVENT_CONNECTED: break;
-    case PARLEY_EVENT_DISCONNECTED:
-        fprintf(stderr, "parley: disconnected (%s); reconnecting\n", e->detail);
-        break;
-    }
-    fflush(stdout);
-}
-
-void cli_print_presence(const parley_presence *p, bool json)
-{
-    if (json)
-        print_json(json_pack("{s:s, s:s, s:b, s:I}", "type", "presence", "user", p->user, "online",
-                             p->online, "last_seen", (json_int_t)p->last_seen));
-    else {
-        char when[32];
-        printf("[presence] %s is %s (%s %s)\n", p->user, p->online ? "online" : "offline",
-               p->online ? "since" : "last seen", cli_time(p->last_seen, when, sizeof when));
-    }
-    fflush(stdout);
-}
-
-void cli_print_typing(const parley_typing *t, bool json)
-{
-    if (json)
-        print_json(json_pack("{s:s, s:s, s:s, s:b, s:I}", "type", "typing", "user", t->user,
-                             "chat_id", t->chat_id, "typing", t->typing, "ts", (json_int_t)t->ts));
-    else
-        printf("[%s] %s %s\n", t->chat_id, t->user, t->typing ? "is typing..." : "stopped typing");
-    fflush(stdout);
 }
 
 /* "-h" or "--help" among a command's arguments (before a "--"). */

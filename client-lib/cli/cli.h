@@ -83,15 +83,15 @@ parley_client *cli_open_args(cli_ctx *ctx, const char *cmd, int argc, char **arg
 /* Parse a positive integer option; -1 if malformed. */
 long cli_number(const char *s);
 
-/* A chat argument: a chat id (d:..., g:...) or a user id (the direct chat). */
-int cli_chat_arg(parley_client *c, const char *arg, char *out, size_t outlen);
-
-/* JSON output of one event line (jansson-escaped). */
-void cli_print_message(const parley_message *m, bool json);
-void cli_print_receipt(const parley_receipt *r, bool json);
-void cli_print_event(const parley_event *e, bool json);
-void cli_print_presence(const parley_presence *p, bool json);
-void cli_print_typing(const parley_typing *t, bool json);
+/* A chat argument (CHAT, or TO of send): a chat id (d:... of this user,
+ * g:...), a user id (the direct chat), or the name of a group the local
+ * store knows. A name that several groups have, or one group and a user this
+ * home has a direct chat with, is refused with the ids to give instead.
+ * chat_id (>= 141 bytes) receives the chat id; to (may be NULL; >= 141
+ * bytes) what parley_send_* take: the peer's user id or the g:... id.
+ * Prints the error ("cmd: ..."); returns a CLI_* exit code. */
+int cli_chat_resolve(parley_client *c, const char *cmd, const char *arg, char *chat_id,
+                     size_t chat_len, char *to, size_t to_len);
 
 /* Monotonic milliseconds, for every deadline (wall-clock jumps must not end
  * or stretch a wait). */
@@ -100,12 +100,17 @@ int64_t cli_now_ms(void);
 /* Queues one message to `to` (user or "g:" id) and writes its client message
  * id into cmid (80 bytes). Returns a PARLEY_* code. */
 typedef int (*cli_queue_fn)(parley_client *c, const char *to, void *arg, char *cmid);
-/* send / send-file: queue with `queue` (after connecting and syncing for a
- * group, before connecting for a user), then wait up to timeout_s for the
- * STORED receipt and print it ("stored CHAT seq N id ID", or a JSON receipt).
- * Disconnects; the caller closes c. Returns a CLI_* exit code. */
+/* send / send-file / react / edit / delete / timer: connect, sync when
+ * sync_first or `to` is a group (the member list and the messages named by
+ * seq must be current), queue with `queue` (which may print its own error and
+ * return 1 + a CLI_* code, see CLI_QUEUE_FAILED), then wait up to timeout_s
+ * for the STORED receipt and print it ("stored CHAT seq N id ID", or a JSON
+ * receipt). Disconnects; the caller closes c. Returns a CLI_* exit code. */
 int cli_send_and_wait(parley_client *c, const char *cmd, const char *to, cli_queue_fn queue,
-                      void *arg, long timeout_s, bool json);
+                      void *arg, long timeout_s, bool json, bool sync_first);
+/* What a cli_queue_fn returns after printing its own error with exit code
+ * `code` (a CLI_* code): a positive value, unlike every parley_rc. */
+#define CLI_QUEUE_FAILED(code) (1 + (code))
 
 extern volatile int cli_stop; /* set by SIGINT/SIGTERM */
 void cli_install_signals(void);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_render.h"
 
 typedef struct {
     const char *cmd;
@@ -67,7 +68,7 @@ static void send_check_outbox(parley_client *c, send_wait *w)
 }
 
 int cli_send_and_wait(parley_client *c, const char *cmd, const char *to, cli_queue_fn queue,
-                      void *arg, long timeout_s, bool json)
+                      void *arg, long timeout_s, bool json, bool sync_first)
 {
     char cmid[80] = "";
     int code = CLI_OK;
@@ -85,10 +86,19 @@ int cli_send_and_wait(parley_client *c, const char *cmd, const char *to, cli_que
         /* Sync first, so that the group's member list is current (the
          * library would send to the members it knew last, even offline). */
         rc = parley_wait_synced(c, (int)timeout_s * 1000);
+        if (rc == PARLEY_OK && sync_first)
+            rc = parley_sync(c, (int)timeout_s * 1000);
         if (rc == PARLEY_OK)
             rc = queue(c, to, arg, cmid);
     } else {
-        rc = queue(c, to, arg, cmid); /* published at once: we are connected */
+        /* A message named by its seq may have arrived since the last sync. */
+        rc = sync_first ? parley_sync(c, (int)timeout_s * 1000) : PARLEY_OK;
+        if (rc == PARLEY_OK)
+            rc = queue(c, to, arg, cmid); /* published at once: we are connected */
+    }
+    if (rc > 0) { /* the queue function printed its error */
+        parley_disconnect(c);
+        return rc - 1;
     }
     if (rc != PARLEY_OK) {
         code = cli_fail(c, rc, cmd);
@@ -106,6 +116,16 @@ int cli_send_and_wait(parley_client *c, const char *cmd, const char *to, cli_que
     if (w.done == 1) {
         if (!json)
             printf("stored %s seq %llu id %s\n", w.chat_id, w.seq, w.server_id);
+        /* What the send made the library ask the broker (a delete for
+         * everyone's delete_message requests) is answered before we leave;
+         * if not, the library keeps it and the next connection sends it. */
+        int64_t left = deadline - cli_now_ms();
+        rc = parley_flush(c, left > 1000 ? (int)left : 1000);
+        if (rc != PARLEY_OK)
+            fprintf(stderr,
+                    "parley: %s: stored, but the broker has not answered every request yet "
+                    "(%s); the next connection sends what is left\n",
+                    cmd, parley_strerror(rc));
     } else if (w.done == -1) {
         code = cli_error(CLI_FAIL, "%s: rejected by the broker: %s", cmd, w.error);
     } else {

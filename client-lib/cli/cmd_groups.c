@@ -11,8 +11,6 @@
 
 #define GROUP_TIMEOUT_S 30
 
-int cmd_send(cli_ctx *ctx, int argc, char **argv);
-
 /* Open, connect (transient) and wait until ready. NULL on failure (*code). */
 static parley_client *connect_ready(cli_ctx *ctx, long t, int *code)
 {
@@ -28,6 +26,19 @@ static parley_client *connect_ready(cli_ctx *ctx, long t, int *code)
         return NULL;
     }
     return c;
+}
+
+/* GROUP: a g:... id, or the name of a group the (synced) local store knows.
+ * Writes the id into argv[0]'s place (gid); returns a CLI_* code. */
+static int group_arg(parley_client *c, const char *cmd, const char *arg, char *gid, size_t len)
+{
+    int code = cli_chat_resolve(c, cmd, arg, gid, len, NULL, 0);
+    if (code == CLI_OK && strncmp(gid, "g:", 2) != 0)
+        code = cli_error(CLI_USAGE,
+                         "%s: invalid group id '%s' (a g:... id, or the name of a group this "
+                         "home knows)",
+                         cmd, arg);
+    return code;
 }
 
 static int parse_timeout(const char *cmd, int *argc, char **argv, long *t, bool *json)
@@ -77,6 +88,14 @@ static int members_cmd(cli_ctx *ctx, const char *name, int argc, char **argv, in
     parley_client *c = connect_ready(ctx, t, &code);
     if (!c)
         return code;
+    char gid[160];
+    code = group_arg(c, name, argv[0], gid, sizeof gid);
+    if (code != CLI_OK) {
+        parley_disconnect(c);
+        parley_close(c);
+        return code;
+    }
+    argv[0] = gid;
     const char *const *users = (const char *const *)argv + 1;
     int rc = add ? parley_group_add(c, argv[0], users, (size_t)argc - 1, (int)t * 1000)
                  : parley_group_remove(c, argv[0], users, (size_t)argc - 1, (int)t * 1000);
@@ -109,6 +128,14 @@ static int role_cmd(cli_ctx *ctx, const char *name, int argc, char **argv, parle
     parley_client *c = connect_ready(ctx, t, &code);
     if (!c)
         return code;
+    char gid[160];
+    code = group_arg(c, name, argv[0], gid, sizeof gid);
+    if (code != CLI_OK) {
+        parley_disconnect(c);
+        parley_close(c);
+        return code;
+    }
+    argv[0] = gid;
     int rc = parley_group_set_role(c, argv[0], argv[1], role, (int)t * 1000);
     if (rc != PARLEY_OK)
         code = cli_fail(c, rc, name);
@@ -139,6 +166,14 @@ int cmd_group_leave(cli_ctx *ctx, int argc, char **argv)
     parley_client *c = connect_ready(ctx, t, &code);
     if (!c)
         return code;
+    char gid[160];
+    code = group_arg(c, "group leave", argv[0], gid, sizeof gid);
+    if (code != CLI_OK) {
+        parley_disconnect(c);
+        parley_close(c);
+        return code;
+    }
+    argv[0] = gid;
     int rc = parley_group_leave(c, argv[0], (int)t * 1000);
     if (rc != PARLEY_OK)
         code = cli_fail(c, rc, "group leave");
@@ -194,19 +229,20 @@ int cmd_group_info(cli_ctx *ctx, int argc, char **argv)
     parley_client *c = connect_ready(ctx, t, &code);
     if (!c)
         return code;
+    char gid[160];
+    code = group_arg(c, "group info", argv[0], gid, sizeof gid);
+    if (code != CLI_OK) {
+        parley_disconnect(c);
+        parley_close(c);
+        return code;
+    }
+    argv[0] = gid;
     int rc = parley_group_info(c, argv[0], print_group, &json, (int)t * 1000);
     if (rc != PARLEY_OK)
         code = cli_fail(c, rc, "group info");
     parley_disconnect(c);
     parley_close(c);
     return code;
-}
-
-int cmd_group_send(cli_ctx *ctx, int argc, char **argv)
-{
-    if (argc < 1 || strncmp(argv[0], "g:", 2) != 0)
-        return cli_usage("group send");
-    return cmd_send(ctx, argc, argv);
 }
 
 int cmd_groups(cli_ctx *ctx, int argc, char **argv)

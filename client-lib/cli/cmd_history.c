@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_render.h"
 
 #define DEFAULT_TIMEOUT_S 30
 #define DEFAULT_LIMIT 50
@@ -38,6 +39,7 @@ static bool all_digits(const char *s)
 }
 
 typedef struct {
+    parley_client *c; /* for a reply's original */
     bool json;
     long printed;
 } print_ctx;
@@ -66,7 +68,7 @@ static int print_one(void *ud, const parley_message *m)
         }
         return 0;
     }
-    cli_print_message(m, p->json);
+    cli_print_message(p->c, m, p->json);
     return 0;
 }
 
@@ -85,17 +87,10 @@ static int open_synced(cli_ctx *ctx, const char *cmd, const common_opts *o, cons
     parley_client *c = cli_open(ctx, 1, &code);
     if (!c)
         return code;
-    if (chat_arg) {
-        int rc = cli_chat_arg(c, chat_arg, chat_id, chat_len);
-        if (rc != PARLEY_OK) {
-            code = rc == PARLEY_EINVAL
-                       ? cli_error(CLI_USAGE, "%s: invalid chat '%s'", cmd, chat_arg)
-                       : cli_fail(c, rc, cmd);
-            parley_close(c);
-            return code;
-        }
-    }
+    /* Sync first: a group this home has not heard of yet gets its name. */
     code = cli_sync_first(c, cmd, o->offline, o->t);
+    if (code == CLI_OK && chat_arg)
+        code = cli_chat_resolve(c, cmd, chat_arg, chat_id, chat_len, NULL, 0);
     if (code != CLI_OK) {
         parley_close(c);
         return code;
@@ -142,7 +137,7 @@ int cmd_history(cli_ctx *ctx, int argc, char **argv)
     int code = open_synced(ctx, "history", &co, argv[0], chat_id, sizeof chat_id, &c);
     if (code != CLI_OK)
         return code;
-    print_ctx p = {.json = co.json};
+    print_ctx p = {.c = c, .json = co.json};
     int rc = parley_history_find(c, chat_id, &q, print_one, &p);
     if (rc != PARLEY_OK)
         code = cli_fail(c, rc, "history");
@@ -177,7 +172,7 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv)
     if (code != CLI_OK)
         return code;
     parley_history_query q = {.text = argv[0], .limit = (uint64_t)lim};
-    print_ctx p = {.json = co.json};
+    print_ctx p = {.c = c, .json = co.json};
     int rc = parley_history_find(c, chat ? chat_id : NULL, &q, print_one, &p);
     if (rc != PARLEY_OK)
         code = cli_fail(c, rc, "search");
@@ -190,6 +185,7 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv)
 /* ---- export -------------------------------------------------------------- */
 
 typedef struct {
+    parley_client *c;
     FILE *f;
     const char *me;
     long n;
@@ -227,6 +223,8 @@ static int export_one(void *ud, const parley_message *m)
                             json_pack("{s:s, s:s, s:s, s:I}", "media_id", m->media_id, "file_name",
                                       m->media_name, "content_type", m->media_type, "size",
                                       (json_int_t)m->media_size));
+    if (m->system == 0) /* kind, reply_to, edited_at, deleted_by, reactions, expires_at, ... */
+        cli_render_rich_json(x->c, m, o);
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!s) {
@@ -290,7 +288,7 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
     int code = open_synced(ctx, "export", &co, argv[0], chat_id, sizeof chat_id, &c);
     if (code != CLI_OK)
         return code;
-    export_ctx x = {.me = parley_user_id(c)};
+    export_ctx x = {.c = c, .me = parley_user_id(c)};
     if (!output) {
         x.f = stdout;
         int rc = export_to(c, chat_id, stdout, &x);

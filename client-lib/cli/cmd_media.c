@@ -61,7 +61,10 @@ int cmd_send_file(cli_ctx *ctx, int argc, char **argv)
     if (isatty(STDERR_FILENO))
         parley_set_media_progress(c, show_progress, &pl);
     file_arg f = {.path = argv[1], .type = type};
-    code = cli_send_and_wait(c, "send-file", argv[0], queue_file, &f, t, json);
+    char chat_id[160], to[160];
+    code = cli_chat_resolve(c, "send-file", argv[0], chat_id, sizeof chat_id, to, sizeof to);
+    if (code == CLI_OK)
+        code = cli_send_and_wait(c, "send-file", to, queue_file, &f, t, json, false);
     parley_close(c);
     return code;
 }

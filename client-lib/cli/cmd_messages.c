@@ -12,6 +12,9 @@
 #include <time.h>
 
 #include "cli.h"
+#include "cli_msg.h"
+#include "cli_render.h"
+#include "parley/group.h"
 
 #define DEFAULT_TIMEOUT_S 30
 
@@ -41,24 +44,175 @@ static parley_client *open_timed(cli_ctx *ctx, const char *cmd, int argc, char *
 
 /* ---- send ---------------------------------------------------------------- */
 
+#define MAX_MENTIONS 64 /* Content.mentions (docs/protocol.md, "Rich messages") */
+
+typedef struct {
+    const char *text;
+    const char *chat_id;
+    uint64_t reply_seq; /* 0: not a reply */
+    long timeout_s;
+    /* the mentions found, user ids copied */
+    char mentions[MAX_MENTIONS][65];
+    size_t n_mentions;
+} send_arg;
+
+static bool user_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '.' || ch == '_' || ch == '-';
+}
+
+typedef struct {
+    char (*ids)[65];
+    size_t n;
+} member_list;
+
+static void collect_members(void *ud, const parley_group *g)
+{
+    member_list *l = ud;
+    l->ids = calloc(g->n_members ? g->n_members : 1, sizeof *l->ids);
+    if (!l->ids)
+        return;
+    for (size_t i = 0; i < g->n_members; i++)
+        if (strlen(g->members[i].user_id) < sizeof l->ids[0])
+            snprintf(l->ids[l->n++], sizeof l->ids[0], "%s", g->members[i].user_id);
+}
+
+static bool listed(char (*ids)[65], size_t n, const char *u, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(ids[i]) == len && strncmp(ids[i], u, len) == 0)
+            return true;
+    return false;
+}
+
+/* The "@user" words of a->text that name a member of the chat (the peer of
+ * a direct chat, a member of a group; never this user): a->mentions.
+ * PARLEY_OK or the error of fetching the group's members. */
+static int find_mentions(parley_client *c, const char *to, send_arg *a)
+{
+    if (!strchr(a->text, '@'))
+        return PARLEY_OK;
+    member_list l = {0};
+    if (strncmp(to, "g:", 2) == 0) {
+        int rc = parley_group_info(c, to, collect_members, &l, (int)a->timeout_s * 1000);
+        if (rc != PARLEY_OK) {
+            free(l.ids);
+            return rc;
+        }
+        if (!l.ids)
+            return PARLEY_ENOMEM;
+    } else {
+        l.ids = calloc(1, sizeof *l.ids);
+        if (!l.ids)
+            return PARLEY_ENOMEM;
+        snprintf(l.ids[0], sizeof l.ids[0], "%s", to);
+        l.n = 1;
+    }
+    const char *me = parley_user_id(c);
+    for (const char *p = a->text; (p = strchr(p, '@')) != NULL; p++) {
+        if (p > a->text && user_char(p[-1])) /* an address: user@host */
+            continue;
+        size_t len = 0;
+        while (user_char(p[1 + len]))
+            len++;
+        /* "@bob." or "@bob-" at the end of a sentence: try without them too */
+        while (len && !listed(l.ids, l.n, p + 1, len) && (p[len] == '.' || p[len] == '-'))
+            len--;
+        if (!len || !listed(l.ids, l.n, p + 1, len) ||
+            (strlen(me) == len && strncmp(me, p + 1, len) == 0) ||
+            listed(a->mentions, a->n_mentions, p + 1, len) || a->n_mentions >= MAX_MENTIONS)
+            continue;
+        memcpy(a->mentions[a->n_mentions], p + 1, len);
+        a->mentions[a->n_mentions++][len] = '\0';
+    }
+    free(l.ids);
+    return PARLEY_OK;
+}
+
 static int queue_text(parley_client *c, const char *to, void *arg, char *cmid)
 {
-    return parley_send_text(c, to, arg, cmid);
+    send_arg *a = arg;
+    parley_msgref ref = {0};
+    cli_msg t;
+    if (a->reply_seq) {
+        int rc = cli_msg_at(c, a->chat_id, a->reply_seq, &t);
+        if (rc == PARLEY_ENOTFOUND)
+            return CLI_QUEUE_FAILED(cli_error(CLI_USAGE, "send: --reply: %s has no message #%llu",
+                                              a->chat_id, (unsigned long long)a->reply_seq));
+        if (rc != PARLEY_OK)
+            return rc;
+        if (t.system || t.kind == PARLEY_MSG_DELETED)
+            return CLI_QUEUE_FAILED(cli_error(CLI_USAGE, "send: --reply: #%llu of %s is %s",
+                                              (unsigned long long)a->reply_seq, a->chat_id,
+                                              t.system ? "not a message of a member" : "deleted"));
+        ref.sender = t.sender;
+        ref.client_msg_id = t.client_msg_id;
+    }
+    int rc = find_mentions(c, to, a);
+    if (rc != PARLEY_OK)
+        return rc;
+    if (!a->reply_seq && !a->n_mentions)
+        return parley_send_text(c, to, a->text, cmid);
+    const char *mentions[MAX_MENTIONS];
+    for (size_t i = 0; i < a->n_mentions; i++)
+        mentions[i] = a->mentions[i];
+    parley_send_opts o = {.reply_to = a->reply_seq ? &ref : NULL,
+                          .mentions = a->n_mentions ? mentions : NULL,
+                          .n_mentions = a->n_mentions};
+    return parley_send_text_opts(c, to, a->text, &o, cmid);
+}
+
+/* send, and group send (group_only: TO must name a group). */
+static int send_cmd(cli_ctx *ctx, const char *name, int argc, char **argv, bool group_only)
+{
+    const char *timeout = NULL, *reply = NULL;
+    bool json = false;
+    int code = CLI_OK;
+    cli_opt opts[] = {{"--timeout", 1, &timeout, NULL},
+                      {"--json", 0, NULL, &json},
+                      {"--reply", 1, &reply, NULL}};
+    if (cli_parse(name, argc, argv, opts, 3) != 2)
+        return cli_usage(name);
+    long t = timeout_arg(timeout, DEFAULT_TIMEOUT_S);
+    if (t < 0)
+        return cli_error(CLI_USAGE, "%s: --timeout must be a number of seconds", name);
+    long seq = reply ? cli_number(reply) : 0;
+    if (seq < 0 || (reply && seq == 0))
+        return cli_error(CLI_USAGE, "%s: --reply wants a seq (a positive number), not '%s'", name,
+                         reply);
+    parley_client *c = cli_open(ctx, 1, &code);
+    if (!c)
+        return code;
+    char chat_id[160], to[160];
+    code = cli_chat_resolve(c, name, argv[0], chat_id, sizeof chat_id, to, sizeof to);
+    if (code == CLI_OK && group_only && strncmp(chat_id, "g:", 2) != 0)
+        code = cli_error(CLI_USAGE, "%s: %s is not a group", name, argv[0]);
+    if (code == CLI_OK) {
+        send_arg *a = calloc(1, sizeof *a);
+        if (!a) {
+            code = cli_error(CLI_FAIL, "%s: out of memory", name);
+        } else {
+            a->text = argv[1];
+            a->chat_id = chat_id;
+            a->reply_seq = (uint64_t)seq;
+            a->timeout_s = t;
+            code = cli_send_and_wait(c, name, to, queue_text, a, t, json, a->reply_seq != 0);
+            free(a);
+        }
+    }
+    parley_close(c);
+    return code;
 }
 
 int cmd_send(cli_ctx *ctx, int argc, char **argv)
 {
-    const char *timeout = NULL;
-    bool json = false;
-    int code = CLI_OK;
-    cli_opt opts[] = {{"--timeout", 1, &timeout, NULL}, {"--json", 0, NULL, &json}};
-    long t;
-    parley_client *c = open_timed(ctx, "send", argc, argv, opts, 2, 2, &t, &code);
-    if (!c)
-        return code;
-    code = cli_send_and_wait(c, "send", argv[0], queue_text, argv[1], t, json);
-    parley_close(c);
-    return code;
+    return send_cmd(ctx, "send", argc, argv, false);
+}
+
+int cmd_group_send(cli_ctx *ctx, int argc, char **argv)
+{
+    return send_cmd(ctx, "group send", argc, argv, true);
 }
 
 /* ---- listen -------------------------------------------------------------- */
@@ -74,7 +228,7 @@ typedef struct {
 static void listen_on_message(void *ud, const parley_message *m)
 {
     listen_ctx *l = ud;
-    cli_print_message(m, l->json);
+    cli_print_message(l->c, m, l->json);
     l->seen++;
     int rc = l->read ? parley_ack_read(l->c, m->chat_id, m->seq)
                      : parley_ack_delivered(l->c, m->chat_id, m->seq);
@@ -271,11 +425,10 @@ int cmd_read(cli_ctx *ctx, int argc, char **argv)
     parley_client *c = cli_open(ctx, 1, &code);
     if (!c)
         return code;
-    int rc = cli_chat_arg(c, argv[0], chat_id, sizeof chat_id);
-    if (rc != PARLEY_OK) {
-        code = cli_fail(c, rc, "read");
+    int rc;
+    code = cli_chat_resolve(c, "read", argv[0], chat_id, sizeof chat_id, NULL, 0);
+    if (code != CLI_OK)
         goto done;
-    }
     code = cli_connect_synced(c, (int)t);
     if (code != CLI_OK)
         goto done;

@@ -21,6 +21,11 @@ int cmd_listen(cli_ctx *ctx, int argc, char **argv);
 int cmd_read(cli_ctx *ctx, int argc, char **argv);
 int cmd_chats(cli_ctx *ctx, int argc, char **argv);
 int cmd_typing(cli_ctx *ctx, int argc, char **argv);
+/* cmd_rich.c */
+int cmd_react(cli_ctx *ctx, int argc, char **argv);
+int cmd_edit(cli_ctx *ctx, int argc, char **argv);
+int cmd_delete(cli_ctx *ctx, int argc, char **argv);
+int cmd_timer(cli_ctx *ctx, int argc, char **argv);
 /* cmd_history.c */
 int cmd_history(cli_ctx *ctx, int argc, char **argv);
 int cmd_search(cli_ctx *ctx, int argc, char **argv);
@@ -64,8 +69,21 @@ const cli_command cli_commands[] = {
      cmd_rotate_identity},
     {"safety-number", "USER [--json]", "print the safety number to compare with USER",
      cmd_safety_number},
-    {"send", "USER TEXT [--timeout S] [--json]",
-     "send an encrypted message and wait for the stored receipt", cmd_send},
+    {"send", "CHAT TEXT [--reply SEQ] [--timeout S] [--json]",
+     "send an encrypted message to a user or a group and wait for the stored receipt; "
+     "--reply: as a reply to message SEQ; @user words naming members are mentions",
+     cmd_send},
+    {"react", "CHAT SEQ EMOJI|--remove [--timeout S] [--json]",
+     "react to message SEQ with EMOJI (replaces your earlier reaction), or take it back",
+     cmd_react},
+    {"edit", "CHAT SEQ TEXT [--timeout S] [--json]",
+     "replace the text of your message SEQ (within 15 minutes of sending it)", cmd_edit},
+    {"delete", "CHAT SEQ [--timeout S] [--json]",
+     "delete message SEQ for everyone (yours, or any in a group you administer; within 48 "
+     "hours): every device removes it, the server its stored copy",
+     cmd_delete},
+    {"timer", "CHAT [off|24h|7d|90d|Ns] [--offline] [--timeout S] [--json]",
+     "show or set the chat's disappearing-messages timer (a group's: admins only)", cmd_timer},
     {"listen", "[--count N] [--timeout S] [--json] [--read] [--presence USER[,USER...]]",
      "print incoming messages, receipts, typing and the presence of USERs (acks delivered; "
      "--read also acks read)",
@@ -99,8 +117,8 @@ const cli_command cli_commands[] = {
     {"group demote", "GROUP USER [--timeout S]", "make an admin a plain member", cmd_group_demote},
     {"group leave", "GROUP [--timeout S]", "leave a group", cmd_group_leave},
     {"group info", "GROUP [--json] [--timeout S]", "a group's name and members", cmd_group_info},
-    {"group send", "GROUP TEXT [--timeout S] [--json]",
-     "send an encrypted message to a group (same as: send g:... TEXT)", cmd_group_send},
+    {"group send", "GROUP TEXT [--reply SEQ] [--timeout S] [--json]",
+     "send an encrypted message to a group (same as: send GROUP TEXT)", cmd_group_send},
     {"groups", "[--json] [--timeout S]", "list this user's groups", cmd_groups},
     {"send-file", "USER|GROUP PATH [--type CONTENT_TYPE] [--timeout S] [--json]",
      "encrypt and upload a file, send its reference, wait for the stored receipt", cmd_send_file},

@@ -11,8 +11,9 @@ PARLEY_APT_RUN=(mosquitto mosquitto-clients nats-server sqlite3 curl ca-certific
 # The pinned formatter of scripts/format (a developers' tool; tests/scripts/format.sh tests it).
 PARLEY_CLANG_FORMAT=clang-format-19
 PARLEY_APT_DEV=("$PARLEY_CLANG_FORMAT")
+# faketime: tests/client/client_rich.sh runs a client with its clock ahead (an edit past its window).
 PARLEY_APT_TEST=(nodejs docker-compose python3 psmisc jq haproxy python3-prometheus-client systemd
-  python3-paho-mqtt "${PARLEY_APT_DEV[@]}")
+  python3-paho-mqtt faketime "${PARLEY_APT_DEV[@]}")
 
 parley_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
