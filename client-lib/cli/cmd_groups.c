@@ -41,6 +41,24 @@ static int group_arg(parley_client *c, const char *cmd, const char *arg, char *g
     return code;
 }
 
+/* connect_ready, then GROUP (argv[0]) resolved into gid, which then takes
+ * argv[0]'s place. NULL on failure (*code; the client is closed). */
+static parley_client *connect_group(cli_ctx *ctx, const char *cmd, long t, char **argv, char *gid,
+                                    size_t len, int *code)
+{
+    parley_client *c = connect_ready(ctx, t, code);
+    if (!c)
+        return NULL;
+    *code = group_arg(c, cmd, argv[0], gid, len);
+    if (*code != CLI_OK) {
+        parley_disconnect(c);
+        parley_close(c);
+        return NULL;
+    }
+    argv[0] = gid;
+    return c;
+}
+
 static int parse_timeout(const char *cmd, int *argc, char **argv, long *t, bool *json)
 {
     const char *timeout = NULL;
@@ -85,17 +103,10 @@ static int members_cmd(cli_ctx *ctx, const char *name, int argc, char **argv, in
     int code = CLI_OK;
     if (parse_timeout(name, &argc, argv, &t, NULL) != 0 || argc < 2)
         return cli_usage(name);
-    parley_client *c = connect_ready(ctx, t, &code);
+    char gid[160];
+    parley_client *c = connect_group(ctx, name, t, argv, gid, sizeof gid, &code);
     if (!c)
         return code;
-    char gid[160];
-    code = group_arg(c, name, argv[0], gid, sizeof gid);
-    if (code != CLI_OK) {
-        parley_disconnect(c);
-        parley_close(c);
-        return code;
-    }
-    argv[0] = gid;
     const char *const *users = (const char *const *)argv + 1;
     int rc = add ? parley_group_add(c, argv[0], users, (size_t)argc - 1, (int)t * 1000)
                  : parley_group_remove(c, argv[0], users, (size_t)argc - 1, (int)t * 1000);
@@ -125,17 +136,10 @@ static int role_cmd(cli_ctx *ctx, const char *name, int argc, char **argv, parle
     int code = CLI_OK;
     if (parse_timeout(name, &argc, argv, &t, NULL) != 0 || argc != 2)
         return cli_usage(name);
-    parley_client *c = connect_ready(ctx, t, &code);
+    char gid[160];
+    parley_client *c = connect_group(ctx, name, t, argv, gid, sizeof gid, &code);
     if (!c)
         return code;
-    char gid[160];
-    code = group_arg(c, name, argv[0], gid, sizeof gid);
-    if (code != CLI_OK) {
-        parley_disconnect(c);
-        parley_close(c);
-        return code;
-    }
-    argv[0] = gid;
     int rc = parley_group_set_role(c, argv[0], argv[1], role, (int)t * 1000);
     if (rc != PARLEY_OK)
         code = cli_fail(c, rc, name);
@@ -163,17 +167,10 @@ int cmd_group_leave(cli_ctx *ctx, int argc, char **argv)
     int code = CLI_OK;
     if (parse_timeout("group leave", &argc, argv, &t, NULL) != 0 || argc != 1)
         return cli_usage("group leave");
-    parley_client *c = connect_ready(ctx, t, &code);
+    char gid[160];
+    parley_client *c = connect_group(ctx, "group leave", t, argv, gid, sizeof gid, &code);
     if (!c)
         return code;
-    char gid[160];
-    code = group_arg(c, "group leave", argv[0], gid, sizeof gid);
-    if (code != CLI_OK) {
-        parley_disconnect(c);
-        parley_close(c);
-        return code;
-    }
-    argv[0] = gid;
     int rc = parley_group_leave(c, argv[0], (int)t * 1000);
     if (rc != PARLEY_OK)
         code = cli_fail(c, rc, "group leave");
@@ -226,17 +223,10 @@ int cmd_group_info(cli_ctx *ctx, int argc, char **argv)
     int code = CLI_OK;
     if (parse_timeout("group info", &argc, argv, &t, &json) != 0 || argc != 1)
         return cli_usage("group info");
-    parley_client *c = connect_ready(ctx, t, &code);
+    char gid[160];
+    parley_client *c = connect_group(ctx, "group info", t, argv, gid, sizeof gid, &code);
     if (!c)
         return code;
-    char gid[160];
-    code = group_arg(c, "group info", argv[0], gid, sizeof gid);
-    if (code != CLI_OK) {
-        parley_disconnect(c);
-        parley_close(c);
-        return code;
-    }
-    argv[0] = gid;
     int rc = parley_group_info(c, argv[0], print_group, &json, (int)t * 1000);
     if (rc != PARLEY_OK)
         code = cli_fail(c, rc, "group info");

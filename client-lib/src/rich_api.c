@@ -126,48 +126,67 @@ int parley_send_text_opts(parley_client *c, const char *to, const char *text,
     return send__content(c, to, &ct, text, client_msg_id);
 }
 
-int parley_send_reaction(parley_client *c, const char *to, const parley_msgref *target,
-                         const char *emoji, char *client_msg_id)
+/* The start of a reaction, an edit or a delete: the chat id of `to` into
+ * chat_id, target into t. */
+static int action_target(parley_client *c, const char *to, const parley_msgref *target,
+                         const char *what, char *chat_id, size_t len,
+                         Parley__E2e__V1__MessageRef *t)
+{
+    int rc = chat_of(c, to, chat_id, len);
+    if (rc != PARLEY_OK)
+        return rc;
+    if (!ref_valid(target))
+        return util__fail(c, PARLEY_EINVAL, "%s: invalid target", what);
+    msgref(t, target);
+    return PARLEY_OK;
+}
+
+/* Check ct as its receivers will check it, then send it. */
+static int check_send(parley_client *c, const char *chat_id, const char *to,
+                      Parley__E2e__V1__Content *ct, const char *text, char *client_msg_id)
+{
+    int rc = check(c, chat_id, ct);
+    return rc != PARLEY_OK ? rc : send__content(c, to, ct, text, client_msg_id);
+}
+
+/* A reaction (emoji s) or an edit (new text s) of target. */
+static int send_on_target(parley_client *c, const char *to, const parley_msgref *target, bool edit,
+                          const char *s, char *client_msg_id)
 {
     Parley__E2e__V1__Content ct = PARLEY__E2E__V1__CONTENT__INIT;
     Parley__E2e__V1__Reaction r = PARLEY__E2E__V1__REACTION__INIT;
+    Parley__E2e__V1__Edit e = PARLEY__E2E__V1__EDIT__INIT;
     Parley__E2e__V1__MessageRef t = PARLEY__E2E__V1__MESSAGE_REF__INIT;
     char chat_id[IDS_CHAT_MAX + 1];
-    int rc;
+    const char *what = edit ? "edit" : "reaction";
 
-    if ((rc = chat_of(c, to, chat_id, sizeof chat_id)) != PARLEY_OK)
+    if (!s)
+        return util__fail(c, PARLEY_EINVAL, "%s: no %s", what, edit ? "text" : "emoji");
+    int rc = action_target(c, to, target, what, chat_id, sizeof chat_id, &t);
+    if (rc != PARLEY_OK)
         return rc;
-    if (!ref_valid(target) || !emoji)
-        return util__fail(c, PARLEY_EINVAL, "reaction: invalid target or no emoji");
-    msgref(&t, target);
-    r.target = &t;
-    r.emoji = (char *)emoji;
-    ct.reaction = &r;
-    if ((rc = check(c, chat_id, &ct)) != PARLEY_OK)
-        return rc;
-    return send__content(c, to, &ct, "", client_msg_id);
+    if (edit) {
+        e.target = &t;
+        e.text = (char *)s;
+        ct.edit = &e;
+    } else {
+        r.target = &t;
+        r.emoji = (char *)s;
+        ct.reaction = &r;
+    }
+    return check_send(c, chat_id, to, &ct, edit ? s : "", client_msg_id);
+}
+
+int parley_send_reaction(parley_client *c, const char *to, const parley_msgref *target,
+                         const char *emoji, char *client_msg_id)
+{
+    return send_on_target(c, to, target, false, emoji, client_msg_id);
 }
 
 int parley_send_edit(parley_client *c, const char *to, const parley_msgref *target,
                      const char *text, char *client_msg_id)
 {
-    Parley__E2e__V1__Content ct = PARLEY__E2E__V1__CONTENT__INIT;
-    Parley__E2e__V1__Edit e = PARLEY__E2E__V1__EDIT__INIT;
-    Parley__E2e__V1__MessageRef t = PARLEY__E2E__V1__MESSAGE_REF__INIT;
-    char chat_id[IDS_CHAT_MAX + 1];
-    int rc;
-
-    if ((rc = chat_of(c, to, chat_id, sizeof chat_id)) != PARLEY_OK)
-        return rc;
-    if (!ref_valid(target) || !text)
-        return util__fail(c, PARLEY_EINVAL, "edit: invalid target or no text");
-    msgref(&t, target);
-    e.target = &t;
-    e.text = (char *)text;
-    ct.edit = &e;
-    if ((rc = check(c, chat_id, &ct)) != PARLEY_OK)
-        return rc;
-    return send__content(c, to, &ct, text, client_msg_id);
+    return send_on_target(c, to, target, true, text, client_msg_id);
 }
 
 typedef struct {
@@ -197,13 +216,10 @@ int parley_delete_for_everyone(parley_client *c, const char *to, const parley_ms
     Parley__E2e__V1__Delete d = PARLEY__E2E__V1__DELETE__INIT;
     Parley__E2e__V1__MessageRef t = PARLEY__E2E__V1__MESSAGE_REF__INIT;
     char chat_id[IDS_CHAT_MAX + 1];
-    int rc;
 
-    if ((rc = chat_of(c, to, chat_id, sizeof chat_id)) != PARLEY_OK)
+    int rc = action_target(c, to, target, "delete", chat_id, sizeof chat_id, &t);
+    if (rc != PARLEY_OK)
         return rc;
-    if (!ref_valid(target))
-        return util__fail(c, PARLEY_EINVAL, "delete: invalid target");
-    msgref(&t, target);
     d.target = &t;
     ct.delete_ = &d;
     if ((rc = check(c, chat_id, &ct)) != PARLEY_OK)
@@ -248,9 +264,7 @@ int parley_set_timer(parley_client *c, const char *to, uint32_t seconds, char *c
         return util__fail(c, PARLEY_EINVAL, "timer: at most %u seconds (90 days)", RICH_TIMER_MAX);
     tm.ttl_s = seconds;
     ct.timer = &tm;
-    if ((rc = check(c, chat_id, &ct)) != PARLEY_OK)
-        return rc;
-    return send__content(c, to, &ct, "", client_msg_id);
+    return check_send(c, chat_id, to, &ct, "", client_msg_id);
 }
 
 int parley_chat_timer(parley_client *c, const char *chat_id, uint32_t *seconds)
