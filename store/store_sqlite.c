@@ -1313,14 +1313,14 @@ static int find_dup(struct sq *q, store_message *m)
  * when it cannot be prepared. */
 static sqlite3_stmt *bound_message_row(struct sq *q, const store_message *m, uint64_t seq)
 {
-    return bound(
-        q, ST_MSG_INSERT,
-        SQ_ARGS(SQ_TEXT(m->chat_id), SQ_INT(seq), SQ_TEXT(m->server_id), SQ_TEXT(m->sender),
-                SQ_TEXT(m->client_msg_id), SQ_INT(m->server_ts), SQ_BLOB(m->body, m->body_len),
-                SQ_TEXT(m->media_id), SQ_INT(m->expires_at), SQ_INT(m->kind),
-                SQ_TEXT(m->sender_device && m->sender_device[0] ? m->sender_device : NULL),
-                SQ_TEXT(m->deleted_by && m->deleted_by[0] ? m->deleted_by : NULL),
-                SQ_INT(m->deleted_at)));
+    return bound(q, ST_MSG_INSERT,
+                 SQ_ARGS(SQ_TEXT(m->chat_id), SQ_INT(seq), SQ_TEXT(m->server_id),
+                         SQ_TEXT(m->sender), SQ_TEXT(m->client_msg_id), SQ_INT(m->server_ts),
+                         SQ_BLOB(m->body, m->body_len), SQ_TEXT(m->media_id), SQ_INT(m->expires_at),
+                         SQ_INT(m->kind),
+                         SQ_TEXT(m->sender_device && m->sender_device[0] ? m->sender_device : NULL),
+                         SQ_TEXT(m->deleted_by && m->deleted_by[0] ? m->deleted_by : NULL),
+                         SQ_INT(m->deleted_at)));
 }
 
 /* The hot path. Outside a transaction it runs in its own IMMEDIATE
