@@ -159,6 +159,9 @@ plugin_opt_rate_bytes 1099511627776
 plugin_opt_rate_user_messages 1000000
 plugin_opt_rate_user_bytes 1099511627776
 CONF
+  # BENCH_PLUGIN_OPTS: more plugin_opt lines (newline-separated), to measure
+  # an option's effect (e.g. "plugin_opt_batch_delay_ms 0").
+  if [ -n "${BENCH_PLUGIN_OPTS:-}" ]; then printf '%s\n' "$BENCH_PLUGIN_OPTS"; fi
 }
 
 # bench_wake_conf DIR - the plugin's wake connection (a unix socket listener

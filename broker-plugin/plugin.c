@@ -98,8 +98,10 @@ PP_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
     if (auth__init(s) != 0 || envelope__init(s) != 0 || groups__init(s) != 0 ||
         presence__init() != 0 || limits__init() != 0 || lookup__init() != 0)
         goto fail;
+    /* The writer reads max_delay_ms 0 as "its default"; batch_delay_ms 0
+     * means "never wait for a batch to fill" (-1 to the writer). */
     store_writer_options wo = {.batch_max = pp.cfg.batch_max,
-                               .max_delay_ms = pp.cfg.batch_delay_ms};
+                               .max_delay_ms = pp.cfg.batch_delay_ms ? pp.cfg.batch_delay_ms : -1};
     src = store_writer_start(pp.cfg.store_uri, NULL, &wo, &pp.writer);
     if (src != STORE_OK) {
         mosquitto_log_printf(MOSQ_LOG_ERR, "parley: cannot start the store writer: %s",
