@@ -804,6 +804,18 @@ int lstore_msg_expire(lstore *s, int64_t now_ms)
     return sqlite3_changes(s->db);
 }
 
+int lstore_msg_expiry_due(lstore *s, int64_t now_ms)
+{
+    sqlite3_stmt *st = prep(
+        s, "SELECT 1 FROM messages WHERE expires_at > 0 AND expires_at <= ?1 LIMIT 1");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, now_ms);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 int lstore_reaction_set(lstore *s, const char *chat_id, const char *target_sender,
                         const char *target_cmid, const char *user, const char *emoji, uint64_t seq)
 {

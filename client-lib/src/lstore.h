@@ -172,6 +172,9 @@ int lstore_msg_edits_each(lstore *s, const char *chat_id, const char *sender,
  * for de-duplication; secure_delete overwrites the freed content), and its
  * reactions are deleted. Returns how many rows expired, -1 on error. */
 int lstore_msg_expire(lstore *s, int64_t now_ms);
+/* 1 if some row has expired by now_ms (lstore_msg_expire would change
+ * something), 0 if none, -1 on error: one read of the expires_at index. */
+int lstore_msg_expiry_due(lstore *s, int64_t now_ms);
 
 /* reactions: one per (target, user); seq decides (the highest wins; seq 0
  * is this device's own reaction not stored yet, applied at once). emoji ""

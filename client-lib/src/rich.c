@@ -412,6 +412,11 @@ int rich__chat_timer(parley_client *c, const char *chat_id, uint32_t *timer_s)
 
 int rich__purge(parley_client *c, int64_t now_ms)
 {
+    /* Runs every second: take the write lock (and scan the reactions) only
+     * when something has expired. */
+    int due = lstore_msg_expiry_due(c->store, now_ms);
+    if (due <= 0)
+        return due < 0 ? util__store_fail(c) : 0;
     if (lstore_begin(c->store) != 0)
         return util__store_fail(c);
     int n = lstore_msg_expire(c->store, now_ms);
