@@ -7,7 +7,10 @@
 # runs too, so a change is measured against what it replaced.
 #
 #   bench/msgpath.sh [--build-dir DIR] [--prev REV | --no-prev] [--rounds N]
-#                    [--duration S] [--pairs N] [--no-doc] [--keep]
+#                    [--duration S] [--pairs N] [--half RATE] [--no-doc] [--keep]
+#
+# --half RATE skips the maximum runs and measures latency at RATE msg/s only
+# (to compare one option's effect; the section's throughput rows stay empty).
 #
 # Configurations, alternated round by round:
 #   bare    mosquitto without the plugin (anonymous)
@@ -29,7 +32,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/bench/lib.sh"
 BUILD="${PARLEY_BUILD_DIR:-$ROOT/build-bench}"
-PREV="" USE_PREV=1 ROUNDS=3 DURATION=8 WARMUP=2 PAIRS=8 WRITE_DOC=1 KEEP=0 PAYLOAD=100
+PREV="" USE_PREV=1 HALF_GIVEN="" ROUNDS=3 DURATION=8 WARMUP=2 PAIRS=8 WRITE_DOC=1 KEEP=0 PAYLOAD=100
 CMDLINE="bench/msgpath.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -39,6 +42,7 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS="$2"; shift ;;
     --duration) DURATION="$2"; shift ;;
     --pairs) PAIRS="$2"; shift ;;
+    --half) HALF_GIVEN="$2"; shift ;;
     *) bench_common_opt "$1" ;;
   esac
   shift
@@ -69,7 +73,11 @@ start_broker() {
   else
     "$LOADGEN" register --store "sqlite:$RUN_DIR/parley.db" --users $((2 * PAIRS)) \
       >>"$RUN_DIR/register.log" 2>&1 || { cat "$RUN_DIR/register.log" >&2; die "register failed"; }
-    { bench_plugin_conf "${PLUGIN[$cfg]}" "sqlite:$RUN_DIR/parley.db"; bench_wake_conf "$RUN_DIR"; } \
+    MPORT="$(bench_free_port)"
+    { bench_plugin_conf "${PLUGIN[$cfg]}" "sqlite:$RUN_DIR/parley.db${BENCH_STORE_QUERY:-}"; bench_wake_conf "$RUN_DIR"
+      # The stage histograms (stages.c), scraped at the start and the end of
+      # the measured window; a plugin without them just has none.
+      printf 'plugin_opt_metrics_listen 127.0.0.1:%s\nplugin_opt_metrics_interval 1\n' "$MPORT"; } \
       >>"$RUN_DIR/mosquitto.conf"
     [ "$(id -u)" = 0 ] && echo "user root" >>"$RUN_DIR/mosquitto.conf"
   fi
@@ -105,15 +113,28 @@ flow() {
   start_broker "$cfg"
   sleep 0.3   # let the wake connection come up
   c0="$(cpu_ticks "$BROKER_PID")"
+  local scrape=""
+  if [ "$cfg" != bare ]; then
+    # The window's start: the snapshot of the second after the warmup.
+    (sleep "$((WARMUP + 1))"; curl -s --max-time 2 "http://127.0.0.1:$MPORT/metrics" \
+      >"$RUN_DIR/stages-pre.txt" || true) &
+    scrape=$!
+  fi
   out="$("$LOADGEN" flow --port "$PORT" --broker "$kind" --pairs "$PAIRS" --payload "$PAYLOAD" \
     --warmup "$WARMUP" --duration "$DURATION" "$@" 2>>"$RUN_DIR/loadgen.log" || true)"
   c1="$(cpu_ticks "$BROKER_PID")"
   load="$(cut -d' ' -f1 /proc/loadavg)"
+  if [ -n "$scrape" ]; then
+    wait "$scrape" || true
+    sleep 1.2 # the next snapshot holds every message of the run
+    curl -s --max-time 2 "http://127.0.0.1:$MPORT/metrics" >"$RUN_DIR/stages-post.txt" || true
+  fi
   stop_broker
   if [ "$tag" = half ] && [ "$cfg" != bare ]; then probe="$(commit_p99 "$RUN_DIR" || true)"; fi
-  python3 - "$tag" "$cfg" "$out" "$(awk -v a="$c0" -v b="$c1" 'BEGIN{print (b-a)/100}')" "$load" "$probe" >>"$RESULTS" <<'PY'
+  PYTHONPATH="$ROOT/bench" python3 - "$tag" "$cfg" "$out" "$(awk -v a="$c0" -v b="$c1" 'BEGIN{print (b-a)/100}')" "$load" "$probe" "$RUN_DIR" >>"$RESULTS" <<'PY'
 import json, sys
-tag, cfg, line, cpu, load, probe = sys.argv[1:7]
+from benchrun import stage_quantiles
+tag, cfg, line, cpu, load, probe, run_dir = sys.argv[1:8]
 try:
     r = json.loads(line)
 except ValueError:
@@ -121,9 +142,12 @@ except ValueError:
 x = {"tag": tag, "cfg": cfg, "r": r, "broker_cpu_s": float(cpu), "load": float(load)}
 if probe:
     x["commit_p50_us"], x["commit_p99_us"] = map(float, probe.split())
+st = stage_quantiles(run_dir + "/stages-pre.txt", run_dir + "/stages-post.txt")
+if st:
+    x["stages"] = st
 print(json.dumps(x))
 PY
-  log "$tag $cfg: $(tail -n1 "$RESULTS" | python3 -c 'import json,sys; x=json.load(sys.stdin); d=x["r"]; print("throughput", d.get("throughput"), "p99_us", d.get("latency",{}).get("p99_us"), "cpu_us/msg %.1f" % (x["broker_cpu_s"]*1e6/max(1,d.get("sent") or 1)), "load", x["load"], "commit_p99_us", x.get("commit_p99_us"), d.get("error",""))')"
+  log "$tag $cfg: $(tail -n1 "$RESULTS" | python3 -c 'import json,sys; x=json.load(sys.stdin); d=x["r"]; print("throughput", d.get("throughput"), "p99_us", d.get("latency",{}).get("p99_us"), "cpu_us/msg %.1f" % (x["broker_cpu_s"]*1e6/max(1,d.get("sent") or 1)), "load", x["load"], "commit_p99_us", x.get("commit_p99_us"), " ".join("%s=%.0f/%.0f" % (k, v.get("p50", 0), v.get("p99", 0)) for k, v in x.get("stages", {}).items()), d.get("error",""))')"
 }
 
 MACHINE="$(bench_machine)"
@@ -131,18 +155,19 @@ STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$RESULTS"
 for ((r = 1; r <= ROUNDS; r++)); do
+  [ -z "$HALF_GIVEN" ] || break
   for cfg in "${CFGS[@]}"; do flow max "$cfg" --qos 1; done
   for cfg in "${CFGS[@]}"; do flow max0 "$cfg" --qos 0; done
 done
 # Half of this plugin's own maximum: of its lowest QoS 1 run, the rate it
 # reached every time (on a shared machine one run can reach twice another).
-HALF="$(python3 - "$RESULTS" <<'PY'
+HALF="${HALF_GIVEN:-$(python3 - "$RESULTS" <<'PY'
 import json, sys
 v = [json.loads(l) for l in open(sys.argv[1])]
 t = [x["r"].get("throughput", 0) for x in v if x["tag"] == "max" and x["cfg"] == "parley"]
 print(int(min(t) / 2) if t and min(t) > 0 else 1000)
 PY
-)"
+)}"
 log "half of the plugin's maximum: $HALF msg/s"
 for ((r = 1; r <= ROUNDS; r++)); do
   for cfg in "${CFGS[@]}"; do flow half "$cfg" --qos 1 --rate "$HALF"; done

@@ -22,6 +22,7 @@
  * live, and one that missed it syncs.
  */
 #include "plugin_int.h"
+#include "stages.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +105,7 @@ static void message_done(pp_task *task, bool stopping)
         goto out;
     if (t->task.rc == STORE_OK || t->task.rc == STORE_EDUP) {
         if (t->task.rc == STORE_OK) {
+            stages__record(&t->task, (uint64_t)clock_mono_us());
             message_deliver(t);
             pp.m.messages_stored++;
         } else {
@@ -196,6 +198,7 @@ int message__submit(const pp_send *s, pp_committed_fn hook, void *ctx)
     t->hook = hook;
     t->ctx = ctx;
     t->coalesce = s->coalesce_receipts;
+    t->task.t_submit_us = (uint64_t)clock_mono_us();
     if (writer__submit(op, &t->task) != 0) {
         op = NULL; /* freed by writer__submit */
         goto fail;

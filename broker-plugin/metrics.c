@@ -11,6 +11,7 @@
 #include "gsync.h"
 #include "metrics_http.h"
 #include "prom.h"
+#include "stages.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -118,6 +119,26 @@ static void metrics_report(metrics_out *o)
         pp.writer ? store_writer_pending(pp.writer) : 0);
     put(o, "store/errors", "store_errors_total", M_COUNTER, "Failed store writer operations.", "",
         pp.m.store_errors);
+    /* Where a stored message's time goes (stages.c): $SYS carries p50 and
+     * p99 in µs (bucket upper bounds, since start); Prometheus the whole
+     * histogram. */
+    for (int i = 0; i < PP_STAGE_COUNT; i++) {
+        static const struct {
+            const char *name;
+            double q;
+        } qs[] = {{"p50_us", 0.50}, {"p99_us", 0.99}};
+        for (size_t k = 0; o->sys && k < sizeof qs / sizeof qs[0]; k++) {
+            char topic[PP_TOPIC_MAX], text[32];
+            snprintf(topic, sizeof topic, "$SYS/parley/latency/%s/%s", stages__name((pp_stage)i),
+                     qs[k].name);
+            int len = snprintf(text, sizeof text, "%llu",
+                               (unsigned long long)stages__quantile_us((pp_stage)i, qs[k].q));
+            if (len > 0)
+                publish__copy(topic, text, (size_t)len, 0, true);
+        }
+    }
+    if (o->prom)
+        stages__prom(o->prom);
     put(o, "store/ops", "store_ops_total", M_COUNTER, "Store writer operations committed.", "",
         ws.ops);
     put(o, "store/batches", "store_batches_total", M_COUNTER, "Store writer transactions.", "",
@@ -127,6 +148,12 @@ static void metrics_report(metrics_out *o)
         ws.batches ? ws.commit_us_total / ws.batches : 0);
     put(o, "store/commit_max_us", "store_commit_max_microseconds", M_GAUGE,
         "Longest commit of a batch since start.", "", ws.commit_us_max);
+    put(o, "store/checkpoints", "store_checkpoints_total", M_COUNTER,
+        "WAL checkpoints run by the store's checkpoint thread (SQLite).", "", ws.checkpoints.runs);
+    put(o, "store/checkpoint_us", "store_checkpoint_microseconds_total", M_COUNTER,
+        "Time the checkpoint thread spent in checkpoints (SQLite).", "", ws.checkpoints.us_total);
+    put(o, "store/checkpoint_us_max", "store_checkpoint_microseconds_max", M_GAUGE,
+        "The longest checkpoint since start (SQLite).", "", ws.checkpoints.us_max);
     put(o, "reader/queue_depth", "reader_queue_depth", M_GAUGE,
         "Jobs waiting for the reader thread (sync, lookups).", "", worker__pending());
     put(o, "tick/avg_interval_us", "tick_avg_interval_microseconds", M_GAUGE,

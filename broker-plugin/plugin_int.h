@@ -174,6 +174,11 @@ struct pp_task {
     void (*take)(pp_task *t, store_op *op);
     void (*done)(pp_task *t, bool stopping); /* stopping: free only, publish nothing */
     int rc;
+    /* Stage timestamps (clock_mono_us; stages.c): set by the submitter
+     * (t_submit_us != 0 turns the others on), the writer's completion and
+     * tasks__push. */
+    uint64_t t_submit_us, t_pushed_us;
+    store_writer_times t_batch; /* the writer's times of its batch */
 };
 
 /* Queue a finished task for the broker thread and wake it (wake.c). Any

@@ -17,6 +17,8 @@ static size_t tasks_count;
 void tasks__push(pp_task *t)
 {
     t->next = NULL;
+    if (t->t_submit_us)
+        t->t_pushed_us = (uint64_t)clock_mono_us();
     pthread_mutex_lock(&tasks_lock);
     if (tasks_tail)
         tasks_tail->next = t;

@@ -24,6 +24,8 @@ static void writer_done_cb(store_op *op, int rc, void *ctx)
         return;
     }
     t->rc = rc;
+    if (t->t_submit_us)
+        store_writer_batch_times(&t->t_batch);
     if (t->take)
         t->take(t, op);
     tasks__push(t);

@@ -55,6 +55,28 @@ void http_prom_gauge(http_prom *t, const char *name, const char *help, const cha
     http_prom_printf(t, "%s%s %lld\n", name, labels, (long long)value);
 }
 
+void http_prom_histogram(http_prom *t, const char *name, const char *label, const int64_t *bound_us,
+                         const uint64_t *counts, size_t n, uint64_t sum_us)
+{
+    const char *sep = *label ? "," : "";
+    uint64_t cum = 0;
+    for (size_t b = 0; b < n; b++) {
+        cum += counts[b];
+        http_prom_printf(t, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, label, sep,
+                         (double)bound_us[b] / 1e6, (unsigned long long)cum);
+    }
+    cum += counts[n];
+    http_prom_printf(t, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, label, sep,
+                     (unsigned long long)cum);
+    if (*label) {
+        http_prom_printf(t, "%s_sum{%s} %.6f\n", name, label, (double)sum_us / 1e6);
+        http_prom_printf(t, "%s_count{%s} %llu\n", name, label, (unsigned long long)cum);
+    } else {
+        http_prom_printf(t, "%s_sum %.6f\n", name, (double)sum_us / 1e6);
+        http_prom_printf(t, "%s_count %llu\n", name, (unsigned long long)cum);
+    }
+}
+
 char *http_prom_finish(http_prom *t)
 {
     char *out = t->failed ? NULL : t->buf ? t->buf : strdup("");

@@ -24,6 +24,14 @@ void http_prom_counter(http_prom *t, const char *name, const char *help, const c
                        uint64_t value);
 void http_prom_gauge(http_prom *t, const char *name, const char *help, const char *labels,
                      int64_t value);
+/* One histogram series of family name (its # HELP/# TYPE already written):
+ * the cumulative name_bucket lines for bound_us[0..n-1] (seconds in the
+ * text) and +Inf, then name_sum and name_count. counts[i] is the number of
+ * observations in (bound_us[i-1], bound_us[i]] (not cumulative), counts[n]
+ * those above the last bound. label is "" or one pair such as route="x". */
+void http_prom_histogram(http_prom *t, const char *name, const char *label, const int64_t *bound_us,
+                         const uint64_t *counts, size_t n, uint64_t sum_us);
+
 /* The text (malloc'd, NUL-terminated; the caller frees it), or NULL after
  * an out-of-memory. t is empty again either way. */
 char *http_prom_finish(http_prom *t);

@@ -134,17 +134,14 @@ char *metrics_render(metrics *m)
     http_prom_family(&t, DUR, "histogram", "Request latency by route.");
     for (int r = 0; r < METRICS_ROUTE_COUNT_; r++) {
         const route_stats *rs = &m->routes[r];
-        const char *name = route_names[r];
-        uint64_t count = get(&rs->count), cum = 0;
-        for (size_t b = 0; b < N_BUCKETS; b++) {
-            cum += get(&rs->buckets[b]);
-            http_prom_printf(&t, DUR "_bucket{route=\"%s\",le=\"%g\"} %llu\n", name,
-                             (double)bucket_us[b] / 1e6, (unsigned long long)cum);
-        }
-        http_prom_printf(&t, DUR "_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name,
-                         (unsigned long long)count);
-        http_prom_printf(&t, DUR "_sum{route=\"%s\"} %.6f\n", name, (double)get(&rs->sum_us) / 1e6);
-        http_prom_printf(&t, DUR "_count{route=\"%s\"} %llu\n", name, (unsigned long long)count);
+        uint64_t counts[N_BUCKETS + 1], in_buckets = 0;
+        char label[64];
+        for (size_t b = 0; b < N_BUCKETS; b++)
+            in_buckets += counts[b] = get(&rs->buckets[b]);
+        uint64_t count = get(&rs->count);
+        counts[N_BUCKETS] = count > in_buckets ? count - in_buckets : 0; /* above the last bound */
+        snprintf(label, sizeof label, "route=\"%s\"", route_names[r]);
+        http_prom_histogram(&t, DUR, label, bucket_us, counts, N_BUCKETS, get(&rs->sum_us));
     }
 
     http_prom_family(&t, AUTH, "counter", "Requests refused with 401, by reason.");

@@ -211,6 +211,7 @@ int store_open(const char *uri, const store_options *opts, store_t **out)
         if (opts->mongo_write_concern && opts->mongo_write_concern[0])
             o.mongo_write_concern = opts->mongo_write_concern;
         o.read_only = opts->read_only;
+        o.background_checkpoints = opts->background_checkpoints;
     }
     if (strncmp(uri, "sqlite:", 7) == 0)
         return store_sqlite__open(uri, &o, out, open_err, sizeof open_err);
@@ -232,6 +233,15 @@ void store_close(store_t *s)
 {
     if (s)
         s->vt->close(s);
+}
+
+void store_checkpoint_stats_get(store_t *s, store_checkpoint_stats *out)
+{
+    if (!out)
+        return;
+    *out = (store_checkpoint_stats){0};
+    if (s)
+        s->vt->checkpoint_stats(s, out);
 }
 
 const char *store_last_error(store_t *s)

@@ -57,6 +57,10 @@ typedef struct {
     int read_only;          /* 1: only read. SQLite: the file must exist and hold this build's
                                schema (opened SQLITE_OPEN_READONLY, nothing created or
                                migrated); MongoDB: no index is created */
+    int background_checkpoints; /* 1: SQLite: this connection's commits never run a WAL
+                               checkpoint; a thread with a connection of its own does
+                               (PASSIVE) once the WAL reaches 8000 pages. The async writer
+                               (store_writer.h) opens its connection so. MongoDB: ignored */
 } store_options;
 
 /*
@@ -70,6 +74,17 @@ int store_open(const char *uri, const store_options *opts, store_t **out);
 void store_close(store_t *s);
 /* The last error message on this connection (never NULL). */
 const char *store_last_error(store_t *s);
+
+/* WAL checkpoints run in the background for this connection
+ * (store_options.background_checkpoints, SQLite). Any thread. */
+typedef struct {
+    uint64_t runs;      /* checkpoints run */
+    uint64_t frames;    /* WAL frames copied into the database */
+    uint64_t us_total;  /* time in them */
+    uint64_t us_max;
+} store_checkpoint_stats;
+/* All 0 for a connection without background checkpoints (and MongoDB). */
+void store_checkpoint_stats_get(store_t *s, store_checkpoint_stats *out);
 
 /* Transactions. Writes outside begin/commit are each their own transaction.
  * The async writer (store_writer.h) wraps each batch in begin/commit. */

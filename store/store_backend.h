@@ -43,6 +43,8 @@ struct store_vtable {
     const char *name;   /* "sqlite", "mongodb" */
 
     void (*close)(store_t *s);   /* frees the connection (never NULL s) */
+    /* Any thread, while the connection is open. */
+    void (*checkpoint_stats)(store_t *s, store_checkpoint_stats *out);
     int (*begin)(store_t *s);
     int (*commit)(store_t *s);
     int (*rollback)(store_t *s);
@@ -148,6 +150,7 @@ struct store {
     { \
         .name = backend_name, \
         .close = prefix##_close, \
+        .checkpoint_stats = prefix##_checkpoint_stats, \
         .begin = prefix##_begin, \
         .commit = prefix##_commit, \
         .rollback = prefix##_rollback, \

@@ -2146,6 +2146,13 @@ static void mg_close(store_t *s)
     free(ms);
 }
 
+/* No WAL checkpoints: MongoDB's journal is the server's business. */
+static void mg_checkpoint_stats(store_t *s, store_checkpoint_stats *out)
+{
+    (void)s;
+    *out = (store_checkpoint_stats){0};
+}
+
 static const struct store_vtable mongo_vtable = STORE_BACKEND_VTABLE(mg, "mongodb");
 
 /* Schema 3 (linked devices), idempotent, before the indexes: prekey

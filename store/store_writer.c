@@ -2,7 +2,8 @@
  * store_writer.c - the asynchronous group-commit writer (store_writer.h).
  *
  * Submitters append to a FIFO under a mutex; one thread takes up to
- * batch_max ops (waiting at most max_delay_ms for a batch to fill), applies
+ * batch_max ops (letting a batch fill until its oldest op has waited
+ * max_delay_ms; ops that queued during the previous commit go at once), applies
  * them between store_begin and store_commit on its own connection, then
  * calls every callback and frees the ops. Each op is atomic on its own (the
  * backend undoes a failing write without touching the rest of the
@@ -32,6 +33,7 @@ struct item {
     void *ctx;
     int rc;
     uint64_t seq0;              /* message put: the seq as submitted (0 = append) */
+    uint64_t enq_us;            /* when it was queued (clock_mono_us) */
     struct item *next;
 };
 
@@ -49,6 +51,9 @@ struct store_writer {
     store_message **run_msgs;   /* batch_max slots: a run of message puts */
     int *run_rcs;
 };
+
+/* The batch whose callbacks are running (store_writer_batch_times). */
+static _Thread_local store_writer_times batch_times;
 
 /* How long a batch failing with STORE_EUNAVAIL is retried. */
 #define RETRY_BUDGET_MS 10000
@@ -126,6 +131,7 @@ static int run_batch_once(store_writer *w, struct item *batch, uint64_t *commit_
         }
     }
     t0 = (uint64_t)clock_mono_us();
+    batch_times.applied_us = t0;
     rc = store_commit(w->s);
     if (rc != STORE_OK)
         return rc;
@@ -185,15 +191,19 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&w->cv, &w->mu);
         if (w->queued == 0 && w->stopping)
             break;
-        /* Give the batch up to max_delay_ms to fill. */
+        /* Let the batch fill until its oldest op has waited max_delay_ms.
+         * Ops that queued up during the previous commit have waited already:
+         * their batch goes at once, so no op waits for a commit and then
+         * for the delay on top. */
         if (w->queued < w->opt.batch_max && !w->stopping && w->opt.max_delay_ms > 0) {
-            clock_gettime(CLOCK_MONOTONIC, &deadline);
-            deadline.tv_nsec += (long)w->opt.max_delay_ms * 1000000L;
-            deadline.tv_sec += deadline.tv_nsec / 1000000000L;
-            deadline.tv_nsec %= 1000000000L;
-            while (w->queued < w->opt.batch_max && !w->stopping)
-                if (pthread_cond_timedwait(&w->cv, &w->mu, &deadline) == ETIMEDOUT)
-                    break;
+            uint64_t due = w->head->enq_us + (uint64_t)w->opt.max_delay_ms * 1000u;
+            if (due > (uint64_t)clock_mono_us()) {
+                deadline.tv_sec = (time_t)(due / 1000000u);
+                deadline.tv_nsec = (long)(due % 1000000u) * 1000L;
+                while (w->queued < w->opt.batch_max && !w->stopping)
+                    if (pthread_cond_timedwait(&w->cv, &w->mu, &deadline) == ETIMEDOUT)
+                        break;
+            }
         }
         /* Take up to batch_max items. */
         batch = w->head;
@@ -210,7 +220,9 @@ static void *writer_main(void *arg)
         w->queued -= n;
         pthread_mutex_unlock(&w->mu);
 
+        batch_times = (store_writer_times){.taken_us = (uint64_t)clock_mono_us()};
         commit_us = run_batch(w, batch);
+        batch_times.committed_us = (uint64_t)clock_mono_us();
         for (it = batch; it; it = next) {
             next = it->next;
             if (it->cb)
@@ -248,7 +260,7 @@ int store_writer_start(const char *uri, const store_options *sopts,
         return STORE_ENOMEM;
     /* 0 = default; a negative max_delay_ms means "never wait for a batch to fill" */
     w->opt.batch_max = opts && opts->batch_max ? opts->batch_max : 256;
-    w->opt.max_delay_ms = opts && opts->max_delay_ms > 0 ? opts->max_delay_ms : 2;
+    w->opt.max_delay_ms = opts && opts->max_delay_ms > 0 ? opts->max_delay_ms : 1;
     w->opt.queue_max = opts && opts->queue_max ? opts->queue_max : 100000;
     if (opts && opts->max_delay_ms < 0)
         w->opt.max_delay_ms = 0;
@@ -258,7 +270,10 @@ int store_writer_start(const char *uri, const store_options *sopts,
         rc = STORE_ENOMEM;
         goto fail;
     }
-    rc = store_open(uri, sopts, &w->s);
+    /* Commits that never carry a WAL checkpoint (SQLite: sqlite_ckpt.h). */
+    store_options o = sopts ? *sopts : (store_options){0};
+    o.background_checkpoints = 1;
+    rc = store_open(uri, &o, &w->s);
     if (rc != STORE_OK)
         goto fail;
     pthread_mutex_init(&w->mu, NULL);
@@ -292,7 +307,12 @@ int store_writer_submit(store_writer *w, store_op *op, store_done_cb cb, void *c
     it = malloc(sizeof *it);
     if (!it)
         return STORE_ENOMEM;
-    *it = (struct item){.op = op, .cb = cb, .ctx = ctx, .rc = STORE_OK, .next = NULL};
+    *it = (struct item){.op = op,
+                        .cb = cb,
+                        .ctx = ctx,
+                        .rc = STORE_OK,
+                        .next = NULL,
+                        .enq_us = (uint64_t)clock_mono_us()};
 
     pthread_mutex_lock(&w->mu);
     if (w->stopping) {
@@ -339,6 +359,13 @@ void store_writer_get_stats(store_writer *w, store_writer_stats *out)
     pthread_mutex_lock(&w->mu);
     *out = w->stats;
     pthread_mutex_unlock(&w->mu);
+    store_checkpoint_stats_get(w->s, &out->checkpoints); /* its own lock */
+}
+
+void store_writer_batch_times(store_writer_times *out)
+{
+    if (out)
+        *out = batch_times;
 }
 
 void store_writer_stop(store_writer *w)

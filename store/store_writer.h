@@ -100,7 +100,8 @@ typedef struct store_writer store_writer;
 
 typedef struct {
     size_t batch_max;       /* ops per transaction (default 256) */
-    int max_delay_ms;       /* wait at most this long for a batch to fill (default 2) */
+    int max_delay_ms;       /* a batch waits for more ops until its oldest op has
+                             * been queued this long (default 1) */
     size_t queue_max;       /* pending ops before submit refuses (default 100000) */
 } store_writer_options;
 
@@ -129,8 +130,19 @@ typedef struct {
     uint64_t commit_us_total;
     uint64_t commit_us_max;
     uint64_t batch_retries; /* batches run again after STORE_EUNAVAIL (busy, transient) */
+    store_checkpoint_stats checkpoints; /* the background WAL checkpoints (SQLite) */
 } store_writer_stats;
 void store_writer_get_stats(store_writer *w, store_writer_stats *out);
+
+/* Inside a done callback (the writer thread): when the writer took the op's
+ * batch off the queue, when the batch's statements were applied (its commit
+ * began) and when its transaction ended, as clock_mono_us values, so a caller
+ * can tell the wait for a batch from the statements and from the commit's
+ * fsync. All 0 on any other thread. */
+typedef struct {
+    uint64_t taken_us, applied_us, committed_us;
+} store_writer_times;
+void store_writer_batch_times(store_writer_times *out);
 
 /* Commit everything queued, call every callback, stop the thread, close the
  * connection and free the writer. NULL is fine. */

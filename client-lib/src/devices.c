@@ -304,7 +304,9 @@ int devices__get(parley_client *c, const char *user, int64_t max_age_ms, devlist
     int had = devices__cached(c, user, out, &at);
     if (had < 0)
         return util__store_fail(c);
-    if (had == 1 && (max_age_ms < 0 || clock_now_ms() - at <= max_age_ms))
+    /* 0 is "fetch now", even when the cached list is from this very
+     * millisecond (a stale_devices refusal right after a fetch). */
+    if (had == 1 && (max_age_ms < 0 || (max_age_ms > 0 && clock_now_ms() - at <= max_age_ms)))
         return PARLEY_OK;
     devlist cached = *out;
     int rc = devices__refresh(c, user, out);

@@ -330,8 +330,9 @@ int devices__cached(parley_client *c, const char *user, devlist *out, int64_t *f
  * (PARLEY_EVENT_DEVICES_FORGED: ignored, PARLEY_ECRYPTO). A list older than
  * the cached one is ignored. Outside any transaction. parley_rc. */
 int devices__refresh(parley_client *c, const char *user, devlist *out);
-/* The cached list if fetched at most max_age_ms ago (< 0: any age), else
- * refreshed; an unreachable keyserver falls back to the cached list. */
+/* The cached list if fetched at most max_age_ms ago (< 0: any age; 0: none,
+ * always fetch), else refreshed; an unreachable keyserver falls back to the
+ * cached list. */
 int devices__get(parley_client *c, const char *user, int64_t max_age_ms, devlist *out);
 /* Best effort, outside any transaction: fetch user's list if none is
  * cached (a kept message is retried once the keyserver answers). */

@@ -2,7 +2,8 @@
 # docs/grafana/parley.json stays true to the code: valid JSON, a Grafana
 # dashboard (title, panels with Prometheus targets), and every parley_*
 # series a panel queries is one a component exports (broker-plugin/metrics.c
-# builds parley_broker_NAME from "NAME"; the services spell names in full,
+# builds parley_broker_NAME from "NAME", stages.c spells its histogram in
+# full; the services spell names in full,
 # or http/guard.c builds them as "%s_SUFFIX").
 . "$PARLEY_SOURCE_DIR/tests/lib/harness.sh"
 src="$PARLEY_SOURCE_DIR"
@@ -16,8 +17,10 @@ for name in $names; do
   base="${name%_bucket}"
   case "$name" in
     parley_broker_*)
+      # metrics.c's "NAME", or a full name (stages.c's histogram)
       grep -q "\"${base#parley_broker_}\"" "$src/broker-plugin/metrics.c" ||
-        h_fail "dashboard queries $name; broker-plugin/metrics.c exports no such series" ;;
+        grep -rq "\"$base\"" "$src/broker-plugin" ||
+        h_fail "dashboard queries $name; the plugin exports no such series" ;;
     parley_keyserver_* | parley_media_*)
       # full names, or the shared guard's "%s_SUFFIX" after the service prefix
       suffix="${base#parley_keyserver}"; suffix="${suffix#parley_media}"

@@ -9,6 +9,7 @@
  * the rest.
  */
 #include "conformance.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -220,6 +221,120 @@ static void test_writer_stats(void **state)
     assert_true(stats.commit_us_total >= stats.commit_us_max);
     assert_true(stats.commit_us_max > 0);
     free(res);
+}
+
+/* The batch delay counts from when the oldest op was queued: ops that queued
+ * while the writer was busy have waited already, so their batch goes at once
+ * instead of waiting for the delay on top. The writer is held in the first
+ * op's callback (a gate) for longer than the delay while op 1 queues; op 1's
+ * batch must be taken well before "release + delay", the old behaviour (a
+ * margin of a whole delay, so a slow machine cannot fail it). Also: the
+ * batch times a callback sees are ordered, and are 0 on another thread. */
+#define AGE_DELAY_MS 1500
+
+struct timed_result {
+    store_writer_times times;
+    int calls;
+};
+
+static void timed_cb(store_op *op, int rc, void *ctx)
+{
+    struct timed_result *r = ctx;
+    (void)op;
+    assert_int_equal(rc, STORE_OK);
+    store_writer_batch_times(&r->times);
+    r->calls++;
+}
+
+static void test_writer_delay_counts_from_oldest_op(void **state)
+{
+    conf_state *st = *state;
+    store_writer_options wo = {.batch_max = 64, .max_delay_ms = AGE_DELAY_MS};
+    store_writer *w = NULL;
+    struct gate g;
+    struct timed_result r = {0};
+    store_writer_times here;
+    struct timespec hold = {0, (AGE_DELAY_MS + 100) * 1000000L};
+    hold.tv_sec = hold.tv_nsec / 1000000000L;
+    hold.tv_nsec %= 1000000000L;
+
+    gate_init(&g);
+    conf_make_chat(st->s, "g:age", STORE_CHAT_GROUP);
+    assert_int_equal(store_writer_start(st->uri, NULL, &wo, &w), STORE_OK);
+    submit_ok(w, msg_op("g:age", "alice", "age-0", 0), gate_cb, &g);
+    gate_wait_entered(&g);
+    uint64_t submitted = (uint64_t)clock_mono_us();
+    submit_ok(w, msg_op("g:age", "alice", "age-1", 0), timed_cb, &r);
+    nanosleep(&hold, NULL); /* op 1 is now older than the delay */
+    uint64_t released = (uint64_t)clock_mono_us();
+    gate_release(&g);
+    store_writer_stop(w); /* drains */
+
+    assert_int_equal(r.calls, 1);
+    assert_true(r.times.taken_us >= released);
+    assert_true(r.times.applied_us >= r.times.taken_us);
+    assert_true(r.times.committed_us >= r.times.applied_us);
+    /* Taken at once, not AGE_DELAY_MS after the release. */
+    assert_true(r.times.taken_us - submitted < 2 * (uint64_t)AGE_DELAY_MS * 1000u);
+    store_writer_batch_times(&here);
+    assert_true(here.taken_us == 0 && here.applied_us == 0 && here.committed_us == 0);
+}
+
+/* SQLite: the writer's connection never checkpoints in its commits; the
+ * checkpoint thread does (PASSIVE), while a reader on another connection
+ * keeps reading. Messages with 2 KiB bodies are written until a checkpoint
+ * has run (at most 60,000: 120 MiB of bodies, four times the 8000-page
+ * threshold), and every one of them is in the store after the writer
+ * stops. */
+#define CK_CHUNK 1000
+#define CK_MAX 60000
+
+static void test_writer_background_checkpoints(void **state)
+{
+    conf_state *st = *state;
+    store_writer *w = NULL;
+    store_writer_stats stats = {0};
+    store_message m;
+    store_chat c;
+    char id[32];
+    int n = 0;
+    struct timespec pause = {0, 10 * 1000 * 1000};
+
+    if (!conf_is_sqlite)
+        skip();
+    conf_make_chat(st->s, "g:ck", STORE_CHAT_GROUP);
+    assert_int_equal(store_writer_start(st->uri, NULL, NULL, &w), STORE_OK);
+    while (n < CK_MAX && stats.checkpoints.runs == 0) {
+        for (int i = 0; i < CK_CHUNK; i++, n++) {
+            store_op *op = store_op_new(STORE_OP_MESSAGE_PUT);
+            assert_non_null(op);
+            snprintf(id, sizeof id, "ck-%d", n);
+            conf_make_msg(&op->u.message, "g:ck", "alice", id, 0, 2048, 'c');
+            submit_ok(w, op, NULL, NULL);
+        }
+        for (int i = 0; i < WAIT_LIMIT_S * 100 && store_writer_pending(w) > 0; i++)
+            nanosleep(&pause, NULL);
+        assert_int_equal(store_writer_pending(w), 0);
+        /* A reader on its own connection meanwhile. */
+        assert_int_equal(store_message_get(st->s, "g:ck", 1, &m), STORE_OK);
+        store_message_free(&m);
+        /* The checkpoint runs on its own thread: give it a moment. */
+        for (int i = 0; i < 100 && stats.checkpoints.runs == 0; i++) {
+            store_writer_get_stats(w, &stats);
+            if (stats.checkpoints.runs == 0)
+                nanosleep(&pause, NULL);
+        }
+    }
+    store_writer_stop(w);
+    assert_true(stats.checkpoints.runs >= 1);
+    assert_true(stats.checkpoints.frames > 0);
+    assert_true(stats.checkpoints.us_total >= stats.checkpoints.us_max);
+    assert_int_equal(store_chat_get(st->s, "g:ck", &c), STORE_OK);
+    assert_int_equal(c.last_seq, (uint64_t)n);
+    store_chat_free(&c);
+    assert_int_equal(store_message_get(st->s, "g:ck", (uint64_t)n, &m), STORE_OK);
+    assert_int_equal(m.body_len, 2048);
+    store_message_free(&m);
 }
 
 /* Every op of one batch gets its own result; failing ops change nothing and
@@ -592,6 +707,9 @@ static void test_crash_acked_writes_survive(void **state)
 const struct CMUnitTest conf_writer_tests[] = {
     cmocka_unit_test_setup_teardown(test_writer_group_commit, conf_setup, conf_teardown),
     cmocka_unit_test_setup_teardown(test_writer_stats, conf_setup, conf_teardown),
+    cmocka_unit_test_setup_teardown(test_writer_delay_counts_from_oldest_op, conf_setup,
+                                    conf_teardown),
+    cmocka_unit_test_setup_teardown(test_writer_background_checkpoints, conf_setup, conf_teardown),
     cmocka_unit_test_setup_teardown(test_writer_per_op_results, conf_setup, conf_teardown),
     cmocka_unit_test_setup_teardown(test_writer_queue_max, conf_setup, conf_teardown),
     cmocka_unit_test_setup_teardown(test_writer_stop_drains, conf_setup, conf_teardown),
