@@ -24,9 +24,9 @@
 
 /* Upper bounds in microseconds: fine where a message path's figures are
  * (tens of µs to tens of ms), coarse above. */
-static const int64_t stage_bound_us[] = {
-    25,   50,   100,  200,   300,   500,   750,   1000,  1500,   2000,   3000,   4000,
-    5000, 6000, 8000, 10000, 15000, 20000, 30000, 50000, 100000, 250000, 1000000};
+static const int64_t stage_bound_us[] = {25,    50,    100,   200,   300,    500,    750,    1000,
+                                         1500,  2000,  3000,  4000,  5000,   6000,   8000,   10000,
+                                         15000, 20000, 30000, 50000, 100000, 250000, 1000000};
 #define N_BOUNDS (sizeof stage_bound_us / sizeof stage_bound_us[0])
 
 static const char *const stage_names[PP_STAGE_COUNT] = {"queue",    "apply",   "commit",
@@ -89,9 +89,10 @@ uint64_t stages__quantile_us(pp_stage s, double q)
 void stages__prom(http_prom *t)
 {
     static const char name[] = "parley_broker_message_stage_seconds";
-    http_prom_family(t, name, "histogram",
-                     "Time of a stored message in each stage between the broker receiving it and "
-                     "delivering it (queue, apply, commit, complete, handoff; total = all of them).");
+    http_prom_family(
+        t, name, "histogram",
+        "Time of a stored message in each stage between the broker receiving it and "
+        "delivering it (queue, apply, commit, complete, handoff; total = all of them).");
     for (int s = 0; s < PP_STAGE_COUNT; s++) {
         char label[32];
         snprintf(label, sizeof label, "stage=\"%s\"", stage_names[s]);

@@ -79,6 +79,8 @@ const char *store_last_error(store_t *s);
  * (store_options.background_checkpoints, SQLite). Any thread. */
 typedef struct {
     uint64_t runs;      /* checkpoints run */
+    uint64_t inline_runs; /* of them, run by the writer between two transactions because the
+                           WAL had not started over at twice the limit (sustained writes) */
     uint64_t frames;    /* WAL frames copied into the database */
     uint64_t us_total;  /* time in them */
     uint64_t us_max;

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +62,19 @@ static double cpu_s(void)
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The size of the store's WAL file now (0 if none, or not SQLite). */
+static long long wal_bytes(const char *uri)
+{
+    char f[1200], path[1100];
+    struct stat sb;
+    if (strncmp(uri, "sqlite:", 7) != 0)
+        return 0;
+    snprintf(path, sizeof path, "%s", uri + 7);
+    path[strcspn(path, "?")] = '\0';
+    snprintf(f, sizeof f, "%s-wal", path);
+    return stat(f, &sb) == 0 ? (long long)sb.st_size : 0;
 }
 
 static void remove_db(const char *uri)
@@ -202,6 +216,7 @@ static int run_group(const struct cfg *c)
     t1 = now_s();
     c1 = cpu_s();
     store_writer_get_stats(w, &st);
+    long long wal = wal_bytes(uri);
     store_writer_stop(w);
     printf("mode=group seq=%s msgs=%ld ok=%ld failed=%ld secs=%.3f rate=%.0f batch_max=%zu "
            "sync=%s body=%zu chats=%d queue_full_waits=%ld cpu_us_per_msg=%.1f\n",
@@ -209,11 +224,16 @@ static int run_group(const struct cfg *c)
            (double)d.ok / (t1 - t0), c->batch, c->sync, c->body, c->chats, full_waits,
            (c1 - c0) * 1e6 / (double)(d.ok ? d.ok : 1));
     if (st.batches)
-        printf("mode=group-stats ops=%llu batches=%llu avg_batch=%.1f "
-               "avg_commit_us=%.0f max_commit_us=%llu\n",
-               (unsigned long long)st.ops, (unsigned long long)st.batches,
-               (double)st.ops / (double)st.batches, (double)st.commit_us_total / (double)st.batches,
-               (unsigned long long)st.commit_us_max);
+        printf(
+            "mode=group-stats ops=%llu batches=%llu avg_batch=%.1f "
+            "avg_commit_us=%.0f max_commit_us=%llu checkpoints=%llu inline=%llu ckpt_frames=%llu "
+            "ckpt_us_total=%llu ckpt_us_max=%llu wal_bytes=%lld\n",
+            (unsigned long long)st.ops, (unsigned long long)st.batches,
+            (double)st.ops / (double)st.batches, (double)st.commit_us_total / (double)st.batches,
+            (unsigned long long)st.commit_us_max, (unsigned long long)st.checkpoints.runs,
+            (unsigned long long)st.checkpoints.inline_runs,
+            (unsigned long long)st.checkpoints.frames, (unsigned long long)st.checkpoints.us_total,
+            (unsigned long long)st.checkpoints.us_max, wal);
     remove_db(uri);
     return d.failed || d.ok != c->group_n ? -1 : 0;
 }

@@ -284,10 +284,15 @@ static void test_writer_delay_counts_from_oldest_op(void **state)
  * checkpoint thread does (PASSIVE), while a reader on another connection
  * keeps reading. Messages with 2 KiB bodies are written until a checkpoint
  * has run (at most 60,000: 120 MiB of bodies, four times the 8000-page
- * threshold), and every one of them is in the store after the writer
+ * threshold), then 50,000 more queued at once, so the writer commits batch
+ * after batch with no pause (in which the WAL would start over by itself):
+ * the WAL file stays near its limit (sqlite_ckpt.c; without the rules there
+ * it grew past 500 MB), and every message is in the store after the writer
  * stops. */
 #define CK_CHUNK 1000
 #define CK_MAX 60000
+#define CK_BURST 50000
+#define CK_WAL_MAX (80LL * 1024 * 1024) /* 2 x 8000 pages + a batch, with room */
 
 static void test_writer_background_checkpoints(void **state)
 {
@@ -325,8 +330,24 @@ static void test_writer_background_checkpoints(void **state)
                 nanosleep(&pause, NULL);
         }
     }
-    store_writer_stop(w);
     assert_true(stats.checkpoints.runs >= 1);
+    for (int i = 0; i < CK_BURST; i++, n++) {
+        store_op *op = store_op_new(STORE_OP_MESSAGE_PUT);
+        assert_non_null(op);
+        snprintf(id, sizeof id, "ck-%d", n);
+        conf_make_msg(&op->u.message, "g:ck", "alice", id, 0, 2048, 'c');
+        submit_ok(w, op, NULL, NULL);
+    }
+    for (int i = 0; i < WAIT_LIMIT_S * 100 && store_writer_pending(w) > 0; i++)
+        nanosleep(&pause, NULL);
+    assert_int_equal(store_writer_pending(w), 0);
+    char wal[600];
+    struct stat sb;
+    snprintf(wal, sizeof wal, "%s-wal", st->path);
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_true((long long)sb.st_size <= CK_WAL_MAX);
+    store_writer_get_stats(w, &stats);
+    store_writer_stop(w);
     assert_true(stats.checkpoints.frames > 0);
     assert_true(stats.checkpoints.us_total >= stats.checkpoints.us_max);
     assert_int_equal(store_chat_get(st->s, "g:ck", &c), STORE_OK);
