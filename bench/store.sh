@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/store.sh - message store benchmark: appends/s of messages with 100-byte
-# bodies through the group-commit writer at batch_max 1, 64, 256 and 1024 and
+# bodies through the group-commit writer at batch_max 1, 64, 256 and 1024 (and
+# 4096, appends only) and
 # with one transaction per message; every configuration both as appends (seq 0:
 # the store sequences and de-duplicates in the transaction) and with explicit
 # seqs (seq > 0, the old in-memory sequencing); same run, same machine, fresh
@@ -40,6 +41,7 @@ for e in "" "-E"; do
     configs+=("-g $group_n -s 0 -B $b -S full $e")
   done
 done
+configs+=("-g $group_n -s 0 -B 4096 -S full")   # appends only: the largest batch
 configs+=("-g $group_n -s 0 -B 256 -S normal")
 out="$tmp/out.txt"
 : >"$out"
@@ -84,11 +86,13 @@ for key in sorted(runs, key=lambda k: (k[1], k[0] != "single", int(k[2]), k[3]))
         per = m["stat_avg_batch"]
         cus = m["stat_avg_commit_us"]
         share = "%.0f%%" % (float(commits) * float(cus) / 1e6 / float(m["secs"]) * 100)
+        ck = "%s (%s)" % (m.get("stat_checkpoints", "-"), m.get("stat_inline", "-"))
+        wal = "%.0f MB" % (float(m["stat_wal_bytes"]) / 1e6) if "stat_wal_bytes" in m else "-"
     else:
-        commits, per, cus, share = m["msgs"], "1", "-", "-"
-    print("| %s | %s | %s | %s | %s | %s | **%.0f** | %.0f-%.0f | %s | %s | %s | %s | %s |" % (
+        commits, per, cus, share, ck, wal = m["msgs"], "1", "-", "-", "-", "-"
+    print("| %s | %s | %s | %s | %s | %s | **%.0f** | %.0f-%.0f | %s | %s | %s | %s | %s | %s | %s |" % (
         names[key[0]], seqs[key[3]], key[1], key[2], m["msgs"], m["secs"], float(m["rate"]), lo, hi,
-        m["cpu_us_per_msg"], commits, per, cus, share))
+        m["cpu_us_per_msg"], commits, per, cus, share, ck, wal))
 EOF
 )"
 
@@ -109,15 +113,19 @@ EOF
   echo "\`normal\` is shown only to measure what the fsyncs cost (see docs/store.md)."
   echo "Each configuration ran $rounds times (rounds interleaved); the row is the median round."
   echo
-  echo "| mode | seqs | synchronous | batch_max | messages | seconds | appends/s | range of $rounds rounds | CPU µs/msg | commits | avg ops/commit | avg commit µs | time in commit |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| mode | seqs | synchronous | batch_max | messages | seconds | appends/s | range of $rounds rounds | CPU µs/msg | commits | avg ops/commit | avg commit µs | time in commit | checkpoints (by the writer) | WAL at the end |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   echo "$table"
   echo
   echo "- machine: $(nproc) CPUs ($cpu), $(uname -sr), database on $fs; load average at the end: $load"
   echo "  (the machine is shared: other builds and tests ran at the same time; CPU pressure, share of"
   echo "  time some task waited for a CPU: ${cpu_pressure:-n/a})"
   echo "- time in commit: share of the run's wall time the writer spent in \`store_commit\` (WAL page"
-  echo "  writes + fdatasync + checkpoints), from the writer's own stats"
+  echo "  writes + fdatasync), from the writer's own stats"
+  echo "- checkpoints: WAL checkpoints of the run, on the checkpoint thread (docs/store.md, \"WAL"
+  echo "  checkpoints off the writer's commits\"); in parentheses those the writer ran itself between"
+  echo "  two transactions because sustained writing kept the WAL from starting over; WAL at the end:"
+  echo "  the WAL file's size before the writer stopped (\`journal_size_limit\` is 64 MB)"
   echo "- CPU µs/msg: CPU time of the benchmark process (every thread, user + system) per message,"
   echo "  a figure that depends much less on the other load of the machine than inserts/s"
   echo "- what dominates: the commit, then CPU. Each commit writes every B-tree page the batch"
