@@ -75,7 +75,7 @@ static const num_opt NUM_OPTS[] = {
     NUM_OPT("rate_user_bytes", 1, 1LL << 40, 2 * 1024 * 1024, NUM_DOUBLE, rate_user_bytes),
     NUM_OPT("max_groups_per_user", 1, 1000000, 512, NUM_SIZE, max_groups_per_user),
     NUM_OPT("batch_max", 1, 100000, 256, NUM_SIZE, batch_max),
-    NUM_OPT("batch_delay_ms", 0, 1000, 1, NUM_INT, batch_delay_ms),
+    NUM_OPT("batch_delay_ms", 0, 1000, 2, NUM_INT, batch_delay_ms),
     NUM_OPT("key_refresh_ms", 10, 3600000, 250, NUM_INT, key_refresh_ms),
     NUM_OPT("token_cache", 0, 16 * 1024 * 1024, 65536, NUM_SIZE, token_cache),
     NUM_OPT("max_group_size", 2, 100000, 1024, NUM_SIZE, max_group_size),

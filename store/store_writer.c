@@ -260,7 +260,7 @@ int store_writer_start(const char *uri, const store_options *sopts,
         return STORE_ENOMEM;
     /* 0 = default; a negative max_delay_ms means "never wait for a batch to fill" */
     w->opt.batch_max = opts && opts->batch_max ? opts->batch_max : 256;
-    w->opt.max_delay_ms = opts && opts->max_delay_ms > 0 ? opts->max_delay_ms : 1;
+    w->opt.max_delay_ms = opts && opts->max_delay_ms > 0 ? opts->max_delay_ms : 2;
     w->opt.queue_max = opts && opts->queue_max ? opts->queue_max : 100000;
     if (opts && opts->max_delay_ms < 0)
         w->opt.max_delay_ms = 0;

@@ -101,7 +101,7 @@ typedef struct store_writer store_writer;
 typedef struct {
     size_t batch_max;       /* ops per transaction (default 256) */
     int max_delay_ms;       /* a batch waits for more ops until its oldest op has
-                             * been queued this long (default 1) */
+                             * been queued this long (default 2) */
     size_t queue_max;       /* pending ops before submit refuses (default 100000) */
 } store_writer_options;
 
