@@ -234,6 +234,24 @@ for c in cfgs:
         names[c], ms(fig("half", c, "latency", "p50_us")), ms(p99),
         "—" if c == "bare" else ms(fig("half", c, "stored_latency", "p99_us")), f1(cpu("half", c)),
         "—" if c == "bare" else "{} / {}".format(ms(c50), ms(c99)), target))
+stage_names = ("queue", "apply", "commit", "complete", "handoff", "total")
+staged = [c for c in cfgs if any("stages" in x for x in sel("half", c))]
+if staged:
+    w("")
+    w("Where a message's time goes inside the broker at that rate (the plugin's stage histograms, "
+      "`parley_broker_message_stage_seconds`, scraped at the start and the end of each measured "
+      "window; p50 / p99 in ms, medians of the runs; total = receipt to the tick that delivers it):")
+    w("")
+    w("| configuration | " + " | ".join(stage_names) + " | publish to delivery (loadgen) |")
+    w("|---|" + "---:|" * (len(stage_names) + 1))
+    for c in staged:
+        def sq(stage, q):
+            return med(x["stages"][stage].get(q) for x in sel("half", c)
+                       if stage in x.get("stages", {}))
+        w("| {} | {} | {} / {} |".format(names[c], " | ".join(
+            "{:.2f} / {:.2f}".format(sq(s, "p50") / 1000, sq(s, "p99") / 1000)
+            if sq(s, "p50") is not None else "n/a" for s in stage_names),
+            ms(fig("half", c, "latency", "p50_us")), ms(fig("half", c, "latency", "p99_us"))))
 w("")
 w("Every run (msg/s; broker CPU µs/msg; deliver p99; 1-min load average at its end):")
 w("")

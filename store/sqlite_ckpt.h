@@ -6,8 +6,8 @@
  * checkpoint runs inside the COMMIT that pushes the WAL past its limit: that
  * commit then copies every page of the WAL into the database and fsyncs it,
  * and every message waiting for it waits that long (docs/benchmarks.md,
- * "Message path": at 7,500 msg/s it made the commit's p99 2-3 times longer
- * and cost a quarter of a core). With a checkpointer the writer's connection
+ * "Message path": at 7,500 msg/s it made the commit's p99 2-3 times
+ * longer). With a checkpointer the writer's connection
  * only reports its WAL's size after each commit (sqlite3_wal_hook, which
  * also turns its automatic checkpoint off); past the limit the checkpointer's
  * own connection runs a PASSIVE checkpoint (it never waits for or blocks
