@@ -37,7 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-struct sq_ckpt {
+struct sqlite_ckpt {
     sqlite3 *db;           /* the checkpointer's own connection */
     sqlite3 *writer;
     int wal_pages;
@@ -52,7 +52,7 @@ struct sq_ckpt {
 
 /* Count a checkpoint that left done of the WAL's log frames in the
  * database (either thread). */
-static void ckpt_count(sq_ckpt *c, int log, int done, uint64_t us, bool inline_run)
+static void ckpt_count(sqlite_ckpt *c, int log, int done, uint64_t us, bool inline_run)
 {
     pthread_mutex_lock(&c->mu);
     /* frames copied by this run: the WAL may have started over since */
@@ -71,7 +71,7 @@ static void ckpt_count(sq_ckpt *c, int log, int done, uint64_t us, bool inline_r
 /* The writer's thread, after each commit. */
 static int ckpt_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
-    sq_ckpt *c = arg;
+    sqlite_ckpt *c = arg;
     (void)db;
     (void)name;
     if (frames < c->wal_pages) {
@@ -101,7 +101,7 @@ static int ckpt_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 
 static void *ckpt_main(void *arg)
 {
-    sq_ckpt *c = arg;
+    sqlite_ckpt *c = arg;
     pthread_mutex_lock(&c->mu);
     for (;;) {
         while (!c->due && !c->stopping)
@@ -129,10 +129,10 @@ static void *ckpt_main(void *arg)
     return NULL;
 }
 
-sq_ckpt *sq_ckpt_start(sqlite3 *writer, const char *path, int wal_pages, const char *sync)
+sqlite_ckpt *sqlite_ckpt_start(sqlite3 *writer, const char *path, int wal_pages, const char *sync)
 {
     char pragma[64];
-    sq_ckpt *c = calloc(1, sizeof *c);
+    sqlite_ckpt *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->writer = writer;
@@ -160,7 +160,7 @@ sq_ckpt *sq_ckpt_start(sqlite3 *writer, const char *path, int wal_pages, const c
     return c;
 }
 
-void sq_ckpt_get_stats(sq_ckpt *c, store_checkpoint_stats *out)
+void sqlite_ckpt_get_stats(sqlite_ckpt *c, store_checkpoint_stats *out)
 {
     *out = (store_checkpoint_stats){0};
     if (!c)
@@ -170,7 +170,7 @@ void sq_ckpt_get_stats(sq_ckpt *c, store_checkpoint_stats *out)
     pthread_mutex_unlock(&c->mu);
 }
 
-void sq_ckpt_stop(sq_ckpt *c)
+void sqlite_ckpt_stop(sqlite_ckpt *c)
 {
     if (!c)
         return;

@@ -21,20 +21,20 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
-typedef struct sq_ckpt sq_ckpt;
+typedef struct sqlite_ckpt sqlite_ckpt;
 
 /* Start a checkpointer for the database file at path (its own connection,
  * with PRAGMA synchronous = sync, and thread) and hook it to writer, the
  * connection that commits: a checkpoint runs whenever writer's WAL reaches
  * wal_pages frames. Returns NULL (and the caller keeps SQLite's automatic
  * checkpoint) if it cannot. */
-sq_ckpt *sq_ckpt_start(sqlite3 *writer, const char *path, int wal_pages, const char *sync);
+sqlite_ckpt *sqlite_ckpt_start(sqlite3 *writer, const char *path, int wal_pages, const char *sync);
 
-void sq_ckpt_get_stats(sq_ckpt *c, store_checkpoint_stats *out);
+void sqlite_ckpt_get_stats(sqlite_ckpt *c, store_checkpoint_stats *out);
 
 /* Stop the thread and close its connection (before the writer's connection
  * closes: SQLite checkpoints the rest when the last connection closes). NULL
  * is fine. */
-void sq_ckpt_stop(sq_ckpt *c);
+void sqlite_ckpt_stop(sqlite_ckpt *c);
 
 #endif

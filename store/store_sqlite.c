@@ -385,7 +385,7 @@ struct sq {
     struct store base;      /* first: store_t * <-> struct sq * */
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
-    sq_ckpt *ckpt;          /* background_checkpoints: the checkpointer, or NULL */
+    sqlite_ckpt *ckpt;          /* background_checkpoints: the checkpointer, or NULL */
 };
 
 static struct sq *SQ(store_t *s)
@@ -1774,7 +1774,7 @@ static int sq_chat_raise_seq(store_t *st, const char *chat_id, uint64_t last_seq
 static void sq_close(store_t *st)
 {
     struct sq *q = SQ(st);
-    sq_ckpt_stop(q->ckpt); /* first: the writer's close checkpoints what is left */
+    sqlite_ckpt_stop(q->ckpt); /* first: the writer's close checkpoints what is left */
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(q->st[i]);
     sqlite3_close(q->db);
@@ -1783,7 +1783,7 @@ static void sq_close(store_t *st)
 
 static void sq_checkpoint_stats(store_t *st, store_checkpoint_stats *out)
 {
-    sq_ckpt_get_stats(SQ(st)->ckpt, out); /* all 0 without a checkpointer */
+    sqlite_ckpt_get_stats(SQ(st)->ckpt, out); /* all 0 without a checkpointer */
 }
 
 static const struct store_vtable sqlite_vt = STORE_BACKEND_VTABLE(sq, "sqlite");
@@ -1939,7 +1939,7 @@ int store_sqlite__open(const char *uri, const store_options *opts, store_t **out
     /* If the checkpointer cannot start, the automatic checkpoint set above
      * stays: slower commits now and then, nothing lost. */
     if (opts->background_checkpoints)
-        q->ckpt = sq_ckpt_start(q->db, path, SQ_WAL_CHECKPOINT_PAGES, sync);
+        q->ckpt = sqlite_ckpt_start(q->db, path, SQ_WAL_CHECKPOINT_PAGES, sync);
     free(path);
     *out = &q->base;
     return STORE_OK;
