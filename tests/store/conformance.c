@@ -106,6 +106,13 @@ void conf_make_chat(store_t *s, const char *chat_id, store_chat_type type)
         fail_msg("chat_put %s: %s (%s)", chat_id, store_strerror(rc), store_last_error(s));
 }
 
+void conf_wait_drained(store_writer *w, int limit_s)
+{
+    struct timespec pause = {0, 10 * 1000 * 1000};
+    for (int i = 0; i < limit_s * 100 && store_writer_pending(w) > 0; i++)
+        nanosleep(&pause, NULL);
+}
+
 void conf_make_msg(store_message *m, const char *chat_id, const char *sender,
                    const char *client_msg_id, uint64_t seq, size_t body_len, int fill)
 {

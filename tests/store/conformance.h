@@ -43,6 +43,9 @@ void conf_make_chat(store_t *s, const char *chat_id, store_chat_type type);
 void conf_make_msg(store_message *m, const char *chat_id, const char *sender,
                    const char *client_msg_id, uint64_t seq, size_t body_len, int fill);
 int64_t conf_now_ms(void);
+/* Wait (10 ms steps, at most limit_s seconds) until the writer has nothing
+ * pending; the caller asserts what it needs. */
+void conf_wait_drained(store_writer *w, int limit_s);
 
 /* Writer and crash tests (conformance_writer.c). */
 extern const struct CMUnitTest conf_writer_tests[];

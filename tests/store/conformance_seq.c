@@ -478,8 +478,7 @@ static void test_append_busy_is_retried(void **state)
     assert_true(stats.batch_retries >= 1);
     assert_int_equal(store_writer_pending(w), 3);   /* nothing failed meanwhile */
     assert_int_equal(store_rollback(st->s), STORE_OK);
-    for (int i = 0; i < WAIT_LIMIT_S * 100 && store_writer_pending(w) > 0; i++)
-        usleep(10000);
+    conf_wait_drained(w, WAIT_LIMIT_S);
     store_writer_get_stats(w, &stats);
     store_writer_stop(w);
     for (int i = 0; i < 3; i++) {
@@ -647,8 +646,7 @@ int conf_append_child(const char *uri, int id, const char *outfile)
         if (i % 50 == 0)
             usleep(500);
     }
-    for (int t = 0; t < WAIT_LIMIT_S * 1000 && store_writer_pending(w) > 0; t++)
-        usleep(1000);
+    conf_wait_drained(w, WAIT_LIMIT_S);
     store_writer_get_stats(w, &stats);
     store_writer_stop(w);
     fprintf(stderr, "append-child %d: %llu batches, %llu retried\n", id,

@@ -195,7 +195,6 @@ static void test_writer_stats(void **state)
     struct result *res = calloc(GC_OPS, sizeof *res);
     struct gate g;
     char id[32];
-    struct timespec pause = {0, 10 * 1000 * 1000};
 
     assert_non_null(res);
     gate_init(&g);
@@ -208,8 +207,7 @@ static void test_writer_stats(void **state)
         submit_ok(w, msg_op("g:st", "alice", id, 0), record_cb, &res[i]);
     }
     gate_release(&g);
-    for (int i = 0; i < WAIT_LIMIT_S * 100 && store_writer_pending(w) > 0; i++)
-        nanosleep(&pause, NULL);
+    conf_wait_drained(w, WAIT_LIMIT_S);
     assert_int_equal(store_writer_pending(w), 0);
     store_writer_get_stats(w, &stats);
     store_writer_stop(w);
@@ -294,6 +292,20 @@ static void test_writer_delay_counts_from_oldest_op(void **state)
 #define CK_BURST 50000
 #define CK_WAL_MAX (80LL * 1024 * 1024) /* 2 x 8000 pages + a batch, with room */
 
+/* Queue count 2 KiB messages "ck-FIRST".. to g:ck; the next number. */
+static int submit_bodies(store_writer *w, int first, int count)
+{
+    char id[32];
+    for (int n = first; n < first + count; n++) {
+        store_op *op = store_op_new(STORE_OP_MESSAGE_PUT);
+        assert_non_null(op);
+        snprintf(id, sizeof id, "ck-%d", n);
+        conf_make_msg(&op->u.message, "g:ck", "alice", id, 0, 2048, 'c');
+        submit_ok(w, op, NULL, NULL);
+    }
+    return first + count;
+}
+
 static void test_writer_background_checkpoints(void **state)
 {
     conf_state *st = *state;
@@ -301,7 +313,6 @@ static void test_writer_background_checkpoints(void **state)
     store_writer_stats stats = {0};
     store_message m;
     store_chat c;
-    char id[32];
     int n = 0;
     struct timespec pause = {0, 10 * 1000 * 1000};
 
@@ -310,15 +321,8 @@ static void test_writer_background_checkpoints(void **state)
     conf_make_chat(st->s, "g:ck", STORE_CHAT_GROUP);
     assert_int_equal(store_writer_start(st->uri, NULL, NULL, &w), STORE_OK);
     while (n < CK_MAX && stats.checkpoints.runs == 0) {
-        for (int i = 0; i < CK_CHUNK; i++, n++) {
-            store_op *op = store_op_new(STORE_OP_MESSAGE_PUT);
-            assert_non_null(op);
-            snprintf(id, sizeof id, "ck-%d", n);
-            conf_make_msg(&op->u.message, "g:ck", "alice", id, 0, 2048, 'c');
-            submit_ok(w, op, NULL, NULL);
-        }
-        for (int i = 0; i < WAIT_LIMIT_S * 100 && store_writer_pending(w) > 0; i++)
-            nanosleep(&pause, NULL);
+        n = submit_bodies(w, n, CK_CHUNK);
+        conf_wait_drained(w, WAIT_LIMIT_S);
         assert_int_equal(store_writer_pending(w), 0);
         /* A reader on its own connection meanwhile. */
         assert_int_equal(store_message_get(st->s, "g:ck", 1, &m), STORE_OK);
@@ -331,15 +335,8 @@ static void test_writer_background_checkpoints(void **state)
         }
     }
     assert_true(stats.checkpoints.runs >= 1);
-    for (int i = 0; i < CK_BURST; i++, n++) {
-        store_op *op = store_op_new(STORE_OP_MESSAGE_PUT);
-        assert_non_null(op);
-        snprintf(id, sizeof id, "ck-%d", n);
-        conf_make_msg(&op->u.message, "g:ck", "alice", id, 0, 2048, 'c');
-        submit_ok(w, op, NULL, NULL);
-    }
-    for (int i = 0; i < WAIT_LIMIT_S * 100 && store_writer_pending(w) > 0; i++)
-        nanosleep(&pause, NULL);
+    n = submit_bodies(w, n, CK_BURST);
+    conf_wait_drained(w, WAIT_LIMIT_S);
     assert_int_equal(store_writer_pending(w), 0);
     char wal[600];
     struct stat sb;
@@ -407,8 +404,7 @@ static void test_writer_per_op_results(void **state)
     submit_ok(w, op, record_cb, &r[12]);
     k = 13;
     gate_release(&g);
-    for (int i = 0; i < WAIT_LIMIT_S * 100 && store_writer_pending(w) > 0; i++)
-        usleep(10000);
+    conf_wait_drained(w, WAIT_LIMIT_S);
     store_writer_get_stats(w, &stats);
     store_writer_stop(w);
 
@@ -588,8 +584,7 @@ static void test_writer_batch_failure(void **state)
     submit_ok(w, chat_op(STORE_OP_CHAT_PUT, "g:f"), record_cb, &r[0]);
     submit_ok(w, msg_op("g:f", "alice", "f1", 0), record_cb, &r[1]);
     submit_ok(w, msg_op("g:f", "alice", "f2", 0), record_cb, &r[2]);
-    for (int i = 0; i < WAIT_LIMIT_S * 100 && store_writer_pending(w) > 0; i++)
-        usleep(10000);
+    conf_wait_drained(w, WAIT_LIMIT_S);
     assert_int_equal(store_writer_pending(w), 0);
     assert_int_equal(store_rollback(st->s), STORE_OK);
     for (int i = 0; i < 3; i++) {
